@@ -1,0 +1,74 @@
+/*
+ * count.h: the counting core: one deal's history read through the rules.
+ *
+ * Owns: the semantics of docs/METRICS.md sections 1-3 for a single deal:
+ * which funnel it belongs to, when it first touched and first reached each
+ * stage, where it is now, where it was lost, and whether it converted on a
+ * pair.  Everything here is a pure function of (rules, status names, one
+ * deal's packed events), so each rule is unit-tested on hand-made histories.
+ *
+ * Never: allocates per deal, touches SQLite or Lua, or aggregates (report.c
+ * does that).
+ */
+#ifndef SE_COUNT_H
+#define SE_COUNT_H
+
+#include "history.h"
+#include "rules.h"
+
+/* Status ids (as stored) resolved per funnel, built once per report. */
+typedef struct se_count_ctx {
+	const se_rules *rules;
+	uint32_t n_status;         /* status ids run 0..n_status-1 */
+	int64_t *codes;            /* [funnel * n_status + status] = SE_STATUS_CODE or 0 */
+	uint32_t n_pipeline;
+	unsigned char *pipeline_ok; /* [funnel * n_pipeline + pipeline]: may resolve here */
+} se_count_ctx;
+
+/* status_names[id] / pipeline_names[id] as se_store_names() returns them. */
+int se_count_ctx_init(se_count_ctx *ctx, const se_rules *rules, char **status_names,
+                      uint32_t n_status, char **pipeline_names, uint32_t n_pipeline,
+                      se_error *err);
+void se_count_ctx_free(se_count_ctx *ctx);
+
+enum se_deal_state {
+	SE_DEAL_OPEN,       /* current status is a stage before won */
+	SE_DEAL_WON,        /* current status is the won stage or later */
+	SE_DEAL_LOST,
+	SE_DEAL_NONTARGET
+};
+
+#define SE_NONE (-1)
+
+typedef struct se_deal_eval {
+	int funnel;                        /* SE_NONE: no event resolved */
+	const se_chunk_event *ev;
+	uint32_t n_events;
+	/* Event positions (indexes into ev), SE_NONE when never: */
+	int32_t touched[SE_MAX_STAGES];    /* first event at the stage */
+	int32_t reached[SE_MAX_STAGES];    /* reached-or-beyond */
+	int state;                         /* enum se_deal_state */
+	int stage;                         /* open: current stage; lost/non-target: lost at */
+	/* Per event: SE_STATUS_CODE in the deal's funnel, 0 = unknown.  Points
+	 * into caller-provided scratch of n_events entries. */
+	int64_t *code;
+} se_deal_eval;
+
+/* Evaluates one deal.  scratch must hold d->n_events entries. */
+void se_count_deal(const se_count_ctx *ctx, const se_chunk_deal *d, const se_chunk_event *ev,
+                   int64_t *scratch, se_deal_eval *out);
+
+/* Position of the event at which the deal reached stage s under mode. */
+static inline int32_t se_count_reach(const se_deal_eval *e, int s, se_mode mode)
+{
+	return mode == SE_MODE_TOUCHED ? e->touched[s] : e->reached[s];
+}
+
+/* Conversion on a pair.  Returns the position of the deal's cohort event
+ * (its arrival at `from`), or SE_NONE when it never got there; *converted
+ * is the position of its first arrival at `to` after that, or SE_NONE when
+ * there is none (or none within window seconds, when window > 0). */
+int32_t se_count_pair(const se_deal_eval *e, int from, int to, se_mode mode, int64_t window,
+                      int32_t *converted);
+
+#endif

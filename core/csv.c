@@ -1,0 +1,742 @@
+/*
+ * csv.c: the streaming RFC 4180 reader behind csv.h.
+ *
+ * Design: bytes come through one fixed read buffer; every field is copied,
+ * quotes removed, into a per-record arena as soon as it is scanned, so the
+ * buffer can be refilled at any point of a record and only the arena (plus
+ * the field table) grows, for the current record and never beyond
+ * SE_CSV_MAX_RECORD.  Unquoted fields are found with memchr() against a
+ * cached position of the next line end; quoted fields with memchr() for the
+ * next quote, counting the line ends they contain.  A record that goes
+ * wrong is still read to its end (storing nothing once it is too long), so
+ * the next call starts on the next record.
+ */
+#include "csv.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#define CSV_BUFSIZE (256u << 10)
+#define CSV_ARENA_INITIAL 4096u
+#define CSV_FIELDS_INITIAL 64u
+/* The field table counts towards the record's memory as well: without this,
+ * 16 MiB of delimiters would need 16M descriptors (half a gigabyte). */
+#define CSV_MAX_FIELDS (SE_CSV_MAX_RECORD / sizeof(se_csv_field))
+
+/* How a field ended. */
+enum csv_term {
+	TERM_DELIM,        /* a delimiter: another field follows */
+	TERM_EOL,          /* LF or CRLF: the record is complete */
+	TERM_EOF,          /* end of input: the record is complete */
+	TERM_BAD_QUOTE,    /* a stray character after a closing quote */
+	TERM_UNTERMINATED  /* end of input inside quotes */
+};
+
+enum csv_overflow {
+	OVERFLOW_NONE,
+	OVERFLOW_BYTES,
+	OVERFLOW_FIELDS
+};
+
+struct se_csv {
+	FILE *fp;
+	int owns_fp;
+	char *name;
+	int delimiter;
+
+	/* Read buffer: buf[pos, end) is unread; buf[0] is byte buf_off of the input. */
+	char *buf;
+	size_t pos;
+	size_t end;
+	long long buf_off;
+	int eof;
+	/* Index of the next LF at or after pos (end when none is buffered); saves
+	 * rescanning a long line for every one of its fields. */
+	size_t nl;
+	int nl_valid;
+
+	long line;           /* physical line of buf[pos] */
+	long long line_off;  /* input offset at which that line starts */
+
+	long long start_off; /* stream position at open; negative: cannot seek */
+	long long size;
+
+	/* The current record: field contents, each NUL-terminated, back to back. */
+	char *arena;
+	size_t arena_len;
+	size_t arena_cap;
+	se_csv_field *fields;
+	size_t nfields;      /* fields seen, including any not stored after an overflow */
+	size_t fields_cap;
+	size_t field_start;  /* arena offset of the field being read */
+
+	/* The quoted field being read: where it opened, and where the line after
+	 * that one starts, in case the quote is never closed. */
+	long quote_line;
+	int quote_crossed;
+	long long resume_off;
+	long resume_line;
+
+	/* Set once the record outgrows its limits: nothing more is stored. */
+	enum csv_overflow overflow;
+	long overflow_line;
+	size_t overflow_field;
+
+	/* Where a malformed record went wrong. */
+	long bad_line;
+	size_t bad_field;
+};
+
+/* ---- input buffer -------------------------------------------------------- */
+
+static long long input_offset(const se_csv *csv, size_t index)
+{
+	return csv->buf_off + (long long)index;
+}
+
+/* Keeps the unread bytes, moved to the front, and reads more after them. */
+static int refill(se_csv *csv, se_error *err)
+{
+	size_t keep = csv->end - csv->pos;
+	size_t room;
+	size_t got;
+
+	if (keep > 0 && csv->pos > 0)
+		memmove(csv->buf, csv->buf + csv->pos, keep);
+	csv->buf_off += (long long)csv->pos;
+	csv->pos = 0;
+	csv->end = keep;
+	csv->nl_valid = 0;
+	if (csv->eof)
+		return 0;
+	room = CSV_BUFSIZE - keep;
+	got = fread(csv->buf + keep, 1, room, csv->fp);
+	csv->end += got;
+	if (got < room) {
+		if (ferror(csv->fp))
+			return se_error_set(err, SE_EIO, "cannot read %s: %s", csv->name,
+			                    strerror(errno));
+		csv->eof = 1;
+	}
+	return 0;
+}
+
+/* 1 when a byte is readable at pos, 0 at end of input, or a negative code. */
+static int have_byte(se_csv *csv, se_error *err)
+{
+	int rc;
+
+	if (csv->pos < csv->end)
+		return 1;
+	if (csv->eof)
+		return 0;
+	rc = refill(csv, err);
+	if (rc < 0)
+		return rc;
+	return csv->pos < csv->end;
+}
+
+/* Makes two bytes readable at pos when the input has them, for the CRLF and
+ * doubled-quote lookaheads; returns how many are readable (0-2) or a code. */
+static int have_two(se_csv *csv, se_error *err)
+{
+	int rc;
+
+	if (csv->end - csv->pos < 2 && !csv->eof) {
+		rc = refill(csv, err);
+		if (rc < 0)
+			return rc;
+	}
+	return csv->end - csv->pos >= 2 ? 2 : (int)(csv->end - csv->pos);
+}
+
+static size_t next_newline(se_csv *csv)
+{
+	const char *p;
+
+	if (!csv->nl_valid || csv->nl < csv->pos) {
+		p = memchr(csv->buf + csv->pos, '\n', csv->end - csv->pos);
+		csv->nl = p != NULL ? (size_t)(p - csv->buf) : csv->end;
+		csv->nl_valid = 1;
+	}
+	return csv->nl;
+}
+
+/* Called with pos just past an LF. */
+static void start_line(se_csv *csv)
+{
+	csv->line++;
+	csv->line_off = input_offset(csv, csv->pos);
+}
+
+static long column(const se_csv *csv)
+{
+	return (long)(input_offset(csv, csv->pos) - csv->line_off) + 1;
+}
+
+/* ---- record storage ------------------------------------------------------- */
+
+static void start_overflow(se_csv *csv, enum csv_overflow why)
+{
+	if (csv->overflow != OVERFLOW_NONE)
+		return;
+	csv->overflow = why;
+	csv->overflow_line = csv->line;
+	csv->overflow_field = csv->nfields > 0 ? csv->nfields - 1 : 0;
+}
+
+static int grow_arena(se_csv *csv, size_t need, se_error *err)
+{
+	size_t cap = csv->arena_cap;
+	char *p;
+
+	while (cap < need)
+		cap = cap > SE_CSV_MAX_RECORD / 2 ? SE_CSV_MAX_RECORD : cap * 2;
+	p = realloc(csv->arena, cap);
+	if (p == NULL)
+		return se_error_set(err, SE_ENOMEM, "out of memory reading %s", csv->name);
+	csv->arena = p;
+	csv->arena_cap = cap;
+	return 0;
+}
+
+/* Copies field bytes into the arena; once the record is too long it only
+ * notes that, so the rest of the record is still scanned (and skipped). */
+static int append(se_csv *csv, const char *p, size_t n, se_error *err)
+{
+	int rc;
+
+	if (csv->overflow != OVERFLOW_NONE)
+		return 0;
+	if (n > SE_CSV_MAX_RECORD - csv->arena_len) {
+		start_overflow(csv, OVERFLOW_BYTES);
+		return 0;
+	}
+	if (n > csv->arena_cap - csv->arena_len) {
+		rc = grow_arena(csv, csv->arena_len + n, err);
+		if (rc < 0)
+			return rc;
+	}
+	memcpy(csv->arena + csv->arena_len, p, n);
+	csv->arena_len += n;
+	return 0;
+}
+
+static int begin_field(se_csv *csv, se_error *err)
+{
+	se_csv_field *f;
+	size_t cap;
+
+	csv->nfields++;
+	csv->field_start = csv->arena_len;
+	if (csv->overflow != OVERFLOW_NONE)
+		return 0;
+	if (csv->nfields > CSV_MAX_FIELDS) {
+		start_overflow(csv, OVERFLOW_FIELDS);
+		return 0;
+	}
+	if (csv->nfields > csv->fields_cap) {
+		cap = csv->fields_cap * 2;
+		if (cap > CSV_MAX_FIELDS)
+			cap = CSV_MAX_FIELDS;
+		f = realloc(csv->fields, cap * sizeof *f);
+		if (f == NULL)
+			return se_error_set(err, SE_ENOMEM, "out of memory reading %s", csv->name);
+		csv->fields = f;
+		csv->fields_cap = cap;
+	}
+	f = &csv->fields[csv->nfields - 1];
+	f->ptr = NULL; /* set once the record is complete: the arena may move */
+	f->len = 0;
+	f->line = csv->line;
+	f->col = column(csv);
+	return 0;
+}
+
+static int end_field(se_csv *csv, se_error *err)
+{
+	if (csv->overflow != OVERFLOW_NONE)
+		return 0;
+	csv->fields[csv->nfields - 1].len = csv->arena_len - csv->field_start;
+	return append(csv, "", 1, err);
+}
+
+/* Drops the CR of a CRLF that ended an unquoted field (it may have been
+ * copied before a buffer refill brought in the LF). */
+static void drop_trailing_cr(se_csv *csv)
+{
+	if (csv->overflow == OVERFLOW_NONE && csv->arena_len > csv->field_start &&
+	    csv->arena[csv->arena_len - 1] == '\r')
+		csv->arena_len--;
+}
+
+static void point_fields_into_arena(se_csv *csv)
+{
+	size_t off = 0;
+	size_t i;
+
+	for (i = 0; i < csv->nfields; i++) {
+		csv->fields[i].ptr = csv->arena + off;
+		off += csv->fields[i].len + 1;
+	}
+}
+
+/* ---- scanning --------------------------------------------------------------- */
+
+/* An unquoted field runs to the next delimiter or LF; quotes and lone CRs in
+ * it are data. */
+static int scan_unquoted(se_csv *csv, enum csv_term *term, se_error *err)
+{
+	const char *d;
+	size_t nl;
+	size_t stop;
+	int rc;
+
+	for (;;) {
+		rc = have_byte(csv, err);
+		if (rc < 0)
+			return rc;
+		if (rc == 0) {
+			*term = TERM_EOF;
+			return 0;
+		}
+		nl = next_newline(csv);
+		d = memchr(csv->buf + csv->pos, csv->delimiter, nl - csv->pos);
+		stop = d != NULL ? (size_t)(d - csv->buf) : nl;
+		rc = append(csv, csv->buf + csv->pos, stop - csv->pos, err);
+		if (rc < 0)
+			return rc;
+		if (d != NULL) {
+			csv->pos = stop + 1;
+			*term = TERM_DELIM;
+			return 0;
+		}
+		if (nl < csv->end) {
+			drop_trailing_cr(csv);
+			csv->pos = nl + 1;
+			start_line(csv);
+			*term = TERM_EOL;
+			return 0;
+		}
+		csv->pos = csv->end;
+	}
+}
+
+/* Counts the LFs of quoted data in buf[from, to), remembering where the line
+ * after the quote's own starts: the restart point if it is never closed. */
+static void count_quoted_lines(se_csv *csv, size_t from, size_t to)
+{
+	const char *p = csv->buf + from;
+	const char *stop = csv->buf + to;
+
+	while (p < stop && (p = memchr(p, '\n', (size_t)(stop - p))) != NULL) {
+		p++;
+		csv->line++;
+		csv->line_off = input_offset(csv, (size_t)(p - csv->buf));
+		if (!csv->quote_crossed) {
+			csv->quote_crossed = 1;
+			csv->resume_off = csv->line_off;
+			csv->resume_line = csv->line;
+		}
+	}
+}
+
+/* What may follow a closing quote: a delimiter, a line end or the end. */
+static int after_closing_quote(se_csv *csv, enum csv_term *term, se_error *err)
+{
+	int avail = have_two(csv, err);
+	char c;
+
+	if (avail < 0)
+		return avail;
+	if (avail == 0) {
+		*term = TERM_EOF;
+		return 0;
+	}
+	c = csv->buf[csv->pos];
+	if (c == csv->delimiter) {
+		csv->pos++;
+		*term = TERM_DELIM;
+	} else if (c == '\n') {
+		csv->pos++;
+		start_line(csv);
+		*term = TERM_EOL;
+	} else if (c == '\r' && avail == 2 && csv->buf[csv->pos + 1] == '\n') {
+		csv->pos += 2;
+		start_line(csv);
+		*term = TERM_EOL;
+	} else {
+		csv->bad_line = csv->line;
+		csv->bad_field = csv->nfields - 1;
+		*term = TERM_BAD_QUOTE;
+	}
+	return 0;
+}
+
+/* Called with pos on the opening quote. */
+static int scan_quoted(se_csv *csv, enum csv_term *term, se_error *err)
+{
+	const char *q;
+	size_t stop;
+	int rc;
+
+	csv->quote_line = csv->line;
+	csv->quote_crossed = 0;
+	csv->pos++;
+	for (;;) {
+		rc = have_byte(csv, err);
+		if (rc < 0)
+			return rc;
+		if (rc == 0) {
+			csv->bad_line = csv->quote_line;
+			csv->bad_field = csv->nfields - 1;
+			*term = TERM_UNTERMINATED;
+			return 0;
+		}
+		q = memchr(csv->buf + csv->pos, '"', csv->end - csv->pos);
+		stop = q != NULL ? (size_t)(q - csv->buf) : csv->end;
+		rc = append(csv, csv->buf + csv->pos, stop - csv->pos, err);
+		if (rc < 0)
+			return rc;
+		count_quoted_lines(csv, csv->pos, stop);
+		if (q == NULL) {
+			csv->pos = csv->end;
+			continue;
+		}
+		csv->pos = stop + 1;
+		rc = have_byte(csv, err);
+		if (rc < 0)
+			return rc;
+		if (rc == 0 || csv->buf[csv->pos] != '"')
+			return after_closing_quote(csv, term, err);
+		/* A doubled quote is one quote of data. */
+		rc = append(csv, "\"", 1, err);
+		if (rc < 0)
+			return rc;
+		csv->pos++;
+	}
+}
+
+static int read_field(se_csv *csv, enum csv_term *term, se_error *err)
+{
+	int rc = begin_field(csv, err);
+
+	if (rc < 0)
+		return rc;
+	rc = have_byte(csv, err);
+	if (rc < 0)
+		return rc;
+	if (rc == 0) {
+		*term = TERM_EOF;
+	} else if (csv->buf[csv->pos] == '"') {
+		rc = scan_quoted(csv, term, err);
+	} else {
+		rc = scan_unquoted(csv, term, err);
+	}
+	if (rc < 0)
+		return rc;
+	return end_field(csv, err);
+}
+
+/* Skips empty lines (LF or CRLF alone) between records; 1 when a record
+ * starts at pos, 0 at end of input. */
+static int skip_blank_lines(se_csv *csv, se_error *err)
+{
+	int avail;
+
+	for (;;) {
+		avail = have_two(csv, err);
+		if (avail <= 0)
+			return avail;
+		if (csv->buf[csv->pos] == '\n') {
+			csv->pos++;
+		} else if (csv->buf[csv->pos] == '\r' && avail == 2 &&
+		           csv->buf[csv->pos + 1] == '\n') {
+			csv->pos += 2;
+		} else {
+			return 1;
+		}
+		start_line(csv);
+	}
+}
+
+/* After a stray character following a closing quote the rest of the physical
+ * line is dropped, quotes and all: the record cannot be trusted past it. */
+static int skip_rest_of_line(se_csv *csv, se_error *err)
+{
+	size_t nl;
+	int rc;
+
+	for (;;) {
+		rc = have_byte(csv, err);
+		if (rc <= 0)
+			return rc;
+		nl = next_newline(csv);
+		if (nl < csv->end) {
+			csv->pos = nl + 1;
+			start_line(csv);
+			return 0;
+		}
+		csv->pos = csv->end;
+	}
+}
+
+/* A quote left open swallowed the rest of the input: go back to the line
+ * after the one it opened on, when the input allows, and read on from there.
+ * Otherwise the reader stays at the end of input. */
+static void resume_after_open_quote(se_csv *csv)
+{
+	if (!csv->quote_crossed || csv->start_off < 0)
+		return;
+	if (fseeko(csv->fp, (off_t)(csv->start_off + csv->resume_off), SEEK_SET) != 0)
+		return;
+	clearerr(csv->fp);
+	csv->buf_off = csv->resume_off;
+	csv->pos = 0;
+	csv->end = 0;
+	csv->eof = 0;
+	csv->nl_valid = 0;
+	csv->line = csv->resume_line;
+	csv->line_off = csv->resume_off;
+}
+
+static int report_overflow(se_csv *csv, se_csv_record *rec, se_error *err)
+{
+	rec->error_line = csv->overflow_line;
+	rec->error_field = csv->overflow_field;
+	if (csv->overflow == OVERFLOW_FIELDS)
+		return se_error_set(err, SE_EINPUT, "record has more than %zu fields",
+		                    (size_t)CSV_MAX_FIELDS);
+	return se_error_set(err, SE_EINPUT, "record longer than %u MiB",
+	                    (unsigned)(SE_CSV_MAX_RECORD >> 20));
+}
+
+static int report_bad_record(se_csv *csv, se_csv_record *rec, enum csv_term term,
+                             se_error *err)
+{
+	int rc;
+
+	if (term == TERM_UNTERMINATED) {
+		/* Takes precedence over an overflow: it is what caused it. */
+		rec->error_line = csv->bad_line;
+		rec->error_field = csv->bad_field;
+		resume_after_open_quote(csv);
+		return se_error_set(err, SE_EINPUT, "unterminated quote");
+	}
+	if (term == TERM_BAD_QUOTE) {
+		rc = skip_rest_of_line(csv, err);
+		if (rc < 0)
+			return rc;
+		if (csv->overflow == OVERFLOW_NONE) {
+			rec->error_line = csv->bad_line;
+			rec->error_field = csv->bad_field;
+			return se_error_set(err, SE_EINPUT,
+			                    "unexpected character after closing quote");
+		}
+	}
+	return report_overflow(csv, rec, err);
+}
+
+/* ---- delimiter detection ------------------------------------------------------ */
+
+static int is_candidate(char c)
+{
+	return c == ',' || c == ';' || c == '\t';
+}
+
+/* Counts the candidates outside quotes in the first record found in p[0, n)
+ * (as much of it as the first buffer holds).  A quote opens a quoted field
+ * only at the start of a line or after a candidate, as the parser would. */
+static int detect_delimiter(const char *p, size_t n)
+{
+	size_t counts[3] = {0, 0, 0};
+	size_t start = 0;
+	size_t i;
+	int in_quotes = 0;
+	char c;
+
+	/* Blank lines before the header are skipped by the reader too. */
+	while (start < n && (p[start] == '\n' ||
+	                     (p[start] == '\r' && start + 1 < n && p[start + 1] == '\n')))
+		start += p[start] == '\n' ? 1 : 2;
+	for (i = start; i < n; i++) {
+		c = p[i];
+		if (in_quotes) {
+			if (c == '"') {
+				if (i + 1 < n && p[i + 1] == '"')
+					i++;
+				else
+					in_quotes = 0;
+			}
+		} else if (c == '\n') {
+			break;
+		} else if (c == '"') {
+			in_quotes = i == start || is_candidate(p[i - 1]);
+		} else if (c == ',') {
+			counts[0]++;
+		} else if (c == ';') {
+			counts[1]++;
+		} else if (c == '\t') {
+			counts[2]++;
+		}
+	}
+	if (counts[1] > counts[0] && counts[1] > counts[2])
+		return ';';
+	if (counts[2] > counts[0] && counts[2] > counts[1])
+		return '\t';
+	return ',';
+}
+
+/* ---- public ------------------------------------------------------------------- */
+
+static long long regular_file_size(FILE *fp)
+{
+	struct stat st;
+	int fd = fileno(fp);
+
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		return 0;
+	return (long long)st.st_size;
+}
+
+static int open_reader(se_csv **out, FILE *fp, int owns_fp, const char *name,
+                       int delimiter, se_error *err)
+{
+	se_csv *csv = NULL;
+	int rc;
+
+	csv = calloc(1, sizeof *csv);
+	if (csv == NULL) {
+		if (owns_fp)
+			fclose(fp);
+		return se_error_set(err, SE_ENOMEM, "out of memory opening %s", name);
+	}
+	csv->fp = fp;
+	csv->owns_fp = owns_fp;
+	csv->name = strdup(name);
+	csv->buf = malloc(CSV_BUFSIZE);
+	csv->arena = malloc(CSV_ARENA_INITIAL);
+	csv->fields = malloc(CSV_FIELDS_INITIAL * sizeof *csv->fields);
+	if (csv->name == NULL || csv->buf == NULL || csv->arena == NULL ||
+	    csv->fields == NULL) {
+		rc = se_error_set(err, SE_ENOMEM, "out of memory opening %s", name);
+		goto fail;
+	}
+	csv->arena_cap = CSV_ARENA_INITIAL;
+	csv->fields_cap = CSV_FIELDS_INITIAL;
+	csv->line = 1;
+	csv->start_off = ftello(fp);
+	csv->size = regular_file_size(fp);
+
+	rc = refill(csv, err);
+	if (rc < 0)
+		goto fail;
+	if (csv->end >= 3 && memcmp(csv->buf, "\xEF\xBB\xBF", 3) == 0) {
+		csv->pos = 3;
+		csv->line_off = 3; /* columns count from after the BOM */
+	}
+	csv->delimiter = delimiter != 0 ? delimiter
+	                                : detect_delimiter(csv->buf + csv->pos,
+	                                                   csv->end - csv->pos);
+	*out = csv;
+	return 0;
+fail:
+	se_csv_close(csv);
+	return rc;
+}
+
+static int valid_delimiter(int delimiter)
+{
+	return delimiter == 0 || delimiter == ',' || delimiter == ';' || delimiter == '\t';
+}
+
+int se_csv_open(se_csv **out, const char *path, int delimiter, se_error *err)
+{
+	FILE *fp;
+
+	*out = NULL;
+	if (!valid_delimiter(delimiter))
+		return se_error_set(err, SE_EUSAGE, "invalid CSV delimiter (use ',', ';' or tab)");
+	if (strcmp(path, "-") == 0)
+		return open_reader(out, stdin, 0, "<stdin>", delimiter, err);
+	fp = fopen(path, "rb");
+	if (fp == NULL)
+		return se_error_set(err, SE_EIO, "cannot open %s: %s", path, strerror(errno));
+	return open_reader(out, fp, 1, path, delimiter, err);
+}
+
+int se_csv_open_stream(se_csv **out, FILE *fp, const char *name, int delimiter,
+                       se_error *err)
+{
+	*out = NULL;
+	if (!valid_delimiter(delimiter))
+		return se_error_set(err, SE_EUSAGE, "invalid CSV delimiter (use ',', ';' or tab)");
+	return open_reader(out, fp, 0, name != NULL ? name : "<stream>", delimiter, err);
+}
+
+int se_csv_next(se_csv *csv, se_csv_record *rec, se_error *err)
+{
+	enum csv_term term;
+	int rc;
+
+	rec->fields = NULL;
+	rec->nfields = 0;
+	rec->line = csv->line;
+	rec->error_line = 0;
+	rec->error_field = 0;
+	rc = skip_blank_lines(csv, err);
+	if (rc <= 0)
+		return rc;
+	rec->line = csv->line;
+	csv->nfields = 0;
+	csv->arena_len = 0;
+	csv->overflow = OVERFLOW_NONE;
+	do {
+		rc = read_field(csv, &term, err);
+		if (rc < 0)
+			return rc;
+	} while (term == TERM_DELIM);
+	if (term == TERM_BAD_QUOTE || term == TERM_UNTERMINATED ||
+	    csv->overflow != OVERFLOW_NONE)
+		return report_bad_record(csv, rec, term, err);
+	point_fields_into_arena(csv);
+	rec->fields = csv->fields;
+	rec->nfields = csv->nfields;
+	return 1;
+}
+
+int se_csv_delimiter(const se_csv *csv)
+{
+	return csv->delimiter;
+}
+
+const char *se_csv_name(const se_csv *csv)
+{
+	return csv->name;
+}
+
+long long se_csv_offset(const se_csv *csv)
+{
+	return input_offset(csv, csv->pos);
+}
+
+long long se_csv_size(const se_csv *csv)
+{
+	return csv->size;
+}
+
+void se_csv_close(se_csv *csv)
+{
+	if (csv == NULL)
+		return;
+	if (csv->owns_fp && csv->fp != NULL)
+		fclose(csv->fp);
+	free(csv->name);
+	free(csv->buf);
+	free(csv->arena);
+	free(csv->fields);
+	free(csv);
+}

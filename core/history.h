@@ -1,0 +1,88 @@
+/*
+ * history.h: per-deal event histories, packed into chunks.
+ *
+ * Owns: the counting core's input format.  Deals are numbered densely from 1
+ * as they first appear; SE_CHUNK_DEALS consecutive deal numbers form a chunk,
+ * and a chunk's histories are stored as one packed blob: for each deal its
+ * manager, source and amount (already resolved by the rules in
+ * docs/METRICS.md section 1) and its events in (ts, event_id) order, reduced
+ * to what counting needs (time, status id, pipeline id).  Reports read these
+ * blobs instead of the events table, so a report costs one sequential pass
+ * over compact memory, and an import only repacks the chunks it touched.
+ *
+ * Never: touches SQLite (the store hands rows in and blobs out) or knows what
+ * a status means (that is the rules' business, at report time).
+ */
+#ifndef SE_HISTORY_H
+#define SE_HISTORY_H
+
+#include "error.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SE_CHUNK_SHIFT 12
+#define SE_CHUNK_DEALS (1u << SE_CHUNK_SHIFT)
+#define SE_HISTORY_MAGIC 0x31484553u /* "SEH1", also catches a foreign byte order */
+
+/* One event as the store reads it back for packing.  key points into memory
+ * the builder owns (copied on add). */
+typedef struct se_history_row {
+	int64_t deal;
+	int64_t ts;
+	const char *key;
+	size_t key_len;
+	uint32_t status;
+	uint32_t pipeline;  /* 0 = none */
+	uint32_t manager;   /* 0 = none */
+	uint32_t source;    /* 0 = none */
+	double amount;      /* NAN = none */
+} se_history_row;
+
+typedef struct se_history_builder se_history_builder;
+
+int se_history_builder_new(se_history_builder **out, se_error *err);
+void se_history_builder_free(se_history_builder *b);
+/* Starts a new chunk: forgets rows added so far, keeps the memory. */
+void se_history_builder_reset(se_history_builder *b);
+int se_history_builder_add(se_history_builder *b, const se_history_row *row, se_error *err);
+/* Sorts the rows added since the reset and packs them.  *blob stays valid
+ * until the next reset/free. */
+int se_history_builder_pack(se_history_builder *b, const void **blob, size_t *size, se_error *err);
+
+/* Reading a packed chunk.  Layout (native byte order, 8-byte aligned):
+ *   se_chunk_header, se_chunk_deal[n_deals], se_chunk_event[n_events]
+ * Deals appear in increasing id order; each deal's events follow the
+ * previous deal's in the events array. */
+typedef struct se_chunk_header {
+	uint32_t magic;
+	uint32_t n_deals;
+	uint32_t n_events;
+	uint32_t reserved;
+} se_chunk_header;
+
+typedef struct se_chunk_deal {
+	uint32_t deal;       /* deal number (row id in table deal) */
+	uint32_t n_events;
+	uint32_t manager;    /* latest non-empty, 0 = none */
+	uint32_t source;     /* earliest non-empty, 0 = none */
+	double amount;       /* latest non-empty, NAN = none */
+} se_chunk_deal;
+
+typedef struct se_chunk_event {
+	int64_t ts;
+	uint32_t status;
+	uint32_t pipeline;
+} se_chunk_event;
+
+typedef struct se_chunk_view {
+	const se_chunk_deal *deals;
+	const se_chunk_event *events;
+	uint32_t n_deals;
+	uint32_t n_events;
+} se_chunk_view;
+
+/* Checks a blob's header and sizes; SE_EDB "cache chunk is corrupt" if off. */
+int se_history_view(const void *blob, size_t size, se_chunk_view *view, se_error *err);
+
+#endif

@@ -1,0 +1,633 @@
+/*
+ * import.c: readers -> event store.
+ *
+ * Owns: mapping a file's columns (CSV header) or keys (JSON Lines) onto the
+ * canonical event fields, checking each row (required fields, UTF-8,
+ * timestamp, amount), and feeding good rows to the store in batched
+ * transactions.  A bad row is reported as "file:line: column: reason" and
+ * counted; it never stops the rows after it.
+ *
+ * Never: calls Lua (the canonical import is per-row C all the way), or keeps
+ * more than one row and one batch's worth of state, so memory stays flat.
+ */
+#include "csv.h"
+#include "store.h"
+#include "timeconv.h"
+#include "utf8.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_BATCH 100000
+#define MAX_KEY_BYTES 512
+
+enum field {
+	F_EVENT_ID,
+	F_DEAL_ID,
+	F_TS,
+	F_STAGE,
+	F_MANAGER,
+	F_SOURCE,
+	F_AMOUNT,
+	F_FROM_STAGE,
+	F_PIPELINE,
+	F_CURRENCY,
+	F_COUNT
+};
+
+static const char *const field_names[F_COUNT] = {
+	"event_id", "deal_id", "ts", "stage", "manager", "source",
+	"amount", "from_stage", "pipeline", "currency"
+};
+
+#define N_REQUIRED 4 /* the first four fields above */
+
+/* One row's fields as text, trimmed; absent fields have ptr NULL. */
+typedef struct row_text {
+	const char *ptr[F_COUNT];
+	size_t len[F_COUNT];
+	long line;
+} row_text;
+
+typedef struct importer {
+	se_store *st;
+	const se_import_opts *opts;
+	se_import_stats *stats;
+	const char *name;          /* file name used in messages */
+	int in_batch;
+	int batch_rows;
+	int rows_in_batch;
+	int64_t batch_imported;    /* counted in stats but not committed yet */
+	int64_t batch_duplicates;
+	double last_progress;
+	long long size;
+} importer;
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static void trim(const char **p, size_t *len)
+{
+	while (*len > 0 && ((*p)[0] == ' ' || (*p)[0] == '\t')) {
+		(*p)++;
+		(*len)--;
+	}
+	while (*len > 0 && ((*p)[*len - 1] == ' ' || (*p)[*len - 1] == '\t' || (*p)[*len - 1] == '\r'))
+		(*len)--;
+}
+
+static int field_by_name(const char *name, size_t len)
+{
+	trim(&name, &len);
+	for (int f = 0; f < F_COUNT; f++)
+		if (strlen(field_names[f]) == len && strncasecmp(field_names[f], name, len) == 0)
+			return f;
+	return -1;
+}
+
+static void reject(importer *im, long line, const char *column, const char *fmt, ...) SE_PRINTF(4, 5);
+
+static void reject(importer *im, long line, const char *column, const char *fmt, ...)
+{
+	char reason[512], msg[1024];
+	va_list ap;
+
+	im->stats->rejected++;
+	if (im->opts->on_reject == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof reason, fmt, ap);
+	va_end(ap);
+	snprintf(msg, sizeof msg, "%s:%ld: %s: %s", im->name, line, column, reason);
+	im->opts->on_reject(im->opts->ud, msg);
+}
+
+/* Shows a bad value in a message: at most 40 bytes, cut on a character
+ * boundary so the message itself stays valid UTF-8. */
+static void quote_value(const char *p, size_t len, char *buf, size_t size)
+{
+	size_t n = se_utf8_prefix(p, len, 40);
+
+	snprintf(buf, size, "\"%.*s%s\"", (int)n, p, n < len ? "..." : "");
+}
+
+/* Decimal amounts as CRMs export them: "125000", "9990.50", "9 990,50"
+ * (comma decimal and space, NBSP or narrow NBSP thousands separators, as in
+ * Russian exports), optional sign.  No exponents, no inf/nan. */
+static int parse_amount(const char *p, size_t len, double *out)
+{
+	char buf[64];
+	size_t n = 0;
+	int digits = 0, seps = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c >= '0' && c <= '9') {
+			digits++;
+		} else if ((c == '-' || c == '+') && n == 0) {
+		} else if (c == '.' || c == ',') {
+			if (seps++ || digits == 0)
+				return SE_EINPUT;
+			c = '.';
+		} else if (c == ' ' && digits > 0 && !seps) {
+			continue;
+		} else if (c == 0xC2 && i + 1 < len && (unsigned char)p[i + 1] == 0xA0 && digits > 0 && !seps) {
+			i++;
+			continue;
+		} else if (c == 0xE2 && i + 2 < len && (unsigned char)p[i + 1] == 0x80 &&
+		           (unsigned char)p[i + 2] == 0xAF && digits > 0 && !seps) {
+			i += 2;
+			continue;
+		} else {
+			return SE_EINPUT;
+		}
+		if (n + 1 >= sizeof buf)
+			return SE_EINPUT;
+		buf[n++] = (char)c;
+	}
+	if (digits == 0 || buf[n - 1] == '.')
+		return SE_EINPUT;
+	buf[n] = '\0';
+	errno = 0;
+	*out = strtod(buf, NULL);
+	if (errno != 0 || !isfinite(*out))
+		return SE_EINPUT;
+	return SE_OK;
+}
+
+static void progress(importer *im, long long offset, int final)
+{
+	struct timespec ts;
+	double now;
+
+	if (!im->opts->progress)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	if (!final && now - im->last_progress < 0.25)
+		return;
+	im->last_progress = now;
+	if (final) {
+		fprintf(stderr, "\r\033[K");
+	} else if (im->size > 0) {
+		fprintf(stderr, "\r%s: %lld rows, %.0f%%\033[K", im->name, (long long)im->stats->read,
+		        100.0 * (double)offset / (double)im->size);
+	} else {
+		fprintf(stderr, "\r%s: %lld rows\033[K", im->name, (long long)im->stats->read);
+	}
+	fflush(stderr);
+}
+
+/* ---- batches ------------------------------------------------------------ */
+
+static int commit_batch(importer *im, se_error *err)
+{
+	int rc = se_store_commit(im->st, err);
+
+	if (rc != SE_OK)
+		return rc;
+	im->in_batch = 0;
+	im->rows_in_batch = 0;
+	im->batch_imported = 0;
+	im->batch_duplicates = 0;
+	return SE_OK;
+}
+
+/* The open batch is lost: its rows were neither stored nor rejected, so
+ * they leave the counts (read included) and the summary still adds up. */
+static void abandon_batch(importer *im)
+{
+	se_store_rollback(im->st);
+	im->stats->imported -= im->batch_imported;
+	im->stats->duplicates -= im->batch_duplicates;
+	im->stats->read -= im->batch_imported + im->batch_duplicates;
+	im->in_batch = 0;
+	im->rows_in_batch = 0;
+	im->batch_imported = 0;
+	im->batch_duplicates = 0;
+}
+
+static int batch_row_done(importer *im, se_error *err)
+{
+	if (++im->rows_in_batch < im->batch_rows)
+		return SE_OK;
+	return commit_batch(im, err);
+}
+
+static int ensure_batch(importer *im, se_error *err)
+{
+	int rc;
+
+	if (im->in_batch)
+		return SE_OK;
+	if ((rc = se_store_begin(im->st, err)) != SE_OK)
+		return rc;
+	im->in_batch = 1;
+	return SE_OK;
+}
+
+/* ---- one row ------------------------------------------------------------- */
+
+static int check_row_text(importer *im, row_text *row)
+{
+	for (int f = 0; f < F_COUNT; f++) {
+		size_t bad;
+
+		if (row->ptr[f] == NULL)
+			continue;
+		trim(&row->ptr[f], &row->len[f]);
+		if (!se_utf8_valid(row->ptr[f], row->len[f], &bad)) {
+			reject(im, row->line, field_names[f], "invalid UTF-8 at byte %zu", bad + 1);
+			return SE_EINPUT;
+		}
+		if (row->len[f] == 0)
+			row->ptr[f] = NULL;
+	}
+	for (int f = 0; f < N_REQUIRED; f++) {
+		if (row->ptr[f] == NULL) {
+			reject(im, row->line, field_names[f], "missing value");
+			return SE_EINPUT;
+		}
+	}
+	for (int f = F_EVENT_ID; f <= F_DEAL_ID; f++) {
+		if (row->len[f] > MAX_KEY_BYTES) {
+			reject(im, row->line, field_names[f], "longer than %d bytes", MAX_KEY_BYTES);
+			return SE_EINPUT;
+		}
+	}
+	return SE_OK;
+}
+
+static int parse_row_values(importer *im, const row_text *row, se_event_in *ev)
+{
+	char shown[64];
+	const char *why = NULL;
+
+	if (se_time_parse(row->ptr[F_TS], row->len[F_TS], im->opts->zone, &ev->ts, &why) != SE_OK) {
+		quote_value(row->ptr[F_TS], row->len[F_TS], shown, sizeof shown);
+		reject(im, row->line, field_names[F_TS], "cannot read time %s: %s", shown, why);
+		return SE_EINPUT;
+	}
+	ev->amount = NAN;
+	if (row->ptr[F_AMOUNT] != NULL &&
+	    parse_amount(row->ptr[F_AMOUNT], row->len[F_AMOUNT], &ev->amount) != SE_OK) {
+		quote_value(row->ptr[F_AMOUNT], row->len[F_AMOUNT], shown, sizeof shown);
+		reject(im, row->line, field_names[F_AMOUNT], "not a number: %s", shown);
+		return SE_EINPUT;
+	}
+	return SE_OK;
+}
+
+static int intern_optional(importer *im, se_dict dict, const row_text *row, int f,
+                           uint32_t *id, se_error *err)
+{
+	*id = 0;
+	if (row->ptr[f] == NULL)
+		return SE_OK;
+	return se_store_intern(im->st, dict, row->ptr[f], row->len[f], id, err);
+}
+
+static int store_row(importer *im, row_text *row, se_error *err)
+{
+	se_event_in ev;
+	int rc, inserted = 0;
+
+	im->stats->read++;
+	if (check_row_text(im, row) != SE_OK || parse_row_values(im, row, &ev) != SE_OK)
+		return SE_OK;
+	if ((rc = ensure_batch(im, err)) != SE_OK)
+		goto no_outcome;
+	ev.key = row->ptr[F_EVENT_ID];
+	ev.key_len = row->len[F_EVENT_ID];
+	if ((rc = se_store_intern_deal(im->st, row->ptr[F_DEAL_ID], row->len[F_DEAL_ID], &ev.deal, err)) != SE_OK ||
+	    (rc = se_store_intern(im->st, SE_DICT_STATUS, row->ptr[F_STAGE], row->len[F_STAGE], &ev.status, err)) != SE_OK ||
+	    (rc = intern_optional(im, SE_DICT_STATUS, row, F_FROM_STAGE, &ev.from_status, err)) != SE_OK ||
+	    (rc = intern_optional(im, SE_DICT_MANAGER, row, F_MANAGER, &ev.manager, err)) != SE_OK ||
+	    (rc = intern_optional(im, SE_DICT_SOURCE, row, F_SOURCE, &ev.source, err)) != SE_OK ||
+	    (rc = intern_optional(im, SE_DICT_PIPELINE, row, F_PIPELINE, &ev.pipeline, err)) != SE_OK ||
+	    (rc = intern_optional(im, SE_DICT_CURRENCY, row, F_CURRENCY, &ev.currency, err)) != SE_OK ||
+	    (rc = se_store_insert_event(im->st, &ev, &inserted, err)) != SE_OK)
+		goto no_outcome;
+	if (inserted) {
+		im->stats->imported++;
+		im->batch_imported++;
+	} else {
+		im->stats->duplicates++;
+		im->batch_duplicates++;
+	}
+	return batch_row_done(im, err);
+no_outcome:
+	/* The store failed under this row: it was neither stored nor
+	 * rejected, so it leaves the count and the summary still adds up. */
+	im->stats->read--;
+	return rc;
+}
+
+/* ---- CSV ------------------------------------------------------------------ */
+
+/* The reader reuses its field memory for every record; the header's names
+ * are needed later for messages, so they get a copy of their own. */
+static int copy_header(const se_csv_record *src, se_csv_record *dst,
+                       se_csv_field **fields, char **text)
+{
+	size_t bytes = 0, off = 0;
+
+	for (size_t i = 0; i < src->nfields; i++)
+		bytes += src->fields[i].len + 1;
+	*fields = calloc(src->nfields ? src->nfields : 1, sizeof **fields);
+	*text = malloc(bytes ? bytes : 1);
+	if (*fields == NULL || *text == NULL)
+		return SE_ENOMEM;
+	for (size_t i = 0; i < src->nfields; i++) {
+		(*fields)[i] = src->fields[i];
+		memcpy(*text + off, src->fields[i].ptr, src->fields[i].len);
+		(*text)[off + src->fields[i].len] = '\0';
+		(*fields)[i].ptr = *text + off;
+		off += src->fields[i].len + 1;
+	}
+	*dst = *src;
+	dst->fields = *fields;
+	return SE_OK;
+}
+
+typedef struct csv_columns {
+	int field_of[256];   /* file column -> canonical field, -1 = ignored */
+	size_t ncols;
+} csv_columns;
+
+static int map_header(importer *im, const se_csv_record *hdr, csv_columns *cols, se_error *err)
+{
+	int seen[F_COUNT] = { 0 };
+
+	if (hdr->nfields > sizeof cols->field_of / sizeof cols->field_of[0])
+		return se_error_set(err, SE_EINPUT, "%s:%ld: header has %zu columns, at most 256 are supported",
+		                    im->name, hdr->line, hdr->nfields);
+	cols->ncols = hdr->nfields;
+	for (size_t i = 0; i < hdr->nfields; i++) {
+		int f = field_by_name(hdr->fields[i].ptr, hdr->fields[i].len);
+
+		cols->field_of[i] = f;
+		if (f < 0)
+			continue;
+		if (seen[f]++)
+			return se_error_set(err, SE_EINPUT, "%s:%ld: column '%s' appears twice in the header",
+			                    im->name, hdr->line, field_names[f]);
+	}
+	for (int f = 0; f < N_REQUIRED; f++)
+		if (!seen[f])
+			return se_error_set(err, SE_EINPUT,
+			                    "%s:%ld: header lacks required column '%s' (need event_id, deal_id, ts, stage)",
+			                    im->name, hdr->line, field_names[f]);
+	return SE_OK;
+}
+
+static const char *csv_column_label(const csv_columns *cols, const se_csv_record *hdr,
+                                    size_t i, char *buf, size_t size)
+{
+	if (i < cols->ncols && cols->field_of[i] >= 0)
+		return field_names[cols->field_of[i]];
+	if (i < hdr->nfields) {
+		snprintf(buf, size, "%s", hdr->fields[i].ptr);
+		return buf;
+	}
+	snprintf(buf, size, "column %zu", i + 1);
+	return buf;
+}
+
+static int import_csv(importer *im, const char *path, se_error *err)
+{
+	se_csv *csv = NULL;
+	se_csv_record rec, hdr_copy;
+	se_csv_field *hdr_fields = NULL;
+	char *hdr_text = NULL;
+	csv_columns cols = { .ncols = 0 };
+	int rc;
+
+	if ((rc = se_csv_open(&csv, path, im->opts->delimiter, err)) != SE_OK)
+		return rc;
+	im->size = se_csv_size(csv);
+	rc = se_csv_next(csv, &rec, err);
+	if (rc == 0) {
+		rc = SE_OK; /* an empty file imports nothing */
+		goto out;
+	}
+	if (rc < 0) {
+		if (rc == SE_EINPUT)
+			se_error_prefix(err, "%s:%ld: header", im->name, rec.error_line);
+		goto out;
+	}
+	if ((rc = map_header(im, &rec, &cols, err)) != SE_OK)
+		goto out;
+	/* Keep the header's names for messages about ignored columns. */
+	if ((rc = copy_header(&rec, &hdr_copy, &hdr_fields, &hdr_text)) != SE_OK) {
+		rc = se_error_set(err, SE_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (;;) {
+		row_text row;
+		char label[128];
+
+		rc = se_csv_next(csv, &rec, err);
+		if (rc == 0)
+			break;
+		if (rc == SE_EINPUT) {
+			im->stats->read++;
+			reject(im, rec.error_line, csv_column_label(&cols, &hdr_copy, rec.error_field, label, sizeof label),
+			       "%s", err->msg);
+			se_error_clear(err);
+			continue;
+		}
+		if (rc < 0)
+			goto out;
+		if (rec.nfields != cols.ncols) {
+			im->stats->read++;
+			reject(im, rec.line, "record", "%zu fields, the header has %zu", rec.nfields, cols.ncols);
+			continue;
+		}
+		memset(&row, 0, sizeof row);
+		row.line = rec.line;
+		for (size_t i = 0; i < rec.nfields; i++) {
+			int f = cols.field_of[i];
+
+			if (f >= 0) {
+				row.ptr[f] = rec.fields[i].ptr;
+				row.len[f] = rec.fields[i].len;
+			}
+		}
+		if ((rc = store_row(im, &row, err)) != SE_OK)
+			goto out;
+		progress(im, se_csv_offset(csv), 0);
+	}
+	rc = SE_OK;
+out:
+	free(hdr_fields);
+	free(hdr_text);
+	se_csv_close(csv);
+	return rc;
+}
+
+/* ---- JSON Lines ----------------------------------------------------------- */
+
+typedef struct json_row {
+	importer *im;
+	row_text row;
+	size_t off[F_COUNT];  /* values are copied: SQLite's text dies at the next step */
+	char *buf;
+	size_t used, cap;
+	long line;
+	int bad;
+	int nomem;
+} json_row;
+
+static int keep_json_value(json_row *jr, int f, const char *text, size_t len)
+{
+	if (jr->used + len + 1 > jr->cap) {
+		size_t ncap = jr->cap ? jr->cap : 1024;
+		char *nb;
+
+		while (ncap < jr->used + len + 1)
+			ncap *= 2;
+		if ((nb = realloc(jr->buf, ncap)) == NULL)
+			return SE_ENOMEM;
+		jr->buf = nb;
+		jr->cap = ncap;
+	}
+	memcpy(jr->buf + jr->used, text, len);
+	jr->buf[jr->used + len] = '\0';
+	jr->off[f] = jr->used;
+	jr->row.len[f] = len;
+	jr->row.ptr[f] = "";  /* marks the field present; pointed at buf later */
+	jr->used += len + 1;
+	return SE_OK;
+}
+
+static int on_json_member(void *ud, const char *key, size_t key_len, int type,
+                          const char *text, size_t len)
+{
+	json_row *jr = ud;
+	int f = field_by_name(key, key_len);
+
+	if (f < 0 || jr->bad)
+		return SE_OK;
+	if (type == SE_JSON_NULL)
+		return SE_OK;
+	if (type != SE_JSON_STRING && type != SE_JSON_NUMBER) {
+		reject(jr->im, jr->line, field_names[f], "expected a string or a number");
+		jr->bad = 1;
+		return SE_OK;
+	}
+	return keep_json_value(jr, f, text, len);
+}
+
+static int import_jsonl(importer *im, const char *path, se_error *err)
+{
+	FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	char *line = NULL;
+	char *values = NULL;
+	size_t cap = 0, values_cap = 0;
+	ssize_t n;
+	long lineno = 0;
+	int rc = SE_OK;
+
+	if (fp == NULL)
+		return se_error_set(err, SE_EIO, "cannot open %s: %s", path, strerror(errno));
+	while ((n = getline(&line, &cap, fp)) >= 0) {
+		json_row jr;
+		const char *why = NULL;
+		size_t len = (size_t)n;
+		const char *p = line;
+
+		lineno++;
+		if (lineno == 1 && len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
+			p += 3;
+			len -= 3;
+		}
+		trim(&p, &len);
+		if (len > 0 && p[len - 1] == '\n')
+			len--;
+		trim(&p, &len);
+		if (len == 0)
+			continue;
+		memset(&jr, 0, sizeof jr);
+		jr.im = im;
+		jr.line = jr.row.line = lineno;
+		jr.buf = values;
+		jr.cap = values_cap;
+		rc = se_store_json_object(im->st, p, len, on_json_member, &jr, &why, err);
+		values = jr.buf;
+		values_cap = jr.cap;
+		if (rc == SE_ENOMEM)
+			break;
+		for (int f = 0; f < F_COUNT; f++)
+			if (jr.row.ptr[f] != NULL)
+				jr.row.ptr[f] = jr.buf + jr.off[f];
+		if (rc == SE_EINPUT) {
+			im->stats->read++;
+			reject(im, lineno, "record", "%s", why);
+			rc = SE_OK;
+			continue;
+		}
+		if (rc != SE_OK)
+			break;
+		if (jr.bad) {
+			im->stats->read++;
+			continue;
+		}
+		if ((rc = store_row(im, &jr.row, err)) != SE_OK)
+			break;
+		if (fp != stdin)
+			progress(im, (long long)ftello(fp), 0);
+	}
+	if (rc == SE_OK && ferror(fp))
+		rc = se_error_set(err, SE_EIO, "reading %s: %s", path, strerror(errno));
+	free(line);
+	free(values);
+	if (fp != stdin)
+		fclose(fp);
+	return rc;
+}
+
+/* ---- entry point ------------------------------------------------------------- */
+
+static se_input_format guess_format(const char *path)
+{
+	const char *dot = strrchr(path, '.');
+
+	if (dot != NULL && (strcasecmp(dot, ".jsonl") == 0 || strcasecmp(dot, ".ndjson") == 0 ||
+	                    strcasecmp(dot, ".json") == 0))
+		return SE_INPUT_JSONL;
+	return SE_INPUT_CSV;
+}
+
+int se_import_file(se_store *st, const char *path, const se_import_opts *opts,
+                   se_import_stats *stats, se_error *err)
+{
+	static const se_import_opts defaults;
+	importer im;
+	se_input_format fmt;
+	int rc;
+
+	memset(stats, 0, sizeof *stats);
+	memset(&im, 0, sizeof im);
+	im.st = st;
+	im.opts = opts ? opts : &defaults;
+	im.stats = stats;
+	im.name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+	im.batch_rows = im.opts->batch_rows > 0 ? im.opts->batch_rows : DEFAULT_BATCH;
+	fmt = im.opts->format != SE_INPUT_AUTO ? im.opts->format : guess_format(path);
+	rc = fmt == SE_INPUT_JSONL ? import_jsonl(&im, path, err) : import_csv(&im, path, err);
+	progress(&im, 0, 1);
+	if (rc == SE_OK && im.in_batch)
+		rc = commit_batch(&im, err);
+	if (rc != SE_OK) {
+		if (im.in_batch)
+			abandon_batch(&im);
+		return rc;
+	}
+	return se_store_refresh(st, err);
+}

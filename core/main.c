@@ -1,0 +1,359 @@
+/*
+ * main.c: the salesengine command line.
+ *
+ * Owns: option parsing, the order of work (script, store, imports, report),
+ * what goes to stdout (the report) and stderr (progress, rejected rows,
+ * summaries, errors), and the exit status.  Everything else is a library
+ * call through include/salesengine.h; this is the only file that exits.
+ */
+#include "salesengine.h"
+#include "timeconv.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_DB "salesengine.db"
+
+enum exit_status { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_REJECTED = 3 };
+
+#define MAX_IMPORTS 64
+
+typedef struct cli {
+	const char *db;
+	const char *imports[MAX_IMPORTS];
+	int n_imports;
+	se_input_format input_format;
+	int delimiter;
+	const char *input_tz;
+	se_output format;
+	se_report_opts report;
+	int check;
+	int quiet;
+	se_script_limits limits;
+	const char *script;
+} cli;
+
+static const char *progname = "salesengine";
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "Usage: %s [OPTION]... [RULES.lua]\n"
+	        "Import CRM events into a SQLite store and report per-manager funnel metrics\n"
+	        "defined by a Lua rules script.\n"
+	        "\n"
+	        "Store and import:\n"
+	        "  -d, --db=FILE            database file (default: $SALESENGINE_DB or ./" DEFAULT_DB ")\n"
+	        "  -i, --import=FILE        import events from FILE first (repeatable; - is stdin)\n"
+	        "      --input-format=FMT   csv or jsonl (default: by extension, else csv)\n"
+	        "      --delimiter=CHAR     CSV delimiter: ',' ';' or 'tab' (default: detect)\n"
+	        "      --input-tz=ZONE      zone of timestamps without an offset (default: the\n"
+	        "                           script's input_timezone, else UTC)\n"
+	        "\n"
+	        "Report:\n"
+	        "  -f, --format=FMT         table (default), csv or json\n"
+	        "  -r, --report=LIST        comma-separated: leads,conversion,presale,sources,unknown\n"
+	        "                           (default: all)\n"
+	        "  -p, --period=P           total, day, week or month (default: the script's, else total)\n"
+	        "  -m, --mode=M             reached or touched, for every pair (default: per pair)\n"
+	        "      --from=DATE          first local day, YYYY-MM-DD\n"
+	        "      --to=DATE            last local day, inclusive\n"
+	        "      --tz=ZONE            report zone, e.g. Europe/Moscow (default: the script's, else UTC)\n"
+	        "      --funnel=NAME        only this funnel\n"
+	        "      --as-of=TIME         'now' for open conversion windows (default: the clock)\n"
+	        "\n"
+	        "Script:\n"
+	        "      --check              load and validate RULES.lua, print what it declares, exit\n"
+	        "      --max-instructions=N Lua instructions per script call (default %u)\n"
+	        "      --max-memory=MB      Lua memory in MiB (default %u)\n"
+	        "\n"
+	        "  -q, --quiet              no progress line and no import summary\n"
+	        "  -h, --help               show this help and exit\n"
+	        "  -V, --version            show the version and exit\n"
+	        "\n"
+	        "With --import and no RULES.lua, events are imported and nothing is reported.\n"
+	        "Exit status: 0 ok, 1 failure, 2 bad usage, 3 done but some rows were rejected.\n"
+	        "Metrics: docs/METRICS.md; script API: docs/SCRIPTING.md.\n",
+	        progname, SE_SCRIPT_DEFAULT_INSTRUCTIONS, SE_SCRIPT_DEFAULT_MEMORY >> 20);
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "%s: ", progname);
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry '%s --help' for more information.\n", progname);
+	return EXIT_USAGE;
+}
+
+static int pick(const char *arg, const char *const *names, int *out)
+{
+	for (int i = 0; names[i]; i++)
+		if (strcmp(arg, names[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	return -1;
+}
+
+static int parse_reports(const char *arg, unsigned *out)
+{
+	static const char *const names[] = { "leads", "conversion", "presale", "sources", "unknown", NULL };
+	char buf[256], *save = NULL;
+
+	snprintf(buf, sizeof buf, "%s", arg);
+	*out = 0;
+	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		int i;
+
+		if (strcmp(tok, "all") == 0) {
+			*out = SE_REPORT_ALL;
+			continue;
+		}
+		if (pick(tok, names, &i) != 0)
+			return -1;
+		*out |= 1u << i;
+	}
+	return *out ? 0 : -1;
+}
+
+static int parse_positive(const char *arg, unsigned long long *out)
+{
+	char *end;
+
+	*out = strtoull(arg, &end, 10);
+	return (*arg == '\0' || *end != '\0' || *out == 0 || arg[0] == '-') ? -1 : 0;
+}
+
+static int parse_option(cli *c, int opt, const char *arg)
+{
+	static const char *const formats[] = { "table", "csv", "json", NULL };
+	static const char *const periods[] = { "total", "day", "week", "month", NULL };
+	static const char *const modes[] = { "reached", "touched", NULL };
+	static const char *const inputs[] = { "csv", "jsonl", NULL };
+	unsigned long long n;
+	int i;
+
+	switch (opt) {
+	case 'd': c->db = arg; return 0;
+	case 'i':
+		if (c->n_imports == MAX_IMPORTS)
+			return usage_error("at most %s --import options", "64");
+		c->imports[c->n_imports++] = arg;
+		return 0;
+	case 1:
+		if (pick(arg, inputs, &i) != 0)
+			return usage_error("--input-format must be csv or jsonl, not '%s'", arg);
+		c->input_format = i == 0 ? SE_INPUT_CSV : SE_INPUT_JSONL;
+		return 0;
+	case 2:
+		if (strcmp(arg, "tab") == 0 || strcmp(arg, "\\t") == 0)
+			c->delimiter = '\t';
+		else if (strcmp(arg, ",") == 0 || strcmp(arg, ";") == 0)
+			c->delimiter = arg[0];
+		else
+			return usage_error("--delimiter must be ',', ';' or 'tab', not '%s'", arg);
+		return 0;
+	case 3: c->input_tz = arg; return 0;
+	case 'f':
+		if (pick(arg, formats, &i) != 0)
+			return usage_error("--format must be table, csv or json, not '%s'", arg);
+		c->format = (se_output)i;
+		return 0;
+	case 'r':
+		if (parse_reports(arg, &c->report.reports) != 0)
+			return usage_error("--report takes leads,conversion,presale,sources,unknown; got '%s'", arg);
+		return 0;
+	case 'p':
+		if (pick(arg, periods, &i) != 0)
+			return usage_error("--period must be total, day, week or month, not '%s'", arg);
+		c->report.period = (se_period)(SE_PERIOD_TOTAL + i);
+		return 0;
+	case 'm':
+		if (pick(arg, modes, &i) != 0)
+			return usage_error("--mode must be reached or touched, not '%s'", arg);
+		c->report.mode = i == 0 ? SE_MODE_REACHED : SE_MODE_TOUCHED;
+		return 0;
+	case 4: c->report.from = arg; return 0;
+	case 5: c->report.to = arg; return 0;
+	case 6: c->report.timezone = arg; return 0;
+	case 7: c->report.funnel = arg; return 0;
+	case 8: {
+		const char *why = NULL;
+
+		if (se_time_parse(arg, strlen(arg), NULL, &c->report.as_of, &why) != SE_OK)
+			return usage_error("--as-of: cannot read time '%s'", arg);
+		return 0;
+	}
+	case 9: c->check = 1; return 0;
+	case 10:
+		if (parse_positive(arg, &n) != 0)
+			return usage_error("--max-instructions must be a positive number, not '%s'", arg);
+		c->limits.instructions = n;
+		return 0;
+	case 11:
+		if (parse_positive(arg, &n) != 0 || n > 65536)
+			return usage_error("--max-memory must be a number of MiB (1-65536), not '%s'", arg);
+		c->limits.memory = (size_t)n << 20;
+		return 0;
+	case 'q': c->quiet = 1; return 0;
+	default: return EXIT_USAGE;
+	}
+}
+
+static int parse_args(cli *c, int argc, char **argv, int *done)
+{
+	static const struct option longopts[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "import", required_argument, NULL, 'i' },
+		{ "input-format", required_argument, NULL, 1 },
+		{ "delimiter", required_argument, NULL, 2 },
+		{ "input-tz", required_argument, NULL, 3 },
+		{ "format", required_argument, NULL, 'f' },
+		{ "report", required_argument, NULL, 'r' },
+		{ "period", required_argument, NULL, 'p' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "from", required_argument, NULL, 4 },
+		{ "to", required_argument, NULL, 5 },
+		{ "tz", required_argument, NULL, 6 },
+		{ "funnel", required_argument, NULL, 7 },
+		{ "as-of", required_argument, NULL, 8 },
+		{ "check", no_argument, NULL, 9 },
+		{ "max-instructions", required_argument, NULL, 10 },
+		{ "max-memory", required_argument, NULL, 11 },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int opt, rc;
+
+	*done = 0;
+	while ((opt = getopt_long(argc, argv, "d:i:f:r:p:m:qhV", longopts, NULL)) != -1) {
+		if (opt == 'h') {
+			usage(stdout);
+			*done = 1;
+			return EXIT_OK;
+		}
+		if (opt == 'V') {
+			printf("salesengine %s\n", SE_VERSION);
+			*done = 1;
+			return EXIT_OK;
+		}
+		if (opt == '?')
+			return usage_error("%s", "bad option");
+		if ((rc = parse_option(c, opt, optarg)) != 0)
+			return rc;
+	}
+	if (optind < argc)
+		c->script = argv[optind++];
+	if (optind < argc)
+		return usage_error("unexpected argument '%s' (one rules script at most)", argv[optind]);
+	if (c->script == NULL && (c->check || c->n_imports == 0))
+		return usage_error("%s", "a rules script is needed (e.g. scripts/example.lua)");
+	return EXIT_OK;
+}
+
+static void print_reject(void *ud, const char *msg)
+{
+	(void)ud;
+	fprintf(stderr, "%s\n", msg);
+}
+
+static int run_imports(const cli *c, se_store *st, const se_rules *rules, int *rejected)
+{
+	se_tz *zone = NULL;
+	se_error err;
+	int status = EXIT_OK;
+
+	if (c->input_tz != NULL && se_tz_open(&zone, c->input_tz, &err) != SE_OK) {
+		fprintf(stderr, "%s: --input-tz: %s\n", progname, err.msg);
+		return EXIT_USAGE;
+	}
+	if (zone == NULL && rules != NULL && se_rules_input_timezone(rules) != NULL &&
+	    se_tz_open(&zone, se_rules_input_timezone(rules), &err) != SE_OK) {
+		fprintf(stderr, "%s: %s\n", progname, err.msg);
+		return EXIT_FAIL;
+	}
+	for (int i = 0; i < c->n_imports; i++) {
+		se_import_opts o = { .format = c->input_format, .delimiter = c->delimiter, .zone = zone,
+		                     .progress = !c->quiet && isatty(STDERR_FILENO),
+		                     .on_reject = print_reject };
+		se_import_stats s;
+		int rc = se_import_file(st, c->imports[i], &o, &s, &err);
+
+		if ((!c->quiet || rc != SE_OK) && (rc == SE_OK || s.read > 0))
+			fprintf(stderr, "%s: read %lld, imported %lld, duplicates %lld, rejected %lld\n",
+			        c->imports[i], (long long)s.read, (long long)s.imported,
+			        (long long)s.duplicates, (long long)s.rejected);
+		if (s.rejected > 0)
+			*rejected = 1;
+		if (rc != SE_OK) {
+			fprintf(stderr, "%s: %s\n", progname, err.msg);
+			status = EXIT_FAIL;
+			break;
+		}
+	}
+	se_tz_free(zone);
+	return status;
+}
+
+static int run(const cli *c)
+{
+	se_script *sc = NULL;
+	se_store *st = NULL;
+	se_report *rep = NULL;
+	const se_rules *rules = NULL;
+	se_error err;
+	int status = EXIT_FAIL, rejected = 0;
+
+	if (c->script != NULL) {
+		if (se_script_load(&sc, c->script, &c->limits, &err) != SE_OK) {
+			fprintf(stderr, "%s: %s\n", progname, err.msg);
+			return EXIT_FAIL;
+		}
+		rules = se_script_rules(sc);
+		if (c->check) {
+			printf("%s: ok\n", c->script);
+			se_rules_describe(rules, stdout);
+			se_script_free(sc);
+			return EXIT_OK;
+		}
+	}
+	if (se_store_open(&st, c->db, 0, &err) != SE_OK) {
+		fprintf(stderr, "%s: %s\n", progname, err.msg);
+		goto out;
+	}
+	if ((status = run_imports(c, st, rules, &rejected)) != EXIT_OK || rules == NULL)
+		goto out;
+	status = EXIT_FAIL;
+	if (se_report_build(&rep, st, rules, &c->report, &err) != SE_OK ||
+	    se_report_write(rep, stdout, c->format, &err) != SE_OK) {
+		fprintf(stderr, "%s: %s\n", progname, err.msg);
+		if (err.code == SE_EUSAGE)
+			status = EXIT_USAGE;
+		goto out;
+	}
+	status = EXIT_OK;
+out:
+	se_report_free(rep);
+	se_store_close(st);
+	se_script_free(sc);
+	if (status == EXIT_OK && rejected)
+		status = EXIT_REJECTED;
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	cli c;
+	int done, status;
+
+	memset(&c, 0, sizeof c);
+	c.db = getenv("SALESENGINE_DB") ? getenv("SALESENGINE_DB") : DEFAULT_DB;
+	status = parse_args(&c, argc, argv, &done);
+	if (status != EXIT_OK || done)
+		return status;
+	return run(&c);
+}

@@ -1,0 +1,542 @@
+/*
+ * report.c: counting core -> aggregated report numbers.
+ *
+ * One pass over the packed deal histories: each deal is evaluated once by
+ * count.c and its cohort events are added to per-funnel grids (leads,
+ * every pair, sources), pre-sale sums and closed-deal win counts.  The
+ * forecast needs each manager's historical win rate, but because every deal
+ * of a (manager, stage) gets the same rate, summing amounts during the pass
+ * and multiplying at the end is exact: no second pass and no deal list.
+ *
+ * Never: prints (output.c does), or reads events from SQL (store.c hands out
+ * the packed chunks).
+ */
+#include "report.h"
+#include "store.h"
+#include "timeconv.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- buckets ----------------------------------------------------------- */
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+
+	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+int64_t se_report_bucket(const se_report *rep, int64_t t)
+{
+	int64_t days, y;
+	int m, d;
+
+	if (rep->period == SE_PERIOD_TOTAL)
+		return 0;
+	days = floor_div(se_tz_utc_to_local(rep->tz, t), 86400);
+	switch (rep->period) {
+	case SE_PERIOD_DAY:
+		return days;
+	case SE_PERIOD_WEEK:
+		return floor_div(days + 3, 7); /* 1970-01-01 is a Thursday: weeks start on Monday */
+	default:
+		se_civil_from_days(days, &y, &m, &d);
+		return y * 12 + (m - 1);
+	}
+}
+
+void se_report_bucket_label(const se_report *rep, int64_t key, char *buf, size_t size)
+{
+	int64_t y;
+	int m, d;
+
+	switch (rep->period) {
+	case SE_PERIOD_DAY:
+		se_civil_from_days(key, &y, &m, &d);
+		snprintf(buf, size, "%04lld-%02d-%02d", (long long)y, m, d);
+		return;
+	case SE_PERIOD_WEEK: {
+		/* ISO week: named by the year of its Thursday. */
+		int64_t thursday = key * 7 - 3 + 3, jan1;
+
+		se_civil_from_days(thursday, &y, &m, &d);
+		jan1 = se_days_from_civil(y, 1, 1);
+		snprintf(buf, size, "%04lld-W%02d", (long long)y, (int)((thursday - jan1) / 7 + 1));
+		return;
+	}
+	case SE_PERIOD_MONTH:
+		snprintf(buf, size, "%04lld-%02d", (long long)floor_div(key, 12), (int)(key - floor_div(key, 12) * 12) + 1);
+		return;
+	default:
+		if (rep->from == NULL && rep->to == NULL)
+			snprintf(buf, size, "all");
+		else
+			snprintf(buf, size, "%s..%s", rep->from ? rep->from : "", rep->to ? rep->to : "");
+		return;
+	}
+}
+
+/* ---- grids ---------------------------------------------------------------- */
+
+static int grid_init(se_grid *g, size_t width, size_t cell)
+{
+	memset(g, 0, sizeof *g);
+	g->width = width ? width : 1;
+	g->cell = cell;
+	return SE_OK;
+}
+
+/* Grows the grid to cover key (both directions, doubling) and returns the
+ * cell; NULL only when memory runs out. */
+static void *grid_cell(se_grid *g, int64_t key, size_t col)
+{
+	size_t row_bytes = g->width * g->cell;
+
+	if (g->nb == 0) {
+		if ((g->data = calloc(8, row_bytes)) == NULL)
+			return NULL;
+		g->lo = key;
+		g->nb = 8;
+	} else if (key < g->lo || key >= g->lo + g->nb) {
+		int64_t lo = key < g->lo ? key : g->lo;
+		int64_t hi = key >= g->lo + g->nb ? key + 1 : g->lo + g->nb;
+		int64_t nb = g->nb;
+		unsigned char *nd;
+
+		while (nb < hi - lo)
+			nb *= 2;
+		if (key < g->lo)
+			lo = hi - nb;
+		if ((nd = calloc((size_t)nb, row_bytes)) == NULL)
+			return NULL;
+		memcpy(nd + (size_t)(g->lo - lo) * row_bytes, g->data, (size_t)g->nb * row_bytes);
+		free(g->data);
+		g->data = nd;
+		g->lo = lo;
+		g->nb = nb;
+	}
+	return g->data + ((size_t)(key - g->lo) * g->width + col) * g->cell;
+}
+
+/* ---- the pass over deals ---------------------------------------------------- */
+
+typedef struct pass {
+	se_report *rep;
+	se_count_ctx ctx;
+	int64_t *scratch;
+	size_t scratch_cap;
+	int nomem;
+} pass;
+
+static int in_range(const se_report *rep, int64_t t)
+{
+	return t >= rep->from_utc && t < rep->to_utc;
+}
+
+static void count_unknown(se_report *rep, const se_deal_eval *e, const se_chunk_deal *d)
+{
+	for (uint32_t i = 0; i < e->n_events; i++) {
+		uint32_t st;
+		se_unknown_status *u;
+
+		if (e->funnel != SE_NONE && e->code[i] != 0)
+			continue;
+		st = e->ev[i].status;
+		if (st >= rep->n_status)
+			continue;
+		u = &rep->unknown[st];
+		u->events++;
+		rep->unknown_events++;
+		if (u->last_deal != d->deal) {
+			u->deals++;
+			u->last_deal = d->deal;
+			if (u->example_deal == 0)
+				u->example_deal = d->deal;
+		}
+	}
+}
+
+static void add_leads_and_sources(pass *p, se_funnel_agg *a, const se_funnel *f, const se_deal_eval *e,
+                                  uint32_t mgr, uint32_t src, double amount)
+{
+	se_report *rep = p->rep;
+	int32_t lead = se_count_reach(e, 0, rep->mode);
+	int64_t key, *n;
+	se_source_cell *sc;
+
+	if (lead == SE_NONE || !in_range(rep, e->ev[lead].ts))
+		return;
+	key = se_report_bucket(rep, e->ev[lead].ts);
+	if ((n = grid_cell(&a->leads_by_manager, key, mgr)) == NULL)
+		goto nomem;
+	(*n)++;
+	if ((n = grid_cell(&a->leads_by_source, key, src)) == NULL)
+		goto nomem;
+	(*n)++;
+	if ((sc = grid_cell(&a->sources, key, src)) == NULL)
+		goto nomem;
+	sc->leads++;
+	if (se_count_reach(e, f->won, rep->mode) != SE_NONE) {
+		sc->won++;
+		if (!isnan(amount))
+			sc->revenue += amount;
+	}
+	return;
+nomem:
+	p->nomem = 1;
+}
+
+static void add_pairs(pass *p, se_funnel_agg *a, const se_funnel *f, const se_deal_eval *e, uint32_t mgr)
+{
+	for (int i = 0; i < f->n_pairs; i++) {
+		const se_pair *pr = &f->pairs[i];
+		int32_t conv, cohort = se_count_pair(e, pr->from, pr->to, a->pair_mode[i], pr->window, &conv);
+		se_pair_cell *c;
+		int64_t t;
+
+		if (cohort == SE_NONE)
+			continue;
+		t = e->ev[cohort].ts;
+		if (!in_range(p->rep, t))
+			continue;
+		if ((c = grid_cell(&a->pairs[i], se_report_bucket(p->rep, t), mgr)) == NULL) {
+			p->nomem = 1;
+			return;
+		}
+		c->from++;
+		if (conv != SE_NONE)
+			c->to++;
+		if (c->from == 1 || t > c->last_cohort)
+			c->last_cohort = t;
+	}
+}
+
+static void add_presale_and_rates(se_report *rep, se_funnel_agg *a, const se_funnel *f,
+                                  const se_deal_eval *e, uint32_t mgr, double amount)
+{
+	if (e->state == SE_DEAL_OPEN) {
+		if (f->stages[e->stage].presale) {
+			se_presale_cell *c = &a->presale[(size_t)e->stage * rep->n_manager + mgr];
+
+			c->deals++;
+			if (isnan(amount))
+				c->no_amount++;
+			else
+				c->amount += amount;
+		}
+		return;
+	}
+	/* Closed: not open now.  Won: reached the won stage (section 2), so a
+	 * sale later cancelled still counts as a sale the manager made. */
+	int won = se_count_reach(e, f->won, rep->mode) != SE_NONE;
+
+	for (int s = 0; s < f->won; s++) {
+		if (se_count_reach(e, s, rep->mode) == SE_NONE)
+			continue;
+		se_rate_cell *c = &a->rates[(size_t)s * rep->n_manager + mgr];
+
+		c->closed++;
+		c->won += won;
+	}
+}
+
+static void consume_deal(pass *p, const se_chunk_deal *d, const se_chunk_event *ev)
+{
+	se_report *rep = p->rep;
+	se_deal_eval e;
+	const se_funnel *f;
+	se_funnel_agg *a;
+	uint32_t mgr, src;
+
+	rep->deals++;
+	rep->events += d->n_events;
+	se_count_deal(&p->ctx, d, ev, p->scratch, &e);
+	count_unknown(rep, &e, d);
+	if (e.funnel == SE_NONE) {
+		rep->deals_unmatched++;
+		return;
+	}
+	if (rep->only_funnel != SE_NONE && e.funnel != rep->only_funnel)
+		return;
+	f = &rep->rules->funnels[e.funnel];
+	a = &rep->agg[e.funnel];
+	mgr = d->manager < rep->n_manager ? d->manager : 0;
+	src = d->source < rep->n_source ? d->source : 0;
+	add_leads_and_sources(p, a, f, &e, mgr, src, d->amount);
+	add_pairs(p, a, f, &e, mgr);
+	add_presale_and_rates(rep, a, f, &e, mgr, d->amount);
+}
+
+static int consume_chunk(void *ud, const void *blob, size_t size, se_error *err)
+{
+	pass *p = ud;
+	se_chunk_view v;
+	const se_chunk_event *ev;
+	int rc;
+
+	if ((rc = se_history_view(blob, size, &v, err)) != SE_OK)
+		return rc;
+	ev = v.events;
+	for (uint32_t i = 0; i < v.n_deals; i++) {
+		const se_chunk_deal *d = &v.deals[i];
+
+		if (d->n_events > p->scratch_cap) {
+			int64_t *ns = realloc(p->scratch, d->n_events * sizeof *ns);
+
+			if (ns == NULL)
+				return se_error_set(err, SE_ENOMEM, "out of memory");
+			p->scratch = ns;
+			p->scratch_cap = d->n_events;
+		}
+		consume_deal(p, d, ev);
+		ev += d->n_events;
+	}
+	if (p->nomem)
+		return se_error_set(err, SE_ENOMEM, "out of memory aggregating the report");
+	return SE_OK;
+}
+
+/* ---- setup ---------------------------------------------------------------- */
+
+static const char *name_of(char **names, uint32_t n, uint32_t id)
+{
+	return id < n && names[id] != NULL ? names[id] : "(none)";
+}
+
+typedef struct name_list {
+	char **names;
+	uint32_t n;
+} name_list;
+
+static int by_name(const void *a, const void *b, void *ud)
+{
+	const name_list *l = ud;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return strcmp(name_of(l->names, l->n, x), name_of(l->names, l->n, y));
+}
+
+static uint32_t *sorted_ids(char **names, uint32_t n)
+{
+	uint32_t *ids = malloc((n ? n : 1) * sizeof *ids);
+
+	if (ids == NULL)
+		return NULL;
+	for (uint32_t i = 0; i < n; i++)
+		ids[i] = i;
+	name_list l = { names, n };
+
+	qsort_r(ids, n, sizeof *ids, by_name, &l);
+	return ids;
+}
+
+static int parse_day(const char *s, int64_t *days)
+{
+	int y, m, d;
+	char extra;
+
+	if (s == NULL || sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &extra) != 3 || strlen(s) != 10 ||
+	    m < 1 || m > 12 || d < 1 || d > se_days_in_month(y, m))
+		return SE_EUSAGE;
+	*days = se_days_from_civil(y, m, d);
+	return SE_OK;
+}
+
+static int set_range(se_report *rep, const se_report_opts *o, se_error *err)
+{
+	int64_t days;
+
+	rep->from_utc = INT64_MIN;
+	rep->to_utc = INT64_MAX;
+	if (o->from != NULL) {
+		if (parse_day(o->from, &days) != SE_OK)
+			return se_error_set(err, SE_EUSAGE, "--from: \"%s\" is not a date like 2025-01-31", o->from);
+		rep->from_utc = se_tz_local_to_utc(rep->tz, days * 86400);
+		if ((rep->from = strdup(o->from)) == NULL)
+			return se_error_set(err, SE_ENOMEM, "out of memory");
+	}
+	if (o->to != NULL) {
+		if (parse_day(o->to, &days) != SE_OK)
+			return se_error_set(err, SE_EUSAGE, "--to: \"%s\" is not a date like 2025-03-31", o->to);
+		rep->to_utc = se_tz_local_to_utc(rep->tz, (days + 1) * 86400);
+		if ((rep->to = strdup(o->to)) == NULL)
+			return se_error_set(err, SE_ENOMEM, "out of memory");
+	}
+	if (rep->from_utc >= rep->to_utc)
+		return se_error_set(err, SE_EUSAGE, "--from %s is after --to %s", o->from, o->to);
+	return SE_OK;
+}
+
+static int find_funnel(se_report *rep, const char *name, se_error *err)
+{
+	rep->only_funnel = SE_NONE;
+	if (name == NULL)
+		return SE_OK;
+	for (int i = 0; i < rep->rules->n_funnels; i++)
+		if (strcmp(rep->rules->funnels[i].name, name) == 0) {
+			rep->only_funnel = i;
+			return SE_OK;
+		}
+	return se_error_set(err, SE_EUSAGE, "--funnel: the script has no funnel named '%s'", name);
+}
+
+static int alloc_aggregates(se_report *rep, se_mode mode_override, se_error *err)
+{
+	const se_rules *r = rep->rules;
+
+	if ((rep->agg = calloc((size_t)r->n_funnels, sizeof *rep->agg)) == NULL)
+		goto nomem;
+	for (int i = 0; i < r->n_funnels; i++) {
+		const se_funnel *f = &r->funnels[i];
+		se_funnel_agg *a = &rep->agg[i];
+		size_t cells = (size_t)f->n_stages * rep->n_manager;
+
+		grid_init(&a->leads_by_manager, rep->n_manager, sizeof(int64_t));
+		grid_init(&a->leads_by_source, rep->n_source, sizeof(int64_t));
+		grid_init(&a->sources, rep->n_source, sizeof(se_source_cell));
+		a->pairs = calloc((size_t)f->n_pairs + 1, sizeof *a->pairs);
+		a->pair_mode = calloc((size_t)f->n_pairs + 1, sizeof *a->pair_mode);
+		a->presale = calloc(cells, sizeof *a->presale);
+		a->rates = calloc(cells, sizeof *a->rates);
+		if (!a->pairs || !a->pair_mode || !a->presale || !a->rates)
+			goto nomem;
+		for (int p = 0; p < f->n_pairs; p++) {
+			grid_init(&a->pairs[p], rep->n_manager, sizeof(se_pair_cell));
+			a->pair_mode[p] = mode_override != SE_MODE_DEFAULT ? mode_override
+			                  : f->pairs[p].mode != SE_MODE_DEFAULT ? f->pairs[p].mode
+			                  : rep->mode;
+		}
+	}
+	if ((rep->unknown = calloc(rep->n_status, sizeof *rep->unknown)) == NULL ||
+	    (rep->unknown_example = calloc(rep->n_status, sizeof *rep->unknown_example)) == NULL)
+		goto nomem;
+	return SE_OK;
+nomem:
+	return se_error_set(err, SE_ENOMEM, "out of memory");
+}
+
+static int load_names(se_report *rep, se_store *st, char ***pipelines, uint32_t *n_pipeline,
+                      se_error *err)
+{
+	int rc;
+
+	if ((rc = se_store_names(st, SE_DICT_MANAGER, &rep->managers, &rep->n_manager, err)) != SE_OK ||
+	    (rc = se_store_names(st, SE_DICT_SOURCE, &rep->sources, &rep->n_source, err)) != SE_OK ||
+	    (rc = se_store_names(st, SE_DICT_STATUS, &rep->statuses, &rep->n_status, err)) != SE_OK ||
+	    (rc = se_store_names(st, SE_DICT_PIPELINE, pipelines, n_pipeline, err)) != SE_OK)
+		return rc;
+	rep->manager_order = sorted_ids(rep->managers, rep->n_manager);
+	rep->source_order = sorted_ids(rep->sources, rep->n_source);
+	if (rep->manager_order == NULL || rep->source_order == NULL)
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	return SE_OK;
+}
+
+static int fetch_unknown_examples(se_report *rep, se_store *st, se_error *err)
+{
+	for (uint32_t s = 0; s < rep->n_status; s++) {
+		char key[600];
+		int rc;
+
+		if (rep->unknown[s].events == 0)
+			continue;
+		if ((rc = se_store_deal_key(st, rep->unknown[s].example_deal, key, sizeof key, err)) != SE_OK)
+			return rc;
+		if ((rep->unknown_example[s] = strdup(key)) == NULL)
+			return se_error_set(err, SE_ENOMEM, "out of memory");
+	}
+	return SE_OK;
+}
+
+static int resolve_settings(se_report *rep, const se_rules *rules, const se_report_opts *o,
+                            se_error *err)
+{
+	const char *zone = o->timezone ? o->timezone : rules->timezone ? rules->timezone : "UTC";
+	int rc;
+
+	rep->rules = rules;
+	rep->reports = o->reports ? o->reports : SE_REPORT_ALL;
+	rep->period = o->period != SE_PERIOD_DEFAULT ? o->period
+	              : rules->period != SE_PERIOD_DEFAULT ? rules->period : SE_PERIOD_TOTAL;
+	rep->mode = o->mode != SE_MODE_DEFAULT ? o->mode
+	            : rules->mode != SE_MODE_DEFAULT ? rules->mode : SE_MODE_REACHED;
+	rep->as_of = o->as_of != 0 ? o->as_of : (int64_t)time(NULL);
+	if ((rc = se_tz_open(&rep->tz, zone, err)) != SE_OK) {
+		se_error_prefix(err, "%s", o->timezone ? "--tz" : "settings timezone");
+		return rc;
+	}
+	if ((rc = set_range(rep, o, err)) != SE_OK)
+		return rc;
+	return find_funnel(rep, o->funnel, err);
+}
+
+int se_report_build(se_report **out, se_store *st, const se_rules *rules,
+                    const se_report_opts *opts, se_error *err)
+{
+	static const se_report_opts defaults;
+	const se_report_opts *o = opts ? opts : &defaults;
+	se_report *rep = calloc(1, sizeof *rep);
+	char **pipelines = NULL;
+	uint32_t n_pipeline = 0;
+	pass p;
+	int rc;
+
+	*out = NULL;
+	memset(&p, 0, sizeof p);
+	if (rep == NULL)
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	if ((rc = resolve_settings(rep, rules, o, err)) != SE_OK ||
+	    (rc = load_names(rep, st, &pipelines, &n_pipeline, err)) != SE_OK ||
+	    (rc = alloc_aggregates(rep, o->mode, err)) != SE_OK ||
+	    (rc = se_count_ctx_init(&p.ctx, rules, rep->statuses, rep->n_status, pipelines,
+	                            n_pipeline, err)) != SE_OK)
+		goto out;
+	p.rep = rep;
+	if ((rc = se_store_each_chunk(st, consume_chunk, &p, err)) != SE_OK ||
+	    (rc = fetch_unknown_examples(rep, st, err)) != SE_OK)
+		goto out;
+	*out = rep;
+out:
+	se_count_ctx_free(&p.ctx);
+	free(p.scratch);
+	se_store_free_names(pipelines, n_pipeline);
+	if (rc != SE_OK)
+		se_report_free(rep);
+	return rc;
+}
+
+void se_report_free(se_report *rep)
+{
+	if (rep == NULL)
+		return;
+	for (int i = 0; rep->agg && i < rep->rules->n_funnels; i++) {
+		se_funnel_agg *a = &rep->agg[i];
+
+		free(a->leads_by_manager.data);
+		free(a->leads_by_source.data);
+		free(a->sources.data);
+		for (int p = 0; a->pairs && p < rep->rules->funnels[i].n_pairs; p++)
+			free(a->pairs[p].data);
+		free(a->pairs);
+		free(a->pair_mode);
+		free(a->presale);
+		free(a->rates);
+	}
+	free(rep->agg);
+	for (uint32_t s = 0; rep->unknown_example && s < rep->n_status; s++)
+		free(rep->unknown_example[s]);
+	free(rep->unknown_example);
+	free(rep->unknown);
+	se_store_free_names(rep->managers, rep->n_manager);
+	se_store_free_names(rep->sources, rep->n_source);
+	se_store_free_names(rep->statuses, rep->n_status);
+	free(rep->manager_order);
+	free(rep->source_order);
+	free(rep->from);
+	free(rep->to);
+	se_tz_free(rep->tz);
+	free(rep);
+}

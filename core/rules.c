@@ -1,0 +1,129 @@
+/*
+ * rules.c: construction, lookup and release of the funnel model.  Checks
+ * that need the script's line numbers live in script.c; this file only
+ * keeps the model consistent.
+ */
+#include "rules.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+se_rules *se_rules_new(void)
+{
+	return calloc(1, sizeof(se_rules));
+}
+
+static void free_funnel(se_funnel *f)
+{
+	free(f->name);
+	for (int i = 0; i < f->n_stages; i++)
+		free(f->stages[i].name);
+	for (int i = 0; i < f->n_pipelines; i++)
+		free(f->pipelines[i]);
+	free(f->pipelines);
+	se_strmap_free(f->statuses);
+	free(f->pairs);
+}
+
+void se_rules_free(se_rules *r)
+{
+	if (r == NULL)
+		return;
+	for (int i = 0; i < r->n_funnels; i++)
+		free_funnel(&r->funnels[i]);
+	free(r->timezone);
+	free(r->input_timezone);
+	free(r);
+}
+
+se_funnel *se_rules_add_funnel(se_rules *r, const char *name)
+{
+	se_funnel *f;
+
+	if (r->n_funnels >= SE_MAX_FUNNELS)
+		return NULL;
+	f = &r->funnels[r->n_funnels];
+	memset(f, 0, sizeof *f);
+	f->name = strdup(name);
+	f->statuses = se_strmap_new();
+	if (f->name == NULL || f->statuses == NULL) {
+		free_funnel(f);
+		memset(f, 0, sizeof *f);
+		return NULL;
+	}
+	r->n_funnels++;
+	return f;
+}
+
+int se_funnel_stage_index(const se_funnel *f, const char *name)
+{
+	int64_t code;
+
+	if (!se_strmap_get(f->statuses, name, strlen(name), &code))
+		return -1;
+	if (SE_STATUS_CLASS(code) != SE_CLASS_STAGE)
+		return -1;
+	return SE_STATUS_STAGE(code);
+}
+
+int se_funnel_add_pair(se_funnel *f, const se_pair *p)
+{
+	se_pair *np = realloc(f->pairs, (size_t)(f->n_pairs + 1) * sizeof *np);
+
+	if (np == NULL)
+		return SE_ENOMEM;
+	f->pairs = np;
+	f->pairs[f->n_pairs++] = *p;
+	return SE_OK;
+}
+
+int se_funnel_add_adjacent_pairs(se_funnel *f)
+{
+	for (int s = 0; s + 1 < f->n_stages; s++) {
+		se_pair p = { .from = s, .to = s + 1, .mode = SE_MODE_DEFAULT };
+		int rc = se_funnel_add_pair(f, &p);
+
+		if (rc != SE_OK)
+			return rc;
+	}
+	return SE_OK;
+}
+
+const char *se_rules_input_timezone(const se_rules *r)
+{
+	return r->input_timezone;
+}
+
+const char *se_mode_name(se_mode m)
+{
+	return m == SE_MODE_TOUCHED ? "touched" : "reached";
+}
+
+const char *se_period_name(se_period p)
+{
+	switch (p) {
+	case SE_PERIOD_DAY: return "day";
+	case SE_PERIOD_WEEK: return "week";
+	case SE_PERIOD_MONTH: return "month";
+	default: return "total";
+	}
+}
+
+void se_rules_describe(const se_rules *r, FILE *out)
+{
+	for (int i = 0; i < r->n_funnels; i++) {
+		const se_funnel *f = &r->funnels[i];
+		int presale = 0, extra = 0;
+
+		for (int s = 0; s < f->n_stages; s++)
+			presale += f->stages[s].presale;
+		for (int p = 0; p < f->n_pairs; p++)
+			extra += f->pairs[p].extra;
+		fprintf(out, "funnel %s: %d stages (won: %s, %d pre-sale), %zu status names, %d pairs (%d extra)\n",
+		        f->name, f->n_stages, f->stages[f->won].name, presale,
+		        se_strmap_count(f->statuses), f->n_pairs, extra);
+	}
+	fprintf(out, "timezone %s, input timezone %s, mode %s, period %s\n",
+	        r->timezone ? r->timezone : "UTC", r->input_timezone ? r->input_timezone : "UTC",
+	        se_mode_name(r->mode), se_period_name(r->period));
+}

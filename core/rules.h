@@ -1,0 +1,79 @@
+/*
+ * rules.h: what a script declares, as plain C data.
+ *
+ * Owns: the funnel model (ordered stages, aliases, lost and non-target
+ * statuses, pre-sale flags, pipelines, conversion pairs) and the report
+ * settings.  script.c fills it while the script loads and validates every
+ * piece with the script's line numbers; counting and reports only read it.
+ *
+ * Never: holds a lua_State or anything that points into one.
+ */
+#ifndef SE_RULES_H
+#define SE_RULES_H
+
+#include "salesengine.h"
+#include "strmap.h"
+
+#define SE_MAX_STAGES 64
+#define SE_MAX_FUNNELS 32
+
+/* What a status name means in a funnel, packed in the strmap's value:
+ * class in the high bits, stage index in the low 16 bits. */
+enum se_status_class {
+	SE_CLASS_UNKNOWN = 0,
+	SE_CLASS_STAGE = 1,
+	SE_CLASS_LOST = 2,
+	SE_CLASS_NONTARGET = 3
+};
+#define SE_STATUS_CODE(cls, stage) (((int64_t)(cls) << 16) | (int64_t)(stage))
+#define SE_STATUS_CLASS(code) ((int)((code) >> 16))
+#define SE_STATUS_STAGE(code) ((int)((code) & 0xFFFF))
+
+typedef struct se_stage {
+	char *name;
+	int presale;
+} se_stage;
+
+typedef struct se_pair {
+	int from, to;       /* stage indexes, from < to */
+	se_mode mode;       /* SE_MODE_DEFAULT: the report's mode */
+	int64_t window;     /* seconds; 0 = no window */
+	int extra;          /* declared in pairs{}, not an adjacent step */
+} se_pair;
+
+typedef struct se_funnel {
+	char *name;
+	se_stage stages[SE_MAX_STAGES];
+	int n_stages;
+	int won;              /* index of the won stage */
+	char **pipelines;     /* empty: events of any pipeline resolve here */
+	int n_pipelines;
+	se_strmap *statuses;  /* status name -> SE_STATUS_CODE */
+	se_pair *pairs;       /* adjacent steps first, then the extra pairs */
+	int n_pairs;
+} se_funnel;
+
+struct se_rules {
+	se_funnel funnels[SE_MAX_FUNNELS];
+	int n_funnels;
+	char *timezone;        /* report zone, NULL = UTC */
+	char *input_timezone;  /* zone for naive import times, NULL = UTC */
+	se_mode mode;
+	se_period period;
+};
+
+se_rules *se_rules_new(void);
+void se_rules_free(se_rules *r);
+
+/* Adds funnel; the funnel's fields are then filled in place. */
+se_funnel *se_rules_add_funnel(se_rules *r, const char *name);
+/* Finds a stage by its name or an alias; -1 when unknown. */
+int se_funnel_stage_index(const se_funnel *f, const char *name);
+/* Appends the adjacent pairs (0->1, 1->2, ...) before any extra pair. */
+int se_funnel_add_adjacent_pairs(se_funnel *f);
+int se_funnel_add_pair(se_funnel *f, const se_pair *p);
+
+const char *se_mode_name(se_mode m);
+const char *se_period_name(se_period p);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * store.h: the event store, the only module that talks to SQLite.
+ *
+ * Owns: the database file (schema in docs/SCHEMA.md), every SQL statement
+ * (prepared once at open, bound, stepped, reset), transactions, interning of
+ * names, and the per-deal history cache (history.h) kept beside the events.
+ *
+ * Never: parses input text or knows what a status means; never builds SQL
+ * from data.
+ */
+#ifndef SE_STORE_H
+#define SE_STORE_H
+
+#include "error.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SE_SCHEMA_VERSION 1
+
+/* Name dictionaries; ids start at 1, 0 means "none". */
+typedef enum se_dict {
+	SE_DICT_MANAGER,
+	SE_DICT_SOURCE,
+	SE_DICT_STATUS,
+	SE_DICT_PIPELINE,
+	SE_DICT_CURRENCY,
+	SE_DICT_COUNT
+} se_dict;
+
+typedef struct se_event_in {
+	const char *key;
+	size_t key_len;
+	int64_t deal;
+	int64_t ts;
+	uint32_t status;
+	uint32_t from_status; /* 0 = none, likewise below */
+	uint32_t manager;
+	uint32_t source;
+	uint32_t pipeline;
+	uint32_t currency;
+	double amount;        /* NAN = none */
+} se_event_in;
+
+/* Write transactions for import batches (BEGIN IMMEDIATE ... COMMIT). */
+int se_store_begin(se_store *st, se_error *err);
+int se_store_commit(se_store *st, se_error *err);
+void se_store_rollback(se_store *st);
+
+int se_store_intern(se_store *st, se_dict dict, const char *name, size_t len,
+                    uint32_t *id, se_error *err);
+int se_store_intern_deal(se_store *st, const char *key, size_t len, int64_t *id, se_error *err);
+/* *inserted is 1 for a new event, 0 when its key was already stored. */
+int se_store_insert_event(se_store *st, const se_event_in *ev, int *inserted, se_error *err);
+
+/* All names of a dictionary: (*names)[id] for id in 1..*count-1, [0] NULL.
+ * Free with se_store_free_names(). */
+int se_store_names(se_store *st, se_dict dict, char ***names, uint32_t *count, se_error *err);
+void se_store_free_names(char **names, uint32_t count);
+/* The deal_id text of deal number id (for examples in reports). */
+int se_store_deal_key(se_store *st, int64_t id, char *buf, size_t size, se_error *err);
+
+/* Splits one JSON object into its top-level members with SQLite's JSON
+ * functions (the store already links a well-tested JSON parser; the
+ * importer should not grow a second one).  fn gets each member's key, type
+ * and, for strings and numbers, its text (strings unescaped).  Malformed
+ * JSON or a non-object: SE_EINPUT with *why set; fn's non-zero return stops
+ * and is returned. */
+enum se_json_type { SE_JSON_NULL, SE_JSON_STRING, SE_JSON_NUMBER, SE_JSON_OTHER };
+typedef int (*se_json_member_fn)(void *ud, const char *key, size_t key_len, int type,
+                                 const char *text, size_t len);
+int se_store_json_object(se_store *st, const char *json, size_t len, se_json_member_fn fn,
+                         void *ud, const char **why, se_error *err);
+
+/* Calls fn for each packed history chunk, in deal order.  The cache is
+ * refreshed first if events were added since it was built. */
+typedef int (*se_chunk_fn)(void *ud, const void *blob, size_t size, se_error *err);
+int se_store_each_chunk(se_store *st, se_chunk_fn fn, void *ud, se_error *err);
+
+#endif

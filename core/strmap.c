@@ -1,0 +1,195 @@
+/*
+ * strmap.c: open addressing over a power-of-two slot array, grown at 50%
+ * load.  Each slot keeps the full hash, so a probe compares bytes only when
+ * the hashes match.  Key bytes live in large blocks (never moved, so slots
+ * can point into them) that are freed together.
+ */
+#include "strmap.h"
+#include "salesengine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define BLOCK_BYTES (256u << 10)
+
+typedef struct slot {
+	const char *key; /* NULL = empty */
+	uint64_t hash;
+	int64_t value;
+	uint32_t len;
+} slot;
+
+typedef struct block {
+	struct block *next;
+	size_t used, cap;
+	char data[];
+} block;
+
+struct se_strmap {
+	slot *slots;
+	size_t mask;   /* slot count - 1 */
+	size_t count;
+	block *blocks;
+};
+
+/* FNV-1a over 8-byte words: fast enough for short keys and well mixed by
+ * the final avalanche. */
+static uint64_t hash_bytes(const char *p, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ len;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0x100000001b3ull;
+		h ^= h >> 29;
+	}
+	for (; i < len; i++)
+		h = (h ^ (unsigned char)p[i]) * 0x100000001b3ull;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return h;
+}
+
+se_strmap *se_strmap_new(void)
+{
+	se_strmap *m = calloc(1, sizeof *m);
+
+	if (m == NULL)
+		return NULL;
+	m->slots = calloc(64, sizeof *m->slots);
+	if (m->slots == NULL) {
+		free(m);
+		return NULL;
+	}
+	m->mask = 63;
+	return m;
+}
+
+static void free_blocks(block *b)
+{
+	while (b != NULL) {
+		block *next = b->next;
+
+		free(b);
+		b = next;
+	}
+}
+
+void se_strmap_free(se_strmap *m)
+{
+	if (m == NULL)
+		return;
+	free_blocks(m->blocks);
+	free(m->slots);
+	free(m);
+}
+
+void se_strmap_clear(se_strmap *m)
+{
+	free_blocks(m->blocks);
+	m->blocks = NULL;
+	memset(m->slots, 0, (m->mask + 1) * sizeof *m->slots);
+	m->count = 0;
+}
+
+size_t se_strmap_count(const se_strmap *m)
+{
+	return m->count;
+}
+
+static slot *find_slot(slot *slots, size_t mask, const char *key, size_t len, uint64_t h)
+{
+	size_t i = (size_t)h & mask;
+
+	for (;;) {
+		slot *s = &slots[i];
+
+		if (s->key == NULL)
+			return s;
+		if (s->hash == h && s->len == len && memcmp(s->key, key, len) == 0)
+			return s;
+		i = (i + 1) & mask;
+	}
+}
+
+int se_strmap_get(const se_strmap *m, const char *key, size_t len, int64_t *value)
+{
+	slot *s = find_slot(m->slots, m->mask, key, len, hash_bytes(key, len));
+
+	if (s->key == NULL)
+		return 0;
+	*value = s->value;
+	return 1;
+}
+
+static int grow_slots(se_strmap *m)
+{
+	size_t ncount = (m->mask + 1) * 2;
+	slot *ns = calloc(ncount, sizeof *ns);
+
+	if (ns == NULL)
+		return SE_ENOMEM;
+	for (size_t i = 0; i <= m->mask; i++) {
+		slot *old = &m->slots[i];
+
+		if (old->key != NULL)
+			*find_slot(ns, ncount - 1, old->key, old->len, old->hash) = *old;
+	}
+	free(m->slots);
+	m->slots = ns;
+	m->mask = ncount - 1;
+	return SE_OK;
+}
+
+static const char *copy_key(se_strmap *m, const char *key, size_t len)
+{
+	block *b = m->blocks;
+	char *dst;
+
+	if (b == NULL || b->cap - b->used < len + 1) {
+		size_t cap = len + 1 > BLOCK_BYTES ? len + 1 : BLOCK_BYTES;
+
+		b = malloc(sizeof *b + cap);
+		if (b == NULL)
+			return NULL;
+		b->next = m->blocks;
+		b->used = 0;
+		b->cap = cap;
+		m->blocks = b;
+	}
+	dst = b->data + b->used;
+	memcpy(dst, key, len);
+	dst[len] = '\0';
+	b->used += len + 1;
+	return dst;
+}
+
+int se_strmap_put(se_strmap *m, const char *key, size_t len, int64_t value)
+{
+	uint64_t h = hash_bytes(key, len);
+	slot *s = find_slot(m->slots, m->mask, key, len, h);
+
+	if (s->key != NULL) {
+		s->value = value;
+		return SE_OK;
+	}
+	if (len > UINT32_MAX)
+		return SE_ENOMEM;
+	if ((m->count + 1) * 2 > m->mask + 1) {
+		if (grow_slots(m) != SE_OK)
+			return SE_ENOMEM;
+		s = find_slot(m->slots, m->mask, key, len, h);
+	}
+	s->key = copy_key(m, key, len);
+	if (s->key == NULL)
+		return SE_ENOMEM;
+	s->hash = h;
+	s->len = (uint32_t)len;
+	s->value = value;
+	m->count++;
+	return SE_OK;
+}

@@ -1,0 +1,30 @@
+/*
+ * strmap.h: a string -> integer hash map.
+ *
+ * Owns: the in-memory dictionaries the importer interns names with (deal
+ * keys, managers, statuses) and the rules' status-name lookups.  Keys are
+ * byte strings (not necessarily NUL-free) copied into blocks the map owns,
+ * open addressing with linear probing keeps a lookup to one or two cache
+ * lines.
+ *
+ * Never: shrinks or deletes single keys (callers clear the whole map).
+ */
+#ifndef SE_STRMAP_H
+#define SE_STRMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct se_strmap se_strmap;
+
+se_strmap *se_strmap_new(void);
+void se_strmap_free(se_strmap *m);
+void se_strmap_clear(se_strmap *m);
+size_t se_strmap_count(const se_strmap *m);
+
+/* 1 and *value when found, 0 when not. */
+int se_strmap_get(const se_strmap *m, const char *key, size_t len, int64_t *value);
+/* Inserts or overwrites; 0, or SE_ENOMEM. */
+int se_strmap_put(se_strmap *m, const char *key, size_t len, int64_t value);
+
+#endif

@@ -1,0 +1,129 @@
+/*
+ * utf8.c: a table-free decoder following RFC 3629's well-formed byte
+ * sequences (Unicode 15, table 3-7), so the importer rejects exactly what a
+ * strict UTF-8 consumer (SQLite tools, browsers, jq) would choke on.
+ */
+#include "utf8.h"
+
+#include <stdint.h>
+
+/* Decodes one character; returns its length, or 0 if malformed. */
+static size_t decode(const unsigned char *s, size_t len, uint32_t *cp)
+{
+	unsigned char c = s[0];
+	size_t n;
+	uint32_t v, min;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if (c >= 0xC2 && c <= 0xDF) {
+		n = 2;
+		v = c & 0x1F;
+		min = 0x80;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		n = 3;
+		v = c & 0x0F;
+		min = 0x800;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		n = 4;
+		v = c & 0x07;
+		min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (len < n)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		v = (v << 6) | (s[i] & 0x3F);
+	}
+	if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+		return 0;
+	*cp = v;
+	return n;
+}
+
+int se_utf8_valid(const char *p, size_t len, size_t *bad)
+{
+	const unsigned char *s = (const unsigned char *)p;
+	size_t i = 0;
+
+	while (i < len) {
+		uint32_t cp;
+		size_t n;
+
+		/* ASCII runs are the common case: skip them 8 bytes at a time. */
+		while (i + 8 <= len) {
+			uint64_t w;
+
+			__builtin_memcpy(&w, s + i, 8);
+			if (w & 0x8080808080808080ull)
+				break;
+			i += 8;
+		}
+		if (i >= len)
+			break;
+		n = decode(s + i, len - i, &cp);
+		if (n == 0) {
+			if (bad)
+				*bad = i;
+			return 0;
+		}
+		i += n;
+	}
+	return 1;
+}
+
+static int is_combining(uint32_t cp)
+{
+	return (cp >= 0x0300 && cp <= 0x036F) || (cp >= 0x0483 && cp <= 0x0489) ||
+	       (cp >= 0x1AB0 && cp <= 0x1AFF) || (cp >= 0x1DC0 && cp <= 0x1DFF) ||
+	       (cp >= 0x20D0 && cp <= 0x20FF) || (cp >= 0xFE20 && cp <= 0xFE2F) ||
+	       cp == 0x200B || cp == 0x200C || cp == 0x200D || cp == 0xFE0F;
+}
+
+static int is_wide(uint32_t cp)
+{
+	return (cp >= 0x1100 && cp <= 0x115F) || (cp >= 0x2E80 && cp <= 0xA4CF) ||
+	       (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0xF900 && cp <= 0xFAFF) ||
+	       (cp >= 0xFE30 && cp <= 0xFE4F) || (cp >= 0xFF00 && cp <= 0xFF60) ||
+	       (cp >= 0xFFE0 && cp <= 0xFFE6) || (cp >= 0x1F300 && cp <= 0x1F64F) ||
+	       (cp >= 0x1F900 && cp <= 0x1F9FF) || (cp >= 0x20000 && cp <= 0x3FFFD);
+}
+
+size_t se_utf8_width(const char *p, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)p;
+	size_t i = 0, width = 0;
+
+	while (i < len) {
+		uint32_t cp;
+		size_t n = decode(s + i, len - i, &cp);
+
+		if (n == 0) { /* not expected for stored text; count a byte as a column */
+			width++;
+			i++;
+			continue;
+		}
+		i += n;
+		if (is_combining(cp))
+			continue;
+		width += is_wide(cp) ? 2 : 1;
+	}
+	return width;
+}
+
+size_t se_utf8_prefix(const char *p, size_t len, size_t max_bytes)
+{
+	size_t n;
+
+	if (len <= max_bytes)
+		return len;
+	n = max_bytes;
+	while (n > 0 && ((unsigned char)p[n] & 0xC0) == 0x80)
+		n--;
+	return n;
+}

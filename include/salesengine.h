@@ -1,0 +1,171 @@
+/*
+ * salesengine.h: the one public header of salesengine.
+ *
+ * Data flows one way:
+ *
+ *   readers (CSV, JSON Lines) --se_import_file--> event store (SQLite)
+ *   event store --se_report_build + rules from a Lua script--> report
+ *   report --se_report_write--> table / CSV / JSON
+ *
+ * Every handle is opaque.  Every function that can fail returns 0 on success
+ * or a negative SE_E* code, and writes a message into a caller-owned
+ * se_error; nothing in the library prints (except the optional progress
+ * line an import is asked for) or exits.
+ */
+#ifndef SALESENGINE_H
+#define SALESENGINE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#define SE_VERSION "0.1.0"
+
+enum se_code {
+	SE_OK = 0,
+	SE_ERR = -1,      /* anything not listed below */
+	SE_ENOMEM = -2,   /* out of memory */
+	SE_EIO = -3,      /* reading or writing a file */
+	SE_EDB = -4,      /* SQLite said no */
+	SE_ESCRIPT = -5,  /* the Lua script is wrong */
+	SE_EINPUT = -6,   /* malformed input data */
+	SE_ELIMIT = -7,   /* a sandbox limit was hit */
+	SE_EUSAGE = -8    /* a bad option value */
+};
+
+typedef struct se_error {
+	int code;
+	char msg[1024];
+} se_error;
+
+/* ---- time zones -------------------------------------------------------- */
+
+typedef struct se_tz se_tz;
+
+/* ---- the event store ---------------------------------------------------- */
+
+typedef struct se_store se_store;
+
+enum se_store_flags {
+	SE_STORE_READONLY = 1 /* report only: never writes, refuses a stale cache */
+};
+
+/* Opens (creating when missing) the SQLite file at path. */
+int se_store_open(se_store **out, const char *path, unsigned flags, se_error *err);
+void se_store_close(se_store *st);
+
+/* Brings the per-deal history cache up to date with the events table.  Import
+ * does this itself; it is exposed for recovery after an interrupted import. */
+int se_store_refresh(se_store *st, se_error *err);
+
+/* ---- import ------------------------------------------------------------ */
+
+typedef enum se_input_format {
+	SE_INPUT_AUTO = 0, /* by extension: .jsonl / .ndjson are JSON Lines, else CSV */
+	SE_INPUT_CSV,
+	SE_INPUT_JSONL
+} se_input_format;
+
+typedef struct se_import_opts {
+	se_input_format format;
+	int delimiter;             /* CSV: ',', ';', '\t', or 0 to detect */
+	const se_tz *zone;         /* for timestamps without an offset; NULL = UTC */
+	int batch_rows;            /* rows per transaction; 0 = 20000 */
+	int progress;              /* non-zero: a progress line on stderr */
+	/* Called once per rejected row with "file:line: column: reason".  NULL:
+	 * rejections are only counted. */
+	void (*on_reject)(void *ud, const char *message);
+	void *ud;
+} se_import_opts;
+
+typedef struct se_import_stats {
+	int64_t read;        /* data rows seen (header excluded) */
+	int64_t imported;    /* new events stored */
+	int64_t duplicates;  /* rows whose event_id was already stored */
+	int64_t rejected;    /* malformed rows, each reported */
+} se_import_stats;
+
+/* Imports one file ("-" is stdin).  Good rows are stored in batches, each in
+ * its own transaction, so an interruption keeps every committed batch and a
+ * rerun completes the rest; read == imported + duplicates + rejected always.
+ * Returns 0 even when rows were rejected (see stats); an error return means
+ * the file could not be read or stored, and stats say how far it got. */
+int se_import_file(se_store *st, const char *path, const se_import_opts *opts,
+                   se_import_stats *stats, se_error *err);
+
+/* ---- rules: a Lua script describing funnels ------------------------------ */
+
+typedef struct se_script se_script;
+typedef struct se_rules se_rules;
+
+typedef struct se_script_limits {
+	uint64_t instructions;  /* VM instructions per call into the script; 0 = default */
+	size_t memory;          /* bytes the script may hold; 0 = default */
+} se_script_limits;
+
+#define SE_SCRIPT_DEFAULT_INSTRUCTIONS 50000000u
+#define SE_SCRIPT_DEFAULT_MEMORY (64u << 20)
+
+/* Loads and runs the script at path in a sandbox; what it declares is
+ * validated and becomes the rules.  Errors read "path:LINE: message". */
+int se_script_load(se_script **out, const char *path, const se_script_limits *limits,
+                   se_error *err);
+const se_rules *se_script_rules(const se_script *sc);
+void se_script_free(se_script *sc);
+
+/* The zone for import timestamps without an offset the script asked for
+ * (settings{input_timezone=}), or NULL. */
+const char *se_rules_input_timezone(const se_rules *rules);
+
+/* A short description of what the rules declare, for --check. */
+void se_rules_describe(const se_rules *rules, FILE *out);
+
+/* ---- reports ------------------------------------------------------------ */
+
+typedef enum se_period {
+	SE_PERIOD_DEFAULT = 0, /* the script's setting, else total */
+	SE_PERIOD_TOTAL,       /* one bucket for the whole range */
+	SE_PERIOD_DAY,
+	SE_PERIOD_WEEK,        /* ISO weeks, Monday to Sunday */
+	SE_PERIOD_MONTH
+} se_period;
+
+typedef enum se_mode {
+	SE_MODE_DEFAULT = 0,   /* the pair's / script's setting, else reached */
+	SE_MODE_REACHED,       /* reached-or-beyond */
+	SE_MODE_TOUCHED        /* only stages actually entered */
+} se_mode;
+
+typedef enum se_output {
+	SE_OUTPUT_TABLE = 0,
+	SE_OUTPUT_CSV,
+	SE_OUTPUT_JSON
+} se_output;
+
+enum se_report_kind {
+	SE_REPORT_LEADS = 1,
+	SE_REPORT_CONVERSION = 2,
+	SE_REPORT_PRESALE = 4,
+	SE_REPORT_SOURCES = 8,
+	SE_REPORT_UNKNOWN = 16,  /* statuses no funnel knows */
+	SE_REPORT_ALL = 31
+};
+
+typedef struct se_report_opts {
+	unsigned reports;        /* se_report_kind bits; 0 = all */
+	se_period period;
+	se_mode mode;            /* overrides every pair's mode when not DEFAULT */
+	const char *from;        /* first local day "YYYY-MM-DD", or NULL */
+	const char *to;          /* last local day, inclusive, or NULL */
+	const char *timezone;    /* overrides the script's zone, or NULL */
+	const char *funnel;      /* only this funnel, or NULL for all */
+	int64_t as_of;           /* UTC seconds "now" for open windows; 0 = wall clock */
+} se_report_opts;
+
+typedef struct se_report se_report;
+
+int se_report_build(se_report **out, se_store *st, const se_rules *rules,
+                    const se_report_opts *opts, se_error *err);
+int se_report_write(const se_report *rep, FILE *out, se_output format, se_error *err);
+void se_report_free(se_report *rep);
+
+#endif
