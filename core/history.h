@@ -25,11 +25,14 @@
 #define SE_CHUNK_DEALS (1u << SE_CHUNK_SHIFT)
 #define SE_HISTORY_MAGIC 0x31484553u /* "SEH1", also catches a foreign byte order */
 
-/* One event as the store reads it back for packing.  key points into memory
- * the builder owns (copied on add). */
+/* One event as the store reads it back for packing.  key is copied on add;
+ * it may be NULL when rowid is set, and is then fetched (through the
+ * builder's key_fetch callback) only if the event ties with another of its
+ * deal on ts, the one case where the event_id decides the order. */
 typedef struct se_history_row {
 	int64_t deal;
 	int64_t ts;
+	int64_t rowid;      /* the event's row in the store, 0 if unknown */
 	const char *key;
 	size_t key_len;
 	uint32_t status;
@@ -49,6 +52,22 @@ int se_history_builder_add(se_history_builder *b, const se_history_row *row, se_
 /* Sorts the rows added since the reset and packs them.  *blob stays valid
  * until the next reset/free. */
 int se_history_builder_pack(se_history_builder *b, const void **blob, size_t *size, se_error *err);
+
+/* The detail blob the last pack wrote beside the data blob: per event, in
+ * the same order, what merging new events in later needs and reports do
+ * not (rowid, manager, source, amount).  Layout: se_detail_header, then
+ * se_detail_event[n_events]. */
+void se_history_builder_detail(const se_history_builder *b, const void **blob, size_t *size);
+
+/* Adds back every event of an already packed chunk (data + detail), so new
+ * events can be merged in without reading the old ones from SQL. */
+int se_history_builder_add_packed(se_history_builder *b, const void *data, size_t data_size,
+                                  const void *detail, size_t detail_size, se_error *err);
+
+/* Fetches the event_id of the event stored at rowid into *key (valid until
+ * the next call); returns 0 or an SE_E* code. */
+typedef int (*se_key_fetch_fn)(void *ud, int64_t rowid, const char **key, size_t *len, se_error *err);
+void se_history_builder_key_fetch(se_history_builder *b, se_key_fetch_fn fn, void *ud);
 
 /* Reading a packed chunk.  Layout (native byte order, 8-byte aligned):
  *   se_chunk_header, se_chunk_deal[n_deals], se_chunk_event[n_events]
@@ -74,6 +93,20 @@ typedef struct se_chunk_event {
 	uint32_t status;
 	uint32_t pipeline;
 } se_chunk_event;
+
+#define SE_DETAIL_MAGIC 0x31444553u /* "SED1" */
+
+typedef struct se_detail_header {
+	uint32_t magic;
+	uint32_t n_events;
+} se_detail_header;
+
+typedef struct se_detail_event {
+	int64_t rowid;
+	uint32_t manager;
+	uint32_t source;
+	double amount;
+} se_detail_event;
 
 typedef struct se_chunk_view {
 	const se_chunk_deal *deals;

@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #define DEFAULT_BATCH 100000
-#define MAX_KEY_BYTES 512
+#define MAX_KEY_BYTES SE_STORE_MAX_KEY
 
 enum field {
 	F_EVENT_ID,
@@ -61,9 +61,7 @@ typedef struct importer {
 	const char *name;          /* file name used in messages */
 	int in_batch;
 	int batch_rows;
-	int rows_in_batch;
-	int64_t batch_imported;    /* counted in stats but not committed yet */
-	int64_t batch_duplicates;
+	int rows_in_batch;         /* handed to the store, outcome known at commit */
 	double last_progress;
 	long long size;
 } importer;
@@ -185,31 +183,30 @@ static void progress(importer *im, long long offset, int final)
 
 /* ---- batches ------------------------------------------------------------ */
 
+/* A row's fate (new or duplicate) is known once its batch is written. */
 static int commit_batch(importer *im, se_error *err)
 {
+	int64_t inserted, ignored;
 	int rc = se_store_commit(im->st, err);
 
 	if (rc != SE_OK)
 		return rc;
+	se_store_tx_counts(im->st, &inserted, &ignored);
+	im->stats->imported += inserted;
+	im->stats->duplicates += ignored;
 	im->in_batch = 0;
 	im->rows_in_batch = 0;
-	im->batch_imported = 0;
-	im->batch_duplicates = 0;
 	return SE_OK;
 }
 
 /* The open batch is lost: its rows were neither stored nor rejected, so
- * they leave the counts (read included) and the summary still adds up. */
+ * they leave the count of rows read and the summary still adds up. */
 static void abandon_batch(importer *im)
 {
 	se_store_rollback(im->st);
-	im->stats->imported -= im->batch_imported;
-	im->stats->duplicates -= im->batch_duplicates;
-	im->stats->read -= im->batch_imported + im->batch_duplicates;
+	im->stats->read -= im->rows_in_batch;
 	im->in_batch = 0;
 	im->rows_in_batch = 0;
-	im->batch_imported = 0;
-	im->batch_duplicates = 0;
 }
 
 static int batch_row_done(importer *im, se_error *err)
@@ -295,7 +292,7 @@ static int intern_optional(importer *im, se_dict dict, const row_text *row, int 
 static int store_row(importer *im, row_text *row, se_error *err)
 {
 	se_event_in ev;
-	int rc, inserted = 0;
+	int rc;
 
 	im->stats->read++;
 	if (check_row_text(im, row) != SE_OK || parse_row_values(im, row, &ev) != SE_OK)
@@ -311,15 +308,8 @@ static int store_row(importer *im, row_text *row, se_error *err)
 	    (rc = intern_optional(im, SE_DICT_SOURCE, row, F_SOURCE, &ev.source, err)) != SE_OK ||
 	    (rc = intern_optional(im, SE_DICT_PIPELINE, row, F_PIPELINE, &ev.pipeline, err)) != SE_OK ||
 	    (rc = intern_optional(im, SE_DICT_CURRENCY, row, F_CURRENCY, &ev.currency, err)) != SE_OK ||
-	    (rc = se_store_insert_event(im->st, &ev, &inserted, err)) != SE_OK)
+	    (rc = se_store_add_event(im->st, &ev, err)) != SE_OK)
 		goto no_outcome;
-	if (inserted) {
-		im->stats->imported++;
-		im->batch_imported++;
-	} else {
-		im->stats->duplicates++;
-		im->batch_duplicates++;
-	}
 	return batch_row_done(im, err);
 no_outcome:
 	/* The store failed under this row: it was neither stored nor

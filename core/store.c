@@ -6,11 +6,13 @@
  * it.  Names and deal keys are interned through in-memory maps in front of
  * the tables, so an import touches SQLite once per new name, not per row.
  *
- * The history cache (table deal_chunk) is derived data.  Every transaction
- * that adds events also records, in dirty_chunk, the chunks whose deals got
- * them; se_store_refresh() repacks exactly those and clears the marks in one
- * transaction.  A killed import leaves committed events with their marks,
- * so the next run repacks them: the cache is never silently behind.
+ * The history cache (table deal_chunk) is derived data: meta.cache_rowid
+ * is the highest event row it covers.  se_store_refresh() reads the rows
+ * above it in rowid order (a sequential scan, in bounded windows), merges
+ * them into the packed chunks of their deals (old events come back from the
+ * chunks' own blobs, not from SQL) and moves the mark, in one transaction.
+ * A killed import leaves committed events above the mark, so the next run
+ * folds them in: the cache is never silently behind.
  */
 #include "store.h"
 #include "history.h"
@@ -22,8 +24,14 @@
 #include <string.h>
 
 /* Past this many cached deal keys the map is dropped and refilled lazily:
- * keeps an import's memory flat however many deals the file has. */
-#define DEAL_CACHE_MAX 2000000
+ * keeps an import's memory bounded however many deals there are. */
+#define DEAL_CACHE_MAX 4000000
+/* A store with at most this many deals has all their keys loaded when an
+ * import starts, so a key not in the map is new without asking SQLite. */
+#define DEAL_PRELOAD_MAX 2000000
+#define DEAL_GROUP 64
+
+enum deal_cache_state { DEALS_UNKNOWN, DEALS_COMPLETE, DEALS_PARTIAL };
 
 enum stmt_id {
 	ST_BEGIN,
@@ -32,14 +40,22 @@ enum stmt_id {
 	ST_DEAL_INSERT,
 	ST_DEAL_FIND,
 	ST_DEAL_KEY,
+	ST_DEAL_STATS,
+	ST_DEAL_MAX,
+	ST_DEAL_ALL,
+	ST_DEAL_ADD,
+	ST_DEAL_ADD_GROUP,
 	ST_DICT_INSERT0,
 	ST_DICT_FIND0 = ST_DICT_INSERT0 + SE_DICT_COUNT,
 	ST_DICT_ALL0 = ST_DICT_FIND0 + SE_DICT_COUNT,
 	ST_EVENT_INSERT = ST_DICT_ALL0 + SE_DICT_COUNT,
-	ST_MARK_DIRTY,
-	ST_DIRTY_CHUNKS,
-	ST_CLEAR_DIRTY,
-	ST_CHUNK_ROWS,
+	ST_EVENT_INSERT_GROUP,
+	ST_META_GET,
+	ST_META_SET,
+	ST_MAX_EVENT,
+	ST_DELTA_ROWS,
+	ST_EVENT_KEY,
+	ST_CHUNK_GET,
 	ST_CHUNK_PUT,
 	ST_CHUNK_ALL,
 	ST_JSON_MEMBERS,
@@ -57,8 +73,10 @@ static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS status(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
 	"CREATE TABLE IF NOT EXISTS pipeline(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
 	"CREATE TABLE IF NOT EXISTS currency(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
-	/* A rowid table: new events append.  The unique event_key index is the
-	 * dedup; the deal index lets a chunk of deals be repacked alone. */
+	/* A rowid table: new events append, and the history cache catches up
+	 * by reading the rows above the last one it covers, in rowid order.
+	 * The unique event_key index is the dedup.  No index on deal: it would
+	 * cost more at import than all the rest together. */
 	"CREATE TABLE IF NOT EXISTS event("
 	" id INTEGER PRIMARY KEY,"
 	" event_key TEXT NOT NULL UNIQUE,"
@@ -71,9 +89,9 @@ static const char schema_sql[] =
 	" amount REAL,"
 	" pipeline INTEGER REFERENCES pipeline(id),"
 	" currency INTEGER REFERENCES currency(id));"
-	"CREATE INDEX IF NOT EXISTS event_deal ON event(deal);"
-	"CREATE TABLE IF NOT EXISTS deal_chunk(id INTEGER PRIMARY KEY, data BLOB NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS dirty_chunk(id INTEGER PRIMARY KEY);"
+	"CREATE TABLE IF NOT EXISTS deal_chunk(id INTEGER PRIMARY KEY, data BLOB NOT NULL,"
+	" detail BLOB NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
 	"CREATE VIEW IF NOT EXISTS events AS"
 	" SELECT e.event_key AS event_id, d.key AS deal_id,"
 	"  strftime('%Y-%m-%dT%H:%M:%SZ', e.ts, 'unixepoch') AS ts,"
@@ -93,11 +111,20 @@ struct se_store {
 	se_strmap *dict_cache[SE_DICT_COUNT];
 	se_strmap *deal_cache;
 	int in_tx;
-	/* Chunks that got events in the open transaction, flushed to
-	 * dirty_chunk just before it commits. */
-	unsigned char *dirty;
-	size_t dirty_cap;
-	int any_dirty;
+	char *key_buf;               /* an event_id fetched to order a tie */
+	size_t key_cap;
+	/* Events queued for the multi-row insert, keys copied. */
+	se_event_in queued[SE_STORE_GROUP];
+	char queued_keys[SE_STORE_GROUP][SE_STORE_MAX_KEY];
+	int n_queued;
+	int64_t tx_inserted, tx_ignored;
+	/* New deals numbered here and queued for a multi-row insert. */
+	int deal_state;              /* enum deal_cache_state */
+	int64_t next_deal;
+	int64_t queued_deal_ids[DEAL_GROUP];
+	char queued_deal_keys[DEAL_GROUP][SE_STORE_MAX_KEY];
+	size_t queued_deal_lens[DEAL_GROUP];
+	int n_queued_deals;
 };
 
 static int db_error(se_store *st, se_error *err, const char *what)
@@ -145,6 +172,35 @@ static int prepare_dict_statements(se_store *st, se_error *err)
 	return SE_OK;
 }
 
+#define EVENT_COLUMNS "event_key, deal, ts, status, from_status, manager, source, amount, pipeline, currency"
+#define EVENT_PARAMS 10
+
+static int prepare_group_insert(se_store *st, se_error *err)
+{
+	char sql[SE_STORE_GROUP * 64 + 256];
+	size_t n = 0;
+	int rc;
+
+	n += (size_t)snprintf(sql + n, sizeof sql - n, "INSERT INTO event(" EVENT_COLUMNS ") VALUES");
+	for (int r = 0; r < SE_STORE_GROUP; r++)
+		n += (size_t)snprintf(sql + n, sizeof sql - n, "%s(?,?,?,?,?,?,?,?,?,?)", r ? "," : "");
+	snprintf(sql + n, sizeof sql - n, " ON CONFLICT(event_key) DO NOTHING");
+	if ((rc = prepare(st, ST_EVENT_INSERT_GROUP, sql, err)) != SE_OK)
+		return rc;
+	return SE_OK;
+}
+
+static int prepare_deal_group(se_store *st, se_error *err)
+{
+	char sql[DEAL_GROUP * 8 + 64];
+	size_t n = 0;
+
+	n += (size_t)snprintf(sql + n, sizeof sql - n, "INSERT INTO deal(id, key) VALUES");
+	for (int r = 0; r < DEAL_GROUP; r++)
+		n += (size_t)snprintf(sql + n, sizeof sql - n, "%s(?,?)", r ? "," : "");
+	return prepare(st, ST_DEAL_ADD_GROUP, sql, err);
+}
+
 static int prepare_all(se_store *st, se_error *err)
 {
 	static const struct { enum stmt_id id; const char *sql; } fixed[] = {
@@ -154,19 +210,24 @@ static int prepare_all(se_store *st, se_error *err)
 		{ ST_DEAL_INSERT, "INSERT INTO deal(key) VALUES(?1) ON CONFLICT(key) DO NOTHING RETURNING id" },
 		{ ST_DEAL_FIND, "SELECT id FROM deal WHERE key = ?1" },
 		{ ST_DEAL_KEY, "SELECT key FROM deal WHERE id = ?1" },
+		{ ST_DEAL_STATS, "SELECT count(*), coalesce(max(id), 0) FROM deal" },
+		{ ST_DEAL_MAX, "SELECT coalesce(max(id), 0) FROM deal" },
+		{ ST_DEAL_ALL, "SELECT id, key FROM deal" },
+		{ ST_DEAL_ADD, "INSERT INTO deal(id, key) VALUES(?1, ?2)" },
 		/* An event_id already stored is a duplicate, whatever its deal or
 		 * time say: the first stored version wins. */
 		{ ST_EVENT_INSERT,
-		  "INSERT INTO event(event_key, deal, ts, status, from_status, manager, source,"
-		  " amount, pipeline, currency) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
+		  "INSERT INTO event(" EVENT_COLUMNS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
 		  " ON CONFLICT(event_key) DO NOTHING" },
-		{ ST_MARK_DIRTY, "INSERT OR IGNORE INTO dirty_chunk(id) VALUES(?1)" },
-		{ ST_DIRTY_CHUNKS, "SELECT id FROM dirty_chunk ORDER BY id" },
-		{ ST_CLEAR_DIRTY, "DELETE FROM dirty_chunk" },
-		{ ST_CHUNK_ROWS,
-		  "SELECT deal, ts, event_key, status, pipeline, manager, source, amount"
-		  " FROM event WHERE deal >= ?1 AND deal < ?2" },
-		{ ST_CHUNK_PUT, "INSERT OR REPLACE INTO deal_chunk(id, data) VALUES(?1, ?2)" },
+		{ ST_META_GET, "SELECT value FROM meta WHERE key = ?1" },
+		{ ST_META_SET, "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)" },
+		{ ST_MAX_EVENT, "SELECT coalesce(max(id), 0) FROM event" },
+		{ ST_DELTA_ROWS,
+		  "SELECT id, deal, ts, status, pipeline, manager, source, amount"
+		  " FROM event WHERE id > ?1 ORDER BY id LIMIT ?2" },
+		{ ST_EVENT_KEY, "SELECT event_key FROM event WHERE id = ?1" },
+		{ ST_CHUNK_GET, "SELECT data, detail FROM deal_chunk WHERE id = ?1" },
+		{ ST_CHUNK_PUT, "INSERT OR REPLACE INTO deal_chunk(id, data, detail) VALUES(?1, ?2, ?3)" },
 		{ ST_CHUNK_ALL, "SELECT id FROM deal_chunk ORDER BY id" },
 		/* The outer row makes "[]" and "{}" give one row too, so the top-level
 		 * type is always checked. */
@@ -179,6 +240,8 @@ static int prepare_all(se_store *st, se_error *err)
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
 		if ((rc = prepare(st, fixed[i].id, fixed[i].sql, err)) != SE_OK)
 			return rc;
+	if ((rc = prepare_group_insert(st, err)) != SE_OK || (rc = prepare_deal_group(st, err)) != SE_OK)
+		return rc;
 	return prepare_dict_statements(st, err);
 }
 
@@ -229,7 +292,8 @@ static int configure(se_store *st, se_error *err)
 	if ((rc = exec_sql(st, "PRAGMA journal_mode = WAL", err)) != SE_OK ||
 	    (rc = exec_sql(st, "PRAGMA synchronous = NORMAL", err)) != SE_OK ||
 	    (rc = exec_sql(st, "PRAGMA cache_size = -32768", err)) != SE_OK ||
-	    (rc = exec_sql(st, "PRAGMA temp_store = MEMORY", err)) != SE_OK)
+	    (rc = exec_sql(st, "PRAGMA temp_store = MEMORY", err)) != SE_OK ||
+	    (rc = exec_sql(st, "PRAGMA wal_autocheckpoint = 16384", err)) != SE_OK)
 		return rc;
 	return SE_OK;
 }
@@ -282,77 +346,51 @@ void se_store_close(se_store *st)
 	for (int d = 0; d < SE_DICT_COUNT; d++)
 		se_strmap_free(st->dict_cache[d]);
 	se_strmap_free(st->deal_cache);
-	free(st->dirty);
+	free(st->key_buf);
 	sqlite3_close(st->db);
 	free(st);
 }
 
 /* ---- transactions ------------------------------------------------------ */
 
+/* Another connection may have added deals since our last transaction: then
+ * the numbering and the "all keys in memory" promise no longer hold. */
+static void check_deal_numbering(se_store *st)
+{
+	sqlite3_stmt *s = st->stmt[ST_DEAL_MAX];
+
+	if (st->deal_state != DEALS_COMPLETE)
+		return;
+	if (sqlite3_step(s) != SQLITE_ROW || sqlite3_column_int64(s, 0) != st->next_deal - 1)
+		st->deal_state = DEALS_UNKNOWN;
+	sqlite3_reset(s);
+}
+
 int se_store_begin(se_store *st, se_error *err)
 {
 	int rc = step_done(st, st->stmt[ST_BEGIN], err, "starting a transaction");
 
 	if (rc == SE_OK)
+		check_deal_numbering(st);
+	st->n_queued = 0;
+	st->tx_inserted = st->tx_ignored = 0;
+	if (rc == SE_OK)
 		st->in_tx = 1;
 	return rc;
 }
 
-static int flush_dirty_marks(se_store *st, se_error *err)
-{
-	sqlite3_stmt *s = st->stmt[ST_MARK_DIRTY];
-	int rc;
-
-	if (!st->any_dirty)
-		return SE_OK;
-	for (size_t i = 0; i < st->dirty_cap; i++) {
-		if (!st->dirty[i])
-			continue;
-		sqlite3_bind_int64(s, 1, (int64_t)i);
-		if ((rc = step_done(st, s, err, "marking changed deals")) != SE_OK)
-			return rc;
-		st->dirty[i] = 0;
-	}
-	st->any_dirty = 0;
-	return SE_OK;
-}
-
-static void forget_dirty_marks(se_store *st)
-{
-	if (st->dirty != NULL)
-		memset(st->dirty, 0, st->dirty_cap);
-	st->any_dirty = 0;
-}
-
-static int mark_dirty(se_store *st, int64_t deal)
-{
-	size_t chunk = (size_t)(deal >> SE_CHUNK_SHIFT);
-
-	if (chunk >= st->dirty_cap) {
-		size_t ncap = st->dirty_cap ? st->dirty_cap : 256;
-		unsigned char *nd;
-
-		while (ncap <= chunk)
-			ncap *= 2;
-		if ((nd = realloc(st->dirty, ncap)) == NULL)
-			return SE_ENOMEM;
-		memset(nd + st->dirty_cap, 0, ncap - st->dirty_cap);
-		st->dirty = nd;
-		st->dirty_cap = ncap;
-	}
-	st->dirty[chunk] = 1;
-	st->any_dirty = 1;
-	return SE_OK;
-}
+static int flush_queued_deals(se_store *st, se_error *err);
+static int flush_queued(se_store *st, se_error *err);
 
 int se_store_commit(se_store *st, se_error *err)
 {
-	int rc = flush_dirty_marks(st, err);
+	int rc = flush_queued_deals(st, err);
 
+	if (rc == SE_OK)
+		rc = flush_queued(st, err);
 	if (rc != SE_OK)
 		return rc;
 	rc = step_done(st, st->stmt[ST_COMMIT], err, "committing");
-
 	if (rc == SE_OK)
 		st->in_tx = 0;
 	return rc;
@@ -363,7 +401,10 @@ void se_store_rollback(se_store *st)
 {
 	step_done(st, st->stmt[ST_ROLLBACK], NULL, "rolling back");
 	st->in_tx = 0;
-	forget_dirty_marks(st);
+	st->n_queued = 0;
+	st->n_queued_deals = 0;
+	st->deal_state = DEALS_UNKNOWN;
+	st->tx_inserted = st->tx_ignored = 0;
 	for (int d = 0; d < SE_DICT_COUNT; d++)
 		se_strmap_clear(st->dict_cache[d]);
 	se_strmap_clear(st->deal_cache);
@@ -421,19 +462,132 @@ int se_store_intern(se_store *st, se_dict dict, const char *name, size_t len,
 	return SE_OK;
 }
 
+/* ---- deals ---------------------------------------------------------------- */
+
+static int load_all_deals(se_store *st, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_DEAL_ALL];
+	int rc = SE_OK, step;
+
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *key = (const char *)sqlite3_column_text(s, 1);
+
+		if (se_strmap_put(st->deal_cache, key, (size_t)sqlite3_column_bytes(s, 1),
+		                  sqlite3_column_int64(s, 0)) != SE_OK) {
+			rc = se_error_set(err, SE_ENOMEM, "out of memory");
+			break;
+		}
+	}
+	sqlite3_reset(s);
+	if (rc == SE_OK && step != SQLITE_DONE)
+		return db_error(st, err, "reading deals");
+	return rc;
+}
+
+/* Decides, once per transaction run, whether the map holds every deal key
+ * (then a miss is a new deal, numbered here without asking SQLite). */
+static int init_deal_cache(se_store *st, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_DEAL_STATS];
+	int64_t count = 0;
+	int rc;
+
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		count = sqlite3_column_int64(s, 0);
+		st->next_deal = sqlite3_column_int64(s, 1) + 1;
+	}
+	rc = sqlite3_reset(s);
+	if (rc != SQLITE_OK)
+		return db_error(st, err, "counting deals");
+	se_strmap_clear(st->deal_cache);
+	st->deal_state = DEALS_PARTIAL;
+	if (count <= DEAL_PRELOAD_MAX) {
+		if ((rc = load_all_deals(st, err)) != SE_OK)
+			return rc;
+		st->deal_state = DEALS_COMPLETE;
+	}
+	return SE_OK;
+}
+
+static int flush_deal_group(se_store *st, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_DEAL_ADD_GROUP];
+	int rc;
+
+	for (int r = 0; r < DEAL_GROUP; r++) {
+		sqlite3_bind_int64(s, 2 * r + 1, st->queued_deal_ids[r]);
+		sqlite3_bind_text(s, 2 * r + 2, st->queued_deal_keys[r], (int)st->queued_deal_lens[r], SQLITE_STATIC);
+	}
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return db_error(st, err, "storing a deal");
+	st->n_queued_deals = 0;
+	return SE_OK;
+}
+
+static int flush_queued_deals(se_store *st, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_DEAL_ADD];
+	int n = st->n_queued_deals;
+
+	st->n_queued_deals = 0;
+	for (int r = 0; r < n; r++) {
+		int rc;
+
+		sqlite3_bind_int64(s, 1, st->queued_deal_ids[r]);
+		sqlite3_bind_text(s, 2, st->queued_deal_keys[r], (int)st->queued_deal_lens[r], SQLITE_STATIC);
+		if ((rc = step_done(st, s, err, "storing a deal")) != SE_OK)
+			return rc;
+	}
+	return SE_OK;
+}
+
+static int queue_new_deal(se_store *st, const char *key, size_t len, int64_t *id, se_error *err)
+{
+	int n = st->n_queued_deals;
+
+	if (len > SE_STORE_MAX_KEY)
+		return se_error_set(err, SE_EINPUT, "deal id longer than %d bytes", SE_STORE_MAX_KEY);
+	*id = st->next_deal++;
+	st->queued_deal_ids[n] = *id;
+	memcpy(st->queued_deal_keys[n], key, len);
+	st->queued_deal_lens[n] = len;
+	if (++st->n_queued_deals < DEAL_GROUP)
+		return SE_OK;
+	return flush_deal_group(st, err);
+}
+
 int se_store_intern_deal(se_store *st, const char *key, size_t len, int64_t *id, se_error *err)
 {
 	int rc;
 
+	if (st->deal_state == DEALS_UNKNOWN && (rc = init_deal_cache(st, err)) != SE_OK)
+		return rc;
 	if (se_strmap_get(st->deal_cache, key, len, id))
 		return SE_OK;
-	rc = insert_or_find(st, st->stmt[ST_DEAL_INSERT], st->stmt[ST_DEAL_FIND], key, len, id, err);
+	if (st->deal_state == DEALS_COMPLETE) {
+		rc = queue_new_deal(st, key, len, id, err);
+		/* Outside a transaction nobody commits the queue: write it now. */
+		if (rc == SE_OK && !st->in_tx)
+			rc = flush_queued_deals(st, err);
+	} else {
+		/* Keys are not all in memory: SQLite decides (queued deals first,
+		 * so the lookup sees them). */
+		if ((rc = flush_queued_deals(st, err)) != SE_OK)
+			return rc;
+		rc = insert_or_find(st, st->stmt[ST_DEAL_INSERT], st->stmt[ST_DEAL_FIND], key, len, id, err);
+		if (rc == SE_OK && *id >= st->next_deal)
+			st->next_deal = *id + 1;
+	}
 	if (rc != SE_OK)
 		return rc;
 	if (*id > UINT32_MAX)
 		return se_error_set(err, SE_EDB, "more than 4294967295 deals");
-	if (se_strmap_count(st->deal_cache) >= DEAL_CACHE_MAX)
+	if (se_strmap_count(st->deal_cache) >= DEAL_CACHE_MAX) {
 		se_strmap_clear(st->deal_cache);
+		st->deal_state = DEALS_PARTIAL;
+	}
 	if (se_strmap_put(st->deal_cache, key, len, *id) != SE_OK)
 		return se_error_set(err, SE_ENOMEM, "out of memory");
 	return SE_OK;
@@ -447,32 +601,95 @@ static void bind_id(sqlite3_stmt *s, int col, uint32_t id)
 		sqlite3_bind_int64(s, col, id);
 }
 
+/* Binds one event's ten values starting at parameter base + 1. */
+static void bind_event(sqlite3_stmt *s, int base, const se_event_in *ev)
+{
+	sqlite3_bind_text(s, base + 1, ev->key, (int)ev->key_len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, base + 2, ev->deal);
+	sqlite3_bind_int64(s, base + 3, ev->ts);
+	sqlite3_bind_int64(s, base + 4, ev->status);
+	bind_id(s, base + 5, ev->from_status);
+	bind_id(s, base + 6, ev->manager);
+	bind_id(s, base + 7, ev->source);
+	if (isnan(ev->amount))
+		sqlite3_bind_null(s, base + 8);
+	else
+		sqlite3_bind_double(s, base + 8, ev->amount);
+	bind_id(s, base + 9, ev->pipeline);
+	bind_id(s, base + 10, ev->currency);
+}
+
 int se_store_insert_event(se_store *st, const se_event_in *ev, int *inserted, se_error *err)
 {
 	sqlite3_stmt *s = st->stmt[ST_EVENT_INSERT];
 	int rc;
 
-	sqlite3_bind_text(s, 1, ev->key, (int)ev->key_len, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, ev->deal);
-	sqlite3_bind_int64(s, 3, ev->ts);
-	sqlite3_bind_int64(s, 4, ev->status);
-	bind_id(s, 5, ev->from_status);
-	bind_id(s, 6, ev->manager);
-	bind_id(s, 7, ev->source);
-	if (isnan(ev->amount))
-		sqlite3_bind_null(s, 8);
-	else
-		sqlite3_bind_double(s, 8, ev->amount);
-	bind_id(s, 9, ev->pipeline);
-	bind_id(s, 10, ev->currency);
+	if ((rc = flush_queued_deals(st, err)) != SE_OK) /* the event's deal must exist first */
+		return rc;
+	bind_event(s, 0, ev);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
 		return db_error(st, err, "storing an event");
 	*inserted = sqlite3_changes(st->db) > 0;
-	if (*inserted && mark_dirty(st, ev->deal) != SE_OK)
-		return se_error_set(err, SE_ENOMEM, "out of memory");
+	if (*inserted)
+		st->tx_inserted++;
+	else
+		st->tx_ignored++;
 	return SE_OK;
+}
+
+/* Writes a full group with one statement; only how many rows were new is
+ * known, which is all the import summary needs. */
+static int flush_group(se_store *st, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_EVENT_INSERT_GROUP];
+	int rc, changes;
+
+	for (int r = 0; r < SE_STORE_GROUP; r++)
+		bind_event(s, r * EVENT_PARAMS, &st->queued[r]);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return db_error(st, err, "storing an event");
+	changes = sqlite3_changes(st->db);
+	st->tx_inserted += changes;
+	st->tx_ignored += SE_STORE_GROUP - changes;
+	st->n_queued = 0;
+	return SE_OK;
+}
+
+/* A partial group (end of a batch) goes row by row. */
+static int flush_queued(se_store *st, se_error *err)
+{
+	int n = st->n_queued, inserted, rc;
+
+	st->n_queued = 0;
+	for (int r = 0; r < n; r++)
+		if ((rc = se_store_insert_event(st, &st->queued[r], &inserted, err)) != SE_OK)
+			return rc;
+	return SE_OK;
+}
+
+int se_store_add_event(se_store *st, const se_event_in *ev, se_error *err)
+{
+	se_event_in *q;
+
+	if (ev->key_len > SE_STORE_MAX_KEY)
+		return se_error_set(err, SE_EINPUT, "event id longer than %d bytes", SE_STORE_MAX_KEY);
+	q = &st->queued[st->n_queued];
+	*q = *ev;
+	memcpy(st->queued_keys[st->n_queued], ev->key, ev->key_len);
+	q->key = st->queued_keys[st->n_queued];
+	if (++st->n_queued < SE_STORE_GROUP)
+		return SE_OK;
+	return flush_group(st, err);
+}
+
+void se_store_tx_counts(const se_store *st, int64_t *inserted, int64_t *ignored)
+{
+	*inserted = st->tx_inserted;
+	*ignored = st->tx_ignored;
 }
 
 /* ---- JSON objects -------------------------------------------------------- */
@@ -593,6 +810,8 @@ int se_store_deal_key(se_store *st, int64_t id, char *buf, size_t size, se_error
 	sqlite3_stmt *s = st->stmt[ST_DEAL_KEY];
 	int rc;
 
+	if ((rc = flush_queued_deals(st, err)) != SE_OK)
+		return rc;
 	sqlite3_bind_int64(s, 1, id);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
@@ -607,108 +826,260 @@ int se_store_deal_key(se_store *st, int64_t id, char *buf, size_t size, se_error
 
 /* ---- the history cache -------------------------------------------------- */
 
-static void row_from_stmt(sqlite3_stmt *s, se_history_row *r)
+static int64_t query_int(sqlite3_stmt *s, int64_t dflt)
 {
-	r->deal = sqlite3_column_int64(s, 0);
-	r->ts = sqlite3_column_int64(s, 1);
-	r->key = (const char *)sqlite3_column_text(s, 2);
-	r->key_len = (size_t)sqlite3_column_bytes(s, 2);
-	r->status = (uint32_t)sqlite3_column_int64(s, 3);
-	r->pipeline = (uint32_t)sqlite3_column_int64(s, 4);
-	r->manager = (uint32_t)sqlite3_column_int64(s, 5);
-	r->source = (uint32_t)sqlite3_column_int64(s, 6);
-	r->amount = sqlite3_column_type(s, 7) == SQLITE_NULL ? NAN : sqlite3_column_double(s, 7);
+	int64_t v = dflt;
+
+	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return v;
 }
 
-static int repack_chunk(se_store *st, se_history_builder *b, int64_t chunk, se_error *err)
+static int64_t meta_get_int(se_store *st, const char *key, int64_t dflt)
 {
-	sqlite3_stmt *rows = st->stmt[ST_CHUNK_ROWS];
-	sqlite3_stmt *put = st->stmt[ST_CHUNK_PUT];
-	const void *blob;
-	size_t size;
-	int rc, step;
+	sqlite3_bind_text(st->stmt[ST_META_GET], 1, key, -1, SQLITE_STATIC);
+	return query_int(st->stmt[ST_META_GET], dflt);
+}
 
-	se_history_builder_reset(b);
-	sqlite3_bind_int64(rows, 1, chunk << SE_CHUNK_SHIFT);
-	sqlite3_bind_int64(rows, 2, (chunk + 1) << SE_CHUNK_SHIFT);
-	while ((step = sqlite3_step(rows)) == SQLITE_ROW) {
-		se_history_row r;
+static int meta_set_int(se_store *st, const char *key, int64_t value, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_META_SET];
 
-		row_from_stmt(rows, &r);
-		if ((rc = se_history_builder_add(b, &r, err)) != SE_OK) {
-			sqlite3_reset(rows);
-			return rc;
-		}
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, value);
+	return step_done(st, s, err, "writing meta");
+}
+
+/* Rows above the cache mark, read a window at a time so that memory stays
+ * bounded however large an import was. */
+#define DELTA_WINDOW 1000000
+
+typedef struct delta_row {
+	int64_t id, ts;
+	double amount;
+	uint32_t deal, status, pipeline, manager, source;
+} delta_row;
+
+static int read_delta(se_store *st, int64_t after, delta_row *rows, size_t *n, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_DELTA_ROWS];
+	size_t k = 0;
+	int rc;
+
+	sqlite3_bind_int64(s, 1, after);
+	sqlite3_bind_int64(s, 2, DELTA_WINDOW);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		delta_row *r = &rows[k++];
+
+		r->id = sqlite3_column_int64(s, 0);
+		r->deal = (uint32_t)sqlite3_column_int64(s, 1);
+		r->ts = sqlite3_column_int64(s, 2);
+		r->status = (uint32_t)sqlite3_column_int64(s, 3);
+		r->pipeline = (uint32_t)sqlite3_column_int64(s, 4);
+		r->manager = (uint32_t)sqlite3_column_int64(s, 5);
+		r->source = (uint32_t)sqlite3_column_int64(s, 6);
+		r->amount = sqlite3_column_type(s, 7) == SQLITE_NULL ? NAN : sqlite3_column_double(s, 7);
 	}
-	sqlite3_reset(rows);
-	if (step != SQLITE_DONE)
-		return db_error(st, err, "reading events for the history cache");
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return db_error(st, err, "reading new events for the history cache");
+	*n = k;
+	return SE_OK;
+}
+
+static int fetch_event_key(void *ud, int64_t rowid, const char **key, size_t *len, se_error *err)
+{
+	se_store *st = ud;
+	sqlite3_stmt *s = st->stmt[ST_EVENT_KEY];
+	int rc;
+
+	sqlite3_bind_int64(s, 1, rowid);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(s, 0);
+
+		if (n + 1 > st->key_cap) {
+			char *nb = realloc(st->key_buf, n + 1);
+
+			if (nb == NULL) {
+				sqlite3_reset(s);
+				return se_error_set(err, SE_ENOMEM, "out of memory");
+			}
+			st->key_buf = nb;
+			st->key_cap = n + 1;
+		}
+		memcpy(st->key_buf, sqlite3_column_text(s, 0), n);
+		st->key_buf[n] = '\0';
+		*key = st->key_buf;
+		*len = n;
+	}
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return SE_OK;
+	if (rc == SQLITE_DONE)
+		return se_error_set(err, SE_EDB, "event row %lld vanished", (long long)rowid);
+	return db_error(st, err, "reading an event id");
+}
+
+/* Puts the chunk's packed events (if any) into the builder. */
+static int load_chunk(se_store *st, se_history_builder *b, int64_t chunk, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_CHUNK_GET];
+	int rc = SE_OK, step;
+
+	sqlite3_bind_int64(s, 1, chunk);
+	step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		/* Copies, for alignment: blob pointers from SQLite need not be. */
+		size_t dn = (size_t)sqlite3_column_bytes(s, 0), tn = (size_t)sqlite3_column_bytes(s, 1);
+		void *data = malloc(dn ? dn : 1), *detail = malloc(tn ? tn : 1);
+
+		if (data == NULL || detail == NULL) {
+			rc = se_error_set(err, SE_ENOMEM, "out of memory");
+		} else {
+			memcpy(data, sqlite3_column_blob(s, 0), dn);
+			memcpy(detail, sqlite3_column_blob(s, 1), tn);
+			rc = se_history_builder_add_packed(b, data, dn, detail, tn, err);
+		}
+		free(data);
+		free(detail);
+	} else if (step != SQLITE_DONE) {
+		rc = db_error(st, err, "reading the history cache");
+	}
+	sqlite3_reset(s);
+	return rc;
+}
+
+static int store_chunk(se_store *st, se_history_builder *b, int64_t chunk, se_error *err)
+{
+	sqlite3_stmt *put = st->stmt[ST_CHUNK_PUT];
+	const void *blob, *detail;
+	size_t size, detail_size;
+	int rc;
+
 	if ((rc = se_history_builder_pack(b, &blob, &size, err)) != SE_OK)
 		return rc;
+	se_history_builder_detail(b, &detail, &detail_size);
 	sqlite3_bind_int64(put, 1, chunk);
 	sqlite3_bind_blob64(put, 2, blob, size, SQLITE_STATIC);
+	sqlite3_bind_blob64(put, 3, detail, detail_size, SQLITE_STATIC);
 	rc = step_done(st, put, err, "writing the history cache");
 	sqlite3_clear_bindings(put);
 	return rc;
 }
 
-static int collect_dirty_chunks(se_store *st, int64_t **out, size_t *n, se_error *err)
+/* Merges rows [first, end) -- all of one chunk -- into that chunk. */
+static int merge_into_chunk(se_store *st, se_history_builder *b, const delta_row *rows,
+                            size_t first, size_t end, se_error *err)
 {
-	sqlite3_stmt *s = st->stmt[ST_DIRTY_CHUNKS];
-	int64_t *v = NULL;
-	size_t cnt = 0, cap = 0;
+	int64_t chunk = (int64_t)(rows[first].deal >> SE_CHUNK_SHIFT);
 	int rc;
 
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-			int64_t *nv = realloc(v, ncap * sizeof *nv);
+	se_history_builder_reset(b);
+	if ((rc = load_chunk(st, b, chunk, err)) != SE_OK)
+		return rc;
+	for (size_t i = first; i < end; i++) {
+		se_history_row r = {
+			.deal = rows[i].deal, .ts = rows[i].ts, .rowid = rows[i].id,
+			.status = rows[i].status, .pipeline = rows[i].pipeline,
+			.manager = rows[i].manager, .source = rows[i].source, .amount = rows[i].amount,
+		};
 
-			if (nv == NULL) {
-				free(v);
-				sqlite3_reset(s);
-				return se_error_set(err, SE_ENOMEM, "out of memory");
-			}
-			v = nv;
-			cap = ncap;
-		}
-		v[cnt++] = sqlite3_column_int64(s, 0);
+		if ((rc = se_history_builder_add(b, &r, err)) != SE_OK)
+			return rc;
 	}
-	sqlite3_reset(s);
-	if (rc != SQLITE_DONE) {
-		free(v);
-		return db_error(st, err, "finding changed deals");
+	return store_chunk(st, b, chunk, err);
+}
+
+/* Groups the window's rows by chunk with a counting sort (linear: the
+ * builder orders each chunk's rows itself) and merges each group. */
+static int merge_window(se_store *st, se_history_builder *b, const delta_row *rows, size_t n,
+                        se_error *err)
+{
+	uint32_t max_chunk = 0;
+	size_t *start = NULL;
+	delta_row *grouped = NULL;
+	int rc = SE_OK;
+
+	for (size_t i = 0; i < n; i++)
+		if ((rows[i].deal >> SE_CHUNK_SHIFT) > max_chunk)
+			max_chunk = rows[i].deal >> SE_CHUNK_SHIFT;
+	start = calloc((size_t)max_chunk + 2, sizeof *start);
+	grouped = malloc((n ? n : 1) * sizeof *grouped);
+	if (start == NULL || grouped == NULL) {
+		rc = se_error_set(err, SE_ENOMEM, "out of memory");
+		goto out;
 	}
-	*out = v;
-	*n = cnt;
-	return SE_OK;
+	for (size_t i = 0; i < n; i++)
+		start[(rows[i].deal >> SE_CHUNK_SHIFT) + 1]++;
+	for (uint32_t c = 0; c <= max_chunk; c++)
+		start[c + 1] += start[c];
+	for (size_t i = 0; i < n; i++)
+		grouped[start[rows[i].deal >> SE_CHUNK_SHIFT]++] = rows[i];
+	/* start[c] is now the end of chunk c's rows, and the start of c + 1's. */
+	for (size_t c = 0, first = 0; c <= max_chunk && rc == SE_OK; c++) {
+		size_t end = start[c];
+
+		if (end > first)
+			rc = merge_into_chunk(st, b, grouped, first, end, err);
+		first = end;
+	}
+out:
+	free(start);
+	free(grouped);
+	return rc;
 }
 
 int se_store_refresh(se_store *st, se_error *err)
 {
 	se_history_builder *b = NULL;
-	int64_t *chunks = NULL;
+	delta_row *rows = NULL;
+	int64_t covered, top;
 	size_t n = 0;
 	int rc;
 
-	if ((rc = collect_dirty_chunks(st, &chunks, &n, err)) != SE_OK)
+	covered = meta_get_int(st, "cache_rowid", 0);
+	top = query_int(st->stmt[ST_MAX_EVENT], 0);
+	if (covered == top)
+		return SE_OK;
+	/* The deal keys of an import are not needed any more: give their
+	 * memory back before the windows take theirs. */
+	se_strmap_free(st->deal_cache);
+	if ((st->deal_cache = se_strmap_new()) == NULL)
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	st->deal_state = DEALS_UNKNOWN;
+	if ((rc = se_store_begin(st, err)) != SE_OK)
 		return rc;
-	if (n == 0)
-		goto out;
-	if ((rc = se_store_begin(st, err)) != SE_OK ||
-	    (rc = se_history_builder_new(&b, err)) != SE_OK)
-		goto out;
-	for (size_t i = 0; i < n; i++)
-		if ((rc = repack_chunk(st, b, chunks[i], err)) != SE_OK)
+	if (covered > top) { /* events were deleted behind our back: start over */
+		if ((rc = exec_sql(st, "DELETE FROM deal_chunk", err)) != SE_OK)
 			goto out;
-	if ((rc = step_done(st, st->stmt[ST_CLEAR_DIRTY], err, "clearing change marks")) != SE_OK)
+		covered = 0;
+	}
+	if ((rows = malloc(DELTA_WINDOW * sizeof *rows)) == NULL) {
+		rc = se_error_set(err, SE_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = se_history_builder_new(&b, err)) != SE_OK)
+		goto out;
+	se_history_builder_key_fetch(b, fetch_event_key, st);
+	for (;;) {
+		if ((rc = read_delta(st, covered, rows, &n, err)) != SE_OK)
+			goto out;
+		if (n == 0)
+			break;
+		covered = rows[n - 1].id; /* read in rowid order: the last is the highest */
+		if ((rc = merge_window(st, b, rows, n, err)) != SE_OK)
+			goto out;
+	}
+	if ((rc = meta_set_int(st, "cache_rowid", covered, err)) != SE_OK)
 		goto out;
 	rc = se_store_commit(st, err);
 out:
 	if (rc != SE_OK && st->in_tx)
 		se_store_rollback(st);
 	se_history_builder_free(b);
-	free(chunks);
+	free(rows);
 	return rc;
 }
 

@@ -50,8 +50,22 @@ void se_store_rollback(se_store *st);
 int se_store_intern(se_store *st, se_dict dict, const char *name, size_t len,
                     uint32_t *id, se_error *err);
 int se_store_intern_deal(se_store *st, const char *key, size_t len, int64_t *id, se_error *err);
-/* *inserted is 1 for a new event, 0 when its key was already stored. */
+/* Stores one event now; *inserted is 1 for a new event, 0 when its key was
+ * already stored. */
 int se_store_insert_event(se_store *st, const se_event_in *ev, int *inserted, se_error *err);
+
+/* Queues an event for a multi-row INSERT (the import path: one statement
+ * per SE_STORE_GROUP rows costs far less than one per row).  Queued events
+ * are written when the group fills and by se_store_commit(); a failure
+ * there loses the group with its transaction.  Keys longer than
+ * SE_STORE_MAX_KEY bytes are refused (SE_EINPUT). */
+#define SE_STORE_GROUP 32
+#define SE_STORE_MAX_KEY 512
+int se_store_add_event(se_store *st, const se_event_in *ev, se_error *err);
+
+/* Events of the current (or just committed) transaction written as new and
+ * ignored as already stored; both reset by se_store_begin(). */
+void se_store_tx_counts(const se_store *st, int64_t *inserted, int64_t *ignored);
 
 /* All names of a dictionary: (*names)[id] for id in 1..*count-1, [0] NULL.
  * Free with se_store_free_names(). */

@@ -38,6 +38,7 @@ typedef struct fixture {
 	char dir[64];
 	char db[128];
 	se_store *st;
+	se_store *other;   /* a second handle on the same file, when a test needs one */
 	se_error err;
 	se_import_stats stats;
 } fixture;
@@ -85,6 +86,7 @@ static int teardown(void **state)
 	fixture *f = *state;
 
 	se_store_close(f->st);
+	se_store_close(f->other);
 	remove_dir(f->dir);
 	free(f);
 	return 0;
@@ -612,6 +614,184 @@ static void test_reopen_keeps_data(void **state)
 	assert_int_equal(check_cache(f), 2);
 }
 
+/* The import path: events queued and written SE_STORE_GROUP at a time.
+ * Keys are copied (the caller's buffer is reused), duplicates of stored
+ * events and within the transaction are counted as ignored, the first
+ * version wins, and a rollback drops whatever was still queued. */
+static void test_grouped_adds(void **state)
+{
+	fixture *f = *state;
+	const ev stored = { "k005", "d1", 5, "old", NULL, NULL, NAN };
+	const int n = 2 * SE_STORE_GROUP + 6;
+	char key[SE_STORE_MAX_KEY + 2];
+	char want[64];
+	int64_t inserted = -1, ignored = -1;
+	se_event_in in = { 0 };
+
+	insert_batch(f, &stored, 1);
+	assert_int_equal(se_store_begin(f->st, &f->err), SE_OK);
+	assert_int_equal(se_store_intern_deal(f->st, "d1", 2, &in.deal, &f->err), SE_OK);
+	in.status = intern(f, SE_DICT_STATUS, "new");
+	in.amount = NAN;
+	in.key = key;
+	for (int i = 0; i < n; i++) {
+		in.key_len = (size_t)snprintf(key, sizeof key, "k%03d", i);
+		in.ts = i;
+		assert_int_equal(se_store_add_event(f->st, &in, &f->err), SE_OK);
+	}
+	in.key_len = (size_t)snprintf(key, sizeof key, "k010");
+	in.ts = 999;
+	assert_int_equal(se_store_add_event(f->st, &in, &f->err), SE_OK);
+	memset(key, 'x', sizeof key); /* the store must have its own copies */
+	assert_int_equal(se_store_commit(f->st, &f->err), SE_OK);
+	se_store_tx_counts(f->st, &inserted, &ignored);
+	assert_int_equal(inserted, n - 1);
+	assert_int_equal(ignored, 2);
+	snprintf(want, sizeof want, "%d|k000|k%03d\n", n, n - 1);
+	expect_query(f, "SELECT count(*), min(event_id), max(event_id) FROM events", want);
+	expect_query(f, "SELECT event_id, ts, stage FROM events WHERE event_id IN ('k005', 'k010') ORDER BY 1",
+	             "k005|1970-01-01T00:00:05Z|old\n"
+	             "k010|1970-01-01T00:00:10Z|new\n");
+
+	/* Too long a key is refused. */
+	assert_int_equal(se_store_begin(f->st, &f->err), SE_OK);
+	memset(key, 'k', sizeof key);
+	in.key_len = SE_STORE_MAX_KEY + 1;
+	assert_int_equal(se_store_add_event(f->st, &in, &f->err), SE_EINPUT);
+	in.key_len = SE_STORE_MAX_KEY;
+	assert_int_equal(se_store_add_event(f->st, &in, &f->err), SE_OK);
+	assert_int_equal(se_store_commit(f->st, &f->err), SE_OK);
+	se_store_tx_counts(f->st, &inserted, &ignored);
+	assert_int_equal(inserted, 1);
+	assert_int_equal(ignored, 0);
+
+	/* Queued, then rolled back: gone, and not written by a later commit. */
+	assert_int_equal(se_store_begin(f->st, &f->err), SE_OK);
+	assert_int_equal(se_store_intern_deal(f->st, "d2", 2, &in.deal, &f->err), SE_OK);
+	in.status = intern(f, SE_DICT_STATUS, "new");
+	in.key = "z1";
+	in.key_len = 2;
+	assert_int_equal(se_store_add_event(f->st, &in, &f->err), SE_OK);
+	se_store_rollback(f->st);
+	assert_int_equal(se_store_begin(f->st, &f->err), SE_OK);
+	se_store_tx_counts(f->st, &inserted, &ignored);
+	assert_int_equal(inserted, 0);
+	assert_int_equal(ignored, 0);
+	assert_int_equal(se_store_commit(f->st, &f->err), SE_OK);
+	snprintf(want, sizeof want, "%d|0\n", n + 1);
+	expect_query(f, "SELECT count(*), count(CASE WHEN event_id = 'z1' THEN 1 END) FROM events", want);
+	assert_int_equal(check_cache(f), (size_t)n + 1);
+}
+
+/* Two handles on one file take turns importing, as two processes importing
+ * into one database do: each must see the deals the other stored and never
+ * hand out a deal number the other already used. */
+static void test_two_writers_take_turns(void **state)
+{
+	fixture *f = *state;
+	se_store *other = NULL;
+	se_store *mine;
+	char path[256];
+	se_import_opts opts = { 0 };
+	char key[64];
+
+	snprintf(path, sizeof path, "%s/a.csv", f->dir);
+	write_file(path, "event_id,deal_id,ts,stage\na1,d1,1,new\na2,d2,2,new\n");
+	assert_int_equal(se_import_file(f->st, path, &opts, &f->stats, &f->err), SE_OK);
+	assert_int_equal(se_store_open(&f->other, f->db, 0, &f->err), SE_OK);
+	other = f->other;
+	snprintf(path, sizeof path, "%s/b.csv", f->dir);
+	write_file(path, "event_id,deal_id,ts,stage\nb1,d3,3,won\nb2,d1,4,won\n");
+	if (se_import_file(other, path, &opts, &f->stats, &f->err) != SE_OK)
+		fail_msg("second handle: %s", f->err.msg);
+	assert_int_equal(f->stats.imported, 2);
+	/* Back to the first handle: d3 and "won" exist now. */
+	snprintf(path, sizeof path, "%s/c.csv", f->dir);
+	write_file(path, "event_id,deal_id,ts,stage\nc1,d3,5,lost\nc2,d4,6,won\nc3,d5,7,new\n");
+	if (se_import_file(f->st, path, &opts, &f->stats, &f->err) != SE_OK)
+		fail_msg("first handle again: %s", f->err.msg);
+	assert_int_equal(f->stats.imported, 3);
+	/* And the second once more. */
+	snprintf(path, sizeof path, "%s/d.csv", f->dir);
+	write_file(path, "event_id,deal_id,ts,stage\nd1,d5,8,won\nd2,d6,9,new\n");
+	if (se_import_file(other, path, &opts, &f->stats, &f->err) != SE_OK)
+		fail_msg("second handle again: %s", f->err.msg);
+	expect_query(f, "SELECT event_id, deal_id, stage FROM events ORDER BY event_id",
+	             "a1|d1|new\na2|d2|new\nb1|d3|won\nb2|d1|won\nc1|d3|lost\nc2|d4|won\nc3|d5|new\n"
+	             "d1|d5|won\nd2|d6|new\n");
+	/* Deal numbers agree between the handles. */
+	for (int64_t id = 1; id <= 6; id++) {
+		char theirs[64];
+
+		assert_int_equal(se_store_deal_key(f->st, id, key, sizeof key, &f->err), SE_OK);
+		assert_int_equal(se_store_deal_key(other, id, theirs, sizeof theirs, &f->err), SE_OK);
+		assert_string_equal(key, theirs);
+	}
+	mine = f->st;
+	f->st = other;
+	assert_int_equal(check_cache(f), 9);
+	f->st = mine;
+	assert_int_equal(check_cache(f), 9);
+}
+
+/* What the other writer does, from inside the first one's import. */
+typedef struct interleave {
+	fixture *f;
+	char path[256];
+	int rc;
+	char msg[sizeof(((se_error *)0)->msg)];
+} interleave;
+
+static void import_from_other_handle(void *ud, const char *message)
+{
+	interleave *il = ud;
+	se_import_stats stats;
+	se_error err = { 0 };
+
+	(void)message;
+	il->rc = se_import_file(il->f->other, il->path, NULL, &stats, &err);
+	memcpy(il->msg, err.msg, sizeof il->msg);
+}
+
+/* The same, but the other writer gets in between two batches of one import
+ * (two `salesengine -i` runs on one database: BEGIN IMMEDIATE and the busy
+ * timeout serialize their transactions, not their whole imports).  Here the
+ * second handle's import runs from the first one's reject callback, on a
+ * bad row between two one-row batches.
+ * DISAGREES: the first import fails with SE_EDB "storing a deal: UNIQUE
+ * constraint failed: deal.id".  store.c loads all deal keys once per import
+ * (DEALS_COMPLETE) and numbers new deals in memory from max(id) + 1, so a
+ * deal another connection added meanwhile is taken for new and given a
+ * number already in use.  Reproduced with two concurrent CLI imports too. */
+static void test_other_writer_between_batches(void **state)
+{
+	fixture *f = *state;
+	interleave il = { .f = f, .rc = -100 };
+	se_import_opts opts = { .batch_rows = 1, .on_reject = import_from_other_handle, .ud = &il };
+	char path[256];
+
+	assert_int_equal(se_store_open(&f->other, f->db, 0, &f->err), SE_OK);
+	snprintf(il.path, sizeof il.path, "%s/other.csv", f->dir);
+	write_file(il.path, "event_id,deal_id,ts,stage\no1,d2,10,new\no2,d3,11,new\n");
+	snprintf(path, sizeof path, "%s/mine.csv", f->dir);
+	write_file(path,
+	           "event_id,deal_id,ts,stage\n"
+	           "m1,d1,1,new\n"
+	           "m2,d1,bad,new\n"   /* rejected: the other import runs here */
+	           "m3,d2,3,won\n"     /* a deal the other one created */
+	           "m4,d4,4,new\n");   /* a deal nobody has yet */
+	if (se_import_file(f->st, path, &opts, &f->stats, &f->err) != SE_OK)
+		fail_msg("interleaved import: %s", f->err.msg);
+	if (il.rc != SE_OK)
+		fail_msg("the other import: %s", il.msg);
+	assert_int_equal(f->stats.imported, 3);
+	assert_int_equal(f->stats.rejected, 1);
+	expect_query(f, "SELECT event_id, deal_id FROM events ORDER BY event_id",
+	             "m1|d1\nm3|d2\nm4|d4\no1|d2\no2|d3\n");
+	expect_query(f, "SELECT count(*), count(DISTINCT key) FROM deal", "4|4\n");
+	assert_int_equal(check_cache(f), 5);
+}
+
 static void test_interning_stable_ids(void **state)
 {
 	fixture *f = *state;
@@ -709,6 +889,16 @@ static void test_deal_key(void **state)
 	/* The statement was reset: the next lookup works. */
 	assert_int_equal(se_store_deal_key(f->st, 1, key, sizeof key, &f->err), SE_OK);
 	assert_string_equal(key, "сделка-17");
+	/* A deal interned in the open transaction can be looked up in it. */
+	assert_int_equal(se_store_begin(f->st, &f->err), SE_OK);
+	assert_int_equal(se_store_intern_deal(f->st, "new-deal", 8, &id, &f->err), SE_OK);
+	assert_int_equal(id, 3);
+	if (se_store_deal_key(f->st, id, key, sizeof key, &f->err) != SE_OK)
+		fail_msg("deal_key in the transaction: %s", f->err.msg);
+	assert_string_equal(key, "new-deal");
+	assert_int_equal(se_store_commit(f->st, &f->err), SE_OK);
+	assert_int_equal(se_store_deal_key(f->st, id, key, sizeof key, &f->err), SE_OK);
+	assert_string_equal(key, "new-deal");
 }
 
 static void test_newer_schema_is_refused(void **state)
@@ -853,6 +1043,39 @@ static void test_cache_after_import(void **state)
 		assert_string_equal(h, "lead@1735689600 new@1735689600 meeting@1735776000 won@1735862400");
 		free(h);
 	}
+
+	/* A later import with earlier and later events: the deal's attributes
+	 * are resolved again over its whole history, old events included. */
+	import_file(f, "more.csv",
+	            "event_id,deal_id,ts,stage,manager,source,amount,pipeline\n"
+	            "f1,d1,2024-12-31T00:00:00Z,lead,Dan,Bing,1,\n"     /* earliest: source Bing */
+	            "f2,d1,2025-01-04T00:00:00Z,won,,,,\n"              /* latest, empty */
+	            "f3,d2,2025-01-04T00:00:00Z,won,Eve,Web,70,Alt\n"   /* d2 gets everything */
+	            "f4,d3,2025-01-06T00:00:00Z,new,,,,\n",             /* tie with x2: f4 < x2 */
+	            0);
+	assert_int_equal(f->stats.imported, 4);
+	assert_int_equal(check_cache(f), 11);
+	read_cache(f, &c);
+	{
+		dicts d;
+
+		dicts_load(f, &d);
+		assert_string_equal(name_of(&d, SE_DICT_MANAGER, c.deals[0].manager), "Bob");
+		assert_string_equal(name_of(&d, SE_DICT_SOURCE, c.deals[0].source), "Bing");
+		assert_true(c.deals[0].amount == 200.0);
+		assert_string_equal(name_of(&d, SE_DICT_MANAGER, c.deals[1].manager), "Eve");
+		assert_string_equal(name_of(&d, SE_DICT_SOURCE, c.deals[1].source), "Web");
+		assert_true(c.deals[1].amount == 70.0);
+		assert_string_equal(name_of(&d, SE_DICT_MANAGER, c.deals[2].manager), "Cid");
+		dicts_free(&d);
+	}
+	cache_copy_free(&c);
+	{
+		char *h = deal_history(f, "d3");
+
+		assert_string_equal(h, "new@1736121600 new@1736121600 lost@1736208000");
+		free(h);
+	}
 }
 
 static void test_cache_chunk_boundaries(void **state)
@@ -976,9 +1199,10 @@ static void test_second_import_repacks_touched_chunk(void **state)
 	sqlite3 *db;
 	char *h;
 
-	/* Deal d0001 (deal number 1, chunk 0) gets a1 and a3; 5000 deals span
-	 * chunks 0 and 1. */
+	/* Deal d0001 (deal number 1, chunk 0) gets a1, a3 and a30; 5000 deals
+	 * span chunks 0 and 1. */
 	fputs("event_id,deal_id,ts,stage\n"
+	      "a30,d0001,2025-01-01T12:00:00Z,s30\n"
 	      "a1,d0001,2025-01-01T10:00:00Z,s1\n"
 	      "a3,d0001,2025-01-01T12:00:00Z,s3\n", mem);
 	for (size_t i = 2; i <= n_deals; i++)
@@ -986,7 +1210,7 @@ static void test_second_import_repacks_touched_chunk(void **state)
 	fclose(mem);
 	import_file(f, "first.csv", text, 0);
 	free(text);
-	assert_int_equal(check_cache(f), n_deals + 1);
+	assert_int_equal(check_cache(f), n_deals + 2);
 
 	db = plain_open(f);
 	before = query_db(db, "SELECT hex(data) FROM deal_chunk WHERE id = 1");
@@ -994,16 +1218,18 @@ static void test_second_import_repacks_touched_chunk(void **state)
 	log_chunk_writes(f);
 
 	/* New events interleave with the old ones; ties on ts are broken by
-	 * event_id byte by byte (a0 < a3, a10 < a9). */
+	 * event_id byte by byte, new against old too (a0 < a3 < a30 < a5,
+	 * a10 < a9). */
 	import_file(f, "second.csv",
 	            "event_id,deal_id,ts,stage\n"
 	            "a9,d0001,2025-01-01T13:00:00Z,s9\n"
+	            "a5,d0001,2025-01-01T12:00:00Z,s5\n"
 	            "a2,d0001,2025-01-01T11:00:00Z,s2\n"
 	            "a10,d0001,2025-01-01T13:00:00Z,s10\n"
 	            "a0,d0001,2025-01-01T12:00:00Z,s0\n"
 	            "a1,d0001,2025-01-01T10:00:00Z,s1\n",
 	            0);
-	assert_int_equal(f->stats.imported, 4);
+	assert_int_equal(f->stats.imported, 5);
 	assert_int_equal(f->stats.duplicates, 1);
 	/* Only chunk 0 was rewritten; chunk 1 is untouched. */
 	expect_query(f, "SELECT id FROM chunk_log", "0\n");
@@ -1018,9 +1244,26 @@ static void test_second_import_repacks_touched_chunk(void **state)
 	free(before);
 	h = deal_history(f, "d0001");
 	assert_string_equal(h, "s1@1735725600 s2@1735729200 s0@1735732800 s3@1735732800 "
-	                       "s10@1735736400 s9@1735736400");
+	                       "s30@1735732800 s5@1735732800 s10@1735736400 s9@1735736400");
 	free(h);
-	assert_int_equal(check_cache(f), n_deals + 5);
+	assert_int_equal(check_cache(f), n_deals + 7);
+
+	/* Once more into the merged history, plus a deal of chunk 1. */
+	import_file(f, "third.csv",
+	            "event_id,deal_id,ts,stage\n"
+	            "a11,d0001,2025-01-01T09:00:00Z,s11\n"
+	            "a31,d0001,2025-01-01T12:00:00Z,s31\n"
+	            "y1,d4500,2024-12-31T00:00:00Z,lead\n",
+	            0);
+	assert_int_equal(f->stats.imported, 3);
+	h = deal_history(f, "d0001");
+	assert_string_equal(h, "s11@1735722000 s1@1735725600 s2@1735729200 s0@1735732800 s3@1735732800 "
+	                       "s30@1735732800 s31@1735732800 s5@1735732800 s10@1735736400 s9@1735736400");
+	free(h);
+	h = deal_history(f, "d4500");
+	assert_string_equal(h, "lead@1735603200 new@1735689600");
+	free(h);
+	assert_int_equal(check_cache(f), n_deals + 10);
 }
 
 static void test_readonly_store(void **state)
@@ -1280,6 +1523,9 @@ int main(void)
 		T(test_schema),
 		T(test_events_view_from_second_connection),
 		T(test_reopen_keeps_data),
+		T(test_grouped_adds),
+		T(test_two_writers_take_turns),
+		T(test_other_writer_between_batches),
 		T(test_interning_stable_ids),
 		T(test_store_names),
 		T(test_deal_key),

@@ -139,7 +139,8 @@ enum event_flags {
 	EV_PIPELINE = 1,     /* pipeline "Основная" (else empty) */
 	EV_QUOTE_ALL = 2,    /* every field quoted, needed or not */
 	EV_QUOTE_SOME = 4,   /* stage and manager quoted */
-	EV_PAD_STAGE = 8     /* stage written as " name " inside quotes */
+	EV_PAD_STAGE = 8,    /* stage written as " name " inside quotes */
+	EV_SWAPPED = 0x40    /* tie: takes the previous event's id and vice versa */
 };
 
 struct event {
@@ -288,12 +289,8 @@ static int emit(struct deal *d, unsigned st, int32_t amount)
 	 * ids with the previous event makes the event_id order (the order that
 	 * counts) differ from the generation and file order. */
 	if (d->n > 0 && e->ts == e[-1].ts && e[-1].deal == e->deal &&
-	    rng_chance(700)) {
-		uint32_t id = e->id;
-
-		e->id = e[-1].id;
-		e[-1].id = id;
-	}
+	    rng_chance(700))
+		e->flags |= EV_SWAPPED;
 	d->n++;
 	return 0;
 }
@@ -558,6 +555,36 @@ static void write_event(struct out *o, const struct event *e, int id_width,
 
 /* ---- main -------------------------------------------------------------- */
 
+/* CRMs number events and deals as they are created (auto-increment), so
+ * ids grow with time: event ids follow the file (time) order, deal ids the
+ * order of each deal's first event.  The ties marked EV_SWAPPED then trade
+ * ids with the event before them (same deal, same second, adjacent after
+ * the sort), so for those the event_id order differs from the file order. */
+static int number_like_a_crm(uint64_t deals)
+{
+	uint32_t *renumber = calloc(deals + 1, sizeof *renumber);
+	uint32_t next_deal = 1;
+
+	if (renumber == NULL)
+		return -1;
+	for (size_t k = 0; k < n_events; k++) {
+		struct event *e = &events[k];
+
+		e->id = (uint32_t)k + 1;
+		if (renumber[e->deal] == 0)
+			renumber[e->deal] = next_deal++;
+		e->deal = renumber[e->deal];
+		if ((e->flags & EV_SWAPPED) && k > 0 && e[-1].deal == e->deal && e[-1].ts == e->ts) {
+			uint32_t id = e->id;
+
+			e->id = e[-1].id;
+			e[-1].id = id;
+		}
+	}
+	free(renumber);
+	return 0;
+}
+
 static void usage(FILE *fp)
 {
 	fprintf(fp,
@@ -634,6 +661,10 @@ int main(int argc, char **argv)
 		}
 	}
 	qsort(events, n_events, sizeof *events, cmp_event);
+	if (number_like_a_crm(deals) < 0) {
+		fprintf(stderr, "gen_events: out of memory numbering deals\n");
+		goto out;
+	}
 
 	id_width = digits(n_events) > 8 ? digits(n_events) : 8;
 	deal_width = digits(deals) > 7 ? digits(deals) : 7;

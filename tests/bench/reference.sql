@@ -10,7 +10,9 @@
 -- presale, sources and unknown, and an empty line between blocks.  It shares
 -- nothing with the engine, so when the two disagree one of them is wrong.
 -- It is also the "obvious alternative" run_bench.sh times the engine
--- against, so it is written as an analyst would write it, without tuning.
+-- against: plain SQL over the imported table with sqlite3's default
+-- settings (no pragmas), plus the temp tables and indexes it needs, all of
+-- which count in the time.
 --
 -- Input: the table `.import --csv events.csv events` creates from the
 -- canonical CSV (every column TEXT, '' for an empty cell).  It only reads
@@ -72,12 +74,20 @@ INSERT INTO stage VALUES
 -- won = 'Оплачено' (code 5, the last stage): "won" below is "reached 5".
 
 -- Adjacent steps first, then the script's extra pairs, in report order;
--- window_s NULL = no window.
+-- window_s NULL = no window; window is how the pair's label names it
+-- ("FROM -> TO within 30d").
 CREATE TEMP TABLE pair (ord INTEGER PRIMARY KEY, a INTEGER NOT NULL,
-                        b INTEGER NOT NULL, window_s INTEGER);
+                        b INTEGER NOT NULL, window_s INTEGER, window TEXT);
 INSERT INTO pair VALUES
-	(1, 0, 1, NULL), (2, 1, 2, NULL), (3, 2, 3, NULL), (4, 3, 4, NULL),
-	(5, 4, 5, NULL), (6, 0, 5, NULL), (7, 2, 5, 30 * 86400);
+	(1, 0, 1, NULL, NULL), (2, 1, 2, NULL, NULL), (3, 2, 3, NULL, NULL),
+	(4, 3, 4, NULL, NULL), (5, 4, 5, NULL, NULL), (6, 0, 5, NULL, NULL),
+	(7, 2, 5, 30 * 86400, '30d');
+CREATE TEMP VIEW pair_label AS
+SELECT p.ord, sa.name || ' -> ' || sb.name
+              || coalesce(' within ' || p.window, '') AS label
+FROM pair AS p
+JOIN stage AS sa ON sa.code = p.a
+JOIN stage AS sb ON sb.code = p.b;
 
 -- ---- 1. one row per deal: the facts that do not depend on the mode ------
 
@@ -207,7 +217,8 @@ SELECT name,
             THEN '"' || replace(name, '"', '""') || '"'
             ELSE name END
 FROM (SELECT manager AS name FROM dm UNION SELECT source FROM dm
-      UNION SELECT name FROM stage UNION SELECT '*');
+      UNION SELECT name FROM stage UNION SELECT label FROM pair_label
+      UNION SELECT '*');
 
 -- ---- 3. leads -----------------------------------------------------------
 
@@ -237,54 +248,58 @@ SELECT 'report,funnel,pair,mode,period,dimension,name,from_stage,to_stage,'
        || 'reached_from,reached_to,conversion_pct,window_open';
 WITH
 -- per cohort stage A (pairs 1 and 6 start at stage 0, 3 and 7 at stage 2),
--- month and manager: the deals in the cohort, and those counted in
--- reached_to of each pair that starts at A
+-- month and manager: the deals in the cohort, the time of the latest cohort
+-- event (for window_open), and the deals counted in reached_to of each pair
+-- that starts at A
 m0 AS MATERIALIZED (
-	SELECT substr(f0, 1, 7) AS period, manager, count(*) AS n,
+	SELECT substr(f0, 1, 7) AS period, manager, count(*) AS n, max(f0) AS last,
 	       sum(coalesce(ok1, 0)) AS ok1, sum(coalesce(ok6, 0)) AS ok6
 	FROM dm WHERE f0 IS NOT NULL GROUP BY 1, 2
 ), m1 AS (
-	SELECT substr(f1, 1, 7) AS period, manager, count(*) AS n,
+	SELECT substr(f1, 1, 7) AS period, manager, count(*) AS n, max(f1) AS last,
 	       sum(coalesce(ok2, 0)) AS ok2
 	FROM dm WHERE f1 IS NOT NULL GROUP BY 1, 2
 ), m2 AS MATERIALIZED (
-	SELECT substr(f2, 1, 7) AS period, manager, count(*) AS n,
+	SELECT substr(f2, 1, 7) AS period, manager, count(*) AS n, max(f2) AS last,
 	       sum(coalesce(ok3, 0)) AS ok3, sum(coalesce(ok7, 0)) AS ok7
 	FROM dm WHERE f2 IS NOT NULL GROUP BY 1, 2
 ), m3 AS (
-	SELECT substr(f3, 1, 7) AS period, manager, count(*) AS n,
+	SELECT substr(f3, 1, 7) AS period, manager, count(*) AS n, max(f3) AS last,
 	       sum(coalesce(ok4, 0)) AS ok4
 	FROM dm WHERE f3 IS NOT NULL GROUP BY 1, 2
 ), m4 AS (
-	SELECT substr(f4, 1, 7) AS period, manager, count(*) AS n,
+	SELECT substr(f4, 1, 7) AS period, manager, count(*) AS n, max(f4) AS last,
 	       sum(coalesce(ok5, 0)) AS ok5
 	FROM dm WHERE f4 IS NOT NULL GROUP BY 1, 2
 ), m AS (
-	SELECT 1 AS ord, period, manager, n AS n_from, ok1 AS n_to FROM m0
-	UNION ALL SELECT 2, period, manager, n, ok2 FROM m1
-	UNION ALL SELECT 3, period, manager, n, ok3 FROM m2
-	UNION ALL SELECT 4, period, manager, n, ok4 FROM m3
-	UNION ALL SELECT 5, period, manager, n, ok5 FROM m4
-	UNION ALL SELECT 6, period, manager, n, ok6 FROM m0
-	UNION ALL SELECT 7, period, manager, n, ok7 FROM m2
+	SELECT 1 AS ord, period, manager, n AS n_from, ok1 AS n_to, last FROM m0
+	UNION ALL SELECT 2, period, manager, n, ok2, last FROM m1
+	UNION ALL SELECT 3, period, manager, n, ok3, last FROM m2
+	UNION ALL SELECT 4, period, manager, n, ok4, last FROM m3
+	UNION ALL SELECT 5, period, manager, n, ok5, last FROM m4
+	UNION ALL SELECT 6, period, manager, n, ok6, last FROM m0
+	UNION ALL SELECT 7, period, manager, n, ok7, last FROM m2
 ), r AS (
 	SELECT ord, period, 0 AS dim, '*' AS name, sum(n_from) AS n_from,
-	       sum(n_to) AS n_to
+	       sum(n_to) AS n_to, max(last) AS last
 	FROM m GROUP BY ord, period
 	UNION ALL
-	SELECT ord, period, 1, manager, n_from, n_to FROM m
+	SELECT ord, period, 1, manager, n_from, n_to, last FROM m
 )
-SELECT 'conversion,sales,' || sa.name || ' -> ' || sb.name || ',' || a.mode
+-- window_open: some deal of the row has its cohort event less than W
+-- before as-of, so it may still convert inside its window.
+SELECT 'conversion,sales,' || fl.field || ',' || a.mode
        || ',' || r.period || ',' || CASE r.dim WHEN 0 THEN 'team' ELSE 'manager' END
        || ',' || n.field || ',' || fa.field || ',' || fb.field
        || ',' || r.n_from || ',' || r.n_to
        || ',' || ((2000 * r.n_to + r.n_from) / (2 * r.n_from) / 10)
        || '.' || ((2000 * r.n_to + r.n_from) / (2 * r.n_from) % 10)
        || ',' || (p.window_s IS NOT NULL
-                  AND unixepoch(date(r.period || '-01', '+1 month')) + p.window_s
-                      > unixepoch(a.as_of))
+                  AND unixepoch(r.last) + p.window_s > unixepoch(a.as_of))
 FROM r
 JOIN pair AS p ON p.ord = r.ord
+JOIN pair_label AS pl ON pl.ord = r.ord
+JOIN name_field AS fl ON fl.name = pl.label
 JOIN stage AS sa ON sa.code = p.a
 JOIN stage AS sb ON sb.code = p.b
 JOIN name_field AS fa ON fa.name = sa.name
@@ -409,8 +424,9 @@ SELECT '';
 
 -- ---- 7. unknown statuses ------------------------------------------------
 
--- With one funnel, "unknown" is simply a status the funnel does not name.
--- Example deal: the smallest deal_id (byte order) among them.
+-- With one funnel and no pipelines listed, "unknown" is simply a status the
+-- funnel does not name.  Most events first; example deal: the smallest
+-- deal_id (byte order) among them.
 SELECT 'report,status,events,deals,example_deal';
 WITH u AS (
 	SELECT trim(stage, ' ') AS status, count(*) AS events,
@@ -427,18 +443,19 @@ SELECT 'unknown,'
        || CASE WHEN instr(example, ',') OR instr(example, '"')
                     OR instr(example, char(10)) OR instr(example, char(13))
                THEN '"' || replace(example, '"', '""') || '"' ELSE example END
-FROM u ORDER BY status;
+FROM u ORDER BY events DESC, status;
 
 -- Notes on choices the docs leave open (reported to the engine side):
 -- * manager / source / amount are taken from all of a deal's events, those
 --   with a status the funnel does not know included;
 -- * "(none)" is a manager like any other for presale win rates;
--- * won = the deal reached the won stage (METRICS section 2), also when a
---   later event moved it on; closed = current status won, lost or
---   non-target (open deals are the rest);
 -- * presale rows: pre-sale stages in funnel order, then the `*` rows; in
---   each, the team row first, then managers by name; a `*` or team row whose
---   deals differ in basis says `mixed`, else their common basis;
+--   each, the team row first, then managers by name;
+-- * win_rate_basis of a `*` or team row: the basis its deals share, or
+--   `mixed` when they differ;
+-- * forecasts are rounded (half up, to the kopeck) once per manager/stage
+--   row, and `*`/team rows add those rounded forecasts up, so the column
+--   adds up as printed;
 -- * leads: team, then managers by name, then sources by name;
 -- * events after --as-of are counted like any other (the bench data has
 --   none).
