@@ -31,8 +31,8 @@ typedef struct col {
 typedef struct cell {
 	const char *s;       /* T_STR: points to names; NULL when the text is in buf */
 	char buf[40];        /* short text owned by the cell (rows move when the block grows) */
-	int64_t i;           /* T_INT, T_BOOL */
-	double d;            /* T_AMOUNT; T_PCT: ratio 0..1 */
+	int64_t i;           /* T_INT, T_BOOL; T_AMOUNT: kopecks */
+	double d;            /* T_PCT: ratio 0..1 */
 	int64_t num, den;    /* T_PCT from counts (den > 0): printed exactly */
 	int null;            /* T_PCT with a zero denominator */
 } cell;
@@ -411,7 +411,8 @@ static win_rate manager_win_rate(const se_report *rep, const se_funnel_agg *a, i
 
 typedef struct presale_sum {
 	int64_t deals, no_amount, won, closed;
-	double amount, forecast;
+	int64_t amount, forecast;  /* kopecks */
+	const char *basis;         /* shared by every part, or "mixed" */
 } presale_sum;
 
 static void presale_row(block *b, const char *funnel, const char *stage, const char *dim,
@@ -426,18 +427,35 @@ static void presale_row(block *b, const char *funnel, const char *stage, const c
 	set_str(&r[2], dim);
 	set_str(&r[3], name);
 	r[4].i = p->deals;
-	r[5].d = p->amount;
+	r[5].i = p->amount;
 	if (w != NULL && w->closed > 0)
 		set_count_ratio(&r[6], w->won, w->closed);
 	else if (w != NULL)
 		set_ratio(&r[6], 0, 1);
 	else
-		set_ratio(&r[6], p->forecast, p->amount);
-	set_str(&r[7], w != NULL ? w->basis : "mixed");
-	r[8].d = p->forecast;
+		set_count_ratio(&r[6], p->forecast, p->amount);
+	set_str(&r[7], w != NULL ? w->basis : p->basis ? p->basis : "mixed");
+	r[8].i = p->forecast;
 	r[9].i = p->no_amount;
 	r[10].i = w != NULL ? w->won : p->won;
 	r[11].i = w != NULL ? w->closed : p->closed;
+}
+
+/* The forecast of one manager at one stage, rounded to the kopeck once;
+ * every total above it adds these rounded parts, so the column adds up. */
+static int64_t part_forecast(const se_presale_cell *c, const win_rate *w)
+{
+	if (w->closed == 0)
+		return 0;
+	return se_div_round((int64_t)((__int128)c->amount * w->won), w->closed);
+}
+
+static void merge_basis(presale_sum *sum, const char *basis)
+{
+	if (sum->basis == NULL)
+		sum->basis = basis;
+	else if (strcmp(sum->basis, basis) != 0)
+		sum->basis = "mixed";
 }
 
 static void add_presale(presale_sum *sum, const se_presale_cell *c, const win_rate *w)
@@ -445,7 +463,8 @@ static void add_presale(presale_sum *sum, const se_presale_cell *c, const win_ra
 	sum->deals += c->deals;
 	sum->no_amount += c->no_amount;
 	sum->amount += c->amount;
-	sum->forecast += c->amount * w->rate;
+	sum->forecast += part_forecast(c, w);
+	merge_basis(sum, w->basis);
 }
 
 static void build_presale_stage(const se_report *rep, block *b, int f, int s, presale_sum *per_manager)
@@ -502,10 +521,13 @@ static void build_presale(const se_report *rep, blocks *bs, int f)
 		if (fn->stages[s].presale)
 			build_presale_stage(rep, b, f, s, per_manager);
 	for (uint32_t m = 0; m < rep->n_manager; m++) {
+		if (per_manager[m].deals == 0)
+			continue;
 		team.deals += per_manager[m].deals;
 		team.no_amount += per_manager[m].no_amount;
 		team.amount += per_manager[m].amount;
 		team.forecast += per_manager[m].forecast;
+		merge_basis(&team, per_manager[m].basis);
 	}
 	if (team.deals > 0) {
 		presale_row(b, fn->name, "*", "team", "*", &team, NULL);
@@ -533,7 +555,7 @@ static void sources_row(block *b, const char *funnel, const char *period, const 
 	r[4].i = c->leads;
 	r[5].i = c->won;
 	set_count_ratio(&r[6], c->won, c->leads);
-	r[7].d = c->revenue;
+	r[7].i = c->revenue;
 }
 
 static void build_sources(const se_report *rep, blocks *bs, int f)
@@ -546,6 +568,7 @@ static void build_sources(const se_report *rep, blocks *bs, int f)
 		return;
 	for (int64_t k = g->lo; k < g->lo + g->nb; k++) {
 		se_source_cell team = { 0, 0, 0 };
+
 		char period[40];
 
 		for (uint32_t s = 0; s < rep->n_source; s++) {
@@ -651,6 +674,15 @@ static void free_blocks(blocks *bs)
 
 /* ---- formatting cells --------------------------------------------------------- */
 
+/* "1234.50" from 123450 kopecks: exact, no floating point. */
+static void format_kopecks(int64_t k, char *buf, size_t size)
+{
+	uint64_t a = k < 0 ? (uint64_t)0 - (uint64_t)k : (uint64_t)k;
+
+	snprintf(buf, size, "%s%llu.%02llu", k < 0 ? "-" : "", (unsigned long long)(a / 100),
+	         (unsigned long long)(a % 100));
+}
+
 /* Text of a cell for CSV and the table. */
 static const char *cell_text(const col *c, const cell *v, char *buf, size_t size, int table)
 {
@@ -661,7 +693,7 @@ static const char *cell_text(const col *c, const cell *v, char *buf, size_t size
 		snprintf(buf, size, "%lld", (long long)v->i);
 		return buf;
 	case T_AMOUNT:
-		snprintf(buf, size, "%.2f", v->d);
+		format_kopecks(v->i, buf, size);
 		return buf;
 	case T_PCT: {
 		int64_t t;
@@ -882,9 +914,13 @@ static void json_cell(FILE *out, const col *c, const cell *v)
 	case T_INT:
 		fprintf(out, "%lld", (long long)v->i);
 		return;
-	case T_AMOUNT:
-		json_number(out, round(v->d * 100) / 100);
+	case T_AMOUNT: {
+		char buf[32];
+
+		format_kopecks(v->i, buf, sizeof buf);
+		fputs(buf, out);
 		return;
+	}
 	case T_PCT:
 		if (v->null)
 			fputs("null", out);

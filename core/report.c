@@ -79,6 +79,21 @@ void se_report_bucket_label(const se_report *rep, int64_t key, char *buf, size_t
 	}
 }
 
+int64_t se_report_kopecks(double amount)
+{
+	return isnan(amount) ? 0 : llround(amount * 100.0);
+}
+
+int64_t se_div_round(int64_t num, int64_t den)
+{
+	__int128 n = (__int128)num * 2 + den, d = (__int128)den * 2;
+	__int128 q = n / d;
+
+	if (n % d != 0 && n < 0) /* floor, not truncation */
+		q--;
+	return (int64_t)q;
+}
+
 /* ---- grids ---------------------------------------------------------------- */
 
 static int grid_init(se_grid *g, size_t width, size_t cell)
@@ -181,8 +196,7 @@ static void add_leads_and_sources(pass *p, se_funnel_agg *a, const se_funnel *f,
 	sc->leads++;
 	if (se_count_reach(e, f->won, rep->mode) != SE_NONE) {
 		sc->won++;
-		if (!isnan(amount))
-			sc->revenue += amount;
+		sc->revenue += se_report_kopecks(amount);
 	}
 	return;
 nomem:
@@ -225,7 +239,7 @@ static void add_presale_and_rates(se_report *rep, se_funnel_agg *a, const se_fun
 			if (isnan(amount))
 				c->no_amount++;
 			else
-				c->amount += amount;
+				c->amount += se_report_kopecks(amount);
 		}
 		return;
 	}

@@ -25,14 +25,16 @@ typedef struct se_pair_cell {
 	int64_t last_cohort; /* latest cohort event time: is the window still open? */
 } se_pair_cell;
 
+/* Money is summed in integer kopecks (cents): exact, whatever the order,
+ * so the printed totals are the sums of the printed parts. */
 typedef struct se_source_cell {
 	int64_t leads, won;
-	double revenue;
+	int64_t revenue;     /* kopecks */
 } se_source_cell;
 
 typedef struct se_presale_cell {
 	int64_t deals, no_amount;
-	double amount;
+	int64_t amount;      /* kopecks */
 } se_presale_cell;
 
 typedef struct se_rate_cell {
@@ -76,6 +78,12 @@ struct se_report {
 
 	int64_t deals, events, deals_unmatched, unknown_events;
 };
+
+/* A deal amount in kopecks, rounded half away from zero; 0 for NAN. */
+int64_t se_report_kopecks(double amount);
+
+/* num / den rounded half up (towards +infinity on a tie); den > 0. */
+int64_t se_div_round(int64_t num, int64_t den);
 
 /* Bucket key of a UTC instant, and its label ("2025-W03", "2025-01", ...). */
 int64_t se_report_bucket(const se_report *rep, int64_t t);

@@ -66,6 +66,16 @@ int se_utf8_valid(const char *p, size_t len, size_t *bad)
 		}
 		if (i >= len)
 			break;
+		/* Two-byte sequences (Cyrillic, the common non-ASCII text here)
+		 * are checked inline: lead C2..DF, then one continuation byte. */
+		if (s[i] >= 0xC2 && s[i] <= 0xDF && i + 1 < len && (s[i + 1] & 0xC0) == 0x80) {
+			i += 2;
+			continue;
+		}
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
 		n = decode(s + i, len - i, &cp);
 		if (n == 0) {
 			if (bad)

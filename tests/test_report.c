@@ -1010,14 +1010,14 @@ static void test_presale_rates_and_forecast(void **state)
 	           "presale,sales,Offer,manager,Ann,3,1550.00,33.3,manager,516.67,0\n"
 	           "presale,sales,Offer,manager,Bob,1,200.00,0.0,manager,0.00,0\n"
 	           "presale,sales,Offer,manager,Carl,1,0.00,25.0,team,0.00,1\n"
-	           "presale,sales,Invoice,team,*,3,600.00,50.0,mixed,300.00,0\n"
+	           "presale,sales,Invoice,team,*,3,600.00,50.0,team,300.00,0\n"
 	           "presale,sales,Invoice,manager,(none),1,100.00,50.0,team,50.00,0\n"
 	           "presale,sales,Invoice,manager,Bob,2,500.00,50.0,team,250.00,0\n"
 	           "presale,sales,*,team,*,8,2350.00,34.8,mixed,816.67,1\n"
-	           "presale,sales,*,manager,(none),1,100.00,50.0,mixed,50.00,0\n"
-	           "presale,sales,*,manager,Ann,3,1550.00,33.3,mixed,516.67,0\n"
+	           "presale,sales,*,manager,(none),1,100.00,50.0,team,50.00,0\n"
+	           "presale,sales,*,manager,Ann,3,1550.00,33.3,manager,516.67,0\n"
 	           "presale,sales,*,manager,Bob,3,700.00,35.7,mixed,250.00,0\n"
-	           "presale,sales,*,manager,Carl,1,0.00,,mixed,0.00,1\n");
+	           "presale,sales,*,manager,Carl,1,0.00,,team,0.00,1\n");
 
 	/* JSON: the rate's numerator and denominator, null for no rate. */
 	render(f, &o, SE_OUTPUT_JSON);
@@ -1026,7 +1026,7 @@ static void test_presale_rates_and_forecast(void **state)
 	expect_json(f, "$.funnels[0].presale[1].win_rate_won", "integer", "1");
 	expect_json(f, "$.funnels[0].presale[1].win_rate_closed", "integer", "3");
 	expect_json(f, "$.funnels[0].presale[1].forecast", "real", "516.67");
-	expect_json(f, "$.funnels[0].presale[1].amount", "integer", "1550");
+	expect_json(f, "$.funnels[0].presale[1].amount", "real", "1550.0");
 	expect_json(f, "$.funnels[0].presale[3].win_rate_basis", "text", "team");
 	expect_json(f, "$.funnels[0].presale[3].win_rate_won", "integer", "1");
 	expect_json(f, "$.funnels[0].presale[3].win_rate_closed", "integer", "4");
@@ -1066,17 +1066,17 @@ static void test_presale_basis_none_and_mode(void **state)
 	o.reports = SE_REPORT_PRESALE;
 	expect_csv(f, &o,
 	           "report,funnel,stage,dimension,name,deals,amount,win_rate_pct,win_rate_basis,forecast,no_amount\n"
-	           "presale,sales,Offer,team,*,1,300.00,0.0,mixed,0.00,0\n"
+	           "presale,sales,Offer,team,*,1,300.00,0.0,none,0.00,0\n"
 	           "presale,sales,Offer,manager,Ann,1,300.00,0.0,none,0.00,0\n"
-	           "presale,sales,*,team,*,1,300.00,0.0,mixed,0.00,0\n"
-	           "presale,sales,*,manager,Ann,1,300.00,0.0,mixed,0.00,0\n");
+	           "presale,sales,*,team,*,1,300.00,0.0,none,0.00,0\n"
+	           "presale,sales,*,manager,Ann,1,300.00,0.0,none,0.00,0\n");
 	o.mode = SE_MODE_REACHED;
 	expect_csv(f, &o,
 	           "report,funnel,stage,dimension,name,deals,amount,win_rate_pct,win_rate_basis,forecast,no_amount\n"
-	           "presale,sales,Offer,team,*,1,300.00,100.0,mixed,300.00,0\n"
+	           "presale,sales,Offer,team,*,1,300.00,100.0,team,300.00,0\n"
 	           "presale,sales,Offer,manager,Ann,1,300.00,100.0,team,300.00,0\n"
-	           "presale,sales,*,team,*,1,300.00,100.0,mixed,300.00,0\n"
-	           "presale,sales,*,manager,Ann,1,300.00,100.0,mixed,300.00,0\n");
+	           "presale,sales,*,team,*,1,300.00,100.0,team,300.00,0\n"
+	           "presale,sales,*,manager,Ann,1,300.00,100.0,team,300.00,0\n");
 }
 
 /* ---- sources ------------------------------------------------------------------------------ */
@@ -1365,10 +1365,10 @@ static void test_presale_rate_counts_deals_that_reached_won(void **state)
 	/* sources: 3 leads, c1 won (it reached Paid): both readings agree. */
 	expect_csv(f, &o,
 	           "report,funnel,stage,dimension,name,deals,amount,win_rate_pct,win_rate_basis,forecast,no_amount\n"
-	           "presale,sales,Offer,team,*,1,100.00,50.0,mixed,50.00,0\n"
+	           "presale,sales,Offer,team,*,1,100.00,50.0,manager,50.00,0\n"
 	           "presale,sales,Offer,manager,Ann,1,100.00,50.0,manager,50.00,0\n"
-	           "presale,sales,*,team,*,1,100.00,50.0,mixed,50.00,0\n"
-	           "presale,sales,*,manager,Ann,1,100.00,50.0,mixed,50.00,0\n"
+	           "presale,sales,*,team,*,1,100.00,50.0,manager,50.00,0\n"
+	           "presale,sales,*,manager,Ann,1,100.00,50.0,manager,50.00,0\n"
 	           "\n"
 	           "report,funnel,period,dimension,name,leads,won,conversion_pct,revenue\n"
 	           "sources,sales,all,team,*,3,1,33.3,0.00\n"
@@ -1586,7 +1586,7 @@ static void test_json_output(void **state)
 	expect_json(f, "$.funnels[0].sources[0].leads", "integer", "5");
 	expect_json(f, "$.funnels[0].sources[0].won", "integer", "1");
 	expect_json(f, "$.funnels[0].sources[0].rate", "real", "0.2");
-	expect_json(f, "$.funnels[0].sources[0].revenue", "integer", "100");
+	expect_json(f, "$.funnels[0].sources[0].revenue", "real", "100.0");
 	expect_json(f, "$.unknown", "array", "[]");
 
 	/* The table carries the same numbers (a smoke check of the format). */

@@ -758,11 +758,12 @@ static void import_from_other_handle(void *ud, const char *message)
  * timeout serialize their transactions, not their whole imports).  Here the
  * second handle's import runs from the first one's reject callback, on a
  * bad row between two one-row batches.
- * DISAGREES: the first import fails with SE_EDB "storing a deal: UNIQUE
- * constraint failed: deal.id".  store.c loads all deal keys once per import
- * (DEALS_COMPLETE) and numbers new deals in memory from max(id) + 1, so a
- * deal another connection added meanwhile is taken for new and given a
- * number already in use.  Reproduced with two concurrent CLI imports too. */
+ * Regression (was DISAGREES, fixed in store.c while these tests were
+ * written): the first import failed with SE_EDB "storing a deal: UNIQUE
+ * constraint failed: deal.id", its in-memory deal numbering (all keys loaded
+ * once per import, new deals numbered from max(id) + 1) not noticing the
+ * deals another connection had added; two concurrent CLI imports on one
+ * database failed the same way. */
 static void test_other_writer_between_batches(void **state)
 {
 	fixture *f = *state;
@@ -1051,7 +1052,7 @@ static void test_cache_after_import(void **state)
 	            "f1,d1,2024-12-31T00:00:00Z,lead,Dan,Bing,1,\n"     /* earliest: source Bing */
 	            "f2,d1,2025-01-04T00:00:00Z,won,,,,\n"              /* latest, empty */
 	            "f3,d2,2025-01-04T00:00:00Z,won,Eve,Web,70,Alt\n"   /* d2 gets everything */
-	            "f4,d3,2025-01-06T00:00:00Z,new,,,,\n",             /* tie with x2: f4 < x2 */
+	            "f4,d3,2025-01-06T00:00:00Z,qualified,,,,\n",       /* tie with x2: f4 < x2 */
 	            0);
 	assert_int_equal(f->stats.imported, 4);
 	assert_int_equal(check_cache(f), 11);
@@ -1073,7 +1074,7 @@ static void test_cache_after_import(void **state)
 	{
 		char *h = deal_history(f, "d3");
 
-		assert_string_equal(h, "new@1736121600 new@1736121600 lost@1736208000");
+		assert_string_equal(h, "qualified@1736121600 new@1736121600 lost@1736208000");
 		free(h);
 	}
 }

@@ -160,19 +160,23 @@ SELECT o.manager, o.deals, o.amount, o.no_amount,
   CROSS JOIN (SELECT sum(won) AS won, sum(closed) AS closed FROM closed_rate) t;
 
 -- forecast = amount x win_rate per manager; the team and '*' rows add the
--- forecasts up and show forecast / amount as their rate (basis 'mixed').
+-- forecasts up and show forecast / amount as their rate.
 CREATE TEMP TABLE presale_out AS
 SELECT 'Engaging' AS stage, 'manager' AS dim, manager AS name, deals, amount,
        rate_won AS pct_num, rate_closed AS pct_den, basis,
        CASE WHEN rate_closed > 0 THEN amount * 1.0 * rate_won / rate_closed ELSE 0 END AS forecast,
        no_amount
   FROM presale_manager;
+-- A sum's basis is the one its parts share, else 'mixed'.  (One pre-sale
+-- stage: a manager's '*' row has its single part's basis.)
 INSERT INTO presale_out
-SELECT '*', 'manager', name, deals, amount, NULL, NULL, 'mixed', forecast, no_amount
+SELECT '*', 'manager', name, deals, amount, NULL, NULL, basis, forecast, no_amount
   FROM presale_out WHERE stage = 'Engaging';
 INSERT INTO presale_out
-SELECT stage, 'team', '*', sum(deals), sum(amount), NULL, NULL, 'mixed', sum(forecast), sum(no_amount)
-  FROM presale_out GROUP BY stage;
+SELECT stage, 'team', '*', sum(deals), sum(amount), NULL, NULL,
+       CASE WHEN count(DISTINCT basis) = 1 THEN min(basis) ELSE 'mixed' END,
+       sum(forecast), sum(no_amount)
+  FROM presale_out WHERE dim = 'manager' GROUP BY stage;
 
 -- sources (4d): per bucket of the lead's cohort event, per source and the
 -- team: leads, those won (at any time), revenue = their amounts.
@@ -232,7 +236,7 @@ UNION ALL
 SELECT 'presale,maven,' || stage || ',' || dim || ',' || q.csv || ',' || deals || ',' ||
        printf('%.2f', amount) || ',' ||
        CASE WHEN pct_den > 0 THEN (p.tenths / 10) || '.' || (p.tenths % 10)
-            WHEN basis = 'mixed' AND amount > 0 THEN printf('%.1f', 100.0 * forecast / amount)
+            WHEN pct_den IS NULL AND amount > 0 THEN printf('%.1f', 100.0 * forecast / amount)
             WHEN basis = 'none' THEN '0.0'
             ELSE ''
        END || ',' || basis || ',' || printf('%.2f', forecast) || ',' || no_amount
