@@ -37,7 +37,8 @@
 /* 2024-01-01T00:00:00Z: timestamps are stored as seconds after this. */
 #define EPOCH_2024 INT64_C(1704067200)
 /* Two years: deals are created in [0, SPAN); no event at or after SPAN. */
-#define SPAN (731L * DAY)
+#define SPAN (span_days * DAY)
+static long span_days = 731;          /* --days */
 
 #define NO_VALUE 0xff /* an empty manager or source cell */
 
@@ -97,7 +98,9 @@ static const char *const managers[] = {
 	"Thomas Lee", "Megan Walker", "Christopher Hall", "Lucy Allen",
 	"Benjamin Young",
 };
-#define N_MANAGERS (sizeof managers / sizeof managers[0])
+#define ALL_MANAGERS (sizeof managers / sizeof managers[0])
+static unsigned n_managers = ALL_MANAGERS; /* --managers: the first N of the list */
+#define N_MANAGERS n_managers
 
 static const char *const sources[] = {
 	"Яндекс.Директ", "VK Реклама", "Google Ads", "Avito", "Сайт",
@@ -588,10 +591,10 @@ static int number_like_a_crm(uint64_t deals)
 static void usage(FILE *fp)
 {
 	fprintf(fp,
-	        "usage: gen_events [--deals N] [--seed S] [--out FILE]\n"
+	        "usage: gen_events [--deals N] [--seed S] [--managers N] [--days N] [--out FILE]\n"
 	        "Writes a synthetic events CSV (sorted by time) for the funnel of\n"
-	        "tests/bench/bench_rules.lua.  Defaults: %ld deals, seed %" PRIu64
-	        ", stdout.\n", DEFAULT_DEALS, DEFAULT_SEED);
+	        "tests/bench/bench_rules.lua, starting 2024-01-01.  Defaults: %ld deals,\n"
+	        "seed %" PRIu64 ", 50 managers, 731 days, stdout.\n", DEFAULT_DEALS, DEFAULT_SEED);
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -611,7 +614,7 @@ static int parse_u64(const char *s, uint64_t *out)
 
 int main(int argc, char **argv)
 {
-	uint64_t deals = (uint64_t)DEFAULT_DEALS, seed = DEFAULT_SEED;
+	uint64_t deals = (uint64_t)DEFAULT_DEALS, seed = DEFAULT_SEED, value = 0;
 	const char *path = NULL;
 	static struct out o;
 	static const char header[] =
@@ -644,6 +647,19 @@ int main(int argc, char **argv)
 				        argv[i]);
 				return 2;
 			}
+		} else if (strcmp(a, "--managers") == 0) {
+			if (parse_u64(argv[++i], &value) < 0 || value < 2 || value > ALL_MANAGERS) {
+				fprintf(stderr, "gen_events: --managers: expected 2..%zu, got '%s'\n",
+				        ALL_MANAGERS, argv[i]);
+				return 2;
+			}
+			n_managers = (unsigned)value;
+		} else if (strcmp(a, "--days") == 0) {
+			if (parse_u64(argv[++i], &value) < 0 || value < 7 || value > 3650) {
+				fprintf(stderr, "gen_events: --days: expected 7..3650, got '%s'\n", argv[i]);
+				return 2;
+			}
+			span_days = (long)value;
 		} else if (strcmp(a, "--out") == 0) {
 			path = argv[++i];
 		} else {
