@@ -16,6 +16,7 @@
 #include "utf8.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,7 @@ typedef struct importer {
 	int in_batch;
 	int batch_rows;
 	int rows_in_batch;         /* handed to the store, outcome known at commit */
+	int64_t lost;              /* rows the store failed under: leave the count */
 	double last_progress;
 	long long size;
 } importer;
@@ -289,33 +291,48 @@ static int intern_optional(importer *im, se_dict dict, const row_text *row, int 
 	return se_store_intern(im->st, dict, row->ptr[f], row->len[f], id, err);
 }
 
-static int store_row(importer *im, row_text *row, se_error *err)
+/* Checks and parses a row; a bad one is reported and counted here. */
+static int accept_row(importer *im, row_text *row, se_event_in *ev)
 {
-	se_event_in ev;
+	im->stats->read++;
+	if (check_row_text(im, row) != SE_OK || parse_row_values(im, row, ev) != SE_OK)
+		return SE_EINPUT;
+	return SE_OK;
+}
+
+/* Hands an accepted row to the store (ev has ts and amount already). */
+static int write_row(importer *im, const row_text *row, se_event_in *ev, se_error *err)
+{
 	int rc;
 
-	im->stats->read++;
-	if (check_row_text(im, row) != SE_OK || parse_row_values(im, row, &ev) != SE_OK)
-		return SE_OK;
 	if ((rc = ensure_batch(im, err)) != SE_OK)
 		goto no_outcome;
-	ev.key = row->ptr[F_EVENT_ID];
-	ev.key_len = row->len[F_EVENT_ID];
-	if ((rc = se_store_intern_deal(im->st, row->ptr[F_DEAL_ID], row->len[F_DEAL_ID], &ev.deal, err)) != SE_OK ||
-	    (rc = se_store_intern(im->st, SE_DICT_STATUS, row->ptr[F_STAGE], row->len[F_STAGE], &ev.status, err)) != SE_OK ||
-	    (rc = intern_optional(im, SE_DICT_STATUS, row, F_FROM_STAGE, &ev.from_status, err)) != SE_OK ||
-	    (rc = intern_optional(im, SE_DICT_MANAGER, row, F_MANAGER, &ev.manager, err)) != SE_OK ||
-	    (rc = intern_optional(im, SE_DICT_SOURCE, row, F_SOURCE, &ev.source, err)) != SE_OK ||
-	    (rc = intern_optional(im, SE_DICT_PIPELINE, row, F_PIPELINE, &ev.pipeline, err)) != SE_OK ||
-	    (rc = intern_optional(im, SE_DICT_CURRENCY, row, F_CURRENCY, &ev.currency, err)) != SE_OK ||
-	    (rc = se_store_add_event(im->st, &ev, err)) != SE_OK)
+	ev->key = row->ptr[F_EVENT_ID];
+	ev->key_len = row->len[F_EVENT_ID];
+	if ((rc = se_store_intern_deal(im->st, row->ptr[F_DEAL_ID], row->len[F_DEAL_ID], &ev->deal, err)) != SE_OK ||
+	    (rc = se_store_intern(im->st, SE_DICT_STATUS, row->ptr[F_STAGE], row->len[F_STAGE], &ev->status, err)) != SE_OK ||
+	    (rc = intern_optional(im, SE_DICT_STATUS, row, F_FROM_STAGE, &ev->from_status, err)) != SE_OK ||
+	    (rc = intern_optional(im, SE_DICT_MANAGER, row, F_MANAGER, &ev->manager, err)) != SE_OK ||
+	    (rc = intern_optional(im, SE_DICT_SOURCE, row, F_SOURCE, &ev->source, err)) != SE_OK ||
+	    (rc = intern_optional(im, SE_DICT_PIPELINE, row, F_PIPELINE, &ev->pipeline, err)) != SE_OK ||
+	    (rc = intern_optional(im, SE_DICT_CURRENCY, row, F_CURRENCY, &ev->currency, err)) != SE_OK ||
+	    (rc = se_store_add_event(im->st, ev, err)) != SE_OK)
 		goto no_outcome;
 	return batch_row_done(im, err);
 no_outcome:
 	/* The store failed under this row: it was neither stored nor
 	 * rejected, so it leaves the count and the summary still adds up. */
-	im->stats->read--;
+	im->lost++;
 	return rc;
+}
+
+static int store_row(importer *im, row_text *row, se_error *err)
+{
+	se_event_in ev;
+
+	if (accept_row(im, row, &ev) != SE_OK)
+		return SE_OK;
+	return write_row(im, row, &ev, err);
 }
 
 /* ---- CSV ------------------------------------------------------------------ */
@@ -389,6 +406,301 @@ static const char *csv_column_label(const csv_columns *cols, const se_csv_record
 	return buf;
 }
 
+/* ---- reading and writing in parallel -------------------------------------- */
+
+/*
+ * Checking rows (CSV splitting, UTF-8, times, amounts) and storing them
+ * (interning, SQLite) take comparable time and share nothing but the rows,
+ * so a reader thread does the first while this thread does the second.
+ * Rows travel in slabs: copies of the accepted rows' fields, handed over
+ * under one mutex per slab (thousands of rows), never per row.  Rejected
+ * rows are reported by the reader and never travel.  Only SQLite work stays
+ * on the calling thread, so the store needs no locking.
+ */
+#define SLAB_ROWS 4096
+#define N_SLABS 3
+
+typedef struct slab_row {
+	long line;
+	int64_t ts;
+	double amount;
+	uint32_t off[F_COUNT];
+	uint32_t len[F_COUNT];
+	uint16_t present;          /* bit f: field f has a value */
+} slab_row;
+
+typedef struct slab {
+	slab_row rows[SLAB_ROWS];
+	size_t n;
+	char *bytes;
+	size_t used, cap;
+	struct slab *next;
+} slab;
+
+typedef struct pipeline {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	slab *free_slabs, *full_head, *full_tail;
+	int reader_done;           /* no more full slabs will come */
+	int stop;                  /* the writer failed: reader, stop */
+	int reader_rc;
+	se_error reader_err;
+	importer *im;
+	se_csv *csv;
+	const csv_columns *cols;
+	const se_csv_record *hdr;
+} pipeline;
+
+static int slab_add(slab *sb, const row_text *row, const se_event_in *ev)
+{
+	size_t need = 0;
+	slab_row *r = &sb->rows[sb->n];
+
+	for (int f = 0; f < F_COUNT; f++)
+		if (row->ptr[f] != NULL)
+			need += row->len[f];
+	if (sb->used + need > sb->cap) {
+		size_t ncap = sb->cap ? sb->cap : 1 << 20;
+		char *nb;
+
+		while (ncap < sb->used + need)
+			ncap *= 2;
+		if ((nb = realloc(sb->bytes, ncap)) == NULL)
+			return SE_ENOMEM;
+		sb->bytes = nb;
+		sb->cap = ncap;
+	}
+	r->line = row->line;
+	r->ts = ev->ts;
+	r->amount = ev->amount;
+	r->present = 0;
+	for (int f = 0; f < F_COUNT; f++) {
+		if (row->ptr[f] == NULL)
+			continue;
+		memcpy(sb->bytes + sb->used, row->ptr[f], row->len[f]);
+		r->off[f] = (uint32_t)sb->used;
+		r->len[f] = (uint32_t)row->len[f];
+		r->present |= (uint16_t)(1u << f);
+		sb->used += row->len[f];
+	}
+	sb->n++;
+	return SE_OK;
+}
+
+static void push_full(pipeline *pl, slab *sb)
+{
+	pthread_mutex_lock(&pl->mu);
+	sb->next = NULL;
+	if (pl->full_tail)
+		pl->full_tail->next = sb;
+	else
+		pl->full_head = sb;
+	pl->full_tail = sb;
+	pthread_cond_broadcast(&pl->cv);
+	pthread_mutex_unlock(&pl->mu);
+}
+
+/* A free slab, or NULL when the writer has asked to stop. */
+static slab *take_free(pipeline *pl)
+{
+	slab *sb = NULL;
+
+	pthread_mutex_lock(&pl->mu);
+	while (!pl->stop && pl->free_slabs == NULL)
+		pthread_cond_wait(&pl->cv, &pl->mu);
+	if (!pl->stop) {
+		sb = pl->free_slabs;
+		pl->free_slabs = sb->next;
+		sb->n = sb->used = 0;
+	}
+	pthread_mutex_unlock(&pl->mu);
+	return sb;
+}
+
+/* One CSV record: a bad one is reported, a good one goes into the slab. */
+static int read_one(pipeline *pl, const se_csv_record *rec, slab *sb)
+{
+	importer *im = pl->im;
+	row_text row;
+	se_event_in ev;
+
+	if (rec->nfields != pl->cols->ncols) {
+		im->stats->read++;
+		reject(im, rec->line, "record", "%zu fields, the header has %zu", rec->nfields, pl->cols->ncols);
+		return SE_OK;
+	}
+	memset(&row, 0, sizeof row);
+	row.line = rec->line;
+	for (size_t i = 0; i < rec->nfields; i++) {
+		int f = pl->cols->field_of[i];
+
+		if (f >= 0) {
+			row.ptr[f] = rec->fields[i].ptr;
+			row.len[f] = rec->fields[i].len;
+		}
+	}
+	if (accept_row(im, &row, &ev) != SE_OK)
+		return SE_OK;
+	return slab_add(sb, &row, &ev);
+}
+
+static void *reader_main(void *arg)
+{
+	pipeline *pl = arg;
+	importer *im = pl->im;
+	slab *sb = take_free(pl);
+	se_csv_record rec;
+	int rc = SE_OK;
+
+	while (sb != NULL) {
+		char label[128];
+
+		rc = se_csv_next(pl->csv, &rec, &pl->reader_err);
+		if (rc == 0)
+			break;
+		if (rc == SE_EINPUT) {
+			im->stats->read++;
+			reject(im, rec.error_line,
+			       csv_column_label(pl->cols, pl->hdr, rec.error_field, label, sizeof label),
+			       "%s", pl->reader_err.msg);
+			se_error_clear(&pl->reader_err);
+			rc = SE_OK;
+			continue;
+		}
+		if (rc < 0)
+			break;
+		if ((rc = read_one(pl, &rec, sb)) != SE_OK) {
+			se_error_set(&pl->reader_err, rc, "out of memory reading rows");
+			break;
+		}
+		progress(im, se_csv_offset(pl->csv), 0);
+		if (sb->n == SLAB_ROWS) {
+			push_full(pl, sb);
+			sb = take_free(pl);
+		}
+	}
+	if (sb != NULL)
+		push_full(pl, sb); /* the last, partial slab (or an empty one) */
+	pthread_mutex_lock(&pl->mu);
+	pl->reader_rc = rc < 0 ? rc : SE_OK;
+	pl->reader_done = 1;
+	pthread_cond_broadcast(&pl->cv);
+	pthread_mutex_unlock(&pl->mu);
+	return NULL;
+}
+
+/* The next full slab, or NULL when the reader is done and all are taken. */
+static slab *take_full(pipeline *pl)
+{
+	slab *sb = NULL;
+
+	pthread_mutex_lock(&pl->mu);
+	while (pl->full_head == NULL && !pl->reader_done)
+		pthread_cond_wait(&pl->cv, &pl->mu);
+	if (pl->full_head != NULL) {
+		sb = pl->full_head;
+		pl->full_head = sb->next;
+		if (pl->full_head == NULL)
+			pl->full_tail = NULL;
+	}
+	pthread_mutex_unlock(&pl->mu);
+	return sb;
+}
+
+static void give_back(pipeline *pl, slab *sb, int stop)
+{
+	pthread_mutex_lock(&pl->mu);
+	sb->next = pl->free_slabs;
+	pl->free_slabs = sb;
+	if (stop)
+		pl->stop = 1;
+	pthread_cond_broadcast(&pl->cv);
+	pthread_mutex_unlock(&pl->mu);
+}
+
+static int write_slab(importer *im, slab *sb, se_error *err)
+{
+	for (size_t i = 0; i < sb->n; i++) {
+		const slab_row *r = &sb->rows[i];
+		row_text row;
+		se_event_in ev;
+		int rc;
+
+		memset(&row, 0, sizeof row);
+		row.line = r->line;
+		for (int f = 0; f < F_COUNT; f++) {
+			if (r->present & (1u << f)) {
+				row.ptr[f] = sb->bytes + r->off[f];
+				row.len[f] = r->len[f];
+			}
+		}
+		memset(&ev, 0, sizeof ev);
+		ev.ts = r->ts;
+		ev.amount = r->amount;
+		if ((rc = write_row(im, &row, &ev, err)) != SE_OK)
+			return rc;
+	}
+	return SE_OK;
+}
+
+static void free_slabs(slab *sb)
+{
+	while (sb != NULL) {
+		slab *next = sb->next;
+
+		free(sb->bytes);
+		free(sb);
+		sb = next;
+	}
+}
+
+static int read_records(importer *im, se_csv *csv, const csv_columns *cols,
+                        const se_csv_record *hdr, se_error *err)
+{
+	pipeline pl;
+	pthread_t reader;
+	slab *sb;
+	int rc = SE_OK;
+
+	memset(&pl, 0, sizeof pl);
+	pl.im = im;
+	pl.csv = csv;
+	pl.cols = cols;
+	pl.hdr = hdr;
+	for (int i = 0; i < N_SLABS; i++) {
+		slab *n = calloc(1, sizeof *n);
+
+		if (n == NULL) {
+			free_slabs(pl.free_slabs);
+			return se_error_set(err, SE_ENOMEM, "out of memory");
+		}
+		n->next = pl.free_slabs;
+		pl.free_slabs = n;
+	}
+	pthread_mutex_init(&pl.mu, NULL);
+	pthread_cond_init(&pl.cv, NULL);
+	if (pthread_create(&reader, NULL, reader_main, &pl) != 0) {
+		rc = se_error_set(err, SE_ERR, "cannot start the reader thread");
+		goto out;
+	}
+	while ((sb = take_full(&pl)) != NULL) {
+		if (rc == SE_OK)
+			rc = write_slab(im, sb, err);
+		give_back(&pl, sb, rc != SE_OK);
+	}
+	pthread_join(reader, NULL);
+	if (rc == SE_OK && pl.reader_rc != SE_OK) {
+		*err = pl.reader_err;
+		rc = pl.reader_rc;
+	}
+out:
+	free_slabs(pl.free_slabs);
+	free_slabs(pl.full_head);
+	pthread_cond_destroy(&pl.cv);
+	pthread_mutex_destroy(&pl.mu);
+	return rc;
+}
+
 static int import_csv(importer *im, const char *path, se_error *err)
 {
 	se_csv *csv = NULL;
@@ -418,41 +730,9 @@ static int import_csv(importer *im, const char *path, se_error *err)
 		rc = se_error_set(err, SE_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (;;) {
-		row_text row;
-		char label[128];
-
-		rc = se_csv_next(csv, &rec, err);
-		if (rc == 0)
-			break;
-		if (rc == SE_EINPUT) {
-			im->stats->read++;
-			reject(im, rec.error_line, csv_column_label(&cols, &hdr_copy, rec.error_field, label, sizeof label),
-			       "%s", err->msg);
-			se_error_clear(err);
-			continue;
-		}
-		if (rc < 0)
-			goto out;
-		if (rec.nfields != cols.ncols) {
-			im->stats->read++;
-			reject(im, rec.line, "record", "%zu fields, the header has %zu", rec.nfields, cols.ncols);
-			continue;
-		}
-		memset(&row, 0, sizeof row);
-		row.line = rec.line;
-		for (size_t i = 0; i < rec.nfields; i++) {
-			int f = cols.field_of[i];
-
-			if (f >= 0) {
-				row.ptr[f] = rec.fields[i].ptr;
-				row.len[f] = rec.fields[i].len;
-			}
-		}
-		if ((rc = store_row(im, &row, err)) != SE_OK)
-			goto out;
-		progress(im, se_csv_offset(csv), 0);
-	}
+	rc = read_records(im, csv, &cols, &hdr_copy, err);
+	if (rc != SE_OK)
+		goto out;
 	rc = SE_OK;
 out:
 	free(hdr_fields);
@@ -614,9 +894,12 @@ int se_import_file(se_store *st, const char *path, const se_import_opts *opts,
 	progress(&im, 0, 1);
 	if (rc == SE_OK && im.in_batch)
 		rc = commit_batch(&im, err);
+	stats->read -= im.lost;
 	if (rc != SE_OK) {
 		if (im.in_batch)
 			abandon_batch(&im);
+		/* Rows read ahead but never stored have no outcome either. */
+		stats->read = stats->imported + stats->duplicates + stats->rejected;
 		return rc;
 	}
 	return se_store_refresh(st, err);
