@@ -60,7 +60,7 @@ int se_store_refresh(se_store *st, se_error *err);
 /* ---- import ------------------------------------------------------------ */
 
 typedef enum se_input_format {
-	SE_INPUT_AUTO = 0, /* by extension: .jsonl / .ndjson are JSON Lines, else CSV */
+	SE_INPUT_AUTO = 0, /* by extension: .jsonl, .ndjson or .json is JSON Lines, else CSV */
 	SE_INPUT_CSV,
 	SE_INPUT_JSONL
 } se_input_format;
