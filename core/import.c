@@ -7,8 +7,9 @@
  * transactions.  A bad row is reported as "file:line: column: reason" and
  * counted; it never stops the rows after it.
  *
- * Never: calls Lua (the canonical import is per-row C all the way), or keeps
- * more than one row and one batch's worth of state, so memory stays flat.
+ * Never: calls Lua (the canonical import is per-row C all the way), or holds
+ * more than a few slabs of rows (see the reader thread below) and one
+ * batch's worth of state, so memory stays flat whatever the file size.
  */
 #include "csv.h"
 #include "store.h"

@@ -4,7 +4,8 @@
  * Statements are prepared once in se_store_open() into an enum-indexed array
  * and each use is bind -> step -> reset, the way SQLite's own extensions do
  * it.  Names and deal keys are interned through in-memory maps in front of
- * the tables, so an import touches SQLite once per new name, not per row.
+ * the tables, so an import touches SQLite once per new name, not per row,
+ * and events and new deals go in as multi-row INSERTs.
  *
  * The history cache (table deal_chunk) is derived data: meta.cache_rowid
  * is the highest event row it covers.  se_store_refresh() reads the rows

@@ -69,7 +69,7 @@ typedef struct se_import_opts {
 	se_input_format format;
 	int delimiter;             /* CSV: ',', ';', '\t', or 0 to detect */
 	const se_tz *zone;         /* for timestamps without an offset; NULL = UTC */
-	int batch_rows;            /* rows per transaction; 0 = 20000 */
+	int batch_rows;            /* rows per transaction; 0 = 100000 */
 	int progress;              /* non-zero: a progress line on stderr */
 	/* Called once per rejected row with "file:line: column: reason".  NULL:
 	 * rejections are only counted. */
