@@ -118,7 +118,8 @@ static void quote_value(const char *p, size_t len, char *buf, size_t size)
 
 /* Decimal amounts as CRMs export them: "125000", "9990.50", "9 990,50"
  * (comma decimal and space, NBSP or narrow NBSP thousands separators, as in
- * Russian exports), optional sign.  No exponents, no inf/nan. */
+ * Russian exports), optional sign, and an exponent ("1.5e3", as JSON
+ * numbers may come).  No inf/nan. */
 static int parse_amount(const char *p, size_t len, double *out)
 {
 	char buf[64];
@@ -135,6 +136,23 @@ static int parse_amount(const char *p, size_t len, double *out)
 			if (seps++ || digits == 0)
 				return SE_EINPUT;
 			c = '.';
+		} else if ((c == 'e' || c == 'E') && digits > 0 && i + 1 < len) {
+			/* An exponent, as JSON numbers may be written ("1.5e6"): the
+			 * rest must be an optional sign and digits. */
+			size_t j = i + 1;
+
+			if (p[j] == '+' || p[j] == '-')
+				j++;
+			if (j >= len)
+				return SE_EINPUT;
+			for (size_t k = j; k < len; k++)
+				if (p[k] < '0' || p[k] > '9')
+					return SE_EINPUT;
+			if (n + (len - i) + 1 >= sizeof buf)
+				return SE_EINPUT;
+			memcpy(buf + n, p + i, len - i);
+			n += len - i;
+			break;
 		} else if (c == ' ' && digits > 0 && !seps) {
 			continue;
 		} else if (c == 0xC2 && i + 1 < len && (unsigned char)p[i + 1] == 0xA0 && digits > 0 && !seps) {
@@ -151,7 +169,7 @@ static int parse_amount(const char *p, size_t len, double *out)
 			return SE_EINPUT;
 		buf[n++] = (char)c;
 	}
-	if (digits == 0 || buf[n - 1] == '.')
+	if (digits == 0 || buf[n - 1] == '.' || buf[n - 1] == 'e' || buf[n - 1] == 'E')
 		return SE_EINPUT;
 	buf[n] = '\0';
 	errno = 0;
@@ -236,13 +254,16 @@ static int ensure_batch(importer *im, se_error *err)
 static int check_row_text(importer *im, row_text *row)
 {
 	for (int f = 0; f < F_COUNT; f++) {
+		const char *raw = row->ptr[f];
 		size_t bad;
 
-		if (row->ptr[f] == NULL)
+		if (raw == NULL)
 			continue;
 		trim(&row->ptr[f], &row->len[f]);
 		if (!se_utf8_valid(row->ptr[f], row->len[f], &bad)) {
-			reject(im, row->line, field_names[f], "invalid UTF-8 at byte %zu", bad + 1);
+			/* Counted in the value as written, leading spaces included. */
+			reject(im, row->line, field_names[f], "invalid UTF-8 at byte %zu",
+			       (size_t)(row->ptr[f] - raw) + bad + 1);
 			return SE_EINPUT;
 		}
 		if (row->len[f] == 0)
@@ -792,6 +813,10 @@ static int on_json_member(void *ud, const char *key, size_t key_len, int type,
 		jr->bad = 1;
 		return SE_OK;
 	}
+	/* SQLite gives back a JSON number as it holds it: 1736937000.0 for a
+	 * real with no fraction.  Unix seconds are whole: drop the ".0". */
+	if (type == SE_JSON_NUMBER && f == F_TS && len > 2 && memcmp(text + len - 2, ".0", 2) == 0)
+		len -= 2;
 	return keep_json_value(jr, f, text, len);
 }
 

@@ -596,13 +596,16 @@ static void test_invalid_utf8(void **state)
 	           "e2,d1,2025-01-15,won\xD0,Ann,\n"
 	           "\xC0\xAF,d1,2025-01-15,new,Ann,\n"
 	           "e4,d1,2025-01-15,new,\xcf\xf0\xe8,\n"
-	           "e5,d1,2025-01-15,new,Ann,\xFF ignored column\n");
+	           "e5,d1,2025-01-15,new,Ann,\xFF ignored column\n"
+	           "e6,d1,2025-01-15,new,  \xFF,\n");
 	import_ok(f, "sales.csv");
-	expect_stats(f, 5, 1, 0, 4);
+	expect_stats(f, 6, 1, 0, 5);
+	/* The byte is counted in the value as written, leading spaces too. */
 	EXPECT_REJECTS(f, "sales.csv:2: manager: invalid UTF-8 at byte 5",
 	               "sales.csv:3: stage: invalid UTF-8 at byte 4",
 	               "sales.csv:4: event_id: invalid UTF-8 at byte 1",
-	               "sales.csv:5: manager: invalid UTF-8 at byte 1");
+	               "sales.csv:5: manager: invalid UTF-8 at byte 1",
+	               "sales.csv:7: manager: invalid UTF-8 at byte 3");
 	expect_query("SELECT event_id FROM events", "e5\n");
 }
 
@@ -699,17 +702,17 @@ static void test_bad_amount(void **state)
 	           "e9;d1;2025-01-15;new;сто\n"
 	           "e10;d1;2025-01-15;new;100\n");
 	import_ok(f, "sales.csv");
-	expect_stats(f, 10, 1, 0, 9);
+	/* 1e5 is a number (exponents are allowed: JSON writes them). */
+	expect_stats(f, 10, 2, 0, 8);
 	EXPECT_REJECTS(f, "sales.csv:2: amount: not a number: \"12abc\"",
 	               "sales.csv:3: amount: not a number: \"1,000.50\"",
-	               "sales.csv:4: amount: not a number: \"1e5\"",
 	               "sales.csv:5: amount: not a number: \",5\"",
 	               "sales.csv:6: amount: not a number: \"5.\"",
 	               "sales.csv:7: amount: not a number: \"-\"",
 	               "sales.csv:8: amount: not a number: \"$100\"",
 	               "sales.csv:9: amount: not a number: \"inf\"",
 	               "sales.csv:10: amount: not a number: \"сто\"");
-	expect_query("SELECT event_id, amount FROM events", "e10|100.0\n");
+	expect_query("SELECT event_id, amount FROM events ORDER BY event_id", "e10|100.0\ne3|100000.0\n");
 }
 
 static void test_amount_formats(void **state)
@@ -992,6 +995,47 @@ static void test_jsonl(void **state)
 	             "j9|d9|2025-01-15T10:30:00Z|new|NULL|NULL|NULL|9990.5|7|NULL\n");
 }
 
+/* SQLite hands a JSON number back in its own spelling: 0.00001 as 1.0e-05,
+ * 1e21 as 1.0e+21, a whole real as 1736937000.0.  Each is still the number
+ * the file wrote. */
+static void test_jsonl_numbers_as_sqlite_spells_them(void **state)
+{
+	fixture *f = *state;
+
+	write_file("events.jsonl",
+	           "{\"event_id\":\"n1\",\"deal_id\":\"d1\",\"ts\":1736937000.0,\"stage\":\"new\","
+	           "\"amount\":0.00001}\n"
+	           "{\"event_id\":\"n2\",\"deal_id\":\"d2\",\"ts\":1736937000,\"stage\":\"new\","
+	           "\"amount\":1e21}\n"
+	           "{\"event_id\":\"n3\",\"deal_id\":\"d3\",\"ts\":1736937000.5,\"stage\":\"new\"}\n");
+	import_ok(f, "events.jsonl");
+	expect_stats(f, 3, 2, 0, 1);
+	EXPECT_REJECTS(f, "events.jsonl:3: ts: cannot read time \"1736937000.5\": unrecognised time format");
+	expect_query("SELECT event_id, ts, amount FROM events ORDER BY event_id",
+	             "n1|2025-01-15T10:30:00Z|1.0e-05\n"
+	             "n2|2025-01-15T10:30:00Z|1.0e+21\n");
+}
+
+/* Amounts in exponent form are numbers too; a dangling exponent is not. */
+static void test_amount_exponent(void **state)
+{
+	fixture *f = *state;
+
+	write_file("sales.csv",
+	           "event_id,deal_id,ts,stage,amount\n"
+	           "a1,d1,2025-01-15,new,1.5e3\n"
+	           "a2,d1,2025-01-15,new,2E-2\n"
+	           "a3,d1,2025-01-15,new,1e\n"
+	           "a4,d1,2025-01-15,new,e5\n"
+	           "a5,d1,2025-01-15,new,1e5x\n");
+	import_ok(f, "sales.csv");
+	expect_stats(f, 5, 2, 0, 3);
+	EXPECT_REJECTS(f, "sales.csv:4: amount: not a number: \"1e\"",
+	               "sales.csv:5: amount: not a number: \"e5\"",
+	               "sales.csv:6: amount: not a number: \"1e5x\"");
+	expect_query("SELECT event_id, amount FROM events ORDER BY event_id", "a1|1500.0\na2|0.02\n");
+}
+
 static void test_jsonl_invalid_utf8(void **state)
 {
 	fixture *f = *state;
@@ -1230,6 +1274,8 @@ int main(void)
 		T(test_rejected_rows_are_not_stored),
 		T(test_jsonl),
 		T(test_jsonl_invalid_utf8),
+		T(test_jsonl_numbers_as_sqlite_spells_them),
+		T(test_amount_exponent),
 		T(test_jsonl_forced_format),
 		T(test_jsonl_fixture),
 		T(test_jsonl_empty_array_is_not_an_object),
