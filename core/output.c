@@ -473,7 +473,6 @@ static void build_presale_stage(const se_report *rep, block *b, int f, int s, pr
 	const se_funnel_agg *a = &rep->agg[f];
 	const se_presale_cell *row = &a->presale[(size_t)s * rep->n_manager];
 	presale_sum team = { 0 };
-	size_t first = b->rows;
 
 	for (uint32_t m = 0; m < rep->n_manager; m++) {
 		win_rate w;
@@ -502,7 +501,6 @@ static void build_presale_stage(const se_report *rep, block *b, int f, int s, pr
 		add_presale(&one, &row[m], &w);
 		presale_row(b, fn->name, fn->stages[s].name, "manager", manager_name(rep, m), &one, &w);
 	}
-	(void)first;
 }
 
 static void build_presale(const se_report *rep, blocks *bs, int f)
