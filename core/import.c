@@ -65,6 +65,7 @@ typedef struct importer {
 	int batch_rows;
 	int rows_in_batch;         /* handed to the store, outcome known at commit */
 	int64_t lost;              /* rows the store failed under: leave the count */
+	se_deal_numbers *deals;    /* lent to the reader thread, or NULL */
 	double last_progress;
 	long long size;
 } importer;
@@ -322,8 +323,10 @@ static int accept_row(importer *im, row_text *row, se_event_in *ev)
 	return SE_OK;
 }
 
-/* Hands an accepted row to the store (ev has ts and amount already). */
-static int write_row(importer *im, const row_text *row, se_event_in *ev, se_error *err)
+/* Hands an accepted row to the store (ev has ts and amount already; a
+ * deal number from the reader in lent_deal, 0 if none). */
+static int write_row(importer *im, const row_text *row, se_event_in *ev, int64_t lent_deal,
+                     int deal_is_new, se_error *err)
 {
 	int rc;
 
@@ -331,7 +334,8 @@ static int write_row(importer *im, const row_text *row, se_event_in *ev, se_erro
 		goto no_outcome;
 	ev->key = row->ptr[F_EVENT_ID];
 	ev->key_len = row->len[F_EVENT_ID];
-	if ((rc = se_store_intern_deal(im->st, row->ptr[F_DEAL_ID], row->len[F_DEAL_ID], &ev->deal, err)) != SE_OK ||
+	if ((rc = se_store_use_lent_deal(im->st, row->ptr[F_DEAL_ID], row->len[F_DEAL_ID], lent_deal,
+	                                 deal_is_new, &ev->deal, err)) != SE_OK ||
 	    (rc = se_store_intern(im->st, SE_DICT_STATUS, row->ptr[F_STAGE], row->len[F_STAGE], &ev->status, err)) != SE_OK ||
 	    (rc = intern_optional(im, SE_DICT_STATUS, row, F_FROM_STAGE, &ev->from_status, err)) != SE_OK ||
 	    (rc = intern_optional(im, SE_DICT_MANAGER, row, F_MANAGER, &ev->manager, err)) != SE_OK ||
@@ -354,7 +358,7 @@ static int store_row(importer *im, row_text *row, se_error *err)
 
 	if (accept_row(im, row, &ev) != SE_OK)
 		return SE_OK;
-	return write_row(im, row, &ev, err);
+	return write_row(im, row, &ev, 0, 0, err);
 }
 
 /* ---- CSV ------------------------------------------------------------------ */
@@ -445,7 +449,9 @@ static const char *csv_column_label(const csv_columns *cols, const se_csv_record
 typedef struct slab_row {
 	long line;
 	int64_t ts;
+	int64_t deal;              /* numbered by the reader (lent numbers), 0 = not */
 	double amount;
+	int deal_is_new;
 	uint32_t off[F_COUNT];
 	uint32_t len[F_COUNT];
 	uint16_t present;          /* bit f: field f has a value */
@@ -473,7 +479,7 @@ typedef struct pipeline {
 	const se_csv_record *hdr;
 } pipeline;
 
-static int slab_add(slab *sb, const row_text *row, const se_event_in *ev)
+static int slab_add(slab *sb, const row_text *row, const se_event_in *ev, se_deal_numbers *deals)
 {
 	size_t need = 0;
 	slab_row *r = &sb->rows[sb->n];
@@ -496,6 +502,13 @@ static int slab_add(slab *sb, const row_text *row, const se_event_in *ev)
 	r->ts = ev->ts;
 	r->amount = ev->amount;
 	r->present = 0;
+	r->deal = 0;
+	r->deal_is_new = 0;
+	/* Deal lookups are the store's costliest per-row work that needs no
+	 * SQLite: done here, on the reader's side, when the store lends them. */
+	if (deals != NULL &&
+	    se_deal_numbers_get(deals, row->ptr[F_DEAL_ID], row->len[F_DEAL_ID], &r->deal, &r->deal_is_new) != SE_OK)
+		r->deal = 0; /* full or out of memory: the store interns this one itself */
 	for (int f = 0; f < F_COUNT; f++) {
 		if (row->ptr[f] == NULL)
 			continue;
@@ -563,7 +576,7 @@ static int read_one(pipeline *pl, const se_csv_record *rec, slab *sb)
 	}
 	if (accept_row(im, &row, &ev) != SE_OK)
 		return SE_OK;
-	return slab_add(sb, &row, &ev);
+	return slab_add(sb, &row, &ev, im->deals);
 }
 
 static void *reader_main(void *arg)
@@ -659,7 +672,7 @@ static int write_slab(importer *im, slab *sb, se_error *err)
 		memset(&ev, 0, sizeof ev);
 		ev.ts = r->ts;
 		ev.amount = r->amount;
-		if ((rc = write_row(im, &row, &ev, err)) != SE_OK)
+		if ((rc = write_row(im, &row, &ev, r->deal, r->deal_is_new, err)) != SE_OK)
 			return rc;
 	}
 	return SE_OK;
@@ -701,6 +714,8 @@ static int read_records(importer *im, se_csv *csv, const csv_columns *cols,
 	}
 	pthread_mutex_init(&pl.mu, NULL);
 	pthread_cond_init(&pl.cv, NULL);
+	if ((rc = se_store_lend_deals(im->st, &im->deals, err)) != SE_OK)
+		goto out;
 	if (pthread_create(&reader, NULL, reader_main, &pl) != 0) {
 		rc = se_error_set(err, SE_ERR, "cannot start the reader thread");
 		goto out;
@@ -715,7 +730,12 @@ static int read_records(importer *im, se_csv *csv, const csv_columns *cols,
 		*err = pl.reader_err;
 		rc = pl.reader_rc;
 	}
+	/* Before the last commit: queued deals then go in with their rows. */
+	if (rc == SE_OK && im->in_batch)
+		rc = commit_batch(im, err);
 out:
+	se_store_return_deals(im->st, im->deals);
+	im->deals = NULL;
 	free_slabs(pl.free_slabs);
 	free_slabs(pl.full_head);
 	pthread_cond_destroy(&pl.cv);

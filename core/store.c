@@ -32,7 +32,17 @@
 #define DEAL_PRELOAD_MAX 2000000
 #define DEAL_GROUP 64
 
-enum deal_cache_state { DEALS_UNKNOWN, DEALS_COMPLETE, DEALS_PARTIAL };
+enum deal_cache_state {
+	DEALS_UNKNOWN,
+	DEALS_COMPLETE,   /* the map holds every key: a miss is a new deal */
+	DEALS_PARTIAL,    /* SQLite decides */
+	DEALS_LENT        /* the map is out (se_store_lend_deals) */
+};
+
+struct se_deal_numbers {
+	se_strmap *map;
+	int64_t next;
+};
 
 enum stmt_id {
 	ST_BEGIN,
@@ -122,6 +132,8 @@ struct se_store {
 	/* New deals numbered here and queued for a multi-row insert. */
 	int deal_state;              /* enum deal_cache_state */
 	int64_t next_deal;
+	int lent_valid;              /* DEALS_LENT: the reader's numbers still hold */
+	int64_t lent_max;            /* DEALS_LENT: highest deal id in the table */
 	int64_t queued_deal_ids[DEAL_GROUP];
 	char queued_deal_keys[DEAL_GROUP][SE_STORE_MAX_KEY];
 	size_t queued_deal_lens[DEAL_GROUP];
@@ -364,11 +376,20 @@ void se_store_close(se_store *st)
 static void check_deal_numbering(se_store *st)
 {
 	sqlite3_stmt *s = st->stmt[ST_DEAL_MAX];
+	int64_t expected;
 
-	if (st->deal_state != DEALS_COMPLETE)
+	if (st->deal_state == DEALS_COMPLETE)
+		expected = st->next_deal - 1;
+	else if (st->deal_state == DEALS_LENT && st->lent_valid)
+		expected = st->lent_max;
+	else
 		return;
-	if (sqlite3_step(s) != SQLITE_ROW || sqlite3_column_int64(s, 0) != st->next_deal - 1)
-		st->deal_state = DEALS_UNKNOWN;
+	if (sqlite3_step(s) != SQLITE_ROW || sqlite3_column_int64(s, 0) != expected) {
+		if (st->deal_state == DEALS_LENT)
+			st->lent_valid = 0;
+		else
+			st->deal_state = DEALS_UNKNOWN;
+	}
 	sqlite3_reset(s);
 }
 
@@ -409,7 +430,10 @@ void se_store_rollback(se_store *st)
 	st->in_tx = 0;
 	st->n_queued = 0;
 	st->n_queued_deals = 0;
-	st->deal_state = DEALS_UNKNOWN;
+	if (st->deal_state == DEALS_LENT)
+		st->lent_valid = 0; /* the lent numbers may name rolled-back rows */
+	else
+		st->deal_state = DEALS_UNKNOWN;
 	st->tx_inserted = st->tx_ignored = 0;
 	for (int d = 0; d < SE_DICT_COUNT; d++)
 		se_strmap_clear(st->dict_cache[d]);
@@ -572,6 +596,7 @@ int se_store_intern_deal(se_store *st, const char *key, size_t len, int64_t *id,
 		return rc;
 	if (se_strmap_get(st->deal_cache, key, len, id))
 		return SE_OK;
+	/* While the map is lent (and in PARTIAL), SQLite decides below. */
 	if (st->deal_state == DEALS_COMPLETE) {
 		rc = queue_new_deal(st, key, len, id, err);
 		/* Outside a transaction nobody commits the queue: write it now. */
@@ -597,6 +622,87 @@ int se_store_intern_deal(se_store *st, const char *key, size_t len, int64_t *id,
 	if (se_strmap_put(st->deal_cache, key, len, *id) != SE_OK)
 		return se_error_set(err, SE_ENOMEM, "out of memory");
 	return SE_OK;
+}
+
+int se_store_lend_deals(se_store *st, se_deal_numbers **out, se_error *err)
+{
+	se_deal_numbers *dn;
+	se_strmap *empty;
+	int rc;
+
+	*out = NULL;
+	if (st->deal_state == DEALS_UNKNOWN && (rc = init_deal_cache(st, err)) != SE_OK)
+		return rc;
+	if (st->deal_state != DEALS_COMPLETE)
+		return SE_OK;
+	/* Queued deals go in first: the table must hold every lent number
+	 * below the ones the reader will hand out. */
+	if ((rc = flush_queued_deals(st, err)) != SE_OK)
+		return rc;
+	if ((dn = malloc(sizeof *dn)) == NULL || (empty = se_strmap_new()) == NULL) {
+		free(dn);
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	}
+	dn->map = st->deal_cache;
+	dn->next = st->next_deal;
+	st->deal_cache = empty;
+	st->deal_state = DEALS_LENT;
+	st->lent_valid = 1;
+	st->lent_max = st->next_deal - 1;
+	*out = dn;
+	return SE_OK;
+}
+
+int se_deal_numbers_get(se_deal_numbers *dn, const char *key, size_t len, int64_t *id, int *is_new)
+{
+	*is_new = 0;
+	if (se_strmap_get(dn->map, key, len, id))
+		return SE_OK;
+	if (se_strmap_count(dn->map) >= DEAL_CACHE_MAX)
+		return SE_ENOMEM; /* the caller interns the rest the slow way */
+	*id = dn->next++;
+	*is_new = 1;
+	return se_strmap_put(dn->map, key, len, *id);
+}
+
+int se_store_use_lent_deal(se_store *st, const char *key, size_t len, int64_t lent_id, int is_new,
+                           int64_t *id, se_error *err)
+{
+	int n = st->n_queued_deals;
+
+	if (st->deal_state != DEALS_LENT || !st->lent_valid || lent_id == 0)
+		return se_store_intern_deal(st, key, len, id, err);
+	*id = lent_id;
+	if (!is_new)
+		return SE_OK;
+	if (len > SE_STORE_MAX_KEY)
+		return se_error_set(err, SE_EINPUT, "deal id longer than %d bytes", SE_STORE_MAX_KEY);
+	st->queued_deal_ids[n] = lent_id;
+	memcpy(st->queued_deal_keys[n], key, len);
+	st->queued_deal_lens[n] = len;
+	st->lent_max = lent_id;
+	if (++st->n_queued_deals < DEAL_GROUP)
+		return SE_OK;
+	return flush_deal_group(st, err);
+}
+
+void se_store_return_deals(se_store *st, se_deal_numbers *dn)
+{
+	if (dn == NULL)
+		return;
+	if (st->deal_state == DEALS_LENT && st->lent_valid) {
+		se_strmap_free(st->deal_cache);
+		st->deal_cache = dn->map;
+		st->next_deal = dn->next;
+		/* Numbers the reader gave to rows never stored leave gaps: the
+		 * table's highest id is what counts from here on. */
+		st->deal_state = st->lent_max == dn->next - 1 ? DEALS_COMPLETE : DEALS_UNKNOWN;
+	} else {
+		se_strmap_free(dn->map);
+		se_strmap_clear(st->deal_cache);
+		st->deal_state = DEALS_UNKNOWN;
+	}
+	free(dn);
 }
 
 static void bind_id(sqlite3_stmt *s, int col, uint32_t id)

@@ -50,6 +50,23 @@ void se_store_rollback(se_store *st);
 int se_store_intern(se_store *st, se_dict dict, const char *name, size_t len,
                     uint32_t *id, se_error *err);
 int se_store_intern_deal(se_store *st, const char *key, size_t len, int64_t *id, se_error *err);
+/* Lending the deal numbering to another thread.  While the store is busy
+ * with SQLite, the import's reader thread can look deal keys up and number
+ * new deals itself, in a map the store hands over (and gets back), so the
+ * two threads never share it.  se_store_lend_deals() gives NULL in *out
+ * when the store cannot promise to know every key (very large stores).
+ * se_deal_numbers_get() touches nothing but the lent map. */
+typedef struct se_deal_numbers se_deal_numbers;
+int se_store_lend_deals(se_store *st, se_deal_numbers **out, se_error *err);
+int se_deal_numbers_get(se_deal_numbers *dn, const char *key, size_t len, int64_t *id, int *is_new);
+/* The writer's side: stores a deal the reader numbered (is_new) and gives
+ * the id to use.  If another connection added deals meanwhile, the
+ * reader's numbers are no longer safe: the key is then interned through
+ * SQLite instead, whatever the reader said. */
+int se_store_use_lent_deal(se_store *st, const char *key, size_t len, int64_t lent_id, int is_new,
+                           int64_t *id, se_error *err);
+void se_store_return_deals(se_store *st, se_deal_numbers *dn);
+
 /* Stores one event now; *inserted is 1 for a new event, 0 when its key was
  * already stored. */
 int se_store_insert_event(se_store *st, const se_event_in *ev, int *inserted, se_error *err);
