@@ -76,7 +76,7 @@ int se_store_insert_event(se_store *st, const se_event_in *ev, int *inserted, se
  * are written when the group fills and by se_store_commit(); a failure
  * there loses the group with its transaction.  Keys longer than
  * SE_STORE_MAX_KEY bytes are refused (SE_EINPUT). */
-#define SE_STORE_GROUP 32
+#define SE_STORE_GROUP 64
 #define SE_STORE_MAX_KEY 512
 int se_store_add_event(se_store *st, const se_event_in *ev, se_error *err);
 
