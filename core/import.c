@@ -440,8 +440,10 @@ static const char *csv_column_label(const csv_columns *cols, const se_csv_record
  * so a reader thread does the first while this thread does the second.
  * Rows travel in slabs: copies of the accepted rows' fields, handed over
  * under one mutex per slab (thousands of rows), never per row.  Rejected
- * rows are reported by the reader and never travel.  Only SQLite work stays
- * on the calling thread, so the store needs no locking.
+ * rows are reported by the reader and never travel.  The reader also looks
+ * deal keys up and numbers new deals, in a map the store lends it for the
+ * duration (se_store_lend_deals).  Only SQLite work stays on the calling
+ * thread, so the store needs no locking.
  */
 #define SLAB_ROWS 4096
 #define N_SLABS 3
