@@ -757,6 +757,10 @@ static int import_csv(importer *im, const char *path, se_error *err)
 	if ((rc = se_csv_open(&csv, path, im->opts->delimiter, err)) != SE_OK)
 		return rc;
 	im->size = se_csv_size(csv);
+	/* A CSV event row takes some 60 bytes or more: an upper bound on the
+	 * rows to come, for the store's deal lookups.  Unknown size (a pipe):
+	 * assume a large import. */
+	se_store_expect_rows(im->st, im->size > 0 ? im->size / 60 : INT64_MAX);
 	rc = se_csv_next(csv, &rec, err);
 	if (rc == 0) {
 		rc = SE_OK; /* an empty file imports nothing */

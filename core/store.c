@@ -132,6 +132,7 @@ struct se_store {
 	/* New deals numbered here and queued for a multi-row insert. */
 	int deal_state;              /* enum deal_cache_state */
 	int64_t next_deal;
+	int64_t expected_rows;       /* se_store_expect_rows() */
 	int lent_valid;              /* DEALS_LENT: the reader's numbers still hold */
 	int64_t lent_max;            /* DEALS_LENT: highest deal id in the table */
 	int64_t queued_deal_ids[DEAL_GROUP];
@@ -531,7 +532,10 @@ static int init_deal_cache(se_store *st, se_error *err)
 		return db_error(st, err, "counting deals");
 	se_strmap_clear(st->deal_cache);
 	st->deal_state = DEALS_PARTIAL;
-	if (count <= DEAL_PRELOAD_MAX) {
+	/* Preload when the import may touch a fair share of the deals (a row
+	 * per four stored deals or more); else each new key costs one lookup,
+	 * which is cheaper than reading them all. */
+	if (count <= DEAL_PRELOAD_MAX && (count == 0 || st->expected_rows >= count / 4)) {
 		if ((rc = load_all_deals(st, err)) != SE_OK)
 			return rc;
 		st->deal_state = DEALS_COMPLETE;
@@ -622,6 +626,13 @@ int se_store_intern_deal(se_store *st, const char *key, size_t len, int64_t *id,
 	if (se_strmap_put(st->deal_cache, key, len, *id) != SE_OK)
 		return se_error_set(err, SE_ENOMEM, "out of memory");
 	return SE_OK;
+}
+
+void se_store_expect_rows(se_store *st, int64_t rows)
+{
+	st->expected_rows = rows;
+	if (st->deal_state == DEALS_PARTIAL)
+		st->deal_state = DEALS_UNKNOWN; /* decide again with the new hint */
 }
 
 int se_store_lend_deals(se_store *st, se_deal_numbers **out, se_error *err)

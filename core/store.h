@@ -50,6 +50,11 @@ void se_store_rollback(se_store *st);
 int se_store_intern(se_store *st, se_dict dict, const char *name, size_t len,
                     uint32_t *id, se_error *err);
 int se_store_intern_deal(se_store *st, const char *key, size_t len, int64_t *id, se_error *err);
+/* How many rows the coming import may bring (0: unknown).  Loading every
+ * deal key of the store pays off only when the import is large next to
+ * the store; a small daily import looks its few deals up instead. */
+void se_store_expect_rows(se_store *st, int64_t rows);
+
 /* Lending the deal numbering to another thread.  While the store is busy
  * with SQLite, the import's reader thread can look deal keys up and number
  * new deals itself, in a map the store hands over (and gets back), so the
