@@ -54,8 +54,8 @@ static void usage(FILE *out)
 	        "\n"
 	        "Report:\n"
 	        "  -f, --format=FMT         table (default), csv or json\n"
-	        "  -r, --report=LIST        comma-separated: leads,conversion,presale,sources,unknown\n"
-	        "                           (default: all)\n"
+	        "  -r, --report=LIST        comma-separated: leads,conversion,presale,sources,unknown,\n"
+	        "                           metrics (default: all)\n"
 	        "  -p, --period=P           total, day, week or month (default: the script's, else total)\n"
 	        "  -m, --mode=M             reached or touched, for every pair (default: per pair)\n"
 	        "      --from=DATE          first local day, YYYY-MM-DD\n"
@@ -99,7 +99,8 @@ static int pick(const char *arg, const char *const *names, int *out)
 
 static int parse_reports(const char *arg, unsigned *out)
 {
-	static const char *const names[] = { "leads", "conversion", "presale", "sources", "unknown", NULL };
+	static const char *const names[] = { "leads", "conversion", "presale", "sources", "unknown",
+	                                     "metrics", NULL };
 	char buf[256], *save = NULL;
 
 	snprintf(buf, sizeof buf, "%s", arg);
@@ -163,7 +164,7 @@ static int parse_option(cli *c, int opt, const char *arg)
 		return 0;
 	case 'r':
 		if (parse_reports(arg, &c->report.reports) != 0)
-			return usage_error("--report takes leads,conversion,presale,sources,unknown; got '%s'", arg);
+			return usage_error("--report takes leads,conversion,presale,sources,unknown,metrics; got '%s'", arg);
 		return 0;
 	case 'p':
 		if (pick(arg, periods, &i) != 0)

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum ctype { T_STR, T_INT, T_AMOUNT, T_PCT, T_BOOL };
+enum ctype { T_STR, T_INT, T_AMOUNT, T_PCT, T_BOOL, T_METRIC };
 
 enum { IN_CSV = 1, IN_TABLE = 2 };
 
@@ -34,17 +34,19 @@ typedef struct cell {
 	int64_t i;           /* T_INT, T_BOOL; T_AMOUNT: kopecks */
 	double d;            /* T_PCT: ratio 0..1 */
 	int64_t num, den;    /* T_PCT from counts (den > 0): printed exactly */
-	int null;            /* T_PCT with a zero denominator */
-} cell;
+	int null;            /* T_PCT with a zero denominator; T_METRIC without a value */
+} cell;                  /* T_METRIC: value in d, enum se_metric_format in i */
 
-enum kind { K_LEADS, K_CONVERSION, K_PRESALE, K_SOURCES, K_UNKNOWN, K_COUNT };
+enum kind { K_LEADS, K_CONVERSION, K_PRESALE, K_SOURCES, K_UNKNOWN, K_METRICS, K_COUNT };
 
-static const char *const kind_names[K_COUNT] = { "leads", "conversion", "presale", "sources", "unknown" };
+static const char *const kind_names[K_COUNT] = {
+	"leads", "conversion", "presale", "sources", "unknown", "metrics"
+};
 
 typedef struct block {
 	enum kind kind;
 	int funnel;          /* SE_NONE for unknown */
-	int pair;            /* conversion: index into the funnel's pairs */
+	int pair;            /* conversion: index into the funnel's pairs; metrics: the metric */
 	const col *cols;
 	int ncols;
 	char *label;         /* conversion: "from -> to" the rows point to (heap: blocks move) */
@@ -116,6 +118,15 @@ static const col unknown_cols[] = {
 	{ "events", "events", T_INT, ALL },
 	{ "deals", "deals", T_INT, ALL },
 	{ "example_deal", "example_deal", T_STR, ALL },
+};
+
+static const col metrics_cols[] = {
+	{ "funnel", NULL, T_STR, IN_CSV },
+	{ "metric", NULL, T_STR, IN_CSV },
+	{ "period", "period", T_STR, ALL },
+	{ "dimension", "dimension", T_STR, ALL },
+	{ "name", "name", T_STR, ALL },
+	{ "value", "value", T_METRIC, ALL },
 };
 
 #define NCOLS(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -590,6 +601,63 @@ static void build_sources(const se_report *rep, blocks *bs, int f)
 	}
 }
 
+static void metric_row(block *b, const char *funnel, const char *metric, const char *period,
+                       const char *dim, const char *name, double v, int format)
+{
+	cell *r = new_row(b);
+
+	if (r == NULL)
+		return;
+	set_str(&r[0], funnel);
+	set_str(&r[1], metric);
+	set_copy(&r[2], period);
+	set_str(&r[3], dim);
+	set_str(&r[4], name);
+	r[5].d = v;
+	r[5].null = isnan(v);
+	r[5].i = format;
+}
+
+/* One block per custom metric: the team, each manager, then each source
+ * that had data in the period, as the leads report lists them. */
+static void build_metrics(const se_report *rep, blocks *bs, int f, int m)
+{
+	const se_metric_decl *md = &rep->rules->metrics[m];
+	const se_metric_table *t;
+	const char *fname = rep->rules->funnels[f].name;
+	block *b;
+
+	if (md->funnel >= 0 && md->funnel != f)
+		return;
+	if ((b = new_block(bs, K_METRICS, f, m, metrics_cols, NCOLS(metrics_cols))) == NULL)
+		return;
+	if (rep->metric_tables == NULL)
+		return;
+	t = &rep->metric_tables[f * rep->rules->n_metrics + m];
+	for (int64_t k = 0; k < t->nb; k++) {
+		const double *mv = t->by_manager + (size_t)k * (rep->n_manager + 1);
+		const double *sv = t->by_source + (size_t)k * (rep->n_source + 1);
+		char period[40];
+
+		se_report_bucket_label(rep, t->lo + k, period, sizeof period);
+		metric_row(b, fname, md->name, period, "team", "*", mv[rep->n_manager], md->format);
+		for (uint32_t i = 0; i < rep->n_manager; i++) {
+			uint32_t id = rep->manager_order[i];
+
+			if (!isnan(mv[id]))
+				metric_row(b, fname, md->name, period, "manager", manager_name(rep, id), mv[id],
+				           md->format);
+		}
+		for (uint32_t i = 0; i < rep->n_source; i++) {
+			uint32_t id = rep->source_order[i];
+
+			if (!isnan(sv[id]))
+				metric_row(b, fname, md->name, period, "source", source_name(rep, id), sv[id],
+				           md->format);
+		}
+	}
+}
+
 static int by_events_desc(const void *pa, const void *pb, void *ud)
 {
 	const se_report *rep = ud;
@@ -644,7 +712,10 @@ static int build_blocks(const se_report *rep, blocks *bs)
 		for (int f = 0; f < r->n_funnels; f++) {
 			if (rep->only_funnel != SE_NONE && f != rep->only_funnel)
 				continue;
-			if (k == K_LEADS)
+			if (k == K_METRICS)
+				for (int m = 0; m < r->n_metrics; m++)
+					build_metrics(rep, bs, f, m);
+			else if (k == K_LEADS)
 				build_leads(rep, bs, f);
 			else if (k == K_PRESALE)
 				build_presale(rep, bs, f);
@@ -681,6 +752,36 @@ static void format_kopecks(int64_t k, char *buf, size_t size)
 	         (unsigned long long)(a % 100));
 }
 
+/* A custom metric's value: percentages as the built-in ones (tenths,
+ * halves up), money with two decimals, other numbers with up to two. */
+static const char *metric_text(const cell *v, char *buf, size_t size, int table)
+{
+	if (v->null || !isfinite(v->d))
+		return table ? "-" : "";
+	if (v->i == SE_FORMAT_PERCENT) {
+		int64_t t = llround(v->d * 1000.0);
+
+		snprintf(buf, size, "%s%lld.%lld%s", t < 0 ? "-" : "", llabs(t) / 10, llabs(t) % 10,
+		         table ? "%" : "");
+	} else if (v->i == SE_FORMAT_MONEY) {
+		snprintf(buf, size, "%.2f", v->d);
+	} else {
+		snprintf(buf, size, "%.2f", v->d);
+		/* trim "12.50" to "12.5" and "3.00" to "3" */
+		char *dot = strchr(buf, '.');
+
+		if (dot != NULL) {
+			char *end = buf + strlen(buf) - 1;
+
+			while (end > dot && *end == '0')
+				*end-- = '\0';
+			if (end == dot)
+				*end = '\0';
+		}
+	}
+	return buf;
+}
+
 /* Text of a cell for CSV and the table. */
 static const char *cell_text(const col *c, const cell *v, char *buf, size_t size, int table)
 {
@@ -706,6 +807,8 @@ static const char *cell_text(const col *c, const cell *v, char *buf, size_t size
 		if (table)
 			return v->i ? "open" : "";
 		return v->i ? "1" : "0";
+	case T_METRIC:
+		return metric_text(v, buf, size, table);
 	}
 	return "";
 }
@@ -794,6 +897,15 @@ static void block_title(const se_report *rep, const block *b, char *buf, size_t 
 	case K_SOURCES:
 		snprintf(buf, size, "%s: sources, lead to won (%s)", f->name, se_mode_name(rep->mode));
 		return;
+	case K_METRICS: {
+		const se_metric_decl *m = &rep->rules->metrics[b->pair];
+
+		if (m->title != NULL && strcmp(m->title, m->name) != 0)
+			snprintf(buf, size, "%s: metric %s (%s)", f->name, m->name, m->title);
+		else
+			snprintf(buf, size, "%s: metric %s", f->name, m->name);
+		return;
+	}
 	default:
 		snprintf(buf, size, "statuses no funnel knows");
 		return;
@@ -928,6 +1040,12 @@ static void json_cell(FILE *out, const col *c, const cell *v)
 	case T_BOOL:
 		fputs(v->i ? "true" : "false", out);
 		return;
+	case T_METRIC:
+		if (v->null || !isfinite(v->d))
+			fputs("null", out);
+		else
+			json_number(out, v->d);
+		return;
 	}
 }
 
@@ -960,6 +1078,21 @@ static void json_kind(const se_report *rep, const blocks *bs, int f, enum kind k
 
 		if (b->kind != k || b->funnel != f)
 			continue;
+		if (k == K_METRICS) {
+			const se_metric_decl *m = &rep->rules->metrics[b->pair];
+			static const char *const formats[] = { "number", "percent", "money" };
+			int firstrow = 1;
+
+			fprintf(out, "%s\n        {\"name\": ", first ? "" : ",");
+			first = 0;
+			json_string(out, m->name);
+			fputs(", \"title\": ", out);
+			json_string(out, m->title ? m->title : m->name);
+			fprintf(out, ", \"format\": \"%s\", \"rows\": [", formats[m->format]);
+			json_rows(b, out, &firstrow, "          ");
+			fputs(firstrow ? "]}" : "\n        ]}", out);
+			continue;
+		}
 		if (k != K_CONVERSION) {
 			json_rows(b, out, &first, "        ");
 			continue;
@@ -997,7 +1130,7 @@ static void json_opt_string(FILE *out, const char *s)
 
 static void write_json(const se_report *rep, const blocks *bs, FILE *out)
 {
-	static const enum kind kinds[] = { K_LEADS, K_CONVERSION, K_PRESALE, K_SOURCES };
+	static const enum kind kinds[] = { K_LEADS, K_CONVERSION, K_PRESALE, K_SOURCES, K_METRICS };
 	char asof[32];
 	int first = 1;
 
@@ -1028,7 +1161,8 @@ static void write_json(const se_report *rep, const blocks *bs, FILE *out)
 		}
 		fputc(']', out);
 		for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
-			if (rep->reports & (1u << kinds[k]))
+			if (rep->reports & (1u << kinds[k]) &&
+			    (kinds[k] != K_METRICS || rep->rules->n_metrics > 0))
 				json_kind(rep, bs, f, kinds[k], out);
 		fputs("\n    }", out);
 	}

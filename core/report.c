@@ -12,6 +12,7 @@
  * the packed chunks).
  */
 #include "report.h"
+#include "cube.h"
 #include "store.h"
 #include "timeconv.h"
 
@@ -257,6 +258,11 @@ static void add_presale_and_rates(se_report *rep, se_funnel_agg *a, const se_fun
 	}
 }
 
+static int64_t cube_bucket(const void *ud, int64_t t)
+{
+	return se_report_bucket(ud, t);
+}
+
 static void consume_deal(pass *p, const se_chunk_deal *d, const se_chunk_event *ev)
 {
 	se_report *rep = p->rep;
@@ -282,6 +288,12 @@ static void consume_deal(pass *p, const se_chunk_deal *d, const se_chunk_event *
 	add_leads_and_sources(p, a, f, &e, mgr, src, d->amount);
 	add_pairs(p, a, f, &e, mgr);
 	add_presale_and_rates(rep, a, f, &e, mgr, d->amount);
+	if (rep->cube != NULL) {
+		se_cube_deal cd = { &e, mgr, src, d->amount, rep->mode };
+
+		if (se_cube_add_deal(rep->cube, &cd, cube_bucket, rep->from_utc, rep->to_utc, rep) != SE_OK)
+			p->nomem = 1;
+	}
 }
 
 static int consume_chunk(void *ud, const void *blob, size_t size, se_error *err)
@@ -505,6 +517,8 @@ int se_report_build(se_report **out, se_store *st, const se_rules *rules,
 	if ((rc = resolve_settings(rep, rules, o, err)) != SE_OK ||
 	    (rc = load_names(rep, st, &pipelines, &n_pipeline, err)) != SE_OK ||
 	    (rc = alloc_aggregates(rep, o->mode, err)) != SE_OK ||
+	    ((rules->n_metrics > 0 || rules->n_alerts > 0) &&
+	     (rc = se_cube_new(&rep->cube, rules, err)) != SE_OK) ||
 	    (rc = se_count_ctx_init(&p.ctx, rules, rep->statuses, rep->n_status, pipelines,
 	                            n_pipeline, err)) != SE_OK)
 		goto out;
@@ -520,6 +534,36 @@ out:
 	if (rc != SE_OK)
 		se_report_free(rep);
 	return rc;
+}
+
+int se_report_alloc_metric_tables(se_report *rep, se_error *err)
+{
+	int n = rep->rules->n_funnels * rep->rules->n_metrics;
+
+	if (rep->cube == NULL || n == 0)
+		return SE_OK;
+	if ((rep->metric_tables = calloc((size_t)n, sizeof *rep->metric_tables)) == NULL)
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	for (int i = 0; i < n; i++) {
+		se_metric_table *t = &rep->metric_tables[i];
+		int64_t lo, hi;
+		size_t nm, ns;
+
+		if (!se_cube_buckets(rep->cube, i / rep->rules->n_metrics, &lo, &hi))
+			continue;
+		t->lo = lo;
+		t->nb = hi - lo + 1;
+		nm = (size_t)t->nb * (rep->n_manager + 1);
+		ns = (size_t)t->nb * (rep->n_source + 1);
+		if ((t->by_manager = malloc(nm * sizeof(double))) == NULL ||
+		    (t->by_source = malloc(ns * sizeof(double))) == NULL)
+			return se_error_set(err, SE_ENOMEM, "out of memory");
+		for (size_t j = 0; j < nm; j++)
+			t->by_manager[j] = NAN;
+		for (size_t j = 0; j < ns; j++)
+			t->by_source[j] = NAN;
+	}
+	return SE_OK;
 }
 
 void se_report_free(se_report *rep)
@@ -540,6 +584,12 @@ void se_report_free(se_report *rep)
 		free(a->rates);
 	}
 	free(rep->agg);
+	for (int i = 0; rep->metric_tables && i < rep->rules->n_funnels * rep->rules->n_metrics; i++) {
+		free(rep->metric_tables[i].by_manager);
+		free(rep->metric_tables[i].by_source);
+	}
+	free(rep->metric_tables);
+	se_cube_free(rep->cube);
 	for (uint32_t s = 0; rep->unknown_example && s < rep->n_status; s++)
 		free(rep->unknown_example[s]);
 	free(rep->unknown_example);

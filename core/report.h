@@ -57,6 +57,17 @@ typedef struct se_unknown_status {
 	int64_t last_deal;         /* to count each deal once */
 } se_unknown_status;
 
+/* Values of one custom metric (metric{}) in one funnel, filled by the
+ * script after the pass; NAN where the scope had no data or the metric
+ * returned nil. */
+typedef struct se_metric_table {
+	int64_t lo, nb;            /* bucket keys lo .. lo + nb - 1 */
+	double *by_manager;        /* [bucket * (n_manager + 1) + id]; the team at n_manager */
+	double *by_source;         /* [bucket * (n_source + 1) + id]; the team at n_source */
+} se_metric_table;
+
+struct se_cube;
+
 struct se_report {
 	const se_rules *rules;
 	se_tz *tz;
@@ -77,7 +88,13 @@ struct se_report {
 	char **unknown_example;    /* deal_id text per status with events, else NULL */
 
 	int64_t deals, events, deals_unmatched, unknown_events;
+
+	struct se_cube *cube;      /* when the rules declare metrics or alert rules */
+	se_metric_table *metric_tables; /* [funnel * n_metrics + metric], or NULL */
 };
+
+/* Allocates rep->metric_tables for the cube's buckets, every value NAN. */
+int se_report_alloc_metric_tables(se_report *rep, se_error *err);
 
 /* A deal amount in kopecks, rounded half away from zero; 0 for NAN. */
 int64_t se_report_kopecks(double amount);

@@ -31,9 +31,69 @@ void se_rules_free(se_rules *r)
 		return;
 	for (int i = 0; i < r->n_funnels; i++)
 		free_funnel(&r->funnels[i]);
+	for (int i = 0; i < r->n_metrics; i++) {
+		free(r->metrics[i].name);
+		free(r->metrics[i].title);
+	}
+	free(r->metrics);
+	for (int i = 0; i < r->n_alerts; i++)
+		se_alert_rule_clear(&r->alerts[i]);
+	free(r->alerts);
 	free(r->timezone);
 	free(r->input_timezone);
 	free(r);
+}
+
+static void free_strings(char **v, int n)
+{
+	for (int i = 0; v != NULL && (n < 0 ? v[i] != NULL : i < n); i++)
+		free(v[i]);
+	free(v);
+}
+
+void se_alert_rule_clear(se_alert_rule *a)
+{
+	free(a->name);
+	free(a->where);
+	free(a->metric);
+	free(a->from);
+	free(a->to);
+	free(a->severity);
+	free_strings(a->label_keys, a->n_labels);
+	free_strings(a->label_values, a->n_labels);
+	free(a->message);
+	free_strings(a->command, -1);
+	memset(a, 0, sizeof *a);
+}
+
+int se_rules_add_metric(se_rules *r, const se_metric_decl *m)
+{
+	se_metric_decl *nm = realloc(r->metrics, (size_t)(r->n_metrics + 1) * sizeof *nm);
+
+	if (nm == NULL)
+		return SE_ENOMEM;
+	r->metrics = nm;
+	nm[r->n_metrics++] = *m;
+	return SE_OK;
+}
+
+int se_rules_add_alert(se_rules *r, const se_alert_rule *a)
+{
+	se_alert_rule *na = realloc(r->alerts, (size_t)(r->n_alerts + 1) * sizeof *na);
+
+	if (na == NULL)
+		return SE_ENOMEM;
+	r->alerts = na;
+	na[r->n_alerts++] = *a;
+	return SE_OK;
+}
+
+int se_rules_metric_index(const se_rules *r, const char *name)
+{
+	for (int i = 0; i < r->n_metrics; i++)
+		if (strcmp(r->metrics[i].name, name) == 0)
+			return i;
+	return -1;
 }
 
 se_funnel *se_rules_add_funnel(se_rules *r, const char *name)

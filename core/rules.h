@@ -53,9 +53,69 @@ typedef struct se_funnel {
 	int n_pairs;
 } se_funnel;
 
+/* How a custom metric's values are printed. */
+enum se_metric_format {
+	SE_FORMAT_NUMBER = 0, /* up to two decimals */
+	SE_FORMAT_PERCENT,    /* a ratio printed as a percentage */
+	SE_FORMAT_MONEY       /* two decimals */
+};
+
+/* metric{}: the function itself stays in the script (script.c keeps it by
+ * the metric's index). */
+typedef struct se_metric_decl {
+	char *name;
+	char *title;          /* column header; the name when not given */
+	int format;           /* enum se_metric_format */
+	int funnel;           /* index, or -1 for every funnel */
+} se_metric_decl;
+
+enum se_scope_kind {
+	SE_SCOPE_TEAM = 0,    /* once per funnel, all managers and sources */
+	SE_SCOPE_MANAGER,     /* once per manager with data, per funnel */
+	SE_SCOPE_SOURCE,      /* once per source with data, per funnel */
+	SE_SCOPE_FUNNEL       /* like team; says the funnel is the subject */
+};
+
+enum se_rule_window {
+	SE_WINDOW_CURRENT = 0, /* the period bucket holding "now" */
+	SE_WINDOW_PREVIOUS,    /* the bucket before it (a completed week, month) */
+	SE_WINDOW_ALL          /* the whole report range */
+};
+
+enum se_compare { SE_CMP_LT = 0, SE_CMP_LE, SE_CMP_GT, SE_CMP_GE, SE_CMP_EQ, SE_CMP_NE };
+
+/* rule{}: an alert rule.  The condition is either a metric (a built-in
+ * name or a metric{} name) compared with a threshold, or a Lua function
+ * kept by script.c by the rule's index. */
+typedef struct se_alert_rule {
+	char *name;
+	char *where;          /* "file:line" of the declaration */
+	int scope;            /* enum se_scope_kind */
+	int funnel;           /* index, or -1 for every funnel */
+	int window;           /* enum se_rule_window */
+	char *metric;         /* NULL when the condition is a function */
+	char *from, *to;      /* stages of the built-in "conversion" metric */
+	int op;               /* enum se_compare */
+	double threshold;
+	int has_threshold;
+	int64_t min_sample;   /* below it the rule stays silent */
+	int hold_runs;        /* consecutive evaluations before firing (>= 1) */
+	int64_t hold_seconds; /* or: held this long before firing (0 = by runs) */
+	int64_t repeat_seconds; /* announce a firing alert again after this; 0 = never */
+	char *severity;
+	char **label_keys, **label_values;
+	int n_labels;
+	char *message;        /* template: {manager} {source} {funnel} {value} ... */
+	char **command;       /* argv of the hook, NULL-terminated; NULL = none */
+} se_alert_rule;
+
 struct se_rules {
 	se_funnel funnels[SE_MAX_FUNNELS];
 	int n_funnels;
+	se_metric_decl *metrics;
+	int n_metrics;
+	se_alert_rule *alerts;
+	int n_alerts;
 	char *timezone;        /* report zone, NULL = UTC */
 	char *input_timezone;  /* zone for naive import times, NULL = UTC */
 	se_mode mode;
@@ -72,6 +132,14 @@ int se_funnel_stage_index(const se_funnel *f, const char *name);
 /* Appends the adjacent pairs (0->1, 1->2, ...) before any extra pair. */
 int se_funnel_add_adjacent_pairs(se_funnel *f);
 int se_funnel_add_pair(se_funnel *f, const se_pair *p);
+
+/* Appends a metric / an alert rule (copied shallowly: the rules own the
+ * strings from then on).  0 or SE_ENOMEM. */
+int se_rules_add_metric(se_rules *r, const se_metric_decl *m);
+int se_rules_add_alert(se_rules *r, const se_alert_rule *a);
+void se_alert_rule_clear(se_alert_rule *a);
+/* Index of a metric{} by name, or -1. */
+int se_rules_metric_index(const se_rules *r, const char *name);
 
 const char *se_mode_name(se_mode m);
 const char *se_period_name(se_period p);

@@ -147,7 +147,8 @@ enum se_report_kind {
 	SE_REPORT_PRESALE = 4,
 	SE_REPORT_SOURCES = 8,
 	SE_REPORT_UNKNOWN = 16,  /* statuses no funnel knows */
-	SE_REPORT_ALL = 31
+	SE_REPORT_METRICS = 32,  /* the script's metric{} values */
+	SE_REPORT_ALL = 63
 };
 
 typedef struct se_report_opts {

@@ -1,0 +1,535 @@
+/*
+ * cube.c: sparse counters by (funnel, bucket, manager, source).
+ *
+ * Cells live in one array of int64 counters; an open-addressing table maps
+ * a cell's key to its index.  A deal adds to a handful of cells (one per
+ * distinct bucket its flows fall in, plus its state cell), so building the
+ * cube is a few hash lookups per deal, and a query is one scan over the
+ * cells (thousands, not deals).
+ *
+ * Per funnel with S stages and P counted pairs, a flow cell holds
+ *   reached[2][S]  first arrivals per mode (0 reached, 1 touched)
+ *   from[2][P], to[2][P]   cohort and converted counts per pair and mode
+ *   won_revenue[2] kopecks of deals reaching won, bucketed at won
+ *   lost, nontarget
+ * and a state cell (bucket SE_CUBE_STATE_BUCKET) holds
+ *   open[S], amount[S], no_amount[S]   open deals by current stage
+ *   closed[S], won_from[S]             closed deals that reached each stage
+ *                                      (report mode), for win rates
+ */
+#include "cube.h"
+#include "error.h"
+#include "report.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct cell_key {
+	int64_t bucket;
+	uint32_t manager, source;
+	int32_t funnel;
+} cell_key;
+
+typedef struct funnel_layout {
+	int n_stages, won;
+	se_cube_pair *pairs;
+	int n_pairs;
+	size_t reached, from, to, revenue, lost, nontarget;      /* flow offsets */
+	size_t open, amount, no_amount, closed, won_from;        /* state offsets */
+	int64_t lo, hi;
+	int seen;
+} funnel_layout;
+
+struct se_cube {
+	const se_rules *rules;
+	funnel_layout *f;
+	size_t width;                /* counters per cell: the widest funnel's */
+	cell_key *keys;
+	int64_t *counts;             /* width per cell */
+	size_t n_cells, cap_cells;
+	uint32_t *slots;             /* cell index + 1, 0 = empty */
+	size_t n_slots;
+};
+
+static int mode_index(se_mode m)
+{
+	return m == SE_MODE_TOUCHED ? 1 : 0;
+}
+
+/* ---- layout ---------------------------------------------------------------- */
+
+static int add_cube_pair(funnel_layout *l, int from, int to, int64_t window, se_mode mode)
+{
+	se_cube_pair *np = realloc(l->pairs, (size_t)(l->n_pairs + 1) * sizeof *np);
+
+	if (np == NULL)
+		return SE_ENOMEM;
+	l->pairs = np;
+	np[l->n_pairs++] = (se_cube_pair){ from, to, window, mode };
+	return SE_OK;
+}
+
+static int lay_out(funnel_layout *l, const se_funnel *f)
+{
+	size_t S = (size_t)f->n_stages, P, flow;
+
+	l->n_stages = f->n_stages;
+	l->won = f->won;
+	for (int i = 0; i < f->n_pairs; i++)
+		if (add_cube_pair(l, f->pairs[i].from, f->pairs[i].to, f->pairs[i].window,
+		                  f->pairs[i].mode) != SE_OK)
+			return SE_ENOMEM;
+	for (int s = 0; s < f->won; s++) {
+		int declared = 0;
+
+		for (int i = 0; i < f->n_pairs; i++)
+			declared |= f->pairs[i].from == s && f->pairs[i].to == f->won && f->pairs[i].window == 0;
+		if (!declared && add_cube_pair(l, s, f->won, 0, SE_MODE_DEFAULT) != SE_OK)
+			return SE_ENOMEM;
+	}
+	P = (size_t)l->n_pairs;
+	l->reached = 0;
+	l->from = 2 * S;
+	l->to = l->from + 2 * P;
+	l->revenue = l->to + 2 * P;
+	l->lost = l->revenue + 2;
+	l->nontarget = l->lost + 1;
+	flow = l->nontarget + 1;
+	l->open = 0;
+	l->amount = S;
+	l->no_amount = 2 * S;
+	l->closed = 3 * S;
+	l->won_from = 4 * S;
+	return flow > 5 * S ? (int)flow : (int)(5 * S);
+}
+
+int se_cube_new(se_cube **out, const se_rules *rules, se_error *err)
+{
+	se_cube *c = calloc(1, sizeof *c);
+
+	*out = NULL;
+	if (c == NULL || (c->f = calloc((size_t)rules->n_funnels + 1, sizeof *c->f)) == NULL)
+		goto nomem;
+	c->rules = rules;
+	for (int i = 0; i < rules->n_funnels; i++) {
+		int w = lay_out(&c->f[i], &rules->funnels[i]);
+
+		if (w < 0)
+			goto nomem;
+		if ((size_t)w > c->width)
+			c->width = (size_t)w;
+	}
+	*out = c;
+	return SE_OK;
+nomem:
+	se_cube_free(c);
+	return se_error_set(err, SE_ENOMEM, "out of memory");
+}
+
+void se_cube_free(se_cube *c)
+{
+	if (c == NULL)
+		return;
+	for (int i = 0; c->f && i < c->rules->n_funnels; i++)
+		free(c->f[i].pairs);
+	free(c->f);
+	free(c->keys);
+	free(c->counts);
+	free(c->slots);
+	free(c);
+}
+
+/* ---- cells ----------------------------------------------------------------- */
+
+static uint64_t key_hash(const cell_key *k)
+{
+	uint64_t h = (uint64_t)k->bucket * 0x9E3779B97F4A7C15ull;
+
+	h ^= ((uint64_t)k->manager << 32 | k->source) + 0xBF58476D1CE4E5B9ull + (h << 6) + (h >> 2);
+	h ^= (uint64_t)(uint32_t)k->funnel * 0x94D049BB133111EBull;
+	h ^= h >> 31;
+	return h * 0xD6E8FEB86659FD93ull;
+}
+
+static int key_eq(const cell_key *a, const cell_key *b)
+{
+	return a->bucket == b->bucket && a->manager == b->manager && a->source == b->source &&
+	       a->funnel == b->funnel;
+}
+
+static int rehash(se_cube *c, size_t n_slots)
+{
+	uint32_t *slots = calloc(n_slots, sizeof *slots);
+
+	if (slots == NULL)
+		return SE_ENOMEM;
+	for (size_t i = 0; i < c->n_cells; i++) {
+		size_t at = key_hash(&c->keys[i]) & (n_slots - 1);
+
+		while (slots[at] != 0)
+			at = (at + 1) & (n_slots - 1);
+		slots[at] = (uint32_t)i + 1;
+	}
+	free(c->slots);
+	c->slots = slots;
+	c->n_slots = n_slots;
+	return SE_OK;
+}
+
+static int64_t *new_cell(se_cube *c, const cell_key *k, size_t slot)
+{
+	if (c->n_cells == c->cap_cells) {
+		size_t cap = c->cap_cells ? c->cap_cells * 2 : 256;
+		cell_key *nk = realloc(c->keys, cap * sizeof *nk);
+		int64_t *nc;
+
+		if (nk == NULL)
+			return NULL;
+		c->keys = nk;
+		if ((nc = realloc(c->counts, cap * c->width * sizeof *nc)) == NULL)
+			return NULL;
+		c->counts = nc;
+		c->cap_cells = cap;
+	}
+	c->keys[c->n_cells] = *k;
+	memset(c->counts + c->n_cells * c->width, 0, c->width * sizeof *c->counts);
+	c->slots[slot] = (uint32_t)++c->n_cells;
+	return c->counts + (c->n_cells - 1) * c->width;
+}
+
+static int64_t *cell(se_cube *c, int funnel, int64_t bucket, uint32_t manager, uint32_t source)
+{
+	cell_key k = { bucket, manager, source, funnel };
+	size_t at;
+
+	if ((c->n_cells + 1) * 2 > c->n_slots && rehash(c, c->n_slots ? c->n_slots * 2 : 1024) != SE_OK)
+		return NULL;
+	at = key_hash(&k) & (c->n_slots - 1);
+	while (c->slots[at] != 0) {
+		uint32_t i = c->slots[at] - 1;
+
+		if (key_eq(&c->keys[i], &k))
+			return c->counts + (size_t)i * c->width;
+		at = (at + 1) & (c->n_slots - 1);
+	}
+	return new_cell(c, &k, at);
+}
+
+/* ---- adding a deal ---------------------------------------------------------- */
+
+typedef struct adder {
+	se_cube *c;
+	const se_cube_deal *d;
+	int funnel;
+	se_cube_bucket_fn bucket;
+	const void *ud;
+	int64_t from_utc, to_utc;
+	int nomem;
+} adder;
+
+/* The flow cell for the instant t, or NULL when t is outside the range
+ * (or memory ran out, noted in a->nomem). */
+static int64_t *flow_cell(adder *a, int64_t t)
+{
+	funnel_layout *l = &a->c->f[a->funnel];
+	int64_t key, *p;
+
+	if (t < a->from_utc || t >= a->to_utc)
+		return NULL;
+	key = a->bucket(a->ud, t);
+	if ((p = cell(a->c, a->funnel, key, a->d->manager, a->d->source)) == NULL) {
+		a->nomem = 1;
+		return NULL;
+	}
+	if (!l->seen || key < l->lo)
+		l->lo = key;
+	if (!l->seen || key > l->hi)
+		l->hi = key;
+	l->seen = 1;
+	return p;
+}
+
+static void add_flows(adder *a, const funnel_layout *l)
+{
+	const se_deal_eval *e = a->d->e;
+	int64_t *p;
+
+	for (int m = 0; m < 2; m++) {
+		se_mode mode = m ? SE_MODE_TOUCHED : SE_MODE_REACHED;
+
+		for (int s = 0; s < l->n_stages; s++) {
+			int32_t at = se_count_reach(e, s, mode);
+
+			if (at != SE_NONE && (p = flow_cell(a, e->ev[at].ts)) != NULL) {
+				p[l->reached + (size_t)m * l->n_stages + s]++;
+				if (s == l->won)
+					p[l->revenue + m] += se_report_kopecks(a->d->amount);
+			}
+		}
+		for (int i = 0; i < l->n_pairs; i++) {
+			const se_cube_pair *pr = &l->pairs[i];
+			int32_t conv, cohort = se_count_pair(e, pr->from, pr->to, mode, pr->window, &conv);
+
+			if (cohort == SE_NONE || (p = flow_cell(a, e->ev[cohort].ts)) == NULL)
+				continue;
+			p[l->from + (size_t)m * l->n_pairs + i]++;
+			if (conv != SE_NONE)
+				p[l->to + (size_t)m * l->n_pairs + i]++;
+		}
+	}
+	if ((e->state == SE_DEAL_LOST || e->state == SE_DEAL_NONTARGET) && e->n_events > 0 &&
+	    (p = flow_cell(a, e->ev[e->n_events - 1].ts)) != NULL)
+		p[e->state == SE_DEAL_LOST ? l->lost : l->nontarget]++;
+}
+
+static void add_state(adder *a, const funnel_layout *l)
+{
+	const se_deal_eval *e = a->d->e;
+	int64_t *p = cell(a->c, a->funnel, SE_CUBE_STATE_BUCKET, a->d->manager, a->d->source);
+	int won;
+
+	if (p == NULL) {
+		a->nomem = 1;
+		return;
+	}
+	if (e->state == SE_DEAL_OPEN) {
+		p[l->open + e->stage]++;
+		if (isnan(a->d->amount))
+			p[l->no_amount + e->stage]++;
+		else
+			p[l->amount + e->stage] += se_report_kopecks(a->d->amount);
+		return;
+	}
+	/* As the presale report's rates: closed deals that reached each stage
+	 * before won, and which of them were won. */
+	won = se_count_reach(e, l->won, a->d->report_mode) != SE_NONE;
+	for (int s = 0; s < l->won; s++) {
+		if (se_count_reach(e, s, a->d->report_mode) == SE_NONE)
+			continue;
+		p[l->closed + s]++;
+		p[l->won_from + s] += won;
+	}
+}
+
+int se_cube_add_deal(se_cube *c, const se_cube_deal *d, se_cube_bucket_fn bucket,
+                     int64_t from_utc, int64_t to_utc, const void *ud)
+{
+	adder a = { c, d, d->e->funnel, bucket, ud, from_utc, to_utc, 0 };
+
+	if (d->e->funnel == SE_NONE)
+		return SE_OK;
+	add_flows(&a, &c->f[a.funnel]);
+	add_state(&a, &c->f[a.funnel]);
+	return a.nomem ? SE_ENOMEM : SE_OK;
+}
+
+/* ---- queries ------------------------------------------------------------------ */
+
+static int matches(const cell_key *k, const se_cube_filter *q, int state)
+{
+	if (k->funnel != q->funnel)
+		return 0;
+	if (q->manager != SE_CUBE_ANY && (int64_t)k->manager != q->manager)
+		return 0;
+	if (q->source != SE_CUBE_ANY && (int64_t)k->source != q->source)
+		return 0;
+	if (state)
+		return k->bucket == SE_CUBE_STATE_BUCKET;
+	return k->bucket != SE_CUBE_STATE_BUCKET && k->bucket >= q->bucket_lo && k->bucket <= q->bucket_hi;
+}
+
+/* Sums counter `off` over the cells the filter selects. */
+static int64_t sum(const se_cube *c, const se_cube_filter *q, int state, size_t off)
+{
+	int64_t total = 0;
+
+	for (size_t i = 0; i < c->n_cells; i++)
+		if (matches(&c->keys[i], q, state))
+			total += c->counts[i * c->width + off];
+	return total;
+}
+
+static int valid_funnel(const se_cube *c, int funnel)
+{
+	return funnel >= 0 && funnel < c->rules->n_funnels;
+}
+
+int se_cube_buckets(const se_cube *c, int funnel, int64_t *lo, int64_t *hi)
+{
+	*lo = *hi = 0;
+	if (!valid_funnel(c, funnel) || !c->f[funnel].seen)
+		return 0;
+	*lo = c->f[funnel].lo;
+	*hi = c->f[funnel].hi;
+	return 1;
+}
+
+int64_t se_cube_reached(const se_cube *c, const se_cube_filter *q, se_mode mode, int stage)
+{
+	const funnel_layout *l;
+
+	if (!valid_funnel(c, q->funnel) || stage < 0 || stage >= c->f[q->funnel].n_stages)
+		return 0;
+	l = &c->f[q->funnel];
+	return sum(c, q, 0, l->reached + (size_t)mode_index(mode) * l->n_stages + stage);
+}
+
+int se_cube_pair_index(const se_cube *c, int funnel, int from, int to)
+{
+	if (!valid_funnel(c, funnel))
+		return -1;
+	for (int i = 0; i < c->f[funnel].n_pairs; i++)
+		if (c->f[funnel].pairs[i].from == from && c->f[funnel].pairs[i].to == to)
+			return i;
+	return -1;
+}
+
+const se_cube_pair *se_cube_pair_at(const se_cube *c, int funnel, int pair)
+{
+	if (!valid_funnel(c, funnel) || pair < 0 || pair >= c->f[funnel].n_pairs)
+		return NULL;
+	return &c->f[funnel].pairs[pair];
+}
+
+void se_cube_conversion(const se_cube *c, const se_cube_filter *q, se_mode mode, int pair,
+                        int64_t *num, int64_t *den)
+{
+	const funnel_layout *l;
+	size_t at;
+
+	*num = *den = 0;
+	if (se_cube_pair_at(c, q->funnel, pair) == NULL)
+		return;
+	l = &c->f[q->funnel];
+	at = (size_t)mode_index(mode) * l->n_pairs + pair;
+	*den = sum(c, q, 0, l->from + at);
+	*num = sum(c, q, 0, l->to + at);
+}
+
+void se_cube_won(const se_cube *c, const se_cube_filter *q, se_mode mode, int64_t *deals,
+                 int64_t *revenue)
+{
+	const funnel_layout *l;
+
+	*deals = *revenue = 0;
+	if (!valid_funnel(c, q->funnel))
+		return;
+	l = &c->f[q->funnel];
+	*deals = sum(c, q, 0, l->reached + (size_t)mode_index(mode) * l->n_stages + l->won);
+	*revenue = sum(c, q, 0, l->revenue + mode_index(mode));
+}
+
+int64_t se_cube_lost(const se_cube *c, const se_cube_filter *q)
+{
+	return valid_funnel(c, q->funnel) ? sum(c, q, 0, c->f[q->funnel].lost) : 0;
+}
+
+int64_t se_cube_nontarget(const se_cube *c, const se_cube_filter *q)
+{
+	return valid_funnel(c, q->funnel) ? sum(c, q, 0, c->f[q->funnel].nontarget) : 0;
+}
+
+static int stage_selected(const se_cube *c, int funnel, int s, int stage, int presale_only)
+{
+	if (stage >= 0 && s != stage)
+		return 0;
+	return !presale_only || c->rules->funnels[funnel].stages[s].presale;
+}
+
+void se_cube_open(const se_cube *c, const se_cube_filter *q, int stage, int presale_only,
+                  int64_t *deals, int64_t *amount, int64_t *no_amount)
+{
+	const funnel_layout *l;
+
+	*deals = *amount = *no_amount = 0;
+	if (!valid_funnel(c, q->funnel))
+		return;
+	l = &c->f[q->funnel];
+	for (int s = 0; s < l->n_stages; s++) {
+		if (!stage_selected(c, q->funnel, s, stage, presale_only))
+			continue;
+		*deals += sum(c, q, 1, l->open + s);
+		*amount += sum(c, q, 1, l->amount + s);
+		*no_amount += sum(c, q, 1, l->no_amount + s);
+	}
+}
+
+/* Win rate from stage s as the presale report takes it: the manager's
+ * closed deals, else the team's, else none (returns 0 then). */
+static int win_rate(const se_cube *c, int funnel, uint32_t manager, int s, int64_t *won,
+                    int64_t *closed)
+{
+	const funnel_layout *l = &c->f[funnel];
+	se_cube_filter q = { funnel, manager, SE_CUBE_ANY, 0, 0 };
+
+	*closed = sum(c, &q, 1, l->closed + s);
+	*won = sum(c, &q, 1, l->won_from + s);
+	if (*closed > 0)
+		return 1;
+	q.manager = SE_CUBE_ANY;
+	*closed = sum(c, &q, 1, l->closed + s);
+	*won = sum(c, &q, 1, l->won_from + s);
+	return *closed > 0;
+}
+
+static int by_id(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+int se_cube_forecast(const se_cube *c, const se_cube_filter *q, int64_t *out)
+{
+	const funnel_layout *l;
+	uint32_t *managers;
+	size_t n = 0;
+	int64_t total = 0;
+
+	*out = 0;
+	if (!valid_funnel(c, q->funnel) || c->n_cells == 0)
+		return SE_OK;
+	l = &c->f[q->funnel];
+	/* The forecast rounds once per manager and stage, as the report does,
+	 * so the filter's amounts are summed per manager first. */
+	if ((managers = malloc(c->n_cells * sizeof *managers)) == NULL)
+		return SE_ENOMEM;
+	for (size_t i = 0; i < c->n_cells; i++)
+		if (matches(&c->keys[i], q, 1))
+			managers[n++] = c->keys[i].manager;
+	qsort(managers, n, sizeof *managers, by_id);
+	for (size_t i = 0; i < n; i++) {
+		se_cube_filter qm = *q;
+
+		if (i > 0 && managers[i] == managers[i - 1])
+			continue;
+		qm.manager = managers[i];
+		for (int s = 0; s < l->n_stages; s++) {
+			int64_t amount, won, closed;
+
+			if (!c->rules->funnels[q->funnel].stages[s].presale)
+				continue;
+			amount = sum(c, &qm, 1, l->amount + s);
+			if (amount != 0 && win_rate(c, q->funnel, managers[i], s, &won, &closed))
+				total += se_div_round((int64_t)((__int128)amount * won), closed);
+		}
+	}
+	free(managers);
+	*out = total;
+	return SE_OK;
+}
+
+size_t se_cube_n_cells(const se_cube *c)
+{
+	return c->n_cells;
+}
+
+void se_cube_cell_key(const se_cube *c, size_t i, int *funnel, int64_t *bucket, uint32_t *manager,
+                      uint32_t *source)
+{
+	*funnel = c->keys[i].funnel;
+	*bucket = c->keys[i].bucket;
+	*manager = c->keys[i].manager;
+	*source = c->keys[i].source;
+}
