@@ -16,7 +16,11 @@
 
 #define DEFAULT_DB "salesengine.db"
 
-enum exit_status { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_REJECTED = 3 };
+enum exit_status {
+	EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_REJECTED = 3,
+	/* --alerts: bits, so a cron job can tell both at once */
+	EXIT_FIRING = 4, EXIT_RULE_FAILED = 8
+};
 
 #define MAX_IMPORTS 64
 
@@ -30,6 +34,8 @@ typedef struct cli {
 	se_output format;
 	se_report_opts report;
 	int check;
+	int alerts;              /* 0: report; 1: announce alerts; 2: also list pending/firing */
+	int allow_commands;
 	int quiet;
 	se_script_limits limits;
 	const char *script;
@@ -64,6 +70,12 @@ static void usage(FILE *out)
 	        "      --funnel=NAME        only this funnel\n"
 	        "      --as-of=TIME         'now' for open conversion windows (default: the clock)\n"
 	        "\n"
+	        "Alerts (the script's rule{}s):\n"
+	        "      --alerts[=all]       evaluate the rules instead of reporting; announce alerts\n"
+	        "                           that start firing or resolve (all: also list pending and\n"
+	        "                           still-firing ones); state is kept in the database\n"
+	        "      --allow-commands     run the rules' command hooks (default: never)\n"
+	        "\n"
 	        "Script:\n"
 	        "      --check              load and validate RULES.lua, print what it declares, exit\n"
 	        "      --max-instructions=N Lua instructions per script call (default %u)\n"
@@ -74,9 +86,11 @@ static void usage(FILE *out)
 	        "  -V, --version            show the version and exit\n"
 	        "\n"
 	        "With --import and no RULES.lua, events are imported and nothing is reported.\n"
-	        "Exit status: 0 ok, 1 failure, 2 bad usage, 3 done but some rows were rejected.\n"
+	        "Exit status: 0 ok, 1 failure, 2 bad usage, 3 done but some rows were rejected;\n"
+	        "with --alerts, 4 is added when an alert is firing and 8 when a rule failed.\n"
+	        "Rule tests: %s test RULES_TEST.lua... (docs/SCRIPTING.md)\n"
 	        "Metrics: docs/METRICS.md; script API: docs/SCRIPTING.md.\n",
-	        progname, SE_SCRIPT_DEFAULT_INSTRUCTIONS, SE_SCRIPT_DEFAULT_MEMORY >> 20);
+	        progname, SE_SCRIPT_DEFAULT_INSTRUCTIONS, SE_SCRIPT_DEFAULT_MEMORY >> 20, progname);
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -198,6 +212,12 @@ static int parse_option(cli *c, int opt, const char *arg)
 			return usage_error("--max-memory must be a number of MiB (1-65536), not '%s'", arg);
 		c->limits.memory = (size_t)n << 20;
 		return 0;
+	case 12:
+		if (arg != NULL && strcmp(arg, "all") != 0)
+			return usage_error("--alerts takes no value or 'all', not '%s'", arg);
+		c->alerts = arg ? 2 : 1;
+		return 0;
+	case 13: c->allow_commands = 1; return 0;
 	case 'q': c->quiet = 1; return 0;
 	default: return EXIT_USAGE;
 	}
@@ -223,6 +243,8 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 		{ "check", no_argument, NULL, 9 },
 		{ "max-instructions", required_argument, NULL, 10 },
 		{ "max-memory", required_argument, NULL, 11 },
+		{ "alerts", optional_argument, NULL, 12 },
+		{ "allow-commands", no_argument, NULL, 13 },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -300,6 +322,36 @@ static int run_imports(const cli *c, se_store *st, const se_rules *rules, int *r
 	return status;
 }
 
+static int run_alerts(const cli *c, se_script *sc, se_store *st)
+{
+	se_alert_opts o = { c->format, c->allow_commands, c->alerts == 2 };
+	se_alert_summary sum;
+	se_report *rep = NULL;
+	se_error err;
+	int status = EXIT_OK;
+
+	if (se_rules_alert_count(se_script_rules(sc)) == 0) {
+		fprintf(stderr, "%s: %s declares no rule{}: nothing to evaluate\n", progname, c->script);
+		return EXIT_USAGE;
+	}
+	if (se_report_build(&rep, st, se_script_rules(sc), &c->report, &err) != SE_OK ||
+	    se_alerts_run(sc, st, rep, &o, stdout, &sum, &err) != SE_OK) {
+		fprintf(stderr, "%s: %s\n", progname, err.msg);
+		se_report_free(rep);
+		return err.code == SE_EUSAGE ? EXIT_USAGE : EXIT_FAIL;
+	}
+	se_report_free(rep);
+	if (!c->quiet)
+		fprintf(stderr, "alerts: %d firing (%d new), %d pending, %d resolved, %d rule%s failed\n",
+		        sum.firing, sum.fired, sum.pending, sum.resolved, sum.failed,
+		        sum.failed == 1 ? "" : "s");
+	if (sum.firing > 0)
+		status |= EXIT_FIRING;
+	if (sum.failed > 0)
+		status |= EXIT_RULE_FAILED;
+	return status;
+}
+
 static int run(const cli *c)
 {
 	se_script *sc = NULL;
@@ -329,7 +381,12 @@ static int run(const cli *c)
 	if ((status = run_imports(c, st, rules, &rejected)) != EXIT_OK || rules == NULL)
 		goto out;
 	status = EXIT_FAIL;
+	if (c->alerts) {
+		status = run_alerts(c, sc, st);
+		goto out;
+	}
 	if (se_report_build(&rep, st, rules, &c->report, &err) != SE_OK ||
+	    se_script_fill_metrics(sc, rep, &err) != SE_OK ||
 	    se_report_write(rep, stdout, c->format, &err) != SE_OK) {
 		fprintf(stderr, "%s: %s\n", progname, err.msg);
 		if (err.code == SE_EUSAGE)
@@ -351,6 +408,8 @@ int main(int argc, char **argv)
 	cli c;
 	int done, status;
 
+	if (argc >= 2 && strcmp(argv[1], "test") == 0)
+		return se_rule_tests_main(argc - 1, argv + 1);
 	memset(&c, 0, sizeof c);
 	c.db = getenv("SALESENGINE_DB") ? getenv("SALESENGINE_DB") : DEFAULT_DB;
 	status = parse_args(&c, argc, argv, &done);

@@ -183,7 +183,18 @@ void se_rules_describe(const se_rules *r, FILE *out)
 		        f->name, f->n_stages, f->stages[f->won].name, presale,
 		        se_strmap_count(f->statuses), f->n_pairs, extra);
 	}
+	for (int i = 0; i < r->n_metrics; i++)
+		fprintf(out, "metric %s\n", r->metrics[i].name);
+	for (int i = 0; i < r->n_alerts; i++)
+		fprintf(out, "rule %s (%s): scope %s, %s\n", r->alerts[i].name, r->alerts[i].where,
+		        (const char *const[]){ "team", "manager", "source", "funnel" }[r->alerts[i].scope],
+		        r->alerts[i].metric ? r->alerts[i].metric : "when function");
 	fprintf(out, "timezone %s, input timezone %s, mode %s, period %s\n",
 	        r->timezone ? r->timezone : "UTC", r->input_timezone ? r->input_timezone : "UTC",
 	        se_mode_name(r->mode), se_period_name(r->period));
+}
+
+int se_rules_alert_count(const se_rules *rules)
+{
+	return rules->n_alerts;
 }

@@ -95,6 +95,7 @@ typedef struct se_alert_rule {
 	int window;           /* enum se_rule_window */
 	char *metric;         /* NULL when the condition is a function */
 	char *from, *to;      /* stages of the built-in "conversion" metric */
+	se_mode mode;         /* counting mode of the rule's numbers; DEFAULT: the report's */
 	int op;               /* enum se_compare */
 	double threshold;
 	int has_threshold;

@@ -70,6 +70,9 @@ enum stmt_id {
 	ST_CHUNK_PUT,
 	ST_CHUNK_ALL,
 	ST_JSON_MEMBERS,
+	ST_ALERT_GET,
+	ST_ALERT_PUT,
+	ST_ALERT_DELETE,
 	ST_COUNT
 };
 
@@ -103,6 +106,15 @@ static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS deal_chunk(id INTEGER PRIMARY KEY, data BLOB NOT NULL,"
 	" detail BLOB NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+	/* One row per alert (rule and scope) that is pending, firing or was
+	 * resolved: what lets a firing alert be announced once, and its
+	 * resolution once, across runs. */
+	"CREATE TABLE IF NOT EXISTS alert_state("
+	" rule TEXT NOT NULL, scope TEXT NOT NULL,"
+	" state TEXT NOT NULL CHECK (state IN ('pending', 'firing', 'resolved')),"
+	" since INTEGER NOT NULL, changed INTEGER NOT NULL, holds INTEGER NOT NULL,"
+	" value REAL, notified INTEGER NOT NULL DEFAULT 0,"
+	" PRIMARY KEY (rule, scope)) WITHOUT ROWID;"
 	"CREATE VIEW IF NOT EXISTS events AS"
 	" SELECT e.event_key AS event_id, d.key AS deal_id,"
 	"  strftime('%Y-%m-%dT%H:%M:%SZ', e.ts, 'unixepoch') AS ts,"
@@ -248,6 +260,13 @@ static int prepare_all(se_store *st, se_error *err)
 		{ ST_JSON_MEMBERS,
 		  "SELECT json_type(?1), j.key, j.type, j.atom"
 		  " FROM (SELECT 1) LEFT JOIN json_each(?1) AS j" },
+		{ ST_ALERT_GET,
+		  "SELECT state, since, changed, holds, value, notified FROM alert_state"
+		  " WHERE rule = ?1 AND scope = ?2" },
+		{ ST_ALERT_PUT,
+		  "INSERT OR REPLACE INTO alert_state(rule, scope, state, since, changed, holds, value,"
+		  " notified) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)" },
+		{ ST_ALERT_DELETE, "DELETE FROM alert_state WHERE rule = ?1 AND scope = ?2" },
 	};
 	int rc;
 
@@ -1254,4 +1273,61 @@ int se_store_each_chunk(se_store *st, se_chunk_fn fn, void *ud, se_error *err)
 	if (rc == SE_OK && step != SQLITE_DONE)
 		return db_error(st, err, "reading the history cache");
 	return rc;
+}
+
+/* ---- alert state ------------------------------------------------------------ */
+
+int se_store_alert_get(se_store *st, const char *rule, const char *scope, se_alert_state *out,
+                       int *found, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_ALERT_GET];
+	int rc;
+
+	*found = 0;
+	memset(out, 0, sizeof *out);
+	sqlite3_bind_text(s, 1, rule, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, scope, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*found = 1;
+		snprintf(out->state, sizeof out->state, "%s", (const char *)sqlite3_column_text(s, 0));
+		out->since = sqlite3_column_int64(s, 1);
+		out->changed = sqlite3_column_int64(s, 2);
+		out->holds = sqlite3_column_int64(s, 3);
+		out->value = sqlite3_column_type(s, 4) == SQLITE_NULL ? NAN : sqlite3_column_double(s, 4);
+		out->notified = sqlite3_column_int64(s, 5);
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_error(st, err, "reading alert state");
+	return SE_OK;
+}
+
+int se_store_alert_put(se_store *st, const char *rule, const char *scope, const se_alert_state *a,
+                       se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_ALERT_PUT];
+
+	sqlite3_bind_text(s, 1, rule, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, scope, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, a->state, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, a->since);
+	sqlite3_bind_int64(s, 5, a->changed);
+	sqlite3_bind_int64(s, 6, a->holds);
+	if (isnan(a->value))
+		sqlite3_bind_null(s, 7);
+	else
+		sqlite3_bind_double(s, 7, a->value);
+	sqlite3_bind_int64(s, 8, a->notified);
+	return step_done(st, s, err, "saving alert state");
+}
+
+int se_store_alert_delete(se_store *st, const char *rule, const char *scope, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_ALERT_DELETE];
+
+	sqlite3_bind_text(s, 1, rule, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, scope, -1, SQLITE_STATIC);
+	return step_done(st, s, err, "removing alert state");
 }

@@ -113,4 +113,21 @@ int se_store_json_object(se_store *st, const char *json, size_t len, se_json_mem
 typedef int (*se_chunk_fn)(void *ud, const void *blob, size_t size, se_error *err);
 int se_store_each_chunk(se_store *st, se_chunk_fn fn, void *ud, se_error *err);
 
+/* ---- alert state (alerts.c) -------------------------------------------------- */
+
+typedef struct se_alert_state {
+	char state[16];     /* "pending", "firing" or "resolved" */
+	int64_t since;      /* when the condition began to hold (UTC seconds) */
+	int64_t changed;    /* when the state last changed */
+	int64_t holds;      /* consecutive evaluations it has held */
+	double value;       /* the last value, NAN when none */
+	int64_t notified;   /* the last announcement, 0 = none */
+} se_alert_state;
+
+int se_store_alert_get(se_store *st, const char *rule, const char *scope, se_alert_state *out,
+                       int *found, se_error *err);
+int se_store_alert_put(se_store *st, const char *rule, const char *scope, const se_alert_state *a,
+                       se_error *err);
+int se_store_alert_delete(se_store *st, const char *rule, const char *scope, se_error *err);
+
 #endif

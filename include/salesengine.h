@@ -116,6 +116,9 @@ void se_script_free(se_script *sc);
  * (settings{input_timezone=}), or NULL. */
 const char *se_rules_input_timezone(const se_rules *rules);
 
+/* How many rule{}s the script declares. */
+int se_rules_alert_count(const se_rules *rules);
+
 /* A short description of what the rules declare, for --check. */
 void se_rules_describe(const se_rules *rules, FILE *out);
 
@@ -166,7 +169,44 @@ typedef struct se_report se_report;
 
 int se_report_build(se_report **out, se_store *st, const se_rules *rules,
                     const se_report_opts *opts, se_error *err);
+/* Computes the script's metric{} values for every period, manager and
+ * source of a built report, so se_report_write prints them.  A metric
+ * that raises fails the call with "metric 'name': file:line: message". */
+int se_script_fill_metrics(se_script *sc, se_report *rep, se_error *err);
+
 int se_report_write(const se_report *rep, FILE *out, se_output format, se_error *err);
 void se_report_free(se_report *rep);
+
+/* ---- alerts: the script's rule{}s -------------------------------------------- */
+
+typedef struct se_alert_opts {
+	se_output format;        /* table/csv: readable lines; json: one JSON object per line */
+	int allow_commands;      /* run rules' command hooks (never through a shell) */
+	int all;                 /* also list alerts that are pending or still firing */
+} se_alert_opts;
+
+typedef struct se_alert_summary {
+	int firing;              /* alerts firing after this run */
+	int fired;               /* of them, newly firing this run */
+	int pending;
+	int resolved;            /* resolved this run */
+	int failed;              /* rules (or rule files) that failed */
+} se_alert_summary;
+
+/* Evaluates every rule{} of the script against rep (built with the same
+ * rules, as of the evaluation time), advances each alert's state kept in
+ * the store (pending -> firing -> resolved), writes the announcements to
+ * out and runs command hooks when allowed.  A failing rule is reported on
+ * stderr and counted; the others still run.  An error return means the
+ * state could not be kept. */
+int se_alerts_run(se_script *sc, se_store *st, const se_report *rep, const se_alert_opts *opts,
+                  FILE *out, se_alert_summary *sum, se_error *err);
+
+/* ---- rule tests ------------------------------------------------------------------ */
+
+/* `salesengine test FILE...`: runs rule test files (docs/SCRIPTING.md);
+ * argv[0] is "test".  Prints a readable diff per failure; returns the exit
+ * status: 0 when every test passes, 1 when one fails, 2 on bad usage. */
+int se_rule_tests_main(int argc, char **argv);
 
 #endif
