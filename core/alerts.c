@@ -346,10 +346,17 @@ static void json_str(FILE *out, const char *s)
 
 static void json_num(FILE *out, double v)
 {
-	if (isnan(v) || !isfinite(v))
+	char buf[40];
+
+	if (isnan(v) || !isfinite(v)) {
 		fputs("null", out);
-	else
-		fprintf(out, "%.17g", v);
+		return;
+	}
+	/* The shortest of %.15g and %.17g that reads back as the same double. */
+	snprintf(buf, sizeof buf, "%.15g", v);
+	if (strtod(buf, NULL) != v)
+		snprintf(buf, sizeof buf, "%.17g", v);
+	fputs(buf, out);
 }
 
 /* One alert as a JSON object on one line (also what a hook reads). */

@@ -1563,8 +1563,8 @@ static char **copy_string_list(lua_State *L, int t, int n, int keys)
 		v[i++] = strdup(lua_tostring(L, keys ? -2 : -1));
 		lua_pop(L, 1);
 	}
-	if (i < n)
-		lua_pop(L, 1);
+	if (i == n && n > 0)
+		lua_pop(L, 1); /* the key lua_next was not asked to finish */
 	return v;
 }
 

@@ -66,6 +66,19 @@ check report_touched_month 0 --db a.db "$asof" --format csv --mode touched --per
 check report_utc 0 --db a.db "$asof" --format csv --tz UTC --report leads rules.lua
 # Import only (no script), into the default database ($SALESENGINE_DB).
 check import_only 0 --import export_ru.csv
+# Custom metrics in every format (scripts/lib/metrics.lua through require).
+check metrics_table 0 --db a.db "$asof" --report metrics metrics_rules.lua
+check metrics_csv 0 --db a.db "$asof" --format csv --report metrics metrics_rules.lua
+check metrics_json 0 --db a.db "$asof" --format json --report metrics metrics_rules.lua
+# Alerts: state persists across runs.  Run 1: few_qualified fires, the team
+# rule (hold = 2) is pending; run 2: only the team rule fires (announced
+# once); run 3 lists what is firing; JSON lines.
+check alerts_run1 4 --db b.db --import mixed.csv "$asof" --alerts -q metrics_rules.lua
+check alerts_run2 4 --db b.db "$asof" --alerts metrics_rules.lua
+check alerts_run3 4 --db b.db "$asof" --alerts=all metrics_rules.lua
+check alerts_json 4 --db b.db "$asof" --alerts=all --format json metrics_rules.lua
+# Every way a rule can break, each named with its line; the good rule fires.
+check alerts_broken 12 --db a.db "$asof" --alerts broken_rules.lua
 # Script checks and script errors.
 check check_ok 0 --check rules.lua
 check check_bad_key 1 --check bad_key.lua
