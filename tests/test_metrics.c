@@ -690,6 +690,8 @@ static void test_state_survives_processes(void **state)
 	import_csv(f, "event_id,deal_id,ts,stage,manager,source\n"
 	              "1,D1,2025-01-06T09:00:00Z,A,Ann,VK\n2,D2,2025-01-06T10:00:00Z,A,Ann,VK\n");
 	for (int run = 1; run <= 4; run++) {
+		se_report_free(f->rep); /* it points into the rules */
+		f->rep = NULL;
 		se_script_free(f->script);
 		f->script = NULL;
 		se_store_close(f->st);
