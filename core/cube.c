@@ -50,6 +50,12 @@ struct se_cube {
 	size_t n_cells, cap_cells;
 	uint32_t *slots;             /* cell index + 1, 0 = empty */
 	size_t n_slots;
+	int64_t *event_keys;         /* bucket per event of the deal being added */
+	size_t cap_keys;
+	/* Cells in (funnel, bucket) order, so a query reads only its buckets;
+	 * built on the first query after the last deal was added. */
+	uint32_t *sorted;
+	int sorted_ok;
 };
 
 static int mode_index(se_mode m)
@@ -137,6 +143,8 @@ void se_cube_free(se_cube *c)
 	free(c->keys);
 	free(c->counts);
 	free(c->slots);
+	free(c->event_keys);
+	free(c->sorted);
 	free(c);
 }
 
@@ -148,8 +156,13 @@ static uint64_t key_hash(const cell_key *k)
 
 	h ^= ((uint64_t)k->manager << 32 | k->source) + 0xBF58476D1CE4E5B9ull + (h << 6) + (h >> 2);
 	h ^= (uint64_t)(uint32_t)k->funnel * 0x94D049BB133111EBull;
-	h ^= h >> 31;
-	return h * 0xD6E8FEB86659FD93ull;
+	/* splitmix64's finalizer: the slot is taken from the low bits, so the
+	 * high ones must be folded down after the last multiply. */
+	h ^= h >> 30;
+	h *= 0xBF58476D1CE4E5B9ull;
+	h ^= h >> 27;
+	h *= 0x94D049BB133111EBull;
+	return h ^ (h >> 31);
 }
 
 static int key_eq(const cell_key *a, const cell_key *b)
@@ -226,22 +239,35 @@ typedef struct adder {
 	const void *ud;
 	int64_t from_utc, to_utc;
 	int nomem;
+	/* Most of a deal's flows fall in one bucket: remember its cell (by
+	 * index: a new cell may move the counters). */
+	int64_t last_key;
+	size_t last_cell;
+	int have_last;
 } adder;
 
-/* The flow cell for the instant t, or NULL when t is outside the range
- * (or memory ran out, noted in a->nomem). */
-static int64_t *flow_cell(adder *a, int64_t t)
+/* The flow cell for the deal's event at position pos, or NULL when its
+ * time is outside the range (or memory ran out, noted in a->nomem). */
+static int64_t *flow_cell(adder *a, int32_t pos)
 {
 	funnel_layout *l = &a->c->f[a->funnel];
-	int64_t key, *p;
+	int64_t t = a->d->e->ev[pos].ts, key, *p;
 
 	if (t < a->from_utc || t >= a->to_utc)
 		return NULL;
-	key = a->bucket(a->ud, t);
+	/* Bucketing costs a zone conversion: once per event, not per flow. */
+	if (a->c->event_keys[pos] == INT64_MIN)
+		a->c->event_keys[pos] = a->bucket(a->ud, t);
+	key = a->c->event_keys[pos];
+	if (a->have_last && key == a->last_key)
+		return a->c->counts + a->last_cell * a->c->width;
 	if ((p = cell(a->c, a->funnel, key, a->d->manager, a->d->source)) == NULL) {
 		a->nomem = 1;
 		return NULL;
 	}
+	a->last_key = key;
+	a->last_cell = (size_t)(p - a->c->counts) / a->c->width;
+	a->have_last = 1;
 	if (!l->seen || key < l->lo)
 		l->lo = key;
 	if (!l->seen || key > l->hi)
@@ -261,7 +287,7 @@ static void add_flows(adder *a, const funnel_layout *l)
 		for (int s = 0; s < l->n_stages; s++) {
 			int32_t at = se_count_reach(e, s, mode);
 
-			if (at != SE_NONE && (p = flow_cell(a, e->ev[at].ts)) != NULL) {
+			if (at != SE_NONE && (p = flow_cell(a, at)) != NULL) {
 				p[l->reached + (size_t)m * l->n_stages + s]++;
 				if (s == l->won)
 					p[l->revenue + m] += se_report_kopecks(a->d->amount);
@@ -271,7 +297,7 @@ static void add_flows(adder *a, const funnel_layout *l)
 			const se_cube_pair *pr = &l->pairs[i];
 			int32_t conv, cohort = se_count_pair(e, pr->from, pr->to, mode, pr->window, &conv);
 
-			if (cohort == SE_NONE || (p = flow_cell(a, e->ev[cohort].ts)) == NULL)
+			if (cohort == SE_NONE || (p = flow_cell(a, cohort)) == NULL)
 				continue;
 			p[l->from + (size_t)m * l->n_pairs + i]++;
 			if (conv != SE_NONE)
@@ -279,7 +305,7 @@ static void add_flows(adder *a, const funnel_layout *l)
 		}
 	}
 	if ((e->state == SE_DEAL_LOST || e->state == SE_DEAL_NONTARGET) && e->n_events > 0 &&
-	    (p = flow_cell(a, e->ev[e->n_events - 1].ts)) != NULL)
+	    (p = flow_cell(a, (int32_t)e->n_events - 1)) != NULL)
 		p[e->state == SE_DEAL_LOST ? l->lost : l->nontarget]++;
 }
 
@@ -315,10 +341,21 @@ static void add_state(adder *a, const funnel_layout *l)
 int se_cube_add_deal(se_cube *c, const se_cube_deal *d, se_cube_bucket_fn bucket,
                      int64_t from_utc, int64_t to_utc, const void *ud)
 {
-	adder a = { c, d, d->e->funnel, bucket, ud, from_utc, to_utc, 0 };
+	adder a = { c, d, d->e->funnel, bucket, ud, from_utc, to_utc, 0, 0, 0, 0 };
 
 	if (d->e->funnel == SE_NONE)
 		return SE_OK;
+	if (d->e->n_events > c->cap_keys) {
+		int64_t *nk = realloc(c->event_keys, d->e->n_events * sizeof *nk);
+
+		if (nk == NULL)
+			return SE_ENOMEM;
+		c->event_keys = nk;
+		c->cap_keys = d->e->n_events;
+	}
+	for (uint32_t i = 0; i < d->e->n_events; i++)
+		c->event_keys[i] = INT64_MIN;
+	c->sorted_ok = 0;
 	add_flows(&a, &c->f[a.funnel]);
 	add_state(&a, &c->f[a.funnel]);
 	return a.nomem ? SE_ENOMEM : SE_OK;
@@ -339,14 +376,75 @@ static int matches(const cell_key *k, const se_cube_filter *q, int state)
 	return k->bucket != SE_CUBE_STATE_BUCKET && k->bucket >= q->bucket_lo && k->bucket <= q->bucket_hi;
 }
 
-/* Sums counter `off` over the cells the filter selects. */
+static int key_order(const void *pa, const void *pb, void *ud)
+{
+	const cell_key *keys = ud;
+	const cell_key *a = &keys[*(const uint32_t *)pa], *b = &keys[*(const uint32_t *)pb];
+
+	if (a->funnel != b->funnel)
+		return a->funnel < b->funnel ? -1 : 1;
+	if (a->bucket != b->bucket)
+		return a->bucket < b->bucket ? -1 : 1;
+	return 0;
+}
+
+/* Builds the (funnel, bucket) order once the cube is complete.  The cube
+ * is logically const to queries; the index is a cache of it. */
+static int ensure_sorted(const se_cube *cc)
+{
+	se_cube *c = (se_cube *)cc;
+	uint32_t *v;
+
+	if (c->sorted_ok)
+		return 1;
+	if ((v = realloc(c->sorted, (c->n_cells ? c->n_cells : 1) * sizeof *v)) == NULL)
+		return 0;
+	c->sorted = v;
+	for (size_t i = 0; i < c->n_cells; i++)
+		v[i] = (uint32_t)i;
+	qsort_r(v, c->n_cells, sizeof *v, key_order, c->keys);
+	c->sorted_ok = 1;
+	return 1;
+}
+
+/* The first position in the order whose (funnel, bucket) >= the given. */
+static size_t lower_bound(const se_cube *c, int funnel, int64_t bucket)
+{
+	size_t lo = 0, hi = c->n_cells;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const cell_key *k = &c->keys[c->sorted[mid]];
+
+		if (k->funnel < funnel || (k->funnel == funnel && k->bucket < bucket))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Sums counter `off` over the cells the filter selects: only the cells of
+ * its funnel and buckets are read. */
 static int64_t sum(const se_cube *c, const se_cube_filter *q, int state, size_t off)
 {
-	int64_t total = 0;
+	int64_t total = 0, lo = state ? SE_CUBE_STATE_BUCKET : q->bucket_lo;
 
-	for (size_t i = 0; i < c->n_cells; i++)
-		if (matches(&c->keys[i], q, state))
-			total += c->counts[i * c->width + off];
+	if (!ensure_sorted(c)) { /* out of memory for the index: read every cell */
+		for (size_t i = 0; i < c->n_cells; i++)
+			if (matches(&c->keys[i], q, state))
+				total += c->counts[i * c->width + off];
+		return total;
+	}
+	for (size_t i = lower_bound(c, q->funnel, lo); i < c->n_cells; i++) {
+		uint32_t at = c->sorted[i];
+		const cell_key *k = &c->keys[at];
+
+		if (k->funnel != q->funnel || (state ? k->bucket != SE_CUBE_STATE_BUCKET : k->bucket > q->bucket_hi))
+			break;
+		if (matches(k, q, state))
+			total += c->counts[(size_t)at * c->width + off];
+	}
 	return total;
 }
 

@@ -79,6 +79,20 @@ check alerts_run3 4 --db b.db "$asof" --alerts=all metrics_rules.lua
 check alerts_json 4 --db b.db "$asof" --alerts=all --format json metrics_rules.lua
 # Every way a rule can break, each named with its line; the good rule fires.
 check alerts_broken 12 --db a.db "$asof" --alerts broken_rules.lua
+# Command hooks run only when allowed, with the alert as JSON on stdin.
+check hook_not_allowed 4 --db c.db --import mixed.csv -q "$asof" --alerts hook_rules.lua
+if [ -e hook.json ]; then
+	echo "FAIL hook_not_allowed: the hook ran without --allow-commands"
+	failed=$((failed + 1))
+fi
+check hook_allowed 4 --db d.db --import mixed.csv -q "$asof" --alerts --allow-commands hook_rules.lua
+if [ "$update" = --update ]; then
+	cp hook.json "$here/cases/hook.json"
+fi
+if ! diff -u "$here/cases/hook.json" hook.json; then
+	echo "FAIL hook_allowed: hook.json differs"
+	failed=$((failed + 1))
+fi
 # Script checks and script errors.
 check check_ok 0 --check rules.lua
 check check_bad_key 1 --check bad_key.lua
