@@ -274,7 +274,7 @@ static int snapshot_of(const char *path, const se_import_opts *opts, int64_t *ou
 	return SE_OK;
 }
 
-static int import_one(run *r, const char *path, int input, se_error *err)
+static int import_one(run *r, const char *path, int input, int inputs, se_error *err)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -284,7 +284,7 @@ static int import_one(run *r, const char *path, int input, se_error *err)
 	r->file = strcmp(path, "-") == 0 ? "<stdin>" : path;
 	if ((rc = snapshot_of(path, r->opts, &snapshot, err)) != SE_OK ||
 	    (rc = se_read_utf8_file(path, r->opts->encoding, &text, &len, err)) != SE_OK ||
-	    (rc = se_adapter_set_file(r->ad, r->file, input, snapshot, err)) != SE_OK)
+	    (rc = se_adapter_set_file(r->ad, r->file, input, inputs, snapshot, err)) != SE_OK)
 		goto out;
 	/* start() sees and sets state: inside the batch's transaction. */
 	if ((rc = se_rows_begin(r->rows, err)) != SE_OK)
@@ -388,7 +388,7 @@ int se_import_with(se_store *st, const char *adapter, const char *const *files, 
 	if ((rc = se_rows_open(&r.rows, st, &o, stats, err)) != SE_OK)
 		goto out;
 	for (int i = 0; i < n_files && rc == SE_OK; i++)
-		rc = import_one(&r, files[i], i + 1, err);
+		rc = import_one(&r, files[i], i + 1, n_files, err);
 	rc = se_rows_close(r.rows, rc, err);
 out:
 	se_adapter_free(r.ad);

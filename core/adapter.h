@@ -52,9 +52,10 @@ const char *se_adapter_name(const se_adapter *a);
 const char *se_adapter_records(const se_adapter *a);
 const char *se_adapter_timezone(const se_adapter *a);
 
-/* The input file the next calls are about: ctx.file, ctx.input (1-based),
- * ctx.snapshot_time (SE_NO_SNAPSHOT: nil). */
-int se_adapter_set_file(se_adapter *a, const char *file, int input, int64_t snapshot, se_error *err);
+/* The input file the next calls are about: ctx.file, ctx.input (1-based)
+ * of ctx.inputs, ctx.snapshot_time (SE_NO_SNAPSHOT: nil). */
+int se_adapter_set_file(se_adapter *a, const char *file, int input, int inputs, int64_t snapshot,
+                        se_error *err);
 
 /* Calls the module's functions.  SE_ESCRIPT: the call failed (message
  * "adapter.lua:LINE: ..."), the caller rejects the record and goes on; any

@@ -1209,7 +1209,8 @@ static void set_ctx(se_adapter *a, const char *key)
 
 /* Between calls the stack is empty, and these few pushes cannot exceed the
  * memory limit by much; a failure to allocate is reported, not raised. */
-int se_adapter_set_file(se_adapter *a, const char *file, int input, int64_t snapshot, se_error *err)
+int se_adapter_set_file(se_adapter *a, const char *file, int input, int inputs, int64_t snapshot,
+                        se_error *err)
 {
 	lua_State *L = a->sb.L;
 
@@ -1219,6 +1220,8 @@ int se_adapter_set_file(se_adapter *a, const char *file, int input, int64_t snap
 	set_ctx(a, "file");
 	lua_pushinteger(L, input);
 	set_ctx(a, "input");
+	lua_pushinteger(L, inputs);
+	set_ctx(a, "inputs");
 	if (snapshot == SE_NO_SNAPSHOT)
 		lua_pushnil(L);
 	else
