@@ -127,50 +127,65 @@ static int json_record(run *r, long n, const json_t *rec, se_error *err)
 	return after_call(r, se_adapter_json_record(r->ad, n, rec, err), "record ", n, err);
 }
 
-static int read_json(run *r, char *text, size_t len, int lines, se_error *err)
+/* The records of one document (a whole file, or one JSON Lines line): the
+ * list at the adapter's records path; a JSON Lines line without it is one
+ * record itself (pages of an API call saved one body per line, or one
+ * record per line, both read).  Records are numbered through the file. */
+static int document_records(run *r, json_t *doc, int line_may_be_record, long *n, se_error *err)
 {
-	json_t *doc = NULL, *list = NULL;
-	int rc;
+	json_t *list = NULL;
+	const char *path = se_adapter_records(r->ad);
+	int rc = SE_OK;
 
-	se_rows_where(r->rows, r->file, "record ");
-	if (lines) {
-		long lineno = 0;
-		char *p = text, *end = text + len;
-
-		/* JSON Lines: a malformed line is one rejected record. */
-		for (rc = SE_OK; rc == SE_OK && p < end; ) {
-			char *nl = memchr(p, '\n', (size_t)(end - p));
-			size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-			json_t *rec;
-
-			lineno++;
-			if (strspn(p, " \t\r") < n) {
-				if (se_json_parse(p, n, &rec, err) == SE_OK) {
-					rc = json_record(r, lineno, rec, err);
-					json_decref(rec);
-				} else {
-					r->stats->records++;
-					reject_record(r, "record ", lineno, err->msg);
-					se_error_clear(err);
-				}
-			}
-			p += n + 1;
-		}
-		return rc;
-	}
-	if ((rc = se_json_parse(text, len, &doc, err)) != SE_OK) {
+	if (!line_may_be_record || path != NULL)
+		rc = se_json_records(doc, path, &list, line_may_be_record ? NULL : err);
+	if (list == NULL && line_may_be_record)
+		return json_record(r, ++*n, doc, err);
+	if (rc != SE_OK) {
 		se_error_prefix(err, "%s", r->file);
 		return rc;
-	}
-	if ((rc = se_json_records(doc, se_adapter_records(r->ad), &list, err)) != SE_OK) {
-		se_error_prefix(err, "%s", r->file);
-		goto out;
 	}
 	for (size_t i = 0; i < json_array_size(list) && rc == SE_OK; i++)
-		rc = json_record(r, (long)i + 1, json_array_get(list, i), err);
-out:
+		rc = json_record(r, ++*n, json_array_get(list, i), err);
 	json_decref(list);
-	json_decref(doc);
+	return rc;
+}
+
+static int read_json(run *r, char *text, size_t len, int lines, se_error *err)
+{
+	json_t *doc = NULL;
+	long n = 0, lineno = 0;
+	char *p = text, *end = text + len;
+	int rc = SE_OK;
+
+	se_rows_where(r->rows, r->file, "record ");
+	if (!lines) {
+		if ((rc = se_json_parse(text, len, 1, &doc, err)) != SE_OK) {
+			se_error_prefix(err, "%s", r->file);
+			return rc;
+		}
+		rc = document_records(r, doc, 0, &n, err);
+		json_decref(doc);
+		return rc;
+	}
+	/* JSON Lines: a malformed line is one rejected record. */
+	while (rc == SE_OK && p < end) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t line_len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		lineno++;
+		if (strspn(p, " \t\r") < line_len) {
+			if (se_json_parse(p, line_len, lineno, &doc, err) == SE_OK) {
+				rc = document_records(r, doc, 1, &n, err);
+				json_decref(doc);
+			} else {
+				r->stats->records++;
+				reject_record(r, "record ", ++n, err->msg);
+				se_error_clear(err);
+			}
+		}
+		p += line_len + 1;
+	}
 	return rc;
 }
 

@@ -5,13 +5,14 @@
 
 #include <string.h>
 
-int se_json_parse(const char *text, size_t len, json_t **out, se_error *err)
+int se_json_parse(const char *text, size_t len, long first_line, json_t **out, se_error *err)
 {
 	json_error_t je;
 
 	*out = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
 	if (*out == NULL)
-		return se_error_set(err, SE_EINPUT, "%d:%d: %s", je.line, je.column, je.text);
+		return se_error_set(err, SE_EINPUT, "line %ld, column %d: %s", first_line - 1 + je.line,
+		                    je.column, je.text);
 	return SE_OK;
 }
 

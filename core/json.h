@@ -24,9 +24,10 @@
 #include <jansson.h>
 #include <stddef.h>
 
-/* Parses len bytes of UTF-8 text (any JSON value at top level).  A syntax
- * error is SE_EINPUT "LINE:COL: reason" (the caller adds the file). */
-int se_json_parse(const char *text, size_t len, json_t **out, se_error *err);
+/* Parses len bytes of UTF-8 text (any JSON value at top level) that start
+ * on line first_line of their file.  A syntax error is SE_EINPUT
+ * "line L, column C: reason" (the caller adds the file). */
+int se_json_parse(const char *text, size_t len, long first_line, json_t **out, se_error *err);
 
 /* The records of a document: a new reference to an array.  path: keys
  * separated by dots leading to the array ("result.items"), or such paths
