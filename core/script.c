@@ -1246,11 +1246,12 @@ static int push_hook(se_adapter *a, const char *fn)
 	return 1;
 }
 
+/* A host failure is fatal even if the adapter caught its error (pcall). */
 static int call_hook(se_adapter *a, int nargs, se_error *err)
 {
 	int rc = protected_call(&a->sb, nargs, 0, err);
 
-	return rc == SE_OK ? SE_OK : adapter_fail(a, rc, err);
+	return rc == SE_OK && !a->host_failed ? SE_OK : adapter_fail(a, rc == SE_OK ? SE_ERR : rc, err);
 }
 
 int se_adapter_start(se_adapter *a, se_error *err)

@@ -12,6 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp -r "$here/fixtures/." "$work/"
+cp -r "$here/../fixtures/importers" "$work/importers"
 cd "$work" || exit 1
 export SALESENGINE_DB="$work/default.db"
 passed=0 failed=0
@@ -75,6 +76,24 @@ check usage_no_script 2 --db a.db
 check usage_bad_period 2 --period year rules.lua
 check usage_bad_date 2 --db a.db --from 2025-02-30 rules.lua
 check missing_file 1 --db a.db --import no_such.csv rules.lua
+
+# Import adapters: three daily BlueSales dumps (a customer without a status
+# rejected, exit 3), then the report; the newest dump again changes nothing;
+# an older one is refused.
+bs=importers/bluesales
+check adapter_bluesales_1 0 --db b.db --import-with bluesales $bs/customers_2026-11-26.json
+check adapter_bluesales_2 3 --db b.db --import-with bluesales $bs/customers_2026-11-27.json
+check adapter_bluesales_3 0 --db b.db --import-with bluesales $bs/customers_2026-11-28.json \
+	"$asof" --format csv --report leads,conversion $bs/rules.lua
+check adapter_bluesales_again 0 --db b.db --import-with bluesales $bs/customers_2026-11-28.json
+check adapter_bluesales_older 1 --db b.db --import-with bluesales $bs/customers_2026-11-27.json
+# Several inputs through one adapter run, and the rules script last.
+check adapter_amocrm 3 --db c.db --import-with amocrm importers/amocrm/pipelines.json \
+	importers/amocrm/users.json importers/amocrm/leads.json importers/amocrm/events.json \
+	"$asof" --format csv --report conversion importers/amocrm/rules.lua
+check usage_adapter_no_input 2 --db c.db --import-with amocrm rules.lua
+check usage_adapter_unknown 2 --db c.db --import-with salesforce export.csv
+check usage_encoding_alone 2 --db c.db --encoding cp1251 --import export_ru.csv
 
 echo "e2e: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
