@@ -304,6 +304,7 @@ static int import_one(run *r, const char *path, int input, int inputs, se_error 
 	/* start() sees and sets state: inside the batch's transaction. */
 	if ((rc = se_rows_begin(r->rows, err)) != SE_OK)
 		goto out;
+	se_rows_where(r->rows, r->file, "start");
 	if ((rc = se_adapter_start(r->ad, err)) != SE_OK) {
 		se_error_prefix(err, "%s", r->file);
 		goto out;

@@ -624,6 +624,30 @@ static void bad_adapters(void **state)
 	assert_string_equal(f->err.msg, "broken.json: line 1, column 21: unexpected token near ']'");
 }
 
+/* What start and finish emit, and their errors, are named by the hook. */
+static void hooks_name_their_place(void **state)
+{
+	fixture *f = *state;
+
+	in_scratch(f);
+	write_file("recs.json", "[{}]");
+	write_file("h.lua", "local M = {}\n"
+	                    "function M.start(ctx) end\n"
+	                    "function M.record(r, emit) end\n"
+	                    "function M.finish(emit, ctx)\n"
+	                    "  emit { event_id = 'f', deal_id = 'd', ts = 'soon', stage = 'S' }\n"
+	                    "  error('done badly')\n"
+	                    "end\n"
+	                    "return M\n");
+	ok(f, RUN(f, "./h.lua", "recs.json"));
+	expect_stats(f, 1, 2, 0, 0, 2);
+	expect_rejects(f, "recs.json:finish: ts: cannot read time \"soon\": unrecognised time format\n"
+	                  "recs.json:finish: ./h.lua:6: done badly\n");
+	write_file("s.lua", "return { start = function() error('no way', 0) end, record = function() end }\n");
+	assert_int_equal(RUN(f, "./s.lua", "recs.json"), SE_ESCRIPT);
+	assert_string_equal(f->err.msg, "recs.json: no way");
+}
+
 /* State is per adapter name, listed by prefix, deleted with nil. */
 static void state_api(void **state)
 {
@@ -662,6 +686,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(emit_checks_its_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(sandbox_and_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_adapters, setup, teardown),
+		cmocka_unit_test_setup_teardown(hooks_name_their_place, setup, teardown),
 		cmocka_unit_test_setup_teardown(state_api, setup, teardown),
 	};
 
