@@ -278,12 +278,15 @@ static int snapshot_of(const char *path, const se_import_opts *opts, int64_t *ou
 
 		for (int s = 0; s < 2; s++) {
 			size_t i;
+			int64_t t;
 
 			for (i = 0; shapes[s][i] && p[i]; i++)
 				if (shapes[s][i] == 'd' ? !(p[i] >= '0' && p[i] <= '9') : p[i] != shapes[s][i])
 					break;
-			if (shapes[s][i] == '\0' && se_time_parse(p, i, opts->zone, out, &why) == SE_OK)
+			if (shapes[s][i] == '\0' && se_time_parse(p, i, opts->zone, &t, &why) == SE_OK) {
+				*out = t;
 				return SE_OK;
+			}
 		}
 	}
 	return SE_OK;

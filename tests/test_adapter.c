@@ -364,6 +364,14 @@ static void bluesales_snapshot_time(void **state)
 	snprintf(path, sizeof path, "%s/dump.json", f->dir);
 	ok(f, RUN(f, "bluesales", path));
 	expect_stats(f, 1, 0, 0, 0, 0);
+	/* A DD.MM.YYYY date in the name: midnight Moscow time. */
+	f->opts.snapshot_time = NULL;
+	write_file("orders 03.12.2026.json",
+	           "{\"orders\": [{\"id\": 9, \"date\": \"01.12.2026\", \"orderStatus\": {\"id\": 2,"
+	           " \"name\": \"Оплачен\"}, \"totalSumMinusDiscount\": 1500.5}]}");
+	ok(f, RUN(f, "bluesales", "orders 03.12.2026.json"));
+	expect_query(f, EVENTS " LIMIT 1",
+	             "bs:order:9:2026-12-02T21:00:00Z|order:9|2026-12-02T21:00:00Z|Оплачен|Новый|||1500.5|orders|\n");
 }
 
 /* ---- the other CRMs -------------------------------------------------------------- */
@@ -489,10 +497,10 @@ static void two_table_join(void **state)
 static void cp1251_export(void **state)
 {
 	fixture *f = *state;
-	/* "Сделка;Менеджер;Этап;Дата\r\n7;Иванов;Новая;01.12.2026\r\n" in cp1251 */
+	/* "Сделка;Менеджер;Этап;Дата\r\n7;Иванов;Новая;01.12.2026 10:30:00\r\n" in cp1251 */
 	static const char cp1251[] =
 		"\xd1\xe4\xe5\xeb\xea\xe0;\xcc\xe5\xed\xe5\xe4\xe6\xe5\xf0;\xdd\xf2\xe0\xef;\xc4\xe0\xf2\xe0\r\n"
-		"7;\xc8\xe2\xe0\xed\xee\xe2;\xcd\xee\xe2\xe0\xff;01.12.2026\r\n";
+		"7;\xc8\xe2\xe0\xed\xee\xe2;\xcd\xee\xe2\xe0\xff;01.12.2026 10:30:00\r\n";
 	FILE *fp;
 
 	in_scratch(f);
@@ -510,7 +518,7 @@ static void cp1251_export(void **state)
 	                                " Windows export, try --encoding cp1251");
 	f->opts.encoding = "cp1251";
 	ok(f, RUN(f, "./ru.lua", "export.csv"));
-	expect_events(f, "7:Новая|7|2026-12-01T00:00:00Z|Новая||Иванов||||\n");
+	expect_events(f, "7:Новая|7|2026-12-01T10:30:00Z|Новая||Иванов||||\n");
 	f->opts.encoding = "no-such-encoding";
 	assert_int_equal(RUN(f, "./ru.lua", "export.csv"), SE_EUSAGE);
 	assert_string_equal(f->err.msg, "export.csv: unknown encoding 'no-such-encoding' (try cp1251)");
