@@ -91,6 +91,12 @@ check adapter_bluesales_older 1 --db b.db --import-with bluesales $bs/customers_
 check adapter_amocrm 3 --db c.db --import-with amocrm importers/amocrm/pipelines.json \
 	importers/amocrm/users.json importers/amocrm/leads.json importers/amocrm/events.json \
 	"$asof" --format csv --report conversion importers/amocrm/rules.lua
+# A team's own adapter on a cp1251 export: refused as UTF-8 with a hint,
+# imported with --encoding (a bad date rejected, the rest imported).
+ru=importers/ru_export
+check adapter_cp1251_hint 1 --db d.db --import-with ./$ru/my_crm.lua $ru/export.csv
+check adapter_cp1251 3 --db d.db --import-with ./$ru/my_crm.lua --encoding cp1251 $ru/export.csv \
+	"$asof" --format csv --report leads,presale $ru/rules.lua
 check usage_adapter_no_input 2 --db c.db --import-with amocrm rules.lua
 check usage_adapter_unknown 2 --db c.db --import-with salesforce export.csv
 check usage_encoding_alone 2 --db c.db --encoding cp1251 --import export_ru.csv
