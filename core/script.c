@@ -1085,11 +1085,16 @@ static int adapter_declarations(se_adapter *a, const char *path, se_error *err)
 
 		if (type == LUA_TSTRING && (values[i] = strdup(lua_tostring(L, -1))) == NULL) {
 			lua_pop(L, 1);
+			for (int j = 0; j < i; j++)
+				free(values[j]);
 			return se_error_set(err, SE_ENOMEM, "out of memory");
 		}
 		lua_pop(L, 1);
-		if (type != LUA_TSTRING && type != LUA_TNIL)
+		if (type != LUA_TSTRING && type != LUA_TNIL) {
+			for (int j = 0; j < i; j++)
+				free(values[j]);
 			return se_error_set(err, SE_ESCRIPT, "%s: the adapter's '%s' must be a string, not a %s", path, strings[i], lua_typename(L, type));
+		}
 	}
 	if (values[0] != NULL) {
 		snprintf(a->name, sizeof a->name, "%s", values[0]);

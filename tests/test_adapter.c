@@ -621,6 +621,12 @@ static void bad_adapters(void **state)
 	assert_int_equal(RUN(f, "./notable.lua", "recs.json"), SE_ESCRIPT);
 	assert_string_equal(f->err.msg, "./notable.lua: an adapter must return a table with a function"
 	                                " record(rec, emit, ctx)");
+	write_file("badtype.lua", "return { name = 'x', records = 'r', timezone = 3, record = function() end }\n");
+	assert_int_equal(RUN(f, "./badtype.lua", "recs.json"), SE_ESCRIPT);
+	assert_string_equal(f->err.msg, "./badtype.lua: the adapter's 'timezone' must be a string, not a number");
+	write_file("norecord.lua", "return { finish = function() end }\n");
+	assert_int_equal(RUN(f, "./norecord.lua", "recs.json"), SE_ESCRIPT);
+	assert_string_equal(f->err.msg, "./norecord.lua: the adapter's 'record' must be a function, not a nil");
 	write_file("syntax.lua", "return {\n record = function( end }\n");
 	assert_int_equal(RUN(f, "./syntax.lua", "recs.json"), SE_ESCRIPT);
 	assert_string_equal(f->err.msg, "./syntax.lua:2: <name> or '...' expected near 'end'");
