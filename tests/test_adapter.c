@@ -230,6 +230,19 @@ static char *report(fixture *f, const char *rules, unsigned reports)
 	return out;
 }
 
+/* Each line of want is in the report of rules (conversion and unknown). */
+static void expect_report_lines(fixture *f, const char *rules, const char *const *want)
+{
+	char *rep = report(f, rules, SE_REPORT_CONVERSION | SE_REPORT_UNKNOWN);
+
+	for (; *want != NULL; want++)
+		if (strstr(rep, *want) == NULL)
+			fail_msg("report lacks\n%s\n--- report:\n%s", *want, rep);
+	free(rep);
+}
+
+#define EXPECT_REPORT(f, rules, ...) expect_report_lines((f), (rules), (const char *const[]){ __VA_ARGS__, NULL })
+
 /* ---- BlueSales: three daily dumps --------------------------------------------- */
 
 #define BS_DAY1 \
@@ -391,6 +404,9 @@ static void amocrm_events(void **state)
 		"amo:3001:created|3001|2026-11-18T11:06:40Z|Первичный контакт||Анна Смирнова|yandex|50000.0|Продажи|\n"
 		"amo:3002:created|3002|2026-11-18T12:06:40Z|Неразобранное||Борис Орлов|Авито|12000.0|Продажи|\n"
 		"amo:3003:created|3003|2026-11-18T13:06:40Z|Первичный контакт||user 9003||0.0|Продажи|\n");
+	EXPECT_REPORT(f, "rules.lua",
+		"conversion,amocrm,Первичный контакт -> Переговоры,reached,all,team,*,Первичный контакт,Переговоры,3,2,66.7,0\n",
+		"conversion,amocrm,Переговоры -> Успешно реализовано,reached,all,team,*,Переговоры,Успешно реализовано,2,1,50.0,0\n");
 	/* Again: all duplicates (the rejected event again rejected). */
 	ok(f, RUN(f, "amocrm", "pipelines.json", "users.json", "leads.json", "events.json"));
 	expect_stats(f, 10, 7, 0, 6, 1);
@@ -412,6 +428,11 @@ static void bitrix24_stage_history(void **state)
 		"b24:1004|202|2026-11-03T09:00:00Z|Новая (опт)||Борис Орлов|Звонок|9990.5|C1|RUB\n"
 		"b24:1005|203|2026-11-04T06:00:00Z|Новая||user 9||0.0|main|RUB\n"
 		"b24:1006|203|2026-11-06T15:45:00Z|Сделка провалена||user 9||0.0|main|RUB\n");
+	/* The rules' funnel is the main pipeline: the C1 deal is not in it. */
+	EXPECT_REPORT(f, "rules.lua",
+		"conversion,bitrix24,Новая -> Подготовка документов,reached,all,team,*,Новая,Подготовка документов,2,1,50.0,0\n",
+		"conversion,bitrix24,Подготовка документов -> Сделка успешна,reached,all,team,*,Подготовка документов,Сделка успешна,1,1,100.0,0\n",
+		"unknown,Новая (опт),1,1,202\n");
 }
 
 static void pipedrive_flow(void **state)
@@ -431,6 +452,9 @@ static void pipedrive_flow(void **state)
 		"pd:9001|41|2026-11-05T12:00:00Z|Contact Made|Qualified|Jane Roe||12000.0|Sales|EUR\n"
 		"pd:9002|41|2026-11-08T14:00:00Z|Proposal Made|Contact Made|Jane Roe||12000.0|Sales|EUR\n"
 		"pd:9004|42|2026-11-04T10:00:00Z|Contact Made|Qualified|John Doe||5000.0|Sales|EUR\n");
+	EXPECT_REPORT(f, "rules.lua",
+		"conversion,pipedrive,Qualified -> Contact Made,reached,all,team,*,Qualified,Contact Made,3,2,66.7,0\n",
+		"conversion,pipedrive,Proposal Made -> Won,reached,all,team,*,Proposal Made,Won,1,1,100.0,0\n");
 }
 
 static void hubspot_history_and_export(void **state)
@@ -455,6 +479,9 @@ static void hubspot_history_and_export(void **state)
 		"hs:7101:qualifiedtobuy:entered|7101|2026-11-05T10:00:00Z|Qualified To Buy||owner 302|DIRECT_TRAFFIC|4000.0||\n"
 		"hs:7102:appointmentscheduled:entered|7102|2026-11-06T09:15:00Z|Appointment Scheduled||owner 301||||\n"
 		"hs:7103:qualifiedtobuy:entered|7103|2026-11-07T10:00:00Z|Qualified To Buy||owner 301|SOCIAL_MEDIA|100.0||\n");
+	EXPECT_REPORT(f, "rules.lua",
+		"conversion,hubspot,Appointment Scheduled -> Qualified To Buy,reached,all,team,*,Appointment Scheduled,Qualified To Buy,5,4,80.0,0\n",
+		"conversion,hubspot,Presentation Scheduled -> Closed Won,reached,all,team,*,Presentation Scheduled,Closed Won,1,1,100.0,0\n");
 }
 
 static void wide_export(void **state)
