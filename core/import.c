@@ -12,6 +12,7 @@
  * batch's worth of state, so memory stays flat whatever the file size.
  */
 #include "csv.h"
+#include "import.h"
 #include "store.h"
 #include "timeconv.h"
 #include "utf8.h"
@@ -28,39 +29,20 @@
 #define DEFAULT_BATCH 100000
 #define MAX_KEY_BYTES SE_STORE_MAX_KEY
 
-enum field {
-	F_EVENT_ID,
-	F_DEAL_ID,
-	F_TS,
-	F_STAGE,
-	F_MANAGER,
-	F_SOURCE,
-	F_AMOUNT,
-	F_FROM_STAGE,
-	F_PIPELINE,
-	F_CURRENCY,
-	F_COUNT
-};
-
 static const char *const field_names[F_COUNT] = {
 	"event_id", "deal_id", "ts", "stage", "manager", "source",
 	"amount", "from_stage", "pipeline", "currency"
 };
 
-#define N_REQUIRED 4 /* the first four fields above */
+#define N_REQUIRED 4 /* the first four fields of enum field */
 
-/* One row's fields as text, trimmed; absent fields have ptr NULL. */
-typedef struct row_text {
-	const char *ptr[F_COUNT];
-	size_t len[F_COUNT];
-	long line;
-} row_text;
-
-typedef struct importer {
+struct importer {
 	se_store *st;
 	const se_import_opts *opts;
 	se_import_stats *stats;
 	const char *name;          /* file name used in messages */
+	const char *unit;          /* before the line number: "" or "record " */
+	int defer_commit;          /* adapters: commit only between records */
 	int in_batch;
 	int batch_rows;
 	int rows_in_batch;         /* handed to the store, outcome known at commit */
@@ -68,7 +50,7 @@ typedef struct importer {
 	se_deal_numbers *deals;    /* lent to the reader thread, or NULL */
 	double last_progress;
 	long long size;
-} importer;
+};
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -104,7 +86,10 @@ static void reject(importer *im, long line, const char *column, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof reason, fmt, ap);
 	va_end(ap);
-	snprintf(msg, sizeof msg, "%s:%ld: %s: %s", im->name, line, column, reason);
+	if (line < 0) /* not at a line: unit says where (an adapter's "finish") */
+		snprintf(msg, sizeof msg, "%s:%s: %s: %s", im->name, im->unit, column, reason);
+	else
+		snprintf(msg, sizeof msg, "%s:%s%ld: %s: %s", im->name, im->unit, line, column, reason);
 	im->opts->on_reject(im->opts->ud, msg);
 }
 
@@ -233,7 +218,7 @@ static void abandon_batch(importer *im)
 
 static int batch_row_done(importer *im, se_error *err)
 {
-	if (++im->rows_in_batch < im->batch_rows)
+	if (++im->rows_in_batch < im->batch_rows || im->defer_commit)
 		return SE_OK;
 	return commit_batch(im, err);
 }
@@ -365,7 +350,7 @@ static int store_row(importer *im, row_text *row, se_error *err)
 
 /* The reader reuses its field memory for every record; the header's names
  * are needed later for messages, so they get a copy of their own. */
-static int copy_header(const se_csv_record *src, se_csv_record *dst,
+int se_csv_copy_header(const se_csv_record *src, se_csv_record *dst,
                        se_csv_field **fields, char **text)
 {
 	size_t bytes = 0, off = 0;
@@ -774,7 +759,7 @@ static int import_csv(importer *im, const char *path, se_error *err)
 	if ((rc = map_header(im, &rec, &cols, err)) != SE_OK)
 		goto out;
 	/* Keep the header's names for messages about ignored columns. */
-	if ((rc = copy_header(&rec, &hdr_copy, &hdr_fields, &hdr_text)) != SE_OK) {
+	if ((rc = se_csv_copy_header(&rec, &hdr_copy, &hdr_fields, &hdr_text)) != SE_OK) {
 		rc = se_error_set(err, SE_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -926,33 +911,116 @@ static se_input_format guess_format(const char *path)
 	return SE_INPUT_CSV;
 }
 
-int se_import_file(se_store *st, const char *path, const se_import_opts *opts,
-                   se_import_stats *stats, se_error *err)
+/* Ends an import: the last commit (or, after a failure, the open batch
+ * abandoned), counts that add up, and the history cache brought up to date. */
+static int finish_import(importer *im, int rc, se_error *err)
 {
-	static const se_import_opts defaults;
-	importer im;
-	se_input_format fmt;
-	int rc;
+	se_import_stats *stats = im->stats;
 
-	memset(stats, 0, sizeof *stats);
-	memset(&im, 0, sizeof im);
-	im.st = st;
-	im.opts = opts ? opts : &defaults;
-	im.stats = stats;
-	im.name = strcmp(path, "-") == 0 ? "<stdin>" : path;
-	im.batch_rows = im.opts->batch_rows > 0 ? im.opts->batch_rows : DEFAULT_BATCH;
-	fmt = im.opts->format != SE_INPUT_AUTO ? im.opts->format : guess_format(path);
-	rc = fmt == SE_INPUT_JSONL ? import_jsonl(&im, path, err) : import_csv(&im, path, err);
-	progress(&im, 0, 1);
-	if (rc == SE_OK && im.in_batch)
-		rc = commit_batch(&im, err);
-	stats->read -= im.lost;
+	progress(im, 0, 1);
+	if (rc == SE_OK && im->in_batch)
+		rc = commit_batch(im, err);
+	stats->read -= im->lost;
+	im->lost = 0;
 	if (rc != SE_OK) {
-		if (im.in_batch)
-			abandon_batch(&im);
+		if (im->in_batch)
+			abandon_batch(im);
 		/* Rows read ahead but never stored have no outcome either. */
 		stats->read = stats->imported + stats->duplicates + stats->rejected;
 		return rc;
 	}
-	return se_store_refresh(st, err);
+	return se_store_refresh(im->st, err);
+}
+
+static void importer_init(importer *im, se_store *st, const se_import_opts *opts,
+                          se_import_stats *stats, const char *path)
+{
+	static const se_import_opts defaults;
+
+	memset(stats, 0, sizeof *stats);
+	memset(im, 0, sizeof *im);
+	im->st = st;
+	im->opts = opts ? opts : &defaults;
+	im->stats = stats;
+	im->name = path != NULL && strcmp(path, "-") == 0 ? "<stdin>" : path;
+	im->unit = "";
+	im->batch_rows = im->opts->batch_rows > 0 ? im->opts->batch_rows : DEFAULT_BATCH;
+}
+
+int se_import_file(se_store *st, const char *path, const se_import_opts *opts,
+                   se_import_stats *stats, se_error *err)
+{
+	importer im;
+	se_input_format fmt;
+	int rc;
+
+	importer_init(&im, st, opts, stats, path);
+	fmt = im.opts->format != SE_INPUT_AUTO ? im.opts->format : guess_format(path);
+	rc = fmt == SE_INPUT_JSONL ? import_jsonl(&im, path, err) : import_csv(&im, path, err);
+	return finish_import(&im, rc, err);
+}
+
+/* ---- rows from adapters ------------------------------------------------------ */
+
+int se_rows_open(importer **out, se_store *st, const se_import_opts *opts,
+                 se_import_stats *stats, se_error *err)
+{
+	importer *im = malloc(sizeof *im);
+
+	*out = NULL;
+	if (im == NULL)
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	importer_init(im, st, opts, stats, NULL);
+	im->name = "";
+	im->defer_commit = 1;
+	*out = im;
+	return SE_OK;
+}
+
+void se_rows_where(importer *im, const char *name, const char *unit)
+{
+	im->name = name;
+	im->unit = unit;
+}
+
+int se_rows_field(const char *name, size_t len)
+{
+	return field_by_name(name, len);
+}
+
+const char *se_rows_field_name(int f)
+{
+	return f >= 0 && f < F_COUNT ? field_names[f] : "?";
+}
+
+int se_rows_put(importer *im, row_text *row, int *accepted, se_error *err)
+{
+	se_event_in ev;
+
+	*accepted = 0;
+	if (accept_row(im, row, &ev) != SE_OK)
+		return SE_OK;
+	*accepted = 1;
+	return write_row(im, row, &ev, 0, 0, err);
+}
+
+int se_rows_begin(importer *im, se_error *err)
+{
+	return ensure_batch(im, err);
+}
+
+int se_rows_record_done(importer *im, se_error *err)
+{
+	if (im->in_batch && im->rows_in_batch >= im->batch_rows)
+		return commit_batch(im, err);
+	return SE_OK;
+}
+
+int se_rows_close(importer *im, int rc, se_error *err)
+{
+	if (im == NULL)
+		return rc;
+	rc = finish_import(im, rc, err);
+	free(im);
+	return rc;
 }

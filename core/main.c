@@ -39,6 +39,11 @@ typedef struct cli {
 	int quiet;
 	se_script_limits limits;
 	const char *script;
+	const char *adapter;       /* --import-with */
+	const char *inputs[MAX_IMPORTS];
+	int n_inputs;
+	const char *encoding;
+	const char *snapshot_time;
 } cli;
 
 static const char *progname = "salesengine";
@@ -47,6 +52,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 	        "Usage: %s [OPTION]... [RULES.lua]\n"
+	        "  or:  %s [OPTION]... --import-with=ADAPTER INPUT... [RULES.lua]\n"
 	        "Import CRM events into a SQLite store and report per-manager funnel metrics\n"
 	        "defined by a Lua rules script.\n"
 	        "\n"
@@ -56,7 +62,16 @@ static void usage(FILE *out)
 	        "      --input-format=FMT   csv or jsonl (default: by extension, else csv)\n"
 	        "      --delimiter=CHAR     CSV delimiter: ',' ';' or 'tab' (default: detect)\n"
 	        "      --input-tz=ZONE      zone of timestamps without an offset (default: the\n"
-	        "                           script's input_timezone, else UTC)\n"
+	        "                           script's input_timezone, else the adapter's, else UTC)\n"
+	        "\n"
+	        "Import through an adapter (docs/IMPORTERS.md):\n"
+	        "      --import-with=ADAPTER  read the INPUT files (CRM API dumps or exports) with a\n"
+	        "                           Lua adapter: a bundled one (amocrm, bitrix24, bluesales,\n"
+	        "                           hubspot, pipedrive, two_table, wide) or a .lua path;\n"
+	        "                           a last argument ending in .lua is the rules script\n"
+	        "      --encoding=NAME      input encoding, e.g. cp1251 (default: UTF-8)\n"
+	        "      --snapshot-time=TIME when the inputs were taken (default: the date in each\n"
+	        "                           file name, at midnight in the input zone)\n"
 	        "\n"
 	        "Report:\n"
 	        "  -f, --format=FMT         table (default), csv or json\n"
@@ -90,7 +105,8 @@ static void usage(FILE *out)
 	        "with --alerts, 4 is added when an alert is firing and 8 when a rule failed.\n"
 	        "Rule tests: %s test RULES_TEST.lua... (docs/SCRIPTING.md)\n"
 	        "Metrics: docs/METRICS.md; script API: docs/SCRIPTING.md.\n",
-	        progname, SE_SCRIPT_DEFAULT_INSTRUCTIONS, SE_SCRIPT_DEFAULT_MEMORY >> 20, progname);
+	        progname, progname, SE_SCRIPT_DEFAULT_INSTRUCTIONS, SE_SCRIPT_DEFAULT_MEMORY >> 20,
+	        progname);
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -212,13 +228,24 @@ static int parse_option(cli *c, int opt, const char *arg)
 			return usage_error("--max-memory must be a number of MiB (1-65536), not '%s'", arg);
 		c->limits.memory = (size_t)n << 20;
 		return 0;
-	case 12:
+	case 20:
 		if (arg != NULL && strcmp(arg, "all") != 0)
 			return usage_error("--alerts takes no value or 'all', not '%s'", arg);
 		c->alerts = arg ? 2 : 1;
 		return 0;
-	case 13: c->allow_commands = 1; return 0;
+	case 21: c->allow_commands = 1; return 0;
 	case 'q': c->quiet = 1; return 0;
+	case 12: c->adapter = arg; return 0;
+	case 13: c->encoding = arg; return 0;
+	case 14: {
+		const char *why = NULL;
+		int64_t t;
+
+		if (se_time_parse(arg, strlen(arg), NULL, &t, &why) != SE_OK)
+			return usage_error("--snapshot-time: cannot read time '%s'", arg);
+		c->snapshot_time = arg;
+		return 0;
+	}
 	default: return EXIT_USAGE;
 	}
 }
@@ -243,9 +270,12 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 		{ "check", no_argument, NULL, 9 },
 		{ "max-instructions", required_argument, NULL, 10 },
 		{ "max-memory", required_argument, NULL, 11 },
-		{ "alerts", optional_argument, NULL, 12 },
-		{ "allow-commands", no_argument, NULL, 13 },
+		{ "alerts", optional_argument, NULL, 20 },
+		{ "allow-commands", no_argument, NULL, 21 },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "import-with", required_argument, NULL, 12 },
+		{ "encoding", required_argument, NULL, 13 },
+		{ "snapshot-time", required_argument, NULL, 14 },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -269,11 +299,28 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 		if ((rc = parse_option(c, opt, optarg)) != 0)
 			return rc;
 	}
+	if (c->adapter != NULL) {
+		/* The inputs, then the rules script if the last one is a .lua. */
+		int last = argc;
+		size_t len = optind < argc ? strlen(argv[argc - 1]) : 0;
+
+		if (len > 4 && strcmp(argv[argc - 1] + len - 4, ".lua") == 0)
+			c->script = argv[--last];
+		for (; optind < last; optind++) {
+			if (c->n_inputs == MAX_IMPORTS)
+				return usage_error("at most %s input files", "64");
+			c->inputs[c->n_inputs++] = argv[optind];
+		}
+		if (c->n_inputs == 0)
+			return usage_error("--import-with %s: no input files (e.g. --import-with bluesales customers.json)", c->adapter);
+	}
 	if (optind < argc)
 		c->script = argv[optind++];
 	if (optind < argc)
 		return usage_error("unexpected argument '%s' (one rules script at most)", argv[optind]);
-	if (c->script == NULL && (c->check || c->n_imports == 0))
+	if ((c->encoding != NULL || c->snapshot_time != NULL) && c->adapter == NULL)
+		return usage_error("%s goes with --import-with", c->encoding ? "--encoding" : "--snapshot-time");
+	if (c->script == NULL && (c->check || (c->n_imports == 0 && c->adapter == NULL)))
 		return usage_error("%s", "a rules script is needed (e.g. scripts/example.lua)");
 	return EXIT_OK;
 }
@@ -282,6 +329,33 @@ static void print_reject(void *ud, const char *msg)
 {
 	(void)ud;
 	fprintf(stderr, "%s\n", msg);
+}
+
+/* One adapter run over all the inputs; one summary line. */
+static int run_adapter(const cli *c, se_store *st, const se_tz *zone, int *rejected)
+{
+	se_import_opts o = { .delimiter = c->delimiter, .zone = zone, .on_reject = print_reject,
+	                     .format = c->input_format, .encoding = c->encoding,
+	                     .snapshot_time = c->snapshot_time };
+	se_import_stats s;
+	se_error err;
+	int rc = se_import_with(st, c->adapter, c->inputs, c->n_inputs, &o, &c->limits, &s, &err);
+
+	if ((!c->quiet || rc != SE_OK) && (rc == SE_OK || s.read > 0 || s.records > 0)) {
+		fprintf(stderr, "%s", c->inputs[0]);
+		for (int i = 1; i < c->n_inputs; i++)
+			fprintf(stderr, " + %s", c->inputs[i]);
+		fprintf(stderr, " (%s): records %lld, read %lld, imported %lld, duplicates %lld, rejected %lld\n",
+		        c->adapter, (long long)s.records, (long long)s.read, (long long)s.imported,
+		        (long long)s.duplicates, (long long)s.rejected);
+	}
+	if (s.rejected > 0)
+		*rejected = 1;
+	if (rc != SE_OK) {
+		fprintf(stderr, "%s: %s\n", progname, err.msg);
+		return err.code == SE_EUSAGE ? EXIT_USAGE : EXIT_FAIL;
+	}
+	return EXIT_OK;
 }
 
 static int run_imports(const cli *c, se_store *st, const se_rules *rules, int *rejected)
@@ -318,6 +392,8 @@ static int run_imports(const cli *c, se_store *st, const se_rules *rules, int *r
 			break;
 		}
 	}
+	if (status == EXIT_OK && c->adapter != NULL)
+		status = run_adapter(c, st, zone, rejected);
 	se_tz_free(zone);
 	return status;
 }

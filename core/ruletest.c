@@ -362,7 +362,13 @@ int se_ruletest_eval(se_ruletest *t, int64_t at, se_error *err)
 	if ((rc = write_due(t, at, &n, err)) != SE_OK)
 		return rc;
 	if (n > 0) {
-		se_import_opts io = { SE_INPUT_CSV, ',', NULL, 0, 0, note_reject, &reject };
+		se_import_opts io;
+
+		memset(&io, 0, sizeof io);
+		io.format = SE_INPUT_CSV;
+		io.delimiter = ',';
+		io.on_reject = note_reject;
+		io.ud = &reject;
 
 		memset(&reject, 0, sizeof reject);
 		if ((rc = se_import_file(t->st, t->csv, &io, &stats, err)) != SE_OK)

@@ -73,6 +73,11 @@ enum stmt_id {
 	ST_ALERT_GET,
 	ST_ALERT_PUT,
 	ST_ALERT_DELETE,
+	/* Adapter state: prepared on first use (the table may not exist yet). */
+	ST_STATE_GET,
+	ST_STATE_SET,
+	ST_STATE_DEL,
+	ST_STATE_KEYS,
 	ST_COUNT
 };
 
@@ -136,6 +141,9 @@ struct se_store {
 	int in_tx;
 	char *key_buf;               /* an event_id fetched to order a tie */
 	size_t key_cap;
+	char *state_buf;             /* the last value se_store_state_get() gave */
+	size_t state_cap;
+	int state_ready;             /* the adapter_state statements are prepared */
 	/* Events queued for the multi-row insert, keys copied. */
 	se_event_in queued[SE_STORE_GROUP];
 	char queued_keys[SE_STORE_GROUP][SE_STORE_MAX_KEY];
@@ -385,6 +393,7 @@ void se_store_close(se_store *st)
 		se_strmap_free(st->dict_cache[d]);
 	se_strmap_free(st->deal_cache);
 	free(st->key_buf);
+	free(st->state_buf);
 	sqlite3_close(st->db);
 	free(st);
 }
@@ -458,6 +467,12 @@ void se_store_rollback(se_store *st)
 	for (int d = 0; d < SE_DICT_COUNT; d++)
 		se_strmap_clear(st->dict_cache[d]);
 	se_strmap_clear(st->deal_cache);
+	/* The state table may have been created by the rolled-back transaction. */
+	for (int i = ST_STATE_GET; i <= ST_STATE_KEYS; i++) {
+		sqlite3_finalize(st->stmt[i]);
+		st->stmt[i] = NULL;
+	}
+	st->state_ready = 0;
 }
 
 /* ---- interning ---------------------------------------------------------- */
@@ -964,6 +979,117 @@ int se_store_deal_key(se_store *st, int64_t id, char *buf, size_t size, se_error
 	if (rc == SQLITE_DONE)
 		return se_error_set(err, SE_EDB, "deal %lld not found", (long long)id);
 	return db_error(st, err, "reading a deal");
+}
+
+/* ---- adapter state ------------------------------------------------------ */
+
+/* Import adapters keep what they must remember between runs (BlueSales:
+ * each customer's status in the last dump) in adapter_state, one namespace
+ * per adapter.  It is written inside the import's own transactions, so
+ * events and state commit together.  The table came after schema version 1
+ * and is additive: it is created, and its statements prepared, the first
+ * time an adapter uses state, so older stores need no migration. */
+static int state_prepare(se_store *st, se_error *err)
+{
+	static const struct { enum stmt_id id; const char *sql; } state_sql[] = {
+		{ ST_STATE_GET, "SELECT value FROM adapter_state WHERE adapter = ?1 AND key = ?2" },
+		{ ST_STATE_SET, "INSERT OR REPLACE INTO adapter_state(adapter, key, value) VALUES(?1, ?2, ?3)" },
+		{ ST_STATE_DEL, "DELETE FROM adapter_state WHERE adapter = ?1 AND key = ?2" },
+		{ ST_STATE_KEYS,
+		  "SELECT key FROM adapter_state WHERE adapter = ?1 AND substr(key, 1, length(?2)) = ?2"
+		  " ORDER BY key" },
+	};
+	int rc;
+
+	if (st->state_ready)
+		return SE_OK;
+	if ((rc = exec_sql(st, "CREATE TABLE IF NOT EXISTS adapter_state(adapter TEXT NOT NULL,"
+	                       " key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(adapter, key))"
+	                       " WITHOUT ROWID", err)) != SE_OK)
+		return rc;
+	for (size_t i = 0; i < sizeof state_sql / sizeof state_sql[0]; i++)
+		if ((rc = prepare(st, state_sql[i].id, state_sql[i].sql, err)) != SE_OK)
+			return rc;
+	st->state_ready = 1;
+	return SE_OK;
+}
+
+int se_store_state_get(se_store *st, const char *ns, const char *key, size_t len,
+                       const char **value, size_t *value_len, se_error *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	*value = NULL;
+	*value_len = 0;
+	if ((rc = state_prepare(st, err)) != SE_OK)
+		return rc;
+	s = st->stmt[ST_STATE_GET];
+	sqlite3_bind_text(s, 1, ns, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, key, (int)len, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(s, 0);
+		const char *text = (const char *)sqlite3_column_text(s, 0);
+
+		if (n + 1 > st->state_cap) {
+			char *nb = realloc(st->state_buf, n + 1);
+
+			if (nb == NULL) {
+				sqlite3_reset(s);
+				return se_error_set(err, SE_ENOMEM, "out of memory");
+			}
+			st->state_buf = nb;
+			st->state_cap = n + 1;
+		}
+		memcpy(st->state_buf, text ? text : "", n);
+		st->state_buf[n] = '\0';
+		*value = st->state_buf;
+		*value_len = n;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_error(st, err, "reading adapter state");
+	return SE_OK;
+}
+
+int se_store_state_set(se_store *st, const char *ns, const char *key, size_t len,
+                       const char *value, size_t value_len, se_error *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = state_prepare(st, err)) != SE_OK)
+		return rc;
+	s = st->stmt[value != NULL ? ST_STATE_SET : ST_STATE_DEL];
+	sqlite3_bind_text(s, 1, ns, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, key, (int)len, SQLITE_STATIC);
+	if (value != NULL)
+		sqlite3_bind_text(s, 3, value, (int)value_len, SQLITE_STATIC);
+	return step_done(st, s, err, "writing adapter state");
+}
+
+int se_store_state_keys(se_store *st, const char *ns, const char *prefix, size_t len,
+                        se_state_key_fn fn, void *ud, se_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, step;
+
+	if ((rc = state_prepare(st, err)) != SE_OK)
+		return rc;
+	s = st->stmt[ST_STATE_KEYS];
+	sqlite3_reset(s); /* fn may have left it mid-way by raising (a Lua error) */
+	sqlite3_bind_text(s, 1, ns, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, prefix, (int)len, SQLITE_STATIC);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		if ((rc = fn(ud, (const char *)sqlite3_column_text(s, 0),
+		             (size_t)sqlite3_column_bytes(s, 0))) != SE_OK)
+			break;
+	}
+	sqlite3_reset(s);
+	if (rc == SE_OK && step != SQLITE_DONE)
+		return db_error(st, err, "listing adapter state");
+	return rc;
 }
 
 /* ---- the history cache -------------------------------------------------- */

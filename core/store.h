@@ -108,6 +108,20 @@ typedef int (*se_json_member_fn)(void *ud, const char *key, size_t key_len, int 
 int se_store_json_object(se_store *st, const char *json, size_t len, se_json_member_fn fn,
                          void *ud, const char **why, se_error *err);
 
+/* Adapter state: small key -> value texts an import adapter keeps between
+ * runs, in namespace ns (the adapter's name), written in the current
+ * transaction so they commit with the events.  get gives *value NULL when
+ * the key is absent, else text valid until the next state call.  set with
+ * value NULL deletes.  keys calls fn for every key starting with prefix, in
+ * order; fn's non-zero return stops and is returned. */
+int se_store_state_get(se_store *st, const char *ns, const char *key, size_t len,
+                       const char **value, size_t *value_len, se_error *err);
+int se_store_state_set(se_store *st, const char *ns, const char *key, size_t len,
+                       const char *value, size_t value_len, se_error *err);
+typedef int (*se_state_key_fn)(void *ud, const char *key, size_t len);
+int se_store_state_keys(se_store *st, const char *ns, const char *prefix, size_t len,
+                        se_state_key_fn fn, void *ud, se_error *err);
+
 /* Calls fn for each packed history chunk, in deal order.  The cache is
  * refreshed first if events were added since it was built. */
 typedef int (*se_chunk_fn)(void *ud, const void *blob, size_t size, se_error *err);

@@ -75,6 +75,9 @@ typedef struct se_import_opts {
 	 * rejections are only counted. */
 	void (*on_reject)(void *ud, const char *message);
 	void *ud;
+	/* Import adapters only (se_import_with): */
+	const char *encoding;      /* of the input files (iconv name, e.g. "cp1251"); NULL = UTF-8 */
+	const char *snapshot_time; /* when the inputs were taken; NULL = the date in each file's name */
 } se_import_opts;
 
 typedef struct se_import_stats {
@@ -82,6 +85,7 @@ typedef struct se_import_stats {
 	int64_t imported;    /* new events stored */
 	int64_t duplicates;  /* rows whose event_id was already stored */
 	int64_t rejected;    /* malformed rows, each reported */
+	int64_t records;     /* se_import_with: input records the adapter saw */
 } se_import_stats;
 
 /* Imports one file ("-" is stdin).  Good rows are stored in batches, each in
@@ -92,15 +96,31 @@ typedef struct se_import_stats {
 int se_import_file(se_store *st, const char *path, const se_import_opts *opts,
                    se_import_stats *stats, se_error *err);
 
+typedef struct se_script_limits se_script_limits;
+
+/* Imports files through an adapter: a Lua module that turns a CRM's own
+ * records (JSON API dumps, CSV exports) into canonical events
+ * (docs/IMPORTERS.md).  adapter is a name ("bluesales": the bundled
+ * scripts/importers/bluesales.lua) or a path to a .lua file.  All files go
+ * through one run of the adapter, in order (a two-table export: leads, then
+ * deals).  Emitted events are checked and stored exactly like the canonical
+ * import's rows; for adapters "read" counts emitted events plus records the
+ * adapter failed on, and read == imported + duplicates + rejected still
+ * holds.  A failing record is reported as "file:record N: adapter.lua:LINE:
+ * message" and the rest go on. */
+int se_import_with(se_store *st, const char *adapter, const char *const *files, int n_files,
+                   const se_import_opts *opts, const se_script_limits *limits,
+                   se_import_stats *stats, se_error *err);
+
 /* ---- rules: a Lua script describing funnels ------------------------------ */
 
 typedef struct se_script se_script;
 typedef struct se_rules se_rules;
 
-typedef struct se_script_limits {
+struct se_script_limits {
 	uint64_t instructions;  /* VM instructions per call into the script; 0 = default */
 	size_t memory;          /* bytes the script may hold; 0 = default */
-} se_script_limits;
+};
 
 #define SE_SCRIPT_DEFAULT_INSTRUCTIONS 50000000u
 #define SE_SCRIPT_DEFAULT_MEMORY (64u << 20)

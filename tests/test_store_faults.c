@@ -405,6 +405,47 @@ static void test_full_disk_while_refreshing_the_cache(void **state)
 	expect_rerun_completes(f, 10);
 }
 
+/* An import adapter whose state write fails at record 8: batches of 3
+ * events commit between records (after records 3 and 6), events and state
+ * together, so the store holds e01-e06 and the state of records 1-6, never
+ * an event without its state.  The adapter catching the error (pcall) does
+ * not hide it.  A rerun completes the rest. */
+static void test_full_disk_on_adapter_state(void **state)
+{
+	fixture *f = *state;
+	char adapter[160], json[160];
+	const char *files[1] = { json };
+	FILE *fp;
+	int rc;
+
+	snprintf(adapter, sizeof adapter, "%s/keep.lua", f->dir);
+	snprintf(json, sizeof json, "%s/recs.json", f->dir);
+	fp = fopen(adapter, "w");
+	assert_non_null(fp);
+	fputs("return { name = 'keep', record = function(r, emit, ctx)\n"
+	      "  local id = string.format('e%02d', r.n)\n"
+	      "  emit { event_id = id, deal_id = 'd' .. r.n % 4, ts = 1735689600 + r.n, stage = 's' }\n"
+	      "  pcall(ctx.state_set, id, string.format('v%02d', r.n))\n"
+	      "end }\n", fp);
+	assert_int_equal(fclose(fp), 0);
+	fp = fopen(json, "w");
+	assert_non_null(fp);
+	fputs("[{\"n\":1},{\"n\":2},{\"n\":3},{\"n\":4},{\"n\":5},{\"n\":6},{\"n\":7},{\"n\":8},{\"n\":9},{\"n\":10}]", fp);
+	assert_int_equal(fclose(fp), 0);
+
+	arm("INTO adapter_state", "'v08'", 1);
+	rc = se_import_with(f->st, adapter, files, 1, &f->opts, NULL, &f->stats, &f->err);
+	expect_full_disk_error(f, rc, "writing adapter state");
+	assert_int_equal(f->stats.imported, 6);
+	assert_int_equal(f->stats.read, f->stats.imported + f->stats.duplicates + f->stats.rejected);
+	expect_database_holds(f, "e01\ne02\ne03\ne04\ne05\ne06\n");
+	expect_query(f, "SELECT group_concat(value) FROM adapter_state", "v01,v02,v03,v04,v05,v06\n");
+
+	assert_int_equal(se_import_with(f->st, adapter, files, 1, &f->opts, NULL, &f->stats, &f->err), SE_OK);
+	expect_stats(f, 10, 4, 6);
+	expect_query(f, "SELECT count(*) FROM adapter_state", "10\n");
+}
+
 /* The injector itself: a real SQLITE_FULL with SQLite's own message; the
  * failed statement did nothing and the transaction is still there to be
  * rolled back. */
@@ -447,6 +488,7 @@ int main(void)
 		T(test_full_disk_with_duplicates),
 		T(test_full_disk_keeps_rejects),
 		T(test_full_disk_while_refreshing_the_cache),
+		T(test_full_disk_on_adapter_state),
 	};
 #undef T
 

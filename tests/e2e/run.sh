@@ -12,6 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp -r "$here/fixtures/." "$work/"
+cp -r "$here/../fixtures/importers" "$work/importers"
 cd "$work" || exit 1
 export SALESENGINE_DB="$work/default.db"
 passed=0 failed=0
@@ -73,19 +74,19 @@ check metrics_json 0 --db a.db "$asof" --format json --report metrics metrics_ru
 # Alerts: state persists across runs.  Run 1: few_qualified fires, the team
 # rule (hold = 2) is pending; run 2: only the team rule fires (announced
 # once); run 3 lists what is firing; JSON lines.
-check alerts_run1 4 --db b.db --import mixed.csv "$asof" --alerts -q metrics_rules.lua
-check alerts_run2 4 --db b.db "$asof" --alerts metrics_rules.lua
-check alerts_run3 4 --db b.db "$asof" --alerts=all metrics_rules.lua
-check alerts_json 4 --db b.db "$asof" --alerts=all --format json metrics_rules.lua
+check alerts_run1 4 --db alerts.db --import mixed.csv "$asof" --alerts -q metrics_rules.lua
+check alerts_run2 4 --db alerts.db "$asof" --alerts metrics_rules.lua
+check alerts_run3 4 --db alerts.db "$asof" --alerts=all metrics_rules.lua
+check alerts_json 4 --db alerts.db "$asof" --alerts=all --format json metrics_rules.lua
 # Every way a rule can break, each named with its line; the good rule fires.
 check alerts_broken 12 --db a.db "$asof" --alerts broken_rules.lua
 # Command hooks run only when allowed, with the alert as JSON on stdin.
-check hook_not_allowed 4 --db c.db --import mixed.csv -q "$asof" --alerts hook_rules.lua
+check hook_not_allowed 4 --db hook1.db --import mixed.csv -q "$asof" --alerts hook_rules.lua
 if [ -e hook.json ]; then
 	echo "FAIL hook_not_allowed: the hook ran without --allow-commands"
 	failed=$((failed + 1))
 fi
-check hook_allowed 4 --db d.db --import mixed.csv -q "$asof" --alerts --allow-commands hook_rules.lua
+check hook_allowed 4 --db hook2.db --import mixed.csv -q "$asof" --alerts --allow-commands hook_rules.lua
 if [ "$update" = --update ]; then
 	cp hook.json "$here/cases/hook.json"
 fi
@@ -102,6 +103,30 @@ check usage_no_script 2 --db a.db
 check usage_bad_period 2 --period year rules.lua
 check usage_bad_date 2 --db a.db --from 2025-02-30 rules.lua
 check missing_file 1 --db a.db --import no_such.csv rules.lua
+
+# Import adapters: three daily BlueSales dumps (a customer without a status
+# rejected, exit 3), then the report; the newest dump again changes nothing;
+# an older one is refused.
+bs=importers/bluesales
+check adapter_bluesales_1 0 --db b.db --import-with bluesales $bs/customers_2026-11-26.json
+check adapter_bluesales_2 3 --db b.db --import-with bluesales $bs/customers_2026-11-27.json
+check adapter_bluesales_3 0 --db b.db --import-with bluesales $bs/customers_2026-11-28.json \
+	"$asof" --format csv --report leads,conversion $bs/rules.lua
+check adapter_bluesales_again 0 --db b.db --import-with bluesales $bs/customers_2026-11-28.json
+check adapter_bluesales_older 1 --db b.db --import-with bluesales $bs/customers_2026-11-27.json
+# Several inputs through one adapter run, and the rules script last.
+check adapter_amocrm 3 --db c.db --import-with amocrm importers/amocrm/pipelines.json \
+	importers/amocrm/users.json importers/amocrm/leads.json importers/amocrm/events.json \
+	"$asof" --format csv --report conversion importers/amocrm/rules.lua
+# A team's own adapter on a cp1251 export: refused as UTF-8 with a hint,
+# imported with --encoding (a bad date rejected, the rest imported).
+ru=importers/ru_export
+check adapter_cp1251_hint 1 --db d.db --import-with ./$ru/my_crm.lua $ru/export.csv
+check adapter_cp1251 3 --db d.db --import-with ./$ru/my_crm.lua --encoding cp1251 $ru/export.csv \
+	"$asof" --format csv --report leads,presale $ru/rules.lua
+check usage_adapter_no_input 2 --db c.db --import-with amocrm rules.lua
+check usage_adapter_unknown 2 --db c.db --import-with salesforce export.csv
+check usage_encoding_alone 2 --db c.db --encoding cp1251 --import export_ru.csv
 
 echo "e2e: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
