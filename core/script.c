@@ -882,6 +882,8 @@ static int l_metric(lua_State *L);
 static int l_rule(lua_State *L);
 static int l_rules_file(lua_State *L);
 static void open_scope_type(lua_State *L);
+static int start_sandbox(sandbox *sb, se_rules *rules, const char *path,
+                         const se_script_limits *limits, se_error *err);
 
 static void install_guards(lua_State *L)
 {
@@ -2436,26 +2438,18 @@ int se_adapter_load(se_adapter **out, const char *path, const se_script_limits *
 	a->host = *host;
 	a->module_ref = a->ctx_ref = a->emit_ref = LUA_NOREF;
 	snprintf(a->name, sizeof a->name, "%.*s", (int)strcspn(base ? base + 1 : path, "."), base ? base + 1 : path);
-	a->sb.limit = limits && limits->memory ? limits->memory : SE_SCRIPT_DEFAULT_MEMORY;
-	a->sb.max_instructions = limits && limits->instructions ? limits->instructions
-	                                                      : SE_SCRIPT_DEFAULT_INSTRUCTIONS;
-	script_dir(path, a->sb.dir, sizeof a->sb.dir);
-	verbose_errors = getenv("SALESENGINE_TRACEBACK") != NULL;
-	if ((L = a->sb.L = lua_newstate(limited_alloc, &a->sb)) == NULL) {
-		free(a);
-		return se_error_set(err, SE_ENOMEM, "out of memory starting Lua");
+	if ((rc = start_sandbox(&a->sb, NULL, path, limits, err)) != SE_OK) {
+		se_adapter_free(a);
+		return rc;
 	}
-	lua_pushlightuserdata(L, &a->sb);
-	lua_rawsetp(L, LUA_REGISTRYINDEX, &sandbox_key);
-	lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
-	open_allowed_libs(L);
-	install_guards(L);
+	L = a->sb.L;
 	/* Declarations belong to rules scripts: in an adapter they are undefined. */
 	lua_pushglobaltable(L);
-	lua_pushnil(L);
-	lua_setfield(L, -2, "settings");
-	lua_pushnil(L);
-	lua_setfield(L, -2, "funnel");
+	for (const char *const *d = (const char *const[]){ "settings", "funnel", "metric", "rule",
+	                                                   "rules_file", NULL }; *d; d++) {
+		lua_pushnil(L);
+		lua_setfield(L, -2, *d);
+	}
 	lua_pop(L, 1);
 	remember_file(&a->sb, path);
 	if (luaL_loadfilex(L, path, "t") != LUA_OK) {
@@ -2739,22 +2733,23 @@ static int run_script(se_script *sc, const char *path, se_error *err)
 
 /* A fresh Lua state with the sandbox's libraries, guards and limits, for
  * the script at path (whose directory require() and rules_file() use). */
-static int start_sandbox(se_script *sc, const char *path, const se_script_limits *limits,
-                         se_error *err)
+static int start_sandbox(sandbox *sb, se_rules *rules, const char *path,
+                         const se_script_limits *limits, se_error *err)
 {
-	sc->sb.rules = sc->rules;
-	sc->sb.limit = limits && limits->memory ? limits->memory : SE_SCRIPT_DEFAULT_MEMORY;
-	sc->sb.max_instructions = limits && limits->instructions ? limits->instructions
-	                                                       : SE_SCRIPT_DEFAULT_INSTRUCTIONS;
-	script_dir(path, sc->sb.dir, sizeof sc->sb.dir);
-	sc->sb.L = lua_newstate(limited_alloc, &sc->sb);
-	if (sc->sb.L == NULL)
+	sb->rules = rules;
+	sb->limit = limits && limits->memory ? limits->memory : SE_SCRIPT_DEFAULT_MEMORY;
+	sb->max_instructions = limits && limits->instructions ? limits->instructions
+	                                                    : SE_SCRIPT_DEFAULT_INSTRUCTIONS;
+	script_dir(path, sb->dir, sizeof sb->dir);
+	verbose_errors = getenv("SALESENGINE_TRACEBACK") != NULL;
+	sb->L = lua_newstate(limited_alloc, sb);
+	if (sb->L == NULL)
 		return se_error_set(err, SE_ENOMEM, "out of memory starting Lua");
-	lua_pushlightuserdata(sc->sb.L, &sc->sb);
-	lua_rawsetp(sc->sb.L, LUA_REGISTRYINDEX, &sandbox_key);
-	lua_sethook(sc->sb.L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
-	open_allowed_libs(sc->sb.L);
-	install_guards(sc->sb.L);
+	lua_pushlightuserdata(sb->L, sb);
+	lua_rawsetp(sb->L, LUA_REGISTRYINDEX, &sandbox_key);
+	lua_sethook(sb->L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
+	open_allowed_libs(sb->L);
+	install_guards(sb->L);
 	return SE_OK;
 }
 
@@ -2768,8 +2763,7 @@ int se_script_load(se_script **out, const char *path, const se_script_limits *li
 		free(sc);
 		return se_error_set(err, SE_ENOMEM, "out of memory");
 	}
-	verbose_errors = getenv("SALESENGINE_TRACEBACK") != NULL;
-	if ((rc = start_sandbox(sc, path, limits, err)) != SE_OK ||
+	if ((rc = start_sandbox(&sc->sb, sc->rules, path, limits, err)) != SE_OK ||
 	    (rc = run_script(sc, path, err)) != SE_OK) {
 		se_script_free(sc);
 		return rc;
@@ -3106,7 +3100,7 @@ static int run_test_file(const char *path, test_run *tr)
 		fprintf(stderr, "salesengine: out of memory\n");
 		return SE_ENOMEM;
 	}
-	if ((rc = start_sandbox(sc, path, &tr->limits, &err)) == SE_OK) {
+	if ((rc = start_sandbox(&sc->sb, sc->rules, path, &tr->limits, &err)) == SE_OK) {
 		lua_State *L = sc->sb.L;
 
 		sc->sb.tests = tr;
