@@ -81,7 +81,7 @@ metric {
 
 -- A manager whose consultations stop ending in a payment link: under 35%
 -- of the week's consultations, at least 20 of them (fewer is noise at this
--- volume), on three runs in a row (an hour and a half with a 30-minute cron).
+-- volume), on three runs in a row (an hour with a 30-minute cron).
 rule {
   name = "invoice_rate_drop",
   scope = "manager",

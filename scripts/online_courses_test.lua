@@ -95,8 +95,8 @@ test {
   -- W45: Telegram Ads 2 of 20 (10% < 25%: fires), 4 more on 7d4h (30%:
   -- resolves).  Таргет VK 7 of 20 (35% >= 20%).  Яндекс Директ 0 of 10:
   -- under min_sample 20.  Вебинар 0 of 20, but it is new (no W44 rate):
-  -- no verdict.  Everyone is called, consultations stay under 20 a
-  -- manager and have no payment link rule trouble (under min_sample).
+  -- no verdict.  Everyone is called within 10 minutes and no manager has
+  -- 20 consultations in a week, so the manager rules stay silent.
   deals = deals("pt", 1, 10, "Алина", "Telegram Ads", "0 Заявка | 10m Дозвон | 1h Консультация")
        .. deals("pt", 11, 20, "Алина", "Telegram Ads", "0 Заявка | 10m Дозвон")
        .. deals("pv", 1, 8, "Кирилл", "Таргет VK", "0 Заявка | 10m Дозвон | 1h Консультация")
