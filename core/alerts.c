@@ -70,6 +70,8 @@ static int is_percent(const se_rules *r, const se_alert_rule *rule)
 {
 	int m;
 
+	if (rule != NULL && rule->format >= 0)
+		return rule->format == SE_FORMAT_PERCENT;
 	if (rule == NULL || rule->metric == NULL)
 		return 0;
 	if (strcmp(rule->metric, "conversion") == 0)

@@ -473,14 +473,23 @@ int64_t se_cube_reached(const se_cube *c, const se_cube_filter *q, se_mode mode,
 	return sum(c, q, 0, l->reached + (size_t)mode_index(mode) * l->n_stages + stage);
 }
 
-int se_cube_pair_index(const se_cube *c, int funnel, int from, int to)
+int se_cube_pair_index(const se_cube *c, int funnel, int from, int to, int64_t window)
 {
+	int any = -1;
+
 	if (!valid_funnel(c, funnel))
 		return -1;
-	for (int i = 0; i < c->f[funnel].n_pairs; i++)
-		if (c->f[funnel].pairs[i].from == from && c->f[funnel].pairs[i].to == to)
+	for (int i = 0; i < c->f[funnel].n_pairs; i++) {
+		const se_cube_pair *p = &c->f[funnel].pairs[i];
+
+		if (p->from != from || p->to != to)
+			continue;
+		if (p->window == (window < 0 ? 0 : window))
 			return i;
-	return -1;
+		if (window < 0 && any < 0)
+			any = i;
+	}
+	return any;
 }
 
 const se_cube_pair *se_cube_pair_at(const se_cube *c, int funnel, int pair)

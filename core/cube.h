@@ -65,9 +65,11 @@ int se_cube_buckets(const se_cube *c, int funnel, int64_t *lo, int64_t *hi);
 /* Deals whose first arrival at stage (under mode) falls in the filter. */
 int64_t se_cube_reached(const se_cube *c, const se_cube_filter *q, se_mode mode, int stage);
 
-/* The cube's pair index for from -> to in the funnel, or -1 when it does
- * not count that conversion (declare it in pairs{}). */
-int se_cube_pair_index(const se_cube *c, int funnel, int from, int to);
+/* The cube's pair index for from -> to in the funnel with that window in
+ * seconds (0: none); with window < 0, the pair without a window if there is
+ * one, else the first declared.  -1 when the cube does not count it
+ * (declare it in pairs{}). */
+int se_cube_pair_index(const se_cube *c, int funnel, int from, int to, int64_t window);
 const se_cube_pair *se_cube_pair_at(const se_cube *c, int funnel, int pair);
 
 /* Cohort conversion on a counted pair: *den deals arrived at `from` in the

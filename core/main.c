@@ -406,7 +406,7 @@ static int run_alerts(const cli *c, se_script *sc, se_store *st)
 	se_error err;
 	int status = EXIT_OK;
 
-	if (se_rules_alert_count(se_script_rules(sc)) == 0) {
+	if (se_rules_alert_count(se_script_rules(sc)) == 0 && se_script_failed_files(sc, NULL) == 0) {
 		fprintf(stderr, "%s: %s declares no rule{}: nothing to evaluate\n", progname, c->script);
 		return EXIT_USAGE;
 	}
@@ -444,10 +444,16 @@ static int run(const cli *c)
 		}
 		rules = se_script_rules(sc);
 		if (c->check) {
-			printf("%s: ok\n", c->script);
+			int failed = se_script_failed_files(sc, &err);
+
+			if (failed > 0)
+				fprintf(stderr, "%s: rules file: %s (%d rules file%s failed to load)\n", progname,
+				        err.msg, failed, failed == 1 ? "" : "s");
+			else
+				printf("%s: ok\n", c->script);
 			se_rules_describe(rules, stdout);
 			se_script_free(sc);
-			return EXIT_OK;
+			return failed > 0 ? EXIT_FAIL : EXIT_OK;
 		}
 	}
 	if (se_store_open(&st, c->db, 0, &err) != SE_OK) {

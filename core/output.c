@@ -881,7 +881,8 @@ static void block_title(const se_report *rep, const block *b, char *buf, size_t 
 		char window[48] = "";
 
 		if (p->window > 0 && p->window % 86400 == 0)
-			snprintf(window, sizeof window, ", within %lld days", (long long)(p->window / 86400));
+			snprintf(window, sizeof window, ", within %lld day%s", (long long)(p->window / 86400),
+			         p->window == 86400 ? "" : "s");
 		else if (p->window > 0)
 			snprintf(window, sizeof window, ", within %lld min", (long long)(p->window / 60));
 		snprintf(buf, size, "%s: conversion %s -> %s (%s%s)", f->name, f->stages[p->from].name,

@@ -96,6 +96,8 @@ typedef struct se_alert_rule {
 	char *metric;         /* NULL when the condition is a function */
 	char *from, *to;      /* stages of the built-in "conversion" metric */
 	se_mode mode;         /* counting mode of the rule's numbers; DEFAULT: the report's */
+	int64_t within;       /* "conversion": the pair's window in seconds; -1: the plain pair */
+	int format;           /* enum se_metric_format for {value}; -1: from the metric */
 	int op;               /* enum se_compare */
 	double threshold;
 	int has_threshold;

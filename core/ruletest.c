@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 typedef struct test_event {
-	char *deal, *stage, *manager, *source;
+	char *deal, *stage, *manager, *source, *pipeline;
 	char amount[32];
 	int64_t ts;
 	int seq;            /* the event's place in the notation, for its id */
@@ -94,6 +94,7 @@ void se_ruletest_free(se_ruletest *t)
 		free(t->ev[i].stage);
 		free(t->ev[i].manager);
 		free(t->ev[i].source);
+		free(t->ev[i].pipeline);
 	}
 	free(t->ev);
 	if (t->dir[0] != '\0') {
@@ -198,7 +199,7 @@ static char *trim(char *s)
 }
 
 static int add_event(se_ruletest *t, const char *deal, const char *manager, const char *source,
-                     const char *amount, const char *stage, int64_t ts)
+                     const char *amount, const char *pipeline, const char *stage, int64_t ts)
 {
 	test_event *e;
 
@@ -217,19 +218,21 @@ static int add_event(se_ruletest *t, const char *deal, const char *manager, cons
 	e->stage = strdup(stage);
 	e->manager = strdup(manager);
 	e->source = strdup(strcmp(source, "-") == 0 ? "" : source);
+	e->pipeline = strdup(pipeline ? pipeline : "");
 	snprintf(e->amount, sizeof e->amount, "%s", amount ? amount : "");
 	e->ts = ts;
 	e->seq = ++t->seq;
 	t->n_ev++;
-	if (!e->deal || !e->stage || !e->manager || !e->source)
+	if (!e->deal || !e->stage || !e->manager || !e->source || !e->pipeline)
 		return SE_ENOMEM;
 	return SE_OK;
 }
 
-/* "DEAL MANAGER SOURCE [AMOUNT] | OFFSET STAGE | OFFSET STAGE ..." */
+/* "DEAL MANAGER SOURCE [AMOUNT] [@PIPELINE] | OFFSET STAGE | OFFSET STAGE ..." */
 static int parse_deal_line(se_ruletest *t, char *line, int64_t start, int lineno, se_error *err)
 {
 	char *head = line, *bar = strchr(line, '|'), *p, *deal, *manager, *source, *amount, *extra;
+	char *pipeline = NULL;
 	int steps = 0;
 
 	if (bar == NULL)
@@ -241,10 +244,19 @@ static int parse_deal_line(se_ruletest *t, char *line, int64_t start, int lineno
 	manager = next_token(&p);
 	source = next_token(&p);
 	amount = next_token(&p);
+	if (amount != NULL && amount[0] == '@') {
+		pipeline = amount + 1;
+		amount = NULL;
+	}
 	extra = next_token(&p);
+	if (extra != NULL && extra[0] == '@' && pipeline == NULL) {
+		pipeline = extra + 1;
+		extra = next_token(&p);
+	}
 	if (source == NULL || extra != NULL)
-		return se_error_set(err, SE_EINPUT, "deals line %d: want DEAL MANAGER SOURCE [AMOUNT] before "
-		                    "the first '|' (quote names with spaces; '-' for no source)", lineno);
+		return se_error_set(err, SE_EINPUT, "deals line %d: want DEAL MANAGER SOURCE [AMOUNT] "
+		                    "[@PIPELINE] before the first '|' (quote names with spaces; '-' for no "
+		                    "source)", lineno);
 	if (amount != NULL && strtod(amount, &extra) == 0 && extra == amount)
 		return se_error_set(err, SE_EINPUT, "deals line %d: amount '%s' is not a number", lineno,
 		                    amount);
@@ -268,7 +280,7 @@ static int parse_deal_line(se_ruletest *t, char *line, int64_t start, int lineno
 			return se_error_set(err, SE_EINPUT, "deals line %d: '%s' is not an offset like 0, 90m, "
 			                    "2h, 3d, 1w or 1d12h", lineno, off);
 		ts = start + delta;
-		if (add_event(t, deal, manager, source, amount, stage, ts) != SE_OK)
+		if (add_event(t, deal, manager, source, amount, pipeline, stage, ts) != SE_OK)
 			return se_error_set(err, SE_ENOMEM, "out of memory");
 		seg = next;
 	}
@@ -319,7 +331,7 @@ static int write_due(se_ruletest *t, int64_t at, int *n, se_error *err)
 	*n = 0;
 	if (f == NULL)
 		return se_error_set(err, SE_EIO, "%s: %s", t->csv, strerror(errno));
-	fputs("event_id,deal_id,ts,stage,manager,source,amount\n", f);
+	fputs("event_id,deal_id,ts,stage,manager,source,amount,pipeline\n", f);
 	for (size_t i = 0; i < t->n_ev; i++) {
 		test_event *e = &t->ev[i];
 		char ts[32];
@@ -336,7 +348,9 @@ static int write_due(se_ruletest *t, int64_t at, int *n, se_error *err)
 		csv_field(f, e->manager);
 		fputc(',', f);
 		csv_field(f, e->source);
-		fprintf(f, ",%s\n", e->amount);
+		fprintf(f, ",%s,", e->amount);
+		csv_field(f, e->pipeline);
+		fputc('\n', f);
 		(*n)++;
 	}
 	if (fclose(f) != 0)

@@ -1049,17 +1049,25 @@ static int l_scope_reached(lua_State *L)
 	return 1;
 }
 
-/* The counted pair for a -> b, or an error that says how to get it. */
+static int64_t duration_seconds(const char *s);
+
+/* The counted pair for a -> b [, window], or an error that says how to
+ * get it. */
 static int pair_arg(lua_State *L, const se_report *rep, const lscope *s, int a_arg)
 {
 	int a = stage_arg(L, rep, s, a_arg), b = stage_arg(L, rep, s, a_arg + 1);
-	int p = se_cube_pair_index(rep->cube, s->funnel, a, b);
+	const char *within = luaL_optstring(L, a_arg + 2, NULL);
+	int64_t window = within ? duration_seconds(within) : -1;
+	int p;
 
-	if (p < 0)
-		luaL_error(L, "conversion '%s' -> '%s' is not counted: add it to pairs{} of funnel '%s' "
-		              "(adjacent steps and every stage -> won always are)",
-		           lua_tostring(L, a_arg), lua_tostring(L, a_arg + 1),
-		           rep->rules->funnels[s->funnel].name);
+	if (window == 0)
+		luaL_error(L, "conversion window \"%s\" is not like \"90m\", \"12h\", \"30d\" or \"2w\"",
+		           within);
+	if ((p = se_cube_pair_index(rep->cube, s->funnel, a, b, window)) < 0)
+		luaL_error(L, "conversion '%s' -> '%s'%s%s is not counted: add it to pairs{} of funnel "
+		              "'%s' (adjacent steps and every stage -> won always are)",
+		           lua_tostring(L, a_arg), lua_tostring(L, a_arg + 1), within ? " within " : "",
+		           within ? within : "", rep->rules->funnels[s->funnel].name);
 	return p;
 }
 
@@ -1650,14 +1658,21 @@ static void read_rule_numbers(lua_State *L, int t, const rule_text *rt, se_alert
 	}
 	if ((s = opt_string_field(L, t, "repeat_every", "rule")) != NULL)
 		a->repeat_seconds = check_duration(L, rt->name, "repeat_every", s);
+	a->within = -1;
+	if ((s = opt_string_field(L, t, "within", "rule")) != NULL)
+		a->within = check_duration(L, rt->name, "within", s);
+	a->format = -1;
+	if ((s = opt_string_field(L, t, "format", "rule")) != NULL &&
+	    (a->format = pick_name(s, (const char *const[]){ "number", "percent", "money", NULL })) < 0)
+		luaL_error(L, "rule '%s': format must be number, percent or money, not \"%s\"", rt->name, s);
 }
 
 static int l_rule(lua_State *L)
 {
 	static const char *const keys[] = {
-		"name", "scope", "funnel", "window", "metric", "from", "to", "mode", "op", "threshold",
-		"when", "sample", "min_sample", "hold", "for", "repeat_every", "severity", "labels",
-		"message", "command", NULL
+		"name", "scope", "funnel", "window", "metric", "from", "to", "within", "mode", "op",
+		"threshold", "when", "sample", "min_sample", "hold", "for", "repeat_every", "severity",
+		"labels", "message", "format", "command", NULL
 	};
 	sandbox *sb = declaring(L, "rule");
 	se_rules *r = sb->rules;
@@ -1726,6 +1741,16 @@ static int check_rule_references(se_rules *r, se_error *err)
 			x = se_funnel_stage_index(&r->funnels[f], a->from);
 			y = se_funnel_stage_index(&r->funnels[f], a->to);
 			found = x >= 0 && y > x;
+			for (int p = 0; found && a->within > 0 && p <= r->funnels[f].n_pairs; p++) {
+				const se_pair *pr = &r->funnels[f].pairs[p];
+
+				if (p == r->funnels[f].n_pairs)
+					return se_error_set(err, SE_ESCRIPT, "%s: rule '%s': no pair '%s' -> '%s' with "
+					                    "that window in funnel '%s': declare it in pairs{}",
+					                    a->where, a->name, a->from, a->to, r->funnels[f].name);
+				if (pr->from == x && pr->to == y && pr->window == a->within)
+					break;
+			}
 		}
 		if (!found)
 			return se_error_set(err, SE_ESCRIPT, "%s: rule '%s': '%s' -> '%s' is not a forward "
@@ -1930,10 +1955,11 @@ static void rule_metric(lua_State *L, const se_report *rep, const se_alert_rule 
 		const se_funnel *f = &rep->rules->funnels[s->funnel];
 
 		pair = se_cube_pair_index(rep->cube, s->funnel, se_funnel_stage_index(f, a->from),
-		                          se_funnel_stage_index(f, a->to));
+		                          se_funnel_stage_index(f, a->to), a->within);
 		if (pair < 0)
-			luaL_error(L, "%s: conversion '%s' -> '%s' is not counted: add it to pairs{} of funnel "
-			              "'%s'", a->where, a->from, a->to, f->name);
+			luaL_error(L, "%s: conversion '%s' -> '%s'%s is not counted: add it to pairs{} of "
+			              "funnel '%s'", a->where, a->from, a->to, a->within > 0 ? " (within)" : "",
+			           f->name);
 	}
 	builtin_value(rep, s, a->metric, pair, v, sample);
 }
@@ -2812,7 +2838,8 @@ static int l_ruletest_gc(lua_State *L)
 	return 0;
 }
 
-static const char *const state_lists[] = { "firing", "pending", "resolved", "failed", NULL };
+static const char *const state_lists[] = { "firing", "pending", "resolved", "failed", "fired",
+	                                        "repeated", NULL };
 
 /* Is alert a in the state a list of that name checks? */
 static int in_state(const se_alert *a, const char *list)
@@ -2823,6 +2850,10 @@ static int in_state(const se_alert *a, const char *list)
 		return 0;
 	if (strcmp(list, "resolved") == 0)
 		return a->announce == SE_ANNOUNCE_RESOLVED;
+	if (strcmp(list, "fired") == 0)
+		return a->announce == SE_ANNOUNCE_FIRING;
+	if (strcmp(list, "repeated") == 0)
+		return a->announce == SE_ANNOUNCE_REPEAT;
 	return strcmp(a->state, list) == 0;
 }
 
@@ -2870,9 +2901,12 @@ static void print_expectation(lua_State *L, int e)
 	printf("    {");
 	lua_pushnil(L);
 	while (lua_next(L, e) != 0) {
+		const char *key, *value;
+
 		lua_pushvalue(L, -2);
-		printf("%s%s=%s", first ? "" : ", ", lua_tostring(L, -1),
-		       luaL_tolstring(L, -2, NULL));
+		key = lua_tostring(L, -1); /* a copy of the key: lua_next needs the original */
+		value = luaL_tolstring(L, -2, NULL);
+		printf("%s%s=%s", first ? "" : ", ", key, value);
 		lua_pop(L, 3);
 		first = 0;
 	}
@@ -3028,7 +3062,7 @@ static int l_test(lua_State *L)
 {
 	static const char *const keys[] = { "name", "rules", "start", "deals", "steps", NULL };
 	static const char *const step_keys[] = { "at", "firing", "pending", "resolved", "failed",
-		                                     "metrics", NULL };
+		                                     "fired", "repeated", "metrics", NULL };
 	sandbox *sb = get_sandbox(L);
 	test_run *tr = sb->tests;
 	const char *name, *rules, *start, *deals;
@@ -3150,4 +3184,20 @@ int se_rule_tests_main(int argc, char **argv)
 	printf("%d passed, %d failed\n", tr.passed, tr.failed);
 	fflush(stdout);
 	return tr.failed > 0 ? 1 : 0;
+}
+
+int se_script_failed_files(se_script *sc, se_error *first)
+{
+	lua_State *L = sc->sb.L;
+	int n;
+
+	lua_getfield(L, LUA_REGISTRYINDEX, "se.file_errors");
+	n = (int)lua_rawlen(L, -1);
+	if (n > 0 && first != NULL) {
+		lua_rawgeti(L, -1, 1);
+		set_script_error(&sc->sb, first, SE_ESCRIPT, lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+	return n;
 }

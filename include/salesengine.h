@@ -139,6 +139,10 @@ const char *se_rules_input_timezone(const se_rules *rules);
 /* How many rule{}s the script declares. */
 int se_rules_alert_count(const se_rules *rules);
 
+/* How many rules_file()s failed to load (their rules are missing); the
+ * first one's "file:line: message" goes into first. */
+int se_script_failed_files(se_script *sc, se_error *first);
+
 /* A short description of what the rules declare, for --check. */
 void se_rules_describe(const se_rules *rules, FILE *out);
 

@@ -74,13 +74,12 @@ metric {
 metric { name = "avg_contract", title = "Average contract, EUR", format = "money", value = m.average_deal }
 
 -- The 30-day pair declared above: qualified clients of the month who got
--- a proposal within 30 days.  A non-adjacent pair, so this reads the
--- windowed count (an adjacent step would read the plain one).
+-- a proposal within 30 days (the third argument picks the windowed pair).
 metric {
   name = "qualified_to_proposal_30d",
   title = "Qualified -> proposal in 30 days",
   format = "percent",
-  value = m.step("Qualified", "Proposal sent"),
+  value = m.step("Qualified", "Proposal sent", "30d"),
 }
 
 -- Lead to contract within 90 days (the declared window).
@@ -88,7 +87,7 @@ metric {
   name = "win_rate_90d",
   title = "Lead -> contract in 90 days",
   format = "percent",
-  value = m.step("Lead", "Contract signed"),
+  value = m.step("Lead", "Contract signed", "90d"),
 }
 
 -- Written inline: weighted pipeline (the pre-sale forecast, docs/METRICS.md

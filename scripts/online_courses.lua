@@ -74,7 +74,7 @@ metric {
   title = "Оплата за 72 часа после консультации",
   format = "percent",
   value = function(s)
-    local rate, _, consultations = s:conversion("Консультация", "Оплата")
+    local rate, _, consultations = s:conversion("Консультация", "Оплата", "72h")
     return rate, consultations
   end,
 }

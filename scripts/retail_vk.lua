@@ -53,9 +53,8 @@ funnel {
     { "Новый", "Выставлен счёт" },
     -- A message shop answers within the day or loses the client: the
     -- conversion report gets a row "consultation within 24 hours of the
-    -- first message" next to the plain step.  (s:conversion("Новый",
-    -- "Консультация") still reads the plain adjacent step: a window on an
-    -- adjacent step is for the report only.)
+    -- first message" next to the plain step; metrics read it with
+    -- s:conversion("Новый", "Консультация", "24h").
     { "Новый", "Консультация", window = "24h" },
     -- An unpaid payment link goes cold within days: paid within 3 days of
     -- the consultation.  Not an adjacent step, so metrics can read it.

@@ -7,10 +7,8 @@
 -- Run from cron every hour:  salesengine --db shop.db --alerts retail_vk.lua
 -- The tests of these rules are in retail_vk_test.lua.
 
--- Every alert carries its funnel, manager and source as labels already.
--- Extra labels = { team = "розница" } are left out of these examples for
--- now: in this build a rule with labels crashes the program (reported;
--- core/script.c, copy_string_list).  Add them back once that is fixed.
+-- Every alert carries its funnel, manager and source as labels already;
+-- labels = {...} adds more (for routing in a hook, or in the message).
 
 -- A manager who consults but does not send payment links.  Judged on the
 -- current week's consultations; fewer than 5 is too few to blame anyone
@@ -24,7 +22,8 @@ rule {
   min_sample = 5,
   hold = 2,
   severity = "warning",
-  message = "{manager}: консультация→счёт {value} < {threshold} ({sample} консультаций за неделю)",
+  labels = { team = "розница", channel = "vk" },
+  message = "{manager} ({team}): консультация→счёт {value} < {threshold} ({sample} консультаций за неделю)",
 }
 
 -- Unanswered dialogues: in a message shop a client who waits an hour buys

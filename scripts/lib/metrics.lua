@@ -14,10 +14,11 @@ function M.ratio(num, den)
   return num / den, den
 end
 
--- A metric function: cohort conversion from stage a to stage b.
-function M.step(a, b)
+-- A metric function: cohort conversion from stage a to stage b; with
+-- `within` ("30d"), the declared pair with that window.
+function M.step(a, b, within)
   return function(s)
-    local rate, _, cohort = s:conversion(a, b)
+    local rate, _, cohort = s:conversion(a, b, within)
     return rate, cohort
   end
 end
