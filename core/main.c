@@ -54,8 +54,10 @@ static void usage(FILE *out)
 	        "\n"
 	        "Report:\n"
 	        "  -f, --format=FMT         table (default), csv or json\n"
-	        "  -r, --report=LIST        comma-separated: leads,conversion,presale,sources,unknown\n"
-	        "                           (default: all)\n"
+	        "  -r, --report=LIST        comma-separated: leads,conversion,presale,sources,unknown,\n"
+	        "                           handling,diagnostics,velocity,forecast,backtest,channels,\n"
+	        "                           or all (default: the first five)\n"
+	        "      --spend=FILE         ad spend per source and month, CSV source,month,amount\n"
 	        "  -p, --period=P           total, day, week or month (default: the script's, else total)\n"
 	        "  -m, --mode=M             reached or touched, for every pair (default: per pair)\n"
 	        "      --from=DATE          first local day, YYYY-MM-DD\n"
@@ -99,7 +101,9 @@ static int pick(const char *arg, const char *const *names, int *out)
 
 static int parse_reports(const char *arg, unsigned *out)
 {
-	static const char *const names[] = { "leads", "conversion", "presale", "sources", "unknown", NULL };
+	static const char *const names[] = { "leads", "conversion", "presale", "sources", "unknown",
+		                             "handling", "diagnostics", "velocity", "forecast",
+		                             "backtest", "channels", NULL };
 	char buf[256], *save = NULL;
 
 	snprintf(buf, sizeof buf, "%s", arg);
@@ -163,7 +167,8 @@ static int parse_option(cli *c, int opt, const char *arg)
 		return 0;
 	case 'r':
 		if (parse_reports(arg, &c->report.reports) != 0)
-			return usage_error("--report takes leads,conversion,presale,sources,unknown; got '%s'", arg);
+			return usage_error("--report takes leads,conversion,presale,sources,unknown,handling,"
+			                   "diagnostics,velocity,forecast,backtest,channels or all; got '%s'", arg);
 		return 0;
 	case 'p':
 		if (pick(arg, periods, &i) != 0)
@@ -187,6 +192,7 @@ static int parse_option(cli *c, int opt, const char *arg)
 		return 0;
 	}
 	case 9: c->check = 1; return 0;
+	case 12: c->report.spend_csv = arg; return 0;
 	case 10:
 		if (parse_positive(arg, &n) != 0)
 			return usage_error("--max-instructions must be a positive number, not '%s'", arg);
@@ -220,6 +226,7 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 		{ "funnel", required_argument, NULL, 7 },
 		{ "as-of", required_argument, NULL, 8 },
 		{ "check", no_argument, NULL, 9 },
+		{ "spend", required_argument, NULL, 12 },
 		{ "max-instructions", required_argument, NULL, 10 },
 		{ "max-memory", required_argument, NULL, 11 },
 		{ "quiet", no_argument, NULL, 'q' },

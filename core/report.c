@@ -282,6 +282,8 @@ static void consume_deal(pass *p, const se_chunk_deal *d, const se_chunk_event *
 	add_leads_and_sources(p, a, f, &e, mgr, src, d->amount);
 	add_pairs(p, a, f, &e, mgr);
 	add_presale_and_rates(rep, a, f, &e, mgr, d->amount);
+	if ((rep->reports & ~(unsigned)SE_REPORT_CLASSIC) && se_insight_deal(rep, &e, d) != SE_OK)
+		p->nomem = 1;
 }
 
 static int consume_chunk(void *ud, const void *blob, size_t size, se_error *err)
@@ -472,7 +474,11 @@ static int resolve_settings(se_report *rep, const se_rules *rules, const se_repo
 	int rc;
 
 	rep->rules = rules;
-	rep->reports = o->reports ? o->reports : SE_REPORT_ALL;
+	rep->reports = o->reports ? o->reports : SE_REPORT_CLASSIC;
+	rep->sla = se_rules_sla(rules);
+	rep->stale_multiple = se_rules_stale_multiple(rules);
+	rep->shrinkage = se_rules_shrinkage(rules);
+	rep->compare = o->compare;
 	rep->period = o->period != SE_PERIOD_DEFAULT ? o->period
 	              : rules->period != SE_PERIOD_DEFAULT ? rules->period : SE_PERIOD_TOTAL;
 	rep->mode = o->mode != SE_MODE_DEFAULT ? o->mode
@@ -505,12 +511,18 @@ int se_report_build(se_report **out, se_store *st, const se_rules *rules,
 	if ((rc = resolve_settings(rep, rules, o, err)) != SE_OK ||
 	    (rc = load_names(rep, st, &pipelines, &n_pipeline, err)) != SE_OK ||
 	    (rc = alloc_aggregates(rep, o->mode, err)) != SE_OK ||
+	    (rc = se_insight_alloc(rep, err)) != SE_OK ||
+	    (rc = se_insight_merge_spend(rep, err)) != SE_OK ||
+	    (o->spend_csv != NULL && (rc = se_insight_read_spend(rep, o->spend_csv, err)) != SE_OK) ||
 	    (rc = se_count_ctx_init(&p.ctx, rules, rep->statuses, rep->n_status, pipelines,
 	                            n_pipeline, err)) != SE_OK)
 		goto out;
 	p.rep = rep;
-	if ((rc = se_store_each_chunk(st, consume_chunk, &p, err)) != SE_OK ||
-	    (rc = fetch_unknown_examples(rep, st, err)) != SE_OK)
+	rep->count_ctx = &p.ctx;
+	rc = se_store_each_chunk(st, consume_chunk, &p, err);
+	rep->count_ctx = NULL;
+	if (rc != SE_OK || (rc = fetch_unknown_examples(rep, st, err)) != SE_OK ||
+	    (rc = se_insight_finish(rep, st, err)) != SE_OK)
 		goto out;
 	*out = rep;
 out:
@@ -526,6 +538,7 @@ void se_report_free(se_report *rep)
 {
 	if (rep == NULL)
 		return;
+	se_insight_free(rep);
 	for (int i = 0; rep->agg && i < rep->rules->n_funnels; i++) {
 		se_funnel_agg *a = &rep->agg[i];
 

@@ -147,7 +147,14 @@ enum se_report_kind {
 	SE_REPORT_PRESALE = 4,
 	SE_REPORT_SOURCES = 8,
 	SE_REPORT_UNKNOWN = 16,  /* statuses no funnel knows */
-	SE_REPORT_ALL = 31
+	SE_REPORT_HANDLING = 32,     /* leads at the first stage: taken, released, unprocessed */
+	SE_REPORT_DIAGNOSTICS = 64,  /* managers against the team: intervals, growth point, style */
+	SE_REPORT_VELOCITY = 128,    /* time in stages, time to won, stale deals */
+	SE_REPORT_FORECAST = 256,    /* pre-sale forecast by stage probability and shrunk rates */
+	SE_REPORT_BACKTEST = 512,    /* that forecast replayed as of past dates, with its error */
+	SE_REPORT_CHANNELS = 1024,   /* sources: steps, spend, CPL, CPS, ROMI, weak sources */
+	SE_REPORT_CLASSIC = 31,      /* the default: the five foundation reports */
+	SE_REPORT_ALL = 2047
 };
 
 typedef struct se_report_opts {
@@ -159,6 +166,8 @@ typedef struct se_report_opts {
 	const char *timezone;    /* overrides the script's zone, or NULL */
 	const char *funnel;      /* only this funnel, or NULL for all */
 	int64_t as_of;           /* UTC seconds "now" for open windows; 0 = wall clock */
+	const char *spend_csv;   /* ad spend rows (source,month,amount) besides the script's, or NULL */
+	int compare;             /* non-zero: bucketed reports also show the previous bucket */
 } se_report_opts;
 
 typedef struct se_report se_report;
