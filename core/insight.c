@@ -49,13 +49,16 @@ static int samples_add(se_samples *s, int64_t row, uint32_t col, int64_t v)
 	return SE_OK;
 }
 
-static void quant_of(se_quant *q, int64_t *v, size_t n)
+static void quant_of(se_quant *q, int32_t *v, size_t n)
 {
+	int32_t p50, p90;
+
 	q->n = (int64_t)n;
 	if (n == 0)
 		return;
-	q->p50 = se_quantile(v, n, 0.5);
-	q->p90 = se_quantile(v, n, 0.9);
+	se_quantiles(v, n, &p50, &p90);
+	q->p50 = p50;
+	q->p90 = p90;
 }
 
 /* Groups the samples by (row, column) with a counting sort, then takes the
@@ -64,7 +67,7 @@ static int qtable_build(se_qtable *q, se_samples *s, uint32_t width)
 {
 	int64_t lo = INT64_MAX, hi = INT64_MIN;
 	size_t groups, *start = NULL;
-	int64_t *vals = NULL;
+	int32_t *vals = NULL;
 	int rc = SE_ENOMEM;
 
 	memset(q, 0, sizeof *q);
@@ -263,7 +266,7 @@ static int add_handling(se_report *rep, se_insight *in, const se_funnel *f, cons
 
 	if (lead == SE_NONE || !in_range(rep, e->ev[lead].ts))
 		return SE_OK;
-	key = se_report_bucket(rep, e->ev[lead].ts);
+	key = se_report_bucket_cached(rep, e->ev[lead].ts);
 	move = se_count_first_move(e, lead);
 	if ((cm = cell_at(&in->handling_by_manager, key, mgr)) == NULL ||
 	    (cs = cell_at(&in->handling_by_source, key, src)) == NULL ||
@@ -298,7 +301,7 @@ static int add_source_pairs(se_report *rep, se_funnel_agg *a, const se_funnel *f
 
 		if (cohort == SE_NONE || !in_range(rep, t = e->ev[cohort].ts))
 			continue;
-		if ((c = cell_at(&a->in.source_pairs[i], se_report_bucket(rep, t), src)) == NULL)
+		if ((c = cell_at(&a->in.source_pairs[i], se_report_bucket_cached(rep, t), src)) == NULL)
 			return SE_ENOMEM;
 		c->from++;
 		if (conv != SE_NONE)
@@ -379,33 +382,38 @@ static int add_replays(se_report *rep, se_insight *in, const se_funnel *f, const
 		rep->replay_scratch = ns;
 		rep->replay_cap = d->n_events;
 	}
+	se_chunk_deal cut = *d;
+	se_deal_eval part;
+
+	cut.n_events = 0;
 	for (int j = 0; j < in->n_cuts; j++) {
 		se_backtest_cut *c = &in->cuts[j];
-		se_chunk_deal cut = *d;
-		se_deal_eval e;
+		const se_deal_eval *e = full;
 		size_t cell;
 
-		cut.n_events = 0;
 		while (cut.n_events < d->n_events && full->ev[cut.n_events].ts < c->cutoff)
 			cut.n_events++;
 		if (cut.n_events == 0)
-			break; /* later cutoffs only see more */
-		se_count_deal(ctx, &cut, full->ev, rep->replay_scratch, &e);
-		if (e.funnel != full->funnel)
+			continue; /* the deal did not exist yet */
+		if (cut.n_events < d->n_events) { /* else the history is whole: the full evaluation */
+			se_count_deal(ctx, &cut, full->ev, rep->replay_scratch, &part);
+			e = &part;
+		}
+		if (e->funnel != full->funnel)
 			continue;
-		if (e.state != SE_DEAL_OPEN) {
-			int won = se_count_reach(&e, f->won, rep->mode) != SE_NONE;
+		if (e->state != SE_DEAL_OPEN) {
+			int won = se_count_reach(e, f->won, rep->mode) != SE_NONE;
 
 			for (int s = 0; s < f->won; s++)
-				if (se_count_reach(&e, s, rep->mode) != SE_NONE) {
+				if (se_count_reach(e, s, rep->mode) != SE_NONE) {
 					c->rates[(size_t)s * rep->n_manager + mgr].closed++;
 					c->rates[(size_t)s * rep->n_manager + mgr].won += won;
 				}
 			continue;
 		}
-		if (!f->stages[e.stage].presale)
+		if (!f->stages[e->stage].presale)
 			continue;
-		cell = (size_t)e.stage * rep->n_manager + mgr;
+		cell = (size_t)e->stage * rep->n_manager + mgr;
 		c->open[cell].deals++;
 		c->open[cell].amount += se_report_kopecks(d->amount);
 		if (won_full != SE_NONE && full->ev[won_full].ts >= c->cutoff) {
@@ -521,6 +529,49 @@ static int by_overdue(const void *pa, const void *pb)
 	return a->deal < b->deal ? -1 : a->deal > b->deal;
 }
 
+/* Moves the `keep` most overdue of v[0..n) to the front, sorted; returns how
+ * many there are.  Quickselect-style partitions first, so sorting touches
+ * only what is kept even when most open deals are stale. */
+static size_t keep_most_overdue(se_stale_deal *v, size_t n, size_t keep)
+{
+	size_t lo = 0, hi = n;
+
+	if (n <= keep) {
+		qsort(v, n, sizeof *v, by_overdue);
+		return n;
+	}
+	while (hi - lo > 1) {
+		se_stale_deal pivot = v[lo + (hi - lo) / 2], t;
+		size_t store = lo;
+
+		for (size_t i = lo; i < hi; i++)
+			if (by_overdue(&v[i], &pivot) < 0) {
+				t = v[i];
+				v[i] = v[store];
+				v[store++] = t;
+			}
+		/* [lo, store) rank before the pivot */
+		if (store == keep)
+			break;
+		if (store > keep) {
+			hi = store;
+		} else {
+			size_t at = store; /* bring the pivot (and its ties) next */
+			for (size_t i = store; i < hi; i++)
+				if (by_overdue(&v[i], &pivot) == 0) {
+					t = v[i];
+					v[i] = v[at];
+					v[at++] = t;
+				}
+			if (at >= keep)
+				break;
+			lo = at;
+		}
+	}
+	qsort(v, keep, sizeof *v, by_overdue);
+	return keep;
+}
+
 static int find_stale(se_report *rep, se_store *st, int fi, se_error *err)
 {
 	se_insight *in = &rep->agg[fi].in;
@@ -538,8 +589,7 @@ static int find_stale(se_report *rep, se_store *st, int fi, se_error *err)
 		in->stale_count[(size_t)o->stage * rep->n_manager + o->manager]++;
 		in->stale[n++] = (se_stale_deal){ o->deal, o->manager, o->stage, age, q->p50, NULL };
 	}
-	qsort(in->stale, n, sizeof *in->stale, by_overdue);
-	in->n_stale = n < SE_STALE_LIST ? n : SE_STALE_LIST;
+	in->n_stale = keep_most_overdue(in->stale, n, SE_STALE_LIST);
 	for (size_t i = 0; i < in->n_stale; i++) {
 		char key[600];
 		int rc;

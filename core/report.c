@@ -48,6 +48,39 @@ int64_t se_report_bucket(const se_report *rep, int64_t t)
 	}
 }
 
+/* First local day of bucket key (day, week or month). */
+static int64_t bucket_first_day(const se_report *rep, int64_t key)
+{
+	switch (rep->period) {
+	case SE_PERIOD_DAY:
+		return key;
+	case SE_PERIOD_WEEK:
+		return key * 7 - 3;
+	default:
+		return se_days_from_civil(floor_div(key, 12), (int)(key - floor_div(key, 12) * 12) + 1, 1);
+	}
+}
+
+int64_t se_report_bucket_cached(se_report *rep, int64_t t)
+{
+	if (rep->period == SE_PERIOD_TOTAL)
+		return 0;
+	/* deals are numbered as they first appear, so the pass walks roughly
+	 * forward in time: most lookups land in the bucket of the previous one */
+	if (!rep->cache_valid || t < rep->cached_lo || t >= rep->cached_hi) {
+		int64_t key = se_report_bucket(rep, t);
+
+		rep->cached_key = key;
+		rep->cached_lo = se_tz_local_to_utc(rep->tz, bucket_first_day(rep, key) * 86400);
+		rep->cached_hi = se_tz_local_to_utc(rep->tz, bucket_first_day(rep, key + 1) * 86400);
+		/* an instant a zone change puts outside its own bucket's bounds is
+		 * answered right, just not cached */
+		rep->cache_valid = t >= rep->cached_lo && t < rep->cached_hi;
+		return key;
+	}
+	return rep->cached_key;
+}
+
 void se_report_bucket_label(const se_report *rep, int64_t key, char *buf, size_t size)
 {
 	int64_t y;
@@ -184,7 +217,7 @@ static void add_leads_and_sources(pass *p, se_funnel_agg *a, const se_funnel *f,
 
 	if (lead == SE_NONE || !in_range(rep, e->ev[lead].ts))
 		return;
-	key = se_report_bucket(rep, e->ev[lead].ts);
+	key = se_report_bucket_cached(rep, e->ev[lead].ts);
 	if ((n = grid_cell(&a->leads_by_manager, key, mgr)) == NULL)
 		goto nomem;
 	(*n)++;
@@ -216,7 +249,7 @@ static void add_pairs(pass *p, se_funnel_agg *a, const se_funnel *f, const se_de
 		t = e->ev[cohort].ts;
 		if (!in_range(p->rep, t))
 			continue;
-		if ((c = grid_cell(&a->pairs[i], se_report_bucket(p->rep, t), mgr)) == NULL) {
+		if ((c = grid_cell(&a->pairs[i], se_report_bucket_cached(p->rep, t), mgr)) == NULL) {
 			p->nomem = 1;
 			return;
 		}

@@ -174,6 +174,8 @@ struct se_report {
 	size_t n_spend;
 	int compare;               /* print the previous bucket beside each one */
 	const se_count_ctx *count_ctx; /* during the pass */
+	int64_t cached_lo, cached_hi, cached_key; /* se_report_bucket_cached() */
+	int cache_valid;
 	int64_t *replay_scratch;   /* backtest: codes of a deal's history cut short */
 	size_t replay_cap;
 };
@@ -190,6 +192,8 @@ int64_t se_div_round(int64_t num, int64_t den);
 /* Bucket key of a UTC instant, and its label ("2025-W03", "2025-01", ...). */
 int64_t se_report_bucket(const se_report *rep, int64_t t);
 void se_report_bucket_label(const se_report *rep, int64_t key, char *buf, size_t size);
+/* se_report_bucket() remembering the last local day it saw: for the pass. */
+int64_t se_report_bucket_cached(se_report *rep, int64_t t);
 
 /* insight.c: the diagnostic reports' share of the pass. */
 int se_insight_alloc(se_report *rep, se_error *err);

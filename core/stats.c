@@ -80,27 +80,29 @@ double se_cmh_z(const se_cmh *c)
 	return (c->observed - c->expected) / sqrt(c->variance);
 }
 
-static void swap(int64_t *a, int64_t *b)
+static void swap(int32_t *a, int32_t *b)
 {
-	int64_t t = *a;
+	int32_t t = *a;
 
 	*a = *b;
 	*b = t;
 }
 
-int64_t se_quantile(int64_t *v, size_t n, double p)
+static size_t rank_of(size_t n, double p)
 {
-	size_t rank = (size_t)ceil(p * (double)n - 1e-9), lo = 0, hi = n - 1, want;
+	size_t rank = (size_t)ceil(p * (double)n - 1e-9);
 
-	if (rank < 1)
-		rank = 1;
-	if (rank > n)
-		rank = n;
-	want = rank - 1;
+	return rank < 1 ? 0 : rank > n ? n - 1 : rank - 1;
+}
+
+/* Quickselect of index want within v[lo..hi]; afterwards v[want] is in
+ * place and everything after it is no smaller. */
+static int32_t select_at(int32_t *v, size_t lo, size_t hi, size_t want)
+{
 	while (lo < hi) {
 		/* median of three as the pivot keeps sorted input linear */
 		size_t mid = lo + (hi - lo) / 2, i = lo, j = hi;
-		int64_t pivot;
+		int32_t pivot;
 
 		if (v[mid] < v[lo])
 			swap(&v[mid], &v[lo]);
@@ -130,4 +132,17 @@ int64_t se_quantile(int64_t *v, size_t n, double p)
 			return v[want];
 	}
 	return v[want];
+}
+
+int32_t se_quantile(int32_t *v, size_t n, double p)
+{
+	return select_at(v, 0, n - 1, rank_of(n, p));
+}
+
+void se_quantiles(int32_t *v, size_t n, int32_t *p50, int32_t *p90)
+{
+	size_t a = rank_of(n, 0.5), b = rank_of(n, 0.9);
+
+	*p50 = select_at(v, 0, n - 1, a);
+	*p90 = select_at(v, a, n - 1, b);
 }

@@ -51,6 +51,9 @@ double se_cmh_z(const se_cmh *c);
 
 /* Nearest-rank quantile: the value at rank ceil(p * n) (1-based, at least
  * 1) of v[0..n) in ascending order.  Reorders v (quickselect, O(n)); n > 0. */
-int64_t se_quantile(int64_t *v, size_t n, double p);
+int32_t se_quantile(int32_t *v, size_t n, double p);
+/* The median and the 90th percentile at once: the second search only looks
+ * above the first.  n > 0. */
+void se_quantiles(int32_t *v, size_t n, int32_t *p50, int32_t *p90);
 
 #endif
