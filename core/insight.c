@@ -15,6 +15,7 @@
  * Never: prints (output.c does), calls Lua, or reads SQL except to fetch
  * the deal_id of the stale deals it lists.
  */
+#include "csv.h"
 #include "report.h"
 #include "stats.h"
 #include "store.h"
@@ -701,51 +702,55 @@ int se_insight_merge_spend(se_report *rep, se_error *err)
 	return SE_OK;
 }
 
-/* One line "source,month,amount"; the header line is skipped by the caller. */
-static int spend_line(se_report *rep, char *line, const char *path, long lineno, se_error *err)
+/* One record "source,month,amount" (RFC 4180, so a source may hold a comma). */
+static int spend_record(se_report *rep, const se_csv_record *r, const char *path, se_error *err)
 {
-	char *month, *amount, *end;
+	const char *month, *amount;
+	char *end;
 	int64_t key;
 	double v;
 
-	line[strcspn(line, "\r\n")] = '\0';
-	if (line[0] == '\0')
-		return SE_OK;
-	if ((month = strchr(line, ',')) == NULL || (amount = strchr(month + 1, ',')) == NULL)
-		return se_error_set(err, SE_EINPUT, "%s:%ld: expected source,month,amount", path, lineno);
-	*month++ = '\0';
-	*amount++ = '\0';
+	if (r->nfields == 1 && r->fields[0].len == 0)
+		return SE_OK; /* an empty line */
+	if (r->nfields != 3)
+		return se_error_set(err, SE_EINPUT, "%s:%ld: expected source,month,amount", path, r->line);
+	month = r->fields[1].ptr;
+	amount = r->fields[2].ptr;
 	if (se_parse_month(month, &key) != SE_OK)
-		return se_error_set(err, SE_EINPUT, "%s:%ld: month: \"%s\" is not like 2025-01", path, lineno,
+		return se_error_set(err, SE_EINPUT, "%s:%ld: month: \"%s\" is not like 2025-01", path, r->line,
 		                    month);
 	errno = 0;
 	v = strtod(amount, &end);
 	if (end == amount || *end != '\0' || errno != 0 || !(v >= 0) || v > 1e15)
 		return se_error_set(err, SE_EINPUT, "%s:%ld: amount: \"%s\" is not a non-negative number", path,
-		                    lineno, amount);
-	if (copy_spend(rep, line, key, llround(v * 100.0)) != SE_OK)
+		                    r->line, amount);
+	if (copy_spend(rep, r->fields[0].ptr, key, llround(v * 100.0)) != SE_OK)
 		return se_error_set(err, SE_ENOMEM, "out of memory");
 	return SE_OK;
 }
 
 int se_insight_read_spend(se_report *rep, const char *path, se_error *err)
 {
-	FILE *fp = fopen(path, "r");
-	char line[1024];
-	long lineno = 0;
-	int rc = SE_OK;
+	se_csv *csv = NULL;
+	se_csv_record r;
+	int rc, first = 1;
 
-	if (fp == NULL)
-		return se_error_set(err, SE_EIO, "--spend: cannot open %s: %s", path, strerror(errno));
-	while (rc == SE_OK && fgets(line, sizeof line, fp) != NULL) {
-		if (++lineno == 1)
-			continue; /* header: source,month,amount */
-		rc = spend_line(rep, line, path, lineno, err);
+	if ((rc = se_csv_open(&csv, path, ',', err)) != SE_OK) {
+		se_error_prefix(err, "--spend");
+		return rc;
 	}
-	if (rc == SE_OK && ferror(fp))
-		rc = se_error_set(err, SE_EIO, "--spend: reading %s failed", path);
-	fclose(fp);
-	return rc;
+	while ((rc = se_csv_next(csv, &r, err)) == 1) {
+		if (first) { /* the header: source,month,amount */
+			first = 0;
+			continue;
+		}
+		if ((rc = spend_record(rep, &r, path, err)) != SE_OK)
+			break;
+	}
+	if (rc == SE_EINPUT)
+		se_error_prefix(err, "%s:%ld", path, r.error_line);
+	se_csv_close(csv);
+	return rc < 0 ? rc : SE_OK;
 }
 
 int64_t se_report_spend(const se_report *rep, const char *source, int64_t month)

@@ -1211,6 +1211,18 @@ static void backtest_row(block *b, const char *funnel, const char *label, const 
 	set_count_ratio(&r[12], err_shrunk, t->won_amount);
 }
 
+/* "2025-02-01": the local date of an instant in the report zone. */
+static void local_date(const se_report *rep, int64_t t, char *buf, size_t size)
+{
+	int64_t local = se_tz_utc_to_local(rep->tz, t), days = local / 86400, y;
+	int m, d;
+
+	if (local % 86400 < 0)
+		days--;
+	se_civil_from_days(days, &y, &m, &d);
+	snprintf(buf, size, "%04lld-%02d-%02d", (long long)y, m, d);
+}
+
 /* One row per cutoff (signed errors), then "all": sums, with the errors
  * as sums of absolute errors (so their rate is the WAPE). */
 static void build_backtest(const se_report *rep, blocks *bs, int f)
@@ -1229,7 +1241,7 @@ static void build_backtest(const se_report *rep, blocks *bs, int f)
 
 		if (t.deals == 0)
 			continue;
-		se_time_format_utc(t.cutoff, label, sizeof label);
+		local_date(rep, t.cutoff, label, sizeof label);
 		backtest_row(b, fname, label, &t, es, eh);
 		all.deals += t.deals;
 		all.amount += t.amount;
