@@ -497,3 +497,62 @@ int se_report_source_step(const se_report *rep, int funnel, int pair, int64_t bu
 	}
 	return SE_OK;
 }
+
+/* ---- one bucket of the foundation reports (compare) ------------------------------ */
+
+int64_t se_report_leads(const se_report *rep, int funnel, int64_t bucket, enum se_dim dim, uint32_t id)
+{
+	const se_grid *g;
+	uint32_t width;
+	int64_t n = 0;
+
+	if (bad_funnel(rep, funnel))
+		return 0;
+	g = dim == SE_DIM_SOURCE ? &rep->agg[funnel].leads_by_source : &rep->agg[funnel].leads_by_manager;
+	width = dim == SE_DIM_SOURCE ? rep->n_source : rep->n_manager;
+	for (uint32_t c = 0; c < width; c++) {
+		const int64_t *v = se_grid_at(g, bucket, c);
+
+		if (v != NULL && (id == SE_ALL || c == id))
+			n += *v;
+	}
+	return n;
+}
+
+int se_report_pair(const se_report *rep, int funnel, int pair, int64_t bucket, uint32_t manager, se_pair_cell *out)
+{
+	const se_grid *g;
+
+	memset(out, 0, sizeof *out);
+	if (bad_funnel(rep, funnel) || pair < 0 || pair >= rep->rules->funnels[funnel].n_pairs ||
+	    (manager != SE_ALL && manager >= rep->n_manager))
+		return SE_ERR;
+	g = &rep->agg[funnel].pairs[pair];
+	for (uint32_t m = 0; m < rep->n_manager; m++) {
+		const se_pair_cell *c = se_grid_at(g, bucket, m);
+
+		if (c == NULL || (manager != SE_ALL && m != manager))
+			continue;
+		out->from += c->from;
+		out->to += c->to;
+		if (c->last_cohort > out->last_cohort)
+			out->last_cohort = c->last_cohort;
+	}
+	return SE_OK;
+}
+
+int se_report_won(const se_report *rep, int funnel, int64_t bucket, int64_t *won, int64_t *revenue)
+{
+	*won = *revenue = 0;
+	if (bad_funnel(rep, funnel))
+		return SE_ERR;
+	for (uint32_t s = 0; s < rep->n_source; s++) {
+		const se_source_cell *c = se_grid_at(&rep->agg[funnel].sources, bucket, s);
+
+		if (c != NULL) {
+			*won += c->won;
+			*revenue += c->revenue;
+		}
+	}
+	return SE_OK;
+}

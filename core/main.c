@@ -30,6 +30,7 @@ typedef struct cli {
 	se_output format;
 	se_report_opts report;
 	int check;
+	int compare;   /* --compare: the compare report besides the others */
 	int quiet;
 	se_script_limits limits;
 	const char *script;
@@ -56,7 +57,8 @@ static void usage(FILE *out)
 	        "  -f, --format=FMT         table (default), csv or json\n"
 	        "  -r, --report=LIST        comma-separated: leads,conversion,presale,sources,unknown,\n"
 	        "                           handling,diagnostics,velocity,forecast,backtest,channels,\n"
-	        "                           or all (default: the first five)\n"
+	        "                           compare, or all (default: the first five)\n"
+	        "      --compare            add compare: each period next to the previous one\n"
 	        "      --spend=FILE         ad spend per source and month, CSV source,month,amount\n"
 	        "  -p, --period=P           total, day, week or month (default: the script's, else total)\n"
 	        "  -m, --mode=M             reached or touched, for every pair (default: per pair)\n"
@@ -103,7 +105,7 @@ static int parse_reports(const char *arg, unsigned *out)
 {
 	static const char *const names[] = { "leads", "conversion", "presale", "sources", "unknown",
 		                             "handling", "diagnostics", "velocity", "forecast",
-		                             "backtest", "channels", NULL };
+		                             "backtest", "channels", "compare", NULL };
 	char buf[256], *save = NULL;
 
 	snprintf(buf, sizeof buf, "%s", arg);
@@ -168,7 +170,7 @@ static int parse_option(cli *c, int opt, const char *arg)
 	case 'r':
 		if (parse_reports(arg, &c->report.reports) != 0)
 			return usage_error("--report takes leads,conversion,presale,sources,unknown,handling,"
-			                   "diagnostics,velocity,forecast,backtest,channels or all; got '%s'", arg);
+			                   "diagnostics,velocity,forecast,backtest,channels,compare or all; got '%s'", arg);
 		return 0;
 	case 'p':
 		if (pick(arg, periods, &i) != 0)
@@ -193,6 +195,7 @@ static int parse_option(cli *c, int opt, const char *arg)
 	}
 	case 9: c->check = 1; return 0;
 	case 12: c->report.spend_csv = arg; return 0;
+	case 13: c->compare = 1; return 0;
 	case 10:
 		if (parse_positive(arg, &n) != 0)
 			return usage_error("--max-instructions must be a positive number, not '%s'", arg);
@@ -227,6 +230,7 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 		{ "as-of", required_argument, NULL, 8 },
 		{ "check", no_argument, NULL, 9 },
 		{ "spend", required_argument, NULL, 12 },
+		{ "compare", no_argument, NULL, 13 },
 		{ "max-instructions", required_argument, NULL, 10 },
 		{ "max-memory", required_argument, NULL, 11 },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -257,6 +261,8 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 		c->script = argv[optind++];
 	if (optind < argc)
 		return usage_error("unexpected argument '%s' (one rules script at most)", argv[optind]);
+	if (c->compare)
+		c->report.reports |= (c->report.reports ? 0 : SE_REPORT_CLASSIC) | SE_REPORT_COMPARE;
 	if (c->script == NULL && (c->check || c->n_imports == 0))
 		return usage_error("%s", "a rules script is needed (e.g. scripts/example.lua)");
 	return EXIT_OK;

@@ -21,7 +21,8 @@ enum ctype {
 	T_STR, T_INT, T_AMOUNT, T_PCT, T_BOOL,
 	T_HOURS,  /* i: seconds; hours with one decimal (JSON: whole seconds) */
 	T_REAL,   /* d: two decimals */
-	T_FLAG    /* i: 0/1; "yes" in the table */
+	T_FLAG,   /* i: 0/1; "yes" in the table */
+	T_NUM     /* a number already formatted in buf (JSON: unquoted); null: none */
 };
 
 enum { IN_CSV = 1, IN_TABLE = 2 };
@@ -45,13 +46,13 @@ typedef struct cell {
 enum kind {
 	K_LEADS, K_CONVERSION, K_PRESALE, K_SOURCES, K_UNKNOWN,
 	K_HANDLING, K_DIAGNOSTICS, K_STYLE, K_VELOCITY, K_TO_WON, K_STALE,
-	K_FORECAST, K_FORECAST_MONTH, K_BACKTEST, K_SOURCE_STEPS, K_CHANNELS, K_COUNT
+	K_FORECAST, K_FORECAST_MONTH, K_BACKTEST, K_SOURCE_STEPS, K_CHANNELS, K_COMPARE, K_COUNT
 };
 
 static const char *const kind_names[K_COUNT] = {
 	"leads", "conversion", "presale", "sources", "unknown",
 	"handling", "diagnostics", "style", "velocity", "time_to_won", "stale",
-	"forecast", "forecast_month", "backtest", "source_steps", "channels"
+	"forecast", "forecast_month", "backtest", "source_steps", "channels", "compare"
 };
 
 /* The --report bit that asks for each block kind. */
@@ -59,7 +60,7 @@ static const unsigned kind_report[K_COUNT] = {
 	SE_REPORT_LEADS, SE_REPORT_CONVERSION, SE_REPORT_PRESALE, SE_REPORT_SOURCES, SE_REPORT_UNKNOWN,
 	SE_REPORT_HANDLING, SE_REPORT_DIAGNOSTICS, SE_REPORT_DIAGNOSTICS, SE_REPORT_VELOCITY,
 	SE_REPORT_VELOCITY, SE_REPORT_VELOCITY, SE_REPORT_FORECAST, SE_REPORT_FORECAST,
-	SE_REPORT_BACKTEST, SE_REPORT_CHANNELS, SE_REPORT_CHANNELS
+	SE_REPORT_BACKTEST, SE_REPORT_CHANNELS, SE_REPORT_CHANNELS, SE_REPORT_COMPARE
 };
 
 typedef struct block {
@@ -286,6 +287,19 @@ static const col channels_cols[] = {
 	{ "romi_pct", "romi", T_PCT, ALL },
 	{ "within_manager_z", "within_manager_z", T_REAL, ALL },
 	{ "weak", "weak", T_FLAG, ALL },
+};
+
+static const col compare_cols[] = {
+	{ "funnel", NULL, T_STR, IN_CSV },
+	{ "period", "period", T_STR, ALL },
+	{ "previous", "previous", T_STR, ALL },
+	{ "dimension", "dimension", T_STR, ALL },
+	{ "name", "name", T_STR, ALL },
+	{ "metric", "metric", T_STR, ALL },
+	{ "value", "value", T_NUM, ALL },
+	{ "previous_value", "previous_value", T_NUM, ALL },
+	{ "change", "change", T_NUM, ALL },
+	{ "change_pct", "change_rate", T_PCT, ALL },
 };
 
 #define NCOLS(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -1348,12 +1362,162 @@ static void build_channels(const se_report *rep, blocks *bs, int f)
 	}
 }
 
+/* ---- compare: each bucket next to the previous one (docs/METRICS.md 4k) ---- */
+
+enum mkind { M_COUNT, M_AMOUNT, M_RATE };
+
+typedef struct metric_pair {
+	enum mkind kind;
+	int64_t v, pv;           /* counts, kopecks; rates: to */
+	int64_t den, pden;       /* rates: from */
+} metric_pair;
+
+static void format_kopecks(int64_t k, char *buf, size_t size);
+
+/* Tenths of a percent of num / den, halves up; den > 0. */
+static int64_t tenths_of(int64_t num, int64_t den)
+{
+	cell c;
+
+	memset(&c, 0, sizeof c);
+	set_count_ratio(&c, num, den);
+	return pct_tenths(&c);
+}
+
+static void set_tenths(cell *c, int64_t t)
+{
+	snprintf(c->buf, sizeof c->buf, "%s%lld.%lld", t < 0 ? "-" : "", llabs(t) / 10, llabs(t) % 10);
+}
+
+static void set_metric_value(cell *c, enum mkind kind, int64_t v, int64_t den)
+{
+	c->s = NULL;
+	if (kind == M_COUNT)
+		snprintf(c->buf, sizeof c->buf, "%lld", (long long)v);
+	else if (kind == M_AMOUNT)
+		format_kopecks(v, c->buf, sizeof c->buf);
+	else if (den > 0)
+		set_tenths(c, tenths_of(v, den));
+	else
+		c->null = 1;
+}
+
+static void compare_row(block *b, const char *funnel, const char *period, const char *previous,
+                        const char *dim, const char *name, const char *metric, const metric_pair *m)
+{
+	cell *r = new_row(b);
+
+	if (r == NULL)
+		return;
+	set_str(&r[0], funnel);
+	set_copy(&r[1], period);
+	set_copy(&r[2], previous);
+	set_str(&r[3], dim);
+	set_str(&r[4], name);
+	set_str(&r[5], metric);
+	set_metric_value(&r[6], m->kind, m->v, m->den);
+	set_metric_value(&r[7], m->kind, m->pv, m->pden);
+	if (m->kind != M_RATE) {
+		set_metric_value(&r[8], m->kind, m->v - m->pv, 0);
+		if (m->pv != 0)
+			set_count_ratio(&r[9], m->v - m->pv, m->pv);
+		else
+			set_ratio(&r[9], 0, 0);
+		return;
+	}
+	if (m->den == 0 || m->pden == 0) { /* a rate missing on either side */
+		r[8].null = 1;
+		set_ratio(&r[9], 0, 0);
+		return;
+	}
+	/* the change of a rate is in percentage points, from the printed tenths */
+	set_tenths(&r[8], tenths_of(m->v, m->den) - tenths_of(m->pv, m->pden));
+	{
+		double now = (double)m->v / (double)m->den, before = (double)m->pv / (double)m->pden;
+
+		if (before > 0)
+			set_ratio(&r[9], now - before, before);
+		else
+			set_ratio(&r[9], 0, 0);
+	}
+}
+
+/* The metrics of one name (the team when manager is SE_ALL) in bucket k
+ * and k - 1. */
+static void compare_one(const se_report *rep, block *b, int f, int64_t k, const char *period,
+                        const char *previous, const char *dim, const char *name, uint32_t manager)
+{
+	const se_funnel *fn = &rep->rules->funnels[f];
+	metric_pair m = { M_COUNT, 0, 0, 0, 0 };
+
+	m.v = se_report_leads(rep, f, k, SE_DIM_MANAGER, manager);
+	m.pv = se_report_leads(rep, f, k - 1, SE_DIM_MANAGER, manager);
+	if (m.v == 0 && m.pv == 0)
+		return;
+	compare_row(b, fn->name, period, previous, dim, name, "leads", &m);
+	for (int p = 0; p < fn->n_pairs; p++) {
+		se_pair_cell now, before;
+
+		se_report_pair(rep, f, p, k, manager, &now);
+		se_report_pair(rep, f, p, k - 1, manager, &before);
+		if (now.from == 0 && before.from == 0)
+			continue;
+		m = (metric_pair){ M_RATE, now.to, before.to, now.from, before.from };
+		compare_row(b, fn->name, period, previous, dim, name, b->labels[p], &m);
+	}
+	if (manager == SE_ALL) {
+		int64_t won, revenue, pwon, prevenue;
+
+		se_report_won(rep, f, k, &won, &revenue);
+		se_report_won(rep, f, k - 1, &pwon, &prevenue);
+		m = (metric_pair){ M_COUNT, won, pwon, 0, 0 };
+		compare_row(b, fn->name, period, previous, dim, name, "won", &m);
+		m = (metric_pair){ M_AMOUNT, revenue, prevenue, 0, 0 };
+		compare_row(b, fn->name, period, previous, dim, name, "revenue", &m);
+	}
+	if (rep->reports & SE_REPORT_HANDLING) {
+		se_handling now, before;
+
+		se_report_handling(rep, f, k, SE_DIM_MANAGER, manager, &now);
+		se_report_handling(rep, f, k - 1, SE_DIM_MANAGER, manager, &before);
+		m = (metric_pair){ M_COUNT, now.taken, before.taken, 0, 0 };
+		compare_row(b, fn->name, period, previous, dim, name, "taken", &m);
+		m = (metric_pair){ M_COUNT, now.unprocessed, before.unprocessed, 0, 0 };
+		compare_row(b, fn->name, period, previous, dim, name, "unprocessed", &m);
+	}
+}
+
+static void build_compare(const se_report *rep, blocks *bs, int f)
+{
+	const se_funnel_agg *a = &rep->agg[f];
+	block *b = new_block(bs, K_COMPARE, f, 0, compare_cols, NCOLS(compare_cols));
+	int64_t lo, hi;
+
+	if (b == NULL || rep->period == SE_PERIOD_TOTAL || pair_labels_of(b, &rep->rules->funnels[f]) != SE_OK)
+		return;
+	grid_span(&a->leads_by_manager, NULL, &lo, &hi);
+	for (int64_t k = lo; k < hi; k++) {
+		char period[40], previous[40];
+
+		if (se_report_leads(rep, f, k, SE_DIM_MANAGER, SE_ALL) == 0)
+			continue;
+		se_report_bucket_label(rep, k, period, sizeof period);
+		se_report_bucket_label(rep, k - 1, previous, sizeof previous);
+		compare_one(rep, b, f, k, period, previous, "team", "*", SE_ALL);
+		for (uint32_t i = 0; i < rep->n_manager; i++) {
+			uint32_t m = rep->manager_order[i];
+
+			compare_one(rep, b, f, k, period, previous, "manager", manager_name(rep, m), m);
+		}
+	}
+}
+
 typedef void (*block_builder)(const se_report *rep, blocks *bs, int f);
 
 static const block_builder builders[K_COUNT] = {
 	build_leads, NULL, build_presale, build_sources, NULL,
 	build_handling, build_diagnostics, build_style, build_velocity, build_to_won, build_stale,
-	build_forecast, build_forecast_month, build_backtest, build_source_steps, build_channels
+	build_forecast, build_forecast_month, build_backtest, build_source_steps, build_channels, build_compare
 };
 
 /* Report kind outer, funnel inner: CSV then needs one header per kind. */
@@ -1452,6 +1616,8 @@ static const char *cell_text(const col *c, const cell *v, char *buf, size_t size
 			return table ? "-" : "";
 		snprintf(buf, size, "%.2f", v->d);
 		return buf;
+	case T_NUM:
+		return v->null ? (table ? "-" : "") : cell_str(v);
 	}
 	return "";
 }
@@ -1575,6 +1741,9 @@ static void block_title(const se_report *rep, const block *b, char *buf, size_t 
 		return;
 	case K_CHANNELS:
 		snprintf(buf, size, "%s: sources: money and within-manager quality", f->name);
+		return;
+	case K_COMPARE:
+		snprintf(buf, size, "%s: each %s next to the previous one", f->name, se_period_name(rep->period));
 		return;
 	default:
 		snprintf(buf, size, "statuses no funnel knows");
@@ -1727,6 +1896,9 @@ static void json_cell(FILE *out, const col *c, const cell *v)
 		else
 			json_number(out, round(v->d * 10000.0) / 10000.0);
 		return;
+	case T_NUM:
+		fputs(v->null ? "null" : cell_str(v), out);
+		return;
 	}
 }
 
@@ -1799,7 +1971,7 @@ static void write_json(const se_report *rep, const blocks *bs, FILE *out)
 	static const enum kind kinds[] = {
 		K_LEADS, K_CONVERSION, K_PRESALE, K_SOURCES, K_HANDLING, K_DIAGNOSTICS, K_STYLE,
 		K_VELOCITY, K_TO_WON, K_STALE, K_FORECAST, K_FORECAST_MONTH, K_BACKTEST, K_SOURCE_STEPS,
-		K_CHANNELS
+		K_CHANNELS, K_COMPARE
 	};
 	char asof[32];
 	int first = 1;

@@ -511,7 +511,6 @@ static int resolve_settings(se_report *rep, const se_rules *rules, const se_repo
 	rep->sla = se_rules_sla(rules);
 	rep->stale_multiple = se_rules_stale_multiple(rules);
 	rep->shrinkage = se_rules_shrinkage(rules);
-	rep->compare = o->compare;
 	rep->period = o->period != SE_PERIOD_DEFAULT ? o->period
 	              : rules->period != SE_PERIOD_DEFAULT ? rules->period : SE_PERIOD_TOTAL;
 	rep->mode = o->mode != SE_MODE_DEFAULT ? o->mode

@@ -172,7 +172,6 @@ struct se_report {
 	double stale_multiple, shrinkage;
 	se_spend *spend;           /* the script's and --spend's, merged */
 	size_t n_spend;
-	int compare;               /* print the previous bucket beside each one */
 	const se_count_ctx *count_ctx; /* during the pass */
 	int64_t cached_lo, cached_hi, cached_key; /* se_report_bucket_cached() */
 	int cache_valid;
@@ -316,6 +315,14 @@ typedef struct se_channel {
 int se_report_channel(const se_report *rep, int funnel, int64_t bucket, uint32_t source, se_channel *out);
 int se_report_source_step(const se_report *rep, int funnel, int pair, int64_t bucket, uint32_t source,
                           se_pair_cell *out);
+
+/* The foundation reports' numbers for one bucket, so a bucket can be set
+ * next to the previous one (compare, 4k): leads of a manager, source or the
+ * team; a pair's counts for a manager or the team; won and revenue of the
+ * team's leads (sources). */
+int64_t se_report_leads(const se_report *rep, int funnel, int64_t bucket, enum se_dim dim, uint32_t id);
+int se_report_pair(const se_report *rep, int funnel, int pair, int64_t bucket, uint32_t manager, se_pair_cell *out);
+int se_report_won(const se_report *rep, int funnel, int64_t bucket, int64_t *won, int64_t *revenue);
 
 /* Cell (row for key, column col) of a grid; NULL if the key is outside. */
 static inline void *se_grid_at(const se_grid *g, int64_t key, size_t col)

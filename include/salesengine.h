@@ -153,8 +153,9 @@ enum se_report_kind {
 	SE_REPORT_FORECAST = 256,    /* pre-sale forecast by stage probability and shrunk rates */
 	SE_REPORT_BACKTEST = 512,    /* that forecast replayed as of past dates, with its error */
 	SE_REPORT_CHANNELS = 1024,   /* sources: steps, spend, CPL, CPS, ROMI, weak sources */
+	SE_REPORT_COMPARE = 2048,    /* each bucket next to the previous one, with the change */
 	SE_REPORT_CLASSIC = 31,      /* the default: the five foundation reports */
-	SE_REPORT_ALL = 2047
+	SE_REPORT_ALL = 4095
 };
 
 typedef struct se_report_opts {
@@ -167,7 +168,6 @@ typedef struct se_report_opts {
 	const char *funnel;      /* only this funnel, or NULL for all */
 	int64_t as_of;           /* UTC seconds "now" for open windows; 0 = wall clock */
 	const char *spend_csv;   /* ad spend rows (source,month,amount) besides the script's, or NULL */
-	int compare;             /* non-zero: bucketed reports also show the previous bucket */
 } se_report_opts;
 
 typedef struct se_report se_report;

@@ -70,6 +70,8 @@ check report_handling 0 --db a.db "$asof" --format csv --report handling,diagnos
 check report_velocity 0 --db a.db "$asof" --report velocity rules_insight.lua
 check report_channels 0 --db a.db "$asof" --format csv --period month --report channels \
 	--spend spend.csv rules_insight.lua
+# Each week next to the previous one (--compare adds the compare report).
+check report_compare 0 --db a.db "$asof" --format csv --compare --report handling rules_insight.lua
 # Forecast and backtest: deals closed in November-January, two open at the
 # pre-sale stage now; as of March the cutoffs are 2024-09-01 .. 2025-02-01.
 check report_forecast 0 --db f.db --import forecast.csv --as-of 2025-03-01T00:00:00Z --format json \
