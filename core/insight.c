@@ -105,7 +105,7 @@ static int qtable_build(se_qtable *q, se_samples *s, uint32_t width)
 
 		for (uint32_t c = 0; c < width; c++)
 			quant_of(&row[c], vals + start[first + c], start[first + c + 1] - start[first + c]);
-		/* after the columns: quickselect mixes values across the row's groups */
+		/* after the columns: selecting mixes values across the row's groups */
 		quant_of(&row[width], vals + start[first], start[first + width] - start[first]);
 	}
 	rc = SE_OK;
@@ -198,7 +198,11 @@ static int alloc_cuts(se_report *rep, se_insight *in, int n_stages)
 		c->won_amount = calloc(cells, sizeof *c->won_amount);
 		c->won_deals = calloc(cells, sizeof *c->won_deals);
 		c->still_open = calloc(cells, sizeof *c->still_open);
-		if (!c->open || !c->rates || !c->won_amount || !c->won_deals || !c->still_open)
+		c->carry_open = calloc(cells, sizeof *c->carry_open);
+		c->carry_rates = calloc(cells, sizeof *c->carry_rates);
+		c->carry_still_open = calloc(cells, sizeof *c->carry_still_open);
+		if (!c->open || !c->rates || !c->won_amount || !c->won_deals || !c->still_open ||
+		    !c->carry_open || !c->carry_rates || !c->carry_still_open)
 			return SE_ENOMEM;
 	}
 	return SE_OK;
@@ -390,33 +394,51 @@ static int add_replays(se_report *rep, se_insight *in, const se_funnel *f, const
 	for (int j = 0; j < in->n_cuts; j++) {
 		se_backtest_cut *c = &in->cuts[j];
 		const se_deal_eval *e = full;
+		int whole;
+		se_rate_cell *rates;
+		se_presale_cell *open;
 		size_t cell;
 
 		while (cut.n_events < d->n_events && full->ev[cut.n_events].ts < c->cutoff)
 			cut.n_events++;
 		if (cut.n_events == 0)
 			continue; /* the deal did not exist yet */
-		if (cut.n_events < d->n_events) { /* else the history is whole: the full evaluation */
+		whole = cut.n_events == d->n_events;
+		if (!whole) {
 			se_count_deal(ctx, &cut, full->ev, rep->replay_scratch, &part);
 			e = &part;
 		}
-		if (e->funnel != full->funnel)
+		rates = whole ? c->carry_rates : c->rates;
+		open = whole ? c->carry_open : c->open;
+		if (e->funnel != full->funnel) { /* nothing resolved before the cutoff yet */
+			if (whole)
+				break;
 			continue;
+		}
 		if (e->state != SE_DEAL_OPEN) {
 			int won = se_count_reach(e, f->won, rep->mode) != SE_NONE;
 
 			for (int s = 0; s < f->won; s++)
 				if (se_count_reach(e, s, rep->mode) != SE_NONE) {
-					c->rates[(size_t)s * rep->n_manager + mgr].closed++;
-					c->rates[(size_t)s * rep->n_manager + mgr].won += won;
+					rates[(size_t)s * rep->n_manager + mgr].closed++;
+					rates[(size_t)s * rep->n_manager + mgr].won += won;
 				}
+			if (whole)
+				break;
 			continue;
 		}
-		if (!f->stages[e->stage].presale)
+		if (!f->stages[e->stage].presale) {
+			if (whole)
+				break;
 			continue;
+		}
 		cell = (size_t)e->stage * rep->n_manager + mgr;
-		c->open[cell].deals++;
-		c->open[cell].amount += se_report_kopecks(d->amount);
+		open[cell].deals++;
+		open[cell].amount += se_report_kopecks(d->amount);
+		if (whole) { /* open now and then: unresolved at every later cutoff */
+			c->carry_still_open[cell] += se_report_kopecks(d->amount);
+			break;
+		}
 		if (won_full != SE_NONE && full->ev[won_full].ts >= c->cutoff) {
 			c->won_deals[cell]++;
 			c->won_amount[cell] += se_report_kopecks(d->amount);
@@ -603,6 +625,34 @@ static int find_stale(se_report *rep, se_store *st, int fi, se_error *err)
 	return SE_OK;
 }
 
+/* Adds the deals whose whole history preceded a cutoff to it and to every
+ * later cutoff. */
+static void carry_cuts(se_report *rep, se_insight *in, int n_stages)
+{
+	size_t cells = (size_t)n_stages * rep->n_manager;
+
+	for (int j = 0; j < in->n_cuts; j++) {
+		se_backtest_cut *c = &in->cuts[j];
+
+		for (size_t i = 0; i < cells; i++) {
+			if (j > 0) {
+				const se_backtest_cut *p = &in->cuts[j - 1];
+
+				c->carry_open[i].deals += p->carry_open[i].deals;
+				c->carry_open[i].amount += p->carry_open[i].amount;
+				c->carry_rates[i].closed += p->carry_rates[i].closed;
+				c->carry_rates[i].won += p->carry_rates[i].won;
+				c->carry_still_open[i] += p->carry_still_open[i];
+			}
+			c->open[i].deals += c->carry_open[i].deals;
+			c->open[i].amount += c->carry_open[i].amount;
+			c->rates[i].closed += c->carry_rates[i].closed;
+			c->rates[i].won += c->carry_rates[i].won;
+			c->still_open[i] += c->carry_still_open[i];
+		}
+	}
+}
+
 int se_insight_finish(se_report *rep, se_store *st, se_error *err)
 {
 	for (int i = 0; i < rep->rules->n_funnels; i++) {
@@ -617,6 +667,8 @@ int se_insight_finish(se_report *rep, se_store *st, se_error *err)
 			return se_error_set(err, SE_ENOMEM, "out of memory");
 		if ((rep->reports & SE_REPORT_VELOCITY) && (rc = find_stale(rep, st, i, err)) != SE_OK)
 			return rc;
+		if (rep->reports & SE_REPORT_BACKTEST)
+			carry_cuts(rep, in, rep->rules->funnels[i].n_stages);
 		if ((rep->reports & SE_REPORT_FORECAST) && close_months(rep, i) != SE_OK)
 			return se_error_set(err, SE_ENOMEM, "out of memory");
 		free(in->open);
@@ -661,6 +713,9 @@ void se_insight_free(se_report *rep)
 			free(in->cuts[j].won_amount);
 			free(in->cuts[j].won_deals);
 			free(in->cuts[j].still_open);
+			free(in->cuts[j].carry_open);
+			free(in->cuts[j].carry_rates);
+			free(in->cuts[j].carry_still_open);
 		}
 	}
 	for (size_t i = 0; i < rep->n_spend; i++)

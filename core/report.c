@@ -63,22 +63,28 @@ static int64_t bucket_first_day(const se_report *rep, int64_t key)
 
 int64_t se_report_bucket_cached(se_report *rep, int64_t t)
 {
+	se_bucket_cache *c = &rep->bucket_cache;
+	int64_t key;
+	int slot;
+
 	if (rep->period == SE_PERIOD_TOTAL)
 		return 0;
-	/* deals are numbered as they first appear, so the pass walks roughly
-	 * forward in time: most lookups land in the bucket of the previous one */
-	if (!rep->cache_valid || t < rep->cached_lo || t >= rep->cached_hi) {
-		int64_t key = se_report_bucket(rep, t);
-
-		rep->cached_key = key;
-		rep->cached_lo = se_tz_local_to_utc(rep->tz, bucket_first_day(rep, key) * 86400);
-		rep->cached_hi = se_tz_local_to_utc(rep->tz, bucket_first_day(rep, key + 1) * 86400);
-		/* an instant a zone change puts outside its own bucket's bounds is
-		 * answered right, just not cached */
-		rep->cache_valid = t >= rep->cached_lo && t < rep->cached_hi;
-		return key;
-	}
-	return rep->cached_key;
+	/* a deal's events span a few buckets and deals arrive roughly in time
+	 * order, so a handful of recent buckets answers nearly every lookup */
+	for (int i = 0; i < SE_BUCKET_CACHE; i++)
+		if (t >= c->lo[i] && t < c->hi[i])
+			return c->key[i];
+	key = se_report_bucket(rep, t);
+	slot = c->next;
+	c->next = (c->next + 1) % SE_BUCKET_CACHE;
+	c->key[slot] = key;
+	c->lo[slot] = se_tz_local_to_utc(rep->tz, bucket_first_day(rep, key) * 86400);
+	c->hi[slot] = se_tz_local_to_utc(rep->tz, bucket_first_day(rep, key + 1) * 86400);
+	/* an instant a zone change puts outside its own bucket's bounds is
+	 * answered right, just not cached */
+	if (t < c->lo[slot] || t >= c->hi[slot])
+		c->lo[slot] = c->hi[slot] = 0;
+	return key;
 }
 
 void se_report_bucket_label(const se_report *rep, int64_t key, char *buf, size_t size)

@@ -101,6 +101,11 @@ typedef struct se_backtest_cut {
 	int64_t *won_amount;           /* [stage * n_manager + manager] of those open, won after */
 	int64_t *won_deals;
 	int64_t *still_open;           /* [stage * n_manager + manager] still open now */
+	/* Deals whose whole history lies before this cutoff count the same at
+	 * every later one: added here once, carried forward after the pass. */
+	se_presale_cell *carry_open;
+	se_rate_cell *carry_rates;
+	int64_t *carry_still_open;
 } se_backtest_cut;
 
 #define SE_BACKTEST_CUTS 6
@@ -147,6 +152,14 @@ typedef struct se_unknown_status {
 	int64_t last_deal;         /* to count each deal once */
 } se_unknown_status;
 
+#define SE_BUCKET_CACHE 8
+
+/* Recent buckets as UTC ranges [lo, hi): se_report_bucket_cached(). */
+typedef struct se_bucket_cache {
+	int64_t lo[SE_BUCKET_CACHE], hi[SE_BUCKET_CACHE], key[SE_BUCKET_CACHE];
+	int next;
+} se_bucket_cache;
+
 struct se_report {
 	const se_rules *rules;
 	se_tz *tz;
@@ -173,8 +186,7 @@ struct se_report {
 	se_spend *spend;           /* the script's and --spend's, merged */
 	size_t n_spend;
 	const se_count_ctx *count_ctx; /* during the pass */
-	int64_t cached_lo, cached_hi, cached_key; /* se_report_bucket_cached() */
-	int cache_valid;
+	se_bucket_cache bucket_cache;
 	int64_t *replay_scratch;   /* backtest: codes of a deal's history cut short */
 	size_t replay_cap;
 };

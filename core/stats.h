@@ -50,7 +50,7 @@ void se_cmh_add(se_cmh *c, int64_t a, int64_t n1, int64_t b, int64_t n2);
 double se_cmh_z(const se_cmh *c);
 
 /* Nearest-rank quantile: the value at rank ceil(p * n) (1-based, at least
- * 1) of v[0..n) in ascending order.  Reorders v (quickselect, O(n)); n > 0. */
+ * 1) of v[0..n) in ascending order.  Reorders v (Floyd-Rivest selection, O(n)); n > 0. */
 int32_t se_quantile(int32_t *v, size_t n, double p);
 /* The median and the 90th percentile at once: the second search only looks
  * above the first.  n > 0. */

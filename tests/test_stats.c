@@ -186,6 +186,34 @@ static void test_quantiles_against_sort(void **state)
 	free(w);
 }
 
+/* Large arrays take the histogram path: spread values, clustered values,
+ * all equal. */
+static void test_quantiles_large(void **state)
+{
+	enum { N = 200003 };
+	int32_t *v = malloc(N * sizeof *v), *w = malloc(N * sizeof *w);
+	unsigned seed = 7;
+
+	(void)state;
+	assert_non_null(v);
+	assert_non_null(w);
+	for (int round = 0; round < 3; round++) {
+		int32_t p50, p90;
+
+		for (size_t i = 0; i < N; i++) {
+			seed = seed * 1103515245u + 12345u;
+			v[i] = round == 0 ? (int32_t)(seed >> 1) : round == 1 ? (int32_t)((seed >> 8) % 5000) : 42;
+			w[i] = v[i];
+		}
+		qsort(w, N, sizeof *w, by_value);
+		se_quantiles(v, N, &p50, &p90);
+		assert_int_equal(p50, w[(N + 1) / 2 - 1]);
+		assert_int_equal(p90, w[(9 * (size_t)N + 9) / 10 - 1]);
+	}
+	free(v);
+	free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -196,6 +224,7 @@ int main(void)
 		cmocka_unit_test(test_cmh),
 		cmocka_unit_test(test_quantiles_hand),
 		cmocka_unit_test(test_quantiles_against_sort),
+		cmocka_unit_test(test_quantiles_large),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
