@@ -475,26 +475,30 @@ int se_report_channel(const se_report *rep, int funnel, int64_t bucket, uint32_t
 	return SE_OK;
 }
 
+/* Sum of a pair grid's cells in a bucket: column id, or every column. */
+static void sum_pair_cells(const se_grid *g, int64_t bucket, uint32_t width, uint32_t id, se_pair_cell *out)
+{
+	memset(out, 0, sizeof *out);
+	for (uint32_t c = 0; c < width; c++) {
+		const se_pair_cell *v = se_grid_at(g, bucket, c);
+
+		if (v == NULL || (id != SE_ALL && c != id))
+			continue;
+		out->from += v->from;
+		out->to += v->to;
+		if (v->last_cohort > out->last_cohort)
+			out->last_cohort = v->last_cohort;
+	}
+}
+
 int se_report_source_step(const se_report *rep, int funnel, int pair, int64_t bucket, uint32_t source,
                           se_pair_cell *out)
 {
-	const se_grid *g;
-
 	memset(out, 0, sizeof *out);
 	if (bad_funnel(rep, funnel) || pair < 0 || pair >= rep->rules->funnels[funnel].n_pairs ||
 	    (source != SE_ALL && source >= rep->n_source))
 		return SE_ERR;
-	g = &rep->agg[funnel].in.source_pairs[pair];
-	for (uint32_t s = 0; s < rep->n_source; s++) {
-		const se_pair_cell *c = se_grid_at(g, bucket, s);
-
-		if (c == NULL || (source != SE_ALL && s != source))
-			continue;
-		out->from += c->from;
-		out->to += c->to;
-		if (c->last_cohort > out->last_cohort)
-			out->last_cohort = c->last_cohort;
-	}
+	sum_pair_cells(&rep->agg[funnel].in.source_pairs[pair], bucket, rep->n_source, source, out);
 	return SE_OK;
 }
 
@@ -521,23 +525,11 @@ int64_t se_report_leads(const se_report *rep, int funnel, int64_t bucket, enum s
 
 int se_report_pair(const se_report *rep, int funnel, int pair, int64_t bucket, uint32_t manager, se_pair_cell *out)
 {
-	const se_grid *g;
-
 	memset(out, 0, sizeof *out);
 	if (bad_funnel(rep, funnel) || pair < 0 || pair >= rep->rules->funnels[funnel].n_pairs ||
 	    (manager != SE_ALL && manager >= rep->n_manager))
 		return SE_ERR;
-	g = &rep->agg[funnel].pairs[pair];
-	for (uint32_t m = 0; m < rep->n_manager; m++) {
-		const se_pair_cell *c = se_grid_at(g, bucket, m);
-
-		if (c == NULL || (manager != SE_ALL && m != manager))
-			continue;
-		out->from += c->from;
-		out->to += c->to;
-		if (c->last_cohort > out->last_cohort)
-			out->last_cohort = c->last_cohort;
-	}
+	sum_pair_cells(&rep->agg[funnel].pairs[pair], bucket, rep->n_manager, manager, out);
 	return SE_OK;
 }
 

@@ -124,45 +124,6 @@ const se_quant *se_qtable_at(const se_qtable *q, int64_t row, uint32_t col)
 	return &q->cells[(size_t)(row - q->lo) * (q->width + 1) + col];
 }
 
-/* ---- grids (the same growth rule as report.c's) --------------------------------- */
-
-static void *cell_at(se_grid *g, int64_t key, size_t col)
-{
-	size_t row_bytes = g->width * g->cell;
-
-	if (g->nb == 0) {
-		if ((g->data = calloc(8, row_bytes)) == NULL)
-			return NULL;
-		g->lo = key;
-		g->nb = 8;
-	} else if (key < g->lo || key >= g->lo + g->nb) {
-		int64_t lo = key < g->lo ? key : g->lo;
-		int64_t hi = key >= g->lo + g->nb ? key + 1 : g->lo + g->nb;
-		int64_t nb = g->nb;
-		unsigned char *nd;
-
-		while (nb < hi - lo)
-			nb *= 2;
-		if (key < g->lo)
-			lo = hi - nb;
-		if ((nd = calloc((size_t)nb, row_bytes)) == NULL)
-			return NULL;
-		memcpy(nd + (size_t)(g->lo - lo) * row_bytes, g->data, (size_t)g->nb * row_bytes);
-		free(g->data);
-		g->data = nd;
-		g->lo = lo;
-		g->nb = nb;
-	}
-	return g->data + ((size_t)(key - g->lo) * g->width + col) * g->cell;
-}
-
-static void grid_setup(se_grid *g, size_t width, size_t cell)
-{
-	memset(g, 0, sizeof *g);
-	g->width = width ? width : 1;
-	g->cell = cell;
-}
-
 /* ---- setup ------------------------------------------------------------------------ */
 
 static int64_t month_start_utc(const se_report *rep, int64_t month)
@@ -217,9 +178,9 @@ int se_insight_alloc(se_report *rep, se_error *err)
 		se_insight *in = &rep->agg[i].in;
 		size_t cells = (size_t)f->n_stages * rep->n_manager;
 
-		grid_setup(&in->handling_by_manager, rep->n_manager, sizeof(se_handling_cell));
-		grid_setup(&in->handling_by_source, rep->n_source, sizeof(se_handling_cell));
-		grid_setup(&in->source_manager, (size_t)rep->n_source * rep->n_manager, sizeof(se_cohort_cell));
+		se_grid_init(&in->handling_by_manager, rep->n_manager, sizeof(se_handling_cell));
+		se_grid_init(&in->handling_by_source, rep->n_source, sizeof(se_handling_cell));
+		se_grid_init(&in->source_manager, (size_t)rep->n_source * rep->n_manager, sizeof(se_cohort_cell));
 		in->style = calloc(rep->n_manager ? rep->n_manager : 1, sizeof *in->style);
 		in->open_count = calloc(cells ? cells : 1, sizeof *in->open_count);
 		in->stale_count = calloc(cells ? cells : 1, sizeof *in->stale_count);
@@ -227,7 +188,7 @@ int se_insight_alloc(se_report *rep, se_error *err)
 		if (!in->style || !in->open_count || !in->stale_count || !in->source_pairs)
 			goto nomem;
 		for (int p = 0; p < f->n_pairs; p++)
-			grid_setup(&in->source_pairs[p], rep->n_source, sizeof(se_pair_cell));
+			se_grid_init(&in->source_pairs[p], rep->n_source, sizeof(se_pair_cell));
 		if ((rep->reports & SE_REPORT_BACKTEST) && alloc_cuts(rep, in, f->n_stages) != SE_OK)
 			goto nomem;
 	}
@@ -273,9 +234,9 @@ static int add_handling(se_report *rep, se_insight *in, const se_funnel *f, cons
 		return SE_OK;
 	key = se_report_bucket_cached(rep, e->ev[lead].ts);
 	move = se_count_first_move(e, lead);
-	if ((cm = cell_at(&in->handling_by_manager, key, mgr)) == NULL ||
-	    (cs = cell_at(&in->handling_by_source, key, src)) == NULL ||
-	    (sm = cell_at(&in->source_manager, key, (size_t)src * rep->n_manager + mgr)) == NULL)
+	if ((cm = se_grid_cell(&in->handling_by_manager, key, mgr)) == NULL ||
+	    (cs = se_grid_cell(&in->handling_by_source, key, src)) == NULL ||
+	    (sm = se_grid_cell(&in->source_manager, key, (size_t)src * rep->n_manager + mgr)) == NULL)
 		return SE_ENOMEM;
 	classify_lead(rep, e, lead, cm, move);
 	classify_lead(rep, e, lead, cs, move);
@@ -306,7 +267,7 @@ static int add_source_pairs(se_report *rep, se_funnel_agg *a, const se_funnel *f
 
 		if (cohort == SE_NONE || !in_range(rep, t = e->ev[cohort].ts))
 			continue;
-		if ((c = cell_at(&a->in.source_pairs[i], se_report_bucket_cached(rep, t), src)) == NULL)
+		if ((c = se_grid_cell(&a->in.source_pairs[i], se_report_bucket_cached(rep, t), src)) == NULL)
 			return SE_ENOMEM;
 		c->from++;
 		if (conv != SE_NONE)
@@ -728,22 +689,7 @@ void se_insight_free(se_report *rep)
 
 static int copy_spend(se_report *rep, const char *source, int64_t month, int64_t kopecks)
 {
-	se_spend *ns;
-
-	for (size_t i = 0; i < rep->n_spend; i++)
-		if (rep->spend[i].month == month && strcmp(rep->spend[i].source, source) == 0) {
-			rep->spend[i].kopecks += kopecks;
-			return SE_OK;
-		}
-	if ((ns = realloc(rep->spend, (rep->n_spend + 1) * sizeof *ns)) == NULL)
-		return SE_ENOMEM;
-	rep->spend = ns;
-	if ((ns[rep->n_spend].source = strdup(source)) == NULL)
-		return SE_ENOMEM;
-	ns[rep->n_spend].month = month;
-	ns[rep->n_spend].kopecks = kopecks;
-	rep->n_spend++;
-	return SE_OK;
+	return se_spend_add(&rep->spend, &rep->n_spend, source, month, kopecks);
 }
 
 int se_insight_merge_spend(se_report *rep, se_error *err)

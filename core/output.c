@@ -833,17 +833,33 @@ static void set_real(cell *c, double d, int null)
 	c->null = null;
 }
 
-static void handling_row(block *b, const char *funnel, const char *period, const char *dim,
-                         const char *name, const se_handling *h)
+/* A new row opened by its four label cells: funnel, what (a bucket label is
+ * copied: it lives on the caller's stack), dimension and name; NULL when
+ * memory ran out. */
+static cell *label_row(block *b, const char *funnel, const char *what, int copy, const char *dim,
+                       const char *name)
 {
 	cell *r = new_row(b);
 
 	if (r == NULL)
-		return;
+		return NULL;
 	set_str(&r[0], funnel);
-	set_copy(&r[1], period);
+	if (copy)
+		set_copy(&r[1], what);
+	else
+		set_str(&r[1], what);
 	set_str(&r[2], dim);
 	set_str(&r[3], name);
+	return r;
+}
+
+static void handling_row(block *b, const char *funnel, const char *period, const char *dim,
+                         const char *name, const se_handling *h)
+{
+	cell *r = label_row(b, funnel, period, 1, dim, name);
+
+	if (r == NULL)
+		return;
 	r[4].i = h->leads;
 	r[5].i = h->taken;
 	r[6].i = h->released;
@@ -893,14 +909,10 @@ static void build_handling(const se_report *rep, blocks *bs, int f)
 static void diagnostics_row(block *b, const char *funnel, const char *step, const char *dim,
                             const char *name, const se_step_diag *d, int growth)
 {
-	cell *r = new_row(b);
+	cell *r = label_row(b, funnel, step, 0, dim, name);
 
 	if (r == NULL)
 		return;
-	set_str(&r[0], funnel);
-	set_str(&r[1], step);
-	set_str(&r[2], dim);
-	set_str(&r[3], name);
 	r[4].i = d->from;
 	r[5].i = d->to;
 	set_count_ratio(&r[6], d->to, d->from);
@@ -1017,14 +1029,10 @@ static void build_style(const se_report *rep, blocks *bs, int f)
 static void velocity_row(block *b, const char *funnel, const char *stage, const char *dim,
                          const char *name, const se_velocity *v)
 {
-	cell *r = new_row(b);
+	cell *r = label_row(b, funnel, stage, 0, dim, name);
 
 	if (r == NULL)
 		return;
-	set_str(&r[0], funnel);
-	set_str(&r[1], stage);
-	set_str(&r[2], dim);
-	set_str(&r[3], name);
 	r[4].i = v->latest.n;
 	set_hours(&r[5], v->latest.p50, v->latest.n);
 	set_hours(&r[6], v->latest.p90, v->latest.n);
@@ -1119,14 +1127,10 @@ static void build_stale(const se_report *rep, blocks *bs, int f)
 static void forecast_row(block *b, const char *funnel, const char *stage, const char *dim,
                          const char *name, const se_forecast *fc, int rates)
 {
-	cell *r = new_row(b);
+	cell *r = label_row(b, funnel, stage, 0, dim, name);
 
 	if (r == NULL)
 		return;
-	set_str(&r[0], funnel);
-	set_str(&r[1], stage);
-	set_str(&r[2], dim);
-	set_str(&r[3], name);
 	r[4].i = fc->deals;
 	r[5].i = fc->amount;
 	if (fc->probability >= 0)
@@ -1312,14 +1316,10 @@ static void build_source_steps(const se_report *rep, blocks *bs, int f)
 static void channels_row(block *b, const char *funnel, const char *period, const char *dim,
                          const char *name, const se_channel *ch, int team)
 {
-	cell *r = new_row(b);
+	cell *r = label_row(b, funnel, period, 1, dim, name);
 
 	if (r == NULL)
 		return;
-	set_str(&r[0], funnel);
-	set_copy(&r[1], period);
-	set_str(&r[2], dim);
-	set_str(&r[3], name);
 	r[4].i = ch->leads;
 	r[5].i = ch->won;
 	set_count_ratio(&r[6], ch->won, ch->leads);
@@ -1680,9 +1680,26 @@ static void pad(FILE *out, size_t n)
 		fputc(' ', out);
 }
 
+/* Titles of the table blocks that print no setting. */
+static const char *const fixed_titles[K_COUNT] = {
+	[K_DIAGNOSTICS] = "managers against the rest of the team (Wilson 95%)",
+	[K_STYLE] = "style: volume (leads per period) and depth (lead to won)",
+	[K_TO_WON] = "time from the first stage to won, hours",
+	[K_STALE] = "stale deals, most overdue first",
+	[K_FORECAST_MONTH] = "forecast by expected close month",
+	[K_BACKTEST] = "forecast backtest: as of past month starts, against what was won",
+	[K_SOURCE_STEPS] = "conversion of every step by source",
+	[K_CHANNELS] = "sources: money and within-manager quality",
+};
+
 static void block_title(const se_report *rep, const block *b, char *buf, size_t size)
 {
 	const se_funnel *f = b->funnel != SE_NONE ? &rep->rules->funnels[b->funnel] : NULL;
+
+	if (f != NULL && fixed_titles[b->kind] != NULL) {
+		snprintf(buf, size, "%s: %s", f->name, fixed_titles[b->kind]);
+		return;
+	}
 
 	switch (b->kind) {
 	case K_CONVERSION: {
@@ -1710,37 +1727,13 @@ static void block_title(const se_report *rep, const block *b, char *buf, size_t 
 		snprintf(buf, size, "%s: lead handling at the first stage (SLA %lld min)", f->name,
 		         (long long)(rep->sla / 60));
 		return;
-	case K_DIAGNOSTICS:
-		snprintf(buf, size, "%s: managers against the rest of the team (Wilson 95%%)", f->name);
-		return;
-	case K_STYLE:
-		snprintf(buf, size, "%s: style: volume (leads per period) and depth (lead to won)", f->name);
-		return;
 	case K_VELOCITY:
 		snprintf(buf, size, "%s: time in stage, hours (stale: over %g x the stage median)", f->name,
 		         rep->stale_multiple);
 		return;
-	case K_TO_WON:
-		snprintf(buf, size, "%s: time from the first stage to won, hours", f->name);
-		return;
-	case K_STALE:
-		snprintf(buf, size, "%s: stale deals, most overdue first", f->name);
-		return;
 	case K_FORECAST:
 		snprintf(buf, size, "%s: forecast: stage probability and shrunk win rate (k = %g)", f->name,
 		         rep->shrinkage);
-		return;
-	case K_FORECAST_MONTH:
-		snprintf(buf, size, "%s: forecast by expected close month", f->name);
-		return;
-	case K_BACKTEST:
-		snprintf(buf, size, "%s: forecast backtest: as of past month starts, against what was won", f->name);
-		return;
-	case K_SOURCE_STEPS:
-		snprintf(buf, size, "%s: conversion of every step by source", f->name);
-		return;
-	case K_CHANNELS:
-		snprintf(buf, size, "%s: sources: money and within-manager quality", f->name);
 		return;
 	case K_COMPARE:
 		snprintf(buf, size, "%s: each %s next to the previous one", f->name, se_period_name(rep->period));

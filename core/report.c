@@ -135,17 +135,14 @@ int64_t se_div_round(int64_t num, int64_t den)
 
 /* ---- grids ---------------------------------------------------------------- */
 
-static int grid_init(se_grid *g, size_t width, size_t cell)
+void se_grid_init(se_grid *g, size_t width, size_t cell)
 {
 	memset(g, 0, sizeof *g);
 	g->width = width ? width : 1;
 	g->cell = cell;
-	return SE_OK;
 }
 
-/* Grows the grid to cover key (both directions, doubling) and returns the
- * cell; NULL only when memory runs out. */
-static void *grid_cell(se_grid *g, int64_t key, size_t col)
+void *se_grid_cell(se_grid *g, int64_t key, size_t col)
 {
 	size_t row_bytes = g->width * g->cell;
 
@@ -224,13 +221,13 @@ static void add_leads_and_sources(pass *p, se_funnel_agg *a, const se_funnel *f,
 	if (lead == SE_NONE || !in_range(rep, e->ev[lead].ts))
 		return;
 	key = se_report_bucket_cached(rep, e->ev[lead].ts);
-	if ((n = grid_cell(&a->leads_by_manager, key, mgr)) == NULL)
+	if ((n = se_grid_cell(&a->leads_by_manager, key, mgr)) == NULL)
 		goto nomem;
 	(*n)++;
-	if ((n = grid_cell(&a->leads_by_source, key, src)) == NULL)
+	if ((n = se_grid_cell(&a->leads_by_source, key, src)) == NULL)
 		goto nomem;
 	(*n)++;
-	if ((sc = grid_cell(&a->sources, key, src)) == NULL)
+	if ((sc = se_grid_cell(&a->sources, key, src)) == NULL)
 		goto nomem;
 	sc->leads++;
 	if (se_count_reach(e, f->won, rep->mode) != SE_NONE) {
@@ -255,7 +252,7 @@ static void add_pairs(pass *p, se_funnel_agg *a, const se_funnel *f, const se_de
 		t = e->ev[cohort].ts;
 		if (!in_range(p->rep, t))
 			continue;
-		if ((c = grid_cell(&a->pairs[i], se_report_bucket_cached(p->rep, t), mgr)) == NULL) {
+		if ((c = se_grid_cell(&a->pairs[i], se_report_bucket_cached(p->rep, t), mgr)) == NULL) {
 			p->nomem = 1;
 			return;
 		}
@@ -449,9 +446,9 @@ static int alloc_aggregates(se_report *rep, se_mode mode_override, se_error *err
 		se_funnel_agg *a = &rep->agg[i];
 		size_t cells = (size_t)f->n_stages * rep->n_manager;
 
-		grid_init(&a->leads_by_manager, rep->n_manager, sizeof(int64_t));
-		grid_init(&a->leads_by_source, rep->n_source, sizeof(int64_t));
-		grid_init(&a->sources, rep->n_source, sizeof(se_source_cell));
+		se_grid_init(&a->leads_by_manager, rep->n_manager, sizeof(int64_t));
+		se_grid_init(&a->leads_by_source, rep->n_source, sizeof(int64_t));
+		se_grid_init(&a->sources, rep->n_source, sizeof(se_source_cell));
 		a->pairs = calloc((size_t)f->n_pairs + 1, sizeof *a->pairs);
 		a->pair_mode = calloc((size_t)f->n_pairs + 1, sizeof *a->pair_mode);
 		a->presale = calloc(cells, sizeof *a->presale);
@@ -459,7 +456,7 @@ static int alloc_aggregates(se_report *rep, se_mode mode_override, se_error *err
 		if (!a->pairs || !a->pair_mode || !a->presale || !a->rates)
 			goto nomem;
 		for (int p = 0; p < f->n_pairs; p++) {
-			grid_init(&a->pairs[p], rep->n_manager, sizeof(se_pair_cell));
+			se_grid_init(&a->pairs[p], rep->n_manager, sizeof(se_pair_cell));
 			a->pair_mode[p] = mode_override != SE_MODE_DEFAULT ? mode_override
 			                  : f->pairs[p].mode != SE_MODE_DEFAULT ? f->pairs[p].mode
 			                  : rep->mode;

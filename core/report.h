@@ -336,6 +336,12 @@ int64_t se_report_leads(const se_report *rep, int funnel, int64_t bucket, enum s
 int se_report_pair(const se_report *rep, int funnel, int pair, int64_t bucket, uint32_t manager, se_pair_cell *out);
 int se_report_won(const se_report *rep, int funnel, int64_t bucket, int64_t *won, int64_t *revenue);
 
+/* An empty grid of width cells of cell bytes per row. */
+void se_grid_init(se_grid *g, size_t width, size_t cell);
+/* Grows the grid to cover key (both directions, doubling) and returns the
+ * cell; NULL only when memory runs out. */
+void *se_grid_cell(se_grid *g, int64_t key, size_t col);
+
 /* Cell (row for key, column col) of a grid; NULL if the key is outside. */
 static inline void *se_grid_at(const se_grid *g, int64_t key, size_t col)
 {

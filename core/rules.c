@@ -18,24 +18,29 @@ se_rules *se_rules_new(void)
 	return r;
 }
 
-int se_rules_add_spend(se_rules *r, const char *source, int64_t month, int64_t kopecks)
+int se_spend_add(se_spend **v, size_t *n, const char *source, int64_t month, int64_t kopecks)
 {
 	se_spend *ns;
 
-	for (size_t i = 0; i < r->n_spend; i++)
-		if (r->spend[i].month == month && strcmp(r->spend[i].source, source) == 0) {
-			r->spend[i].kopecks += kopecks;
+	for (size_t i = 0; i < *n; i++)
+		if ((*v)[i].month == month && strcmp((*v)[i].source, source) == 0) {
+			(*v)[i].kopecks += kopecks;
 			return SE_OK;
 		}
-	if ((ns = realloc(r->spend, (r->n_spend + 1) * sizeof *ns)) == NULL)
+	if ((ns = realloc(*v, (*n + 1) * sizeof *ns)) == NULL)
 		return SE_ENOMEM;
-	r->spend = ns;
-	if ((ns[r->n_spend].source = strdup(source)) == NULL)
+	*v = ns;
+	if ((ns[*n].source = strdup(source)) == NULL)
 		return SE_ENOMEM;
-	ns[r->n_spend].month = month;
-	ns[r->n_spend].kopecks = kopecks;
-	r->n_spend++;
+	ns[*n].month = month;
+	ns[*n].kopecks = kopecks;
+	(*n)++;
 	return SE_OK;
+}
+
+int se_rules_add_spend(se_rules *r, const char *source, int64_t month, int64_t kopecks)
+{
+	return se_spend_add(&r->spend, &r->n_spend, source, month, kopecks);
 }
 
 int se_parse_month(const char *s, int64_t *month)

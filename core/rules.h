@@ -93,6 +93,8 @@ int se_funnel_add_pair(se_funnel *f, const se_pair *p);
 /* Appends one spend row (the source name is copied); amounts of the same
  * source and month add up. */
 int se_rules_add_spend(se_rules *r, const char *source, int64_t month, int64_t kopecks);
+/* The same on any spend list (the report merges the script's and a file's). */
+int se_spend_add(se_spend **v, size_t *n, const char *source, int64_t month, int64_t kopecks);
 /* "2025-01" -> 2025 * 12 + 0; SE_EUSAGE when not a month. */
 int se_parse_month(const char *s, int64_t *month);
 /* Effective settings: the script's, else the defaults above. */
