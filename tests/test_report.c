@@ -1885,6 +1885,47 @@ static void test_spend_csv_errors(void **state)
 	assert_non_null(strstr(f->err.msg, "spend.csv:2: month: \"2025-1\" is not like 2025-01"));
 }
 
+/* Compare, weeks: Ann has 2 leads in W02 (1 qualified) and 4 in W03 (3
+ * qualified), Bob 1 in W03 (not qualified).  W03 against W02 for the team:
+ * leads 5 vs 2, change 3 (+150%); Lead -> Qual 3/5 = 60.0% vs 1/2 = 50.0%:
+ * +10.0 points, +20% relative.  W02 against W01: nothing before, so the
+ * relative change is empty.  Ann's W03 row: leads 4 vs 2. */
+static void test_compare_weeks(void **state)
+{
+	fixture *f = *state;
+	se_report_opts o = default_opts();
+
+	import_csv(f, CSV_HEADER
+	           "a1,A1,2025-01-06T10:00:00Z,Lead,Ann,Web,\n"
+	           "a2,A1,2025-01-07T10:00:00Z,Qual,Ann,,\n"
+	           "b1,A2,2025-01-07T10:00:00Z,Lead,Ann,Web,\n"
+	           "c1,A3,2025-01-13T10:00:00Z,Lead,Ann,Web,\n"
+	           "c2,A3,2025-01-14T10:00:00Z,Qual,Ann,,\n"
+	           "d1,A4,2025-01-13T10:00:00Z,Lead,Ann,Web,\n"
+	           "d2,A4,2025-01-14T10:00:00Z,Qual,Ann,,\n"
+	           "e1,A5,2025-01-14T10:00:00Z,Lead,Ann,Web,\n"
+	           "e2,A5,2025-01-15T10:00:00Z,Qual,Ann,,\n"
+	           "f1,A6,2025-01-15T10:00:00Z,Lead,Ann,Web,\n"
+	           "g1,B1,2025-01-15T10:00:00Z,Lead,Bob,Web,\n");
+	load_script(f, "funnel { name = 'sales', stages = { 'Lead', 'Qual', 'Paid' } }\n");
+	o.reports = SE_REPORT_COMPARE;
+	o.period = SE_PERIOD_WEEK;
+	render(f, &o, SE_OUTPUT_CSV);
+	assert_non_null(strstr(f->out, "compare,sales,2025-W03,2025-W02,team,*,leads,5,2,3,150.0\n"));
+	assert_non_null(strstr(f->out, "compare,sales,2025-W03,2025-W02,team,*,Lead -> Qual,60.0,50.0,10.0,20.0\n"));
+	assert_non_null(strstr(f->out, "compare,sales,2025-W02,2025-W01,team,*,leads,2,0,2,\n"));
+	assert_non_null(strstr(f->out, "compare,sales,2025-W03,2025-W02,manager,Ann,leads,4,2,2,100.0\n"));
+	assert_non_null(strstr(f->out, "compare,sales,2025-W03,2025-W02,manager,Bob,Lead -> Qual,0.0,,,\n"));
+	assert_int_equal(se_report_leads(f->rep, 0, se_report_bucket(f->rep, utc("2025-01-13T10:00:00Z")),
+	                                 SE_DIM_MANAGER, SE_ALL), 5);
+	render(f, &o, SE_OUTPUT_JSON);
+	expect_json(f, "$.funnels[0].compare[0].value", "integer", "2");
+	/* total has no previous period: no rows */
+	o.period = SE_PERIOD_TOTAL;
+	render(f, &o, SE_OUTPUT_CSV);
+	expect_text(f->out, "report,funnel,period,previous,dimension,name,metric,value,previous_value,change,change_pct\n");
+}
+
 /* JSON strings are escaped: quotes, backslashes, control characters. */
 static void test_json_escapes(void **state)
 {
@@ -1938,6 +1979,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_forecast_shrinkage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_channels_spend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spend_csv_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_compare_weeks, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
