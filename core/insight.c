@@ -293,17 +293,18 @@ static int add_open(se_insight *in, const se_open_deal *o)
 	return SE_OK;
 }
 
+/* Stays, times to won and open deals of the deals in the range; times to
+ * close and open pre-sale deals of all deals, as the forecast (like presale)
+ * is about every deal open now. */
 static int add_velocity(se_report *rep, se_insight *in, const se_funnel *f, const se_deal_eval *e,
                         const se_chunk_deal *d, uint32_t mgr)
 {
 	int64_t latest[SE_MAX_STAGES], total[SE_MAX_STAGES], since;
 	int32_t lead = se_count_reach(e, 0, rep->mode), won = se_count_reach(e, f->won, rep->mode);
-	int current;
+	int current, ranged = lead != SE_NONE && in_range(rep, e->ev[lead].ts);
 
-	if (lead == SE_NONE || !in_range(rep, e->ev[lead].ts))
-		return SE_OK;
 	se_count_stays(e, f->won, latest, total, &current, &since);
-	for (int s = 0; s < f->won; s++) {
+	for (int s = 0; ranged && s < f->won; s++) {
 		if (latest[s] < 0 || current == s)
 			continue;
 		if (samples_add(&in->stays, 2 * s, mgr, latest[s]) != SE_OK ||
@@ -311,7 +312,7 @@ static int add_velocity(se_report *rep, se_insight *in, const se_funnel *f, cons
 			return SE_ENOMEM;
 	}
 	if (won != SE_NONE) {
-		if (samples_add(&in->to_won, 0, mgr, e->ev[won].ts - e->ev[lead].ts) != SE_OK)
+		if (ranged && samples_add(&in->to_won, 0, mgr, e->ev[won].ts - e->ev[lead].ts) != SE_OK)
 			return SE_ENOMEM;
 		for (int s = 0; s < f->won; s++) {
 			int32_t at = se_count_reach(e, s, rep->mode);
@@ -321,12 +322,13 @@ static int add_velocity(se_report *rep, se_insight *in, const se_funnel *f, cons
 				return SE_ENOMEM;
 		}
 	}
-	if (e->state == SE_DEAL_OPEN) {
+	if (e->state == SE_DEAL_OPEN && (ranged || f->stages[e->stage].presale)) {
 		int32_t at = se_count_reach(e, e->stage, rep->mode);
-		se_open_deal o = { d->deal, mgr, e->stage, f->stages[e->stage].presale, since,
-			           at != SE_NONE ? e->ev[at].ts : since, se_report_kopecks(d->amount) };
+		se_open_deal o = { d->deal, mgr, e->stage, (uint16_t)f->stages[e->stage].presale, (uint16_t)ranged,
+			           since, at != SE_NONE ? e->ev[at].ts : since, se_report_kopecks(d->amount) };
 
-		in->open_count[(size_t)e->stage * rep->n_manager + mgr]++;
+		if (ranged)
+			in->open_count[(size_t)e->stage * rep->n_manager + mgr]++;
 		return add_open(in, &o);
 	}
 	return SE_OK;
@@ -568,7 +570,7 @@ static int find_stale(se_report *rep, se_store *st, int fi, se_error *err)
 		const se_quant *q = se_qtable_at(&in->q_stays, 2 * o->stage, in->q_stays.width);
 		int64_t age = rep->as_of - o->since;
 
-		if (q == NULL || q->n == 0 || (double)age <= rep->stale_multiple * (double)q->p50)
+		if (!o->ranged || q == NULL || q->n == 0 || (double)age <= rep->stale_multiple * (double)q->p50)
 			continue;
 		in->stale_count[(size_t)o->stage * rep->n_manager + o->manager]++;
 		in->stale[n++] = (se_stale_deal){ o->deal, o->manager, o->stage, age, q->p50, NULL };

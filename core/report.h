@@ -76,7 +76,8 @@ typedef struct se_qtable {
 typedef struct se_open_deal {
 	uint32_t deal, manager;
 	int32_t stage;
-	int32_t presale;
+	uint16_t presale;     /* its stage is pre-sale: in the forecast */
+	uint16_t ranged;      /* its lead event is in the range: in velocity */
 	int64_t since;        /* start of its current stay */
 	int64_t reached;      /* when it reached its current stage (report mode) */
 	int64_t amount;       /* kopecks */
