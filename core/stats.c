@@ -172,17 +172,6 @@ static uint32_t hist_bin(int32_t x)
 	return 2048 + (uint32_t)(e - 11) * 1024 + ((v >> (e - 10)) & 1023);
 }
 
-/* The values of bin `bin` copied to out; returns how many. */
-static size_t bin_values(const int32_t *v, size_t n, uint32_t bin, int32_t *out)
-{
-	size_t m = 0;
-
-	for (size_t i = 0; i < n; i++)
-		if (hist_bin(v[i]) == bin)
-			out[m++] = v[i];
-	return m;
-}
-
 static int hist_quantiles(const int32_t *v, size_t n, size_t a, size_t b, int32_t *pa, int32_t *pb)
 {
 	uint32_t *hist = calloc(HIST_BINS, sizeof *hist), ba = 0, bb = 0;
@@ -208,16 +197,32 @@ static int hist_quantiles(const int32_t *v, size_t n, size_t a, size_t b, int32_
 		below += hist[k];
 	}
 	na = hist[ba];
-	nb = hist[bb];
+	nb = ba == bb ? 0 : hist[bb];
 	free(hist);
 	if ((buf = malloc((na + nb) * sizeof *buf)) == NULL)
 		return -1;
-	bin_values(v, n, ba, buf);
+	/* one pass copies both bins out (one, when both ranks share a bin) */
+	{
+		size_t ia = 0, ib = na;
+
+		for (size_t i = 0; i < n; i++) {
+			uint32_t k = hist_bin(v[i]);
+
+			if (k == ba)
+				buf[ia++] = v[i];
+			else if (k == bb)
+				buf[ib++] = v[i];
+		}
+	}
 	select_at(buf, 0, (ptrdiff_t)na - 1, (ptrdiff_t)(a - below_a));
 	*pa = buf[a - below_a];
-	bin_values(v, n, bb, buf + na);
-	select_at(buf + na, 0, (ptrdiff_t)nb - 1, (ptrdiff_t)(b - below_b));
-	*pb = buf[na + b - below_b];
+	if (ba == bb) { /* b's offset lies above a's in the same, now partly ordered, bin */
+		select_at(buf, (ptrdiff_t)(a - below_a), (ptrdiff_t)na - 1, (ptrdiff_t)(b - below_b));
+		*pb = buf[b - below_b];
+	} else {
+		select_at(buf + na, 0, (ptrdiff_t)nb - 1, (ptrdiff_t)(b - below_b));
+		*pb = buf[na + b - below_b];
+	}
 	free(buf);
 	return 0;
 }
