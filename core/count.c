@@ -187,3 +187,47 @@ int32_t se_count_pair(const se_deal_eval *e, int from, int to, se_mode mode, int
 	*converted = b;
 	return a;
 }
+
+int32_t se_count_first_move(const se_deal_eval *e, int32_t lead)
+{
+	int64_t c = e->code[lead];
+
+	if (SE_STATUS_CLASS(c) != SE_CLASS_STAGE || SE_STATUS_STAGE(c) != 0)
+		return lead;
+	for (uint32_t i = (uint32_t)lead + 1; i < e->n_events; i++) {
+		c = e->code[i];
+		if (c != 0 && (SE_STATUS_CLASS(c) != SE_CLASS_STAGE || SE_STATUS_STAGE(c) != 0))
+			return (int32_t)i;
+	}
+	return SE_NONE;
+}
+
+void se_count_stays(const se_deal_eval *e, int n, int64_t *latest, int64_t *total, int *current,
+                    int64_t *since)
+{
+	int cur = SE_NONE;   /* stage of the stay in progress, SE_NONE: not at a stage */
+	int64_t start = 0;
+
+	for (int s = 0; s < n; s++)
+		latest[s] = total[s] = -1;
+	for (uint32_t i = 0; i < e->n_events; i++) {
+		int64_t c = e->code[i];
+		int at;
+
+		if (c == 0)
+			continue;
+		at = SE_STATUS_CLASS(c) == SE_CLASS_STAGE ? SE_STATUS_STAGE(c) : SE_NONE;
+		if (at == cur)
+			continue;
+		if (cur != SE_NONE && cur < n) {
+			int64_t d = e->ev[i].ts - start;
+
+			latest[cur] = d;
+			total[cur] = (total[cur] < 0 ? 0 : total[cur]) + d;
+		}
+		cur = at;
+		start = e->ev[i].ts;
+	}
+	*current = cur;
+	*since = start;
+}

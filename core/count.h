@@ -71,4 +71,20 @@ static inline int32_t se_count_reach(const se_deal_eval *e, int s, se_mode mode)
 int32_t se_count_pair(const se_deal_eval *e, int from, int to, se_mode mode, int64_t window,
                       int32_t *converted);
 
+/* Lead handling (docs/METRICS.md 4f).  lead is the position of the deal's
+ * lead event; returns the position of its first move: the lead event itself
+ * when it is not at the first stage, else the first later event whose
+ * status is not the first stage; SE_NONE when the deal never left it. */
+int32_t se_count_first_move(const se_deal_eval *e, int32_t lead);
+
+/* Stays in stages (docs/METRICS.md 4h).  A stay in stage s runs from an
+ * event at s that follows an event not at s (or none) to the next event
+ * not at s.  For each stage s < n: latest[s] = duration of the deal's last
+ * finished stay there, total[s] = sum of its finished stays, both -1 when
+ * it has none.  *current is the stage of the unfinished stay the deal is in
+ * now (SE_NONE when its current status is not a stage) and *since the time
+ * that stay began. */
+void se_count_stays(const se_deal_eval *e, int n, int64_t *latest, int64_t *total, int *current,
+                    int64_t *since);
+
 #endif

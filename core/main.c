@@ -36,6 +36,7 @@ typedef struct cli {
 	int check;
 	int alerts;              /* 0: report; 1: announce alerts; 2: also list pending/firing */
 	int allow_commands;
+	int compare;   /* --compare: the compare report besides the others */
 	int quiet;
 	se_script_limits limits;
 	const char *script;
@@ -76,7 +77,11 @@ static void usage(FILE *out)
 	        "Report:\n"
 	        "  -f, --format=FMT         table (default), csv or json\n"
 	        "  -r, --report=LIST        comma-separated: leads,conversion,presale,sources,unknown,\n"
-	        "                           metrics (default: all)\n"
+	        "                           handling,diagnostics,velocity,forecast,backtest,channels,\n"
+	        "                           compare,metrics, or all (default: the first five and\n"
+	        "                           metrics)\n"
+	        "      --compare            add compare: each period next to the previous one\n"
+	        "      --spend=FILE         ad spend per source and month, CSV source,month,amount\n"
 	        "  -p, --period=P           total, day, week or month (default: the script's, else total)\n"
 	        "  -m, --mode=M             reached or touched, for every pair (default: per pair)\n"
 	        "      --from=DATE          first local day, YYYY-MM-DD\n"
@@ -130,7 +135,8 @@ static int pick(const char *arg, const char *const *names, int *out)
 static int parse_reports(const char *arg, unsigned *out)
 {
 	static const char *const names[] = { "leads", "conversion", "presale", "sources", "unknown",
-	                                     "metrics", NULL };
+		                             "handling", "diagnostics", "velocity", "forecast",
+		                             "backtest", "channels", "compare", "metrics", NULL };
 	char buf[256], *save = NULL;
 
 	snprintf(buf, sizeof buf, "%s", arg);
@@ -194,7 +200,9 @@ static int parse_option(cli *c, int opt, const char *arg)
 		return 0;
 	case 'r':
 		if (parse_reports(arg, &c->report.reports) != 0)
-			return usage_error("--report takes leads,conversion,presale,sources,unknown,metrics; got '%s'", arg);
+			return usage_error("--report takes leads,conversion,presale,sources,unknown,handling,"
+			                   "diagnostics,velocity,forecast,backtest,channels,compare,metrics or "
+			                   "all; got '%s'", arg);
 		return 0;
 	case 'p':
 		if (pick(arg, periods, &i) != 0)
@@ -218,6 +226,8 @@ static int parse_option(cli *c, int opt, const char *arg)
 		return 0;
 	}
 	case 9: c->check = 1; return 0;
+	case 22: c->report.spend_csv = arg; return 0;
+	case 23: c->compare = 1; return 0;
 	case 10:
 		if (parse_positive(arg, &n) != 0)
 			return usage_error("--max-instructions must be a positive number, not '%s'", arg);
@@ -268,6 +278,8 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 		{ "funnel", required_argument, NULL, 7 },
 		{ "as-of", required_argument, NULL, 8 },
 		{ "check", no_argument, NULL, 9 },
+		{ "spend", required_argument, NULL, 22 },
+		{ "compare", no_argument, NULL, 23 },
 		{ "max-instructions", required_argument, NULL, 10 },
 		{ "max-memory", required_argument, NULL, 11 },
 		{ "alerts", optional_argument, NULL, 20 },
@@ -320,6 +332,8 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 		return usage_error("unexpected argument '%s' (one rules script at most)", argv[optind]);
 	if ((c->encoding != NULL || c->snapshot_time != NULL) && c->adapter == NULL)
 		return usage_error("%s goes with --import-with", c->encoding ? "--encoding" : "--snapshot-time");
+	if (c->compare)
+		c->report.reports |= (c->report.reports ? 0 : SE_REPORT_DEFAULT) | SE_REPORT_COMPARE;
 	if (c->script == NULL && (c->check || (c->n_imports == 0 && c->adapter == NULL)))
 		return usage_error("%s", "a rules script is needed (e.g. scripts/example.lua)");
 	return EXIT_OK;

@@ -17,7 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum ctype { T_STR, T_INT, T_AMOUNT, T_PCT, T_BOOL, T_METRIC };
+enum ctype {
+	T_STR, T_INT, T_AMOUNT, T_PCT, T_BOOL,
+	T_HOURS,  /* i: seconds; hours with one decimal (JSON: whole seconds) */
+	T_REAL,   /* d: two decimals */
+	T_FLAG,   /* i: 0/1; "yes" in the table */
+	T_NUM,    /* a number already formatted in buf (JSON: unquoted); null: none */
+	T_METRIC  /* a metric{} value in d, its enum se_metric_format in i */
+};
 
 enum { IN_CSV = 1, IN_TABLE = 2 };
 
@@ -34,13 +41,29 @@ typedef struct cell {
 	int64_t i;           /* T_INT, T_BOOL; T_AMOUNT: kopecks */
 	double d;            /* T_PCT: ratio 0..1 */
 	int64_t num, den;    /* T_PCT from counts (den > 0): printed exactly */
-	int null;            /* T_PCT with a zero denominator; T_METRIC without a value */
-} cell;                  /* T_METRIC: value in d, enum se_metric_format in i */
+	int null;            /* T_PCT with a zero denominator; any type: no value */
+} cell;
 
-enum kind { K_LEADS, K_CONVERSION, K_PRESALE, K_SOURCES, K_UNKNOWN, K_METRICS, K_COUNT };
+enum kind {
+	K_LEADS, K_CONVERSION, K_PRESALE, K_SOURCES, K_UNKNOWN,
+	K_HANDLING, K_DIAGNOSTICS, K_STYLE, K_VELOCITY, K_TO_WON, K_STALE,
+	K_FORECAST, K_FORECAST_MONTH, K_BACKTEST, K_SOURCE_STEPS, K_CHANNELS, K_COMPARE,
+	K_METRICS, K_COUNT
+};
 
 static const char *const kind_names[K_COUNT] = {
-	"leads", "conversion", "presale", "sources", "unknown", "metrics"
+	"leads", "conversion", "presale", "sources", "unknown",
+	"handling", "diagnostics", "style", "velocity", "time_to_won", "stale",
+	"forecast", "forecast_month", "backtest", "source_steps", "channels", "compare", "metrics"
+};
+
+/* The --report bit that asks for each block kind. */
+static const unsigned kind_report[K_COUNT] = {
+	SE_REPORT_LEADS, SE_REPORT_CONVERSION, SE_REPORT_PRESALE, SE_REPORT_SOURCES, SE_REPORT_UNKNOWN,
+	SE_REPORT_HANDLING, SE_REPORT_DIAGNOSTICS, SE_REPORT_DIAGNOSTICS, SE_REPORT_VELOCITY,
+	SE_REPORT_VELOCITY, SE_REPORT_VELOCITY, SE_REPORT_FORECAST, SE_REPORT_FORECAST,
+	SE_REPORT_BACKTEST, SE_REPORT_CHANNELS, SE_REPORT_CHANNELS, SE_REPORT_COMPARE,
+	SE_REPORT_METRICS
 };
 
 typedef struct block {
@@ -50,6 +73,8 @@ typedef struct block {
 	const col *cols;
 	int ncols;
 	char *label;         /* conversion: "from -> to" the rows point to (heap: blocks move) */
+	char **labels;       /* per pair of the funnel, for blocks with rows of several pairs */
+	int n_labels;
 	cell *cells;         /* rows * ncols */
 	size_t rows, cap;
 	int failed;          /* out of memory while adding rows */
@@ -127,6 +152,166 @@ static const col metrics_cols[] = {
 	{ "dimension", "dimension", T_STR, ALL },
 	{ "name", "name", T_STR, ALL },
 	{ "value", "value", T_METRIC, ALL },
+};
+
+static const col handling_cols[] = {
+	{ "funnel", NULL, T_STR, IN_CSV },
+	{ "period", "period", T_STR, ALL },
+	{ "dimension", "dimension", T_STR, ALL },
+	{ "name", "name", T_STR, ALL },
+	{ "leads", "leads", T_INT, ALL },
+	{ "taken", "taken", T_INT, ALL },
+	{ "released", "released", T_INT, ALL },
+	{ "nontarget", "nontarget", T_INT, ALL },
+	{ "unprocessed", "unprocessed", T_INT, ALL },
+	{ "waiting", "waiting", T_INT, ALL },
+	{ "first_move_median_h", "first_move_median_s", T_HOURS, ALL },
+	{ "first_move_p90_h", "first_move_p90_s", T_HOURS, ALL },
+};
+
+static const col diagnostics_cols[] = {
+	{ "funnel", NULL, T_STR, IN_CSV },
+	{ "step", "step", T_STR, ALL },
+	{ "dimension", "dimension", T_STR, ALL },
+	{ "name", "name", T_STR, ALL },
+	{ "reached_from", "reached_from", T_INT, ALL },
+	{ "reached_to", "reached_to", T_INT, ALL },
+	{ "conversion_pct", "rate", T_PCT, ALL },
+	{ "ci_low_pct", "ci_low", T_PCT, ALL },
+	{ "ci_high_pct", "ci_high", T_PCT, ALL },
+	{ "others_pct", "others_rate", T_PCT, ALL },
+	{ "gap_low_pct", "gap_low", T_PCT, ALL },
+	{ "gap_high_pct", "gap_high", T_PCT, ALL },
+	{ "missed", "missed", T_REAL, ALL },
+	{ "significant", "significant", T_FLAG, ALL },
+	{ "growth_point", "growth_point", T_FLAG, ALL },
+};
+
+static const col style_cols[] = {
+	{ "funnel", NULL, T_STR, IN_CSV },
+	{ "dimension", "dimension", T_STR, ALL },
+	{ "name", "name", T_STR, ALL },
+	{ "leads", "leads", T_INT, ALL },
+	{ "won", "won", T_INT, ALL },
+	{ "periods", "periods", T_INT, ALL },
+	{ "volume", "volume", T_REAL, ALL },
+	{ "depth_pct", "depth", T_PCT, ALL },
+	{ "style", "style", T_STR, ALL },
+};
+
+static const col velocity_cols[] = {
+	{ "funnel", NULL, T_STR, IN_CSV },
+	{ "stage", "stage", T_STR, ALL },
+	{ "dimension", "dimension", T_STR, ALL },
+	{ "name", "name", T_STR, ALL },
+	{ "deals", "deals", T_INT, ALL },
+	{ "stay_median_h", "stay_median_s", T_HOURS, ALL },
+	{ "stay_p90_h", "stay_p90_s", T_HOURS, ALL },
+	{ "total_median_h", "total_median_s", T_HOURS, ALL },
+	{ "total_p90_h", "total_p90_s", T_HOURS, ALL },
+	{ "open", "open", T_INT, ALL },
+	{ "stale", "stale", T_INT, ALL },
+};
+
+static const col to_won_cols[] = {
+	{ "funnel", NULL, T_STR, IN_CSV },
+	{ "dimension", "dimension", T_STR, ALL },
+	{ "name", "name", T_STR, ALL },
+	{ "won", "won", T_INT, ALL },
+	{ "median_h", "median_s", T_HOURS, ALL },
+	{ "p90_h", "p90_s", T_HOURS, ALL },
+};
+
+static const col stale_cols[] = {
+	{ "funnel", NULL, T_STR, IN_CSV },
+	{ "deal", "deal", T_STR, ALL },
+	{ "stage", "stage", T_STR, ALL },
+	{ "manager", "manager", T_STR, ALL },
+	{ "age_h", "age_s", T_HOURS, ALL },
+	{ "stage_median_h", "stage_median_s", T_HOURS, ALL },
+	{ "ratio", "ratio", T_REAL, ALL },
+};
+
+static const col forecast_cols[] = {
+	{ "funnel", NULL, T_STR, IN_CSV },
+	{ "stage", "stage", T_STR, ALL },
+	{ "dimension", "dimension", T_STR, ALL },
+	{ "name", "name", T_STR, ALL },
+	{ "deals", "deals", T_INT, ALL },
+	{ "amount", "amount", T_AMOUNT, ALL },
+	{ "probability_pct", "probability", T_PCT, ALL },
+	{ "forecast_stage", "forecast_stage", T_AMOUNT, ALL },
+	{ "won", "won", T_INT, ALL },
+	{ "closed", "closed", T_INT, ALL },
+	{ "team_rate_pct", "team_rate", T_PCT, ALL },
+	{ "shrunk_rate_pct", "shrunk_rate", T_PCT, ALL },
+	{ "forecast_shrunk", "forecast_shrunk", T_AMOUNT, ALL },
+};
+
+static const col forecast_month_cols[] = {
+	{ "funnel", NULL, T_STR, IN_CSV },
+	{ "month", "month", T_STR, ALL },
+	{ "deals", "deals", T_INT, ALL },
+	{ "amount", "amount", T_AMOUNT, ALL },
+	{ "forecast_stage", "forecast_stage", T_AMOUNT, ALL },
+	{ "forecast_shrunk", "forecast_shrunk", T_AMOUNT, ALL },
+};
+
+static const col backtest_cols[] = {
+	{ "funnel", NULL, T_STR, IN_CSV },
+	{ "cutoff", "cutoff", T_STR, ALL },
+	{ "deals", "deals", T_INT, ALL },
+	{ "amount", "amount", T_AMOUNT, ALL },
+	{ "forecast_stage", "forecast_stage", T_AMOUNT, ALL },
+	{ "forecast_shrunk", "forecast_shrunk", T_AMOUNT, ALL },
+	{ "won_deals", "won_deals", T_INT, ALL },
+	{ "won_amount", "won_amount", T_AMOUNT, ALL },
+	{ "still_open", "still_open", T_AMOUNT, ALL },
+	{ "error_stage", "error_stage", T_AMOUNT, ALL },
+	{ "error_stage_pct", "error_stage_rate", T_PCT, ALL },
+	{ "error_shrunk", "error_shrunk", T_AMOUNT, ALL },
+	{ "error_shrunk_pct", "error_shrunk_rate", T_PCT, ALL },
+};
+
+static const col source_steps_cols[] = {
+	{ "funnel", NULL, T_STR, IN_CSV },
+	{ "pair", "pair", T_STR, ALL },
+	{ "period", "period", T_STR, ALL },
+	{ "dimension", "dimension", T_STR, ALL },
+	{ "name", "name", T_STR, ALL },
+	{ "reached_from", "reached_from", T_INT, ALL },
+	{ "reached_to", "reached_to", T_INT, ALL },
+	{ "conversion_pct", "rate", T_PCT, ALL },
+};
+
+static const col channels_cols[] = {
+	{ "funnel", NULL, T_STR, IN_CSV },
+	{ "period", "period", T_STR, ALL },
+	{ "dimension", "dimension", T_STR, ALL },
+	{ "name", "name", T_STR, ALL },
+	{ "leads", "leads", T_INT, ALL },
+	{ "won", "won", T_INT, ALL },
+	{ "conversion_pct", "rate", T_PCT, ALL },
+	{ "revenue", "revenue", T_AMOUNT, ALL },
+	{ "spend", "spend", T_AMOUNT, ALL },
+	{ "cpl", "cpl", T_AMOUNT, ALL },
+	{ "cps", "cps", T_AMOUNT, ALL },
+	{ "romi_pct", "romi", T_PCT, ALL },
+	{ "within_manager_z", "within_manager_z", T_REAL, ALL },
+	{ "weak", "weak", T_FLAG, ALL },
+};
+
+static const col compare_cols[] = {
+	{ "funnel", NULL, T_STR, IN_CSV },
+	{ "period", "period", T_STR, ALL },
+	{ "previous", "previous", T_STR, ALL },
+	{ "dimension", "dimension", T_STR, ALL },
+	{ "name", "name", T_STR, ALL },
+	{ "metric", "metric", T_STR, ALL },
+	{ "value", "value", T_NUM, ALL },
+	{ "previous_value", "previous_value", T_NUM, ALL },
+	{ "change", "change", T_NUM, ALL },
+	{ "change_pct", "change_rate", T_PCT, ALL },
 };
 
 #define NCOLS(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -697,13 +882,721 @@ static void build_unknown(const se_report *rep, blocks *bs)
 	free(ids);
 }
 
+/* ---- diagnostic reports (through the accessors of report.h) ------------------ */
+
+static void set_hours(cell *c, int64_t seconds, int64_t n)
+{
+	c->i = seconds;
+	c->null = n <= 0;
+}
+
+static void set_money_or_null(cell *c, int64_t kopecks)
+{
+	c->i = kopecks;
+	c->null = kopecks < 0;
+}
+
+static void set_real(cell *c, double d, int null)
+{
+	c->d = d;
+	c->null = null;
+}
+
+/* A new row opened by its four label cells: funnel, what (a bucket label is
+ * copied: it lives on the caller's stack), dimension and name; NULL when
+ * memory ran out. */
+static cell *label_row(block *b, const char *funnel, const char *what, int copy, const char *dim,
+                       const char *name)
+{
+	cell *r = new_row(b);
+
+	if (r == NULL)
+		return NULL;
+	set_str(&r[0], funnel);
+	if (copy)
+		set_copy(&r[1], what);
+	else
+		set_str(&r[1], what);
+	set_str(&r[2], dim);
+	set_str(&r[3], name);
+	return r;
+}
+
+static void handling_row(block *b, const char *funnel, const char *period, const char *dim,
+                         const char *name, const se_handling *h)
+{
+	cell *r = label_row(b, funnel, period, 1, dim, name);
+
+	if (r == NULL)
+		return;
+	r[4].i = h->leads;
+	r[5].i = h->taken;
+	r[6].i = h->released;
+	r[7].i = h->nontarget;
+	r[8].i = h->unprocessed;
+	r[9].i = h->waiting;
+	set_hours(&r[10], h->first_move_median, h->moved);
+	set_hours(&r[11], h->first_move_p90, h->moved);
+}
+
+static void build_handling(const se_report *rep, blocks *bs, int f)
+{
+	const se_insight *in = &rep->agg[f].in;
+	const char *fname = rep->rules->funnels[f].name;
+	block *b = new_block(bs, K_HANDLING, f, 0, handling_cols, NCOLS(handling_cols));
+	int64_t lo, hi;
+
+	if (b == NULL)
+		return;
+	grid_span(&in->handling_by_manager, &in->handling_by_source, &lo, &hi);
+	for (int64_t k = lo; k < hi; k++) {
+		char period[40];
+		se_handling h;
+
+		se_report_handling(rep, f, k, SE_DIM_MANAGER, SE_ALL, &h);
+		if (h.leads == 0)
+			continue;
+		se_report_bucket_label(rep, k, period, sizeof period);
+		handling_row(b, fname, period, "team", "*", &h);
+		for (uint32_t i = 0; i < rep->n_manager; i++) {
+			uint32_t m = rep->manager_order[i];
+
+			se_report_handling(rep, f, k, SE_DIM_MANAGER, m, &h);
+			if (h.leads > 0)
+				handling_row(b, fname, period, "manager", manager_name(rep, m), &h);
+		}
+		for (uint32_t i = 0; i < rep->n_source; i++) {
+			uint32_t src = rep->source_order[i];
+
+			se_report_handling(rep, f, k, SE_DIM_SOURCE, src, &h);
+			if (h.leads > 0)
+				handling_row(b, fname, period, "source", source_name(rep, src), &h);
+		}
+	}
+}
+
+static void diagnostics_row(block *b, const char *funnel, const char *step, const char *dim,
+                            const char *name, const se_step_diag *d, int growth)
+{
+	cell *r = label_row(b, funnel, step, 0, dim, name);
+
+	if (r == NULL)
+		return;
+	r[4].i = d->from;
+	r[5].i = d->to;
+	set_count_ratio(&r[6], d->to, d->from);
+	set_ratio(&r[7], d->ci_low, 1);
+	set_ratio(&r[8], d->ci_high, 1);
+	if (d->others_rate < 0)
+		set_ratio(&r[9], 0, 0);
+	else
+		set_count_ratio(&r[9], d->others_to, d->others_from);
+	set_ratio(&r[10], d->gap_low, d->others_rate < 0 ? 0 : 1);
+	set_ratio(&r[11], d->gap_high, d->others_rate < 0 ? 0 : 1);
+	set_real(&r[12], d->missed, d->others_rate < 0);
+	r[13].i = d->significant;
+	r[14].i = growth;
+}
+
+/* Labels of every pair of the funnel, owned by the block. */
+static int pair_labels_of(block *b, const se_funnel *fn)
+{
+	if ((b->labels = calloc((size_t)fn->n_pairs + 1, sizeof *b->labels)) == NULL) {
+		b->failed = 1;
+		return SE_ENOMEM;
+	}
+	b->n_labels = fn->n_pairs;
+	for (int p = 0; p < fn->n_pairs; p++)
+		if (pair_label(fn, &fn->pairs[p], &b->labels[p]) != SE_OK) {
+			b->failed = 1;
+			return SE_ENOMEM;
+		}
+	return SE_OK;
+}
+
+static void build_diagnostics(const se_report *rep, blocks *bs, int f)
+{
+	const se_funnel *fn = &rep->rules->funnels[f];
+	block *b = new_block(bs, K_DIAGNOSTICS, f, 0, diagnostics_cols, NCOLS(diagnostics_cols));
+	int *growth;
+
+	if (b == NULL)
+		return;
+	if ((growth = malloc((rep->n_manager ? rep->n_manager : 1) * sizeof *growth)) == NULL) {
+		b->failed = 1;
+		return;
+	}
+	for (uint32_t m = 0; m < rep->n_manager; m++)
+		growth[m] = se_report_growth_point(rep, f, m);
+	if (pair_labels_of(b, fn) != SE_OK) {
+		free(growth);
+		return;
+	}
+	for (int p = 0; p < fn->n_pairs; p++) {
+		const char *label = b->labels[p];
+		se_step_diag d;
+
+		se_report_step(rep, f, p, SE_ALL, &d);
+		if (d.from == 0)
+			continue;
+		diagnostics_row(b, fn->name, label, "team", "*", &d, 0);
+		for (uint32_t i = 0; i < rep->n_manager; i++) {
+			uint32_t m = rep->manager_order[i];
+
+			se_report_step(rep, f, p, m, &d);
+			if (d.from > 0)
+				diagnostics_row(b, fn->name, label, "manager", manager_name(rep, m), &d, growth[m] == p);
+		}
+	}
+	free(growth);
+}
+
+static void style_row(block *b, const char *funnel, const char *dim, const char *name, const se_style *st)
+{
+	cell *r = new_row(b);
+
+	if (r == NULL)
+		return;
+	set_str(&r[0], funnel);
+	set_str(&r[1], dim);
+	set_str(&r[2], name);
+	r[3].i = st->leads;
+	r[4].i = st->won;
+	r[5].i = st->periods;
+	set_real(&r[6], st->volume, st->periods == 0);
+	set_ratio(&r[7], st->depth, 1);
+	set_str(&r[8], st->style);
+}
+
+static void build_style(const se_report *rep, blocks *bs, int f)
+{
+	const char *fname = rep->rules->funnels[f].name;
+	block *b = new_block(bs, K_STYLE, f, 0, style_cols, NCOLS(style_cols));
+	se_style st;
+
+	if (b == NULL)
+		return;
+	if (se_report_style(rep, f, SE_ALL, &st) != SE_OK) {
+		b->failed = 1;
+		return;
+	}
+	if (st.leads == 0)
+		return;
+	style_row(b, fname, "team", "*", &st);
+	for (uint32_t i = 0; i < rep->n_manager; i++) {
+		uint32_t m = rep->manager_order[i];
+
+		if (se_report_style(rep, f, m, &st) != SE_OK) {
+			b->failed = 1;
+			return;
+		}
+		if (st.leads > 0)
+			style_row(b, fname, "manager", manager_name(rep, m), &st);
+	}
+}
+
+static void velocity_row(block *b, const char *funnel, const char *stage, const char *dim,
+                         const char *name, const se_velocity *v)
+{
+	cell *r = label_row(b, funnel, stage, 0, dim, name);
+
+	if (r == NULL)
+		return;
+	r[4].i = v->latest.n;
+	set_hours(&r[5], v->latest.p50, v->latest.n);
+	set_hours(&r[6], v->latest.p90, v->latest.n);
+	set_hours(&r[7], v->total.p50, v->total.n);
+	set_hours(&r[8], v->total.p90, v->total.n);
+	r[9].i = v->open;
+	r[10].i = v->stale;
+}
+
+static void build_velocity(const se_report *rep, blocks *bs, int f)
+{
+	const se_funnel *fn = &rep->rules->funnels[f];
+	block *b = new_block(bs, K_VELOCITY, f, 0, velocity_cols, NCOLS(velocity_cols));
+
+	if (b == NULL)
+		return;
+	for (int s = 0; s < fn->won; s++) {
+		se_velocity v;
+
+		se_report_velocity(rep, f, s, SE_ALL, &v);
+		if (v.latest.n == 0 && v.open == 0)
+			continue;
+		velocity_row(b, fn->name, fn->stages[s].name, "team", "*", &v);
+		for (uint32_t i = 0; i < rep->n_manager; i++) {
+			uint32_t m = rep->manager_order[i];
+
+			se_report_velocity(rep, f, s, m, &v);
+			if (v.latest.n > 0 || v.open > 0)
+				velocity_row(b, fn->name, fn->stages[s].name, "manager", manager_name(rep, m), &v);
+		}
+	}
+}
+
+static void to_won_row(block *b, const char *funnel, const char *dim, const char *name, const se_quant *q)
+{
+	cell *r = new_row(b);
+
+	if (r == NULL)
+		return;
+	set_str(&r[0], funnel);
+	set_str(&r[1], dim);
+	set_str(&r[2], name);
+	r[3].i = q->n;
+	set_hours(&r[4], q->p50, q->n);
+	set_hours(&r[5], q->p90, q->n);
+}
+
+static void build_to_won(const se_report *rep, blocks *bs, int f)
+{
+	const char *fname = rep->rules->funnels[f].name;
+	block *b = new_block(bs, K_TO_WON, f, 0, to_won_cols, NCOLS(to_won_cols));
+	se_quant q;
+
+	if (b == NULL)
+		return;
+	se_report_time_to_won(rep, f, SE_ALL, &q);
+	if (q.n == 0)
+		return;
+	to_won_row(b, fname, "team", "*", &q);
+	for (uint32_t i = 0; i < rep->n_manager; i++) {
+		uint32_t m = rep->manager_order[i];
+
+		se_report_time_to_won(rep, f, m, &q);
+		if (q.n > 0)
+			to_won_row(b, fname, "manager", manager_name(rep, m), &q);
+	}
+}
+
+static void build_stale(const se_report *rep, blocks *bs, int f)
+{
+	const se_funnel *fn = &rep->rules->funnels[f];
+	block *b = new_block(bs, K_STALE, f, 0, stale_cols, NCOLS(stale_cols));
+
+	if (b == NULL)
+		return;
+	for (size_t i = 0; i < se_report_stale_count(rep, f); i++) {
+		const se_stale_deal *d = se_report_stale_deal(rep, f, i);
+		cell *r = new_row(b);
+
+		if (r == NULL)
+			return;
+		set_str(&r[0], fn->name);
+		set_str(&r[1], d->key ? d->key : "");
+		set_str(&r[2], fn->stages[d->stage].name);
+		set_str(&r[3], manager_name(rep, d->manager));
+		set_hours(&r[4], d->age, 1);
+		set_hours(&r[5], d->median, 1);
+		set_real(&r[6], d->median > 0 ? (double)d->age / (double)d->median : 0, d->median <= 0);
+	}
+}
+
+static void forecast_row(block *b, const char *funnel, const char *stage, const char *dim,
+                         const char *name, const se_forecast *fc, int rates)
+{
+	cell *r = label_row(b, funnel, stage, 0, dim, name);
+
+	if (r == NULL)
+		return;
+	r[4].i = fc->deals;
+	r[5].i = fc->amount;
+	if (fc->probability >= 0)
+		set_ratio(&r[6], fc->probability, 1);
+	else
+		set_ratio(&r[6], 0, 0);
+	r[7].i = fc->forecast_stage;
+	r[8].i = fc->rate.won;
+	r[9].i = fc->rate.closed;
+	if (rates) {
+		set_ratio(&r[10], fc->rate.team_rate, fc->rate.team_closed > 0);
+		set_ratio(&r[11], fc->rate.shrunk, 1);
+	} else { /* sums over parts: the rate they add up to */
+		set_ratio(&r[10], 0, 0);
+		set_count_ratio(&r[11], fc->forecast_shrunk, fc->amount);
+	}
+	r[12].i = fc->forecast_shrunk;
+}
+
+static void build_forecast(const se_report *rep, blocks *bs, int f)
+{
+	const se_funnel *fn = &rep->rules->funnels[f];
+	block *b = new_block(bs, K_FORECAST, f, 0, forecast_cols, NCOLS(forecast_cols));
+	se_forecast fc;
+
+	if (b == NULL)
+		return;
+	for (int s = 0; s < fn->won; s++) {
+		if (!fn->stages[s].presale)
+			continue;
+		se_report_forecast(rep, f, s, SE_ALL, &fc);
+		if (fc.deals == 0)
+			continue;
+		forecast_row(b, fn->name, fn->stages[s].name, "team", "*", &fc, 0);
+		for (uint32_t i = 0; i < rep->n_manager; i++) {
+			uint32_t m = rep->manager_order[i];
+
+			se_report_forecast(rep, f, s, m, &fc);
+			if (fc.deals > 0)
+				forecast_row(b, fn->name, fn->stages[s].name, "manager", manager_name(rep, m), &fc, 1);
+		}
+	}
+	se_report_forecast(rep, f, -1, SE_ALL, &fc);
+	if (fc.deals > 0)
+		forecast_row(b, fn->name, "*", "team", "*", &fc, 0);
+}
+
+static void build_forecast_month(const se_report *rep, blocks *bs, int f)
+{
+	const char *fname = rep->rules->funnels[f].name;
+	block *b = new_block(bs, K_FORECAST_MONTH, f, 0, forecast_month_cols, NCOLS(forecast_month_cols));
+	se_forecast_month fm;
+
+	if (b == NULL)
+		return;
+	for (size_t i = 0; se_report_forecast_months(rep, f, i, &fm) == SE_OK; i++) {
+		cell *r;
+		char label[32];
+
+		if (fm.deals == 0)
+			continue;
+		if ((r = new_row(b)) == NULL)
+			return;
+		if (fm.month < 0)
+			snprintf(label, sizeof label, "unknown");
+		else
+			snprintf(label, sizeof label, "%04lld-%02d", (long long)(fm.month / 12), (int)(fm.month % 12) + 1);
+		set_str(&r[0], fname);
+		set_copy(&r[1], label);
+		r[2].i = fm.deals;
+		r[3].i = fm.amount;
+		r[4].i = fm.forecast_stage;
+		r[5].i = fm.forecast_shrunk;
+	}
+}
+
+static void backtest_row(block *b, const char *funnel, const char *label, const se_backtest *t,
+                         int64_t err_stage, int64_t err_shrunk)
+{
+	cell *r = new_row(b);
+
+	if (r == NULL)
+		return;
+	set_str(&r[0], funnel);
+	set_copy(&r[1], label);
+	r[2].i = t->deals;
+	r[3].i = t->amount;
+	r[4].i = t->forecast_stage;
+	r[5].i = t->forecast_shrunk;
+	r[6].i = t->won_deals;
+	r[7].i = t->won_amount;
+	r[8].i = t->still_open;
+	r[9].i = err_stage;
+	set_count_ratio(&r[10], err_stage, t->won_amount);
+	r[11].i = err_shrunk;
+	set_count_ratio(&r[12], err_shrunk, t->won_amount);
+}
+
+/* "2025-02-01": the local date of an instant in the report zone. */
+static void local_date(const se_report *rep, int64_t t, char *buf, size_t size)
+{
+	int64_t local = se_tz_utc_to_local(rep->tz, t), days = local / 86400, y;
+	int m, d;
+
+	if (local % 86400 < 0)
+		days--;
+	se_civil_from_days(days, &y, &m, &d);
+	snprintf(buf, size, "%04lld-%02d-%02d", (long long)y, m, d);
+}
+
+/* One row per cutoff (signed errors), then "all": sums, with the errors
+ * as sums of absolute errors (so their rate is the WAPE). */
+static void build_backtest(const se_report *rep, blocks *bs, int f)
+{
+	const char *fname = rep->rules->funnels[f].name;
+	block *b = new_block(bs, K_BACKTEST, f, 0, backtest_cols, NCOLS(backtest_cols));
+	se_backtest t, all;
+	int64_t abs_stage = 0, abs_shrunk = 0;
+
+	if (b == NULL)
+		return;
+	memset(&all, 0, sizeof all);
+	for (int c = 0; se_report_backtest(rep, f, c, &t) == SE_OK; c++) {
+		char label[32];
+		int64_t es = t.forecast_stage - t.won_amount, eh = t.forecast_shrunk - t.won_amount;
+
+		if (t.deals == 0)
+			continue;
+		local_date(rep, t.cutoff, label, sizeof label);
+		backtest_row(b, fname, label, &t, es, eh);
+		all.deals += t.deals;
+		all.amount += t.amount;
+		all.forecast_stage += t.forecast_stage;
+		all.forecast_shrunk += t.forecast_shrunk;
+		all.won_deals += t.won_deals;
+		all.won_amount += t.won_amount;
+		all.still_open += t.still_open;
+		abs_stage += es < 0 ? -es : es;
+		abs_shrunk += eh < 0 ? -eh : eh;
+	}
+	if (all.deals > 0)
+		backtest_row(b, fname, "all", &all, abs_stage, abs_shrunk);
+}
+
+static void build_source_steps(const se_report *rep, blocks *bs, int f)
+{
+	const se_funnel *fn = &rep->rules->funnels[f];
+	block *b = new_block(bs, K_SOURCE_STEPS, f, 0, source_steps_cols, NCOLS(source_steps_cols));
+
+	if (b == NULL || pair_labels_of(b, fn) != SE_OK)
+		return;
+	for (int p = 0; p < fn->n_pairs; p++) {
+		const se_grid *g = &rep->agg[f].in.source_pairs[p];
+
+		for (int64_t k = g->lo; k < g->lo + g->nb; k++) {
+			char period[40];
+			se_pair_cell c;
+
+			se_report_source_step(rep, f, p, k, SE_ALL, &c);
+			if (c.from == 0)
+				continue;
+			se_report_bucket_label(rep, k, period, sizeof period);
+			for (uint32_t i = 0; i <= rep->n_source; i++) {
+				uint32_t src = i == 0 ? SE_ALL : rep->source_order[i - 1];
+				cell *r;
+
+				se_report_source_step(rep, f, p, k, src, &c);
+				if (c.from == 0 || (r = new_row(b)) == NULL)
+					continue;
+				set_str(&r[0], fn->name);
+				set_str(&r[1], b->labels[p]);
+				set_copy(&r[2], period);
+				set_str(&r[3], i == 0 ? "team" : "source");
+				set_str(&r[4], i == 0 ? "*" : source_name(rep, src));
+				r[5].i = c.from;
+				r[6].i = c.to;
+				set_count_ratio(&r[7], c.to, c.from);
+			}
+		}
+	}
+}
+
+static void channels_row(block *b, const char *funnel, const char *period, const char *dim,
+                         const char *name, const se_channel *ch, int team)
+{
+	cell *r = label_row(b, funnel, period, 1, dim, name);
+
+	if (r == NULL)
+		return;
+	r[4].i = ch->leads;
+	r[5].i = ch->won;
+	set_count_ratio(&r[6], ch->won, ch->leads);
+	r[7].i = ch->revenue;
+	set_money_or_null(&r[8], ch->spend);
+	set_money_or_null(&r[9], ch->cpl);
+	set_money_or_null(&r[10], ch->cps);
+	if (ch->spend > 0)
+		set_count_ratio(&r[11], ch->revenue - ch->spend, ch->spend);
+	else
+		set_ratio(&r[11], 0, 0);
+	set_real(&r[12], ch->cmh_z, team);
+	r[13].i = ch->weak;
+}
+
+static void build_channels(const se_report *rep, blocks *bs, int f)
+{
+	const se_grid *g = &rep->agg[f].sources;
+	const char *fname = rep->rules->funnels[f].name;
+	block *b = new_block(bs, K_CHANNELS, f, 0, channels_cols, NCOLS(channels_cols));
+
+	if (b == NULL)
+		return;
+	for (int64_t k = g->lo; k < g->lo + g->nb; k++) {
+		char period[40];
+		se_channel ch;
+
+		se_report_channel(rep, f, k, SE_ALL, &ch);
+		if (ch.leads == 0)
+			continue;
+		se_report_bucket_label(rep, k, period, sizeof period);
+		channels_row(b, fname, period, "team", "*", &ch, 1);
+		for (uint32_t i = 0; i < rep->n_source; i++) {
+			uint32_t src = rep->source_order[i];
+
+			se_report_channel(rep, f, k, src, &ch);
+			if (ch.leads > 0)
+				channels_row(b, fname, period, "source", source_name(rep, src), &ch, 0);
+		}
+	}
+}
+
+/* ---- compare: each bucket next to the previous one (docs/METRICS.md 4k) ---- */
+
+enum mkind { M_COUNT, M_AMOUNT, M_RATE };
+
+typedef struct metric_pair {
+	enum mkind kind;
+	int64_t v, pv;           /* counts, kopecks; rates: to */
+	int64_t den, pden;       /* rates: from */
+} metric_pair;
+
+static void format_kopecks(int64_t k, char *buf, size_t size);
+
+/* Tenths of a percent of num / den, halves up; den > 0. */
+static int64_t tenths_of(int64_t num, int64_t den)
+{
+	cell c;
+
+	memset(&c, 0, sizeof c);
+	set_count_ratio(&c, num, den);
+	return pct_tenths(&c);
+}
+
+static void set_tenths(cell *c, int64_t t)
+{
+	snprintf(c->buf, sizeof c->buf, "%s%lld.%lld", t < 0 ? "-" : "", llabs(t) / 10, llabs(t) % 10);
+}
+
+static void set_metric_value(cell *c, enum mkind kind, int64_t v, int64_t den)
+{
+	c->s = NULL;
+	if (kind == M_COUNT)
+		snprintf(c->buf, sizeof c->buf, "%lld", (long long)v);
+	else if (kind == M_AMOUNT)
+		format_kopecks(v, c->buf, sizeof c->buf);
+	else if (den > 0)
+		set_tenths(c, tenths_of(v, den));
+	else
+		c->null = 1;
+}
+
+static void compare_row(block *b, const char *funnel, const char *period, const char *previous,
+                        const char *dim, const char *name, const char *metric, const metric_pair *m)
+{
+	cell *r = new_row(b);
+
+	if (r == NULL)
+		return;
+	set_str(&r[0], funnel);
+	set_copy(&r[1], period);
+	set_copy(&r[2], previous);
+	set_str(&r[3], dim);
+	set_str(&r[4], name);
+	set_str(&r[5], metric);
+	set_metric_value(&r[6], m->kind, m->v, m->den);
+	set_metric_value(&r[7], m->kind, m->pv, m->pden);
+	if (m->kind != M_RATE) {
+		set_metric_value(&r[8], m->kind, m->v - m->pv, 0);
+		if (m->pv != 0)
+			set_count_ratio(&r[9], m->v - m->pv, m->pv);
+		else
+			set_ratio(&r[9], 0, 0);
+		return;
+	}
+	if (m->den == 0 || m->pden == 0) { /* a rate missing on either side */
+		r[8].null = 1;
+		set_ratio(&r[9], 0, 0);
+		return;
+	}
+	/* the change of a rate is in percentage points, from the printed tenths */
+	set_tenths(&r[8], tenths_of(m->v, m->den) - tenths_of(m->pv, m->pden));
+	{
+		double now = (double)m->v / (double)m->den, before = (double)m->pv / (double)m->pden;
+
+		if (before > 0)
+			set_ratio(&r[9], now - before, before);
+		else
+			set_ratio(&r[9], 0, 0);
+	}
+}
+
+/* The metrics of one name (the team when manager is SE_ALL) in bucket k
+ * and k - 1. */
+static void compare_one(const se_report *rep, block *b, int f, int64_t k, const char *period,
+                        const char *previous, const char *dim, const char *name, uint32_t manager)
+{
+	const se_funnel *fn = &rep->rules->funnels[f];
+	metric_pair m = { M_COUNT, 0, 0, 0, 0 };
+
+	m.v = se_report_leads(rep, f, k, SE_DIM_MANAGER, manager);
+	m.pv = se_report_leads(rep, f, k - 1, SE_DIM_MANAGER, manager);
+	if (m.v == 0 && m.pv == 0)
+		return;
+	compare_row(b, fn->name, period, previous, dim, name, "leads", &m);
+	for (int p = 0; p < fn->n_pairs; p++) {
+		se_pair_cell now, before;
+
+		se_report_pair(rep, f, p, k, manager, &now);
+		se_report_pair(rep, f, p, k - 1, manager, &before);
+		if (now.from == 0 && before.from == 0)
+			continue;
+		m = (metric_pair){ M_RATE, now.to, before.to, now.from, before.from };
+		compare_row(b, fn->name, period, previous, dim, name, b->labels[p], &m);
+	}
+	if (manager == SE_ALL) {
+		int64_t won, revenue, pwon, prevenue;
+
+		se_report_won(rep, f, k, &won, &revenue);
+		se_report_won(rep, f, k - 1, &pwon, &prevenue);
+		m = (metric_pair){ M_COUNT, won, pwon, 0, 0 };
+		compare_row(b, fn->name, period, previous, dim, name, "won", &m);
+		m = (metric_pair){ M_AMOUNT, revenue, prevenue, 0, 0 };
+		compare_row(b, fn->name, period, previous, dim, name, "revenue", &m);
+	}
+	if (rep->reports & SE_REPORT_HANDLING) {
+		se_handling now, before;
+
+		se_report_handling(rep, f, k, SE_DIM_MANAGER, manager, &now);
+		se_report_handling(rep, f, k - 1, SE_DIM_MANAGER, manager, &before);
+		m = (metric_pair){ M_COUNT, now.taken, before.taken, 0, 0 };
+		compare_row(b, fn->name, period, previous, dim, name, "taken", &m);
+		m = (metric_pair){ M_COUNT, now.unprocessed, before.unprocessed, 0, 0 };
+		compare_row(b, fn->name, period, previous, dim, name, "unprocessed", &m);
+	}
+}
+
+static void build_compare(const se_report *rep, blocks *bs, int f)
+{
+	const se_funnel_agg *a = &rep->agg[f];
+	block *b = new_block(bs, K_COMPARE, f, 0, compare_cols, NCOLS(compare_cols));
+	int64_t lo, hi;
+
+	if (b == NULL || rep->period == SE_PERIOD_TOTAL || pair_labels_of(b, &rep->rules->funnels[f]) != SE_OK)
+		return;
+	grid_span(&a->leads_by_manager, NULL, &lo, &hi);
+	for (int64_t k = lo; k < hi; k++) {
+		char period[40], previous[40];
+
+		if (se_report_leads(rep, f, k, SE_DIM_MANAGER, SE_ALL) == 0)
+			continue;
+		se_report_bucket_label(rep, k, period, sizeof period);
+		se_report_bucket_label(rep, k - 1, previous, sizeof previous);
+		compare_one(rep, b, f, k, period, previous, "team", "*", SE_ALL);
+		for (uint32_t i = 0; i < rep->n_manager; i++) {
+			uint32_t m = rep->manager_order[i];
+
+			compare_one(rep, b, f, k, period, previous, "manager", manager_name(rep, m), m);
+		}
+	}
+}
+
+typedef void (*block_builder)(const se_report *rep, blocks *bs, int f);
+
+static const block_builder builders[K_COUNT] = {
+	build_leads, NULL, build_presale, build_sources, NULL,
+	build_handling, build_diagnostics, build_style, build_velocity, build_to_won, build_stale,
+	build_forecast, build_forecast_month, build_backtest, build_source_steps, build_channels, build_compare,
+	NULL /* metrics: one block per metric{}, built apart */
+};
+
 /* Report kind outer, funnel inner: CSV then needs one header per kind. */
 static int build_blocks(const se_report *rep, blocks *bs)
 {
 	const se_rules *r = rep->rules;
 
 	for (int k = 0; k < K_COUNT; k++) {
-		if (!(rep->reports & (1u << k)))
+		if (!(rep->reports & kind_report[k]))
 			continue;
 		if (k == K_UNKNOWN) {
 			build_unknown(rep, bs);
@@ -715,12 +1608,8 @@ static int build_blocks(const se_report *rep, blocks *bs)
 			if (k == K_METRICS)
 				for (int m = 0; m < r->n_metrics; m++)
 					build_metrics(rep, bs, f, m);
-			else if (k == K_LEADS)
-				build_leads(rep, bs, f);
-			else if (k == K_PRESALE)
-				build_presale(rep, bs, f);
-			else if (k == K_SOURCES)
-				build_sources(rep, bs, f);
+			else if (k != K_CONVERSION)
+				builders[k](rep, bs, f);
 			else
 				for (int p = 0; p < r->funnels[f].n_pairs; p++)
 					build_conversion(rep, bs, f, p);
@@ -737,6 +1626,9 @@ static void free_blocks(blocks *bs)
 	for (size_t i = 0; i < bs->n; i++) {
 		free(bs->v[i].cells);
 		free(bs->v[i].label);
+		for (int l = 0; l < bs->v[i].n_labels; l++)
+			free(bs->v[i].labels[l]);
+		free(bs->v[i].labels);
 	}
 	free(bs->v);
 }
@@ -785,6 +1677,8 @@ static const char *metric_text(const cell *v, char *buf, size_t size, int table)
 /* Text of a cell for CSV and the table. */
 static const char *cell_text(const col *c, const cell *v, char *buf, size_t size, int table)
 {
+	if (v->null && (c->type == T_AMOUNT || c->type == T_INT))
+		return table ? "-" : "";
 	switch (c->type) {
 	case T_STR:
 		return cell_str(v);
@@ -809,6 +1703,26 @@ static const char *cell_text(const col *c, const cell *v, char *buf, size_t size
 		return v->i ? "1" : "0";
 	case T_METRIC:
 		return metric_text(v, buf, size, table);
+	case T_FLAG:
+		if (table)
+			return v->i ? "yes" : "";
+		return v->i ? "1" : "0";
+	case T_HOURS: {
+		int64_t t;
+
+		if (v->null)
+			return table ? "-" : "";
+		t = se_div_round(v->i, 360); /* tenths of an hour, halves up */
+		snprintf(buf, size, "%s%lld.%lld", t < 0 ? "-" : "", llabs(t) / 10, llabs(t) % 10);
+		return buf;
+	}
+	case T_REAL:
+		if (v->null)
+			return table ? "-" : "";
+		snprintf(buf, size, "%.2f", v->d);
+		return buf;
+	case T_NUM:
+		return v->null ? (table ? "-" : "") : cell_str(v);
 	}
 	return "";
 }
@@ -871,9 +1785,26 @@ static void pad(FILE *out, size_t n)
 		fputc(' ', out);
 }
 
+/* Titles of the table blocks that print no setting. */
+static const char *const fixed_titles[K_COUNT] = {
+	[K_DIAGNOSTICS] = "managers against the rest of the team (Wilson 95%)",
+	[K_STYLE] = "style: volume (leads per period) and depth (lead to won)",
+	[K_TO_WON] = "time from the first stage to won, hours",
+	[K_STALE] = "stale deals, most overdue first",
+	[K_FORECAST_MONTH] = "forecast by expected close month",
+	[K_BACKTEST] = "forecast backtest: as of past month starts, against what was won",
+	[K_SOURCE_STEPS] = "conversion of every step by source",
+	[K_CHANNELS] = "sources: money and within-manager quality",
+};
+
 static void block_title(const se_report *rep, const block *b, char *buf, size_t size)
 {
 	const se_funnel *f = b->funnel != SE_NONE ? &rep->rules->funnels[b->funnel] : NULL;
+
+	if (f != NULL && fixed_titles[b->kind] != NULL) {
+		snprintf(buf, size, "%s: %s", f->name, fixed_titles[b->kind]);
+		return;
+	}
 
 	switch (b->kind) {
 	case K_CONVERSION: {
@@ -907,6 +1838,21 @@ static void block_title(const se_report *rep, const block *b, char *buf, size_t 
 			snprintf(buf, size, "%s: metric %s", f->name, m->name);
 		return;
 	}
+	case K_HANDLING:
+		snprintf(buf, size, "%s: lead handling at the first stage (SLA %lld min)", f->name,
+		         (long long)(rep->sla / 60));
+		return;
+	case K_VELOCITY:
+		snprintf(buf, size, "%s: time in stage, hours (stale: over %g x the stage median)", f->name,
+		         rep->stale_multiple);
+		return;
+	case K_FORECAST:
+		snprintf(buf, size, "%s: forecast: stage probability and shrunk win rate (k = %g)", f->name,
+		         rep->shrinkage);
+		return;
+	case K_COMPARE:
+		snprintf(buf, size, "%s: each %s next to the previous one", f->name, se_period_name(rep->period));
+		return;
 	default:
 		snprintf(buf, size, "statuses no funnel knows");
 		return;
@@ -1018,6 +1964,10 @@ static void json_number(FILE *out, double d)
 
 static void json_cell(FILE *out, const col *c, const cell *v)
 {
+	if (v->null && (c->type == T_AMOUNT || c->type == T_INT)) {
+		fputs("null", out);
+		return;
+	}
 	switch (c->type) {
 	case T_STR:
 		json_string(out, cell_str(v));
@@ -1039,7 +1989,23 @@ static void json_cell(FILE *out, const col *c, const cell *v)
 			json_number(out, v->d);
 		return;
 	case T_BOOL:
+	case T_FLAG:
 		fputs(v->i ? "true" : "false", out);
+		return;
+	case T_HOURS:
+		if (v->null)
+			fputs("null", out);
+		else
+			fprintf(out, "%lld", (long long)v->i);
+		return;
+	case T_REAL:
+		if (v->null)
+			fputs("null", out);
+		else
+			json_number(out, round(v->d * 10000.0) / 10000.0);
+		return;
+	case T_NUM:
+		fputs(v->null ? "null" : cell_str(v), out);
 		return;
 	case T_METRIC:
 		if (v->null || !isfinite(v->d))
@@ -1131,7 +2097,11 @@ static void json_opt_string(FILE *out, const char *s)
 
 static void write_json(const se_report *rep, const blocks *bs, FILE *out)
 {
-	static const enum kind kinds[] = { K_LEADS, K_CONVERSION, K_PRESALE, K_SOURCES, K_METRICS };
+	static const enum kind kinds[] = {
+		K_LEADS, K_CONVERSION, K_PRESALE, K_SOURCES, K_HANDLING, K_DIAGNOSTICS, K_STYLE,
+		K_VELOCITY, K_TO_WON, K_STALE, K_FORECAST, K_FORECAST_MONTH, K_BACKTEST, K_SOURCE_STEPS,
+		K_CHANNELS, K_COMPARE, K_METRICS
+	};
 	char asof[32];
 	int first = 1;
 
@@ -1162,7 +2132,7 @@ static void write_json(const se_report *rep, const blocks *bs, FILE *out)
 		}
 		fputc(']', out);
 		for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
-			if (rep->reports & (1u << kinds[k]) &&
+			if (rep->reports & kind_report[kinds[k]] &&
 			    (kinds[k] != K_METRICS || rep->rules->n_metrics > 0))
 				json_kind(rep, bs, f, kinds[k], out);
 		fputs("\n    }", out);

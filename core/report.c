@@ -49,6 +49,45 @@ int64_t se_report_bucket(const se_report *rep, int64_t t)
 	}
 }
 
+/* First local day of bucket key (day, week or month). */
+static int64_t bucket_first_day(const se_report *rep, int64_t key)
+{
+	switch (rep->period) {
+	case SE_PERIOD_DAY:
+		return key;
+	case SE_PERIOD_WEEK:
+		return key * 7 - 3;
+	default:
+		return se_days_from_civil(floor_div(key, 12), (int)(key - floor_div(key, 12) * 12) + 1, 1);
+	}
+}
+
+int64_t se_report_bucket_cached(se_report *rep, int64_t t)
+{
+	se_bucket_cache *c = &rep->bucket_cache;
+	int64_t key;
+	int slot;
+
+	if (rep->period == SE_PERIOD_TOTAL)
+		return 0;
+	/* a deal's events span a few buckets and deals arrive roughly in time
+	 * order, so a handful of recent buckets answers nearly every lookup */
+	for (int i = 0; i < SE_BUCKET_CACHE; i++)
+		if (t >= c->lo[i] && t < c->hi[i])
+			return c->key[i];
+	key = se_report_bucket(rep, t);
+	slot = c->next;
+	c->next = (c->next + 1) % SE_BUCKET_CACHE;
+	c->key[slot] = key;
+	c->lo[slot] = se_tz_local_to_utc(rep->tz, bucket_first_day(rep, key) * 86400);
+	c->hi[slot] = se_tz_local_to_utc(rep->tz, bucket_first_day(rep, key + 1) * 86400);
+	/* an instant a zone change puts outside its own bucket's bounds is
+	 * answered right, just not cached */
+	if (t < c->lo[slot] || t >= c->hi[slot])
+		c->lo[slot] = c->hi[slot] = 0;
+	return key;
+}
+
 void se_report_bucket_label(const se_report *rep, int64_t key, char *buf, size_t size)
 {
 	int64_t y;
@@ -97,17 +136,14 @@ int64_t se_div_round(int64_t num, int64_t den)
 
 /* ---- grids ---------------------------------------------------------------- */
 
-static int grid_init(se_grid *g, size_t width, size_t cell)
+void se_grid_init(se_grid *g, size_t width, size_t cell)
 {
 	memset(g, 0, sizeof *g);
 	g->width = width ? width : 1;
 	g->cell = cell;
-	return SE_OK;
 }
 
-/* Grows the grid to cover key (both directions, doubling) and returns the
- * cell; NULL only when memory runs out. */
-static void *grid_cell(se_grid *g, int64_t key, size_t col)
+void *se_grid_cell(se_grid *g, int64_t key, size_t col)
 {
 	size_t row_bytes = g->width * g->cell;
 
@@ -185,14 +221,14 @@ static void add_leads_and_sources(pass *p, se_funnel_agg *a, const se_funnel *f,
 
 	if (lead == SE_NONE || !in_range(rep, e->ev[lead].ts))
 		return;
-	key = se_report_bucket(rep, e->ev[lead].ts);
-	if ((n = grid_cell(&a->leads_by_manager, key, mgr)) == NULL)
+	key = se_report_bucket_cached(rep, e->ev[lead].ts);
+	if ((n = se_grid_cell(&a->leads_by_manager, key, mgr)) == NULL)
 		goto nomem;
 	(*n)++;
-	if ((n = grid_cell(&a->leads_by_source, key, src)) == NULL)
+	if ((n = se_grid_cell(&a->leads_by_source, key, src)) == NULL)
 		goto nomem;
 	(*n)++;
-	if ((sc = grid_cell(&a->sources, key, src)) == NULL)
+	if ((sc = se_grid_cell(&a->sources, key, src)) == NULL)
 		goto nomem;
 	sc->leads++;
 	if (se_count_reach(e, f->won, rep->mode) != SE_NONE) {
@@ -217,7 +253,7 @@ static void add_pairs(pass *p, se_funnel_agg *a, const se_funnel *f, const se_de
 		t = e->ev[cohort].ts;
 		if (!in_range(p->rep, t))
 			continue;
-		if ((c = grid_cell(&a->pairs[i], se_report_bucket(p->rep, t), mgr)) == NULL) {
+		if ((c = se_grid_cell(&a->pairs[i], se_report_bucket_cached(p->rep, t), mgr)) == NULL) {
 			p->nomem = 1;
 			return;
 		}
@@ -294,6 +330,8 @@ static void consume_deal(pass *p, const se_chunk_deal *d, const se_chunk_event *
 		if (se_cube_add_deal(rep->cube, &cd, cube_bucket, rep->from_utc, rep->to_utc, rep) != SE_OK)
 			p->nomem = 1;
 	}
+	if ((rep->reports & SE_REPORT_INSIGHTS) && se_insight_deal(rep, &e, d) != SE_OK)
+		p->nomem = 1;
 }
 
 static int consume_chunk(void *ud, const void *blob, size_t size, se_error *err)
@@ -420,9 +458,9 @@ static int alloc_aggregates(se_report *rep, se_mode mode_override, se_error *err
 		se_funnel_agg *a = &rep->agg[i];
 		size_t cells = (size_t)f->n_stages * rep->n_manager;
 
-		grid_init(&a->leads_by_manager, rep->n_manager, sizeof(int64_t));
-		grid_init(&a->leads_by_source, rep->n_source, sizeof(int64_t));
-		grid_init(&a->sources, rep->n_source, sizeof(se_source_cell));
+		se_grid_init(&a->leads_by_manager, rep->n_manager, sizeof(int64_t));
+		se_grid_init(&a->leads_by_source, rep->n_source, sizeof(int64_t));
+		se_grid_init(&a->sources, rep->n_source, sizeof(se_source_cell));
 		a->pairs = calloc((size_t)f->n_pairs + 1, sizeof *a->pairs);
 		a->pair_mode = calloc((size_t)f->n_pairs + 1, sizeof *a->pair_mode);
 		a->presale = calloc(cells, sizeof *a->presale);
@@ -430,7 +468,7 @@ static int alloc_aggregates(se_report *rep, se_mode mode_override, se_error *err
 		if (!a->pairs || !a->pair_mode || !a->presale || !a->rates)
 			goto nomem;
 		for (int p = 0; p < f->n_pairs; p++) {
-			grid_init(&a->pairs[p], rep->n_manager, sizeof(se_pair_cell));
+			se_grid_init(&a->pairs[p], rep->n_manager, sizeof(se_pair_cell));
 			a->pair_mode[p] = mode_override != SE_MODE_DEFAULT ? mode_override
 			                  : f->pairs[p].mode != SE_MODE_DEFAULT ? f->pairs[p].mode
 			                  : rep->mode;
@@ -484,7 +522,10 @@ static int resolve_settings(se_report *rep, const se_rules *rules, const se_repo
 	int rc;
 
 	rep->rules = rules;
-	rep->reports = o->reports ? o->reports : SE_REPORT_ALL;
+	rep->reports = o->reports ? o->reports : SE_REPORT_DEFAULT;
+	rep->sla = se_rules_sla(rules);
+	rep->stale_multiple = se_rules_stale_multiple(rules);
+	rep->shrinkage = se_rules_shrinkage(rules);
 	rep->period = o->period != SE_PERIOD_DEFAULT ? o->period
 	              : rules->period != SE_PERIOD_DEFAULT ? rules->period : SE_PERIOD_TOTAL;
 	rep->mode = o->mode != SE_MODE_DEFAULT ? o->mode
@@ -519,12 +560,18 @@ int se_report_build(se_report **out, se_store *st, const se_rules *rules,
 	    (rc = alloc_aggregates(rep, o->mode, err)) != SE_OK ||
 	    ((rules->n_metrics > 0 || rules->n_alerts > 0) &&
 	     (rc = se_cube_new(&rep->cube, rules, err)) != SE_OK) ||
+	    (rc = se_insight_alloc(rep, err)) != SE_OK ||
+	    (rc = se_insight_merge_spend(rep, err)) != SE_OK ||
+	    (o->spend_csv != NULL && (rc = se_insight_read_spend(rep, o->spend_csv, err)) != SE_OK) ||
 	    (rc = se_count_ctx_init(&p.ctx, rules, rep->statuses, rep->n_status, pipelines,
 	                            n_pipeline, err)) != SE_OK)
 		goto out;
 	p.rep = rep;
-	if ((rc = se_store_each_chunk(st, consume_chunk, &p, err)) != SE_OK ||
-	    (rc = fetch_unknown_examples(rep, st, err)) != SE_OK)
+	rep->count_ctx = &p.ctx;
+	rc = se_store_each_chunk(st, consume_chunk, &p, err);
+	rep->count_ctx = NULL;
+	if (rc != SE_OK || (rc = fetch_unknown_examples(rep, st, err)) != SE_OK ||
+	    (rc = se_insight_finish(rep, st, err)) != SE_OK)
 		goto out;
 	*out = rep;
 out:
@@ -570,6 +617,7 @@ void se_report_free(se_report *rep)
 {
 	if (rep == NULL)
 		return;
+	se_insight_free(rep);
 	for (int i = 0; rep->agg && i < rep->rules->n_funnels; i++) {
 		se_funnel_agg *a = &rep->agg[i];
 

@@ -41,6 +41,101 @@ typedef struct se_rate_cell {
 	int64_t closed, won;
 } se_rate_cell;
 
+/* ---- diagnostic reports (docs/METRICS.md 4f-4l), filled by insight.c ---- */
+
+typedef struct se_handling_cell {
+	int64_t leads, taken, released, nontarget, unprocessed, waiting;
+} se_handling_cell;
+
+/* Durations collected during the pass (one per deal and measure, 12 bytes)
+ * and turned into nearest-rank quantiles after it, per (row, column) and per
+ * row over all columns. */
+typedef struct se_sample {
+	int32_t row;       /* bucket key, or a measure index */
+	uint32_t col;      /* manager or source id */
+	int32_t v;         /* seconds, clamped to int32 */
+} se_sample;
+
+typedef struct se_samples {
+	se_sample *v;
+	size_t n, cap;
+} se_samples;
+
+typedef struct se_quant {
+	int64_t n, p50, p90;  /* seconds; n == 0: no value */
+} se_quant;
+
+typedef struct se_qtable {
+	int64_t lo, nb;       /* rows lo .. lo+nb-1 */
+	uint32_t width;       /* columns; column width holds the whole row */
+	se_quant *cells;      /* nb * (width + 1) */
+} se_qtable;
+
+/* A deal open now (at a stage before won), kept for stale deals and the
+ * close-month forecast, which need medians only known after the pass. */
+typedef struct se_open_deal {
+	uint32_t deal, manager;
+	int32_t stage;
+	uint16_t presale;     /* its stage is pre-sale: in the forecast */
+	uint16_t ranged;      /* its lead event is in the range: in velocity */
+	int64_t since;        /* start of its current stay */
+	int64_t reached;      /* when it reached its current stage (report mode) */
+	int64_t amount;       /* kopecks */
+} se_open_deal;
+
+typedef struct se_stale_deal {
+	uint32_t deal, manager;
+	int32_t stage;
+	int64_t age, median;  /* seconds in the current stay; the stage's median stay */
+	char *key;            /* deal_id */
+} se_stale_deal;
+
+typedef struct se_cohort_cell {  /* leads and those of them won */
+	int64_t leads, won;
+} se_cohort_cell;
+
+/* Backtest: one replay of history as of a cutoff date. */
+typedef struct se_backtest_cut {
+	int64_t cutoff;                /* UTC seconds */
+	se_presale_cell *open;         /* [stage * n_manager + manager] open at the cutoff */
+	se_rate_cell *rates;           /* [stage * n_manager + manager] closed before it */
+	int64_t *won_amount;           /* [stage * n_manager + manager] of those open, won after */
+	int64_t *won_deals;
+	int64_t *still_open;           /* [stage * n_manager + manager] still open now */
+	/* Deals whose whole history lies before this cutoff count the same at
+	 * every later one: added here once, carried forward after the pass. */
+	se_presale_cell *carry_open;
+	se_rate_cell *carry_rates;
+	int64_t *carry_still_open;
+} se_backtest_cut;
+
+#define SE_BACKTEST_CUTS 6
+
+typedef struct se_insight {
+	se_grid handling_by_manager, handling_by_source;  /* se_handling_cell */
+	se_samples first_move_by_manager, first_move_by_source;
+	se_qtable q_first_move_by_manager, q_first_move_by_source;
+	se_cohort_cell *style;         /* [manager], leads in the range */
+	int64_t style_buckets;         /* buckets in which the team had leads */
+	se_samples stays;              /* row = stage * 2 + (0 latest, 1 total) */
+	se_samples to_won;             /* row 0: first stage -> won */
+	se_samples to_close;           /* row = stage: reached(stage) -> won, won deals */
+	se_qtable q_stays, q_to_won, q_to_close;
+	se_open_deal *open;
+	size_t n_open, cap_open;
+	int64_t *open_count, *stale_count;  /* [stage * n_manager + manager] */
+	se_stale_deal *stale;          /* most overdue first, at most SE_STALE_LIST */
+	size_t n_stale;
+	int64_t *close_month;          /* forecast by month: [month - close_lo] x 4 sums */
+	int64_t close_lo, close_nb;
+	se_grid *source_pairs;         /* one per pair: se_pair_cell by source */
+	se_grid source_manager;        /* se_cohort_cell, column source * n_manager + manager */
+	se_backtest_cut cuts[SE_BACKTEST_CUTS];
+	int n_cuts;
+} se_insight;
+
+#define SE_STALE_LIST 1000
+
 typedef struct se_funnel_agg {
 	se_grid leads_by_manager;  /* int64_t */
 	se_grid leads_by_source;   /* int64_t */
@@ -49,6 +144,7 @@ typedef struct se_funnel_agg {
 	se_grid sources;           /* se_source_cell by source */
 	se_presale_cell *presale;  /* [stage * n_manager + manager] */
 	se_rate_cell *rates;       /* [stage * n_manager + manager], closed deals */
+	se_insight in;
 } se_funnel_agg;
 
 typedef struct se_unknown_status {
@@ -67,6 +163,16 @@ typedef struct se_metric_table {
 } se_metric_table;
 
 struct se_cube;
+
+/* The reports that need the diagnostics pass (insight.c). */
+#define SE_REPORT_INSIGHTS ((unsigned)SE_REPORT_ALL & ~(unsigned)(SE_REPORT_CLASSIC | SE_REPORT_METRICS))
+#define SE_BUCKET_CACHE 8
+
+/* Recent buckets as UTC ranges [lo, hi): se_report_bucket_cached(). */
+typedef struct se_bucket_cache {
+	int64_t lo[SE_BUCKET_CACHE], hi[SE_BUCKET_CACHE], key[SE_BUCKET_CACHE];
+	int next;
+} se_bucket_cache;
 
 struct se_report {
 	const se_rules *rules;
@@ -91,10 +197,22 @@ struct se_report {
 
 	struct se_cube *cube;      /* when the rules declare metrics or alert rules */
 	se_metric_table *metric_tables; /* [funnel * n_metrics + metric], or NULL */
+
+	int64_t sla;               /* effective settings (rules, else defaults) */
+	double stale_multiple, shrinkage;
+	se_spend *spend;           /* the script's and --spend's, merged */
+	size_t n_spend;
+	const se_count_ctx *count_ctx; /* during the pass */
+	se_bucket_cache bucket_cache;
+	int64_t *replay_scratch;   /* backtest: codes of a deal's history cut short */
+	size_t replay_cap;
 };
 
 /* Allocates rep->metric_tables for the cube's buckets, every value NAN. */
 int se_report_alloc_metric_tables(se_report *rep, se_error *err);
+
+/* kopecks x rate, rounded to the kopeck, halves away from zero. */
+int64_t se_kopecks_times(int64_t kopecks, double rate);
 
 /* A deal amount in kopecks, rounded half away from zero; 0 for NAN. */
 int64_t se_report_kopecks(double amount);
@@ -105,6 +223,144 @@ int64_t se_div_round(int64_t num, int64_t den);
 /* Bucket key of a UTC instant, and its label ("2025-W03", "2025-01", ...). */
 int64_t se_report_bucket(const se_report *rep, int64_t t);
 void se_report_bucket_label(const se_report *rep, int64_t key, char *buf, size_t size);
+/* se_report_bucket() remembering the last local day it saw: for the pass. */
+int64_t se_report_bucket_cached(se_report *rep, int64_t t);
+
+/* insight.c: the diagnostic reports' share of the pass. */
+int se_insight_alloc(se_report *rep, se_error *err);
+int se_insight_deal(se_report *rep, const se_deal_eval *e, const se_chunk_deal *d);
+int se_insight_finish(se_report *rep, se_store *st, se_error *err);
+void se_insight_free(se_report *rep);
+/* Copies the script's spend into rep->spend; reads a spend CSV
+ * (source,month,amount, a header line first) into it. */
+int se_insight_merge_spend(se_report *rep, se_error *err);
+int se_insight_read_spend(se_report *rep, const char *path, se_error *err);
+/* Spend of a source in a month (year * 12 + month - 1), kopecks. */
+int64_t se_report_spend(const se_report *rep, const char *source, int64_t month);
+
+/* A manager's win rate from a stage, shrunk toward the team's
+ * (docs/METRICS.md 4i).  manager >= n_manager: the team. */
+typedef struct se_stage_rate {
+	int64_t won, closed;          /* the manager's closed deals from the stage */
+	int64_t team_won, team_closed;
+	double team_rate;             /* team_won / team_closed, 0 when none */
+	double k;                     /* prior strength */
+	double shrunk;                /* (won + k * team_rate) / (closed + k) */
+} se_stage_rate;
+void se_report_stage_rate(const se_report *rep, int funnel, int stage, uint32_t manager, se_stage_rate *out);
+/* A quantile cell, or NULL when the row or column is outside the table. */
+const se_quant *se_qtable_at(const se_qtable *q, int64_t row, uint32_t col);
+
+/* ---- accessors: every number of the diagnostic reports, as plain structs.
+ * output.c prints through them and the Lua API reads through them, so the
+ * two cannot disagree.  Ids are manager or source ids (rep->managers[id]);
+ * SE_ALL means the whole team.  Buckets are se_report_bucket() keys (0 for
+ * period total).  Each returns 0, or SE_ERR when the funnel, stage, pair or
+ * id is out of range. */
+#define SE_ALL UINT32_MAX
+
+enum se_dim { SE_DIM_MANAGER, SE_DIM_SOURCE };
+
+/* Lead handling (4f).  Durations in seconds; -1 when no lead moved. */
+typedef struct se_handling {
+	int64_t leads, taken, released, nontarget, unprocessed, waiting;
+	int64_t moved;                 /* taken + released + nontarget */
+	int64_t first_move_median, first_move_p90;
+} se_handling;
+int se_report_handling(const se_report *rep, int funnel, int64_t bucket, enum se_dim dim, uint32_t id,
+                       se_handling *out);
+
+/* A manager against the rest of the team on one pair, over the range (4g). */
+typedef struct se_step_diag {
+	int64_t from, to;              /* the manager's reached_from, reached_to */
+	double rate, ci_low, ci_high;  /* to / from and its Wilson 95% interval */
+	int64_t others_from, others_to;/* every other manager together */
+	double others_rate;            /* -1 when others_from == 0 */
+	double missed;                 /* (others_rate - rate) * from: deals short of the team */
+	double gap_low, gap_high;      /* Newcombe 95% interval of rate - others_rate */
+	int significant;               /* that interval excludes 0 */
+} se_step_diag;
+int se_report_step(const se_report *rep, int funnel, int pair, uint32_t manager, se_step_diag *out);
+/* The adjacent step with the most missed deals among the significant
+ * shortfalls: its pair index, or SE_NONE. */
+int se_report_growth_point(const se_report *rep, int funnel, uint32_t manager);
+
+/* Style quadrant (4g).  For SE_ALL: the team's totals, and volume and depth
+ * are the managers' medians (the quadrant's lines). */
+typedef struct se_style {
+	int64_t leads, won, periods;
+	double volume;                 /* leads per period */
+	double depth;                  /* won / leads */
+	const char *style;             /* "volume+depth", "volume", "depth", "neither"; "median" for SE_ALL */
+} se_style;
+int se_report_style(const se_report *rep, int funnel, uint32_t manager, se_style *out);
+
+/* Velocity (4h), seconds. */
+typedef struct se_velocity {
+	se_quant latest, total;        /* stays in the stage (finished ones) */
+	int64_t open, stale;           /* deals at the stage now, and of them stale */
+} se_velocity;
+int se_report_velocity(const se_report *rep, int funnel, int stage, uint32_t manager, se_velocity *out);
+int se_report_time_to_won(const se_report *rep, int funnel, uint32_t manager, se_quant *out);
+/* Stale deals listed, most overdue first (at most SE_STALE_LIST). */
+size_t se_report_stale_count(const se_report *rep, int funnel);
+const se_stale_deal *se_report_stale_deal(const se_report *rep, int funnel, size_t i);
+
+/* Forecast of the deals open now at one pre-sale stage (4i); stage -1: all
+ * pre-sale stages.  Forecasts are sums of per-(stage, manager) parts, each
+ * rounded to the kopeck. */
+typedef struct se_forecast {
+	int64_t deals, amount;         /* kopecks */
+	double probability;            /* the script's for the stage, -1 when not set or stage -1 */
+	int64_t forecast_stage;        /* amount x probability */
+	se_stage_rate rate;            /* empirical, shrunk (not for stage -1) */
+	int64_t forecast_shrunk;       /* amount x rate.shrunk */
+} se_forecast;
+int se_report_forecast(const se_report *rep, int funnel, int stage, uint32_t manager, se_forecast *out);
+/* By expected close month: month -1 = the deals of stages no won deal ever
+ * passed (no history to date them). */
+typedef struct se_forecast_month {
+	int64_t month;                 /* year * 12 + month - 1, or -1 */
+	int64_t deals, amount, forecast_stage, forecast_shrunk;
+} se_forecast_month;
+int se_report_forecast_months(const se_report *rep, int funnel, size_t i, se_forecast_month *out);
+
+/* Backtest (4i): the team forecast replayed as of cut i (0 .. SE_BACKTEST_CUTS-1,
+ * oldest first), against what was won after it. */
+typedef struct se_backtest {
+	int64_t cutoff;                /* UTC seconds */
+	int64_t deals, amount, forecast_stage, forecast_shrunk;
+	int64_t won_deals, won_amount; /* of those deals, won after the cutoff (by as-of) */
+	int64_t still_open;            /* amount of those deals still open now */
+} se_backtest;
+int se_report_backtest(const se_report *rep, int funnel, int cut, se_backtest *out);
+
+/* A source in a bucket (4j).  Money in kopecks; spend -1 when the period
+ * has no monthly spend (day and week). */
+typedef struct se_channel {
+	int64_t leads, won, revenue, spend;
+	int64_t cpl, cps;              /* spend / leads, spend / won; -1 when not defined */
+	double romi;                   /* (revenue - spend) / spend; NAN when not defined */
+	double cmh_z;                  /* within-manager comparison with the other sources */
+	int weak;                      /* cmh_z < -1.96 */
+} se_channel;
+int se_report_channel(const se_report *rep, int funnel, int64_t bucket, uint32_t source, se_channel *out);
+int se_report_source_step(const se_report *rep, int funnel, int pair, int64_t bucket, uint32_t source,
+                          se_pair_cell *out);
+
+/* The foundation reports' numbers for one bucket, so a bucket can be set
+ * next to the previous one (compare, 4k): leads of a manager, source or the
+ * team; a pair's counts for a manager or the team; won and revenue of the
+ * team's leads (sources). */
+int64_t se_report_leads(const se_report *rep, int funnel, int64_t bucket, enum se_dim dim, uint32_t id);
+int se_report_pair(const se_report *rep, int funnel, int pair, int64_t bucket, uint32_t manager, se_pair_cell *out);
+int se_report_won(const se_report *rep, int funnel, int64_t bucket, int64_t *won, int64_t *revenue);
+
+/* An empty grid of width cells of cell bytes per row. */
+void se_grid_init(se_grid *g, size_t width, size_t cell);
+/* Grows the grid to cover key (both directions, doubling) and returns the
+ * cell; NULL only when memory runs out. */
+void *se_grid_cell(se_grid *g, int64_t key, size_t col);
 
 /* Cell (row for key, column col) of a grid; NULL if the key is outside. */
 static inline void *se_grid_at(const se_grid *g, int64_t key, size_t col)

@@ -5,12 +5,69 @@
  */
 #include "rules.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 se_rules *se_rules_new(void)
 {
-	return calloc(1, sizeof(se_rules));
+	se_rules *r = calloc(1, sizeof(se_rules));
+
+	if (r != NULL)
+		r->shrinkage = -1;
+	return r;
+}
+
+int se_spend_add(se_spend **v, size_t *n, const char *source, int64_t month, int64_t kopecks)
+{
+	se_spend *ns;
+
+	for (size_t i = 0; i < *n; i++)
+		if ((*v)[i].month == month && strcmp((*v)[i].source, source) == 0) {
+			(*v)[i].kopecks += kopecks;
+			return SE_OK;
+		}
+	if ((ns = realloc(*v, (*n + 1) * sizeof *ns)) == NULL)
+		return SE_ENOMEM;
+	*v = ns;
+	if ((ns[*n].source = strdup(source)) == NULL)
+		return SE_ENOMEM;
+	ns[*n].month = month;
+	ns[*n].kopecks = kopecks;
+	(*n)++;
+	return SE_OK;
+}
+
+int se_rules_add_spend(se_rules *r, const char *source, int64_t month, int64_t kopecks)
+{
+	return se_spend_add(&r->spend, &r->n_spend, source, month, kopecks);
+}
+
+int se_parse_month(const char *s, int64_t *month)
+{
+	int y, m;
+	char extra;
+
+	if (s == NULL || strlen(s) != 7 || sscanf(s, "%4d-%2d%c", &y, &m, &extra) != 2 || s[4] != '-' ||
+	    m < 1 || m > 12 || y < 1900)
+		return SE_EUSAGE;
+	*month = (int64_t)y * 12 + (m - 1);
+	return SE_OK;
+}
+
+int64_t se_rules_sla(const se_rules *r)
+{
+	return r->sla > 0 ? r->sla : SE_DEFAULT_SLA;
+}
+
+double se_rules_stale_multiple(const se_rules *r)
+{
+	return r->stale_multiple > 0 ? r->stale_multiple : SE_DEFAULT_STALE_MULTIPLE;
+}
+
+double se_rules_shrinkage(const se_rules *r)
+{
+	return r->shrinkage >= 0 ? r->shrinkage : SE_DEFAULT_SHRINKAGE;
 }
 
 static void free_funnel(se_funnel *f)
@@ -39,6 +96,9 @@ void se_rules_free(se_rules *r)
 	for (int i = 0; i < r->n_alerts; i++)
 		se_alert_rule_clear(&r->alerts[i]);
 	free(r->alerts);
+	for (size_t i = 0; i < r->n_spend; i++)
+		free(r->spend[i].source);
+	free(r->spend);
 	free(r->timezone);
 	free(r->input_timezone);
 	free(r);

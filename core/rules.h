@@ -32,6 +32,7 @@ enum se_status_class {
 typedef struct se_stage {
 	char *name;
 	int presale;
+	double probability;  /* forecast (a): chance to win from here; < 0 = not set */
 } se_stage;
 
 typedef struct se_pair {
@@ -111,6 +112,16 @@ typedef struct se_alert_rule {
 	char *message;        /* template: {manager} {source} {funnel} {value} ... */
 	char **command;       /* argv of the hook, NULL-terminated; NULL = none */
 } se_alert_rule;
+/* Ad spend of one source in one calendar month (docs/METRICS.md 4j). */
+typedef struct se_spend {
+	char *source;
+	int64_t month;         /* year * 12 + month - 1 */
+	int64_t kopecks;
+} se_spend;
+
+#define SE_DEFAULT_SLA 86400        /* seconds at the first stage before "unprocessed" */
+#define SE_DEFAULT_STALE_MULTIPLE 3.0
+#define SE_DEFAULT_SHRINKAGE 10.0   /* prior strength, in closed deals */
 
 struct se_rules {
 	se_funnel funnels[SE_MAX_FUNNELS];
@@ -123,6 +134,11 @@ struct se_rules {
 	char *input_timezone;  /* zone for naive import times, NULL = UTC */
 	se_mode mode;
 	se_period period;
+	int64_t sla;           /* seconds; 0 = SE_DEFAULT_SLA */
+	double stale_multiple; /* 0 = SE_DEFAULT_STALE_MULTIPLE */
+	double shrinkage;      /* < 0 = SE_DEFAULT_SHRINKAGE */
+	se_spend *spend;       /* settings{spend=} and --spend rows, in the order given */
+	size_t n_spend;
 };
 
 se_rules *se_rules_new(void);
@@ -143,6 +159,17 @@ int se_rules_add_alert(se_rules *r, const se_alert_rule *a);
 void se_alert_rule_clear(se_alert_rule *a);
 /* Index of a metric{} by name, or -1. */
 int se_rules_metric_index(const se_rules *r, const char *name);
+/* Appends one spend row (the source name is copied); amounts of the same
+ * source and month add up. */
+int se_rules_add_spend(se_rules *r, const char *source, int64_t month, int64_t kopecks);
+/* The same on any spend list (the report merges the script's and a file's). */
+int se_spend_add(se_spend **v, size_t *n, const char *source, int64_t month, int64_t kopecks);
+/* "2025-01" -> 2025 * 12 + 0; SE_EUSAGE when not a month. */
+int se_parse_month(const char *s, int64_t *month);
+/* Effective settings: the script's, else the defaults above. */
+int64_t se_rules_sla(const se_rules *r);
+double se_rules_stale_multiple(const se_rules *r);
+double se_rules_shrinkage(const se_rules *r);
 
 const char *se_mode_name(se_mode m);
 const char *se_period_name(se_period p);

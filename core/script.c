@@ -382,9 +382,81 @@ static sandbox *declaring(lua_State *L, const char *fn)
 	return sb;
 }
 
+static int64_t check_window(lua_State *L, int idx, const char *what);
+
+static double check_positive(lua_State *L, const char *key, double min, double max)
+{
+	lua_Number n;
+
+	if (lua_type(L, -1) != LUA_TNUMBER)
+		luaL_error(L, "settings: %s must be a number, not a %s", key, luaL_typename(L, -1));
+	n = lua_tonumber(L, -1);
+	if (!(n >= min && n <= max))
+		luaL_error(L, "settings: %s must be between %g and %g, not %g", key, min, max, n);
+	return n;
+}
+
+/* spend = { ["source"] = { ["2025-01"] = 120000, ... }, ... } */
+static void read_spend_month(lua_State *L, se_rules *r, const char *source)
+{
+	const char *month;
+	int64_t key;
+	lua_Number amount = 0;
+
+	if (lua_type(L, -2) != LUA_TSTRING)
+		luaL_error(L, "settings: spend['%s']: months are strings like \"2025-01\", not %s", source,
+		           luaL_typename(L, -2));
+	month = lua_tostring(L, -2);
+	if (se_parse_month(month, &key) != SE_OK)
+		luaL_error(L, "settings: spend['%s']: \"%s\" is not a month like \"2025-01\"", source, month);
+	if (lua_type(L, -1) != LUA_TNUMBER || !((amount = lua_tonumber(L, -1)) >= 0) || amount > 1e15)
+		luaL_error(L, "settings: spend['%s']['%s'] must be a non-negative number", source, month);
+	if (se_rules_add_spend(r, source, key, llround(amount * 100.0)) != SE_OK)
+		luaL_error(L, "out of memory");
+}
+
+static void read_spend(lua_State *L, se_rules *r)
+{
+	int t = lua_absindex(L, -1);
+
+	if (lua_type(L, t) != LUA_TTABLE)
+		luaL_error(L, "settings: spend must be a table of sources, not a %s", luaL_typename(L, t));
+	lua_pushnil(L);
+	while (lua_next(L, t) != 0) {
+		const char *source;
+
+		if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TTABLE)
+			luaL_error(L, "settings: spend must map source names to tables of months");
+		source = lua_tostring(L, -2);
+		lua_pushnil(L);
+		while (lua_next(L, -2) != 0) {
+			read_spend_month(L, r, source);
+			lua_pop(L, 1);
+		}
+		lua_pop(L, 1);
+	}
+}
+
+static void read_report_settings(lua_State *L, se_rules *r)
+{
+	if (field(L, 1, "sla") != LUA_TNIL)
+		r->sla = check_window(L, -1, "settings: sla");
+	lua_pop(L, 1);
+	if (field(L, 1, "stale_multiple") != LUA_TNIL)
+		r->stale_multiple = check_positive(L, "stale_multiple", 1, 1000);
+	lua_pop(L, 1);
+	if (field(L, 1, "shrinkage") != LUA_TNIL)
+		r->shrinkage = check_positive(L, "shrinkage", 0, 1e6);
+	lua_pop(L, 1);
+	if (field(L, 1, "spend") != LUA_TNIL)
+		read_spend(L, r);
+	lua_pop(L, 1);
+}
+
 static int l_settings(lua_State *L)
 {
-	static const char *const keys[] = { "timezone", "input_timezone", "mode", "period", NULL };
+	static const char *const keys[] = { "timezone", "input_timezone", "mode", "period", "sla",
+		                            "stale_multiple", "shrinkage", "spend", NULL };
 	sandbox *sb = declaring(L, "settings");
 	se_rules *r = sb->rules;
 	const char *s;
@@ -405,6 +477,7 @@ static int l_settings(lua_State *L)
 		r->mode = check_mode(L, s, "settings");
 	if ((s = opt_string_field(L, 1, "period", "settings")) != NULL)
 		r->period = check_period(L, s);
+	read_report_settings(L, r);
 	return 0;
 }
 
@@ -491,7 +564,7 @@ static void add_pipeline(lua_State *L, se_funnel *f, const char *name, void *ud)
 
 static void read_stage(lua_State *L, se_funnel *f, int item, lua_Integer i)
 {
-	static const char *const keys[] = { "aliases", "presale", NULL };
+	static const char *const keys[] = { "aliases", "presale", "probability", NULL };
 	int s = f->n_stages;
 	char what[96];
 	const char *name;
@@ -513,6 +586,7 @@ static void read_stage(lua_State *L, se_funnel *f, int item, lua_Integer i)
 		return;
 	}
 	f->stages[s].name = dup_or_raise(L, name);
+	f->stages[s].probability = -1;
 	f->n_stages++;
 	declare_status(L, f, name, SE_STATUS_CODE(SE_CLASS_STAGE, s));
 	if (lua_type(L, item) != LUA_TTABLE)
@@ -524,6 +598,14 @@ static void read_stage(lua_State *L, se_funnel *f, int item, lua_Integer i)
 		if (!lua_isboolean(L, -1))
 			luaL_error(L, "funnel '%s': stage '%s': presale must be true or false", f->name, name);
 		f->stages[s].presale = lua_toboolean(L, -1);
+	}
+	lua_pop(L, 1);
+	if (field(L, item, "probability") != LUA_TNIL) {
+		lua_Number p = lua_tonumber(L, -1);
+
+		if (lua_type(L, -1) != LUA_TNUMBER || !(p >= 0 && p <= 1))
+			luaL_error(L, "funnel '%s': stage '%s': probability must be a number from 0 to 1", f->name, name);
+		f->stages[s].probability = p;
 	}
 	lua_pop(L, 1);
 }

@@ -174,8 +174,17 @@ enum se_report_kind {
 	SE_REPORT_PRESALE = 4,
 	SE_REPORT_SOURCES = 8,
 	SE_REPORT_UNKNOWN = 16,  /* statuses no funnel knows */
-	SE_REPORT_METRICS = 32,  /* the script's metric{} values */
-	SE_REPORT_ALL = 63
+	SE_REPORT_HANDLING = 32,     /* leads at the first stage: taken, released, unprocessed */
+	SE_REPORT_DIAGNOSTICS = 64,  /* managers against the team: intervals, growth point, style */
+	SE_REPORT_VELOCITY = 128,    /* time in stages, time to won, stale deals */
+	SE_REPORT_FORECAST = 256,    /* pre-sale forecast by stage probability and shrunk rates */
+	SE_REPORT_BACKTEST = 512,    /* that forecast replayed as of past dates, with its error */
+	SE_REPORT_CHANNELS = 1024,   /* sources: steps, spend, CPL, CPS, ROMI, weak sources */
+	SE_REPORT_COMPARE = 2048,    /* each bucket next to the previous one, with the change */
+	SE_REPORT_METRICS = 4096,    /* the script's metric{} values */
+	SE_REPORT_CLASSIC = 31,      /* the five foundation reports */
+	SE_REPORT_DEFAULT = 31 | 4096, /* without --report: the foundation reports and metric{}s */
+	SE_REPORT_ALL = 8191
 };
 
 typedef struct se_report_opts {
@@ -187,6 +196,7 @@ typedef struct se_report_opts {
 	const char *timezone;    /* overrides the script's zone, or NULL */
 	const char *funnel;      /* only this funnel, or NULL for all */
 	int64_t as_of;           /* UTC seconds "now" for open windows; 0 = wall clock */
+	const char *spend_csv;   /* ad spend rows (source,month,amount) besides the script's, or NULL */
 } se_report_opts;
 
 typedef struct se_report se_report;

@@ -9,6 +9,13 @@ settings {
   timezone = "Europe/Moscow",
   period = "month",
   mode = "reached",      -- a deal seen at a later stage passed the ones it skipped
+  -- For the diagnostic reports (--report all; docs/METRICS.md 4f-4k):
+  sla = "2h",            -- a new lead untouched for longer is "unprocessed"
+  stale_multiple = 3,    -- a deal 3x longer in its stage than the median is stale
+  shrinkage = 10,        -- a manager's win rate counts 10 deals of the team's rate
+  spend = {              -- ad spend per source and month: CPL, CPS, ROMI
+    ["Яндекс.Директ"] = { ["2025-01"] = 150000, ["2025-02"] = 120000 },
+  },
 }
 
 funnel {
@@ -19,8 +26,9 @@ funnel {
     "Квалификация",
     "Презентация",
     -- Deals now at a pre-sale stage make the forecast.
-    { "КП отправлено", presale = true },
-    { "Счёт выставлен", presale = true },
+    -- probability: the chance to win from here, for the stage forecast.
+    { "КП отправлено", presale = true, probability = 0.3 },
+    { "Счёт выставлен", presale = true, probability = 0.6 },
     "Оплачено",
   },
   won = "Оплачено",

@@ -17,6 +17,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "report.h"
 #include "salesengine.h"
 #include "timeconv.h"
 
@@ -1604,6 +1605,327 @@ static void test_json_output(void **state)
 	expect_json(f, "$.funnels[0].leads[0].period", "text", "2025-01-01..2025-01-31");
 }
 
+
+/* ---- diagnostic reports (docs/METRICS.md 4f-4j) --------------------------------- */
+
+/* Lead handling and velocity of the five deals (reached, total, default
+ * SLA 24 h, stale multiple 3, as of 2026-01-01).
+ *
+ * First moves: D1 Lead -> Qual after 24 h (taken); D2 Lead -> Offer after
+ * 48 h (taken, Bob); D3's lead event is Spam itself (non-target, 0 h); D4
+ * New -> Qual 24 h (taken, no manager); D5's lead event is Qual (taken, 0 h).
+ * Team {0, 0, 24, 24, 48}: median rank ceil(2.5) = 3 -> 24 h, p90 rank
+ * ceil(4.5) = 5 -> 48 h.  Ann {0, 24}: 0 and 24 (rank 1, rank 2).
+ *
+ * Stays: Lead: D1 24 h (Ann), D2 48 h (Bob), D4 24 h; Qual: D1 24 h, D4 and
+ * D5 are still there (open, not counted as stays); Offer: D1 24 h, D2 48 h.
+ * Stale: Qual's median is 24 h, D4 and D5 have been there since January:
+ * both stale; D4 (since 01-16 09:00) 8391 h, D5 8367 h.  Time to won: D1,
+ * 72 h. */
+static void test_handling_and_velocity(void **state)
+{
+	fixture *f = *state;
+	se_report_opts o = default_opts();
+
+	import_csv(f, five_deals_csv);
+	load_script(f, sales_script);
+	o.reports = SE_REPORT_HANDLING | SE_REPORT_VELOCITY;
+	expect_csv(f, &o,
+	           "report,funnel,period,dimension,name,leads,taken,released,nontarget,unprocessed,waiting,"
+	           "first_move_median_h,first_move_p90_h\n"
+	           "handling,sales,all,team,*,5,4,0,1,0,0,24.0,48.0\n"
+	           "handling,sales,all,manager,(none),1,1,0,0,0,0,24.0,24.0\n"
+	           "handling,sales,all,manager,Ann,2,1,0,1,0,0,0.0,24.0\n"
+	           "handling,sales,all,manager,Bob,2,2,0,0,0,0,0.0,48.0\n"
+	           "handling,sales,all,source,(none),1,0,0,1,0,0,0.0,0.0\n"
+	           "handling,sales,all,source,Google,2,2,0,0,0,0,0.0,48.0\n"
+	           "handling,sales,all,source,Yandex,2,2,0,0,0,0,24.0,24.0\n"
+	           "\n"
+	           "report,funnel,stage,dimension,name,deals,stay_median_h,stay_p90_h,total_median_h,"
+	           "total_p90_h,open,stale\n"
+	           "velocity,sales,Lead,team,*,3,24.0,48.0,24.0,48.0,0,0\n"
+	           "velocity,sales,Lead,manager,(none),1,24.0,24.0,24.0,24.0,0,0\n"
+	           "velocity,sales,Lead,manager,Ann,1,24.0,24.0,24.0,24.0,0,0\n"
+	           "velocity,sales,Lead,manager,Bob,1,48.0,48.0,48.0,48.0,0,0\n"
+	           "velocity,sales,Qual,team,*,1,24.0,24.0,24.0,24.0,2,2\n"
+	           "velocity,sales,Qual,manager,(none),0,,,,,1,1\n"
+	           "velocity,sales,Qual,manager,Ann,1,24.0,24.0,24.0,24.0,0,0\n"
+	           "velocity,sales,Qual,manager,Bob,0,,,,,1,1\n"
+	           "velocity,sales,Offer,team,*,2,24.0,48.0,24.0,48.0,0,0\n"
+	           "velocity,sales,Offer,manager,Ann,1,24.0,24.0,24.0,24.0,0,0\n"
+	           "velocity,sales,Offer,manager,Bob,1,48.0,48.0,48.0,48.0,0,0\n"
+	           "\n"
+	           "report,funnel,dimension,name,won,median_h,p90_h\n"
+	           "time_to_won,sales,team,*,1,72.0,72.0\n"
+	           "time_to_won,sales,manager,Ann,1,72.0,72.0\n"
+	           "\n"
+	           "report,funnel,deal,stage,manager,age_h,stage_median_h,ratio\n"
+	           "stale,sales,D4,Qual,(none),8391.0,24.0,349.62\n"
+	           "stale,sales,D5,Qual,Bob,8367.0,24.0,348.62\n");
+}
+
+/* The SLA decides unprocessed against waiting (sla = "2h", as of
+ * 2025-01-17T09:00): D6, a lead since 08:00, has waited 1 h (waiting); D7,
+ * since the day before, 25 h (unprocessed); D8 was lost from the first
+ * stage after 1.5 h (released, its first move). */
+static void test_handling_sla(void **state)
+{
+	fixture *f = *state;
+	se_report_opts o = default_opts();
+	se_handling h;
+
+	import_csv(f, CSV_HEADER
+	           "d6-1,D6,2025-01-17T08:00:00Z,Lead,Ann,Yandex,\n"
+	           "d7-1,D7,2025-01-16T08:00:00Z,Lead,Ann,Yandex,\n"
+	           "d8-1,D8,2025-01-16T08:00:00Z,Lead,Bob,Yandex,\n"
+	           "d8-2,D8,2025-01-16T09:30:00Z,Lost,Bob,,\n");
+	load_script(f, "settings { sla = '2h' }\n"
+	               "funnel { name = 'sales', stages = { 'Lead', 'Qual', 'Paid' }, lost = 'Lost' }\n");
+	o.reports = SE_REPORT_HANDLING;
+	o.as_of = utc("2025-01-17T09:00:00Z");
+	render(f, &o, SE_OUTPUT_CSV);
+	assert_int_equal(se_report_handling(f->rep, 0, 0, SE_DIM_MANAGER, SE_ALL, &h), SE_OK);
+	assert_int_equal(h.leads, 3);
+	assert_int_equal(h.waiting, 1);
+	assert_int_equal(h.unprocessed, 1);
+	assert_int_equal(h.released, 1);
+	assert_int_equal(h.moved, 1);
+	assert_int_equal(h.first_move_median, 5400);
+	assert_int_equal(h.first_move_p90, 5400);
+	assert_int_equal(se_report_handling(f->rep, 0, 0, SE_DIM_SOURCE, 99, &h), SE_ERR);
+	assert_non_null(strstr(f->out, "handling,sales,all,manager,Ann,2,0,0,0,1,1,,\n"));
+	assert_non_null(strstr(f->out, "handling,sales,all,manager,Bob,1,0,1,0,0,0,1.5,1.5\n"));
+}
+
+/* Managers against the rest: Ann 2 of 40 leads qualified, Bob 30 of 60,
+ * Cat 1 of 2.  Ann against Bob + Cat (31 of 62 = .5): Newcombe upper bound
+ * -.283: significant, and her growth point; missed (.5 - .05) * 40 =
+ * 18.  Cat (1 of 2) against 32 of 100: not significant, a sample of 2.
+ * Bob against 3 of 42: significant, but above: no growth point. */
+static void test_diagnostics_flags(void **state)
+{
+	fixture *f = *state;
+	se_report_opts o = default_opts();
+	static const struct { const char *name; int leads, qualified; } team[] = {
+		{ "Ann", 40, 2 }, { "Bob", 60, 30 }, { "Cat", 2, 1 }
+	};
+	char *csv = malloc(64 * 1024);
+	size_t len = 0;
+	se_step_diag d;
+	int n = 0;
+
+	assert_non_null(csv);
+	len += (size_t)snprintf(csv + len, 64 * 1024 - len, CSV_HEADER);
+	for (int m = 0; m < 3; m++)
+		for (int i = 0; i < team[m].leads; i++, n++) {
+			len += (size_t)snprintf(csv + len, 64 * 1024 - len,
+			                        "e%d-1,D%d,2025-01-10T10:00:00Z,Lead,%s,Web,\n", n, n, team[m].name);
+			if (i < team[m].qualified)
+				len += (size_t)snprintf(csv + len, 64 * 1024 - len,
+				                        "e%d-2,D%d,2025-01-11T10:00:00Z,Qual,%s,,\n", n, n, team[m].name);
+		}
+	import_csv(f, csv);
+	free(csv);
+	load_script(f, sales_script);
+	o.reports = SE_REPORT_DIAGNOSTICS;
+	render(f, &o, SE_OUTPUT_CSV);
+	/* manager ids: names are numbered as first seen, 0 is "none" */
+	assert_string_equal(f->rep->managers[1], "Ann");
+	assert_string_equal(f->rep->managers[3], "Cat");
+	assert_int_equal(se_report_step(f->rep, 0, 0, 1, &d), SE_OK);
+	assert_int_equal(d.from, 40);
+	assert_int_equal(d.to, 2);
+	assert_int_equal(d.others_from, 62);
+	assert_int_equal(d.others_to, 31);
+	assert_true(d.significant);
+	assert_true(d.gap_high < 0);
+	assert_true(d.missed > 17.999 && d.missed < 18.001);
+	assert_int_equal(se_report_growth_point(f->rep, 0, 1), 0);
+	assert_int_equal(se_report_step(f->rep, 0, 0, 3, &d), SE_OK);
+	assert_false(d.significant);
+	assert_int_equal(se_report_growth_point(f->rep, 0, 3), SE_NONE);
+	assert_int_equal(se_report_step(f->rep, 0, 0, 2, &d), SE_OK);
+	assert_true(d.significant);
+	assert_int_equal(se_report_growth_point(f->rep, 0, 2), SE_NONE);
+	/* Wilson(2, 40) = [.01382, .16504], Wilson(31, 62) = [.37923, .62077];
+	 * Newcombe: -.45 -+ sqrt(.03618^2 + .12077^2) = -.5761 and
+	 * -.45 + sqrt(.11504^2 + .12077^2) = -.2832 */
+	assert_non_null(strstr(f->out, "diagnostics,sales,Lead -> Qual,manager,Ann,40,2,5.0,1.4,16.5,50.0,-57.6,-28.3,18.00,1,1\n"));
+	assert_non_null(strstr(f->out, "diagnostics,sales,Lead -> Qual,manager,Cat,2,1,50.0,"));
+	assert_non_null(strstr(f->out, "diagnostics,sales,Lead -> Qual,team,*,102,33,32.4,"));
+	/* style: volume = leads per period (1 period), depth = won / leads: no
+	 * deal won, so depth 0 for all and everyone is at the median depth;
+	 * median leads (nearest rank 2 of {2, 40, 60}) = 40. */
+	assert_non_null(strstr(f->out, "style,sales,manager,Ann,40,0,1,40.00,0.0,volume+depth\n"));
+	assert_non_null(strstr(f->out, "style,sales,manager,Cat,2,0,1,2.00,0.0,depth\n"));
+	assert_non_null(strstr(f->out, "style,sales,team,*,102,0,1,40.00,0.0,median\n"));
+}
+
+/* Forecast: Offer is pre-sale with probability .3.  Closed from Offer: Ann
+ * 3 (2 won), Cat 7 (1 won): team 3 of 10 = .3.  Open at Offer now: Ann's
+ * deal of 1000 and Bob's of 2000.
+ *   stage probability: 300.00 + 600.00 = 900.00;
+ *   shrunk, k = 10: Ann (2 + 10 * .3) / (3 + 10) = 5/13 -> 384.615 -> 384.62;
+ *   Bob has no closed deal: the team's .3 -> 600.00; team 984.62. */
+static void test_forecast_shrinkage(void **state)
+{
+	fixture *f = *state;
+	se_report_opts o = default_opts();
+	char csv[8192];
+	size_t len = 0;
+	se_forecast fc;
+	static const struct { const char *mgr; int won; } closed[] = {
+		{ "Ann", 1 }, { "Ann", 1 }, { "Ann", 0 }, { "Cat", 1 }, { "Cat", 0 }, { "Cat", 0 }, { "Cat", 0 },
+		{ "Cat", 0 }, { "Cat", 0 }, { "Cat", 0 }
+	};
+
+	len += (size_t)snprintf(csv + len, sizeof csv - len, CSV_HEADER);
+	for (int i = 0; i < 10; i++)
+		len += (size_t)snprintf(csv + len, sizeof csv - len,
+		                        "c%d-1,C%d,2025-01-10T10:00:00Z,Lead,%s,Web,\n"
+		                        "c%d-2,C%d,2025-01-12T10:00:00Z,Offer,%s,,\n"
+		                        "c%d-3,C%d,2025-01-20T10:00:00Z,%s,%s,,500\n",
+		                        i, i, closed[i].mgr, i, i, closed[i].mgr, i, i,
+		                        closed[i].won ? "Paid" : "Lost", closed[i].mgr);
+	len += (size_t)snprintf(csv + len, sizeof csv - len,
+	                        "o1-1,O1,2025-02-01T10:00:00Z,Offer,Ann,Web,1000\n"
+	                        "o2-1,O2,2025-02-01T10:00:00Z,Offer,Bob,Web,2000\n");
+	import_csv(f, csv);
+	load_script(f, "funnel { name = 'sales', stages = { 'Lead', { 'Offer', presale = true, "
+	               "probability = 0.3 }, 'Paid' }, lost = 'Lost' }\n");
+	o.reports = SE_REPORT_FORECAST;
+	o.as_of = utc("2025-02-02T00:00:00Z");
+	expect_csv(f, &o,
+	           "report,funnel,stage,dimension,name,deals,amount,probability_pct,forecast_stage,won,closed,"
+	           "team_rate_pct,shrunk_rate_pct,forecast_shrunk\n"
+	           "forecast,sales,Offer,team,*,2,3000.00,30.0,900.00,3,10,,32.8,984.62\n"
+	           "forecast,sales,Offer,manager,Ann,1,1000.00,30.0,300.00,2,3,30.0,38.5,384.62\n"
+	           "forecast,sales,Offer,manager,Bob,1,2000.00,30.0,600.00,0,0,30.0,30.0,600.00\n"
+	           "forecast,sales,*,team,*,2,3000.00,,900.00,0,0,,32.8,984.62\n"
+	           "\n"
+	           /* time to close from Offer: the 3 won deals, 8 days each;
+	            * both deals reached Offer on 02-01: 02-09, month 2025-02 */
+	           "report,funnel,month,deals,amount,forecast_stage,forecast_shrunk\n"
+	           "forecast_month,sales,2025-02,2,3000.00,900.00,984.62\n");
+	assert_int_equal(se_report_forecast(f->rep, 0, 1, 1, &fc), SE_OK);
+	assert_true(fc.rate.shrunk > 5.0 / 13 - 1e-9 && fc.rate.shrunk < 5.0 / 13 + 1e-9);
+	assert_int_equal(se_report_forecast(f->rep, 0, 0, SE_ALL, &fc), SE_ERR); /* not pre-sale */
+	/* JSON carries the same numbers */
+	render(f, &o, SE_OUTPUT_JSON);
+	expect_json(f, "$.funnels[0].forecast[1].forecast_shrunk", "real", "384.62");
+	expect_json(f, "$.funnels[0].forecast[1].shrunk_rate", "real", NULL);
+}
+
+/* Spend and the within-manager test.  Ann handles X and Y leads: X 1 of
+ * 10 won, Y 5 of 10; Bob: X 0 of 10, Y 4 of 10 (test_stats' CMH case: z =
+ * -2.87, X is weak).  Spend January: X 1000, Y 2000 (script), plus 500 for
+ * Y from a CSV file.  X: revenue 1 x 100, CPL 1000/20 = 50, CPS 1000/1,
+ * ROMI (100 - 1000) / 1000 = -90%. */
+static void test_channels_spend(void **state)
+{
+	fixture *f = *state;
+	se_report_opts o = default_opts();
+	char *csv = malloc(64 * 1024), spend_path[160];
+	size_t len = 0;
+	se_channel ch;
+	int n = 0;
+	static const struct { const char *mgr, *src; int won; } cells[] = {
+		{ "Ann", "X", 1 }, { "Ann", "Y", 5 }, { "Bob", "X", 0 }, { "Bob", "Y", 4 }
+	};
+
+	assert_non_null(csv);
+	len += (size_t)snprintf(csv + len, 64 * 1024 - len, CSV_HEADER);
+	for (int c = 0; c < 4; c++)
+		for (int i = 0; i < 10; i++, n++) {
+			len += (size_t)snprintf(csv + len, 64 * 1024 - len, "e%d-1,D%d,2025-01-10T10:00:00Z,Lead,%s,%s,100\n",
+			                        n, n, cells[c].mgr, cells[c].src);
+			if (i < cells[c].won)
+				len += (size_t)snprintf(csv + len, 64 * 1024 - len,
+				                        "e%d-2,D%d,2025-01-20T10:00:00Z,Paid,%s,,\n", n, n, cells[c].mgr);
+		}
+	import_csv(f, csv);
+	free(csv);
+	snprintf(spend_path, sizeof spend_path, "%s/spend.csv", f->dir);
+	write_file(spend_path, "source,month,amount\nY,2025-01,500\n");
+	load_script(f, "settings { period = 'month', spend = { X = { ['2025-01'] = 1000 }, Y = { ['2025-01'] = 2000 } } }\n"
+	               "funnel { name = 'sales', stages = { 'Lead', 'Qual', 'Paid' } }\n");
+	o.reports = SE_REPORT_CHANNELS;
+	o.spend_csv = spend_path;
+	render(f, &o, SE_OUTPUT_CSV);
+	assert_non_null(strstr(f->out, "channels,sales,2025-01,team,*,40,10,25.0,1000.00,3500.00,87.50,350.00,-71.4,,0\n"));
+	assert_non_null(strstr(f->out, "channels,sales,2025-01,source,X,20,1,5.0,100.00,1000.00,50.00,1000.00,-90.0,-2.87,1\n"));
+	assert_non_null(strstr(f->out, "channels,sales,2025-01,source,Y,20,9,45.0,900.00,2500.00,125.00,277.78,-64.0,2.87,0\n"));
+	assert_non_null(strstr(f->out, "source_steps,sales,Lead -> Qual,2025-01,source,X,20,1,5.0\n"));
+	assert_int_equal(se_report_channel(f->rep, 0, se_report_bucket(f->rep, utc("2025-01-10T10:00:00Z")), 1, &ch),
+	                 SE_OK);
+	assert_true(ch.weak);
+	assert_int_equal(ch.spend, 100000);
+	/* weeks have no monthly spend: empty columns */
+	o.period = SE_PERIOD_WEEK;
+	render(f, &o, SE_OUTPUT_CSV);
+	unlink(spend_path);
+	assert_non_null(strstr(f->out, "channels,sales,2025-W02,source,X,20,1,5.0,100.00,,,,,-2.87,1\n"));
+}
+
+/* A bad spend file names its line. */
+static void test_spend_csv_errors(void **state)
+{
+	fixture *f = *state;
+	se_report_opts o = default_opts();
+	char spend_path[160];
+
+	import_csv(f, five_deals_csv);
+	load_script(f, sales_script);
+	snprintf(spend_path, sizeof spend_path, "%s/spend.csv", f->dir);
+	write_file(spend_path, "source,month,amount\nX,2025-1,5\n");
+	o.reports = SE_REPORT_CHANNELS;
+	o.spend_csv = spend_path;
+	assert_int_equal(se_report_build(&f->rep, f->st, f->rules, &o, &f->err), SE_EINPUT);
+	unlink(spend_path);
+	assert_non_null(strstr(f->err.msg, "spend.csv:2: month: \"2025-1\" is not like 2025-01"));
+}
+
+/* Compare, weeks: Ann has 2 leads in W02 (1 qualified) and 4 in W03 (3
+ * qualified), Bob 1 in W03 (not qualified).  W03 against W02 for the team:
+ * leads 5 vs 2, change 3 (+150%); Lead -> Qual 3/5 = 60.0% vs 1/2 = 50.0%:
+ * +10.0 points, +20% relative.  W02 against W01: nothing before, so the
+ * relative change is empty.  Ann's W03 row: leads 4 vs 2. */
+static void test_compare_weeks(void **state)
+{
+	fixture *f = *state;
+	se_report_opts o = default_opts();
+
+	import_csv(f, CSV_HEADER
+	           "a1,A1,2025-01-06T10:00:00Z,Lead,Ann,Web,\n"
+	           "a2,A1,2025-01-07T10:00:00Z,Qual,Ann,,\n"
+	           "b1,A2,2025-01-07T10:00:00Z,Lead,Ann,Web,\n"
+	           "c1,A3,2025-01-13T10:00:00Z,Lead,Ann,Web,\n"
+	           "c2,A3,2025-01-14T10:00:00Z,Qual,Ann,,\n"
+	           "d1,A4,2025-01-13T10:00:00Z,Lead,Ann,Web,\n"
+	           "d2,A4,2025-01-14T10:00:00Z,Qual,Ann,,\n"
+	           "e1,A5,2025-01-14T10:00:00Z,Lead,Ann,Web,\n"
+	           "e2,A5,2025-01-15T10:00:00Z,Qual,Ann,,\n"
+	           "f1,A6,2025-01-15T10:00:00Z,Lead,Ann,Web,\n"
+	           "g1,B1,2025-01-15T10:00:00Z,Lead,Bob,Web,\n");
+	load_script(f, "funnel { name = 'sales', stages = { 'Lead', 'Qual', 'Paid' } }\n");
+	o.reports = SE_REPORT_COMPARE;
+	o.period = SE_PERIOD_WEEK;
+	render(f, &o, SE_OUTPUT_CSV);
+	assert_non_null(strstr(f->out, "compare,sales,2025-W03,2025-W02,team,*,leads,5,2,3,150.0\n"));
+	assert_non_null(strstr(f->out, "compare,sales,2025-W03,2025-W02,team,*,Lead -> Qual,60.0,50.0,10.0,20.0\n"));
+	assert_non_null(strstr(f->out, "compare,sales,2025-W02,2025-W01,team,*,leads,2,0,2,\n"));
+	assert_non_null(strstr(f->out, "compare,sales,2025-W03,2025-W02,manager,Ann,leads,4,2,2,100.0\n"));
+	assert_non_null(strstr(f->out, "compare,sales,2025-W03,2025-W02,manager,Bob,Lead -> Qual,0.0,,,\n"));
+	assert_int_equal(se_report_leads(f->rep, 0, se_report_bucket(f->rep, utc("2025-01-13T10:00:00Z")),
+	                                 SE_DIM_MANAGER, SE_ALL), 5);
+	render(f, &o, SE_OUTPUT_JSON);
+	expect_json(f, "$.funnels[0].compare[0].value", "integer", "2");
+	/* total has no previous period: no rows */
+	o.period = SE_PERIOD_TOTAL;
+	render(f, &o, SE_OUTPUT_CSV);
+	expect_text(f->out, "report,funnel,period,previous,dimension,name,metric,value,previous_value,change,change_pct\n");
+}
+
 /* JSON strings are escaped: quotes, backslashes, control characters. */
 static void test_json_escapes(void **state)
 {
@@ -1651,6 +1973,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_incremental_import, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_output, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_escapes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_handling_and_velocity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_handling_sla, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_diagnostics_flags, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forecast_shrinkage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_channels_spend, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spend_csv_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_compare_weeks, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -65,6 +65,20 @@ check report_touched_month 0 --db a.db "$asof" --format csv --mode touched --per
 	--report conversion --from 2025-01-13 --to 2025-01-31 rules.lua
 # UTC buckets: the Monday-01:30-in-Moscow lead moves back to week 2.
 check report_utc 0 --db a.db "$asof" --format csv --tz UTC --report leads rules.lua
+# Diagnostic reports over the same store (rules_insight.lua: SLA 2 h,
+# stale over 2 x the median, shrinkage 5, Yandex spend in the script).
+check report_handling 0 --db a.db "$asof" --format csv --report handling,diagnostics rules_insight.lua
+check report_velocity 0 --db a.db "$asof" --report velocity rules_insight.lua
+check report_channels 0 --db a.db "$asof" --format csv --period month --report channels \
+	--spend spend.csv rules_insight.lua
+# Each week next to the previous one (--compare adds the compare report).
+check report_compare 0 --db a.db "$asof" --format csv --compare --report handling rules_insight.lua
+# Forecast and backtest: deals closed in November-January, two open at the
+# pre-sale stage now; as of March the cutoffs are 2024-09-01 .. 2025-02-01.
+check report_forecast 0 --db f.db --import forecast.csv --as-of 2025-03-01T00:00:00Z --format json \
+	--report forecast rules_insight.lua
+check report_backtest 0 --db f.db --as-of 2025-03-01T00:00:00Z --format csv --report backtest \
+	rules_insight.lua
 # Import only (no script), into the default database ($SALESENGINE_DB).
 check import_only 0 --import export_ru.csv
 # Custom metrics in every format (scripts/lib/metrics.lua through require).
@@ -100,6 +114,9 @@ fi
 check check_ok 0 --check rules.lua
 check check_bad_key 1 --check bad_key.lua
 check check_sandbox 1 --check sandbox.lua
+check check_bad_setting 1 --check bad_settings.lua
+check check_bad_probability 1 --check bad_probability.lua
+check missing_spend 1 --db a.db --report channels --spend no_such_spend.csv rules_insight.lua
 # Usage errors: exit status 2 and a hint.
 check usage_no_script 2 --db a.db
 check usage_bad_period 2 --period year rules.lua

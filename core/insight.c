@@ -1,0 +1,767 @@
+/*
+ * insight.c: the diagnostic reports' share of the pass over deals.
+ *
+ * Owns: lead handling, manager style counts, stays and times to won, open
+ * and stale deals, the close-month forecast, per-source steps and the
+ * source x manager cohort grid, and the backtest replays (docs/METRICS.md
+ * 4f-4k).  Counts go into dense arrays like report.c's; durations, whose
+ * medians cannot be summed, are appended as 12-byte samples and turned into
+ * nearest-rank quantiles once after the pass (a counting sort by cell, then
+ * quickselect per cell: linear, no comparison sort of millions of values).
+ * Whatever needs a median before it can be decided (stale deals, the
+ * expected close month) keeps a compact record per open deal and is decided
+ * in se_insight_finish().
+ *
+ * Never: prints (output.c does), calls Lua, or reads SQL except to fetch
+ * the deal_id of the stale deals it lists.
+ */
+#include "csv.h"
+#include "report.h"
+#include "stats.h"
+#include "store.h"
+#include "timeconv.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- samples and quantile tables ---------------------------------------------- */
+
+static int samples_add(se_samples *s, int64_t row, uint32_t col, int64_t v)
+{
+	if (s->n == s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 1024;
+		se_sample *nv = realloc(s->v, ncap * sizeof *nv);
+
+		if (nv == NULL)
+			return SE_ENOMEM;
+		s->v = nv;
+		s->cap = ncap;
+	}
+	if (v > INT32_MAX)
+		v = INT32_MAX;
+	if (v < 0)
+		v = 0;
+	s->v[s->n].row = (int32_t)row;
+	s->v[s->n].col = col;
+	s->v[s->n].v = (int32_t)v;
+	s->n++;
+	return SE_OK;
+}
+
+static void quant_of(se_quant *q, int32_t *v, size_t n)
+{
+	int32_t p50, p90;
+
+	q->n = (int64_t)n;
+	if (n == 0)
+		return;
+	se_quantiles(v, n, &p50, &p90);
+	q->p50 = p50;
+	q->p90 = p90;
+}
+
+/* Groups the samples by (row, column) with a counting sort, then takes the
+ * quantiles of each group and of each whole row.  Frees the samples. */
+static int qtable_build(se_qtable *q, se_samples *s, uint32_t width)
+{
+	int64_t lo = INT64_MAX, hi = INT64_MIN;
+	size_t groups, *start = NULL;
+	int32_t *vals = NULL;
+	int rc = SE_ENOMEM;
+
+	memset(q, 0, sizeof *q);
+	q->width = width;
+	if (s->n == 0) {
+		rc = SE_OK;
+		goto out;
+	}
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->v[i].row < lo)
+			lo = s->v[i].row;
+		if (s->v[i].row > hi)
+			hi = s->v[i].row;
+	}
+	q->lo = lo;
+	q->nb = hi - lo + 1;
+	groups = (size_t)q->nb * width;
+	if ((start = calloc(groups + 1, sizeof *start)) == NULL ||
+	    (vals = malloc(s->n * sizeof *vals)) == NULL ||
+	    (q->cells = calloc((size_t)q->nb * (width + 1), sizeof *q->cells)) == NULL)
+		goto out;
+	for (size_t i = 0; i < s->n; i++)
+		start[(size_t)(s->v[i].row - lo) * width + s->v[i].col + 1]++;
+	for (size_t g = 0; g < groups; g++)
+		start[g + 1] += start[g];
+	for (size_t i = 0; i < s->n; i++) /* start[g] runs to the group's end, then back */
+		vals[start[(size_t)(s->v[i].row - lo) * width + s->v[i].col]++] = s->v[i].v;
+	for (size_t g = groups; g > 0; g--)
+		start[g] = start[g - 1];
+	start[0] = 0;
+	for (int64_t r = 0; r < q->nb; r++) {
+		size_t first = (size_t)r * width;
+		se_quant *row = &q->cells[(size_t)r * (width + 1)];
+
+		for (uint32_t c = 0; c < width; c++)
+			quant_of(&row[c], vals + start[first + c], start[first + c + 1] - start[first + c]);
+		/* after the columns: selecting mixes values across the row's groups */
+		quant_of(&row[width], vals + start[first], start[first + width] - start[first]);
+	}
+	rc = SE_OK;
+out:
+	free(start);
+	free(vals);
+	free(s->v);
+	memset(s, 0, sizeof *s);
+	return rc;
+}
+
+const se_quant *se_qtable_at(const se_qtable *q, int64_t row, uint32_t col)
+{
+	if (q->cells == NULL || row < q->lo || row >= q->lo + q->nb || col > q->width)
+		return NULL;
+	return &q->cells[(size_t)(row - q->lo) * (q->width + 1) + col];
+}
+
+/* ---- setup ------------------------------------------------------------------------ */
+
+static int64_t month_start_utc(const se_report *rep, int64_t month)
+{
+	int64_t y = month >= 0 ? month / 12 : -((-month + 11) / 12);
+	int m = (int)(month - y * 12) + 1;
+
+	return se_tz_local_to_utc(rep->tz, se_days_from_civil(y, m, 1) * 86400);
+}
+
+static int64_t month_of(const se_report *rep, int64_t t)
+{
+	int64_t days = se_tz_utc_to_local(rep->tz, t), y;
+	int m, d;
+
+	days = days >= 0 ? days / 86400 : -((-days + 86399) / 86400);
+	se_civil_from_days(days, &y, &m, &d);
+	return y * 12 + (m - 1);
+}
+
+static int alloc_cuts(se_report *rep, se_insight *in, int n_stages)
+{
+	size_t cells = (size_t)n_stages * rep->n_manager;
+	int64_t now_month = month_of(rep, rep->as_of);
+
+	in->n_cuts = SE_BACKTEST_CUTS;
+	for (int j = 0; j < SE_BACKTEST_CUTS; j++) {
+		se_backtest_cut *c = &in->cuts[j];
+
+		c->cutoff = month_start_utc(rep, now_month - (SE_BACKTEST_CUTS - j));
+		c->open = calloc(cells, sizeof *c->open);
+		c->rates = calloc(cells, sizeof *c->rates);
+		c->won_amount = calloc(cells, sizeof *c->won_amount);
+		c->won_deals = calloc(cells, sizeof *c->won_deals);
+		c->still_open = calloc(cells, sizeof *c->still_open);
+		c->carry_open = calloc(cells, sizeof *c->carry_open);
+		c->carry_rates = calloc(cells, sizeof *c->carry_rates);
+		c->carry_still_open = calloc(cells, sizeof *c->carry_still_open);
+		if (!c->open || !c->rates || !c->won_amount || !c->won_deals || !c->still_open ||
+		    !c->carry_open || !c->carry_rates || !c->carry_still_open)
+			return SE_ENOMEM;
+	}
+	return SE_OK;
+}
+
+int se_insight_alloc(se_report *rep, se_error *err)
+{
+	const se_rules *r = rep->rules;
+
+	for (int i = 0; i < r->n_funnels; i++) {
+		const se_funnel *f = &r->funnels[i];
+		se_insight *in = &rep->agg[i].in;
+		size_t cells = (size_t)f->n_stages * rep->n_manager;
+
+		se_grid_init(&in->handling_by_manager, rep->n_manager, sizeof(se_handling_cell));
+		se_grid_init(&in->handling_by_source, rep->n_source, sizeof(se_handling_cell));
+		se_grid_init(&in->source_manager, (size_t)rep->n_source * rep->n_manager, sizeof(se_cohort_cell));
+		in->style = calloc(rep->n_manager ? rep->n_manager : 1, sizeof *in->style);
+		in->open_count = calloc(cells ? cells : 1, sizeof *in->open_count);
+		in->stale_count = calloc(cells ? cells : 1, sizeof *in->stale_count);
+		in->source_pairs = calloc((size_t)f->n_pairs + 1, sizeof *in->source_pairs);
+		if (!in->style || !in->open_count || !in->stale_count || !in->source_pairs)
+			goto nomem;
+		for (int p = 0; p < f->n_pairs; p++)
+			se_grid_init(&in->source_pairs[p], rep->n_source, sizeof(se_pair_cell));
+		if ((rep->reports & SE_REPORT_BACKTEST) && alloc_cuts(rep, in, f->n_stages) != SE_OK)
+			goto nomem;
+	}
+	return SE_OK;
+nomem:
+	return se_error_set(err, SE_ENOMEM, "out of memory");
+}
+
+/* ---- the pass ----------------------------------------------------------------------- */
+
+static int in_range(const se_report *rep, int64_t t)
+{
+	return t >= rep->from_utc && t < rep->to_utc;
+}
+
+static void classify_lead(const se_report *rep, const se_deal_eval *e, int32_t lead, se_handling_cell *c,
+                          int32_t move)
+{
+	c->leads++;
+	if (move == SE_NONE) {
+		if (rep->as_of - e->ev[lead].ts > rep->sla)
+			c->unprocessed++;
+		else
+			c->waiting++;
+		return;
+	}
+	switch (SE_STATUS_CLASS(e->code[move])) {
+	case SE_CLASS_LOST: c->released++; break;
+	case SE_CLASS_NONTARGET: c->nontarget++; break;
+	default: c->taken++; break;
+	}
+}
+
+static int add_handling(se_report *rep, se_insight *in, const se_funnel *f, const se_deal_eval *e,
+                        uint32_t mgr, uint32_t src)
+{
+	int32_t lead = se_count_reach(e, 0, rep->mode), move;
+	int64_t key;
+	se_handling_cell *cm, *cs;
+	se_cohort_cell *sm;
+
+	if (lead == SE_NONE || !in_range(rep, e->ev[lead].ts))
+		return SE_OK;
+	key = se_report_bucket_cached(rep, e->ev[lead].ts);
+	move = se_count_first_move(e, lead);
+	if ((cm = se_grid_cell(&in->handling_by_manager, key, mgr)) == NULL ||
+	    (cs = se_grid_cell(&in->handling_by_source, key, src)) == NULL ||
+	    (sm = se_grid_cell(&in->source_manager, key, (size_t)src * rep->n_manager + mgr)) == NULL)
+		return SE_ENOMEM;
+	classify_lead(rep, e, lead, cm, move);
+	classify_lead(rep, e, lead, cs, move);
+	sm->leads++;
+	in->style[mgr].leads++;
+	if (se_count_reach(e, f->won, rep->mode) != SE_NONE) {
+		sm->won++;
+		in->style[mgr].won++;
+	}
+	if (move != SE_NONE) {
+		int64_t d = e->ev[move].ts - e->ev[lead].ts;
+
+		if (samples_add(&in->first_move_by_manager, key, mgr, d) != SE_OK ||
+		    samples_add(&in->first_move_by_source, key, src, d) != SE_OK)
+			return SE_ENOMEM;
+	}
+	return SE_OK;
+}
+
+static int add_source_pairs(se_report *rep, se_funnel_agg *a, const se_funnel *f, const se_deal_eval *e,
+                            uint32_t src)
+{
+	for (int i = 0; i < f->n_pairs; i++) {
+		const se_pair *pr = &f->pairs[i];
+		int32_t conv, cohort = se_count_pair(e, pr->from, pr->to, a->pair_mode[i], pr->window, &conv);
+		se_pair_cell *c;
+		int64_t t;
+
+		if (cohort == SE_NONE || !in_range(rep, t = e->ev[cohort].ts))
+			continue;
+		if ((c = se_grid_cell(&a->in.source_pairs[i], se_report_bucket_cached(rep, t), src)) == NULL)
+			return SE_ENOMEM;
+		c->from++;
+		if (conv != SE_NONE)
+			c->to++;
+		if (c->from == 1 || t > c->last_cohort)
+			c->last_cohort = t;
+	}
+	return SE_OK;
+}
+
+static int add_open(se_insight *in, const se_open_deal *o)
+{
+	if (in->n_open == in->cap_open) {
+		size_t ncap = in->cap_open ? in->cap_open * 2 : 256;
+		se_open_deal *nv = realloc(in->open, ncap * sizeof *nv);
+
+		if (nv == NULL)
+			return SE_ENOMEM;
+		in->open = nv;
+		in->cap_open = ncap;
+	}
+	in->open[in->n_open++] = *o;
+	return SE_OK;
+}
+
+/* Stays, times to won and open deals of the deals in the range; times to
+ * close and open pre-sale deals of all deals, as the forecast (like presale)
+ * is about every deal open now. */
+static int add_velocity(se_report *rep, se_insight *in, const se_funnel *f, const se_deal_eval *e,
+                        const se_chunk_deal *d, uint32_t mgr)
+{
+	int64_t latest[SE_MAX_STAGES], total[SE_MAX_STAGES], since;
+	int32_t lead = se_count_reach(e, 0, rep->mode), won = se_count_reach(e, f->won, rep->mode);
+	int current, ranged = lead != SE_NONE && in_range(rep, e->ev[lead].ts);
+
+	se_count_stays(e, f->won, latest, total, &current, &since);
+	for (int s = 0; ranged && s < f->won; s++) {
+		if (latest[s] < 0 || current == s)
+			continue;
+		if (samples_add(&in->stays, 2 * s, mgr, latest[s]) != SE_OK ||
+		    samples_add(&in->stays, 2 * s + 1, mgr, total[s]) != SE_OK)
+			return SE_ENOMEM;
+	}
+	if (won != SE_NONE) {
+		if (ranged && samples_add(&in->to_won, 0, mgr, e->ev[won].ts - e->ev[lead].ts) != SE_OK)
+			return SE_ENOMEM;
+		for (int s = 0; s < f->won; s++) {
+			int32_t at = se_count_reach(e, s, rep->mode);
+
+			if (f->stages[s].presale && at != SE_NONE &&
+			    samples_add(&in->to_close, s, 0, e->ev[won].ts - e->ev[at].ts) != SE_OK)
+				return SE_ENOMEM;
+		}
+	}
+	if (e->state == SE_DEAL_OPEN && (ranged || f->stages[e->stage].presale)) {
+		int32_t at = se_count_reach(e, e->stage, rep->mode);
+		se_open_deal o = { d->deal, mgr, e->stage, (uint16_t)f->stages[e->stage].presale, (uint16_t)ranged,
+			           since, at != SE_NONE ? e->ev[at].ts : since, se_report_kopecks(d->amount) };
+
+		if (ranged)
+			in->open_count[(size_t)e->stage * rep->n_manager + mgr]++;
+		return add_open(in, &o);
+	}
+	return SE_OK;
+}
+
+/* The deal as it stood before cutoff: its events up to then, evaluated
+ * afresh (so a deal lost later is open at the cutoff). */
+static int add_replays(se_report *rep, se_insight *in, const se_funnel *f, const se_deal_eval *full,
+                       const se_chunk_deal *d, uint32_t mgr)
+{
+	const se_count_ctx *ctx = rep->count_ctx;
+	int32_t won_full = se_count_reach(full, f->won, rep->mode);
+
+	if (d->n_events > rep->replay_cap) {
+		int64_t *ns = realloc(rep->replay_scratch, d->n_events * sizeof *ns);
+
+		if (ns == NULL)
+			return SE_ENOMEM;
+		rep->replay_scratch = ns;
+		rep->replay_cap = d->n_events;
+	}
+	se_chunk_deal cut = *d;
+	se_deal_eval part;
+
+	cut.n_events = 0;
+	for (int j = 0; j < in->n_cuts; j++) {
+		se_backtest_cut *c = &in->cuts[j];
+		const se_deal_eval *e = full;
+		int whole;
+		se_rate_cell *rates;
+		se_presale_cell *open;
+		size_t cell;
+
+		while (cut.n_events < d->n_events && full->ev[cut.n_events].ts < c->cutoff)
+			cut.n_events++;
+		if (cut.n_events == 0)
+			continue; /* the deal did not exist yet */
+		whole = cut.n_events == d->n_events;
+		if (!whole) {
+			se_count_deal(ctx, &cut, full->ev, rep->replay_scratch, &part);
+			e = &part;
+		}
+		rates = whole ? c->carry_rates : c->rates;
+		open = whole ? c->carry_open : c->open;
+		if (e->funnel != full->funnel) { /* nothing resolved before the cutoff yet */
+			if (whole)
+				break;
+			continue;
+		}
+		if (e->state != SE_DEAL_OPEN) {
+			int won = se_count_reach(e, f->won, rep->mode) != SE_NONE;
+
+			for (int s = 0; s < f->won; s++)
+				if (se_count_reach(e, s, rep->mode) != SE_NONE) {
+					rates[(size_t)s * rep->n_manager + mgr].closed++;
+					rates[(size_t)s * rep->n_manager + mgr].won += won;
+				}
+			if (whole)
+				break;
+			continue;
+		}
+		if (!f->stages[e->stage].presale) {
+			if (whole)
+				break;
+			continue;
+		}
+		cell = (size_t)e->stage * rep->n_manager + mgr;
+		open[cell].deals++;
+		open[cell].amount += se_report_kopecks(d->amount);
+		if (whole) { /* open now and then: unresolved at every later cutoff */
+			c->carry_still_open[cell] += se_report_kopecks(d->amount);
+			break;
+		}
+		if (won_full != SE_NONE && full->ev[won_full].ts >= c->cutoff) {
+			c->won_deals[cell]++;
+			c->won_amount[cell] += se_report_kopecks(d->amount);
+		} else if (full->state == SE_DEAL_OPEN) {
+			c->still_open[cell] += se_report_kopecks(d->amount);
+		}
+	}
+	return SE_OK;
+}
+
+int se_insight_deal(se_report *rep, const se_deal_eval *e, const se_chunk_deal *d)
+{
+	const se_funnel *f = &rep->rules->funnels[e->funnel];
+	se_funnel_agg *a = &rep->agg[e->funnel];
+	uint32_t mgr = d->manager < rep->n_manager ? d->manager : 0;
+	uint32_t src = d->source < rep->n_source ? d->source : 0;
+	unsigned want = rep->reports;
+
+	if ((want & (SE_REPORT_HANDLING | SE_REPORT_DIAGNOSTICS | SE_REPORT_CHANNELS)) &&
+	    add_handling(rep, &a->in, f, e, mgr, src) != SE_OK)
+		return SE_ENOMEM;
+	if ((want & SE_REPORT_CHANNELS) && add_source_pairs(rep, a, f, e, src) != SE_OK)
+		return SE_ENOMEM;
+	if ((want & (SE_REPORT_VELOCITY | SE_REPORT_FORECAST)) && add_velocity(rep, &a->in, f, e, d, mgr) != SE_OK)
+		return SE_ENOMEM;
+	if ((want & SE_REPORT_BACKTEST) && add_replays(rep, &a->in, f, e, d, mgr) != SE_OK)
+		return SE_ENOMEM;
+	return SE_OK;
+}
+
+/* ---- after the pass ------------------------------------------------------------------ */
+
+void se_report_stage_rate(const se_report *rep, int funnel, int stage, uint32_t manager, se_stage_rate *out)
+{
+	const se_rate_cell *row = &rep->agg[funnel].rates[(size_t)stage * rep->n_manager];
+
+	memset(out, 0, sizeof *out);
+	for (uint32_t m = 0; m < rep->n_manager; m++) {
+		out->team_won += row[m].won;
+		out->team_closed += row[m].closed;
+	}
+	out->team_rate = out->team_closed > 0 ? (double)out->team_won / (double)out->team_closed : 0;
+	if (manager < rep->n_manager) {
+		out->won = row[manager].won;
+		out->closed = row[manager].closed;
+	} else {
+		out->won = out->team_won;
+		out->closed = out->team_closed;
+	}
+	out->k = rep->shrinkage;
+	out->shrunk = se_shrink(out->won, out->closed, out->team_rate, rep->shrinkage);
+}
+
+
+static int close_months(se_report *rep, int fi)
+{
+	const se_funnel *f = &rep->rules->funnels[fi];
+	se_insight *in = &rep->agg[fi].in;
+	int64_t lo = INT64_MAX, hi = INT64_MIN, *month;
+
+	if ((month = malloc((in->n_open ? in->n_open : 1) * sizeof *month)) == NULL)
+		return SE_ENOMEM;
+	for (size_t i = 0; i < in->n_open; i++) {
+		const se_open_deal *o = &in->open[i];
+		const se_quant *q = se_qtable_at(&in->q_to_close, o->stage, 0);
+
+		month[i] = INT64_MIN;
+		if (!o->presale || q == NULL || q->n == 0)
+			continue;
+		month[i] = month_of(rep, o->reached + q->p50 > rep->as_of ? o->reached + q->p50 : rep->as_of);
+		if (month[i] < lo)
+			lo = month[i];
+		if (month[i] > hi)
+			hi = month[i];
+	}
+	in->close_lo = lo == INT64_MAX ? 0 : lo;
+	in->close_nb = lo == INT64_MAX ? 0 : hi - lo + 1;
+	/* one more row: pre-sale deals of a stage no won deal ever passed */
+	if ((in->close_month = calloc((size_t)(in->close_nb + 1) * 4, sizeof *in->close_month)) == NULL) {
+		free(month);
+		return SE_ENOMEM;
+	}
+	for (size_t i = 0; i < in->n_open; i++) {
+		const se_open_deal *o = &in->open[i];
+		int64_t *row;
+		se_stage_rate r;
+		double p = f->stages[o->stage].probability;
+
+		if (!o->presale)
+			continue;
+		row = &in->close_month[(month[i] == INT64_MIN ? in->close_nb : month[i] - in->close_lo) * 4];
+		se_report_stage_rate(rep, fi, o->stage, o->manager, &r);
+		row[0]++;
+		row[1] += o->amount;
+		row[2] += se_kopecks_times(o->amount, p < 0 ? 0 : p);
+		row[3] += se_kopecks_times(o->amount, r.shrunk);
+	}
+	free(month);
+	return SE_OK;
+}
+
+static int by_overdue(const void *pa, const void *pb)
+{
+	const se_stale_deal *a = pa, *b = pb;
+	/* age / median, compared without dividing; a zero median ranks by age */
+	__int128 x = (__int128)a->age * (b->median > 0 ? b->median : 1);
+	__int128 y = (__int128)b->age * (a->median > 0 ? a->median : 1);
+
+	if (x != y)
+		return x > y ? -1 : 1;
+	return a->deal < b->deal ? -1 : a->deal > b->deal;
+}
+
+/* Moves the `keep` most overdue of v[0..n) to the front, sorted; returns how
+ * many there are.  Quickselect-style partitions first, so sorting touches
+ * only what is kept even when most open deals are stale. */
+static size_t keep_most_overdue(se_stale_deal *v, size_t n, size_t keep)
+{
+	size_t lo = 0, hi = n;
+
+	if (n <= keep) {
+		qsort(v, n, sizeof *v, by_overdue);
+		return n;
+	}
+	while (hi - lo > 1) {
+		se_stale_deal pivot = v[lo + (hi - lo) / 2], t;
+		size_t store = lo;
+
+		for (size_t i = lo; i < hi; i++)
+			if (by_overdue(&v[i], &pivot) < 0) {
+				t = v[i];
+				v[i] = v[store];
+				v[store++] = t;
+			}
+		/* [lo, store) rank before the pivot */
+		if (store == keep)
+			break;
+		if (store > keep) {
+			hi = store;
+		} else {
+			size_t at = store; /* bring the pivot (and its ties) next */
+			for (size_t i = store; i < hi; i++)
+				if (by_overdue(&v[i], &pivot) == 0) {
+					t = v[i];
+					v[i] = v[at];
+					v[at++] = t;
+				}
+			if (at >= keep)
+				break;
+			lo = at;
+		}
+	}
+	qsort(v, keep, sizeof *v, by_overdue);
+	return keep;
+}
+
+static int find_stale(se_report *rep, se_store *st, int fi, se_error *err)
+{
+	se_insight *in = &rep->agg[fi].in;
+	size_t n = 0;
+
+	if ((in->stale = calloc(in->n_open ? in->n_open : 1, sizeof *in->stale)) == NULL)
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	for (size_t i = 0; i < in->n_open; i++) {
+		const se_open_deal *o = &in->open[i];
+		const se_quant *q = se_qtable_at(&in->q_stays, 2 * o->stage, in->q_stays.width);
+		int64_t age = rep->as_of - o->since;
+
+		if (!o->ranged || q == NULL || q->n == 0 || (double)age <= rep->stale_multiple * (double)q->p50)
+			continue;
+		in->stale_count[(size_t)o->stage * rep->n_manager + o->manager]++;
+		in->stale[n++] = (se_stale_deal){ o->deal, o->manager, o->stage, age, q->p50, NULL };
+	}
+	in->n_stale = keep_most_overdue(in->stale, n, SE_STALE_LIST);
+	for (size_t i = 0; i < in->n_stale; i++) {
+		char key[600];
+		int rc;
+
+		if ((rc = se_store_deal_key(st, in->stale[i].deal, key, sizeof key, err)) != SE_OK)
+			return rc;
+		if ((in->stale[i].key = strdup(key)) == NULL)
+			return se_error_set(err, SE_ENOMEM, "out of memory");
+	}
+	return SE_OK;
+}
+
+/* Adds the deals whose whole history preceded a cutoff to it and to every
+ * later cutoff. */
+static void carry_cuts(se_report *rep, se_insight *in, int n_stages)
+{
+	size_t cells = (size_t)n_stages * rep->n_manager;
+
+	for (int j = 0; j < in->n_cuts; j++) {
+		se_backtest_cut *c = &in->cuts[j];
+
+		for (size_t i = 0; i < cells; i++) {
+			if (j > 0) {
+				const se_backtest_cut *p = &in->cuts[j - 1];
+
+				c->carry_open[i].deals += p->carry_open[i].deals;
+				c->carry_open[i].amount += p->carry_open[i].amount;
+				c->carry_rates[i].closed += p->carry_rates[i].closed;
+				c->carry_rates[i].won += p->carry_rates[i].won;
+				c->carry_still_open[i] += p->carry_still_open[i];
+			}
+			c->open[i].deals += c->carry_open[i].deals;
+			c->open[i].amount += c->carry_open[i].amount;
+			c->rates[i].closed += c->carry_rates[i].closed;
+			c->rates[i].won += c->carry_rates[i].won;
+			c->still_open[i] += c->carry_still_open[i];
+		}
+	}
+}
+
+int se_insight_finish(se_report *rep, se_store *st, se_error *err)
+{
+	for (int i = 0; i < rep->rules->n_funnels; i++) {
+		se_insight *in = &rep->agg[i].in;
+		int rc;
+
+		if (qtable_build(&in->q_first_move_by_manager, &in->first_move_by_manager, rep->n_manager) != SE_OK ||
+		    qtable_build(&in->q_first_move_by_source, &in->first_move_by_source, rep->n_source) != SE_OK ||
+		    qtable_build(&in->q_stays, &in->stays, rep->n_manager) != SE_OK ||
+		    qtable_build(&in->q_to_won, &in->to_won, rep->n_manager) != SE_OK ||
+		    qtable_build(&in->q_to_close, &in->to_close, 1) != SE_OK)
+			return se_error_set(err, SE_ENOMEM, "out of memory");
+		if ((rep->reports & SE_REPORT_VELOCITY) && (rc = find_stale(rep, st, i, err)) != SE_OK)
+			return rc;
+		if (rep->reports & SE_REPORT_BACKTEST)
+			carry_cuts(rep, in, rep->rules->funnels[i].n_stages);
+		if ((rep->reports & SE_REPORT_FORECAST) && close_months(rep, i) != SE_OK)
+			return se_error_set(err, SE_ENOMEM, "out of memory");
+		free(in->open);
+		in->open = NULL;
+		in->n_open = in->cap_open = 0;
+	}
+	return SE_OK;
+}
+
+void se_insight_free(se_report *rep)
+{
+	for (int i = 0; rep->agg && i < rep->rules->n_funnels; i++) {
+		se_insight *in = &rep->agg[i].in;
+
+		free(in->handling_by_manager.data);
+		free(in->handling_by_source.data);
+		free(in->source_manager.data);
+		free(in->first_move_by_manager.v);
+		free(in->first_move_by_source.v);
+		free(in->stays.v);
+		free(in->to_won.v);
+		free(in->to_close.v);
+		free(in->q_first_move_by_manager.cells);
+		free(in->q_first_move_by_source.cells);
+		free(in->q_stays.cells);
+		free(in->q_to_won.cells);
+		free(in->q_to_close.cells);
+		free(in->style);
+		free(in->open);
+		free(in->open_count);
+		free(in->stale_count);
+		for (size_t s = 0; in->stale && s < in->n_stale; s++)
+			free(in->stale[s].key);
+		free(in->stale);
+		free(in->close_month);
+		for (int p = 0; in->source_pairs && p < rep->rules->funnels[i].n_pairs; p++)
+			free(in->source_pairs[p].data);
+		free(in->source_pairs);
+		for (int j = 0; j < SE_BACKTEST_CUTS; j++) {
+			free(in->cuts[j].open);
+			free(in->cuts[j].rates);
+			free(in->cuts[j].won_amount);
+			free(in->cuts[j].won_deals);
+			free(in->cuts[j].still_open);
+			free(in->cuts[j].carry_open);
+			free(in->cuts[j].carry_rates);
+			free(in->cuts[j].carry_still_open);
+		}
+	}
+	for (size_t i = 0; i < rep->n_spend; i++)
+		free(rep->spend[i].source);
+	free(rep->spend);
+	free(rep->replay_scratch);
+}
+
+/* ---- ad spend ------------------------------------------------------------------------ */
+
+static int copy_spend(se_report *rep, const char *source, int64_t month, int64_t kopecks)
+{
+	return se_spend_add(&rep->spend, &rep->n_spend, source, month, kopecks);
+}
+
+int se_insight_merge_spend(se_report *rep, se_error *err)
+{
+	for (size_t i = 0; i < rep->rules->n_spend; i++) {
+		const se_spend *s = &rep->rules->spend[i];
+
+		if (copy_spend(rep, s->source, s->month, s->kopecks) != SE_OK)
+			return se_error_set(err, SE_ENOMEM, "out of memory");
+	}
+	return SE_OK;
+}
+
+/* One record "source,month,amount" (RFC 4180, so a source may hold a comma). */
+static int spend_record(se_report *rep, const se_csv_record *r, const char *path, se_error *err)
+{
+	const char *month, *amount;
+	char *end;
+	int64_t key;
+	double v;
+
+	if (r->nfields == 1 && r->fields[0].len == 0)
+		return SE_OK; /* an empty line */
+	if (r->nfields != 3)
+		return se_error_set(err, SE_EINPUT, "%s:%ld: expected source,month,amount", path, r->line);
+	month = r->fields[1].ptr;
+	amount = r->fields[2].ptr;
+	if (se_parse_month(month, &key) != SE_OK)
+		return se_error_set(err, SE_EINPUT, "%s:%ld: month: \"%s\" is not like 2025-01", path, r->line,
+		                    month);
+	errno = 0;
+	v = strtod(amount, &end);
+	if (end == amount || *end != '\0' || errno != 0 || !(v >= 0) || v > 1e15)
+		return se_error_set(err, SE_EINPUT, "%s:%ld: amount: \"%s\" is not a non-negative number", path,
+		                    r->line, amount);
+	if (copy_spend(rep, r->fields[0].ptr, key, llround(v * 100.0)) != SE_OK)
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	return SE_OK;
+}
+
+int se_insight_read_spend(se_report *rep, const char *path, se_error *err)
+{
+	se_csv *csv = NULL;
+	se_csv_record r;
+	int rc, first = 1;
+
+	if ((rc = se_csv_open(&csv, path, ',', err)) != SE_OK) {
+		se_error_prefix(err, "--spend");
+		return rc;
+	}
+	while ((rc = se_csv_next(csv, &r, err)) == 1) {
+		if (first) { /* the header: source,month,amount */
+			first = 0;
+			continue;
+		}
+		if ((rc = spend_record(rep, &r, path, err)) != SE_OK)
+			break;
+	}
+	if (rc == SE_EINPUT)
+		se_error_prefix(err, "%s:%ld", path, r.error_line);
+	se_csv_close(csv);
+	return rc < 0 ? rc : SE_OK;
+}
+
+int64_t se_report_spend(const se_report *rep, const char *source, int64_t month)
+{
+	int64_t sum = 0;
+
+	for (size_t i = 0; i < rep->n_spend; i++)
+		if (rep->spend[i].month == month && strcmp(rep->spend[i].source, source) == 0)
+			sum += rep->spend[i].kopecks;
+	return sum;
+}

@@ -1,0 +1,241 @@
+/*
+ * stats.c: Wilson intervals, CMH, shrinkage and quantiles (stats.h).
+ *
+ * Quantiles are nearest-rank, not interpolated: every printed median is a
+ * duration some deal really had, and a plain SQL reference can reproduce
+ * it exactly with ORDER BY ... LIMIT 1 OFFSET.
+ */
+#include "stats.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+void se_wilson(int64_t k, int64_t n, double z, double *lo, double *hi)
+{
+	double p, z2, den, centre, half;
+
+	if (n <= 0) {
+		*lo = 0;
+		*hi = 1;
+		return;
+	}
+	p = (double)k / (double)n;
+	z2 = z * z;
+	den = 1 + z2 / (double)n;
+	centre = (p + z2 / (2 * (double)n)) / den;
+	half = z * sqrt(p * (1 - p) / (double)n + z2 / (4 * (double)n * (double)n)) / den;
+	*lo = centre - half < 0 ? 0 : centre - half;
+	*hi = centre + half > 1 ? 1 : centre + half;
+}
+
+int se_wilson_excludes(int64_t k, int64_t n, double rate)
+{
+	double lo, hi;
+
+	if (n <= 0)
+		return 0;
+	se_wilson(k, n, SE_Z95, &lo, &hi);
+	return rate < lo || rate > hi;
+}
+
+void se_newcombe(int64_t k1, int64_t n1, int64_t k2, int64_t n2, double *lo, double *hi)
+{
+	double p1, p2, l1, u1, l2, u2, d;
+
+	if (n1 <= 0 || n2 <= 0) {
+		*lo = -1;
+		*hi = 1;
+		return;
+	}
+	p1 = (double)k1 / (double)n1;
+	p2 = (double)k2 / (double)n2;
+	se_wilson(k1, n1, SE_Z95, &l1, &u1);
+	se_wilson(k2, n2, SE_Z95, &l2, &u2);
+	d = p1 - p2;
+	*lo = d - sqrt((p1 - l1) * (p1 - l1) + (u2 - p2) * (u2 - p2));
+	*hi = d + sqrt((u1 - p1) * (u1 - p1) + (p2 - l2) * (p2 - l2));
+}
+
+double se_shrink(int64_t won, int64_t n, double prior, double k)
+{
+	if (n + k <= 0)
+		return prior;
+	return ((double)won + k * prior) / ((double)n + k);
+}
+
+void se_cmh_add(se_cmh *c, int64_t a, int64_t n1, int64_t b, int64_t n2)
+{
+	double N = (double)(n1 + n2), m1 = (double)(a + b), m2 = N - m1;
+
+	if (n1 == 0 || n2 == 0)
+		return; /* a stratum with one group only says nothing about the gap */
+	c->observed += (double)a;
+	c->expected += (double)n1 * m1 / N;
+	c->variance += (double)n1 * (double)n2 * m1 * m2 / (N * N * (N - 1));
+}
+
+double se_cmh_z(const se_cmh *c)
+{
+	if (c->variance <= 0)
+		return 0;
+	return (c->observed - c->expected) / sqrt(c->variance);
+}
+
+static void swap(int32_t *a, int32_t *b)
+{
+	int32_t t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+static size_t rank_of(size_t n, double p)
+{
+	size_t rank = (size_t)ceil(p * (double)n - 1e-9);
+
+	return rank < 1 ? 0 : rank > n ? n - 1 : rank - 1;
+}
+
+/* Floyd-Rivest selection of index k within v[left..right]: afterwards v[k]
+ * is in place, everything before it is no larger and everything after it no
+ * smaller.  On large ranges it first selects within a small sample around
+ * the expected position, so the partition pivot is nearly exact: about 1.5 n
+ * comparisons against quickselect's 3.4 n, which matters for the millions of
+ * durations a report on a big store collects. */
+static void select_at(int32_t *v, ptrdiff_t left, ptrdiff_t right, ptrdiff_t k)
+{
+	while (right > left) {
+		ptrdiff_t i, j;
+		int32_t t;
+
+		if (right - left > 600) {
+			double n = (double)(right - left + 1), pos = (double)(k - left + 1), z = log(n);
+			double sz = 0.5 * exp(2 * z / 3);
+			double sd = 0.5 * sqrt(z * sz * (n - sz) / n) * (pos - n / 2 < 0 ? -1 : 1);
+			ptrdiff_t nl = (ptrdiff_t)((double)k - pos * sz / n + sd);
+			ptrdiff_t nr = (ptrdiff_t)((double)k + (n - pos) * sz / n + sd);
+
+			select_at(v, nl > left ? nl : left, nr < right ? nr : right, k);
+		}
+		t = v[k];
+		i = left;
+		j = right;
+		swap(&v[left], &v[k]);
+		if (v[right] > t)
+			swap(&v[right], &v[left]);
+		while (i < j) {
+			swap(&v[i], &v[j]);
+			i++;
+			j--;
+			while (v[i] < t)
+				i++;
+			while (v[j] > t)
+				j--;
+		}
+		if (v[left] == t) {
+			swap(&v[left], &v[j]);
+		} else {
+			j++;
+			swap(&v[j], &v[right]);
+		}
+		if (j <= k)
+			left = j + 1;
+		if (k <= j)
+			right = j - 1;
+	}
+}
+
+int32_t se_quantile(int32_t *v, size_t n, double p)
+{
+	size_t k = rank_of(n, p);
+
+	select_at(v, 0, (ptrdiff_t)n - 1, (ptrdiff_t)k);
+	return v[k];
+}
+
+/* Large arrays: a histogram over a monotone, logarithmic binning of the
+ * values (the leading bit and the 10 below it, so a bin is about 0.1% wide)
+ * finds the bins of both ranks in one sequential pass; a second pass copies
+ * just those bins' values out, and the selection runs on them.  Durations
+ * spread over orders of magnitude, so each bin holds a small share. */
+#define HIST_BINS (2048 + 21 * 1024)
+#define HIST_MIN_N 16384
+
+static uint32_t hist_bin(int32_t x)
+{
+	uint32_t v = x < 0 ? 0 : (uint32_t)x;
+	int e;
+
+	if (v < 2048)
+		return v;
+	e = 31 - __builtin_clz(v);
+	return 2048 + (uint32_t)(e - 11) * 1024 + ((v >> (e - 10)) & 1023);
+}
+
+static int hist_quantiles(const int32_t *v, size_t n, size_t a, size_t b, int32_t *pa, int32_t *pb)
+{
+	uint32_t *hist = calloc(HIST_BINS, sizeof *hist), ba = 0, bb = 0;
+	size_t below = 0, below_a = 0, below_b = 0, na, nb;
+	int32_t *buf = NULL;
+	int found_a = 0;
+
+	if (hist == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		hist[hist_bin(v[i])]++;
+	for (uint32_t k = 0; k < HIST_BINS; k++) {
+		if (!found_a && below + hist[k] > a) {
+			ba = k;
+			below_a = below;
+			found_a = 1;
+		}
+		if (below + hist[k] > b) {
+			bb = k;
+			below_b = below;
+			break;
+		}
+		below += hist[k];
+	}
+	na = hist[ba];
+	nb = ba == bb ? 0 : hist[bb];
+	free(hist);
+	if ((buf = malloc((na + nb) * sizeof *buf)) == NULL)
+		return -1;
+	/* one pass copies both bins out (one, when both ranks share a bin) */
+	{
+		size_t ia = 0, ib = na;
+
+		for (size_t i = 0; i < n; i++) {
+			uint32_t k = hist_bin(v[i]);
+
+			if (k == ba)
+				buf[ia++] = v[i];
+			else if (k == bb)
+				buf[ib++] = v[i];
+		}
+	}
+	select_at(buf, 0, (ptrdiff_t)na - 1, (ptrdiff_t)(a - below_a));
+	*pa = buf[a - below_a];
+	if (ba == bb) { /* b's offset lies above a's in the same, now partly ordered, bin */
+		select_at(buf, (ptrdiff_t)(a - below_a), (ptrdiff_t)na - 1, (ptrdiff_t)(b - below_b));
+		*pb = buf[b - below_b];
+	} else {
+		select_at(buf + na, 0, (ptrdiff_t)nb - 1, (ptrdiff_t)(b - below_b));
+		*pb = buf[na + b - below_b];
+	}
+	free(buf);
+	return 0;
+}
+
+void se_quantiles(int32_t *v, size_t n, int32_t *p50, int32_t *p90)
+{
+	size_t a = rank_of(n, 0.5), b = rank_of(n, 0.9);
+
+	if (n >= HIST_MIN_N && hist_quantiles(v, n, a, b, p50, p90) == 0)
+		return;
+
+	select_at(v, 0, (ptrdiff_t)n - 1, (ptrdiff_t)a);
+	*p50 = v[a];
+	select_at(v, (ptrdiff_t)a, (ptrdiff_t)n - 1, (ptrdiff_t)b); /* after a: no smaller */
+	*p90 = v[b];
+}

@@ -1,0 +1,231 @@
+/*
+ * test_stats.c: the statistics of core/stats.c on hand-computed cases.
+ *
+ * Every expected value is worked out in the comment beside it from the
+ * formulas in docs/METRICS.md section 5, so a failure can be judged against
+ * the docs rather than against the code.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "stats.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#define near(a, b) assert_true(fabs((a) - (b)) < 5e-4)
+
+static void test_wilson_hand_cases(void **state)
+{
+	double lo, hi;
+
+	(void)state;
+	/* 5 of 10: p = .5, z^2 = 3.8415; centre .5; half =
+	 * 1.96 * sqrt(.025 + 3.8415/400) / (1 + .38415) = .26341 */
+	se_wilson(5, 10, SE_Z95, &lo, &hi);
+	near(lo, 0.23659);
+	near(hi, 0.76341);
+	/* 0 of 5: lower 0, upper z^2 / (n + z^2) = 3.8415 / 8.8415 = .43448 */
+	se_wilson(0, 5, SE_Z95, &lo, &hi);
+	near(lo, 0);
+	near(hi, 0.43448);
+	/* 5 of 5: the mirror image */
+	se_wilson(5, 5, SE_Z95, &lo, &hi);
+	near(lo, 0.56552);
+	near(hi, 1);
+	/* 1 of 2 */
+	se_wilson(1, 2, SE_Z95, &lo, &hi);
+	near(lo, 0.09453);
+	near(hi, 0.90547);
+	/* no trials: no information */
+	se_wilson(0, 0, SE_Z95, &lo, &hi);
+	near(lo, 0);
+	near(hi, 1);
+	/* 20 of 100: centre (.2 + .019207) / 1.038415 = .211100, half =
+	 * 1.96 * sqrt(.0016 + .00009604) / 1.038415 = .077735 */
+	se_wilson(20, 100, SE_Z95, &lo, &hi);
+	near(lo, 0.13336);
+	near(hi, 0.28884);
+	assert_int_equal(se_wilson_excludes(20, 100, 0.30), 1);
+	assert_int_equal(se_wilson_excludes(20, 100, 0.28), 0);
+	assert_int_equal(se_wilson_excludes(0, 0, 0.9), 0);
+}
+
+/* Small samples stay unflagged: 1 of 2 against 2 of 2 looks like a 50-point
+ * gap, but the interval of the difference is [-.905, .273]
+ * (d = -.5; upper = -.5 + sqrt(.40547^2 + .65770^2) = .2726). */
+static void test_small_sample_not_significant(void **state)
+{
+	double lo, hi;
+
+	(void)state;
+	se_newcombe(1, 2, 2, 2, &lo, &hi);
+	near(lo, -0.90547);
+	near(hi, 0.27264);
+	assert_true(lo < 0 && hi > 0);
+	/* 0 of 3 against 5 of 10: still not significant */
+	se_newcombe(0, 3, 5, 10, &lo, &hi);
+	assert_true(lo < 0 && hi > 0);
+	/* an empty side says nothing */
+	se_newcombe(0, 0, 5, 10, &lo, &hi);
+	near(lo, -1);
+	near(hi, 1);
+}
+
+/* A clear gap is flagged: 2 of 40 against 30 of 60.  d = .05 - .5 = -.45;
+ * Wilson(2, 40) = [.01383, .16501], Wilson(30, 60) = [.37731, .62269];
+ * upper = -.45 + sqrt(.11501^2 + .12269^2) = -.28184 < 0. */
+static void test_clear_gap_significant(void **state)
+{
+	double lo, hi;
+
+	(void)state;
+	se_newcombe(2, 40, 30, 60, &lo, &hi);
+	near(hi, -0.28184);
+	assert_true(hi < 0);
+	/* and symmetric: the other way round the interval is mirrored */
+	se_newcombe(30, 60, 2, 40, &lo, &hi);
+	near(lo, 0.28184);
+}
+
+/* (won + k * prior) / (n + k): 2 of 3 with a team rate of .2 and k = 10:
+ * (2 + 2) / 13 = .307692; k = 0 is the raw rate; no data is the prior. */
+static void test_shrinkage(void **state)
+{
+	(void)state;
+	near(se_shrink(2, 3, 0.2, 10), 4.0 / 13.0);
+	near(se_shrink(2, 3, 0.2, 0), 2.0 / 3.0);
+	near(se_shrink(0, 0, 0.2, 10), 0.2);
+	near(se_shrink(0, 0, 0.2, 0), 0.2);
+	/* a large sample barely moves: 300 of 1000, prior .5: 305 / 1010 */
+	near(se_shrink(300, 1000, 0.5, 10), 305.0 / 1010.0);
+}
+
+/* Two managers.  Source X vs the rest:
+ *   manager 1: X 1 of 10 won, rest 5 of 10: N 20, m1 6, m2 14;
+ *     E = 10 * 6 / 20 = 3, V = 10*10*6*14 / (400 * 19) = 1.105263
+ *   manager 2: X 0 of 10, rest 4 of 10: E = 2, V = 10*10*4*16 / 7600 = .842105
+ * z = (1 - 5) / sqrt(1.947368) = -2.86640: weak.
+ * A stratum with only X leads adds nothing. */
+static void test_cmh(void **state)
+{
+	se_cmh c = { 0, 0, 0 };
+
+	(void)state;
+	se_cmh_add(&c, 1, 10, 5, 10);
+	se_cmh_add(&c, 0, 10, 4, 10);
+	se_cmh_add(&c, 3, 7, 0, 0);
+	near(c.observed, 1);
+	near(c.expected, 5);
+	near(c.variance, 1.947368);
+	near(se_cmh_z(&c), -2.86640);
+	/* no variance: z is 0, never flagged */
+	se_cmh empty = { 0, 0, 0 };
+	near(se_cmh_z(&empty), 0);
+}
+
+static int by_value(const void *a, const void *b)
+{
+	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Nearest rank: rank ceil(p * n).  {10, 20, 30, 40}: median rank 2 = 20,
+ * p90 rank ceil(3.6) = 4 = 40.  {5}: 5 and 5.  10 values 1..10: median
+ * rank 5 = 5, p90 rank 9 = 9. */
+static void test_quantiles_hand(void **state)
+{
+	int32_t a[] = { 40, 10, 30, 20 }, one[] = { 5 }, ten[] = { 7, 3, 9, 1, 10, 2, 8, 4, 6, 5 };
+	int32_t p50, p90;
+
+	(void)state;
+	se_quantiles(a, 4, &p50, &p90);
+	assert_int_equal(p50, 20);
+	assert_int_equal(p90, 40);
+	se_quantiles(one, 1, &p50, &p90);
+	assert_int_equal(p50, 5);
+	assert_int_equal(p90, 5);
+	se_quantiles(ten, 10, &p50, &p90);
+	assert_int_equal(p50, 5);
+	assert_int_equal(p90, 9);
+	assert_int_equal(se_quantile(ten, 10, 0.2), 2);
+}
+
+/* Random arrays (with many ties, sorted and reversed runs) against a sort. */
+static void test_quantiles_against_sort(void **state)
+{
+	enum { N = 2000 };
+	int32_t *v = malloc(N * sizeof *v), *w = malloc(N * sizeof *w);
+	unsigned seed = 12345;
+
+	(void)state;
+	assert_non_null(v);
+	assert_non_null(w);
+	for (int round = 0; round < 300; round++) {
+		size_t n = 1 + (size_t)(round * 7) % N;
+		int32_t p50, p90;
+
+		for (size_t i = 0; i < n; i++) {
+			seed = seed * 1103515245u + 12345u;
+			v[i] = round % 3 == 0 ? (int32_t)((seed >> 16) % 5)
+			       : round % 3 == 1 ? (int32_t)i : (int32_t)(seed >> 8);
+			if (round % 5 == 4)
+				v[i] = (int32_t)(n - i);
+			w[i] = v[i];
+		}
+		qsort(w, n, sizeof *w, by_value);
+		se_quantiles(v, n, &p50, &p90);
+		assert_int_equal(p50, w[(size_t)ceil(0.5 * (double)n - 1e-9) - 1]);
+		assert_int_equal(p90, w[(size_t)ceil(0.9 * (double)n - 1e-9) - 1]);
+	}
+	free(v);
+	free(w);
+}
+
+/* Large arrays take the histogram path: spread values, clustered values,
+ * all equal. */
+static void test_quantiles_large(void **state)
+{
+	enum { N = 200003 };
+	int32_t *v = malloc(N * sizeof *v), *w = malloc(N * sizeof *w);
+	unsigned seed = 7;
+
+	(void)state;
+	assert_non_null(v);
+	assert_non_null(w);
+	for (int round = 0; round < 3; round++) {
+		int32_t p50, p90;
+
+		for (size_t i = 0; i < N; i++) {
+			seed = seed * 1103515245u + 12345u;
+			v[i] = round == 0 ? (int32_t)(seed >> 1) : round == 1 ? (int32_t)((seed >> 8) % 5000) : 42;
+			w[i] = v[i];
+		}
+		qsort(w, N, sizeof *w, by_value);
+		se_quantiles(v, N, &p50, &p90);
+		assert_int_equal(p50, w[(N + 1) / 2 - 1]);
+		assert_int_equal(p90, w[(9 * (size_t)N + 9) / 10 - 1]);
+	}
+	free(v);
+	free(w);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_wilson_hand_cases),
+		cmocka_unit_test(test_small_sample_not_significant),
+		cmocka_unit_test(test_clear_gap_significant),
+		cmocka_unit_test(test_shrinkage),
+		cmocka_unit_test(test_cmh),
+		cmocka_unit_test(test_quantiles_hand),
+		cmocka_unit_test(test_quantiles_against_sort),
+		cmocka_unit_test(test_quantiles_large),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
