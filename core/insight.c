@@ -189,7 +189,7 @@ int se_insight_alloc(se_report *rep, se_error *err)
 			goto nomem;
 		for (int p = 0; p < f->n_pairs; p++)
 			se_grid_init(&in->source_pairs[p], rep->n_source, sizeof(se_pair_cell));
-		if ((rep->reports & SE_REPORT_BACKTEST) && alloc_cuts(rep, in, f->n_stages) != SE_OK)
+		if ((rep->compute & SE_REPORT_BACKTEST) && alloc_cuts(rep, in, f->n_stages) != SE_OK)
 			goto nomem;
 	}
 	return SE_OK;
@@ -418,7 +418,7 @@ int se_insight_deal(se_report *rep, const se_deal_eval *e, const se_chunk_deal *
 	se_funnel_agg *a = &rep->agg[e->funnel];
 	uint32_t mgr = d->manager < rep->n_manager ? d->manager : 0;
 	uint32_t src = d->source < rep->n_source ? d->source : 0;
-	unsigned want = rep->reports;
+	unsigned want = rep->compute;
 
 	if ((want & (SE_REPORT_HANDLING | SE_REPORT_DIAGNOSTICS | SE_REPORT_CHANNELS)) &&
 	    add_handling(rep, &a->in, f, e, mgr, src) != SE_OK)
@@ -628,11 +628,11 @@ int se_insight_finish(se_report *rep, se_store *st, se_error *err)
 		    qtable_build(&in->q_to_won, &in->to_won, rep->n_manager) != SE_OK ||
 		    qtable_build(&in->q_to_close, &in->to_close, 1) != SE_OK)
 			return se_error_set(err, SE_ENOMEM, "out of memory");
-		if ((rep->reports & SE_REPORT_VELOCITY) && (rc = find_stale(rep, st, i, err)) != SE_OK)
+		if ((rep->compute & SE_REPORT_VELOCITY) && (rc = find_stale(rep, st, i, err)) != SE_OK)
 			return rc;
-		if (rep->reports & SE_REPORT_BACKTEST)
+		if (rep->compute & SE_REPORT_BACKTEST)
 			carry_cuts(rep, in, rep->rules->funnels[i].n_stages);
-		if ((rep->reports & SE_REPORT_FORECAST) && close_months(rep, i) != SE_OK)
+		if ((rep->compute & SE_REPORT_FORECAST) && close_months(rep, i) != SE_OK)
 			return se_error_set(err, SE_ENOMEM, "out of memory");
 		free(in->open);
 		in->open = NULL;

@@ -330,7 +330,7 @@ static void consume_deal(pass *p, const se_chunk_deal *d, const se_chunk_event *
 		if (se_cube_add_deal(rep->cube, &cd, cube_bucket, rep->from_utc, rep->to_utc, rep) != SE_OK)
 			p->nomem = 1;
 	}
-	if ((rep->reports & SE_REPORT_INSIGHTS) && se_insight_deal(rep, &e, d) != SE_OK)
+	if ((rep->compute & SE_REPORT_INSIGHTS) && se_insight_deal(rep, &e, d) != SE_OK)
 		p->nomem = 1;
 }
 
@@ -523,6 +523,11 @@ static int resolve_settings(se_report *rep, const se_rules *rules, const se_repo
 
 	rep->rules = rules;
 	rep->reports = o->reports ? o->reports : SE_REPORT_DEFAULT;
+	/* Metrics and rules may read any diagnostic (but the backtest, which
+	 * replays history and is for reading, not alerting). */
+	rep->compute = rep->reports;
+	if (rules->n_metrics > 0 || rules->n_alerts > 0)
+		rep->compute |= SE_REPORT_INSIGHTS & ~(unsigned)(SE_REPORT_BACKTEST | SE_REPORT_COMPARE);
 	rep->sla = se_rules_sla(rules);
 	rep->stale_multiple = se_rules_stale_multiple(rules);
 	rep->shrinkage = se_rules_shrinkage(rules);

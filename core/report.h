@@ -179,7 +179,8 @@ struct se_report {
 	se_tz *tz;
 	se_period period;
 	se_mode mode;
-	unsigned reports;
+	unsigned reports;          /* se_report_kind bits to print */
+	unsigned compute;          /* bits to compute: reports, and what metrics and rules read */
 	char *from, *to;           /* as given, or NULL */
 	int64_t from_utc, to_utc;  /* cohort events must be in [from_utc, to_utc) */
 	int64_t as_of;

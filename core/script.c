@@ -1347,6 +1347,272 @@ static int l_scope_metric(lua_State *L)
 	return luaL_error(L, "no metric '%s' (declare it with metric{}, or use s:conversion(a, b))", name);
 }
 
+/* ---- the diagnostics (docs/METRICS.md 4f-4j) through report.h's accessors ---- */
+
+/* The one period bucket a diagnostic reads. */
+static int64_t scope_bucket(lua_State *L, const se_report *rep, const lscope *s)
+{
+	if (rep->period == SE_PERIOD_TOTAL)
+		return 0;
+	if (s->lo != s->hi)
+		luaL_error(L, "this reads one period; the scope spans several");
+	return s->lo;
+}
+
+static uint32_t scope_manager_or_team(const lscope *s)
+{
+	return s->manager == SE_CUBE_ANY ? SE_ALL : s->manager < 0 ? SE_ALL - 1 : (uint32_t)s->manager;
+}
+
+static void set_int(lua_State *L, const char *k, int64_t v)
+{
+	lua_pushinteger(L, v);
+	lua_setfield(L, -2, k);
+}
+
+static void set_num(lua_State *L, const char *k, double v)
+{
+	if (isnan(v))
+		return; /* absent: nil */
+	lua_pushnumber(L, v);
+	lua_setfield(L, -2, k);
+}
+
+/* Seconds, or nil when there is no such duration. */
+static void set_secs(lua_State *L, const char *k, int64_t v, int have)
+{
+	if (have && v >= 0)
+		set_int(L, k, v);
+}
+
+/* s:handling() -> { leads, taken, released, nontarget, unprocessed, waiting,
+ * moved, first_move_median, first_move_p90 } for the scope's manager or
+ * source (not both) in its period. */
+static int l_scope_handling(lua_State *L)
+{
+	lscope *s = luaL_checkudata(L, 1, SCOPE_MT);
+	const se_report *rep = data_report(L);
+	int64_t bucket = scope_bucket(L, rep, s);
+	se_handling h;
+	int rc;
+
+	if (s->manager != SE_CUBE_ANY && s->source != SE_CUBE_ANY)
+		return luaL_error(L, "handling() is per manager or per source, not both");
+	if (s->source != SE_CUBE_ANY)
+		rc = se_report_handling(rep, s->funnel, bucket, SE_DIM_SOURCE,
+		                        s->source < 0 ? SE_ALL - 1 : (uint32_t)s->source, &h);
+	else
+		rc = se_report_handling(rep, s->funnel, bucket, SE_DIM_MANAGER, scope_manager_or_team(s), &h);
+	if (rc != SE_OK)
+		memset(&h, 0, sizeof h), h.first_move_median = h.first_move_p90 = -1;
+	lua_createtable(L, 0, 9);
+	set_int(L, "leads", h.leads);
+	set_int(L, "taken", h.taken);
+	set_int(L, "released", h.released);
+	set_int(L, "nontarget", h.nontarget);
+	set_int(L, "unprocessed", h.unprocessed);
+	set_int(L, "waiting", h.waiting);
+	set_int(L, "moved", h.moved);
+	set_secs(L, "first_move_median", h.first_move_median, 1);
+	set_secs(L, "first_move_p90", h.first_move_p90, 1);
+	return 1;
+}
+
+/* The funnel's own pair a -> b (adjacent or declared), for diagnostics. */
+static int funnel_pair_arg(lua_State *L, const se_report *rep, const lscope *s, int a_arg)
+{
+	const se_funnel *f = &rep->rules->funnels[s->funnel];
+	int a = stage_arg(L, rep, s, a_arg), b = stage_arg(L, rep, s, a_arg + 1), any = -1;
+
+	for (int i = 0; i < f->n_pairs; i++)
+		if (f->pairs[i].from == a && f->pairs[i].to == b) {
+			if (f->pairs[i].window == 0)
+				return i;
+			if (any < 0)
+				any = i;
+		}
+	if (any < 0)
+		luaL_error(L, "'%s' -> '%s' is not a step of funnel '%s' (an adjacent step or a pair "
+		              "in pairs{})", lua_tostring(L, a_arg), lua_tostring(L, a_arg + 1), f->name);
+	return any;
+}
+
+static uint32_t scope_manager_required(lua_State *L, const lscope *s, const char *what)
+{
+	if (s->manager == SE_CUBE_ANY)
+		luaL_error(L, "%s compares one manager with the others: use it on a manager's scope", what);
+	return s->manager < 0 ? SE_ALL - 1 : (uint32_t)s->manager;
+}
+
+/* s:step(a, b) -> the manager against the other managers on a step, over
+ * the whole range: { from, to, rate, ci_low, ci_high, others_rate, missed,
+ * gap_low, gap_high, significant } */
+static int l_scope_step(lua_State *L)
+{
+	lscope *s = luaL_checkudata(L, 1, SCOPE_MT);
+	const se_report *rep = data_report(L);
+	int pair = funnel_pair_arg(L, rep, s, 2);
+	uint32_t m = scope_manager_required(L, s, "step()");
+	se_step_diag d;
+
+	if (se_report_step(rep, s->funnel, pair, m, &d) != SE_OK) {
+		lua_pushnil(L);
+		return 1;
+	}
+	lua_createtable(L, 0, 10);
+	set_int(L, "from", d.from);
+	set_int(L, "to", d.to);
+	if (d.from > 0) {
+		set_num(L, "rate", d.rate);
+		set_num(L, "ci_low", d.ci_low);
+		set_num(L, "ci_high", d.ci_high);
+	}
+	if (d.others_rate >= 0) {
+		set_num(L, "others_rate", d.others_rate);
+		set_num(L, "missed", d.missed);
+		set_num(L, "gap_low", d.gap_low);
+		set_num(L, "gap_high", d.gap_high);
+	}
+	lua_pushboolean(L, d.significant);
+	lua_setfield(L, -2, "significant");
+	return 1;
+}
+
+/* s:growth_point() -> from_stage, to_stage of the manager's growth point, or nil */
+static int l_scope_growth_point(lua_State *L)
+{
+	lscope *s = luaL_checkudata(L, 1, SCOPE_MT);
+	const se_report *rep = data_report(L);
+	const se_funnel *f = &rep->rules->funnels[s->funnel];
+	int p = se_report_growth_point(rep, s->funnel, scope_manager_required(L, s, "growth_point()"));
+
+	if (p == SE_NONE || p < 0 || p >= f->n_pairs) {
+		lua_pushnil(L);
+		return 1;
+	}
+	lua_pushstring(L, f->stages[f->pairs[p].from].name);
+	lua_pushstring(L, f->stages[f->pairs[p].to].name);
+	return 2;
+}
+
+/* s:style() -> { leads, won, periods, volume, depth, style } (the team's:
+ * the managers' medians, style "median") */
+static int l_scope_style(lua_State *L)
+{
+	lscope *s = luaL_checkudata(L, 1, SCOPE_MT);
+	const se_report *rep = data_report(L);
+	se_style st;
+
+	if (se_report_style(rep, s->funnel, scope_manager_or_team(s), &st) != SE_OK) {
+		lua_pushnil(L);
+		return 1;
+	}
+	lua_createtable(L, 0, 6);
+	set_int(L, "leads", st.leads);
+	set_int(L, "won", st.won);
+	set_int(L, "periods", st.periods);
+	set_num(L, "volume", st.volume);
+	set_num(L, "depth", st.depth);
+	lua_pushstring(L, st.style ? st.style : "");
+	lua_setfield(L, -2, "style");
+	return 1;
+}
+
+/* s:velocity(stage) -> { latest_median, latest_p90, total_median, total_p90,
+ * stays, open, stale } in seconds, over the range */
+static int l_scope_velocity(lua_State *L)
+{
+	lscope *s = luaL_checkudata(L, 1, SCOPE_MT);
+	const se_report *rep = data_report(L);
+	int stage = stage_arg(L, rep, s, 2);
+	se_velocity v;
+
+	if (se_report_velocity(rep, s->funnel, stage, scope_manager_or_team(s), &v) != SE_OK)
+		memset(&v, 0, sizeof v);
+	lua_createtable(L, 0, 7);
+	set_secs(L, "latest_median", v.latest.p50, v.latest.n > 0);
+	set_secs(L, "latest_p90", v.latest.p90, v.latest.n > 0);
+	set_secs(L, "total_median", v.total.p50, v.total.n > 0);
+	set_secs(L, "total_p90", v.total.p90, v.total.n > 0);
+	set_int(L, "stays", v.latest.n);
+	set_int(L, "open", v.open);
+	set_int(L, "stale", v.stale);
+	return 1;
+}
+
+/* s:time_to_won() -> median, p90 seconds from the first stage to won, or nil */
+static int l_scope_time_to_won(lua_State *L)
+{
+	lscope *s = luaL_checkudata(L, 1, SCOPE_MT);
+	const se_report *rep = data_report(L);
+	se_quant q;
+
+	if (se_report_time_to_won(rep, s->funnel, scope_manager_or_team(s), &q) != SE_OK || q.n == 0) {
+		lua_pushnil(L);
+		return 1;
+	}
+	lua_pushinteger(L, q.p50);
+	lua_pushinteger(L, q.p90);
+	return 2;
+}
+
+/* s:forecast([stage]) -> { deals, amount, probability, by_probability,
+ * rate, by_rate } of the deals open now at pre-sale stages (or one stage) */
+static int l_scope_forecast(lua_State *L)
+{
+	lscope *s = luaL_checkudata(L, 1, SCOPE_MT);
+	const se_report *rep = data_report(L);
+	int stage = lua_isnoneornil(L, 2) ? -1 : stage_arg(L, rep, s, 2);
+	se_forecast fc;
+
+	if (se_report_forecast(rep, s->funnel, stage, scope_manager_or_team(s), &fc) != SE_OK) {
+		lua_pushnil(L);
+		return 1;
+	}
+	lua_createtable(L, 0, 6);
+	set_int(L, "deals", fc.deals);
+	set_num(L, "amount", money(fc.amount));
+	if (fc.probability >= 0)
+		set_num(L, "probability", fc.probability);
+	set_num(L, "by_probability", money(fc.forecast_stage));
+	if (stage >= 0)
+		set_num(L, "rate", fc.rate.shrunk);
+	set_num(L, "by_rate", money(fc.forecast_shrunk));
+	return 1;
+}
+
+/* s:channel() -> a source's { leads, won, revenue, spend, cpl, cps, romi, z,
+ * weak } in the scope's period */
+static int l_scope_channel(lua_State *L)
+{
+	lscope *s = luaL_checkudata(L, 1, SCOPE_MT);
+	const se_report *rep = data_report(L);
+	int64_t bucket = scope_bucket(L, rep, s);
+	se_channel c;
+
+	if (s->source == SE_CUBE_ANY)
+		return luaL_error(L, "channel() is about one source: use it on a source's scope");
+	if (s->source < 0 || se_report_channel(rep, s->funnel, bucket, (uint32_t)s->source, &c) != SE_OK) {
+		lua_pushnil(L);
+		return 1;
+	}
+	lua_createtable(L, 0, 9);
+	set_int(L, "leads", c.leads);
+	set_int(L, "won", c.won);
+	set_num(L, "revenue", money(c.revenue));
+	if (c.spend >= 0)
+		set_num(L, "spend", money(c.spend));
+	if (c.cpl >= 0)
+		set_num(L, "cpl", money(c.cpl));
+	if (c.cps >= 0)
+		set_num(L, "cps", money(c.cps));
+	set_num(L, "romi", c.romi);
+	set_num(L, "z", c.cmh_z);
+	lua_pushboolean(L, c.weak);
+	lua_setfield(L, -2, "weak");
+	return 1;
+}
+
 static lscope *scope_copy(lua_State *L)
 {
 	lscope *s = luaL_checkudata(L, 1, SCOPE_MT);
@@ -1468,7 +1734,11 @@ static void open_scope_type(lua_State *L)
 		{ "lost", l_scope_lost }, { "nontarget", l_scope_nontarget },
 		{ "open", l_scope_open }, { "presale", l_scope_presale },
 		{ "metric", l_scope_metric }, { "prev", l_scope_prev },
-		{ "team", l_scope_team }, { "with", l_scope_with }, { NULL, NULL }
+		{ "team", l_scope_team }, { "with", l_scope_with },
+		{ "handling", l_scope_handling }, { "step", l_scope_step },
+		{ "growth_point", l_scope_growth_point }, { "style", l_scope_style },
+		{ "velocity", l_scope_velocity }, { "time_to_won", l_scope_time_to_won },
+		{ "forecast", l_scope_forecast }, { "channel", l_scope_channel }, { NULL, NULL }
 	};
 
 	luaL_newmetatable(L, SCOPE_MT);

@@ -545,6 +545,94 @@ static void test_forecast_matches_presale_cells(void **state)
 	assert_true(fabs(value_of(f, "forecast", NULL, NULL) - (double)want / 100.0) < 1e-6);
 }
 
+/* ---- the diagnostics through Lua: the same numbers as report.h's accessors ------------ */
+
+static const char diag_script[] =
+	"funnel { name = 'f', stages = { 'S0', 'S1', { 'S2', presale = true, probability = 0.4 },\n"
+	"         { 'S3', presale = true }, 'S4' }, lost = 'L', nontarget = 'N' }\n"
+	"settings { sla = '2h', spend = { VK = { ['2025-01'] = 5000 } } }\n"
+	"local function nz(x) return x or -1 end\n"
+	"metric { name = 'taken', value = function(s) return s:handling().taken end }\n"
+	"metric { name = 'unprocessed', value = function(s) return s:handling().unprocessed end }\n"
+	"metric { name = 'fm_median', value = function(s) return nz(s:handling().first_move_median) end }\n"
+	"metric { name = 'v_total_p90', value = function(s) return nz(s:velocity('S1').total_p90) end }\n"
+	"metric { name = 'v_open', value = function(s) return s:velocity('S1').open end }\n"
+	"metric { name = 'ttw', value = function(s) return nz(s:time_to_won()) end }\n"
+	"metric { name = 'fc_rate', value = function(s) return s:forecast().by_rate end }\n"
+	"metric { name = 'fc_prob', value = function(s) return s:forecast('S2').by_probability end }\n"
+	"metric { name = 'step_to', value = function(s) return s:step('S0', 'S1').to end }\n"
+	"metric { name = 'ch_leads', value = function(s) return s:channel().leads end }\n"
+	"metric { name = 'ch_spend', value = function(s) return s:channel().spend or -1 end }\n";
+
+static void test_diagnostics_from_lua(void **state)
+{
+	fixture *f = *state;
+
+	load_script(f, diag_script);
+	{
+		char *csv = random_history(11, 500);
+
+		import_csv(f, csv);
+		free(csv);
+	}
+	build(f, "2025-06-01T00:00:00Z");
+	const se_report *rep = f->rep;
+	se_handling h;
+	se_velocity v;
+	se_quant q;
+	se_forecast fc;
+	se_step_diag d;
+	se_channel c;
+
+	assert_int_equal(se_report_handling(rep, 0, 0, SE_DIM_MANAGER, SE_ALL, &h), SE_OK);
+	assert_true(h.leads > 0 && h.taken > 0 && h.unprocessed + h.waiting > 0);
+	assert_true(value_of(f, "taken", NULL, NULL) == (double)h.taken);
+	assert_true(value_of(f, "unprocessed", NULL, NULL) == (double)h.unprocessed);
+	assert_true(value_of(f, "fm_median", NULL, NULL) == (double)h.first_move_median);
+	for (uint32_t m = 0; m < rep->n_manager; m++) {
+		const char *name = rep->managers[m];
+
+		if (name == NULL)
+			continue;
+		assert_int_equal(se_report_handling(rep, 0, 0, SE_DIM_MANAGER, m, &h), SE_OK);
+		assert_true(value_of(f, "taken", name, NULL) == (double)h.taken);
+		assert_int_equal(se_report_velocity(rep, 0, 1, m, &v), SE_OK);
+		assert_true(value_of(f, "v_total_p90", name, NULL) == (v.total.n ? (double)v.total.p90 : -1));
+		assert_true(value_of(f, "v_open", name, NULL) == (double)v.open);
+		assert_int_equal(se_report_time_to_won(rep, 0, m, &q), SE_OK);
+		assert_true(value_of(f, "ttw", name, NULL) == (q.n ? (double)q.p50 : -1));
+		assert_int_equal(se_report_forecast(rep, 0, -1, m, &fc), SE_OK);
+		assert_true(fabs(value_of(f, "fc_rate", name, NULL) - (double)fc.forecast_shrunk / 100) < 1e-6);
+		assert_int_equal(se_report_forecast(rep, 0, 2, m, &fc), SE_OK);
+		assert_true(fabs(value_of(f, "fc_prob", name, NULL) - (double)fc.forecast_stage / 100) < 1e-6);
+		assert_int_equal(se_report_step(rep, 0, 0, m, &d), SE_OK);
+		assert_true(value_of(f, "step_to", name, NULL) == (double)d.to);
+	}
+	for (uint32_t src = 0; src < rep->n_source; src++) {
+		if (rep->sources[src] == NULL)
+			continue;
+		assert_int_equal(se_report_handling(rep, 0, 0, SE_DIM_SOURCE, src, &h), SE_OK);
+		assert_true(value_of(f, "taken", NULL, rep->sources[src]) == (double)h.taken);
+		assert_int_equal(se_report_channel(rep, 0, 0, src, &c), SE_OK);
+		assert_true(value_of(f, "ch_leads", NULL, rep->sources[src]) == (double)c.leads);
+		assert_true(value_of(f, "ch_spend", NULL, rep->sources[src]) ==
+		            (c.spend >= 0 ? (double)c.spend / 100 : -1));
+	}
+	/* A manager-only question on the team scope says so. */
+	f->rep->reports = SE_REPORT_METRICS;
+	{
+		se_error e;
+		double x;
+
+		assert_int_equal(se_script_metric_value(f->script, f->rep, "step_to", NULL, NULL, NULL, &x, &e),
+		                 SE_ESCRIPT);
+		assert_non_null(strstr(e.msg, "step() compares one manager with the others"));
+		assert_int_equal(se_script_metric_value(f->script, f->rep, "ch_leads", NULL, "Анна", NULL, &x, &e),
+		                 SE_ESCRIPT);
+		assert_non_null(strstr(e.msg, "channel() is about one source"));
+	}
+}
+
 /* ---- alerts: the state machine through the rule-test machinery ---------------------- */
 
 static const char alert_script[] =
@@ -852,6 +940,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_current_period_and_prev, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_agrees_with_report_grids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forecast_matches_presale_cells, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_diagnostics_from_lua, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_fire_repeat_resolve, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_as_duration, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending_clears_silently, setup, teardown),
