@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -232,7 +233,7 @@ static int add_handling(se_report *rep, se_insight *in, const se_funnel *f, cons
 
 	if (lead == SE_NONE || !in_range(rep, e->ev[lead].ts))
 		return SE_OK;
-	key = se_report_bucket_cached(rep, e->ev[lead].ts);
+	key = se_report_bucket_in(rep, &rep->insight_bucket_cache, e->ev[lead].ts);
 	move = se_count_first_move(e, lead);
 	if ((cm = se_grid_cell(&in->handling_by_manager, key, mgr)) == NULL ||
 	    (cs = se_grid_cell(&in->handling_by_source, key, src)) == NULL ||
@@ -267,7 +268,7 @@ static int add_source_pairs(se_report *rep, se_funnel_agg *a, const se_funnel *f
 
 		if (cohort == SE_NONE || !in_range(rep, t = e->ev[cohort].ts))
 			continue;
-		if ((c = se_grid_cell(&a->in.source_pairs[i], se_report_bucket_cached(rep, t), src)) == NULL)
+		if ((c = se_grid_cell(&a->in.source_pairs[i], se_report_bucket_in(rep, &rep->insight_bucket_cache, t), src)) == NULL)
 			return SE_ENOMEM;
 		c->from++;
 		if (conv != SE_NONE)
@@ -616,17 +617,51 @@ static void carry_cuts(se_report *rep, se_insight *in, int n_stages)
 	}
 }
 
+typedef struct qtable_job {
+	se_qtable *q;
+	se_samples *s;
+	uint32_t width;
+	int rc;
+} qtable_job;
+
+static void *qtable_thread(void *arg)
+{
+	qtable_job *j = arg;
+
+	j->rc = qtable_build(j->q, j->s, j->width);
+	return NULL;
+}
+
+/* The quantile tables are independent: the stays (the largest: a sample
+ * per deal and stage) are built in a second thread while this one builds
+ * the rest, so the report uses both cores for its largest step after the
+ * pass.  Without a thread the same work runs here. */
+static int build_qtables(se_report *rep, se_insight *in)
+{
+	qtable_job stays = { &in->q_stays, &in->stays, rep->n_manager, SE_OK };
+	pthread_t t;
+	int threaded = in->stays.n > 100000 && pthread_create(&t, NULL, qtable_thread, &stays) == 0;
+	int rc = SE_OK;
+
+	if (!threaded)
+		qtable_thread(&stays);
+	if (qtable_build(&in->q_first_move_by_manager, &in->first_move_by_manager, rep->n_manager) != SE_OK ||
+	    qtable_build(&in->q_first_move_by_source, &in->first_move_by_source, rep->n_source) != SE_OK ||
+	    qtable_build(&in->q_to_won, &in->to_won, rep->n_manager) != SE_OK ||
+	    qtable_build(&in->q_to_close, &in->to_close, 1) != SE_OK)
+		rc = SE_ENOMEM;
+	if (threaded)
+		pthread_join(t, NULL);
+	return rc != SE_OK ? rc : stays.rc;
+}
+
 int se_insight_finish(se_report *rep, se_store *st, se_error *err)
 {
 	for (int i = 0; i < rep->rules->n_funnels; i++) {
 		se_insight *in = &rep->agg[i].in;
 		int rc;
 
-		if (qtable_build(&in->q_first_move_by_manager, &in->first_move_by_manager, rep->n_manager) != SE_OK ||
-		    qtable_build(&in->q_first_move_by_source, &in->first_move_by_source, rep->n_source) != SE_OK ||
-		    qtable_build(&in->q_stays, &in->stays, rep->n_manager) != SE_OK ||
-		    qtable_build(&in->q_to_won, &in->to_won, rep->n_manager) != SE_OK ||
-		    qtable_build(&in->q_to_close, &in->to_close, 1) != SE_OK)
+		if (build_qtables(rep, in) != SE_OK)
 			return se_error_set(err, SE_ENOMEM, "out of memory");
 		if ((rep->compute & SE_REPORT_VELOCITY) && (rc = find_stale(rep, st, i, err)) != SE_OK)
 			return rc;

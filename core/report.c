@@ -17,6 +17,7 @@
 #include "timeconv.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -64,7 +65,11 @@ static int64_t bucket_first_day(const se_report *rep, int64_t key)
 
 int64_t se_report_bucket_cached(se_report *rep, int64_t t)
 {
-	se_bucket_cache *c = &rep->bucket_cache;
+	return se_report_bucket_in(rep, &rep->bucket_cache, t);
+}
+
+int64_t se_report_bucket_in(const se_report *rep, se_bucket_cache *c, int64_t t)
+{
 	int64_t key;
 	int slot;
 
@@ -181,6 +186,7 @@ typedef struct pass {
 	int64_t *scratch;
 	size_t scratch_cap;
 	int nomem;
+	struct insight_worker *worker; /* the diagnostics' thread, or NULL */
 } pass;
 
 static int in_range(const se_report *rep, int64_t t)
@@ -299,39 +305,205 @@ static int64_t cube_bucket(const void *ud, int64_t t)
 	return se_report_bucket(ud, t);
 }
 
-static void consume_deal(pass *p, const se_chunk_deal *d, const se_chunk_event *ev)
+/* Counts one evaluated deal into the foundation reports and the cube.
+ * Returns whether the diagnostics want it too (its funnel is reported). */
+static int aggregate_deal(pass *p, const se_chunk_deal *d, const se_deal_eval *e)
 {
 	se_report *rep = p->rep;
-	se_deal_eval e;
 	const se_funnel *f;
 	se_funnel_agg *a;
 	uint32_t mgr, src;
 
 	rep->deals++;
 	rep->events += d->n_events;
-	se_count_deal(&p->ctx, d, ev, p->scratch, &e);
-	count_unknown(rep, &e, d);
-	if (e.funnel == SE_NONE) {
+	count_unknown(rep, e, d);
+	if (e->funnel == SE_NONE) {
 		rep->deals_unmatched++;
-		return;
+		return 0;
 	}
-	if (rep->only_funnel != SE_NONE && e.funnel != rep->only_funnel)
-		return;
-	f = &rep->rules->funnels[e.funnel];
-	a = &rep->agg[e.funnel];
+	if (rep->only_funnel != SE_NONE && e->funnel != rep->only_funnel)
+		return 0;
+	f = &rep->rules->funnels[e->funnel];
+	a = &rep->agg[e->funnel];
 	mgr = d->manager < rep->n_manager ? d->manager : 0;
 	src = d->source < rep->n_source ? d->source : 0;
-	add_leads_and_sources(p, a, f, &e, mgr, src, d->amount);
-	add_pairs(p, a, f, &e, mgr);
-	add_presale_and_rates(rep, a, f, &e, mgr, d->amount);
+	add_leads_and_sources(p, a, f, e, mgr, src, d->amount);
+	add_pairs(p, a, f, e, mgr);
+	add_presale_and_rates(rep, a, f, e, mgr, d->amount);
 	if (rep->cube != NULL) {
-		se_cube_deal cd = { &e, mgr, src, d->amount, rep->mode };
+		se_cube_deal cd = { e, mgr, src, d->amount, rep->mode };
 
 		if (se_cube_add_deal(rep->cube, &cd, cube_bucket, rep->from_utc, rep->to_utc, rep) != SE_OK)
 			p->nomem = 1;
 	}
-	if ((rep->compute & SE_REPORT_INSIGHTS) && se_insight_deal(rep, &e, d) != SE_OK)
-		p->nomem = 1;
+	return (rep->compute & SE_REPORT_INSIGHTS) != 0;
+}
+
+/* ---- the diagnostics in a second thread ------------------------------------------ */
+
+/*
+ * When diagnostics are asked for, their share of the pass (durations,
+ * handling, replays for the backtest: about half the work) runs in a
+ * second thread, a chunk behind the first.  The first thread evaluates
+ * each deal once, counts the foundation reports and the cube, and hands
+ * the chunk over with its evaluations; the second feeds them to
+ * insight.c.  The two write disjoint parts of the report (insight.c only
+ * rep->agg[].in, its own bucket cache and replay scratch), and both only
+ * read the rules and the counting context.
+ */
+typedef struct insight_job {
+	struct insight_job *next;
+	void *blob;                  /* a copy of the chunk: deals and events point into it */
+	se_deal_eval *evals;
+	const se_chunk_deal **deals;
+	int64_t *codes;              /* the evaluations' per-event codes */
+	uint32_t n;
+} insight_job;
+
+#define INSIGHT_QUEUE 2          /* chunks handed over but not yet taken */
+
+typedef struct insight_worker {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	insight_job *head, *tail;
+	int queued;
+	int closed;                  /* no more jobs */
+	int nomem;
+	se_report *rep;
+} insight_worker;
+
+static void free_job(insight_job *j)
+{
+	if (j == NULL)
+		return;
+	free(j->blob);
+	free(j->evals);
+	free(j->deals);
+	free(j->codes);
+	free(j);
+}
+
+static void *insight_main(void *arg)
+{
+	insight_worker *w = arg;
+
+	for (;;) {
+		insight_job *j;
+
+		pthread_mutex_lock(&w->mu);
+		while (w->head == NULL && !w->closed)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if ((j = w->head) == NULL) {
+			pthread_mutex_unlock(&w->mu);
+			return NULL;
+		}
+		w->head = j->next;
+		if (w->head == NULL)
+			w->tail = NULL;
+		w->queued--;
+		pthread_cond_broadcast(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+		for (uint32_t i = 0; i < j->n && !w->nomem; i++)
+			if (se_insight_deal(w->rep, &j->evals[i], j->deals[i]) != SE_OK)
+				w->nomem = 1; /* read by the first thread only after the join */
+		free_job(j);
+	}
+}
+
+static void hand_over(insight_worker *w, insight_job *j)
+{
+	pthread_mutex_lock(&w->mu);
+	while (w->queued >= INSIGHT_QUEUE)
+		pthread_cond_wait(&w->cv, &w->mu);
+	if (w->tail != NULL)
+		w->tail->next = j;
+	else
+		w->head = j;
+	w->tail = j;
+	w->queued++;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static int start_worker(insight_worker *w, se_report *rep)
+{
+	memset(w, 0, sizeof *w);
+	w->rep = rep;
+	if (pthread_mutex_init(&w->mu, NULL) != 0)
+		return 0;
+	if (pthread_cond_init(&w->cv, NULL) != 0) {
+		pthread_mutex_destroy(&w->mu);
+		return 0;
+	}
+	if (pthread_create(&w->thread, NULL, insight_main, w) != 0) {
+		pthread_cond_destroy(&w->cv);
+		pthread_mutex_destroy(&w->mu);
+		return 0;
+	}
+	return 1;
+}
+
+/* Waits for the last chunk; returns whether memory ran out in the thread. */
+static int stop_worker(insight_worker *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->closed = 1;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->thread, NULL);
+	while (w->head != NULL) { /* only after an early stop */
+		insight_job *j = w->head;
+
+		w->head = j->next;
+		free_job(j);
+	}
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+	return w->nomem;
+}
+
+/* One chunk with the diagnostics in the worker: evaluate and aggregate
+ * here, keep the evaluations (and the chunk they point into) for it. */
+static int consume_chunk_handing_over(pass *p, const void *blob, size_t size, se_error *err)
+{
+	insight_job *j = calloc(1, sizeof *j);
+	se_chunk_view v;
+	const se_chunk_event *ev;
+	size_t events = 0, at = 0;
+	int rc;
+
+	if (j == NULL || (j->blob = malloc(size ? size : 1)) == NULL)
+		goto nomem;
+	memcpy(j->blob, blob, size);
+	if ((rc = se_history_view(j->blob, size, &v, err)) != SE_OK) {
+		free_job(j);
+		return rc;
+	}
+	for (uint32_t i = 0; i < v.n_deals; i++)
+		events += v.deals[i].n_events;
+	if ((j->evals = malloc((v.n_deals ? v.n_deals : 1) * sizeof *j->evals)) == NULL ||
+	    (j->deals = malloc((v.n_deals ? v.n_deals : 1) * sizeof *j->deals)) == NULL ||
+	    (j->codes = malloc((events ? events : 1) * sizeof *j->codes)) == NULL)
+		goto nomem;
+	ev = v.events;
+	for (uint32_t i = 0; i < v.n_deals; i++) {
+		const se_chunk_deal *d = &v.deals[i];
+		se_deal_eval *e = &j->evals[j->n];
+
+		se_count_deal(&p->ctx, d, ev, j->codes + at, e);
+		if (aggregate_deal(p, d, e))
+			j->deals[j->n++] = d;
+		at += d->n_events;
+		ev += d->n_events;
+	}
+	hand_over(p->worker, j);
+	if (p->nomem)
+		return se_error_set(err, SE_ENOMEM, "out of memory aggregating the report");
+	return SE_OK;
+nomem:
+	free_job(j);
+	return se_error_set(err, SE_ENOMEM, "out of memory");
 }
 
 static int consume_chunk(void *ud, const void *blob, size_t size, se_error *err)
@@ -341,11 +513,14 @@ static int consume_chunk(void *ud, const void *blob, size_t size, se_error *err)
 	const se_chunk_event *ev;
 	int rc;
 
+	if (p->worker != NULL)
+		return consume_chunk_handing_over(p, blob, size, err);
 	if ((rc = se_history_view(blob, size, &v, err)) != SE_OK)
 		return rc;
 	ev = v.events;
 	for (uint32_t i = 0; i < v.n_deals; i++) {
 		const se_chunk_deal *d = &v.deals[i];
+		se_deal_eval e;
 
 		if (d->n_events > p->scratch_cap) {
 			int64_t *ns = realloc(p->scratch, d->n_events * sizeof *ns);
@@ -355,7 +530,9 @@ static int consume_chunk(void *ud, const void *blob, size_t size, se_error *err)
 			p->scratch = ns;
 			p->scratch_cap = d->n_events;
 		}
-		consume_deal(p, d, ev);
+		se_count_deal(&p->ctx, d, ev, p->scratch, &e);
+		if (aggregate_deal(p, d, &e) && se_insight_deal(p->rep, &e, d) != SE_OK)
+			p->nomem = 1;
 		ev += d->n_events;
 	}
 	if (p->nomem)
@@ -553,6 +730,7 @@ int se_report_build(se_report **out, se_store *st, const se_rules *rules,
 	se_report *rep = calloc(1, sizeof *rep);
 	char **pipelines = NULL;
 	uint32_t n_pipeline = 0;
+	insight_worker worker;
 	pass p;
 	int rc;
 
@@ -573,7 +751,11 @@ int se_report_build(se_report **out, se_store *st, const se_rules *rules,
 		goto out;
 	p.rep = rep;
 	rep->count_ctx = &p.ctx;
+	if ((rep->compute & SE_REPORT_INSIGHTS) && start_worker(&worker, rep))
+		p.worker = &worker;
 	rc = se_store_each_chunk(st, consume_chunk, &p, err);
+	if (p.worker != NULL && stop_worker(p.worker) && rc == SE_OK)
+		rc = se_error_set(err, SE_ENOMEM, "out of memory aggregating the report");
 	rep->count_ctx = NULL;
 	if (rc != SE_OK || (rc = fetch_unknown_examples(rep, st, err)) != SE_OK ||
 	    (rc = se_insight_finish(rep, st, err)) != SE_OK)

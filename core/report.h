@@ -204,7 +204,8 @@ struct se_report {
 	se_spend *spend;           /* the script's and --spend's, merged */
 	size_t n_spend;
 	const se_count_ctx *count_ctx; /* during the pass */
-	se_bucket_cache bucket_cache;
+	se_bucket_cache bucket_cache;          /* the pass's own */
+	se_bucket_cache insight_bucket_cache;  /* insight.c's: it may run in a second thread */
 	int64_t *replay_scratch;   /* backtest: codes of a deal's history cut short */
 	size_t replay_cap;
 };
@@ -226,6 +227,7 @@ int64_t se_report_bucket(const se_report *rep, int64_t t);
 void se_report_bucket_label(const se_report *rep, int64_t key, char *buf, size_t size);
 /* se_report_bucket() remembering the last local day it saw: for the pass. */
 int64_t se_report_bucket_cached(se_report *rep, int64_t t);
+int64_t se_report_bucket_in(const se_report *rep, se_bucket_cache *c, int64_t t);
 
 /* insight.c: the diagnostic reports' share of the pass. */
 int se_insight_alloc(se_report *rep, se_error *err);
