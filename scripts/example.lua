@@ -41,3 +41,30 @@ funnel {
     { "КП отправлено", "Оплачено", mode = "touched" }, -- only deals that really got a quote
   },
 }
+
+-- Custom metrics: printed next to the built-in reports, per month, for the
+-- team, each manager and each source (docs/SCRIPTING.md, "Custom metrics").
+local m = require "metrics"
+
+metric { name = "quotes_per_presentation", title = "КП на презентацию",
+         value = m.per("КП отправлено", "Презентация") }
+metric { name = "average_deal", title = "средний чек", format = "money", value = m.average_deal }
+metric { name = "revenue_per_lead", title = "выручка на лид", format = "money",
+         value = m.revenue_per_lead }
+
+-- An alert rule, evaluated by `salesengine --alerts scripts/example.lua`
+-- (from cron): a manager whose presentations stop turning into quotes.  On
+-- the bundled sample data (early 2024), try it as of a day in March:
+--   build/salesengine --db build/sample.db --alerts=all --as-of 2024-03-20 scripts/example.lua
+-- (pending on the first run, firing from the second).
+rule {
+  name = "presentation_to_quote",
+  scope = "manager",
+  window = "previous",        -- last month, a finished one
+  metric = "conversion", from = "Презентация", to = "КП отправлено",
+  op = "<", threshold = 0.40,
+  min_sample = 5,             -- fewer presentations in the month: too early to judge
+  hold = 2,                   -- two runs in a row before anyone is paged
+  severity = "warning",
+  message = "{manager}: презентация → КП {value} (порог {threshold}, {sample} презентаций)",
+}
