@@ -249,6 +249,9 @@ void se_rules_describe(const se_rules *r, FILE *out)
 		fprintf(out, "rule %s (%s): scope %s, %s\n", r->alerts[i].name, r->alerts[i].where,
 		        (const char *const[]){ "team", "manager", "source", "funnel" }[r->alerts[i].scope],
 		        r->alerts[i].metric ? r->alerts[i].metric : "when function");
+	fprintf(out, "diagnostics: SLA %lld min, stale over %g x the stage median, shrinkage k = %g, "
+	        "%zu spend row%s\n", (long long)(se_rules_sla(r) / 60), se_rules_stale_multiple(r),
+	        se_rules_shrinkage(r), r->n_spend, r->n_spend == 1 ? "" : "s");
 	fprintf(out, "timezone %s, input timezone %s, mode %s, period %s\n",
 	        r->timezone ? r->timezone : "UTC", r->input_timezone ? r->input_timezone : "UTC",
 	        se_mode_name(r->mode), se_period_name(r->period));
