@@ -325,3 +325,235 @@ int se_history_view(const void *blob, size_t size, se_chunk_view *view, se_error
 		return se_error_set(err, SE_EDB, "cache chunk is corrupt (event counts)");
 	return SE_OK;
 }
+
+/* ---- rows kept in memory -------------------------------------------------- */
+
+/* Each chunk's rows go into a list of blocks that double from DELTA_BLOCK_MIN
+ * up to DELTA_BLOCK_MAX bytes: a small import touching many chunks takes
+ * little, a large one wastes at most one large block a chunk. */
+#define DELTA_BLOCK_MIN 256
+#define DELTA_BLOCK_MAX (64u << 10)
+/* The longest encoded row: seven varints of at most 10 bytes and a double. */
+#define DELTA_ROW_MAX (7 * 10 + 8)
+
+typedef struct delta_block {
+	struct delta_block *next;
+	size_t used, cap;
+	unsigned char data[];
+} delta_block;
+
+typedef struct delta_bucket {
+	delta_block *head, *tail;
+	int64_t last_rowid, last_ts;  /* rows are coded as differences to these */
+} delta_bucket;
+
+struct se_history_delta {
+	delta_bucket *buckets;  /* by chunk id */
+	size_t n_buckets;
+	size_t bytes;
+	int64_t rows;
+};
+
+int se_history_delta_new(se_history_delta **out, se_error *err)
+{
+	se_history_delta *d = calloc(1, sizeof *d);
+
+	if (d == NULL)
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	*out = d;
+	return SE_OK;
+}
+
+static void free_blocks(delta_bucket *bk)
+{
+	delta_block *blk = bk->head;
+
+	while (blk != NULL) {
+		delta_block *next = blk->next;
+
+		free(blk);
+		blk = next;
+	}
+	bk->head = bk->tail = NULL;
+}
+
+void se_history_delta_free(se_history_delta *d)
+{
+	if (d == NULL)
+		return;
+	for (size_t c = 0; c < d->n_buckets; c++)
+		free_blocks(&d->buckets[c]);
+	free(d->buckets);
+	free(d);
+}
+
+size_t se_history_delta_bytes(const se_history_delta *d)
+{
+	return d->bytes;
+}
+
+int64_t se_history_delta_rows(const se_history_delta *d)
+{
+	return d->rows;
+}
+
+static unsigned char *put_varint(unsigned char *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (unsigned char)v;
+	return p;
+}
+
+static const unsigned char *get_varint(const unsigned char *p, uint64_t *v)
+{
+	uint64_t x = 0;
+	unsigned shift = 0;
+
+	while (*p & 0x80) {
+		x |= (uint64_t)(*p++ & 0x7f) << shift;
+		shift += 7;
+	}
+	*v = x | (uint64_t)*p++ << shift;
+	return p;
+}
+
+/* Times within a chunk wander back and forth: zigzag keeps small steps
+ * either way small. */
+static uint64_t zigzag(int64_t v)
+{
+	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static int64_t unzigzag(uint64_t v)
+{
+	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+static int delta_bucket_of(se_history_delta *d, size_t chunk, delta_bucket **out)
+{
+	if (chunk >= d->n_buckets) {
+		size_t n = d->n_buckets ? d->n_buckets : 64;
+		delta_bucket *nb;
+
+		while (n <= chunk)
+			n *= 2;
+		if ((nb = realloc(d->buckets, n * sizeof *nb)) == NULL)
+			return SE_ENOMEM;
+		memset(nb + d->n_buckets, 0, (n - d->n_buckets) * sizeof *nb);
+		d->buckets = nb;
+		d->n_buckets = n;
+	}
+	*out = &d->buckets[chunk];
+	return SE_OK;
+}
+
+int se_history_delta_add(se_history_delta *d, const se_history_row *row, se_error *err)
+{
+	size_t chunk = (size_t)((uint64_t)row->deal >> SE_CHUNK_SHIFT);
+	unsigned char buf[DELTA_ROW_MAX], *p = buf;
+	int has_amount = !isnan(row->amount);
+	delta_bucket *bk;
+	delta_block *blk;
+	size_t n;
+
+	if (delta_bucket_of(d, chunk, &bk) != SE_OK)
+		return se_error_set(err, SE_ENOMEM, "out of memory keeping imported rows");
+	p = put_varint(p, (uint64_t)(row->rowid - bk->last_rowid));
+	p = put_varint(p, (uint64_t)row->deal & (SE_CHUNK_DEALS - 1));
+	p = put_varint(p, zigzag(row->ts - bk->last_ts));
+	p = put_varint(p, (uint64_t)row->status << 1 | (uint64_t)has_amount);
+	p = put_varint(p, row->pipeline);
+	p = put_varint(p, row->manager);
+	p = put_varint(p, row->source);
+	if (has_amount) {
+		memcpy(p, &row->amount, sizeof row->amount);
+		p += sizeof row->amount;
+	}
+	n = (size_t)(p - buf);
+	blk = bk->tail;
+	if (blk == NULL || blk->cap - blk->used < n) {
+		size_t cap = blk == NULL ? DELTA_BLOCK_MIN : blk->cap * 2;
+		delta_block *nb;
+
+		if (cap > DELTA_BLOCK_MAX)
+			cap = DELTA_BLOCK_MAX;
+		if ((nb = malloc(sizeof *nb + cap)) == NULL)
+			return se_error_set(err, SE_ENOMEM, "out of memory keeping imported rows");
+		nb->next = NULL;
+		nb->used = 0;
+		nb->cap = cap;
+		if (blk == NULL)
+			bk->head = nb;
+		else
+			blk->next = nb;
+		bk->tail = blk = nb;
+		d->bytes += sizeof *nb + cap;
+	}
+	memcpy(blk->data + blk->used, buf, n);
+	blk->used += n;
+	bk->last_rowid = row->rowid;
+	bk->last_ts = row->ts;
+	d->rows++;
+	return SE_OK;
+}
+
+int64_t se_history_delta_next_chunk(const se_history_delta *d, int64_t after)
+{
+	for (size_t c = after < 0 ? 0 : (size_t)after + 1; c < d->n_buckets; c++)
+		if (d->buckets[c].head != NULL)
+			return (int64_t)c;
+	return -1;
+}
+
+int se_history_delta_take(se_history_delta *d, int64_t chunk, se_history_builder *b, se_error *err)
+{
+	delta_bucket *bk;
+	int64_t rowid = 0, ts = 0;
+	int rc = SE_OK;
+
+	if (chunk < 0 || (size_t)chunk >= d->n_buckets)
+		return SE_OK;
+	bk = &d->buckets[chunk];
+	for (delta_block *blk = bk->head; blk != NULL && rc == SE_OK; blk = blk->next) {
+		const unsigned char *p = blk->data, *end = blk->data + blk->used;
+
+		while (p < end && rc == SE_OK) {
+			se_history_row r = { .key = NULL };
+			uint64_t v;
+			int has_amount;
+
+			p = get_varint(p, &v);
+			rowid += (int64_t)v;
+			p = get_varint(p, &v);
+			r.deal = (int64_t)((uint64_t)chunk << SE_CHUNK_SHIFT | v);
+			p = get_varint(p, &v);
+			ts += unzigzag(v);
+			r.rowid = rowid;
+			r.ts = ts;
+			p = get_varint(p, &v);
+			r.status = (uint32_t)(v >> 1);
+			has_amount = (int)(v & 1);
+			p = get_varint(p, &v);
+			r.pipeline = (uint32_t)v;
+			p = get_varint(p, &v);
+			r.manager = (uint32_t)v;
+			p = get_varint(p, &v);
+			r.source = (uint32_t)v;
+			r.amount = NAN;
+			if (has_amount) {
+				memcpy(&r.amount, p, sizeof r.amount);
+				p += sizeof r.amount;
+			}
+			d->rows--;
+			rc = se_history_builder_add(b, &r, err);
+		}
+	}
+	for (delta_block *blk = bk->head; blk != NULL; blk = blk->next)
+		d->bytes -= sizeof *blk + blk->cap;
+	free_blocks(bk);
+	bk->last_rowid = bk->last_ts = 0;
+	return rc;
+}

@@ -69,6 +69,24 @@ int se_history_builder_add_packed(se_history_builder *b, const void *data, size_
 typedef int (*se_key_fetch_fn)(void *ud, int64_t rowid, const char **key, size_t *len, se_error *err);
 void se_history_builder_key_fetch(se_history_builder *b, se_key_fetch_fn fn, void *ud);
 
+/* Rows an import wrote, kept in memory for the cache refresh so it need
+ * not read them back from SQL.  Rows are grouped by chunk as they come and
+ * packed with variable-length numbers (about 12 bytes a row instead of the
+ * 48 a read-back row takes), so a large import's rows fit beside its deal
+ * keys.  Rows must be added in increasing rowid order. */
+typedef struct se_history_delta se_history_delta;
+
+int se_history_delta_new(se_history_delta **out, se_error *err);
+void se_history_delta_free(se_history_delta *d);
+int se_history_delta_add(se_history_delta *d, const se_history_row *row, se_error *err);
+/* Bytes held, and rows added. */
+size_t se_history_delta_bytes(const se_history_delta *d);
+int64_t se_history_delta_rows(const se_history_delta *d);
+/* The lowest chunk id above `after` that holds rows, or -1. */
+int64_t se_history_delta_next_chunk(const se_history_delta *d, int64_t after);
+/* Adds the chunk's rows to the builder and frees them. */
+int se_history_delta_take(se_history_delta *d, int64_t chunk, se_history_builder *b, se_error *err);
+
 /* Reading a packed chunk.  Layout (native byte order, 8-byte aligned):
  *   se_chunk_header, se_chunk_deal[n_deals], se_chunk_event[n_events]
  * Deals appear in increasing id order; each deal's events follow the

@@ -39,6 +39,17 @@ enum deal_cache_state {
 	DEALS_LENT        /* the map is out (se_store_lend_deals) */
 };
 
+/* The capture of inserted rows (see "rows kept from the import"). */
+enum capture_state {
+	CAP_NONE,         /* nothing kept */
+	CAP_ACTIVE,       /* every row above cap_base is kept, up to cap_last */
+	CAP_FROZEN        /* rows up to cap_last are kept, later ones are not */
+};
+
+/* Past this many bytes of kept rows (some 5 million rows) the rest of an
+ * import is read back from SQL instead: bounds the import's memory. */
+#define CAPTURE_MAX_BYTES (64u << 20)
+
 struct se_deal_numbers {
 	se_strmap *map;
 	int64_t next;
@@ -139,7 +150,17 @@ struct se_store {
 	char queued_deal_keys[DEAL_GROUP][SE_STORE_MAX_KEY];
 	size_t queued_deal_lens[DEAL_GROUP];
 	int n_queued_deals;
+	/* The rows this connection inserted, kept for the cache refresh (see
+	 * "rows kept from the import" below): rows (cap_base, cap_last] when
+	 * cap_state is CAP_ACTIVE or CAP_FROZEN. */
+	se_history_delta *cap;
+	int cap_state;               /* enum capture_state */
+	int cap_checked;             /* the transaction's first insert checked it */
+	int64_t cap_base, cap_last;
+	int64_t refreshed_from_memory;
 };
+
+static void capture_drop(se_store *st);
 
 static int db_error(se_store *st, se_error *err, const char *what)
 {
@@ -238,7 +259,7 @@ static int prepare_all(se_store *st, se_error *err)
 		{ ST_MAX_EVENT, "SELECT coalesce(max(id), 0) FROM event" },
 		{ ST_DELTA_ROWS,
 		  "SELECT id, deal, ts, status, pipeline, manager, source, amount"
-		  " FROM event WHERE id > ?1 ORDER BY id LIMIT ?2" },
+		  " FROM event WHERE id > ?1 AND id <= ?3 ORDER BY id LIMIT ?2" },
 		{ ST_EVENT_KEY, "SELECT event_key FROM event WHERE id = ?1" },
 		{ ST_CHUNK_GET, "SELECT data, detail FROM deal_chunk WHERE id = ?1" },
 		{ ST_CHUNK_PUT, "INSERT OR REPLACE INTO deal_chunk(id, data, detail) VALUES(?1, ?2, ?3)" },
@@ -365,6 +386,7 @@ void se_store_close(se_store *st)
 	for (int d = 0; d < SE_DICT_COUNT; d++)
 		se_strmap_free(st->dict_cache[d]);
 	se_strmap_free(st->deal_cache);
+	capture_drop(st);
 	free(st->key_buf);
 	sqlite3_close(st->db);
 	free(st);
@@ -402,6 +424,7 @@ int se_store_begin(se_store *st, se_error *err)
 		check_deal_numbering(st);
 	st->n_queued = 0;
 	st->tx_inserted = st->tx_ignored = 0;
+	st->cap_checked = 0;
 	if (rc == SE_OK)
 		st->in_tx = 1;
 	return rc;
@@ -436,6 +459,7 @@ void se_store_rollback(se_store *st)
 	else
 		st->deal_state = DEALS_UNKNOWN;
 	st->tx_inserted = st->tx_ignored = 0;
+	capture_drop(st); /* its rows may be gone with the transaction */
 	for (int d = 0; d < SE_DICT_COUNT; d++)
 		se_strmap_clear(st->dict_cache[d]);
 	se_strmap_clear(st->deal_cache);
@@ -716,6 +740,164 @@ void se_store_return_deals(se_store *st, se_deal_numbers *dn)
 	free(dn);
 }
 
+/* ---- rows kept from the import ---------------------------------------------- */
+
+/*
+ * The cache refresh after an import needs every new row's deal, time,
+ * status, pipeline, manager, source, amount and rowid.  Reading them back
+ * from SQL costs a second pass over the table; but the insert knew them
+ * all, so the rows this connection inserts are kept (st->cap, packed small
+ * by history.c) and the refresh takes them from memory.
+ *
+ * The rule that keeps this exact: the kept rows are every row of the table
+ * in (cap_base, cap_last], nothing missing.  A full multi-row insert gets
+ * consecutive rowids ending at sqlite3_last_insert_rowid() (each new row
+ * takes max(rowid) + 1); a group with duplicates reads its new rows back
+ * (a few, from the end of the table).  When another connection may have
+ * appended rows (checked at each transaction's first insert) or memory
+ * runs short, the capture freezes: rows after cap_last are read from SQL
+ * as before.  A rollback drops it: its rows may be gone.  Memory only: a
+ * killed import loses it, and the refresh from meta.cache_rowid reads
+ * everything from SQL.
+ */
+
+typedef struct delta_row {
+	int64_t id, ts;
+	double amount;
+	uint32_t deal, status, pipeline, manager, source;
+} delta_row;
+
+/* One row of ST_DELTA_ROWS. */
+static void delta_row_read(sqlite3_stmt *s, delta_row *r)
+{
+	r->id = sqlite3_column_int64(s, 0);
+	r->deal = (uint32_t)sqlite3_column_int64(s, 1);
+	r->ts = sqlite3_column_int64(s, 2);
+	r->status = (uint32_t)sqlite3_column_int64(s, 3);
+	r->pipeline = (uint32_t)sqlite3_column_int64(s, 4);
+	r->manager = (uint32_t)sqlite3_column_int64(s, 5);
+	r->source = (uint32_t)sqlite3_column_int64(s, 6);
+	r->amount = sqlite3_column_type(s, 7) == SQLITE_NULL ? NAN : sqlite3_column_double(s, 7);
+}
+
+static se_history_row history_row(const delta_row *d)
+{
+	se_history_row r = {
+		.deal = d->deal, .ts = d->ts, .rowid = d->id,
+		.status = d->status, .pipeline = d->pipeline,
+		.manager = d->manager, .source = d->source, .amount = d->amount,
+	};
+
+	return r;
+}
+
+static void capture_drop(se_store *st)
+{
+	se_history_delta_free(st->cap);
+	st->cap = NULL;
+	st->cap_state = CAP_NONE;
+}
+
+/* Before each insert statement.  The transaction's first insert makes sure
+ * the kept rows still end where the table does, or starts keeping them. */
+static int capture_check(se_store *st, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_MAX_EVENT];
+	int64_t top;
+	int rc;
+
+	if (st->cap_checked || st->cap_state == CAP_FROZEN)
+		return SE_OK;
+	if (!st->in_tx) {
+		/* Autocommit: another writer may slip in between two statements. */
+		if (st->cap_state == CAP_ACTIVE)
+			st->cap_state = CAP_FROZEN;
+		return SE_OK;
+	}
+	rc = sqlite3_step(s);
+	top = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW)
+		return db_error(st, err, "reading the last event");
+	st->cap_checked = 1;
+	if (st->cap_state == CAP_ACTIVE) {
+		if (top != st->cap_last)
+			st->cap_state = CAP_FROZEN; /* someone else appended rows */
+		return SE_OK;
+	}
+	if (se_history_delta_new(&st->cap, err) != SE_OK)
+		return SE_OK; /* no memory to spare: the refresh reads SQL */
+	st->cap_base = st->cap_last = top;
+	st->cap_state = CAP_ACTIVE;
+	return SE_OK;
+}
+
+/* Keeps one inserted row; it must be the next one after cap_last. */
+static void capture_row(se_store *st, const se_history_row *r)
+{
+	se_error ignored;
+
+	if (r->rowid != st->cap_last + 1 || se_history_delta_bytes(st->cap) >= CAPTURE_MAX_BYTES ||
+	    se_history_delta_add(st->cap, r, &ignored) != SE_OK) {
+		st->cap_state = CAP_FROZEN;
+		return;
+	}
+	st->cap_last = r->rowid;
+}
+
+static void capture_event(se_store *st, const se_event_in *ev, int64_t rowid)
+{
+	se_history_row r = {
+		.deal = ev->deal, .ts = ev->ts, .rowid = rowid,
+		.status = ev->status, .pipeline = ev->pipeline,
+		.manager = ev->manager, .source = ev->source, .amount = ev->amount,
+	};
+
+	/* Exactly what SQL would give back: SQLite stores a whole REAL as an
+	 * integer, so -0.0 reads back as 0.0 (and NaN, none, as NULL). */
+	if (r.amount == 0)
+		r.amount = 0;
+	capture_row(st, &r);
+}
+
+/* Reads back the rows the last statement added (when a group had
+ * duplicates, which of its rows are new is not known otherwise). */
+static int capture_read_back(se_store *st, int n, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_DELTA_ROWS];
+	int rc;
+
+	sqlite3_bind_int64(s, 1, st->cap_last);
+	sqlite3_bind_int64(s, 2, n);
+	sqlite3_bind_int64(s, 3, INT64_MAX);
+	while (st->cap_state == CAP_ACTIVE && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		delta_row d;
+		se_history_row r;
+
+		delta_row_read(s, &d);
+		r = history_row(&d);
+		capture_row(st, &r);
+	}
+	rc = sqlite3_reset(s);
+	if (rc != SQLITE_OK)
+		return db_error(st, err, "reading new events back");
+	return SE_OK;
+}
+
+/* After a group insert that added `changes` rows. */
+static int capture_group(se_store *st, int changes, se_error *err)
+{
+	int64_t first = st->cap_last + 1;
+
+	if (st->cap_state != CAP_ACTIVE || changes == 0)
+		return SE_OK;
+	if (changes < SE_STORE_GROUP || sqlite3_last_insert_rowid(st->db) != st->cap_last + SE_STORE_GROUP)
+		return capture_read_back(st, changes, err);
+	for (int r = 0; r < SE_STORE_GROUP; r++)
+		capture_event(st, &st->queued[r], first + r);
+	return SE_OK;
+}
+
 static void bind_id(sqlite3_stmt *s, int col, uint32_t id)
 {
 	if (id == 0)
@@ -749,6 +931,8 @@ int se_store_insert_event(se_store *st, const se_event_in *ev, int *inserted, se
 
 	if ((rc = flush_queued_deals(st, err)) != SE_OK) /* the event's deal must exist first */
 		return rc;
+	if ((rc = capture_check(st, err)) != SE_OK)
+		return rc;
 	bind_event(s, 0, ev);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
@@ -759,6 +943,8 @@ int se_store_insert_event(se_store *st, const se_event_in *ev, int *inserted, se
 		st->tx_inserted++;
 	else
 		st->tx_ignored++;
+	if (*inserted && st->cap_state == CAP_ACTIVE)
+		capture_event(st, ev, sqlite3_last_insert_rowid(st->db));
 	return SE_OK;
 }
 
@@ -769,6 +955,8 @@ static int flush_group(se_store *st, se_error *err)
 	sqlite3_stmt *s = st->stmt[ST_EVENT_INSERT_GROUP];
 	int rc, changes;
 
+	if ((rc = capture_check(st, err)) != SE_OK)
+		return rc;
 	for (int r = 0; r < SE_STORE_GROUP; r++)
 		bind_event(s, r * EVENT_PARAMS, &st->queued[r]);
 	rc = sqlite3_step(s);
@@ -779,7 +967,7 @@ static int flush_group(se_store *st, se_error *err)
 	st->tx_inserted += changes;
 	st->tx_ignored += SE_STORE_GROUP - changes;
 	st->n_queued = 0;
-	return SE_OK;
+	return capture_group(st, changes, err);
 }
 
 /* A partial group (end of a batch) goes row by row. */
@@ -979,13 +1167,8 @@ static int meta_set_int(se_store *st, const char *key, int64_t value, se_error *
  * windows, the fewer times a chunk is rewritten). */
 #define DELTA_WINDOW 2500000
 
-typedef struct delta_row {
-	int64_t id, ts;
-	double amount;
-	uint32_t deal, status, pipeline, manager, source;
-} delta_row;
-
-static int read_delta(se_store *st, int64_t after, delta_row *rows, size_t *n, se_error *err)
+static int read_delta(se_store *st, int64_t after, int64_t upto, delta_row *rows, size_t *n,
+                      se_error *err)
 {
 	sqlite3_stmt *s = st->stmt[ST_DELTA_ROWS];
 	size_t k = 0;
@@ -993,18 +1176,9 @@ static int read_delta(se_store *st, int64_t after, delta_row *rows, size_t *n, s
 
 	sqlite3_bind_int64(s, 1, after);
 	sqlite3_bind_int64(s, 2, DELTA_WINDOW);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		delta_row *r = &rows[k++];
-
-		r->id = sqlite3_column_int64(s, 0);
-		r->deal = (uint32_t)sqlite3_column_int64(s, 1);
-		r->ts = sqlite3_column_int64(s, 2);
-		r->status = (uint32_t)sqlite3_column_int64(s, 3);
-		r->pipeline = (uint32_t)sqlite3_column_int64(s, 4);
-		r->manager = (uint32_t)sqlite3_column_int64(s, 5);
-		r->source = (uint32_t)sqlite3_column_int64(s, 6);
-		r->amount = sqlite3_column_type(s, 7) == SQLITE_NULL ? NAN : sqlite3_column_double(s, 7);
-	}
+	sqlite3_bind_int64(s, 3, upto);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		delta_row_read(s, &rows[k++]);
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
 		return db_error(st, err, "reading new events for the history cache");
@@ -1104,12 +1278,7 @@ static int merge_into_chunk(se_store *st, se_history_builder *b, const delta_row
 	if ((rc = load_chunk(st, b, chunk, err)) != SE_OK)
 		return rc;
 	for (size_t k = 0; k < n; k++) {
-		const delta_row *d = &rows[idx[k]];
-		se_history_row r = {
-			.deal = d->deal, .ts = d->ts, .rowid = d->id,
-			.status = d->status, .pipeline = d->pipeline,
-			.manager = d->manager, .source = d->source, .amount = d->amount,
-		};
+		se_history_row r = history_row(&rows[idx[k]]);
 
 		if ((rc = se_history_builder_add(b, &r, err)) != SE_OK)
 			return rc;
@@ -1155,18 +1324,58 @@ out:
 	return rc;
 }
 
+/* Merges the rows in (after, upto] from SQL, a window at a time; *last is
+ * the highest rowid read (unchanged if none).  The window's memory is taken
+ * only when there are rows. */
+static int merge_from_sql(se_store *st, se_history_builder *b, delta_row **rows, int64_t after,
+                          int64_t upto, int64_t *last, se_error *err)
+{
+	size_t n = 0;
+	int rc;
+
+	for (;;) {
+		if (*rows == NULL && (*rows = malloc(DELTA_WINDOW * sizeof **rows)) == NULL)
+			return se_error_set(err, SE_ENOMEM, "out of memory");
+		if ((rc = read_delta(st, after, upto, *rows, &n, err)) != SE_OK)
+			return rc;
+		if (n == 0)
+			return SE_OK;
+		after = *last = (*rows)[n - 1].id; /* read in rowid order: the last is the highest */
+		if ((rc = merge_window(st, b, *rows, n, err)) != SE_OK)
+			return rc;
+	}
+}
+
+/* Merges the rows kept in memory, chunk by chunk, freeing them as it goes. */
+static int merge_from_capture(se_store *st, se_history_builder *b, se_error *err)
+{
+	int64_t chunk = -1;
+	int rc;
+
+	while ((chunk = se_history_delta_next_chunk(st->cap, chunk)) >= 0) {
+		se_history_builder_reset(b);
+		if ((rc = load_chunk(st, b, chunk, err)) != SE_OK ||
+		    (rc = se_history_delta_take(st->cap, chunk, b, err)) != SE_OK ||
+		    (rc = store_chunk(st, b, chunk, err)) != SE_OK)
+			return rc;
+	}
+	return SE_OK;
+}
+
 int se_store_refresh(se_store *st, se_error *err)
 {
 	se_history_builder *b = NULL;
 	delta_row *rows = NULL;
-	int64_t covered, top;
-	size_t n = 0;
+	int64_t covered, top, last, below;
 	int rc;
 
+	st->refreshed_from_memory = 0;
 	covered = meta_get_int(st, "cache_rowid", 0);
 	top = query_int(st->stmt[ST_MAX_EVENT], 0);
-	if (covered == top)
+	if (covered == top) {
+		capture_drop(st);
 		return SE_OK;
+	}
 	/* The deal keys of an import are not needed any more: give their
 	 * memory back before the windows take theirs. */
 	se_strmap_free(st->deal_cache);
@@ -1180,31 +1389,45 @@ int se_store_refresh(se_store *st, se_error *err)
 			goto out;
 		covered = 0;
 	}
-	if ((rows = malloc(DELTA_WINDOW * sizeof *rows)) == NULL) {
-		rc = se_error_set(err, SE_ENOMEM, "out of memory");
-		goto out;
-	}
+	/* Kept rows at or below the mark are in the cache already (another
+	 * connection refreshed it): then they serve nothing. */
+	if (st->cap_state != CAP_NONE && (st->cap_base < covered || st->cap_last > top))
+		capture_drop(st);
 	if ((rc = se_history_builder_new(&b, err)) != SE_OK)
 		goto out;
 	se_history_builder_key_fetch(b, fetch_event_key, st);
-	for (;;) {
-		if ((rc = read_delta(st, covered, rows, &n, err)) != SE_OK)
-			goto out;
-		if (n == 0)
-			break;
-		covered = rows[n - 1].id; /* read in rowid order: the last is the highest */
-		if ((rc = merge_window(st, b, rows, n, err)) != SE_OK)
-			goto out;
+	last = covered;
+	if (st->cap_state == CAP_NONE) {
+		rc = merge_from_sql(st, b, &rows, covered, INT64_MAX, &last, err);
+	} else {
+		/* Rows (covered, cap_base] come from SQL (a killed import left
+		 * them), (cap_base, cap_last] from memory, and any later ones
+		 * (the capture froze) from SQL.  The order of merging does not
+		 * matter: each chunk is sorted whole.  Memory first, so the
+		 * kept rows are freed before a window is taken. */
+		st->refreshed_from_memory = se_history_delta_rows(st->cap);
+		last = st->cap_last;
+		if ((rc = merge_from_capture(st, b, err)) == SE_OK &&
+		    (rc = merge_from_sql(st, b, &rows, covered, st->cap_base, &below, err)) == SE_OK)
+			rc = merge_from_sql(st, b, &rows, st->cap_last, INT64_MAX, &last, err);
 	}
-	if ((rc = meta_set_int(st, "cache_rowid", covered, err)) != SE_OK)
+	if (rc != SE_OK)
+		goto out;
+	if ((rc = meta_set_int(st, "cache_rowid", last, err)) != SE_OK)
 		goto out;
 	rc = se_store_commit(st, err);
 out:
 	if (rc != SE_OK && st->in_tx)
 		se_store_rollback(st);
+	capture_drop(st);
 	se_history_builder_free(b);
 	free(rows);
 	return rc;
+}
+
+int64_t se_store_rows_from_memory(const se_store *st)
+{
+	return st->refreshed_from_memory;
 }
 
 /* Chunks are read with incremental blob I/O straight into one reused,

@@ -1517,6 +1517,136 @@ static void test_kill_during_cache_refresh(void **state)
 	}
 }
 
+
+/* ---- the cache from rows kept in memory ---------------------------------------------------- */
+
+/* The whole cache as text: every blob in hex, and the mark. */
+static char *dump_cache(const fixture *f)
+{
+	sqlite3 *db = plain_open(f);
+	char *chunks = query_db(db, "SELECT id, hex(data), hex(detail) FROM deal_chunk ORDER BY id");
+	char *mark = query_db(db, "SELECT value FROM meta WHERE key = 'cache_rowid'");
+	char *out = NULL;
+
+	assert_true(asprintf(&out, "%s--\n%s", chunks, mark) > 0);
+	free(chunks);
+	free(mark);
+	sqlite3_close(db);
+	return out;
+}
+
+/* The cache the last refresh wrote must be byte for byte the one a rebuild
+ * from the event table writes (the refresh that reads every row from SQL). */
+static void expect_same_as_rebuild(fixture *f)
+{
+	char *before = dump_cache(f), *after;
+
+	exec_plain(f, "DELETE FROM deal_chunk; DELETE FROM meta WHERE key = 'cache_rowid'");
+	reopen(f);
+	assert_int_equal(se_store_refresh(f->st, &f->err), SE_OK);
+	assert_int_equal(se_store_rows_from_memory(f->st), 0);
+	after = dump_cache(f);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+}
+
+/* A CSV of `rows` events over `deals` deals (two chunks and more), with
+ * what makes merging hard: ties on time within a deal (the event_id
+ * decides), empty managers, sources and amounts, -0 and 0, pipelines, and
+ * duplicate event ids, near each other (one insert group) and far apart. */
+static char *tricky_csv(long first, long rows, long deals)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&text, &len);
+
+	assert_non_null(mem);
+	fputs("event_id,deal_id,ts,stage,manager,source,amount,pipeline\n", mem);
+	for (long i = first; i < first + rows; i++) {
+		long deal = (i * 7919) % deals;
+		long key = i % 97 == 5 ? i - 3 : i % 1009 == 0 ? i / 2 : i; /* duplicates */
+		static const char *const amounts[] = { "", "100", "-0", "0", "12,50", "", "1e3" };
+
+		fprintf(mem, "k%ld,d%ld,%ld,%s,%s,%s,%s,%s\n", key, deal, 1700000000L + (i / 3) * 60,
+		        i % 4 ? "new" : "won", i % 3 ? "Ann" : "", i % 5 ? "" : "Web",
+		        amounts[i % 7], i % 2 ? "Main" : "");
+	}
+	fclose(mem);
+	return text;
+}
+
+static void test_cache_from_memory_matches_rebuild(void **state)
+{
+	fixture *f = *state;
+	char *text;
+	const ev killed[] = {
+		{ "z1", "d5", 1700000000, "lost", "Bob", NULL, 3 },
+		{ "z2", "d9000", 1700000060, "new", NULL, "Web", NAN },
+	};
+	const ev mine[] = { { "m1", "d1", 1700000000, "won", NULL, NULL, NAN } };
+	const ev theirs[] = { { "t1", "d2", 1700000000, "won", NULL, NULL, NAN } };
+	const ev mine_again[] = { { "m2", "d3", 1700000000, "won", NULL, NULL, NAN } };
+
+	/* One import; batches of 700 rows end in partial insert groups, which
+	 * go in row by row. */
+	text = tricky_csv(0, 20000, 9000);
+	import_file(f, "first.csv", text, 700);
+	free(text);
+	assert_true(f->stats.duplicates > 100);
+	assert_int_equal(se_store_rows_from_memory(f->st), f->stats.imported);
+	expect_same_as_rebuild(f);
+
+	/* A second file overlapping the first: duplicates across files, and
+	 * new events merged into the chunks' packed histories. */
+	text = tricky_csv(15000, 10000, 9500);
+	import_file(f, "second.csv", text, 0);
+	free(text);
+	assert_true(f->stats.duplicates > 4000);
+	assert_int_equal(se_store_rows_from_memory(f->st), f->stats.imported);
+	expect_same_as_rebuild(f);
+
+	/* An import killed after committing a batch, resumed by a new run: the
+	 * killed run's rows come from SQL, the new run's from memory. */
+	insert_batch(f, killed, 2);
+	reopen(f);
+	text = tricky_csv(24000, 3000, 9500);
+	import_file(f, "third.csv", text, 500);
+	free(text);
+	assert_int_equal(se_store_rows_from_memory(f->st), f->stats.imported);
+	assert_int_equal(check_cache(f), (size_t)query_int(f, "SELECT count(*) FROM event"));
+	expect_same_as_rebuild(f);
+
+	/* Another writer between two of our batches: our rows after its row
+	 * come from SQL. */
+	assert_int_equal(se_store_open(&f->other, f->db, 0, &f->err), SE_OK);
+	insert_batch(f, mine, 1);
+	assert_int_equal(se_store_begin(f->other, &f->err), SE_OK);
+	{
+		se_store *me = f->st;
+
+		f->st = f->other;
+		insert(f, &theirs[0]);
+		f->st = me;
+	}
+	assert_int_equal(se_store_commit(f->other, &f->err), SE_OK);
+	insert_batch(f, mine_again, 1);
+	assert_int_equal(se_store_refresh(f->st, &f->err), SE_OK);
+	assert_int_equal(se_store_rows_from_memory(f->st), 1);
+	assert_int_equal(check_cache(f), (size_t)query_int(f, "SELECT count(*) FROM event"));
+	expect_same_as_rebuild(f);
+
+	/* A rolled-back batch leaves nothing kept: all from SQL. */
+	insert_batch(f, mine_again, 1); /* a duplicate now: nothing new */
+	assert_int_equal(se_store_begin(f->st, &f->err), SE_OK);
+	insert(f, &(ev){ "r1", "d4", 1700000000, "won", NULL, NULL, NAN });
+	se_store_rollback(f->st);
+	insert_batch(f, &(ev){ "r2", "d4", 1700000001, "won", NULL, NULL, NAN }, 1);
+	assert_int_equal(se_store_refresh(f->st, &f->err), SE_OK);
+	assert_int_equal(check_cache(f), (size_t)query_int(f, "SELECT count(*) FROM event"));
+	expect_same_as_rebuild(f);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1540,6 +1670,7 @@ int main(void)
 		T(test_refresh_without_changes),
 		T(test_second_import_repacks_touched_chunk),
 		T(test_readonly_store),
+		T(test_cache_from_memory_matches_rebuild),
 		T(test_kill_during_import),
 		T(test_kill_during_cache_refresh),
 	};
