@@ -24,6 +24,10 @@ typedef struct held_row {
 struct se_history_builder {
 	held_row *rows;
 	size_t n_rows, cap_rows;
+	held_row *spare;         /* the sort's second array */
+	size_t cap_spare;
+	size_t *starts;          /* the sort's counts, by deal */
+	size_t cap_starts;
 	char *arena;
 	size_t arena_len, arena_cap;
 	unsigned char *blob, *detail;
@@ -47,6 +51,8 @@ void se_history_builder_free(se_history_builder *b)
 	if (b == NULL)
 		return;
 	free(b->rows);
+	free(b->spare);
+	free(b->starts);
 	free(b->arena);
 	free(b->blob);
 	free(b->detail);
@@ -123,6 +129,76 @@ static int compare_deal_ts(const void *pa, const void *pb)
 	if (a->ts != b->ts)
 		return a->ts < b->ts ? -1 : 1;
 	return (a->rowid > b->rowid) - (a->rowid < b->rowid);
+}
+
+/* Sorts a run of rows of one deal: a deal has a handful of events, so
+ * insertion sort; qsort for a long history. */
+static void sort_deal(held_row *rows, size_t n)
+{
+	if (n > 24) {
+		qsort(rows, n, sizeof *rows, compare_deal_ts);
+		return;
+	}
+	for (size_t i = 1; i < n; i++) {
+		held_row h = rows[i];
+		size_t j = i;
+
+		while (j > 0 && compare_deal_ts(&rows[j - 1], &h) > 0) {
+			rows[j] = rows[j - 1];
+			j--;
+		}
+		rows[j] = h;
+	}
+}
+
+/* Orders the rows by compare_deal_ts.  A chunk's rows span a few thousand
+ * deal numbers, so a counting sort on the deal (linear) and then a sort of
+ * each deal's few rows costs a fraction of one qsort over them all.  Deals
+ * spread wider than that (not one chunk) get the qsort. */
+static int sort_rows(se_history_builder *b)
+{
+	size_t n = b->n_rows, range;
+	int64_t lo, hi;
+	held_row *t;
+	size_t tcap;
+
+	if (n < 2)
+		return SE_OK;
+	lo = hi = b->rows[0].row.deal;
+	for (size_t i = 1; i < n; i++) {
+		if (b->rows[i].row.deal < lo)
+			lo = b->rows[i].row.deal;
+		if (b->rows[i].row.deal > hi)
+			hi = b->rows[i].row.deal;
+	}
+	if ((uint64_t)(hi - lo) >= 4 * (uint64_t)n + SE_CHUNK_DEALS) {
+		qsort(b->rows, n, sizeof *b->rows, compare_deal_ts);
+		return SE_OK;
+	}
+	range = (size_t)(hi - lo) + 1;
+	if (grow((void **)&b->spare, &b->cap_spare, n, sizeof *b->spare) != SE_OK ||
+	    grow((void **)&b->starts, &b->cap_starts, range + 1, sizeof *b->starts) != SE_OK)
+		return SE_ENOMEM;
+	memset(b->starts, 0, (range + 1) * sizeof *b->starts);
+	for (size_t i = 0; i < n; i++)
+		b->starts[b->rows[i].row.deal - lo + 1]++;
+	for (size_t d = 0; d < range; d++)
+		b->starts[d + 1] += b->starts[d];
+	for (size_t i = 0; i < n; i++)
+		b->spare[b->starts[b->rows[i].row.deal - lo]++] = b->rows[i];
+	t = b->rows;
+	b->rows = b->spare;
+	b->spare = t;
+	tcap = b->cap_rows;
+	b->cap_rows = b->cap_spare;
+	b->cap_spare = tcap;
+	/* starts[d] is now the end of deal lo + d's rows. */
+	for (size_t d = 0, first = 0; d < range; d++) {
+		if (b->starts[d] - first > 1)
+			sort_deal(b->rows + first, b->starts[d] - first);
+		first = b->starts[d];
+	}
+	return SE_OK;
 }
 
 /* Byte-wise comparison of event ids, a shorter prefix first: the order
@@ -234,8 +310,8 @@ int se_history_builder_pack(se_history_builder *b, const void **blob, size_t *si
 	size_t first = 0, d = 0;
 	int rc;
 
-	if (b->n_rows > 1) /* qsort(NULL, 0, ...) is undefined */
-		qsort(b->rows, b->n_rows, sizeof *b->rows, compare_deal_ts);
+	if (sort_rows(b) != SE_OK)
+		return se_error_set(err, SE_ENOMEM, "out of memory packing deal histories");
 	if ((rc = order_ties(b, err)) != SE_OK)
 		return rc;
 	n_deals = count_deals(b->rows, b->n_rows);
