@@ -20,6 +20,7 @@
 #include "strmap.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,23 @@ enum deal_cache_state {
 	DEALS_PARTIAL,    /* SQLite decides */
 	DEALS_LENT        /* the map is out (se_store_lend_deals) */
 };
+
+/* A commit that leaves this many frames (16 MiB) in the WAL asks the
+ * checkpointer thread to copy them into the database file. */
+#define CHECKPOINT_FRAMES 1024
+
+/* Copies the WAL into the database file on its own connection and thread,
+ * so a large import goes on writing while the last batches are copied
+ * (SQLite's own autocheckpoint would stop the committing thread for it). */
+typedef struct checkpointer {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	sqlite3 *db;
+	int started;
+	int pending;              /* a commit asked for a checkpoint */
+	int stop;
+} checkpointer;
 
 /* The capture of inserted rows (see "rows kept from the import"). */
 enum capture_state {
@@ -158,6 +176,8 @@ struct se_store {
 	int cap_checked;             /* the transaction's first insert checked it */
 	int64_t cap_base, cap_last;
 	int64_t refreshed_from_memory;
+	int wal_frames;              /* frames in the WAL after our last commit */
+	checkpointer ckpt;
 };
 
 static void capture_drop(se_store *st);
@@ -332,10 +352,102 @@ static int configure(se_store *st, se_error *err)
 	if ((rc = exec_sql(st, "PRAGMA journal_mode = WAL", err)) != SE_OK ||
 	    (rc = exec_sql(st, "PRAGMA synchronous = NORMAL", err)) != SE_OK ||
 	    (rc = exec_sql(st, "PRAGMA cache_size = -32768", err)) != SE_OK ||
-	    (rc = exec_sql(st, "PRAGMA temp_store = MEMORY", err)) != SE_OK ||
-	    (rc = exec_sql(st, "PRAGMA wal_autocheckpoint = 16384", err)) != SE_OK)
+	    (rc = exec_sql(st, "PRAGMA temp_store = MEMORY", err)) != SE_OK)
 		return rc;
 	return SE_OK;
+}
+
+/* Replaces SQLite's autocheckpoint: only notes the WAL's size, for
+ * se_store_commit() (a hook must not do the work itself). */
+static int note_wal_size(void *ud, sqlite3 *db, const char *name, int frames)
+{
+	se_store *st = ud;
+
+	(void)db;
+	(void)name;
+	st->wal_frames = frames;
+	return SQLITE_OK;
+}
+
+static void *checkpointer_main(void *arg)
+{
+	checkpointer *ck = arg;
+
+	pthread_mutex_lock(&ck->mu);
+	for (;;) {
+		while (!ck->stop && !ck->pending)
+			pthread_cond_wait(&ck->cv, &ck->mu);
+		if (ck->stop)
+			break;
+		ck->pending = 0;
+		pthread_mutex_unlock(&ck->mu);
+		/* PASSIVE: copies what no reader still needs, never waits for the
+		 * writer.  A failure leaves the frames for the next one (or the
+		 * close's checkpoint): nothing is lost either way. */
+		sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&ck->mu);
+	}
+	pthread_mutex_unlock(&ck->mu);
+	return NULL;
+}
+
+static int checkpointer_start(se_store *st)
+{
+	checkpointer *ck = &st->ckpt;
+	const char *path = sqlite3_db_filename(st->db, "main");
+
+	if (path == NULL || *path == '\0' ||
+	    sqlite3_open_v2(path, &ck->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		sqlite3_close(ck->db);
+		ck->db = NULL;
+		return SE_EDB;
+	}
+	pthread_mutex_init(&ck->mu, NULL);
+	pthread_cond_init(&ck->cv, NULL);
+	if (pthread_create(&ck->thread, NULL, checkpointer_main, ck) != 0) {
+		pthread_cond_destroy(&ck->cv);
+		pthread_mutex_destroy(&ck->mu);
+		sqlite3_close(ck->db);
+		ck->db = NULL;
+		return SE_ERR;
+	}
+	ck->started = 1;
+	return SE_OK;
+}
+
+/* Closes the checkpointer's connection first: the store's own close is
+ * then the last one and checkpoints whatever is left, as always. */
+static void checkpointer_stop(se_store *st)
+{
+	checkpointer *ck = &st->ckpt;
+
+	if (!ck->started)
+		return;
+	pthread_mutex_lock(&ck->mu);
+	ck->stop = 1;
+	pthread_cond_signal(&ck->cv);
+	pthread_mutex_unlock(&ck->mu);
+	pthread_join(ck->thread, NULL);
+	pthread_cond_destroy(&ck->cv);
+	pthread_mutex_destroy(&ck->mu);
+	sqlite3_close(ck->db);
+	memset(ck, 0, sizeof *ck);
+}
+
+static void checkpoint_soon(se_store *st)
+{
+	checkpointer *ck = &st->ckpt;
+
+	st->wal_frames = 0;
+	if (!ck->started && checkpointer_start(st) != SE_OK) {
+		/* No second connection or thread: copy here, as SQLite would. */
+		sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		return;
+	}
+	pthread_mutex_lock(&ck->mu);
+	ck->pending = 1;
+	pthread_cond_signal(&ck->cv);
+	pthread_mutex_unlock(&ck->mu);
 }
 
 int se_store_open(se_store **out, const char *path, unsigned flags, se_error *err)
@@ -366,6 +478,8 @@ int se_store_open(se_store **out, const char *path, unsigned flags, se_error *er
 			goto nomem;
 	if ((st->deal_cache = se_strmap_new()) == NULL)
 		goto nomem;
+	if (!(flags & SE_STORE_READONLY))
+		sqlite3_wal_hook(st->db, note_wal_size, st);
 	*out = st;
 	return SE_OK;
 nomem:
@@ -381,6 +495,7 @@ void se_store_close(se_store *st)
 		return;
 	if (st->in_tx)
 		se_store_rollback(st);
+	checkpointer_stop(st);
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
 	for (int d = 0; d < SE_DICT_COUNT; d++)
@@ -444,6 +559,8 @@ int se_store_commit(se_store *st, se_error *err)
 	rc = step_done(st, st->stmt[ST_COMMIT], err, "committing");
 	if (rc == SE_OK)
 		st->in_tx = 0;
+	if (rc == SE_OK && st->wal_frames >= CHECKPOINT_FRAMES)
+		checkpoint_soon(st);
 	return rc;
 }
 
