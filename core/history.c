@@ -88,6 +88,43 @@ static int grow(void **ptr, size_t *cap, size_t need, size_t elem)
 	return SE_OK;
 }
 
+/* ---- variable-length numbers (the detail blobs and the kept rows) -------- */
+
+static unsigned char *put_varint(unsigned char *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (unsigned char)v;
+	return p;
+}
+
+static const unsigned char *get_varint(const unsigned char *p, uint64_t *v)
+{
+	uint64_t x = 0;
+	unsigned shift = 0;
+
+	while (*p & 0x80) {
+		x |= (uint64_t)(*p++ & 0x7f) << shift;
+		shift += 7;
+	}
+	*v = x | (uint64_t)*p++ << shift;
+	return p;
+}
+
+/* Times within a chunk wander back and forth: zigzag keeps small steps
+ * either way small. */
+static uint64_t zigzag(int64_t v)
+{
+	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static int64_t unzigzag(uint64_t v)
+{
+	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
 static int keep_key(se_history_builder *b, const char *key, size_t len, size_t *off)
 {
 	if (grow((void **)&b->arena, &b->arena_cap, b->arena_len + len + 1, 1) != SE_OK)
@@ -273,7 +310,7 @@ static size_t count_deals(const held_row *rows, size_t n)
 
 /* Resolves one deal's attributes from its sorted rows [first, end). */
 static void pack_deal(const held_row *rows, size_t first, size_t end, se_chunk_deal *d,
-                      se_chunk_event *ev, se_detail_event *det)
+                      se_chunk_event *ev)
 {
 	d->deal = (uint32_t)rows[first].row.deal;
 	d->n_events = (uint32_t)(end - first);
@@ -292,11 +329,38 @@ static void pack_deal(const held_row *rows, size_t first, size_t end, se_chunk_d
 		ev[i - first].ts = r->ts;
 		ev[i - first].status = r->status;
 		ev[i - first].pipeline = r->pipeline;
-		det[i - first].rowid = r->rowid;
-		det[i - first].manager = r->manager;
-		det[i - first].source = r->source;
-		det[i - first].amount = r->amount;
 	}
+}
+
+/* The detail blob (SED2): per event, in the data blob's order, the rowid
+ * as a zigzag difference to the previous one, manager << 1 | has amount,
+ * source, all as varints, then the amount's 8 bytes if it has one.  A
+ * third of the fixed 24-byte layout (SED1, still read): the cache is
+ * written once into the WAL and once more into the database. */
+#define DETAIL_EVENT_MAX (10 + 6 + 5 + 8)
+
+static size_t pack_detail(const held_row *rows, size_t n, unsigned char *out)
+{
+	se_detail_header *dhdr = (se_detail_header *)out;
+	unsigned char *p = out + sizeof *dhdr;
+	int64_t prev = 0;
+
+	dhdr->magic = SE_DETAIL_MAGIC2;
+	dhdr->n_events = (uint32_t)n;
+	for (size_t i = 0; i < n; i++) {
+		const se_history_row *r = &rows[i].row;
+		int has_amount = !isnan(r->amount);
+
+		p = put_varint(p, zigzag(r->rowid - prev));
+		prev = r->rowid;
+		p = put_varint(p, (uint64_t)r->manager << 1 | (uint64_t)has_amount);
+		p = put_varint(p, r->source);
+		if (has_amount) {
+			memcpy(p, &r->amount, sizeof r->amount);
+			p += sizeof r->amount;
+		}
+	}
+	return (size_t)(p - out);
 }
 
 int se_history_builder_pack(se_history_builder *b, const void **blob, size_t *size, se_error *err)
@@ -305,8 +369,6 @@ int se_history_builder_pack(se_history_builder *b, const void **blob, size_t *si
 	se_chunk_header *hdr;
 	se_chunk_deal *deals;
 	se_chunk_event *events;
-	se_detail_header *dhdr;
-	se_detail_event *det;
 	size_t first = 0, d = 0;
 	int rc;
 
@@ -316,7 +378,7 @@ int se_history_builder_pack(se_history_builder *b, const void **blob, size_t *si
 		return rc;
 	n_deals = count_deals(b->rows, b->n_rows);
 	bytes = sizeof *hdr + n_deals * sizeof *deals + b->n_rows * sizeof *events;
-	detail_bytes = sizeof *dhdr + b->n_rows * sizeof *det;
+	detail_bytes = sizeof(se_detail_header) + b->n_rows * DETAIL_EVENT_MAX;
 	if (grow((void **)&b->blob, &b->blob_cap, bytes, 1) != SE_OK ||
 	    grow((void **)&b->detail, &b->detail_cap, detail_bytes, 1) != SE_OK)
 		return se_error_set(err, SE_ENOMEM, "out of memory packing deal histories");
@@ -327,17 +389,13 @@ int se_history_builder_pack(se_history_builder *b, const void **blob, size_t *si
 	hdr->n_deals = (uint32_t)n_deals;
 	hdr->n_events = (uint32_t)b->n_rows;
 	hdr->reserved = 0;
-	dhdr = (se_detail_header *)b->detail;
-	det = (se_detail_event *)(dhdr + 1);
-	dhdr->magic = SE_DETAIL_MAGIC;
-	dhdr->n_events = (uint32_t)b->n_rows;
 	for (size_t i = 1; i <= b->n_rows; i++) {
 		if (i < b->n_rows && b->rows[i].row.deal == b->rows[first].row.deal)
 			continue;
-		pack_deal(b->rows, first, i, &deals[d++], events + first, det + first);
+		pack_deal(b->rows, first, i, &deals[d++], events + first);
 		first = i;
 	}
-	b->detail_size = detail_bytes;
+	b->detail_size = pack_detail(b->rows, b->n_rows, b->detail);
 	*blob = b->blob;
 	*size = bytes;
 	return SE_OK;
@@ -349,33 +407,92 @@ void se_history_builder_detail(const se_history_builder *b, const void **blob, s
 	*size = b->detail_size;
 }
 
+/* Reads a varint no further than end; NULL if it runs past (a corrupt blob). */
+static const unsigned char *get_varint_in(const unsigned char *p, const unsigned char *end, uint64_t *v)
+{
+	uint64_t x = 0;
+
+	for (unsigned shift = 0; p < end && shift < 64; shift += 7) {
+		unsigned char c = *p++;
+
+		x |= (uint64_t)(c & 0x7f) << shift;
+		if (!(c & 0x80)) {
+			*v = x;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/* The detail of event e (SED1 fixed records or SED2 varints, see
+ * pack_detail); *pos and *prev carry the SED2 stream's place. */
+static int read_detail(const se_detail_header *dhdr, size_t detail_size, uint32_t e, size_t *pos,
+                       int64_t *prev, se_history_row *r)
+{
+	const unsigned char *base = (const unsigned char *)dhdr;
+	const unsigned char *p = base + *pos, *end = base + detail_size;
+	uint64_t v, mv;
+
+	if (dhdr->magic == SE_DETAIL_MAGIC) {
+		se_detail_event det;
+
+		memcpy(&det, base + sizeof *dhdr + (size_t)e * sizeof det, sizeof det);
+		r->rowid = det.rowid;
+		r->manager = det.manager;
+		r->source = det.source;
+		r->amount = det.amount;
+		return SE_OK;
+	}
+	if ((p = get_varint_in(p, end, &v)) == NULL || (p = get_varint_in(p, end, &mv)) == NULL)
+		return SE_EDB;
+	*prev += unzigzag(v);
+	r->rowid = *prev;
+	r->manager = (uint32_t)(mv >> 1);
+	if ((p = get_varint_in(p, end, &v)) == NULL)
+		return SE_EDB;
+	r->source = (uint32_t)v;
+	r->amount = NAN;
+	if (mv & 1) {
+		if ((size_t)(end - p) < sizeof r->amount)
+			return SE_EDB;
+		memcpy(&r->amount, p, sizeof r->amount);
+		p += sizeof r->amount;
+	}
+	*pos = (size_t)(p - base);
+	return SE_OK;
+}
+
 int se_history_builder_add_packed(se_history_builder *b, const void *data, size_t data_size,
                                   const void *detail, size_t detail_size, se_error *err)
 {
 	const se_detail_header *dhdr = detail;
-	const se_detail_event *det;
 	se_chunk_view v;
-	size_t e = 0;
+	size_t e = 0, pos = sizeof *dhdr;
+	int64_t prev = 0;
 	int rc;
 
 	if ((rc = se_history_view(data, data_size, &v, err)) != SE_OK)
 		return rc;
-	if (detail_size < sizeof *dhdr || dhdr->magic != SE_DETAIL_MAGIC || dhdr->n_events != v.n_events ||
-	    detail_size != sizeof *dhdr + (size_t)v.n_events * sizeof *det)
+	if (detail_size < sizeof *dhdr || dhdr->n_events != v.n_events ||
+	    (dhdr->magic == SE_DETAIL_MAGIC
+	         ? detail_size != sizeof *dhdr + (size_t)v.n_events * sizeof(se_detail_event)
+	         : dhdr->magic != SE_DETAIL_MAGIC2))
 		return se_error_set(err, SE_EDB, "cache chunk is corrupt (detail)");
-	det = (const se_detail_event *)(dhdr + 1);
 	for (uint32_t i = 0; i < v.n_deals; i++) {
 		for (uint32_t k = 0; k < v.deals[i].n_events; k++, e++) {
 			se_history_row r = {
-				.deal = v.deals[i].deal, .ts = v.events[e].ts, .rowid = det[e].rowid,
+				.deal = v.deals[i].deal, .ts = v.events[e].ts,
 				.status = v.events[e].status, .pipeline = v.events[e].pipeline,
-				.manager = det[e].manager, .source = det[e].source, .amount = det[e].amount,
 			};
 
+			if (read_detail(dhdr, detail_size, (uint32_t)e, &pos, &prev, &r) != SE_OK)
+				return se_error_set(err, SE_EDB, "cache chunk is corrupt (detail)");
 			if ((rc = se_history_builder_add(b, &r, err)) != SE_OK)
 				return rc;
 		}
 	}
+	if (dhdr->magic == SE_DETAIL_MAGIC2 && pos != detail_size)
+		return se_error_set(err, SE_EDB, "cache chunk is corrupt (detail)");
 	return SE_OK;
 }
 
@@ -471,41 +588,6 @@ size_t se_history_delta_bytes(const se_history_delta *d)
 int64_t se_history_delta_rows(const se_history_delta *d)
 {
 	return d->rows;
-}
-
-static unsigned char *put_varint(unsigned char *p, uint64_t v)
-{
-	while (v >= 0x80) {
-		*p++ = (unsigned char)(v | 0x80);
-		v >>= 7;
-	}
-	*p++ = (unsigned char)v;
-	return p;
-}
-
-static const unsigned char *get_varint(const unsigned char *p, uint64_t *v)
-{
-	uint64_t x = 0;
-	unsigned shift = 0;
-
-	while (*p & 0x80) {
-		x |= (uint64_t)(*p++ & 0x7f) << shift;
-		shift += 7;
-	}
-	*v = x | (uint64_t)*p++ << shift;
-	return p;
-}
-
-/* Times within a chunk wander back and forth: zigzag keeps small steps
- * either way small. */
-static uint64_t zigzag(int64_t v)
-{
-	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-}
-
-static int64_t unzigzag(uint64_t v)
-{
-	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
 }
 
 static int delta_bucket_of(se_history_delta *d, size_t chunk, delta_bucket **out)

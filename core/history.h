@@ -55,8 +55,12 @@ int se_history_builder_pack(se_history_builder *b, const void **blob, size_t *si
 
 /* The detail blob the last pack wrote beside the data blob: per event, in
  * the same order, what merging new events in later needs and reports do
- * not (rowid, manager, source, amount).  Layout: se_detail_header, then
- * se_detail_event[n_events]. */
+ * not (rowid, manager, source, amount).  Layout: se_detail_header (magic
+ * SED2), then per event varints (LEB128): the rowid's zigzag difference to
+ * the previous event's (the first's to 0), manager << 1 | 1 if it has an
+ * amount, source; then the amount's 8 bytes if it has one.  Stores written
+ * before hold SED1 blobs: se_detail_event[n_events] after the header;
+ * they are still read, and rewritten as SED2 when their chunk is. */
 void se_history_builder_detail(const se_history_builder *b, const void **blob, size_t *size);
 
 /* Adds back every event of an already packed chunk (data + detail), so new
@@ -112,7 +116,8 @@ typedef struct se_chunk_event {
 	uint32_t pipeline;
 } se_chunk_event;
 
-#define SE_DETAIL_MAGIC 0x31444553u /* "SED1" */
+#define SE_DETAIL_MAGIC 0x31444553u  /* "SED1": fixed records */
+#define SE_DETAIL_MAGIC2 0x32444553u /* "SED2": varints */
 
 typedef struct se_detail_header {
 	uint32_t magic;

@@ -1647,6 +1647,38 @@ static void test_cache_from_memory_matches_rebuild(void **state)
 	expect_same_as_rebuild(f);
 }
 
+/* Stores written before SED2 hold fixed-record detail blobs (SED1): a
+ * merge still reads them, and writes the chunk back as a rebuild would. */
+static void test_old_detail_blobs_are_read(void **state)
+{
+	fixture *f = *state;
+	struct {
+		se_detail_header h;
+		se_detail_event e[2];
+	} old = { { SE_DETAIL_MAGIC, 2 }, { { 1, 1, 1, 5.0 }, { 2, 0, 0, NAN } } };
+	sqlite3 *db;
+	sqlite3_stmt *s = NULL;
+
+	import_file(f, "one.csv",
+	            "event_id,deal_id,ts,stage,manager,source,amount\n"
+	            "e1,d1,1,new,Ann,Web,5\n"
+	            "e2,d1,2,won,,,\n", 0);
+	db = plain_open(f);
+	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE deal_chunk SET detail = ?1 WHERE id = 0", -1, &s, NULL),
+	                 SQLITE_OK);
+	sqlite3_bind_blob(s, 1, &old, sizeof old, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(s), SQLITE_DONE);
+	assert_int_equal(sqlite3_changes(db), 1);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	import_file(f, "two.csv",
+	            "event_id,deal_id,ts,stage,manager,source,amount\n"
+	            "e3,d1,3,lost,Bob,,7\n", 0);
+	assert_int_equal(check_cache(f), 3);
+	expect_query(f, "SELECT hex(substr(detail, 1, 4)) FROM deal_chunk", "53454432\n");
+	expect_same_as_rebuild(f);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1671,6 +1703,7 @@ int main(void)
 		T(test_second_import_repacks_touched_chunk),
 		T(test_readonly_store),
 		T(test_cache_from_memory_matches_rebuild),
+		T(test_old_detail_blobs_are_read),
 		T(test_kill_during_import),
 		T(test_kill_during_cache_refresh),
 	};
