@@ -396,8 +396,11 @@ static int checkpointer_start(se_store *st)
 	checkpointer *ck = &st->ckpt;
 	const char *path = sqlite3_db_filename(st->db, "main");
 
+	/* A connection finds out the file is in WAL mode only when it first
+	 * reads it; until then a checkpoint silently does nothing. */
 	if (path == NULL || *path == '\0' ||
-	    sqlite3_open_v2(path, &ck->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+	    sqlite3_open_v2(path, &ck->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	    sqlite3_exec(ck->db, "PRAGMA schema_version", NULL, NULL, NULL) != SQLITE_OK) {
 		sqlite3_close(ck->db);
 		ck->db = NULL;
 		return SE_EDB;
