@@ -13,7 +13,13 @@
  * them into the packed chunks of their deals (old events come back from the
  * chunks' own blobs, not from SQL) and moves the mark, in one transaction.
  * A killed import leaves committed events above the mark, so the next run
- * folds them in: the cache is never silently behind.
+ * folds them in: the cache is never silently behind.  The rows this
+ * connection inserted itself are kept in memory for that merge, so they are
+ * not read back (see "rows kept from the import").
+ *
+ * A second connection, on a thread of its own, copies the WAL into the
+ * database file after large commits (the checkpointer); it only ever
+ * checkpoints, so everything else stays on the caller's thread.
  */
 #include "store.h"
 #include "history.h"

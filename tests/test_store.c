@@ -1679,6 +1679,31 @@ static void test_old_detail_blobs_are_read(void **state)
 	expect_same_as_rebuild(f);
 }
 
+/* A large import's WAL is copied into the database file while the store
+ * is still open (by the checkpointer thread), not all at the close. */
+static void test_wal_is_checkpointed_during_import(void **state)
+{
+	fixture *f = *state;
+	char csv[128];
+	se_import_opts opts = { .batch_rows = 20000 };
+	struct stat sb = { 0 };
+
+	snprintf(csv, sizeof csv, "%s/big.csv", f->dir);
+	write_big_csv(csv, CRASH_ROWS, CRASH_DEALS);
+	assert_int_equal(se_import_file(f->st, csv, &opts, &f->stats, &f->err), SE_OK);
+	assert_int_equal(f->stats.imported, CRASH_ROWS);
+	/* The last checkpoint may still be running: give it a few seconds. */
+	for (int waited = 0; waited < 20000; waited += 10) {
+		assert_int_equal(stat(f->db, &sb), 0);
+		if (sb.st_size > (4 << 20))
+			break;
+		sleep_ms(10);
+	}
+	print_message("database file with the store open: %lld bytes\n", (long long)sb.st_size);
+	assert_true(sb.st_size > (4 << 20));
+	expect_query(f, "PRAGMA integrity_check", "ok\n");
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1704,6 +1729,7 @@ int main(void)
 		T(test_readonly_store),
 		T(test_cache_from_memory_matches_rebuild),
 		T(test_old_detail_blobs_are_read),
+		T(test_wal_is_checkpointed_during_import),
 		T(test_kill_during_import),
 		T(test_kill_during_cache_refresh),
 	};
