@@ -70,9 +70,11 @@ enum capture_state {
 	CAP_FROZEN        /* rows up to cap_last are kept, later ones are not */
 };
 
-/* Past this many bytes of kept rows (some 5 million rows) the rest of an
- * import is read back from SQL instead: bounds the import's memory. */
-#define CAPTURE_MAX_BYTES (64u << 20)
+/* Kept rows and the import's deal keys together stay under this: past it
+ * the rest of the import is read back from SQL instead, as it was before
+ * rows were kept (the keys are freed before that read).  1M deals and
+ * 3.2M rows take 84 + 44 MiB. */
+#define CAPTURE_BUDGET ((size_t)144 << 20)
 
 struct se_deal_numbers {
 	se_strmap *map;
@@ -181,6 +183,7 @@ struct se_store {
 	int cap_state;               /* enum capture_state */
 	int cap_checked;             /* the transaction's first insert checked it */
 	int64_t cap_base, cap_last;
+	size_t cap_limit;            /* bytes the kept rows may take */
 	int64_t refreshed_from_memory;
 	int wal_frames;              /* frames in the WAL after our last commit */
 	checkpointer ckpt;
@@ -893,8 +896,8 @@ void se_store_return_deals(se_store *st, se_deal_numbers *dn)
  * takes max(rowid) + 1); a group with duplicates reads its new rows back
  * (a few, from the end of the table).  When another connection may have
  * appended rows (checked at each transaction's first insert) or memory
- * runs short, the capture freezes: rows after cap_last are read from SQL
- * as before.  A rollback drops it: its rows may be gone.  Memory only: a
+ * runs short (CAPTURE_BUDGET), the capture freezes: rows after cap_last
+ * are read from SQL as before.  A rollback drops it: its rows may be gone.  Memory only: a
  * killed import loses it, and the refresh from meta.cache_rowid reads
  * everything from SQL.
  */
@@ -942,6 +945,7 @@ static int capture_check(se_store *st, se_error *err)
 {
 	sqlite3_stmt *s = st->stmt[ST_MAX_EVENT];
 	int64_t top;
+	size_t deal_keys;
 	int rc;
 
 	if (st->cap_checked || st->cap_state == CAP_FROZEN)
@@ -958,6 +962,9 @@ static int capture_check(se_store *st, se_error *err)
 	if (rc != SQLITE_ROW)
 		return db_error(st, err, "reading the last event");
 	st->cap_checked = 1;
+	deal_keys = se_strmap_bytes(st->deal_state == DEALS_LENT ? (size_t)st->lent_max
+	                                                         : se_strmap_count(st->deal_cache));
+	st->cap_limit = deal_keys < CAPTURE_BUDGET ? CAPTURE_BUDGET - deal_keys : 0;
 	if (st->cap_state == CAP_ACTIVE) {
 		if (top != st->cap_last)
 			st->cap_state = CAP_FROZEN; /* someone else appended rows */
@@ -975,7 +982,7 @@ static void capture_row(se_store *st, const se_history_row *r)
 {
 	se_error ignored;
 
-	if (r->rowid != st->cap_last + 1 || se_history_delta_bytes(st->cap) >= CAPTURE_MAX_BYTES ||
+	if (r->rowid != st->cap_last + 1 || se_history_delta_bytes(st->cap) >= st->cap_limit ||
 	    se_history_delta_add(st->cap, r, &ignored) != SE_OK) {
 		st->cap_state = CAP_FROZEN;
 		return;
