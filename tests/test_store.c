@@ -1576,10 +1576,20 @@ static char *tricky_csv(long first, long rows, long deals)
 	return text;
 }
 
+/* Imports tricky_csv(first, rows, deals); the refresh must have taken
+ * every new row from memory. */
+static void import_tricky(fixture *f, const char *name, long first, long rows, long deals, int batch)
+{
+	char *text = tricky_csv(first, rows, deals);
+
+	import_file(f, name, text, batch);
+	free(text);
+	assert_int_equal(se_store_rows_from_memory(f->st), f->stats.imported);
+}
+
 static void test_cache_from_memory_matches_rebuild(void **state)
 {
 	fixture *f = *state;
-	char *text;
 	const ev killed[] = {
 		{ "z1", "d5", 1700000000, "lost", "Bob", NULL, 3 },
 		{ "z2", "d9000", 1700000060, "new", NULL, "Web", NAN },
@@ -1590,30 +1600,21 @@ static void test_cache_from_memory_matches_rebuild(void **state)
 
 	/* One import; batches of 700 rows end in partial insert groups, which
 	 * go in row by row. */
-	text = tricky_csv(0, 20000, 9000);
-	import_file(f, "first.csv", text, 700);
-	free(text);
+	import_tricky(f, "first.csv", 0, 20000, 9000, 700);
 	assert_true(f->stats.duplicates > 100);
-	assert_int_equal(se_store_rows_from_memory(f->st), f->stats.imported);
 	expect_same_as_rebuild(f);
 
 	/* A second file overlapping the first: duplicates across files, and
 	 * new events merged into the chunks' packed histories. */
-	text = tricky_csv(15000, 10000, 9500);
-	import_file(f, "second.csv", text, 0);
-	free(text);
+	import_tricky(f, "second.csv", 15000, 10000, 9500, 0);
 	assert_true(f->stats.duplicates > 4000);
-	assert_int_equal(se_store_rows_from_memory(f->st), f->stats.imported);
 	expect_same_as_rebuild(f);
 
 	/* An import killed after committing a batch, resumed by a new run: the
 	 * killed run's rows come from SQL, the new run's from memory. */
 	insert_batch(f, killed, 2);
 	reopen(f);
-	text = tricky_csv(24000, 3000, 9500);
-	import_file(f, "third.csv", text, 500);
-	free(text);
-	assert_int_equal(se_store_rows_from_memory(f->st), f->stats.imported);
+	import_tricky(f, "third.csv", 24000, 3000, 9500, 500);
 	assert_int_equal(check_cache(f), (size_t)query_int(f, "SELECT count(*) FROM event"));
 	expect_same_as_rebuild(f);
 
