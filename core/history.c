@@ -24,6 +24,10 @@ typedef struct held_row {
 struct se_history_builder {
 	held_row *rows;
 	size_t n_rows, cap_rows;
+	held_row *spare;         /* the sort's second array */
+	size_t cap_spare;
+	size_t *starts;          /* the sort's counts, by deal */
+	size_t cap_starts;
 	char *arena;
 	size_t arena_len, arena_cap;
 	unsigned char *blob, *detail;
@@ -47,6 +51,8 @@ void se_history_builder_free(se_history_builder *b)
 	if (b == NULL)
 		return;
 	free(b->rows);
+	free(b->spare);
+	free(b->starts);
 	free(b->arena);
 	free(b->blob);
 	free(b->detail);
@@ -80,6 +86,43 @@ static int grow(void **ptr, size_t *cap, size_t need, size_t elem)
 	*ptr = p;
 	*cap = ncap;
 	return SE_OK;
+}
+
+/* ---- variable-length numbers (the detail blobs and the kept rows) -------- */
+
+static unsigned char *put_varint(unsigned char *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (unsigned char)v;
+	return p;
+}
+
+static const unsigned char *get_varint(const unsigned char *p, uint64_t *v)
+{
+	uint64_t x = 0;
+	unsigned shift = 0;
+
+	while (*p & 0x80) {
+		x |= (uint64_t)(*p++ & 0x7f) << shift;
+		shift += 7;
+	}
+	*v = x | (uint64_t)*p++ << shift;
+	return p;
+}
+
+/* Times within a chunk wander back and forth: zigzag keeps small steps
+ * either way small. */
+static uint64_t zigzag(int64_t v)
+{
+	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static int64_t unzigzag(uint64_t v)
+{
+	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
 }
 
 static int keep_key(se_history_builder *b, const char *key, size_t len, size_t *off)
@@ -123,6 +166,76 @@ static int compare_deal_ts(const void *pa, const void *pb)
 	if (a->ts != b->ts)
 		return a->ts < b->ts ? -1 : 1;
 	return (a->rowid > b->rowid) - (a->rowid < b->rowid);
+}
+
+/* Sorts a run of rows of one deal: a deal has a handful of events, so
+ * insertion sort; qsort for a long history. */
+static void sort_deal(held_row *rows, size_t n)
+{
+	if (n > 24) {
+		qsort(rows, n, sizeof *rows, compare_deal_ts);
+		return;
+	}
+	for (size_t i = 1; i < n; i++) {
+		held_row h = rows[i];
+		size_t j = i;
+
+		while (j > 0 && compare_deal_ts(&rows[j - 1], &h) > 0) {
+			rows[j] = rows[j - 1];
+			j--;
+		}
+		rows[j] = h;
+	}
+}
+
+/* Orders the rows by compare_deal_ts.  A chunk's rows span a few thousand
+ * deal numbers, so a counting sort on the deal (linear) and then a sort of
+ * each deal's few rows costs a fraction of one qsort over them all.  Deals
+ * spread wider than that (not one chunk) get the qsort. */
+static int sort_rows(se_history_builder *b)
+{
+	size_t n = b->n_rows, range;
+	int64_t lo, hi;
+	held_row *t;
+	size_t tcap;
+
+	if (n < 2)
+		return SE_OK;
+	lo = hi = b->rows[0].row.deal;
+	for (size_t i = 1; i < n; i++) {
+		if (b->rows[i].row.deal < lo)
+			lo = b->rows[i].row.deal;
+		if (b->rows[i].row.deal > hi)
+			hi = b->rows[i].row.deal;
+	}
+	if ((uint64_t)(hi - lo) >= 4 * (uint64_t)n + SE_CHUNK_DEALS) {
+		qsort(b->rows, n, sizeof *b->rows, compare_deal_ts);
+		return SE_OK;
+	}
+	range = (size_t)(hi - lo) + 1;
+	if (grow((void **)&b->spare, &b->cap_spare, n, sizeof *b->spare) != SE_OK ||
+	    grow((void **)&b->starts, &b->cap_starts, range + 1, sizeof *b->starts) != SE_OK)
+		return SE_ENOMEM;
+	memset(b->starts, 0, (range + 1) * sizeof *b->starts);
+	for (size_t i = 0; i < n; i++)
+		b->starts[b->rows[i].row.deal - lo + 1]++;
+	for (size_t d = 0; d < range; d++)
+		b->starts[d + 1] += b->starts[d];
+	for (size_t i = 0; i < n; i++)
+		b->spare[b->starts[b->rows[i].row.deal - lo]++] = b->rows[i];
+	t = b->rows;
+	b->rows = b->spare;
+	b->spare = t;
+	tcap = b->cap_rows;
+	b->cap_rows = b->cap_spare;
+	b->cap_spare = tcap;
+	/* starts[d] is now the end of deal lo + d's rows. */
+	for (size_t d = 0, first = 0; d < range; d++) {
+		if (b->starts[d] - first > 1)
+			sort_deal(b->rows + first, b->starts[d] - first);
+		first = b->starts[d];
+	}
+	return SE_OK;
 }
 
 /* Byte-wise comparison of event ids, a shorter prefix first: the order
@@ -197,7 +310,7 @@ static size_t count_deals(const held_row *rows, size_t n)
 
 /* Resolves one deal's attributes from its sorted rows [first, end). */
 static void pack_deal(const held_row *rows, size_t first, size_t end, se_chunk_deal *d,
-                      se_chunk_event *ev, se_detail_event *det)
+                      se_chunk_event *ev)
 {
 	d->deal = (uint32_t)rows[first].row.deal;
 	d->n_events = (uint32_t)(end - first);
@@ -216,11 +329,38 @@ static void pack_deal(const held_row *rows, size_t first, size_t end, se_chunk_d
 		ev[i - first].ts = r->ts;
 		ev[i - first].status = r->status;
 		ev[i - first].pipeline = r->pipeline;
-		det[i - first].rowid = r->rowid;
-		det[i - first].manager = r->manager;
-		det[i - first].source = r->source;
-		det[i - first].amount = r->amount;
 	}
+}
+
+/* The detail blob (SED2): per event, in the data blob's order, the rowid
+ * as a zigzag difference to the previous one, manager << 1 | has amount,
+ * source, all as varints, then the amount's 8 bytes if it has one.  A
+ * third of the fixed 24-byte layout (SED1, still read): the cache is
+ * written once into the WAL and once more into the database. */
+#define DETAIL_EVENT_MAX (10 + 6 + 5 + 8)
+
+static size_t pack_detail(const held_row *rows, size_t n, unsigned char *out)
+{
+	se_detail_header *dhdr = (se_detail_header *)out;
+	unsigned char *p = out + sizeof *dhdr;
+	int64_t prev = 0;
+
+	dhdr->magic = SE_DETAIL_MAGIC2;
+	dhdr->n_events = (uint32_t)n;
+	for (size_t i = 0; i < n; i++) {
+		const se_history_row *r = &rows[i].row;
+		int has_amount = !isnan(r->amount);
+
+		p = put_varint(p, zigzag(r->rowid - prev));
+		prev = r->rowid;
+		p = put_varint(p, (uint64_t)r->manager << 1 | (uint64_t)has_amount);
+		p = put_varint(p, r->source);
+		if (has_amount) {
+			memcpy(p, &r->amount, sizeof r->amount);
+			p += sizeof r->amount;
+		}
+	}
+	return (size_t)(p - out);
 }
 
 int se_history_builder_pack(se_history_builder *b, const void **blob, size_t *size, se_error *err)
@@ -229,18 +369,16 @@ int se_history_builder_pack(se_history_builder *b, const void **blob, size_t *si
 	se_chunk_header *hdr;
 	se_chunk_deal *deals;
 	se_chunk_event *events;
-	se_detail_header *dhdr;
-	se_detail_event *det;
 	size_t first = 0, d = 0;
 	int rc;
 
-	if (b->n_rows > 1) /* qsort(NULL, 0, ...) is undefined */
-		qsort(b->rows, b->n_rows, sizeof *b->rows, compare_deal_ts);
+	if (sort_rows(b) != SE_OK)
+		return se_error_set(err, SE_ENOMEM, "out of memory packing deal histories");
 	if ((rc = order_ties(b, err)) != SE_OK)
 		return rc;
 	n_deals = count_deals(b->rows, b->n_rows);
 	bytes = sizeof *hdr + n_deals * sizeof *deals + b->n_rows * sizeof *events;
-	detail_bytes = sizeof *dhdr + b->n_rows * sizeof *det;
+	detail_bytes = sizeof(se_detail_header) + b->n_rows * DETAIL_EVENT_MAX;
 	if (grow((void **)&b->blob, &b->blob_cap, bytes, 1) != SE_OK ||
 	    grow((void **)&b->detail, &b->detail_cap, detail_bytes, 1) != SE_OK)
 		return se_error_set(err, SE_ENOMEM, "out of memory packing deal histories");
@@ -251,17 +389,13 @@ int se_history_builder_pack(se_history_builder *b, const void **blob, size_t *si
 	hdr->n_deals = (uint32_t)n_deals;
 	hdr->n_events = (uint32_t)b->n_rows;
 	hdr->reserved = 0;
-	dhdr = (se_detail_header *)b->detail;
-	det = (se_detail_event *)(dhdr + 1);
-	dhdr->magic = SE_DETAIL_MAGIC;
-	dhdr->n_events = (uint32_t)b->n_rows;
 	for (size_t i = 1; i <= b->n_rows; i++) {
 		if (i < b->n_rows && b->rows[i].row.deal == b->rows[first].row.deal)
 			continue;
-		pack_deal(b->rows, first, i, &deals[d++], events + first, det + first);
+		pack_deal(b->rows, first, i, &deals[d++], events + first);
 		first = i;
 	}
-	b->detail_size = detail_bytes;
+	b->detail_size = pack_detail(b->rows, b->n_rows, b->detail);
 	*blob = b->blob;
 	*size = bytes;
 	return SE_OK;
@@ -273,33 +407,92 @@ void se_history_builder_detail(const se_history_builder *b, const void **blob, s
 	*size = b->detail_size;
 }
 
+/* Reads a varint no further than end; NULL if it runs past (a corrupt blob). */
+static const unsigned char *get_varint_in(const unsigned char *p, const unsigned char *end, uint64_t *v)
+{
+	uint64_t x = 0;
+
+	for (unsigned shift = 0; p < end && shift < 64; shift += 7) {
+		unsigned char c = *p++;
+
+		x |= (uint64_t)(c & 0x7f) << shift;
+		if (!(c & 0x80)) {
+			*v = x;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/* The detail of event e (SED1 fixed records or SED2 varints, see
+ * pack_detail); *pos and *prev carry the SED2 stream's place. */
+static int read_detail(const se_detail_header *dhdr, size_t detail_size, uint32_t e, size_t *pos,
+                       int64_t *prev, se_history_row *r)
+{
+	const unsigned char *base = (const unsigned char *)dhdr;
+	const unsigned char *p = base + *pos, *end = base + detail_size;
+	uint64_t v, mv;
+
+	if (dhdr->magic == SE_DETAIL_MAGIC) {
+		se_detail_event det;
+
+		memcpy(&det, base + sizeof *dhdr + (size_t)e * sizeof det, sizeof det);
+		r->rowid = det.rowid;
+		r->manager = det.manager;
+		r->source = det.source;
+		r->amount = det.amount;
+		return SE_OK;
+	}
+	if ((p = get_varint_in(p, end, &v)) == NULL || (p = get_varint_in(p, end, &mv)) == NULL)
+		return SE_EDB;
+	*prev += unzigzag(v);
+	r->rowid = *prev;
+	r->manager = (uint32_t)(mv >> 1);
+	if ((p = get_varint_in(p, end, &v)) == NULL)
+		return SE_EDB;
+	r->source = (uint32_t)v;
+	r->amount = NAN;
+	if (mv & 1) {
+		if ((size_t)(end - p) < sizeof r->amount)
+			return SE_EDB;
+		memcpy(&r->amount, p, sizeof r->amount);
+		p += sizeof r->amount;
+	}
+	*pos = (size_t)(p - base);
+	return SE_OK;
+}
+
 int se_history_builder_add_packed(se_history_builder *b, const void *data, size_t data_size,
                                   const void *detail, size_t detail_size, se_error *err)
 {
 	const se_detail_header *dhdr = detail;
-	const se_detail_event *det;
 	se_chunk_view v;
-	size_t e = 0;
+	size_t e = 0, pos = sizeof *dhdr;
+	int64_t prev = 0;
 	int rc;
 
 	if ((rc = se_history_view(data, data_size, &v, err)) != SE_OK)
 		return rc;
-	if (detail_size < sizeof *dhdr || dhdr->magic != SE_DETAIL_MAGIC || dhdr->n_events != v.n_events ||
-	    detail_size != sizeof *dhdr + (size_t)v.n_events * sizeof *det)
+	if (detail_size < sizeof *dhdr || dhdr->n_events != v.n_events ||
+	    (dhdr->magic == SE_DETAIL_MAGIC
+	         ? detail_size != sizeof *dhdr + (size_t)v.n_events * sizeof(se_detail_event)
+	         : dhdr->magic != SE_DETAIL_MAGIC2))
 		return se_error_set(err, SE_EDB, "cache chunk is corrupt (detail)");
-	det = (const se_detail_event *)(dhdr + 1);
 	for (uint32_t i = 0; i < v.n_deals; i++) {
 		for (uint32_t k = 0; k < v.deals[i].n_events; k++, e++) {
 			se_history_row r = {
-				.deal = v.deals[i].deal, .ts = v.events[e].ts, .rowid = det[e].rowid,
+				.deal = v.deals[i].deal, .ts = v.events[e].ts,
 				.status = v.events[e].status, .pipeline = v.events[e].pipeline,
-				.manager = det[e].manager, .source = det[e].source, .amount = det[e].amount,
 			};
 
+			if (read_detail(dhdr, detail_size, (uint32_t)e, &pos, &prev, &r) != SE_OK)
+				return se_error_set(err, SE_EDB, "cache chunk is corrupt (detail)");
 			if ((rc = se_history_builder_add(b, &r, err)) != SE_OK)
 				return rc;
 		}
 	}
+	if (dhdr->magic == SE_DETAIL_MAGIC2 && pos != detail_size)
+		return se_error_set(err, SE_EDB, "cache chunk is corrupt (detail)");
 	return SE_OK;
 }
 
@@ -324,4 +517,201 @@ int se_history_view(const void *blob, size_t size, se_chunk_view *view, se_error
 	if (total != view->n_events)
 		return se_error_set(err, SE_EDB, "cache chunk is corrupt (event counts)");
 	return SE_OK;
+}
+
+/* ---- rows kept in memory -------------------------------------------------- */
+
+/* Each chunk's rows go into a list of blocks that double from DELTA_BLOCK_MIN
+ * up to DELTA_BLOCK_MAX bytes: a small import touching many chunks takes
+ * little, a large one wastes at most one large block a chunk. */
+#define DELTA_BLOCK_MIN 256
+#define DELTA_BLOCK_MAX (64u << 10)
+/* The longest encoded row: seven varints of at most 10 bytes and a double. */
+#define DELTA_ROW_MAX (7 * 10 + 8)
+
+typedef struct delta_block {
+	struct delta_block *next;
+	size_t used, cap;
+	unsigned char data[];
+} delta_block;
+
+typedef struct delta_bucket {
+	delta_block *head, *tail;
+	int64_t last_rowid, last_ts;  /* rows are coded as differences to these */
+} delta_bucket;
+
+struct se_history_delta {
+	delta_bucket *buckets;  /* by chunk id */
+	size_t n_buckets;
+	size_t bytes;
+	int64_t rows;
+};
+
+int se_history_delta_new(se_history_delta **out, se_error *err)
+{
+	se_history_delta *d = calloc(1, sizeof *d);
+
+	if (d == NULL)
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	*out = d;
+	return SE_OK;
+}
+
+static void free_blocks(delta_bucket *bk)
+{
+	delta_block *blk = bk->head;
+
+	while (blk != NULL) {
+		delta_block *next = blk->next;
+
+		free(blk);
+		blk = next;
+	}
+	bk->head = bk->tail = NULL;
+}
+
+void se_history_delta_free(se_history_delta *d)
+{
+	if (d == NULL)
+		return;
+	for (size_t c = 0; c < d->n_buckets; c++)
+		free_blocks(&d->buckets[c]);
+	free(d->buckets);
+	free(d);
+}
+
+size_t se_history_delta_bytes(const se_history_delta *d)
+{
+	return d->bytes;
+}
+
+int64_t se_history_delta_rows(const se_history_delta *d)
+{
+	return d->rows;
+}
+
+static int delta_bucket_of(se_history_delta *d, size_t chunk, delta_bucket **out)
+{
+	if (chunk >= d->n_buckets) {
+		size_t n = d->n_buckets ? d->n_buckets : 64;
+		delta_bucket *nb;
+
+		while (n <= chunk)
+			n *= 2;
+		if ((nb = realloc(d->buckets, n * sizeof *nb)) == NULL)
+			return SE_ENOMEM;
+		memset(nb + d->n_buckets, 0, (n - d->n_buckets) * sizeof *nb);
+		d->buckets = nb;
+		d->n_buckets = n;
+	}
+	*out = &d->buckets[chunk];
+	return SE_OK;
+}
+
+int se_history_delta_add(se_history_delta *d, const se_history_row *row, se_error *err)
+{
+	size_t chunk = (size_t)((uint64_t)row->deal >> SE_CHUNK_SHIFT);
+	unsigned char buf[DELTA_ROW_MAX], *p = buf;
+	int has_amount = !isnan(row->amount);
+	delta_bucket *bk;
+	delta_block *blk;
+	size_t n;
+
+	if (delta_bucket_of(d, chunk, &bk) != SE_OK)
+		return se_error_set(err, SE_ENOMEM, "out of memory keeping imported rows");
+	p = put_varint(p, (uint64_t)(row->rowid - bk->last_rowid));
+	p = put_varint(p, (uint64_t)row->deal & (SE_CHUNK_DEALS - 1));
+	p = put_varint(p, zigzag(row->ts - bk->last_ts));
+	p = put_varint(p, (uint64_t)row->status << 1 | (uint64_t)has_amount);
+	p = put_varint(p, row->pipeline);
+	p = put_varint(p, row->manager);
+	p = put_varint(p, row->source);
+	if (has_amount) {
+		memcpy(p, &row->amount, sizeof row->amount);
+		p += sizeof row->amount;
+	}
+	n = (size_t)(p - buf);
+	blk = bk->tail;
+	if (blk == NULL || blk->cap - blk->used < n) {
+		size_t cap = blk == NULL ? DELTA_BLOCK_MIN : blk->cap * 2;
+		delta_block *nb;
+
+		if (cap > DELTA_BLOCK_MAX)
+			cap = DELTA_BLOCK_MAX;
+		if ((nb = malloc(sizeof *nb + cap)) == NULL)
+			return se_error_set(err, SE_ENOMEM, "out of memory keeping imported rows");
+		nb->next = NULL;
+		nb->used = 0;
+		nb->cap = cap;
+		if (blk == NULL)
+			bk->head = nb;
+		else
+			blk->next = nb;
+		bk->tail = blk = nb;
+		d->bytes += sizeof *nb + cap;
+	}
+	memcpy(blk->data + blk->used, buf, n);
+	blk->used += n;
+	bk->last_rowid = row->rowid;
+	bk->last_ts = row->ts;
+	d->rows++;
+	return SE_OK;
+}
+
+int64_t se_history_delta_next_chunk(const se_history_delta *d, int64_t after)
+{
+	for (size_t c = after < 0 ? 0 : (size_t)after + 1; c < d->n_buckets; c++)
+		if (d->buckets[c].head != NULL)
+			return (int64_t)c;
+	return -1;
+}
+
+int se_history_delta_take(se_history_delta *d, int64_t chunk, se_history_builder *b, se_error *err)
+{
+	delta_bucket *bk;
+	int64_t rowid = 0, ts = 0;
+	int rc = SE_OK;
+
+	if (chunk < 0 || (size_t)chunk >= d->n_buckets)
+		return SE_OK;
+	bk = &d->buckets[chunk];
+	for (delta_block *blk = bk->head; blk != NULL && rc == SE_OK; blk = blk->next) {
+		const unsigned char *p = blk->data, *end = blk->data + blk->used;
+
+		while (p < end && rc == SE_OK) {
+			se_history_row r = { .key = NULL };
+			uint64_t v;
+			int has_amount;
+
+			p = get_varint(p, &v);
+			rowid += (int64_t)v;
+			p = get_varint(p, &v);
+			r.deal = (int64_t)((uint64_t)chunk << SE_CHUNK_SHIFT | v);
+			p = get_varint(p, &v);
+			ts += unzigzag(v);
+			r.rowid = rowid;
+			r.ts = ts;
+			p = get_varint(p, &v);
+			r.status = (uint32_t)(v >> 1);
+			has_amount = (int)(v & 1);
+			p = get_varint(p, &v);
+			r.pipeline = (uint32_t)v;
+			p = get_varint(p, &v);
+			r.manager = (uint32_t)v;
+			p = get_varint(p, &v);
+			r.source = (uint32_t)v;
+			r.amount = NAN;
+			if (has_amount) {
+				memcpy(&r.amount, p, sizeof r.amount);
+				p += sizeof r.amount;
+			}
+			d->rows--;
+			rc = se_history_builder_add(b, &r, err);
+		}
+	}
+	for (delta_block *blk = bk->head; blk != NULL; blk = blk->next)
+		d->bytes -= sizeof *blk + blk->cap;
+	free_blocks(bk);
+	bk->last_rowid = bk->last_ts = 0;
+	return rc;
 }

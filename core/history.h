@@ -55,8 +55,12 @@ int se_history_builder_pack(se_history_builder *b, const void **blob, size_t *si
 
 /* The detail blob the last pack wrote beside the data blob: per event, in
  * the same order, what merging new events in later needs and reports do
- * not (rowid, manager, source, amount).  Layout: se_detail_header, then
- * se_detail_event[n_events]. */
+ * not (rowid, manager, source, amount).  Layout: se_detail_header (magic
+ * SED2), then per event varints (LEB128): the rowid's zigzag difference to
+ * the previous event's (the first's to 0), manager << 1 | 1 if it has an
+ * amount, source; then the amount's 8 bytes if it has one.  Stores written
+ * before hold SED1 blobs: se_detail_event[n_events] after the header;
+ * they are still read, and rewritten as SED2 when their chunk is. */
 void se_history_builder_detail(const se_history_builder *b, const void **blob, size_t *size);
 
 /* Adds back every event of an already packed chunk (data + detail), so new
@@ -68,6 +72,24 @@ int se_history_builder_add_packed(se_history_builder *b, const void *data, size_
  * the next call); returns 0 or an SE_E* code. */
 typedef int (*se_key_fetch_fn)(void *ud, int64_t rowid, const char **key, size_t *len, se_error *err);
 void se_history_builder_key_fetch(se_history_builder *b, se_key_fetch_fn fn, void *ud);
+
+/* Rows an import wrote, kept in memory for the cache refresh so it need
+ * not read them back from SQL.  Rows are grouped by chunk as they come and
+ * packed with variable-length numbers (about 12 bytes a row instead of the
+ * 48 a read-back row takes), so a large import's rows fit beside its deal
+ * keys.  Rows must be added in increasing rowid order. */
+typedef struct se_history_delta se_history_delta;
+
+int se_history_delta_new(se_history_delta **out, se_error *err);
+void se_history_delta_free(se_history_delta *d);
+int se_history_delta_add(se_history_delta *d, const se_history_row *row, se_error *err);
+/* Bytes held, and rows added. */
+size_t se_history_delta_bytes(const se_history_delta *d);
+int64_t se_history_delta_rows(const se_history_delta *d);
+/* The lowest chunk id above `after` that holds rows, or -1. */
+int64_t se_history_delta_next_chunk(const se_history_delta *d, int64_t after);
+/* Adds the chunk's rows to the builder and frees them. */
+int se_history_delta_take(se_history_delta *d, int64_t chunk, se_history_builder *b, se_error *err);
 
 /* Reading a packed chunk.  Layout (native byte order, 8-byte aligned):
  *   se_chunk_header, se_chunk_deal[n_deals], se_chunk_event[n_events]
@@ -94,7 +116,8 @@ typedef struct se_chunk_event {
 	uint32_t pipeline;
 } se_chunk_event;
 
-#define SE_DETAIL_MAGIC 0x31444553u /* "SED1" */
+#define SE_DETAIL_MAGIC 0x31444553u  /* "SED1": fixed records */
+#define SE_DETAIL_MAGIC2 0x32444553u /* "SED2": varints */
 
 typedef struct se_detail_header {
 	uint32_t magic;

@@ -13,13 +13,20 @@
  * them into the packed chunks of their deals (old events come back from the
  * chunks' own blobs, not from SQL) and moves the mark, in one transaction.
  * A killed import leaves committed events above the mark, so the next run
- * folds them in: the cache is never silently behind.
+ * folds them in: the cache is never silently behind.  The rows this
+ * connection inserted itself are kept in memory for that merge, so they are
+ * not read back (see "rows kept from the import").
+ *
+ * A second connection, on a thread of its own, copies the WAL into the
+ * database file after large commits (the checkpointer); it only ever
+ * checkpoints, so everything else stays on the caller's thread.
  */
 #include "store.h"
 #include "history.h"
 #include "strmap.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +45,36 @@ enum deal_cache_state {
 	DEALS_PARTIAL,    /* SQLite decides */
 	DEALS_LENT        /* the map is out (se_store_lend_deals) */
 };
+
+/* A commit that leaves this many frames (16 MiB) in the WAL asks the
+ * checkpointer thread to copy them into the database file. */
+#define CHECKPOINT_FRAMES 1024
+
+/* Copies the WAL into the database file on its own connection and thread,
+ * so a large import goes on writing while the last batches are copied
+ * (SQLite's own autocheckpoint would stop the committing thread for it). */
+typedef struct checkpointer {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	sqlite3 *db;
+	int started;
+	int pending;              /* a commit asked for a checkpoint */
+	int stop;
+} checkpointer;
+
+/* The capture of inserted rows (see "rows kept from the import"). */
+enum capture_state {
+	CAP_NONE,         /* nothing kept */
+	CAP_ACTIVE,       /* every row above cap_base is kept, up to cap_last */
+	CAP_FROZEN        /* rows up to cap_last are kept, later ones are not */
+};
+
+/* Kept rows and the import's deal keys together stay under this: past it
+ * the rest of the import is read back from SQL instead, as it was before
+ * rows were kept (the keys are freed before that read).  1M deals and
+ * 3.2M rows take 84 + 44 MiB. */
+#define CAPTURE_BUDGET ((size_t)144 << 20)
 
 struct se_deal_numbers {
 	se_strmap *map;
@@ -159,7 +196,20 @@ struct se_store {
 	char queued_deal_keys[DEAL_GROUP][SE_STORE_MAX_KEY];
 	size_t queued_deal_lens[DEAL_GROUP];
 	int n_queued_deals;
+	/* The rows this connection inserted, kept for the cache refresh (see
+	 * "rows kept from the import" below): rows (cap_base, cap_last] when
+	 * cap_state is CAP_ACTIVE or CAP_FROZEN. */
+	se_history_delta *cap;
+	int cap_state;               /* enum capture_state */
+	int cap_checked;             /* the transaction's first insert checked it */
+	int64_t cap_base, cap_last;
+	size_t cap_limit;            /* bytes the kept rows may take */
+	int64_t refreshed_from_memory;
+	int wal_frames;              /* frames in the WAL after our last commit */
+	checkpointer ckpt;
 };
+
+static void capture_drop(se_store *st);
 
 static int db_error(se_store *st, se_error *err, const char *what)
 {
@@ -215,10 +265,14 @@ static int prepare_group_insert(se_store *st, se_error *err)
 	size_t n = 0;
 	int rc;
 
-	n += (size_t)snprintf(sql + n, sizeof sql - n, "INSERT INTO event(" EVENT_COLUMNS ") VALUES");
+	/* OR IGNORE, not ON CONFLICT(event_key) DO NOTHING: the same for what
+	 * is bound here (an event_id already stored is skipped, and no bound
+	 * value breaks NOT NULL), but a statement that can abort halfway makes
+	 * SQLite copy each page it touches into a statement journal first:
+	 * 6% of an import's instructions. */
+	n += (size_t)snprintf(sql + n, sizeof sql - n, "INSERT OR IGNORE INTO event(" EVENT_COLUMNS ") VALUES");
 	for (int r = 0; r < SE_STORE_GROUP; r++)
 		n += (size_t)snprintf(sql + n, sizeof sql - n, "%s(?,?,?,?,?,?,?,?,?,?)", r ? "," : "");
-	snprintf(sql + n, sizeof sql - n, " ON CONFLICT(event_key) DO NOTHING");
 	if ((rc = prepare(st, ST_EVENT_INSERT_GROUP, sql, err)) != SE_OK)
 		return rc;
 	return SE_OK;
@@ -229,7 +283,10 @@ static int prepare_deal_group(se_store *st, se_error *err)
 	char sql[DEAL_GROUP * 8 + 64];
 	size_t n = 0;
 
-	n += (size_t)snprintf(sql + n, sizeof sql - n, "INSERT INTO deal(id, key) VALUES");
+	/* OR IGNORE spares SQLite the statement journal (see
+	 * prepare_group_insert); flush_deal_group() turns a row not stored
+	 * into the error ABORT would have given. */
+	n += (size_t)snprintf(sql + n, sizeof sql - n, "INSERT OR IGNORE INTO deal(id, key) VALUES");
 	for (int r = 0; r < DEAL_GROUP; r++)
 		n += (size_t)snprintf(sql + n, sizeof sql - n, "%s(?,?)", r ? "," : "");
 	return prepare(st, ST_DEAL_ADD_GROUP, sql, err);
@@ -258,7 +315,7 @@ static int prepare_all(se_store *st, se_error *err)
 		{ ST_MAX_EVENT, "SELECT coalesce(max(id), 0) FROM event" },
 		{ ST_DELTA_ROWS,
 		  "SELECT id, deal, ts, status, pipeline, manager, source, amount"
-		  " FROM event WHERE id > ?1 ORDER BY id LIMIT ?2" },
+		  " FROM event WHERE id > ?1 AND id <= ?3 ORDER BY id LIMIT ?2" },
 		{ ST_EVENT_KEY, "SELECT event_key FROM event WHERE id = ?1" },
 		{ ST_CHUNK_GET, "SELECT data, detail FROM deal_chunk WHERE id = ?1" },
 		{ ST_CHUNK_PUT, "INSERT OR REPLACE INTO deal_chunk(id, data, detail) VALUES(?1, ?2, ?3)" },
@@ -338,20 +395,127 @@ static int configure(se_store *st, se_error *err)
 	if ((rc = exec_sql(st, "PRAGMA journal_mode = WAL", err)) != SE_OK ||
 	    (rc = exec_sql(st, "PRAGMA synchronous = NORMAL", err)) != SE_OK ||
 	    (rc = exec_sql(st, "PRAGMA cache_size = -32768", err)) != SE_OK ||
-	    (rc = exec_sql(st, "PRAGMA temp_store = MEMORY", err)) != SE_OK ||
-	    (rc = exec_sql(st, "PRAGMA wal_autocheckpoint = 16384", err)) != SE_OK)
+	    (rc = exec_sql(st, "PRAGMA temp_store = MEMORY", err)) != SE_OK)
 		return rc;
 	return SE_OK;
 }
 
+/* Replaces SQLite's autocheckpoint: only notes the WAL's size, for
+ * se_store_commit() (a hook must not do the work itself). */
+static int note_wal_size(void *ud, sqlite3 *db, const char *name, int frames)
+{
+	se_store *st = ud;
+
+	(void)db;
+	(void)name;
+	st->wal_frames = frames;
+	return SQLITE_OK;
+}
+
+static void *checkpointer_main(void *arg)
+{
+	checkpointer *ck = arg;
+
+	pthread_mutex_lock(&ck->mu);
+	for (;;) {
+		while (!ck->stop && !ck->pending)
+			pthread_cond_wait(&ck->cv, &ck->mu);
+		if (ck->stop)
+			break;
+		ck->pending = 0;
+		pthread_mutex_unlock(&ck->mu);
+		/* PASSIVE: copies what no reader still needs, never waits for the
+		 * writer.  A failure leaves the frames for the next one (or the
+		 * close's checkpoint): nothing is lost either way. */
+		sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&ck->mu);
+	}
+	pthread_mutex_unlock(&ck->mu);
+	return NULL;
+}
+
+static int checkpointer_start(se_store *st)
+{
+	checkpointer *ck = &st->ckpt;
+	const char *path = sqlite3_db_filename(st->db, "main");
+
+	/* A connection finds out the file is in WAL mode only when it first
+	 * reads it; until then a checkpoint silently does nothing. */
+	if (path == NULL || *path == '\0' ||
+	    sqlite3_open_v2(path, &ck->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	    sqlite3_exec(ck->db, "PRAGMA schema_version", NULL, NULL, NULL) != SQLITE_OK) {
+		sqlite3_close(ck->db);
+		ck->db = NULL;
+		return SE_EDB;
+	}
+	pthread_mutex_init(&ck->mu, NULL);
+	pthread_cond_init(&ck->cv, NULL);
+	if (pthread_create(&ck->thread, NULL, checkpointer_main, ck) != 0) {
+		pthread_cond_destroy(&ck->cv);
+		pthread_mutex_destroy(&ck->mu);
+		sqlite3_close(ck->db);
+		ck->db = NULL;
+		return SE_ERR;
+	}
+	ck->started = 1;
+	return SE_OK;
+}
+
+/* Closes the checkpointer's connection first: the store's own close is
+ * then the last one and checkpoints whatever is left, as always. */
+static void checkpointer_stop(se_store *st)
+{
+	checkpointer *ck = &st->ckpt;
+
+	if (!ck->started)
+		return;
+	pthread_mutex_lock(&ck->mu);
+	ck->stop = 1;
+	pthread_cond_signal(&ck->cv);
+	pthread_mutex_unlock(&ck->mu);
+	pthread_join(ck->thread, NULL);
+	pthread_cond_destroy(&ck->cv);
+	pthread_mutex_destroy(&ck->mu);
+	sqlite3_close(ck->db);
+	memset(ck, 0, sizeof *ck);
+}
+
+static void checkpoint_soon(se_store *st)
+{
+	checkpointer *ck = &st->ckpt;
+
+	st->wal_frames = 0;
+	if (!ck->started && checkpointer_start(st) != SE_OK) {
+		/* No second connection or thread: copy here, as SQLite would. */
+		sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		return;
+	}
+	pthread_mutex_lock(&ck->mu);
+	ck->pending = 1;
+	pthread_cond_signal(&ck->cv);
+	pthread_mutex_unlock(&ck->mu);
+}
+
+/* SQLite keeps memory statistics by default, which takes a global mutex
+ * on every malloc and free: some 5% of an import's SQLite time, for
+ * figures nobody reads.  Only possible before SQLite initializes (if
+ * something opened a database first, it stays on). */
+static void configure_sqlite(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int se_store_open(se_store **out, const char *path, unsigned flags, se_error *err)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
 	se_store *st = NULL;
 	int rc = SE_ENOMEM;
 	int oflags = (flags & SE_STORE_READONLY) ? SQLITE_OPEN_READONLY
 	                                         : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 
 	oflags |= SQLITE_OPEN_NOMUTEX; /* one connection, one thread: no locking needed */
+	pthread_once(&once, configure_sqlite);
 
 	*out = NULL;
 	st = calloc(1, sizeof *st);
@@ -372,6 +536,8 @@ int se_store_open(se_store **out, const char *path, unsigned flags, se_error *er
 			goto nomem;
 	if ((st->deal_cache = se_strmap_new()) == NULL)
 		goto nomem;
+	if (!(flags & SE_STORE_READONLY))
+		sqlite3_wal_hook(st->db, note_wal_size, st);
 	*out = st;
 	return SE_OK;
 nomem:
@@ -387,11 +553,13 @@ void se_store_close(se_store *st)
 		return;
 	if (st->in_tx)
 		se_store_rollback(st);
+	checkpointer_stop(st);
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
 	for (int d = 0; d < SE_DICT_COUNT; d++)
 		se_strmap_free(st->dict_cache[d]);
 	se_strmap_free(st->deal_cache);
+	capture_drop(st);
 	free(st->key_buf);
 	free(st->state_buf);
 	sqlite3_close(st->db);
@@ -430,6 +598,7 @@ int se_store_begin(se_store *st, se_error *err)
 		check_deal_numbering(st);
 	st->n_queued = 0;
 	st->tx_inserted = st->tx_ignored = 0;
+	st->cap_checked = 0;
 	if (rc == SE_OK)
 		st->in_tx = 1;
 	return rc;
@@ -449,6 +618,8 @@ int se_store_commit(se_store *st, se_error *err)
 	rc = step_done(st, st->stmt[ST_COMMIT], err, "committing");
 	if (rc == SE_OK)
 		st->in_tx = 0;
+	if (rc == SE_OK && st->wal_frames >= CHECKPOINT_FRAMES)
+		checkpoint_soon(st);
 	return rc;
 }
 
@@ -464,6 +635,7 @@ void se_store_rollback(se_store *st)
 	else
 		st->deal_state = DEALS_UNKNOWN;
 	st->tx_inserted = st->tx_ignored = 0;
+	capture_drop(st); /* its rows may be gone with the transaction */
 	for (int d = 0; d < SE_DICT_COUNT; d++)
 		se_strmap_clear(st->dict_cache[d]);
 	se_strmap_clear(st->deal_cache);
@@ -590,6 +762,8 @@ static int flush_deal_group(se_store *st, se_error *err)
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
 		return db_error(st, err, "storing a deal");
+	if (sqlite3_changes(st->db) != DEAL_GROUP)
+		return se_error_set(err, SE_EDB, "storing a deal: its number or key is taken already");
 	st->n_queued_deals = 0;
 	return SE_OK;
 }
@@ -750,6 +924,168 @@ void se_store_return_deals(se_store *st, se_deal_numbers *dn)
 	free(dn);
 }
 
+/* ---- rows kept from the import ---------------------------------------------- */
+
+/*
+ * The cache refresh after an import needs every new row's deal, time,
+ * status, pipeline, manager, source, amount and rowid.  Reading them back
+ * from SQL costs a second pass over the table; but the insert knew them
+ * all, so the rows this connection inserts are kept (st->cap, packed small
+ * by history.c) and the refresh takes them from memory.
+ *
+ * The rule that keeps this exact: the kept rows are every row of the table
+ * in (cap_base, cap_last], nothing missing.  A full multi-row insert gets
+ * consecutive rowids ending at sqlite3_last_insert_rowid() (each new row
+ * takes max(rowid) + 1); a group with duplicates reads its new rows back
+ * (a few, from the end of the table).  When another connection may have
+ * appended rows (checked at each transaction's first insert) or memory
+ * runs short (CAPTURE_BUDGET), the capture freezes: rows after cap_last
+ * are read from SQL as before.  A rollback drops it: its rows may be gone.  Memory only: a
+ * killed import loses it, and the refresh from meta.cache_rowid reads
+ * everything from SQL.
+ */
+
+typedef struct delta_row {
+	int64_t id, ts;
+	double amount;
+	uint32_t deal, status, pipeline, manager, source;
+} delta_row;
+
+/* One row of ST_DELTA_ROWS. */
+static void delta_row_read(sqlite3_stmt *s, delta_row *r)
+{
+	r->id = sqlite3_column_int64(s, 0);
+	r->deal = (uint32_t)sqlite3_column_int64(s, 1);
+	r->ts = sqlite3_column_int64(s, 2);
+	r->status = (uint32_t)sqlite3_column_int64(s, 3);
+	r->pipeline = (uint32_t)sqlite3_column_int64(s, 4);
+	r->manager = (uint32_t)sqlite3_column_int64(s, 5);
+	r->source = (uint32_t)sqlite3_column_int64(s, 6);
+	r->amount = sqlite3_column_type(s, 7) == SQLITE_NULL ? NAN : sqlite3_column_double(s, 7);
+}
+
+static se_history_row history_row(const delta_row *d)
+{
+	se_history_row r = {
+		.deal = d->deal, .ts = d->ts, .rowid = d->id,
+		.status = d->status, .pipeline = d->pipeline,
+		.manager = d->manager, .source = d->source, .amount = d->amount,
+	};
+
+	return r;
+}
+
+static void capture_drop(se_store *st)
+{
+	se_history_delta_free(st->cap);
+	st->cap = NULL;
+	st->cap_state = CAP_NONE;
+}
+
+/* Before each insert statement.  The transaction's first insert makes sure
+ * the kept rows still end where the table does, or starts keeping them. */
+static int capture_check(se_store *st, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_MAX_EVENT];
+	int64_t top;
+	size_t deal_keys;
+	int rc;
+
+	if (st->cap_checked || st->cap_state == CAP_FROZEN)
+		return SE_OK;
+	if (!st->in_tx) {
+		/* Autocommit: another writer may slip in between two statements. */
+		if (st->cap_state == CAP_ACTIVE)
+			st->cap_state = CAP_FROZEN;
+		return SE_OK;
+	}
+	rc = sqlite3_step(s);
+	top = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW)
+		return db_error(st, err, "reading the last event");
+	st->cap_checked = 1;
+	deal_keys = se_strmap_bytes(st->deal_state == DEALS_LENT ? (size_t)st->lent_max
+	                                                         : se_strmap_count(st->deal_cache));
+	st->cap_limit = deal_keys < CAPTURE_BUDGET ? CAPTURE_BUDGET - deal_keys : 0;
+	if (st->cap_state == CAP_ACTIVE) {
+		if (top != st->cap_last)
+			st->cap_state = CAP_FROZEN; /* someone else appended rows */
+		return SE_OK;
+	}
+	if (se_history_delta_new(&st->cap, err) != SE_OK)
+		return SE_OK; /* no memory to spare: the refresh reads SQL */
+	st->cap_base = st->cap_last = top;
+	st->cap_state = CAP_ACTIVE;
+	return SE_OK;
+}
+
+/* Keeps one inserted row; it must be the next one after cap_last. */
+static void capture_row(se_store *st, const se_history_row *r)
+{
+	se_error ignored;
+
+	if (r->rowid != st->cap_last + 1 || se_history_delta_bytes(st->cap) >= st->cap_limit ||
+	    se_history_delta_add(st->cap, r, &ignored) != SE_OK) {
+		st->cap_state = CAP_FROZEN;
+		return;
+	}
+	st->cap_last = r->rowid;
+}
+
+static void capture_event(se_store *st, const se_event_in *ev, int64_t rowid)
+{
+	se_history_row r = {
+		.deal = ev->deal, .ts = ev->ts, .rowid = rowid,
+		.status = ev->status, .pipeline = ev->pipeline,
+		.manager = ev->manager, .source = ev->source, .amount = ev->amount,
+	};
+
+	/* Exactly what SQL would give back: SQLite stores a whole REAL as an
+	 * integer, so -0.0 reads back as 0.0 (and NaN, none, as NULL). */
+	if (r.amount == 0)
+		r.amount = 0;
+	capture_row(st, &r);
+}
+
+/* Reads back the rows the last statement added (when a group had
+ * duplicates, which of its rows are new is not known otherwise). */
+static int capture_read_back(se_store *st, int n, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_DELTA_ROWS];
+	int rc;
+
+	sqlite3_bind_int64(s, 1, st->cap_last);
+	sqlite3_bind_int64(s, 2, n);
+	sqlite3_bind_int64(s, 3, INT64_MAX);
+	while (st->cap_state == CAP_ACTIVE && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		delta_row d;
+		se_history_row r;
+
+		delta_row_read(s, &d);
+		r = history_row(&d);
+		capture_row(st, &r);
+	}
+	rc = sqlite3_reset(s);
+	if (rc != SQLITE_OK)
+		return db_error(st, err, "reading new events back");
+	return SE_OK;
+}
+
+/* After a group insert that added `changes` rows. */
+static int capture_group(se_store *st, int changes, se_error *err)
+{
+	int64_t first = st->cap_last + 1;
+
+	if (st->cap_state != CAP_ACTIVE || changes == 0)
+		return SE_OK;
+	if (changes < SE_STORE_GROUP || sqlite3_last_insert_rowid(st->db) != st->cap_last + SE_STORE_GROUP)
+		return capture_read_back(st, changes, err);
+	for (int r = 0; r < SE_STORE_GROUP; r++)
+		capture_event(st, &st->queued[r], first + r);
+	return SE_OK;
+}
+
 static void bind_id(sqlite3_stmt *s, int col, uint32_t id)
 {
 	if (id == 0)
@@ -783,6 +1119,8 @@ int se_store_insert_event(se_store *st, const se_event_in *ev, int *inserted, se
 
 	if ((rc = flush_queued_deals(st, err)) != SE_OK) /* the event's deal must exist first */
 		return rc;
+	if ((rc = capture_check(st, err)) != SE_OK)
+		return rc;
 	bind_event(s, 0, ev);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
@@ -793,6 +1131,8 @@ int se_store_insert_event(se_store *st, const se_event_in *ev, int *inserted, se
 		st->tx_inserted++;
 	else
 		st->tx_ignored++;
+	if (*inserted && st->cap_state == CAP_ACTIVE)
+		capture_event(st, ev, sqlite3_last_insert_rowid(st->db));
 	return SE_OK;
 }
 
@@ -803,6 +1143,8 @@ static int flush_group(se_store *st, se_error *err)
 	sqlite3_stmt *s = st->stmt[ST_EVENT_INSERT_GROUP];
 	int rc, changes;
 
+	if ((rc = capture_check(st, err)) != SE_OK)
+		return rc;
 	for (int r = 0; r < SE_STORE_GROUP; r++)
 		bind_event(s, r * EVENT_PARAMS, &st->queued[r]);
 	rc = sqlite3_step(s);
@@ -813,7 +1155,7 @@ static int flush_group(se_store *st, se_error *err)
 	st->tx_inserted += changes;
 	st->tx_ignored += SE_STORE_GROUP - changes;
 	st->n_queued = 0;
-	return SE_OK;
+	return capture_group(st, changes, err);
 }
 
 /* A partial group (end of a batch) goes row by row. */
@@ -1124,13 +1466,8 @@ static int meta_set_int(se_store *st, const char *key, int64_t value, se_error *
  * windows, the fewer times a chunk is rewritten). */
 #define DELTA_WINDOW 2500000
 
-typedef struct delta_row {
-	int64_t id, ts;
-	double amount;
-	uint32_t deal, status, pipeline, manager, source;
-} delta_row;
-
-static int read_delta(se_store *st, int64_t after, delta_row *rows, size_t *n, se_error *err)
+static int read_delta(se_store *st, int64_t after, int64_t upto, delta_row *rows, size_t *n,
+                      se_error *err)
 {
 	sqlite3_stmt *s = st->stmt[ST_DELTA_ROWS];
 	size_t k = 0;
@@ -1138,18 +1475,9 @@ static int read_delta(se_store *st, int64_t after, delta_row *rows, size_t *n, s
 
 	sqlite3_bind_int64(s, 1, after);
 	sqlite3_bind_int64(s, 2, DELTA_WINDOW);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		delta_row *r = &rows[k++];
-
-		r->id = sqlite3_column_int64(s, 0);
-		r->deal = (uint32_t)sqlite3_column_int64(s, 1);
-		r->ts = sqlite3_column_int64(s, 2);
-		r->status = (uint32_t)sqlite3_column_int64(s, 3);
-		r->pipeline = (uint32_t)sqlite3_column_int64(s, 4);
-		r->manager = (uint32_t)sqlite3_column_int64(s, 5);
-		r->source = (uint32_t)sqlite3_column_int64(s, 6);
-		r->amount = sqlite3_column_type(s, 7) == SQLITE_NULL ? NAN : sqlite3_column_double(s, 7);
-	}
+	sqlite3_bind_int64(s, 3, upto);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		delta_row_read(s, &rows[k++]);
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
 		return db_error(st, err, "reading new events for the history cache");
@@ -1249,12 +1577,7 @@ static int merge_into_chunk(se_store *st, se_history_builder *b, const delta_row
 	if ((rc = load_chunk(st, b, chunk, err)) != SE_OK)
 		return rc;
 	for (size_t k = 0; k < n; k++) {
-		const delta_row *d = &rows[idx[k]];
-		se_history_row r = {
-			.deal = d->deal, .ts = d->ts, .rowid = d->id,
-			.status = d->status, .pipeline = d->pipeline,
-			.manager = d->manager, .source = d->source, .amount = d->amount,
-		};
+		se_history_row r = history_row(&rows[idx[k]]);
 
 		if ((rc = se_history_builder_add(b, &r, err)) != SE_OK)
 			return rc;
@@ -1300,18 +1623,58 @@ out:
 	return rc;
 }
 
+/* Merges the rows in (after, upto] from SQL, a window at a time; *last is
+ * the highest rowid read (unchanged if none).  The window's memory is taken
+ * only when there are rows. */
+static int merge_from_sql(se_store *st, se_history_builder *b, delta_row **rows, int64_t after,
+                          int64_t upto, int64_t *last, se_error *err)
+{
+	size_t n = 0;
+	int rc;
+
+	for (;;) {
+		if (*rows == NULL && (*rows = malloc(DELTA_WINDOW * sizeof **rows)) == NULL)
+			return se_error_set(err, SE_ENOMEM, "out of memory");
+		if ((rc = read_delta(st, after, upto, *rows, &n, err)) != SE_OK)
+			return rc;
+		if (n == 0)
+			return SE_OK;
+		after = *last = (*rows)[n - 1].id; /* read in rowid order: the last is the highest */
+		if ((rc = merge_window(st, b, *rows, n, err)) != SE_OK)
+			return rc;
+	}
+}
+
+/* Merges the rows kept in memory, chunk by chunk, freeing them as it goes. */
+static int merge_from_capture(se_store *st, se_history_builder *b, se_error *err)
+{
+	int64_t chunk = -1;
+	int rc;
+
+	while ((chunk = se_history_delta_next_chunk(st->cap, chunk)) >= 0) {
+		se_history_builder_reset(b);
+		if ((rc = load_chunk(st, b, chunk, err)) != SE_OK ||
+		    (rc = se_history_delta_take(st->cap, chunk, b, err)) != SE_OK ||
+		    (rc = store_chunk(st, b, chunk, err)) != SE_OK)
+			return rc;
+	}
+	return SE_OK;
+}
+
 int se_store_refresh(se_store *st, se_error *err)
 {
 	se_history_builder *b = NULL;
 	delta_row *rows = NULL;
-	int64_t covered, top;
-	size_t n = 0;
+	int64_t covered, top, last, below;
 	int rc;
 
+	st->refreshed_from_memory = 0;
 	covered = meta_get_int(st, "cache_rowid", 0);
 	top = query_int(st->stmt[ST_MAX_EVENT], 0);
-	if (covered == top)
+	if (covered == top) {
+		capture_drop(st);
 		return SE_OK;
+	}
 	/* The deal keys of an import are not needed any more: give their
 	 * memory back before the windows take theirs. */
 	se_strmap_free(st->deal_cache);
@@ -1325,31 +1688,45 @@ int se_store_refresh(se_store *st, se_error *err)
 			goto out;
 		covered = 0;
 	}
-	if ((rows = malloc(DELTA_WINDOW * sizeof *rows)) == NULL) {
-		rc = se_error_set(err, SE_ENOMEM, "out of memory");
-		goto out;
-	}
+	/* Kept rows at or below the mark are in the cache already (another
+	 * connection refreshed it): then they serve nothing. */
+	if (st->cap_state != CAP_NONE && (st->cap_base < covered || st->cap_last > top))
+		capture_drop(st);
 	if ((rc = se_history_builder_new(&b, err)) != SE_OK)
 		goto out;
 	se_history_builder_key_fetch(b, fetch_event_key, st);
-	for (;;) {
-		if ((rc = read_delta(st, covered, rows, &n, err)) != SE_OK)
-			goto out;
-		if (n == 0)
-			break;
-		covered = rows[n - 1].id; /* read in rowid order: the last is the highest */
-		if ((rc = merge_window(st, b, rows, n, err)) != SE_OK)
-			goto out;
+	last = covered;
+	if (st->cap_state == CAP_NONE) {
+		rc = merge_from_sql(st, b, &rows, covered, INT64_MAX, &last, err);
+	} else {
+		/* Rows (covered, cap_base] come from SQL (a killed import left
+		 * them), (cap_base, cap_last] from memory, and any later ones
+		 * (the capture froze) from SQL.  The order of merging does not
+		 * matter: each chunk is sorted whole.  Memory first, so the
+		 * kept rows are freed before a window is taken. */
+		st->refreshed_from_memory = se_history_delta_rows(st->cap);
+		last = st->cap_last;
+		if ((rc = merge_from_capture(st, b, err)) == SE_OK &&
+		    (rc = merge_from_sql(st, b, &rows, covered, st->cap_base, &below, err)) == SE_OK)
+			rc = merge_from_sql(st, b, &rows, st->cap_last, INT64_MAX, &last, err);
 	}
-	if ((rc = meta_set_int(st, "cache_rowid", covered, err)) != SE_OK)
+	if (rc != SE_OK)
+		goto out;
+	if ((rc = meta_set_int(st, "cache_rowid", last, err)) != SE_OK)
 		goto out;
 	rc = se_store_commit(st, err);
 out:
 	if (rc != SE_OK && st->in_tx)
 		se_store_rollback(st);
+	capture_drop(st);
 	se_history_builder_free(b);
 	free(rows);
 	return rc;
+}
+
+int64_t se_store_rows_from_memory(const se_store *st)
+{
+	return st->refreshed_from_memory;
 }
 
 /* Chunks are read with incremental blob I/O straight into one reused,

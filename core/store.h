@@ -122,6 +122,10 @@ typedef int (*se_state_key_fn)(void *ud, const char *key, size_t len);
 int se_store_state_keys(se_store *st, const char *ns, const char *prefix, size_t len,
                         se_state_key_fn fn, void *ud, se_error *err);
 
+/* How many new rows the last cache refresh took from memory (rows this
+ * store inserted itself) instead of reading them back from SQL. */
+int64_t se_store_rows_from_memory(const se_store *st);
+
 /* Calls fn for each packed history chunk, in deal order.  The cache is
  * refreshed first if events were added since it was built. */
 typedef int (*se_chunk_fn)(void *ud, const void *blob, size_t size, se_error *err);

@@ -114,6 +114,15 @@ size_t se_strmap_count(const se_strmap *m)
 	return m->count;
 }
 
+size_t se_strmap_bytes(size_t count)
+{
+	size_t slots = 64;
+
+	while (count * 2 > slots)
+		slots *= 2;
+	return slots * sizeof(slot);
+}
+
 static slot *find_slot(slot *slots, size_t mask, const char *key, size_t len, uint64_t h)
 {
 	size_t i = (size_t)h & mask;

@@ -21,6 +21,9 @@ se_strmap *se_strmap_new(void);
 void se_strmap_free(se_strmap *m);
 void se_strmap_clear(se_strmap *m);
 size_t se_strmap_count(const se_strmap *m);
+/* About the memory a map of `count` short keys takes (its slot array), for
+ * budgeting beside a map one may not look at (lent to another thread). */
+size_t se_strmap_bytes(size_t count);
 
 /* 1 and *value when found, 0 when not. */
 int se_strmap_get(const se_strmap *m, const char *key, size_t len, int64_t *value);

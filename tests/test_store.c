@@ -1517,6 +1517,194 @@ static void test_kill_during_cache_refresh(void **state)
 	}
 }
 
+
+/* ---- the cache from rows kept in memory ---------------------------------------------------- */
+
+/* The whole cache as text: every blob in hex, and the mark. */
+static char *dump_cache(const fixture *f)
+{
+	sqlite3 *db = plain_open(f);
+	char *chunks = query_db(db, "SELECT id, hex(data), hex(detail) FROM deal_chunk ORDER BY id");
+	char *mark = query_db(db, "SELECT value FROM meta WHERE key = 'cache_rowid'");
+	char *out = NULL;
+
+	assert_true(asprintf(&out, "%s--\n%s", chunks, mark) > 0);
+	free(chunks);
+	free(mark);
+	sqlite3_close(db);
+	return out;
+}
+
+/* The cache the last refresh wrote must be byte for byte the one a rebuild
+ * from the event table writes (the refresh that reads every row from SQL). */
+static void expect_same_as_rebuild(fixture *f)
+{
+	char *before = dump_cache(f), *after;
+
+	exec_plain(f, "DELETE FROM deal_chunk; DELETE FROM meta WHERE key = 'cache_rowid'");
+	reopen(f);
+	assert_int_equal(se_store_refresh(f->st, &f->err), SE_OK);
+	assert_int_equal(se_store_rows_from_memory(f->st), 0);
+	after = dump_cache(f);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+}
+
+/* A CSV of `rows` events over `deals` deals (two chunks and more), with
+ * what makes merging hard: ties on time within a deal (the event_id
+ * decides), empty managers, sources and amounts, -0 and 0, pipelines, and
+ * duplicate event ids, near each other (one insert group) and far apart. */
+static char *tricky_csv(long first, long rows, long deals)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&text, &len);
+
+	assert_non_null(mem);
+	fputs("event_id,deal_id,ts,stage,manager,source,amount,pipeline\n", mem);
+	for (long i = first; i < first + rows; i++) {
+		long deal = (i * 7919) % deals;
+		long key = i % 97 == 5 ? i - 3 : i % 1009 == 0 ? i / 2 : i; /* duplicates */
+		static const char *const amounts[] = { "", "100", "-0", "0", "12,50", "", "1e3" };
+
+		fprintf(mem, "k%ld,d%ld,%ld,%s,%s,%s,%s,%s\n", key, deal, 1700000000L + (i / 3) * 60,
+		        i % 4 ? "new" : "won", i % 3 ? "Ann" : "", i % 5 ? "" : "Web",
+		        amounts[i % 7], i % 2 ? "Main" : "");
+	}
+	fclose(mem);
+	return text;
+}
+
+/* Imports tricky_csv(first, rows, deals); the refresh must have taken
+ * every new row from memory. */
+static void import_tricky(fixture *f, const char *name, long first, long rows, long deals, int batch)
+{
+	char *text = tricky_csv(first, rows, deals);
+
+	import_file(f, name, text, batch);
+	free(text);
+	assert_int_equal(se_store_rows_from_memory(f->st), f->stats.imported);
+}
+
+static void test_cache_from_memory_matches_rebuild(void **state)
+{
+	fixture *f = *state;
+	const ev killed[] = {
+		{ "z1", "d5", 1700000000, "lost", "Bob", NULL, 3 },
+		{ "z2", "d9000", 1700000060, "new", NULL, "Web", NAN },
+	};
+	const ev mine[] = { { "m1", "d1", 1700000000, "won", NULL, NULL, NAN } };
+	const ev theirs[] = { { "t1", "d2", 1700000000, "won", NULL, NULL, NAN } };
+	const ev mine_again[] = { { "m2", "d3", 1700000000, "won", NULL, NULL, NAN } };
+
+	/* One import; batches of 700 rows end in partial insert groups, which
+	 * go in row by row. */
+	import_tricky(f, "first.csv", 0, 20000, 9000, 700);
+	assert_true(f->stats.duplicates > 100);
+	expect_same_as_rebuild(f);
+
+	/* A second file overlapping the first: duplicates across files, and
+	 * new events merged into the chunks' packed histories. */
+	import_tricky(f, "second.csv", 15000, 10000, 9500, 0);
+	assert_true(f->stats.duplicates > 4000);
+	expect_same_as_rebuild(f);
+
+	/* An import killed after committing a batch, resumed by a new run: the
+	 * killed run's rows come from SQL, the new run's from memory. */
+	insert_batch(f, killed, 2);
+	reopen(f);
+	import_tricky(f, "third.csv", 24000, 3000, 9500, 500);
+	assert_int_equal(check_cache(f), (size_t)query_int(f, "SELECT count(*) FROM event"));
+	expect_same_as_rebuild(f);
+
+	/* Another writer between two of our batches: our rows after its row
+	 * come from SQL. */
+	assert_int_equal(se_store_open(&f->other, f->db, 0, &f->err), SE_OK);
+	insert_batch(f, mine, 1);
+	assert_int_equal(se_store_begin(f->other, &f->err), SE_OK);
+	{
+		se_store *me = f->st;
+
+		f->st = f->other;
+		insert(f, &theirs[0]);
+		f->st = me;
+	}
+	assert_int_equal(se_store_commit(f->other, &f->err), SE_OK);
+	insert_batch(f, mine_again, 1);
+	assert_int_equal(se_store_refresh(f->st, &f->err), SE_OK);
+	assert_int_equal(se_store_rows_from_memory(f->st), 1);
+	assert_int_equal(check_cache(f), (size_t)query_int(f, "SELECT count(*) FROM event"));
+	expect_same_as_rebuild(f);
+
+	/* A rolled-back batch leaves nothing kept: all from SQL. */
+	insert_batch(f, mine_again, 1); /* a duplicate now: nothing new */
+	assert_int_equal(se_store_begin(f->st, &f->err), SE_OK);
+	insert(f, &(ev){ "r1", "d4", 1700000000, "won", NULL, NULL, NAN });
+	se_store_rollback(f->st);
+	insert_batch(f, &(ev){ "r2", "d4", 1700000001, "won", NULL, NULL, NAN }, 1);
+	assert_int_equal(se_store_refresh(f->st, &f->err), SE_OK);
+	assert_int_equal(check_cache(f), (size_t)query_int(f, "SELECT count(*) FROM event"));
+	expect_same_as_rebuild(f);
+}
+
+/* Stores written before SED2 hold fixed-record detail blobs (SED1): a
+ * merge still reads them, and writes the chunk back as a rebuild would. */
+static void test_old_detail_blobs_are_read(void **state)
+{
+	fixture *f = *state;
+	struct {
+		se_detail_header h;
+		se_detail_event e[2];
+	} old = { { SE_DETAIL_MAGIC, 2 }, { { 1, 1, 1, 5.0 }, { 2, 0, 0, NAN } } };
+	sqlite3 *db;
+	sqlite3_stmt *s = NULL;
+
+	import_file(f, "one.csv",
+	            "event_id,deal_id,ts,stage,manager,source,amount\n"
+	            "e1,d1,1,new,Ann,Web,5\n"
+	            "e2,d1,2,won,,,\n", 0);
+	db = plain_open(f);
+	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE deal_chunk SET detail = ?1 WHERE id = 0", -1, &s, NULL),
+	                 SQLITE_OK);
+	sqlite3_bind_blob(s, 1, &old, sizeof old, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(s), SQLITE_DONE);
+	assert_int_equal(sqlite3_changes(db), 1);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	import_file(f, "two.csv",
+	            "event_id,deal_id,ts,stage,manager,source,amount\n"
+	            "e3,d1,3,lost,Bob,,7\n", 0);
+	assert_int_equal(check_cache(f), 3);
+	expect_query(f, "SELECT hex(substr(detail, 1, 4)) FROM deal_chunk", "53454432\n");
+	expect_same_as_rebuild(f);
+}
+
+/* A large import's WAL is copied into the database file while the store
+ * is still open (by the checkpointer thread), not all at the close. */
+static void test_wal_is_checkpointed_during_import(void **state)
+{
+	fixture *f = *state;
+	char csv[128];
+	se_import_opts opts = { .batch_rows = 20000 };
+	struct stat sb = { 0 };
+
+	snprintf(csv, sizeof csv, "%s/big.csv", f->dir);
+	write_big_csv(csv, CRASH_ROWS, CRASH_DEALS);
+	assert_int_equal(se_import_file(f->st, csv, &opts, &f->stats, &f->err), SE_OK);
+	assert_int_equal(f->stats.imported, CRASH_ROWS);
+	/* The last checkpoint may still be running: give it a few seconds. */
+	for (int waited = 0; waited < 20000; waited += 10) {
+		assert_int_equal(stat(f->db, &sb), 0);
+		if (sb.st_size > (4 << 20))
+			break;
+		sleep_ms(10);
+	}
+	print_message("database file with the store open: %lld bytes\n", (long long)sb.st_size);
+	assert_true(sb.st_size > (4 << 20));
+	expect_query(f, "PRAGMA integrity_check", "ok\n");
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1540,6 +1728,9 @@ int main(void)
 		T(test_refresh_without_changes),
 		T(test_second_import_repacks_touched_chunk),
 		T(test_readonly_store),
+		T(test_cache_from_memory_matches_rebuild),
+		T(test_old_detail_blobs_are_read),
+		T(test_wal_is_checkpointed_during_import),
 		T(test_kill_during_import),
 		T(test_kill_during_cache_refresh),
 	};
