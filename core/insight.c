@@ -63,6 +63,35 @@ static void quant_of(se_quant *q, int32_t *v, size_t n)
 	q->p90 = p90;
 }
 
+/* The quantile rows of a table whose values are grouped: every row
+ * (parity -1), or the even (0) or odd (1) ones. */
+typedef struct qrows {
+	se_qtable *q;
+	int32_t *vals;
+	const size_t *start;
+	uint32_t width;
+	int parity;
+} qrows;
+
+static void qrows_run(const qrows *j)
+{
+	for (int64_t r = j->parity < 0 ? 0 : j->parity; r < j->q->nb; r += j->parity < 0 ? 1 : 2) {
+		size_t first = (size_t)r * j->width;
+		se_quant *row = &j->q->cells[(size_t)r * (j->width + 1)];
+
+		for (uint32_t c = 0; c < j->width; c++)
+			quant_of(&row[c], j->vals + j->start[first + c], j->start[first + c + 1] - j->start[first + c]);
+		/* after the columns: selecting mixes values across the row's groups */
+		quant_of(&row[j->width], j->vals + j->start[first], j->start[first + j->width] - j->start[first]);
+	}
+}
+
+static void *qrows_thread(void *arg)
+{
+	qrows_run(arg);
+	return NULL;
+}
+
 /* Groups the samples by (row, column) with a counting sort, then takes the
  * quantiles of each group and of each whole row.  Frees the samples. */
 static int qtable_build(se_qtable *q, se_samples *s, uint32_t width)
@@ -100,14 +129,16 @@ static int qtable_build(se_qtable *q, se_samples *s, uint32_t width)
 	for (size_t g = groups; g > 0; g--)
 		start[g] = start[g - 1];
 	start[0] = 0;
-	for (int64_t r = 0; r < q->nb; r++) {
-		size_t first = (size_t)r * width;
-		se_quant *row = &q->cells[(size_t)r * (width + 1)];
+	{
+		qrows half = { q, vals, start, width, 1 };
+		pthread_t t;
+		/* Rows are independent: a large table's odd rows go to a second
+		 * thread. */
+		int threaded = s->n > 1000000 && q->nb > 1 && pthread_create(&t, NULL, qrows_thread, &half) == 0;
 
-		for (uint32_t c = 0; c < width; c++)
-			quant_of(&row[c], vals + start[first + c], start[first + c + 1] - start[first + c]);
-		/* after the columns: selecting mixes values across the row's groups */
-		quant_of(&row[width], vals + start[first], start[first + width] - start[first]);
+		qrows_run(&(qrows){ q, vals, start, width, threaded ? 0 : -1 });
+		if (threaded)
+			pthread_join(t, NULL);
 	}
 	rc = SE_OK;
 out:
@@ -224,7 +255,7 @@ static void classify_lead(const se_report *rep, const se_deal_eval *e, int32_t l
 }
 
 static int add_handling(se_report *rep, se_insight *in, const se_funnel *f, const se_deal_eval *e,
-                        uint32_t mgr, uint32_t src)
+                        uint32_t mgr, uint32_t src, se_bucket_cache *cache)
 {
 	int32_t lead = se_count_reach(e, 0, rep->mode), move;
 	int64_t key;
@@ -233,7 +264,7 @@ static int add_handling(se_report *rep, se_insight *in, const se_funnel *f, cons
 
 	if (lead == SE_NONE || !in_range(rep, e->ev[lead].ts))
 		return SE_OK;
-	key = se_report_bucket_in(rep, &rep->insight_bucket_cache, e->ev[lead].ts);
+	key = se_report_bucket_in(rep, cache, e->ev[lead].ts);
 	move = se_count_first_move(e, lead);
 	if ((cm = se_grid_cell(&in->handling_by_manager, key, mgr)) == NULL ||
 	    (cs = se_grid_cell(&in->handling_by_source, key, src)) == NULL ||
@@ -258,7 +289,7 @@ static int add_handling(se_report *rep, se_insight *in, const se_funnel *f, cons
 }
 
 static int add_source_pairs(se_report *rep, se_funnel_agg *a, const se_funnel *f, const se_deal_eval *e,
-                            uint32_t src)
+                            uint32_t src, se_bucket_cache *cache)
 {
 	for (int i = 0; i < f->n_pairs; i++) {
 		const se_pair *pr = &f->pairs[i];
@@ -268,7 +299,7 @@ static int add_source_pairs(se_report *rep, se_funnel_agg *a, const se_funnel *f
 
 		if (cohort == SE_NONE || !in_range(rep, t = e->ev[cohort].ts))
 			continue;
-		if ((c = se_grid_cell(&a->in.source_pairs[i], se_report_bucket_in(rep, &rep->insight_bucket_cache, t), src)) == NULL)
+		if ((c = se_grid_cell(&a->in.source_pairs[i], se_report_bucket_in(rep, cache, t), src)) == NULL)
 			return SE_ENOMEM;
 		c->from++;
 		if (conv != SE_NONE)
@@ -413,7 +444,8 @@ static int add_replays(se_report *rep, se_insight *in, const se_funnel *f, const
 	return SE_OK;
 }
 
-int se_insight_deal(se_report *rep, const se_deal_eval *e, const se_chunk_deal *d)
+int se_insight_deal_front(se_report *rep, const se_deal_eval *e, const se_chunk_deal *d,
+                          se_bucket_cache *cache)
 {
 	const se_funnel *f = &rep->rules->funnels[e->funnel];
 	se_funnel_agg *a = &rep->agg[e->funnel];
@@ -422,15 +454,34 @@ int se_insight_deal(se_report *rep, const se_deal_eval *e, const se_chunk_deal *
 	unsigned want = rep->compute;
 
 	if ((want & (SE_REPORT_HANDLING | SE_REPORT_DIAGNOSTICS | SE_REPORT_CHANNELS)) &&
-	    add_handling(rep, &a->in, f, e, mgr, src) != SE_OK)
+	    add_handling(rep, &a->in, f, e, mgr, src, cache) != SE_OK)
 		return SE_ENOMEM;
-	if ((want & SE_REPORT_CHANNELS) && add_source_pairs(rep, a, f, e, src) != SE_OK)
+	return SE_OK;
+}
+
+int se_insight_deal_back(se_report *rep, const se_deal_eval *e, const se_chunk_deal *d)
+{
+	const se_funnel *f = &rep->rules->funnels[e->funnel];
+	se_funnel_agg *a = &rep->agg[e->funnel];
+	uint32_t mgr = d->manager < rep->n_manager ? d->manager : 0;
+	uint32_t src = d->source < rep->n_source ? d->source : 0;
+	unsigned want = rep->compute;
+
+	if ((want & SE_REPORT_CHANNELS) &&
+	    add_source_pairs(rep, a, f, e, src, &rep->insight_bucket_cache) != SE_OK)
 		return SE_ENOMEM;
 	if ((want & (SE_REPORT_VELOCITY | SE_REPORT_FORECAST)) && add_velocity(rep, &a->in, f, e, d, mgr) != SE_OK)
 		return SE_ENOMEM;
 	if ((want & SE_REPORT_BACKTEST) && add_replays(rep, &a->in, f, e, d, mgr) != SE_OK)
 		return SE_ENOMEM;
 	return SE_OK;
+}
+
+int se_insight_deal(se_report *rep, const se_deal_eval *e, const se_chunk_deal *d)
+{
+	if (se_insight_deal_front(rep, e, d, &rep->insight_bucket_cache) != SE_OK)
+		return SE_ENOMEM;
+	return se_insight_deal_back(rep, e, d);
 }
 
 /* ---- after the pass ------------------------------------------------------------------ */

@@ -68,7 +68,7 @@ int64_t se_report_bucket_cached(se_report *rep, int64_t t)
 	return se_report_bucket_in(rep, &rep->bucket_cache, t);
 }
 
-int64_t se_report_bucket_in(const se_report *rep, se_bucket_cache *c, int64_t t)
+int64_t se_report_bucket_lookup(const se_report *rep, se_bucket_cache *c, int64_t t)
 {
 	int64_t key;
 	int slot;
@@ -78,12 +78,15 @@ int64_t se_report_bucket_in(const se_report *rep, se_bucket_cache *c, int64_t t)
 	/* a deal's events span a few buckets and deals arrive roughly in time
 	 * order, so a handful of recent buckets answers nearly every lookup */
 	for (int i = 0; i < SE_BUCKET_CACHE; i++)
-		if (t >= c->lo[i] && t < c->hi[i])
+		if (t >= c->lo[i] && t < c->hi[i]) {
+			c->last = i;
 			return c->key[i];
+		}
 	key = se_report_bucket(rep, t);
 	slot = c->next;
 	c->next = (c->next + 1) % SE_BUCKET_CACHE;
 	c->key[slot] = key;
+	c->last = slot;
 	c->lo[slot] = se_tz_local_to_utc(rep->tz, bucket_first_day(rep, key) * 86400);
 	c->hi[slot] = se_tz_local_to_utc(rep->tz, bucket_first_day(rep, key + 1) * 86400);
 	/* an instant a zone change puts outside its own bucket's bounds is
@@ -148,7 +151,7 @@ void se_grid_init(se_grid *g, size_t width, size_t cell)
 	g->cell = cell;
 }
 
-void *se_grid_cell(se_grid *g, int64_t key, size_t col)
+void *se_grid_cell_grow(se_grid *g, int64_t key, size_t col)
 {
 	size_t row_bytes = g->width * g->cell;
 
@@ -344,20 +347,18 @@ static int aggregate_deal(pass *p, const se_chunk_deal *d, const se_deal_eval *e
 /*
  * When diagnostics are asked for, their share of the pass (durations,
  * handling, replays for the backtest: about half the work) runs in a
- * second thread, a chunk behind the first.  The first thread evaluates
- * each deal once, counts the foundation reports and the cube, and hands
- * the chunk over with its evaluations; the second feeds them to
- * insight.c.  The two write disjoint parts of the report (insight.c only
+ * second thread, a chunk behind the first.  The first thread counts the
+ * foundation reports and the cube and hands over a copy of each chunk;
+ * the second evaluates the chunk's deals again (cheaper than handing over
+ * half a kilobyte of evaluation per deal) and feeds them to insight.c.
+ * The two write disjoint parts of the report (insight.c only
  * rep->agg[].in, its own bucket cache and replay scratch), and both only
  * read the rules and the counting context.
  */
 typedef struct insight_job {
 	struct insight_job *next;
-	void *blob;                  /* a copy of the chunk: deals and events point into it */
-	se_deal_eval *evals;
-	const se_chunk_deal **deals;
-	int64_t *codes;              /* the evaluations' per-event codes */
-	uint32_t n;
+	void *blob;                  /* a copy of the chunk */
+	size_t size;
 } insight_job;
 
 #define INSIGHT_QUEUE 2          /* chunks handed over but not yet taken */
@@ -371,6 +372,9 @@ typedef struct insight_worker {
 	int closed;                  /* no more jobs */
 	int nomem;
 	se_report *rep;
+	const se_count_ctx *ctx;
+	int64_t *scratch;            /* the worker's per-event codes */
+	size_t scratch_cap;
 } insight_worker;
 
 static void free_job(insight_job *j)
@@ -378,10 +382,38 @@ static void free_job(insight_job *j)
 	if (j == NULL)
 		return;
 	free(j->blob);
-	free(j->evals);
-	free(j->deals);
-	free(j->codes);
 	free(j);
+}
+
+/* The worker's share of one chunk; 0, or SE_ENOMEM. */
+static int insight_chunk(insight_worker *w, const insight_job *j)
+{
+	const se_report *rep = w->rep;
+	se_chunk_view v;
+	const se_chunk_event *ev;
+
+	if (se_history_view(j->blob, j->size, &v, NULL) != SE_OK)
+		return SE_OK; /* the first thread read the same bytes and reports it */
+	ev = v.events;
+	for (uint32_t i = 0; i < v.n_deals; ev += v.deals[i].n_events, i++) {
+		const se_chunk_deal *d = &v.deals[i];
+		se_deal_eval e;
+
+		if (d->n_events > w->scratch_cap) {
+			int64_t *ns = realloc(w->scratch, d->n_events * sizeof *ns);
+
+			if (ns == NULL)
+				return SE_ENOMEM;
+			w->scratch = ns;
+			w->scratch_cap = d->n_events;
+		}
+		se_count_deal(w->ctx, d, ev, w->scratch, &e);
+		if (e.funnel == SE_NONE || (rep->only_funnel != SE_NONE && e.funnel != rep->only_funnel))
+			continue;
+		if (se_insight_deal_back(w->rep, &e, d) != SE_OK)
+			return SE_ENOMEM;
+	}
+	return SE_OK;
 }
 
 static void *insight_main(void *arg)
@@ -404,9 +436,8 @@ static void *insight_main(void *arg)
 		w->queued--;
 		pthread_cond_broadcast(&w->cv);
 		pthread_mutex_unlock(&w->mu);
-		for (uint32_t i = 0; i < j->n && !w->nomem; i++)
-			if (se_insight_deal(w->rep, &j->evals[i], j->deals[i]) != SE_OK)
-				w->nomem = 1; /* read by the first thread only after the join */
+		if (!w->nomem && insight_chunk(w, j) != SE_OK)
+			w->nomem = 1; /* read by the first thread only after the join */
 		free_job(j);
 	}
 }
@@ -426,10 +457,11 @@ static void hand_over(insight_worker *w, insight_job *j)
 	pthread_mutex_unlock(&w->mu);
 }
 
-static int start_worker(insight_worker *w, se_report *rep)
+static int start_worker(insight_worker *w, se_report *rep, const se_count_ctx *ctx)
 {
 	memset(w, 0, sizeof *w);
 	w->rep = rep;
+	w->ctx = ctx;
 	if (pthread_mutex_init(&w->mu, NULL) != 0)
 		return 0;
 	if (pthread_cond_init(&w->cv, NULL) != 0) {
@@ -460,50 +492,33 @@ static int stop_worker(insight_worker *w)
 	}
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
+	free(w->scratch);
 	return w->nomem;
 }
 
-/* One chunk with the diagnostics in the worker: evaluate and aggregate
- * here, keep the evaluations (and the chunk they point into) for it. */
-static int consume_chunk_handing_over(pass *p, const void *blob, size_t size, se_error *err)
+/* Hands a copy of the chunk to the worker. */
+static int hand_over_copy(pass *p, const void *blob, size_t size, se_error *err)
 {
 	insight_job *j = calloc(1, sizeof *j);
-	se_chunk_view v;
-	const se_chunk_event *ev;
-	size_t events = 0, at = 0;
-	int rc;
 
-	if (j == NULL || (j->blob = malloc(size ? size : 1)) == NULL)
-		goto nomem;
+	if (j == NULL || (j->blob = malloc(size ? size : 1)) == NULL) {
+		free(j);
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	}
 	memcpy(j->blob, blob, size);
-	if ((rc = se_history_view(j->blob, size, &v, err)) != SE_OK) {
-		free_job(j);
-		return rc;
-	}
-	for (uint32_t i = 0; i < v.n_deals; i++)
-		events += v.deals[i].n_events;
-	if ((j->evals = malloc((v.n_deals ? v.n_deals : 1) * sizeof *j->evals)) == NULL ||
-	    (j->deals = malloc((v.n_deals ? v.n_deals : 1) * sizeof *j->deals)) == NULL ||
-	    (j->codes = malloc((events ? events : 1) * sizeof *j->codes)) == NULL)
-		goto nomem;
-	ev = v.events;
-	for (uint32_t i = 0; i < v.n_deals; i++) {
-		const se_chunk_deal *d = &v.deals[i];
-		se_deal_eval *e = &j->evals[j->n];
-
-		se_count_deal(&p->ctx, d, ev, j->codes + at, e);
-		if (aggregate_deal(p, d, e))
-			j->deals[j->n++] = d;
-		at += d->n_events;
-		ev += d->n_events;
-	}
+	j->size = size;
 	hand_over(p->worker, j);
-	if (p->nomem)
-		return se_error_set(err, SE_ENOMEM, "out of memory aggregating the report");
 	return SE_OK;
-nomem:
-	free_job(j);
-	return se_error_set(err, SE_ENOMEM, "out of memory");
+}
+
+/* This thread's share of the diagnostics for one deal: all of it, or with
+ * a worker the front half (the worker does the back half, and shares this
+ * thread's bucket cache: both are used here only). */
+static int insight_here(pass *p, const se_deal_eval *e, const se_chunk_deal *d)
+{
+	if (p->worker == NULL)
+		return se_insight_deal(p->rep, e, d);
+	return se_insight_deal_front(p->rep, e, d, &p->rep->bucket_cache);
 }
 
 static int consume_chunk(void *ud, const void *blob, size_t size, se_error *err)
@@ -513,9 +528,9 @@ static int consume_chunk(void *ud, const void *blob, size_t size, se_error *err)
 	const se_chunk_event *ev;
 	int rc;
 
-	if (p->worker != NULL)
-		return consume_chunk_handing_over(p, blob, size, err);
 	if ((rc = se_history_view(blob, size, &v, err)) != SE_OK)
+		return rc;
+	if (p->worker != NULL && (rc = hand_over_copy(p, blob, size, err)) != SE_OK)
 		return rc;
 	ev = v.events;
 	for (uint32_t i = 0; i < v.n_deals; i++) {
@@ -531,7 +546,7 @@ static int consume_chunk(void *ud, const void *blob, size_t size, se_error *err)
 			p->scratch_cap = d->n_events;
 		}
 		se_count_deal(&p->ctx, d, ev, p->scratch, &e);
-		if (aggregate_deal(p, d, &e) && se_insight_deal(p->rep, &e, d) != SE_OK)
+		if (aggregate_deal(p, d, &e) && insight_here(p, &e, d) != SE_OK)
 			p->nomem = 1;
 		ev += d->n_events;
 	}
@@ -751,7 +766,7 @@ int se_report_build(se_report **out, se_store *st, const se_rules *rules,
 		goto out;
 	p.rep = rep;
 	rep->count_ctx = &p.ctx;
-	if ((rep->compute & SE_REPORT_INSIGHTS) && start_worker(&worker, rep))
+	if ((rep->compute & SE_REPORT_INSIGHTS) && start_worker(&worker, rep, &p.ctx))
 		p.worker = &worker;
 	rc = se_store_each_chunk(st, consume_chunk, &p, err);
 	if (p.worker != NULL && stop_worker(p.worker) && rc == SE_OK)

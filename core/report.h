@@ -172,6 +172,7 @@ struct se_cube;
 typedef struct se_bucket_cache {
 	int64_t lo[SE_BUCKET_CACHE], hi[SE_BUCKET_CACHE], key[SE_BUCKET_CACHE];
 	int next;
+	int last;                 /* the slot that answered last: tried first */
 } se_bucket_cache;
 
 struct se_report {
@@ -227,11 +228,27 @@ int64_t se_report_bucket(const se_report *rep, int64_t t);
 void se_report_bucket_label(const se_report *rep, int64_t key, char *buf, size_t size);
 /* se_report_bucket() remembering the last local day it saw: for the pass. */
 int64_t se_report_bucket_cached(se_report *rep, int64_t t);
-int64_t se_report_bucket_in(const se_report *rep, se_bucket_cache *c, int64_t t);
+int64_t se_report_bucket_lookup(const se_report *rep, se_bucket_cache *c, int64_t t);
+
+/* The bucket of t through cache c; the usual case (the same bucket as the
+ * last lookup) stays inline. */
+static inline int64_t se_report_bucket_in(const se_report *rep, se_bucket_cache *c, int64_t t)
+{
+	if (t >= c->lo[c->last] && t < c->hi[c->last])
+		return c->key[c->last];
+	return se_report_bucket_lookup(rep, c, t);
+}
 
 /* insight.c: the diagnostic reports' share of the pass. */
 int se_insight_alloc(se_report *rep, se_error *err);
 int se_insight_deal(se_report *rep, const se_deal_eval *e, const se_chunk_deal *d);
+/* The same in two halves that write disjoint parts of the report, so two
+ * threads can share a deal's work: the front (handling; buckets through
+ * the caller's cache) and the back (sources' steps, durations, open deals,
+ * replays; insight_bucket_cache). */
+int se_insight_deal_front(se_report *rep, const se_deal_eval *e, const se_chunk_deal *d,
+                          se_bucket_cache *cache);
+int se_insight_deal_back(se_report *rep, const se_deal_eval *e, const se_chunk_deal *d);
 int se_insight_finish(se_report *rep, se_store *st, se_error *err);
 void se_insight_free(se_report *rep);
 /* Copies the script's spend into rep->spend; reads a spend CSV
@@ -363,7 +380,16 @@ int se_report_won(const se_report *rep, int funnel, int64_t bucket, int64_t *won
 void se_grid_init(se_grid *g, size_t width, size_t cell);
 /* Grows the grid to cover key (both directions, doubling) and returns the
  * cell; NULL only when memory runs out. */
-void *se_grid_cell(se_grid *g, int64_t key, size_t col);
+void *se_grid_cell_grow(se_grid *g, int64_t key, size_t col);
+
+/* The cell of (key, col), growing the grid when key is outside it; inline,
+ * as the pass calls it several times a deal. */
+static inline void *se_grid_cell(se_grid *g, int64_t key, size_t col)
+{
+	if (key >= g->lo && key < g->lo + g->nb)
+		return g->data + ((size_t)(key - g->lo) * g->width + col) * g->cell;
+	return se_grid_cell_grow(g, key, col);
+}
 
 /* Cell (row for key, column col) of a grid; NULL if the key is outside. */
 static inline void *se_grid_at(const se_grid *g, int64_t key, size_t col)
