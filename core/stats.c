@@ -9,6 +9,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 void se_wilson(int64_t k, int64_t n, double z, double *lo, double *hi)
 {
@@ -154,76 +155,89 @@ int32_t se_quantile(int32_t *v, size_t n, double p)
 }
 
 /* Large arrays: a histogram over a monotone, logarithmic binning of the
- * values (the leading bit and the 10 below it, so a bin is about 0.1% wide)
- * finds the bins of both ranks in one sequential pass; a second pass copies
- * just those bins' values out, and the selection runs on them.  Durations
- * spread over orders of magnitude, so each bin holds a small share. */
-#define HIST_BINS (2048 + 21 * 1024)
+ * values (the leading bit and the 10 below it, so a bin is about 0.1% wide,
+ * stats.h) finds the bins of both ranks in one sequential pass; a second
+ * pass keeps just those bins' values, and the selection runs on them.
+ * Durations spread over orders of magnitude, so each bin holds a small
+ * share.  The two passes can be another loop's (insight.c groups samples
+ * and counts its rows' histograms in the same sweeps). */
 #define HIST_MIN_N 16384
 
-static uint32_t hist_bin(int32_t x)
+int se_hist_init(se_hist *h)
 {
-	uint32_t v = x < 0 ? 0 : (uint32_t)x;
-	int e;
-
-	if (v < 2048)
-		return v;
-	e = 31 - __builtin_clz(v);
-	return 2048 + (uint32_t)(e - 11) * 1024 + ((v >> (e - 10)) & 1023);
+	memset(h, 0, sizeof *h);
+	h->bins = calloc(SE_HIST_BINS, sizeof *h->bins);
+	return h->bins ? SE_OK : SE_ENOMEM;
 }
 
-static int hist_quantiles(const int32_t *v, size_t n, size_t a, size_t b, int32_t *pa, int32_t *pb)
+int se_hist_locate(se_hist *h)
 {
-	uint32_t *hist = calloc(HIST_BINS, sizeof *hist), ba = 0, bb = 0;
-	size_t below = 0, below_a = 0, below_b = 0, na, nb;
-	int32_t *buf = NULL;
+	size_t below = 0;
 	int found_a = 0;
 
-	if (hist == NULL)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		hist[hist_bin(v[i])]++;
-	for (uint32_t k = 0; k < HIST_BINS; k++) {
-		if (!found_a && below + hist[k] > a) {
-			ba = k;
-			below_a = below;
+	if (h->n == 0)
+		return SE_OK;
+	h->a = rank_of(h->n, 0.5);
+	h->b = rank_of(h->n, 0.9);
+	for (uint32_t k = 0; k < SE_HIST_BINS; k++) {
+		if (!found_a && below + h->bins[k] > h->a) {
+			h->ba = k;
+			h->below_a = below;
 			found_a = 1;
 		}
-		if (below + hist[k] > b) {
-			bb = k;
-			below_b = below;
+		if (below + h->bins[k] > h->b) {
+			h->bb = k;
+			h->below_b = below;
 			break;
 		}
-		below += hist[k];
+		below += h->bins[k];
 	}
-	na = hist[ba];
-	nb = ba == bb ? 0 : hist[bb];
-	free(hist);
-	if ((buf = malloc((na + nb) * sizeof *buf)) == NULL)
-		return -1;
-	/* one pass copies both bins out (one, when both ranks share a bin) */
-	{
-		size_t ia = 0, ib = na;
+	/* both bins in one buffer: a's first, then b's unless it is the same */
+	h->cnt_a = h->bins[h->ba];
+	h->cnt_b = h->ba == h->bb ? 0 : h->bins[h->bb];
+	if ((h->kept = malloc((h->cnt_a + h->cnt_b) * sizeof *h->kept)) == NULL)
+		return SE_ENOMEM;
+	return SE_OK;
+}
 
-		for (size_t i = 0; i < n; i++) {
-			uint32_t k = hist_bin(v[i]);
+void se_hist_result(se_hist *h, int32_t *p50, int32_t *p90)
+{
+	size_t ia = h->a - h->below_a, ib = h->b - h->below_b;
 
-			if (k == ba)
-				buf[ia++] = v[i];
-			else if (k == bb)
-				buf[ib++] = v[i];
-		}
-	}
-	select_at(buf, 0, (ptrdiff_t)na - 1, (ptrdiff_t)(a - below_a));
-	*pa = buf[a - below_a];
-	if (ba == bb) { /* b's offset lies above a's in the same, now partly ordered, bin */
-		select_at(buf, (ptrdiff_t)(a - below_a), (ptrdiff_t)na - 1, (ptrdiff_t)(b - below_b));
-		*pb = buf[b - below_b];
+	select_at(h->kept, 0, (ptrdiff_t)h->cnt_a - 1, (ptrdiff_t)ia);
+	*p50 = h->kept[ia];
+	if (h->ba == h->bb) { /* b's offset lies above a's in the same, now partly ordered, bin */
+		select_at(h->kept, (ptrdiff_t)ia, (ptrdiff_t)h->cnt_a - 1, (ptrdiff_t)ib);
+		*p90 = h->kept[ib];
 	} else {
-		select_at(buf + na, 0, (ptrdiff_t)nb - 1, (ptrdiff_t)(b - below_b));
-		*pb = buf[na + b - below_b];
+		select_at(h->kept + h->cnt_a, 0, (ptrdiff_t)h->cnt_b - 1, (ptrdiff_t)ib);
+		*p90 = h->kept[h->cnt_a + ib];
 	}
-	free(buf);
+}
+
+void se_hist_free(se_hist *h)
+{
+	free(h->bins);
+	free(h->kept);
+	memset(h, 0, sizeof *h);
+}
+
+static int hist_quantiles(const int32_t *v, size_t n, int32_t *pa, int32_t *pb)
+{
+	se_hist h;
+
+	if (se_hist_init(&h) != SE_OK)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		se_hist_add(&h, v[i]);
+	if (se_hist_locate(&h) != SE_OK) {
+		se_hist_free(&h);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		se_hist_keep(&h, v[i]);
+	se_hist_result(&h, pa, pb);
+	se_hist_free(&h);
 	return 0;
 }
 
@@ -231,7 +245,7 @@ void se_quantiles(int32_t *v, size_t n, int32_t *p50, int32_t *p90)
 {
 	size_t a = rank_of(n, 0.5), b = rank_of(n, 0.9);
 
-	if (n >= HIST_MIN_N && hist_quantiles(v, n, a, b, p50, p90) == 0)
+	if (n >= HIST_MIN_N && hist_quantiles(v, n, p50, p90) == 0)
 		return;
 
 	select_at(v, 0, (ptrdiff_t)n - 1, (ptrdiff_t)a);

@@ -13,6 +13,8 @@
 #ifndef SE_STATS_H
 #define SE_STATS_H
 
+#include "salesengine.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,5 +57,52 @@ int32_t se_quantile(int32_t *v, size_t n, double p);
 /* The median and the 90th percentile at once: the second search only looks
  * above the first.  n > 0. */
 void se_quantiles(int32_t *v, size_t n, int32_t *p50, int32_t *p90);
+
+/* The same ranks in two passes over values that need not be in one array:
+ * se_hist_add every value, se_hist_locate, se_hist_keep every value again,
+ * then se_hist_result (exactly se_quantiles' answer).  Needs n > 0 at the
+ * result.  init and locate return 0 or SE_ENOMEM. */
+#define SE_HIST_BINS (2048 + 21 * 1024)
+
+typedef struct se_hist {
+	uint32_t *bins;           /* SE_HIST_BINS counts */
+	size_t n;                 /* values added */
+	size_t a, b;              /* 0-based ranks of the median and p90 */
+	uint32_t ba, bb;          /* their bins */
+	size_t below_a, below_b;  /* values in lower bins */
+	int32_t *kept;            /* bin ba's values, then (if another) bin bb's */
+	size_t cnt_a, cnt_b;      /* how many each bin holds */
+	size_t ka, kb;            /* how many of them are kept so far */
+} se_hist;
+
+static inline uint32_t se_hist_bin(int32_t x)
+{
+	uint32_t v = x < 0 ? 0 : (uint32_t)x;
+	int e;
+
+	if (v < 2048)
+		return v;
+	e = 31 - __builtin_clz(v);
+	return 2048 + (uint32_t)(e - 11) * 1024 + ((v >> (e - 10)) & 1023);
+}
+
+int se_hist_init(se_hist *h);
+static inline void se_hist_add(se_hist *h, int32_t v)
+{
+	h->bins[se_hist_bin(v)]++;
+	h->n++;
+}
+int se_hist_locate(se_hist *h);
+static inline void se_hist_keep(se_hist *h, int32_t v)
+{
+	uint32_t k = se_hist_bin(v);
+
+	if (k == h->ba)
+		h->kept[h->ka++] = v;
+	else if (k == h->bb)
+		h->kept[h->cnt_a + h->kb++] = v;
+}
+void se_hist_result(se_hist *h, int32_t *p50, int32_t *p90);
+void se_hist_free(se_hist *h);
 
 #endif
