@@ -348,17 +348,33 @@ static int aggregate_deal(pass *p, const se_chunk_deal *d, const se_deal_eval *e
  * When diagnostics are asked for, their share of the pass (durations,
  * handling, replays for the backtest: about half the work) runs in a
  * second thread, a chunk behind the first.  The first thread counts the
- * foundation reports and the cube and hands over a copy of each chunk;
- * the second evaluates the chunk's deals again (cheaper than handing over
- * half a kilobyte of evaluation per deal) and feeds them to insight.c.
+ * foundation reports, the cube and the lead handling, and hands over a
+ * copy of each chunk with the evaluations of its deals, trimmed to the
+ * funnel's stages (the evaluation's fixed arrays would be half a kilobyte
+ * a deal); the second counts the rest of the diagnostics from them.
  * The two write disjoint parts of the report (insight.c only
  * rep->agg[].in, its own bucket cache and replay scratch), and both only
  * read the rules and the counting context.
  */
+/* What the worker needs of a deal's evaluation, without the evaluation's
+ * fixed-size arrays: its positions live in pos[], its codes in codes[]. */
+typedef struct kept_deal {
+	uint32_t deal;               /* index in the chunk */
+	uint32_t ev;                 /* its first event's index in the chunk */
+	uint32_t pos, code;          /* offsets into the job's pos[] and codes[] */
+	int32_t funnel, state, stage;
+} kept_deal;
+
 typedef struct insight_job {
 	struct insight_job *next;
-	void *blob;                  /* a copy of the chunk */
+	void *blob;                  /* a copy of the chunk: the deals and events */
 	size_t size;
+	kept_deal *kept;             /* the deals the diagnostics count */
+	uint32_t n_kept;
+	int32_t *pos;                /* touched[0..S), reached[0..S) per kept deal */
+	size_t n_pos;
+	int64_t *codes;
+	size_t n_codes;
 } insight_job;
 
 #define INSIGHT_QUEUE 2          /* chunks handed over but not yet taken */
@@ -372,9 +388,6 @@ typedef struct insight_worker {
 	int closed;                  /* no more jobs */
 	int nomem;
 	se_report *rep;
-	const se_count_ctx *ctx;
-	int64_t *scratch;            /* the worker's per-event codes */
-	size_t scratch_cap;
 } insight_worker;
 
 static void free_job(insight_job *j)
@@ -382,35 +395,36 @@ static void free_job(insight_job *j)
 	if (j == NULL)
 		return;
 	free(j->blob);
+	free(j->kept);
+	free(j->pos);
+	free(j->codes);
 	free(j);
 }
 
-/* The worker's share of one chunk; 0, or SE_ENOMEM. */
+/* The worker's share of one chunk: each kept deal's evaluation rebuilt
+ * from the trimmed copy and counted; 0, or SE_ENOMEM. */
 static int insight_chunk(insight_worker *w, const insight_job *j)
 {
-	const se_report *rep = w->rep;
+	se_report *rep = w->rep;
 	se_chunk_view v;
-	const se_chunk_event *ev;
 
 	if (se_history_view(j->blob, j->size, &v, NULL) != SE_OK)
 		return SE_OK; /* the first thread read the same bytes and reports it */
-	ev = v.events;
-	for (uint32_t i = 0; i < v.n_deals; ev += v.deals[i].n_events, i++) {
-		const se_chunk_deal *d = &v.deals[i];
+	for (uint32_t i = 0; i < j->n_kept; i++) {
+		const kept_deal *k = &j->kept[i];
+		const se_chunk_deal *d = &v.deals[k->deal];
+		int n = rep->rules->funnels[k->funnel].n_stages;
 		se_deal_eval e;
 
-		if (d->n_events > w->scratch_cap) {
-			int64_t *ns = realloc(w->scratch, d->n_events * sizeof *ns);
-
-			if (ns == NULL)
-				return SE_ENOMEM;
-			w->scratch = ns;
-			w->scratch_cap = d->n_events;
-		}
-		se_count_deal(w->ctx, d, ev, w->scratch, &e);
-		if (e.funnel == SE_NONE || (rep->only_funnel != SE_NONE && e.funnel != rep->only_funnel))
-			continue;
-		if (se_insight_deal_back(w->rep, &e, d) != SE_OK)
+		e.funnel = k->funnel;
+		e.ev = v.events + k->ev;
+		e.n_events = d->n_events;
+		memcpy(e.touched, j->pos + k->pos, (size_t)n * sizeof e.touched[0]);
+		memcpy(e.reached, j->pos + k->pos + n, (size_t)n * sizeof e.reached[0]);
+		e.state = k->state;
+		e.stage = k->stage;
+		e.code = (int64_t *)(j->codes + k->code);
+		if (se_insight_deal_back(rep, &e, d) != SE_OK)
 			return SE_ENOMEM;
 	}
 	return SE_OK;
@@ -457,11 +471,10 @@ static void hand_over(insight_worker *w, insight_job *j)
 	pthread_mutex_unlock(&w->mu);
 }
 
-static int start_worker(insight_worker *w, se_report *rep, const se_count_ctx *ctx)
+static int start_worker(insight_worker *w, se_report *rep)
 {
 	memset(w, 0, sizeof *w);
 	w->rep = rep;
-	w->ctx = ctx;
 	if (pthread_mutex_init(&w->mu, NULL) != 0)
 		return 0;
 	if (pthread_cond_init(&w->cv, NULL) != 0) {
@@ -492,32 +505,68 @@ static int stop_worker(insight_worker *w)
 	}
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
-	free(w->scratch);
 	return w->nomem;
 }
 
-/* Hands a copy of the chunk to the worker. */
-static int hand_over_copy(pass *p, const void *blob, size_t size, se_error *err)
+/* A job for the worker: a copy of the chunk, room for its deals'
+ * trimmed evaluations. */
+static insight_job *new_job(const se_report *rep, const void *blob, size_t size,
+                            const se_chunk_view *v)
 {
 	insight_job *j = calloc(1, sizeof *j);
+	size_t events = 0;
+	int stages = 1;
 
-	if (j == NULL || (j->blob = malloc(size ? size : 1)) == NULL) {
-		free(j);
-		return se_error_set(err, SE_ENOMEM, "out of memory");
+	if (j == NULL)
+		return NULL;
+	for (uint32_t i = 0; i < v->n_deals; i++)
+		events += v->deals[i].n_events;
+	for (int f = 0; f < rep->rules->n_funnels; f++)
+		if (rep->rules->funnels[f].n_stages > stages)
+			stages = rep->rules->funnels[f].n_stages;
+	if ((j->blob = malloc(size ? size : 1)) == NULL ||
+	    (j->kept = malloc((v->n_deals ? v->n_deals : 1) * sizeof *j->kept)) == NULL ||
+	    (j->pos = malloc((v->n_deals ? v->n_deals : 1) * 2 * (size_t)stages * sizeof *j->pos)) == NULL ||
+	    (j->codes = malloc((events ? events : 1) * sizeof *j->codes)) == NULL) {
+		free_job(j);
+		return NULL;
 	}
 	memcpy(j->blob, blob, size);
 	j->size = size;
-	hand_over(p->worker, j);
-	return SE_OK;
+	return j;
 }
 
-/* This thread's share of the diagnostics for one deal: all of it, or with
- * a worker the front half (the worker does the back half, and shares this
- * thread's bucket cache: both are used here only). */
-static int insight_here(pass *p, const se_deal_eval *e, const se_chunk_deal *d)
+/* Keeps what the worker needs of deal i's evaluation (event index ev). */
+static void keep_deal(const se_report *rep, insight_job *j, uint32_t i, uint32_t ev,
+                      const se_deal_eval *e)
 {
-	if (p->worker == NULL)
+	kept_deal *k = &j->kept[j->n_kept++];
+	int n = rep->rules->funnels[e->funnel].n_stages;
+
+	k->deal = i;
+	k->ev = ev;
+	k->pos = (uint32_t)j->n_pos;
+	k->code = (uint32_t)j->n_codes;
+	k->funnel = e->funnel;
+	k->state = e->state;
+	k->stage = e->stage;
+	memcpy(j->pos + j->n_pos, e->touched, (size_t)n * sizeof e->touched[0]);
+	memcpy(j->pos + j->n_pos + n, e->reached, (size_t)n * sizeof e->reached[0]);
+	j->n_pos += 2 * (size_t)n;
+	memcpy(j->codes + j->n_codes, e->code, e->n_events * sizeof e->code[0]);
+	j->n_codes += e->n_events;
+}
+
+/* This thread's share of the diagnostics for deal i: all of it, or with a
+ * worker the front half (lead handling), keeping the evaluation for the
+ * worker's back half.  The front shares this thread's bucket cache: both
+ * are used here only. */
+static int insight_here(pass *p, insight_job *job, uint32_t i, uint32_t ev, const se_deal_eval *e,
+                        const se_chunk_deal *d)
+{
+	if (job == NULL)
 		return se_insight_deal(p->rep, e, d);
+	keep_deal(p->rep, job, i, ev, e);
 	return se_insight_deal_front(p->rep, e, d, &p->rep->bucket_cache);
 }
 
@@ -526,12 +575,13 @@ static int consume_chunk(void *ud, const void *blob, size_t size, se_error *err)
 	pass *p = ud;
 	se_chunk_view v;
 	const se_chunk_event *ev;
+	insight_job *job = NULL;
 	int rc;
 
 	if ((rc = se_history_view(blob, size, &v, err)) != SE_OK)
 		return rc;
-	if (p->worker != NULL && (rc = hand_over_copy(p, blob, size, err)) != SE_OK)
-		return rc;
+	if (p->worker != NULL && (job = new_job(p->rep, blob, size, &v)) == NULL)
+		return se_error_set(err, SE_ENOMEM, "out of memory");
 	ev = v.events;
 	for (uint32_t i = 0; i < v.n_deals; i++) {
 		const se_chunk_deal *d = &v.deals[i];
@@ -540,16 +590,20 @@ static int consume_chunk(void *ud, const void *blob, size_t size, se_error *err)
 		if (d->n_events > p->scratch_cap) {
 			int64_t *ns = realloc(p->scratch, d->n_events * sizeof *ns);
 
-			if (ns == NULL)
+			if (ns == NULL) {
+				free_job(job);
 				return se_error_set(err, SE_ENOMEM, "out of memory");
+			}
 			p->scratch = ns;
 			p->scratch_cap = d->n_events;
 		}
 		se_count_deal(&p->ctx, d, ev, p->scratch, &e);
-		if (aggregate_deal(p, d, &e) && insight_here(p, &e, d) != SE_OK)
+		if (aggregate_deal(p, d, &e) && insight_here(p, job, i, (uint32_t)(ev - v.events), &e, d) != SE_OK)
 			p->nomem = 1;
 		ev += d->n_events;
 	}
+	if (job != NULL)
+		hand_over(p->worker, job);
 	if (p->nomem)
 		return se_error_set(err, SE_ENOMEM, "out of memory aggregating the report");
 	return SE_OK;
@@ -766,7 +820,7 @@ int se_report_build(se_report **out, se_store *st, const se_rules *rules,
 		goto out;
 	p.rep = rep;
 	rep->count_ctx = &p.ctx;
-	if ((rep->compute & SE_REPORT_INSIGHTS) && start_worker(&worker, rep, &p.ctx))
+	if ((rep->compute & SE_REPORT_INSIGHTS) && start_worker(&worker, rep))
 		p.worker = &worker;
 	rc = se_store_each_chunk(st, consume_chunk, &p, err);
 	if (p.worker != NULL && stop_worker(p.worker) && rc == SE_OK)
