@@ -121,9 +121,29 @@ static int after_call(run *r, int rc, const char *unit, long n, se_error *err)
 	return se_rows_record_done(r->rows, err);
 }
 
+static const char *json_kind(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_ARRAY: return "an array";
+	case JSON_STRING: return "a string";
+	case JSON_INTEGER:
+	case JSON_REAL: return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE: return "a boolean";
+	case JSON_NULL: return "null";
+	default: return "an object";
+	}
+}
+
+/* Adapters read records as tables of fields: anything but an object is
+ * rejected here, with what it is, rather than as a Lua error inside the
+ * adapter. */
 static int json_record(run *r, long n, const json_t *rec, se_error *err)
 {
 	r->stats->records++;
+	if (!json_is_object(rec))
+		return after_call(r, se_error_set(err, SE_ESCRIPT, "%s, not a JSON object", json_kind(rec)),
+		                  "record ", n, err);
 	return after_call(r, se_adapter_json_record(r->ad, n, rec, err), "record ", n, err);
 }
 

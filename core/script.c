@@ -3478,6 +3478,7 @@ static int l_test(lua_State *L)
 static int run_test_file(const char *path, test_run *tr)
 {
 	se_script *sc = calloc(1, sizeof *sc);
+	int ran = tr->passed + tr->failed;
 	se_error err;
 	int rc;
 
@@ -3505,6 +3506,9 @@ static int run_test_file(const char *path, test_run *tr)
 			rc = protected_call(&sc->sb, 0, 0, &err);
 		}
 	}
+	/* A file that declares no test proves nothing: say so, and fail. */
+	if (rc == SE_OK && tr->passed + tr->failed == ran)
+		rc = se_error_set(&err, SE_ESCRIPT, "%s: declares no test{}", path);
 	if (rc != SE_OK) {
 		fprintf(stderr, "salesengine: %s\n", err.msg);
 		tr->failed++;

@@ -586,6 +586,24 @@ static void runtime_error_names_line_and_record(void **state)
 	expect_rejects(f, "recs.json:record 2: ./a.lua:3: attempt to index a nil value (local 'x')\n");
 }
 
+/* A record that is not an object is rejected before the adapter sees it,
+ * saying what it is; the objects around it still import. */
+static void non_object_records_rejected(void **state)
+{
+	fixture *f = *state;
+
+	in_scratch(f);
+	write_file("recs.json", "[{\"id\": 1}, 5, [2], null, {\"id\": 3}]");
+	write_file("a.lua", "return { record = function(r, emit)\n"
+	                    "  emit { event_id = 'e' .. r.id, deal_id = 'd', ts = 1795000000 + r.id, stage = 'S' }\n"
+	                    "end }\n");
+	ok(f, RUN(f, "./a.lua", "recs.json"));
+	expect_stats(f, 5, 5, 2, 0, 3);
+	expect_rejects(f, "recs.json:record 2: a number, not a JSON object\n"
+	                  "recs.json:record 3: an array, not a JSON object\n"
+	                  "recs.json:record 4: null, not a JSON object\n");
+}
+
 static void emit_checks_its_table(void **state)
 {
 	fixture *f = *state;
@@ -724,6 +742,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(cp1251_export, setup, teardown),
 		cmocka_unit_test_setup_teardown(bom_stripped, setup, teardown),
 		cmocka_unit_test_setup_teardown(runtime_error_names_line_and_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(non_object_records_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(emit_checks_its_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(sandbox_and_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_adapters, setup, teardown),
