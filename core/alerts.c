@@ -332,33 +332,12 @@ static const char *announce_name(int announce)
 	}
 }
 
-static void json_str(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(out, "\\%c", *p);
-		else if (*p < 0x20)
-			fprintf(out, "\\u%04x", *p);
-		else
-			fputc(*p, out);
-	}
-	fputc('"', out);
-}
-
 static void json_num(FILE *out, double v)
 {
-	char buf[40];
-
-	if (isnan(v) || !isfinite(v)) {
+	if (isnan(v) || !isfinite(v))
 		fputs("null", out);
-		return;
-	}
-	/* The shortest of %.15g and %.17g that reads back as the same double. */
-	snprintf(buf, sizeof buf, "%.15g", v);
-	if (strtod(buf, NULL) != v)
-		snprintf(buf, sizeof buf, "%.17g", v);
-	fputs(buf, out);
+	else
+		se_json_number(out, v);
 }
 
 /* One alert as a JSON object on one line (also what a hook reads). */
@@ -368,16 +347,16 @@ static void write_json_alert(FILE *out, const se_alert *a, int64_t now)
 
 	se_time_format_utc(now, t, sizeof t);
 	fputs("{\"event\": ", out);
-	json_str(out, a->status == SE_RULE_FAILED ? "failed" : a->announce ? announce_name(a->announce)
+	se_json_string(out, a->status == SE_RULE_FAILED ? "failed" : a->announce ? announce_name(a->announce)
 	                                                                   : a->state);
 	fprintf(out, ", \"at\": \"%s\", \"rule\": ", t);
 	if (a->rule)
-		json_str(out, a->rule->name);
+		se_json_string(out, a->rule->name);
 	else
 		fputs("null", out);
 	if (a->rule) {
 		fputs(", \"severity\": ", out);
-		json_str(out, a->rule->severity);
+		se_json_string(out, a->rule->severity);
 	}
 	fputs(", \"labels\": {", out);
 	{
@@ -387,14 +366,14 @@ static void write_json_alert(FILE *out, const se_alert *a, int64_t now)
 		for (int i = 0; i < 3; i++)
 			if (se_alert_label(a, keys[i])) {
 				fprintf(out, "%s\"%s\": ", first ? "" : ", ", keys[i]);
-				json_str(out, se_alert_label(a, keys[i]));
+				se_json_string(out, se_alert_label(a, keys[i]));
 				first = 0;
 			}
 		for (int i = 0; a->rule && i < a->rule->n_labels; i++) {
 			fputs(first ? "" : ", ", out);
-			json_str(out, a->rule->label_keys[i]);
+			se_json_string(out, a->rule->label_keys[i]);
 			fputs(": ", out);
-			json_str(out, a->rule->label_values[i]);
+			se_json_string(out, a->rule->label_values[i]);
 			first = 0;
 		}
 	}
@@ -412,7 +391,7 @@ static void write_json_alert(FILE *out, const se_alert *a, int64_t now)
 		fprintf(out, ", \"since\": \"%s\"", t);
 	}
 	fputs(", \"message\": ", out);
-	json_str(out, a->message ? a->message : "");
+	se_json_string(out, a->message ? a->message : "");
 	fputs("}\n", out);
 }
 

@@ -1931,7 +1931,7 @@ static void write_table(const se_report *rep, const blocks *bs, FILE *out)
 
 /* ---- JSON -------------------------------------------------------------------------------- */
 
-static void json_string(FILE *out, const char *s)
+void se_json_string(FILE *out, const char *s)
 {
 	fputc('"', out);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -1951,7 +1951,7 @@ static void json_string(FILE *out, const char *s)
 	fputc('"', out);
 }
 
-static void json_number(FILE *out, double d)
+void se_json_number(FILE *out, double d)
 {
 	/* %.17g round-trips; trim it for amounts that are whole or in kopecks. */
 	char buf[40];
@@ -1970,7 +1970,7 @@ static void json_cell(FILE *out, const col *c, const cell *v)
 	}
 	switch (c->type) {
 	case T_STR:
-		json_string(out, cell_str(v));
+		se_json_string(out, cell_str(v));
 		return;
 	case T_INT:
 		fprintf(out, "%lld", (long long)v->i);
@@ -1986,7 +1986,7 @@ static void json_cell(FILE *out, const col *c, const cell *v)
 		if (v->null)
 			fputs("null", out);
 		else
-			json_number(out, v->d);
+			se_json_number(out, v->d);
 		return;
 	case T_BOOL:
 	case T_FLAG:
@@ -2002,7 +2002,7 @@ static void json_cell(FILE *out, const col *c, const cell *v)
 		if (v->null)
 			fputs("null", out);
 		else
-			json_number(out, round(v->d * 10000.0) / 10000.0);
+			se_json_number(out, round(v->d * 10000.0) / 10000.0);
 		return;
 	case T_NUM:
 		fputs(v->null ? "null" : cell_str(v), out);
@@ -2011,7 +2011,7 @@ static void json_cell(FILE *out, const col *c, const cell *v)
 		if (v->null || !isfinite(v->d))
 			fputs("null", out);
 		else
-			json_number(out, v->d);
+			se_json_number(out, v->d);
 		return;
 	}
 }
@@ -2052,9 +2052,9 @@ static void json_kind(const se_report *rep, const blocks *bs, int f, enum kind k
 
 			fprintf(out, "%s\n        {\"name\": ", first ? "" : ",");
 			first = 0;
-			json_string(out, m->name);
+			se_json_string(out, m->name);
 			fputs(", \"title\": ", out);
-			json_string(out, m->title ? m->title : m->name);
+			se_json_string(out, m->title ? m->title : m->name);
 			fprintf(out, ", \"format\": \"%s\", \"rows\": [", formats[m->format]);
 			json_rows(b, out, &firstrow, "          ");
 			fputs(firstrow ? "]}" : "\n        ]}", out);
@@ -2071,12 +2071,12 @@ static void json_kind(const se_report *rep, const blocks *bs, int f, enum kind k
 
 			fprintf(out, "%s\n        {\"from\": ", first ? "" : ",");
 			first = 0;
-			json_string(out, fn->stages[p->from].name);
+			se_json_string(out, fn->stages[p->from].name);
 			fputs(", \"to\": ", out);
-			json_string(out, fn->stages[p->to].name);
+			se_json_string(out, fn->stages[p->to].name);
 			fprintf(out, ", \"mode\": \"%s\", \"window_days\": ", se_mode_name(rep->agg[f].pair_mode[b->pair]));
 			if (p->window > 0)
-				json_number(out, (double)p->window / 86400.0);
+				se_json_number(out, (double)p->window / 86400.0);
 			else
 				fputs("null", out);
 			fputs(", \"rows\": [", out);
@@ -2092,7 +2092,7 @@ static void json_opt_string(FILE *out, const char *s)
 	if (s == NULL)
 		fputs("null", out);
 	else
-		json_string(out, s);
+		se_json_string(out, s);
 }
 
 static void write_json(const se_report *rep, const blocks *bs, FILE *out)
@@ -2107,7 +2107,7 @@ static void write_json(const se_report *rep, const blocks *bs, FILE *out)
 
 	se_time_format_utc(rep->as_of, asof, sizeof asof);
 	fprintf(out, "{\n  \"salesengine\": \"%s\",\n  \"as_of\": \"%s\",\n  \"timezone\": ", SE_VERSION, asof);
-	json_string(out, se_tz_name(rep->tz));
+	se_json_string(out, se_tz_name(rep->tz));
 	fprintf(out, ",\n  \"period\": \"%s\",\n  \"from\": ", se_period_name(rep->period));
 	json_opt_string(out, rep->from);
 	fputs(", \"to\": ", out);
@@ -2123,12 +2123,12 @@ static void write_json(const se_report *rep, const blocks *bs, FILE *out)
 			continue;
 		fprintf(out, "%s\n    {\n      \"name\": ", first ? "" : ",");
 		first = 0;
-		json_string(out, fn->name);
+		se_json_string(out, fn->name);
 		fputs(",\n      \"stages\": [", out);
 		for (int s = 0; s < fn->n_stages; s++) {
 			if (s)
 				fputs(", ", out);
-			json_string(out, fn->stages[s].name);
+			se_json_string(out, fn->stages[s].name);
 		}
 		fputc(']', out);
 		for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)

@@ -211,6 +211,11 @@ struct se_report {
 	size_t replay_cap;
 };
 
+/* JSON text for output.c and alerts.c: a string with its escapes, and a
+ * finite number in the shortest of %.15g / %.17g that reads back exactly. */
+void se_json_string(FILE *out, const char *s);
+void se_json_number(FILE *out, double d);
+
 /* Allocates rep->metric_tables for the cube's buckets, every value NAN. */
 int se_report_alloc_metric_tables(se_report *rep, se_error *err);
 

@@ -637,6 +637,20 @@ static int stage_or_raise(lua_State *L, se_funnel *f, const char *name, const ch
 	return s;
 }
 
+/* "90m", "12h", "30d", "2w" -> seconds; 0 when it is not one. */
+static int64_t duration_seconds(const char *s)
+{
+	char *end;
+	long n = strtol(s, &end, 10);
+	int64_t unit = strcmp(end, "m") == 0   ? 60
+	               : strcmp(end, "h") == 0 ? 3600
+	               : strcmp(end, "d") == 0 ? 86400
+	               : strcmp(end, "w") == 0 ? 7 * 86400
+	                                       : 0;
+
+	return end != s && n > 0 && n < 100000 ? n * unit : 0;
+}
+
 /* "30d", "12h", "2w", "90m" or a number of days. */
 static int64_t check_window(lua_State *L, int idx, const char *what)
 {
@@ -649,20 +663,10 @@ static int64_t check_window(lua_State *L, int idx, const char *what)
 	}
 	if (lua_type(L, idx) == LUA_TSTRING) {
 		const char *s = lua_tostring(L, idx);
-		char *end;
-		long n = strtol(s, &end, 10);
-		int64_t unit = 0;
+		int64_t d = duration_seconds(s);
 
-		if (strcmp(end, "m") == 0)
-			unit = 60;
-		else if (strcmp(end, "h") == 0)
-			unit = 3600;
-		else if (strcmp(end, "d") == 0)
-			unit = 86400;
-		else if (strcmp(end, "w") == 0)
-			unit = 7 * 86400;
-		if (unit != 0 && end != s && n > 0 && n < 100000)
-			return n * unit;
+		if (d > 0)
+			return d;
 		luaL_error(L, "%s: window \"%s\" is not like \"30d\", \"12h\", \"2w\" or \"90m\"", what, s);
 	}
 	luaL_error(L, "%s: window must be a string like \"30d\" or a number of days", what);
@@ -1131,8 +1135,6 @@ static int l_scope_reached(lua_State *L)
 	return 1;
 }
 
-static int64_t duration_seconds(const char *s);
-
 /* The counted pair for a -> b [, window], or an error that says how to
  * get it. */
 static int pair_arg(lua_State *L, const se_report *rep, const lscope *s, int a_arg)
@@ -1193,24 +1195,25 @@ static int l_scope_won(lua_State *L)
 	return 2;
 }
 
-static int l_scope_lost(lua_State *L)
+/* s:lost(), s:nontarget(): one count of the cube each. */
+static int push_count(lua_State *L, int64_t (*count)(const se_cube *, const se_cube_filter *))
 {
 	lscope *s = luaL_checkudata(L, 1, SCOPE_MT);
 	const se_report *rep = data_report(L);
 	se_cube_filter q = scope_filter(s);
 
-	lua_pushinteger(L, se_cube_lost(rep->cube, &q));
+	lua_pushinteger(L, count(rep->cube, &q));
 	return 1;
+}
+
+static int l_scope_lost(lua_State *L)
+{
+	return push_count(L, se_cube_lost);
 }
 
 static int l_scope_nontarget(lua_State *L)
 {
-	lscope *s = luaL_checkudata(L, 1, SCOPE_MT);
-	const se_report *rep = data_report(L);
-	se_cube_filter q = scope_filter(s);
-
-	lua_pushinteger(L, se_cube_nontarget(rep->cube, &q));
-	return 1;
+	return push_count(L, se_cube_nontarget);
 }
 
 /* s:open([stage]) -> deals open now (at stage), their amount */
@@ -1815,20 +1818,6 @@ static int l_metric(lua_State *L)
 }
 
 /* ---- rule{} --------------------------------------------------------------------- */
-
-/* "90m", "12h", "30d", "2w" -> seconds; 0 when it is not one. */
-static int64_t duration_seconds(const char *s)
-{
-	char *end;
-	long n = strtol(s, &end, 10);
-	int64_t unit = strcmp(end, "m") == 0   ? 60
-	               : strcmp(end, "h") == 0 ? 3600
-	               : strcmp(end, "d") == 0 ? 86400
-	               : strcmp(end, "w") == 0 ? 7 * 86400
-	                                       : 0;
-
-	return end != s && n > 0 && n < 100000 ? n * unit : 0;
-}
 
 static int64_t check_duration(lua_State *L, const char *rule, const char *key, const char *s)
 {
