@@ -7,7 +7,8 @@
  * report descriptors (se_report_descs: name, --report option and bit,
  * columns, builder, title and per-format hooks) and the writers' interface.
  * Files of this folder:
- *   block.c       cells, blocks, building every asked report, se_report_write
+ *   cells.c       blocks, rows, cells and their text (the bottom)
+ *   output.c      se_report_write: builds every asked report, picks the writer
  *   reports.c     the descriptor table, columns and titles, name lookups
  *   build_*.c     block builders by report group (counts, team, forecast,
  *                 sources, compare)
@@ -22,7 +23,7 @@
  * writer then prints it with no change.
  *
  * Adding a format: a writer (se_block_writer) in write_NAME.c and a row in
- * block.c's format table.  A writer receives the finished blocks (in
+ * output.c's format table.  A writer receives the finished blocks (in
  * descriptor order, then funnel, then pair or metric), the report for its
  * header (as_of, zone, period, counts), the stream and options; it reads
  * cells through se_cell_text() (CSV and table text) or the cell fields by
@@ -138,7 +139,7 @@ int se_write_json(const se_report *rep, const se_blocks *bs, FILE *out, const se
 /* The table title of a block. */
 void se_block_title(const se_report *rep, const se_block *b, char *buf, size_t size);
 
-/* ---- building blocks (block.c) ------------------------------------------- */
+/* ---- building blocks (output.c; the rest in cells.c) ---------------------- */
 
 /* Every report rep->reports asks for, descriptor outer and funnel inner
  * (CSV then needs one header per report).  0 or SE_ENOMEM. */

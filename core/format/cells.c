@@ -1,9 +1,9 @@
 /*
- * format/block.c: cells and blocks, building every report a run asks for,
- * and handing the blocks to the writer of the asked format.
+ * format/cells.c: blocks, rows and cells, and the text of a cell: the
+ * bottom of format/, used by the builders and the writers alike.
  *
- * Never: computes a metric, or knows a report by name: which reports exist
- * and how each is built is se_report_descs' (reports.c).
+ * Never: knows a report (the descriptor table is reports.c's) or a
+ * format beyond the text CSV and the table share.
  */
 #include "block.h"
 
@@ -237,29 +237,6 @@ const char *se_cell_text(const se_col *c, const se_cell *v, char *buf, size_t si
 	return "";
 }
 
-/* ---- building every asked report ------------------------------------------- */
-
-int se_blocks_build(const se_report *rep, se_blocks *bs)
-{
-	for (size_t k = 0; k < se_n_report_descs; k++) {
-		const se_report_desc *d = &se_report_descs[k];
-
-		if (!(rep->reports & d->flag))
-			continue;
-		if (!d->per_funnel) {
-			d->build(rep, d, bs, SE_NONE);
-			continue;
-		}
-		for (int f = 0; f < rep->rules->n_funnels; f++)
-			if (rep->only_funnel == SE_NONE || f == rep->only_funnel)
-				d->build(rep, d, bs, f);
-	}
-	for (size_t i = 0; i < bs->n; i++)
-		if (bs->v[i].failed)
-			return SE_ENOMEM;
-	return SE_OK;
-}
-
 void se_blocks_free(se_blocks *bs)
 {
 	for (size_t i = 0; i < bs->n; i++) {
@@ -271,38 +248,4 @@ void se_blocks_free(se_blocks *bs)
 	}
 	free(bs->v);
 	memset(bs, 0, sizeof *bs);
-}
-
-/* ---- formats ---------------------------------------------------------------- */
-
-static const struct {
-	se_output format;
-	se_block_writer write;
-} formats[] = {
-	{ SE_OUTPUT_TABLE, se_write_table },
-	{ SE_OUTPUT_CSV, se_write_csv },
-	{ SE_OUTPUT_JSON, se_write_json },
-};
-
-int se_report_write(const se_report *rep, FILE *out, se_output format, se_error *err)
-{
-	se_blocks bs = { 0 };
-	se_write_opts opts = { 0 };
-	se_block_writer write = se_write_table;
-	int rc;
-
-	for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
-		if (formats[i].format == format)
-			write = formats[i].write;
-	if (se_blocks_build(rep, &bs) != SE_OK) {
-		se_blocks_free(&bs);
-		return se_error_set(err, SE_ENOMEM, "out of memory formatting the report");
-	}
-	rc = write(rep, &bs, out, &opts, err);
-	se_blocks_free(&bs);
-	if (rc != SE_OK)
-		return rc;
-	if (fflush(out) != 0 || ferror(out))
-		return se_error_set(err, SE_EIO, "writing the report failed");
-	return SE_OK;
 }
