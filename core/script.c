@@ -14,6 +14,7 @@
  */
 #include "cube.h"
 #include "adapter.h"
+#include "paths.h"
 #include "rules.h"
 #include "ruletest.h"
 #include "script.h"
@@ -29,10 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-#ifndef SE_SCRIPT_LIB_DIR
-#define SE_SCRIPT_LIB_DIR "scripts/lib"
-#endif
 
 #define HOOK_EVERY 1000  /* instructions between limit checks */
 #define RULE_MEMORY ((size_t)16 << 20) /* heap growth one rule evaluation may make */
@@ -911,7 +908,7 @@ static int l_require(lua_State *L)
 {
 	sandbox *sb = get_sandbox(L);
 	const char *name = luaL_checkstring(L, 1);
-	const char *dirs[2] = { sb->dir, SE_SCRIPT_LIB_DIR };
+	const char *dirs[2] = { sb->dir, se_paths_lib() };
 	char rel[256], path[PATH_MAX + 260];
 	int found = 0;
 
@@ -932,7 +929,7 @@ static int l_require(lua_State *L)
 	}
 	if (!found)
 		return luaL_error(L, "require: module '%s' not found (looked in %s and %s)", name, sb->dir,
-		                  SE_SCRIPT_LIB_DIR);
+		                  dirs[1]);
 	remember_file(sb, path);
 	if (luaL_loadfilex(L, path, "t") != LUA_OK)
 		return lua_error(L);
