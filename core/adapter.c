@@ -15,6 +15,7 @@
  */
 #include "adapter.h"
 #include "encoding.h"
+#include "paths.h"
 #include "timeconv.h"
 
 #include <dirent.h>
@@ -23,10 +24,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-
-#ifndef SE_IMPORTERS_DIR
-#define SE_IMPORTERS_DIR "scripts/importers"
-#endif
 
 typedef struct run {
 	se_store *st;
@@ -359,6 +356,7 @@ static int find_adapter(const char *name, char *path, size_t size, se_error *err
 	size_t len = strlen(name);
 	DIR *d;
 	struct dirent *e;
+	const char *dir = se_paths_importers();
 	char known[512] = "";
 	size_t used = 0;
 
@@ -368,10 +366,10 @@ static int find_adapter(const char *name, char *path, size_t size, se_error *err
 			return se_error_set(err, SE_EIO, "adapter %s: no such file", name);
 		return SE_OK;
 	}
-	snprintf(path, size, "%s/%s.lua", SE_IMPORTERS_DIR, name);
+	snprintf(path, size, "%s/%s.lua", dir, name);
 	if (stat(path, &sb) == 0)
 		return SE_OK;
-	if ((d = opendir(SE_IMPORTERS_DIR)) != NULL) {
+	if ((d = opendir(dir)) != NULL) {
 		char *names[64];
 		int n = 0;
 
@@ -389,8 +387,11 @@ static int find_adapter(const char *name, char *path, size_t size, se_error *err
 			free(names[i]);
 		}
 	}
+	if (known[0] == '\0')
+		return se_error_set(err, SE_EUSAGE, "unknown adapter '%s' (no bundled adapters in %s; "
+		                    "give the path of a .lua file)", name, dir);
 	return se_error_set(err, SE_EUSAGE, "unknown adapter '%s' (bundled: %s; or give the path of a .lua file)",
-	                    name, known[0] ? known : "none found");
+	                    name, known);
 }
 
 /* ---- entry point --------------------------------------------------------------- */

@@ -12,6 +12,7 @@
  * the next call starts on the next record.
  */
 #include "csv.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -190,16 +191,9 @@ static void start_overflow(se_csv *csv, enum csv_overflow why)
 
 static int grow_arena(se_csv *csv, size_t need, se_error *err)
 {
-	size_t cap = csv->arena_cap;
-	char *p;
-
-	while (cap < need)
-		cap = cap > SE_CSV_MAX_RECORD / 2 ? SE_CSV_MAX_RECORD : cap * 2;
-	p = realloc(csv->arena, cap);
-	if (p == NULL)
+	if (se_vec_reserve(&csv->arena, &csv->arena_cap, need, 1, CSV_ARENA_INITIAL,
+	                   SE_CSV_MAX_RECORD) != SE_OK)
 		return se_error_set(err, SE_ENOMEM, "out of memory reading %s", csv->name);
-	csv->arena = p;
-	csv->arena_cap = cap;
 	return 0;
 }
 
@@ -228,7 +222,6 @@ static int append(se_csv *csv, const char *p, size_t n, se_error *err)
 static int begin_field(se_csv *csv, se_error *err)
 {
 	se_csv_field *f;
-	size_t cap;
 
 	csv->nfields++;
 	csv->field_start = csv->arena_len;
@@ -238,16 +231,9 @@ static int begin_field(se_csv *csv, se_error *err)
 		start_overflow(csv, OVERFLOW_FIELDS);
 		return 0;
 	}
-	if (csv->nfields > csv->fields_cap) {
-		cap = csv->fields_cap * 2;
-		if (cap > CSV_MAX_FIELDS)
-			cap = CSV_MAX_FIELDS;
-		f = realloc(csv->fields, cap * sizeof *f);
-		if (f == NULL)
-			return se_error_set(err, SE_ENOMEM, "out of memory reading %s", csv->name);
-		csv->fields = f;
-		csv->fields_cap = cap;
-	}
+	if (se_vec_reserve(&csv->fields, &csv->fields_cap, csv->nfields, sizeof *csv->fields,
+	                   CSV_FIELDS_INITIAL, CSV_MAX_FIELDS) != SE_OK)
+		return se_error_set(err, SE_ENOMEM, "out of memory reading %s", csv->name);
 	f = &csv->fields[csv->nfields - 1];
 	f->ptr = NULL; /* set once the record is complete: the arena may move */
 	f->len = 0;

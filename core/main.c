@@ -8,6 +8,7 @@
  */
 #include "cli_test.h"
 #include "salesengine.h"
+#include "paths.h"
 #include "timeconv.h"
 
 #include <getopt.h>
@@ -104,7 +105,8 @@ static void usage(FILE *out)
 	        "\n"
 	        "  -q, --quiet              no progress line and no import summary\n"
 	        "  -h, --help               show this help and exit\n"
-	        "  -V, --version            show the version and exit\n"
+	        "  -V, --version            show the version and where the bundled adapters and\n"
+	        "                           Lua modules are looked for ($SALESENGINE_DATA_DIR), exit\n"
 	        "\n"
 	        "With --import and no RULES.lua, events are imported and nothing is reported.\n"
 	        "Exit status: 0 ok, 1 failure, 2 bad usage, 3 done but some rows were rejected;\n"
@@ -113,6 +115,30 @@ static void usage(FILE *out)
 	        "Metrics: docs/METRICS.md; script API: docs/SCRIPTING.md.\n",
 	        progname, progname, SE_SCRIPT_DEFAULT_INSTRUCTIONS, SE_SCRIPT_DEFAULT_MEMORY >> 20,
 	        progname);
+}
+
+/* The version, and where the bundled adapters and Lua modules come from:
+ * every place in the order tried, so a user can see why one was not used. */
+static void print_version(void)
+{
+	const se_data_dirs *d = se_paths();
+
+	printf("salesengine %s\n", SE_VERSION);
+	printf("Bundled adapters and Lua modules (importers/ and lib/), in the order tried:\n");
+	for (int i = 0; i < SE_N_PLACES; i++) {
+		const se_data_place *p = &d->place[i];
+
+		if (p->dir[0] == '\0')
+			printf("  %-23s (%s)\n", p->what, p->absent);
+		else
+			printf("  %-23s %s%s\n", p->what, p->dir,
+			       i == d->chosen ? (p->found ? " (used)" : " (used, but has no importers/ and lib/)")
+			                      : p->found ? " (found)" : " (not found)");
+	}
+	if (d->chosen < 0)
+		printf("None found: adapters must be given as .lua paths and require() finds only\n"
+		       "modules beside the script; set $%s to a directory with importers/ and lib/.\n",
+		       SE_DATA_DIR_ENV);
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -308,7 +334,7 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 			return EXIT_OK;
 		}
 		if (opt == 'V') {
-			printf("salesengine %s\n", SE_VERSION);
+			print_version();
 			*done = 1;
 			return EXIT_OK;
 		}

@@ -20,10 +20,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "helpers.h"
 #include "store.h"
 #include "timeconv.h"
 
-#include <dirent.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,34 +99,12 @@ static int setup(void **state)
 	if (f == NULL)
 		return -1;
 	*state = f;
-	strcpy(f->dir, "/tmp/test_import_XXXXXX");
-	if (mkdtemp(f->dir) == NULL || (f->old_cwd = getcwd(NULL, 0)) == NULL || chdir(f->dir) != 0)
+	if (scratch_store_open("test_import", DB_NAME, f->dir, sizeof f->dir, NULL, 0, &f->st) != 0 ||
+	    (f->old_cwd = getcwd(NULL, 0)) == NULL || chdir(f->dir) != 0)
 		return -1;
-	if (se_store_open(&f->st, DB_NAME, 0, &f->err) != SE_OK) {
-		fprintf(stderr, "cannot open the store: %s\n", f->err.msg);
-		return -1;
-	}
 	f->opts.on_reject = collect_reject;
 	f->opts.ud = f;
 	return 0;
-}
-
-static void remove_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *e;
-	char name[512];
-
-	if (d == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(name, sizeof name, "%s/%s", path, e->d_name);
-		unlink(name);
-	}
-	closedir(d);
-	rmdir(path);
 }
 
 static int teardown(void **state)
@@ -140,7 +118,7 @@ static int teardown(void **state)
 	if (f->old_cwd != NULL && chdir(f->old_cwd) != 0)
 		perror("chdir");
 	free(f->old_cwd);
-	remove_dir(f->dir);
+	remove_tree(f->dir);
 	free(f);
 	return 0;
 }
@@ -152,20 +130,6 @@ static void use_moscow(fixture *f)
 }
 
 /* ---- helpers ---------------------------------------------------------------- */
-
-static void write_bytes(const char *name, const char *data, size_t len)
-{
-	FILE *fp = fopen(name, "wb");
-
-	assert_non_null(fp);
-	assert_int_equal(fwrite(data, 1, len, fp), len);
-	assert_int_equal(fclose(fp), 0);
-}
-
-static void write_file(const char *name, const char *text)
-{
-	write_bytes(name, text, strlen(text));
-}
 
 /* Imports path; checks the counting invariant and one message per
  * rejected row whatever the outcome. */
