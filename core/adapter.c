@@ -232,6 +232,7 @@ static int read_csv(run *r, char *text, size_t len, se_error *err)
 		rc = se_error_set(err, SE_ENOMEM, "out of memory");
 		goto out;
 	}
+	se_csv_expect_fields(csv, hdr.nfields);
 	while ((rc = se_csv_next(csv, &rec, err)) != 0) {
 		char why[128];
 

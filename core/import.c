@@ -73,24 +73,46 @@ static int field_by_name(const char *name, size_t len)
 	return -1;
 }
 
-static void reject(importer *im, long line, const char *column, const char *fmt, ...) SE_PRINTF(4, 5);
-
-static void reject(importer *im, long line, const char *column, const char *fmt, ...)
+static void vreject(importer *im, long line, long col, const char *column, const char *fmt,
+                    va_list ap)
 {
 	char reason[512], msg[1024];
-	va_list ap;
 
 	im->stats->rejected++;
 	if (im->opts->on_reject == NULL)
 		return;
-	va_start(ap, fmt);
 	vsnprintf(reason, sizeof reason, fmt, ap);
-	va_end(ap);
 	if (line < 0) /* not at a line: unit says where (an adapter's "finish") */
 		snprintf(msg, sizeof msg, "%s:%s: %s: %s", im->name, im->unit, column, reason);
+	else if (col > 0) /* the reader knows the byte: file:line:column */
+		snprintf(msg, sizeof msg, "%s:%s%ld:%ld: %s: %s", im->name, im->unit, line, col, column,
+		         reason);
 	else
 		snprintf(msg, sizeof msg, "%s:%s%ld: %s: %s", im->name, im->unit, line, column, reason);
 	im->opts->on_reject(im->opts->ud, msg);
+}
+
+static void reject(importer *im, long line, const char *column, const char *fmt, ...) SE_PRINTF(4, 5);
+
+static void reject(importer *im, long line, const char *column, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreject(im, line, 0, column, fmt, ap);
+	va_end(ap);
+}
+
+static void reject_at(importer *im, long line, long col, const char *column, const char *fmt, ...)
+	SE_PRINTF(5, 6);
+
+static void reject_at(importer *im, long line, long col, const char *column, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreject(im, line, col, column, fmt, ap);
+	va_end(ap);
 }
 
 /* Shows a bad value in a message: at most 40 bytes, cut on a character
@@ -582,8 +604,8 @@ static void *reader_main(void *arg)
 			break;
 		if (rc == SE_EINPUT) {
 			im->stats->read++;
-			reject(im, rec.error_line,
-			       csv_column_label(pl->cols, pl->hdr, rec.error_field, label, sizeof label),
+			reject_at(im, rec.error_line, rec.error_col,
+			          csv_column_label(pl->cols, pl->hdr, rec.error_field, label, sizeof label),
 			       "%s", pl->reader_err.msg);
 			se_error_clear(&pl->reader_err);
 			rc = SE_OK;
@@ -763,6 +785,7 @@ static int import_csv(importer *im, const char *path, se_error *err)
 		rc = se_error_set(err, SE_ENOMEM, "out of memory");
 		goto out;
 	}
+	se_csv_expect_fields(csv, cols.ncols);
 	rc = read_records(im, csv, &cols, &hdr_copy, err);
 	if (rc != SE_OK)
 		goto out;
