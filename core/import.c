@@ -263,6 +263,7 @@ static int check_row_text(importer *im, row_text *row)
 {
 	for (int f = 0; f < F_COUNT; f++) {
 		const char *raw = row->ptr[f];
+		const char *nul;
 		size_t bad;
 
 		if (raw == NULL)
@@ -272,6 +273,13 @@ static int check_row_text(importer *im, row_text *row)
 			/* Counted in the value as written, leading spaces included. */
 			reject(im, row->line, field_names[f], "invalid UTF-8 at byte %zu",
 			       (size_t)(row->ptr[f] - raw) + bad + 1);
+			return SE_EINPUT;
+		}
+		/* Names and keys go through C strings further on: a NUL would cut
+		 * "An\0nie" to "An" without a word. */
+		if ((nul = memchr(row->ptr[f], '\0', row->len[f])) != NULL) {
+			reject(im, row->line, field_names[f], "NUL byte at byte %zu",
+			       (size_t)(nul - raw) + 1);
 			return SE_EINPUT;
 		}
 		if (row->len[f] == 0)
@@ -854,6 +862,27 @@ static int on_json_member(void *ud, const char *key, size_t key_len, int type,
 	return keep_json_value(jr, f, text, len);
 }
 
+/* The 1-based byte of the first NUL in a JSON line, raw or as the escape
+ * \u0000 (SQLite's JSON functions end a string there), or 0.  An escape is
+ * one when an odd number of backslashes leads to it. */
+static size_t json_nul_at(const char *p, size_t len)
+{
+	const char *nul = memchr(p, '\0', len);
+	size_t limit = nul != NULL ? (size_t)(nul - p) : len;
+
+	for (size_t i = 0; i + 6 <= limit; i++) {
+		size_t slashes = 0;
+
+		if (p[i] != '\\' || memcmp(p + i + 1, "u0000", 5) != 0)
+			continue;
+		while (slashes < i && p[i - 1 - slashes] == '\\')
+			slashes++;
+		if (slashes % 2 == 0)
+			return i + 1;
+	}
+	return nul != NULL ? limit + 1 : 0;
+}
+
 static int import_jsonl(importer *im, const char *path, se_error *err)
 {
 	FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
@@ -870,6 +899,7 @@ static int import_jsonl(importer *im, const char *path, se_error *err)
 		json_row jr;
 		const char *why = NULL;
 		size_t len = (size_t)n;
+		size_t nul_at;
 		const char *p = line;
 
 		lineno++;
@@ -883,6 +913,12 @@ static int import_jsonl(importer *im, const char *path, se_error *err)
 		trim(&p, &len);
 		if (len == 0)
 			continue;
+		if ((nul_at = json_nul_at(p, len)) > 0) {
+			im->stats->read++;
+			reject_at(im, lineno, (long)(p - line) + (long)nul_at, "record",
+			          "NUL character in JSON text");
+			continue;
+		}
 		memset(&jr, 0, sizeof jr);
 		jr.im = im;
 		jr.line = jr.row.line = lineno;

@@ -971,6 +971,36 @@ static void test_rejected_rows_are_not_stored(void **state)
 
 /* ---- JSON Lines ---------------------------------------------------------------------- */
 
+/* A NUL byte used to cut "An\0nie" to "An" without a word: now the row is
+ * rejected, naming the line and where the NUL is.  CSV, and JSON Lines
+ * with the escape \u0000 or a raw NUL; an escaped backslash before
+ * "u0000" is text, not a NUL. */
+static void test_nul_bytes_rejected(void **state)
+{
+	fixture *f = *state;
+	static const char csv[] =
+		"event_id,deal_id,ts,stage,manager\n"
+		"e1,d1,2025-01-15,new,An\0nie\n"
+		"e2,d2,2025-01-15,new,Annie\n"
+		"e3,d\0,2025-01-15,new,Bo\n";
+	static const char jsonl[] =
+		"{\"event_id\":\"j1\",\"deal_id\":\"d1\",\"ts\":\"2025-01-15\",\"stage\":\"new\",\"manager\":\"An\\u0000nie\"}\n"
+		"{\"event_id\":\"j2\",\"deal_id\":\"d1\",\"ts\":\"2025-01-15\",\"stage\":\"new\",\"manager\":\"A\\\\u0000\"}\n"
+		"{\"event_id\":\"j3\",\"deal_id\":\"d1\",\"ts\":\"2025-01-15\",\"stage\":\"new\",\"manager\":\"B\0\"}\n";
+
+	write_bytes("nul.csv", csv, sizeof csv - 1);
+	import_ok(f, "nul.csv");
+	expect_stats(f, 3, 1, 0, 2);
+	EXPECT_REJECTS(f, "nul.csv:2: manager: NUL byte at byte 3", "nul.csv:4: deal_id: NUL byte at byte 2");
+	write_bytes("nul.jsonl", jsonl, sizeof jsonl - 1);
+	import_ok(f, "nul.jsonl");
+	expect_stats(f, 3, 1, 0, 2);
+	EXPECT_REJECTS(f, "nul.jsonl:1:78: record: NUL character in JSON text",
+	               "nul.jsonl:3:77: record: NUL character in JSON text");
+	expect_query("SELECT event_id, manager FROM events ORDER BY event_id",
+	             "e2|Annie\nj2|A\\u0000\n");
+}
+
 static void test_jsonl(void **state)
 {
 	fixture *f = *state;
@@ -1282,6 +1312,7 @@ int main(void)
 		T(test_wrong_field_count),
 		T(test_unterminated_quote_rows_after_survive),
 		T(test_open_quote_costs_one_record),
+		T(test_nul_bytes_rejected),
 		T(test_character_after_closing_quote),
 		T(test_invalid_utf8),
 		T(test_missing_required_value),
