@@ -20,10 +20,6 @@
  * checkpointer thread to copy them into the database file. */
 #define CHECKPOINT_FRAMES 1024
 
-const char *const dict_tables[SE_DICT_COUNT] = {
-	"manager", "source", "status", "pipeline", "currency"
-};
-
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS deal(id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);"
 	"CREATE TABLE IF NOT EXISTS manager(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
@@ -71,30 +67,6 @@ static const char schema_sql[] =
 	" LEFT JOIN source src ON src.id = e.source"
 	" LEFT JOIN pipeline p ON p.id = e.pipeline"
 	" LEFT JOIN currency c ON c.id = e.currency;";
-
-int db_error(se_store *st, se_error *err, const char *what)
-{
-	return se_error_set(err, SE_EDB, "%s: %s", what, sqlite3_errmsg(st->db));
-}
-
-int exec_sql(se_store *st, const char *sql, se_error *err)
-{
-	char *msg = NULL;
-
-	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		se_error_set(err, SE_EDB, "database: %s", msg ? msg : sqlite3_errmsg(st->db));
-		sqlite3_free(msg);
-		return SE_EDB;
-	}
-	return SE_OK;
-}
-
-int prepare(se_store *st, enum stmt_id id, const char *sql, se_error *err)
-{
-	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[id], NULL) != SQLITE_OK)
-		return db_error(st, err, "preparing a statement");
-	return SE_OK;
-}
 
 static int prepare_dict_statements(se_store *st, se_error *err)
 {
@@ -199,16 +171,6 @@ static int prepare_all(se_store *st, se_error *err)
 	if ((rc = prepare_group_insert(st, err)) != SE_OK || (rc = prepare_deal_group(st, err)) != SE_OK)
 		return rc;
 	return prepare_dict_statements(st, err);
-}
-
-int step_done(se_store *st, sqlite3_stmt *s, se_error *err, const char *what)
-{
-	int rc = sqlite3_step(s);
-
-	sqlite3_reset(s);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		return db_error(st, err, what);
-	return SE_OK;
 }
 
 static int check_schema_version(se_store *st, se_error *err)
