@@ -19,6 +19,7 @@
  */
 #include "cube.h"
 #include "error.h"
+#include "forecast.h"
 #include "money.h"
 
 #include <math.h>
@@ -385,7 +386,9 @@ static int key_order(const void *pa, const void *pb, void *ud)
 		return a->funnel < b->funnel ? -1 : 1;
 	if (a->bucket != b->bucket)
 		return a->bucket < b->bucket ? -1 : 1;
-	return 0;
+	if (a->manager != b->manager) /* the forecast sweeps a manager at a time */
+		return a->manager < b->manager ? -1 : 1;
+	return (a->source > b->source) - (a->source < b->source);
 }
 
 /* Builds the (funnel, bucket) order once the cube is complete.  The cube
@@ -564,65 +567,67 @@ void se_cube_open(const se_cube *c, const se_cube_filter *q, int stage, int pres
 
 /* Win rate from stage s as the presale report takes it: the manager's
  * closed deals, else the team's, else none (returns 0 then). */
-static int win_rate(const se_cube *c, int funnel, uint32_t manager, int s, int64_t *won,
-                    int64_t *closed)
-{
-	const funnel_layout *l = &c->f[funnel];
-	se_cube_filter q = { funnel, manager, SE_CUBE_ANY, 0, 0 };
-
-	*closed = sum(c, &q, 1, l->closed + s);
-	*won = sum(c, &q, 1, l->won_from + s);
-	if (*closed > 0)
-		return 1;
-	q.manager = SE_CUBE_ANY;
-	*closed = sum(c, &q, 1, l->closed + s);
-	*won = sum(c, &q, 1, l->won_from + s);
-	return *closed > 0;
-}
-
-static int by_id(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return (x > y) - (x < y);
-}
-
 int se_cube_forecast(const se_cube *c, const se_cube_filter *q, int64_t *out)
 {
 	const funnel_layout *l;
-	uint32_t *managers;
-	size_t n = 0;
-	int64_t total = 0;
+	const se_funnel *fn;
+	int64_t *team, *mine, total = 0;
+	size_t first, end;
+	int n;
 
 	*out = 0;
 	if (!valid_funnel(c, q->funnel) || c->n_cells == 0)
 		return SE_OK;
-	l = &c->f[q->funnel];
-	/* The forecast rounds once per manager and stage, as the report does,
-	 * so the filter's amounts are summed per manager first. */
-	if ((managers = malloc(c->n_cells * sizeof *managers)) == NULL)
+	if (!ensure_sorted(c))
 		return SE_ENOMEM;
-	for (size_t i = 0; i < c->n_cells; i++)
-		if (matches(&c->keys[i], q, 1))
-			managers[n++] = c->keys[i].manager;
-	qsort(managers, n, sizeof *managers, by_id);
-	for (size_t i = 0; i < n; i++) {
-		se_cube_filter qm = *q;
+	l = &c->f[q->funnel];
+	fn = &c->rules->funnels[q->funnel];
+	n = l->n_stages;
+	/* team: won and closed per stage; mine: won, closed and amount of one manager */
+	if ((team = calloc((size_t)n * 5, sizeof *team)) == NULL)
+		return SE_ENOMEM;
+	mine = team + 2 * n;
+	first = lower_bound(c, q->funnel, SE_CUBE_STATE_BUCKET);
+	for (end = first; end < c->n_cells; end++) {
+		const cell_key *k = &c->keys[c->sorted[end]];
+		const int64_t *v = &c->counts[(size_t)c->sorted[end] * c->width];
 
-		if (i > 0 && managers[i] == managers[i - 1])
-			continue;
-		qm.manager = managers[i];
-		for (int s = 0; s < l->n_stages; s++) {
-			int64_t amount, won, closed;
-
-			if (!c->rules->funnels[q->funnel].stages[s].presale)
-				continue;
-			amount = sum(c, &qm, 1, l->amount + s);
-			if (amount != 0 && win_rate(c, q->funnel, managers[i], s, &won, &closed))
-				total += se_div_round((int64_t)((__int128)amount * won), closed);
+		if (k->funnel != q->funnel || k->bucket != SE_CUBE_STATE_BUCKET)
+			break;
+		for (int s = 0; s < n; s++) {
+			team[s] += v[l->won_from + s];
+			team[n + s] += v[l->closed + s];
 		}
 	}
-	free(managers);
+	/* State cells are ordered by manager: one sweep, a manager at a time.
+	 * Rates are the manager's over every source; amounts follow the filter. */
+	for (size_t i = first; i < end;) {
+		uint32_t m = c->keys[c->sorted[i]].manager;
+
+		memset(mine, 0, (size_t)n * 3 * sizeof *mine);
+		for (; i < end && c->keys[c->sorted[i]].manager == m; i++) {
+			const cell_key *k = &c->keys[c->sorted[i]];
+			const int64_t *v = &c->counts[(size_t)c->sorted[i] * c->width];
+
+			for (int s = 0; s < n; s++) {
+				mine[s] += v[l->won_from + s];
+				mine[n + s] += v[l->closed + s];
+				if (q->source == SE_CUBE_ANY || (int64_t)k->source == q->source)
+					mine[2 * n + s] += v[l->amount + s];
+			}
+		}
+		if (q->manager != SE_CUBE_ANY && (int64_t)m != q->manager)
+			continue;
+		for (int s = 0; s < n; s++) {
+			se_win_rate w;
+
+			if (!fn->stages[s].presale || mine[2 * n + s] == 0)
+				continue;
+			w = se_win_rate_pick(mine[s], mine[n + s], team[s], team[n + s]);
+			total += se_forecast_part(mine[2 * n + s], &w);
+		}
+	}
+	free(team);
 	*out = total;
 	return SE_OK;
 }

@@ -45,18 +45,19 @@ int se_report_handling(const se_report *rep, int funnel, int64_t bucket, enum se
 	width = dim == SE_DIM_SOURCE ? rep->n_source : rep->n_manager;
 	if (id != SE_ALL && id >= width)
 		return SE_ERR;
-	for (uint32_t c = 0; c < width; c++) {
+	for (uint32_t c = id == SE_ALL ? 0 : id; c < width && (id == SE_ALL || c == id); c++) {
 		const se_handling_cell *h;
 
-		if ((id != SE_ALL && c != id) || (h = se_grid_at(g, bucket, c)) == NULL)
+		if ((h = se_grid_at(g, bucket, c)) == NULL)
 			continue;
-		out->leads += h->leads;
 		out->taken += h->taken;
 		out->released += h->released;
 		out->nontarget += h->nontarget;
 		out->unprocessed += h->unprocessed;
 		out->waiting += h->waiting;
 	}
+	/* the leads are the leads report's, read through its accessor */
+	out->leads = se_report_leads(rep, funnel, bucket, dim, id);
 	out->moved = out->taken + out->released + out->nontarget;
 	qc = se_qtable_at(q, bucket, id == SE_ALL ? q->width : id);
 	if (qc != NULL && qc->n > 0) {
@@ -285,6 +286,67 @@ const se_stale_deal *se_report_stale_deal(const se_report *rep, int funnel, size
 
 /* ---- forecast --------------------------------------------------------------------------------- */
 
+static void add_part(se_presale *out, const se_presale_cell *c, const se_win_rate *w)
+{
+	out->deals += c->deals;
+	out->no_amount += c->no_amount;
+	out->amount += c->amount;
+	out->forecast += se_forecast_part(c->amount, w);
+	if (out->basis == NULL)
+		out->basis = w->basis;
+	else if (strcmp(out->basis, w->basis) != 0)
+		out->basis = "mixed";
+}
+
+int se_report_presale(const se_report *rep, int funnel, int stage, uint32_t manager, se_presale *out)
+{
+	const se_funnel *f;
+	const se_funnel_agg *a;
+
+	memset(out, 0, sizeof *out);
+	if (bad_funnel(rep, funnel) || (manager != SE_ALL && manager >= rep->n_manager))
+		return SE_ERR;
+	f = &rep->rules->funnels[funnel];
+	a = &rep->agg[funnel];
+	if (stage < -1 || stage >= f->won || (stage >= 0 && !f->stages[stage].presale))
+		return SE_ERR;
+	for (int s = 0; s < f->won; s++) {
+		const se_presale_cell *row = &a->presale[(size_t)s * rep->n_manager];
+		const se_rate_cell *rates = &a->rates[(size_t)s * rep->n_manager];
+		const se_rate_cell *team = &a->team_rates[s];
+
+		if (!f->stages[s].presale || (stage >= 0 && s != stage))
+			continue;
+		if (manager != SE_ALL) {
+			se_win_rate w = se_win_rate_pick(rates[manager].won, rates[manager].closed, team->won,
+			                                 team->closed);
+
+			if (row[manager].deals > 0)
+				add_part(out, &row[manager], &w);
+			if (stage >= 0) {
+				out->won = w.won;
+				out->closed = w.closed;
+				out->basis = w.basis;
+				out->one_part = 1;
+			}
+			continue;
+		}
+		for (uint32_t m = 0; m < rep->n_manager; m++) {
+			se_win_rate w;
+
+			if (row[m].deals == 0)
+				continue;
+			w = se_win_rate_pick(rates[m].won, rates[m].closed, team->won, team->closed);
+			add_part(out, &row[m], &w);
+		}
+		if (stage >= 0) {
+			out->won = team->won;
+			out->closed = team->closed;
+		}
+	}
+	return SE_OK;
+}
+
 int se_report_forecast(const se_report *rep, int funnel, int stage, uint32_t manager, se_forecast *out)
 {
 	const se_funnel *f;
@@ -474,10 +536,10 @@ int se_report_channel(const se_report *rep, int funnel, int64_t bucket, uint32_t
 static void sum_pair_cells(const se_grid *g, int64_t bucket, uint32_t width, uint32_t id, se_pair_cell *out)
 {
 	memset(out, 0, sizeof *out);
-	for (uint32_t c = 0; c < width; c++) {
+	for (uint32_t c = id == SE_ALL ? 0 : id; c < width && (id == SE_ALL || c == id); c++) {
 		const se_pair_cell *v = se_grid_at(g, bucket, c);
 
-		if (v == NULL || (id != SE_ALL && c != id))
+		if (v == NULL)
 			continue;
 		out->from += v->from;
 		out->to += v->to;
@@ -509,10 +571,15 @@ int64_t se_report_leads(const se_report *rep, int funnel, int64_t bucket, enum s
 		return 0;
 	g = dim == SE_DIM_SOURCE ? &rep->agg[funnel].leads_by_source : &rep->agg[funnel].leads_by_manager;
 	width = dim == SE_DIM_SOURCE ? rep->n_source : rep->n_manager;
+	if (id != SE_ALL) {
+		const int64_t *v = id < width ? se_grid_at(g, bucket, id) : NULL;
+
+		return v != NULL ? *v : 0;
+	}
 	for (uint32_t c = 0; c < width; c++) {
 		const int64_t *v = se_grid_at(g, bucket, c);
 
-		if (v != NULL && (id == SE_ALL || c == id))
+		if (v != NULL)
 			n += *v;
 	}
 	return n;

@@ -362,10 +362,8 @@ void se_report_stage_rate(const se_report *rep, int funnel, int stage, uint32_t 
 	const se_rate_cell *row = &rep->agg[funnel].rates[(size_t)stage * rep->n_manager];
 
 	memset(out, 0, sizeof *out);
-	for (uint32_t m = 0; m < rep->n_manager; m++) {
-		out->team_won += row[m].won;
-		out->team_closed += row[m].closed;
-	}
+	out->team_won = rep->agg[funnel].team_rates[stage].won;
+	out->team_closed = rep->agg[funnel].team_rates[stage].closed;
 	out->team_rate = out->team_closed > 0 ? (double)out->team_won / (double)out->team_closed : 0;
 	if (manager < rep->n_manager) {
 		out->won = row[manager].won;

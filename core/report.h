@@ -10,6 +10,7 @@
 #define SE_REPORT_H
 
 #include "count.h"
+#include "forecast.h"
 #include "grid.h"
 #include "money.h"
 #include "quantile.h"
@@ -115,6 +116,7 @@ typedef struct se_funnel_agg {
 	se_grid sources;           /* se_source_cell by source */
 	se_presale_cell *presale;  /* [stage * n_manager + manager] */
 	se_rate_cell *rates;       /* [stage * n_manager + manager], closed deals */
+	se_rate_cell *team_rates;  /* [stage]: rates summed over managers, after the pass */
 	se_insight in;
 } se_funnel_agg;
 
@@ -279,6 +281,20 @@ int se_report_time_to_won(const se_report *rep, int funnel, uint32_t manager, se
 /* Stale deals listed, most overdue first (at most SE_STALE_LIST). */
 size_t se_report_stale_count(const se_report *rep, int funnel);
 const se_stale_deal *se_report_stale_deal(const se_report *rep, int funnel, size_t i);
+
+/* Pre-sale deals open now and their forecast (4c) at one pre-sale stage,
+ * or every one (stage -1), of a manager or the team (SE_ALL): sums of the
+ * per-(manager, stage) parts of forecast.h. */
+typedef struct se_presale {
+	int64_t deals, no_amount;
+	int64_t amount, forecast;      /* kopecks */
+	int64_t won, closed;           /* one part (a manager at a stage): the rate it used;
+	                                * the team at a stage: the team's closed deals; else 0 */
+	const char *basis;             /* "manager", "team", "none"; "mixed" when the parts differ;
+	                                * NULL without deals */
+	int one_part;                  /* a manager at one stage: won / closed is its rate */
+} se_presale;
+int se_report_presale(const se_report *rep, int funnel, int stage, uint32_t manager, se_presale *out);
 
 /* Forecast of the deals open now at one pre-sale stage (4i); stage -1: all
  * pre-sale stages.  Forecasts are sums of per-(stage, manager) parts, each
