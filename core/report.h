@@ -66,6 +66,15 @@ typedef struct se_cohort_cell {  /* leads and those of them won */
 	int64_t leads, won;
 } se_cohort_cell;
 
+/* Leads of one (bucket, source, manager), or of one (bucket, manager) over
+ * every source: a record per lead during the pass, sorted and merged after
+ * it, so memory follows the leads, never sources x managers. */
+typedef struct se_sm_cell {
+	int64_t bucket;
+	uint32_t source, manager;
+	int64_t leads, won;
+} se_sm_cell;
+
 /* Backtest: one replay of history as of a cutoff date. */
 typedef struct se_backtest_cut {
 	int64_t cutoff;                /* UTC seconds */
@@ -88,7 +97,6 @@ typedef struct se_insight {
 	se_samples first_move_by_manager, first_move_by_source;
 	se_qtable q_first_move_by_manager, q_first_move_by_source;
 	se_cohort_cell *style;         /* [manager], leads in the range */
-	int64_t style_buckets;         /* buckets in which the team had leads */
 	se_samples stays;              /* row = stage * 2 + (0 latest, 1 total) */
 	se_samples to_won;             /* row 0: first stage -> won */
 	se_samples to_close;           /* row = stage: reached(stage) -> won, won deals */
@@ -101,7 +109,12 @@ typedef struct se_insight {
 	int64_t *close_month;          /* forecast by month: [month - close_lo] x 4 sums */
 	int64_t close_lo, close_nb;
 	se_grid *source_pairs;         /* one per pair: se_pair_cell by source */
-	se_grid source_manager;        /* se_cohort_cell, column source * n_manager + manager */
+	se_sm_cell *sm;                /* by (bucket, source, manager), sorted after the pass */
+	size_t n_sm, cap_sm;
+	se_sm_cell *sm_manager;        /* by (bucket, manager), every source together */
+	size_t n_sm_manager;
+	int64_t style_periods;         /* buckets in which the team had leads */
+	se_cohort_cell style_volume, style_depth; /* the managers' medians (style quadrant lines) */
 	se_backtest_cut cuts[SE_BACKTEST_CUTS];
 	int n_cuts;
 } se_insight;
@@ -117,6 +130,8 @@ typedef struct se_funnel_agg {
 	se_presale_cell *presale;  /* [stage * n_manager + manager] */
 	se_rate_cell *rates;       /* [stage * n_manager + manager], closed deals */
 	se_rate_cell *team_rates;  /* [stage]: rates summed over managers, after the pass */
+	se_pair_cell *pair_sums;   /* [pair * (n_manager + 1) + manager] over every bucket, the
+	                            * team at n_manager; after the pass */
 	se_insight in;
 } se_funnel_agg;
 
