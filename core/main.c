@@ -364,6 +364,13 @@ static void print_message(void *ud, const char *msg)
 	fprintf(stderr, "%s: %s\n", progname, msg);
 }
 
+/* What a script's print() says goes to stderr: stdout holds the report. */
+static void print_script_output(void *ud, const char *text, size_t len)
+{
+	(void)ud;
+	fwrite(text, 1, len, stderr);
+}
+
 /* The progress line of an import on a terminal, rewritten in place. */
 static void print_progress(void *ud, const char *file, long long rows, double percent, int done)
 {
@@ -540,6 +547,7 @@ int main(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "test") == 0)
 		return se_cli_test_main(argc - 1, argv + 1);
 	memset(&c, 0, sizeof c);
+	c.limits.on_print = print_script_output;
 	c.db = getenv("SALESENGINE_DB") ? getenv("SALESENGINE_DB") : DEFAULT_DB;
 	status = parse_args(&c, argc, argv, &done);
 	if (status != EXIT_OK || done)

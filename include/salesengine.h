@@ -124,6 +124,10 @@ struct se_script_limits {
 	uint64_t instructions;  /* VM instructions per call into the script; 0 = default */
 	size_t memory;          /* bytes the script may hold; 0 = default */
 	double seconds;         /* wall-clock seconds per call into the script; 0 = default */
+	/* Where the script's print() goes: one call per print, the text with
+	 * its newline.  NULL: discarded (the library never prints). */
+	void (*on_print)(void *ud, const char *text, size_t len);
+	void *print_ud;
 };
 
 #define SE_SCRIPT_DEFAULT_INSTRUCTIONS 50000000u

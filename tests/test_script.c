@@ -971,6 +971,41 @@ static void test_gc_finalizers_refused(void **state)
 	                 SE_OK);
 }
 
+/* error({}) has no text of its own: the line that raised it is named. */
+static void test_error_object_names_line(void **state)
+{
+	fixture *f = *state;
+	char want[PATH_MAX + 200];
+	int rc = load_text(f, "error({})\n", NULL);
+
+	snprintf(want, sizeof want, "%s:2: (error object is a table value)", f->tmp_file);
+	expect_failure(f, rc, SE_ESCRIPT, want);
+}
+
+static void collect_print(void *ud, const char *text, size_t len)
+{
+	char *out = ud;
+	size_t used = strlen(out);
+
+	if (used + len < 256) {
+		memcpy(out + used, text, len);
+		out[used + len] = '\0';
+	}
+}
+
+/* print() goes to the host's callback, as Lua would format it; without
+ * one it is dropped (the library never writes to stdout). */
+static void test_print_goes_to_the_callback(void **state)
+{
+	fixture *f = *state;
+	char out[256] = "";
+	se_script_limits with_print = { .on_print = collect_print, .print_ud = out };
+
+	assert_int_equal(load_text(f, "print('a', 1, nil, true)\nprint()\n", &with_print), SE_OK);
+	assert_string_equal(out, "a\t1\tnil\ttrue\n\n");
+	assert_int_equal(load_text(f, "print('dropped')\n", NULL), SE_OK);
+}
+
 #define TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -1059,6 +1094,8 @@ int main(void)
 		TEST(test_load_cannot_swallow_the_limit),
 		TEST(test_xpcall_handler_cannot_swallow_the_limit),
 		TEST(test_gc_finalizers_refused),
+		TEST(test_error_object_names_line),
+		TEST(test_print_goes_to_the_callback),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

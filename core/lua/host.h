@@ -69,6 +69,8 @@ typedef struct sandbox {
 	struct se_test_file *tests; /* in a rule test file: what test{} declares */
 	int reading_test;         /* inside test{}: a metamethod may not call it again */
 	int rule_capped;          /* limit is a rule evaluation's RULE_MEMORY cap */
+	void (*on_print)(void *ud, const char *text, size_t len);
+	void *print_ud;
 } sandbox;
 
 struct se_script {

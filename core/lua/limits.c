@@ -187,9 +187,15 @@ int se_lua_message_handler(lua_State *L)
 	const char *msg = lua_tostring(L, 1);
 
 	if (msg == NULL) {
+		char at[256] = "";
+
 		if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
 			return 1;
-		msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+		/* error({}) gets no position from error(): name the line that
+		 * raised it, as a string error would. */
+		note_position(L, at, sizeof at);
+		msg = lua_pushfstring(L, "%s%s(error object is a %s value)", at, at[0] ? ": " : "",
+		                      luaL_typename(L, 1));
 	}
 	if (se_lua_verbose_errors)
 		luaL_traceback(L, L, msg, 1);

@@ -80,6 +80,31 @@ static int l_load_text(lua_State *L)
 	return lua_gettop(L);
 }
 
+/* print() writes to the host's callback, never to stdout: a report on
+ * stdout (--format json) must stay what it says it is. */
+static int l_print(lua_State *L)
+{
+	sandbox *sb = get_sandbox(L);
+	int n = lua_gettop(L);
+	luaL_Buffer b;
+	const char *text;
+	size_t len;
+
+	luaL_buffinit(L, &b);
+	for (int i = 1; i <= n; i++) {
+		if (i > 1)
+			luaL_addchar(&b, '\t');
+		luaL_tolstring(L, i, NULL);
+		luaL_addvalue(&b);
+	}
+	luaL_addchar(&b, '\n');
+	luaL_pushresult(&b);
+	text = lua_tolstring(L, -1, &len);
+	if (sb->on_print != NULL)
+		sb->on_print(sb->print_ud, text, len);
+	return 0;
+}
+
 /* setmetatable() without __gc: Lua runs finalizers with its debug hooks
  * off, so no instruction or time limit could stop one (a finalizer that
  * loops would hang the program, even while the state closes).  The real
@@ -243,6 +268,8 @@ static void install_guards(lua_State *L)
 	lua_getfield(L, g, "load");
 	lua_pushcclosure(L, l_load_text, 1);
 	lua_setfield(L, g, "load");
+	lua_pushcfunction(L, l_print);
+	lua_setfield(L, g, "print");
 	lua_getfield(L, g, "setmetatable");
 	lua_pushcclosure(L, l_setmetatable, 1);
 	lua_setfield(L, g, "setmetatable");
@@ -336,6 +363,8 @@ int se_lua_start_sandbox(sandbox *sb, se_rules *rules, const char *path,
 	sb->rules = rules;
 	sb->limit = limits && limits->memory ? limits->memory : SE_SCRIPT_DEFAULT_MEMORY;
 	sb->seconds = limits && limits->seconds > 0 ? limits->seconds : SE_SCRIPT_DEFAULT_SECONDS;
+	sb->on_print = limits ? limits->on_print : NULL;
+	sb->print_ud = limits ? limits->print_ud : NULL;
 	sb->max_instructions = limits && limits->instructions ? limits->instructions
 	                                                    : SE_SCRIPT_DEFAULT_INSTRUCTIONS;
 	se_lua_script_dir(path, sb->dir, sizeof sb->dir);
