@@ -37,6 +37,7 @@ typedef struct cli {
 	int check;
 	int alerts;              /* 0: report; 1: announce alerts; 2: also list pending/firing */
 	int allow_commands;
+	int hook_timeout_ms;     /* --hook-timeout; 0: the default */
 	int compare;   /* --compare: the compare report besides the others */
 	int quiet;
 	se_script_limits limits;
@@ -96,6 +97,7 @@ static void usage(FILE *out)
 	        "                           that start firing or resolve (all: also list pending and\n"
 	        "                           still-firing ones); state is kept in the database\n"
 	        "      --allow-commands     run the rules' command hooks (default: never)\n"
+	        "      --hook-timeout=S     kill a command hook after S seconds (default %d)\n"
 	        "\n"
 	        "Script:\n"
 	        "      --check              load and validate RULES.lua, print what it declares, exit\n"
@@ -112,8 +114,8 @@ static void usage(FILE *out)
 	        "with --alerts, 4 is added when an alert is firing and 8 when a rule failed.\n"
 	        "Rule tests: %s test RULES_TEST.lua... (docs/SCRIPTING.md)\n"
 	        "Metrics: docs/METRICS.md; script API: docs/SCRIPTING.md.\n",
-	        progname, progname, SE_SCRIPT_DEFAULT_INSTRUCTIONS, SE_SCRIPT_DEFAULT_MEMORY >> 20,
-	        SE_SCRIPT_DEFAULT_SECONDS, progname);
+	        progname, progname, SE_ALERT_DEFAULT_HOOK_TIMEOUT_MS / 1000, SE_SCRIPT_DEFAULT_INSTRUCTIONS,
+	        SE_SCRIPT_DEFAULT_MEMORY >> 20, SE_SCRIPT_DEFAULT_SECONDS, progname);
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -240,13 +242,19 @@ static int parse_option(cli *c, int opt, const char *arg)
 			return usage_error("--max-memory must be a number of MiB (1-65536), not '%s'", arg);
 		c->limits.memory = (size_t)n << 20;
 		return 0;
-	case 30: {
+	case 30:
+	case 31: {
 		char *end;
 		double s = strtod(arg, &end);
 
 		if (end == arg || *end != '\0' || !(s > 0 && s <= 3600))
-			return usage_error("--max-seconds must be a number of seconds (0-3600), not '%s'", arg);
-		c->limits.seconds = s;
+			return usage_error(opt == 30 ? "--max-seconds must be a number of seconds (0-3600), not '%s'"
+			                             : "--hook-timeout must be a number of seconds (0-3600), not '%s'",
+			                   arg);
+		if (opt == 30)
+			c->limits.seconds = s;
+		else
+			c->hook_timeout_ms = (int)(s * 1000 + 0.5) > 0 ? (int)(s * 1000 + 0.5) : 1;
 		return 0;
 	}
 	case 20:
@@ -294,6 +302,7 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 		{ "max-instructions", required_argument, NULL, 10 },
 		{ "max-memory", required_argument, NULL, 11 },
 		{ "max-seconds", required_argument, NULL, 30 },
+		{ "hook-timeout", required_argument, NULL, 31 },
 		{ "alerts", optional_argument, NULL, 20 },
 		{ "allow-commands", no_argument, NULL, 21 },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -454,7 +463,8 @@ static int run_imports(const cli *c, se_store *st, const se_rules *rules, int *r
 static int run_alerts(const cli *c, se_script *sc, se_store *st)
 {
 	se_alert_opts o = { .format = c->format, .allow_commands = c->allow_commands,
-		                .all = c->alerts == 2, .on_message = print_message };
+		                .all = c->alerts == 2, .on_message = print_message,
+		                .hook_timeout_ms = c->hook_timeout_ms };
 	se_alert_summary sum;
 	se_report *rep = NULL;
 	se_error err;
