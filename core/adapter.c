@@ -9,7 +9,7 @@
  * transactions.  Counts: records seen; events read = imported + duplicates
  * + rejected, where a record the adapter fails on is one rejected item.
  *
- * Never: touches Lua (script.c does) or SQL (store.c does); commits in the
+ * Never: touches Lua (core/lua/ does) or SQL (core/store/ does); commits in the
  * middle of a record, so an event and the state that goes with it are
  * stored together or not at all.
  */
@@ -229,6 +229,7 @@ static int read_csv(run *r, char *text, size_t len, se_error *err)
 		rc = se_error_set(err, SE_ENOMEM, "out of memory");
 		goto out;
 	}
+	se_csv_expect_fields(csv, hdr.nfields);
 	while ((rc = se_csv_next(csv, &rec, err)) != 0) {
 		char why[128];
 

@@ -6,6 +6,7 @@
  * summaries, errors), and the exit status.  Everything else is a library
  * call through include/salesengine.h; this is the only file that exits.
  */
+#include "cli_test.h"
 #include "salesengine.h"
 #include "paths.h"
 #include "timeconv.h"
@@ -160,25 +161,32 @@ static int pick(const char *arg, const char *const *names, int *out)
 
 static int parse_reports(const char *arg, unsigned *out)
 {
-	static const char *const names[] = { "leads", "conversion", "presale", "sources", "unknown",
-		                             "handling", "diagnostics", "velocity", "forecast",
-		                             "backtest", "channels", "compare", "metrics", NULL };
 	char buf[256], *save = NULL;
 
 	snprintf(buf, sizeof buf, "%s", arg);
 	*out = 0;
 	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		int i;
+		unsigned bit;
 
-		if (strcmp(tok, "all") == 0) {
-			*out = SE_REPORT_ALL;
-			continue;
-		}
-		if (pick(tok, names, &i) != 0)
+		if (se_report_flag(tok, &bit) != SE_OK)
 			return -1;
-		*out |= 1u << i;
+		*out |= bit;
 	}
 	return *out ? 0 : -1;
+}
+
+/* "--report takes leads,...,metrics or all; got '%s'" from the library's
+ * list of reports. */
+static int report_usage_error(const char *arg)
+{
+	char fmt[512];
+	size_t n = (size_t)snprintf(fmt, sizeof fmt, "--report takes ");
+
+	for (size_t i = 0; se_report_option(i) != NULL && n < sizeof fmt; i++)
+		n += (size_t)snprintf(fmt + n, sizeof fmt - n, "%s%s", i ? "," : "", se_report_option(i));
+	if (n < sizeof fmt)
+		snprintf(fmt + n, sizeof fmt - n, " or all; got '%%s'");
+	return usage_error(fmt, arg);
 }
 
 static int parse_positive(const char *arg, unsigned long long *out)
@@ -226,9 +234,7 @@ static int parse_option(cli *c, int opt, const char *arg)
 		return 0;
 	case 'r':
 		if (parse_reports(arg, &c->report.reports) != 0)
-			return usage_error("--report takes leads,conversion,presale,sources,unknown,handling,"
-			                   "diagnostics,velocity,forecast,backtest,channels,compare,metrics or "
-			                   "all; got '%s'", arg);
+			return report_usage_error(arg);
 		return 0;
 	case 'p':
 		if (pick(arg, periods, &i) != 0)
@@ -371,6 +377,26 @@ static void print_reject(void *ud, const char *msg)
 	fprintf(stderr, "%s\n", msg);
 }
 
+/* A message from the library that names no program: "salesengine: ..." */
+static void print_message(void *ud, const char *msg)
+{
+	(void)ud;
+	fprintf(stderr, "%s: %s\n", progname, msg);
+}
+
+/* The progress line of an import on a terminal, rewritten in place. */
+static void print_progress(void *ud, const char *file, long long rows, double percent, int done)
+{
+	(void)ud;
+	if (done)
+		fprintf(stderr, "\r\033[K");
+	else if (percent >= 0)
+		fprintf(stderr, "\r%s: %lld rows, %.0f%%\033[K", file, rows, percent);
+	else
+		fprintf(stderr, "\r%s: %lld rows\033[K", file, rows);
+	fflush(stderr);
+}
+
 /* One adapter run over all the inputs; one summary line. */
 static int run_adapter(const cli *c, se_store *st, const se_tz *zone, int *rejected)
 {
@@ -415,7 +441,7 @@ static int run_imports(const cli *c, se_store *st, const se_rules *rules, int *r
 	}
 	for (int i = 0; i < c->n_imports; i++) {
 		se_import_opts o = { .format = c->input_format, .delimiter = c->delimiter, .zone = zone,
-		                     .progress = !c->quiet && isatty(STDERR_FILENO),
+		                     .on_progress = !c->quiet && isatty(STDERR_FILENO) ? print_progress : NULL,
 		                     .on_reject = print_reject };
 		se_import_stats s;
 		int rc = se_import_file(st, c->imports[i], &o, &s, &err);
@@ -440,7 +466,8 @@ static int run_imports(const cli *c, se_store *st, const se_rules *rules, int *r
 
 static int run_alerts(const cli *c, se_script *sc, se_store *st)
 {
-	se_alert_opts o = { c->format, c->allow_commands, c->alerts == 2 };
+	se_alert_opts o = { .format = c->format, .allow_commands = c->allow_commands,
+		                .all = c->alerts == 2, .on_message = print_message };
 	se_alert_summary sum;
 	se_report *rep = NULL;
 	se_error err;
@@ -531,7 +558,7 @@ int main(int argc, char **argv)
 	int done, status;
 
 	if (argc >= 2 && strcmp(argv[1], "test") == 0)
-		return se_rule_tests_main(argc - 1, argv + 1);
+		return se_cli_test_main(argc - 1, argv + 1);
 	memset(&c, 0, sizeof c);
 	c.db = getenv("SALESENGINE_DB") ? getenv("SALESENGINE_DB") : DEFAULT_DB;
 	status = parse_args(&c, argc, argv, &done);

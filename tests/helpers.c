@@ -89,13 +89,17 @@ void scratch_store_close(se_store **st, const char *dir)
 	remove_tree(dir);
 }
 
-void write_file(const char *path, const char *text)
+void write_bytes(const char *path, const void *data, size_t len)
 {
 	FILE *fp = fopen(path, "wb");
-	size_t len = strlen(text);
 
 	if (fp == NULL)
 		fail_msg("cannot write %s: %s", path, strerror(errno));
-	assert_int_equal(fwrite(text, 1, len, fp), len);
+	assert_int_equal(fwrite(data, 1, len, fp), len);
 	assert_int_equal(fclose(fp), 0);
+}
+
+void write_file(const char *path, const char *text)
+{
+	write_bytes(path, text, strlen(text));
 }

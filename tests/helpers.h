@@ -34,6 +34,10 @@ int scratch_store_open(const char *name, const char *db_file, char *dir, size_t 
 /* Closes *st (NULL is fine; *st becomes NULL) and removes dir whole. */
 void scratch_store_close(se_store **st, const char *dir);
 
+/* Writes len bytes of data (NULs included) to path, replacing it; fails the
+ * running test if it cannot. */
+void write_bytes(const char *path, const void *data, size_t len);
+
 /* Writes text to path, replacing it; fails the running test if it cannot. */
 void write_file(const char *path, const char *text);
 

@@ -49,15 +49,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void write_bytes(const char *path, const void *data, size_t len)
-{
-	FILE *fp = fopen(path, "wb");
-
-	assert_non_null(fp);
-	assert_int_equal(fwrite(data, 1, len, fp), len);
-	assert_int_equal(fclose(fp), 0);
-}
-
 static int read_file(fixture *f, const char *encoding)
 {
 	free(f->text);
