@@ -23,6 +23,7 @@
 
 #include <dirent.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -1587,6 +1588,99 @@ static void import_tricky(fixture *f, const char *name, long first, long rows, l
 	assert_int_equal(se_store_rows_from_memory(f->st), f->stats.imported);
 }
 
+/* ---- imports and reports at the same time ------------------------------------------------ */
+
+typedef struct busy_import {
+	const char *db;
+	const char *path;
+	int rc;
+	int done;
+	pthread_mutex_t mu;
+	char msg[sizeof(((se_error *)0)->msg)];
+} busy_import;
+
+static void *import_thread(void *arg)
+{
+	busy_import *bi = arg;
+	se_store *st = NULL;
+	se_import_opts opts = { .batch_rows = 400 };
+	se_import_stats stats;
+	se_error err = { 0 };
+
+	bi->rc = se_store_open(&st, bi->db, 0, &err);
+	if (bi->rc == SE_OK)
+		bi->rc = se_import_file(st, bi->path, &opts, &stats, &err);
+	se_store_close(st);
+	memcpy(bi->msg, err.msg, sizeof bi->msg);
+	pthread_mutex_lock(&bi->mu);
+	bi->done = 1;
+	pthread_mutex_unlock(&bi->mu);
+	return NULL;
+}
+
+static int import_running(busy_import *bi)
+{
+	int done;
+
+	pthread_mutex_lock(&bi->mu);
+	done = bi->done;
+	pthread_mutex_unlock(&bi->mu);
+	return !done;
+}
+
+/* An import on one connection (its own thread, batches of 400) while this
+ * thread runs reports (each refreshes the cache first) and a second import
+ * of overlapping rows on other connections, again and again until the
+ * first is done.  Whoever refreshes when, the cache must end exactly as a
+ * rebuild from the events writes it.  Regression: a refresh that read the
+ * cache mark before its write lock merged rows a concurrent refresh had
+ * merged already, doubling them for good. */
+static void test_concurrent_imports_and_reports(void **state)
+{
+	fixture *f = *state;
+	busy_import bi = { .db = f->db, .rc = -100, .mu = PTHREAD_MUTEX_INITIALIZER };
+	char path[256], other_path[256];
+	char *text = tricky_csv(0, 12000, 3000), *other = tricky_csv(11000, 3000, 3500);
+	pthread_t thread;
+	int reports = 0, imports = 0;
+
+	snprintf(path, sizeof path, "%s/big.csv", f->dir);
+	snprintf(other_path, sizeof other_path, "%s/other.csv", f->dir);
+	write_file(path, text);
+	write_file(other_path, other);
+	free(text);
+	free(other);
+	bi.path = path;
+	assert_int_equal(pthread_create(&thread, NULL, import_thread, &bi), 0);
+	while (import_running(&bi)) {
+		se_store *st = NULL;
+		se_error err = { 0 };
+		cache_copy c = { 0 };
+
+		assert_int_equal(se_store_open(&st, f->db, 0, &err), SE_OK);
+		if (se_store_each_chunk(st, copy_chunk, &c, &err) != SE_OK)
+			fail_msg("report during the import: %s", err.msg);
+		cache_copy_free(&c);
+		reports++;
+		if (reports % 4 == 0) {
+			se_import_opts opts = { .batch_rows = 700 };
+			se_import_stats stats;
+
+			if (se_import_file(st, other_path, &opts, &stats, &err) != SE_OK)
+				fail_msg("second import: %s", err.msg);
+			imports++;
+		}
+		se_store_close(st);
+	}
+	assert_int_equal(pthread_join(thread, NULL), 0);
+	if (bi.rc != SE_OK)
+		fail_msg("the import: %s", bi.msg);
+	print_message("%d reports and %d imports beside the import\n", reports, imports);
+	reopen(f);
+	assert_int_equal(check_cache(f), (size_t)query_int(f, "SELECT count(*) FROM event"));
+	expect_same_as_rebuild(f);
+}
+
 static void test_cache_from_memory_matches_rebuild(void **state)
 {
 	fixture *f = *state;
@@ -1729,6 +1823,7 @@ int main(void)
 		T(test_second_import_repacks_touched_chunk),
 		T(test_readonly_store),
 		T(test_cache_from_memory_matches_rebuild),
+		T(test_concurrent_imports_and_reports),
 		T(test_old_detail_blobs_are_read),
 		T(test_wal_is_checkpointed_during_import),
 		T(test_kill_during_import),

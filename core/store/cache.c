@@ -253,6 +253,8 @@ int se_store_refresh(se_store *st, se_error *err)
 	int rc;
 
 	st->refreshed_from_memory = 0;
+	/* A first look, without a transaction: nothing to do is the usual case
+	 * of a report, and it takes no lock. */
 	covered = meta_get_int(st, "cache_rowid", 0);
 	top = query_int(st->stmt[ST_MAX_EVENT], 0);
 	if (covered == top) {
@@ -267,6 +269,16 @@ int se_store_refresh(se_store *st, se_error *err)
 	st->deal_state = DEALS_UNKNOWN;
 	if ((rc = se_store_begin(st, err)) != SE_OK)
 		return rc;
+	/* Again inside the write transaction: another connection (a report,
+	 * a second import) may have refreshed the cache since the first look,
+	 * and merging the rows it covered a second time would count them
+	 * twice, for good. */
+	covered = meta_get_int(st, "cache_rowid", 0);
+	top = query_int(st->stmt[ST_MAX_EVENT], 0);
+	if (covered == top) {
+		rc = se_store_commit(st, err);
+		goto out;
+	}
 	if (covered > top) { /* events were deleted behind our back: start over */
 		if ((rc = exec_sql(st, "DELETE FROM deal_chunk", err)) != SE_OK)
 			goto out;
