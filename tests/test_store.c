@@ -1681,6 +1681,97 @@ static void test_concurrent_imports_and_reports(void **state)
 	expect_same_as_rebuild(f);
 }
 
+/* ---- a corrupt history cache ----------------------------------------------------------------- */
+
+typedef struct warnings {
+	int n;
+	char last[1024];
+} warnings;
+
+static void note_warning(void *ud, const char *message)
+{
+	warnings *w = ud;
+
+	w->n++;
+	snprintf(w->last, sizeof w->last, "%s", message);
+}
+
+/* A chunk blob that cannot be read used to fail every report and every
+ * import until the cache was rebuilt by hand.  The events are the truth:
+ * the store rebuilds the cache from them, with a warning through the
+ * caller's callback (it never prints), and the result is exactly a
+ * rebuild.  Read-only, it cannot: a clear error says what to do. */
+static void test_corrupt_cache_is_rebuilt(void **state)
+{
+	fixture *f = *state;
+	char *text = tricky_csv(0, 3000, 900);
+	warnings w = { 0 };
+	cache_copy c = { 0 };
+	se_store *ro = NULL;
+
+	import_file(f, "a.csv", text, 0);
+	free(text);
+	se_store_on_warning(f->st, note_warning, &w);
+
+	/* A reader meets the bad chunk half-way: the cache is rebuilt and the
+	 * reader told to read again (what it took is no good). */
+	exec_plain(f, "UPDATE deal_chunk SET data = x'0102' WHERE id = (SELECT max(id) FROM deal_chunk)");
+	assert_int_equal(se_store_open(&ro, f->db, SE_STORE_READONLY, &f->err), SE_OK);
+	assert_int_equal(se_store_each_chunk(ro, copy_chunk, &c, &f->err), SE_EDB);
+	assert_non_null(strstr(f->err.msg, "cache chunk is corrupt"));
+	assert_non_null(strstr(f->err.msg, "open the database writable once"));
+	assert_false(se_store_cache_rebuilt(ro));
+	se_store_close(ro);
+	cache_copy_free(&c);
+	memset(&c, 0, sizeof c);
+	assert_int_equal(se_store_each_chunk(f->st, copy_chunk, &c, &f->err), SE_EDB);
+	assert_true(se_store_cache_rebuilt(f->st));
+	assert_int_equal(w.n, 1);
+	assert_non_null(strstr(w.last, "cache chunk is corrupt"));
+	assert_non_null(strstr(w.last, "rebuilding it from the events"));
+	cache_copy_free(&c);
+	assert_int_equal(check_cache(f), (size_t)query_int(f, "SELECT count(*) FROM event"));
+	assert_false(se_store_cache_rebuilt(f->st));
+	expect_same_as_rebuild(f);
+
+	/* An import whose refresh merges into a bad chunk (the detail blob,
+	 * read only there) goes through, rebuilding. */
+	se_store_on_warning(f->st, note_warning, &w);
+	exec_plain(f, "UPDATE deal_chunk SET detail = x'00' WHERE id = (SELECT min(id) FROM deal_chunk)");
+	text = tricky_csv(3000, 500, 900);
+	import_file(f, "b.csv", text, 0);
+	free(text);
+	assert_int_equal(w.n, 2);
+	assert_non_null(strstr(w.last, "cache chunk is corrupt (detail)"));
+	assert_int_equal(check_cache(f), (size_t)query_int(f, "SELECT count(*) FROM event"));
+	expect_same_as_rebuild(f);
+}
+
+/* SE_STORE_READONLY opens with SQLITE_OPEN_READONLY: any write fails with
+ * SQLite's own "readonly" error, and reading the cache works. */
+static void test_readonly_store_writes_nothing(void **state)
+{
+	fixture *f = *state;
+	char *text = tricky_csv(0, 200, 50);
+	se_store *ro = NULL;
+	cache_copy c = { 0 };
+
+	import_file(f, "a.csv", text, 0);
+	free(text);
+	assert_int_equal(se_store_open(&ro, f->db, SE_STORE_READONLY, &f->err), SE_OK);
+	assert_int_equal(se_store_each_chunk(ro, copy_chunk, &c, &f->err), SE_OK);
+	assert_int_equal(c.n_events, query_int(f, "SELECT count(*) FROM event"));
+	cache_copy_free(&c);
+	{
+		uint32_t id = 0;
+
+		assert_int_equal(se_store_intern(ro, SE_DICT_MANAGER, "Newcomer", 8, &id, &f->err), SE_EDB);
+		assert_non_null(strstr(f->err.msg, "readonly"));
+	}
+	se_store_close(ro);
+	expect_query(f, "SELECT count(*) FROM manager WHERE name = 'Newcomer'", "0\n");
+}
+
 static void test_cache_from_memory_matches_rebuild(void **state)
 {
 	fixture *f = *state;
@@ -1824,6 +1915,8 @@ int main(void)
 		T(test_readonly_store),
 		T(test_cache_from_memory_matches_rebuild),
 		T(test_concurrent_imports_and_reports),
+		T(test_corrupt_cache_is_rebuilt),
+		T(test_readonly_store_writes_nothing),
 		T(test_old_detail_blobs_are_read),
 		T(test_wal_is_checkpointed_during_import),
 		T(test_kill_during_import),
