@@ -7,7 +7,9 @@
 #   tests/fuzz/run.sh 20                 # CI's smoke run: 20 s per target
 #   nice -n 10 tests/fuzz/run.sh 3600    # a longer run: an hour per target
 #
-# Optional: BUILD=dir (default build-fuzz), TARGETS="fuzz_csv ..." (a subset).
+# Optional: BUILD=dir (default build-fuzz), TARGETS="fuzz_csv ..." (a subset),
+# MAX_LEN=bytes (default 4096: the fuzz build's CSV buffer is 4 KiB, so
+# longer inputs add refills but mostly cost executions).
 # New interesting inputs go to BUILD/corpus/TARGET, so a longer run goes on
 # where the last one stopped; a crash leaves its input in BUILD/findings/ and
 # the script fails.  Each target's final statistics are printed
@@ -67,7 +69,7 @@ for t in $targets; do
 	[ -x "$bin" ] || { echo "run.sh: $bin not built (see the top of this file)" >&2; exit 2; }
 	mkdir -p "$build/corpus/$t" "$build/findings" "$here/corpus/$t"
 	echo "== $t: $seconds s"
-	"$bin" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -max_len=65536 \
+	"$bin" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -max_len="${MAX_LEN:-4096}" \
 		-print_final_stats=1 -artifact_prefix="$build/findings/$t-" \
 		"$build/corpus/$t" "$seeds/$t" "$here/corpus/$t" >"$build/$t.log" 2>&1
 	rc=$?
