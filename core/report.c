@@ -684,8 +684,8 @@ static int merge_spend(se_report *rep, se_error *err)
 	return SE_OK;
 }
 
-int se_report_build(se_report **out, se_store *st, const se_rules *rules,
-                    const se_report_opts *opts, se_error *err)
+static int build_once(se_report **out, se_store *st, const se_rules *rules,
+                      const se_report_opts *opts, se_error *err)
 {
 	static const se_report_opts defaults;
 	const se_report_opts *o = opts ? opts : &defaults;
@@ -731,6 +731,20 @@ out:
 	se_store_free_names(pipelines, n_pipeline);
 	if (rc != SE_OK)
 		se_report_free(rep);
+	return rc;
+}
+
+/* A corrupt chunk met half-way makes the store rebuild the history cache
+ * from the events; what was counted is no good then, so once more. */
+int se_report_build(se_report **out, se_store *st, const se_rules *rules,
+                    const se_report_opts *opts, se_error *err)
+{
+	int rc = build_once(out, st, rules, opts, err);
+
+	if (rc != SE_OK && se_store_cache_rebuilt(st)) {
+		se_error_clear(err);
+		rc = build_once(out, st, rules, opts, err);
+	}
 	return rc;
 }
 
