@@ -52,6 +52,7 @@ typedef struct sandbox {
 	double seconds;           /* wall-clock budget of one call */
 	double deadline;          /* CLOCK_MONOTONIC seconds; 0 outside a call */
 	unsigned allocs;          /* allocations since the clock was last read */
+	uint64_t unclocked;       /* work charged by C functions since then */
 	int memory_hit;
 	int instructions_hit;
 	int time_hit;
