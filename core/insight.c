@@ -428,7 +428,7 @@ static int close_months(se_report *rep, int fi)
 	}
 	for (size_t i = 0; i < in->n_open; i++) {
 		const se_open_deal *o = &in->open[i];
-		int64_t *row;
+		se_money *row;
 		se_stage_rate r;
 		double p = f->stages[o->stage].probability;
 
