@@ -659,13 +659,11 @@ void se_cube_open(const se_cube *c, const se_cube_filter *q, int stage, int pres
 		if (!stage_selected(c, q->funnel, s, stage, presale_only))
 			continue;
 		*deals += sum(c, q, 1, l->open + s);
-		*amount += sum(c, q, 1, l->amount + s);
+		*amount = se_add_sat(*amount, sum(c, q, 1, l->amount + s));
 		*no_amount += sum(c, q, 1, l->no_amount + s);
 	}
 }
 
-/* Win rate from stage s as the presale report takes it: the manager's
- * closed deals, else the team's, else none (returns 0 then). */
 /* One manager's forecast in the filter: its amounts follow the filter's
  * source, its win rates are over every source (forecast.h). */
 static se_money manager_forecast(const se_cube *c, const se_cube_filter *q, uint32_t m, const int64_t *team,
