@@ -38,6 +38,7 @@ typedef struct cli {
 	int check;
 	int alerts;              /* 0: report; 1: announce alerts; 2: also list pending/firing */
 	int allow_commands;
+	int hook_timeout_ms;     /* --hook-timeout; 0: the default */
 	int compare;   /* --compare: the compare report besides the others */
 	int quiet;
 	se_script_limits limits;
@@ -97,11 +98,13 @@ static void usage(FILE *out)
 	        "                           that start firing or resolve (all: also list pending and\n"
 	        "                           still-firing ones); state is kept in the database\n"
 	        "      --allow-commands     run the rules' command hooks (default: never)\n"
+	        "      --hook-timeout=S     kill a command hook after S seconds (default %d)\n"
 	        "\n"
 	        "Script:\n"
 	        "      --check              load and validate RULES.lua, print what it declares, exit\n"
 	        "      --max-instructions=N Lua instructions per script call (default %u)\n"
 	        "      --max-memory=MB      Lua memory in MiB (default %u)\n"
+	        "      --max-seconds=S      wall-clock seconds per script call (default %g)\n"
 	        "\n"
 	        "  -q, --quiet              no progress line and no import summary\n"
 	        "  -h, --help               show this help and exit\n"
@@ -113,8 +116,8 @@ static void usage(FILE *out)
 	        "with --alerts, 4 is added when an alert is firing and 8 when a rule failed.\n"
 	        "Rule tests: %s test RULES_TEST.lua... (docs/SCRIPTING.md)\n"
 	        "Metrics: docs/METRICS.md; script API: docs/SCRIPTING.md.\n",
-	        progname, progname, SE_SCRIPT_DEFAULT_INSTRUCTIONS, SE_SCRIPT_DEFAULT_MEMORY >> 20,
-	        progname);
+	        progname, progname, SE_ALERT_DEFAULT_HOOK_TIMEOUT_MS / 1000, SE_SCRIPT_DEFAULT_INSTRUCTIONS,
+	        SE_SCRIPT_DEFAULT_MEMORY >> 20, SE_SCRIPT_DEFAULT_SECONDS, progname);
 }
 
 /* The version, and where the bundled adapters and Lua modules come from:
@@ -270,6 +273,21 @@ static int parse_option(cli *c, int opt, const char *arg)
 			return usage_error("--max-memory must be a number of MiB (1-65536), not '%s'", arg);
 		c->limits.memory = (size_t)n << 20;
 		return 0;
+	case 30:
+	case 31: {
+		char *end;
+		double s = strtod(arg, &end);
+
+		if (end == arg || *end != '\0' || !(s > 0 && s <= 3600))
+			return usage_error(opt == 30 ? "--max-seconds must be a number of seconds (0-3600), not '%s'"
+			                             : "--hook-timeout must be a number of seconds (0-3600), not '%s'",
+			                   arg);
+		if (opt == 30)
+			c->limits.seconds = s;
+		else
+			c->hook_timeout_ms = (int)(s * 1000 + 0.5) > 0 ? (int)(s * 1000 + 0.5) : 1;
+		return 0;
+	}
 	case 20:
 		if (arg != NULL && strcmp(arg, "all") != 0)
 			return usage_error("--alerts takes no value or 'all', not '%s'", arg);
@@ -314,6 +332,8 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 		{ "compare", no_argument, NULL, 23 },
 		{ "max-instructions", required_argument, NULL, 10 },
 		{ "max-memory", required_argument, NULL, 11 },
+		{ "max-seconds", required_argument, NULL, 30 },
+		{ "hook-timeout", required_argument, NULL, 31 },
 		{ "alerts", optional_argument, NULL, 20 },
 		{ "allow-commands", no_argument, NULL, 21 },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -382,6 +402,13 @@ static void print_message(void *ud, const char *msg)
 {
 	(void)ud;
 	fprintf(stderr, "%s: %s\n", progname, msg);
+}
+
+/* What a script's print() says goes to stderr: stdout holds the report. */
+static void print_script_output(void *ud, const char *text, size_t len)
+{
+	(void)ud;
+	fwrite(text, 1, len, stderr);
 }
 
 /* The progress line of an import on a terminal, rewritten in place. */
@@ -467,7 +494,8 @@ static int run_imports(const cli *c, se_store *st, const se_rules *rules, int *r
 static int run_alerts(const cli *c, se_script *sc, se_store *st)
 {
 	se_alert_opts o = { .format = c->format, .allow_commands = c->allow_commands,
-		                .all = c->alerts == 2, .on_message = print_message };
+		                .all = c->alerts == 2, .on_message = print_message,
+		                .hook_timeout_ms = c->hook_timeout_ms };
 	se_alert_summary sum;
 	se_report *rep = NULL;
 	se_error err;
@@ -495,6 +523,49 @@ static int run_alerts(const cli *c, se_script *sc, se_store *st)
 	return status;
 }
 
+static void print_warning(void *ud, const char *message)
+{
+	(void)ud;
+	fprintf(stderr, "%s: warning: %s\n", progname, message);
+}
+
+/* A report alone writes nothing: the file is opened read-only, so a
+ * read-only database can be reported on.  Only a history cache that is
+ * behind the events (an import was killed) or corrupt needs writing: then
+ * the report runs once more on a writable handle, which brings it up to
+ * date (or says why it cannot). */
+static int open_store(const cli *c, se_store **st, int readonly, se_error *err)
+{
+	int rc = se_store_open(st, c->db, readonly ? SE_STORE_READONLY : 0, err);
+
+	if (rc != SE_OK && readonly) /* no file yet, or not made a store yet */
+		rc = se_store_open(st, c->db, 0, err);
+	if (rc == SE_OK)
+		se_store_on_warning(*st, print_warning, NULL);
+	return rc;
+}
+
+static int build_report(const cli *c, se_script *sc, const se_rules *rules, se_store **st,
+                        int readonly, se_report **rep, se_error *err)
+{
+	int rc = se_report_build(rep, *st, rules, &c->report, err);
+
+	if (rc == SE_EDB && readonly) {
+		se_error first = *err;
+
+		se_store_close(*st);
+		*st = NULL;
+		if ((rc = open_store(c, st, 0, err)) != SE_OK) {
+			*err = first; /* the reason the read-only run gave is the useful one */
+			return rc;
+		}
+		rc = se_report_build(rep, *st, rules, &c->report, err);
+	}
+	if (rc == SE_OK)
+		rc = se_script_fill_metrics(sc, *rep, err);
+	return rc;
+}
+
 static int run(const cli *c)
 {
 	se_script *sc = NULL;
@@ -502,7 +573,7 @@ static int run(const cli *c)
 	se_report *rep = NULL;
 	const se_rules *rules = NULL;
 	se_error err;
-	int status = EXIT_FAIL, rejected = 0;
+	int status = EXIT_FAIL, rejected = 0, readonly;
 
 	if (c->script != NULL) {
 		if (se_script_load(&sc, c->script, &c->limits, &err) != SE_OK) {
@@ -523,7 +594,8 @@ static int run(const cli *c)
 			return failed > 0 ? EXIT_FAIL : EXIT_OK;
 		}
 	}
-	if (se_store_open(&st, c->db, 0, &err) != SE_OK) {
+	readonly = c->n_imports == 0 && c->adapter == NULL && !c->alerts && rules != NULL;
+	if (open_store(c, &st, readonly, &err) != SE_OK) {
 		fprintf(stderr, "%s: %s\n", progname, err.msg);
 		goto out;
 	}
@@ -534,8 +606,7 @@ static int run(const cli *c)
 		status = run_alerts(c, sc, st);
 		goto out;
 	}
-	if (se_report_build(&rep, st, rules, &c->report, &err) != SE_OK ||
-	    se_script_fill_metrics(sc, rep, &err) != SE_OK ||
+	if (build_report(c, sc, rules, &st, readonly, &rep, &err) != SE_OK ||
 	    se_report_write(rep, stdout, c->format, &err) != SE_OK) {
 		fprintf(stderr, "%s: %s\n", progname, err.msg);
 		if (err.code == SE_EUSAGE)
@@ -560,6 +631,7 @@ int main(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "test") == 0)
 		return se_cli_test_main(argc - 1, argv + 1);
 	memset(&c, 0, sizeof c);
+	c.limits.on_print = print_script_output;
 	c.db = getenv("SALESENGINE_DB") ? getenv("SALESENGINE_DB") : DEFAULT_DB;
 	status = parse_args(&c, argc, argv, &done);
 	if (status != EXIT_OK || done)

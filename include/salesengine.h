@@ -46,12 +46,20 @@ typedef struct se_tz se_tz;
 typedef struct se_store se_store;
 
 enum se_store_flags {
-	SE_STORE_READONLY = 1 /* report only: never writes, refuses a stale cache */
+	/* Report only: opened with SQLITE_OPEN_READONLY, never writes, so a
+	 * read-only file can be reported on (when not even the -wal and -shm
+	 * files beside it can be made, it is opened as immutable).  A stale or
+	 * corrupt history cache is an error then: open it writable to fix it. */
+	SE_STORE_READONLY = 1
 };
 
 /* Opens (creating when missing) the SQLite file at path. */
 int se_store_open(se_store **out, const char *path, unsigned flags, se_error *err);
 void se_store_close(se_store *st);
+
+/* Where the store sends warnings (a corrupt history cache it rebuilt from
+ * the events): fn gets one message per warning.  None set: dropped. */
+void se_store_on_warning(se_store *st, void (*fn)(void *ud, const char *message), void *ud);
 
 /* Brings the per-deal history cache up to date with the events table.  Import
  * does this itself; it is exposed for recovery after an interrupted import. */
@@ -123,10 +131,16 @@ typedef struct se_rules se_rules;
 struct se_script_limits {
 	uint64_t instructions;  /* VM instructions per call into the script; 0 = default */
 	size_t memory;          /* bytes the script may hold; 0 = default */
+	double seconds;         /* wall-clock seconds per call into the script; 0 = default */
+	/* Where the script's print() goes: one call per print, the text with
+	 * its newline.  NULL: discarded (the library never prints). */
+	void (*on_print)(void *ud, const char *text, size_t len);
+	void *print_ud;
 };
 
 #define SE_SCRIPT_DEFAULT_INSTRUCTIONS 50000000u
 #define SE_SCRIPT_DEFAULT_MEMORY (64u << 20)
+#define SE_SCRIPT_DEFAULT_SECONDS 10.0
 
 /* Loads and runs the script at path in a sandbox; what it declares is
  * validated and becomes the rules.  Errors read "path:LINE: message". */
@@ -233,7 +247,10 @@ typedef struct se_alert_opts {
 	 * summary still counts failed rules). */
 	void (*on_message)(void *ud, const char *message);
 	void *ud;
+	int hook_timeout_ms;     /* a hook still running then is killed; 0 = the default */
 } se_alert_opts;
+
+#define SE_ALERT_DEFAULT_HOOK_TIMEOUT_MS 10000
 
 typedef struct se_alert_summary {
 	int firing;              /* alerts firing after this run */
