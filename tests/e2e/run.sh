@@ -145,7 +145,7 @@ check adapter_cp1251 3 --db d.db --import-with ./$ru/my_crm.lua --encoding cp125
 	"$asof" --format csv --report leads,presale $ru/rules.lua
 check usage_adapter_no_input 2 --db c.db --import-with amocrm rules.lua
 check usage_adapter_unknown 2 --db c.db --import-with salesforce export.csv
-check usage_encoding_alone 2 --db c.db --encoding cp1251 --import export_ru.csv
+check usage_encoding_alone 2 --db c.db --encoding cp1251 rules.lua
 
 echo "e2e: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
