@@ -62,6 +62,9 @@ int se_colmap_set_column(se_colmap *m, int field, const char *header, se_error *
 		return se_error_set(err, SE_EUSAGE, "no such field");
 	if (se_header_names_equal(header, strlen(header), "", 0))
 		return se_error_set(err, SE_EUSAGE, "the column name is empty");
+	/* One column read as two fields is a slip, not a mapping. */
+	if (se_colmap_field_of(m, header) >= 0 && se_colmap_field_of(m, header) != field)
+		return se_error_set(err, SE_EUSAGE, "\"%s\" is already another field's column", header);
 	if ((rc = replace(&m->column[field], header, err)) != SE_OK)
 		return rc;
 	return replace(&m->value[field], NULL, err);
@@ -87,6 +90,15 @@ int se_colmap_set_ts_format(se_colmap *m, const char *layout, se_error *err)
 		return se_error_set(err, SE_EUSAGE, "ts_format \"%s\": %s", layout, why);
 	m->layout = lay;
 	return replace(&m->ts_format, layout, err);
+}
+
+int se_colmap_field_of(const se_colmap *m, const char *header)
+{
+	for (int f = 0; f < N_FIELDS; f++)
+		if (m->column[f] != NULL &&
+		    se_header_names_equal(header, strlen(header), m->column[f], strlen(m->column[f])))
+			return f;
+	return -1;
 }
 
 int se_colmap_claims(const se_colmap *m, int field)

@@ -41,6 +41,7 @@ int se_colmap_set_value(se_colmap *m, int field, const char *value, se_error *er
 int se_colmap_set_ts_format(se_colmap *m, const char *layout, se_error *err);
 
 /* Reading the declaration. */
+int se_colmap_field_of(const se_colmap *m, const char *header); /* the field, or -1 */
 int se_colmap_claims(const se_colmap *m, int field);      /* a column or a value */
 const char *se_colmap_column(const se_colmap *m, int field); /* or NULL */
 const char *se_colmap_value(const se_colmap *m, int field, size_t *len); /* or NULL */
