@@ -87,6 +87,8 @@ typedef struct conv_stream {
 	size_t in_len;           /* unconverted bytes at the start of in */
 	int src_eof;
 	long long pos;           /* UTF-8 bytes handed out so far */
+	long long src_pos;       /* bytes read from the file so far */
+	long long *bad_byte;     /* the caller's: where the encoding was broken */
 } conv_stream;
 
 static ssize_t conv_read(void *cookie, char *buf, size_t size)
@@ -103,6 +105,7 @@ static ssize_t conv_read(void *cookie, char *buf, size_t size)
 			if (errno == E2BIG && room == size)
 				return -1; /* no room for one character: a seek into one */
 			if (errno != EINVAL && errno != E2BIG) {
+				*cs->bad_byte = cs->src_pos - (long long)cs->in_len + (src - cs->in);
 				errno = EILSEQ;
 				return -1;
 			}
@@ -113,6 +116,7 @@ static ssize_t conv_read(void *cookie, char *buf, size_t size)
 			break;
 		if (cs->src_eof) {
 			if (cs->in_len > 0) { /* the file ends inside a character */
+				*cs->bad_byte = cs->src_pos - (long long)cs->in_len;
 				errno = EILSEQ;
 				return -1;
 			}
@@ -127,6 +131,7 @@ static ssize_t conv_read(void *cookie, char *buf, size_t size)
 				cs->src_eof = 1;
 			}
 			cs->in_len += got;
+			cs->src_pos += (long long)got;
 		}
 	}
 	cs->pos += (long long)(size - room);
@@ -150,6 +155,7 @@ static int conv_seek(void *cookie, off64_t *offset, int whence)
 		cs->in_len = 0;
 		cs->src_eof = 0;
 		cs->pos = 0;
+		cs->src_pos = 0;
 	}
 	while (cs->pos < target) {
 		size_t want = target - cs->pos < (long long)sizeof skip ? (size_t)(target - cs->pos) : sizeof skip;
@@ -173,7 +179,8 @@ static int conv_close(void *cookie)
 	return 0;
 }
 
-int se_utf8_stream_open(const char *path, const char *encoding, FILE **out, se_error *err)
+int se_utf8_stream_open(const char *path, const char *encoding, FILE **out, long long *bad_byte,
+                        se_error *err)
 {
 	static const cookie_io_functions_t io = { conv_read, NULL, conv_seek, conv_close };
 	conv_stream *cs;
@@ -186,6 +193,8 @@ int se_utf8_stream_open(const char *path, const char *encoding, FILE **out, se_e
 		free(cs);
 		return se_error_set(err, SE_EUSAGE, "unknown encoding '%s' (try cp1251)", encoding);
 	}
+	*bad_byte = -1;
+	cs->bad_byte = bad_byte;
 	cs->owns_src = strcmp(path, "-") != 0;
 	cs->src = cs->owns_src ? fopen(path, "rb") : stdin;
 	if (cs->src == NULL) {

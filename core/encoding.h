@@ -31,9 +31,12 @@ int se_encoding_is_utf8(const char *encoding);
 /* Opens path ("-" is stdin) as a stream of UTF-8 converted on the fly from
  * encoding (an iconv name), for the canonical import, which streams files
  * of any size: memory stays one buffer whatever the file's.  fclose() it.
- * A byte the encoding cannot have fails the read with EILSEQ.  The stream
- * can seek back (by converting again from the start) when the file can. */
-int se_utf8_stream_open(const char *path, const char *encoding, FILE **out, se_error *err);
+ * A byte the encoding cannot have fails the read with EILSEQ and puts its
+ * offset in the file into *bad_byte (-1 until then; the caller keeps it
+ * alive as long as the stream).  The stream can seek back (by converting
+ * again from the start) when the file can. */
+int se_utf8_stream_open(const char *path, const char *encoding, FILE **out, long long *bad_byte,
+                        se_error *err);
 
 /* Converts len bytes at in from encoding to UTF-8 (a BOM in the result is
  * kept); *out is malloc'd and NUL-terminated. */

@@ -824,6 +824,16 @@ out:
 	return rc;
 }
 
+/* A read that failed on a byte the declared encoding does not have says
+ * so, instead of the C library's words for EILSEQ. */
+static int not_in_encoding(importer *im, long long bad_byte, int rc, se_error *err)
+{
+	if (rc == SE_OK || bad_byte < 0)
+		return rc;
+	return se_error_set(err, SE_EINPUT, "%s: byte %lld is not valid %s (is --encoding right?)",
+	                    im->name, bad_byte + 1, im->opts->encoding);
+}
+
 static int import_csv(importer *im, const char *path, se_error *err)
 {
 	se_csv *csv = NULL;
@@ -832,16 +842,17 @@ static int import_csv(importer *im, const char *path, se_error *err)
 	char *hdr_text = NULL;
 	csv_columns cols = { .ncols = 0 };
 	FILE *converted = NULL;
+	long long bad_byte = -1;
 	int rc;
 
 	if (se_encoding_is_utf8(im->opts->encoding))
 		rc = se_csv_open(&csv, path, im->opts->delimiter, err);
-	else if ((rc = se_utf8_stream_open(path, im->opts->encoding, &converted, err)) == SE_OK)
+	else if ((rc = se_utf8_stream_open(path, im->opts->encoding, &converted, &bad_byte, err)) == SE_OK)
 		rc = se_csv_open_stream(&csv, converted, im->name, im->opts->delimiter, err);
 	if (rc != SE_OK) {
 		if (converted != NULL)
 			fclose(converted);
-		return rc;
+		return not_in_encoding(im, bad_byte, rc, err);
 	}
 	im->size = se_csv_size(csv);
 	/* A CSV event row takes some 60 bytes or more: an upper bound on the
@@ -875,7 +886,7 @@ out:
 	se_csv_close(csv);
 	if (converted != NULL && fclose(converted) != 0 && rc == SE_OK)
 		rc = se_error_set(err, SE_EIO, "reading %s: %s", im->name, strerror(errno));
-	return rc;
+	return not_in_encoding(im, bad_byte, rc, err);
 }
 
 /* ---- JSON Lines ----------------------------------------------------------- */
@@ -938,6 +949,7 @@ static int on_json_member(void *ud, const char *key, size_t key_len, int type,
 static int import_jsonl(importer *im, const char *path, se_error *err)
 {
 	FILE *fp = NULL;
+	long long bad_byte = -1;
 	char *line = NULL;
 	char *values = NULL;
 	size_t cap = 0, values_cap = 0;
@@ -946,7 +958,7 @@ static int import_jsonl(importer *im, const char *path, se_error *err)
 	int rc = SE_OK;
 
 	if (!se_encoding_is_utf8(im->opts->encoding)) {
-		if ((rc = se_utf8_stream_open(path, im->opts->encoding, &fp, err)) != SE_OK)
+		if ((rc = se_utf8_stream_open(path, im->opts->encoding, &fp, &bad_byte, err)) != SE_OK)
 			return rc;
 	} else if ((fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb")) == NULL) {
 		return se_error_set(err, SE_EIO, "cannot open %s: %s", path, strerror(errno));
@@ -1004,7 +1016,7 @@ static int import_jsonl(importer *im, const char *path, se_error *err)
 	free(values);
 	if (fp != stdin)
 		fclose(fp);
-	return rc;
+	return not_in_encoding(im, bad_byte, rc, err);
 }
 
 /* ---- entry point ------------------------------------------------------------- */
