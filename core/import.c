@@ -281,10 +281,11 @@ static int parse_row_values(importer *im, const row_text *row, se_event_in *ev)
 {
 	char shown[64];
 	const char *why = NULL;
-
+	const char *ts = row->ptr[F_TS];
+	size_t ts_len = row->len[F_TS];
 	int rc = im->ts_layout != NULL
-	             ? se_time_parse_layout(im->ts_layout, row->ptr[F_TS], row->len[F_TS], im->opts->zone, &ev->ts, &why)
-	             : se_time_parse(row->ptr[F_TS], row->len[F_TS], im->opts->zone, &ev->ts, &why);
+	             ? se_time_parse_layout(im->ts_layout, ts, ts_len, im->opts->zone, &ev->ts, &why)
+	             : se_time_parse(ts, ts_len, im->opts->zone, &ev->ts, &why);
 
 	if (rc != SE_OK) {
 		quote_value(row->ptr[F_TS], row->len[F_TS], shown, sizeof shown);
