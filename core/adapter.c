@@ -9,12 +9,13 @@
  * transactions.  Counts: records seen; events read = imported + duplicates
  * + rejected, where a record the adapter fails on is one rejected item.
  *
- * Never: touches Lua (core/lua/ does) or SQL (store.c does); commits in the
+ * Never: touches Lua (core/lua/ does) or SQL (core/store/ does); commits in the
  * middle of a record, so an event and the state that goes with it are
  * stored together or not at all.
  */
 #include "adapter.h"
 #include "encoding.h"
+#include "paths.h"
 #include "timeconv.h"
 
 #include <dirent.h>
@@ -23,10 +24,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-
-#ifndef SE_IMPORTERS_DIR
-#define SE_IMPORTERS_DIR "scripts/importers"
-#endif
 
 typedef struct run {
 	se_store *st;
@@ -232,6 +229,7 @@ static int read_csv(run *r, char *text, size_t len, se_error *err)
 		rc = se_error_set(err, SE_ENOMEM, "out of memory");
 		goto out;
 	}
+	se_csv_expect_fields(csv, hdr.nfields);
 	while ((rc = se_csv_next(csv, &rec, err)) != 0) {
 		char why[128];
 
@@ -359,6 +357,7 @@ static int find_adapter(const char *name, char *path, size_t size, se_error *err
 	size_t len = strlen(name);
 	DIR *d;
 	struct dirent *e;
+	const char *dir = se_paths_importers();
 	char known[512] = "";
 	size_t used = 0;
 
@@ -368,10 +367,10 @@ static int find_adapter(const char *name, char *path, size_t size, se_error *err
 			return se_error_set(err, SE_EIO, "adapter %s: no such file", name);
 		return SE_OK;
 	}
-	snprintf(path, size, "%s/%s.lua", SE_IMPORTERS_DIR, name);
+	snprintf(path, size, "%s/%s.lua", dir, name);
 	if (stat(path, &sb) == 0)
 		return SE_OK;
-	if ((d = opendir(SE_IMPORTERS_DIR)) != NULL) {
+	if ((d = opendir(dir)) != NULL) {
 		char *names[64];
 		int n = 0;
 
@@ -389,8 +388,11 @@ static int find_adapter(const char *name, char *path, size_t size, se_error *err
 			free(names[i]);
 		}
 	}
+	if (known[0] == '\0')
+		return se_error_set(err, SE_EUSAGE, "unknown adapter '%s' (no bundled adapters in %s; "
+		                    "give the path of a .lua file)", name, dir);
 	return se_error_set(err, SE_EUSAGE, "unknown adapter '%s' (bundled: %s; or give the path of a .lua file)",
-	                    name, known[0] ? known : "none found");
+	                    name, known);
 }
 
 /* ---- entry point --------------------------------------------------------------- */

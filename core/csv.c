@@ -10,8 +10,22 @@
  * next quote, counting the line ends they contain.  A record that goes
  * wrong is still read to its end (storing nothing once it is too long), so
  * the next call starts on the next record.
+ *
+ * A quote that is never closed where it should be would otherwise swallow
+ * the lines after it.  So while a quoted field runs across a line end, the
+ * raw bytes from the line after the quote's own are kept (the ones a
+ * refill moves out of the buffer, in csv->raw).  If that record then goes
+ * wrong -- a stray character after the closing quote, the end of input,
+ * or a field count other than the header's -- those lines are searched for
+ * the first one that is a record by itself (quotes closed on the line, and
+ * the header's field count when known), and reading starts again there,
+ * from the kept bytes (csv->replay) and then the stream.  This works the
+ * same on a pipe as on a file.  A quoted field that ends cleanly with the
+ * right field count is kept whole, so legitimate multi-line values are
+ * never split.
  */
 #include "csv.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -32,7 +46,8 @@ enum csv_term {
 	TERM_EOL,          /* LF or CRLF: the record is complete */
 	TERM_EOF,          /* end of input: the record is complete */
 	TERM_BAD_QUOTE,    /* a stray character after a closing quote */
-	TERM_UNTERMINATED  /* end of input inside quotes */
+	TERM_UNTERMINATED, /* end of input inside quotes */
+	TERM_SPAN          /* a quote crossing lines ran past SE_CSV_MAX_RECORD */
 };
 
 enum csv_overflow {
@@ -61,8 +76,8 @@ struct se_csv {
 	long line;           /* physical line of buf[pos] */
 	long long line_off;  /* input offset at which that line starts */
 
-	long long start_off; /* stream position at open; negative: cannot seek */
 	long long size;
+	size_t expect_fields; /* se_csv_expect_fields(); 0: any count */
 
 	/* The current record: field contents, each NUL-terminated, back to back. */
 	char *arena;
@@ -73,12 +88,26 @@ struct se_csv {
 	size_t fields_cap;
 	size_t field_start;  /* arena offset of the field being read */
 
-	/* The quoted field being read: where it opened, and where the line after
-	 * that one starts, in case the quote is never closed. */
+	/* The quoted field being read: where it opened. */
 	long quote_line;
-	int quote_crossed;
+	long quote_col;
+	/* The first quoted field of the record that crossed a line end: where
+	 * it opened, and where the line after that one starts (the first place
+	 * a fresh record may start if the quote turns out never closed). */
+	int rec_crossed;
+	long cross_line;
+	long cross_col;
+	size_t cross_field;
 	long long resume_off;
 	long resume_line;
+	/* Input bytes [resume_off, buf_off) once refills moved them out. */
+	char *raw;
+	size_t raw_len;
+	size_t raw_cap;
+	/* Bytes to read again, before the rest of the stream. */
+	char *replay;
+	size_t replay_pos;
+	size_t replay_len;
 
 	/* Set once the record outgrows its limits: nothing more is stored. */
 	enum csv_overflow overflow;
@@ -87,6 +116,7 @@ struct se_csv {
 
 	/* Where a malformed record went wrong. */
 	long bad_line;
+	long bad_col;
 	size_t bad_field;
 };
 
@@ -97,23 +127,73 @@ static long long input_offset(const se_csv *csv, size_t index)
 	return csv->buf_off + (long long)index;
 }
 
-/* Keeps the unread bytes, moved to the front, and reads more after them. */
+static int input_left(const se_csv *csv)
+{
+	return !csv->eof || csv->replay_pos < csv->replay_len;
+}
+
+static int keep_raw(se_csv *csv, const char *p, size_t n, se_error *err)
+{
+	if (n > csv->raw_cap - csv->raw_len) {
+		size_t cap = csv->raw_cap ? csv->raw_cap : CSV_BUFSIZE;
+		char *nb;
+
+		while (cap - csv->raw_len < n)
+			cap *= 2;
+		if ((nb = realloc(csv->raw, cap)) == NULL)
+			return se_error_set(err, SE_ENOMEM, "out of memory reading %s", csv->name);
+		csv->raw = nb;
+		csv->raw_cap = cap;
+	}
+	memcpy(csv->raw + csv->raw_len, p, n);
+	csv->raw_len += n;
+	return 0;
+}
+
+/* Keeps the unread bytes, moved to the front, and reads more after them:
+ * first any bytes to read again, then the stream. */
 static int refill(se_csv *csv, se_error *err)
 {
 	size_t keep = csv->end - csv->pos;
 	size_t room;
 	size_t got;
+	int rc;
 
+	if (csv->rec_crossed && csv->pos > 0) {
+		/* The bytes leaving the buffer may be needed to start over. */
+		long long from = csv->resume_off - csv->buf_off;
+
+		if (from < 0)
+			from = 0;
+		if ((size_t)from < csv->pos &&
+		    (rc = keep_raw(csv, csv->buf + from, csv->pos - (size_t)from, err)) < 0)
+			return rc;
+	}
 	if (keep > 0 && csv->pos > 0)
 		memmove(csv->buf, csv->buf + csv->pos, keep);
 	csv->buf_off += (long long)csv->pos;
 	csv->pos = 0;
 	csv->end = keep;
 	csv->nl_valid = 0;
-	if (csv->eof)
-		return 0;
 	room = CSV_BUFSIZE - keep;
-	got = fread(csv->buf + keep, 1, room, csv->fp);
+	if (csv->replay_pos < csv->replay_len) {
+		size_t n = csv->replay_len - csv->replay_pos;
+
+		if (n > room)
+			n = room;
+		memcpy(csv->buf + csv->end, csv->replay + csv->replay_pos, n);
+		csv->replay_pos += n;
+		csv->end += n;
+		room -= n;
+		if (csv->replay_pos == csv->replay_len) {
+			free(csv->replay);
+			csv->replay = NULL;
+			csv->replay_pos = csv->replay_len = 0;
+		}
+	}
+	if (csv->eof || room == 0)
+		return 0;
+	got = fread(csv->buf + csv->end, 1, room, csv->fp);
 	csv->end += got;
 	if (got < room) {
 		if (ferror(csv->fp))
@@ -131,7 +211,7 @@ static int have_byte(se_csv *csv, se_error *err)
 
 	if (csv->pos < csv->end)
 		return 1;
-	if (csv->eof)
+	if (!input_left(csv))
 		return 0;
 	rc = refill(csv, err);
 	if (rc < 0)
@@ -145,7 +225,7 @@ static int have_two(se_csv *csv, se_error *err)
 {
 	int rc;
 
-	if (csv->end - csv->pos < 2 && !csv->eof) {
+	if (csv->end - csv->pos < 2 && input_left(csv)) {
 		rc = refill(csv, err);
 		if (rc < 0)
 			return rc;
@@ -177,6 +257,14 @@ static long column(const se_csv *csv)
 	return (long)(input_offset(csv, csv->pos) - csv->line_off) + 1;
 }
 
+/* A record whose quote crossed a line end may not run on for ever: its
+ * raw bytes are kept, and a stray quote must not cost more than a record. */
+static int span_exceeded(const se_csv *csv)
+{
+	return csv->rec_crossed &&
+	       input_offset(csv, csv->pos) - csv->resume_off > (long long)SE_CSV_MAX_RECORD;
+}
+
 /* ---- record storage ------------------------------------------------------- */
 
 static void start_overflow(se_csv *csv, enum csv_overflow why)
@@ -190,16 +278,9 @@ static void start_overflow(se_csv *csv, enum csv_overflow why)
 
 static int grow_arena(se_csv *csv, size_t need, se_error *err)
 {
-	size_t cap = csv->arena_cap;
-	char *p;
-
-	while (cap < need)
-		cap = cap > SE_CSV_MAX_RECORD / 2 ? SE_CSV_MAX_RECORD : cap * 2;
-	p = realloc(csv->arena, cap);
-	if (p == NULL)
+	if (se_vec_reserve(&csv->arena, &csv->arena_cap, need, 1, CSV_ARENA_INITIAL,
+	                   SE_CSV_MAX_RECORD) != SE_OK)
 		return se_error_set(err, SE_ENOMEM, "out of memory reading %s", csv->name);
-	csv->arena = p;
-	csv->arena_cap = cap;
 	return 0;
 }
 
@@ -228,7 +309,6 @@ static int append(se_csv *csv, const char *p, size_t n, se_error *err)
 static int begin_field(se_csv *csv, se_error *err)
 {
 	se_csv_field *f;
-	size_t cap;
 
 	csv->nfields++;
 	csv->field_start = csv->arena_len;
@@ -238,16 +318,9 @@ static int begin_field(se_csv *csv, se_error *err)
 		start_overflow(csv, OVERFLOW_FIELDS);
 		return 0;
 	}
-	if (csv->nfields > csv->fields_cap) {
-		cap = csv->fields_cap * 2;
-		if (cap > CSV_MAX_FIELDS)
-			cap = CSV_MAX_FIELDS;
-		f = realloc(csv->fields, cap * sizeof *f);
-		if (f == NULL)
-			return se_error_set(err, SE_ENOMEM, "out of memory reading %s", csv->name);
-		csv->fields = f;
-		csv->fields_cap = cap;
-	}
+	if (se_vec_reserve(&csv->fields, &csv->fields_cap, csv->nfields, sizeof *csv->fields,
+	                   CSV_FIELDS_INITIAL, CSV_MAX_FIELDS) != SE_OK)
+		return se_error_set(err, SE_ENOMEM, "out of memory reading %s", csv->name);
 	f = &csv->fields[csv->nfields - 1];
 	f->ptr = NULL; /* set once the record is complete: the arena may move */
 	f->len = 0;
@@ -322,11 +395,16 @@ static int scan_unquoted(se_csv *csv, enum csv_term *term, se_error *err)
 			return 0;
 		}
 		csv->pos = csv->end;
+		if (span_exceeded(csv)) {
+			*term = TERM_SPAN;
+			return 0;
+		}
 	}
 }
 
-/* Counts the LFs of quoted data in buf[from, to), remembering where the line
- * after the quote's own starts: the restart point if it is never closed. */
+/* Counts the LFs of quoted data in buf[from, to), remembering, for the
+ * record's first quote to cross one, where the line after the quote's own
+ * starts: the first restart point if it is never closed. */
 static void count_quoted_lines(se_csv *csv, size_t from, size_t to)
 {
 	const char *p = csv->buf + from;
@@ -336,10 +414,14 @@ static void count_quoted_lines(se_csv *csv, size_t from, size_t to)
 		p++;
 		csv->line++;
 		csv->line_off = input_offset(csv, (size_t)(p - csv->buf));
-		if (!csv->quote_crossed) {
-			csv->quote_crossed = 1;
+		if (!csv->rec_crossed) {
+			csv->rec_crossed = 1;
+			csv->cross_line = csv->quote_line;
+			csv->cross_col = csv->quote_col;
+			csv->cross_field = csv->nfields - 1;
 			csv->resume_off = csv->line_off;
 			csv->resume_line = csv->line;
+			csv->raw_len = 0;
 		}
 	}
 }
@@ -370,6 +452,7 @@ static int after_closing_quote(se_csv *csv, enum csv_term *term, se_error *err)
 		*term = TERM_EOL;
 	} else {
 		csv->bad_line = csv->line;
+		csv->bad_col = column(csv);
 		csv->bad_field = csv->nfields - 1;
 		*term = TERM_BAD_QUOTE;
 	}
@@ -384,7 +467,7 @@ static int scan_quoted(se_csv *csv, enum csv_term *term, se_error *err)
 	int rc;
 
 	csv->quote_line = csv->line;
-	csv->quote_crossed = 0;
+	csv->quote_col = column(csv);
 	csv->pos++;
 	for (;;) {
 		rc = have_byte(csv, err);
@@ -392,8 +475,13 @@ static int scan_quoted(se_csv *csv, enum csv_term *term, se_error *err)
 			return rc;
 		if (rc == 0) {
 			csv->bad_line = csv->quote_line;
+			csv->bad_col = csv->quote_col;
 			csv->bad_field = csv->nfields - 1;
 			*term = TERM_UNTERMINATED;
+			return 0;
+		}
+		if (span_exceeded(csv)) {
+			*term = TERM_SPAN;
 			return 0;
 		}
 		q = memchr(csv->buf + csv->pos, '"', csv->end - csv->pos);
@@ -484,23 +572,97 @@ static int skip_rest_of_line(se_csv *csv, se_error *err)
 	}
 }
 
-/* A quote left open swallowed the rest of the input: go back to the line
- * after the one it opened on, when the input allows, and read on from there.
- * Otherwise the reader stays at the end of input. */
-static void resume_after_open_quote(se_csv *csv)
+/* 1 when p[0, n) -- one line, without its LF -- is a record by itself: its
+ * quotes close on the line, each closing quote is followed by a delimiter
+ * or the line end, and it has the expected number of fields (any, when
+ * expect is 0).  An empty line is not a record. */
+static int line_is_record(const char *p, size_t n, int delimiter, size_t expect)
 {
-	if (!csv->quote_crossed || csv->start_off < 0)
-		return;
-	if (fseeko(csv->fp, (off_t)(csv->start_off + csv->resume_off), SEEK_SET) != 0)
-		return;
-	clearerr(csv->fp);
-	csv->buf_off = csv->resume_off;
-	csv->pos = 0;
-	csv->end = 0;
-	csv->eof = 0;
-	csv->nl_valid = 0;
-	csv->line = csv->resume_line;
-	csv->line_off = csv->resume_off;
+	size_t fields = 1;
+	size_t i = 0;
+
+	if (n > 0 && p[n - 1] == '\r')
+		n--;
+	if (n == 0)
+		return 0;
+	for (;;) {
+		const char *d;
+
+		if (i < n && p[i] == '"') {
+			for (i++;; i++) {
+				if (i >= n)
+					return 0;
+				if (p[i] != '"')
+					continue;
+				if (i + 1 < n && p[i + 1] == '"') {
+					i++;
+					continue;
+				}
+				break;
+			}
+			i++;
+			if (i == n)
+				break;
+			if (p[i] != delimiter)
+				return 0;
+			i++;
+			fields++;
+			continue;
+		}
+		d = i < n ? memchr(p + i, delimiter, n - i) : NULL;
+		if (d == NULL)
+			break;
+		i = (size_t)(d - p) + 1;
+		fields++;
+	}
+	return expect == 0 || fields == expect;
+}
+
+/* The record's quote crossed a line end and the record went wrong: looks
+ * for the first line after the quote's own that is a record by itself,
+ * among the lines that start before the place the reader reached.  When
+ * there is one, reading goes on from it (1); else nothing changes (0). */
+static int restart_after_open_quote(se_csv *csv, se_error *err)
+{
+	long long from = csv->resume_off - csv->buf_off;
+	size_t in_buf, reached, left, len, start, lines = 0;
+	char *region;
+
+	if (from < 0)
+		from = 0;
+	in_buf = csv->end - (size_t)from;
+	reached = csv->raw_len + (csv->pos - (size_t)from);
+	left = csv->replay_len - csv->replay_pos;
+	len = csv->raw_len + in_buf;
+	if ((region = malloc(len + left + 1)) == NULL)
+		return se_error_set(err, SE_ENOMEM, "out of memory reading %s", csv->name);
+	memcpy(region, csv->raw, csv->raw_len);
+	memcpy(region + csv->raw_len, csv->buf + from, in_buf);
+	memcpy(region + len, csv->replay + csv->replay_pos, left);
+	for (start = 0; start < reached; lines++) {
+		const char *nl = memchr(region + start, '\n', len - start);
+		size_t stop = nl != NULL ? (size_t)(nl - region) : len;
+
+		/* A line cut by the buffer's end is complete only at the input's. */
+		if (nl == NULL && input_left(csv))
+			break;
+		if (line_is_record(region + start, stop - start, csv->delimiter, csv->expect_fields)) {
+			memmove(region, region + start, len + left - start);
+			free(csv->replay);
+			csv->replay = region;
+			csv->replay_pos = 0;
+			csv->replay_len = len + left - start;
+			csv->buf_off = csv->resume_off + (long long)start;
+			csv->pos = csv->end = 0;
+			csv->nl_valid = 0;
+			csv->line = csv->resume_line + (long)lines;
+			csv->line_off = csv->buf_off;
+			return 1;
+		}
+		start = stop + 1;
+	}
+	free(region);
+	return 0;
 }
 
 static int report_overflow(se_csv *csv, se_csv_record *rec, se_error *err)
@@ -519,11 +681,32 @@ static int report_bad_record(se_csv *csv, se_csv_record *rec, enum csv_term term
 {
 	int rc;
 
+	if (csv->rec_crossed) {
+		/* A quote that crossed a line end, in a record that went wrong:
+		 * the quote is the likely cause, whatever broke first. */
+		rc = restart_after_open_quote(csv, err);
+		if (rc < 0)
+			return rc;
+		if (rc == 1) {
+			rec->error_line = csv->cross_line;
+			rec->error_col = csv->cross_col;
+			rec->error_field = csv->cross_field;
+			return se_error_set(err, SE_EINPUT, "unterminated quote");
+		}
+	}
+	if (term == TERM_SPAN) {
+		/* No line to start again from: the record is dropped to the end
+		 * of the line the reader stopped on. */
+		start_overflow(csv, OVERFLOW_BYTES);
+		if ((rc = skip_rest_of_line(csv, err)) < 0)
+			return rc;
+		return report_overflow(csv, rec, err);
+	}
 	if (term == TERM_UNTERMINATED) {
 		/* Takes precedence over an overflow: it is what caused it. */
 		rec->error_line = csv->bad_line;
+		rec->error_col = csv->bad_col;
 		rec->error_field = csv->bad_field;
-		resume_after_open_quote(csv);
 		return se_error_set(err, SE_EINPUT, "unterminated quote");
 	}
 	if (term == TERM_BAD_QUOTE) {
@@ -532,6 +715,7 @@ static int report_bad_record(se_csv *csv, se_csv_record *rec, enum csv_term term
 			return rc;
 		if (csv->overflow == OVERFLOW_NONE) {
 			rec->error_line = csv->bad_line;
+			rec->error_col = csv->bad_col;
 			rec->error_field = csv->bad_field;
 			return se_error_set(err, SE_EINPUT,
 			                    "unexpected character after closing quote");
@@ -628,7 +812,6 @@ static int open_reader(se_csv **out, FILE *fp, int owns_fp, const char *name,
 	csv->arena_cap = CSV_ARENA_INITIAL;
 	csv->fields_cap = CSV_FIELDS_INITIAL;
 	csv->line = 1;
-	csv->start_off = ftello(fp);
 	csv->size = regular_file_size(fp);
 
 	rc = refill(csv, err);
@@ -686,6 +869,7 @@ int se_csv_next(se_csv *csv, se_csv_record *rec, se_error *err)
 	rec->nfields = 0;
 	rec->line = csv->line;
 	rec->error_line = 0;
+	rec->error_col = 0;
 	rec->error_field = 0;
 	rc = skip_blank_lines(csv, err);
 	if (rc <= 0)
@@ -694,18 +878,38 @@ int se_csv_next(se_csv *csv, se_csv_record *rec, se_error *err)
 	csv->nfields = 0;
 	csv->arena_len = 0;
 	csv->overflow = OVERFLOW_NONE;
+	csv->rec_crossed = 0;
+	csv->raw_len = 0;
 	do {
 		rc = read_field(csv, &term, err);
 		if (rc < 0)
 			return rc;
 	} while (term == TERM_DELIM);
-	if (term == TERM_BAD_QUOTE || term == TERM_UNTERMINATED ||
+	if (term == TERM_BAD_QUOTE || term == TERM_UNTERMINATED || term == TERM_SPAN ||
 	    csv->overflow != OVERFLOW_NONE)
 		return report_bad_record(csv, rec, term, err);
+	if (csv->rec_crossed && csv->expect_fields != 0 && csv->nfields != csv->expect_fields) {
+		/* Closed cleanly, but not a record of the header's shape: a quote
+		 * opened by mistake and closed by the next one.  Else the record
+		 * goes out as it is, for the caller to reject by its count. */
+		if ((rc = restart_after_open_quote(csv, err)) < 0)
+			return rc;
+		if (rc == 1) {
+			rec->error_line = csv->cross_line;
+			rec->error_col = csv->cross_col;
+			rec->error_field = csv->cross_field;
+			return se_error_set(err, SE_EINPUT, "unterminated quote");
+		}
+	}
 	point_fields_into_arena(csv);
 	rec->fields = csv->fields;
 	rec->nfields = csv->nfields;
 	return 1;
+}
+
+void se_csv_expect_fields(se_csv *csv, size_t n)
+{
+	csv->expect_fields = n;
 }
 
 int se_csv_delimiter(const se_csv *csv)
@@ -738,5 +942,7 @@ void se_csv_close(se_csv *csv)
 	free(csv->buf);
 	free(csv->arena);
 	free(csv->fields);
+	free(csv->raw);
+	free(csv->replay);
 	free(csv);
 }

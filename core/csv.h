@@ -38,6 +38,7 @@ typedef struct se_csv_record {
 	long line;       /* physical line on which the record starts */
 	/* Set when se_csv_next() returns SE_EINPUT: where the problem is. */
 	long error_line;     /* physical line of the offending character */
+	long error_col;      /* 1-based byte column of it on that line, 0 if none */
 	size_t error_field;  /* 0-based index of the field it belongs to */
 } se_csv_record;
 
@@ -59,12 +60,22 @@ int se_csv_open_stream(se_csv **out, FILE *fp, const char *name, int delimiter, 
  *     already skipped past the bad record; call again to go on.
  *  other negative codes: I/O or memory failure, stop reading.
  * Malformed cases: a character other than a delimiter or line end right after
- * a closing quote; a quote left open at end of input (the reader then goes
- * back to the line after the one where the quote opened and reads on from
- * there, when the input is seekable, so the rows after a stray quote are not
- * lost); a record longer than SE_CSV_MAX_RECORD.
- * A bare quote inside an unquoted field is taken literally. */
+ * a closing quote; a quote left open at end of input; a record longer than
+ * SE_CSV_MAX_RECORD.  A bare quote inside an unquoted field is taken
+ * literally.
+ * A quoted field that runs across line ends is kept when its record ends
+ * cleanly (with the expected field count, when one is set).  When that
+ * record goes wrong instead, the quote is taken as never closed: the error
+ * is "unterminated quote" at the quote (error_line, error_col), and reading
+ * starts again at the first following line that is a record by itself
+ * (its quotes closed on the line, the expected field count), so a stray
+ * quote costs one record, on a pipe as on a file.  With no such line the
+ * bad record ends where the reader stopped. */
 int se_csv_next(se_csv *csv, se_csv_record *rec, se_error *err);
+
+/* The field count of a good record (the header's), for the recovery above;
+ * 0 (the default) accepts any count. */
+void se_csv_expect_fields(se_csv *csv, size_t n);
 
 int se_csv_delimiter(const se_csv *csv);
 const char *se_csv_name(const se_csv *csv);

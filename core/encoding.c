@@ -8,6 +8,7 @@
  */
 #include "encoding.h"
 #include "utf8.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <iconv.h>
@@ -30,18 +31,12 @@ static int read_all(const char *path, char **out, size_t *len, se_error *err)
 	for (;;) {
 		size_t got;
 
-		if (cap - n < 65536) {
-			size_t ncap = cap ? cap * 2 : 1 << 16;
-			char *nb = realloc(buf, ncap + 1);
-
-			if (nb == NULL) {
-				rc = se_error_set(err, SE_ENOMEM, "out of memory reading %s", path);
-				goto out;
-			}
-			buf = nb;
-			cap = ncap;
+		/* Room for a 64 KiB read and the final NUL. */
+		if (se_vec_reserve(&buf, &cap, n + 65536 + 1, 1, 1 << 17, 0) != SE_OK) {
+			rc = se_error_set(err, SE_ENOMEM, "out of memory reading %s", path);
+			goto out;
 		}
-		got = fread(buf + n, 1, cap - n, fp);
+		got = fread(buf + n, 1, cap - 1 - n, fp);
 		n += got;
 		if (got == 0)
 			break;
@@ -232,15 +227,14 @@ int se_to_utf8(const char *in, size_t len, const char *encoding, char **out, siz
 		if (iconv(cd, &src, &left_in, &dst, &left_out) != (size_t)-1)
 			continue;
 		if (errno == E2BIG) {
-			size_t used = (size_t)(dst - buf);
-			char *nb = realloc(buf, cap * 2 + 1);
+			size_t used = (size_t)(dst - buf), size = cap + 1;
 
-			if (nb == NULL) {
+			/* The buffer is cap bytes and the NUL: double it. */
+			if (se_vec_reserve(&buf, &size, size + 1, 1, 0, 0) != SE_OK) {
 				rc = se_error_set(err, SE_ENOMEM, "out of memory");
 				break;
 			}
-			buf = nb;
-			cap *= 2;
+			cap = size - 1;
 			dst = buf + used;
 			left_out = cap - used;
 			continue;

@@ -9,6 +9,7 @@
  * and live in a scratch arena, never in the blobs.
  */
 #include "history.h"
+#include "vec.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -71,22 +72,9 @@ void se_history_builder_key_fetch(se_history_builder *b, se_key_fetch_fn fn, voi
 	b->key_fetch_ud = ud;
 }
 
-static int grow(void **ptr, size_t *cap, size_t need, size_t elem)
-{
-	size_t ncap = *cap ? *cap : 1024;
-	void *p;
-
-	if (need <= *cap)
-		return SE_OK;
-	while (ncap < need)
-		ncap *= 2;
-	p = realloc(*ptr, ncap * elem);
-	if (p == NULL)
-		return SE_ENOMEM;
-	*ptr = p;
-	*cap = ncap;
-	return SE_OK;
-}
+/* The builder's buffers start at 1024 elements: a chunk is thousands of
+ * deals. */
+#define FIRST_CAP 1024
 
 /* ---- variable-length numbers (the detail blobs and the kept rows) -------- */
 
@@ -127,7 +115,7 @@ static int64_t unzigzag(uint64_t v)
 
 static int keep_key(se_history_builder *b, const char *key, size_t len, size_t *off)
 {
-	if (grow((void **)&b->arena, &b->arena_cap, b->arena_len + len + 1, 1) != SE_OK)
+	if (SE_VEC_RESERVE(b->arena, b->arena_cap, b->arena_len + len + 1, FIRST_CAP) != SE_OK)
 		return SE_ENOMEM;
 	*off = b->arena_len;
 	memcpy(b->arena + b->arena_len, key, len);
@@ -140,7 +128,7 @@ int se_history_builder_add(se_history_builder *b, const se_history_row *row, se_
 {
 	held_row *h;
 
-	if (grow((void **)&b->rows, &b->cap_rows, b->n_rows + 1, sizeof *b->rows) != SE_OK)
+	if (SE_VEC_RESERVE(b->rows, b->cap_rows, b->n_rows + 1, FIRST_CAP) != SE_OK)
 		return se_error_set(err, SE_ENOMEM, "out of memory packing deal histories");
 	h = &b->rows[b->n_rows];
 	h->row = *row;
@@ -213,8 +201,8 @@ static int sort_rows(se_history_builder *b)
 		return SE_OK;
 	}
 	range = (size_t)(hi - lo) + 1;
-	if (grow((void **)&b->spare, &b->cap_spare, n, sizeof *b->spare) != SE_OK ||
-	    grow((void **)&b->starts, &b->cap_starts, range + 1, sizeof *b->starts) != SE_OK)
+	if (SE_VEC_RESERVE(b->spare, b->cap_spare, n, FIRST_CAP) != SE_OK ||
+	    SE_VEC_RESERVE(b->starts, b->cap_starts, range + 1, FIRST_CAP) != SE_OK)
 		return SE_ENOMEM;
 	memset(b->starts, 0, (range + 1) * sizeof *b->starts);
 	for (size_t i = 0; i < n; i++)
@@ -379,8 +367,8 @@ int se_history_builder_pack(se_history_builder *b, const void **blob, size_t *si
 	n_deals = count_deals(b->rows, b->n_rows);
 	bytes = sizeof *hdr + n_deals * sizeof *deals + b->n_rows * sizeof *events;
 	detail_bytes = sizeof(se_detail_header) + b->n_rows * DETAIL_EVENT_MAX;
-	if (grow((void **)&b->blob, &b->blob_cap, bytes, 1) != SE_OK ||
-	    grow((void **)&b->detail, &b->detail_cap, detail_bytes, 1) != SE_OK)
+	if (SE_VEC_RESERVE(b->blob, b->blob_cap, bytes, FIRST_CAP) != SE_OK ||
+	    SE_VEC_RESERVE(b->detail, b->detail_cap, detail_bytes, FIRST_CAP) != SE_OK)
 		return se_error_set(err, SE_ENOMEM, "out of memory packing deal histories");
 	hdr = (se_chunk_header *)b->blob;
 	deals = (se_chunk_deal *)(hdr + 1);
@@ -593,16 +581,11 @@ int64_t se_history_delta_rows(const se_history_delta *d)
 static int delta_bucket_of(se_history_delta *d, size_t chunk, delta_bucket **out)
 {
 	if (chunk >= d->n_buckets) {
-		size_t n = d->n_buckets ? d->n_buckets : 64;
-		delta_bucket *nb;
+		size_t old = d->n_buckets;
 
-		while (n <= chunk)
-			n *= 2;
-		if ((nb = realloc(d->buckets, n * sizeof *nb)) == NULL)
+		if (SE_VEC_RESERVE(d->buckets, d->n_buckets, chunk + 1, 64) != SE_OK)
 			return SE_ENOMEM;
-		memset(nb + d->n_buckets, 0, (n - d->n_buckets) * sizeof *nb);
-		d->buckets = nb;
-		d->n_buckets = n;
+		memset(d->buckets + old, 0, (d->n_buckets - old) * sizeof *d->buckets);
 	}
 	*out = &d->buckets[chunk];
 	return SE_OK;

@@ -84,24 +84,46 @@ static int field_by_name(const char *name, size_t len)
 	return -1;
 }
 
-static void reject(importer *im, long line, const char *column, const char *fmt, ...) SE_PRINTF(4, 5);
-
-static void reject(importer *im, long line, const char *column, const char *fmt, ...)
+static void vreject(importer *im, long line, long col, const char *column, const char *fmt,
+                    va_list ap)
 {
 	char reason[512], msg[1024];
-	va_list ap;
 
 	im->stats->rejected++;
 	if (im->opts->on_reject == NULL)
 		return;
-	va_start(ap, fmt);
 	vsnprintf(reason, sizeof reason, fmt, ap);
-	va_end(ap);
 	if (line < 0) /* not at a line: unit says where (an adapter's "finish") */
 		snprintf(msg, sizeof msg, "%s:%s: %s: %s", im->name, im->unit, column, reason);
+	else if (col > 0) /* the reader knows the byte: file:line:column */
+		snprintf(msg, sizeof msg, "%s:%s%ld:%ld: %s: %s", im->name, im->unit, line, col, column,
+		         reason);
 	else
 		snprintf(msg, sizeof msg, "%s:%s%ld: %s: %s", im->name, im->unit, line, column, reason);
 	im->opts->on_reject(im->opts->ud, msg);
+}
+
+static void reject(importer *im, long line, const char *column, const char *fmt, ...) SE_PRINTF(4, 5);
+
+static void reject(importer *im, long line, const char *column, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreject(im, line, 0, column, fmt, ap);
+	va_end(ap);
+}
+
+static void reject_at(importer *im, long line, long col, const char *column, const char *fmt, ...)
+	SE_PRINTF(5, 6);
+
+static void reject_at(importer *im, long line, long col, const char *column, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreject(im, line, col, column, fmt, ap);
+	va_end(ap);
 }
 
 /* Shows a bad value in a message: at most 40 bytes, cut on a character
@@ -247,6 +269,7 @@ static int check_row_text(importer *im, row_text *row)
 {
 	for (int f = 0; f < F_COUNT; f++) {
 		const char *raw = row->ptr[f];
+		const char *nul;
 		size_t bad;
 
 		if (raw == NULL)
@@ -257,6 +280,13 @@ static int check_row_text(importer *im, row_text *row)
 			reject(im, row->line, field_names[f], "invalid UTF-8 at byte %zu",
 			       (size_t)(row->ptr[f] - raw) + bad + 1);
 			im->stats->not_utf8++;
+			return SE_EINPUT;
+		}
+		/* Names and keys go through C strings further on: a NUL would cut
+		 * "An\0nie" to "An" without a word. */
+		if ((nul = memchr(row->ptr[f], '\0', row->len[f])) != NULL) {
+			reject(im, row->line, field_names[f], "NUL byte at byte %zu",
+			       (size_t)(nul - raw) + 1);
 			return SE_EINPUT;
 		}
 		if (row->len[f] == 0)
@@ -677,8 +707,8 @@ static void *reader_main(void *arg)
 			break;
 		if (rc == SE_EINPUT) {
 			im->stats->read++;
-			reject(im, rec.error_line,
-			       csv_column_label(pl->cols, pl->hdr, rec.error_field, label, sizeof label),
+			reject_at(im, rec.error_line, rec.error_col,
+			          csv_column_label(pl->cols, pl->hdr, rec.error_field, label, sizeof label),
 			       "%s", pl->reader_err.msg);
 			se_error_clear(&pl->reader_err);
 			rc = SE_OK;
@@ -877,6 +907,7 @@ static int import_csv(importer *im, const char *path, se_error *err)
 		rc = se_error_set(err, SE_ENOMEM, "out of memory");
 		goto out;
 	}
+	se_csv_expect_fields(csv, cols.ncols);
 	rc = read_records(im, csv, &cols, &hdr_copy, err);
 	if (rc != SE_OK)
 		goto out;
@@ -947,6 +978,27 @@ static int on_json_member(void *ud, const char *key, size_t key_len, int type,
 	return keep_json_value(jr, f, text, len);
 }
 
+/* The 1-based byte of the first NUL in a JSON line, raw or as the escape
+ * \u0000 (SQLite's JSON functions end a string there), or 0.  An escape is
+ * one when an odd number of backslashes leads to it. */
+static size_t json_nul_at(const char *p, size_t len)
+{
+	const char *nul = memchr(p, '\0', len);
+	size_t limit = nul != NULL ? (size_t)(nul - p) : len;
+
+	for (size_t i = 0; i + 6 <= limit; i++) {
+		size_t slashes = 0;
+
+		if (p[i] != '\\' || memcmp(p + i + 1, "u0000", 5) != 0)
+			continue;
+		while (slashes < i && p[i - 1 - slashes] == '\\')
+			slashes++;
+		if (slashes % 2 == 0)
+			return i + 1;
+	}
+	return nul != NULL ? limit + 1 : 0;
+}
+
 static int import_jsonl(importer *im, const char *path, se_error *err)
 {
 	FILE *fp = NULL;
@@ -968,6 +1020,7 @@ static int import_jsonl(importer *im, const char *path, se_error *err)
 		json_row jr;
 		const char *why = NULL;
 		size_t len = (size_t)n;
+		size_t nul_at;
 		const char *p = line;
 
 		lineno++;
@@ -981,6 +1034,12 @@ static int import_jsonl(importer *im, const char *path, se_error *err)
 		trim(&p, &len);
 		if (len == 0)
 			continue;
+		if ((nul_at = json_nul_at(p, len)) > 0) {
+			im->stats->read++;
+			reject_at(im, lineno, (long)(p - line) + (long)nul_at, "record",
+			          "NUL character in JSON text");
+			continue;
+		}
 		memset(&jr, 0, sizeof jr);
 		jr.im = im;
 		jr.line = jr.row.line = lineno;

@@ -8,6 +8,7 @@
  */
 #include "cli_test.h"
 #include "salesengine.h"
+#include "paths.h"
 #include "timeconv.h"
 
 #include <getopt.h>
@@ -104,7 +105,8 @@ static void usage(FILE *out)
 	        "\n"
 	        "  -q, --quiet              no progress line and no import summary\n"
 	        "  -h, --help               show this help and exit\n"
-	        "  -V, --version            show the version and exit\n"
+	        "  -V, --version            show the version and where the bundled adapters and\n"
+	        "                           Lua modules are looked for ($SALESENGINE_DATA_DIR), exit\n"
 	        "\n"
 	        "With --import and no RULES.lua, events are imported and nothing is reported.\n"
 	        "Exit status: 0 ok, 1 failure, 2 bad usage, 3 done but some rows were rejected;\n"
@@ -113,6 +115,30 @@ static void usage(FILE *out)
 	        "Metrics: docs/METRICS.md; script API: docs/SCRIPTING.md.\n",
 	        progname, progname, SE_SCRIPT_DEFAULT_INSTRUCTIONS, SE_SCRIPT_DEFAULT_MEMORY >> 20,
 	        progname);
+}
+
+/* The version, and where the bundled adapters and Lua modules come from:
+ * every place in the order tried, so a user can see why one was not used. */
+static void print_version(void)
+{
+	const se_data_dirs *d = se_paths();
+
+	printf("salesengine %s\n", SE_VERSION);
+	printf("Bundled adapters and Lua modules (importers/ and lib/), in the order tried:\n");
+	for (int i = 0; i < SE_N_PLACES; i++) {
+		const se_data_place *p = &d->place[i];
+
+		if (p->dir[0] == '\0')
+			printf("  %-23s (%s)\n", p->what, p->absent);
+		else
+			printf("  %-23s %s%s\n", p->what, p->dir,
+			       i == d->chosen ? (p->found ? " (used)" : " (used, but has no importers/ and lib/)")
+			                      : p->found ? " (found)" : " (not found)");
+	}
+	if (d->chosen < 0)
+		printf("None found: adapters must be given as .lua paths and require() finds only\n"
+		       "modules beside the script; set $%s to a directory with importers/ and lib/.\n",
+		       SE_DATA_DIR_ENV);
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -135,25 +161,32 @@ static int pick(const char *arg, const char *const *names, int *out)
 
 static int parse_reports(const char *arg, unsigned *out)
 {
-	static const char *const names[] = { "leads", "conversion", "presale", "sources", "unknown",
-		                             "handling", "diagnostics", "velocity", "forecast",
-		                             "backtest", "channels", "compare", "metrics", NULL };
 	char buf[256], *save = NULL;
 
 	snprintf(buf, sizeof buf, "%s", arg);
 	*out = 0;
 	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		int i;
+		unsigned bit;
 
-		if (strcmp(tok, "all") == 0) {
-			*out = SE_REPORT_ALL;
-			continue;
-		}
-		if (pick(tok, names, &i) != 0)
+		if (se_report_flag(tok, &bit) != SE_OK)
 			return -1;
-		*out |= 1u << i;
+		*out |= bit;
 	}
 	return *out ? 0 : -1;
+}
+
+/* "--report takes leads,...,metrics or all; got '%s'" from the library's
+ * list of reports. */
+static int report_usage_error(const char *arg)
+{
+	char fmt[512];
+	size_t n = (size_t)snprintf(fmt, sizeof fmt, "--report takes ");
+
+	for (size_t i = 0; se_report_option(i) != NULL && n < sizeof fmt; i++)
+		n += (size_t)snprintf(fmt + n, sizeof fmt - n, "%s%s", i ? "," : "", se_report_option(i));
+	if (n < sizeof fmt)
+		snprintf(fmt + n, sizeof fmt - n, " or all; got '%%s'");
+	return usage_error(fmt, arg);
 }
 
 static int parse_positive(const char *arg, unsigned long long *out)
@@ -201,9 +234,7 @@ static int parse_option(cli *c, int opt, const char *arg)
 		return 0;
 	case 'r':
 		if (parse_reports(arg, &c->report.reports) != 0)
-			return usage_error("--report takes leads,conversion,presale,sources,unknown,handling,"
-			                   "diagnostics,velocity,forecast,backtest,channels,compare,metrics or "
-			                   "all; got '%s'", arg);
+			return report_usage_error(arg);
 		return 0;
 	case 'p':
 		if (pick(arg, periods, &i) != 0)
@@ -303,7 +334,7 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 			return EXIT_OK;
 		}
 		if (opt == 'V') {
-			printf("salesengine %s\n", SE_VERSION);
+			print_version();
 			*done = 1;
 			return EXIT_OK;
 		}

@@ -1,5 +1,9 @@
 /*
- * store.h: the event store, the only module that talks to SQLite.
+ * store.h: the event store.  Its files live in core/store/, the only folder
+ * that talks to SQLite (open.c: opening, schema, statements, transactions;
+ * deals.c: names and deal keys; events.c: storing events and keeping the
+ * rows an import inserted; cache.c: the history cache; state.c: adapter and
+ * alert state; json_members.c: JSON objects split by SQLite).
  *
  * Owns: the database file (schema in docs/SCHEMA.md), every SQL statement
  * (prepared once at open, bound, stepped, reset), transactions, interning of

@@ -19,9 +19,9 @@
 #include <cmocka.h>
 
 #include "encoding.h"
+#include "helpers.h"
 #include "store.h"
 
-#include <dirent.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,14 +62,9 @@ static int setup(void **state)
 	if (f == NULL)
 		return -1;
 	*state = f;
-	strcpy(f->dir, "/tmp/test_adapter_XXXXXX");
-	if (mkdtemp(f->dir) == NULL || (f->old_cwd = getcwd(NULL, 0)) == NULL)
+	if (scratch_store_open("test_adapter", "events.db", f->dir, sizeof f->dir, f->db, sizeof f->db,
+	                       &f->st) != 0 || (f->old_cwd = getcwd(NULL, 0)) == NULL)
 		return -1;
-	snprintf(f->db, sizeof f->db, "%s/events.db", f->dir);
-	if (se_store_open(&f->st, f->db, 0, &f->err) != SE_OK) {
-		fprintf(stderr, "cannot open the store: %s\n", f->err.msg);
-		return -1;
-	}
 	f->opts.on_reject = collect_reject;
 	f->opts.ud = f;
 	return 0;
@@ -78,22 +73,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	fixture *f = *state;
-	DIR *d = opendir(f->dir);
-	struct dirent *e;
-	char name[512];
 
-	se_store_close(f->st);
 	if (f->old_cwd != NULL && chdir(f->old_cwd) != 0)
 		perror("chdir");
 	free(f->old_cwd);
-	while (d != NULL && (e = readdir(d)) != NULL) {
-		snprintf(name, sizeof name, "%s/%s", f->dir, e->d_name);
-		if (e->d_name[0] != '.')
-			unlink(name);
-	}
-	if (d != NULL)
-		closedir(d);
-	rmdir(f->dir);
+	scratch_store_close(&f->st, f->dir);
 	free(f);
 	return 0;
 }
@@ -111,15 +95,6 @@ static void in_fixtures(const char *sub)
 static void in_scratch(fixture *f)
 {
 	assert_int_equal(chdir(f->dir), 0);
-}
-
-static void write_file(const char *name, const char *text)
-{
-	FILE *fp = fopen(name, "wb");
-
-	assert_non_null(fp);
-	assert_int_equal(fwrite(text, 1, strlen(text), fp), strlen(text));
-	assert_int_equal(fclose(fp), 0);
 }
 
 /* Runs an adapter over files (NULL-terminated); checks the invariants. */

@@ -441,20 +441,143 @@ static void test_unterminated_quote_on_last_line(void **state)
 	expect_end(f);
 }
 
-static void test_unterminated_quote_in_a_pipe_ends_input(void **state)
+/* Opens text as a pipe, the way stdin comes: nothing can be re-read. */
+static void open_pipe(fixture *f, const char *text, int delimiter)
 {
-	fixture *f = *state;
-	static const char text[] = "a,b\n\"open\nc,d\ne,f\n";
 	int fds[2];
+	size_t len = strlen(text);
 
 	assert_int_equal(pipe(fds), 0);
-	assert_int_equal(write(fds[1], text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+	assert_int_equal(write(fds[1], text, len), (ssize_t)len);
 	close(fds[1]);
 	f->fp = fdopen(fds[0], "r");
 	assert_non_null(f->fp);
-	assert_int_equal(se_csv_open_stream(&f->csv, f->fp, "pipe", 0, &f->err), 0);
+	assert_int_equal(se_csv_open_stream(&f->csv, f->fp, "pipe", delimiter, &f->err), 0);
+}
+
+static void test_unterminated_quote_in_a_pipe_resumes(void **state)
+{
+	fixture *f = *state;
+
+	open_pipe(f, "a,b\n\"open\nc,d\ne,f\n", 0);
 	EXPECT_RECORD(f, 1, "a", "b");
 	expect_malformed(f, 2, 2, 0, "unterminated quote");
+	EXPECT_RECORD(f, 3, "c", "d");
+	EXPECT_RECORD(f, 4, "e", "f");
+	expect_end(f);
+}
+
+/* The reported case: an unclosed quote on line 2 and a stray one on line 5.
+ * The quote of line 2 closes at line 5's, and the stray character after it
+ * shows the record is wrong: line 2 alone is the bad record, reported at
+ * its quote, and lines 3 to 6 are records again.  The same from a pipe. */
+static const char two_quotes[] =
+	"event_id,deal_id,ts,stage,manager\n"
+	"e1,d1,2025-01-01,lead,\"Ann\n"
+	"e2,d2,2025-01-01,lead,Bob\n"
+	"e3,d3,2025-01-01,lead,Cy\n"
+	"e4,d4,2025-01-01,lead,TV 55\"x\n"
+	"e5,d5,2025-01-01,lead,Dee\n";
+
+static void expect_two_quotes_records(fixture *f)
+{
+	EXPECT_RECORD(f, 1, "event_id", "deal_id", "ts", "stage", "manager");
+	se_csv_expect_fields(f->csv, 5);
+	expect_malformed(f, 2, 2, 4, "unterminated quote");
+	assert_int_equal(f->rec.error_col, 23);
+	EXPECT_RECORD(f, 3, "e2", "d2", "2025-01-01", "lead", "Bob");
+	EXPECT_RECORD(f, 4, "e3", "d3", "2025-01-01", "lead", "Cy");
+	EXPECT_RECORD(f, 5, "e4", "d4", "2025-01-01", "lead", "TV 55\"x");
+	EXPECT_RECORD(f, 6, "e5", "d5", "2025-01-01", "lead", "Dee");
+	expect_end(f);
+}
+
+static void test_open_quote_costs_one_record(void **state)
+{
+	fixture *f = *state;
+
+	open_text(f, two_quotes, 0);
+	expect_two_quotes_records(f);
+}
+
+static void test_open_quote_costs_one_record_in_a_pipe(void **state)
+{
+	fixture *f = *state;
+
+	open_pipe(f, two_quotes, 0);
+	expect_two_quotes_records(f);
+}
+
+/* Legitimate values across lines stay whole, even when a line inside one
+ * looks like a record: its record ends cleanly with the header's count. */
+static void test_multiline_values_stay_whole(void **state)
+{
+	fixture *f = *state;
+
+	open_pipe(f,
+	          "id,note,n\n"
+	          "1,\"first line\nsecond, with \"\"quotes\"\"\n\",x\n"
+	          "2,\"a,b,c\nd,e,f\",y\n"
+	          "3,\"\",z\n",
+	          0);
+	EXPECT_RECORD(f, 1, "id", "note", "n");
+	se_csv_expect_fields(f->csv, 3);
+	EXPECT_RECORD(f, 2, "1", "first line\nsecond, with \"quotes\"\n", "x");
+	EXPECT_RECORD(f, 5, "2", "a,b,c\nd,e,f", "y");
+	EXPECT_RECORD(f, 7, "3", "", "z");
+	expect_end(f);
+}
+
+/* A quote opened by mistake that the next quote closes cleanly: the record
+ * has the wrong field count, so the lines it swallowed come back. */
+static void test_wrong_count_after_crossing_restarts(void **state)
+{
+	fixture *f = *state;
+
+	open_text(f,
+	          "a,b,c\n"
+	          "1,\"x,2\n"
+	          "3,4,5\n"
+	          "6,\"q\",7\n",
+	          0);
+	EXPECT_RECORD(f, 1, "a", "b", "c");
+	se_csv_expect_fields(f->csv, 3);
+	expect_malformed(f, 2, 2, 1, "unterminated quote");
+	EXPECT_RECORD(f, 3, "3", "4", "5");
+	EXPECT_RECORD(f, 4, "6", "q", "7");
+	expect_end(f);
+}
+
+/* Starting again reads kept bytes; a second open quote inside them starts
+ * again inside those, across buffer refills (large lines). */
+static void test_restart_inside_kept_bytes(void **state)
+{
+	fixture *f = *state;
+	size_t line = 100000, n = 0;
+	char *p = f->data = xmalloc(8 * line + 256);
+
+	n += (size_t)sprintf(p + n, "h,v\n1,\"open\n");
+	for (int r = 0; r < 3; r++) {
+		n += (size_t)sprintf(p + n, "%d,", r + 2);
+		memset(p + n, 'a' + r, line);
+		n += line;
+		p[n++] = '\n';
+	}
+	n += (size_t)sprintf(p + n, "9,\"again\n10,ok\n11,x\"y\n12,end\n");
+	open_bytes(f, p, n, 0);
+	EXPECT_RECORD(f, 1, "h", "v");
+	se_csv_expect_fields(f->csv, 2);
+	expect_malformed(f, 2, 2, 1, "unterminated quote");
+	for (int r = 0; r < 3; r++) {
+		assert_int_equal(next(f), 1);
+		assert_int_equal(f->rec.line, 3 + r);
+		assert_int_equal(f->rec.fields[1].len, line);
+		assert_int_equal(f->rec.fields[1].ptr[line - 1], 'a' + r);
+	}
+	expect_malformed(f, 6, 6, 1, "unterminated quote");
+	EXPECT_RECORD(f, 7, "10", "ok");
+	EXPECT_RECORD(f, 8, "11", "x\"y");
+	EXPECT_RECORD(f, 9, "12", "end");
 	expect_end(f);
 }
 
@@ -465,8 +588,11 @@ static void test_record_over_the_limit(void **state)
 	static const char tail[] = "\nok,1\n\"q\",\"";
 	char *p;
 
-	/* An unquoted one, then a quoted one with the line end inside: both are
-	 * skipped to their real end. */
+	/* An unquoted one, then a quoted one with the line end inside.  The
+	 * first is skipped to its real end.  The second went wrong after its
+	 * quote crossed a line end, so the quote is blamed and reading starts
+	 * again on the next line that is a record by itself (line 4, itself
+	 * too long). */
 	f->data = p = xmalloc(4 + big + sizeof tail + big + 64);
 	memcpy(p, "id,", 3);
 	p += 3;
@@ -482,7 +608,9 @@ static void test_record_over_the_limit(void **state)
 	open_bytes(f, f->data, (size_t)(p - f->data), 0);
 	expect_malformed(f, 1, 1, 1, "record longer than 16 MiB");
 	EXPECT_RECORD(f, 2, "ok", "1");
-	expect_malformed(f, 3, 4, 1, "record longer than 16 MiB");
+	expect_malformed(f, 3, 3, 1, "unterminated quote");
+	assert_int_equal(f->rec.error_col, 5);
+	expect_malformed(f, 4, 4, 0, "record longer than 16 MiB");
 	EXPECT_RECORD(f, 5, "last");
 	expect_end(f);
 }
@@ -719,7 +847,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_char_after_closing_quote, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unterminated_quote_resumes_on_next_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unterminated_quote_on_last_line, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unterminated_quote_in_a_pipe_ends_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unterminated_quote_in_a_pipe_resumes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_quote_costs_one_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_quote_costs_one_record_in_a_pipe, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_multiline_values_stay_whole, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wrong_count_after_crossing_restarts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_inside_kept_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_over_the_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_many_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_record_across_refills, setup, teardown),

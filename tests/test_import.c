@@ -20,10 +20,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "helpers.h"
 #include "store.h"
 #include "timeconv.h"
 
-#include <dirent.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,34 +99,12 @@ static int setup(void **state)
 	if (f == NULL)
 		return -1;
 	*state = f;
-	strcpy(f->dir, "/tmp/test_import_XXXXXX");
-	if (mkdtemp(f->dir) == NULL || (f->old_cwd = getcwd(NULL, 0)) == NULL || chdir(f->dir) != 0)
+	if (scratch_store_open("test_import", DB_NAME, f->dir, sizeof f->dir, NULL, 0, &f->st) != 0 ||
+	    (f->old_cwd = getcwd(NULL, 0)) == NULL || chdir(f->dir) != 0)
 		return -1;
-	if (se_store_open(&f->st, DB_NAME, 0, &f->err) != SE_OK) {
-		fprintf(stderr, "cannot open the store: %s\n", f->err.msg);
-		return -1;
-	}
 	f->opts.on_reject = collect_reject;
 	f->opts.ud = f;
 	return 0;
-}
-
-static void remove_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *e;
-	char name[512];
-
-	if (d == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(name, sizeof name, "%s/%s", path, e->d_name);
-		unlink(name);
-	}
-	closedir(d);
-	rmdir(path);
 }
 
 static int teardown(void **state)
@@ -140,7 +118,7 @@ static int teardown(void **state)
 	if (f->old_cwd != NULL && chdir(f->old_cwd) != 0)
 		perror("chdir");
 	free(f->old_cwd);
-	remove_dir(f->dir);
+	remove_tree(f->dir);
 	free(f);
 	return 0;
 }
@@ -152,20 +130,6 @@ static void use_moscow(fixture *f)
 }
 
 /* ---- helpers ---------------------------------------------------------------- */
-
-static void write_bytes(const char *name, const char *data, size_t len)
-{
-	FILE *fp = fopen(name, "wb");
-
-	assert_non_null(fp);
-	assert_int_equal(fwrite(data, 1, len, fp), len);
-	assert_int_equal(fclose(fp), 0);
-}
-
-static void write_file(const char *name, const char *text)
-{
-	write_bytes(name, text, strlen(text));
-}
 
 /* Imports path; checks the counting invariant and one message per
  * rejected row whatever the outcome. */
@@ -558,14 +522,37 @@ static void test_unterminated_quote_rows_after_survive(void **state)
 	           "e4,d4,2025-01-15,new\n");
 	import_ok(f, "sales.csv");
 	expect_stats(f, 4, 3, 0, 1);
-	EXPECT_REJECTS(f, "sales.csv:3: deal_id: unterminated quote");
+	EXPECT_REJECTS(f, "sales.csv:3:4: deal_id: unterminated quote");
 	expect_query("SELECT event_id, deal_id FROM events ORDER BY event_id", "e1|d1\ne3|d3\ne4|d4\n");
 
 	/* On the last line: nothing to resume. */
 	write_file("last.csv", "event_id,deal_id,ts,stage\ne5,d5,2025-01-15,new\ne6,d6,2025-01-15,\"new\n");
 	import_ok(f, "last.csv");
 	expect_stats(f, 2, 1, 0, 1);
-	EXPECT_REJECTS(f, "last.csv:3: stage: unterminated quote");
+	EXPECT_REJECTS(f, "last.csv:3:18: stage: unterminated quote");
+}
+
+/* An unclosed quote on line 2 and a stray one on line 5: the quote of line
+ * 2 used to run to line 5's and take lines 3 and 4 with it, uncounted.  Now
+ * line 2 alone is rejected, at its quote, and every line is counted; a
+ * value across two lines (line 6-7) stays whole. */
+static void test_open_quote_costs_one_record(void **state)
+{
+	fixture *f = *state;
+
+	write_file("sales.csv",
+	           "event_id,deal_id,ts,stage,manager\n"
+	           "e1,d1,2025-01-01,lead,\"Ann\n"
+	           "e2,d2,2025-01-01,lead,Bob\n"
+	           "e3,d3,2025-01-01,lead,Cy\n"
+	           "e4,d4,2025-01-01,lead,TV 55\"x\n"
+	           "e5,d5,2025-01-01,lead,\"Dee\nDee\"\n"
+	           "e6,d6,2025-01-02,lead,Eve\n");
+	import_ok(f, "sales.csv");
+	expect_stats(f, 6, 5, 0, 1);
+	EXPECT_REJECTS(f, "sales.csv:2:23: manager: unterminated quote");
+	expect_query("SELECT event_id, manager FROM events ORDER BY event_id",
+	             "e2|Bob\ne3|Cy\ne4|TV 55\"x\ne5|Dee\nDee\ne6|Eve\n");
 }
 
 static void test_character_after_closing_quote(void **state)
@@ -582,8 +569,8 @@ static void test_character_after_closing_quote(void **state)
 	expect_stats(f, 4, 1, 0, 3);
 	/* An ignored column is named as the header spells it; one past the
 	 * header by its number. */
-	EXPECT_REJECTS(f, "sales.csv:2: deal_id: unexpected character after closing quote",
-	               "sales.csv:4: Note: unexpected character after closing quote",
+	EXPECT_REJECTS(f, "sales.csv:2:8: deal_id: unexpected character after closing quote",
+	               "sales.csv:4:26: Note: unexpected character after closing quote",
 	               "sales.csv:5: record: 6 fields, the header has 5");
 	expect_query("SELECT event_id FROM events", "e2\n");
 }
@@ -950,6 +937,36 @@ static void test_rejected_rows_are_not_stored(void **state)
 
 /* ---- JSON Lines ---------------------------------------------------------------------- */
 
+/* A NUL byte used to cut "An\0nie" to "An" without a word: now the row is
+ * rejected, naming the line and where the NUL is.  CSV, and JSON Lines
+ * with the escape \u0000 or a raw NUL; an escaped backslash before
+ * "u0000" is text, not a NUL. */
+static void test_nul_bytes_rejected(void **state)
+{
+	fixture *f = *state;
+	static const char csv[] =
+		"event_id,deal_id,ts,stage,manager\n"
+		"e1,d1,2025-01-15,new,An\0nie\n"
+		"e2,d2,2025-01-15,new,Annie\n"
+		"e3,d\0,2025-01-15,new,Bo\n";
+	static const char jsonl[] =
+		"{\"event_id\":\"j1\",\"deal_id\":\"d1\",\"ts\":\"2025-01-15\",\"stage\":\"new\",\"manager\":\"An\\u0000nie\"}\n"
+		"{\"event_id\":\"j2\",\"deal_id\":\"d1\",\"ts\":\"2025-01-15\",\"stage\":\"new\",\"manager\":\"A\\\\u0000\"}\n"
+		"{\"event_id\":\"j3\",\"deal_id\":\"d1\",\"ts\":\"2025-01-15\",\"stage\":\"new\",\"manager\":\"B\0\"}\n";
+
+	write_bytes("nul.csv", csv, sizeof csv - 1);
+	import_ok(f, "nul.csv");
+	expect_stats(f, 3, 1, 0, 2);
+	EXPECT_REJECTS(f, "nul.csv:2: manager: NUL byte at byte 3", "nul.csv:4: deal_id: NUL byte at byte 2");
+	write_bytes("nul.jsonl", jsonl, sizeof jsonl - 1);
+	import_ok(f, "nul.jsonl");
+	expect_stats(f, 3, 1, 0, 2);
+	EXPECT_REJECTS(f, "nul.jsonl:1:78: record: NUL character in JSON text",
+	               "nul.jsonl:3:77: record: NUL character in JSON text");
+	expect_query("SELECT event_id, manager FROM events ORDER BY event_id",
+	             "e2|Annie\nj2|A\\u0000\n");
+}
+
 static void test_jsonl(void **state)
 {
 	fixture *f = *state;
@@ -1260,6 +1277,8 @@ int main(void)
 		T(test_quoted_fields),
 		T(test_wrong_field_count),
 		T(test_unterminated_quote_rows_after_survive),
+		T(test_open_quote_costs_one_record),
+		T(test_nul_bytes_rejected),
 		T(test_character_after_closing_quote),
 		T(test_invalid_utf8),
 		T(test_missing_required_value),

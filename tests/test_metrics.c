@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "alerts.h"
+#include "helpers.h"
 #include "report.h"
 #include "ruletest.h"
 #include "script.h"
@@ -45,55 +46,27 @@ static int setup(void **state)
 
 	if (f == NULL)
 		return -1;
-	strcpy(f->dir, "/tmp/test_metrics_XXXXXX");
-	if (mkdtemp(f->dir) == NULL) {
+	if (scratch_store_open("test_metrics", "se.db", f->dir, sizeof f->dir, f->db_path,
+	                       sizeof f->db_path, &f->st) != 0) {
 		free(f);
 		return -1;
 	}
-	snprintf(f->db_path, sizeof f->db_path, "%s/se.db", f->dir);
 	snprintf(f->csv_path, sizeof f->csv_path, "%s/events.csv", f->dir);
 	snprintf(f->lua_path, sizeof f->lua_path, "%s/rules.lua", f->dir);
-	if (se_store_open(&f->st, f->db_path, 0, &f->err) != SE_OK) {
-		rmdir(f->dir);
-		free(f);
-		return -1;
-	}
 	*state = f;
 	return 0;
-}
-
-static void remove_in(const char *dir, const char *name)
-{
-	char path[200];
-
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	unlink(path);
 }
 
 static int teardown(void **state)
 {
 	fixture *f = *state;
-	static const char *const files[] = { "se.db", "se.db-wal", "se.db-shm", "se.db-journal",
-		                                 "events.csv", "rules.lua", "test.lua", "more.lua" };
 
 	se_report_free(f->rep);
 	se_script_free(f->script);
-	se_store_close(f->st);
+	scratch_store_close(&f->st, f->dir);
 	free(f->out);
-	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
-		remove_in(f->dir, files[i]);
-	rmdir(f->dir);
 	free(f);
 	return 0;
-}
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *fp = fopen(path, "w");
-
-	assert_non_null(fp);
-	assert_true(fputs(text, fp) >= 0);
-	assert_int_equal(fclose(fp), 0);
 }
 
 static void reject_fails(void *ud, const char *message)

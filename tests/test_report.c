@@ -17,6 +17,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "helpers.h"
 #include "report.h"
 #include "salesengine.h"
 #include "timeconv.h"
@@ -60,20 +61,13 @@ static int setup(void **state)
 
 	if (f == NULL)
 		return -1;
-	strcpy(f->dir, "/tmp/test_report_XXXXXX");
-	if (mkdtemp(f->dir) == NULL) {
+	if (scratch_store_open("test_report", "se.db", f->dir, sizeof f->dir, f->db_path,
+	                       sizeof f->db_path, &f->st) != 0) {
 		free(f);
 		return -1;
 	}
-	snprintf(f->db_path, sizeof f->db_path, "%s/se.db", f->dir);
 	snprintf(f->csv_path, sizeof f->csv_path, "%s/events.csv", f->dir);
 	snprintf(f->lua_path, sizeof f->lua_path, "%s/rules.lua", f->dir);
-	if (se_store_open(&f->st, f->db_path, 0, &f->err) != SE_OK) {
-		fprintf(stderr, "%s\n", f->err.msg);
-		rmdir(f->dir);
-		free(f);
-		return -1;
-	}
 	*state = f;
 	return 0;
 }
@@ -81,35 +75,17 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	fixture *f = *state;
-	static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
-	char path[160];
 
 	se_report_free(f->rep);
 	se_script_free(f->script);
-	se_store_close(f->st);
+	scratch_store_close(&f->st, f->dir);
 	if (f->json_db != NULL)
 		sqlite3_close(f->json_db);
 	free(f->out);
 	free(f->saved[0]);
 	free(f->saved[1]);
-	for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
-		snprintf(path, sizeof path, "%s%s", f->db_path, suffixes[i]);
-		unlink(path);
-	}
-	unlink(f->csv_path);
-	unlink(f->lua_path);
-	rmdir(f->dir);
 	free(f);
 	return 0;
-}
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *fp = fopen(path, "w");
-
-	assert_non_null(fp);
-	assert_int_equal(fputs(text, fp) >= 0, 1);
-	assert_int_equal(fclose(fp), 0);
 }
 
 static void reject_fails(void *ud, const char *message)

@@ -18,10 +18,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "helpers.h"
 #include "history.h"
 #include "store.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -52,42 +52,16 @@ static int setup(void **state)
 	if (f == NULL)
 		return -1;
 	*state = f;
-	strcpy(f->dir, "/tmp/test_store_XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	snprintf(f->db, sizeof f->db, "%s/events.db", f->dir);
-	if (se_store_open(&f->st, f->db, 0, &f->err) != SE_OK) {
-		fprintf(stderr, "cannot open the store: %s\n", f->err.msg);
-		return -1;
-	}
-	return 0;
-}
-
-static void remove_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *e;
-	char name[512];
-
-	if (d == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(name, sizeof name, "%s/%s", path, e->d_name);
-		unlink(name);
-	}
-	closedir(d);
-	rmdir(path);
+	return scratch_store_open("test_store", "events.db", f->dir, sizeof f->dir, f->db, sizeof f->db,
+	                          &f->st);
 }
 
 static int teardown(void **state)
 {
 	fixture *f = *state;
 
-	se_store_close(f->st);
 	se_store_close(f->other);
-	remove_dir(f->dir);
+	scratch_store_close(&f->st, f->dir);
 	free(f);
 	return 0;
 }
@@ -217,15 +191,6 @@ static void insert_batch(fixture *f, const ev *events, size_t n)
 	for (size_t i = 0; i < n; i++)
 		insert(f, &events[i]);
 	assert_int_equal(se_store_commit(f->st, &f->err), SE_OK);
-}
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *fp = fopen(path, "wb");
-
-	assert_non_null(fp);
-	assert_int_equal(fputs(text, fp) >= 0, 1);
-	assert_int_equal(fclose(fp), 0);
 }
 
 static void import_file(fixture *f, const char *name, const char *text, int batch_rows)
@@ -1486,7 +1451,7 @@ static void test_kill_during_cache_refresh(void **state)
 		pid_t pid;
 
 		/* A fresh database each time. */
-		remove_dir(f->dir);
+		remove_tree(f->dir);
 		assert_int_equal(mkdir(f->dir, 0700), 0);
 		write_big_csv(csv, rows, deals);
 		fflush(NULL);

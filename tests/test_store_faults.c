@@ -25,10 +25,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "helpers.h"
 #include "history.h"
 #include "store.h"
 
-#include <dirent.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,13 +126,10 @@ static int setup(void **state)
 		return -1;
 	*state = f;
 	disarm();
-	strcpy(f->dir, "/tmp/test_store_faults_XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	if (scratch_store_open("test_store_faults", "events.db", f->dir, sizeof f->dir, f->db,
+	                       sizeof f->db, &f->st) != 0)
 		return -1;
-	snprintf(f->db, sizeof f->db, "%s/events.db", f->dir);
 	snprintf(f->csv, sizeof f->csv, "%s/sales.csv", f->dir);
-	if (se_store_open(&f->st, f->db, 0, &f->err) != SE_OK)
-		return -1;
 	f->opts.batch_rows = 3;
 	return 0;
 }
@@ -140,23 +137,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	fixture *f = *state;
-	DIR *d;
-	struct dirent *e;
 
 	disarm();
-	se_store_close(f->st);
-	if ((d = opendir(f->dir)) != NULL) {
-		while ((e = readdir(d)) != NULL) {
-			char name[512];
-
-			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-				continue;
-			snprintf(name, sizeof name, "%s/%s", f->dir, e->d_name);
-			unlink(name);
-		}
-		closedir(d);
-	}
-	rmdir(f->dir);
+	scratch_store_close(&f->st, f->dir);
 	free(f);
 	return 0;
 }

@@ -38,9 +38,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#ifndef SE_SCRIPT_LIB_DIR
-#define SE_SCRIPT_LIB_DIR "scripts/lib"
-#endif
 
 #define HOOK_EVERY 1000  /* instructions between limit checks */
 #define RULE_MEMORY ((size_t)16 << 20) /* heap growth one rule evaluation may make */

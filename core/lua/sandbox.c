@@ -8,6 +8,7 @@
  * Never: lets a script reach the file system, the process or bytecode.
  */
 #include "host.h"
+#include "paths.h"
 
 /* ---- the sandbox ------------------------------------------------------------ */
 
@@ -136,7 +137,7 @@ static int l_require(lua_State *L)
 {
 	sandbox *sb = get_sandbox(L);
 	const char *name = luaL_checkstring(L, 1);
-	const char *dirs[2] = { sb->dir, SE_SCRIPT_LIB_DIR };
+	const char *dirs[2] = { sb->dir, se_paths_lib() };
 	char rel[256], path[PATH_MAX + 260];
 	int found = 0;
 
@@ -157,7 +158,7 @@ static int l_require(lua_State *L)
 	}
 	if (!found)
 		return luaL_error(L, "require: module '%s' not found (looked in %s and %s)", name, sb->dir,
-		                  SE_SCRIPT_LIB_DIR);
+		                  dirs[1]);
 	se_lua_remember_file(sb, path);
 	if (luaL_loadfilex(L, path, "t") != LUA_OK)
 		return lua_error(L);

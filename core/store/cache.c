@@ -1,0 +1,363 @@
+/*
+ * store/cache.c: the per-deal history cache (table deal_chunk) kept beside
+ * the events.
+ *
+ * The cache is derived data: meta.cache_rowid is the highest event row it
+ * covers.  se_store_refresh() reads the rows above it in rowid order (a
+ * sequential scan, in bounded windows), merges them into the packed chunks
+ * of their deals (old events come back from the chunks' own blobs, not
+ * from SQL) and moves the mark, in one transaction.  A killed import
+ * leaves committed events above the mark, so the next run folds them in:
+ * the cache is never silently behind.  The rows this connection inserted
+ * itself are merged from memory (events.c).
+ *
+ * Never: writes events.
+ */
+#include "store_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the history cache -------------------------------------------------- */
+
+static int64_t query_int(sqlite3_stmt *s, int64_t dflt)
+{
+	int64_t v = dflt;
+
+	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return v;
+}
+
+static int64_t meta_get_int(se_store *st, const char *key, int64_t dflt)
+{
+	sqlite3_bind_text(st->stmt[ST_META_GET], 1, key, -1, SQLITE_STATIC);
+	return query_int(st->stmt[ST_META_GET], dflt);
+}
+
+static int meta_set_int(se_store *st, const char *key, int64_t value, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_META_SET];
+
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, value);
+	return step_done(st, s, err, "writing meta");
+}
+
+/* Rows above the cache mark, read a window at a time so that memory stays
+ * bounded however large an import was (2.5 M rows, 120 MB: the fewer the
+ * windows, the fewer times a chunk is rewritten). */
+#define DELTA_WINDOW 2500000
+
+static int read_delta(se_store *st, int64_t after, int64_t upto, delta_row *rows, size_t *n,
+                      se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_DELTA_ROWS];
+	size_t k = 0;
+	int rc;
+
+	sqlite3_bind_int64(s, 1, after);
+	sqlite3_bind_int64(s, 2, DELTA_WINDOW);
+	sqlite3_bind_int64(s, 3, upto);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		delta_row_read(s, &rows[k++]);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return db_error(st, err, "reading new events for the history cache");
+	*n = k;
+	return SE_OK;
+}
+
+static int fetch_event_key(void *ud, int64_t rowid, const char **key, size_t *len, se_error *err)
+{
+	se_store *st = ud;
+	sqlite3_stmt *s = st->stmt[ST_EVENT_KEY];
+	int rc;
+
+	sqlite3_bind_int64(s, 1, rowid);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(s, 0);
+
+		if (n + 1 > st->key_cap) {
+			char *nb = realloc(st->key_buf, n + 1);
+
+			if (nb == NULL) {
+				sqlite3_reset(s);
+				return se_error_set(err, SE_ENOMEM, "out of memory");
+			}
+			st->key_buf = nb;
+			st->key_cap = n + 1;
+		}
+		memcpy(st->key_buf, sqlite3_column_text(s, 0), n);
+		st->key_buf[n] = '\0';
+		*key = st->key_buf;
+		*len = n;
+	}
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return SE_OK;
+	if (rc == SQLITE_DONE)
+		return se_error_set(err, SE_EDB, "event row %lld vanished", (long long)rowid);
+	return db_error(st, err, "reading an event id");
+}
+
+/* Puts the chunk's packed events (if any) into the builder. */
+static int load_chunk(se_store *st, se_history_builder *b, int64_t chunk, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_CHUNK_GET];
+	int rc = SE_OK, step;
+
+	sqlite3_bind_int64(s, 1, chunk);
+	step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		/* Copies, for alignment: blob pointers from SQLite need not be. */
+		size_t dn = (size_t)sqlite3_column_bytes(s, 0), tn = (size_t)sqlite3_column_bytes(s, 1);
+		void *data = malloc(dn ? dn : 1), *detail = malloc(tn ? tn : 1);
+
+		if (data == NULL || detail == NULL) {
+			rc = se_error_set(err, SE_ENOMEM, "out of memory");
+		} else {
+			memcpy(data, sqlite3_column_blob(s, 0), dn);
+			memcpy(detail, sqlite3_column_blob(s, 1), tn);
+			rc = se_history_builder_add_packed(b, data, dn, detail, tn, err);
+		}
+		free(data);
+		free(detail);
+	} else if (step != SQLITE_DONE) {
+		rc = db_error(st, err, "reading the history cache");
+	}
+	sqlite3_reset(s);
+	return rc;
+}
+
+static int store_chunk(se_store *st, se_history_builder *b, int64_t chunk, se_error *err)
+{
+	sqlite3_stmt *put = st->stmt[ST_CHUNK_PUT];
+	const void *blob, *detail;
+	size_t size, detail_size;
+	int rc;
+
+	if ((rc = se_history_builder_pack(b, &blob, &size, err)) != SE_OK)
+		return rc;
+	se_history_builder_detail(b, &detail, &detail_size);
+	sqlite3_bind_int64(put, 1, chunk);
+	sqlite3_bind_blob64(put, 2, blob, size, SQLITE_STATIC);
+	sqlite3_bind_blob64(put, 3, detail, detail_size, SQLITE_STATIC);
+	rc = step_done(st, put, err, "writing the history cache");
+	sqlite3_clear_bindings(put);
+	return rc;
+}
+
+/* Merges the rows picked by idx[0..n) -- all of one chunk -- into it. */
+static int merge_into_chunk(se_store *st, se_history_builder *b, const delta_row *rows,
+                            const uint32_t *idx, size_t n, se_error *err)
+{
+	int64_t chunk = (int64_t)(rows[idx[0]].deal >> SE_CHUNK_SHIFT);
+	int rc;
+
+	se_history_builder_reset(b);
+	if ((rc = load_chunk(st, b, chunk, err)) != SE_OK)
+		return rc;
+	for (size_t k = 0; k < n; k++) {
+		se_history_row r = history_row(&rows[idx[k]]);
+
+		if ((rc = se_history_builder_add(b, &r, err)) != SE_OK)
+			return rc;
+	}
+	return store_chunk(st, b, chunk, err);
+}
+
+/* Groups the window's rows by chunk with a counting sort over row indexes
+ * (linear, and 4 bytes a row instead of a second copy of the window; the
+ * builder orders each chunk's rows itself), then merges each group. */
+static int merge_window(se_store *st, se_history_builder *b, const delta_row *rows, size_t n,
+                        se_error *err)
+{
+	uint32_t max_chunk = 0;
+	size_t *start = NULL;
+	uint32_t *order = NULL;
+	int rc = SE_OK;
+
+	for (size_t i = 0; i < n; i++)
+		if ((rows[i].deal >> SE_CHUNK_SHIFT) > max_chunk)
+			max_chunk = rows[i].deal >> SE_CHUNK_SHIFT;
+	start = calloc((size_t)max_chunk + 2, sizeof *start);
+	order = malloc((n ? n : 1) * sizeof *order);
+	if (start == NULL || order == NULL) {
+		rc = se_error_set(err, SE_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		start[(rows[i].deal >> SE_CHUNK_SHIFT) + 1]++;
+	for (uint32_t c = 0; c <= max_chunk; c++)
+		start[c + 1] += start[c];
+	for (size_t i = 0; i < n; i++)
+		order[start[rows[i].deal >> SE_CHUNK_SHIFT]++] = (uint32_t)i;
+	/* start[c] is now the end of chunk c's indexes, and the start of c + 1's. */
+	for (size_t c = 0, first = 0; c <= max_chunk && rc == SE_OK; c++) {
+		if (start[c] > first)
+			rc = merge_into_chunk(st, b, rows, order + first, start[c] - first, err);
+		first = start[c];
+	}
+out:
+	free(start);
+	free(order);
+	return rc;
+}
+
+/* Merges the rows in (after, upto] from SQL, a window at a time; *last is
+ * the highest rowid read (unchanged if none).  The window's memory is taken
+ * only when there are rows. */
+static int merge_from_sql(se_store *st, se_history_builder *b, delta_row **rows, int64_t after,
+                          int64_t upto, int64_t *last, se_error *err)
+{
+	size_t n = 0;
+	int rc;
+
+	for (;;) {
+		if (*rows == NULL && (*rows = malloc(DELTA_WINDOW * sizeof **rows)) == NULL)
+			return se_error_set(err, SE_ENOMEM, "out of memory");
+		if ((rc = read_delta(st, after, upto, *rows, &n, err)) != SE_OK)
+			return rc;
+		if (n == 0)
+			return SE_OK;
+		after = *last = (*rows)[n - 1].id; /* read in rowid order: the last is the highest */
+		if ((rc = merge_window(st, b, *rows, n, err)) != SE_OK)
+			return rc;
+	}
+}
+
+/* Merges the rows kept in memory, chunk by chunk, freeing them as it goes. */
+static int merge_from_capture(se_store *st, se_history_builder *b, se_error *err)
+{
+	int64_t chunk = -1;
+	int rc;
+
+	while ((chunk = se_history_delta_next_chunk(st->cap, chunk)) >= 0) {
+		se_history_builder_reset(b);
+		if ((rc = load_chunk(st, b, chunk, err)) != SE_OK ||
+		    (rc = se_history_delta_take(st->cap, chunk, b, err)) != SE_OK ||
+		    (rc = store_chunk(st, b, chunk, err)) != SE_OK)
+			return rc;
+	}
+	return SE_OK;
+}
+
+int se_store_refresh(se_store *st, se_error *err)
+{
+	se_history_builder *b = NULL;
+	delta_row *rows = NULL;
+	int64_t covered, top, last, below;
+	int rc;
+
+	st->refreshed_from_memory = 0;
+	covered = meta_get_int(st, "cache_rowid", 0);
+	top = query_int(st->stmt[ST_MAX_EVENT], 0);
+	if (covered == top) {
+		capture_drop(st);
+		return SE_OK;
+	}
+	/* The deal keys of an import are not needed any more: give their
+	 * memory back before the windows take theirs. */
+	se_strmap_free(st->deal_cache);
+	if ((st->deal_cache = se_strmap_new()) == NULL)
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	st->deal_state = DEALS_UNKNOWN;
+	if ((rc = se_store_begin(st, err)) != SE_OK)
+		return rc;
+	if (covered > top) { /* events were deleted behind our back: start over */
+		if ((rc = exec_sql(st, "DELETE FROM deal_chunk", err)) != SE_OK)
+			goto out;
+		covered = 0;
+	}
+	/* Kept rows at or below the mark are in the cache already (another
+	 * connection refreshed it): then they serve nothing. */
+	if (st->cap_state != CAP_NONE && (st->cap_base < covered || st->cap_last > top))
+		capture_drop(st);
+	if ((rc = se_history_builder_new(&b, err)) != SE_OK)
+		goto out;
+	se_history_builder_key_fetch(b, fetch_event_key, st);
+	last = covered;
+	if (st->cap_state == CAP_NONE) {
+		rc = merge_from_sql(st, b, &rows, covered, INT64_MAX, &last, err);
+	} else {
+		/* Rows (covered, cap_base] come from SQL (a killed import left
+		 * them), (cap_base, cap_last] from memory, and any later ones
+		 * (the capture froze) from SQL.  The order of merging does not
+		 * matter: each chunk is sorted whole.  Memory first, so the
+		 * kept rows are freed before a window is taken. */
+		st->refreshed_from_memory = se_history_delta_rows(st->cap);
+		last = st->cap_last;
+		if ((rc = merge_from_capture(st, b, err)) == SE_OK &&
+		    (rc = merge_from_sql(st, b, &rows, covered, st->cap_base, &below, err)) == SE_OK)
+			rc = merge_from_sql(st, b, &rows, st->cap_last, INT64_MAX, &last, err);
+	}
+	if (rc != SE_OK)
+		goto out;
+	if ((rc = meta_set_int(st, "cache_rowid", last, err)) != SE_OK)
+		goto out;
+	rc = se_store_commit(st, err);
+out:
+	if (rc != SE_OK && st->in_tx)
+		se_store_rollback(st);
+	capture_drop(st);
+	se_history_builder_free(b);
+	free(rows);
+	return rc;
+}
+
+int64_t se_store_rows_from_memory(const se_store *st)
+{
+	return st->refreshed_from_memory;
+}
+
+/* Chunks are read with incremental blob I/O straight into one reused,
+ * malloc-aligned buffer: a single copy, and the packed structs can be read
+ * in place without unaligned access. */
+int se_store_each_chunk(se_store *st, se_chunk_fn fn, void *ud, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_CHUNK_ALL];
+	sqlite3_blob *blob = NULL;
+	void *buf = NULL;
+	size_t cap = 0;
+	int rc, step;
+
+	if ((rc = se_store_refresh(st, err)) != SE_OK)
+		return rc;
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(s, 0);
+		int brc = blob ? sqlite3_blob_reopen(blob, id)
+		               : sqlite3_blob_open(st->db, "main", "deal_chunk", "data", id, 0, &blob);
+		size_t size;
+
+		if (brc != SQLITE_OK) {
+			rc = db_error(st, err, "opening the history cache");
+			break;
+		}
+		size = (size_t)sqlite3_blob_bytes(blob);
+		if (size > cap) {
+			void *nb = realloc(buf, size);
+
+			if (nb == NULL) {
+				rc = se_error_set(err, SE_ENOMEM, "out of memory reading the history cache");
+				break;
+			}
+			buf = nb;
+			cap = size;
+		}
+		if (sqlite3_blob_read(blob, buf, (int)size, 0) != SQLITE_OK) {
+			rc = db_error(st, err, "reading the history cache");
+			break;
+		}
+		if ((rc = fn(ud, buf, size, err)) != SE_OK)
+			break;
+	}
+	sqlite3_reset(s);
+	sqlite3_blob_close(blob);
+	free(buf);
+	if (rc == SE_OK && step != SQLITE_DONE)
+		return db_error(st, err, "reading the history cache");
+	return rc;
+}

@@ -1,0 +1,380 @@
+/*
+ * store/deals.c: names and deal keys to numbers, and back.
+ *
+ * Names and deal keys are interned through in-memory maps in front of the
+ * tables, so an import touches SQLite once per new name, not per row, and
+ * new deals go in as multi-row INSERTs.  The deal map can be lent to the
+ * import's reader thread (se_store_lend_deals).
+ *
+ * Never: touches events or the history cache.
+ */
+#include "store_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Past this many cached deal keys the map is dropped and refilled lazily:
+ * keeps an import's memory bounded however many deals there are. */
+#define DEAL_CACHE_MAX 4000000
+/* A store with at most this many deals has all their keys loaded when an
+ * import starts, so a key not in the map is new without asking SQLite. */
+#define DEAL_PRELOAD_MAX 2000000
+
+struct se_deal_numbers {
+	se_strmap *map;
+	int64_t next;
+};
+
+/* ---- interning ---------------------------------------------------------- */
+
+/* Runs "INSERT ... DO NOTHING RETURNING id", falling back to the lookup
+ * when the row was there already. */
+static int insert_or_find(se_store *st, sqlite3_stmt *ins, sqlite3_stmt *find,
+                          const char *text, size_t len, int64_t *id, se_error *err)
+{
+	sqlite3_stmt *steps[2] = { ins, find };
+
+	for (int i = 0; i < 2; i++) {
+		sqlite3_stmt *s = steps[i];
+		int rc;
+
+		sqlite3_bind_text(s, 1, text, (int)len, SQLITE_STATIC);
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW)
+			*id = sqlite3_column_int64(s, 0);
+		if (rc == SQLITE_ROW)
+			while (sqlite3_step(s) == SQLITE_ROW) /* let RETURNING finish */
+				;
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+		if (rc == SQLITE_ROW)
+			return SE_OK;
+		if (rc != SQLITE_DONE)
+			return db_error(st, err, "storing a name");
+	}
+	return se_error_set(err, SE_EDB, "storing a name: row vanished");
+}
+
+int se_store_intern(se_store *st, se_dict dict, const char *name, size_t len,
+                    uint32_t *id, se_error *err)
+{
+	int64_t v;
+	int rc;
+
+	if (se_strmap_get(st->dict_cache[dict], name, len, &v)) {
+		*id = (uint32_t)v;
+		return SE_OK;
+	}
+	rc = insert_or_find(st, st->stmt[ST_DICT_INSERT0 + dict], st->stmt[ST_DICT_FIND0 + dict],
+	                    name, len, &v, err);
+	if (rc != SE_OK)
+		return rc;
+	if (v <= 0 || v > UINT32_MAX)
+		return se_error_set(err, SE_EDB, "too many distinct %s names", dict_tables[dict]);
+	if (se_strmap_put(st->dict_cache[dict], name, len, v) != SE_OK)
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	*id = (uint32_t)v;
+	return SE_OK;
+}
+
+/* ---- deals ---------------------------------------------------------------- */
+
+static int load_all_deals(se_store *st, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_DEAL_ALL];
+	int rc = SE_OK, step;
+
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *key = (const char *)sqlite3_column_text(s, 1);
+
+		if (se_strmap_put(st->deal_cache, key, (size_t)sqlite3_column_bytes(s, 1),
+		                  sqlite3_column_int64(s, 0)) != SE_OK) {
+			rc = se_error_set(err, SE_ENOMEM, "out of memory");
+			break;
+		}
+	}
+	sqlite3_reset(s);
+	if (rc == SE_OK && step != SQLITE_DONE)
+		return db_error(st, err, "reading deals");
+	return rc;
+}
+
+/* Decides, once per transaction run, whether the map holds every deal key
+ * (then a miss is a new deal, numbered here without asking SQLite). */
+static int init_deal_cache(se_store *st, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_DEAL_STATS];
+	int64_t count = 0;
+	int rc;
+
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		count = sqlite3_column_int64(s, 0);
+		st->next_deal = sqlite3_column_int64(s, 1) + 1;
+	}
+	rc = sqlite3_reset(s);
+	if (rc != SQLITE_OK)
+		return db_error(st, err, "counting deals");
+	se_strmap_clear(st->deal_cache);
+	st->deal_state = DEALS_PARTIAL;
+	/* Preload when the import may touch a fair share of the deals (a row
+	 * per four stored deals or more); else each new key costs one lookup,
+	 * which is cheaper than reading them all. */
+	if (count <= DEAL_PRELOAD_MAX && (count == 0 || st->expected_rows >= count / 4)) {
+		if ((rc = load_all_deals(st, err)) != SE_OK)
+			return rc;
+		st->deal_state = DEALS_COMPLETE;
+	}
+	return SE_OK;
+}
+
+static int flush_deal_group(se_store *st, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_DEAL_ADD_GROUP];
+	int rc;
+
+	for (int r = 0; r < DEAL_GROUP; r++) {
+		sqlite3_bind_int64(s, 2 * r + 1, st->queued_deal_ids[r]);
+		sqlite3_bind_text(s, 2 * r + 2, st->queued_deal_keys[r], (int)st->queued_deal_lens[r], SQLITE_STATIC);
+	}
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return db_error(st, err, "storing a deal");
+	if (sqlite3_changes(st->db) != DEAL_GROUP)
+		return se_error_set(err, SE_EDB, "storing a deal: its number or key is taken already");
+	st->n_queued_deals = 0;
+	return SE_OK;
+}
+
+int flush_queued_deals(se_store *st, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_DEAL_ADD];
+	int n = st->n_queued_deals;
+
+	st->n_queued_deals = 0;
+	for (int r = 0; r < n; r++) {
+		int rc;
+
+		sqlite3_bind_int64(s, 1, st->queued_deal_ids[r]);
+		sqlite3_bind_text(s, 2, st->queued_deal_keys[r], (int)st->queued_deal_lens[r], SQLITE_STATIC);
+		if ((rc = step_done(st, s, err, "storing a deal")) != SE_OK)
+			return rc;
+	}
+	return SE_OK;
+}
+
+static int queue_new_deal(se_store *st, const char *key, size_t len, int64_t *id, se_error *err)
+{
+	int n = st->n_queued_deals;
+
+	if (len > SE_STORE_MAX_KEY)
+		return se_error_set(err, SE_EINPUT, "deal id longer than %d bytes", SE_STORE_MAX_KEY);
+	*id = st->next_deal++;
+	st->queued_deal_ids[n] = *id;
+	memcpy(st->queued_deal_keys[n], key, len);
+	st->queued_deal_lens[n] = len;
+	if (++st->n_queued_deals < DEAL_GROUP)
+		return SE_OK;
+	return flush_deal_group(st, err);
+}
+
+int se_store_intern_deal(se_store *st, const char *key, size_t len, int64_t *id, se_error *err)
+{
+	int rc;
+
+	if (st->deal_state == DEALS_UNKNOWN && (rc = init_deal_cache(st, err)) != SE_OK)
+		return rc;
+	if (se_strmap_get(st->deal_cache, key, len, id))
+		return SE_OK;
+	/* While the map is lent (and in PARTIAL), SQLite decides below. */
+	if (st->deal_state == DEALS_COMPLETE) {
+		rc = queue_new_deal(st, key, len, id, err);
+		/* Outside a transaction nobody commits the queue: write it now. */
+		if (rc == SE_OK && !st->in_tx)
+			rc = flush_queued_deals(st, err);
+	} else {
+		/* Keys are not all in memory: SQLite decides (queued deals first,
+		 * so the lookup sees them). */
+		if ((rc = flush_queued_deals(st, err)) != SE_OK)
+			return rc;
+		rc = insert_or_find(st, st->stmt[ST_DEAL_INSERT], st->stmt[ST_DEAL_FIND], key, len, id, err);
+		if (rc == SE_OK && *id >= st->next_deal)
+			st->next_deal = *id + 1;
+	}
+	if (rc != SE_OK)
+		return rc;
+	if (*id > UINT32_MAX)
+		return se_error_set(err, SE_EDB, "more than 4294967295 deals");
+	if (se_strmap_count(st->deal_cache) >= DEAL_CACHE_MAX) {
+		se_strmap_clear(st->deal_cache);
+		st->deal_state = DEALS_PARTIAL;
+	}
+	if (se_strmap_put(st->deal_cache, key, len, *id) != SE_OK)
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	return SE_OK;
+}
+
+void se_store_expect_rows(se_store *st, int64_t rows)
+{
+	st->expected_rows = rows;
+	if (st->deal_state == DEALS_PARTIAL)
+		st->deal_state = DEALS_UNKNOWN; /* decide again with the new hint */
+}
+
+int se_store_lend_deals(se_store *st, se_deal_numbers **out, se_error *err)
+{
+	se_deal_numbers *dn;
+	se_strmap *empty;
+	int rc;
+
+	*out = NULL;
+	if (st->deal_state == DEALS_UNKNOWN && (rc = init_deal_cache(st, err)) != SE_OK)
+		return rc;
+	if (st->deal_state != DEALS_COMPLETE)
+		return SE_OK;
+	/* Queued deals go in first: the table must hold every lent number
+	 * below the ones the reader will hand out. */
+	if ((rc = flush_queued_deals(st, err)) != SE_OK)
+		return rc;
+	if ((dn = malloc(sizeof *dn)) == NULL || (empty = se_strmap_new()) == NULL) {
+		free(dn);
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	}
+	dn->map = st->deal_cache;
+	dn->next = st->next_deal;
+	st->deal_cache = empty;
+	st->deal_state = DEALS_LENT;
+	st->lent_valid = 1;
+	st->lent_max = st->next_deal - 1;
+	*out = dn;
+	return SE_OK;
+}
+
+int se_deal_numbers_get(se_deal_numbers *dn, const char *key, size_t len, int64_t *id, int *is_new)
+{
+	*is_new = 0;
+	if (se_strmap_get(dn->map, key, len, id))
+		return SE_OK;
+	if (se_strmap_count(dn->map) >= DEAL_CACHE_MAX)
+		return SE_ENOMEM; /* the caller interns the rest the slow way */
+	*id = dn->next++;
+	*is_new = 1;
+	return se_strmap_put(dn->map, key, len, *id);
+}
+
+int se_store_use_lent_deal(se_store *st, const char *key, size_t len, int64_t lent_id, int is_new,
+                           int64_t *id, se_error *err)
+{
+	int n = st->n_queued_deals;
+
+	if (st->deal_state != DEALS_LENT || !st->lent_valid || lent_id == 0)
+		return se_store_intern_deal(st, key, len, id, err);
+	*id = lent_id;
+	if (!is_new)
+		return SE_OK;
+	if (len > SE_STORE_MAX_KEY)
+		return se_error_set(err, SE_EINPUT, "deal id longer than %d bytes", SE_STORE_MAX_KEY);
+	st->queued_deal_ids[n] = lent_id;
+	memcpy(st->queued_deal_keys[n], key, len);
+	st->queued_deal_lens[n] = len;
+	st->lent_max = lent_id;
+	if (++st->n_queued_deals < DEAL_GROUP)
+		return SE_OK;
+	return flush_deal_group(st, err);
+}
+
+void se_store_return_deals(se_store *st, se_deal_numbers *dn)
+{
+	if (dn == NULL)
+		return;
+	if (st->deal_state == DEALS_LENT && st->lent_valid) {
+		se_strmap_free(st->deal_cache);
+		st->deal_cache = dn->map;
+		st->next_deal = dn->next;
+		/* Numbers the reader gave to rows never stored leave gaps: the
+		 * table's highest id is what counts from here on. */
+		st->deal_state = st->lent_max == dn->next - 1 ? DEALS_COMPLETE : DEALS_UNKNOWN;
+	} else {
+		se_strmap_free(dn->map);
+		se_strmap_clear(st->deal_cache);
+		st->deal_state = DEALS_UNKNOWN;
+	}
+	free(dn);
+}
+
+/* ---- reading names ------------------------------------------------------ */
+
+void se_store_free_names(char **names, uint32_t count)
+{
+	if (names == NULL)
+		return;
+	for (uint32_t i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+}
+
+int se_store_names(se_store *st, se_dict dict, char ***names, uint32_t *count, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_DICT_ALL0 + dict];
+	char **v = NULL;
+	uint32_t n = 1, cap = 0;
+	int rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(s, 0);
+		const char *name = (const char *)sqlite3_column_text(s, 1);
+
+		if (id <= 0 || id >= UINT32_MAX)
+			continue;
+		if ((uint32_t)id >= cap) {
+			uint32_t ncap = cap ? cap : 64;
+			char **nv;
+
+			while (ncap <= (uint32_t)id)
+				ncap *= 2;
+			nv = realloc(v, ncap * sizeof *v);
+			if (nv == NULL)
+				goto nomem;
+			memset(nv + cap, 0, (ncap - cap) * sizeof *nv);
+			v = nv;
+			cap = ncap;
+		}
+		if ((v[id] = strdup(name ? name : "")) == NULL)
+			goto nomem;
+		if ((uint32_t)id + 1 > n)
+			n = (uint32_t)id + 1;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		se_store_free_names(v, cap);
+		return db_error(st, err, "reading names");
+	}
+	if (v == NULL && (v = calloc(1, sizeof *v)) == NULL)
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	*names = v;
+	*count = n;
+	return SE_OK;
+nomem:
+	sqlite3_reset(s);
+	se_store_free_names(v, cap);
+	return se_error_set(err, SE_ENOMEM, "out of memory");
+}
+
+int se_store_deal_key(se_store *st, int64_t id, char *buf, size_t size, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_DEAL_KEY];
+	int rc;
+
+	if ((rc = flush_queued_deals(st, err)) != SE_OK)
+		return rc;
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		snprintf(buf, size, "%s", (const char *)sqlite3_column_text(s, 0));
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return SE_OK;
+	if (rc == SQLITE_DONE)
+		return se_error_set(err, SE_EDB, "deal %lld not found", (long long)id);
+	return db_error(st, err, "reading a deal");
+}

@@ -1,0 +1,277 @@
+/*
+ * store/events.c: storing events, and keeping the rows an import inserted
+ * for the history cache's refresh.
+ *
+ * Never: merges the cache itself (cache.c does) or interns names.
+ */
+#include "store_int.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Kept rows and the import's deal keys together stay under this: past it
+ * the rest of the import is read back from SQL instead, as it was before
+ * rows were kept (the keys are freed before that read).  1M deals and
+ * 3.2M rows take 84 + 44 MiB. */
+#define CAPTURE_BUDGET ((size_t)144 << 20)
+
+/* ---- rows kept from the import ---------------------------------------------- */
+
+/*
+ * The cache refresh after an import needs every new row's deal, time,
+ * status, pipeline, manager, source, amount and rowid.  Reading them back
+ * from SQL costs a second pass over the table; but the insert knew them
+ * all, so the rows this connection inserts are kept (st->cap, packed small
+ * by history.c) and the refresh takes them from memory.
+ *
+ * The rule that keeps this exact: the kept rows are every row of the table
+ * in (cap_base, cap_last], nothing missing.  A full multi-row insert gets
+ * consecutive rowids ending at sqlite3_last_insert_rowid() (each new row
+ * takes max(rowid) + 1); a group with duplicates reads its new rows back
+ * (a few, from the end of the table).  When another connection may have
+ * appended rows (checked at each transaction's first insert) or memory
+ * runs short (CAPTURE_BUDGET), the capture freezes: rows after cap_last
+ * are read from SQL as before.  A rollback drops it: its rows may be gone.  Memory only: a
+ * killed import loses it, and the refresh from meta.cache_rowid reads
+ * everything from SQL.
+ */
+
+/* One row of ST_DELTA_ROWS. */
+void delta_row_read(sqlite3_stmt *s, delta_row *r)
+{
+	r->id = sqlite3_column_int64(s, 0);
+	r->deal = (uint32_t)sqlite3_column_int64(s, 1);
+	r->ts = sqlite3_column_int64(s, 2);
+	r->status = (uint32_t)sqlite3_column_int64(s, 3);
+	r->pipeline = (uint32_t)sqlite3_column_int64(s, 4);
+	r->manager = (uint32_t)sqlite3_column_int64(s, 5);
+	r->source = (uint32_t)sqlite3_column_int64(s, 6);
+	r->amount = sqlite3_column_type(s, 7) == SQLITE_NULL ? NAN : sqlite3_column_double(s, 7);
+}
+
+se_history_row history_row(const delta_row *d)
+{
+	se_history_row r = {
+		.deal = d->deal, .ts = d->ts, .rowid = d->id,
+		.status = d->status, .pipeline = d->pipeline,
+		.manager = d->manager, .source = d->source, .amount = d->amount,
+	};
+
+	return r;
+}
+
+void capture_drop(se_store *st)
+{
+	se_history_delta_free(st->cap);
+	st->cap = NULL;
+	st->cap_state = CAP_NONE;
+}
+
+/* Before each insert statement.  The transaction's first insert makes sure
+ * the kept rows still end where the table does, or starts keeping them. */
+static int capture_check(se_store *st, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_MAX_EVENT];
+	int64_t top;
+	size_t deal_keys;
+	int rc;
+
+	if (st->cap_checked || st->cap_state == CAP_FROZEN)
+		return SE_OK;
+	if (!st->in_tx) {
+		/* Autocommit: another writer may slip in between two statements. */
+		if (st->cap_state == CAP_ACTIVE)
+			st->cap_state = CAP_FROZEN;
+		return SE_OK;
+	}
+	rc = sqlite3_step(s);
+	top = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW)
+		return db_error(st, err, "reading the last event");
+	st->cap_checked = 1;
+	deal_keys = se_strmap_bytes(st->deal_state == DEALS_LENT ? (size_t)st->lent_max
+	                                                         : se_strmap_count(st->deal_cache));
+	st->cap_limit = deal_keys < CAPTURE_BUDGET ? CAPTURE_BUDGET - deal_keys : 0;
+	if (st->cap_state == CAP_ACTIVE) {
+		if (top != st->cap_last)
+			st->cap_state = CAP_FROZEN; /* someone else appended rows */
+		return SE_OK;
+	}
+	if (se_history_delta_new(&st->cap, err) != SE_OK)
+		return SE_OK; /* no memory to spare: the refresh reads SQL */
+	st->cap_base = st->cap_last = top;
+	st->cap_state = CAP_ACTIVE;
+	return SE_OK;
+}
+
+/* Keeps one inserted row; it must be the next one after cap_last. */
+static void capture_row(se_store *st, const se_history_row *r)
+{
+	se_error ignored;
+
+	if (r->rowid != st->cap_last + 1 || se_history_delta_bytes(st->cap) >= st->cap_limit ||
+	    se_history_delta_add(st->cap, r, &ignored) != SE_OK) {
+		st->cap_state = CAP_FROZEN;
+		return;
+	}
+	st->cap_last = r->rowid;
+}
+
+static void capture_event(se_store *st, const se_event_in *ev, int64_t rowid)
+{
+	se_history_row r = {
+		.deal = ev->deal, .ts = ev->ts, .rowid = rowid,
+		.status = ev->status, .pipeline = ev->pipeline,
+		.manager = ev->manager, .source = ev->source, .amount = ev->amount,
+	};
+
+	/* Exactly what SQL would give back: SQLite stores a whole REAL as an
+	 * integer, so -0.0 reads back as 0.0 (and NaN, none, as NULL). */
+	if (r.amount == 0)
+		r.amount = 0;
+	capture_row(st, &r);
+}
+
+/* Reads back the rows the last statement added (when a group had
+ * duplicates, which of its rows are new is not known otherwise). */
+static int capture_read_back(se_store *st, int n, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_DELTA_ROWS];
+	int rc;
+
+	sqlite3_bind_int64(s, 1, st->cap_last);
+	sqlite3_bind_int64(s, 2, n);
+	sqlite3_bind_int64(s, 3, INT64_MAX);
+	while (st->cap_state == CAP_ACTIVE && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		delta_row d;
+		se_history_row r;
+
+		delta_row_read(s, &d);
+		r = history_row(&d);
+		capture_row(st, &r);
+	}
+	rc = sqlite3_reset(s);
+	if (rc != SQLITE_OK)
+		return db_error(st, err, "reading new events back");
+	return SE_OK;
+}
+
+/* After a group insert that added `changes` rows. */
+static int capture_group(se_store *st, int changes, se_error *err)
+{
+	int64_t first = st->cap_last + 1;
+
+	if (st->cap_state != CAP_ACTIVE || changes == 0)
+		return SE_OK;
+	if (changes < SE_STORE_GROUP || sqlite3_last_insert_rowid(st->db) != st->cap_last + SE_STORE_GROUP)
+		return capture_read_back(st, changes, err);
+	for (int r = 0; r < SE_STORE_GROUP; r++)
+		capture_event(st, &st->queued[r], first + r);
+	return SE_OK;
+}
+
+static void bind_id(sqlite3_stmt *s, int col, uint32_t id)
+{
+	if (id == 0)
+		sqlite3_bind_null(s, col);
+	else
+		sqlite3_bind_int64(s, col, id);
+}
+
+/* Binds one event's ten values starting at parameter base + 1. */
+static void bind_event(sqlite3_stmt *s, int base, const se_event_in *ev)
+{
+	sqlite3_bind_text(s, base + 1, ev->key, (int)ev->key_len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, base + 2, ev->deal);
+	sqlite3_bind_int64(s, base + 3, ev->ts);
+	sqlite3_bind_int64(s, base + 4, ev->status);
+	bind_id(s, base + 5, ev->from_status);
+	bind_id(s, base + 6, ev->manager);
+	bind_id(s, base + 7, ev->source);
+	if (isnan(ev->amount))
+		sqlite3_bind_null(s, base + 8);
+	else
+		sqlite3_bind_double(s, base + 8, ev->amount);
+	bind_id(s, base + 9, ev->pipeline);
+	bind_id(s, base + 10, ev->currency);
+}
+
+int se_store_insert_event(se_store *st, const se_event_in *ev, int *inserted, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_EVENT_INSERT];
+	int rc;
+
+	if ((rc = flush_queued_deals(st, err)) != SE_OK) /* the event's deal must exist first */
+		return rc;
+	if ((rc = capture_check(st, err)) != SE_OK)
+		return rc;
+	bind_event(s, 0, ev);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return db_error(st, err, "storing an event");
+	*inserted = sqlite3_changes(st->db) > 0;
+	if (*inserted)
+		st->tx_inserted++;
+	else
+		st->tx_ignored++;
+	if (*inserted && st->cap_state == CAP_ACTIVE)
+		capture_event(st, ev, sqlite3_last_insert_rowid(st->db));
+	return SE_OK;
+}
+
+/* Writes a full group with one statement; only how many rows were new is
+ * known, which is all the import summary needs. */
+static int flush_group(se_store *st, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_EVENT_INSERT_GROUP];
+	int rc, changes;
+
+	if ((rc = capture_check(st, err)) != SE_OK)
+		return rc;
+	for (int r = 0; r < SE_STORE_GROUP; r++)
+		bind_event(s, r * EVENT_PARAMS, &st->queued[r]);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return db_error(st, err, "storing an event");
+	changes = sqlite3_changes(st->db);
+	st->tx_inserted += changes;
+	st->tx_ignored += SE_STORE_GROUP - changes;
+	st->n_queued = 0;
+	return capture_group(st, changes, err);
+}
+
+/* A partial group (end of a batch) goes row by row. */
+int flush_queued(se_store *st, se_error *err)
+{
+	int n = st->n_queued, inserted, rc;
+
+	st->n_queued = 0;
+	for (int r = 0; r < n; r++)
+		if ((rc = se_store_insert_event(st, &st->queued[r], &inserted, err)) != SE_OK)
+			return rc;
+	return SE_OK;
+}
+
+int se_store_add_event(se_store *st, const se_event_in *ev, se_error *err)
+{
+	se_event_in *q;
+
+	if (ev->key_len > SE_STORE_MAX_KEY)
+		return se_error_set(err, SE_EINPUT, "event id longer than %d bytes", SE_STORE_MAX_KEY);
+	q = &st->queued[st->n_queued];
+	*q = *ev;
+	memcpy(st->queued_keys[st->n_queued], ev->key, ev->key_len);
+	q->key = st->queued_keys[st->n_queued];
+	if (++st->n_queued < SE_STORE_GROUP)
+		return SE_OK;
+	return flush_group(st, err);
+}
+
+void se_store_tx_counts(const se_store *st, int64_t *inserted, int64_t *ignored)
+{
+	*inserted = st->tx_inserted;
+	*ignored = st->tx_ignored;
+}
