@@ -134,17 +134,9 @@ static int input_left(const se_csv *csv)
 
 static int keep_raw(se_csv *csv, const char *p, size_t n, se_error *err)
 {
-	if (n > csv->raw_cap - csv->raw_len) {
-		size_t cap = csv->raw_cap ? csv->raw_cap : CSV_BUFSIZE;
-		char *nb;
-
-		while (cap - csv->raw_len < n)
-			cap *= 2;
-		if ((nb = realloc(csv->raw, cap)) == NULL)
-			return se_error_set(err, SE_ENOMEM, "out of memory reading %s", csv->name);
-		csv->raw = nb;
-		csv->raw_cap = cap;
-	}
+	if (n > SIZE_MAX - csv->raw_len ||
+	    SE_VEC_RESERVE(csv->raw, csv->raw_cap, csv->raw_len + n, CSV_BUFSIZE) != SE_OK)
+		return se_error_set(err, SE_ENOMEM, "out of memory reading %s", csv->name);
 	memcpy(csv->raw + csv->raw_len, p, n);
 	csv->raw_len += n;
 	return 0;

@@ -38,6 +38,7 @@ typedef struct cli {
 	int check;
 	int alerts;              /* 0: report; 1: announce alerts; 2: also list pending/firing */
 	int allow_commands;
+	int hook_timeout_ms;     /* --hook-timeout; 0: the default */
 	int compare;   /* --compare: the compare report besides the others */
 	int quiet;
 	se_script_limits limits;
@@ -97,11 +98,13 @@ static void usage(FILE *out)
 	        "                           that start firing or resolve (all: also list pending and\n"
 	        "                           still-firing ones); state is kept in the database\n"
 	        "      --allow-commands     run the rules' command hooks (default: never)\n"
+	        "      --hook-timeout=S     kill a command hook after S seconds (default %d)\n"
 	        "\n"
 	        "Script:\n"
 	        "      --check              load and validate RULES.lua, print what it declares, exit\n"
 	        "      --max-instructions=N Lua instructions per script call (default %u)\n"
 	        "      --max-memory=MB      Lua memory in MiB (default %u)\n"
+	        "      --max-seconds=S      wall-clock seconds per script call (default %g)\n"
 	        "\n"
 	        "  -q, --quiet              no progress line and no import summary\n"
 	        "  -h, --help               show this help and exit\n"
@@ -113,8 +116,8 @@ static void usage(FILE *out)
 	        "with --alerts, 4 is added when an alert is firing and 8 when a rule failed.\n"
 	        "Rule tests: %s test RULES_TEST.lua... (docs/SCRIPTING.md)\n"
 	        "Metrics: docs/METRICS.md; script API: docs/SCRIPTING.md.\n",
-	        progname, progname, SE_SCRIPT_DEFAULT_INSTRUCTIONS, SE_SCRIPT_DEFAULT_MEMORY >> 20,
-	        progname);
+	        progname, progname, SE_ALERT_DEFAULT_HOOK_TIMEOUT_MS / 1000, SE_SCRIPT_DEFAULT_INSTRUCTIONS,
+	        SE_SCRIPT_DEFAULT_MEMORY >> 20, SE_SCRIPT_DEFAULT_SECONDS, progname);
 }
 
 /* The version, and where the bundled adapters and Lua modules come from:
@@ -270,6 +273,21 @@ static int parse_option(cli *c, int opt, const char *arg)
 			return usage_error("--max-memory must be a number of MiB (1-65536), not '%s'", arg);
 		c->limits.memory = (size_t)n << 20;
 		return 0;
+	case 30:
+	case 31: {
+		char *end;
+		double s = strtod(arg, &end);
+
+		if (end == arg || *end != '\0' || !(s > 0 && s <= 3600))
+			return usage_error(opt == 30 ? "--max-seconds must be a number of seconds (0-3600), not '%s'"
+			                             : "--hook-timeout must be a number of seconds (0-3600), not '%s'",
+			                   arg);
+		if (opt == 30)
+			c->limits.seconds = s;
+		else
+			c->hook_timeout_ms = (int)(s * 1000 + 0.5) > 0 ? (int)(s * 1000 + 0.5) : 1;
+		return 0;
+	}
 	case 20:
 		if (arg != NULL && strcmp(arg, "all") != 0)
 			return usage_error("--alerts takes no value or 'all', not '%s'", arg);
@@ -314,6 +332,8 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 		{ "compare", no_argument, NULL, 23 },
 		{ "max-instructions", required_argument, NULL, 10 },
 		{ "max-memory", required_argument, NULL, 11 },
+		{ "max-seconds", required_argument, NULL, 30 },
+		{ "hook-timeout", required_argument, NULL, 31 },
 		{ "alerts", optional_argument, NULL, 20 },
 		{ "allow-commands", no_argument, NULL, 21 },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -384,6 +404,13 @@ static void print_message(void *ud, const char *msg)
 {
 	(void)ud;
 	fprintf(stderr, "%s: %s\n", progname, msg);
+}
+
+/* What a script's print() says goes to stderr: stdout holds the report. */
+static void print_script_output(void *ud, const char *text, size_t len)
+{
+	(void)ud;
+	fwrite(text, 1, len, stderr);
 }
 
 /* The progress line of an import on a terminal, rewritten in place. */
@@ -476,7 +503,8 @@ static int run_imports(const cli *c, se_store *st, const se_rules *rules, int *r
 static int run_alerts(const cli *c, se_script *sc, se_store *st)
 {
 	se_alert_opts o = { .format = c->format, .allow_commands = c->allow_commands,
-		                .all = c->alerts == 2, .on_message = print_message };
+		                .all = c->alerts == 2, .on_message = print_message,
+		                .hook_timeout_ms = c->hook_timeout_ms };
 	se_alert_summary sum;
 	se_report *rep = NULL;
 	se_error err;
@@ -569,6 +597,7 @@ int main(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "test") == 0)
 		return se_cli_test_main(argc - 1, argv + 1);
 	memset(&c, 0, sizeof c);
+	c.limits.on_print = print_script_output;
 	c.db = getenv("SALESENGINE_DB") ? getenv("SALESENGINE_DB") : DEFAULT_DB;
 	status = parse_args(&c, argc, argv, &done);
 	if (status != EXIT_OK || done)

@@ -7,6 +7,7 @@
 #include "colmap.h"
 #include "import.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,11 +48,22 @@ int se_rules_add_spend(se_rules *r, const char *source, int64_t month, int64_t k
 
 int se_parse_month(const char *s, int64_t *month)
 {
-	int y, m;
-	char extra;
+	int y = 0, m = 0;
 
-	if (s == NULL || strlen(s) != 7 || sscanf(s, "%4d-%2d%c", &y, &m, &extra) != 2 || s[4] != '-' ||
-	    m < 1 || m > 12 || y < 1900)
+	/* Digits only: sscanf's %d would also take "+1" or " 1". */
+	if (s == NULL || strlen(s) != 7 || s[4] != '-')
+		return SE_EUSAGE;
+	for (int i = 0; i < 7; i++) {
+		if (i == 4)
+			continue;
+		if (!isdigit((unsigned char)s[i]))
+			return SE_EUSAGE;
+		if (i < 4)
+			y = y * 10 + (s[i] - '0');
+		else
+			m = m * 10 + (s[i] - '0');
+	}
+	if (m < 1 || m > 12 || y < 1900)
 		return SE_EUSAGE;
 	*month = (int64_t)y * 12 + (m - 1);
 	return SE_OK;

@@ -171,6 +171,28 @@ check ui_pipedrive 0 --db u3.db --import $ui/ui_pipedrive/deals.csv \
 # A mapped column the export lacks: named, with the closest header name.
 check ui_missing_column 1 --db u4.db --import $ui/ui_pipedrive/deals.csv \
 	$ui/ui_pipedrive/rules_wrong.lua
+# A hook that reads nothing and sleeps, with 200 KB of JSON for its stdin:
+# killed at --hook-timeout, the run over within a second more.
+started=$(date +%s%N)
+check hook_killed 4 --db hook3.db --import mixed.csv -q "$asof" --alerts --allow-commands \
+	--hook-timeout=1 hook_slow_rules.lua
+elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+if [ "$elapsed_ms" -gt 4000 ]; then
+	echo "FAIL hook_killed: the run took ${elapsed_ms} ms (timeout 1 s)"
+	failed=$((failed + 1))
+fi
+
+# Lua's print() goes to stderr: the JSON on stdout stays valid.
+check metrics_print 0 --db a.db "$asof" --format json --report metrics print_rules.lua
+if command -v python3 >/dev/null && ! python3 -m json.tool metrics_print.out >/dev/null; then
+	echo "FAIL metrics_print: stdout is not JSON"
+	failed=$((failed + 1))
+fi
+# Work inside one C call (a backtracking pattern) stops at the budget, with
+# the line; a finalizer is refused in a rule test file.
+check check_c_work 1 --check c_work.lua
+check ruletest_gc 1 test gc_test.lua
+
 # Rule tests: a pass, differences printed per list and metric, a start the
 # clock cannot read; a malformed test{} after a good one (which still runs).
 check ruletest_diff 1 test rules_test.lua
