@@ -632,7 +632,8 @@ static int restart_after_open_quote(se_csv *csv, se_error *err)
 	len = csv->raw_len + in_buf;
 	if ((region = malloc(len + left + 1)) == NULL)
 		return se_error_set(err, SE_ENOMEM, "out of memory reading %s", csv->name);
-	/* (memcpy from a NULL buffer is undefined even for no bytes) */
+	/* raw and replay are NULL until first used: memcpy from NULL is
+	 * undefined even for no bytes. */
 	if (csv->raw_len > 0)
 		memcpy(region, csv->raw, csv->raw_len);
 	memcpy(region + csv->raw_len, csv->buf + from, in_buf);

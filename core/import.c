@@ -1,8 +1,10 @@
 /*
  * import.c: readers -> event store.
  *
- * Owns: mapping a file's columns (CSV header) or keys (JSON Lines) onto the
- * canonical event fields, checking each row (required fields, UTF-8,
+ * Owns: mapping a file's columns (CSV header, by canonical name or as the
+ * script's columns{} says: colmap.h) or keys (JSON Lines) onto the
+ * canonical event fields, the identity of events in a file without
+ * event_id (their content), checking each row (required fields, UTF-8,
  * timestamp, amount), and feeding good rows to the store in batched
  * transactions.  A bad row is reported as "file:line: column: reason" and
  * counted; it never stops the rows after it.
@@ -11,7 +13,9 @@
  * more than a few slabs of rows (see the reader thread below) and one
  * batch's worth of state, so memory stays flat whatever the file size.
  */
+#include "colmap.h"
 #include "csv.h"
+#include "encoding.h"
 #include "import.h"
 #include "store.h"
 #include "timeconv.h"
@@ -36,6 +40,8 @@ static const char *const field_names[F_COUNT] = {
 
 #define N_REQUIRED 4 /* the first four fields of enum field */
 
+_Static_assert(F_COUNT <= 16, "colmap.c keeps 16 fields");
+
 struct importer {
 	se_store *st;
 	const se_import_opts *opts;
@@ -50,6 +56,11 @@ struct importer {
 	se_deal_numbers *deals;    /* lent to the reader thread, or NULL */
 	double last_progress;
 	long long size;
+	/* CSV without an event_id column: the key is the content's hash
+	 * (colmap.h), made by the reader thread, which alone uses key. */
+	int content_key;
+	char key[SE_CONTENT_KEY_LEN + 1];
+	const se_time_layout *ts_layout; /* columns{} ts_format, or NULL */
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -268,6 +279,7 @@ static int check_row_text(importer *im, row_text *row)
 			/* Counted in the value as written, leading spaces included. */
 			reject(im, row->line, field_names[f], "invalid UTF-8 at byte %zu",
 			       (size_t)(row->ptr[f] - raw) + bad + 1);
+			im->stats->not_utf8++;
 			return SE_EINPUT;
 		}
 		/* Names and keys go through C strings further on: a NUL would cut
@@ -280,7 +292,7 @@ static int check_row_text(importer *im, row_text *row)
 		if (row->len[f] == 0)
 			row->ptr[f] = NULL;
 	}
-	for (int f = 0; f < N_REQUIRED; f++) {
+	for (int f = im->content_key ? F_DEAL_ID : F_EVENT_ID; f < N_REQUIRED; f++) {
 		if (row->ptr[f] == NULL) {
 			reject(im, row->line, field_names[f], "missing value");
 			return SE_EINPUT;
@@ -299,8 +311,13 @@ static int parse_row_values(importer *im, const row_text *row, se_event_in *ev)
 {
 	char shown[64];
 	const char *why = NULL;
+	const char *ts = row->ptr[F_TS];
+	size_t ts_len = row->len[F_TS];
+	int rc = im->ts_layout != NULL
+	             ? se_time_parse_layout(im->ts_layout, ts, ts_len, im->opts->zone, &ev->ts, &why)
+	             : se_time_parse(ts, ts_len, im->opts->zone, &ev->ts, &why);
 
-	if (se_time_parse(row->ptr[F_TS], row->len[F_TS], im->opts->zone, &ev->ts, &why) != SE_OK) {
+	if (rc != SE_OK) {
 		quote_value(row->ptr[F_TS], row->len[F_TS], shown, sizeof shown);
 		reject(im, row->line, field_names[F_TS], "cannot read time %s: %s", shown, why);
 		return SE_EINPUT;
@@ -336,6 +353,12 @@ static int accept_row(importer *im, row_text *row, se_event_in *ev)
 	im->stats->read++;
 	if (check_row_text(im, row) != SE_OK || parse_row_values(im, row, ev) != SE_OK)
 		return SE_EINPUT;
+	if (im->content_key) {
+		se_content_key(row->ptr[F_DEAL_ID], row->len[F_DEAL_ID], ev->ts, row->ptr[F_STAGE],
+		               row->len[F_STAGE], im->key);
+		row->ptr[F_EVENT_ID] = im->key;
+		row->len[F_EVENT_ID] = SE_CONTENT_KEY_LEN;
+	}
 	return SE_OK;
 }
 
@@ -407,31 +430,102 @@ int se_csv_copy_header(const se_csv_record *src, se_csv_record *dst,
 typedef struct csv_columns {
 	int field_of[256];   /* file column -> canonical field, -1 = ignored */
 	size_t ncols;
+	/* columns{} values for every row (fixed[f] NULL: none) */
+	const char *fixed[F_COUNT];
+	size_t fixed_len[F_COUNT];
+	int n_fixed;
 } csv_columns;
+
+/* A header that is not UTF-8 cannot name a column columns{} or the
+ * canonical import knows: say why, with the likely fix. */
+static int header_not_utf8(importer *im, const se_csv_record *hdr, se_error *err)
+{
+	for (size_t i = 0; i < hdr->nfields; i++) {
+		size_t bad;
+
+		if (!se_utf8_valid(hdr->fields[i].ptr, hdr->fields[i].len, &bad))
+			return se_error_set(err, SE_EINPUT,
+			                    "%s:%ld: header is not valid UTF-8 (column %zu, byte %zu)%s", im->name,
+			                    hdr->line, i + 1, bad + 1,
+			                    se_encoding_is_utf8(im->opts->encoding)
+			                        ? "; if it is a Windows export, try --encoding cp1251" : "");
+	}
+	return SE_OK;
+}
+
+/* columns{}: the declared columns first, then canonical names for the
+ * fields the declaration leaves alone; fixed values noted for every row. */
+static int map_declared(importer *im, const se_csv_record *hdr, csv_columns *cols, int *seen,
+                        se_error *err)
+{
+	const se_colmap *map = im->opts->columns;
+	int rc;
+
+	if ((rc = header_not_utf8(im, hdr, err)) != SE_OK)
+		return rc;
+	if ((rc = se_colmap_bind(map, hdr->fields, hdr->nfields, cols->field_of, field_names, err)) != SE_OK) {
+		se_error_prefix(err, "%s:%ld", im->name, hdr->line);
+		return rc;
+	}
+	for (int f = 0; f < F_COUNT; f++) {
+		if ((cols->fixed[f] = se_colmap_value(map, f, &cols->fixed_len[f])) != NULL) {
+			cols->n_fixed++;
+			seen[f] = 1;
+		}
+	}
+	for (size_t i = 0; i < hdr->nfields; i++) {
+		int f = cols->field_of[i];
+
+		if (f >= 0) {
+			seen[f] = 1;
+		} else if ((f = field_by_name(hdr->fields[i].ptr, hdr->fields[i].len)) >= 0 &&
+		           !se_colmap_claims(map, f)) {
+			if (seen[f]++)
+				return se_error_set(err, SE_EINPUT, "%s:%ld: column '%s' appears twice in the header",
+				                    im->name, hdr->line, field_names[f]);
+			cols->field_of[i] = f;
+		}
+	}
+	im->ts_layout = se_colmap_ts_layout(map);
+	return SE_OK;
+}
 
 static int map_header(importer *im, const se_csv_record *hdr, csv_columns *cols, se_error *err)
 {
 	int seen[F_COUNT] = { 0 };
+	int rc;
 
 	if (hdr->nfields > sizeof cols->field_of / sizeof cols->field_of[0])
 		return se_error_set(err, SE_EINPUT, "%s:%ld: header has %zu columns, at most 256 are supported",
 		                    im->name, hdr->line, hdr->nfields);
 	cols->ncols = hdr->nfields;
-	for (size_t i = 0; i < hdr->nfields; i++) {
-		int f = field_by_name(hdr->fields[i].ptr, hdr->fields[i].len);
+	if (im->opts->columns != NULL) {
+		if ((rc = map_declared(im, hdr, cols, seen, err)) != SE_OK)
+			return rc;
+	} else {
+		for (size_t i = 0; i < hdr->nfields; i++) {
+			int f = field_by_name(hdr->fields[i].ptr, hdr->fields[i].len);
 
-		cols->field_of[i] = f;
-		if (f < 0)
-			continue;
-		if (seen[f]++)
-			return se_error_set(err, SE_EINPUT, "%s:%ld: column '%s' appears twice in the header",
-			                    im->name, hdr->line, field_names[f]);
+			cols->field_of[i] = f;
+			if (f < 0)
+				continue;
+			if (seen[f]++)
+				return se_error_set(err, SE_EINPUT, "%s:%ld: column '%s' appears twice in the header",
+				                    im->name, hdr->line, field_names[f]);
+		}
 	}
-	for (int f = 0; f < N_REQUIRED; f++)
-		if (!seen[f])
-			return se_error_set(err, SE_EINPUT,
-			                    "%s:%ld: header lacks required column '%s' (need event_id, deal_id, ts, stage)",
-			                    im->name, hdr->line, field_names[f]);
+	for (int f = F_DEAL_ID; f < N_REQUIRED; f++) {
+		if (seen[f])
+			continue;
+		if ((rc = header_not_utf8(im, hdr, err)) != SE_OK)
+			return rc;
+		return se_error_set(err, SE_EINPUT,
+		                    "%s:%ld: header lacks required column '%s' (need deal_id, ts, stage%s)",
+		                    im->name, hdr->line, field_names[f],
+		                    im->opts->columns != NULL ? ", or columns{} naming them" : "");
+	}
+	/* No event ids: each event is known by its content (docs/SCHEMA.md). */
+	im->content_key = !seen[F_EVENT_ID];
 	return SE_OK;
 }
 
@@ -590,6 +684,12 @@ static int read_one(pipeline *pl, const se_csv_record *rec, slab *sb)
 		if (f >= 0) {
 			row.ptr[f] = rec->fields[i].ptr;
 			row.len[f] = rec->fields[i].len;
+		}
+	}
+	for (int f = 0; pl->cols->n_fixed > 0 && f < F_COUNT; f++) {
+		if (pl->cols->fixed[f] != NULL) {
+			row.ptr[f] = pl->cols->fixed[f];
+			row.len[f] = pl->cols->fixed_len[f];
 		}
 	}
 	if (accept_row(im, &row, &ev) != SE_OK)
@@ -761,6 +861,16 @@ out:
 	return rc;
 }
 
+/* A read that failed on a byte the declared encoding does not have says
+ * so, instead of the C library's words for EILSEQ. */
+static int not_in_encoding(importer *im, long long bad_byte, int rc, se_error *err)
+{
+	if (rc == SE_OK || bad_byte < 0)
+		return rc;
+	return se_error_set(err, SE_EINPUT, "%s: byte %lld is not valid %s (is --encoding right?)",
+	                    im->name, bad_byte + 1, im->opts->encoding);
+}
+
 static int import_csv(importer *im, const char *path, se_error *err)
 {
 	se_csv *csv = NULL;
@@ -768,10 +878,19 @@ static int import_csv(importer *im, const char *path, se_error *err)
 	se_csv_field *hdr_fields = NULL;
 	char *hdr_text = NULL;
 	csv_columns cols = { .ncols = 0 };
+	FILE *converted = NULL;
+	long long bad_byte = -1;
 	int rc;
 
-	if ((rc = se_csv_open(&csv, path, im->opts->delimiter, err)) != SE_OK)
-		return rc;
+	if (se_encoding_is_utf8(im->opts->encoding))
+		rc = se_csv_open(&csv, path, im->opts->delimiter, err);
+	else if ((rc = se_utf8_stream_open(path, im->opts->encoding, &converted, &bad_byte, err)) == SE_OK)
+		rc = se_csv_open_stream(&csv, converted, im->name, im->opts->delimiter, err);
+	if (rc != SE_OK) {
+		if (converted != NULL)
+			fclose(converted);
+		return not_in_encoding(im, bad_byte, rc, err);
+	}
 	im->size = se_csv_size(csv);
 	/* A CSV event row takes some 60 bytes or more: an upper bound on the
 	 * rows to come, for the store's deal lookups.  Unknown size (a pipe):
@@ -803,7 +922,9 @@ out:
 	free(hdr_fields);
 	free(hdr_text);
 	se_csv_close(csv);
-	return rc;
+	if (converted != NULL && fclose(converted) != 0 && rc == SE_OK)
+		rc = se_error_set(err, SE_EIO, "reading %s: %s", im->name, strerror(errno));
+	return not_in_encoding(im, bad_byte, rc, err);
 }
 
 /* ---- JSON Lines ----------------------------------------------------------- */
@@ -886,7 +1007,8 @@ static size_t json_nul_at(const char *p, size_t len)
 
 static int import_jsonl(importer *im, const char *path, se_error *err)
 {
-	FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	FILE *fp = NULL;
+	long long bad_byte = -1;
 	char *line = NULL;
 	char *values = NULL;
 	size_t cap = 0, values_cap = 0;
@@ -894,8 +1016,12 @@ static int import_jsonl(importer *im, const char *path, se_error *err)
 	long lineno = 0;
 	int rc = SE_OK;
 
-	if (fp == NULL)
+	if (!se_encoding_is_utf8(im->opts->encoding)) {
+		if ((rc = se_utf8_stream_open(path, im->opts->encoding, &fp, &bad_byte, err)) != SE_OK)
+			return rc;
+	} else if ((fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb")) == NULL) {
 		return se_error_set(err, SE_EIO, "cannot open %s: %s", path, strerror(errno));
+	}
 	while ((n = getline(&line, &cap, fp)) >= 0) {
 		json_row jr;
 		const char *why = NULL;
@@ -956,7 +1082,7 @@ static int import_jsonl(importer *im, const char *path, se_error *err)
 	free(values);
 	if (fp != stdin)
 		fclose(fp);
-	return rc;
+	return not_in_encoding(im, bad_byte, rc, err);
 }
 
 /* ---- entry point ------------------------------------------------------------- */

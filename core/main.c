@@ -67,13 +67,13 @@ static void usage(FILE *out)
 	        "      --delimiter=CHAR     CSV delimiter: ',' ';' or 'tab' (default: detect)\n"
 	        "      --input-tz=ZONE      zone of timestamps without an offset (default: the\n"
 	        "                           script's input_timezone, else the adapter's, else UTC)\n"
+	        "      --encoding=NAME      input encoding, e.g. cp1251 (default: UTF-8)\n"
 	        "\n"
 	        "Import through an adapter (docs/IMPORTERS.md):\n"
 	        "      --import-with=ADAPTER  read the INPUT files (CRM API dumps or exports) with a\n"
 	        "                           Lua adapter: a bundled one (amocrm, bitrix24, bluesales,\n"
 	        "                           hubspot, pipedrive, two_table, wide) or a .lua path;\n"
 	        "                           a last argument ending in .lua is the rules script\n"
-	        "      --encoding=NAME      input encoding, e.g. cp1251 (default: UTF-8)\n"
 	        "      --snapshot-time=TIME when the inputs were taken (default: the date in each\n"
 	        "                           file name, at midnight in the input zone)\n"
 	        "\n"
@@ -382,8 +382,10 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 		c->script = argv[optind++];
 	if (optind < argc)
 		return usage_error("unexpected argument '%s' (one rules script at most)", argv[optind]);
-	if ((c->encoding != NULL || c->snapshot_time != NULL) && c->adapter == NULL)
-		return usage_error("%s goes with --import-with", c->encoding ? "--encoding" : "--snapshot-time");
+	if (c->snapshot_time != NULL && c->adapter == NULL)
+		return usage_error("%s goes with --import-with", "--snapshot-time");
+	if (c->encoding != NULL && c->adapter == NULL && c->n_imports == 0)
+		return usage_error("%s goes with --import or --import-with", "--encoding");
 	if (c->compare)
 		c->report.reports |= (c->report.reports ? 0 : SE_REPORT_DEFAULT) | SE_REPORT_COMPARE;
 	if (c->script == NULL && (c->check || (c->n_imports == 0 && c->adapter == NULL)))
@@ -469,7 +471,8 @@ static int run_imports(const cli *c, se_store *st, const se_rules *rules, int *r
 	for (int i = 0; i < c->n_imports; i++) {
 		se_import_opts o = { .format = c->input_format, .delimiter = c->delimiter, .zone = zone,
 		                     .on_progress = !c->quiet && isatty(STDERR_FILENO) ? print_progress : NULL,
-		                     .on_reject = print_reject };
+		                     .on_reject = print_reject, .encoding = c->encoding,
+		                     .columns = rules != NULL ? se_rules_columns(rules) : NULL };
 		se_import_stats s;
 		int rc = se_import_file(st, c->imports[i], &o, &s, &err);
 
@@ -477,6 +480,12 @@ static int run_imports(const cli *c, se_store *st, const se_rules *rules, int *r
 			fprintf(stderr, "%s: read %lld, imported %lld, duplicates %lld, rejected %lld\n",
 			        c->imports[i], (long long)s.read, (long long)s.imported,
 			        (long long)s.duplicates, (long long)s.rejected);
+		/* Most rows not UTF-8: the file is in another encoding, not a few
+		 * bad cells. */
+		if (c->encoding == NULL && s.not_utf8 > 0 && s.not_utf8 * 2 > s.read)
+			fprintf(stderr, "%s: %lld of %lld rows are not valid UTF-8; if it is a Windows export,"
+			        " try --encoding cp1251\n", c->imports[i], (long long)s.not_utf8,
+			        (long long)s.read);
 		if (s.rejected > 0)
 			*rejected = 1;
 		if (rc != SE_OK) {

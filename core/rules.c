@@ -4,6 +4,8 @@
  * keeps the model consistent.
  */
 #include "rules.h"
+#include "colmap.h"
+#include "import.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -113,6 +115,7 @@ void se_rules_free(se_rules *r)
 	free(r->spend);
 	free(r->timezone);
 	free(r->input_timezone);
+	se_colmap_free(r->columns);
 	free(r);
 }
 
@@ -226,6 +229,11 @@ const char *se_rules_input_timezone(const se_rules *r)
 	return r->input_timezone;
 }
 
+const se_colmap *se_rules_columns(const se_rules *r)
+{
+	return r->columns;
+}
+
 const char *se_mode_name(se_mode m)
 {
 	return m == SE_MODE_TOUCHED ? "touched" : "reached";
@@ -239,6 +247,29 @@ const char *se_period_name(se_period p)
 	case SE_PERIOD_MONTH: return "month";
 	default: return "total";
 	}
+}
+
+/* "columns: deal_id = "Сделка", ts = "Дата" (DD.MM.YYYY HH:MM), pipeline := "Продажи"" */
+static void describe_columns(const se_colmap *m, FILE *out)
+{
+	const char *sep = "";
+
+	fprintf(out, "columns:");
+	for (int f = 0; f < F_COUNT; f++) {
+		const char *v;
+		size_t len;
+
+		if ((v = se_colmap_column(m, f)) != NULL)
+			fprintf(out, "%s %s = \"%s\"", sep, se_rows_field_name(f), v);
+		else if ((v = se_colmap_value(m, f, &len)) != NULL)
+			fprintf(out, "%s %s := \"%s\"", sep, se_rows_field_name(f), v);
+		else
+			continue;
+		if (f == F_TS && se_colmap_ts_format(m) != NULL)
+			fprintf(out, " (%s)", se_colmap_ts_format(m));
+		sep = ",";
+	}
+	fprintf(out, "\n");
 }
 
 void se_rules_describe(const se_rules *r, FILE *out)
@@ -267,6 +298,8 @@ void se_rules_describe(const se_rules *r, FILE *out)
 	fprintf(out, "timezone %s, input timezone %s, mode %s, period %s\n",
 	        r->timezone ? r->timezone : "UTC", r->input_timezone ? r->input_timezone : "UTC",
 	        se_mode_name(r->mode), se_period_name(r->period));
+	if (r->columns != NULL)
+		describe_columns(r->columns, out);
 }
 
 int se_rules_alert_count(const se_rules *rules)

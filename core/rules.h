@@ -139,6 +139,7 @@ struct se_rules {
 	double shrinkage;      /* < 0 = SE_DEFAULT_SHRINKAGE */
 	se_spend *spend;       /* settings{spend=} and --spend rows, in the order given */
 	size_t n_spend;
+	se_colmap *columns;    /* columns{}: an export's header names, NULL = none */
 };
 
 se_rules *se_rules_new(void);

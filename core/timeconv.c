@@ -898,6 +898,144 @@ int se_time_parse(const char *s, size_t len, const se_tz *zone, int64_t *out, co
 	return 0;
 }
 
+/* ---- explicit layouts ------------------------------------------------------ */
+
+enum layout_kind { L_LITERAL, L_YEAR, L_MONTH, L_DAY, L_HOUR, L_MINUTE, L_SECOND };
+
+static const char WHY_LAYOUT_LONG[] = "too long (at most 32 parts)";
+static const char WHY_LAYOUT_YEAR[] = "the year is YYYY (four digits)";
+static const char WHY_LAYOUT_RUN[] = "MM, DD, HH and SS are one or two letters";
+static const char WHY_LAYOUT_TWICE[] = "a part appears twice";
+static const char WHY_LAYOUT_DATE[] = "needs YYYY, MM and DD";
+static const char WHY_LAYOUT_CLOCK[] = "HH needs minutes (HH:MM), SS needs HH:MM";
+
+static int layout_letter(char c)
+{
+	switch (c) {
+	case 'Y': case 'y': return L_YEAR;
+	case 'M': case 'm': return L_MONTH;
+	case 'D': case 'd': return L_DAY;
+	case 'H': case 'h': return L_HOUR;
+	case 'S': case 's': return L_SECOND;
+	default: return L_LITERAL;
+	}
+}
+
+int se_time_layout_compile(const char *layout, se_time_layout *out, const char **why)
+{
+	int seen[L_SECOND + 1] = { 0 };
+	int last_token = L_LITERAL;
+
+	memset(out, 0, sizeof *out);
+	for (const char *p = layout; *p;) {
+		int kind = layout_letter(*p);
+		size_t run = 1;
+
+		if (out->n == SE_TIME_LAYOUT_MAX) {
+			*why = WHY_LAYOUT_LONG;
+			return SE_EUSAGE;
+		}
+		if (kind == L_LITERAL) {
+			out->kind[out->n] = L_LITERAL;
+			out->literal[out->n++] = *p++;
+			continue;
+		}
+		while (p[run] != '\0' && layout_letter(p[run]) == kind)
+			run++;
+		p += run;
+		if ((kind == L_YEAR && run != 4) || (kind != L_YEAR && run > 2)) {
+			*why = kind == L_YEAR ? WHY_LAYOUT_YEAR : WHY_LAYOUT_RUN;
+			return SE_EUSAGE;
+		}
+		/* "MM" right after the hour is the minute, as people write it. */
+		if (kind == L_MONTH && last_token == L_HOUR)
+			kind = L_MINUTE;
+		if (seen[kind]++) {
+			*why = WHY_LAYOUT_TWICE;
+			return SE_EUSAGE;
+		}
+		out->kind[out->n++] = (unsigned char)kind;
+		last_token = kind;
+	}
+	if (!seen[L_YEAR] || !seen[L_MONTH] || !seen[L_DAY]) {
+		*why = WHY_LAYOUT_DATE;
+		return SE_EUSAGE;
+	}
+	if (seen[L_HOUR] != seen[L_MINUTE] || (seen[L_SECOND] && !seen[L_HOUR])) {
+		*why = WHY_LAYOUT_CLOCK;
+		return SE_EUSAGE;
+	}
+	return 0;
+}
+
+/* One number of a layout: YYYY is four digits; the others one or two, or
+ * exactly two when another number follows with no separator between. */
+static const char *layout_number(const se_time_layout *lay, int i, const char *p, const char *end,
+                                 int *value)
+{
+	int max = lay->kind[i] == L_YEAR ? 4 : 2;
+	int min = lay->kind[i] == L_YEAR || (i + 1 < lay->n && lay->kind[i + 1] != L_LITERAL) ? max : 1;
+	int n = 0;
+
+	*value = 0;
+	while (n < max && p < end && is_digit(*p)) {
+		*value = *value * 10 + (*p++ - '0');
+		n++;
+	}
+	return n >= min ? p : NULL;
+}
+
+int se_time_parse_layout(const se_time_layout *lay, const char *s, size_t len, const se_tz *zone,
+                         int64_t *out, const char **why)
+{
+	const char *p = s, *end = s == NULL ? s : s + len;
+	struct stamp st = { 0 };
+	const char *reason = NULL;
+	int64_t local;
+
+	while (p < end && *p == ' ')
+		p++;
+	while (end > p && end[-1] == ' ')
+		end--;
+	if (p == end)
+		reason = WHY_EMPTY;
+	for (int i = 0; i < lay->n && reason == NULL; i++) {
+		int v = 0;
+
+		if (lay->kind[i] == L_LITERAL) {
+			if (p == end || *p != lay->literal[i])
+				reason = WHY_FORMAT;
+			p++;
+			continue;
+		}
+		if ((p = layout_number(lay, i, p, end, &v)) == NULL) {
+			reason = WHY_FORMAT;
+			break;
+		}
+		switch (lay->kind[i]) {
+		case L_YEAR: st.year = v; break;
+		case L_MONTH: st.month = v; break;
+		case L_DAY: st.day = v; break;
+		case L_HOUR: st.hour = v; break;
+		case L_MINUTE: st.minute = v; break;
+		default: st.second = v; break;
+		}
+	}
+	if (reason == NULL && p != end)
+		reason = WHY_FORMAT;
+	if (reason == NULL)
+		reason = check_stamp(&st);
+	if (reason != NULL) {
+		if (why != NULL)
+			*why = reason;
+		return SE_EINPUT;
+	}
+	local = se_days_from_civil(st.year, st.month, st.day) * SECS_PER_DAY +
+	        st.hour * 3600 + st.minute * 60 + st.second;
+	*out = se_tz_local_to_utc(zone, local);
+	return 0;
+}
+
 /* ---- formatting -------------------------------------------------------- */
 
 struct civil_time {

@@ -54,6 +54,29 @@ int64_t se_tz_utc_to_local(const se_tz *tz, int64_t t);
  * a static reason such as "day out of range for month". */
 int se_time_parse(const char *s, size_t len, const se_tz *zone, int64_t *out, const char **why);
 
+/* An explicit time layout, for exports whose times the parser above would
+ * read wrongly or not at all ("MM/DD/YYYY", "DD/MM/YYYY HH:MM").  Tokens:
+ * YYYY (four digits), MM (month; minutes when it follows HH and a
+ * separator), DD, HH, SS (one or two digits each), in any case; every
+ * other character must appear as written.  YYYY, MM and DD are required,
+ * HH needs minutes, SS needs HH. */
+#define SE_TIME_LAYOUT_MAX 32
+
+typedef struct se_time_layout {
+	unsigned char kind[SE_TIME_LAYOUT_MAX];
+	char literal[SE_TIME_LAYOUT_MAX];
+	int n;
+} se_time_layout;
+
+/* Compiles a layout; on a bad one returns SE_EUSAGE with *why a static
+ * reason naming the problem. */
+int se_time_layout_compile(const char *layout, se_time_layout *out, const char **why);
+/* Parses s with the layout, surrounding spaces ignored, the wall time read
+ * in zone (NULL = UTC); the same range checks and reasons as
+ * se_time_parse. */
+int se_time_parse_layout(const se_time_layout *lay, const char *s, size_t len, const se_tz *zone,
+                         int64_t *out, const char **why);
+
 /* Formats a UTC instant as "YYYY-MM-DDTHH:MM:SSZ" (buf >= 21 bytes). */
 void se_time_format_utc(int64_t t, char *buf, size_t size);
 /* Formats the local date/time of t in zone: "YYYY-MM-DD HH:MM" (buf >= 17). */

@@ -67,6 +67,8 @@ int se_store_refresh(se_store *st, se_error *err);
 
 /* ---- import ------------------------------------------------------------ */
 
+typedef struct se_colmap se_colmap;
+
 typedef enum se_input_format {
 	SE_INPUT_AUTO = 0, /* by extension: .jsonl, .ndjson or .json is JSON Lines, else CSV */
 	SE_INPUT_CSV,
@@ -86,8 +88,12 @@ typedef struct se_import_opts {
 	 * rejections are only counted. */
 	void (*on_reject)(void *ud, const char *message);
 	void *ud;
-	/* Import adapters only (se_import_with): */
 	const char *encoding;      /* of the input files (iconv name, e.g. "cp1251"); NULL = UTF-8 */
+	/* CSV: the export's own column names for the canonical fields
+	 * (columns{} of the rules script: se_rules_columns); NULL = the
+	 * canonical names. */
+	const se_colmap *columns;
+	/* Import adapters only (se_import_with): */
 	const char *snapshot_time; /* when the inputs were taken; NULL = the date in each file's name */
 } se_import_opts;
 
@@ -97,6 +103,7 @@ typedef struct se_import_stats {
 	int64_t duplicates;  /* rows whose event_id was already stored */
 	int64_t rejected;    /* malformed rows, each reported */
 	int64_t records;     /* se_import_with: input records the adapter saw */
+	int64_t not_utf8;    /* of the rejected, those for text that is not UTF-8 */
 } se_import_stats;
 
 /* Imports one file ("-" is stdin).  Good rows are stored in batches, each in
@@ -152,6 +159,9 @@ void se_script_free(se_script *sc);
 /* The zone for import timestamps without an offset the script asked for
  * (settings{input_timezone=}), or NULL. */
 const char *se_rules_input_timezone(const se_rules *rules);
+
+/* The script's columns{} (the export's own header names), or NULL. */
+const se_colmap *se_rules_columns(const se_rules *rules);
 
 /* How many rule{}s the script declares. */
 int se_rules_alert_count(const se_rules *rules);

@@ -612,6 +612,9 @@ static void sandbox_and_limits(void **state)
 	write_file("decl.lua", "return { record = function() funnel {} end }\n");
 	ok(f, RUN(f, "./decl.lua", "recs.json"));
 	expect_rejects(f, "recs.json:record 1: ./decl.lua:1: undefined global 'funnel'\n");
+	write_file("cols.lua", "return { record = function() columns {} end }\n");
+	ok(f, RUN(f, "./cols.lua", "recs.json"));
+	expect_rejects(f, "recs.json:record 1: ./cols.lua:1: undefined global 'columns'\n");
 	/* A limit stops the import: its batch, events and state, is undone. */
 	write_file("many.json", "[{\"n\": 1}, {\"n\": 2}, {\"n\": 3}]");
 	write_file("loop.lua", "return { record = function(r, emit, ctx)\n"

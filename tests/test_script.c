@@ -14,6 +14,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "colmap.h"
+#include "import.h"
 #include "rules.h"
 
 #include <limits.h>
@@ -1011,6 +1013,57 @@ static void test_print_goes_to_the_callback(void **state)
 
 #define TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
+/* ---- columns{} ------------------------------------------------------------- */
+
+static void test_columns_declared(void **state)
+{
+	const se_rules *r = load_ok(*state, "columns_ok.lua");
+	const se_colmap *m = se_rules_columns(r);
+	size_t len = 0;
+
+	assert_non_null(m);
+	/* From the bundled mapping, then replaced or added by the script. */
+	assert_string_equal(se_colmap_column(m, F_DEAL_ID), "ID");
+	assert_string_equal(se_colmap_column(m, F_STAGE), "Этап сделки");
+	assert_string_equal(se_colmap_column(m, F_SOURCE), "utm_source");
+	assert_string_equal(se_colmap_column(m, F_AMOUNT), "Бюджет, руб.");
+	assert_string_equal(se_colmap_value(m, F_CURRENCY, &len), "RUB");
+	assert_string_equal(se_colmap_value(m, F_PIPELINE, &len), "1");
+	assert_null(se_colmap_column(m, F_PIPELINE));
+	assert_string_equal(se_colmap_ts_format(m), "DD.MM.YYYY HH:MM");
+	assert_null(se_colmap_column(m, F_EVENT_ID));
+}
+
+static void test_columns_absent(void **state)
+{
+	assert_null(se_rules_columns(load_ok(*state, "valid.lua")));
+}
+
+static void test_columns_errors(void **state)
+{
+	static const struct {
+		const char *file, *message;
+	} cases[] = {
+		{ "columns_bad_key.lua", "/columns_bad_key.lua:2: columns: unknown key 'stge' (did you mean 'stage'?)" },
+		{ "columns_bad_value.lua",
+		  "/columns_bad_value.lua:1: columns: pipeline: unknown key 'valeu' (did you mean 'value'?)" },
+		{ "columns_bad_format.lua",
+		  "/columns_bad_format.lua:1: columns: ts_format \"DD.MM.YY\": the year is YYYY (four digits)" },
+		{ "columns_same_column.lua",
+		  "/columns_same_column.lua:2: columns: event_id: \"id \" is already the column of deal_id" },
+		{ "columns_not_string.lua",
+		  "/columns_not_string.lua:1: columns: stage must be a column name (a string) or"
+		  " { value = ... }, not a number" },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char want[512];
+
+		snprintf(want, sizeof want, "%s%s", FIXTURES, cases[i].message);
+		expect_error(*state, cases[i].file, SE_ESCRIPT, want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1088,6 +1141,9 @@ int main(void)
 		TEST(test_caught_memory_error_does_not_mask_later_error),
 		TEST(test_limits_allow_normal_script),
 		TEST(test_failed_loads_free_everything),
+		TEST(test_columns_declared),
+		TEST(test_columns_absent),
+		TEST(test_columns_errors),
 		TEST(test_limit_stops_backtracking_find),
 		TEST(test_limit_stops_trim_idiom),
 		TEST(test_limit_stops_gmatch_and_gsub),

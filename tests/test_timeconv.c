@@ -792,6 +792,86 @@ static void test_format_local(void **state)
 	assert_string_equal(buf, "2026-01-01 02:00");
 }
 
+/* ---- explicit layouts (columns{} ts_format) ------------------------------ */
+
+static void check_layout(const char *layout, const char *s, const se_tz *zone, int64_t expected)
+{
+	se_time_layout lay;
+	const char *why = NULL;
+	int64_t got = -42;
+
+	if (se_time_layout_compile(layout, &lay, &why) != 0)
+		fail_msg("layout '%s': %s", layout, why);
+	if (se_time_parse_layout(&lay, s, strlen(s), zone, &got, &why) != 0 || got != expected)
+		fail_msg("'%s' as '%s': got %lld (%s), expected %lld", s, layout, (long long)got,
+		         why ? why : "-", (long long)expected);
+}
+
+static void check_layout_reject(const char *layout, const char *s, const char *reason)
+{
+	se_time_layout lay;
+	const char *why = NULL;
+	int64_t got = -42;
+
+	assert_int_equal(se_time_layout_compile(layout, &lay, &why), 0);
+	if (se_time_parse_layout(&lay, s, strlen(s), NULL, &got, &why) != SE_EINPUT || why == NULL ||
+	    strcmp(why, reason) != 0)
+		fail_msg("'%s' as '%s': why '%s', expected '%s'", s, layout, why ? why : "(null)", reason);
+	assert_int_equal(got, -42);
+}
+
+static void test_layout_parse(void **state)
+{
+	(void)state;
+	/* The day/month order is the layout's, whatever the values allow. */
+	check_layout("DD.MM.YYYY HH:MM", "01.12.2026 09:15", zones.moscow, 1796105700);
+	check_layout("MM/DD/YYYY", "03/04/2025", NULL, 1741046400);
+	check_layout("DD/MM/YYYY", "04/03/2025", NULL, 1741046400);
+	check_layout("dd.mm.yyyy hh:mm:ss", " 4.3.2025 13:05:09 ", NULL, 1741093509);
+	check_layout("YYYY-MM-DDTHH:MM:SS", "2025-03-04T13:05:09", NULL, 1741093509);
+	check_layout("YYYYMMDD", "20250304", NULL, 1741046400);
+	check_layout("M/D/YYYY H:MM", "2/29/2024 23:59", NULL, 1709251140);
+}
+
+static void test_layout_rejects(void **state)
+{
+	(void)state;
+	check_layout_reject("DD.MM.YYYY HH:MM", "01.12.2026", "unrecognised time format");
+	check_layout_reject("DD.MM.YYYY HH:MM", "01.12.2026 09:15:00", "unrecognised time format");
+	check_layout_reject("DD.MM.YYYY", "2026-12-01", "unrecognised time format");
+	check_layout_reject("MM/DD/YYYY", "13/04/2025", "month out of range");
+	check_layout_reject("DD.MM.YYYY", "31.02.2025", "day out of range for month");
+	check_layout_reject("DD.MM.YYYY HH:MM", "01.12.2026 24:00", "hour out of range");
+	check_layout_reject("DD.MM.YYYY", "", "empty time");
+	check_layout_reject("YYYYMMDD", "202503", "unrecognised time format");
+}
+
+static void test_layout_compile_errors(void **state)
+{
+	static const struct {
+		const char *layout, *why;
+	} cases[] = {
+		{ "DD.MM.YY", "the year is YYYY (four digits)" },
+		{ "DDD.MM.YYYY", "MM, DD, HH and SS are one or two letters" },
+		{ "DD.MM.YYYY DD", "a part appears twice" },
+		{ "MM.YYYY", "needs YYYY, MM and DD" },
+		{ "DD.MM.YYYY HH", "HH needs minutes (HH:MM), SS needs HH:MM" },
+		{ "DD.MM.YYYY SS", "HH needs minutes (HH:MM), SS needs HH:MM" },
+		{ "DD.MM.YYYY ...........................", "too long (at most 32 parts)" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		se_time_layout lay;
+		const char *why = NULL;
+
+		if (se_time_layout_compile(cases[i].layout, &lay, &why) != SE_EUSAGE || why == NULL ||
+		    strcmp(why, cases[i].why) != 0)
+			fail_msg("'%s': why '%s', expected '%s'", cases[i].layout, why ? why : "(null)",
+			         cases[i].why);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -821,6 +901,9 @@ int main(void)
 		cmocka_unit_test(test_null_zone_is_utc),
 		cmocka_unit_test(test_format_utc),
 		cmocka_unit_test(test_format_local),
+		cmocka_unit_test(test_layout_parse),
+		cmocka_unit_test(test_layout_rejects),
+		cmocka_unit_test(test_layout_compile_errors),
 	};
 
 	return cmocka_run_group_tests(tests, open_zones, close_zones);

@@ -233,7 +233,7 @@ int se_adapter_load(se_adapter **out, const char *path, const se_script_limits *
 	/* Declarations belong to rules scripts: in an adapter they are undefined. */
 	lua_pushglobaltable(L);
 	for (const char *const *d = (const char *const[]){ "settings", "funnel", "metric", "rule",
-	                                                   "rules_file", NULL }; *d; d++) {
+	                                                   "rules_file", "columns", NULL }; *d; d++) {
 		lua_pushnil(L);
 		lua_setfield(L, -2, *d);
 	}

@@ -1,14 +1,16 @@
 /*
- * declare.c: reading declaration tables, and the two declarations that
- * shape the data: settings{} and funnel{}.
+ * declare.c: reading declaration tables, and the declarations that shape
+ * the data: settings{}, funnel{} and columns{}.
  *
  * Owns: the helpers every declaration uses (unknown keys with "did you
- * mean", typed fields, modes, durations) and turning settings{} and
- * funnel{} into se_rules.  Never: keeps a C allocation across a call that
+ * mean", typed fields, modes, durations) and turning settings{},
+ * funnel{} and columns{} into se_rules.  Never: keeps a C allocation across a call that
  * can raise: whatever it allocates is attached to the rules at once, which
  * the caller frees whether the script succeeded or not.
  */
 #include "host.h"
+#include "colmap.h"
+#include "import.h"
 
 /* ---- reading declaration tables ------------------------------------------ */
 
@@ -540,3 +542,81 @@ int se_lua_funnel(lua_State *L)
 	return 0;
 }
 
+
+/* ---- columns{} ------------------------------------------------------------ */
+
+/*
+ * columns { deal_id = "Сделка", ts = "Дата изменения", ts_format = "DD.MM.YYYY HH:MM",
+ *           pipeline = { value = "Продажи" } }
+ * A canonical field is the export's column (a string, or { column = ... })
+ * or a value for every row ({ value = ... }).  Several columns{} add up,
+ * a later one replacing the fields it names, so a bundled mapping can be
+ * adjusted: columns(require "columns.amocrm"); columns { pipeline = ... }.
+ */
+/* The value on top of the stack: a column name, { column = ... } or
+ * { value = ... }. */
+static void declare_column(lua_State *L, se_colmap *m, const char *key)
+{
+	static const char *const keys[] = { "column", "value", NULL };
+	int f = se_rows_field(key, strlen(key));
+	int t = lua_gettop(L);
+	const char *column = NULL, *value = NULL;
+	se_error err = { 0 };
+	int other, rc;
+
+	if (lua_type(L, t) == LUA_TSTRING) {
+		column = lua_tostring(L, t);
+	} else if (lua_type(L, t) == LUA_TTABLE) {
+		char what[64];
+
+		snprintf(what, sizeof what, "columns: %s", key);
+		se_lua_check_keys(L, t, what, keys, 0);
+		column = se_lua_opt_string_field(L, t, "column", what);
+		/* Stays on the stack (a number turned into its text) until stored. */
+		if (lua_getfield(L, t, "value") == LUA_TNUMBER || lua_type(L, -1) == LUA_TSTRING)
+			value = lua_tostring(L, -1);
+		else if (!lua_isnil(L, -1))
+			luaL_error(L, "%s: value must be a string or a number, not a %s", what,
+			           luaL_typename(L, -1));
+		if ((column == NULL) == (value == NULL))
+			luaL_error(L, "%s: give either column = \"header name\" or value = \"text\"", what);
+	} else {
+		luaL_error(L, "columns: %s must be a column name (a string) or { value = ... }, not a %s",
+		           key, luaL_typename(L, t));
+	}
+	if (column != NULL && (other = se_colmap_field_of(m, column)) >= 0 && other != f)
+		luaL_error(L, "columns: %s: \"%s\" is already the column of %s", key, column,
+		           se_rows_field_name(other));
+	rc = column != NULL ? se_colmap_set_column(m, f, column, &err) : se_colmap_set_value(m, f, value, &err);
+	if (rc != SE_OK)
+		luaL_error(L, "columns: %s: %s", key, err.msg);
+	lua_settop(L, t);
+}
+
+int se_lua_columns(lua_State *L)
+{
+	const char *keys[F_COUNT + 2];
+	sandbox *sb = se_lua_declaring(L, "columns");
+	se_rules *r = sb->rules;
+	se_error err = { 0 };
+	const char *s;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	for (int f = 0; f < F_COUNT; f++)
+		keys[f] = se_rows_field_name(f);
+	keys[F_COUNT] = "ts_format";
+	keys[F_COUNT + 1] = NULL;
+	se_lua_check_keys(L, 1, "columns", keys, 0);
+	/* Attached to the rules at once: freed with them whatever happens next. */
+	if (r->columns == NULL && se_colmap_new(&r->columns) != SE_OK)
+		return luaL_error(L, "out of memory");
+	for (int f = 0; f < F_COUNT; f++) {
+		if (lua_getfield(L, 1, keys[f]) != LUA_TNIL)
+			declare_column(L, r->columns, keys[f]);
+		lua_pop(L, 1);
+	}
+	if ((s = se_lua_opt_string_field(L, 1, "ts_format", "columns")) != NULL &&
+	    se_colmap_set_ts_format(r->columns, s, &err) != SE_OK)
+		return luaL_error(L, "columns: %s", err.msg);
+	return 0;
+}

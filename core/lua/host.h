@@ -11,7 +11,7 @@
  *   cwork.c         the budget charged for table and string functions
  *   sandbox.c       which libraries exist and what is blocked, require(),
  *                   starting a state, loading a rules script
- *   declare.c       reading declaration tables, settings{}, funnel{}
+ *   declare.c       reading declaration tables, settings{}, funnel{}, columns{}
  *   rule.c          metric{}, rule{}, rules_file()
  *   scope.c         the Scope userdata: the report's numbers seen from Lua
  *   eval.c          running metrics and rules over a built report
@@ -149,6 +149,7 @@ sandbox *se_lua_declaring(lua_State *L, const char *fn);
 int64_t se_lua_duration_seconds(const char *s);
 int se_lua_settings(lua_State *L);
 int se_lua_funnel(lua_State *L);
+int se_lua_columns(lua_State *L);
 
 /* ---- rule.c ---- */
 int se_lua_metric(lua_State *L);

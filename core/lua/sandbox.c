@@ -295,6 +295,8 @@ static void install_guards(lua_State *L)
 	lua_setfield(L, g, "settings");
 	lua_pushcfunction(L, se_lua_funnel);
 	lua_setfield(L, g, "funnel");
+	lua_pushcfunction(L, se_lua_columns);
+	lua_setfield(L, g, "columns");
 	lua_pushcfunction(L, se_lua_metric);
 	lua_setfield(L, g, "metric");
 	lua_pushcfunction(L, se_lua_rule);

@@ -156,7 +156,21 @@ check adapter_cp1251 3 --db d.db --import-with ./$ru/my_crm.lua --encoding cp125
 	"$asof" --format csv --report leads,presale $ru/rules.lua
 check usage_adapter_no_input 2 --db c.db --import-with amocrm rules.lua
 check usage_adapter_unknown 2 --db c.db --import-with salesforce export.csv
-check usage_encoding_alone 2 --db c.db --encoding cp1251 --import export_ru.csv
+check usage_encoding_alone 2 --db c.db --encoding cp1251 rules.lua
+# UI exports read with the bundled columns{} mappings (scripts/lib/columns/):
+# amoCRM's lead list on two days (the unchanged lead is one event), Bitrix24's
+# cp1251 deal list, Pipedrive's "Deal - ..." columns.
+ui=importers
+check ui_amocrm 0 --db u1.db --import $ui/ui_amocrm/export_2026-12-01.csv \
+	--import $ui/ui_amocrm/export_2026-12-02.csv --as-of 2026-12-10T00:00:00Z --format csv \
+	--report leads,conversion $ui/ui_amocrm/rules.lua
+check ui_bitrix24 0 --db u2.db --encoding cp1251 --import $ui/ui_bitrix24/deals.csv \
+	--as-of 2026-12-10T00:00:00Z --format csv --report leads $ui/ui_bitrix24/rules.lua
+check ui_pipedrive 0 --db u3.db --import $ui/ui_pipedrive/deals.csv \
+	--as-of 2026-12-10T00:00:00Z --format csv --report leads $ui/ui_pipedrive/rules.lua
+# A mapped column the export lacks: named, with the closest header name.
+check ui_missing_column 1 --db u4.db --import $ui/ui_pipedrive/deals.csv \
+	$ui/ui_pipedrive/rules_wrong.lua
 # A hook that reads nothing and sleeps, with 200 KB of JSON for its stdin:
 # killed at --hook-timeout, the run over within a second more.
 started=$(date +%s%N)

@@ -1,0 +1,355 @@
+/*
+ * colmap.c: columns{} declarations and their binding to a header (see
+ * colmap.h).
+ *
+ * Header names are compared as people read them, not as bytes: exports
+ * differ from release to release and from the user's memory in case, in
+ * spaces and in "ё" (amoCRM writes "Счёт", a user types "Счет"), and a
+ * mapping that fails on those would fail on every real file.  Anything
+ * beyond that (a different word) is reported with the closest names, not
+ * guessed.
+ */
+#include "colmap.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define N_FIELDS 16          /* >= F_COUNT of import.h */
+#define MAX_NAME_CHARS 256   /* longer header names compare on this prefix */
+
+struct se_colmap {
+	char *column[N_FIELDS];
+	char *value[N_FIELDS];
+	char *ts_format;
+	se_time_layout layout;
+};
+
+int se_colmap_new(se_colmap **out)
+{
+	*out = calloc(1, sizeof **out);
+	return *out == NULL ? SE_ENOMEM : SE_OK;
+}
+
+void se_colmap_free(se_colmap *m)
+{
+	if (m == NULL)
+		return;
+	for (int f = 0; f < N_FIELDS; f++) {
+		free(m->column[f]);
+		free(m->value[f]);
+	}
+	free(m->ts_format);
+	free(m);
+}
+
+static int replace(char **slot, const char *text, se_error *err)
+{
+	char *copy = NULL;
+
+	if (text != NULL && (copy = strdup(text)) == NULL)
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	free(*slot);
+	*slot = copy;
+	return SE_OK;
+}
+
+int se_colmap_set_column(se_colmap *m, int field, const char *header, se_error *err)
+{
+	int rc;
+
+	if (field < 0 || field >= N_FIELDS)
+		return se_error_set(err, SE_EUSAGE, "no such field");
+	if (se_header_names_equal(header, strlen(header), "", 0))
+		return se_error_set(err, SE_EUSAGE, "the column name is empty");
+	/* One column read as two fields is a slip, not a mapping. */
+	if (se_colmap_field_of(m, header) >= 0 && se_colmap_field_of(m, header) != field)
+		return se_error_set(err, SE_EUSAGE, "\"%s\" is already another field's column", header);
+	if ((rc = replace(&m->column[field], header, err)) != SE_OK)
+		return rc;
+	return replace(&m->value[field], NULL, err);
+}
+
+int se_colmap_set_value(se_colmap *m, int field, const char *value, se_error *err)
+{
+	int rc;
+
+	if (field < 0 || field >= N_FIELDS)
+		return se_error_set(err, SE_EUSAGE, "no such field");
+	if ((rc = replace(&m->value[field], value, err)) != SE_OK)
+		return rc;
+	return replace(&m->column[field], NULL, err);
+}
+
+int se_colmap_set_ts_format(se_colmap *m, const char *layout, se_error *err)
+{
+	se_time_layout lay;
+	const char *why = NULL;
+
+	if (se_time_layout_compile(layout, &lay, &why) != SE_OK)
+		return se_error_set(err, SE_EUSAGE, "ts_format \"%s\": %s", layout, why);
+	m->layout = lay;
+	return replace(&m->ts_format, layout, err);
+}
+
+int se_colmap_field_of(const se_colmap *m, const char *header)
+{
+	for (int f = 0; f < N_FIELDS; f++)
+		if (m->column[f] != NULL &&
+		    se_header_names_equal(header, strlen(header), m->column[f], strlen(m->column[f])))
+			return f;
+	return -1;
+}
+
+int se_colmap_claims(const se_colmap *m, int field)
+{
+	return field >= 0 && field < N_FIELDS && (m->column[field] != NULL || m->value[field] != NULL);
+}
+
+const char *se_colmap_column(const se_colmap *m, int field)
+{
+	return field >= 0 && field < N_FIELDS ? m->column[field] : NULL;
+}
+
+const char *se_colmap_value(const se_colmap *m, int field, size_t *len)
+{
+	if (field < 0 || field >= N_FIELDS || m->value[field] == NULL)
+		return NULL;
+	*len = strlen(m->value[field]);
+	return m->value[field];
+}
+
+const se_time_layout *se_colmap_ts_layout(const se_colmap *m)
+{
+	return m->ts_format != NULL ? &m->layout : NULL;
+}
+
+const char *se_colmap_ts_format(const se_colmap *m)
+{
+	return m->ts_format;
+}
+
+/* ---- comparing header names ------------------------------------------------- */
+
+/* One code point; an invalid byte becomes a value no text can spell. */
+static uint32_t next_code(const unsigned char **pp, const unsigned char *end)
+{
+	const unsigned char *p = *pp;
+	uint32_t c = *p;
+	int extra = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
+
+	if (c < 0x80 || end - p <= extra) {
+		*pp = p + 1;
+		return c < 0x80 ? c : 0x110000 + c;
+	}
+	c &= 0x3Fu >> extra;
+	for (int i = 1; i <= extra; i++) {
+		if ((p[i] & 0xC0) != 0x80) {
+			*pp = p + 1;
+			return 0x110000 + *p;
+		}
+		c = (c << 6) | (p[i] & 0x3F);
+	}
+	*pp = p + extra + 1;
+	return c;
+}
+
+static uint32_t fold(uint32_t c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c + 32;
+	if (c >= 0x0410 && c <= 0x042F) /* А-Я */
+		return c + 32;
+	if (c == 0x0401 || c == 0x0451) /* Ё ё -> е */
+		return 0x0435;
+	if (c == '\t' || c == '\r' || c == '\n' || c == 0xA0 || c == 0x202F)
+		return ' ';
+	return c;
+}
+
+/* The folded code points of a name, trimmed, spaces collapsed. */
+static size_t folded(const char *s, size_t len, uint32_t *out)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	size_t n = 0;
+
+	while (p < end && n < MAX_NAME_CHARS) {
+		uint32_t c = fold(next_code(&p, end));
+
+		if (c == ' ' && (n == 0 || out[n - 1] == ' '))
+			continue;
+		out[n++] = c;
+	}
+	while (n > 0 && out[n - 1] == ' ')
+		n--;
+	return n;
+}
+
+int se_header_names_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+	uint32_t fa[MAX_NAME_CHARS], fb[MAX_NAME_CHARS];
+	size_t na = folded(a, alen, fa), nb = folded(b, blen, fb);
+
+	return na == nb && memcmp(fa, fb, na * sizeof fa[0]) == 0;
+}
+
+/* Levenshtein distance over folded code points, capped: names longer than
+ * 64 characters are not suggested. */
+static size_t distance(const uint32_t *a, size_t na, const uint32_t *b, size_t nb)
+{
+	size_t row[65];
+
+	if (na > 64 || nb > 64)
+		return SIZE_MAX;
+	for (size_t j = 0; j <= nb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= na; i++) {
+		size_t prev = row[0];
+
+		row[0] = i;
+		for (size_t j = 1; j <= nb; j++) {
+			size_t cur = row[j], best = prev + (a[i - 1] != b[j - 1]);
+
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			prev = cur;
+		}
+	}
+	return row[nb];
+}
+
+static int contains(const uint32_t *hay, size_t nh, const uint32_t *needle, size_t nn)
+{
+	if (nn == 0 || nn > nh)
+		return 0;
+	for (size_t i = 0; i + nn <= nh; i++)
+		if (memcmp(hay + i, needle, nn * sizeof *hay) == 0)
+			return 1;
+	return 0;
+}
+
+/* The header name closest to want: within a third of its length in edits,
+ * or one containing the other ("Бюджет" and "Бюджет, руб."); -1 if none. */
+static long closest(const char *want, const se_csv_field *names, size_t n)
+{
+	uint32_t fw[MAX_NAME_CHARS], fn[MAX_NAME_CHARS];
+	size_t nw = folded(want, strlen(want), fw), best_d = SIZE_MAX;
+	long best = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t nn = folded(names[i].ptr, names[i].len, fn);
+		size_t d = distance(fw, nw, fn, nn);
+
+		if (contains(fn, nn, fw, nw) || contains(fw, nw, fn, nn))
+			d = d == 0 ? 0 : 1;
+		else if (d == SIZE_MAX || d > (nw + 2) / 3)
+			continue;
+		if (d < best_d) {
+			best_d = d;
+			best = (long)i;
+		}
+	}
+	return best;
+}
+
+/* "A", "B", "C" into buf, as many as fit. */
+static void list_names(const se_csv_field *names, size_t n, char *buf, size_t size)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && used + 8 < size; i++) {
+		int w = snprintf(buf + used, size - used, "%s\"%.*s\"", i ? ", " : "",
+		                 (int)(names[i].len > 60 ? 60 : names[i].len), names[i].ptr);
+
+		if (w < 0 || (size_t)w >= size - used) {
+			snprintf(buf + used, size - used, ", ...");
+			return;
+		}
+		used += (size_t)w;
+	}
+}
+
+int se_colmap_bind(const se_colmap *m, const se_csv_field *names, size_t n, int *field_of,
+                   const char *const *field_names, se_error *err)
+{
+	long at[N_FIELDS];
+
+	for (int f = 0; f < N_FIELDS; f++)
+		at[f] = -1;
+	for (size_t i = 0; i < n; i++) {
+		field_of[i] = -1;
+		for (int f = 0; f < N_FIELDS; f++) {
+			if (m->column[f] == NULL ||
+			    !se_header_names_equal(names[i].ptr, names[i].len, m->column[f], strlen(m->column[f])))
+				continue;
+			if (at[f] >= 0)
+				return se_error_set(err, SE_EINPUT,
+				                    "column \"%s\" (columns{} %s) appears twice in the header",
+				                    m->column[f], field_names[f]);
+			at[f] = (long)i;
+			field_of[i] = f;
+		}
+	}
+	for (int f = 0; f < N_FIELDS; f++) {
+		char list[600];
+		long near;
+
+		if (m->column[f] == NULL || at[f] >= 0)
+			continue;
+		near = closest(m->column[f], names, n);
+		if (near >= 0)
+			return se_error_set(err, SE_EINPUT,
+			                    "header has no column \"%s\" (columns{} %s); did you mean \"%.*s\"?",
+			                    m->column[f], field_names[f], (int)names[near].len, names[near].ptr);
+		list_names(names, n, list, sizeof list);
+		return se_error_set(err, SE_EINPUT, "header has no column \"%s\" (columns{} %s); it has %s",
+		                    m->column[f], field_names[f], list);
+	}
+	return SE_OK;
+}
+
+/* ---- identity by content ------------------------------------------------------ */
+
+__extension__ typedef unsigned __int128 u128;
+
+static u128 fnv_bytes(u128 h, const void *data, size_t len)
+{
+	/* FNV-1a, 128 bits: prime 2^88 + 2^8 + 0x3b. */
+	const u128 prime = ((u128)1 << 88) + 0x13B;
+	const unsigned char *p = data;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= prime;
+	}
+	return h;
+}
+
+/* Lengths and the time go in as 8 little-endian bytes, so no choice of
+ * deal or stage text can make two different triples hash the same input. */
+static u128 fnv_u64(u128 h, uint64_t v)
+{
+	unsigned char b[8];
+
+	for (int i = 0; i < 8; i++)
+		b[i] = (unsigned char)(v >> (8 * i));
+	return fnv_bytes(h, b, sizeof b);
+}
+
+void se_content_key(const char *deal, size_t deal_len, int64_t ts, const char *stage,
+                    size_t stage_len, char *out)
+{
+	u128 h = ((u128)0x6c62272e07bb0142u << 64) | 0x62b821756295c58du;
+
+	h = fnv_u64(h, deal_len);
+	h = fnv_bytes(h, deal, deal_len);
+	h = fnv_u64(h, (uint64_t)ts);
+	h = fnv_u64(h, stage_len);
+	h = fnv_bytes(h, stage, stage_len);
+	snprintf(out, SE_CONTENT_KEY_LEN + 1, "content:%016llx%016llx", (unsigned long long)(h >> 64),
+	         (unsigned long long)h);
+}
