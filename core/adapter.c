@@ -27,6 +27,9 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+/* Events per transaction of an adapter import (see se_import_with). */
+#define SE_ADAPTER_BATCH 10000
+
 #ifndef SE_IMPORTERS_DIR
 #define SE_IMPORTERS_DIR "scripts/importers"
 #endif
@@ -581,6 +584,10 @@ int se_import_with(se_store *st, const char *adapter, const char *const *files, 
 
 	memset(stats, 0, sizeof *stats);
 	memset(&r, 0, sizeof r);
+	/* Smaller batches than the canonical import's: a batch's rows wait in
+	 * memory until it commits, and an adapter's input is streamed. */
+	if (o.batch_rows == 0)
+		o.batch_rows = SE_ADAPTER_BATCH;
 	r.st = st;
 	r.opts = &o;
 	r.stats = stats;
@@ -604,5 +611,121 @@ int se_import_with(se_store *st, const char *adapter, const char *const *files, 
 out:
 	se_adapter_free(r.ad);
 	se_tz_free(zone);
+	return rc;
+}
+
+/* ---- a run fed from outside ------------------------------------------------------ */
+
+struct se_adapter_run {
+	run r;
+	se_adapter_host host;
+	se_import_opts o;
+	se_tz *zone;
+	char name[256];
+	long n;
+};
+
+int se_adapter_run_open(se_adapter_run **out, se_store *st, const char *adapter,
+                        const se_import_opts *opts, const se_script_limits *limits,
+                        se_import_stats *stats, se_error *err)
+{
+	static const se_import_opts defaults;
+	se_adapter_run *ar = calloc(1, sizeof *ar);
+	char path[4096];
+	int rc;
+
+	*out = NULL;
+	if (ar == NULL)
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	memset(stats, 0, sizeof *stats);
+	ar->o = opts ? *opts : defaults;
+	if (ar->o.batch_rows == 0)
+		ar->o.batch_rows = SE_ADAPTER_BATCH;
+	ar->r.st = st;
+	ar->r.opts = &ar->o;
+	ar->r.stats = stats;
+	ar->r.file = "";
+	ar->host = (se_adapter_host){ &ar->r, host_emit, host_state_get, host_state_set, host_state_keys };
+	if ((rc = find_adapter(adapter, path, sizeof path, err)) != SE_OK ||
+	    (rc = se_adapter_load(&ar->r.ad, path, limits, &ar->host, err)) != SE_OK)
+		goto fail;
+	if (ar->o.zone == NULL && se_adapter_timezone(ar->r.ad) != NULL) {
+		if ((rc = se_tz_open(&ar->zone, se_adapter_timezone(ar->r.ad), err)) != SE_OK) {
+			se_error_prefix(err, "%s: timezone", path);
+			goto fail;
+		}
+		ar->o.zone = ar->zone;
+	}
+	if ((rc = se_rows_open(&ar->r.rows, st, &ar->o, stats, err)) != SE_OK)
+		goto fail;
+	*out = ar;
+	return SE_OK;
+fail:
+	se_adapter_free(ar->r.ad);
+	se_tz_free(ar->zone);
+	free(ar);
+	return rc;
+}
+
+int se_adapter_run_begin(se_adapter_run *ar, const char *name, int input, int inputs, int64_t snapshot,
+                         se_error *err)
+{
+	run *r = &ar->r;
+	int rc;
+
+	snprintf(ar->name, sizeof ar->name, "%s", name);
+	r->file = ar->name;
+	ar->n = 0;
+	if ((rc = se_adapter_set_file(r->ad, r->file, input, inputs, snapshot, err)) != SE_OK ||
+	    (rc = se_rows_begin(r->rows, err)) != SE_OK)
+		return rc;
+	se_rows_where(r->rows, r->file, "start");
+	if ((rc = se_adapter_start(r->ad, err)) != SE_OK)
+		se_error_prefix(err, "%s", r->file);
+	return rc;
+}
+
+int se_adapter_run_document(se_adapter_run *ar, json_t *doc, se_error *err)
+{
+	se_rows_where(ar->r.rows, ar->r.file, "record ");
+	return document_records(&ar->r, doc, 0, &ar->n, err);
+}
+
+int se_adapter_run_end(se_adapter_run *ar, se_error *err)
+{
+	se_rows_where(ar->r.rows, ar->r.file, "finish");
+	return after_call(&ar->r, se_adapter_finish(ar->r.ad, err), "finish", -1, err);
+}
+
+int se_adapter_run_state_get(se_adapter_run *ar, const char *key, char **value, se_error *err)
+{
+	const char *v = NULL;
+	size_t len = 0;
+	int rc = host_state_get(&ar->r, key, strlen(key), &v, &len, err);
+
+	*value = NULL;
+	if (rc == SE_OK && v != NULL && (*value = strndup(v, len)) == NULL)
+		rc = se_error_set(err, SE_ENOMEM, "out of memory");
+	return rc;
+}
+
+int se_adapter_run_state_set(se_adapter_run *ar, const char *key, const char *value, se_error *err)
+{
+	return host_state_set(&ar->r, key, strlen(key), value, value ? strlen(value) : 0, err);
+}
+
+int se_adapter_run_commit(se_adapter_run *ar, se_error *err)
+{
+	return se_rows_commit(ar->r.rows, err);
+}
+
+int se_adapter_run_close(se_adapter_run *ar, int rc, se_error *err)
+{
+	if (ar == NULL)
+		return rc;
+	rc = se_rows_close(ar->r.rows, rc, err);
+	se_adapter_free(ar->r.ad);
+	se_tz_free(ar->zone);
+	free(ar);
 	return rc;
 }
