@@ -29,6 +29,8 @@
 
 /* Events per transaction of an adapter import (see se_import_with). */
 #define SE_ADAPTER_BATCH 10000
+/* The store's cache budgets for an adapter import: a quarter (store.h). */
+#define SE_ADAPTER_MEM_SHIFT 2
 
 #ifndef SE_IMPORTERS_DIR
 #define SE_IMPORTERS_DIR "scripts/importers"
@@ -588,12 +590,13 @@ int se_import_with(se_store *st, const char *adapter, const char *const *files, 
 	 * memory until it commits, and an adapter's input is streamed. */
 	if (o.batch_rows == 0)
 		o.batch_rows = SE_ADAPTER_BATCH;
+	se_store_lower_memory(st, SE_ADAPTER_MEM_SHIFT);
 	r.st = st;
 	r.opts = &o;
 	r.stats = stats;
 	if ((rc = find_adapter(adapter, path, sizeof path, err)) != SE_OK ||
 	    (rc = se_adapter_load(&r.ad, path, limits, &host, err)) != SE_OK)
-		return rc;
+		goto out;
 	/* Naive times: the user's zone (--input-tz or the rules' input_timezone)
 	 * if given, else the one the adapter knows its CRM writes. */
 	if (o.zone == NULL && se_adapter_timezone(r.ad) != NULL) {
@@ -609,6 +612,7 @@ int se_import_with(se_store *st, const char *adapter, const char *const *files, 
 		rc = import_one(&r, files[i], i + 1, n_files, err);
 	rc = se_rows_close(r.rows, rc, err);
 out:
+	se_store_lower_memory(st, 0); /* reports after the import get the full budgets */
 	se_adapter_free(r.ad);
 	se_tz_free(zone);
 	return rc;
@@ -641,6 +645,7 @@ int se_adapter_run_open(se_adapter_run **out, se_store *st, const char *adapter,
 	ar->o = opts ? *opts : defaults;
 	if (ar->o.batch_rows == 0)
 		ar->o.batch_rows = SE_ADAPTER_BATCH;
+	se_store_lower_memory(st, SE_ADAPTER_MEM_SHIFT);
 	ar->r.st = st;
 	ar->r.opts = &ar->o;
 	ar->r.stats = stats;
@@ -661,6 +666,7 @@ int se_adapter_run_open(se_adapter_run **out, se_store *st, const char *adapter,
 	*out = ar;
 	return SE_OK;
 fail:
+	se_store_lower_memory(st, 0);
 	se_adapter_free(ar->r.ad);
 	se_tz_free(ar->zone);
 	free(ar);
@@ -724,6 +730,7 @@ int se_adapter_run_close(se_adapter_run *ar, int rc, se_error *err)
 	if (ar == NULL)
 		return rc;
 	rc = se_rows_close(ar->r.rows, rc, err);
+	se_store_lower_memory(ar->r.st, 0);
 	se_adapter_free(ar->r.ad);
 	se_tz_free(ar->zone);
 	free(ar);

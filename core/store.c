@@ -207,6 +207,7 @@ struct se_store {
 	int64_t refreshed_from_memory;
 	int wal_frames;              /* frames in the WAL after our last commit */
 	checkpointer ckpt;
+	unsigned mem_shift;          /* se_store_lower_memory(): budgets >> this */
 };
 
 static void capture_drop(se_store *st);
@@ -1007,7 +1008,7 @@ static int capture_check(se_store *st, se_error *err)
 	st->cap_checked = 1;
 	deal_keys = se_strmap_bytes(st->deal_state == DEALS_LENT ? (size_t)st->lent_max
 	                                                         : se_strmap_count(st->deal_cache));
-	st->cap_limit = deal_keys < CAPTURE_BUDGET ? CAPTURE_BUDGET - deal_keys : 0;
+	st->cap_limit = deal_keys < (CAPTURE_BUDGET >> st->mem_shift) ? (CAPTURE_BUDGET >> st->mem_shift) - deal_keys : 0;
 	if (st->cap_state == CAP_ACTIVE) {
 		if (top != st->cap_last)
 			st->cap_state = CAP_FROZEN; /* someone else appended rows */
@@ -1474,7 +1475,7 @@ static int read_delta(se_store *st, int64_t after, int64_t upto, delta_row *rows
 	int rc;
 
 	sqlite3_bind_int64(s, 1, after);
-	sqlite3_bind_int64(s, 2, DELTA_WINDOW);
+	sqlite3_bind_int64(s, 2, DELTA_WINDOW >> st->mem_shift);
 	sqlite3_bind_int64(s, 3, upto);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		delta_row_read(s, &rows[k++]);
@@ -1633,7 +1634,7 @@ static int merge_from_sql(se_store *st, se_history_builder *b, delta_row **rows,
 	int rc;
 
 	for (;;) {
-		if (*rows == NULL && (*rows = malloc(DELTA_WINDOW * sizeof **rows)) == NULL)
+		if (*rows == NULL && (*rows = malloc((DELTA_WINDOW >> st->mem_shift) * sizeof **rows)) == NULL)
 			return se_error_set(err, SE_ENOMEM, "out of memory");
 		if ((rc = read_delta(st, after, upto, *rows, &n, err)) != SE_OK)
 			return rc;
@@ -1833,4 +1834,16 @@ int se_store_alert_delete(se_store *st, const char *rule, const char *scope, se_
 	sqlite3_bind_text(s, 1, rule, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, scope, -1, SQLITE_STATIC);
 	return step_done(st, s, err, "removing alert state");
+}
+
+/* ---- lower memory (streamed adapter imports) -------------------------------
+ *
+ * An adapter import streams its input to keep memory bounded; the cache's
+ * two large buffers (the rows kept from the import, the window of rows a
+ * refresh merges) would otherwise take up to 144 MB whatever the input.
+ * Here they are divided by 2^shift: smaller windows mean a chunk may be
+ * rewritten once per window, a price only imports of millions of rows pay. */
+void se_store_lower_memory(se_store *st, unsigned shift)
+{
+	st->mem_shift = shift > 4 ? 4 : shift;
 }
