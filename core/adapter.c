@@ -29,8 +29,8 @@
 
 /* Events per transaction of an adapter import (see se_import_with). */
 #define SE_ADAPTER_BATCH 10000
-/* The store's cache budgets for an adapter import: a quarter (store.h). */
-#define SE_ADAPTER_MEM_SHIFT 2
+/* The store's cache budgets for an adapter import: an eighth (store.h). */
+#define SE_ADAPTER_MEM_SHIFT 3
 
 #ifndef SE_IMPORTERS_DIR
 #define SE_IMPORTERS_DIR "scripts/importers"

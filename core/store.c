@@ -28,6 +28,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1679,6 +1680,8 @@ int se_store_refresh(se_store *st, se_error *err)
 	/* The deal keys of an import are not needed any more: give their
 	 * memory back before the windows take theirs. */
 	se_strmap_free(st->deal_cache);
+	if (st->mem_shift > 0)
+		malloc_trim(0); /* the keys were many small blocks: hand their pages back first */
 	if ((st->deal_cache = se_strmap_new()) == NULL)
 		return se_error_set(err, SE_ENOMEM, "out of memory");
 	st->deal_state = DEALS_UNKNOWN;
@@ -1845,5 +1848,10 @@ int se_store_alert_delete(se_store *st, const char *rule, const char *scope, se_
  * rewritten once per window, a price only imports of millions of rows pay. */
 void se_store_lower_memory(se_store *st, unsigned shift)
 {
+	char sql[64];
+
 	st->mem_shift = shift > 4 ? 4 : shift;
+	/* SQLite's page cache too (32 MB in configure()); a constant statement. */
+	snprintf(sql, sizeof sql, "PRAGMA cache_size = %d", -(32768 >> st->mem_shift));
+	sqlite3_exec(st->db, sql, NULL, NULL, NULL);
 }

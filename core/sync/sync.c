@@ -570,6 +570,16 @@ static int pages(job *j, const call *k, se_error *err)
 			break;
 		}
 		list = at_path(doc, k->list);
+		if (list == NULL && json_is_string(json_object_get(doc, "error"))) {
+			/* Bitrix24 and BlueSales say what went wrong in the body. */
+			json_t *d = json_object_get(doc, "error_description");
+
+			rc = se_error_set(err, SE_EINPUT, "%s: the CRM answered an error: %.200s%s%.300s", label,
+			                  json_string_value(json_object_get(doc, "error")), json_is_string(d) ? ": " : "",
+			                  json_is_string(d) ? json_string_value(d) : "");
+			json_decref(doc);
+			break;
+		}
 		if (list == NULL || !(json_is_array(list) || (json_is_null(list) && k->pg == PG_PD))) {
 			rc = se_error_set(err, SE_EINPUT, "%s: the response has no list \"%s\" (%s): has the API changed?", label,
 			                  k->list, list == NULL ? "missing" : "not a list");

@@ -120,7 +120,8 @@ for CRM in ${SYNC_CRMS:-bluesales amocrm bitrix24 pipedrive hubspot}; do
 	for case in "expired:refused the credentials (HTTP 401): check SALESENGINE_" \
 		"notfound:not found (HTTP 404): is the account right" \
 		"malformed:the response is not JSON: line 1, column" \
-		"shape:the response has no list"; do
+		"shape:the response has no list" \
+		"apierror:the CRM answered an error: ACCESS_DENIED: Access denied."; do
 		scen=${case%%:*}
 		start_server $CRM $scen
 		creds $CRM

@@ -14,6 +14,7 @@ SCENARIO, comma-separated flags:
   malformed  page 2 of the last call is not JSON
   shape      the last call's list is under another name
   notfound   every request is 404
+  apierror   every request is 200 with an error body (as Bitrix24 does)
   slow=S     page 2 of the last call waits S seconds first
 Each request is logged as "METHOD PATH-WITHOUT-QUERY page=P" (no secrets)."""
 import json
@@ -89,6 +90,8 @@ class Handler(BaseHTTPRequestHandler):
             log.write("%s %s page=%s last=%d\n" % (self.command, path.replace(secret, "SECRET"), pos, last))
         if "notfound" in flags:
             return self.send(404, '{"error": "no such account"}')
+        if "apierror" in flags:
+            return self.send(200, '{"error": "ACCESS_DENIED", "error_description": "Access denied."}')
         if not route.authorized(self, path, q):
             return self.send(401, '{"error": "expired_token", "error_description": "The access token expired"}')
         if state["first"]:
