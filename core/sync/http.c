@@ -229,7 +229,6 @@ int se_http_fetch(se_http *h, const char *label, const char *url, const char *co
 		CURLcode c;
 		long code = 0;
 		char why[CURL_ERROR_SIZE + 64] = "";
-		char cerr[CURL_ERROR_SIZE] = "";
 
 		if (h->any && h->o.min_interval_ms > 0) {
 			long since = ms_since(&h->last);
@@ -258,7 +257,6 @@ int se_http_fetch(se_http *h, const char *label, const char *url, const char *co
 		curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &b);
 		curl_easy_setopt(h->curl, CURLOPT_HEADERFUNCTION, on_header);
 		curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, &b);
-		curl_easy_setopt(h->curl, CURLOPT_ERRORBUFFER, cerr);
 		if (post)
 			curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, post);
 		c = curl_easy_perform(h->curl);
