@@ -323,29 +323,68 @@ int se_report_forecast(const se_report *rep, int funnel, int stage, uint32_t man
 			out->amount += c->amount;
 			out->forecast_stage += se_kopecks_times(c->amount, p < 0 ? 0 : p);
 			out->forecast_shrunk += se_kopecks_times(c->amount, r.shrunk);
+			if (a->in.time_fc != NULL)
+				out->forecast_time += a->in.time_fc[(size_t)s * rep->n_manager + m];
 		}
 	}
 	return SE_OK;
 }
 
+/* Rows: the union of the shrunk forecast's close months and the
+ * time-aware one's (from the as-of month to the last with a forecast),
+ * then the "unknown" row. */
+static void month_span(const se_insight *in, int64_t *lo, int64_t *nb)
+{
+	int64_t a = INT64_MAX, b = INT64_MIN;
+	int last = -1;
+
+	if (in->close_nb > 0) {
+		a = in->close_lo;
+		b = in->close_lo + in->close_nb - 1;
+	}
+	for (int m = 0; in->time_fc != NULL && m < SE_TIME_MONTHS; m++)
+		if (in->time_month[m] != 0)
+			last = m;
+	if (last >= 0) {
+		a = in->time_month_lo < a ? in->time_month_lo : a;
+		b = in->time_month_lo + last > b ? in->time_month_lo + last : b;
+	}
+	*lo = a == INT64_MAX ? 0 : a;
+	*nb = a == INT64_MAX ? 0 : b - a + 1;
+}
+
 int se_report_forecast_months(const se_report *rep, int funnel, size_t i, se_forecast_month *out)
 {
 	const se_insight *in;
-	const int64_t *row;
+	int64_t lo, nb, month;
 
 	memset(out, 0, sizeof *out);
 	if (bad_funnel(rep, funnel))
 		return SE_ERR;
 	in = &rep->agg[funnel].in;
-	if (in->close_month == NULL || i > (size_t)in->close_nb)
+	if (in->close_month == NULL)
 		return SE_ERR;
-	row = &in->close_month[i * 4];
-	out->month = i == (size_t)in->close_nb ? -1 : in->close_lo + (int64_t)i;
-	out->deals = row[0];
-	out->amount = row[1];
-	out->forecast_stage = row[2];
-	out->forecast_shrunk = row[3];
+	month_span(in, &lo, &nb);
+	if (i > (size_t)nb)
+		return SE_ERR;
+	out->month = month = i == (size_t)nb ? -1 : lo + (int64_t)i;
+	if (month == -1 || (month >= in->close_lo && month < in->close_lo + in->close_nb)) {
+		const int64_t *row = &in->close_month[(month == -1 ? in->close_nb : month - in->close_lo) * 4];
+
+		out->deals = row[0];
+		out->amount = row[1];
+		out->forecast_stage = row[2];
+		out->forecast_shrunk = row[3];
+	}
+	if (month != -1 && in->time_fc != NULL && month >= in->time_month_lo && month < in->time_month_lo + SE_TIME_MONTHS)
+		out->forecast_time = in->time_month[month - in->time_month_lo];
 	return SE_OK;
+}
+
+int se_report_backtest_early(const se_report *rep, int64_t *data_end)
+{
+	*data_end = rep->data_end;
+	return rep->data_ends_early;
 }
 
 int se_report_backtest(const se_report *rep, int funnel, int cut, se_backtest *out)
@@ -359,6 +398,7 @@ int se_report_backtest(const se_report *rep, int funnel, int cut, se_backtest *o
 	f = &rep->rules->funnels[funnel];
 	c = &rep->agg[funnel].in.cuts[cut];
 	out->cutoff = c->cutoff;
+	out->time_deals = c->time_deals;
 	for (int s = 0; s < f->won; s++) {
 		int64_t team_won = 0, team_closed = 0;
 		double p = f->stages[s].probability, team_rate;
@@ -383,6 +423,9 @@ int se_report_backtest(const se_report *rep, int funnel, int cut, se_backtest *o
 			out->won_deals += c->won_deals[i];
 			out->won_amount += c->won_amount[i];
 			out->still_open += c->still_open[i];
+			out->won_h_deals += c->won_h_deals[i];
+			out->won_h_amount += c->won_h_amount[i];
+			out->forecast_time += c->time_fc[i];
 		}
 	}
 	return SE_OK;

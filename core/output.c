@@ -246,6 +246,7 @@ static const col forecast_cols[] = {
 	{ "team_rate_pct", "team_rate", T_PCT, ALL },
 	{ "shrunk_rate_pct", "shrunk_rate", T_PCT, ALL },
 	{ "forecast_shrunk", "forecast_shrunk", T_AMOUNT, ALL },
+	{ "forecast_time", "forecast_time", T_AMOUNT, ALL },
 };
 
 static const col forecast_month_cols[] = {
@@ -255,6 +256,7 @@ static const col forecast_month_cols[] = {
 	{ "amount", "amount", T_AMOUNT, ALL },
 	{ "forecast_stage", "forecast_stage", T_AMOUNT, ALL },
 	{ "forecast_shrunk", "forecast_shrunk", T_AMOUNT, ALL },
+	{ "forecast_time", "forecast_time", T_AMOUNT, ALL },
 };
 
 static const col backtest_cols[] = {
@@ -264,6 +266,7 @@ static const col backtest_cols[] = {
 	{ "amount", "amount", T_AMOUNT, ALL },
 	{ "forecast_stage", "forecast_stage", T_AMOUNT, ALL },
 	{ "forecast_shrunk", "forecast_shrunk", T_AMOUNT, ALL },
+	{ "forecast_time", "forecast_time", T_AMOUNT, ALL },
 	{ "won_deals", "won_deals", T_INT, ALL },
 	{ "won_amount", "won_amount", T_AMOUNT, ALL },
 	{ "still_open", "still_open", T_AMOUNT, ALL },
@@ -271,6 +274,8 @@ static const col backtest_cols[] = {
 	{ "error_stage_pct", "error_stage_rate", T_PCT, ALL },
 	{ "error_shrunk", "error_shrunk", T_AMOUNT, ALL },
 	{ "error_shrunk_pct", "error_shrunk_rate", T_PCT, ALL },
+	{ "error_time", "error_time", T_AMOUNT, ALL },
+	{ "error_time_pct", "error_time_rate", T_PCT, ALL },
 };
 
 static const col source_steps_cols[] = {
@@ -1217,6 +1222,7 @@ static void forecast_row(block *b, const char *funnel, const char *stage, const 
 		set_count_ratio(&r[11], fc->forecast_shrunk, fc->amount);
 	}
 	r[12].i = fc->forecast_shrunk;
+	r[13].i = fc->forecast_time;
 }
 
 static void build_forecast(const se_report *rep, blocks *bs, int f)
@@ -1259,7 +1265,7 @@ static void build_forecast_month(const se_report *rep, blocks *bs, int f)
 		cell *r;
 		char label[32];
 
-		if (fm.deals == 0)
+		if (fm.deals == 0 && fm.forecast_time == 0)
 			continue;
 		if ((r = new_row(b)) == NULL)
 			return;
@@ -1273,11 +1279,12 @@ static void build_forecast_month(const se_report *rep, blocks *bs, int f)
 		r[3].i = fm.amount;
 		r[4].i = fm.forecast_stage;
 		r[5].i = fm.forecast_shrunk;
+		r[6].i = fm.forecast_time;
 	}
 }
 
 static void backtest_row(block *b, const char *funnel, const char *label, const se_backtest *t,
-                         int64_t err_stage, int64_t err_shrunk)
+                         const int64_t *err)
 {
 	cell *r = new_row(b);
 
@@ -1289,13 +1296,14 @@ static void backtest_row(block *b, const char *funnel, const char *label, const 
 	r[3].i = t->amount;
 	r[4].i = t->forecast_stage;
 	r[5].i = t->forecast_shrunk;
-	r[6].i = t->won_deals;
-	r[7].i = t->won_amount;
-	r[8].i = t->still_open;
-	r[9].i = err_stage;
-	set_count_ratio(&r[10], err_stage, t->won_amount);
-	r[11].i = err_shrunk;
-	set_count_ratio(&r[12], err_shrunk, t->won_amount);
+	r[6].i = t->forecast_time;
+	r[7].i = t->won_h_deals;
+	r[8].i = t->won_h_amount;
+	r[9].i = t->still_open;
+	for (int m = 0; m < 3; m++) {
+		r[10 + 2 * m].i = err[m];
+		set_count_ratio(&r[11 + 2 * m], err[m], t->won_h_amount);
+	}
 }
 
 /* "2025-02-01": the local date of an instant in the report zone. */
@@ -1317,31 +1325,33 @@ static void build_backtest(const se_report *rep, blocks *bs, int f)
 	const char *fname = rep->rules->funnels[f].name;
 	block *b = new_block(bs, K_BACKTEST, f, 0, backtest_cols, NCOLS(backtest_cols));
 	se_backtest t, all;
-	int64_t abs_stage = 0, abs_shrunk = 0;
+	int64_t abs_err[3] = { 0, 0, 0 };
 
 	if (b == NULL)
 		return;
 	memset(&all, 0, sizeof all);
 	for (int c = 0; se_report_backtest(rep, f, c, &t) == SE_OK; c++) {
 		char label[32];
-		int64_t es = t.forecast_stage - t.won_amount, eh = t.forecast_shrunk - t.won_amount;
+		int64_t e[3] = { t.forecast_stage - t.won_h_amount, t.forecast_shrunk - t.won_h_amount,
+			         t.forecast_time - t.won_h_amount };
 
 		if (t.deals == 0)
 			continue;
 		local_date(rep, t.cutoff, label, sizeof label);
-		backtest_row(b, fname, label, &t, es, eh);
+		backtest_row(b, fname, label, &t, e);
 		all.deals += t.deals;
 		all.amount += t.amount;
 		all.forecast_stage += t.forecast_stage;
 		all.forecast_shrunk += t.forecast_shrunk;
-		all.won_deals += t.won_deals;
-		all.won_amount += t.won_amount;
+		all.forecast_time += t.forecast_time;
+		all.won_h_deals += t.won_h_deals;
+		all.won_h_amount += t.won_h_amount;
 		all.still_open += t.still_open;
-		abs_stage += es < 0 ? -es : es;
-		abs_shrunk += eh < 0 ? -eh : eh;
+		for (int m = 0; m < 3; m++)
+			abs_err[m] += e[m] < 0 ? -e[m] : e[m];
 	}
 	if (all.deals > 0)
-		backtest_row(b, fname, "all", &all, abs_stage, abs_shrunk);
+		backtest_row(b, fname, "all", &all, abs_err);
 }
 
 static void build_source_steps(const se_report *rep, blocks *bs, int f)

@@ -14,6 +14,7 @@
 #include "report.h"
 #include "cube.h"
 #include "store.h"
+#include "timecast.h"
 #include "timeconv.h"
 
 #include <math.h>
@@ -777,6 +778,7 @@ static int resolve_settings(se_report *rep, const se_rules *rules, const se_repo
 	rep->sla = se_rules_sla(rules);
 	rep->stale_multiple = se_rules_stale_multiple(rules);
 	rep->shrinkage = se_rules_shrinkage(rules);
+	rep->horizon = se_rules_horizon(rules);
 	rep->period = o->period != SE_PERIOD_DEFAULT ? o->period
 	              : rules->period != SE_PERIOD_DEFAULT ? rules->period : SE_PERIOD_TOTAL;
 	rep->mode = o->mode != SE_MODE_DEFAULT ? o->mode
@@ -810,6 +812,7 @@ int se_report_build(se_report **out, se_store *st, const se_rules *rules,
 	if ((rc = resolve_settings(rep, rules, o, err)) != SE_OK ||
 	    (rc = load_names(rep, st, &pipelines, &n_pipeline, err)) != SE_OK ||
 	    (rc = alloc_aggregates(rep, o->mode, err)) != SE_OK ||
+	    ((rep->compute & SE_REPORT_BACKTEST) && (rc = se_store_last_ts(st, &rep->data_end, err)) != SE_OK) ||
 	    ((rules->n_metrics > 0 || rules->n_alerts > 0) &&
 	     (rc = se_cube_new(&rep->cube, rules, err)) != SE_OK) ||
 	    (rc = se_insight_alloc(rep, err)) != SE_OK ||
@@ -827,7 +830,8 @@ int se_report_build(se_report **out, se_store *st, const se_rules *rules,
 		rc = se_error_set(err, SE_ENOMEM, "out of memory aggregating the report");
 	rep->count_ctx = NULL;
 	if (rc != SE_OK || (rc = fetch_unknown_examples(rep, st, err)) != SE_OK ||
-	    (rc = se_insight_finish(rep, st, err)) != SE_OK)
+	    (rc = se_insight_finish(rep, st, err)) != SE_OK ||
+	    (rc = se_timecast_finish(rep, err)) != SE_OK)
 		goto out;
 	*out = rep;
 out:

@@ -107,9 +107,30 @@ typedef struct se_backtest_cut {
 	se_presale_cell *carry_open;
 	se_rate_cell *carry_rates;
 	int64_t *carry_still_open;
+	/* Of the deals open at the cutoff, won within the horizon after it:
+	 * what every method is judged against. */
+	int64_t *won_h_deals, *won_h_amount;
+	int64_t *time_fc;              /* [stage * n_manager + manager] time-aware forecast (timecast.c) */
+	int64_t time_deals;            /* deals the time-aware forecast saw open (the same set) */
 } se_backtest_cut;
 
 #define SE_BACKTEST_CUTS 6
+
+/* A stay at a pre-sale stage, for the time-aware forecast (timecast.c):
+ * when it began and ended, and the deal's first outcome after it began. */
+typedef struct se_spell {
+	uint32_t manager;
+	int32_t stage;
+	int64_t start;                 /* the stay began */
+	int64_t end;                   /* it ended (next resolving event elsewhere); INT64_MAX: lasts now */
+	int64_t outcome_t;             /* first won or closing event after start; INT64_MAX: none */
+	int32_t outcome;               /* enum se_outcome (survival.h) of that event */
+	int64_t amount;                /* kopecks */
+} se_spell;
+
+/* Months of the time-aware forecast by close month: the as-of month and
+ * the ones after it. */
+#define SE_TIME_MONTHS 12
 
 typedef struct se_insight {
 	se_grid handling_by_manager, handling_by_source;  /* se_handling_cell */
@@ -132,6 +153,11 @@ typedef struct se_insight {
 	se_grid source_manager;        /* se_cohort_cell, column source * n_manager + manager */
 	se_backtest_cut cuts[SE_BACKTEST_CUTS];
 	int n_cuts;
+	se_spell *spells;              /* stays at pre-sale stages (forecast, backtest) */
+	size_t n_spells, cap_spells;
+	int64_t *time_fc;              /* [stage * n_manager + manager] forecast within the horizon */
+	int64_t time_month[SE_TIME_MONTHS + 1]; /* by close month from the as-of month; then later */
+	int64_t time_month_lo;         /* the as-of month (year * 12 + month - 1) */
 } se_insight;
 
 #define SE_STALE_LIST 1000
@@ -202,6 +228,9 @@ struct se_report {
 
 	int64_t sla;               /* effective settings (rules, else defaults) */
 	double stale_multiple, shrinkage;
+	int64_t horizon;           /* time-aware forecast and backtest horizon, seconds */
+	int64_t data_end;          /* latest event in the store (backtest), else 0 */
+	int data_ends_early;       /* the data ends more than a horizon before as-of */
 	se_spend *spend;           /* the script's and --spend's, merged */
 	size_t n_spend;
 	const se_count_ctx *count_ctx; /* during the pass */
@@ -243,6 +272,11 @@ static inline int64_t se_report_bucket_in(const se_report *rep, se_bucket_cache 
 		return c->key[c->last];
 	return se_report_bucket_lookup(rep, c, t);
 }
+
+/* The first instant of a local month (year * 12 + month - 1), and the
+ * local month of an instant, in the report zone. */
+int64_t se_report_month_start(const se_report *rep, int64_t month);
+int64_t se_report_month_of(const se_report *rep, int64_t t);
 
 /* insight.c: the diagnostic reports' share of the pass. */
 int se_insight_alloc(se_report *rep, se_error *err);
@@ -331,6 +365,10 @@ int se_report_time_to_won(const se_report *rep, int funnel, uint32_t manager, se
 size_t se_report_stale_count(const se_report *rep, int funnel);
 const se_stale_deal *se_report_stale_deal(const se_report *rep, int funnel, size_t i);
 
+/* The note the backtest carries: 1 when the data ends more than a horizon
+ * before as-of (its cutoffs are then the last months of the data). */
+int se_report_backtest_early(const se_report *rep, int64_t *data_end);
+
 /* Forecast of the deals open now at one pre-sale stage (4i); stage -1: all
  * pre-sale stages.  Forecasts are sums of per-(stage, manager) parts, each
  * rounded to the kopeck. */
@@ -340,6 +378,7 @@ typedef struct se_forecast {
 	int64_t forecast_stage;        /* amount x probability */
 	se_stage_rate rate;            /* empirical, shrunk (not for stage -1) */
 	int64_t forecast_shrunk;       /* amount x rate.shrunk */
+	int64_t forecast_time;         /* expected won within the horizon (timecast.c) */
 } se_forecast;
 int se_report_forecast(const se_report *rep, int funnel, int stage, uint32_t manager, se_forecast *out);
 /* By expected close month: month -1 = the deals of stages no won deal ever
@@ -347,6 +386,7 @@ int se_report_forecast(const se_report *rep, int funnel, int stage, uint32_t man
 typedef struct se_forecast_month {
 	int64_t month;                 /* year * 12 + month - 1, or -1 */
 	int64_t deals, amount, forecast_stage, forecast_shrunk;
+	int64_t forecast_time;         /* expected won in that month (the 12 from the as-of month) */
 } se_forecast_month;
 int se_report_forecast_months(const se_report *rep, int funnel, size_t i, se_forecast_month *out);
 
@@ -357,6 +397,9 @@ typedef struct se_backtest {
 	int64_t deals, amount, forecast_stage, forecast_shrunk;
 	int64_t won_deals, won_amount; /* of those deals, won after the cutoff (by as-of) */
 	int64_t still_open;            /* amount of those deals still open now */
+	int64_t forecast_time;         /* time-aware: expected won within the horizon */
+	int64_t won_h_deals, won_h_amount; /* won within the horizon after the cutoff */
+	int64_t time_deals;            /* open deals the time-aware forecast saw (== deals) */
 } se_backtest;
 int se_report_backtest(const se_report *rep, int funnel, int cut, se_backtest *out);
 

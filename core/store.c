@@ -101,6 +101,7 @@ enum stmt_id {
 	ST_META_GET,
 	ST_META_SET,
 	ST_MAX_EVENT,
+	ST_LAST_TS,
 	ST_DELTA_ROWS,
 	ST_EVENT_KEY,
 	ST_CHUNK_GET,
@@ -313,6 +314,7 @@ static int prepare_all(se_store *st, se_error *err)
 		{ ST_META_GET, "SELECT value FROM meta WHERE key = ?1" },
 		{ ST_META_SET, "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)" },
 		{ ST_MAX_EVENT, "SELECT coalesce(max(id), 0) FROM event" },
+		{ ST_LAST_TS, "SELECT coalesce(max(ts), 0) FROM event" },
 		{ ST_DELTA_ROWS,
 		  "SELECT id, deal, ts, status, pipeline, manager, source, amount"
 		  " FROM event WHERE id > ?1 AND id <= ?3 ORDER BY id LIMIT ?2" },
@@ -1321,6 +1323,16 @@ int se_store_deal_key(se_store *st, int64_t id, char *buf, size_t size, se_error
 	if (rc == SQLITE_DONE)
 		return se_error_set(err, SE_EDB, "deal %lld not found", (long long)id);
 	return db_error(st, err, "reading a deal");
+}
+
+int se_store_last_ts(se_store *st, int64_t *ts, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_LAST_TS];
+	int rc = sqlite3_step(s);
+
+	*ts = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? SE_OK : db_error(st, err, "reading the latest event time");
 }
 
 /* ---- adapter state ------------------------------------------------------ */

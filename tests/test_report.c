@@ -1797,23 +1797,65 @@ static void test_forecast_shrinkage(void **state)
 	o.as_of = utc("2025-02-02T00:00:00Z");
 	expect_csv(f, &o,
 	           "report,funnel,stage,dimension,name,deals,amount,probability_pct,forecast_stage,won,closed,"
-	           "team_rate_pct,shrunk_rate_pct,forecast_shrunk\n"
-	           "forecast,sales,Offer,team,*,2,3000.00,30.0,900.00,3,10,,32.8,984.62\n"
-	           "forecast,sales,Offer,manager,Ann,1,1000.00,30.0,300.00,2,3,30.0,38.5,384.62\n"
-	           "forecast,sales,Offer,manager,Bob,1,2000.00,30.0,600.00,0,0,30.0,30.0,600.00\n"
-	           "forecast,sales,*,team,*,2,3000.00,,900.00,0,0,,32.8,984.62\n"
+	           "team_rate_pct,shrunk_rate_pct,forecast_shrunk,forecast_time\n"
+	           /* time-aware: the 10 stays at Offer all ended after 8 days,
+	            * 3 of them won; the open deals have been there 14 hours, so
+	            * (CIF(14 h + 30 d) - CIF(14 h)) / S(14 h) = .3 / 1, times the
+	            * manager's shrunk rate over the team's (Ann .3846 / .3) */
+	           "forecast,sales,Offer,team,*,2,3000.00,30.0,900.00,3,10,,32.8,984.62,984.62\n"
+	           "forecast,sales,Offer,manager,Ann,1,1000.00,30.0,300.00,2,3,30.0,38.5,384.62,384.62\n"
+	           "forecast,sales,Offer,manager,Bob,1,2000.00,30.0,600.00,0,0,30.0,30.0,600.00,600.00\n"
+	           "forecast,sales,*,team,*,2,3000.00,,900.00,0,0,,32.8,984.62,984.62\n"
 	           "\n"
 	           /* time to close from Offer: the 3 won deals, 8 days each;
-	            * both deals reached Offer on 02-01: 02-09, month 2025-02 */
-	           "report,funnel,month,deals,amount,forecast_stage,forecast_shrunk\n"
-	           "forecast_month,sales,2025-02,2,3000.00,900.00,984.62\n");
+	            * both deals reached Offer on 02-01: 02-09, month 2025-02
+	            * (the time-aware one too: every win came 8 days in) */
+	           "report,funnel,month,deals,amount,forecast_stage,forecast_shrunk,forecast_time\n"
+	           "forecast_month,sales,2025-02,2,3000.00,900.00,984.62,984.62\n");
 	assert_int_equal(se_report_forecast(f->rep, 0, 1, 1, &fc), SE_OK);
 	assert_true(fc.rate.shrunk > 5.0 / 13 - 1e-9 && fc.rate.shrunk < 5.0 / 13 + 1e-9);
 	assert_int_equal(se_report_forecast(f->rep, 0, 0, SE_ALL, &fc), SE_ERR); /* not pre-sale */
 	/* JSON carries the same numbers */
 	render(f, &o, SE_OUTPUT_JSON);
 	expect_json(f, "$.funnels[0].forecast[1].forecast_shrunk", "real", "384.62");
+	expect_json(f, "$.funnels[0].forecast[1].forecast_time", "real", "384.62");
 	expect_json(f, "$.funnels[0].forecast[1].shrunk_rate", "real", NULL);
+}
+
+/* A deal long past the time stays at its stage usually last counts for
+ * little: every history at Offer ended within 8 days; a deal there for 20
+ * days is judged against the stays still there at 14 days (none), so
+ * nothing is expected of it within the horizon, while the shrunk win rate
+ * still expects a third of it. */
+static void test_forecast_time_stalled(void **state)
+{
+	fixture *f = *state;
+	se_report_opts o = default_opts();
+	char csv[8192];
+	size_t len = 0;
+	se_forecast fc;
+
+	len += (size_t)snprintf(csv + len, sizeof csv - len, CSV_HEADER);
+	for (int i = 0; i < 9; i++)
+		len += (size_t)snprintf(csv + len, sizeof csv - len,
+		                        "c%d-1,C%d,2025-01-02T10:00:00Z,Offer,Ann,Web,\n"
+		                        "c%d-2,C%d,2025-01-0%dT10:00:00Z,%s,Ann,,300\n",
+		                        i, i, i, i, 3 + i % 6, i % 3 == 0 ? "Paid" : "Lost");
+	len += (size_t)snprintf(csv + len, sizeof csv - len,
+	                        "o1-1,O1,2025-01-12T10:00:00Z,Offer,Ann,Web,1000\n"
+	                        "o2-1,O2,2025-02-01T09:00:00Z,Offer,Ann,Web,2000\n");
+	import_csv(f, csv);
+	load_script(f, "funnel { name = 'sales', stages = { { 'Offer', presale = true }, 'Paid' }, lost = 'Lost' }\n");
+	o.reports = SE_REPORT_FORECAST;
+	o.as_of = utc("2025-02-01T10:00:00Z");
+	render(f, &o, SE_OUTPUT_CSV);
+	assert_int_equal(se_report_forecast(f->rep, 0, 0, SE_ALL, &fc), SE_OK);
+	assert_int_equal(fc.deals, 2);
+	/* O2 (an hour in): the 9 closed histories and O1 (still running, so
+	 * censored at 20 days) are at risk, 3 won by day 8: CIF = 3/10, and
+	 * .3 of 2000 (Ann's own rate is the team's) = 600.00; O1: 0 */
+	assert_int_equal(fc.forecast_time, 60000);
+	assert_int_equal(fc.forecast_shrunk, 100000);
 }
 
 /* Spend and the within-manager test.  Ann handles X and Y leads: X 1 of
@@ -1977,6 +2019,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_handling_sla, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_diagnostics_flags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forecast_shrinkage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forecast_time_stalled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_channels_spend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spend_csv_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compare_weeks, setup, teardown),
