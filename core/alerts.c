@@ -20,6 +20,7 @@
 #include "alerts.h"
 #include "cube.h"
 #include "error.h"
+#include "jsonout.h"
 #include "timeconv.h"
 
 #include <errno.h>

@@ -4,7 +4,7 @@
  * Owns: every derived number of the diagnostic reports (docs/METRICS.md
  * 4f-4j): intervals and significance, growth points, style quadrants,
  * quantile lookups, forecasts, backtest sums, spend ratios and the weak
- * source test.  output.c prints through these functions and the Lua API
+ * source test.  format/ prints through these functions and the Lua API
  * reads through them, so a number has one definition in code as in the
  * docs.
  *
@@ -284,11 +284,6 @@ const se_stale_deal *se_report_stale_deal(const se_report *rep, int funnel, size
 }
 
 /* ---- forecast --------------------------------------------------------------------------------- */
-
-int64_t se_kopecks_times(int64_t kopecks, double rate)
-{
-	return llround((double)kopecks * rate);
-}
 
 int se_report_forecast(const se_report *rep, int funnel, int stage, uint32_t manager, se_forecast *out)
 {
