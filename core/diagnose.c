@@ -12,6 +12,7 @@
  * medians), prints, or touches SQLite or Lua.
  */
 #include "report.h"
+#include "pvalue.h"
 #include "stats.h"
 #include "timeconv.h"
 
@@ -91,6 +92,7 @@ int se_report_step(const se_report *rep, int funnel, int pair, uint32_t manager,
 
 	memset(out, 0, sizeof *out);
 	out->others_rate = -1;
+	out->p = out->q = NAN;
 	if (bad_funnel(rep, funnel) || pair < 0 || pair >= rep->rules->funnels[funnel].n_pairs ||
 	    (manager != SE_ALL && manager >= rep->n_manager))
 		return SE_ERR;
@@ -106,7 +108,17 @@ int se_report_step(const se_report *rep, int funnel, int pair, uint32_t manager,
 		out->others_rate = (double)out->others_to / (double)out->others_from;
 		out->missed = (out->others_rate - out->rate) * (double)out->from;
 		se_newcombe(out->to, out->from, out->others_to, out->others_from, &out->gap_low, &out->gap_high);
-		out->significant = out->gap_low > 0 || out->gap_high < 0;
+	}
+	/* Below the minimum sample nothing is tested, so nothing is claimed. */
+	/* Nor when nobody or everybody converted: no variation, no evidence. */
+	out->tested = out->from >= SE_TEST_MIN_N && out->others_from >= SE_TEST_MIN_N &&
+	              out->to + out->others_to > 0 && out->to + out->others_to < out->from + out->others_from;
+	if (out->tested) {
+		const double *q = rep->agg[funnel].in.step_q;
+
+		out->p = se_p_two_sided(se_two_prop_z(out->to, out->from, out->others_to, out->others_from));
+		out->q = q != NULL ? q[(size_t)pair * rep->n_manager + manager] : NAN;
+		out->significant = out->q <= SE_FDR_LEVEL;
 	}
 	return SE_OK;
 }
@@ -430,10 +442,12 @@ int se_report_backtest(const se_report *rep, int funnel, int cut, se_backtest *o
 
 /* Spend of source (NULL: every source) for a bucket: the month itself for
  * monthly buckets, every month overlapping the range for total; -1 when
- * buckets are days or weeks. */
+ * buckets are days or weeks, or when no spend row applies (absent spend is
+ * unknown, not zero). */
 static int64_t bucket_spend(const se_report *rep, const char *source, int64_t bucket)
 {
 	int64_t sum = 0;
+	int found = 0;
 
 	if (rep->period != SE_PERIOD_MONTH && rep->period != SE_PERIOD_TOTAL)
 		return -1;
@@ -454,18 +468,72 @@ static int64_t bucket_spend(const se_report *rep, const char *source, int64_t bu
 				continue;
 		}
 		sum += s->kopecks;
+		found = 1;
 	}
-	return sum;
+	return found ? sum : -1;
+}
+
+/* The within-manager test of a source in a bucket (4j): CMH over the
+ * managers as strata, leads without a manager left out (there is no
+ * manager to hold constant for them); not tested, with the reason, when
+ * it cannot answer. */
+static void channel_test(const se_report *rep, int funnel, int64_t bucket, uint32_t source, se_channel *out)
+{
+	const se_funnel_agg *a = &rep->agg[funnel];
+	se_cmh cmh = { 0, 0, 0 };
+	int64_t managed = 0, n1 = 0, n2 = 0, managers = 0;
+
+	for (uint32_t m = 0; m < rep->n_manager; m++) {
+		int64_t a1 = 0, l1 = 0, b = 0, l2 = 0;
+
+		for (uint32_t s = 0; s < rep->n_source; s++) {
+			const se_cohort_cell *c = se_grid_at(&a->in.source_manager, bucket, (size_t)s * rep->n_manager + m);
+
+			if (c == NULL)
+				continue;
+			if (s == source) {
+				a1 += c->won;
+				l1 += c->leads;
+			} else {
+				b += c->won;
+				l2 += c->leads;
+			}
+		}
+		if (rep->managers[m] == NULL) /* (none) */
+			continue;
+		managed += l1;
+		managers += l1 + l2 > 0;
+		if (l1 > 0 && l2 > 0) {
+			n1 += l1;
+			n2 += l2;
+		}
+		se_cmh_add(&cmh, a1, l1, b, l2);
+	}
+	if (managed == 0)
+		out->untestable = "no manager on the leads";
+	else if (managers < 2)
+		out->untestable = "one manager";
+	else if (n1 < SE_TEST_MIN_N || n2 < SE_TEST_MIN_N)
+		out->untestable = "too few leads compared within managers";
+	else if (!(cmh.variance > 0))
+		out->untestable = "within each manager all leads were won or none";
+	if (out->untestable != NULL)
+		return;
+	out->cmh_z = se_cmh_z(&cmh);
+	out->p = se_p_two_sided(out->cmh_z);
+	if (a->in.channel_q != NULL && bucket >= a->in.channel_lo && bucket < a->in.channel_lo + a->in.channel_nb)
+		out->q = a->in.channel_q[(size_t)(bucket - a->in.channel_lo) * rep->n_source + source];
+	out->weak = out->cmh_z < 0 && out->q <= SE_FDR_LEVEL;
 }
 
 int se_report_channel(const se_report *rep, int funnel, int64_t bucket, uint32_t source, se_channel *out)
 {
 	const se_funnel_agg *a;
-	se_cmh cmh = { 0, 0, 0 };
 
 	memset(out, 0, sizeof *out);
 	out->cpl = out->cps = -1;
 	out->romi = NAN;
+	out->cmh_z = out->p = out->q = NAN;
 	if (bad_funnel(rep, funnel) || (source != SE_ALL && source >= rep->n_source))
 		return SE_ERR;
 	a = &rep->agg[funnel];
@@ -490,26 +558,7 @@ int se_report_channel(const se_report *rep, int funnel, int64_t bucket, uint32_t
 	}
 	if (source == SE_ALL)
 		return SE_OK;
-	for (uint32_t m = 0; m < rep->n_manager; m++) {
-		int64_t a1 = 0, n1 = 0, b = 0, n2 = 0;
-
-		for (uint32_t s = 0; s < rep->n_source; s++) {
-			const se_cohort_cell *c = se_grid_at(&a->in.source_manager, bucket, (size_t)s * rep->n_manager + m);
-
-			if (c == NULL)
-				continue;
-			if (s == source) {
-				a1 += c->won;
-				n1 += c->leads;
-			} else {
-				b += c->won;
-				n2 += c->leads;
-			}
-		}
-		se_cmh_add(&cmh, a1, n1, b, n2);
-	}
-	out->cmh_z = se_cmh_z(&cmh);
-	out->weak = out->cmh_z < -SE_Z95;
+	channel_test(rep, funnel, bucket, source, out);
 	return SE_OK;
 }
 

@@ -741,6 +741,8 @@ void se_insight_free(se_report *rep)
 		}
 		free(in->spells);
 		free(in->time_fc);
+		free(in->step_q);
+		free(in->channel_q);
 	}
 	for (size_t i = 0; i < rep->n_spend; i++)
 		free(rep->spend[i].source);

@@ -13,6 +13,7 @@
  */
 #include "report.h"
 #include "cube.h"
+#include "family.h"
 #include "spend.h"
 #include "store.h"
 #include "timecast.h"
@@ -685,7 +686,8 @@ int se_report_build(se_report **out, se_store *st, const se_rules *rules,
 	rep->count_ctx = NULL;
 	if (rc != SE_OK || (rc = fetch_unknown_examples(rep, st, err)) != SE_OK ||
 	    (rc = se_insight_finish(rep, st, err)) != SE_OK ||
-	    (rc = se_timecast_finish(rep, err)) != SE_OK)
+	    (rc = se_timecast_finish(rep, err)) != SE_OK ||
+	    (rc = se_family_finish(rep, err)) != SE_OK)
 		goto out;
 	*out = rep;
 out:

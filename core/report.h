@@ -124,6 +124,11 @@ typedef struct se_insight {
 	se_grid source_manager;        /* se_cohort_cell, column source * n_manager + manager */
 	se_backtest_cut cuts[SE_BACKTEST_CUTS];
 	int n_cuts;
+	/* Benjamini-Hochberg values of the report's tests (family.c), NAN
+	 * where there is no test; NULL before they are computed. */
+	double *step_q;                /* [pair * n_manager + manager] */
+	double *channel_q;             /* [(bucket - channel_lo) * n_source + source] */
+	int64_t channel_lo, channel_nb;
 	se_spell *spells;              /* stays at pre-sale stages (forecast, backtest) */
 	size_t n_spells, cap_spells;
 	int64_t *time_fc;              /* [stage * n_manager + manager] forecast within the horizon */
@@ -286,11 +291,15 @@ typedef struct se_step_diag {
 	double others_rate;            /* -1 when others_from == 0 */
 	double missed;                 /* (others_rate - rate) * from: deals short of the team */
 	double gap_low, gap_high;      /* Newcombe 95% interval of rate - others_rate */
-	int significant;               /* that interval excludes 0 */
+	int tested;                    /* both sides have SE_TEST_MIN_N deals: p is a test */
+	double p;                      /* two-proportion test against the others; NAN untested */
+	double q;                      /* its Benjamini-Hochberg value in the report's family; NAN */
+	int significant;               /* tested and q <= SE_FDR_LEVEL */
 } se_step_diag;
 int se_report_step(const se_report *rep, int funnel, int pair, uint32_t manager, se_step_diag *out);
 /* The adjacent step with the most missed deals among the significant
- * shortfalls: its pair index, or SE_NONE. */
+ * shortfalls (after the false discovery rate correction): its pair index,
+ * or SE_NONE. */
 int se_report_growth_point(const se_report *rep, int funnel, uint32_t manager);
 
 /* Style quadrant (4g).  For SE_ALL: the team's totals, and volume and depth
@@ -358,8 +367,10 @@ typedef struct se_channel {
 	int64_t leads, won, revenue, spend;
 	int64_t cpl, cps;              /* spend / leads, spend / won; -1 when not defined */
 	double romi;                   /* (revenue - spend) / spend; NAN when not defined */
-	double cmh_z;                  /* within-manager comparison with the other sources */
-	int weak;                      /* cmh_z < -1.96 */
+	double cmh_z;                  /* within-manager comparison with the other sources; NAN untested */
+	double p, q;                   /* its two-sided p and Benjamini-Hochberg value; NAN untested */
+	const char *untestable;        /* why there is no test ("one manager", ...), or NULL */
+	int weak;                      /* tested, cmh_z < 0 and q <= SE_FDR_LEVEL */
 } se_channel;
 int se_report_channel(const se_report *rep, int funnel, int64_t bucket, uint32_t source, se_channel *out);
 int se_report_source_step(const se_report *rep, int funnel, int pair, int64_t bucket, uint32_t source,

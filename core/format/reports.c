@@ -113,6 +113,8 @@ static const se_col diagnostics_cols[] = {
 	{ "gap_low_pct", "gap_low", SE_T_PCT, SE_IN_ALL },
 	{ "gap_high_pct", "gap_high", SE_T_PCT, SE_IN_ALL },
 	{ "missed", "missed", SE_T_REAL, SE_IN_ALL },
+	{ "p_value", "p_value", SE_T_NUM, SE_IN_ALL },
+	{ "p_adjusted", "p_adjusted", SE_T_NUM, SE_IN_ALL },
 	{ "significant", "significant", SE_T_FLAG, SE_IN_ALL },
 	{ "growth_point", "growth_point", SE_T_FLAG, SE_IN_ALL },
 };
@@ -234,7 +236,10 @@ static const se_col channels_cols[] = {
 	{ "cps", "cps", SE_T_AMOUNT, SE_IN_ALL },
 	{ "romi_pct", "romi", SE_T_PCT, SE_IN_ALL },
 	{ "within_manager_z", "within_manager_z", SE_T_REAL, SE_IN_ALL },
+	{ "p_value", "p_value", SE_T_NUM, SE_IN_ALL },
+	{ "p_adjusted", "p_adjusted", SE_T_NUM, SE_IN_ALL },
 	{ "weak", "weak", SE_T_FLAG, SE_IN_ALL },
+	{ "not_testable", "not_testable", SE_T_STR, SE_IN_ALL },
 };
 
 static const se_col compare_cols[] = {
@@ -382,7 +387,7 @@ const se_report_desc se_report_descs[] = {
 	{ "handling", "handling", SE_REPORT_HANDLING, 1, COLS(handling_cols), se_build_handling,
 	  NULL, title_handling, NULL, NULL, NULL },
 	{ "diagnostics", "diagnostics", SE_REPORT_DIAGNOSTICS, 1, COLS(diagnostics_cols), se_build_diagnostics,
-	  "managers against the rest of the team (Wilson 95%)", NULL, NULL, NULL, NULL },
+	  "managers against the rest of the team (Wilson 95%; flags at a 5% false discovery rate)", NULL, NULL, NULL, NULL },
 	{ "style", "diagnostics", SE_REPORT_DIAGNOSTICS, 1, COLS(style_cols), se_build_style,
 	  "style: volume (leads per period) and depth (lead to won)", NULL, NULL, NULL, NULL },
 	{ "velocity", "velocity", SE_REPORT_VELOCITY, 1, COLS(velocity_cols), se_build_velocity,
@@ -400,7 +405,7 @@ const se_report_desc se_report_descs[] = {
 	{ "source_steps", "channels", SE_REPORT_CHANNELS, 1, COLS(source_steps_cols), se_build_source_steps,
 	  "conversion of every step by source", NULL, NULL, NULL, NULL },
 	{ "channels", "channels", SE_REPORT_CHANNELS, 1, COLS(channels_cols), se_build_channels,
-	  "sources: money and within-manager quality", NULL, NULL, NULL, NULL },
+	  "sources: money and within-manager quality (weak at a 5% false discovery rate)", NULL, NULL, NULL, NULL },
 	{ "compare", "compare", SE_REPORT_COMPARE, 1, COLS(compare_cols), se_build_compare,
 	  NULL, title_compare, NULL, NULL, NULL },
 	{ "metrics", "metrics", SE_REPORT_METRICS, 1, COLS(metrics_cols), se_build_metrics,
