@@ -25,6 +25,15 @@ static int bad_funnel(const se_report *rep, int funnel)
 	return funnel < 0 || funnel >= rep->rules->n_funnels;
 }
 
+/* The report that holds a bucket: the previous bucket of a range that
+ * starts at --from lives in rep->previous (report.c, for compare). */
+static const se_report *holder(const se_report *rep, int64_t bucket)
+{
+	if (rep->previous != NULL && bucket < se_report_bucket(rep, rep->from_utc))
+		return rep->previous;
+	return rep;
+}
+
 /* ---- handling ----------------------------------------------------------------------- */
 
 int se_report_handling(const se_report *rep, int funnel, int64_t bucket, enum se_dim dim, uint32_t id,
@@ -36,6 +45,8 @@ int se_report_handling(const se_report *rep, int funnel, int64_t bucket, enum se
 	uint32_t width;
 	const se_quant *qc;
 
+	if (holder(rep, bucket) != rep)
+		return se_report_handling(holder(rep, bucket), funnel, bucket, dim, id, out);
 	memset(out, 0, sizeof *out);
 	out->first_move_median = out->first_move_p90 = -1;
 	if (bad_funnel(rep, funnel))
@@ -597,6 +608,8 @@ int64_t se_report_leads(const se_report *rep, int funnel, int64_t bucket, enum s
 	uint32_t width;
 	int64_t n = 0;
 
+	if (holder(rep, bucket) != rep)
+		return se_report_leads(holder(rep, bucket), funnel, bucket, dim, id);
 	if (bad_funnel(rep, funnel))
 		return 0;
 	g = dim == SE_DIM_SOURCE ? &rep->agg[funnel].leads_by_source : &rep->agg[funnel].leads_by_manager;
@@ -612,6 +625,8 @@ int64_t se_report_leads(const se_report *rep, int funnel, int64_t bucket, enum s
 
 int se_report_pair(const se_report *rep, int funnel, int pair, int64_t bucket, uint32_t manager, se_pair_cell *out)
 {
+	if (holder(rep, bucket) != rep)
+		return se_report_pair(holder(rep, bucket), funnel, pair, bucket, manager, out);
 	memset(out, 0, sizeof *out);
 	if (bad_funnel(rep, funnel) || pair < 0 || pair >= rep->rules->funnels[funnel].n_pairs ||
 	    (manager != SE_ALL && manager >= rep->n_manager))
@@ -622,6 +637,8 @@ int se_report_pair(const se_report *rep, int funnel, int pair, int64_t bucket, u
 
 int se_report_won(const se_report *rep, int funnel, int64_t bucket, int64_t *won, int64_t *revenue)
 {
+	if (holder(rep, bucket) != rep)
+		return se_report_won(holder(rep, bucket), funnel, bucket, won, revenue);
 	*won = *revenue = 0;
 	if (bad_funnel(rep, funnel))
 		return SE_ERR;

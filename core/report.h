@@ -186,6 +186,8 @@ struct se_report {
 	unsigned compute;          /* bits to compute: reports, and what metrics and rules read */
 	char *from, *to;           /* as given, or NULL */
 	int64_t from_utc, to_utc;  /* cohort events must be in [from_utc, to_utc) */
+	int64_t from_day;          /* --from as a local day number, when given */
+	struct se_report *previous; /* compare with --from: the bucket before the range, else NULL */
 	int64_t as_of;
 	int only_funnel;           /* index, or SE_NONE for all */
 

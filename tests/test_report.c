@@ -757,6 +757,14 @@ static void test_from_to_local_days(void **state)
 	           "leads,sales,2025-02-28..2025-02-28,team,*,1\n"
 	           "leads,sales,2025-02-28..2025-02-28,manager,Bob,1\n"
 	           "leads,sales,2025-02-28..2025-02-28,source,web,1\n");
+	/* the import's day-first form reads the same, and labels print ISO */
+	o.from = "28.02.2025";
+	o.to = "2025-02-28";
+	expect_csv(f, &o,
+	           "report,funnel,period,dimension,name,leads\n"
+	           "leads,sales,2025-02-28..2025-02-28,team,*,1\n"
+	           "leads,sales,2025-02-28..2025-02-28,manager,Bob,1\n"
+	           "leads,sales,2025-02-28..2025-02-28,source,web,1\n");
 }
 
 static void expect_build_error(fixture *f, const se_report_opts *o, int code, const char *msg)
@@ -779,8 +787,14 @@ static void test_bad_ranges(void **state)
 	load_script(f, sales_script);
 	import_csv(f, range_csv);
 	o.from = "2025-02-30";
-	expect_build_error(f, &o, SE_EUSAGE, "--from: \"2025-02-30\" is not a date like 2025-01-31");
+	expect_build_error(f, &o, SE_EUSAGE, "--from: \"2025-02-30\" is not a date like 2025-01-31 or 31.01.2025");
 	o.from = "2025-2-1";
+	expect_build_error(f, &o, SE_EUSAGE, NULL);
+	o.from = "30.02.2025";
+	expect_build_error(f, &o, SE_EUSAGE, NULL);
+	o.from = "1.02.2025";
+	expect_build_error(f, &o, SE_EUSAGE, NULL);
+	o.from = "01-02.2025";
 	expect_build_error(f, &o, SE_EUSAGE, NULL);
 	o.from = NULL;
 	o.to = "2025-02-01x";
