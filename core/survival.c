@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int by_time(const void *pa, const void *pb)
+int se_cif_order(const void *pa, const void *pb)
 {
 	const se_surv_obs *a = pa, *b = pb;
 
@@ -33,6 +33,12 @@ void se_cif_free(se_cif *c)
 
 int se_cif_build(se_cif *c, se_surv_obs *obs, size_t n)
 {
+	qsort(obs, n, sizeof *obs, se_cif_order);
+	return se_cif_build_sorted(c, obs, n);
+}
+
+int se_cif_build_sorted(se_cif *c, const se_surv_obs *obs, size_t n)
+{
 	double s = 1, f = 0;
 	size_t at_risk = n, k = 0;
 
@@ -40,7 +46,6 @@ int se_cif_build(se_cif *c, se_surv_obs *obs, size_t n)
 	c->n_obs = n;
 	if (n == 0)
 		return 0;
-	qsort(obs, n, sizeof *obs, by_time);
 	c->time = malloc(n * sizeof *c->time);
 	c->surv = malloc(n * sizeof *c->surv);
 	c->cif = malloc(n * sizeof *c->cif);

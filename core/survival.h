@@ -40,6 +40,10 @@ typedef struct se_cif {
  * with both outcomes and censorings, the censored ones are still at risk.
  * Returns 0 or -2 (out of memory); free with se_cif_free. */
 int se_cif_build(se_cif *c, se_surv_obs *obs, size_t n);
+/* The same from observations already in se_cif_order (no sort). */
+int se_cif_build_sorted(se_cif *c, const se_surv_obs *obs, size_t n);
+/* qsort comparator: by duration, outcomes before censorings at a time. */
+int se_cif_order(const void *a, const void *b);
 void se_cif_free(se_cif *c);
 
 /* S(t) and CIF_won(t), right-continuous (outcomes at t included). */

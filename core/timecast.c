@@ -77,72 +77,108 @@ static int is_open(const se_spell *sp, const target *tg)
 	return tg->now ? sp->end == INT64_MAX : sp->start < tg->at && sp->end >= tg->at;
 }
 
+/* A history at stage s as of T, with how long its stay was seen to last
+ * (which landmarks it belongs to). */
+typedef struct hist {
+	se_surv_obs o;
+	int64_t seen;
+} hist;
+
+static int by_obs(const void *a, const void *b)
+{
+	return se_cif_order(&((const hist *)a)->o, &((const hist *)b)->o);
+}
+
+/* Open deals by landmark, then by spell order. */
+typedef struct opened {
+	int landmark;
+	uint32_t spell;
+} opened;
+
+static int by_landmark(const void *pa, const void *pb)
+{
+	const opened *a = pa, *b = pb;
+
+	if (a->landmark != b->landmark)
+		return a->landmark < b->landmark ? -1 : 1;
+	return a->spell < b->spell ? -1 : a->spell > b->spell;
+}
+
+static void add_deal(const se_report *rep, const target *tg, const se_spell *sp, const se_cif *cif, double *sum,
+                     double *msum, const int64_t *mstart)
+{
+	int64_t age = tg->at > sp->start ? tg->at - sp->start : 0;
+	double ratio = manager_ratio(&tg->rates[(size_t)sp->stage * rep->n_manager], rep->n_manager, sp->manager,
+	                             rep->shrinkage);
+	double p = se_cif_won_between(cif, age, 0, rep->horizon) * ratio;
+
+	sum[(size_t)sp->stage * rep->n_manager + sp->manager] += (double)sp->amount * (p > 1 ? 1 : p);
+	if (tg->deals != NULL)
+		(*tg->deals)++;
+	for (int m = 0; tg->months != NULL && m < SE_TIME_MONTHS; m++) {
+		int64_t a = mstart[m] > tg->at ? mstart[m] - tg->at : 0, b = mstart[m + 1] - tg->at;
+		double q;
+
+		if (b <= 0)
+			continue;
+		q = se_cif_won_between(cif, age, a, b) * ratio;
+		msum[m] += (double)sp->amount * (q > 1 ? 1 : q);
+	}
+}
+
+/* The histories are sorted once per stage; each landmark's subset is a
+ * filter of that order, so no landmark sorts again. */
 static int estimate(const se_report *rep, const se_insight *in, const se_funnel *f, const target *tg)
 {
-	size_t cells = (size_t)f->n_stages * rep->n_manager;
+	size_t cells = (size_t)f->n_stages * rep->n_manager, n_sp = in->n_spells ? in->n_spells : 1;
 	double *sum = calloc(cells ? cells : 1, sizeof *sum), msum[SE_TIME_MONTHS] = { 0 };
-	se_surv_obs *obs = malloc((in->n_spells ? in->n_spells : 1) * sizeof *obs);
+	hist *h = malloc(n_sp * sizeof *h);
+	se_surv_obs *obs = malloc(n_sp * sizeof *obs);
+	opened *op = malloc(n_sp * sizeof *op);
 	int64_t mstart[SE_TIME_MONTHS + 1];
 	int rc = SE_ENOMEM;
 
-	if (sum == NULL || obs == NULL)
+	if (sum == NULL || h == NULL || obs == NULL || op == NULL)
 		goto out;
 	for (int i = 0; tg->months != NULL && i <= SE_TIME_MONTHS; i++)
 		mstart[i] = se_report_month_start(rep, tg->month_lo + i);
 	for (int s = 0; s < f->won; s++) {
-		int wanted[N_LANDMARKS] = { 0 };
+		size_t nh = 0, no = 0;
 
 		if (!f->stages[s].presale)
 			continue;
 		for (size_t i = 0; i < in->n_spells; i++) {
 			const se_spell *sp = &in->spells[i];
 
-			if (sp->stage == s && is_open(sp, tg))
-				wanted[landmark_of(tg->at > sp->start ? tg->at - sp->start : 0)] = 1;
+			if (sp->stage != s || sp->start >= tg->at)
+				continue;
+			h[nh].seen = (sp->end < tg->at ? sp->end : tg->at) - sp->start;
+			if (sp->outcome != SE_OUT_CENSORED && sp->outcome_t < tg->at)
+				h[nh++].o = (se_surv_obs){ sp->outcome_t - sp->start, sp->outcome };
+			else
+				h[nh++].o = (se_surv_obs){ tg->at - sp->start, SE_OUT_CENSORED };
 		}
-		for (int l = 0; l < N_LANDMARKS; l++) {
+		for (size_t i = 0; i < in->n_spells; i++) {
+			const se_spell *sp = &in->spells[i];
+
+			if (sp->stage == s && is_open(sp, tg))
+				op[no++] = (opened){ landmark_of(tg->at > sp->start ? tg->at - sp->start : 0), (uint32_t)i };
+		}
+		qsort(h, nh, sizeof *h, by_obs);
+		qsort(op, no, sizeof *op, by_landmark);
+		for (size_t j = 0; j < no;) {
+			int l = op[j].landmark;
 			size_t n = 0;
 			se_cif cif;
 
-			if (!wanted[l])
-				continue;
 			/* the stays at s before T that were still there at the landmark */
-			for (size_t i = 0; i < in->n_spells; i++) {
-				const se_spell *sp = &in->spells[i];
-				int64_t seen = (sp->end < tg->at ? sp->end : tg->at) - sp->start;
-
-				if (sp->stage != s || sp->start >= tg->at || (l > 0 && seen <= landmarks[l]))
-					continue;
-				if (sp->outcome != SE_OUT_CENSORED && sp->outcome_t < tg->at)
-					obs[n++] = (se_surv_obs){ sp->outcome_t - sp->start, sp->outcome };
-				else
-					obs[n++] = (se_surv_obs){ tg->at - sp->start, SE_OUT_CENSORED };
-			}
-			if (se_cif_build(&cif, obs, n) != 0)
+			for (size_t i = 0; i < nh; i++)
+				if (l == 0 || h[i].seen > landmarks[l])
+					obs[n++] = h[i].o;
+			if (se_cif_build_sorted(&cif, obs, n) != 0)
 				goto out;
-			for (size_t i = 0; i < in->n_spells; i++) {
-				const se_spell *sp = &in->spells[i];
-				int64_t age = tg->at > sp->start ? tg->at - sp->start : 0;
-				double ratio, p;
-
-				if (sp->stage != s || !is_open(sp, tg) || landmark_of(age) != l)
-					continue;
-				ratio = manager_ratio(&tg->rates[(size_t)s * rep->n_manager], rep->n_manager, sp->manager,
-				                      rep->shrinkage);
-				p = se_cif_won_between(&cif, age, 0, rep->horizon) * ratio;
-				sum[(size_t)s * rep->n_manager + sp->manager] += (double)sp->amount * (p > 1 ? 1 : p);
-				if (tg->deals != NULL)
-					(*tg->deals)++;
-				for (int m = 0; tg->months != NULL && m < SE_TIME_MONTHS; m++) {
-					int64_t a = mstart[m] > tg->at ? mstart[m] - tg->at : 0, b = mstart[m + 1] - tg->at;
-					double q;
-
-					if (b <= 0)
-						continue;
-					q = se_cif_won_between(&cif, age, a, b) * ratio;
-					msum[m] += (double)sp->amount * (q > 1 ? 1 : q);
-				}
-			}
+			for (; j < no && op[j].landmark == l; j++)
+				add_deal(rep, tg, &in->spells[op[j].spell], &cif, sum, msum, mstart);
 			se_cif_free(&cif);
 		}
 	}
@@ -153,7 +189,9 @@ static int estimate(const se_report *rep, const se_insight *in, const se_funnel 
 	rc = SE_OK;
 out:
 	free(sum);
+	free(h);
 	free(obs);
+	free(op);
 	return rc;
 }
 
