@@ -1926,6 +1926,13 @@ static void test_forecast_time_stalled(void **state)
 	 * .3 of 2000 (Ann's own rate is the team's) = 600.00; O1: 0 */
 	assert_int_equal(fc.forecast_time, 60000);
 	assert_int_equal(fc.forecast_shrunk, 100000);
+	/* a 2-day horizon: of the 3 wins, the two that came a day into their
+	 * stays fall within (1 h, 2 d + 1 h]: .2 of 2000 */
+	load_script(f, "settings { horizon = '2d' }\n"
+	               "funnel { name = 'sales', stages = { { 'Offer', presale = true }, 'Paid' }, lost = 'Lost' }\n");
+	render(f, &o, SE_OUTPUT_CSV);
+	assert_int_equal(se_report_forecast(f->rep, 0, 0, SE_ALL, &fc), SE_OK);
+	assert_int_equal(fc.forecast_time, 40000);
 }
 
 /* Spend and the within-manager test.  Ann handles X and Y leads: X 2 of
