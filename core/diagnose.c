@@ -548,7 +548,7 @@ static void channel_test(const se_report *rep, int funnel, int64_t bucket, uint3
 {
 	const se_insight *in = &rep->agg[funnel].in;
 	se_cmh cmh = { 0, 0, 0 };
-	int64_t managed = 0, n1 = 0, n2 = 0;
+	int64_t managed = 0, n1 = 0, n2 = 0, won = 0;
 
 	for (size_t i = sm_first(in, bucket, source); i < in->n_sm; i++) {
 		const se_sm_cell *c = &in->sm[i];
@@ -563,6 +563,7 @@ static void channel_test(const se_report *rep, int funnel, int64_t bucket, uint3
 		if (t->leads > c->leads) {
 			n1 += c->leads;
 			n2 += t->leads - c->leads;
+			won += t->won;
 		}
 		se_cmh_add(&cmh, c->won, c->leads, t->won - c->won, t->leads - c->leads);
 	}
@@ -573,7 +574,9 @@ static void channel_test(const se_report *rep, int funnel, int64_t bucket, uint3
 	else if (n1 < SE_TEST_MIN_N || n2 < SE_TEST_MIN_N)
 		out->untestable = "too few leads compared within managers";
 	else if (!(cmh.variance > 0))
-		out->untestable = "within each manager all leads were won or none";
+		out->untestable = won == n1 + n2 ? "every lead with a manager was won"
+		                  : won == 0 ? "no lead with a manager was won"
+		                  : "within each manager all leads were won or none";
 	if (out->untestable != NULL)
 		return;
 	out->cmh_z = se_cmh_z(&cmh);

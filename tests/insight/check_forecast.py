@@ -127,7 +127,7 @@ def family(fun, deals):
             continue
         s = r['name']
         O = E = V = 0.0
-        n1s = n2s = managed = 0
+        n1s = n2s = managed = wins = 0
         for m in managers:
             a, l1 = cells.get((s, m), [0, 0])[1], cells.get((s, m), [0, 0])[0]
             b = sum(v[1] for (s2, m2), v in cells.items() if m2 == m and s2 != s)
@@ -137,6 +137,7 @@ def family(fun, deals):
                 continue
             n1s += l1
             n2s += l2
+            wins += a + b
             N = l1 + l2
             m1 = a + b
             O += a
@@ -144,7 +145,9 @@ def family(fun, deals):
             V += l1 * l2 * m1 * (N - m1) / (N * N * (N - 1))
         why = ('no manager on the leads' if managed == 0 else 'one manager' if len(managers) < 2 else
                'too few leads compared within managers' if n1s < MIN_N or n2s < MIN_N else
-               'within each manager all leads were won or none' if not V > 0 else None)
+               ('every lead with a manager was won' if wins == n1s + n2s else
+                'no lead with a manager was won' if wins == 0 else
+                'within each manager all leads were won or none') if not V > 0 else None)
         check(r['not_testable'] == why, 'source %s: not_testable %r, expected %r' % (s, r['not_testable'], why))
         if why is None:
             z = (O - E) / math.sqrt(V)

@@ -69,7 +69,7 @@ SELECT c.bucket, c.source, c.n AS n1, c.w AS a, t.n - c.n AS n2, t.w - c.w AS b
  WHERE c.n > 0 AND t.n - c.n > 0 AND c.manager <> '(none)';
 
 CREATE TEMP TABLE cmh AS
-SELECT bucket, source, sum(n1) AS n1, sum(n2) AS n2, sum(a) AS o, sum(1.0 * n1 * (a + b) / (n1 + n2)) AS e,
+SELECT bucket, source, sum(n1) AS n1, sum(n2) AS n2, sum(a + b) AS w, sum(a) AS o, sum(1.0 * n1 * (a + b) / (n1 + n2)) AS e,
        sum(1.0 * n1 * n2 * (a + b) * (n1 + n2 - a - b) / (1.0 * (n1 + n2) * (n1 + n2) * (n1 + n2 - 1))) AS v
   FROM strata GROUP BY bucket, source;
 
@@ -81,6 +81,8 @@ SELECT s.bucket, s.source,
             WHEN (SELECT count(DISTINCT manager) FROM cells c WHERE c.bucket = s.bucket AND c.manager <> '(none)') < 2
                  THEN 'one manager'
             WHEN coalesce(m.n1, 0) < 30 OR coalesce(m.n2, 0) < 30 THEN 'too few leads compared within managers'
+            WHEN NOT m.v > 0 AND m.w = m.n1 + m.n2 THEN 'every lead with a manager was won'
+            WHEN NOT m.v > 0 AND m.w = 0 THEN 'no lead with a manager was won'
             WHEN NOT m.v > 0 THEN 'within each manager all leads were won or none'
        END AS why
   FROM (SELECT DISTINCT bucket, source FROM cells) s LEFT JOIN cmh m ON m.bucket = s.bucket AND m.source = s.source;
