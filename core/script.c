@@ -1479,6 +1479,8 @@ static int l_scope_step(lua_State *L)
 		set_num(L, "gap_low", d.gap_low);
 		set_num(L, "gap_high", d.gap_high);
 	}
+	set_num(L, "p_value", d.p);       /* nil when not tested */
+	set_num(L, "p_adjusted", d.q);
 	lua_pushboolean(L, d.significant);
 	lua_setfield(L, -2, "significant");
 	return 1;
@@ -1584,6 +1586,7 @@ static int l_scope_forecast(lua_State *L)
 	if (stage >= 0)
 		set_num(L, "rate", fc.rate.shrunk);
 	set_num(L, "by_rate", money(fc.forecast_shrunk));
+	set_num(L, "by_time", money(fc.forecast_time));
 	return 1;
 }
 
@@ -1614,6 +1617,12 @@ static int l_scope_channel(lua_State *L)
 		set_num(L, "cps", money(c.cps));
 	set_num(L, "romi", c.romi);
 	set_num(L, "z", c.cmh_z);
+	set_num(L, "p_value", c.p);
+	set_num(L, "p_adjusted", c.q);
+	if (c.untestable != NULL) {
+		lua_pushstring(L, c.untestable);
+		lua_setfield(L, -2, "not_testable");
+	}
 	lua_pushboolean(L, c.weak);
 	lua_setfield(L, -2, "weak");
 	return 1;
