@@ -386,9 +386,9 @@ int se_report_forecast_months(const se_report *rep, int funnel, size_t i, se_for
 		return SE_ERR;
 	out->month = month = i == (size_t)nb ? -1 : lo + (int64_t)i;
 	if (month == -1 || (month >= in->close_lo && month < in->close_lo + in->close_nb)) {
-		const int64_t *row = &in->close_month[(month == -1 ? in->close_nb : month - in->close_lo) * 4];
+		const se_money *row = &in->close_month[(month == -1 ? in->close_nb : month - in->close_lo) * 4];
 
-		out->deals = row[0];
+		out->deals = (int64_t)row[0];
 		out->amount = row[1];
 		out->forecast_stage = row[2];
 		out->forecast_shrunk = row[3];
@@ -454,9 +454,9 @@ int se_report_backtest(const se_report *rep, int funnel, int cut, se_backtest *o
  * monthly buckets, every month overlapping the range for total; -1 when
  * buckets are days or weeks, or when no spend row applies (absent spend is
  * unknown, not zero). */
-static int64_t bucket_spend(const se_report *rep, const char *source, int64_t bucket)
+static se_money bucket_spend(const se_report *rep, const char *source, int64_t bucket)
 {
-	int64_t sum = 0;
+	se_money sum = 0;
 	int found = 0;
 
 	if (rep->period != SE_PERIOD_MONTH && rep->period != SE_PERIOD_TOTAL)
@@ -519,9 +519,9 @@ static const se_sm_cell *sm_manager(const se_insight *in, int64_t bucket, uint32
 	return NULL;
 }
 
-/* Managers (not "(none)") with leads in a bucket. */
-static int64_t managers_in(const se_report *rep, const se_insight *in, int64_t bucket)
+int64_t se_report_managers_in(const se_report *rep, int funnel, int64_t bucket)
 {
+	const se_insight *in = &rep->agg[funnel].in;
 	size_t lo = 0, hi = in->n_sm_manager;
 	int64_t n = 0;
 
@@ -569,7 +569,8 @@ static void channel_test(const se_report *rep, int funnel, int64_t bucket, uint3
 	}
 	if (managed == 0)
 		out->untestable = "no manager on the leads";
-	else if (managers_in(rep, in, bucket) < 2)
+	else if ((in->channel_managers != NULL && bucket >= in->channel_lo && bucket < in->channel_lo + in->channel_nb
+	          ? in->channel_managers[bucket - in->channel_lo] : se_report_managers_in(rep, funnel, bucket)) < 2)
 		out->untestable = "one manager";
 	else if (n1 < SE_TEST_MIN_N || n2 < SE_TEST_MIN_N)
 		out->untestable = "too few leads compared within managers";
@@ -612,9 +613,9 @@ int se_report_channel(const se_report *rep, int funnel, int64_t bucket, uint32_t
 	                                 : rep->sources[source] ? rep->sources[source] : "(none)", bucket);
 	if (out->spend >= 0) {
 		if (out->leads > 0)
-			out->cpl = se_div_round(out->spend, out->leads);
+			out->cpl = se_money_div_round(out->spend, out->leads);
 		if (out->won > 0)
-			out->cps = se_div_round(out->spend, out->won);
+			out->cps = se_money_div_round(out->spend, out->won);
 		if (out->spend > 0)
 			out->romi = (double)(out->revenue - out->spend) / (double)out->spend;
 	}
@@ -691,7 +692,7 @@ int se_report_pair(const se_report *rep, int funnel, int pair, int64_t bucket, u
 	return SE_OK;
 }
 
-int se_report_won(const se_report *rep, int funnel, int64_t bucket, int64_t *won, int64_t *revenue)
+int se_report_won(const se_report *rep, int funnel, int64_t bucket, int64_t *won, se_money *revenue)
 {
 	if (holder(rep, bucket) != rep)
 		return se_report_won(holder(rep, bucket), funnel, bucket, won, revenue);

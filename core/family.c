@@ -41,8 +41,12 @@ int se_family_finish(se_report *rep, se_error *err)
 
 			in->channel_lo = g->lo;
 			in->channel_nb = g->nb;
-			if ((in->channel_q = malloc((cells ? cells : 1) * sizeof *in->channel_q)) == NULL)
+			if ((in->channel_q = malloc((cells ? cells : 1) * sizeof *in->channel_q)) == NULL ||
+			    (in->channel_managers = malloc((g->nb ? (size_t)g->nb : 1) * sizeof *in->channel_managers)) == NULL)
 				goto out;
+			/* once per bucket, not once per source */
+			for (int64_t b = 0; b < g->nb; b++)
+				in->channel_managers[b] = se_report_managers_in(rep, f, g->lo + b);
 			for (size_t i = 0; i < cells; i++)
 				in->channel_q[i] = NAN;
 			n += cells;

@@ -527,7 +527,7 @@ static int close_months(se_report *rep, int fi)
 	}
 	for (size_t i = 0; i < in->n_open; i++) {
 		const se_open_deal *o = &in->open[i];
-		int64_t *row;
+		se_money *row;
 		se_stage_rate r;
 		double p = f->stages[o->stage].probability;
 
@@ -874,6 +874,7 @@ void se_insight_free(se_report *rep)
 		free(in->time_fc);
 		free(in->step_q);
 		free(in->channel_q);
+		free(in->channel_managers);
 	}
 	for (size_t i = 0; i < rep->n_spend; i++)
 		free(rep->spend[i].source);

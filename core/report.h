@@ -25,12 +25,12 @@ typedef struct se_pair_cell {
  * so the printed totals are the sums of the printed parts. */
 typedef struct se_source_cell {
 	int64_t leads, won;
-	int64_t revenue;     /* kopecks */
+	se_money revenue;    /* kopecks */
 } se_source_cell;
 
 typedef struct se_presale_cell {
 	int64_t deals, no_amount;
-	int64_t amount;      /* kopecks */
+	se_money amount;     /* kopecks */
 } se_presale_cell;
 
 typedef struct se_rate_cell {
@@ -80,18 +80,19 @@ typedef struct se_backtest_cut {
 	int64_t cutoff;                /* UTC seconds */
 	se_presale_cell *open;         /* [stage * n_manager + manager] open at the cutoff */
 	se_rate_cell *rates;           /* [stage * n_manager + manager] closed before it */
-	int64_t *won_amount;           /* [stage * n_manager + manager] of those open, won after */
+	se_money *won_amount;          /* [stage * n_manager + manager] of those open, won after */
 	int64_t *won_deals;
-	int64_t *still_open;           /* [stage * n_manager + manager] still open now */
+	se_money *still_open;          /* [stage * n_manager + manager] still open now */
 	/* Deals whose whole history lies before this cutoff count the same at
 	 * every later one: added here once, carried forward after the pass. */
 	se_presale_cell *carry_open;
 	se_rate_cell *carry_rates;
-	int64_t *carry_still_open;
+	se_money *carry_still_open;
 	/* Of the deals open at the cutoff, won within the horizon after it:
 	 * what every method is judged against. */
-	int64_t *won_h_deals, *won_h_amount;
-	int64_t *time_fc;              /* [stage * n_manager + manager] time-aware forecast (timecast.c) */
+	int64_t *won_h_deals;
+	se_money *won_h_amount;
+	se_money *time_fc;             /* [stage * n_manager + manager] time-aware forecast (timecast.c) */
 	int64_t time_deals;            /* deals the time-aware forecast saw open (the same set) */
 } se_backtest_cut;
 
@@ -127,7 +128,7 @@ typedef struct se_insight {
 	int64_t *open_count, *stale_count;  /* [stage * n_manager + manager] */
 	se_stale_deal *stale;          /* most overdue first, at most SE_STALE_LIST */
 	size_t n_stale;
-	int64_t *close_month;          /* forecast by month: [month - close_lo] x 4 sums */
+	se_money *close_month;         /* forecast by month: [month - close_lo] x 4 sums */
 	int64_t close_lo, close_nb;
 	se_grid *source_pairs;         /* one per pair: se_pair_cell by source */
 	se_sm_cell *sm;                /* by (bucket, source, manager), sorted after the pass */
@@ -142,11 +143,12 @@ typedef struct se_insight {
 	 * where there is no test; NULL before they are computed. */
 	double *step_q;                /* [pair * n_manager + manager] */
 	double *channel_q;             /* [(bucket - channel_lo) * n_source + source] */
+	int64_t *channel_managers;     /* [bucket - channel_lo]: managers with leads (not "(none)") */
 	int64_t channel_lo, channel_nb;
 	se_spell *spells;              /* stays at pre-sale stages (forecast, backtest) */
 	size_t n_spells, cap_spells;
-	int64_t *time_fc;              /* [stage * n_manager + manager] forecast within the horizon */
-	int64_t time_month[SE_TIME_MONTHS + 1]; /* by close month from the as-of month; then later */
+	se_money *time_fc;             /* [stage * n_manager + manager] forecast within the horizon */
+	se_money time_month[SE_TIME_MONTHS]; /* by close month, from the as-of month */
 	int64_t time_month_lo;         /* the as-of month (year * 12 + month - 1) */
 } se_insight;
 
@@ -217,6 +219,7 @@ struct se_report {
 	char **unknown_example;    /* deal_id text per status with events, else NULL */
 
 	int64_t deals, events, deals_unmatched, unknown_events;
+	int64_t amounts_over_max;  /* deals whose amount is over SE_AMOUNT_MAX: in no sum */
 
 	struct se_cube *cube;      /* when the rules declare metrics or alert rules */
 	se_metric_table *metric_tables; /* [funnel * n_metrics + metric], or NULL */
@@ -350,7 +353,7 @@ int se_report_backtest_early(const se_report *rep, int64_t *data_end);
  * per-(manager, stage) parts of forecast.h. */
 typedef struct se_presale {
 	int64_t deals, no_amount;
-	int64_t amount, forecast;      /* kopecks */
+	se_money amount, forecast;     /* kopecks */
 	int64_t won, closed;           /* one part (a manager at a stage): the rate it used;
 	                                * the team at a stage: the team's closed deals; else 0 */
 	const char *basis;             /* "manager", "team", "none"; "mixed" when the parts differ;
@@ -363,20 +366,22 @@ int se_report_presale(const se_report *rep, int funnel, int stage, uint32_t mana
  * pre-sale stages.  Forecasts are sums of per-(stage, manager) parts, each
  * rounded to the kopeck. */
 typedef struct se_forecast {
-	int64_t deals, amount;         /* kopecks */
+	int64_t deals;
+	se_money amount;               /* kopecks */
 	double probability;            /* the script's for the stage, -1 when not set or stage -1 */
-	int64_t forecast_stage;        /* amount x probability */
+	se_money forecast_stage;       /* amount x probability */
 	se_stage_rate rate;            /* empirical, shrunk (not for stage -1) */
-	int64_t forecast_shrunk;       /* amount x rate.shrunk */
-	int64_t forecast_time;         /* expected won within the horizon (timecast.c) */
+	se_money forecast_shrunk;      /* amount x rate.shrunk */
+	se_money forecast_time;        /* expected won within the horizon (timecast.c) */
 } se_forecast;
 int se_report_forecast(const se_report *rep, int funnel, int stage, uint32_t manager, se_forecast *out);
 /* By expected close month: month -1 = the deals of stages no won deal ever
  * passed (no history to date them). */
 typedef struct se_forecast_month {
 	int64_t month;                 /* year * 12 + month - 1, or -1 */
-	int64_t deals, amount, forecast_stage, forecast_shrunk;
-	int64_t forecast_time;         /* expected won in that month (the 12 from the as-of month) */
+	int64_t deals;
+	se_money amount, forecast_stage, forecast_shrunk;
+	se_money forecast_time;        /* expected won in that month (the 12 from the as-of month) */
 } se_forecast_month;
 int se_report_forecast_months(const se_report *rep, int funnel, size_t i, se_forecast_month *out);
 
@@ -384,11 +389,14 @@ int se_report_forecast_months(const se_report *rep, int funnel, size_t i, se_for
  * oldest first), against what was won after it. */
 typedef struct se_backtest {
 	int64_t cutoff;                /* UTC seconds */
-	int64_t deals, amount, forecast_stage, forecast_shrunk;
-	int64_t won_deals, won_amount; /* of those deals, won after the cutoff (by as-of) */
-	int64_t still_open;            /* amount of those deals still open now */
-	int64_t forecast_time;         /* time-aware: expected won within the horizon */
-	int64_t won_h_deals, won_h_amount; /* won within the horizon after the cutoff */
+	int64_t deals;
+	se_money amount, forecast_stage, forecast_shrunk;
+	int64_t won_deals;             /* of those deals, won after the cutoff (by as-of) */
+	se_money won_amount;
+	se_money still_open;           /* amount of those deals still open now */
+	se_money forecast_time;        /* time-aware: expected won within the horizon */
+	int64_t won_h_deals;           /* won within the horizon after the cutoff */
+	se_money won_h_amount;
 	int64_t time_deals;            /* open deals the time-aware forecast saw (== deals) */
 } se_backtest;
 int se_report_backtest(const se_report *rep, int funnel, int cut, se_backtest *out);
@@ -396,8 +404,9 @@ int se_report_backtest(const se_report *rep, int funnel, int cut, se_backtest *o
 /* A source in a bucket (4j).  Money in kopecks; spend -1 when the period
  * has no monthly spend (day and week). */
 typedef struct se_channel {
-	int64_t leads, won, revenue, spend;
-	int64_t cpl, cps;              /* spend / leads, spend / won; -1 when not defined */
+	int64_t leads, won;
+	se_money revenue, spend;
+	se_money cpl, cps;             /* spend / leads, spend / won; -1 when not defined */
 	double romi;                   /* (revenue - spend) / spend; NAN when not defined */
 	double cmh_z;                  /* within-manager comparison with the other sources; NAN untested */
 	double p, q;                   /* its two-sided p and Benjamini-Hochberg value; NAN untested */
@@ -405,6 +414,9 @@ typedef struct se_channel {
 	int weak;                      /* tested, cmh_z < 0 and q <= SE_FDR_LEVEL */
 } se_channel;
 int se_report_channel(const se_report *rep, int funnel, int64_t bucket, uint32_t source, se_channel *out);
+/* Managers (not "(none)") with leads in a bucket: the within-manager
+ * test's strata (family.c keeps them per bucket). */
+int64_t se_report_managers_in(const se_report *rep, int funnel, int64_t bucket);
 int se_report_source_step(const se_report *rep, int funnel, int pair, int64_t bucket, uint32_t source,
                           se_pair_cell *out);
 
@@ -414,6 +426,6 @@ int se_report_source_step(const se_report *rep, int funnel, int pair, int64_t bu
  * team's leads (sources). */
 int64_t se_report_leads(const se_report *rep, int funnel, int64_t bucket, enum se_dim dim, uint32_t id);
 int se_report_pair(const se_report *rep, int funnel, int pair, int64_t bucket, uint32_t manager, se_pair_cell *out);
-int se_report_won(const se_report *rep, int funnel, int64_t bucket, int64_t *won, int64_t *revenue);
+int se_report_won(const se_report *rep, int funnel, int64_t bucket, int64_t *won, se_money *revenue);
 
 #endif

@@ -1096,7 +1096,7 @@ static int stage_arg(lua_State *L, const se_report *rep, const lscope *s, int ar
 	return i;
 }
 
-static double money(int64_t kopecks)
+static double money(se_money kopecks)
 {
 	return (double)kopecks / 100.0;
 }

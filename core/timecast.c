@@ -46,9 +46,9 @@ typedef struct target {
 	int64_t at;                /* T */
 	int now;                   /* the open deals are those open now (not at T) */
 	const se_rate_cell *rates; /* [stage * n_manager + manager] closed before T */
-	int64_t *fc;               /* out: [stage * n_manager + manager] kopecks */
+	se_money *fc;              /* out: [stage * n_manager + manager] kopecks */
 	int64_t *deals;            /* out: open deals seen, or NULL */
-	int64_t *months;           /* out: by close month (now only), or NULL */
+	se_money *months;          /* out: by close month (now only), or NULL */
 	int64_t month_lo;
 } target;
 
@@ -75,6 +75,13 @@ static int landmark_of(int64_t age)
 static int is_open(const se_spell *sp, const target *tg)
 {
 	return tg->now ? sp->end == INT64_MAX : sp->start < tg->at && sp->end >= tg->at;
+}
+
+/* Kopecks of an expected amount, halves away from zero; a sum of deals
+ * can pass the int64 range, so no llround. */
+static se_money round_money(double v)
+{
+	return v >= 0 ? (se_money)(v + 0.5) : -(se_money)(-v + 0.5);
 }
 
 /* A history at stage s as of T, with how long its stay was seen to last
@@ -183,9 +190,9 @@ static int estimate(const se_report *rep, const se_insight *in, const se_funnel 
 		}
 	}
 	for (size_t c = 0; c < cells; c++)
-		tg->fc[c] = llround(sum[c]);
+		tg->fc[c] = round_money(sum[c]);
 	for (int m = 0; tg->months != NULL && m < SE_TIME_MONTHS; m++)
-		tg->months[m] = llround(msum[m]);
+		tg->months[m] = round_money(msum[m]);
 	rc = SE_OK;
 out:
 	free(sum);

@@ -381,6 +381,31 @@ static void test_table_alignment(void **state)
 	                    "\n");
 }
 
+/* Control characters in names are shown, not obeyed: a newline cannot
+ * start a forged row, an escape sequence cannot reach the terminal.  The
+ * columns align on the escaped text.  (CSV and JSON keep the exact bytes,
+ * quoted or escaped by their own rules: test_csv_quoting, test_json_*.) */
+static void test_table_control_characters(void **state)
+{
+	fixture *f = *state;
+	se_block *b = se_block_new(&f->bs, desc("leads"), 0, 0);
+
+	f->rep.reports = SE_REPORT_LEADS;
+	leads_row(b, "manager", "Ann\nRESOLVED [warning] x", 1);
+	leads_row(b, "manager", "\x1b[31mred\x1b[0m", 2);
+	leads_row(b, "manager", "tab\there\r", 3);
+	leads_row(b, "manager", "del\x7f \xc2\x9b" "2J Анна", 4);
+	write_with(f, se_write_table);
+	assert_string_equal(from_blocks(f),
+	                    "== sales: leads at the first stage (reached) ==\n"
+	                    "period  dimension  name                       leads\n"
+	                    "all     manager    Ann\\nRESOLVED [warning] x      1\n"
+	                    "all     manager    \\x1b[31mred\\x1b[0m             2\n"
+	                    "all     manager    tab\\there\\r                    3\n"
+	                    "all     manager    del\\x7f \\u009b2J Анна          4\n"
+	                    "\n");
+}
+
 static void test_table_empty_and_header(void **state)
 {
 	fixture *f = *state;
@@ -461,6 +486,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_json_writer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_nulls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_table_alignment, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_table_control_characters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_table_empty_and_header, setup, teardown),
 		cmocka_unit_test(test_report_names),
 		cmocka_unit_test(test_descriptor_rows),

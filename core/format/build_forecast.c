@@ -97,7 +97,7 @@ void se_build_forecast_month(const se_report *rep, const se_report_desc *desc, s
 }
 
 static void backtest_row(se_block *b, const char *funnel, const char *label, const se_backtest *t,
-                         const int64_t *err, const char *data_ends)
+                         const se_money *err, const char *data_ends)
 {
 	se_cell *r = se_block_row(b);
 
@@ -141,7 +141,8 @@ void se_build_backtest(const se_report *rep, const se_report_desc *desc, se_bloc
 	const char *fname = rep->rules->funnels[f].name;
 	se_block *b = se_block_new(bs, desc, f, 0);
 	se_backtest t, all;
-	int64_t abs_err[3] = { 0, 0, 0 }, end;
+	se_money abs_err[3] = { 0, 0, 0 };
+	int64_t end;
 	char data_ends[32] = "";
 
 	if (b == NULL)
@@ -151,7 +152,7 @@ void se_build_backtest(const se_report *rep, const se_report_desc *desc, se_bloc
 	memset(&all, 0, sizeof all);
 	for (int c = 0; se_report_backtest(rep, f, c, &t) == SE_OK; c++) {
 		char label[32];
-		int64_t e[3] = { t.forecast_stage - t.won_h_amount, t.forecast_shrunk - t.won_h_amount,
+		se_money e[3] = { t.forecast_stage - t.won_h_amount, t.forecast_shrunk - t.won_h_amount,
 			         t.forecast_time - t.won_h_amount };
 
 		if (t.deals == 0)
