@@ -3,11 +3,15 @@
  *
  * Owns: lead handling, manager style counts, stays and times to won, open
  * and stale deals, the close-month forecast, per-source steps and the
- * source x manager cohort grid, and the backtest replays (docs/METRICS.md
- * 4f-4k).  Counts go into dense arrays like report.c's; durations, whose
- * medians cannot be summed, are appended as 12-byte samples and turned into
- * nearest-rank quantiles once after the pass (a counting sort by cell, then
- * quickselect per cell: linear, no comparison sort of millions of values).
+ * source x manager cohorts, and the backtest replays (docs/METRICS.md
+ * 4f-4k).  Counts go into grids by (bucket, manager or source) like
+ * report.c's; source x manager cohorts, a product of two large dimensions,
+ * are a record per lead sorted and merged after the pass, so memory follows
+ * the leads.  Durations, whose medians cannot be summed, are appended as
+ * 12-byte samples and turned into nearest-rank quantiles once after the
+ * pass (quantile.c).  Per-manager summaries every accessor call would
+ * otherwise redo (the style quadrant's medians) are computed once in
+ * se_insight_finish().
  * Whatever needs a median before it can be decided (stale deals, the
  * expected close month) keeps a compact record per open deal and is decided
  * in se_insight_finish().

@@ -2,9 +2,12 @@
  * report.h: the aggregated numbers of one report run, shared by report.c
  * (which fills them from the counting core) and format/ (which prints them).
  *
- * Cells are kept per (bucket, manager or source id) in dense grids that grow
- * to the buckets actually seen, so aggregation is an array increment per
- * deal and report, and the cost of a report is one pass over the deals.
+ * Cells are kept per (bucket, manager or source id) in grids that grow to
+ * the buckets actually seen, so aggregation is an array increment per deal
+ * and report, and the cost of a report is one pass over the deals.  Never a
+ * grid over a product of managers and sources: such data is kept as sorted
+ * records (se_sm_cell).  Totals every accessor call would redo per manager
+ * (team win rates, pair sums) are summed once after the pass.
  */
 #ifndef SE_REPORT_H
 #define SE_REPORT_H

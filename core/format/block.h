@@ -58,12 +58,13 @@ typedef struct se_col {
 } se_col;
 
 typedef struct se_cell {
-	const char *s;       /* SE_T_STR: points to names; NULL when the text is in buf */
-	char buf[40];        /* short text owned by the cell (rows move when the block grows) */
 	se_money i;          /* SE_T_INT, SE_T_BOOL; SE_T_AMOUNT: kopecks, exact */
 	double d;            /* SE_T_PCT: ratio 0..1 */
-	se_money num, den;   /* SE_T_PCT from counts or kopecks (den > 0): printed exactly */
+	int64_t tenths;      /* SE_T_PCT from counts or kopecks: tenths of a percent, exact */
+	const char *s;       /* SE_T_STR: points to names; NULL when the text is in buf */
 	int null;            /* SE_T_PCT with a zero denominator; any type: no value */
+	int exact;           /* tenths is set */
+	char buf[40];        /* short text owned by the cell (rows move when the block grows) */
 } se_cell;
 
 struct se_report_desc;
@@ -188,14 +189,21 @@ static inline void se_set_ratio(se_cell *c, double num, double den)
 {
 	c->null = den == 0;
 	c->d = den == 0 ? 0 : num / den;
-	c->num = c->den = 0;
+	c->exact = 0;
 }
 
+/* Tenths of a percent, halves rounded up, exactly from counts (so 1/16 is
+ * 6.3, never 6.2 by a binary accident): computed once, here, as the row is
+ * filled (a block holds rows of every report at once: cells stay small). */
 static inline void se_set_count_ratio(se_cell *c, se_money num, se_money den)
 {
 	se_set_ratio(c, (double)num, (double)den);
-	c->num = num;
-	c->den = den;
+	if (den > 0 && num >= 0) {
+		se_money t = (2000 * num + den) / (2 * den);
+
+		c->tenths = t > INT64_MAX ? INT64_MAX : (int64_t)t;
+		c->exact = 1;
+	}
 }
 
 static inline void se_set_hours(se_cell *c, int64_t seconds, int64_t n)

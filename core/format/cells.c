@@ -58,8 +58,8 @@ se_cell *se_block_row(se_block *b)
 
 int64_t se_pct_tenths(const se_cell *c)
 {
-	if (c->den > 0 && c->num >= 0)
-		return se_money_to_int64((2000 * c->num + c->den) / (2 * c->den));
+	if (c->exact)
+		return c->tenths;
 	return llround(c->d * 1000.0);
 }
 
