@@ -12,6 +12,7 @@
  * medians), prints, or touches SQLite or Lua.
  */
 #include "report.h"
+#include "pvalue.h"
 #include "stats.h"
 #include "timeconv.h"
 
@@ -22,6 +23,15 @@
 static int bad_funnel(const se_report *rep, int funnel)
 {
 	return funnel < 0 || funnel >= rep->rules->n_funnels;
+}
+
+/* The report that holds a bucket: the previous bucket of a range that
+ * starts at --from lives in rep->previous (report.c, for compare). */
+static const se_report *holder(const se_report *rep, int64_t bucket)
+{
+	if (rep->previous != NULL && bucket < se_report_bucket(rep, rep->from_utc))
+		return rep->previous;
+	return rep;
 }
 
 /* ---- handling ----------------------------------------------------------------------- */
@@ -35,6 +45,8 @@ int se_report_handling(const se_report *rep, int funnel, int64_t bucket, enum se
 	uint32_t width;
 	const se_quant *qc;
 
+	if (holder(rep, bucket) != rep)
+		return se_report_handling(holder(rep, bucket), funnel, bucket, dim, id, out);
 	memset(out, 0, sizeof *out);
 	out->first_move_median = out->first_move_p90 = -1;
 	if (bad_funnel(rep, funnel))
@@ -87,6 +99,7 @@ int se_report_step(const se_report *rep, int funnel, int pair, uint32_t manager,
 
 	memset(out, 0, sizeof *out);
 	out->others_rate = -1;
+	out->p = out->q = NAN;
 	if (bad_funnel(rep, funnel) || pair < 0 || pair >= rep->rules->funnels[funnel].n_pairs ||
 	    (manager != SE_ALL && manager >= rep->n_manager))
 		return SE_ERR;
@@ -102,7 +115,17 @@ int se_report_step(const se_report *rep, int funnel, int pair, uint32_t manager,
 		out->others_rate = (double)out->others_to / (double)out->others_from;
 		out->missed = (out->others_rate - out->rate) * (double)out->from;
 		se_newcombe(out->to, out->from, out->others_to, out->others_from, &out->gap_low, &out->gap_high);
-		out->significant = out->gap_low > 0 || out->gap_high < 0;
+	}
+	/* Below the minimum sample nothing is tested, so nothing is claimed. */
+	/* Nor when nobody or everybody converted: no variation, no evidence. */
+	out->tested = out->from >= SE_TEST_MIN_N && out->others_from >= SE_TEST_MIN_N &&
+	              out->to + out->others_to > 0 && out->to + out->others_to < out->from + out->others_from;
+	if (out->tested) {
+		const double *q = rep->agg[funnel].in.step_q;
+
+		out->p = se_p_two_sided(se_two_prop_z(out->to, out->from, out->others_to, out->others_from));
+		out->q = q != NULL ? q[(size_t)pair * rep->n_manager + manager] : NAN;
+		out->significant = out->q <= SE_FDR_LEVEL;
 	}
 	return SE_OK;
 }
@@ -317,29 +340,68 @@ int se_report_forecast(const se_report *rep, int funnel, int stage, uint32_t man
 			out->amount += c->amount;
 			out->forecast_stage += se_kopecks_times(c->amount, p < 0 ? 0 : p);
 			out->forecast_shrunk += se_kopecks_times(c->amount, r.shrunk);
+			if (a->in.time_fc != NULL)
+				out->forecast_time += a->in.time_fc[(size_t)s * rep->n_manager + m];
 		}
 	}
 	return SE_OK;
 }
 
+/* Rows: the union of the shrunk forecast's close months and the
+ * time-aware one's (from the as-of month to the last with a forecast),
+ * then the "unknown" row. */
+static void month_span(const se_insight *in, int64_t *lo, int64_t *nb)
+{
+	int64_t a = INT64_MAX, b = INT64_MIN;
+	int last = -1;
+
+	if (in->close_nb > 0) {
+		a = in->close_lo;
+		b = in->close_lo + in->close_nb - 1;
+	}
+	for (int m = 0; in->time_fc != NULL && m < SE_TIME_MONTHS; m++)
+		if (in->time_month[m] != 0)
+			last = m;
+	if (last >= 0) {
+		a = in->time_month_lo < a ? in->time_month_lo : a;
+		b = in->time_month_lo + last > b ? in->time_month_lo + last : b;
+	}
+	*lo = a == INT64_MAX ? 0 : a;
+	*nb = a == INT64_MAX ? 0 : b - a + 1;
+}
+
 int se_report_forecast_months(const se_report *rep, int funnel, size_t i, se_forecast_month *out)
 {
 	const se_insight *in;
-	const se_money *row;
+	int64_t lo, nb, month;
 
 	memset(out, 0, sizeof *out);
 	if (bad_funnel(rep, funnel))
 		return SE_ERR;
 	in = &rep->agg[funnel].in;
-	if (in->close_month == NULL || i > (size_t)in->close_nb)
+	if (in->close_month == NULL)
 		return SE_ERR;
-	row = &in->close_month[i * 4];
-	out->month = i == (size_t)in->close_nb ? -1 : in->close_lo + (int64_t)i;
-	out->deals = (int64_t)row[0];
-	out->amount = row[1];
-	out->forecast_stage = row[2];
-	out->forecast_shrunk = row[3];
+	month_span(in, &lo, &nb);
+	if (i > (size_t)nb)
+		return SE_ERR;
+	out->month = month = i == (size_t)nb ? -1 : lo + (int64_t)i;
+	if (month == -1 || (month >= in->close_lo && month < in->close_lo + in->close_nb)) {
+		const se_money *row = &in->close_month[(month == -1 ? in->close_nb : month - in->close_lo) * 4];
+
+		out->deals = (int64_t)row[0];
+		out->amount = row[1];
+		out->forecast_stage = row[2];
+		out->forecast_shrunk = row[3];
+	}
+	if (month != -1 && in->time_fc != NULL && month >= in->time_month_lo && month < in->time_month_lo + SE_TIME_MONTHS)
+		out->forecast_time = in->time_month[month - in->time_month_lo];
 	return SE_OK;
+}
+
+int se_report_backtest_early(const se_report *rep, int64_t *data_end)
+{
+	*data_end = rep->data_end;
+	return rep->data_ends_early;
 }
 
 int se_report_backtest(const se_report *rep, int funnel, int cut, se_backtest *out)
@@ -353,6 +415,7 @@ int se_report_backtest(const se_report *rep, int funnel, int cut, se_backtest *o
 	f = &rep->rules->funnels[funnel];
 	c = &rep->agg[funnel].in.cuts[cut];
 	out->cutoff = c->cutoff;
+	out->time_deals = c->time_deals;
 	for (int s = 0; s < f->won; s++) {
 		int64_t team_won = 0, team_closed = 0;
 		double p = f->stages[s].probability, team_rate;
@@ -377,6 +440,9 @@ int se_report_backtest(const se_report *rep, int funnel, int cut, se_backtest *o
 			out->won_deals += c->won_deals[i];
 			out->won_amount += c->won_amount[i];
 			out->still_open += c->still_open[i];
+			out->won_h_deals += c->won_h_deals[i];
+			out->won_h_amount += c->won_h_amount[i];
+			out->forecast_time += c->time_fc[i];
 		}
 	}
 	return SE_OK;
@@ -386,10 +452,12 @@ int se_report_backtest(const se_report *rep, int funnel, int cut, se_backtest *o
 
 /* Spend of source (NULL: every source) for a bucket: the month itself for
  * monthly buckets, every month overlapping the range for total; -1 when
- * buckets are days or weeks. */
+ * buckets are days or weeks, or when no spend row applies (absent spend is
+ * unknown, not zero). */
 static se_money bucket_spend(const se_report *rep, const char *source, int64_t bucket)
 {
 	se_money sum = 0;
+	int found = 0;
 
 	if (rep->period != SE_PERIOD_MONTH && rep->period != SE_PERIOD_TOTAL)
 		return -1;
@@ -410,8 +478,9 @@ static se_money bucket_spend(const se_report *rep, const char *source, int64_t b
 				continue;
 		}
 		sum += s->kopecks;
+		found = 1;
 	}
-	return sum;
+	return found ? sum : -1;
 }
 
 /* The first (bucket, source, ...) record of the sorted cohorts. */
@@ -450,14 +519,82 @@ static const se_sm_cell *sm_manager(const se_insight *in, int64_t bucket, uint32
 	return NULL;
 }
 
+int64_t se_report_managers_in(const se_report *rep, int funnel, int64_t bucket)
+{
+	const se_insight *in = &rep->agg[funnel].in;
+	size_t lo = 0, hi = in->n_sm_manager;
+	int64_t n = 0;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (in->sm_manager[mid].bucket < bucket)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < in->n_sm_manager && in->sm_manager[lo].bucket == bucket; lo++)
+		n += in->sm_manager[lo].leads > 0 && in->sm_manager[lo].manager < rep->n_manager &&
+		     rep->managers[in->sm_manager[lo].manager] != NULL;
+	return n;
+}
+
+/* The within-manager test of a source in a bucket (4j): CMH over the
+ * managers as strata (each manager with leads from this source: this
+ * source against his other sources), leads without a manager left out
+ * (there is no manager to hold constant for them); not tested, with the
+ * reason, when it cannot answer. */
+static void channel_test(const se_report *rep, int funnel, int64_t bucket, uint32_t source, se_channel *out)
+{
+	const se_insight *in = &rep->agg[funnel].in;
+	se_cmh cmh = { 0, 0, 0 };
+	int64_t managed = 0, n1 = 0, n2 = 0, won = 0;
+
+	for (size_t i = sm_first(in, bucket, source); i < in->n_sm; i++) {
+		const se_sm_cell *c = &in->sm[i];
+		const se_sm_cell *t;
+
+		if (c->bucket != bucket || c->source != source)
+			break;
+		if (c->manager >= rep->n_manager || rep->managers[c->manager] == NULL ||
+		    (t = sm_manager(in, bucket, c->manager)) == NULL)
+			continue;
+		managed += c->leads;
+		if (t->leads > c->leads) {
+			n1 += c->leads;
+			n2 += t->leads - c->leads;
+			won += t->won;
+		}
+		se_cmh_add(&cmh, c->won, c->leads, t->won - c->won, t->leads - c->leads);
+	}
+	if (managed == 0)
+		out->untestable = "no manager on the leads";
+	else if ((in->channel_managers != NULL && bucket >= in->channel_lo && bucket < in->channel_lo + in->channel_nb
+	          ? in->channel_managers[bucket - in->channel_lo] : se_report_managers_in(rep, funnel, bucket)) < 2)
+		out->untestable = "one manager";
+	else if (n1 < SE_TEST_MIN_N || n2 < SE_TEST_MIN_N)
+		out->untestable = "too few leads compared within managers";
+	else if (!(cmh.variance > 0))
+		out->untestable = won == n1 + n2 ? "every lead with a manager was won"
+		                  : won == 0 ? "no lead with a manager was won"
+		                  : "within each manager all leads were won or none";
+	if (out->untestable != NULL)
+		return;
+	out->cmh_z = se_cmh_z(&cmh);
+	out->p = se_p_two_sided(out->cmh_z);
+	if (in->channel_q != NULL && bucket >= in->channel_lo && bucket < in->channel_lo + in->channel_nb)
+		out->q = in->channel_q[(size_t)(bucket - in->channel_lo) * rep->n_source + source];
+	out->weak = out->cmh_z < 0 && out->q <= SE_FDR_LEVEL;
+}
+
 int se_report_channel(const se_report *rep, int funnel, int64_t bucket, uint32_t source, se_channel *out)
 {
 	const se_funnel_agg *a;
-	se_cmh cmh = { 0, 0, 0 };
 
 	memset(out, 0, sizeof *out);
 	out->cpl = out->cps = -1;
 	out->romi = NAN;
+	out->cmh_z = out->p = out->q = NAN;
 	if (bad_funnel(rep, funnel) || (source != SE_ALL && source >= rep->n_source))
 		return SE_ERR;
 	a = &rep->agg[funnel];
@@ -484,21 +621,7 @@ int se_report_channel(const se_report *rep, int funnel, int64_t bucket, uint32_t
 	}
 	if (source == SE_ALL)
 		return SE_OK;
-	/* Each manager with leads from this source is a stratum: this source
-	 * against the manager's other sources (managers without any add nothing
-	 * to the statistic), in manager order. */
-	for (size_t i = sm_first(&a->in, bucket, source); i < a->in.n_sm; i++) {
-		const se_sm_cell *c = &a->in.sm[i];
-		const se_sm_cell *t;
-
-		if (c->bucket != bucket || c->source != source)
-			break;
-		if ((t = sm_manager(&a->in, bucket, c->manager)) == NULL)
-			continue;
-		se_cmh_add(&cmh, c->won, c->leads, t->won - c->won, t->leads - c->leads);
-	}
-	out->cmh_z = se_cmh_z(&cmh);
-	out->weak = out->cmh_z < -SE_Z95;
+	channel_test(rep, funnel, bucket, source, out);
 	return SE_OK;
 }
 
@@ -537,6 +660,8 @@ int64_t se_report_leads(const se_report *rep, int funnel, int64_t bucket, enum s
 	uint32_t width;
 	int64_t n = 0;
 
+	if (holder(rep, bucket) != rep)
+		return se_report_leads(holder(rep, bucket), funnel, bucket, dim, id);
 	if (bad_funnel(rep, funnel))
 		return 0;
 	g = dim == SE_DIM_SOURCE ? &rep->agg[funnel].leads_by_source : &rep->agg[funnel].leads_by_manager;
@@ -557,6 +682,8 @@ int64_t se_report_leads(const se_report *rep, int funnel, int64_t bucket, enum s
 
 int se_report_pair(const se_report *rep, int funnel, int pair, int64_t bucket, uint32_t manager, se_pair_cell *out)
 {
+	if (holder(rep, bucket) != rep)
+		return se_report_pair(holder(rep, bucket), funnel, pair, bucket, manager, out);
 	memset(out, 0, sizeof *out);
 	if (bad_funnel(rep, funnel) || pair < 0 || pair >= rep->rules->funnels[funnel].n_pairs ||
 	    (manager != SE_ALL && manager >= rep->n_manager))
@@ -567,6 +694,8 @@ int se_report_pair(const se_report *rep, int funnel, int pair, int64_t bucket, u
 
 int se_report_won(const se_report *rep, int funnel, int64_t bucket, int64_t *won, se_money *revenue)
 {
+	if (holder(rep, bucket) != rep)
+		return se_report_won(holder(rep, bucket), funnel, bucket, won, revenue);
 	*won = *revenue = 0;
 	if (bad_funnel(rep, funnel))
 		return SE_ERR;

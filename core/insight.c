@@ -23,6 +23,7 @@
 #include "report.h"
 #include "stats.h"
 #include "store.h"
+#include "survival.h"
 #include "timeconv.h"
 
 #include <errno.h>
@@ -33,7 +34,7 @@
 
 /* ---- setup ------------------------------------------------------------------------ */
 
-static int64_t month_start_utc(const se_report *rep, int64_t month)
+int64_t se_report_month_start(const se_report *rep, int64_t month)
 {
 	int64_t y = month >= 0 ? month / 12 : -((-month + 11) / 12);
 	int m = (int)(month - y * 12) + 1;
@@ -41,7 +42,7 @@ static int64_t month_start_utc(const se_report *rep, int64_t month)
 	return se_tz_local_to_utc(rep->tz, se_days_from_civil(y, m, 1) * 86400);
 }
 
-static int64_t month_of(const se_report *rep, int64_t t)
+int64_t se_report_month_of(const se_report *rep, int64_t t)
 {
 	int64_t days = se_tz_utc_to_local(rep->tz, t), y;
 	int m, d;
@@ -51,16 +52,31 @@ static int64_t month_of(const se_report *rep, int64_t t)
 	return y * 12 + (m - 1);
 }
 
+/* The backtest's cutoffs: the first days of the latest SE_BACKTEST_CUTS
+ * months whose horizon after them lies inside what the data can judge,
+ * i.e. ends before as-of and before the data ends (when the data ends
+ * earlier, these are the last months of the data, and the report says so). */
 static int alloc_cuts(se_report *rep, se_insight *in, int n_stages)
 {
 	size_t cells = (size_t)n_stages * rep->n_manager;
-	int64_t now_month = month_of(rep, rep->as_of);
+	int64_t end = rep->as_of, m;
+	int j = SE_BACKTEST_CUTS;
 
-	in->n_cuts = SE_BACKTEST_CUTS;
-	for (int j = 0; j < SE_BACKTEST_CUTS; j++) {
-		se_backtest_cut *c = &in->cuts[j];
+	if (rep->data_end > 0 && rep->data_end + 1 < end)
+		end = rep->data_end + 1;
+	rep->data_ends_early = rep->data_end > 0 && rep->as_of - (rep->data_end + 1) > rep->horizon;
+	for (m = se_report_month_of(rep, end); j > 0 && m > se_report_month_of(rep, end) - 1200; m--) {
+		int64_t t = se_report_month_start(rep, m);
 
-		c->cutoff = month_start_utc(rep, now_month - (SE_BACKTEST_CUTS - j));
+		if (t + rep->horizon <= end)
+			in->cuts[--j].cutoff = t;
+	}
+	for (int k = 0; j > 0 && k + j < SE_BACKTEST_CUTS; k++) /* (only when the horizon spans a century) */
+		in->cuts[k] = in->cuts[k + j];
+	in->n_cuts = SE_BACKTEST_CUTS - j;
+	for (int k = 0; k < in->n_cuts; k++) {
+		se_backtest_cut *c = &in->cuts[k];
+
 		c->open = calloc(cells, sizeof *c->open);
 		c->rates = calloc(cells, sizeof *c->rates);
 		c->won_amount = calloc(cells, sizeof *c->won_amount);
@@ -69,8 +85,12 @@ static int alloc_cuts(se_report *rep, se_insight *in, int n_stages)
 		c->carry_open = calloc(cells, sizeof *c->carry_open);
 		c->carry_rates = calloc(cells, sizeof *c->carry_rates);
 		c->carry_still_open = calloc(cells, sizeof *c->carry_still_open);
+		c->won_h_deals = calloc(cells, sizeof *c->won_h_deals);
+		c->won_h_amount = calloc(cells, sizeof *c->won_h_amount);
+		c->time_fc = calloc(cells, sizeof *c->time_fc);
 		if (!c->open || !c->rates || !c->won_amount || !c->won_deals || !c->still_open ||
-		    !c->carry_open || !c->carry_rates || !c->carry_still_open)
+		    !c->carry_open || !c->carry_rates || !c->carry_still_open || !c->won_h_deals ||
+		    !c->won_h_amount || !c->time_fc)
 			return SE_ENOMEM;
 	}
 	return SE_OK;
@@ -262,6 +282,79 @@ static int add_velocity(se_report *rep, se_insight *in, const se_funnel *f, cons
 	return SE_OK;
 }
 
+static int push_spell(se_insight *in, const se_spell *sp)
+{
+	if (in->n_spells == in->cap_spells) {
+		size_t ncap = in->cap_spells ? in->cap_spells * 2 : 256;
+		se_spell *nv = realloc(in->spells, ncap * sizeof *nv);
+
+		if (nv == NULL)
+			return SE_ENOMEM;
+		in->spells = nv;
+		in->cap_spells = ncap;
+	}
+	in->spells[in->n_spells++] = *sp;
+	return SE_OK;
+}
+
+/* The deal's stays at pre-sale stages (as in se_count_stays: from an event
+ * at the stage after one elsewhere to the next resolving event elsewhere),
+ * each with the deal's first outcome after it began: reaching won (in the
+ * report mode), or a lost or non-target status.  A forward walk finds the
+ * stays (keeping each one's first event index in outcome_t for now), a
+ * backward walk then knows the next outcome at every event. */
+static int add_spells(se_report *rep, se_insight *in, const se_funnel *f, const se_deal_eval *e,
+                      const se_chunk_deal *d, uint32_t mgr)
+{
+	size_t first = in->n_spells, k;
+	int cur = -2;            /* stage of the stay in progress; -1 lost or non-target */
+	int has_spell = 0;       /* that stay is one of ours (the last pushed) */
+	int64_t amount = se_kopecks_of(d->amount), next_t = INT64_MAX;
+	int32_t next = SE_OUT_CENSORED;
+
+	for (uint32_t i = 0; i < e->n_events; i++) {
+		int64_t c = e->code[i];
+		int at;
+
+		if (c == 0)
+			continue;
+		at = SE_STATUS_CLASS(c) == SE_CLASS_STAGE ? SE_STATUS_STAGE(c) : -1;
+		if (at == cur)
+			continue;
+		if (has_spell)
+			in->spells[in->n_spells - 1].end = e->ev[i].ts;
+		cur = at;
+		has_spell = at >= 0 && at < f->won && f->stages[at].presale;
+		if (has_spell) {
+			se_spell sp = { mgr, at, e->ev[i].ts, INT64_MAX, (int64_t)i, SE_OUT_CENSORED, amount };
+
+			if (push_spell(in, &sp) != SE_OK)
+				return SE_ENOMEM;
+		}
+	}
+	k = in->n_spells;
+	for (uint32_t i = e->n_events; i > 0 && k > first; i--) {
+		int64_t c = e->code[i - 1];
+		int cls = SE_STATUS_CLASS(c), at = SE_STATUS_STAGE(c);
+
+		while (k > first && in->spells[k - 1].outcome_t == (int64_t)(i - 1)) {
+			k--;
+			in->spells[k].outcome_t = next_t;
+			in->spells[k].outcome = next;
+		}
+		if (c == 0)
+			continue;
+		if (cls == SE_CLASS_LOST || cls == SE_CLASS_NONTARGET) {
+			next_t = e->ev[i - 1].ts;
+			next = SE_OUT_OTHER;
+		} else if (cls == SE_CLASS_STAGE && (at == f->won || (at > f->won && rep->mode != SE_MODE_TOUCHED))) {
+			next_t = e->ev[i - 1].ts;
+			next = SE_OUT_WON;
+		}
+	}
+	return SE_OK;
+}
+
 /* The deal as it stood before cutoff: its events up to then, evaluated
  * afresh (so a deal lost later is open at the cutoff). */
 static int add_replays(se_report *rep, se_insight *in, const se_funnel *f, const se_deal_eval *full,
@@ -333,6 +426,10 @@ static int add_replays(se_report *rep, se_insight *in, const se_funnel *f, const
 		if (won_full != SE_NONE && full->ev[won_full].ts >= c->cutoff) {
 			c->won_deals[cell]++;
 			c->won_amount[cell] += se_kopecks_of(d->amount);
+			if (full->ev[won_full].ts < c->cutoff + rep->horizon) {
+				c->won_h_deals[cell]++;
+				c->won_h_amount[cell] += se_kopecks_of(d->amount);
+			}
 		} else if (full->state == SE_DEAL_OPEN) {
 			c->still_open[cell] += se_kopecks_of(d->amount);
 		}
@@ -369,6 +466,8 @@ int se_insight_deal_back(se_report *rep, const se_deal_eval *e, const se_chunk_d
 	if ((want & (SE_REPORT_VELOCITY | SE_REPORT_FORECAST)) && add_velocity(rep, &a->in, f, e, d, mgr) != SE_OK)
 		return SE_ENOMEM;
 	if ((want & SE_REPORT_BACKTEST) && add_replays(rep, &a->in, f, e, d, mgr) != SE_OK)
+		return SE_ENOMEM;
+	if ((want & (SE_REPORT_FORECAST | SE_REPORT_BACKTEST)) && add_spells(rep, &a->in, f, e, d, mgr) != SE_OK)
 		return SE_ENOMEM;
 	return SE_OK;
 }
@@ -417,7 +516,7 @@ static int close_months(se_report *rep, int fi)
 		month[i] = INT64_MIN;
 		if (!o->presale || q == NULL || q->n == 0)
 			continue;
-		month[i] = month_of(rep, o->reached + q->p50 > rep->as_of ? o->reached + q->p50 : rep->as_of);
+		month[i] = se_report_month_of(rep, o->reached + q->p50 > rep->as_of ? o->reached + q->p50 : rep->as_of);
 		if (month[i] < lo)
 			lo = month[i];
 		if (month[i] > hi)
@@ -629,7 +728,7 @@ static size_t sort_merge(se_sm_cell *v, size_t n, int (*cmp)(const void *, const
 	size_t out = 0;
 
 	if (n == 0)
-		return 0;
+		return 0; /* v may be NULL: qsort must not see it */
 	qsort(v, n, sizeof *v, cmp);
 	for (size_t i = 0; i < n; i++) {
 		if (out > 0 && cmp(&v[out - 1], &v[i]) == 0) {
@@ -647,7 +746,7 @@ static int merge_sm(se_insight *in)
 	in->n_sm = sort_merge(in->sm, in->n_sm, by_bucket_source_manager);
 	if ((in->sm_manager = malloc((in->n_sm ? in->n_sm : 1) * sizeof *in->sm_manager)) == NULL)
 		return SE_ENOMEM;
-	if (in->n_sm > 0)
+	if (in->n_sm > 0) /* in->sm may be NULL */
 		memcpy(in->sm_manager, in->sm, in->n_sm * sizeof *in->sm);
 	in->n_sm_manager = sort_merge(in->sm_manager, in->n_sm, by_bucket_manager);
 	return SE_OK;
@@ -771,7 +870,15 @@ void se_insight_free(se_report *rep)
 			free(in->cuts[j].carry_open);
 			free(in->cuts[j].carry_rates);
 			free(in->cuts[j].carry_still_open);
+			free(in->cuts[j].won_h_deals);
+			free(in->cuts[j].won_h_amount);
+			free(in->cuts[j].time_fc);
 		}
+		free(in->spells);
+		free(in->time_fc);
+		free(in->step_q);
+		free(in->channel_q);
+		free(in->channel_managers);
 	}
 	for (size_t i = 0; i < rep->n_spend; i++)
 		free(rep->spend[i].source);

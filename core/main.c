@@ -675,7 +675,15 @@ static int run(const cli *c)
 			return failed > 0 ? EXIT_FAIL : EXIT_OK;
 		}
 	}
-	readonly = c->n_imports == 0 && c->adapter == NULL && !c->alerts && rules != NULL;
+	/* Reporting on a database that does not exist would create an empty
+	 * one and print "(no data)": a cron job would mail that every day. */
+	if (c->n_imports == 0 && c->adapter == NULL && c->sync == NULL && strcmp(c->db, ":memory:") != 0 &&
+	    access(c->db, F_OK) != 0) {
+		fprintf(stderr, "%s: %s: no such database; import events into it first: %s --db %s --import EVENTS.csv\n",
+		        progname, c->db, progname, c->db);
+		goto out;
+	}
+	readonly = c->n_imports == 0 && c->adapter == NULL && c->sync == NULL && !c->alerts && rules != NULL;
 	if (open_store(c, &st, readonly, &err) != SE_OK) {
 		fprintf(stderr, "%s: %s\n", progname, err.msg);
 		goto out;

@@ -13,8 +13,10 @@
  */
 #include "report.h"
 #include "cube.h"
+#include "family.h"
 #include "spend.h"
 #include "store.h"
+#include "timecast.h"
 #include "timeconv.h"
 
 #include <math.h>
@@ -487,16 +489,34 @@ static uint32_t *sorted_ids(char **names, uint32_t n)
 	return ids;
 }
 
+/* A local date as --from / --to take it: 2025-01-31, or 31.01.2025 as the
+ * import reads it (Russian exports write dates that way). */
 static int parse_day(const char *s, int64_t *days)
 {
 	int y, m, d;
 	char extra;
 
-	if (s == NULL || sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &extra) != 3 || strlen(s) != 10 ||
-	    m < 1 || m > 12 || d < 1 || d > se_days_in_month(y, m))
+	if (s == NULL || strlen(s) != 10)
+		return SE_EUSAGE;
+	if (!(sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &extra) == 3 && s[4] == '-' && s[7] == '-') &&
+	    !(sscanf(s, "%2d.%2d.%4d%c", &d, &m, &y, &extra) == 3 && s[2] == '.' && s[5] == '.'))
+		return SE_EUSAGE;
+	if (m < 1 || m > 12 || d < 1 || d > se_days_in_month(y, m))
 		return SE_EUSAGE;
 	*days = se_days_from_civil(y, m, d);
 	return SE_OK;
+}
+
+/* The date as labels print it, whatever form it was given in. */
+static char *iso_day(int64_t days)
+{
+	char buf[32];
+	int64_t y;
+	int m, d;
+
+	se_civil_from_days(days, &y, &m, &d);
+	snprintf(buf, sizeof buf, "%04lld-%02d-%02d", (long long)y, m, d);
+	return strdup(buf);
 }
 
 static int set_range(se_report *rep, const se_report_opts *o, se_error *err)
@@ -507,21 +527,57 @@ static int set_range(se_report *rep, const se_report_opts *o, se_error *err)
 	rep->to_utc = INT64_MAX;
 	if (o->from != NULL) {
 		if (parse_day(o->from, &days) != SE_OK)
-			return se_error_set(err, SE_EUSAGE, "--from: \"%s\" is not a date like 2025-01-31", o->from);
+			return se_error_set(err, SE_EUSAGE, "--from: \"%s\" is not a date like 2025-01-31 or 31.01.2025",
+			                    o->from);
 		rep->from_utc = se_tz_local_to_utc(rep->tz, days * 86400);
-		if ((rep->from = strdup(o->from)) == NULL)
+		rep->from_day = days;
+		if ((rep->from = iso_day(days)) == NULL)
 			return se_error_set(err, SE_ENOMEM, "out of memory");
 	}
 	if (o->to != NULL) {
 		if (parse_day(o->to, &days) != SE_OK)
-			return se_error_set(err, SE_EUSAGE, "--to: \"%s\" is not a date like 2025-03-31", o->to);
+			return se_error_set(err, SE_EUSAGE, "--to: \"%s\" is not a date like 2025-03-31 or 31.03.2025",
+			                    o->to);
 		rep->to_utc = se_tz_local_to_utc(rep->tz, (days + 1) * 86400);
-		if ((rep->to = strdup(o->to)) == NULL)
+		if ((rep->to = iso_day(days)) == NULL)
 			return se_error_set(err, SE_ENOMEM, "out of memory");
 	}
 	if (rep->from_utc >= rep->to_utc)
 		return se_error_set(err, SE_EUSAGE, "--from %s is after --to %s", o->from, o->to);
 	return SE_OK;
+}
+
+/* compare with --from: the bucket before the range's first one is read
+ * from the store by a second, small report over just that bucket (the
+ * foundation counts compare prints), so "previous" is what the store holds,
+ * whatever the range. */
+static int build_previous(se_report *rep, se_store *st, const se_report_opts *o, se_error *err)
+{
+	se_report_opts prev = *o;
+	int64_t first = se_report_bucket(rep, rep->from_utc), start_day, end_day, y;
+	char from[32], to[32];
+	int m, d;
+
+	if (!(rep->reports & SE_REPORT_COMPARE) || o->from == NULL || rep->period == SE_PERIOD_TOTAL)
+		return SE_OK;
+	/* the previous bucket's days: step back a day at a time past what is
+	 * left of the first bucket before --from, then through the previous one */
+	end_day = rep->from_day - 1;
+	while (se_report_bucket(rep, se_tz_local_to_utc(rep->tz, end_day * 86400)) >= first)
+		end_day--;
+	start_day = end_day;
+	while (se_report_bucket(rep, se_tz_local_to_utc(rep->tz, (start_day - 1) * 86400)) == first - 1)
+		start_day--;
+	se_civil_from_days(start_day, &y, &m, &d);
+	snprintf(from, sizeof from, "%04lld-%02d-%02d", (long long)y, m, d);
+	se_civil_from_days(end_day, &y, &m, &d);
+	snprintf(to, sizeof to, "%04lld-%02d-%02d", (long long)y, m, d);
+	prev.from = from;
+	prev.to = to;
+	prev.reports = rep->reports & (SE_REPORT_LEADS | SE_REPORT_CONVERSION | SE_REPORT_SOURCES | SE_REPORT_HANDLING);
+	prev.reports |= SE_REPORT_LEADS; /* never 0: that would mean the defaults */
+	prev.spend_csv = NULL;
+	return se_report_build(&rep->previous, st, rep->rules, &prev, err);
 }
 
 static int find_funnel(se_report *rep, const char *name, se_error *err)
@@ -623,6 +679,7 @@ static int resolve_settings(se_report *rep, const se_rules *rules, const se_repo
 	rep->sla = se_rules_sla(rules);
 	rep->stale_multiple = se_rules_stale_multiple(rules);
 	rep->shrinkage = se_rules_shrinkage(rules);
+	rep->horizon = se_rules_horizon(rules);
 	rep->period = o->period != SE_PERIOD_DEFAULT ? o->period
 	              : rules->period != SE_PERIOD_DEFAULT ? rules->period : SE_PERIOD_TOTAL;
 	rep->mode = o->mode != SE_MODE_DEFAULT ? o->mode
@@ -705,6 +762,7 @@ static int build_once(se_report **out, se_store *st, const se_rules *rules,
 	if ((rc = resolve_settings(rep, rules, o, err)) != SE_OK ||
 	    (rc = load_names(rep, st, &pipelines, &n_pipeline, err)) != SE_OK ||
 	    (rc = alloc_aggregates(rep, o->mode, err)) != SE_OK ||
+	    ((rep->compute & SE_REPORT_BACKTEST) && (rc = se_store_last_ts(st, &rep->data_end, err)) != SE_OK) ||
 	    ((rules->n_metrics > 0 || rules->n_alerts > 0) &&
 	     (rc = se_cube_new(&rep->cube, rules, err)) != SE_OK) ||
 	    (rc = se_insight_alloc(rep, err)) != SE_OK ||
@@ -724,7 +782,10 @@ static int build_once(se_report **out, se_store *st, const se_rules *rules,
 	if (rc == SE_OK)
 		sum_after_pass(rep);
 	if (rc != SE_OK || (rc = fetch_unknown_examples(rep, st, err)) != SE_OK ||
-	    (rc = se_insight_finish(rep, st, err)) != SE_OK)
+	    (rc = se_insight_finish(rep, st, err)) != SE_OK ||
+	    (rc = se_timecast_finish(rep, err)) != SE_OK ||
+	    (rc = se_family_finish(rep, err)) != SE_OK ||
+	    (rc = build_previous(rep, st, o, err)) != SE_OK)
 		goto out;
 	*out = rep;
 out:
@@ -785,6 +846,7 @@ void se_report_free(se_report *rep)
 	if (rep == NULL)
 		return;
 	se_insight_free(rep);
+	se_report_free(rep->previous);
 	for (int i = 0; rep->agg && i < rep->rules->n_funnels; i++) {
 		se_funnel_agg *a = &rep->agg[i];
 

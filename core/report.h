@@ -91,9 +91,31 @@ typedef struct se_backtest_cut {
 	se_presale_cell *carry_open;
 	se_rate_cell *carry_rates;
 	se_money *carry_still_open;
+	/* Of the deals open at the cutoff, won within the horizon after it:
+	 * what every method is judged against. */
+	int64_t *won_h_deals;
+	se_money *won_h_amount;
+	se_money *time_fc;             /* [stage * n_manager + manager] time-aware forecast (timecast.c) */
+	int64_t time_deals;            /* deals the time-aware forecast saw open (the same set) */
 } se_backtest_cut;
 
 #define SE_BACKTEST_CUTS 6
+
+/* A stay at a pre-sale stage, for the time-aware forecast (timecast.c):
+ * when it began and ended, and the deal's first outcome after it began. */
+typedef struct se_spell {
+	uint32_t manager;
+	int32_t stage;
+	int64_t start;                 /* the stay began */
+	int64_t end;                   /* it ended (next resolving event elsewhere); INT64_MAX: lasts now */
+	int64_t outcome_t;             /* first won or closing event after start; INT64_MAX: none */
+	int32_t outcome;               /* enum se_outcome (survival.h) of that event */
+	int64_t amount;                /* kopecks */
+} se_spell;
+
+/* Months of the time-aware forecast by close month: the as-of month and
+ * the ones after it. */
+#define SE_TIME_MONTHS 12
 
 typedef struct se_insight {
 	se_grid handling_by_manager, handling_by_source;  /* se_handling_cell */
@@ -120,6 +142,17 @@ typedef struct se_insight {
 	se_cohort_cell style_volume, style_depth; /* the managers' medians (style quadrant lines) */
 	se_backtest_cut cuts[SE_BACKTEST_CUTS];
 	int n_cuts;
+	/* Benjamini-Hochberg values of the report's tests (family.c), NAN
+	 * where there is no test; NULL before they are computed. */
+	double *step_q;                /* [pair * n_manager + manager] */
+	double *channel_q;             /* [(bucket - channel_lo) * n_source + source] */
+	int64_t *channel_managers;     /* [bucket - channel_lo]: managers with leads (not "(none)") */
+	int64_t channel_lo, channel_nb;
+	se_spell *spells;              /* stays at pre-sale stages (forecast, backtest) */
+	size_t n_spells, cap_spells;
+	se_money *time_fc;             /* [stage * n_manager + manager] forecast within the horizon */
+	se_money time_month[SE_TIME_MONTHS]; /* by close month, from the as-of month */
+	int64_t time_month_lo;         /* the as-of month (year * 12 + month - 1) */
 } se_insight;
 
 #define SE_STALE_LIST 1000
@@ -175,6 +208,8 @@ struct se_report {
 	unsigned compute;          /* bits to compute: reports, and what metrics and rules read */
 	char *from, *to;           /* as given, or NULL */
 	int64_t from_utc, to_utc;  /* cohort events must be in [from_utc, to_utc) */
+	int64_t from_day;          /* --from as a local day number, when given */
+	struct se_report *previous; /* compare with --from: the bucket before the range, else NULL */
 	int64_t as_of;
 	int only_funnel;           /* index, or SE_NONE for all */
 
@@ -194,6 +229,9 @@ struct se_report {
 
 	int64_t sla;               /* effective settings (rules, else defaults) */
 	double stale_multiple, shrinkage;
+	int64_t horizon;           /* time-aware forecast and backtest horizon, seconds */
+	int64_t data_end;          /* latest event in the store (backtest), else 0 */
+	int data_ends_early;       /* the data ends more than a horizon before as-of */
 	se_spend *spend;           /* the script's and --spend's, merged */
 	size_t n_spend;
 	const se_count_ctx *count_ctx; /* during the pass */
@@ -221,6 +259,11 @@ static inline int64_t se_report_bucket_in(const se_report *rep, se_bucket_cache 
 		return c->key[c->last];
 	return se_report_bucket_lookup(rep, c, t);
 }
+
+/* The first instant of a local month (year * 12 + month - 1), and the
+ * local month of an instant, in the report zone. */
+int64_t se_report_month_start(const se_report *rep, int64_t month);
+int64_t se_report_month_of(const se_report *rep, int64_t t);
 
 /* insight.c: the diagnostic reports' share of the pass. */
 int se_insight_alloc(se_report *rep, se_error *err);
@@ -273,11 +316,15 @@ typedef struct se_step_diag {
 	double others_rate;            /* -1 when others_from == 0 */
 	double missed;                 /* (others_rate - rate) * from: deals short of the team */
 	double gap_low, gap_high;      /* Newcombe 95% interval of rate - others_rate */
-	int significant;               /* that interval excludes 0 */
+	int tested;                    /* both sides have SE_TEST_MIN_N deals: p is a test */
+	double p;                      /* two-proportion test against the others; NAN untested */
+	double q;                      /* its Benjamini-Hochberg value in the report's family; NAN */
+	int significant;               /* tested and q <= SE_FDR_LEVEL */
 } se_step_diag;
 int se_report_step(const se_report *rep, int funnel, int pair, uint32_t manager, se_step_diag *out);
 /* The adjacent step with the most missed deals among the significant
- * shortfalls: its pair index, or SE_NONE. */
+ * shortfalls (after the false discovery rate correction): its pair index,
+ * or SE_NONE. */
 int se_report_growth_point(const se_report *rep, int funnel, uint32_t manager);
 
 /* Style quadrant (4g).  For SE_ALL: the team's totals, and volume and depth
@@ -301,6 +348,9 @@ int se_report_time_to_won(const se_report *rep, int funnel, uint32_t manager, se
 size_t se_report_stale_count(const se_report *rep, int funnel);
 const se_stale_deal *se_report_stale_deal(const se_report *rep, int funnel, size_t i);
 
+/* The note the backtest carries: 1 when the data ends more than a horizon
+ * before as-of (its cutoffs are then the last months of the data). */
+int se_report_backtest_early(const se_report *rep, int64_t *data_end);
 /* Pre-sale deals open now and their forecast (4c) at one pre-sale stage,
  * or every one (stage -1), of a manager or the team (SE_ALL): sums of the
  * per-(manager, stage) parts of forecast.h. */
@@ -325,6 +375,7 @@ typedef struct se_forecast {
 	se_money forecast_stage;       /* amount x probability */
 	se_stage_rate rate;            /* empirical, shrunk (not for stage -1) */
 	se_money forecast_shrunk;      /* amount x rate.shrunk */
+	se_money forecast_time;        /* expected won within the horizon (timecast.c) */
 } se_forecast;
 int se_report_forecast(const se_report *rep, int funnel, int stage, uint32_t manager, se_forecast *out);
 /* By expected close month: month -1 = the deals of stages no won deal ever
@@ -333,6 +384,7 @@ typedef struct se_forecast_month {
 	int64_t month;                 /* year * 12 + month - 1, or -1 */
 	int64_t deals;
 	se_money amount, forecast_stage, forecast_shrunk;
+	se_money forecast_time;        /* expected won in that month (the 12 from the as-of month) */
 } se_forecast_month;
 int se_report_forecast_months(const se_report *rep, int funnel, size_t i, se_forecast_month *out);
 
@@ -345,6 +397,10 @@ typedef struct se_backtest {
 	int64_t won_deals;             /* of those deals, won after the cutoff (by as-of) */
 	se_money won_amount;
 	se_money still_open;           /* amount of those deals still open now */
+	se_money forecast_time;        /* time-aware: expected won within the horizon */
+	int64_t won_h_deals;           /* won within the horizon after the cutoff */
+	se_money won_h_amount;
+	int64_t time_deals;            /* open deals the time-aware forecast saw (== deals) */
 } se_backtest;
 int se_report_backtest(const se_report *rep, int funnel, int cut, se_backtest *out);
 
@@ -355,10 +411,15 @@ typedef struct se_channel {
 	se_money revenue, spend;
 	se_money cpl, cps;             /* spend / leads, spend / won; -1 when not defined */
 	double romi;                   /* (revenue - spend) / spend; NAN when not defined */
-	double cmh_z;                  /* within-manager comparison with the other sources */
-	int weak;                      /* cmh_z < -1.96 */
+	double cmh_z;                  /* within-manager comparison with the other sources; NAN untested */
+	double p, q;                   /* its two-sided p and Benjamini-Hochberg value; NAN untested */
+	const char *untestable;        /* why there is no test ("one manager", ...), or NULL */
+	int weak;                      /* tested, cmh_z < 0 and q <= SE_FDR_LEVEL */
 } se_channel;
 int se_report_channel(const se_report *rep, int funnel, int64_t bucket, uint32_t source, se_channel *out);
+/* Managers (not "(none)") with leads in a bucket: the within-manager
+ * test's strata (family.c keeps them per bucket). */
+int64_t se_report_managers_in(const se_report *rep, int funnel, int64_t bucket);
 int se_report_source_step(const se_report *rep, int funnel, int pair, int64_t bucket, uint32_t source,
                           se_pair_cell *out);
 

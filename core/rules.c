@@ -84,6 +84,11 @@ double se_rules_shrinkage(const se_rules *r)
 	return r->shrinkage >= 0 ? r->shrinkage : SE_DEFAULT_SHRINKAGE;
 }
 
+int64_t se_rules_horizon(const se_rules *r)
+{
+	return r->horizon > 0 ? r->horizon : SE_DEFAULT_HORIZON;
+}
+
 static void free_funnel(se_funnel *f)
 {
 	free(f->name);

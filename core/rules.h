@@ -122,6 +122,7 @@ typedef struct se_spend {
 #define SE_DEFAULT_SLA 86400        /* seconds at the first stage before "unprocessed" */
 #define SE_DEFAULT_STALE_MULTIPLE 3.0
 #define SE_DEFAULT_SHRINKAGE 10.0   /* prior strength, in closed deals */
+#define SE_DEFAULT_HORIZON (30 * 86400) /* time-aware forecast: revenue won within it */
 
 struct se_rules {
 	se_funnel funnels[SE_MAX_FUNNELS];
@@ -137,6 +138,7 @@ struct se_rules {
 	int64_t sla;           /* seconds; 0 = SE_DEFAULT_SLA */
 	double stale_multiple; /* 0 = SE_DEFAULT_STALE_MULTIPLE */
 	double shrinkage;      /* < 0 = SE_DEFAULT_SHRINKAGE */
+	int64_t horizon;       /* seconds; 0 = SE_DEFAULT_HORIZON */
 	se_spend *spend;       /* settings{spend=} and --spend rows, in the order given */
 	size_t n_spend;
 	se_colmap *columns;    /* columns{}: an export's header names, NULL = none */
@@ -171,6 +173,7 @@ int se_parse_month(const char *s, int64_t *month);
 int64_t se_rules_sla(const se_rules *r);
 double se_rules_stale_multiple(const se_rules *r);
 double se_rules_shrinkage(const se_rules *r);
+int64_t se_rules_horizon(const se_rules *r);
 
 const char *se_mode_name(se_mode m);
 const char *se_period_name(se_period p);

@@ -99,6 +99,10 @@ int se_store_names(se_store *st, se_dict dict, char ***names, uint32_t *count, s
 void se_store_free_names(char **names, uint32_t count);
 /* The deal_id text of deal number id (for examples in reports). */
 int se_store_deal_key(se_store *st, int64_t id, char *buf, size_t size, se_error *err);
+/* The time of the latest event stored (UTC seconds), 0 when there is none:
+ * where the data ends, for the backtest's cutoffs.  A full scan (no index
+ * on ts): called only when a backtest is asked for. */
+int se_store_last_ts(se_store *st, int64_t *ts, se_error *err);
 
 /* Splits one JSON object into its top-level members with SQLite's JSON
  * functions (the store already links a well-tested JSON parser; the

@@ -536,7 +536,10 @@ static const char diag_script[] =
 	"metric { name = 'fc_prob', value = function(s) return s:forecast('S2').by_probability end }\n"
 	"metric { name = 'step_to', value = function(s) return s:step('S0', 'S1').to end }\n"
 	"metric { name = 'ch_leads', value = function(s) return s:channel().leads end }\n"
-	"metric { name = 'ch_spend', value = function(s) return s:channel().spend or -1 end }\n";
+	"metric { name = 'ch_spend', value = function(s) return s:channel().spend or -1 end }\n"
+	"metric { name = 'fc_time', value = function(s) return s:forecast().by_time end }\n"
+	"metric { name = 'step_q', value = function(s) return nz(s:step('S0', 'S1').p_adjusted) end }\n"
+	"metric { name = 'ch_p', value = function(s) return nz(s:channel().p_value) end }\n";
 
 static void test_diagnostics_from_lua(void **state)
 {
@@ -557,6 +560,7 @@ static void test_diagnostics_from_lua(void **state)
 	se_forecast fc;
 	se_step_diag d;
 	se_channel c;
+	int tested = 0;
 
 	assert_int_equal(se_report_handling(rep, 0, 0, SE_DIM_MANAGER, SE_ALL, &h), SE_OK);
 	assert_true(h.leads > 0 && h.taken > 0 && h.unprocessed + h.waiting > 0);
@@ -577,10 +581,13 @@ static void test_diagnostics_from_lua(void **state)
 		assert_true(value_of(f, "ttw", name, NULL) == (q.n ? (double)q.p50 : -1));
 		assert_int_equal(se_report_forecast(rep, 0, -1, m, &fc), SE_OK);
 		assert_true(fabs(value_of(f, "fc_rate", name, NULL) - (double)fc.forecast_shrunk / 100) < 1e-6);
+		assert_true(fabs(value_of(f, "fc_time", name, NULL) - (double)fc.forecast_time / 100) < 1e-6);
 		assert_int_equal(se_report_forecast(rep, 0, 2, m, &fc), SE_OK);
 		assert_true(fabs(value_of(f, "fc_prob", name, NULL) - (double)fc.forecast_stage / 100) < 1e-6);
 		assert_int_equal(se_report_step(rep, 0, 0, m, &d), SE_OK);
 		assert_true(value_of(f, "step_to", name, NULL) == (double)d.to);
+		assert_true(value_of(f, "step_q", name, NULL) == (d.tested ? d.q : -1));
+		tested += d.tested;
 	}
 	for (uint32_t src = 0; src < rep->n_source; src++) {
 		if (rep->sources[src] == NULL)
@@ -591,7 +598,10 @@ static void test_diagnostics_from_lua(void **state)
 		assert_true(value_of(f, "ch_leads", NULL, rep->sources[src]) == (double)c.leads);
 		assert_true(value_of(f, "ch_spend", NULL, rep->sources[src]) ==
 		            (c.spend >= 0 ? (double)c.spend / 100 : -1));
+		assert_true(value_of(f, "ch_p", NULL, rep->sources[src]) == (isnan(c.p) ? -1 : c.p));
+		tested += !isnan(c.p);
 	}
+	assert_true(tested >= 2); /* some steps and sources are tested: their p-values are compared */
 	/* A manager-only question on the team scope says so. */
 	f->rep->reports = SE_REPORT_METRICS;
 	{

@@ -466,7 +466,7 @@ static void test_descriptor_rows(void **state)
 		assert_non_null(d->option);
 		assert_non_null(d->build);
 		assert_non_null(d->cols);
-		assert_true(d->ncols > 0 && d->ncols <= 16); /* the table writer's column limit */
+		assert_true(d->ncols > 0 && d->ncols <= 24); /* the table writer's column limit */
 		assert_true(d->title != NULL || d->title_fn != NULL);
 		assert_int_equal(d->flag & (d->flag - 1), 0); /* one bit */
 		for (size_t j = 0; j < i; j++)

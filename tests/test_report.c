@@ -24,6 +24,7 @@
 
 #include <sqlite3.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -732,6 +733,14 @@ static void test_from_to_local_days(void **state)
 	           "leads,sales,2025-02-28..2025-02-28,team,*,1\n"
 	           "leads,sales,2025-02-28..2025-02-28,manager,Bob,1\n"
 	           "leads,sales,2025-02-28..2025-02-28,source,web,1\n");
+	/* the import's day-first form reads the same, and labels print ISO */
+	o.from = "28.02.2025";
+	o.to = "2025-02-28";
+	expect_csv(f, &o,
+	           "report,funnel,period,dimension,name,leads\n"
+	           "leads,sales,2025-02-28..2025-02-28,team,*,1\n"
+	           "leads,sales,2025-02-28..2025-02-28,manager,Bob,1\n"
+	           "leads,sales,2025-02-28..2025-02-28,source,web,1\n");
 }
 
 static void expect_build_error(fixture *f, const se_report_opts *o, int code, const char *msg)
@@ -754,8 +763,14 @@ static void test_bad_ranges(void **state)
 	load_script(f, sales_script);
 	import_csv(f, range_csv);
 	o.from = "2025-02-30";
-	expect_build_error(f, &o, SE_EUSAGE, "--from: \"2025-02-30\" is not a date like 2025-01-31");
+	expect_build_error(f, &o, SE_EUSAGE, "--from: \"2025-02-30\" is not a date like 2025-01-31 or 31.01.2025");
 	o.from = "2025-2-1";
+	expect_build_error(f, &o, SE_EUSAGE, NULL);
+	o.from = "30.02.2025";
+	expect_build_error(f, &o, SE_EUSAGE, NULL);
+	o.from = "1.02.2025";
+	expect_build_error(f, &o, SE_EUSAGE, NULL);
+	o.from = "01-02.2025";
 	expect_build_error(f, &o, SE_EUSAGE, NULL);
 	o.from = NULL;
 	o.to = "2025-02-01x";
@@ -1719,6 +1734,8 @@ static void test_diagnostics_flags(void **state)
 	assert_int_equal(se_report_growth_point(f->rep, 0, 1), 0);
 	assert_int_equal(se_report_step(f->rep, 0, 0, 3, &d), SE_OK);
 	assert_false(d.significant);
+	assert_false(d.tested);
+	assert_true(isnan(d.p) && isnan(d.q));
 	assert_int_equal(se_report_growth_point(f->rep, 0, 3), SE_NONE);
 	assert_int_equal(se_report_step(f->rep, 0, 0, 2, &d), SE_OK);
 	assert_true(d.significant);
@@ -1726,7 +1743,15 @@ static void test_diagnostics_flags(void **state)
 	/* Wilson(2, 40) = [.01382, .16504], Wilson(31, 62) = [.37923, .62077];
 	 * Newcombe: -.45 -+ sqrt(.03618^2 + .12077^2) = -.5761 and
 	 * -.45 + sqrt(.11504^2 + .12077^2) = -.2832 */
-	assert_non_null(strstr(f->out, "diagnostics,sales,Lead -> Qual,manager,Ann,40,2,5.0,1.4,16.5,50.0,-57.6,-28.3,18.00,1,1\n"));
+	/* p: pooled two-proportion test, Ann z = -4.7430 (p = 2.10533e-06),
+	 * Bob z = 4.5535 (p = 5.27693e-06); Cat (2 deals) is below the
+	 * minimum sample and Lead -> Paid has no variation (nobody paid), so
+	 * neither is in the family, m = 2: BH gives Ann
+	 * 2 x 2.10533e-06 / 1 = 4.21066e-06 and Bob 2 x 5.27693e-06 / 2. */
+	assert_non_null(strstr(f->out, "diagnostics,sales,Lead -> Qual,manager,Ann,40,2,5.0,1.4,16.5,50.0,-57.6,-28.3,18.00,"
+	                               "2.10533e-06,4.21066e-06,1,1\n"));
+	assert_non_null(strstr(f->out, "diagnostics,sales,Lead -> Qual,manager,Bob,60,30,50.0,"));
+	assert_non_null(strstr(f->out, ",5.27693e-06,5.27693e-06,1,0\n"));
 	assert_non_null(strstr(f->out, "diagnostics,sales,Lead -> Qual,manager,Cat,2,1,50.0,"));
 	assert_non_null(strstr(f->out, "diagnostics,sales,Lead -> Qual,team,*,102,33,32.4,"));
 	/* style: volume = leads per period (1 period), depth = won / leads: no
@@ -1735,6 +1760,51 @@ static void test_diagnostics_flags(void **state)
 	assert_non_null(strstr(f->out, "style,sales,manager,Ann,40,0,1,40.00,0.0,volume+depth\n"));
 	assert_non_null(strstr(f->out, "style,sales,manager,Cat,2,0,1,2.00,0.0,depth\n"));
 	assert_non_null(strstr(f->out, "style,sales,team,*,102,0,1,40.00,0.0,median\n"));
+}
+
+/* The newcomer: 1 of 6 leads qualified against the team's 63 of 100.
+ * Alone the test says p = .024, but 6 deals are below the minimum sample:
+ * no p-value, no flag, no growth point. */
+static void test_diagnostics_newcomer(void **state)
+{
+	fixture *f = *state;
+	se_report_opts o = default_opts();
+	static const struct { const char *name; int leads, qualified; } team[] = {
+		{ "Ann", 50, 32 }, { "Bob", 50, 31 }, { "Neo", 6, 1 }
+	};
+	char *csv = malloc(64 * 1024);
+	size_t len = 0;
+	se_step_diag d;
+	int n = 0;
+
+	assert_non_null(csv);
+	len += (size_t)snprintf(csv + len, 64 * 1024 - len, CSV_HEADER);
+	for (int m = 0; m < 3; m++)
+		for (int i = 0; i < team[m].leads; i++, n++) {
+			len += (size_t)snprintf(csv + len, 64 * 1024 - len,
+			                        "e%d-1,D%d,2025-01-10T10:00:00Z,Lead,%s,Web,\n", n, n, team[m].name);
+			if (i < team[m].qualified)
+				len += (size_t)snprintf(csv + len, 64 * 1024 - len,
+				                        "e%d-2,D%d,2025-01-11T10:00:00Z,Qual,%s,,\n", n, n, team[m].name);
+		}
+	import_csv(f, csv);
+	free(csv);
+	load_script(f, sales_script);
+	o.reports = SE_REPORT_DIAGNOSTICS;
+	render(f, &o, SE_OUTPUT_CSV);
+	assert_string_equal(f->rep->managers[3], "Neo");
+	assert_int_equal(se_report_step(f->rep, 0, 0, 3, &d), SE_OK);
+	assert_int_equal(d.from, 6);
+	assert_int_equal(d.others_to, 63);
+	assert_false(d.tested);
+	assert_false(d.significant);
+	assert_int_equal(se_report_growth_point(f->rep, 0, 3), SE_NONE);
+	assert_non_null(strstr(f->out, "diagnostics,sales,Lead -> Qual,manager,Neo,6,1,16.7,"));
+	assert_non_null(strstr(f->out, ",,,0,0\n"));
+	/* Ann and Bob are tested (and equal) */
+	assert_int_equal(se_report_step(f->rep, 0, 0, 1, &d), SE_OK);
+	assert_true(d.tested);
+	assert_false(d.significant);
 }
 
 /* Forecast: Offer is pre-sale with probability .3.  Closed from Offer: Ann
@@ -1773,30 +1843,88 @@ static void test_forecast_shrinkage(void **state)
 	o.as_of = utc("2025-02-02T00:00:00Z");
 	expect_csv(f, &o,
 	           "report,funnel,stage,dimension,name,deals,amount,probability_pct,forecast_stage,won,closed,"
-	           "team_rate_pct,shrunk_rate_pct,forecast_shrunk\n"
-	           "forecast,sales,Offer,team,*,2,3000.00,30.0,900.00,3,10,,32.8,984.62\n"
-	           "forecast,sales,Offer,manager,Ann,1,1000.00,30.0,300.00,2,3,30.0,38.5,384.62\n"
-	           "forecast,sales,Offer,manager,Bob,1,2000.00,30.0,600.00,0,0,30.0,30.0,600.00\n"
-	           "forecast,sales,*,team,*,2,3000.00,,900.00,0,0,,32.8,984.62\n"
+	           "team_rate_pct,shrunk_rate_pct,forecast_shrunk,forecast_time\n"
+	           /* time-aware: the 10 stays at Offer all ended after 8 days,
+	            * 3 of them won; the open deals have been there 14 hours, so
+	            * (CIF(14 h + 30 d) - CIF(14 h)) / S(14 h) = .3 / 1, times the
+	            * manager's shrunk rate over the team's (Ann .3846 / .3) */
+	           "forecast,sales,Offer,team,*,2,3000.00,30.0,900.00,3,10,,32.8,984.62,984.62\n"
+	           "forecast,sales,Offer,manager,Ann,1,1000.00,30.0,300.00,2,3,30.0,38.5,384.62,384.62\n"
+	           "forecast,sales,Offer,manager,Bob,1,2000.00,30.0,600.00,0,0,30.0,30.0,600.00,600.00\n"
+	           "forecast,sales,*,team,*,2,3000.00,,900.00,0,0,,32.8,984.62,984.62\n"
 	           "\n"
 	           /* time to close from Offer: the 3 won deals, 8 days each;
-	            * both deals reached Offer on 02-01: 02-09, month 2025-02 */
-	           "report,funnel,month,deals,amount,forecast_stage,forecast_shrunk\n"
-	           "forecast_month,sales,2025-02,2,3000.00,900.00,984.62\n");
+	            * both deals reached Offer on 02-01: 02-09, month 2025-02
+	            * (the time-aware one too: every win came 8 days in) */
+	           "report,funnel,month,deals,amount,forecast_stage,forecast_shrunk,forecast_time\n"
+	           "forecast_month,sales,2025-02,2,3000.00,900.00,984.62,984.62\n");
 	assert_int_equal(se_report_forecast(f->rep, 0, 1, 1, &fc), SE_OK);
 	assert_true(fc.rate.shrunk > 5.0 / 13 - 1e-9 && fc.rate.shrunk < 5.0 / 13 + 1e-9);
 	assert_int_equal(se_report_forecast(f->rep, 0, 0, SE_ALL, &fc), SE_ERR); /* not pre-sale */
 	/* JSON carries the same numbers */
 	render(f, &o, SE_OUTPUT_JSON);
 	expect_json(f, "$.funnels[0].forecast[1].forecast_shrunk", "real", "384.62");
+	expect_json(f, "$.funnels[0].forecast[1].forecast_time", "real", "384.62");
 	expect_json(f, "$.funnels[0].forecast[1].shrunk_rate", "real", NULL);
 }
 
-/* Spend and the within-manager test.  Ann handles X and Y leads: X 1 of
- * 10 won, Y 5 of 10; Bob: X 0 of 10, Y 4 of 10 (test_stats' CMH case: z =
- * -2.87, X is weak).  Spend January: X 1000, Y 2000 (script), plus 500 for
- * Y from a CSV file.  X: revenue 1 x 100, CPL 1000/20 = 50, CPS 1000/1,
- * ROMI (100 - 1000) / 1000 = -90%. */
+/* A deal long past the time stays at its stage usually last counts for
+ * little: every history at Offer ended within 8 days; a deal there for 20
+ * days is judged against the stays still there at 14 days (none), so
+ * nothing is expected of it within the horizon, while the shrunk win rate
+ * still expects a third of it. */
+static void test_forecast_time_stalled(void **state)
+{
+	fixture *f = *state;
+	se_report_opts o = default_opts();
+	char csv[8192];
+	size_t len = 0;
+	se_forecast fc;
+
+	len += (size_t)snprintf(csv + len, sizeof csv - len, CSV_HEADER);
+	for (int i = 0; i < 9; i++)
+		len += (size_t)snprintf(csv + len, sizeof csv - len,
+		                        "c%d-1,C%d,2025-01-02T10:00:00Z,Offer,Ann,Web,\n"
+		                        "c%d-2,C%d,2025-01-0%dT10:00:00Z,%s,Ann,,300\n",
+		                        i, i, i, i, 3 + i % 6, i % 3 == 0 ? "Paid" : "Lost");
+	len += (size_t)snprintf(csv + len, sizeof csv - len,
+	                        "o1-1,O1,2025-01-12T10:00:00Z,Offer,Ann,Web,1000\n"
+	                        "o2-1,O2,2025-02-01T09:00:00Z,Offer,Ann,Web,2000\n");
+	import_csv(f, csv);
+	load_script(f, "funnel { name = 'sales', stages = { { 'Offer', presale = true }, 'Paid' }, lost = 'Lost' }\n");
+	o.reports = SE_REPORT_FORECAST;
+	o.as_of = utc("2025-02-01T10:00:00Z");
+	render(f, &o, SE_OUTPUT_CSV);
+	assert_int_equal(se_report_forecast(f->rep, 0, 0, SE_ALL, &fc), SE_OK);
+	assert_int_equal(fc.deals, 2);
+	/* O2 (an hour in): the 9 closed histories and O1 (still running, so
+	 * censored at 20 days) are at risk, 3 won by day 8: CIF = 3/10, and
+	 * .3 of 2000 (Ann's own rate is the team's) = 600.00; O1: 0 */
+	assert_int_equal(fc.forecast_time, 60000);
+	assert_int_equal(fc.forecast_shrunk, 100000);
+	/* a 2-day horizon: of the 3 wins, the two that came a day into their
+	 * stays fall within (1 h, 2 d + 1 h]: .2 of 2000 (the report goes
+	 * first: it points into the rules the new script replaces) */
+	se_report_free(f->rep);
+	f->rep = NULL;
+	load_script(f, "settings { horizon = '2d' }\n"
+	               "funnel { name = 'sales', stages = { { 'Offer', presale = true }, 'Paid' }, lost = 'Lost' }\n");
+	render(f, &o, SE_OUTPUT_CSV);
+	assert_int_equal(se_report_forecast(f->rep, 0, 0, SE_ALL, &fc), SE_OK);
+	assert_int_equal(fc.forecast_time, 40000);
+}
+
+/* Spend and the within-manager test.  Ann handles X and Y leads: X 2 of
+ * 20 won, Y 10 of 20; Bob: X 0 of 20, Y 8 of 20 (test_stats' CMH case
+ * with every count doubled, so 40 leads of X are compared within managers,
+ * above the minimum of 30; Z's one lead sits in Ann's stratum with the
+ * others): X z = -4.0211, p = 5.79381e-05; Y z = 4.1709, p = 3.03388e-05;
+ * BH over the two: Y 2 x 3.03388e-05 / 1 = 6.06776e-05, X 2 x p / 2 =
+ * 5.79381e-05, and the running minimum gives both 5.79381e-05: X is weak.  Spend January: X 1000, Y 2000 (script), plus
+ * 500 for Y from a CSV file.  X: revenue 2 x 100, CPL 1000/40 = 25, CPS
+ * 1000/2, ROMI (200 - 1000) / 1000 = -80%.  Z has leads and no spend row:
+ * its spend, CPL, CPS and ROMI are empty, not 0; it has one lead, too few
+ * to test. */
 static void test_channels_spend(void **state)
 {
 	fixture *f = *state;
@@ -1806,19 +1934,20 @@ static void test_channels_spend(void **state)
 	se_channel ch;
 	int n = 0;
 	static const struct { const char *mgr, *src; int won; } cells[] = {
-		{ "Ann", "X", 1 }, { "Ann", "Y", 5 }, { "Bob", "X", 0 }, { "Bob", "Y", 4 }
+		{ "Ann", "X", 2 }, { "Ann", "Y", 10 }, { "Bob", "X", 0 }, { "Bob", "Y", 8 }
 	};
 
 	assert_non_null(csv);
 	len += (size_t)snprintf(csv + len, 64 * 1024 - len, CSV_HEADER);
 	for (int c = 0; c < 4; c++)
-		for (int i = 0; i < 10; i++, n++) {
+		for (int i = 0; i < 20; i++, n++) {
 			len += (size_t)snprintf(csv + len, 64 * 1024 - len, "e%d-1,D%d,2025-01-10T10:00:00Z,Lead,%s,%s,100\n",
 			                        n, n, cells[c].mgr, cells[c].src);
 			if (i < cells[c].won)
 				len += (size_t)snprintf(csv + len, 64 * 1024 - len,
 				                        "e%d-2,D%d,2025-01-20T10:00:00Z,Paid,%s,,\n", n, n, cells[c].mgr);
 		}
+	len += (size_t)snprintf(csv + len, 64 * 1024 - len, "z-1,DZ,2025-01-10T10:00:00Z,Lead,Ann,Z,100\n");
 	import_csv(f, csv);
 	free(csv);
 	snprintf(spend_path, sizeof spend_path, "%s/spend.csv", f->dir);
@@ -1828,19 +1957,33 @@ static void test_channels_spend(void **state)
 	o.reports = SE_REPORT_CHANNELS;
 	o.spend_csv = spend_path;
 	render(f, &o, SE_OUTPUT_CSV);
-	assert_non_null(strstr(f->out, "channels,sales,2025-01,team,*,40,10,25.0,1000.00,3500.00,87.50,350.00,-71.4,,0\n"));
-	assert_non_null(strstr(f->out, "channels,sales,2025-01,source,X,20,1,5.0,100.00,1000.00,50.00,1000.00,-90.0,-2.87,1\n"));
-	assert_non_null(strstr(f->out, "channels,sales,2025-01,source,Y,20,9,45.0,900.00,2500.00,125.00,277.78,-64.0,2.87,0\n"));
-	assert_non_null(strstr(f->out, "source_steps,sales,Lead -> Qual,2025-01,source,X,20,1,5.0\n"));
+	assert_non_null(strstr(f->out, "channels,sales,2025-01,team,*,81,20,24.7,2000.00,3500.00,43.21,175.00,-42.9,,,,,\n"));
+	assert_non_null(strstr(f->out, "channels,sales,2025-01,source,X,40,2,5.0,200.00,1000.00,25.00,500.00,-80.0,-4.02,"
+	                               "5.79381e-05,5.79381e-05,1,\n"));
+	assert_non_null(strstr(f->out, "channels,sales,2025-01,source,Y,40,18,45.0,1800.00,2500.00,62.50,138.89,-28.0,4.17,"
+	                               "3.03388e-05,5.79381e-05,0,\n"));
+	assert_non_null(strstr(f->out, "channels,sales,2025-01,source,Z,1,0,0.0,0.00,,,,,,,,,too few leads compared within managers\n"));
+	assert_non_null(strstr(f->out, "source_steps,sales,Lead -> Qual,2025-01,source,X,40,2,5.0\n"));
 	assert_int_equal(se_report_channel(f->rep, 0, se_report_bucket(f->rep, utc("2025-01-10T10:00:00Z")), 1, &ch),
 	                 SE_OK);
 	assert_true(ch.weak);
 	assert_int_equal(ch.spend, 100000);
+	assert_true(ch.q < 0.05 && ch.untestable == NULL);
+	/* JSON: absent spend and an untested source are null, with the reason */
+	render(f, &o, SE_OUTPUT_JSON);
+	expect_json(f, "$.funnels[0].channels[3].name", "text", "Z");
+	expect_json(f, "$.funnels[0].channels[3].spend", "null", NULL);
+	expect_json(f, "$.funnels[0].channels[3].cpl", "null", NULL);
+	expect_json(f, "$.funnels[0].channels[3].within_manager_z", "null", NULL);
+	expect_json(f, "$.funnels[0].channels[3].p_value", "null", NULL);
+	expect_json(f, "$.funnels[0].channels[3].weak", "null", NULL);
+	expect_json(f, "$.funnels[0].channels[3].not_testable", "text", "too few leads compared within managers");
+	expect_json(f, "$.funnels[0].channels[1].p_adjusted", "real", "5.79381e-05");
 	/* weeks have no monthly spend: empty columns */
 	o.period = SE_PERIOD_WEEK;
 	render(f, &o, SE_OUTPUT_CSV);
 	unlink(spend_path);
-	assert_non_null(strstr(f->out, "channels,sales,2025-W02,source,X,20,1,5.0,100.00,,,,,-2.87,1\n"));
+	assert_non_null(strstr(f->out, "channels,sales,2025-W02,source,X,40,2,5.0,200.00,,,,,-4.02,5.79381e-05,5.79381e-05,1,\n"));
 }
 
 /* A bad spend file names its line. */
@@ -1995,7 +2138,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_handling_and_velocity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_handling_sla, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_diagnostics_flags, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_diagnostics_newcomer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forecast_shrinkage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forecast_time_stalled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_channels_spend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spend_csv_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compare_weeks, setup, teardown),

@@ -225,6 +225,16 @@ static inline void se_set_real(se_cell *c, double d, int null)
 	c->null = null;
 }
 
+/* A probability (a p-value) as an SE_T_NUM: six significant digits, so
+ * small ones stay readable (4.75964e-08); null when NAN (no test). */
+static inline void se_set_prob(se_cell *c, double p)
+{
+	c->null = p != p;
+	if (!c->null)
+		snprintf(c->buf, sizeof c->buf, "%.6g", p);
+	c->s = NULL;
+}
+
 /* Tenths of a percent, halves rounded up: exactly from counts (so 1/16 is
  * 6.3, never 6.2 by a binary accident), else from the ratio. */
 int64_t se_pct_tenths(const se_cell *c);

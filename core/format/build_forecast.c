@@ -35,6 +35,7 @@ static void forecast_row(se_block *b, const char *funnel, const char *stage, con
 		se_set_count_ratio(&r[11], fc->forecast_shrunk, fc->amount);
 	}
 	r[12].i = fc->forecast_shrunk;
+	r[13].i = fc->forecast_time;
 }
 
 void se_build_forecast(const se_report *rep, const se_report_desc *desc, se_blocks *bs, int f)
@@ -77,7 +78,7 @@ void se_build_forecast_month(const se_report *rep, const se_report_desc *desc, s
 		se_cell *r;
 		char label[32];
 
-		if (fm.deals == 0)
+		if (fm.deals == 0 && fm.forecast_time == 0)
 			continue;
 		if ((r = se_block_row(b)) == NULL)
 			return;
@@ -91,11 +92,12 @@ void se_build_forecast_month(const se_report *rep, const se_report_desc *desc, s
 		r[3].i = fm.amount;
 		r[4].i = fm.forecast_stage;
 		r[5].i = fm.forecast_shrunk;
+		r[6].i = fm.forecast_time;
 	}
 }
 
 static void backtest_row(se_block *b, const char *funnel, const char *label, const se_backtest *t,
-                         se_money err_stage, se_money err_shrunk)
+                         const se_money *err, const char *data_ends)
 {
 	se_cell *r = se_block_row(b);
 
@@ -107,13 +109,16 @@ static void backtest_row(se_block *b, const char *funnel, const char *label, con
 	r[3].i = t->amount;
 	r[4].i = t->forecast_stage;
 	r[5].i = t->forecast_shrunk;
-	r[6].i = t->won_deals;
-	r[7].i = t->won_amount;
-	r[8].i = t->still_open;
-	r[9].i = err_stage;
-	se_set_count_ratio(&r[10], err_stage, t->won_amount);
-	r[11].i = err_shrunk;
-	se_set_count_ratio(&r[12], err_shrunk, t->won_amount);
+	r[6].i = t->forecast_time;
+	r[7].i = t->won_h_deals;
+	r[8].i = t->won_h_amount;
+	r[9].i = t->still_open;
+	for (int m = 0; m < 3; m++) {
+		r[10 + 2 * m].i = err[m];
+		se_set_count_ratio(&r[11 + 2 * m], err[m], t->won_h_amount);
+	}
+	se_set_copy(&r[16], data_ends);
+	r[16].null = data_ends[0] == '\0';
 }
 
 /* "2025-02-01": the local date of an instant in the report zone. */
@@ -129,35 +134,42 @@ static void local_date(const se_report *rep, int64_t t, char *buf, size_t size)
 }
 
 /* One row per cutoff (signed errors), then "all": sums, with the errors
- * as sums of absolute errors (so their rate is the WAPE). */
+ * as sums of absolute errors (so their rate is the WAPE).  Every method is
+ * judged against what the deals won within the horizon after the cutoff. */
 void se_build_backtest(const se_report *rep, const se_report_desc *desc, se_blocks *bs, int f)
 {
 	const char *fname = rep->rules->funnels[f].name;
 	se_block *b = se_block_new(bs, desc, f, 0);
 	se_backtest t, all;
-	se_money abs_stage = 0, abs_shrunk = 0;
+	se_money abs_err[3] = { 0, 0, 0 };
+	int64_t end;
+	char data_ends[32] = "";
 
 	if (b == NULL)
 		return;
+	if (se_report_backtest_early(rep, &end))
+		local_date(rep, end, data_ends, sizeof data_ends);
 	memset(&all, 0, sizeof all);
 	for (int c = 0; se_report_backtest(rep, f, c, &t) == SE_OK; c++) {
 		char label[32];
-		se_money es = t.forecast_stage - t.won_amount, eh = t.forecast_shrunk - t.won_amount;
+		se_money e[3] = { t.forecast_stage - t.won_h_amount, t.forecast_shrunk - t.won_h_amount,
+			         t.forecast_time - t.won_h_amount };
 
 		if (t.deals == 0)
 			continue;
 		local_date(rep, t.cutoff, label, sizeof label);
-		backtest_row(b, fname, label, &t, es, eh);
+		backtest_row(b, fname, label, &t, e, data_ends);
 		all.deals += t.deals;
 		all.amount += t.amount;
 		all.forecast_stage += t.forecast_stage;
 		all.forecast_shrunk += t.forecast_shrunk;
-		all.won_deals += t.won_deals;
-		all.won_amount += t.won_amount;
+		all.forecast_time += t.forecast_time;
+		all.won_h_deals += t.won_h_deals;
+		all.won_h_amount += t.won_h_amount;
 		all.still_open += t.still_open;
-		abs_stage += es < 0 ? -es : es;
-		abs_shrunk += eh < 0 ? -eh : eh;
+		for (int m = 0; m < 3; m++)
+			abs_err[m] += e[m] < 0 ? -e[m] : e[m];
 	}
 	if (all.deals > 0)
-		backtest_row(b, fname, "all", &all, abs_stage, abs_shrunk);
+		backtest_row(b, fname, "all", &all, abs_err, data_ends);
 }

@@ -66,8 +66,13 @@ static void channels_row(se_block *b, const char *funnel, const char *period, co
 		se_set_count_ratio(&r[11], ch->revenue - ch->spend, ch->spend);
 	else
 		se_set_ratio(&r[11], 0, 0);
-	se_set_real(&r[12], ch->cmh_z, team);
-	r[13].i = ch->weak;
+	se_set_real(&r[12], ch->cmh_z, team || ch->untestable != NULL);
+	se_set_prob(&r[13], ch->p);
+	se_set_prob(&r[14], ch->q);
+	r[15].i = ch->weak;
+	r[15].null = team || ch->untestable != NULL;
+	se_set_str(&r[16], ch->untestable != NULL ? ch->untestable : "");
+	r[16].null = ch->untestable == NULL;
 }
 
 void se_build_channels(const se_report *rep, const se_report_desc *desc, se_blocks *bs, int f)

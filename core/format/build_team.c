@@ -83,8 +83,10 @@ static void diagnostics_row(se_block *b, const char *funnel, const char *step, c
 	se_set_ratio(&r[10], d->gap_low, d->others_rate < 0 ? 0 : 1);
 	se_set_ratio(&r[11], d->gap_high, d->others_rate < 0 ? 0 : 1);
 	se_set_real(&r[12], d->missed, d->others_rate < 0);
-	r[13].i = d->significant;
-	r[14].i = growth;
+	se_set_prob(&r[13], d->p);
+	se_set_prob(&r[14], d->q);
+	r[15].i = d->significant;
+	r[16].i = growth;
 }
 
 void se_build_diagnostics(const se_report *rep, const se_report_desc *desc, se_blocks *bs, int f)

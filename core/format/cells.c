@@ -172,7 +172,7 @@ static const char *metric_text(const se_cell *v, char *buf, size_t size, int tab
 
 const char *se_cell_text(const se_col *c, const se_cell *v, char *buf, size_t size, int table)
 {
-	if (v->null && (c->type == SE_T_AMOUNT || c->type == SE_T_INT))
+	if (v->null && (c->type == SE_T_AMOUNT || c->type == SE_T_INT || c->type == SE_T_FLAG || c->type == SE_T_STR))
 		return table ? "-" : "";
 	switch (c->type) {
 	case SE_T_STR:

@@ -113,6 +113,8 @@ static const se_col diagnostics_cols[] = {
 	{ "gap_low_pct", "gap_low", SE_T_PCT, SE_IN_ALL },
 	{ "gap_high_pct", "gap_high", SE_T_PCT, SE_IN_ALL },
 	{ "missed", "missed", SE_T_REAL, SE_IN_ALL },
+	{ "p_value", "p_value", SE_T_NUM, SE_IN_ALL },
+	{ "p_adjusted", "p_adjusted", SE_T_NUM, SE_IN_ALL },
 	{ "significant", "significant", SE_T_FLAG, SE_IN_ALL },
 	{ "growth_point", "growth_point", SE_T_FLAG, SE_IN_ALL },
 };
@@ -176,6 +178,7 @@ static const se_col forecast_cols[] = {
 	{ "team_rate_pct", "team_rate", SE_T_PCT, SE_IN_ALL },
 	{ "shrunk_rate_pct", "shrunk_rate", SE_T_PCT, SE_IN_ALL },
 	{ "forecast_shrunk", "forecast_shrunk", SE_T_AMOUNT, SE_IN_ALL },
+	{ "forecast_time", "forecast_time", SE_T_AMOUNT, SE_IN_ALL },
 };
 
 static const se_col forecast_month_cols[] = {
@@ -185,6 +188,7 @@ static const se_col forecast_month_cols[] = {
 	{ "amount", "amount", SE_T_AMOUNT, SE_IN_ALL },
 	{ "forecast_stage", "forecast_stage", SE_T_AMOUNT, SE_IN_ALL },
 	{ "forecast_shrunk", "forecast_shrunk", SE_T_AMOUNT, SE_IN_ALL },
+	{ "forecast_time", "forecast_time", SE_T_AMOUNT, SE_IN_ALL },
 };
 
 static const se_col backtest_cols[] = {
@@ -194,6 +198,7 @@ static const se_col backtest_cols[] = {
 	{ "amount", "amount", SE_T_AMOUNT, SE_IN_ALL },
 	{ "forecast_stage", "forecast_stage", SE_T_AMOUNT, SE_IN_ALL },
 	{ "forecast_shrunk", "forecast_shrunk", SE_T_AMOUNT, SE_IN_ALL },
+	{ "forecast_time", "forecast_time", SE_T_AMOUNT, SE_IN_ALL },
 	{ "won_deals", "won_deals", SE_T_INT, SE_IN_ALL },
 	{ "won_amount", "won_amount", SE_T_AMOUNT, SE_IN_ALL },
 	{ "still_open", "still_open", SE_T_AMOUNT, SE_IN_ALL },
@@ -201,6 +206,9 @@ static const se_col backtest_cols[] = {
 	{ "error_stage_pct", "error_stage_rate", SE_T_PCT, SE_IN_ALL },
 	{ "error_shrunk", "error_shrunk", SE_T_AMOUNT, SE_IN_ALL },
 	{ "error_shrunk_pct", "error_shrunk_rate", SE_T_PCT, SE_IN_ALL },
+	{ "error_time", "error_time", SE_T_AMOUNT, SE_IN_ALL },
+	{ "error_time_pct", "error_time_rate", SE_T_PCT, SE_IN_ALL },
+	{ "data_ends", "data_ends", SE_T_STR, SE_IN_ALL },
 };
 
 static const se_col source_steps_cols[] = {
@@ -228,7 +236,10 @@ static const se_col channels_cols[] = {
 	{ "cps", "cps", SE_T_AMOUNT, SE_IN_ALL },
 	{ "romi_pct", "romi", SE_T_PCT, SE_IN_ALL },
 	{ "within_manager_z", "within_manager_z", SE_T_REAL, SE_IN_ALL },
+	{ "p_value", "p_value", SE_T_NUM, SE_IN_ALL },
+	{ "p_adjusted", "p_adjusted", SE_T_NUM, SE_IN_ALL },
 	{ "weak", "weak", SE_T_FLAG, SE_IN_ALL },
+	{ "not_testable", "not_testable", SE_T_STR, SE_IN_ALL },
 };
 
 static const se_col compare_cols[] = {
@@ -301,8 +312,18 @@ static void title_velocity(const se_report *rep, const se_block *b, char *buf, s
 
 static void title_forecast(const se_report *rep, const se_block *b, char *buf, size_t size)
 {
-	snprintf(buf, size, "%s: forecast: stage probability and shrunk win rate (k = %g)", funnel_name(rep, b),
-	         rep->shrinkage);
+	snprintf(buf, size, "%s: forecast: stage probability, shrunk win rate (k = %g), and time-aware within %lld days",
+	         funnel_name(rep, b), rep->shrinkage, (long long)(rep->horizon / 86400));
+}
+
+static void title_backtest(const se_report *rep, const se_block *b, char *buf, size_t size)
+{
+	int64_t end;
+	int n = snprintf(buf, size, "%s: forecast backtest: as of past month starts, against what was won within "
+	                 "%lld days", funnel_name(rep, b), (long long)(rep->horizon / 86400));
+
+	if (se_report_backtest_early(rep, &end) && n > 0 && (size_t)n < size)
+		snprintf(buf + n, size - (size_t)n, " (the data ends before as-of: cutoffs are its last months)");
 }
 
 static void title_compare(const se_report *rep, const se_block *b, char *buf, size_t size)
@@ -366,7 +387,7 @@ const se_report_desc se_report_descs[] = {
 	{ "handling", "handling", SE_REPORT_HANDLING, 1, COLS(handling_cols), se_build_handling,
 	  NULL, title_handling, NULL, NULL, NULL },
 	{ "diagnostics", "diagnostics", SE_REPORT_DIAGNOSTICS, 1, COLS(diagnostics_cols), se_build_diagnostics,
-	  "managers against the rest of the team (Wilson 95%)", NULL, NULL, NULL, NULL },
+	  "managers against the rest of the team (Wilson 95%; flags at a 5% false discovery rate)", NULL, NULL, NULL, NULL },
 	{ "style", "diagnostics", SE_REPORT_DIAGNOSTICS, 1, COLS(style_cols), se_build_style,
 	  "style: volume (leads per period) and depth (lead to won)", NULL, NULL, NULL, NULL },
 	{ "velocity", "velocity", SE_REPORT_VELOCITY, 1, COLS(velocity_cols), se_build_velocity,
@@ -380,11 +401,11 @@ const se_report_desc se_report_descs[] = {
 	{ "forecast_month", "forecast", SE_REPORT_FORECAST, 1, COLS(forecast_month_cols), se_build_forecast_month,
 	  "forecast by expected close month", NULL, NULL, NULL, NULL },
 	{ "backtest", "backtest", SE_REPORT_BACKTEST, 1, COLS(backtest_cols), se_build_backtest,
-	  "forecast backtest: as of past month starts, against what was won", NULL, NULL, NULL, NULL },
+	  NULL, title_backtest, NULL, NULL, NULL },
 	{ "source_steps", "channels", SE_REPORT_CHANNELS, 1, COLS(source_steps_cols), se_build_source_steps,
 	  "conversion of every step by source", NULL, NULL, NULL, NULL },
 	{ "channels", "channels", SE_REPORT_CHANNELS, 1, COLS(channels_cols), se_build_channels,
-	  "sources: money and within-manager quality", NULL, NULL, NULL, NULL },
+	  "sources: money and within-manager quality (weak at a 5% false discovery rate)", NULL, NULL, NULL, NULL },
 	{ "compare", "compare", SE_REPORT_COMPARE, 1, COLS(compare_cols), se_build_compare,
 	  NULL, title_compare, NULL, NULL, NULL },
 	{ "metrics", "metrics", SE_REPORT_METRICS, 1, COLS(metrics_cols), se_build_metrics,

@@ -15,7 +15,7 @@
 
 static void json_cell(FILE *out, const se_col *c, const se_cell *v)
 {
-	if (v->null && (c->type == SE_T_AMOUNT || c->type == SE_T_INT)) {
+	if (v->null && (c->type == SE_T_AMOUNT || c->type == SE_T_INT || c->type == SE_T_FLAG || c->type == SE_T_STR)) {
 		fputs("null", out);
 		return;
 	}

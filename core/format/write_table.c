@@ -31,6 +31,9 @@ void se_block_title(const se_report *rep, const se_block *b, char *buf, size_t s
 		snprintf(buf, size, "%s", d->title);
 }
 
+/* Columns a table prints; reports have up to 18 (channels). */
+#define TABLE_MAX_COLS 24
+
 /* Text safe to show on a terminal: C0 controls, DEL and C1 controls
  * (U+0080..U+009F) become visible escapes ("\n", "\t", "\r", "\x1b",
  * "\u009b"), so a name can neither start a line of its own (and forge a
@@ -85,7 +88,7 @@ static const char *visible(const char *t, char **scratch, size_t *cap)
 
 static void write_table_block(const se_report *rep, const se_block *b, FILE *out)
 {
-	size_t width[16] = { 0 }, cap = 0;
+	size_t width[TABLE_MAX_COLS] = { 0 }, cap = 0;
 	char title[512], buf[64], *scratch = NULL;
 
 	se_block_title(rep, b, title, sizeof title);
@@ -95,11 +98,11 @@ static void write_table_block(const se_report *rep, const se_block *b, FILE *out
 		free(scratch);
 		return;
 	}
-	for (int c = 0; c < b->ncols && c < 16; c++)
+	for (int c = 0; c < b->ncols && c < TABLE_MAX_COLS; c++)
 		if (b->cols[c].where & SE_IN_TABLE)
 			width[c] = se_utf8_width(b->cols[c].csv, strlen(b->cols[c].csv));
 	for (size_t r = 0; r < b->rows; r++)
-		for (int c = 0; c < b->ncols && c < 16; c++) {
+		for (int c = 0; c < b->ncols && c < TABLE_MAX_COLS; c++) {
 			const char *t;
 			size_t w;
 
@@ -114,7 +117,7 @@ static void write_table_block(const se_report *rep, const se_block *b, FILE *out
 	for (size_t r = 0; r <= b->rows; r++) {
 		size_t owed = 0; /* spaces not written yet: none trail a line */
 
-		for (int c = 0; c < b->ncols && c < 16; c++) {
+		for (int c = 0; c < b->ncols && c < TABLE_MAX_COLS; c++) {
 			const char *t;
 			size_t w;
 			int right = b->cols[c].type != SE_T_STR && b->cols[c].type != SE_T_BOOL;

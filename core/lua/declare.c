@@ -279,6 +279,9 @@ static void read_report_settings(lua_State *L, se_rules *r)
 	if (se_lua_field(L, 1, "shrinkage") != LUA_TNIL)
 		r->shrinkage = check_positive(L, "shrinkage", 0, 1e6);
 	lua_pop(L, 1);
+	if (se_lua_field(L, 1, "horizon") != LUA_TNIL)
+		r->horizon = check_window(L, -1, "settings: horizon");
+	lua_pop(L, 1);
 	if (se_lua_field(L, 1, "spend") != LUA_TNIL)
 		read_spend(L, r);
 	lua_pop(L, 1);
@@ -287,7 +290,7 @@ static void read_report_settings(lua_State *L, se_rules *r)
 int se_lua_settings(lua_State *L)
 {
 	static const char *const keys[] = { "timezone", "input_timezone", "mode", "period", "sla",
-		                            "stale_multiple", "shrinkage", "spend", NULL };
+		                            "stale_multiple", "shrinkage", "horizon", "spend", NULL };
 	sandbox *sb = se_lua_declaring(L, "settings");
 	se_rules *r = sb->rules;
 	const char *s;

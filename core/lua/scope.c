@@ -463,6 +463,8 @@ static int l_scope_step(lua_State *L)
 		set_num(L, "gap_low", d.gap_low);
 		set_num(L, "gap_high", d.gap_high);
 	}
+	set_num(L, "p_value", d.p);       /* nil when not tested */
+	set_num(L, "p_adjusted", d.q);
 	lua_pushboolean(L, d.significant);
 	lua_setfield(L, -2, "significant");
 	return 1;
@@ -568,6 +570,7 @@ static int l_scope_forecast(lua_State *L)
 	if (stage >= 0)
 		set_num(L, "rate", fc.rate.shrunk);
 	set_num(L, "by_rate", se_lua_money(fc.forecast_shrunk));
+	set_num(L, "by_time", se_lua_money(fc.forecast_time));
 	return 1;
 }
 
@@ -598,6 +601,12 @@ static int l_scope_channel(lua_State *L)
 		set_num(L, "cps", se_lua_money(c.cps));
 	set_num(L, "romi", c.romi);
 	set_num(L, "z", c.cmh_z);
+	set_num(L, "p_value", c.p);
+	set_num(L, "p_adjusted", c.q);
+	if (c.untestable != NULL) {
+		lua_pushstring(L, c.untestable);
+		lua_setfield(L, -2, "not_testable");
+	}
 	lua_pushboolean(L, c.weak);
 	lua_setfield(L, -2, "weak");
 	return 1;

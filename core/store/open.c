@@ -146,6 +146,7 @@ static int prepare_all(se_store *st, se_error *err)
 		{ ST_META_GET, "SELECT value FROM meta WHERE key = ?1" },
 		{ ST_META_SET, "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)" },
 		{ ST_MAX_EVENT, "SELECT coalesce(max(id), 0) FROM event" },
+		{ ST_LAST_TS, "SELECT coalesce(max(ts), 0) FROM event" },
 		{ ST_DELTA_ROWS,
 		  "SELECT id, deal, ts, status, pipeline, manager, source, amount"
 		  " FROM event WHERE id > ?1 AND id <= ?3 ORDER BY id LIMIT ?2" },

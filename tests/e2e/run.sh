@@ -84,6 +84,18 @@ check report_channels 0 --db a.db "$asof" --format csv --period month --report c
 	--spend spend.csv rules_insight.lua
 # Each week next to the previous one (--compare adds the compare report).
 check report_compare 0 --db a.db "$asof" --format csv --compare --report handling rules_insight.lua
+# With a range, the week before it still comes from the store (W02 next to
+# W03 is the same as without the range).
+check report_compare_from 0 --db a.db "$asof" --format csv --compare --report leads --from 2025-01-13 \
+	--to 2025-01-19 rules_insight.lua
+# --from/--to read the import's date forms: the same output as
+# report_touched_month.
+check report_from_ru_date 0 --db a.db "$asof" --format csv --mode touched --period month \
+	--report conversion --from 13.01.2025 --to 31.01.2025 rules.lua
+# Reporting on a database that does not exist: a failure with a hint, and
+# no empty database left behind.
+check report_no_db 1 --db no_such.db rules.lua
+[ -e no_such.db ] && { echo "FAIL report_no_db: created no_such.db"; failed=$((failed + 1)); }
 # Forecast and backtest: deals closed in November-January, two open at the
 # pre-sale stage now; as of March the cutoffs are 2024-09-01 .. 2025-02-01.
 check report_forecast 0 --db f.db --import forecast.csv --as-of 2025-03-01T00:00:00Z --format json \

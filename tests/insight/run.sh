@@ -37,7 +37,15 @@ trap 'rm -rf "$tmp"' EXIT
 # The stale list is left out: it is the top of a ranking the counts in the
 # velocity rows already check.
 "$se" --db "$tmp/se.db" --format csv --period month --as-of "$as_of" --report handling,velocity,forecast "$rules" |
-	grep -v '^stale,\|^report,funnel,deal,' > "$tmp/actual.csv" || fail "salesengine failed"
+	grep -v '^stale,\|^report,funnel,deal,' |
+	# expected.sql checks the stage and shrunk forecasts; the time-aware one
+	# (the last column of both forecast blocks, and the months only it
+	# fills) is checked by tests/insight/check_forecast.py
+	awk -F, -v OFS=, '
+		/^report,funnel,(stage|month),.*,forecast_time$/ { sub(/,forecast_time$/, ""); print; next }
+		/^forecast_month,/ && $4 == "0" { next }
+		/^forecast(_month)?,/ { NF--; print; next }
+		{ print }' > "$tmp/actual.csv" || fail "salesengine failed"
 sqlite3 -bail -cmd ".import --csv $tmp/events.csv events" "$tmp/ref.db" < "$here/expected.sql" > "$tmp/expected.csv" ||
 	fail "expected.sql failed"
 LC_ALL=C sort "$tmp/actual.csv" > "$tmp/a"

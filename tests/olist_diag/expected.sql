@@ -60,24 +60,38 @@ SELECT source, month, sum(CAST(round(amount * 100) AS INTEGER)) AS kop FROM spen
 CREATE TEMP TABLE cells AS   -- leads and won per bucket, source, manager
 SELECT bucket, source, manager, count(*) AS n, sum(won) AS w FROM lead_b GROUP BY bucket, source, manager;
 
--- Cochran-Mantel-Haenszel over managers: the source against the others
+-- Cochran-Mantel-Haenszel over managers: the source against the others;
+-- leads without a manager are left out (nothing to hold constant)
 CREATE TEMP TABLE strata AS
 SELECT c.bucket, c.source, c.n AS n1, c.w AS a, t.n - c.n AS n2, t.w - c.w AS b
   FROM cells c JOIN (SELECT bucket, manager, sum(n) AS n, sum(w) AS w FROM cells GROUP BY bucket, manager) t
     ON t.bucket = c.bucket AND t.manager = c.manager
- WHERE c.n > 0 AND t.n - c.n > 0;
+ WHERE c.n > 0 AND t.n - c.n > 0 AND c.manager <> '(none)';
 
 CREATE TEMP TABLE cmh AS
-SELECT bucket, source,
-       CASE WHEN v > 0 THEN (o - e) / sqrt(v) ELSE 0.0 END AS z
-  FROM (SELECT bucket, source, sum(a) AS o, sum(1.0 * n1 * (a + b) / (n1 + n2)) AS e,
-               sum(1.0 * n1 * n2 * (a + b) * (n1 + n2 - a - b) / (1.0 * (n1 + n2) * (n1 + n2) * (n1 + n2 - 1))) AS v
-          FROM strata GROUP BY bucket, source);
+SELECT bucket, source, sum(n1) AS n1, sum(n2) AS n2, sum(a + b) AS w, sum(a) AS o, sum(1.0 * n1 * (a + b) / (n1 + n2)) AS e,
+       sum(1.0 * n1 * n2 * (a + b) * (n1 + n2 - a - b) / (1.0 * (n1 + n2) * (n1 + n2) * (n1 + n2 - 1))) AS v
+  FROM strata GROUP BY bucket, source;
 
+-- why a source's test cannot answer (docs/METRICS.md 4j), in this order
+CREATE TEMP TABLE untestable AS
+SELECT s.bucket, s.source,
+       CASE WHEN (SELECT coalesce(sum(n), 0) FROM cells c WHERE c.bucket = s.bucket AND c.source = s.source
+                    AND c.manager <> '(none)') = 0 THEN 'no manager on the leads'
+            WHEN (SELECT count(DISTINCT manager) FROM cells c WHERE c.bucket = s.bucket AND c.manager <> '(none)') < 2
+                 THEN 'one manager'
+            WHEN coalesce(m.n1, 0) < 30 OR coalesce(m.n2, 0) < 30 THEN 'too few leads compared within managers'
+            WHEN NOT m.v > 0 AND m.w = m.n1 + m.n2 THEN 'every lead with a manager was won'
+            WHEN NOT m.v > 0 AND m.w = 0 THEN 'no lead with a manager was won'
+            WHEN NOT m.v > 0 THEN 'within each manager all leads were won or none'
+       END AS why
+  FROM (SELECT DISTINCT bucket, source FROM cells) s LEFT JOIN cmh m ON m.bucket = s.bucket AND m.source = s.source;
+
+-- spend: empty (not 0) when no spend row applies
 CREATE TEMP TABLE channels AS
 SELECT bucket, dim, name, leads, won,
-       coalesce((SELECT sum(kop) FROM spend_k s
-                  WHERE (dim = 'team' OR s.source = name) AND (@period = 'total' OR s.month = bucket)), 0) AS spend
+       (SELECT sum(kop) FROM spend_k s
+         WHERE (dim = 'team' OR s.source = name) AND (@period = 'total' OR s.month = bucket)) AS spend
   FROM (SELECT bucket, 'team' AS dim, '*' AS name, count(*) AS leads, sum(won) AS won FROM lead_b GROUP BY bucket
         UNION ALL
         SELECT bucket, 'source', source, count(*), sum(won) FROM lead_b GROUP BY bucket, source);
@@ -89,7 +103,7 @@ SELECT bucket, dim, name, leads, won,
 
 SELECT 'report,funnel,period,dimension,name,leads,taken,released,nontarget,unprocessed,waiting,first_move_median_h,first_move_p90_h';
 SELECT 'report,funnel,pair,period,dimension,name,reached_from,reached_to,conversion_pct';
-SELECT 'report,funnel,period,dimension,name,leads,won,conversion_pct,revenue,spend,cpl,cps,romi_pct,within_manager_z,weak';
+SELECT 'report,funnel,period,dimension,name,leads,won,conversion_pct,revenue,spend,cpl,cps,romi_pct,within_manager_z,p_value,p_adjusted,weak,not_testable';
 SELECT '';
 SELECT '';
 
@@ -108,14 +122,17 @@ SELECT 'source_steps,olist,MQL -> Won,' || bucket || ',' || dim || ',' || name |
 
 SELECT 'channels,olist,' || bucket || ',' || dim || ',' || name || ',' || leads || ',' || won || ',' ||
        (((2000 * won + leads) / (2 * leads)) / 10) || '.' || (((2000 * won + leads) / (2 * leads)) % 10) || ',0.00,' ||
-       printf('%d.%02d', spend / 100, spend % 100) || ',' ||
-       printf('%d.%02d', ((2 * spend + leads) / (2 * leads)) / 100, ((2 * spend + leads) / (2 * leads)) % 100) || ',' ||
-       CASE WHEN won > 0 THEN printf('%d.%02d', ((2 * spend + won) / (2 * won)) / 100, ((2 * spend + won) / (2 * won)) % 100)
-            ELSE '' END || ',' ||
-       -- ROMI = (revenue - spend) / spend = -100% with no revenue
-       CASE WHEN spend > 0 THEN '-100.0' ELSE '' END || ',' ||
-       CASE WHEN dim = 'team' THEN ',0'
-            ELSE printf('%.2f', coalesce((SELECT z FROM cmh c WHERE c.bucket = ch.bucket AND c.source = ch.name), 0.0)) || ',' ||
-                 (coalesce((SELECT z FROM cmh c WHERE c.bucket = ch.bucket AND c.source = ch.name), 0.0) < -1.959963984540054)
+       CASE WHEN spend IS NULL THEN ',,,'
+            ELSE printf('%d.%02d', spend / 100, spend % 100) || ',' ||
+                 printf('%d.%02d', ((2 * spend + leads) / (2 * leads)) / 100, ((2 * spend + leads) / (2 * leads)) % 100) || ',' ||
+                 CASE WHEN won > 0 THEN printf('%d.%02d', ((2 * spend + won) / (2 * won)) / 100,
+                                               ((2 * spend + won) / (2 * won)) % 100)
+                      ELSE '' END || ',' ||
+                 -- ROMI = (revenue - spend) / spend = -100% with no revenue
+                 CASE WHEN spend > 0 THEN '-100.0' ELSE '' END
+       END || ',' ||
+       -- no source of Olist is testable: every row gives its reason
+       CASE WHEN dim = 'team' THEN ',,,,'
+            ELSE ',,,,' || (SELECT why FROM untestable u WHERE u.bucket = ch.bucket AND u.source = ch.name)
        END
   FROM channels ch;

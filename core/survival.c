@@ -1,0 +1,112 @@
+/*
+ * survival.c: the Aalen-Johansen estimator (survival.h).
+ *
+ * With r histories at risk just before a time u (duration >= u), d of them
+ * ending at u and d1 of those in "won":
+ *   CIF(u) = CIF(u-) + S(u-) d1 / r,    S(u) = S(u-) (1 - d / r).
+ * Censored histories leave the risk set after their time without moving
+ * either curve, which is what makes deals still open count as "not known
+ * yet" rather than as lost.  Without censoring CIF(u) is the plain share
+ * won by u.
+ */
+#include "survival.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int se_cif_order(const void *pa, const void *pb)
+{
+	const se_surv_obs *a = pa, *b = pb;
+
+	if (a->t != b->t)
+		return a->t < b->t ? -1 : 1;
+	return (a->outcome < b->outcome) - (a->outcome > b->outcome); /* outcomes before censorings */
+}
+
+void se_cif_free(se_cif *c)
+{
+	free(c->time);
+	free(c->surv);
+	free(c->cif);
+	memset(c, 0, sizeof *c);
+}
+
+int se_cif_build(se_cif *c, se_surv_obs *obs, size_t n)
+{
+	qsort(obs, n, sizeof *obs, se_cif_order);
+	return se_cif_build_sorted(c, obs, n);
+}
+
+int se_cif_build_sorted(se_cif *c, const se_surv_obs *obs, size_t n)
+{
+	double s = 1, f = 0;
+	size_t at_risk = n, k = 0;
+
+	memset(c, 0, sizeof *c);
+	c->n_obs = n;
+	if (n == 0)
+		return 0;
+	c->time = malloc(n * sizeof *c->time);
+	c->surv = malloc(n * sizeof *c->surv);
+	c->cif = malloc(n * sizeof *c->cif);
+	if (c->time == NULL || c->surv == NULL || c->cif == NULL) {
+		se_cif_free(c);
+		return -2;
+	}
+	for (size_t i = 0; i < n;) {
+		int64_t u = obs[i].t;
+		size_t d = 0, d1 = 0, all = 0;
+
+		for (; i < n && obs[i].t == u; i++, all++) {
+			if (obs[i].outcome != SE_OUT_CENSORED)
+				d++;
+			if (obs[i].outcome == SE_OUT_WON)
+				d1++;
+		}
+		if (d > 0) {
+			f += s * (double)d1 / (double)at_risk;
+			s *= 1 - (double)d / (double)at_risk;
+			c->time[k] = u;
+			c->surv[k] = s;
+			c->cif[k] = f;
+			k++;
+		}
+		at_risk -= all;
+	}
+	c->n = k;
+	return 0;
+}
+
+void se_cif_at(const se_cif *c, int64_t t, double *surv, double *cif)
+{
+	size_t lo = 0, hi = c->n;
+
+	/* the number of outcome times <= t */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->time[mid] <= t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*surv = lo == 0 ? 1 : c->surv[lo - 1];
+	*cif = lo == 0 ? 0 : c->cif[lo - 1];
+}
+
+static int64_t add_sat(int64_t x, int64_t y)
+{
+	return x > INT64_MAX - y ? INT64_MAX : x + y;
+}
+
+double se_cif_won_between(const se_cif *c, int64_t t, int64_t a, int64_t b)
+{
+	double s, f0, fa, fb, sa, sb;
+
+	se_cif_at(c, t, &s, &f0);
+	if (!(s > 0))
+		return 0;
+	se_cif_at(c, add_sat(t, a), &sa, &fa);
+	se_cif_at(c, add_sat(t, b), &sb, &fb);
+	return (fb - fa) / s;
+}
