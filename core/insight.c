@@ -624,6 +624,8 @@ static size_t sort_merge(se_sm_cell *v, size_t n, int (*cmp)(const void *, const
 {
 	size_t out = 0;
 
+	if (n == 0)
+		return 0; /* v may be NULL: qsort(NULL, 0) is undefined */
 	qsort(v, n, sizeof *v, cmp);
 	for (size_t i = 0; i < n; i++) {
 		if (out > 0 && cmp(&v[out - 1], &v[i]) == 0) {
@@ -641,7 +643,8 @@ static int merge_sm(se_insight *in)
 	in->n_sm = sort_merge(in->sm, in->n_sm, by_bucket_source_manager);
 	if ((in->sm_manager = malloc((in->n_sm ? in->n_sm : 1) * sizeof *in->sm_manager)) == NULL)
 		return SE_ENOMEM;
-	memcpy(in->sm_manager, in->sm, in->n_sm * sizeof *in->sm);
+	if (in->n_sm > 0) /* in->sm may be NULL */
+		memcpy(in->sm_manager, in->sm, in->n_sm * sizeof *in->sm);
 	in->n_sm_manager = sort_merge(in->sm_manager, in->n_sm, by_bucket_manager);
 	return SE_OK;
 }
