@@ -329,6 +329,12 @@ static int parse_row_values(importer *im, const row_text *row, se_event_in *ev)
 		reject(im, row->line, field_names[F_AMOUNT], "not a number: %s", shown);
 		return SE_EINPUT;
 	}
+	if (fabs(ev->amount) > SE_IMPORT_MAX_AMOUNT) {
+		quote_value(row->ptr[F_AMOUNT], row->len[F_AMOUNT], shown, sizeof shown);
+		reject(im, row->line, field_names[F_AMOUNT],
+		       "%s is beyond the largest amount, 1000000000000000 (10^15) either way", shown);
+		return SE_EINPUT;
+	}
 	return SE_OK;
 }
 

@@ -35,6 +35,12 @@ enum field {
 
 /* One row's fields as text; absent fields have ptr NULL.  line < 0: the
  * row is not at a line (messages name the unit alone). */
+/* The largest amount a row may carry, either sign: 10^15 (a quadrillion
+ * roubles).  In kopecks that is 10^17, so one amount fits an int64 with
+ * room to spare and a sum over 10^9 deals (10^26) stays exact in 128-bit
+ * arithmetic.  Larger amounts are rejected, naming the column. */
+#define SE_IMPORT_MAX_AMOUNT 1e15
+
 typedef struct row_text {
 	const char *ptr[F_COUNT];
 	size_t len[F_COUNT];

@@ -532,6 +532,49 @@ static int run_alerts(const cli *c, se_script *sc, se_store *st)
 	return status;
 }
 
+static void print_warning(void *ud, const char *message)
+{
+	(void)ud;
+	fprintf(stderr, "%s: warning: %s\n", progname, message);
+}
+
+/* A report alone writes nothing: the file is opened read-only, so a
+ * read-only database can be reported on.  Only a history cache that is
+ * behind the events (an import was killed) or corrupt needs writing: then
+ * the report runs once more on a writable handle, which brings it up to
+ * date (or says why it cannot). */
+static int open_store(const cli *c, se_store **st, int readonly, se_error *err)
+{
+	int rc = se_store_open(st, c->db, readonly ? SE_STORE_READONLY : 0, err);
+
+	if (rc != SE_OK && readonly) /* no file yet, or not made a store yet */
+		rc = se_store_open(st, c->db, 0, err);
+	if (rc == SE_OK)
+		se_store_on_warning(*st, print_warning, NULL);
+	return rc;
+}
+
+static int build_report(const cli *c, se_script *sc, const se_rules *rules, se_store **st,
+                        int readonly, se_report **rep, se_error *err)
+{
+	int rc = se_report_build(rep, *st, rules, &c->report, err);
+
+	if (rc == SE_EDB && readonly) {
+		se_error first = *err;
+
+		se_store_close(*st);
+		*st = NULL;
+		if ((rc = open_store(c, st, 0, err)) != SE_OK) {
+			*err = first; /* the reason the read-only run gave is the useful one */
+			return rc;
+		}
+		rc = se_report_build(rep, *st, rules, &c->report, err);
+	}
+	if (rc == SE_OK)
+		rc = se_script_fill_metrics(sc, *rep, err);
+	return rc;
+}
+
 static int run(const cli *c)
 {
 	se_script *sc = NULL;
@@ -539,7 +582,7 @@ static int run(const cli *c)
 	se_report *rep = NULL;
 	const se_rules *rules = NULL;
 	se_error err;
-	int status = EXIT_FAIL, rejected = 0;
+	int status = EXIT_FAIL, rejected = 0, readonly;
 
 	if (c->script != NULL) {
 		if (se_script_load(&sc, c->script, &c->limits, &err) != SE_OK) {
@@ -560,7 +603,8 @@ static int run(const cli *c)
 			return failed > 0 ? EXIT_FAIL : EXIT_OK;
 		}
 	}
-	if (se_store_open(&st, c->db, 0, &err) != SE_OK) {
+	readonly = c->n_imports == 0 && c->adapter == NULL && !c->alerts && rules != NULL;
+	if (open_store(c, &st, readonly, &err) != SE_OK) {
 		fprintf(stderr, "%s: %s\n", progname, err.msg);
 		goto out;
 	}
@@ -571,8 +615,7 @@ static int run(const cli *c)
 		status = run_alerts(c, sc, st);
 		goto out;
 	}
-	if (se_report_build(&rep, st, rules, &c->report, &err) != SE_OK ||
-	    se_script_fill_metrics(sc, rep, &err) != SE_OK ||
+	if (build_report(c, sc, rules, &st, readonly, &rep, &err) != SE_OK ||
 	    se_report_write(rep, stdout, c->format, &err) != SE_OK) {
 		fprintf(stderr, "%s: %s\n", progname, err.msg);
 		if (err.code == SE_EUSAGE)

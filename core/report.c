@@ -124,7 +124,7 @@ static void add_presale_and_rates(se_report *rep, se_funnel_agg *a, const se_fun
 			se_presale_cell *c = &a->presale[(size_t)e->stage * rep->n_manager + mgr];
 
 			c->deals++;
-			if (isnan(amount))
+			if (!se_amount_counted(amount)) /* none, or over SE_AMOUNT_MAX */
 				c->no_amount++;
 			else
 				c->amount += se_kopecks_of(amount);
@@ -161,6 +161,8 @@ static int aggregate_deal(pass *p, const se_chunk_deal *d, const se_deal_eval *e
 
 	rep->deals++;
 	rep->events += d->n_events;
+	if (!isnan(d->amount) && !se_amount_counted(d->amount))
+		rep->amounts_over_max++;
 	count_unknown(rep, e, d);
 	if (e->funnel == SE_NONE) {
 		rep->deals_unmatched++;
@@ -684,8 +686,8 @@ static int merge_spend(se_report *rep, se_error *err)
 	return SE_OK;
 }
 
-int se_report_build(se_report **out, se_store *st, const se_rules *rules,
-                    const se_report_opts *opts, se_error *err)
+static int build_once(se_report **out, se_store *st, const se_rules *rules,
+                      const se_report_opts *opts, se_error *err)
 {
 	static const se_report_opts defaults;
 	const se_report_opts *o = opts ? opts : &defaults;
@@ -731,6 +733,20 @@ out:
 	se_store_free_names(pipelines, n_pipeline);
 	if (rc != SE_OK)
 		se_report_free(rep);
+	return rc;
+}
+
+/* A corrupt chunk met half-way makes the store rebuild the history cache
+ * from the events; what was counted is no good then, so once more. */
+int se_report_build(se_report **out, se_store *st, const se_rules *rules,
+                    const se_report_opts *opts, se_error *err)
+{
+	int rc = build_once(out, st, rules, opts, err);
+
+	if (rc != SE_OK && se_store_cache_rebuilt(st)) {
+		se_error_clear(err);
+		rc = build_once(out, st, rules, opts, err);
+	}
 	return rc;
 }
 

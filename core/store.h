@@ -134,6 +134,10 @@ int64_t se_store_rows_from_memory(const se_store *st);
  * refreshed first if events were added since it was built. */
 typedef int (*se_chunk_fn)(void *ud, const void *blob, size_t size, se_error *err);
 int se_store_each_chunk(se_store *st, se_chunk_fn fn, void *ud, se_error *err);
+/* 1 when the last se_store_each_chunk() met a corrupt chunk, rebuilt the
+ * whole cache from the events (with a warning) and failed: what fn took
+ * so far is no good, and reading again gives the rebuilt cache. */
+int se_store_cache_rebuilt(const se_store *st);
 
 /* ---- alert state (alerts.c) -------------------------------------------------- */
 

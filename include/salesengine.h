@@ -46,12 +46,20 @@ typedef struct se_tz se_tz;
 typedef struct se_store se_store;
 
 enum se_store_flags {
-	SE_STORE_READONLY = 1 /* report only: never writes, refuses a stale cache */
+	/* Report only: opened with SQLITE_OPEN_READONLY, never writes, so a
+	 * read-only file can be reported on (when not even the -wal and -shm
+	 * files beside it can be made, it is opened as immutable).  A stale or
+	 * corrupt history cache is an error then: open it writable to fix it. */
+	SE_STORE_READONLY = 1
 };
 
 /* Opens (creating when missing) the SQLite file at path. */
 int se_store_open(se_store **out, const char *path, unsigned flags, se_error *err);
 void se_store_close(se_store *st);
+
+/* Where the store sends warnings (a corrupt history cache it rebuilt from
+ * the events): fn gets one message per warning.  None set: dropped. */
+void se_store_on_warning(se_store *st, void (*fn)(void *ud, const char *message), void *ud);
 
 /* Brings the per-deal history cache up to date with the events table.  Import
  * does this itself; it is exposed for recovery after an interrupted import. */

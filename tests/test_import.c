@@ -967,6 +967,32 @@ static void test_nul_bytes_rejected(void **state)
 	             "e2|Annie\nj2|A\\u0000\n");
 }
 
+/* Two won deals of 6e16 used to sum to -64467440737095516.16, and 1e308
+ * to 0.00: amounts past 10^15 are rejected now, naming the column, and
+ * the largest allowed one is stored exactly (in kopecks it fits an int64). */
+static void test_amount_beyond_the_maximum(void **state)
+{
+	fixture *f = *state;
+
+	write_file("big.csv",
+	           "event_id,deal_id,ts,stage,amount\n"
+	           "e1,d1,2025-01-15,won,6e16\n"
+	           "e2,d2,2025-01-15,won,60000000000000000\n"
+	           "e3,d3,2025-01-15,won,1e308\n"
+	           "e4,d4,2025-01-15,won,-1000000000000000.5\n"
+	           "e5,d5,2025-01-15,won,1000000000000000\n"
+	           "e6,d6,2025-01-15,won,\"-123 456 789 012,34\"\n");
+	import_ok(f, "big.csv");
+	expect_stats(f, 6, 2, 0, 4);
+	EXPECT_REJECTS(f,
+	               "big.csv:2: amount: \"6e16\" is beyond the largest amount, 1000000000000000 (10^15) either way",
+	               "big.csv:3: amount: \"60000000000000000\" is beyond the largest amount, 1000000000000000 (10^15) either way",
+	               "big.csv:4: amount: \"1e308\" is beyond the largest amount, 1000000000000000 (10^15) either way",
+	               "big.csv:5: amount: \"-1000000000000000.5\" is beyond the largest amount, 1000000000000000 (10^15) either way");
+	expect_query("SELECT event_id, printf('%.2f', amount) FROM events ORDER BY event_id",
+	             "e5|1000000000000000.00\ne6|-123456789012.34\n");
+}
+
 static void test_jsonl(void **state)
 {
 	fixture *f = *state;
@@ -1025,14 +1051,14 @@ static void test_jsonl_numbers_as_sqlite_spells_them(void **state)
 	           "{\"event_id\":\"n1\",\"deal_id\":\"d1\",\"ts\":1736937000.0,\"stage\":\"new\","
 	           "\"amount\":0.00001}\n"
 	           "{\"event_id\":\"n2\",\"deal_id\":\"d2\",\"ts\":1736937000,\"stage\":\"new\","
-	           "\"amount\":1e21}\n"
+	           "\"amount\":1e15}\n"
 	           "{\"event_id\":\"n3\",\"deal_id\":\"d3\",\"ts\":1736937000.5,\"stage\":\"new\"}\n");
 	import_ok(f, "events.jsonl");
 	expect_stats(f, 3, 2, 0, 1);
 	EXPECT_REJECTS(f, "events.jsonl:3: ts: cannot read time \"1736937000.5\": unrecognised time format");
 	expect_query("SELECT event_id, ts, amount FROM events ORDER BY event_id",
 	             "n1|2025-01-15T10:30:00Z|1.0e-05\n"
-	             "n2|2025-01-15T10:30:00Z|1.0e+21\n");
+	             "n2|2025-01-15T10:30:00Z|1.0e+15\n");
 }
 
 /* Amounts in exponent form are numbers too; a dangling exponent is not. */
@@ -1279,6 +1305,7 @@ int main(void)
 		T(test_unterminated_quote_rows_after_survive),
 		T(test_open_quote_costs_one_record),
 		T(test_nul_bytes_rejected),
+		T(test_amount_beyond_the_maximum),
 		T(test_character_after_closing_quote),
 		T(test_invalid_utf8),
 		T(test_missing_required_value),

@@ -23,6 +23,7 @@
 #include "store.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -1552,6 +1553,190 @@ static void import_tricky(fixture *f, const char *name, long first, long rows, l
 	assert_int_equal(se_store_rows_from_memory(f->st), f->stats.imported);
 }
 
+/* ---- imports and reports at the same time ------------------------------------------------ */
+
+typedef struct busy_import {
+	const char *db;
+	const char *path;
+	int rc;
+	int done;
+	pthread_mutex_t mu;
+	char msg[sizeof(((se_error *)0)->msg)];
+} busy_import;
+
+static void *import_thread(void *arg)
+{
+	busy_import *bi = arg;
+	se_store *st = NULL;
+	se_import_opts opts = { .batch_rows = 400 };
+	se_import_stats stats;
+	se_error err = { 0 };
+
+	bi->rc = se_store_open(&st, bi->db, 0, &err);
+	if (bi->rc == SE_OK)
+		bi->rc = se_import_file(st, bi->path, &opts, &stats, &err);
+	se_store_close(st);
+	memcpy(bi->msg, err.msg, sizeof bi->msg);
+	pthread_mutex_lock(&bi->mu);
+	bi->done = 1;
+	pthread_mutex_unlock(&bi->mu);
+	return NULL;
+}
+
+static int import_running(busy_import *bi)
+{
+	int done;
+
+	pthread_mutex_lock(&bi->mu);
+	done = bi->done;
+	pthread_mutex_unlock(&bi->mu);
+	return !done;
+}
+
+/* An import on one connection (its own thread, batches of 400) while this
+ * thread runs reports (each refreshes the cache first) and a second import
+ * of overlapping rows on other connections, again and again until the
+ * first is done.  Whoever refreshes when, the cache must end exactly as a
+ * rebuild from the events writes it.  Regression: a refresh that read the
+ * cache mark before its write lock merged rows a concurrent refresh had
+ * merged already, doubling them for good. */
+static void test_concurrent_imports_and_reports(void **state)
+{
+	fixture *f = *state;
+	busy_import bi = { .db = f->db, .rc = -100, .mu = PTHREAD_MUTEX_INITIALIZER };
+	char path[256], other_path[256];
+	char *text = tricky_csv(0, 12000, 3000), *other = tricky_csv(11000, 3000, 3500);
+	pthread_t thread;
+	int reports = 0, imports = 0;
+
+	snprintf(path, sizeof path, "%s/big.csv", f->dir);
+	snprintf(other_path, sizeof other_path, "%s/other.csv", f->dir);
+	write_file(path, text);
+	write_file(other_path, other);
+	free(text);
+	free(other);
+	bi.path = path;
+	assert_int_equal(pthread_create(&thread, NULL, import_thread, &bi), 0);
+	while (import_running(&bi)) {
+		se_store *st = NULL;
+		se_error err = { 0 };
+		cache_copy c = { 0 };
+
+		assert_int_equal(se_store_open(&st, f->db, 0, &err), SE_OK);
+		if (se_store_each_chunk(st, copy_chunk, &c, &err) != SE_OK)
+			fail_msg("report during the import: %s", err.msg);
+		cache_copy_free(&c);
+		reports++;
+		if (reports % 4 == 0) {
+			se_import_opts opts = { .batch_rows = 700 };
+			se_import_stats stats;
+
+			if (se_import_file(st, other_path, &opts, &stats, &err) != SE_OK)
+				fail_msg("second import: %s", err.msg);
+			imports++;
+		}
+		se_store_close(st);
+	}
+	assert_int_equal(pthread_join(thread, NULL), 0);
+	if (bi.rc != SE_OK)
+		fail_msg("the import: %s", bi.msg);
+	print_message("%d reports and %d imports beside the import\n", reports, imports);
+	reopen(f);
+	assert_int_equal(check_cache(f), (size_t)query_int(f, "SELECT count(*) FROM event"));
+	expect_same_as_rebuild(f);
+}
+
+/* ---- a corrupt history cache ----------------------------------------------------------------- */
+
+typedef struct warnings {
+	int n;
+	char last[1024];
+} warnings;
+
+static void note_warning(void *ud, const char *message)
+{
+	warnings *w = ud;
+
+	w->n++;
+	snprintf(w->last, sizeof w->last, "%s", message);
+}
+
+/* A chunk blob that cannot be read used to fail every report and every
+ * import until the cache was rebuilt by hand.  The events are the truth:
+ * the store rebuilds the cache from them, with a warning through the
+ * caller's callback (it never prints), and the result is exactly a
+ * rebuild.  Read-only, it cannot: a clear error says what to do. */
+static void test_corrupt_cache_is_rebuilt(void **state)
+{
+	fixture *f = *state;
+	char *text = tricky_csv(0, 3000, 900);
+	warnings w = { 0 };
+	cache_copy c = { 0 };
+	se_store *ro = NULL;
+
+	import_file(f, "a.csv", text, 0);
+	free(text);
+	se_store_on_warning(f->st, note_warning, &w);
+
+	/* A reader meets the bad chunk half-way: the cache is rebuilt and the
+	 * reader told to read again (what it took is no good). */
+	exec_plain(f, "UPDATE deal_chunk SET data = x'0102' WHERE id = (SELECT max(id) FROM deal_chunk)");
+	assert_int_equal(se_store_open(&ro, f->db, SE_STORE_READONLY, &f->err), SE_OK);
+	assert_int_equal(se_store_each_chunk(ro, copy_chunk, &c, &f->err), SE_EDB);
+	assert_non_null(strstr(f->err.msg, "cache chunk is corrupt"));
+	assert_non_null(strstr(f->err.msg, "open the database writable once"));
+	assert_false(se_store_cache_rebuilt(ro));
+	se_store_close(ro);
+	cache_copy_free(&c);
+	memset(&c, 0, sizeof c);
+	assert_int_equal(se_store_each_chunk(f->st, copy_chunk, &c, &f->err), SE_EDB);
+	assert_true(se_store_cache_rebuilt(f->st));
+	assert_int_equal(w.n, 1);
+	assert_non_null(strstr(w.last, "cache chunk is corrupt"));
+	assert_non_null(strstr(w.last, "rebuilding it from the events"));
+	cache_copy_free(&c);
+	assert_int_equal(check_cache(f), (size_t)query_int(f, "SELECT count(*) FROM event"));
+	assert_false(se_store_cache_rebuilt(f->st));
+	expect_same_as_rebuild(f);
+
+	/* An import whose refresh merges into a bad chunk (the detail blob,
+	 * read only there) goes through, rebuilding. */
+	se_store_on_warning(f->st, note_warning, &w);
+	exec_plain(f, "UPDATE deal_chunk SET detail = x'00' WHERE id = (SELECT min(id) FROM deal_chunk)");
+	text = tricky_csv(3000, 500, 900);
+	import_file(f, "b.csv", text, 0);
+	free(text);
+	assert_int_equal(w.n, 2);
+	assert_non_null(strstr(w.last, "cache chunk is corrupt (detail)"));
+	assert_int_equal(check_cache(f), (size_t)query_int(f, "SELECT count(*) FROM event"));
+	expect_same_as_rebuild(f);
+}
+
+/* SE_STORE_READONLY opens with SQLITE_OPEN_READONLY: any write fails with
+ * SQLite's own "readonly" error, and reading the cache works. */
+static void test_readonly_store_writes_nothing(void **state)
+{
+	fixture *f = *state;
+	char *text = tricky_csv(0, 200, 50);
+	se_store *ro = NULL;
+	cache_copy c = { 0 };
+
+	import_file(f, "a.csv", text, 0);
+	free(text);
+	assert_int_equal(se_store_open(&ro, f->db, SE_STORE_READONLY, &f->err), SE_OK);
+	assert_int_equal(se_store_each_chunk(ro, copy_chunk, &c, &f->err), SE_OK);
+	assert_int_equal(c.n_events, query_int(f, "SELECT count(*) FROM event"));
+	cache_copy_free(&c);
+	{
+		uint32_t id = 0;
+
+		assert_int_equal(se_store_intern(ro, SE_DICT_MANAGER, "Newcomer", 8, &id, &f->err), SE_EDB);
+		assert_non_null(strstr(f->err.msg, "readonly"));
+	}
+	se_store_close(ro);
+	expect_query(f, "SELECT count(*) FROM manager WHERE name = 'Newcomer'", "0\n");
+}
+
 static void test_cache_from_memory_matches_rebuild(void **state)
 {
 	fixture *f = *state;
@@ -1694,6 +1879,9 @@ int main(void)
 		T(test_second_import_repacks_touched_chunk),
 		T(test_readonly_store),
 		T(test_cache_from_memory_matches_rebuild),
+		T(test_concurrent_imports_and_reports),
+		T(test_corrupt_cache_is_rebuilt),
+		T(test_readonly_store_writes_nothing),
 		T(test_old_detail_blobs_are_read),
 		T(test_wal_is_checkpointed_during_import),
 		T(test_kill_during_import),

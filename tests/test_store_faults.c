@@ -14,6 +14,10 @@
  * never run, and the open transaction stays open (as after a statement that
  * SQLite rolled back alone): the caller has to roll it back.
  *
+ * The same wrapper can also run a function just before the Nth step of a
+ * statement (interpose()): another connection's work, at the one moment a
+ * race needs it.
+ *
  * Each test then checks what the import contract promises: SE_EDB with a
  * clear message, stats that add up and say how far it got, a database that
  * still opens and passes integrity_check, committed batches intact, and a
@@ -97,8 +101,28 @@ static int matches(sqlite3_stmt *stmt)
 	return hit;
 }
 
+static struct {
+	const char *sql;  /* before the countdown-th step of this SQL ... */
+	int countdown;
+	void (*fn)(void *ud); /* ... run this, once */
+	void *ud;
+} before;
+
+static void interpose(const char *sql, int nth, void (*fn)(void *), void *ud)
+{
+	before.sql = sql;
+	before.countdown = nth;
+	before.fn = fn;
+	before.ud = ud;
+}
+
 int __wrap_sqlite3_step(sqlite3_stmt *stmt)
 {
+	if (before.sql != NULL && sqlite3_sql(stmt) != NULL && strstr(sqlite3_sql(stmt), before.sql) &&
+	    --before.countdown == 0) {
+		before.sql = NULL;
+		before.fn(before.ud);
+	}
 	if (fault.sql != NULL && !fault.fired && matches(stmt) && --fault.countdown == 0) {
 		fault.fired = 1;
 		return fail_like_full_disk(stmt);
@@ -126,6 +150,7 @@ static int setup(void **state)
 		return -1;
 	*state = f;
 	disarm();
+	before.sql = NULL;
 	if (scratch_store_open("test_store_faults", "events.db", f->dir, sizeof f->dir, f->db,
 	                       sizeof f->db, &f->st) != 0)
 		return -1;
@@ -429,6 +454,57 @@ static void test_full_disk_on_adapter_state(void **state)
 	expect_query(f, "SELECT count(*) FROM adapter_state", "10\n");
 }
 
+static int count_events(void *ud, const void *blob, size_t size, se_error *err);
+
+/* A report on another connection, run from inside the wrapper. */
+static void report_elsewhere(void *ud)
+{
+	const char *db = ud;
+	se_store *other = NULL;
+	se_error err = { 0 };
+	size_t cached = 0;
+
+	if (se_store_open(&other, db, 0, &err) != SE_OK ||
+	    se_store_each_chunk(other, count_events, &cached, &err) != SE_OK)
+		fail_msg("the report beside the import: %s", err.msg);
+	se_store_close(other);
+}
+
+static int count_events(void *ud, const void *blob, size_t size, se_error *err)
+{
+	return count_chunk_events(ud, blob, size, err);
+}
+
+/* A report that refreshes the history cache just before each write
+ * transaction of an import: its batches of 3 (BEGIN IMMEDIATE 1 to 4) and
+ * its own refresh of the cache (the 5th).  Regression: the import read the
+ * cache mark before taking the write lock, so with a report's refresh in
+ * between it merged the rows the report had just merged a second time, and
+ * the cache counted them twice, for good (the header said 1,272,354 events
+ * over a table of 636,177). */
+static void test_report_refreshes_during_an_import(void **state)
+{
+	fixture *f = *state;
+	char path[256];
+
+	write_rows(f, 1, 10);
+	for (int nth = 1; nth <= 5; nth++) {
+		print_message("the report before BEGIN IMMEDIATE number %d\n", nth);
+		se_store_close(f->st);
+		f->st = NULL;
+		for (int i = 0; i < 3; i++) {
+			snprintf(path, sizeof path, "%s%s", f->db, (const char *[]){ "", "-wal", "-shm" }[i]);
+			unlink(path);
+		}
+		assert_int_equal(se_store_open(&f->st, f->db, 0, &f->err), SE_OK);
+		interpose("BEGIN IMMEDIATE", nth, report_elsewhere, f->db);
+		assert_int_equal(run_import(f), SE_OK);
+		assert_null(before.sql); /* the report did run */
+		expect_stats(f, 10, 10, 0);
+		expect_database_holds(f, "e01\ne02\ne03\ne04\ne05\ne06\ne07\ne08\ne09\ne10\n");
+	}
+}
+
 /* The injector itself: a real SQLITE_FULL with SQLite's own message; the
  * failed statement did nothing and the transaction is still there to be
  * rolled back. */
@@ -472,6 +548,7 @@ int main(void)
 		T(test_full_disk_keeps_rejects),
 		T(test_full_disk_while_refreshing_the_cache),
 		T(test_full_disk_on_adapter_state),
+		T(test_report_refreshes_during_an_import),
 	};
 #undef T
 

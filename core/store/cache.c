@@ -11,6 +11,10 @@
  * the cache is never silently behind.  The rows this connection inserted
  * itself are merged from memory (events.c).
  *
+ * The events are the truth: a chunk that cannot be read (a corrupt blob)
+ * makes the refresh, or a reader, rebuild the whole cache from the events,
+ * with a warning, instead of failing every report and import after it.
+ *
  * Never: writes events.
  */
 #include "store_int.h"
@@ -122,6 +126,9 @@ static int load_chunk(se_store *st, se_history_builder *b, int64_t chunk, se_err
 			memcpy(data, sqlite3_column_blob(s, 0), dn);
 			memcpy(detail, sqlite3_column_blob(s, 1), tn);
 			rc = se_history_builder_add_packed(b, data, dn, detail, tn, err);
+			/* Its only database error is a blob it cannot read. */
+			if (rc == SE_EDB)
+				st->chunk_corrupt = 1;
 		}
 		free(data);
 		free(detail);
@@ -245,7 +252,8 @@ static int merge_from_capture(se_store *st, se_history_builder *b, se_error *err
 	return SE_OK;
 }
 
-int se_store_refresh(se_store *st, se_error *err)
+/* Brings the cache up to date; rebuild: all of it again, from the events. */
+static int refresh(se_store *st, int rebuild, se_error *err)
 {
 	se_history_builder *b = NULL;
 	delta_row *rows = NULL;
@@ -253,9 +261,12 @@ int se_store_refresh(se_store *st, se_error *err)
 	int rc;
 
 	st->refreshed_from_memory = 0;
+	st->chunk_corrupt = 0;
+	/* A first look, without a transaction: nothing to do is the usual case
+	 * of a report, and it takes no lock. */
 	covered = meta_get_int(st, "cache_rowid", 0);
 	top = query_int(st->stmt[ST_MAX_EVENT], 0);
-	if (covered == top) {
+	if (covered == top && !rebuild) {
 		capture_drop(st);
 		return SE_OK;
 	}
@@ -267,7 +278,17 @@ int se_store_refresh(se_store *st, se_error *err)
 	st->deal_state = DEALS_UNKNOWN;
 	if ((rc = se_store_begin(st, err)) != SE_OK)
 		return rc;
-	if (covered > top) { /* events were deleted behind our back: start over */
+	/* Again inside the write transaction: another connection (a report,
+	 * a second import) may have refreshed the cache since the first look,
+	 * and merging the rows it covered a second time would count them
+	 * twice, for good. */
+	covered = meta_get_int(st, "cache_rowid", 0);
+	top = query_int(st->stmt[ST_MAX_EVENT], 0);
+	if (covered == top && !rebuild) {
+		rc = se_store_commit(st, err);
+		goto out;
+	}
+	if (covered > top || rebuild) { /* events were deleted behind our back: start over */
 		if ((rc = exec_sql(st, "DELETE FROM deal_chunk", err)) != SE_OK)
 			goto out;
 		covered = 0;
@@ -308,6 +329,40 @@ out:
 	return rc;
 }
 
+/* After a chunk was found corrupt (why says how): the cache again from
+ * the events, with a warning. */
+static int rebuild_cache(se_store *st, const char *why, se_error *err)
+{
+	int rc;
+
+	if (st->readonly)
+		return se_error_set(err, SE_EDB, "history cache: %s; open the database writable once "
+		                    "(an import or a report without read-only access) to rebuild it", why);
+	store_warn(st, "history cache: %s; rebuilding it from the events", why);
+	if ((rc = refresh(st, 1, err)) != SE_OK)
+		se_error_prefix(err, "rebuilding the history cache");
+	return rc;
+}
+
+int se_store_refresh(se_store *st, se_error *err)
+{
+	int rc = refresh(st, 0, err);
+
+	if (rc == SE_EDB && st->chunk_corrupt) {
+		char why[sizeof err->msg];
+
+		snprintf(why, sizeof why, "%s", err->msg);
+		se_error_clear(err);
+		rc = rebuild_cache(st, why, err);
+	}
+	return rc;
+}
+
+int se_store_cache_rebuilt(const se_store *st)
+{
+	return st->cache_rebuilt;
+}
+
 int64_t se_store_rows_from_memory(const se_store *st)
 {
 	return st->refreshed_from_memory;
@@ -320,10 +375,12 @@ int se_store_each_chunk(se_store *st, se_chunk_fn fn, void *ud, se_error *err)
 {
 	sqlite3_stmt *s = st->stmt[ST_CHUNK_ALL];
 	sqlite3_blob *blob = NULL;
+	se_chunk_view view;
 	void *buf = NULL;
 	size_t cap = 0;
 	int rc, step;
 
+	st->cache_rebuilt = 0;
 	if ((rc = se_store_refresh(st, err)) != SE_OK)
 		return rc;
 	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
@@ -349,6 +406,21 @@ int se_store_each_chunk(se_store *st, se_chunk_fn fn, void *ud, se_error *err)
 		}
 		if (sqlite3_blob_read(blob, buf, (int)size, 0) != SQLITE_OK) {
 			rc = db_error(st, err, "reading the history cache");
+			break;
+		}
+		if (se_history_view(buf, size, &view, err) != SE_OK) {
+			/* The events are the truth: rebuild, and have the caller
+			 * read again (what fn took so far is no good). */
+			char why[sizeof err->msg];
+
+			snprintf(why, sizeof why, "chunk %lld: %.900s", (long long)id, err->msg);
+			sqlite3_reset(s);
+			sqlite3_blob_close(blob);
+			blob = NULL;
+			if ((rc = rebuild_cache(st, why, err)) == SE_OK) {
+				st->cache_rebuilt = 1;
+				rc = se_error_set(err, SE_EDB, "history cache: %s; rebuilt, read it again", why);
+			}
 			break;
 		}
 		if ((rc = fn(ud, buf, size, err)) != SE_OK)

@@ -13,8 +13,11 @@
  */
 #include "store_int.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A commit that leaves this many frames (16 MiB) in the WAL asks the
  * checkpointer thread to copy them into the database file. */
@@ -188,6 +191,8 @@ static int check_schema_version(se_store *st, se_error *err)
 		                    version, SE_SCHEMA_VERSION);
 	if (version == SE_SCHEMA_VERSION)
 		return SE_OK;
+	if (st->readonly)
+		return se_error_set(err, SE_EDB, "not a salesengine database (opened read-only, so not made one)");
 	if ((rc = exec_sql(st, "BEGIN IMMEDIATE", err)) != SE_OK)
 		return rc;
 	if ((rc = exec_sql(st, schema_sql, err)) != SE_OK ||
@@ -203,6 +208,8 @@ static int configure(se_store *st, se_error *err)
 	int rc;
 
 	sqlite3_busy_timeout(st->db, 5000);
+	if (st->readonly) /* the file's own page size and WAL mode stand */
+		return exec_sql(st, "PRAGMA cache_size = -32768", err);
 	/* Takes effect only on a new file.  Events append and the history cache
 	 * is large blobs: 16 KiB pages mean a quarter of the page reads and
 	 * writes (system calls) of the 4 KiB default for the same bytes. */
@@ -324,23 +331,67 @@ static void configure_sqlite(void)
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+/* "file:" and path with everything but plain characters %-escaped. */
+static char *file_uri(const char *path, const char *query)
+{
+	static const char plain[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-~";
+	size_t n = strlen(path);
+	char *uri = malloc(5 + 3 * n + strlen(query) + 1), *p = uri;
+
+	if (uri == NULL)
+		return NULL;
+	p += sprintf(p, "file:");
+	for (const unsigned char *s = (const unsigned char *)path; *s; s++)
+		p += *s && strchr(plain, *s) ? sprintf(p, "%c", *s) : sprintf(p, "%%%02X", *s);
+	strcpy(p, query);
+	return uri;
+}
+
+/* Read-only: SQLITE_OPEN_READONLY, and SQLite needs the -wal and -shm
+ * files of a WAL database, which a read-only folder does not let it make.
+ * Then the file is opened as immutable: nothing can be writing it in WAL
+ * mode either, as no writer could make those files. */
+static int open_readonly(se_store *st, const char *path)
+{
+	const int oflags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
+	char *uri;
+	int rc;
+
+	if (sqlite3_open_v2(path, &st->db, oflags, NULL) == SQLITE_OK &&
+	    sqlite3_exec(st->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) == SQLITE_OK)
+		return SQLITE_OK;
+	if (st->db == NULL || sqlite3_errcode(st->db) != SQLITE_CANTOPEN || access(path, R_OK) != 0)
+		return SQLITE_ERROR;
+	sqlite3_close(st->db);
+	st->db = NULL;
+	if ((uri = file_uri(path, "?immutable=1")) == NULL)
+		return SQLITE_NOMEM;
+	rc = sqlite3_open_v2(uri, &st->db, oflags | SQLITE_OPEN_URI, NULL);
+	free(uri);
+	return rc;
+}
+
 int se_store_open(se_store **out, const char *path, unsigned flags, se_error *err)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 	se_store *st = NULL;
-	int rc = SE_ENOMEM;
-	int oflags = (flags & SE_STORE_READONLY) ? SQLITE_OPEN_READONLY
-	                                         : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	int rc = SE_ENOMEM, orc;
 
-	oflags |= SQLITE_OPEN_NOMUTEX; /* one connection, one thread: no locking needed */
 	pthread_once(&once, configure_sqlite);
 
 	*out = NULL;
 	st = calloc(1, sizeof *st);
 	if (st == NULL)
 		return se_error_set(err, SE_ENOMEM, "out of memory");
-	if (sqlite3_open_v2(path, &st->db, oflags, NULL) != SQLITE_OK) {
+	st->readonly = (flags & SE_STORE_READONLY) != 0;
+	/* NOMUTEX: one connection, one thread: no locking needed. */
+	if (st->readonly)
+		orc = open_readonly(st, path);
+	else
+		orc = sqlite3_open_v2(path, &st->db,
+		                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (orc != SQLITE_OK) {
 		rc = se_error_set(err, SE_EDB, "cannot open database %s: %s", path,
 		                  st->db ? sqlite3_errmsg(st->db) : "out of memory");
 		goto fail;
@@ -364,6 +415,25 @@ nomem:
 fail:
 	se_store_close(st);
 	return rc;
+}
+
+void store_warn(se_store *st, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (st->warn == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	st->warn(st->warn_ud, msg);
+}
+
+void se_store_on_warning(se_store *st, void (*fn)(void *ud, const char *message), void *ud)
+{
+	st->warn = fn;
+	st->warn_ud = ud;
 }
 
 void se_store_close(se_store *st)

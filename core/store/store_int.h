@@ -129,6 +129,11 @@ struct se_store {
 	int64_t refreshed_from_memory;
 	int wal_frames;              /* frames in the WAL after our last commit */
 	checkpointer ckpt;
+	int readonly;                /* SE_STORE_READONLY */
+	int chunk_corrupt;           /* a refresh met a chunk it cannot read */
+	int cache_rebuilt;           /* se_store_cache_rebuilt() */
+	void (*warn)(void *ud, const char *message);
+	void *warn_ud;
 };
 
 /* One event row as the history cache needs it (see events.c). */
@@ -144,6 +149,8 @@ int exec_sql(se_store *st, const char *sql, se_error *err);
 int prepare(se_store *st, enum stmt_id id, const char *sql, se_error *err);
 /* Steps a statement that returns no rows and resets it. */
 int step_done(se_store *st, sqlite3_stmt *s, se_error *err, const char *what);
+/* Hands a warning to the caller's callback, if any. */
+void store_warn(se_store *st, const char *fmt, ...) SE_PRINTF(2, 3);
 
 /* deals.c: writes the deals numbered here and still queued. */
 int flush_queued_deals(se_store *st, se_error *err);

@@ -190,7 +190,7 @@ if command -v python3 >/dev/null && ! python3 -m json.tool metrics_print.out >/d
 fi
 # Work inside one C call (a backtracking pattern) stops at the budget, with
 # the line; a finalizer is refused in a rule test file.
-check check_c_work 1 --check c_work.lua
+check check_c_work 1 --max-instructions=5000000 --check c_work.lua
 check ruletest_gc 1 test gc_test.lua
 
 # Rule tests: a pass, differences printed per list and metric, a start the
