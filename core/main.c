@@ -9,6 +9,7 @@
 #include "cli_test.h"
 #include "salesengine.h"
 #include "paths.h"
+#include "script.h"
 #include "timeconv.h"
 
 #include <getopt.h>
@@ -575,6 +576,35 @@ static int build_report(const cli *c, se_script *sc, const se_rules *rules, se_s
 	return rc;
 }
 
+/* --check runs every metric and rule once over an empty store, so a
+ * misspelt stage, pair or metric name fails now, with its line, not on the
+ * day the data first reaches it.  Returns the number of failures. */
+static int check_early(const cli *c, se_script *sc)
+{
+	se_store *st = NULL;
+	se_report *rep = NULL;
+	se_rule_result *res = NULL;
+	size_t n = 0;
+	se_error err;
+	int failed = 0;
+
+	if (se_store_open(&st, ":memory:", 0, &err) != SE_OK ||
+	    se_report_build(&rep, st, se_script_rules(sc), &c->report, &err) != SE_OK ||
+	    se_script_check(sc, rep, &res, &n, &err) != SE_OK) {
+		fprintf(stderr, "%s: %s\n", progname, err.msg);
+		failed = 1;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		fprintf(stderr, "%s: %s\n", progname, res[i].message);
+	failed = (int)n;
+out:
+	free(res);
+	se_report_free(rep);
+	se_store_close(st);
+	return failed;
+}
+
 static int run(const cli *c)
 {
 	se_script *sc = NULL;
@@ -596,7 +626,8 @@ static int run(const cli *c)
 			if (failed > 0)
 				fprintf(stderr, "%s: rules file: %s (%d rules file%s failed to load)\n", progname,
 				        err.msg, failed, failed == 1 ? "" : "s");
-			else
+			failed += check_early(c, sc);
+			if (failed == 0)
 				printf("%s: ok\n", c->script);
 			se_rules_describe(rules, stdout);
 			se_script_free(sc);

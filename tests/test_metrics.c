@@ -962,10 +962,42 @@ static void test_metric_error_names_metric(void **state)
 		fail_msg("got: %s", f->err.msg);
 }
 
+/* --check's early run: on no data at all, each rule and metric runs once;
+ * names that do not exist fail with the name meant (case, ё/е, spaces
+ * aside), names that exist pass, a metric is checked on its own. */
+static void test_check_runs_everything_once(void **state)
+{
+	fixture *f = *state;
+	se_rule_result *res = NULL;
+	size_t n = 0;
+	static const char *const want[] = {
+		"rules.lua:3: no metric 'leeds' (did you mean 'leads'?)",
+		"rules.lua:5: 'a' is not a stage of funnel 'f' (did you mean 'A'?)",
+		"rules.lua:6: 'Счет' is not a stage of funnel 'f' (did you mean 'Счёт'?)",
+	};
+
+	load_script(f, "funnel { name = 'f', stages = { 'A', 'Счёт', 'W' } }\n"
+	               "metric { name = 'fine', value = function(s) return s:leads() end }\n"
+	               "metric { name = 'typo', value = function(s) return s:metric('leeds') end }\n"
+	               "rule { name = 'ok', metric = 'fine', op = '>', threshold = 1 }\n"
+	               "rule { name = 'case', scope = 'manager', when = function(s) return s:reached('a') > 0 end }\n"
+	               "rule { name = 'yo', when = function(s) return s:reached('Счет') > 0 end }\n");
+	build(f, "2025-02-01T00:00:00Z");
+	assert_int_equal(se_script_check(f->script, f->rep, &res, &n, &f->err), SE_OK);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(res[i].status, SE_RULE_FAILED);
+		if (strstr(res[i].message, want[i]) == NULL)
+			fail_msg("failure %zu: %s", i, res[i].message);
+	}
+	free(res);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_scope_methods_by_hand, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_runs_everything_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_current_period_and_prev, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_agrees_with_report_grids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forecast_matches_presale_cells, setup, teardown),

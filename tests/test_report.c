@@ -1920,34 +1920,43 @@ static void test_json_escapes(void **state)
  * 12e18 kopecks, more than INT64_MAX; so is the pre-sale amount of two
  * open deals of 6e16 and its forecast (a rate of 1: every closed deal from
  * Offer was won). */
+/* Amounts stop at 10^15 roubles a row (import.c), but a hundred of them
+ * already add up to 10^19 kopecks, past int64: the sums must stay exact. */
 static void test_money_sums_exact(void **state)
 {
 	fixture *f = *state;
 	se_report_opts o = default_opts();
+	size_t cap = 200 * 3 * 80 + sizeof CSV_HEADER, len;
+	char *csv = malloc(cap);
 	const char *out;
 
+	assert_non_null(csv);
+	len = (size_t)snprintf(csv, cap, "%s", CSV_HEADER);
+	for (int d = 0; d < 200; d++) {
+		len += (size_t)snprintf(csv + len, cap - len,
+		                        "l%d,D%d,2025-01-10T10:00:00Z,Lead,Ann,Web,1000000000000000\n"
+		                        "o%d,D%d,2025-01-11T10:00:00Z,Offer,Ann,Web,1000000000000000\n",
+		                        d, d, d, d);
+		if (d < 100)
+			len += (size_t)snprintf(csv + len, cap - len,
+			                        "p%d,D%d,2025-01-12T10:00:00Z,Paid,Ann,Web,1000000000000000\n", d, d);
+		assert_true(len < cap);
+	}
 	load_script(f, sales_script);
-	import_csv(f, CSV_HEADER
-	           "m1,M1,2025-01-10T10:00:00Z,Lead,Ann,Web,60000000000000000\n"
-	           "m2,M1,2025-01-11T10:00:00Z,Offer,Ann,Web,60000000000000000\n"
-	           "m3,M1,2025-01-12T10:00:00Z,Paid,Ann,Web,60000000000000000\n"
-	           "m4,M2,2025-01-10T11:00:00Z,Lead,Ann,Web,60000000000000000\n"
-	           "m5,M2,2025-01-11T11:00:00Z,Offer,Ann,Web,60000000000000000\n"
-	           "m6,M2,2025-01-12T11:00:00Z,Paid,Ann,Web,60000000000000000\n"
-	           "m7,M3,2025-01-10T12:00:00Z,Offer,Ann,Web,60000000000000000\n"
-	           "m8,M4,2025-01-10T13:00:00Z,Offer,Ann,Web,60000000000000000\n");
+	import_csv(f, csv);
+	free(csv);
 	o.reports = SE_REPORT_SOURCES | SE_REPORT_PRESALE;
 	out = render(f, &o, SE_OUTPUT_CSV);
 	expect_text(out,
 	            "report,funnel,stage,dimension,name,deals,amount,win_rate_pct,win_rate_basis,forecast,no_amount\n"
-	            "presale,sales,Offer,team,*,2,120000000000000000.00,100.0,manager,120000000000000000.00,0\n"
-	            "presale,sales,Offer,manager,Ann,2,120000000000000000.00,100.0,manager,120000000000000000.00,0\n"
-	            "presale,sales,*,team,*,2,120000000000000000.00,100.0,manager,120000000000000000.00,0\n"
-	            "presale,sales,*,manager,Ann,2,120000000000000000.00,100.0,manager,120000000000000000.00,0\n"
+	            "presale,sales,Offer,team,*,100,100000000000000000.00,100.0,manager,100000000000000000.00,0\n"
+	            "presale,sales,Offer,manager,Ann,100,100000000000000000.00,100.0,manager,100000000000000000.00,0\n"
+	            "presale,sales,*,team,*,100,100000000000000000.00,100.0,manager,100000000000000000.00,0\n"
+	            "presale,sales,*,manager,Ann,100,100000000000000000.00,100.0,manager,100000000000000000.00,0\n"
 	            "\n"
 	            "report,funnel,period,dimension,name,leads,won,conversion_pct,revenue\n"
-	            "sources,sales,all,team,*,4,2,50.0,120000000000000000.00\n"
-	            "sources,sales,all,source,Web,4,2,50.0,120000000000000000.00\n");
+	            "sources,sales,all,team,*,200,100,50.0,100000000000000000.00\n"
+	            "sources,sales,all,source,Web,200,100,50.0,100000000000000000.00\n");
 }
 
 int main(void)

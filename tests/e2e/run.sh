@@ -191,6 +191,10 @@ fi
 # Work inside one C call (a backtracking pattern) stops at the budget, with
 # the line; a finalizer is refused in a rule test file.
 check check_c_work 1 --max-instructions=5000000 --check c_work.lua
+# --check runs every metric and rule once (on no data): a misspelt stage
+# or metric fails now, with its line and the name meant (case, ё/е and
+# spaces set aside); an uncounted pair too.
+check check_early 1 --check check_early.lua
 check ruletest_gc 1 test gc_test.lua
 
 # Rule tests: a pass, differences printed per list and metric, a start the
