@@ -1,8 +1,8 @@
 /*
  * adapter.c: the C half of an import through a Lua adapter (adapter.h).
  *
- * Owns: finding the adapter, reading its input files (whole, as UTF-8:
- * encoding.c), splitting them into records (a JSON document's list, JSON
+ * Owns: finding the adapter, reading its input files (JSON as a stream of
+ * records: jsonstream.c; CSV and other encodings whole: encoding.c), splitting them into records (a JSON document's list, JSON
  * Lines, CSV rows), handing each record to the adapter, and taking what it
  * emits through the canonical import's checks and batches (import.h) and
  * what it remembers into the store's adapter_state (store.h), in the same
@@ -16,14 +16,22 @@
 #include "adapter.h"
 #include "encoding.h"
 #include "paths.h"
+#include "jsonstream.h"
+#include "utf8.h"
 #include "timeconv.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+
+/* Events per transaction of an adapter import (see se_import_with). */
+#define SE_ADAPTER_BATCH 10000
+/* The store's cache budgets for an adapter import: an eighth (store.h). */
+#define SE_ADAPTER_MEM_SHIFT 3
 
 typedef struct run {
 	se_store *st;
@@ -168,55 +176,190 @@ static int document_records(run *r, json_t *doc, int line_may_be_record, long *n
 	return rc;
 }
 
-static int read_json(run *r, char *text, size_t len, int lines, se_error *err)
+/* ---- JSON as a stream ------------------------------------------------------------ */
+
+/* A JSON input is read in chunks and never held whole, so a dump of any
+ * size imports in the memory of one record (jsonstream.h).  Its text is
+ * checked as UTF-8 on the way, with the line and byte a whole-file check
+ * would name. */
+typedef struct pump {
+	FILE *fp;
+	const char *name;
+	size_t tail_at, carry; /* an unfinished character at buf[tail_at], for the next chunk */
+	size_t offset;         /* bytes of the text before the chunk */
+	long line;
+	int started, eof;
+	char buf[65536];
+} pump;
+
+static void pump_init(pump *p, FILE *fp, const char *name)
 {
-	json_t *doc = NULL;
-	long n = 0, lineno = 0;
-	char *p = text, *end = text + len;
+	p->fp = fp;
+	p->name = name;
+	p->tail_at = p->carry = p->offset = 0;
+	p->line = 1;
+	p->started = p->eof = 0;
+}
+
+/* The next piece of valid UTF-8 text; *len 0 and p->eof at the end. */
+static int pump_next(pump *p, const char **text, size_t *len, se_error *err)
+{
+	size_t n, bad = 0, got, total;
+
+	if (p->carry > 0)
+		memmove(p->buf, p->buf + p->tail_at, p->carry);
+	got = fread(p->buf + p->carry, 1, sizeof p->buf - p->carry, p->fp);
+	if (ferror(p->fp))
+		return se_error_set(err, SE_EIO, "cannot read %s", p->name);
+	n = total = p->carry + got;
+	p->eof = got == 0;
+	*text = p->buf;
+	if (!p->started && (n >= 3 || p->eof)) {
+		p->started = 1;
+		if (n >= 3 && memcmp(p->buf, "\xEF\xBB\xBF", 3) == 0)
+			*text += 3, n -= 3;
+	}
+	if (!se_utf8_valid(*text, n, &bad)) {
+		if (p->eof || bad + 4 <= n) {
+			long line = p->line;
+
+			for (size_t i = 0; i < bad; i++)
+				line += (*text)[i] == '\n';
+			return se_error_set(err, SE_EINPUT,
+			                    "%s:%ld: not valid UTF-8 (byte %zu of the file); if it is a Windows"
+			                    " export, try --encoding cp1251",
+			                    p->name, line, p->offset + bad + 1);
+		}
+		n = bad; /* a character cut by the chunk's end: finished next time */
+	}
+	if (!p->started)
+		n = 0; /* fewer than 3 bytes yet: a byte order mark may follow */
+	for (size_t i = 0; i < n; i++)
+		p->line += (*text)[i] == '\n';
+	p->tail_at = (size_t)(*text - p->buf) + n;
+	p->carry = total - p->tail_at;
+	p->offset += n;
+	*len = n;
+	return SE_OK;
+}
+
+/* Feeds the whole input to s (NULL: only checks its UTF-8). */
+static int pump_all(pump *p, se_json_stream *s, se_error *err)
+{
+	const char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	for (;;) {
+		if ((rc = pump_next(p, &text, &len, err)) != SE_OK)
+			return rc;
+		if (len == 0 && p->eof)
+			break;
+		if (len > 0 && s != NULL && (rc = se_json_stream_feed(s, text, len, err)) != SE_OK)
+			return rc;
+	}
+	return s ? se_json_stream_end(s, err) : SE_OK;
+}
+
+typedef struct streamed {
+	run *r;
+	long n;
+} streamed;
+
+static int stream_record(void *ud, json_t *rec, const char *why, se_error *err)
+{
+	streamed *st = ud;
+
+	if (rec == NULL) {
+		st->r->stats->records++;
+		reject_record(st->r, "record ", ++st->n, why);
+		return se_rows_record_done(st->r->rows, err);
+	}
+	return json_record(st->r, ++st->n, rec, err);
+}
+
+/* First pass over a JSON input, before the adapter starts: text that is
+ * not UTF-8, or (a document) does not parse, imports nothing. */
+static int check_json(run *r, FILE *fp, int lines, se_error *err)
+{
+	pump *p = malloc(sizeof *p);
+	se_json_stream *s = NULL;
+	int rc;
+
+	if (p == NULL)
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	pump_init(p, fp, r->file);
+	if (!lines && (rc = se_json_stream_open(&s, se_adapter_records(r->ad), 1, NULL, NULL, err)) != SE_OK)
+		goto out;
+	rc = pump_all(p, s, err);
+	if (rc != SE_OK && s != NULL && err->code == SE_EINPUT && strncmp(err->msg, r->file, strlen(r->file)) != 0)
+		se_error_prefix(err, "%s", r->file);
+out:
+	se_json_stream_free(s);
+	free(p);
+	return rc;
+}
+
+static int read_json(run *r, FILE *fp, int lines, se_error *err)
+{
+	streamed st = { r, 0 };
+	se_json_stream *s = NULL;
+	pump *p = NULL;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t got;
+	long lineno = 0;
 	int rc = SE_OK;
 
 	se_rows_where(r->rows, r->file, "record ");
 	if (!lines) {
-		if ((rc = se_json_parse(text, len, 1, &doc, err)) != SE_OK) {
+		if ((p = malloc(sizeof *p)) == NULL)
+			return se_error_set(err, SE_ENOMEM, "out of memory");
+		pump_init(p, fp, r->file);
+		if ((rc = se_json_stream_open(&s, se_adapter_records(r->ad), 1, stream_record, &st, err)) == SE_OK)
+			rc = pump_all(p, s, err);
+		if (rc == SE_EINPUT && strncmp(err->msg, r->file, strlen(r->file)) != 0)
 			se_error_prefix(err, "%s", r->file);
-			return rc;
-		}
-		rc = document_records(r, doc, 0, &n, err);
-		json_decref(doc);
+		se_json_stream_free(s);
+		free(p);
 		return rc;
 	}
 	/* JSON Lines: a malformed line is one rejected record. */
-	while (rc == SE_OK && p < end) {
-		char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t line_len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+	while (rc == SE_OK && (got = getline(&line, &cap, fp)) > 0) {
+		size_t line_len = (size_t)got;
+		char *text = line;
+		json_t *doc = NULL;
 
 		lineno++;
-		if (strspn(p, " \t\r") < line_len) {
-			if (se_json_parse(p, line_len, lineno, &doc, err) == SE_OK) {
-				rc = document_records(r, doc, 1, &n, err);
-				json_decref(doc);
-			} else {
-				r->stats->records++;
-				reject_record(r, "record ", ++n, err->msg);
-				se_error_clear(err);
-			}
+		if (line_len > 0 && text[line_len - 1] == '\n')
+			line_len--;
+		if (lineno == 1 && line_len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+			text += 3, line_len -= 3;
+		if (strspn(text, " \t\r") >= line_len)
+			continue;
+		if (se_json_parse(text, line_len, lineno, &doc, err) == SE_OK) {
+			rc = document_records(r, doc, 1, &st.n, err);
+			json_decref(doc);
+		} else {
+			r->stats->records++;
+			reject_record(r, "record ", ++st.n, err->msg);
+			se_error_clear(err);
 		}
-		p += line_len + 1;
 	}
+	free(line);
+	if (rc == SE_OK && ferror(fp))
+		rc = se_error_set(err, SE_EIO, "cannot read %s", r->file);
 	return rc;
 }
 
-static int read_csv(run *r, char *text, size_t len, se_error *err)
+static int read_csv(run *r, FILE *fp, se_error *err)
 {
-	FILE *fp = fmemopen(text, len ? len : 1, "r");
 	se_csv *csv = NULL;
 	se_csv_record rec, hdr;
 	se_csv_field *hdr_fields = NULL;
 	char *hdr_text = NULL;
 	int rc;
 
-	if (fp == NULL)
-		return se_error_set(err, SE_ENOMEM, "out of memory");
 	se_rows_where(r->rows, r->file, "");
 	if ((rc = se_csv_open_stream(&csv, fp, r->file, r->opts->delimiter, err)) != SE_OK)
 		goto out;
@@ -256,7 +399,6 @@ out:
 	free(hdr_fields);
 	free(hdr_text);
 	se_csv_close(csv);
-	fclose(fp);
 	return rc;
 }
 
@@ -310,18 +452,51 @@ static int snapshot_of(const char *path, const se_import_opts *opts, int64_t *ou
 	return SE_OK;
 }
 
+static int is_utf8_name(const char *encoding)
+{
+	return encoding == NULL || strcasecmp(encoding, "utf-8") == 0 || strcasecmp(encoding, "utf8") == 0;
+}
+
+/* The input as a stream: a UTF-8 file is read as it is (JSON never whole);
+ * any other encoding, and CSV, is read whole and converted first. */
+static int open_input(run *r, const char *path, enum kind kind, FILE **fp, char **text, se_error *err)
+{
+	size_t len = 0;
+	int rc;
+
+	*fp = NULL;
+	if (kind != K_CSV && is_utf8_name(r->opts->encoding) && strcmp(path, "-") != 0) {
+		if ((*fp = fopen(path, "rb")) == NULL)
+			return se_error_set(err, SE_EIO, "cannot open %s: %s", path, strerror(errno));
+		return SE_OK;
+	}
+	if ((rc = se_read_utf8_file(path, r->opts->encoding, text, &len, err)) != SE_OK)
+		return rc;
+	if ((*fp = fmemopen(*text, len ? len : 1, "r")) == NULL)
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	if (len == 0)
+		fgetc(*fp); /* fmemopen needs a byte: the stream is empty */
+	return SE_OK;
+}
+
 static int import_one(run *r, const char *path, int input, int inputs, se_error *err)
 {
 	char *text = NULL;
-	size_t len = 0;
+	FILE *fp = NULL;
 	int64_t snapshot;
+	enum kind kind = kind_of(path, r->opts->format);
 	int rc;
 
 	r->file = strcmp(path, "-") == 0 ? "<stdin>" : path;
 	if ((rc = snapshot_of(path, r->opts, &snapshot, err)) != SE_OK ||
-	    (rc = se_read_utf8_file(path, r->opts->encoding, &text, &len, err)) != SE_OK ||
+	    (rc = open_input(r, path, kind, &fp, &text, err)) != SE_OK ||
 	    (rc = se_adapter_set_file(r->ad, r->file, input, inputs, snapshot, err)) != SE_OK)
 		goto out;
+	if (kind != K_CSV) {
+		if ((rc = check_json(r, fp, kind == K_JSONL, err)) != SE_OK)
+			goto out;
+		rewind(fp);
+	}
 	/* start() sees and sets state: inside the batch's transaction. */
 	if ((rc = se_rows_begin(r->rows, err)) != SE_OK)
 		goto out;
@@ -330,16 +505,18 @@ static int import_one(run *r, const char *path, int input, int inputs, se_error 
 		se_error_prefix(err, "%s", r->file);
 		goto out;
 	}
-	switch (kind_of(path, r->opts->format)) {
-	case K_JSON: rc = read_json(r, text, len, 0, err); break;
-	case K_JSONL: rc = read_json(r, text, len, 1, err); break;
-	default: rc = read_csv(r, text, len, err); break;
+	switch (kind) {
+	case K_JSON: rc = read_json(r, fp, 0, err); break;
+	case K_JSONL: rc = read_json(r, fp, 1, err); break;
+	default: rc = read_csv(r, fp, err); break;
 	}
 	if (rc != SE_OK)
 		goto out;
 	se_rows_where(r->rows, r->file, "finish");
 	rc = after_call(r, se_adapter_finish(r->ad, err), "finish", -1, err);
 out:
+	if (fp)
+		fclose(fp);
 	free(text);
 	return rc;
 }
@@ -411,12 +588,17 @@ int se_import_with(se_store *st, const char *adapter, const char *const *files, 
 
 	memset(stats, 0, sizeof *stats);
 	memset(&r, 0, sizeof r);
+	/* Smaller batches than the canonical import's: a batch's rows wait in
+	 * memory until it commits, and an adapter's input is streamed. */
+	if (o.batch_rows == 0)
+		o.batch_rows = SE_ADAPTER_BATCH;
+	se_store_lower_memory(st, SE_ADAPTER_MEM_SHIFT);
 	r.st = st;
 	r.opts = &o;
 	r.stats = stats;
 	if ((rc = find_adapter(adapter, path, sizeof path, err)) != SE_OK ||
 	    (rc = se_adapter_load(&r.ad, path, limits, &host, err)) != SE_OK)
-		return rc;
+		goto out;
 	/* Naive times: the user's zone (--input-tz or the rules' input_timezone)
 	 * if given, else the one the adapter knows its CRM writes. */
 	if (o.zone == NULL && se_adapter_timezone(r.ad) != NULL) {
@@ -432,7 +614,127 @@ int se_import_with(se_store *st, const char *adapter, const char *const *files, 
 		rc = import_one(&r, files[i], i + 1, n_files, err);
 	rc = se_rows_close(r.rows, rc, err);
 out:
+	se_store_lower_memory(st, 0); /* reports after the import get the full budgets */
 	se_adapter_free(r.ad);
 	se_tz_free(zone);
+	return rc;
+}
+
+/* ---- a run fed from outside ------------------------------------------------------ */
+
+struct se_adapter_run {
+	run r;
+	se_adapter_host host;
+	se_import_opts o;
+	se_tz *zone;
+	char name[256];
+	long n;
+};
+
+int se_adapter_run_open(se_adapter_run **out, se_store *st, const char *adapter,
+                        const se_import_opts *opts, const se_script_limits *limits,
+                        se_import_stats *stats, se_error *err)
+{
+	static const se_import_opts defaults;
+	se_adapter_run *ar = calloc(1, sizeof *ar);
+	char path[4096];
+	int rc;
+
+	*out = NULL;
+	if (ar == NULL)
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	memset(stats, 0, sizeof *stats);
+	ar->o = opts ? *opts : defaults;
+	if (ar->o.batch_rows == 0)
+		ar->o.batch_rows = SE_ADAPTER_BATCH;
+	se_store_lower_memory(st, SE_ADAPTER_MEM_SHIFT);
+	ar->r.st = st;
+	ar->r.opts = &ar->o;
+	ar->r.stats = stats;
+	ar->r.file = "";
+	ar->host = (se_adapter_host){ &ar->r, host_emit, host_state_get, host_state_set, host_state_keys };
+	if ((rc = find_adapter(adapter, path, sizeof path, err)) != SE_OK ||
+	    (rc = se_adapter_load(&ar->r.ad, path, limits, &ar->host, err)) != SE_OK)
+		goto fail;
+	if (ar->o.zone == NULL && se_adapter_timezone(ar->r.ad) != NULL) {
+		if ((rc = se_tz_open(&ar->zone, se_adapter_timezone(ar->r.ad), err)) != SE_OK) {
+			se_error_prefix(err, "%s: timezone", path);
+			goto fail;
+		}
+		ar->o.zone = ar->zone;
+	}
+	if ((rc = se_rows_open(&ar->r.rows, st, &ar->o, stats, err)) != SE_OK)
+		goto fail;
+	*out = ar;
+	return SE_OK;
+fail:
+	se_store_lower_memory(st, 0);
+	se_adapter_free(ar->r.ad);
+	se_tz_free(ar->zone);
+	free(ar);
+	return rc;
+}
+
+int se_adapter_run_begin(se_adapter_run *ar, const char *name, int input, int inputs, int64_t snapshot,
+                         se_error *err)
+{
+	run *r = &ar->r;
+	int rc;
+
+	snprintf(ar->name, sizeof ar->name, "%s", name);
+	r->file = ar->name;
+	ar->n = 0;
+	if ((rc = se_adapter_set_file(r->ad, r->file, input, inputs, snapshot, err)) != SE_OK ||
+	    (rc = se_rows_begin(r->rows, err)) != SE_OK)
+		return rc;
+	se_rows_where(r->rows, r->file, "start");
+	if ((rc = se_adapter_start(r->ad, err)) != SE_OK)
+		se_error_prefix(err, "%s", r->file);
+	return rc;
+}
+
+int se_adapter_run_document(se_adapter_run *ar, json_t *doc, se_error *err)
+{
+	se_rows_where(ar->r.rows, ar->r.file, "record ");
+	return document_records(&ar->r, doc, 0, &ar->n, err);
+}
+
+int se_adapter_run_end(se_adapter_run *ar, se_error *err)
+{
+	se_rows_where(ar->r.rows, ar->r.file, "finish");
+	return after_call(&ar->r, se_adapter_finish(ar->r.ad, err), "finish", -1, err);
+}
+
+int se_adapter_run_state_get(se_adapter_run *ar, const char *key, char **value, se_error *err)
+{
+	const char *v = NULL;
+	size_t len = 0;
+	int rc = host_state_get(&ar->r, key, strlen(key), &v, &len, err);
+
+	*value = NULL;
+	if (rc == SE_OK && v != NULL && (*value = strndup(v, len)) == NULL)
+		rc = se_error_set(err, SE_ENOMEM, "out of memory");
+	return rc;
+}
+
+int se_adapter_run_state_set(se_adapter_run *ar, const char *key, const char *value, se_error *err)
+{
+	return host_state_set(&ar->r, key, strlen(key), value, value ? strlen(value) : 0, err);
+}
+
+int se_adapter_run_commit(se_adapter_run *ar, se_error *err)
+{
+	return se_rows_commit(ar->r.rows, err);
+}
+
+int se_adapter_run_close(se_adapter_run *ar, int rc, se_error *err)
+{
+	if (ar == NULL)
+		return rc;
+	rc = se_rows_close(ar->r.rows, rc, err);
+	se_store_lower_memory(ar->r.st, 0);
+	se_adapter_free(ar->r.ad);
+	se_tz_free(ar->zone);
+	free(ar);
 	return rc;
 }

@@ -66,4 +66,29 @@ int se_adapter_csv_record(se_adapter *a, long line, const se_csv_field *names,
                           const se_csv_field *values, size_t n, se_error *err);
 int se_adapter_finish(se_adapter *a, se_error *err);
 
+/* ---- a run fed from outside (core/sync: API pages) ----------------------------
+ *
+ * The same run as se_import_with() (adapter, checks, batches, state), fed
+ * with JSON documents instead of files.  Each input is begun (ctx.file is
+ * its name; start() is called), gets any number of documents (their
+ * records at the adapter's records path), and is ended (finish()).  The
+ * caller's own state (a cursor) lives in the adapter's namespace and is
+ * written in the same transaction as the events. */
+typedef struct se_adapter_run se_adapter_run;
+
+int se_adapter_run_open(se_adapter_run **out, se_store *st, const char *adapter,
+                        const se_import_opts *opts, const se_script_limits *limits,
+                        se_import_stats *stats, se_error *err);
+int se_adapter_run_begin(se_adapter_run *r, const char *name, int input, int inputs, int64_t snapshot,
+                         se_error *err);
+int se_adapter_run_document(se_adapter_run *r, json_t *doc, se_error *err);
+int se_adapter_run_end(se_adapter_run *r, se_error *err);
+int se_adapter_run_state_get(se_adapter_run *r, const char *key, char **value, se_error *err);
+/* value NULL deletes. */
+int se_adapter_run_state_set(se_adapter_run *r, const char *key, const char *value, se_error *err);
+/* Commits the open batch: the events so far and the state together. */
+int se_adapter_run_commit(se_adapter_run *r, se_error *err);
+/* Commits what is left (rc SE_OK) or abandons the open batch; frees r. */
+int se_adapter_run_close(se_adapter_run *r, int rc, se_error *err);
+
 #endif

@@ -1202,6 +1202,13 @@ int se_rows_record_done(importer *im, se_error *err)
 	return SE_OK;
 }
 
+int se_rows_commit(importer *im, se_error *err)
+{
+	if (im->in_batch)
+		return commit_batch(im, err);
+	return SE_OK;
+}
+
 int se_rows_close(importer *im, int rc, se_error *err)
 {
 	if (im == NULL)

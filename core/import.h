@@ -65,6 +65,9 @@ int se_rows_put(importer *im, row_text *row, int *accepted, se_error *err);
 int se_rows_begin(importer *im, se_error *err);
 /* Between records: commits when the batch is full. */
 int se_rows_record_done(importer *im, se_error *err);
+/* Commits the open batch now (between records): a sync's page and its
+ * cursor are durable before the next request. */
+int se_rows_commit(importer *im, se_error *err);
 /* Commits what is left (rc == SE_OK) or abandons the open batch, refreshes
  * the history cache, frees im; returns the outcome. */
 int se_rows_close(importer *im, int rc, se_error *err);

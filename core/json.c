@@ -2,18 +2,15 @@
  * json.c: jansson behind json.h (why jansson: see json.h).
  */
 #include "json.h"
+#include "jsonstream.h"
 
 #include <string.h>
 
 int se_json_parse(const char *text, size_t len, long first_line, json_t **out, se_error *err)
 {
-	json_error_t je;
-
-	*out = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
-	if (*out == NULL)
-		return se_error_set(err, SE_EINPUT, "line %ld, column %d: %s", first_line - 1 + je.line,
-		                    je.column, je.text);
-	return SE_OK;
+	/* Through the streaming reader, so that a document read whole and one
+	 * read in pieces give the same values (big integers as their digits). */
+	return se_json_parse_value(text, len, first_line, out, err);
 }
 
 int se_json_records(json_t *doc, const char *path, json_t **out, se_error *err)

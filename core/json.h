@@ -1,5 +1,5 @@
 /*
- * json.h: JSON documents for import adapters, parsed with jansson.
+ * json.h: JSON documents for import adapters, as jansson values.
  *
  * Owns: parsing a document (a CRM API dump) or one JSON Lines line into
  * jansson values, and finding the list of records in a document (the array
@@ -25,7 +25,9 @@
 #include <stddef.h>
 
 /* Parses len bytes of UTF-8 text (any JSON value at top level) that start
- * on line first_line of their file.  A syntax error is SE_EINPUT
+ * on line first_line of their file, through jsonstream.c's reader (same
+ * numbers: integers beyond 64 bits as strings of their digits; a duplicate
+ * key is an error).  A syntax error is SE_EINPUT
  * "line L, column C: reason" (the caller adds the file). */
 int se_json_parse(const char *text, size_t len, long first_line, json_t **out, se_error *err);
 

@@ -49,6 +49,7 @@ typedef struct cli {
 	int n_inputs;
 	const char *encoding;
 	const char *snapshot_time;
+	const char *sync;          /* --sync CRM */
 } cli;
 
 static const char *progname = "salesengine";
@@ -75,6 +76,10 @@ static void usage(FILE *out)
 	        "                           Lua adapter: a bundled one (amocrm, bitrix24, bluesales,\n"
 	        "                           hubspot, pipedrive, two_table, wide) or a .lua path;\n"
 	        "                           a last argument ending in .lua is the rules script\n"
+	        "      --sync=CRM           fetch new data from the CRM's API (bluesales, amocrm,\n"
+	        "                           bitrix24, pipedrive, hubspot) and import it through its\n"
+	        "                           adapter; credentials from SALESENGINE_<CRM>_* variables\n"
+	        "                           or ~/.config/salesengine/sync.conf (docs/IMPORTERS.md)\n"
 	        "      --snapshot-time=TIME when the inputs were taken (default: the date in each\n"
 	        "                           file name, at midnight in the input zone)\n"
 	        "\n"
@@ -297,6 +302,7 @@ static int parse_option(cli *c, int opt, const char *arg)
 	case 21: c->allow_commands = 1; return 0;
 	case 'q': c->quiet = 1; return 0;
 	case 12: c->adapter = arg; return 0;
+	case 15: c->sync = arg; return 0;
 	case 13: c->encoding = arg; return 0;
 	case 14: {
 		const char *why = NULL;
@@ -341,6 +347,7 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 		{ "import-with", required_argument, NULL, 12 },
 		{ "encoding", required_argument, NULL, 13 },
 		{ "snapshot-time", required_argument, NULL, 14 },
+		{ "sync", required_argument, NULL, 15 },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -389,7 +396,9 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 		return usage_error("%s goes with --import or --import-with", "--encoding");
 	if (c->compare)
 		c->report.reports |= (c->report.reports ? 0 : SE_REPORT_DEFAULT) | SE_REPORT_COMPARE;
-	if (c->script == NULL && (c->check || (c->n_imports == 0 && c->adapter == NULL)))
+	if (c->sync != NULL && (c->adapter != NULL || c->n_imports > 0))
+		return usage_error("%s", "--sync goes alone (not with --import or --import-with)");
+	if (c->script == NULL && (c->check || (c->n_imports == 0 && c->adapter == NULL && c->sync == NULL)))
 		return usage_error("%s", "a rules script is needed (e.g. scripts/example.lua)");
 	return EXIT_OK;
 }
@@ -454,6 +463,36 @@ static int run_adapter(const cli *c, se_store *st, const se_tz *zone, int *rejec
 	return EXIT_OK;
 }
 
+static void print_note(void *ud, const char *msg)
+{
+	const cli *c = ud;
+
+	if (!c->quiet)
+		fprintf(stderr, "%s\n", msg);
+}
+
+/* One sync from a CRM's API; one summary line. */
+static int run_sync(const cli *c, se_store *st, const se_tz *zone, int *rejected)
+{
+	se_import_opts o = { .zone = zone, .on_reject = print_reject };
+	se_sync_opts so = { .crm = c->sync, .import = &o, .limits = &c->limits, .note = print_note, .ud = (void *)c };
+	se_import_stats s;
+	se_error err;
+	int rc = se_sync(st, &so, &s, &err);
+
+	if ((!c->quiet || rc != SE_OK) && (rc == SE_OK || s.read > 0 || s.records > 0))
+		fprintf(stderr, "--sync %s: records %lld, read %lld, imported %lld, duplicates %lld, rejected %lld\n",
+		        c->sync, (long long)s.records, (long long)s.read, (long long)s.imported,
+		        (long long)s.duplicates, (long long)s.rejected);
+	if (s.rejected > 0)
+		*rejected = 1;
+	if (rc != SE_OK) {
+		fprintf(stderr, "%s: %s\n", progname, err.msg);
+		return err.code == SE_EUSAGE ? EXIT_USAGE : EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
 static int run_imports(const cli *c, se_store *st, const se_rules *rules, int *rejected)
 {
 	se_tz *zone = NULL;
@@ -497,6 +536,8 @@ static int run_imports(const cli *c, se_store *st, const se_rules *rules, int *r
 	}
 	if (status == EXIT_OK && c->adapter != NULL)
 		status = run_adapter(c, st, zone, rejected);
+	if (status == EXIT_OK && c->sync != NULL)
+		status = run_sync(c, st, zone, rejected);
 	se_tz_free(zone);
 	return status;
 }

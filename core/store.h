@@ -156,4 +156,9 @@ int se_store_alert_put(se_store *st, const char *rule, const char *scope, const 
                        se_error *err);
 int se_store_alert_delete(se_store *st, const char *rule, const char *scope, se_error *err);
 
+/* Divides the cache's memory budgets (rows kept from an import, the
+ * refresh's window) by 2^shift (at most 4), for imports that must stay in
+ * bounded memory (see the end of store.c). */
+void se_store_lower_memory(se_store *st, unsigned shift);
+
 #endif

@@ -130,6 +130,22 @@ int se_import_with(se_store *st, const char *adapter, const char *const *files, 
                    const se_import_opts *opts, const se_script_limits *limits,
                    se_import_stats *stats, se_error *err);
 
+/* Fetches new data from a CRM's HTTP API and imports it through the CRM's
+ * bundled adapter with the same checks and dedup as files (docs/IMPORTERS.md,
+ * core/sync/).  Credentials come from SALESENGINE_<CRM>_* environment
+ * variables or an owner-only config file, never from arguments. */
+typedef struct se_sync_opts {
+	const char *crm;                  /* bluesales, amocrm, bitrix24, pipedrive, hubspot */
+	const se_import_opts *import;     /* on_reject, zone: as for se_import_with */
+	const se_script_limits *limits;
+	int64_t now;                      /* 0: the clock (the window's end; BlueSales' snapshot) */
+	/* Progress and retries, one line each; may be NULL. */
+	void (*note)(void *ud, const char *msg);
+	void *ud;
+} se_sync_opts;
+
+int se_sync(se_store *st, const se_sync_opts *opts, se_import_stats *stats, se_error *err);
+
 /* ---- rules: a Lua script describing funnels ------------------------------ */
 
 typedef struct se_script se_script;

@@ -417,7 +417,7 @@ static void pipedrive_flow(void **state)
 	in_fixtures("pipedrive");
 	ok(f, RUN(f, "pipedrive", "stages.json", "deals.json", "flow.jsonl"));
 	expect_stats(f, 12, 9, 8, 0, 1);
-	expect_rejects(f, "flow.jsonl:record 6: line 3, column 90: string or '}' expected near end of file\n");
+	expect_rejects(f, "flow.jsonl:record 6: line 3, column 90: unexpected end of the text\n");
 	expect_events(f,
 		"pd:41:added|41|2026-11-02T08:00:00Z|Qualified||Jane Roe||12000.0|Sales|EUR\n"
 		"pd:41:won|41|2026-11-09T16:00:00Z|Won||Jane Roe||12000.0|Sales|EUR\n"
@@ -690,6 +690,90 @@ static void bad_adapters(void **state)
 	assert_string_equal(f->err.msg, "broken.json: line 1, column 21: unexpected token near ']'");
 }
 
+/* Ids are identifiers: integers beyond 64 bits keep their exact digits
+ * (as strings), in a document and in JSON Lines alike; those that fit stay
+ * integers. */
+static void big_json_ids_kept_exact(void **state)
+{
+	fixture *f = *state;
+
+	in_scratch(f);
+	write_file("ids.json", "[{\"id\": 18446744073709551614}, {\"id\": 18446744073709551615},"
+	                       " {\"id\": 9223372036854775807}, {\"id\": -9223372036854775809},"
+	                       " {\"id\": 123456789012345678901234567890}, {\"id\": 7}]");
+	write_file("ids.jsonl", "{\"id\": 18446744073709551614}\n{\"id\": 18446744073709551616}\n");
+	write_file("a.lua", "return { record = function(r, emit)\n"
+	                    "  emit { event_id = math.type(r.id) or type(r.id), deal_id = tostring(r.id),"
+	                    " ts = 1795000000, stage = 'S' }\n"
+	                    "end }\n");
+	ok(f, RUN(f, "./a.lua", "ids.json"));
+	expect_stats(f, 6, 6, 2, 4, 0);
+	write_file("a.lua", "return { record = function(r, emit)\n"
+	                    "  emit { event_id = tostring(r.id), deal_id = math.type(r.id) or type(r.id),"
+	                    " ts = 1795000000, stage = 'S' }\n"
+	                    "end }\n");
+	ok(f, RUN(f, "./a.lua", "ids.json", "ids.jsonl"));
+	expect_stats(f, 8, 8, 7, 1, 0);
+	expect_query(f, "SELECT event_id, deal_id FROM events WHERE event_id NOT IN ('string', 'integer')"
+	             " ORDER BY event_id",
+	             "-9223372036854775809|string\n"
+	             "123456789012345678901234567890|string\n"
+	             "18446744073709551614|string\n"
+	             "18446744073709551615|string\n"
+	             "18446744073709551616|string\n"
+	             "7|integer\n"
+	             "9223372036854775807|integer\n");
+}
+
+/* A document is read in pieces: records at the path in any shape, a
+ * character cut by a chunk's end, a duplicate key costing its record
+ * only, and a syntax error near the end importing nothing. */
+static void json_read_as_stream(void **state)
+{
+	fixture *f = *state;
+	FILE *fp;
+	long n = 0;
+	char want[64];
+
+	in_scratch(f);
+	write_file("a.lua", "return { records = 'result.items|result', record = function(r, emit)\n"
+	                    "  emit { event_id = tostring(r.ID), deal_id = 'd', ts = 1795000000, stage = r.S }\n"
+	                    "end }\n");
+	write_file("items.json", "{\"total\": 2, \"result\": {\"next\": 2, \"items\": [{\"ID\": 1, \"S\": \"a\"},"
+	                         " {\"ID\": 2, \"S\": \"b\", \"S\": \"c\"}, {\"ID\": 3, \"S\": \"d\"}]}}");
+	ok(f, RUN(f, "./a.lua", "items.json"));
+	expect_stats(f, 3, 3, 2, 0, 1);
+	expect_rejects(f, "items.json:record 2: duplicate object key 'S'\n");
+	write_file("list.json", "{\"result\": [{\"ID\": 4, \"S\": \"e\"}], \"time\": {\"start\": 1}}");
+	ok(f, RUN(f, "./a.lua", "list.json"));
+	expect_stats(f, 1, 1, 1, 0, 0);
+	write_file("wrong.json", "{\"result\": {\"items\": {\"ID\": 5}}}");
+	assert_int_equal(RUN(f, "./a.lua", "wrong.json"), SE_EINPUT);
+	assert_string_equal(f->err.msg, "wrong.json: \"result.items|result\" is an object, not a list of records");
+	/* Many chunks: Cyrillic stages across every chunk boundary, then a
+	 * syntax error on the last line: nothing of the file is imported. */
+	fp = fopen("big.json", "wb");
+	assert_non_null(fp);
+	fputs("{\"result\": [", fp);
+	while (ftell(fp) < 300000) {
+		fprintf(fp, "%s{\"ID\": %ld, \"S\": \"Этап\"}\n", n ? "," : "", 100 + n);
+		n++;
+	}
+	fputs("]}", fp);
+	assert_int_equal(fclose(fp), 0);
+	ok(f, RUN(f, "./a.lua", "big.json"));
+	expect_stats(f, n, n, n, 0, 0);
+	snprintf(want, sizeof want, "%ld|100|%ld\n", n, 99 + n);
+	expect_query(f, "SELECT count(*), min(CAST(event_id AS INTEGER)), max(CAST(event_id AS INTEGER))"
+	             " FROM events WHERE stage = 'Этап'", want);
+	fp = fopen("big.json", "ab");
+	assert_non_null(fp);
+	fputs("\n,", fp);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(RUN(f, "./a.lua", "big.json"), SE_EINPUT);
+	expect_stats(f, 0, 0, 0, 0, 0);
+}
+
 /* What start and finish emit, and their errors, are named by the hook. */
 static void hooks_name_their_place(void **state)
 {
@@ -754,6 +838,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(sandbox_and_limits, setup, teardown),
 cmocka_unit_test_setup_teardown(c_work_and_finalizers, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_adapters, setup, teardown),
+		cmocka_unit_test_setup_teardown(big_json_ids_kept_exact, setup, teardown),
+		cmocka_unit_test_setup_teardown(json_read_as_stream, setup, teardown),
 		cmocka_unit_test_setup_teardown(hooks_name_their_place, setup, teardown),
 		cmocka_unit_test_setup_teardown(state_api, setup, teardown),
 	};

@@ -18,6 +18,7 @@
  * Never: writes events.
  */
 #include "store_int.h"
+#include <malloc.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +63,7 @@ static int read_delta(se_store *st, int64_t after, int64_t upto, delta_row *rows
 	int rc;
 
 	sqlite3_bind_int64(s, 1, after);
-	sqlite3_bind_int64(s, 2, DELTA_WINDOW);
+	sqlite3_bind_int64(s, 2, DELTA_WINDOW >> st->mem_shift);
 	sqlite3_bind_int64(s, 3, upto);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		delta_row_read(s, &rows[k++]);
@@ -224,7 +225,7 @@ static int merge_from_sql(se_store *st, se_history_builder *b, delta_row **rows,
 	int rc;
 
 	for (;;) {
-		if (*rows == NULL && (*rows = malloc(DELTA_WINDOW * sizeof **rows)) == NULL)
+		if (*rows == NULL && (*rows = malloc((DELTA_WINDOW >> st->mem_shift) * sizeof **rows)) == NULL)
 			return se_error_set(err, SE_ENOMEM, "out of memory");
 		if ((rc = read_delta(st, after, upto, *rows, &n, err)) != SE_OK)
 			return rc;
@@ -273,6 +274,8 @@ static int refresh(se_store *st, int rebuild, se_error *err)
 	/* The deal keys of an import are not needed any more: give their
 	 * memory back before the windows take theirs. */
 	se_strmap_free(st->deal_cache);
+	if (st->mem_shift > 0)
+		malloc_trim(0); /* the keys were many small blocks: hand their pages back first */
 	if ((st->deal_cache = se_strmap_new()) == NULL)
 		return se_error_set(err, SE_ENOMEM, "out of memory");
 	st->deal_state = DEALS_UNKNOWN;

@@ -92,7 +92,8 @@ static int capture_check(se_store *st, se_error *err)
 	st->cap_checked = 1;
 	deal_keys = se_strmap_bytes(st->deal_state == DEALS_LENT ? (size_t)st->lent_max
 	                                                         : se_strmap_count(st->deal_cache));
-	st->cap_limit = deal_keys < CAPTURE_BUDGET ? CAPTURE_BUDGET - deal_keys : 0;
+	st->cap_limit = deal_keys < (CAPTURE_BUDGET >> st->mem_shift)
+	                       ? (CAPTURE_BUDGET >> st->mem_shift) - deal_keys : 0;
 	if (st->cap_state == CAP_ACTIVE) {
 		if (top != st->cap_last)
 			st->cap_state = CAP_FROZEN; /* someone else appended rows */

@@ -532,3 +532,20 @@ void se_store_rollback(se_store *st)
 	}
 	st->state_ready = 0;
 }
+
+/* ---- lower memory (streamed adapter imports) -------------------------------
+ *
+ * An adapter import streams its input to keep memory bounded; the cache's
+ * two large buffers (the rows kept from the import, the window of rows a
+ * refresh merges) would otherwise take up to 144 MB whatever the input.
+ * Here they are divided by 2^shift: smaller windows mean a chunk may be
+ * rewritten once per window, a price only imports of millions of rows pay. */
+void se_store_lower_memory(se_store *st, unsigned shift)
+{
+	char sql[64];
+
+	st->mem_shift = shift > 4 ? 4 : shift;
+	/* SQLite's page cache too (32 MB when opened); a constant statement. */
+	snprintf(sql, sizeof sql, "PRAGMA cache_size = %d", -(32768 >> st->mem_shift));
+	sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+}

@@ -129,6 +129,7 @@ struct se_store {
 	int64_t refreshed_from_memory;
 	int wal_frames;              /* frames in the WAL after our last commit */
 	checkpointer ckpt;
+	unsigned mem_shift;          /* se_store_lower_memory(): budgets >> this */
 	int readonly;                /* SE_STORE_READONLY */
 	int chunk_corrupt;           /* a refresh met a chunk it cannot read */
 	int cache_rebuilt;           /* se_store_cache_rebuilt() */

@@ -36,7 +36,10 @@ local M = {
 -- your rules): a missing record then moves to it at T.
 M.missing_status = nil
 
-local seen -- ids of this dump, per kind: the missing ones are those not here
+-- Ids of this dump, per kind: the missing ones are those not here.  Kept
+-- only when missing_status is set, so a dump of a million customers does
+-- not hold a million keys in memory otherwise.
+local seen
 
 local function iso(t)
   return os.date("!%Y-%m-%dT%H:%M:%SZ", t)
@@ -76,7 +79,9 @@ function M.record(rec, emit, ctx)
   local id = tostring(math.tointeger(rec.id) or rec.id)
   local key = kind .. ":" .. id
   local last = ctx.state_get(key)
-  seen[kind][key] = true
+  if M.missing_status ~= nil then
+    seen[kind][key] = true
+  end
   if last == status then
     return
   end

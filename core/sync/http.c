@@ -1,0 +1,315 @@
+/*
+ * http.c: libcurl behind http.h.
+ *
+ * Why libcurl (Debian libcurl4-openssl-dev): TLS with the system's
+ * certificate store, timeouts, proxies from the environment and HTTP/1.1
+ * and 2 done right; the retry policy above it is ours, because what is
+ * transient for a CRM API (429, 503 from a rate limiter) is not libcurl's
+ * to decide.
+ */
+#include "sync/http.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* A response body larger than this is not an API page. */
+#define MAX_BODY (256L * 1024 * 1024)
+
+struct se_http {
+	CURL *curl;
+	se_http_opts o;
+	struct timespec last; /* start of the last request */
+	int any;
+};
+
+typedef struct buf {
+	char *p;
+	size_t len, cap;
+	int too_big;
+	long retry_after_ms; /* -1: none */
+} buf;
+
+static size_t on_body(char *data, size_t size, size_t n, void *ud)
+{
+	buf *b = ud;
+	size_t add = size * n;
+
+	if (b->len + add > MAX_BODY) {
+		b->too_big = 1;
+		return 0;
+	}
+	if (b->len + add + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 65536;
+		char *p;
+
+		while (cap < b->len + add + 1)
+			cap *= 2;
+		if ((p = realloc(b->p, cap)) == NULL)
+			return 0;
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, add);
+	b->len += add;
+	b->p[b->len] = '\0';
+	return add;
+}
+
+/* Retry-After: seconds, or an HTTP date. */
+static size_t on_header(char *data, size_t size, size_t n, void *ud)
+{
+	buf *b = ud;
+	size_t len = size * n;
+	const char *name = "retry-after:";
+	char value[128];
+
+	if (len > strlen(name) && strncasecmp(data, name, strlen(name)) == 0) {
+		size_t vlen = len - strlen(name);
+
+		if (vlen >= sizeof value)
+			vlen = sizeof value - 1;
+		memcpy(value, data + strlen(name), vlen);
+		value[vlen] = '\0';
+		value[strcspn(value, "\r\n")] = '\0';
+		char *p = value + strspn(value, " \t"), *end;
+		long secs = strtol(p, &end, 10);
+
+		if (end != p && *end == '\0' && secs >= 0) {
+			b->retry_after_ms = secs * 1000;
+		} else {
+			time_t at = curl_getdate(p, NULL);
+
+			if (at != -1)
+				b->retry_after_ms = at > time(NULL) ? (long)(at - time(NULL)) * 1000 : 0;
+		}
+	}
+	return len;
+}
+
+int se_http_url_allowed(const char *url)
+{
+	static const char *const local[] = { "http://127.0.0.1:", "http://127.0.0.1/", "http://localhost:",
+	                                     "http://localhost/", "http://[::1]:", "http://[::1]/" };
+
+	if (strncasecmp(url, "https://", 8) == 0)
+		return 1;
+	for (size_t i = 0; i < sizeof local / sizeof local[0]; i++)
+		if (strncasecmp(url, local[i], strlen(local[i])) == 0)
+			return 1;
+	return 0;
+}
+
+int se_http_open(se_http **out, const se_http_opts *opts, se_error *err)
+{
+	se_http *h = calloc(1, sizeof *h);
+
+	*out = NULL;
+	if (h == NULL)
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	if (opts)
+		h->o = *opts;
+	if (h->o.connect_timeout_ms <= 0)
+		h->o.connect_timeout_ms = 10000;
+	if (h->o.timeout_ms <= 0)
+		h->o.timeout_ms = 120000;
+	if (h->o.max_attempts <= 0)
+		h->o.max_attempts = 5;
+	if (h->o.backoff_ms <= 0)
+		h->o.backoff_ms = 1000;
+	if (h->o.max_wait_ms <= 0)
+		h->o.max_wait_ms = 60000;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || (h->curl = curl_easy_init()) == NULL) {
+		free(h);
+		return se_error_set(err, SE_ERR, "cannot start libcurl");
+	}
+	*out = h;
+	return SE_OK;
+}
+
+void se_http_close(se_http *h)
+{
+	if (h == NULL)
+		return;
+	curl_easy_cleanup(h->curl);
+	free(h);
+}
+
+static long ms_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)(now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static void note(se_http *h, const char *fmt, ...) SE_PRINTF(2, 3);
+
+static void note(se_http *h, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (h->o.note == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	h->o.note(h->o.ud, msg);
+}
+
+/* The host of a URL, for messages (never its path or query). */
+static void host_of(const char *url, char *host, size_t size)
+{
+	const char *p = strstr(url, "://");
+	size_t n;
+
+	p = p ? p + 3 : url;
+	n = strcspn(p, "/?#");
+	if (memchr(p, '@', n) != NULL) { /* user:password@ never shown */
+		const char *at = memchr(p, '@', n);
+
+		n -= (size_t)(at + 1 - p);
+		p = at + 1;
+	}
+	snprintf(host, size, "%.*s", (int)n, p);
+}
+
+static int transient(CURLcode c)
+{
+	switch (c) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int se_http_fetch(se_http *h, const char *label, const char *url, const char *const *headers,
+                  const char *post, long *status, char **body, size_t *len, se_error *err)
+{
+	struct curl_slist *hdrs = NULL;
+	char host[256];
+	buf b = { NULL, 0, 0, 0, -1 };
+	long wait = h->o.backoff_ms;
+	int rc = SE_OK;
+
+	*status = 0;
+	*body = NULL;
+	*len = 0;
+	host_of(url, host, sizeof host);
+	if (!se_http_url_allowed(url))
+		return se_error_set(err, SE_EUSAGE, "%s: refusing plain http to %s (https only, except to this machine)",
+		                    label, host);
+	for (const char *const *p = headers; p && *p; p++)
+		if ((hdrs = curl_slist_append(hdrs, *p)) == NULL)
+			return se_error_set(err, SE_ENOMEM, "out of memory");
+	if (post && (hdrs = curl_slist_append(hdrs, "Content-Type: application/json")) == NULL)
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	for (int attempt = 1;; attempt++) {
+		CURLcode c;
+		long code = 0;
+		char why[CURL_ERROR_SIZE + 64] = "";
+
+		if (h->any && h->o.min_interval_ms > 0) {
+			long since = ms_since(&h->last);
+
+			if (since < h->o.min_interval_ms)
+				sleep_ms(h->o.min_interval_ms - since);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &h->last);
+		h->any = 1;
+		b.len = 0;
+		b.too_big = 0;
+		b.retry_after_ms = -1;
+		curl_easy_reset(h->curl);
+		curl_easy_setopt(h->curl, CURLOPT_URL, url);
+		curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, hdrs);
+		curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(h->curl, CURLOPT_SSL_VERIFYPEER, 1L);
+		curl_easy_setopt(h->curl, CURLOPT_SSL_VERIFYHOST, 2L);
+		curl_easy_setopt(h->curl, CURLOPT_FOLLOWLOCATION, 0L);
+		curl_easy_setopt(h->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+		curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS, h->o.connect_timeout_ms);
+		curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, h->o.timeout_ms);
+		curl_easy_setopt(h->curl, CURLOPT_ACCEPT_ENCODING, "");
+		curl_easy_setopt(h->curl, CURLOPT_USERAGENT, "salesengine-sync/1");
+		curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_body);
+		curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &b);
+		curl_easy_setopt(h->curl, CURLOPT_HEADERFUNCTION, on_header);
+		curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, &b);
+		if (post)
+			curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, post);
+		c = curl_easy_perform(h->curl);
+		if (c == CURLE_OK)
+			curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &code);
+		if (c == CURLE_WRITE_ERROR && b.too_big) {
+			rc = se_error_set(err, SE_EINPUT, "%s: the response is larger than %ld MB", label, MAX_BODY >> 20);
+			goto out;
+		}
+		if (c == CURLE_OK && code != 429 && code < 500) {
+			*status = code;
+			break;
+		}
+		if (c == CURLE_COULDNT_RESOLVE_HOST) {
+			rc = se_error_set(err, SE_EIO, "%s: cannot resolve %s: is the account name right?", label, host);
+			goto out;
+		}
+		if (c == CURLE_PEER_FAILED_VERIFICATION || c == CURLE_SSL_CACERT_BADFILE || c == CURLE_SSL_CONNECT_ERROR) {
+			rc = se_error_set(err, SE_EIO, "%s: TLS with %s failed (%s); the certificate is not trusted, so nothing is sent",
+			                  label, host, c == CURLE_PEER_FAILED_VERIFICATION ? "certificate not verified" : curl_easy_strerror(c));
+			goto out;
+		}
+		if (c != CURLE_OK && !transient(c)) {
+			rc = se_error_set(err, SE_EIO, "%s: %s: %s", label, host, curl_easy_strerror(c));
+			goto out;
+		}
+		if (c != CURLE_OK)
+			snprintf(why, sizeof why, "%s", curl_easy_strerror(c));
+		else
+			snprintf(why, sizeof why, "HTTP %ld%s", code, code == 429 ? " (rate limit)" : "");
+		if (attempt >= h->o.max_attempts) {
+			rc = se_error_set(err, SE_EIO, "%s: %s from %s, %d attempts: giving up (run it again later)", label,
+			                  why, host, attempt);
+			goto out;
+		}
+		{
+			long ms = code == 429 && b.retry_after_ms >= 0 ? b.retry_after_ms : wait;
+
+			if (ms > h->o.max_wait_ms)
+				ms = h->o.max_wait_ms;
+			note(h, "%s: %s, again in %.1f s", label, why, (double)ms / 1000);
+			sleep_ms(ms);
+			if (code != 429 || b.retry_after_ms < 0)
+				wait = wait * 2 > h->o.max_wait_ms ? h->o.max_wait_ms : wait * 2;
+		}
+	}
+	*body = b.p ? b.p : strdup("");
+	*len = b.len;
+	b.p = NULL;
+	if (*body == NULL)
+		rc = se_error_set(err, SE_ENOMEM, "out of memory");
+out:
+	free(b.p);
+	curl_slist_free_all(hdrs);
+	return rc;
+}
