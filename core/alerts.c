@@ -20,6 +20,7 @@
 #include "alerts.h"
 #include "cube.h"
 #include "error.h"
+#include "i18n.h"
 #include "timeconv.h"
 
 #include <errno.h>
@@ -78,6 +79,36 @@ static int is_percent(const se_rules *r, const se_alert_rule *rule)
 		return 1;
 	m = se_rules_metric_index(r, rule->metric);
 	return m >= 0 && r->metrics[m].format == SE_FORMAT_PERCENT;
+}
+
+/* How a rule's value reads to people (enum se_metric_format): the hooks'
+ * value_text.  Built-in money metrics are money; the rest as is_percent. */
+static int value_format(const se_rules *r, const se_alert_rule *rule)
+{
+	static const char *const money[] = { "revenue", "presale_amount", "forecast" };
+	int m;
+
+	if (is_percent(r, rule))
+		return SE_FORMAT_PERCENT;
+	if (rule == NULL || rule->format >= 0 || rule->metric == NULL)
+		return rule && rule->format >= 0 ? rule->format : SE_FORMAT_NUMBER;
+	for (size_t i = 0; i < sizeof money / sizeof money[0]; i++)
+		if (strcmp(rule->metric, money[i]) == 0)
+			return SE_FORMAT_MONEY;
+	m = se_rules_metric_index(r, rule->metric);
+	return m >= 0 ? r->metrics[m].format : SE_FORMAT_NUMBER;
+}
+
+/* A value as people read it: a percentage with one decimal, money with
+ * two, a count whole (other numbers with two decimals). */
+static void people_number(double v, int format, se_lang lang, char *buf, size_t size)
+{
+	if (format == SE_FORMAT_PERCENT)
+		se_fmt_percent(lang, v, buf, size);
+	else if (format == SE_FORMAT_MONEY)
+		se_fmt_money(lang, v, buf, size);
+	else
+		se_fmt_fixed(lang, v, v == floor(v) ? 0 : 2, buf, size);
 }
 
 static void format_number(double v, int percent, char *buf, size_t size)
@@ -340,8 +371,16 @@ static void json_num(FILE *out, double v)
 		se_json_number(out, v);
 }
 
-/* One alert as a JSON object on one line (also what a hook reads). */
-static void write_json_alert(FILE *out, const se_alert *a, int64_t now)
+/* What a hook reads besides the printed object: the value's format and
+ * the value and threshold as people read them, in the run's language. */
+typedef struct hook_text {
+	int format;          /* enum se_metric_format */
+	se_lang lang;
+} hook_text;
+
+/* One alert as a JSON object on one line (also what a hook reads; with
+ * hook set, plus "format", "value_text" and "threshold_text"). */
+static void write_json_alert(FILE *out, const se_alert *a, int64_t now, const hook_text *hook)
 {
 	char t[32];
 
@@ -392,6 +431,21 @@ static void write_json_alert(FILE *out, const se_alert *a, int64_t now)
 	}
 	fputs(", \"message\": ", out);
 	se_json_string(out, a->message ? a->message : "");
+	if (hook != NULL) {
+		static const char *const formats[] = { "number", "percent", "money" };
+		char v[SE_FMT_SIZE];
+
+		fprintf(out, ", \"format\": \"%s\", \"value_text\": ", formats[hook->format]);
+		people_number(a->value, hook->format, hook->lang, v, sizeof v);
+		se_json_string(out, isnan(a->value) ? "" : v);
+		fputs(", \"threshold_text\": ", out);
+		if (a->rule && a->rule->has_threshold) {
+			people_number(a->rule->threshold, hook->format, hook->lang, v, sizeof v);
+			se_json_string(out, v);
+		} else {
+			fputs("null", out);
+		}
+	}
 	fputs("}\n", out);
 }
 
@@ -409,7 +463,7 @@ static void write_line_alert(FILE *out, const se_alert *a)
 
 /* Runs a rule's command with the alert as JSON on its stdin: argv as
  * declared, never a shell, at most HOOK_TIMEOUT_MS. */
-static void run_hook(const se_alert *a, int64_t now)
+static void run_hook(const se_alert *a, int64_t now, const hook_text *text)
 {
 	int fds[2];
 	pid_t pid;
@@ -438,7 +492,7 @@ static void run_hook(const se_alert *a, int64_t now)
 	/* A hook that does not read its input must not kill us with SIGPIPE. */
 	old_pipe = signal(SIGPIPE, SIG_IGN);
 	if ((in = fdopen(fds[1], "w")) != NULL) {
-		write_json_alert(in, a, now);
+		write_json_alert(in, a, now, text);
 		fclose(in);
 	} else {
 		close(fds[1]);
@@ -496,13 +550,17 @@ int se_alerts_run(se_script *sc, se_store *st, const se_report *rep, const se_al
 		if (a->status == SE_RULE_FAILED)
 			fprintf(stderr, "salesengine: %s\n", a->message);
 		if (opts->format == SE_OUTPUT_JSON && (listed || a->status == SE_RULE_FAILED))
-			write_json_alert(out, a, run.now);
+			write_json_alert(out, a, run.now, NULL);
 		else if (listed)
 			write_line_alert(out, a);
 		if (a->announce == SE_ANNOUNCE_NONE || a->rule->command == NULL)
 			continue;
-		if (opts->allow_commands)
-			run_hook(a, run.now);
+		if (opts->allow_commands) {
+			hook_text text = { value_format(se_script_rules(sc), a->rule),
+			                   opts->language == SE_LANG_RU ? SE_LANG_RU : SE_LANG_EN };
+
+			run_hook(a, run.now, &text);
+		}
 		else if (!warned_hooks++)
 			fprintf(stderr, "salesengine: rule '%s' has a command; pass --allow-commands to run "
 			        "command hooks\n", a->rule->name);

@@ -7,6 +7,7 @@
  * call through include/salesengine.h; this is the only file that exits.
  */
 #include "salesengine.h"
+#include "i18n.h"
 #include "timeconv.h"
 
 #include <getopt.h>
@@ -45,6 +46,7 @@ typedef struct cli {
 	int n_inputs;
 	const char *encoding;
 	const char *snapshot_time;
+	int lang;                  /* se_lang; -1 until --lang or the locale decides */
 } cli;
 
 static const char *progname = "salesengine";
@@ -101,6 +103,8 @@ static void usage(FILE *out)
 	        "      --max-instructions=N Lua instructions per script call (default %u)\n"
 	        "      --max-memory=MB      Lua memory in MiB (default %u)\n"
 	        "\n"
+	        "      --lang=LANG          ru or en: words and numbers for people (default: from\n"
+	        "                           LC_ALL, LC_MESSAGES or LANG; ru* is Russian)\n"
 	        "  -q, --quiet              no progress line and no import summary\n"
 	        "  -h, --help               show this help and exit\n"
 	        "  -V, --version            show the version and exit\n"
@@ -245,6 +249,14 @@ static int parse_option(cli *c, int opt, const char *arg)
 		return 0;
 	case 21: c->allow_commands = 1; return 0;
 	case 'q': c->quiet = 1; return 0;
+	case 24: {
+		se_lang l;
+
+		if (se_lang_parse(arg, &l) != 0)
+			return usage_error("--lang must be ru or en, not '%s'", arg);
+		c->lang = (int)l;
+		return 0;
+	}
 	case 12: c->adapter = arg; return 0;
 	case 13: c->encoding = arg; return 0;
 	case 14: {
@@ -285,6 +297,7 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 		{ "alerts", optional_argument, NULL, 20 },
 		{ "allow-commands", no_argument, NULL, 21 },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "lang", required_argument, NULL, 24 },
 		{ "import-with", required_argument, NULL, 12 },
 		{ "encoding", required_argument, NULL, 13 },
 		{ "snapshot-time", required_argument, NULL, 14 },
@@ -332,6 +345,8 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 		return usage_error("unexpected argument '%s' (one rules script at most)", argv[optind]);
 	if ((c->encoding != NULL || c->snapshot_time != NULL) && c->adapter == NULL)
 		return usage_error("%s goes with --import-with", c->encoding ? "--encoding" : "--snapshot-time");
+	if (c->lang < 0)
+		c->lang = (int)se_lang_from_locale(getenv("LC_ALL"), getenv("LC_MESSAGES"), getenv("LANG"));
 	if (c->compare)
 		c->report.reports |= (c->report.reports ? 0 : SE_REPORT_DEFAULT) | SE_REPORT_COMPARE;
 	if (c->script == NULL && (c->check || (c->n_imports == 0 && c->adapter == NULL)))
@@ -414,7 +429,7 @@ static int run_imports(const cli *c, se_store *st, const se_rules *rules, int *r
 
 static int run_alerts(const cli *c, se_script *sc, se_store *st)
 {
-	se_alert_opts o = { c->format, c->allow_commands, c->alerts == 2 };
+	se_alert_opts o = { c->format, c->allow_commands, c->alerts == 2, c->lang };
 	se_alert_summary sum;
 	se_report *rep = NULL;
 	se_error err;
@@ -507,6 +522,7 @@ int main(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "test") == 0)
 		return se_rule_tests_main(argc - 1, argv + 1);
 	memset(&c, 0, sizeof c);
+	c.lang = -1;
 	c.db = getenv("SALESENGINE_DB") ? getenv("SALESENGINE_DB") : DEFAULT_DB;
 	status = parse_args(&c, argc, argv, &done);
 	if (status != EXIT_OK || done)

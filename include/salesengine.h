@@ -217,6 +217,7 @@ typedef struct se_alert_opts {
 	se_output format;        /* table/csv: readable lines; json: one JSON object per line */
 	int allow_commands;      /* run rules' command hooks (never through a shell) */
 	int all;                 /* also list alerts that are pending or still firing */
+	int language;            /* 0 English, 1 Russian: the hooks' value_text (core/i18n.h) */
 } se_alert_opts;
 
 typedef struct se_alert_summary {
