@@ -10,6 +10,7 @@
 #include "i18n.h"
 #include "timeconv.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,7 @@ typedef struct cli {
 	const char *encoding;
 	const char *snapshot_time;
 	int lang;                  /* se_lang; -1 until --lang or the locale decides */
+	const char *output;        /* -o: the report goes to this file instead of stdout */
 } cli;
 
 static const char *progname = "salesengine";
@@ -78,6 +80,7 @@ static void usage(FILE *out)
 	        "\n"
 	        "Report:\n"
 	        "  -f, --format=FMT         table (default), csv or json\n"
+	        "  -o, --output=FILE        write the report to FILE (replaced whole when done)\n"
 	        "  -r, --report=LIST        comma-separated: leads,conversion,presale,sources,unknown,\n"
 	        "                           handling,diagnostics,velocity,forecast,backtest,channels,\n"
 	        "                           compare,metrics, or all (default: the first five and\n"
@@ -249,6 +252,7 @@ static int parse_option(cli *c, int opt, const char *arg)
 		return 0;
 	case 21: c->allow_commands = 1; return 0;
 	case 'q': c->quiet = 1; return 0;
+	case 'o': c->output = arg; return 0;
 	case 24: {
 		se_lang l;
 
@@ -297,6 +301,7 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 		{ "alerts", optional_argument, NULL, 20 },
 		{ "allow-commands", no_argument, NULL, 21 },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "output", required_argument, NULL, 'o' },
 		{ "lang", required_argument, NULL, 24 },
 		{ "import-with", required_argument, NULL, 12 },
 		{ "encoding", required_argument, NULL, 13 },
@@ -308,7 +313,7 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 	int opt, rc;
 
 	*done = 0;
-	while ((opt = getopt_long(argc, argv, "d:i:f:r:p:m:qhV", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "d:i:f:r:p:m:o:qhV", longopts, NULL)) != -1) {
 		if (opt == 'h') {
 			usage(stdout);
 			*done = 1;
@@ -457,6 +462,50 @@ static int run_alerts(const cli *c, se_script *sc, se_store *st)
 	return status;
 }
 
+/* The report to stdout, or with -o to FILE: written beside it first and
+ * renamed over it when complete, so a page a web server shows or a file a
+ * cron job mails is never seen half-written. */
+static int write_report(const cli *c, const se_report *rep)
+{
+	char tmp[4096];
+	FILE *out = stdout;
+	se_error err;
+	int rc;
+
+	memset(&err, 0, sizeof err);
+	if (c->output != NULL) {
+		if (snprintf(tmp, sizeof tmp, "%s.tmp", c->output) >= (int)sizeof tmp) {
+			fprintf(stderr, "%s: --output: file name too long\n", progname);
+			return EXIT_USAGE;
+		}
+		if ((out = fopen(tmp, "wb")) == NULL) {
+			fprintf(stderr, "%s: %s: %s\n", progname, tmp, strerror(errno));
+			return EXIT_FAIL;
+		}
+	}
+	rc = se_report_write(rep, out, c->format, &err);
+	if (c->output == NULL) {
+		if (rc != SE_OK)
+			fprintf(stderr, "%s: %s\n", progname, err.msg);
+		return rc == SE_OK ? EXIT_OK : err.code == SE_EUSAGE ? EXIT_USAGE : EXIT_FAIL;
+	}
+	if (rc != SE_OK)
+		fprintf(stderr, "%s: %s\n", progname, err.msg);
+	if (fclose(out) != 0 && rc == SE_OK) {
+		fprintf(stderr, "%s: %s: %s\n", progname, tmp, strerror(errno));
+		rc = SE_EIO;
+	}
+	if (rc == SE_OK && rename(tmp, c->output) != 0) {
+		fprintf(stderr, "%s: %s: %s\n", progname, c->output, strerror(errno));
+		rc = SE_EIO;
+	}
+	if (rc != SE_OK) {
+		remove(tmp);
+		return err.code == SE_EUSAGE ? EXIT_USAGE : EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
 static int run(const cli *c)
 {
 	se_script *sc = NULL;
@@ -497,14 +546,13 @@ static int run(const cli *c)
 		goto out;
 	}
 	if (se_report_build(&rep, st, rules, &c->report, &err) != SE_OK ||
-	    se_script_fill_metrics(sc, rep, &err) != SE_OK ||
-	    se_report_write(rep, stdout, c->format, &err) != SE_OK) {
+	    se_script_fill_metrics(sc, rep, &err) != SE_OK) {
 		fprintf(stderr, "%s: %s\n", progname, err.msg);
 		if (err.code == SE_EUSAGE)
 			status = EXIT_USAGE;
 		goto out;
 	}
-	status = EXIT_OK;
+	status = write_report(c, rep);
 out:
 	se_report_free(rep);
 	se_store_close(st);

@@ -60,6 +60,15 @@ check import_jsonl 3 --db a.db --import events.jsonl "$asof" --format csv --repo
 # Reports over what is stored, no import: table (Cyrillic alignment), JSON.
 check report_table 0 --db a.db "$asof" rules.lua
 check report_json 0 --db a.db "$asof" --format json --report conversion,presale rules.lua
+# -o: the same report into a file (stdout empty), replacing what was there;
+# a directory that does not exist fails without leaving anything behind.
+echo stale >report.json
+check output_file 0 --db a.db "$asof" --format json --report conversion,presale -o report.json rules.lua
+if ! cmp -s report.json "$here/cases/report_json.out" || [ -e report.json.tmp ]; then
+	echo "FAIL output_file: report.json differs from report_json.out"
+	failed=$((failed + 1))
+fi
+check output_bad_dir 1 --db a.db "$asof" --format csv -o no/such/dir/r.csv rules.lua
 # Touched mode, month buckets, a range, one report.
 check report_touched_month 0 --db a.db "$asof" --format csv --mode touched --period month \
 	--report conversion --from 2025-01-13 --to 2025-01-31 rules.lua
