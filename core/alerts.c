@@ -21,6 +21,7 @@
 #include "cube.h"
 #include "error.h"
 #include "i18n.h"
+#include "jsonout.h"
 #include "timeconv.h"
 
 #include <errno.h>

@@ -4,7 +4,7 @@
  * Owns: every derived number of the diagnostic reports (docs/METRICS.md
  * 4f-4j): intervals and significance, growth points, style quadrants,
  * quantile lookups, forecasts, backtest sums, spend ratios and the weak
- * source test.  output.c prints through these functions and the Lua API
+ * source test.  format/ prints through these functions and the Lua API
  * reads through them, so a number has one definition in code as in the
  * docs.
  *

@@ -12,7 +12,7 @@
  * expected close month) keeps a compact record per open deal and is decided
  * in se_insight_finish().
  *
- * Never: prints (output.c does), calls Lua, or reads SQL except to fetch
+ * Never: prints (format/ does), calls Lua, or reads SQL except to fetch
  * the deal_id of the stale deals it lists.
  */
 #include "csv.h"

@@ -141,25 +141,32 @@ static int pick(const char *arg, const char *const *names, int *out)
 
 static int parse_reports(const char *arg, unsigned *out)
 {
-	static const char *const names[] = { "leads", "conversion", "presale", "sources", "unknown",
-		                             "handling", "diagnostics", "velocity", "forecast",
-		                             "backtest", "channels", "compare", "metrics", NULL };
 	char buf[256], *save = NULL;
 
 	snprintf(buf, sizeof buf, "%s", arg);
 	*out = 0;
 	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		int i;
+		unsigned bit;
 
-		if (strcmp(tok, "all") == 0) {
-			*out = SE_REPORT_ALL;
-			continue;
-		}
-		if (pick(tok, names, &i) != 0)
+		if (se_report_flag(tok, &bit) != SE_OK)
 			return -1;
-		*out |= 1u << i;
+		*out |= bit;
 	}
 	return *out ? 0 : -1;
+}
+
+/* "--report takes leads,...,metrics or all; got '%s'" from the library's
+ * list of reports. */
+static int report_usage_error(const char *arg)
+{
+	char fmt[512];
+	size_t n = (size_t)snprintf(fmt, sizeof fmt, "--report takes ");
+
+	for (size_t i = 0; se_report_option(i) != NULL && n < sizeof fmt; i++)
+		n += (size_t)snprintf(fmt + n, sizeof fmt - n, "%s%s", i ? "," : "", se_report_option(i));
+	if (n < sizeof fmt)
+		snprintf(fmt + n, sizeof fmt - n, " or all; got '%%s'");
+	return usage_error(fmt, arg);
 }
 
 static int parse_positive(const char *arg, unsigned long long *out)
@@ -207,9 +214,7 @@ static int parse_option(cli *c, int opt, const char *arg)
 		return 0;
 	case 'r':
 		if (parse_reports(arg, &c->report.reports) != 0)
-			return usage_error("--report takes leads,conversion,presale,sources,unknown,handling,"
-			                   "diagnostics,velocity,forecast,backtest,channels,compare,metrics or "
-			                   "all; got '%s'", arg);
+			return report_usage_error(arg);
 		return 0;
 	case 'p':
 		if (pick(arg, periods, &i) != 0)

@@ -8,7 +8,7 @@
  * of a (manager, stage) gets the same rate, summing amounts during the pass
  * and multiplying at the end is exact: no second pass and no deal list.
  *
- * Never: prints (output.c does), or reads events from SQL (store.c hands out
+ * Never: prints (format/ does), or reads events from SQL (store.c hands out
  * the packed chunks).
  */
 #include "report.h"

@@ -1,6 +1,6 @@
 /*
  * report.h: the aggregated numbers of one report run, shared by report.c
- * (which fills them from the counting core) and output.c (which prints them).
+ * (which fills them from the counting core) and format/ (which prints them).
  *
  * Cells are kept per (bucket, manager or source id) in dense grids that grow
  * to the buckets actually seen, so aggregation is an array increment per
@@ -211,11 +211,6 @@ struct se_report {
 	size_t replay_cap;
 };
 
-/* JSON text for output.c and alerts.c: a string with its escapes, and a
- * finite number in the shortest of %.15g / %.17g that reads back exactly. */
-void se_json_string(FILE *out, const char *s);
-void se_json_number(FILE *out, double d);
-
 /* Allocates rep->metric_tables for the cube's buckets, every value NAN. */
 int se_report_alloc_metric_tables(se_report *rep, se_error *err);
 
@@ -277,7 +272,7 @@ void se_report_stage_rate(const se_report *rep, int funnel, int stage, uint32_t 
 const se_quant *se_qtable_at(const se_qtable *q, int64_t row, uint32_t col);
 
 /* ---- accessors: every number of the diagnostic reports, as plain structs.
- * output.c prints through them and the Lua API reads through them, so the
+ * format/ prints through them and the Lua API reads through them, so the
  * two cannot disagree.  Ids are manager or source ids (rep->managers[id]);
  * SE_ALL means the whole team.  Buckets are se_report_bucket() keys (0 for
  * period total).  Each returns 0, or SE_ERR when the funnel, stage, pair or

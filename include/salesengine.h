@@ -187,6 +187,14 @@ enum se_report_kind {
 	SE_REPORT_ALL = 8191
 };
 
+/* The --report names ("leads", "velocity", ...; "all"): the bit a name asks
+ * for, 0 or SE_EUSAGE for a name no report has.  Names come from the
+ * library's table of reports, so the program never lists them itself. */
+int se_report_flag(const char *name, unsigned *bit);
+/* The i-th --report name in documented order (without "all"); NULL after
+ * the last. */
+const char *se_report_option(size_t i);
+
 typedef struct se_report_opts {
 	unsigned reports;        /* se_report_kind bits; 0 = all */
 	se_period period;

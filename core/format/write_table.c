@@ -1,0 +1,104 @@
+/*
+ * format/write_table.c: blocks as aligned text tables for a terminal,
+ * under a header line with the run's settings.
+ *
+ * Widths are display columns (UTF-8: a Cyrillic letter is one column, a
+ * CJK character two), numbers align right, text left; no line ends in
+ * spaces.  Never: changes a number's text from what CSV prints, beyond
+ * "-" for no value and words for flags.
+ */
+#include "block.h"
+#include "timeconv.h"
+#include "utf8.h"
+
+static void pad(FILE *out, size_t n)
+{
+	while (n-- > 0)
+		fputc(' ', out);
+}
+
+void se_block_title(const se_report *rep, const se_block *b, char *buf, size_t size)
+{
+	const se_report_desc *d = b->desc;
+
+	if (d->title_fn != NULL)
+		d->title_fn(rep, b, buf, size);
+	else if (b->funnel != SE_NONE)
+		snprintf(buf, size, "%s: %s", rep->rules->funnels[b->funnel].name, d->title);
+	else
+		snprintf(buf, size, "%s", d->title);
+}
+
+static void write_table_block(const se_report *rep, const se_block *b, FILE *out)
+{
+	size_t width[16] = { 0 };
+	char title[512], buf[64];
+
+	se_block_title(rep, b, title, sizeof title);
+	fprintf(out, "== %s ==\n", title);
+	if (b->rows == 0) {
+		fprintf(out, "%s\n\n", b->desc->empty ? b->desc->empty : "(no data)");
+		return;
+	}
+	for (int c = 0; c < b->ncols && c < 16; c++)
+		if (b->cols[c].where & SE_IN_TABLE)
+			width[c] = se_utf8_width(b->cols[c].csv, strlen(b->cols[c].csv));
+	for (size_t r = 0; r < b->rows; r++)
+		for (int c = 0; c < b->ncols && c < 16; c++) {
+			const char *t;
+			size_t w;
+
+			if (!(b->cols[c].where & SE_IN_TABLE))
+				continue;
+			t = se_cell_text(&b->cols[c], &b->cells[r * (size_t)b->ncols + c], buf, sizeof buf, 1);
+			w = se_utf8_width(t, strlen(t));
+			if (w > width[c])
+				width[c] = w;
+		}
+	for (size_t r = 0; r <= b->rows; r++) {
+		size_t owed = 0; /* spaces not written yet: none trail a line */
+
+		for (int c = 0; c < b->ncols && c < 16; c++) {
+			const char *t;
+			size_t w;
+			int right = b->cols[c].type != SE_T_STR && b->cols[c].type != SE_T_BOOL;
+
+			if (!(b->cols[c].where & SE_IN_TABLE))
+				continue;
+			t = r == 0 ? b->cols[c].csv
+			           : se_cell_text(&b->cols[c], &b->cells[(r - 1) * (size_t)b->ncols + c], buf, sizeof buf, 1);
+			w = se_utf8_width(t, strlen(t));
+			if (right)
+				owed += width[c] - w;
+			if (*t != '\0') {
+				pad(out, owed);
+				fputs(t, out);
+				owed = 0;
+			}
+			owed += (right ? 0 : width[c] - w) + 2;
+		}
+		fputc('\n', out);
+	}
+	fputc('\n', out);
+}
+
+int se_write_table(const se_report *rep, const se_blocks *bs, FILE *out, const se_write_opts *opts,
+                   se_error *err)
+{
+	char asof[32];
+
+	(void)opts;
+	(void)err;
+	se_time_format_utc(rep->as_of, asof, sizeof asof);
+	fprintf(out, "salesengine %s: %lld deals, %lld events; period %s; zone %s; ", SE_VERSION,
+	        (long long)rep->deals, (long long)rep->events, se_period_name(rep->period), se_tz_name(rep->tz));
+	if (rep->from || rep->to)
+		fprintf(out, "from %s to %s; ", rep->from ? rep->from : "the start", rep->to ? rep->to : "now");
+	fprintf(out, "as of %s\n\n", asof);
+	for (size_t i = 0; i < bs->n; i++)
+		write_table_block(rep, &bs->v[i], out);
+	if (rep->deals_unmatched > 0)
+		fprintf(out, "%lld deals have no status any funnel knows: they are in no report above.\n",
+		        (long long)rep->deals_unmatched);
+	return SE_OK;
+}
