@@ -49,6 +49,7 @@ typedef struct cli {
 	const char *snapshot_time;
 	int lang;                  /* se_lang; -1 until --lang or the locale decides */
 	const char *output;        /* -o: the report goes to this file instead of stdout */
+	int excel;                 /* --excel: CSV for Excel */
 } cli;
 
 static const char *progname = "salesengine";
@@ -65,7 +66,8 @@ static void usage(FILE *out)
 	        "  -d, --db=FILE            database file (default: $SALESENGINE_DB or ./" DEFAULT_DB ")\n"
 	        "  -i, --import=FILE        import events from FILE first (repeatable; - is stdin)\n"
 	        "      --input-format=FMT   csv or jsonl (default: by extension, else csv)\n"
-	        "      --delimiter=CHAR     CSV delimiter: ',' ';' or 'tab' (default: detect)\n"
+	        "      --delimiter=CHAR     CSV delimiter: ',' ';' or 'tab', of the imported files\n"
+	        "                           (default: detect) and of CSV output (default ',')\n"
 	        "      --input-tz=ZONE      zone of timestamps without an offset (default: the\n"
 	        "                           script's input_timezone, else the adapter's, else UTC)\n"
 	        "\n"
@@ -79,8 +81,10 @@ static void usage(FILE *out)
 	        "                           file name, at midnight in the input zone)\n"
 	        "\n"
 	        "Report:\n"
-	        "  -f, --format=FMT         table (default), csv or json\n"
+	        "  -f, --format=FMT         table (default), csv, json or prometheus\n"
 	        "  -o, --output=FILE        write the report to FILE (replaced whole when done)\n"
+	        "      --excel              CSV for Excel: UTF-8 BOM, CRLF; with --lang ru also ';'\n"
+	        "                           and decimal commas\n"
 	        "  -r, --report=LIST        comma-separated: leads,conversion,presale,sources,unknown,\n"
 	        "                           handling,diagnostics,velocity,forecast,backtest,channels,\n"
 	        "                           compare,metrics, or all (default: the first five and\n"
@@ -179,7 +183,7 @@ static int parse_positive(const char *arg, unsigned long long *out)
 
 static int parse_option(cli *c, int opt, const char *arg)
 {
-	static const char *const formats[] = { "table", "csv", "json", NULL };
+	static const char *const formats[] = { "table", "csv", "json", "prometheus", NULL };
 	static const char *const periods[] = { "total", "day", "week", "month", NULL };
 	static const char *const modes[] = { "reached", "touched", NULL };
 	static const char *const inputs[] = { "csv", "jsonl", NULL };
@@ -209,7 +213,7 @@ static int parse_option(cli *c, int opt, const char *arg)
 	case 3: c->input_tz = arg; return 0;
 	case 'f':
 		if (pick(arg, formats, &i) != 0)
-			return usage_error("--format must be table, csv or json, not '%s'", arg);
+			return usage_error("--format must be table, csv, json or prometheus, not '%s'", arg);
 		c->format = (se_output)i;
 		return 0;
 	case 'r':
@@ -258,6 +262,7 @@ static int parse_option(cli *c, int opt, const char *arg)
 	case 21: c->allow_commands = 1; return 0;
 	case 'q': c->quiet = 1; return 0;
 	case 'o': c->output = arg; return 0;
+	case 25: c->excel = 1; return 0;
 	case 24: {
 		se_lang l;
 
@@ -307,6 +312,7 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 		{ "allow-commands", no_argument, NULL, 21 },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "excel", no_argument, NULL, 25 },
 		{ "lang", required_argument, NULL, 24 },
 		{ "import-with", required_argument, NULL, 12 },
 		{ "encoding", required_argument, NULL, 13 },
@@ -353,6 +359,8 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 		c->script = argv[optind++];
 	if (optind < argc)
 		return usage_error("unexpected argument '%s' (one rules script at most)", argv[optind]);
+	if (c->excel && c->format != SE_OUTPUT_CSV)
+		return usage_error("%s goes with --format csv", "--excel");
 	if ((c->encoding != NULL || c->snapshot_time != NULL) && c->adapter == NULL)
 		return usage_error("%s goes with --import-with", c->encoding ? "--encoding" : "--snapshot-time");
 	if (c->lang < 0)
@@ -488,7 +496,11 @@ static int write_report(const cli *c, const se_report *rep)
 			return EXIT_FAIL;
 		}
 	}
-	rc = se_report_write(rep, out, c->format, &err);
+	{
+		se_write_options wo = { .language = c->lang, .excel = c->excel, .delimiter = c->delimiter };
+
+		rc = se_report_write_with(rep, out, c->format, &wo, &err);
+	}
 	if (c->output == NULL) {
 		if (rc != SE_OK)
 			fprintf(stderr, "%s: %s\n", progname, err.msg);

@@ -35,6 +35,7 @@
 
 #include "report.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -120,9 +121,8 @@ extern const size_t se_n_report_descs;
 
 /* ---- writers --------------------------------------------------------------- */
 
-typedef struct se_write_opts {
-	int reserved;              /* none yet; formats add theirs here */
-} se_write_opts;
+/* The public options (salesengine.h), language resolved. */
+typedef se_write_options se_write_opts;
 
 /* Prints every block to out; 0, or an SE_* code with err set (the caller
  * checks the stream itself after the writer returns). */
@@ -135,6 +135,29 @@ int se_write_csv(const se_report *rep, const se_blocks *bs, FILE *out, const se_
                  se_error *err);
 int se_write_json(const se_report *rep, const se_blocks *bs, FILE *out, const se_write_opts *opts,
                   se_error *err);
+int se_write_prometheus(const se_report *rep, const se_blocks *bs, FILE *out,
+                        const se_write_opts *opts, se_error *err);
+int se_write_html(const se_report *rep, const se_blocks *bs, FILE *out, const se_write_opts *opts,
+                  se_error *err);
+int se_write_xlsx(const se_report *rep, const se_blocks *bs, FILE *out, const se_write_opts *opts,
+                  se_error *err);
+
+/* The digest (write_digest.c): at most 40 lines of text for people, from
+ * blocks it builds itself; table and HTML print it first. */
+typedef struct se_digest_line {
+	char text[512];
+	int heading;               /* a section's first line */
+} se_digest_line;
+#define SE_DIGEST_LINES 40
+int se_digest_lines(const se_report *rep, const se_write_opts *opts, se_digest_line *lines,
+                    int *n);
+int se_write_digest(const se_report *rep, FILE *out, const se_write_opts *opts, se_error *err);
+
+/* The blocks of every report in mask (rep->reports when 0). */
+int se_blocks_build_mask(const se_report *rep, unsigned mask, se_blocks *bs);
+/* The first block of the report named name (descriptor name) for funnel f,
+ * built alone; NULL when the report has none or memory ran out. */
+const se_report_desc *se_report_desc_named(const char *name);
 
 /* The table title of a block. */
 void se_block_title(const se_report *rep, const se_block *b, char *buf, size_t size);
@@ -217,6 +240,13 @@ static inline void se_set_real(se_cell *c, double d, int null)
 {
 	c->d = d;
 	c->null = null;
+}
+
+/* An SE_T_REAL value as the machine formats carry it: four decimals (the
+ * table and CSV print two). */
+static inline double se_real_rounded(double d)
+{
+	return round(d * 10000.0) / 10000.0;
 }
 
 /* Tenths of a percent, halves rounded up: exactly from counts (so 1/16 is

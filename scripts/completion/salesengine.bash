@@ -23,7 +23,7 @@ _salesengine() {
 
 	local opts="--db --import --input-format --delimiter --input-tz --import-with --encoding
 		--snapshot-time --format --report --compare --spend --period --mode --from --to --tz
-		--funnel --as-of --output --lang --alerts --allow-commands --check
+		--funnel --as-of --output --excel --lang --alerts --allow-commands --check
 		--max-instructions --max-memory --quiet --help --version"
 	local reports="leads conversion presale sources unknown handling diagnostics velocity
 		forecast backtest channels compare metrics digest all"
