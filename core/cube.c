@@ -19,7 +19,7 @@
  */
 #include "cube.h"
 #include "error.h"
-#include "report.h"
+#include "money.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -290,7 +290,7 @@ static void add_flows(adder *a, const funnel_layout *l)
 			if (at != SE_NONE && (p = flow_cell(a, at)) != NULL) {
 				p[l->reached + (size_t)m * l->n_stages + s]++;
 				if (s == l->won)
-					p[l->revenue + m] += se_report_kopecks(a->d->amount);
+					p[l->revenue + m] += se_kopecks_of(a->d->amount);
 			}
 		}
 		for (int i = 0; i < l->n_pairs; i++) {
@@ -324,7 +324,7 @@ static void add_state(adder *a, const funnel_layout *l)
 		if (isnan(a->d->amount))
 			p[l->no_amount + e->stage]++;
 		else
-			p[l->amount + e->stage] += se_report_kopecks(a->d->amount);
+			p[l->amount + e->stage] += se_kopecks_of(a->d->amount);
 		return;
 	}
 	/* As the presale report's rates: closed deals that reached each stage

@@ -285,11 +285,6 @@ const se_stale_deal *se_report_stale_deal(const se_report *rep, int funnel, size
 
 /* ---- forecast --------------------------------------------------------------------------------- */
 
-int64_t se_kopecks_times(int64_t kopecks, double rate)
-{
-	return llround((double)kopecks * rate);
-}
-
 int se_report_forecast(const se_report *rep, int funnel, int stage, uint32_t manager, se_forecast *out)
 {
 	const se_funnel *f;

@@ -15,7 +15,7 @@
  * Never: prints (format/ does), calls Lua, or reads SQL except to fetch
  * the deal_id of the stale deals it lists.
  */
-#include "csv.h"
+#include "quantile.h"
 #include "report.h"
 #include "stats.h"
 #include "store.h"
@@ -26,192 +26,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- samples and quantile tables ---------------------------------------------- */
-
-static int samples_add(se_samples *s, int64_t row, uint32_t col, int64_t v)
-{
-	if (s->n == s->cap) {
-		size_t ncap = s->cap ? s->cap * 2 : 1024;
-		se_sample *nv = realloc(s->v, ncap * sizeof *nv);
-
-		if (nv == NULL)
-			return SE_ENOMEM;
-		s->v = nv;
-		s->cap = ncap;
-	}
-	if (v > INT32_MAX)
-		v = INT32_MAX;
-	if (v < 0)
-		v = 0;
-	s->v[s->n].row = (int32_t)row;
-	s->v[s->n].col = col;
-	s->v[s->n].v = (int32_t)v;
-	s->n++;
-	return SE_OK;
-}
-
-static void quant_of(se_quant *q, int32_t *v, size_t n)
-{
-	int32_t p50, p90;
-
-	q->n = (int64_t)n;
-	if (n == 0)
-		return;
-	se_quantiles(v, n, &p50, &p90);
-	q->p50 = p50;
-	q->p90 = p90;
-}
-
-/* The quantile rows of a table whose values are grouped: every row
- * (parity -1), or the even (0) or odd (1) ones. */
-typedef struct qrows {
-	se_qtable *q;
-	int32_t *vals;
-	const size_t *start;
-	uint32_t width;
-	int parity;
-	se_hist *rows;               /* each row's histogram, kept bins filled; or NULL */
-} qrows;
-
-static void qrows_run(const qrows *j)
-{
-	for (int64_t r = j->parity < 0 ? 0 : j->parity; r < j->q->nb; r += j->parity < 0 ? 1 : 2) {
-		size_t first = (size_t)r * j->width;
-		se_quant *row = &j->q->cells[(size_t)r * (j->width + 1)];
-
-		for (uint32_t c = 0; c < j->width; c++)
-			quant_of(&row[c], j->vals + j->start[first + c], j->start[first + c + 1] - j->start[first + c]);
-		if (j->rows != NULL) {
-			se_hist *h = &j->rows[r];
-			int32_t p50, p90;
-
-			row[j->width].n = (int64_t)h->n;
-			if (h->n > 0) {
-				se_hist_result(h, &p50, &p90);
-				row[j->width].p50 = p50;
-				row[j->width].p90 = p90;
-			}
-			continue;
-		}
-		/* after the columns: selecting mixes values across the row's groups */
-		quant_of(&row[j->width], j->vals + j->start[first], j->start[first + j->width] - j->start[first]);
-	}
-}
-
-/* Row histograms for a table of few, large rows: the whole-row quantiles
- * then come out of the grouping's own two sweeps instead of two more over
- * each row.  NULL (fall back to selecting over the row) when not worth it
- * or out of memory. */
-#define ROW_HIST_MAX_ROWS 64
-#define ROW_HIST_MIN_N 16384
-
-static se_hist *row_hists(int64_t rows, size_t n)
-{
-	se_hist *h;
-
-	if (rows > ROW_HIST_MAX_ROWS || n < ROW_HIST_MIN_N || (h = calloc((size_t)rows, sizeof *h)) == NULL)
-		return NULL;
-	for (int64_t r = 0; r < rows; r++)
-		if (se_hist_init(&h[r]) != SE_OK) {
-			for (int64_t i = 0; i <= r; i++)
-				se_hist_free(&h[i]);
-			free(h);
-			return NULL;
-		}
-	return h;
-}
-
-static void free_row_hists(se_hist *h, int64_t rows)
-{
-	for (int64_t r = 0; h != NULL && r < rows; r++)
-		se_hist_free(&h[r]);
-	free(h);
-}
-
-static void *qrows_thread(void *arg)
-{
-	qrows_run(arg);
-	return NULL;
-}
-
-/* Groups the samples by (row, column) with a counting sort, then takes the
- * quantiles of each group and of each whole row.  Frees the samples. */
-static int qtable_build(se_qtable *q, se_samples *s, uint32_t width)
-{
-	int64_t lo = INT64_MAX, hi = INT64_MIN;
-	size_t groups, *start = NULL;
-	int32_t *vals = NULL;
-	se_hist *rows = NULL;
-	int rc = SE_ENOMEM;
-
-	memset(q, 0, sizeof *q);
-	q->width = width;
-	if (s->n == 0) {
-		rc = SE_OK;
-		goto out;
-	}
-	for (size_t i = 0; i < s->n; i++) {
-		if (s->v[i].row < lo)
-			lo = s->v[i].row;
-		if (s->v[i].row > hi)
-			hi = s->v[i].row;
-	}
-	q->lo = lo;
-	q->nb = hi - lo + 1;
-	groups = (size_t)q->nb * width;
-	if ((start = calloc(groups + 1, sizeof *start)) == NULL ||
-	    (vals = malloc(s->n * sizeof *vals)) == NULL ||
-	    (q->cells = calloc((size_t)q->nb * (width + 1), sizeof *q->cells)) == NULL)
-		goto out;
-	rows = row_hists(q->nb, s->n);
-	for (size_t i = 0; i < s->n; i++) {
-		start[(size_t)(s->v[i].row - lo) * width + s->v[i].col + 1]++;
-		if (rows != NULL)
-			se_hist_add(&rows[s->v[i].row - lo], s->v[i].v);
-	}
-	for (int64_t r = 0; rows != NULL && r < q->nb; r++)
-		if (rows[r].n > 0 && se_hist_locate(&rows[r]) != SE_OK) {
-			free_row_hists(rows, q->nb);
-			rows = NULL;
-		}
-	for (size_t g = 0; g < groups; g++)
-		start[g + 1] += start[g];
-	for (size_t i = 0; i < s->n; i++) { /* start[g] runs to the group's end, then back */
-		vals[start[(size_t)(s->v[i].row - lo) * width + s->v[i].col]++] = s->v[i].v;
-		if (rows != NULL)
-			se_hist_keep(&rows[s->v[i].row - lo], s->v[i].v);
-	}
-	for (size_t g = groups; g > 0; g--)
-		start[g] = start[g - 1];
-	start[0] = 0;
-	{
-		qrows half = { q, vals, start, width, 1, rows };
-		pthread_t t;
-		/* Rows are independent: a large table's odd rows go to a second
-		 * thread. */
-		int threaded = s->n > 1000000 && q->nb > 1 && pthread_create(&t, NULL, qrows_thread, &half) == 0;
-
-		qrows_run(&(qrows){ q, vals, start, width, threaded ? 0 : -1, rows });
-		if (threaded)
-			pthread_join(t, NULL);
-	}
-	rc = SE_OK;
-out:
-	free_row_hists(rows, q->nb);
-	free(start);
-	free(vals);
-	free(s->v);
-	memset(s, 0, sizeof *s);
-	return rc;
-}
-
-const se_quant *se_qtable_at(const se_qtable *q, int64_t row, uint32_t col)
-{
-	if (q->cells == NULL || row < q->lo || row >= q->lo + q->nb || col > q->width)
-		return NULL;
-	return &q->cells[(size_t)(row - q->lo) * (q->width + 1) + col];
-}
 
 /* ---- setup ------------------------------------------------------------------------ */
 
@@ -338,8 +152,8 @@ static int add_handling(se_report *rep, se_insight *in, const se_funnel *f, cons
 	if (move != SE_NONE) {
 		int64_t d = e->ev[move].ts - e->ev[lead].ts;
 
-		if (samples_add(&in->first_move_by_manager, key, mgr, d) != SE_OK ||
-		    samples_add(&in->first_move_by_source, key, src, d) != SE_OK)
+		if (se_samples_add(&in->first_move_by_manager, key, mgr, d) != SE_OK ||
+		    se_samples_add(&in->first_move_by_source, key, src, d) != SE_OK)
 			return SE_ENOMEM;
 	}
 	return SE_OK;
@@ -396,25 +210,25 @@ static int add_velocity(se_report *rep, se_insight *in, const se_funnel *f, cons
 	for (int s = 0; ranged && s < f->won; s++) {
 		if (latest[s] < 0 || current == s)
 			continue;
-		if (samples_add(&in->stays, 2 * s, mgr, latest[s]) != SE_OK ||
-		    samples_add(&in->stays, 2 * s + 1, mgr, total[s]) != SE_OK)
+		if (se_samples_add(&in->stays, 2 * s, mgr, latest[s]) != SE_OK ||
+		    se_samples_add(&in->stays, 2 * s + 1, mgr, total[s]) != SE_OK)
 			return SE_ENOMEM;
 	}
 	if (won != SE_NONE) {
-		if (ranged && samples_add(&in->to_won, 0, mgr, e->ev[won].ts - e->ev[lead].ts) != SE_OK)
+		if (ranged && se_samples_add(&in->to_won, 0, mgr, e->ev[won].ts - e->ev[lead].ts) != SE_OK)
 			return SE_ENOMEM;
 		for (int s = 0; s < f->won; s++) {
 			int32_t at = se_count_reach(e, s, rep->mode);
 
 			if (f->stages[s].presale && at != SE_NONE &&
-			    samples_add(&in->to_close, s, 0, e->ev[won].ts - e->ev[at].ts) != SE_OK)
+			    se_samples_add(&in->to_close, s, 0, e->ev[won].ts - e->ev[at].ts) != SE_OK)
 				return SE_ENOMEM;
 		}
 	}
 	if (e->state == SE_DEAL_OPEN && (ranged || f->stages[e->stage].presale)) {
 		int32_t at = se_count_reach(e, e->stage, rep->mode);
 		se_open_deal o = { d->deal, mgr, e->stage, (uint16_t)f->stages[e->stage].presale, (uint16_t)ranged,
-			           since, at != SE_NONE ? e->ev[at].ts : since, se_report_kopecks(d->amount) };
+			           since, at != SE_NONE ? e->ev[at].ts : since, se_kopecks_of(d->amount) };
 
 		if (ranged)
 			in->open_count[(size_t)e->stage * rep->n_manager + mgr]++;
@@ -486,16 +300,16 @@ static int add_replays(se_report *rep, se_insight *in, const se_funnel *f, const
 		}
 		cell = (size_t)e->stage * rep->n_manager + mgr;
 		open[cell].deals++;
-		open[cell].amount += se_report_kopecks(d->amount);
+		open[cell].amount += se_kopecks_of(d->amount);
 		if (whole) { /* open now and then: unresolved at every later cutoff */
-			c->carry_still_open[cell] += se_report_kopecks(d->amount);
+			c->carry_still_open[cell] += se_kopecks_of(d->amount);
 			break;
 		}
 		if (won_full != SE_NONE && full->ev[won_full].ts >= c->cutoff) {
 			c->won_deals[cell]++;
-			c->won_amount[cell] += se_report_kopecks(d->amount);
+			c->won_amount[cell] += se_kopecks_of(d->amount);
 		} else if (full->state == SE_DEAL_OPEN) {
-			c->still_open[cell] += se_report_kopecks(d->amount);
+			c->still_open[cell] += se_kopecks_of(d->amount);
 		}
 	}
 	return SE_OK;
@@ -736,7 +550,7 @@ static void *qtable_thread(void *arg)
 {
 	qtable_job *j = arg;
 
-	j->rc = qtable_build(j->q, j->s, j->width);
+	j->rc = se_qtable_build(j->q, j->s, j->width);
 	return NULL;
 }
 
@@ -753,10 +567,10 @@ static int build_qtables(se_report *rep, se_insight *in)
 
 	if (!threaded)
 		qtable_thread(&stays);
-	if (qtable_build(&in->q_first_move_by_manager, &in->first_move_by_manager, rep->n_manager) != SE_OK ||
-	    qtable_build(&in->q_first_move_by_source, &in->first_move_by_source, rep->n_source) != SE_OK ||
-	    qtable_build(&in->q_to_won, &in->to_won, rep->n_manager) != SE_OK ||
-	    qtable_build(&in->q_to_close, &in->to_close, 1) != SE_OK)
+	if (se_qtable_build(&in->q_first_move_by_manager, &in->first_move_by_manager, rep->n_manager) != SE_OK ||
+	    se_qtable_build(&in->q_first_move_by_source, &in->first_move_by_source, rep->n_source) != SE_OK ||
+	    se_qtable_build(&in->q_to_won, &in->to_won, rep->n_manager) != SE_OK ||
+	    se_qtable_build(&in->q_to_close, &in->to_close, 1) != SE_OK)
 		rc = SE_ENOMEM;
 	if (threaded)
 		pthread_join(t, NULL);
@@ -828,83 +642,4 @@ void se_insight_free(se_report *rep)
 		free(rep->spend[i].source);
 	free(rep->spend);
 	free(rep->replay_scratch);
-}
-
-/* ---- ad spend ------------------------------------------------------------------------ */
-
-static int copy_spend(se_report *rep, const char *source, int64_t month, int64_t kopecks)
-{
-	return se_spend_add(&rep->spend, &rep->n_spend, source, month, kopecks);
-}
-
-int se_insight_merge_spend(se_report *rep, se_error *err)
-{
-	for (size_t i = 0; i < rep->rules->n_spend; i++) {
-		const se_spend *s = &rep->rules->spend[i];
-
-		if (copy_spend(rep, s->source, s->month, s->kopecks) != SE_OK)
-			return se_error_set(err, SE_ENOMEM, "out of memory");
-	}
-	return SE_OK;
-}
-
-/* One record "source,month,amount" (RFC 4180, so a source may hold a comma). */
-static int spend_record(se_report *rep, const se_csv_record *r, const char *path, se_error *err)
-{
-	const char *month, *amount;
-	char *end;
-	int64_t key;
-	double v;
-
-	if (r->nfields == 1 && r->fields[0].len == 0)
-		return SE_OK; /* an empty line */
-	if (r->nfields != 3)
-		return se_error_set(err, SE_EINPUT, "%s:%ld: expected source,month,amount", path, r->line);
-	month = r->fields[1].ptr;
-	amount = r->fields[2].ptr;
-	if (se_parse_month(month, &key) != SE_OK)
-		return se_error_set(err, SE_EINPUT, "%s:%ld: month: \"%s\" is not like 2025-01", path, r->line,
-		                    month);
-	errno = 0;
-	v = strtod(amount, &end);
-	if (end == amount || *end != '\0' || errno != 0 || !(v >= 0) || v > 1e15)
-		return se_error_set(err, SE_EINPUT, "%s:%ld: amount: \"%s\" is not a non-negative number", path,
-		                    r->line, amount);
-	if (copy_spend(rep, r->fields[0].ptr, key, llround(v * 100.0)) != SE_OK)
-		return se_error_set(err, SE_ENOMEM, "out of memory");
-	return SE_OK;
-}
-
-int se_insight_read_spend(se_report *rep, const char *path, se_error *err)
-{
-	se_csv *csv = NULL;
-	se_csv_record r;
-	int rc, first = 1;
-
-	if ((rc = se_csv_open(&csv, path, ',', err)) != SE_OK) {
-		se_error_prefix(err, "--spend");
-		return rc;
-	}
-	while ((rc = se_csv_next(csv, &r, err)) == 1) {
-		if (first) { /* the header: source,month,amount */
-			first = 0;
-			continue;
-		}
-		if ((rc = spend_record(rep, &r, path, err)) != SE_OK)
-			break;
-	}
-	if (rc == SE_EINPUT)
-		se_error_prefix(err, "%s:%ld", path, r.error_line);
-	se_csv_close(csv);
-	return rc < 0 ? rc : SE_OK;
-}
-
-int64_t se_report_spend(const se_report *rep, const char *source, int64_t month)
-{
-	int64_t sum = 0;
-
-	for (size_t i = 0; i < rep->n_spend; i++)
-		if (rep->spend[i].month == month && strcmp(rep->spend[i].source, source) == 0)
-			sum += rep->spend[i].kopecks;
-	return sum;
 }

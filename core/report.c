@@ -13,6 +13,7 @@
  */
 #include "report.h"
 #include "cube.h"
+#include "spend.h"
 #include "store.h"
 #include "timeconv.h"
 
@@ -21,165 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* ---- buckets ----------------------------------------------------------- */
-
-static int64_t floor_div(int64_t a, int64_t b)
-{
-	int64_t q = a / b;
-
-	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-int64_t se_report_bucket(const se_report *rep, int64_t t)
-{
-	int64_t days, y;
-	int m, d;
-
-	if (rep->period == SE_PERIOD_TOTAL)
-		return 0;
-	days = floor_div(se_tz_utc_to_local(rep->tz, t), 86400);
-	switch (rep->period) {
-	case SE_PERIOD_DAY:
-		return days;
-	case SE_PERIOD_WEEK:
-		return floor_div(days + 3, 7); /* 1970-01-01 is a Thursday: weeks start on Monday */
-	default:
-		se_civil_from_days(days, &y, &m, &d);
-		return y * 12 + (m - 1);
-	}
-}
-
-/* First local day of bucket key (day, week or month). */
-static int64_t bucket_first_day(const se_report *rep, int64_t key)
-{
-	switch (rep->period) {
-	case SE_PERIOD_DAY:
-		return key;
-	case SE_PERIOD_WEEK:
-		return key * 7 - 3;
-	default:
-		return se_days_from_civil(floor_div(key, 12), (int)(key - floor_div(key, 12) * 12) + 1, 1);
-	}
-}
-
-int64_t se_report_bucket_cached(se_report *rep, int64_t t)
-{
-	return se_report_bucket_in(rep, &rep->bucket_cache, t);
-}
-
-int64_t se_report_bucket_lookup(const se_report *rep, se_bucket_cache *c, int64_t t)
-{
-	int64_t key;
-	int slot;
-
-	if (rep->period == SE_PERIOD_TOTAL)
-		return 0;
-	/* a deal's events span a few buckets and deals arrive roughly in time
-	 * order, so a handful of recent buckets answers nearly every lookup */
-	for (int i = 0; i < SE_BUCKET_CACHE; i++)
-		if (t >= c->lo[i] && t < c->hi[i]) {
-			c->last = i;
-			return c->key[i];
-		}
-	key = se_report_bucket(rep, t);
-	slot = c->next;
-	c->next = (c->next + 1) % SE_BUCKET_CACHE;
-	c->key[slot] = key;
-	c->last = slot;
-	c->lo[slot] = se_tz_local_to_utc(rep->tz, bucket_first_day(rep, key) * 86400);
-	c->hi[slot] = se_tz_local_to_utc(rep->tz, bucket_first_day(rep, key + 1) * 86400);
-	/* an instant a zone change puts outside its own bucket's bounds is
-	 * answered right, just not cached */
-	if (t < c->lo[slot] || t >= c->hi[slot])
-		c->lo[slot] = c->hi[slot] = 0;
-	return key;
-}
-
-void se_report_bucket_label(const se_report *rep, int64_t key, char *buf, size_t size)
-{
-	int64_t y;
-	int m, d;
-
-	switch (rep->period) {
-	case SE_PERIOD_DAY:
-		se_civil_from_days(key, &y, &m, &d);
-		snprintf(buf, size, "%04lld-%02d-%02d", (long long)y, m, d);
-		return;
-	case SE_PERIOD_WEEK: {
-		/* ISO week: named by the year of its Thursday. */
-		int64_t thursday = key * 7 - 3 + 3, jan1;
-
-		se_civil_from_days(thursday, &y, &m, &d);
-		jan1 = se_days_from_civil(y, 1, 1);
-		snprintf(buf, size, "%04lld-W%02d", (long long)y, (int)((thursday - jan1) / 7 + 1));
-		return;
-	}
-	case SE_PERIOD_MONTH:
-		snprintf(buf, size, "%04lld-%02d", (long long)floor_div(key, 12), (int)(key - floor_div(key, 12) * 12) + 1);
-		return;
-	default:
-		if (rep->from == NULL && rep->to == NULL)
-			snprintf(buf, size, "all");
-		else
-			snprintf(buf, size, "%s..%s", rep->from ? rep->from : "", rep->to ? rep->to : "");
-		return;
-	}
-}
-
-int64_t se_report_kopecks(double amount)
-{
-	return isnan(amount) ? 0 : llround(amount * 100.0);
-}
-
-int64_t se_div_round(int64_t num, int64_t den)
-{
-	__int128 n = (__int128)num * 2 + den, d = (__int128)den * 2;
-	__int128 q = n / d;
-
-	if (n % d != 0 && n < 0) /* floor, not truncation */
-		q--;
-	return (int64_t)q;
-}
-
-/* ---- grids ---------------------------------------------------------------- */
-
-void se_grid_init(se_grid *g, size_t width, size_t cell)
-{
-	memset(g, 0, sizeof *g);
-	g->width = width ? width : 1;
-	g->cell = cell;
-}
-
-void *se_grid_cell_grow(se_grid *g, int64_t key, size_t col)
-{
-	size_t row_bytes = g->width * g->cell;
-
-	if (g->nb == 0) {
-		if ((g->data = calloc(8, row_bytes)) == NULL)
-			return NULL;
-		g->lo = key;
-		g->nb = 8;
-	} else if (key < g->lo || key >= g->lo + g->nb) {
-		int64_t lo = key < g->lo ? key : g->lo;
-		int64_t hi = key >= g->lo + g->nb ? key + 1 : g->lo + g->nb;
-		int64_t nb = g->nb;
-		unsigned char *nd;
-
-		while (nb < hi - lo)
-			nb *= 2;
-		if (key < g->lo)
-			lo = hi - nb;
-		if ((nd = calloc((size_t)nb, row_bytes)) == NULL)
-			return NULL;
-		memcpy(nd + (size_t)(g->lo - lo) * row_bytes, g->data, (size_t)g->nb * row_bytes);
-		free(g->data);
-		g->data = nd;
-		g->lo = lo;
-		g->nb = nb;
-	}
-	return g->data + ((size_t)(key - g->lo) * g->width + col) * g->cell;
-}
 
 /* ---- the pass over deals ---------------------------------------------------- */
 
@@ -242,7 +84,7 @@ static void add_leads_and_sources(pass *p, se_funnel_agg *a, const se_funnel *f,
 	sc->leads++;
 	if (se_count_reach(e, f->won, rep->mode) != SE_NONE) {
 		sc->won++;
-		sc->revenue += se_report_kopecks(amount);
+		sc->revenue += se_kopecks_of(amount);
 	}
 	return;
 nomem:
@@ -285,7 +127,7 @@ static void add_presale_and_rates(se_report *rep, se_funnel_agg *a, const se_fun
 			if (isnan(amount))
 				c->no_amount++;
 			else
-				c->amount += se_report_kopecks(amount);
+				c->amount += se_kopecks_of(amount);
 		}
 		return;
 	}
@@ -791,6 +633,18 @@ static int resolve_settings(se_report *rep, const se_rules *rules, const se_repo
 	return find_funnel(rep, o->funnel, err);
 }
 
+/* The script's spend rows, copied: --spend rows are added after them. */
+static int merge_spend(se_report *rep, se_error *err)
+{
+	for (size_t i = 0; i < rep->rules->n_spend; i++) {
+		const se_spend *s = &rep->rules->spend[i];
+
+		if (se_spend_add(&rep->spend, &rep->n_spend, s->source, s->month, s->kopecks) != SE_OK)
+			return se_error_set(err, SE_ENOMEM, "out of memory");
+	}
+	return SE_OK;
+}
+
 int se_report_build(se_report **out, se_store *st, const se_rules *rules,
                     const se_report_opts *opts, se_error *err)
 {
@@ -813,8 +667,8 @@ int se_report_build(se_report **out, se_store *st, const se_rules *rules,
 	    ((rules->n_metrics > 0 || rules->n_alerts > 0) &&
 	     (rc = se_cube_new(&rep->cube, rules, err)) != SE_OK) ||
 	    (rc = se_insight_alloc(rep, err)) != SE_OK ||
-	    (rc = se_insight_merge_spend(rep, err)) != SE_OK ||
-	    (o->spend_csv != NULL && (rc = se_insight_read_spend(rep, o->spend_csv, err)) != SE_OK) ||
+	    (rc = merge_spend(rep, err)) != SE_OK ||
+	    (o->spend_csv != NULL && (rc = se_spend_read(o->spend_csv, &rep->spend, &rep->n_spend, err)) != SE_OK) ||
 	    (rc = se_count_ctx_init(&p.ctx, rules, rep->statuses, rep->n_status, pipelines,
 	                            n_pipeline, err)) != SE_OK)
 		goto out;

@@ -10,15 +10,10 @@
 #define SE_REPORT_H
 
 #include "count.h"
+#include "grid.h"
+#include "money.h"
+#include "quantile.h"
 #include "rules.h"
-
-typedef struct se_grid {
-	int64_t lo;          /* bucket key of row 0 */
-	int64_t nb;          /* rows */
-	size_t width;        /* cells per row */
-	size_t cell;         /* bytes per cell */
-	unsigned char *data;
-} se_grid;
 
 typedef struct se_pair_cell {
 	int64_t from, to;
@@ -46,30 +41,6 @@ typedef struct se_rate_cell {
 typedef struct se_handling_cell {
 	int64_t leads, taken, released, nontarget, unprocessed, waiting;
 } se_handling_cell;
-
-/* Durations collected during the pass (one per deal and measure, 12 bytes)
- * and turned into nearest-rank quantiles after it, per (row, column) and per
- * row over all columns. */
-typedef struct se_sample {
-	int32_t row;       /* bucket key, or a measure index */
-	uint32_t col;      /* manager or source id */
-	int32_t v;         /* seconds, clamped to int32 */
-} se_sample;
-
-typedef struct se_samples {
-	se_sample *v;
-	size_t n, cap;
-} se_samples;
-
-typedef struct se_quant {
-	int64_t n, p50, p90;  /* seconds; n == 0: no value */
-} se_quant;
-
-typedef struct se_qtable {
-	int64_t lo, nb;       /* rows lo .. lo+nb-1 */
-	uint32_t width;       /* columns; column width holds the whole row */
-	se_quant *cells;      /* nb * (width + 1) */
-} se_qtable;
 
 /* A deal open now (at a stage before won), kept for stale deals and the
  * close-month forecast, which need medians only known after the pass. */
@@ -214,16 +185,7 @@ struct se_report {
 /* Allocates rep->metric_tables for the cube's buckets, every value NAN. */
 int se_report_alloc_metric_tables(se_report *rep, se_error *err);
 
-/* kopecks x rate, rounded to the kopeck, halves away from zero. */
-int64_t se_kopecks_times(int64_t kopecks, double rate);
-
-/* A deal amount in kopecks, rounded half away from zero; 0 for NAN. */
-int64_t se_report_kopecks(double amount);
-
-/* num / den rounded half up (towards +infinity on a tie); den > 0. */
-int64_t se_div_round(int64_t num, int64_t den);
-
-/* Bucket key of a UTC instant, and its label ("2025-W03", "2025-01", ...). */
+/* bucket.c: bucket key of a UTC instant, and its label ("2025-W03", "2025-01", ...). */
 int64_t se_report_bucket(const se_report *rep, int64_t t);
 void se_report_bucket_label(const se_report *rep, int64_t key, char *buf, size_t size);
 /* se_report_bucket() remembering the last local day it saw: for the pass. */
@@ -251,12 +213,6 @@ int se_insight_deal_front(se_report *rep, const se_deal_eval *e, const se_chunk_
 int se_insight_deal_back(se_report *rep, const se_deal_eval *e, const se_chunk_deal *d);
 int se_insight_finish(se_report *rep, se_store *st, se_error *err);
 void se_insight_free(se_report *rep);
-/* Copies the script's spend into rep->spend; reads a spend CSV
- * (source,month,amount, a header line first) into it. */
-int se_insight_merge_spend(se_report *rep, se_error *err);
-int se_insight_read_spend(se_report *rep, const char *path, se_error *err);
-/* Spend of a source in a month (year * 12 + month - 1), kopecks. */
-int64_t se_report_spend(const se_report *rep, const char *source, int64_t month);
 
 /* A manager's win rate from a stage, shrunk toward the team's
  * (docs/METRICS.md 4i).  manager >= n_manager: the team. */
@@ -268,8 +224,6 @@ typedef struct se_stage_rate {
 	double shrunk;                /* (won + k * team_rate) / (closed + k) */
 } se_stage_rate;
 void se_report_stage_rate(const se_report *rep, int funnel, int stage, uint32_t manager, se_stage_rate *out);
-/* A quantile cell, or NULL when the row or column is outside the table. */
-const se_quant *se_qtable_at(const se_qtable *q, int64_t row, uint32_t col);
 
 /* ---- accessors: every number of the diagnostic reports, as plain structs.
  * format/ prints through them and the Lua API reads through them, so the
@@ -375,28 +329,5 @@ int se_report_source_step(const se_report *rep, int funnel, int pair, int64_t bu
 int64_t se_report_leads(const se_report *rep, int funnel, int64_t bucket, enum se_dim dim, uint32_t id);
 int se_report_pair(const se_report *rep, int funnel, int pair, int64_t bucket, uint32_t manager, se_pair_cell *out);
 int se_report_won(const se_report *rep, int funnel, int64_t bucket, int64_t *won, int64_t *revenue);
-
-/* An empty grid of width cells of cell bytes per row. */
-void se_grid_init(se_grid *g, size_t width, size_t cell);
-/* Grows the grid to cover key (both directions, doubling) and returns the
- * cell; NULL only when memory runs out. */
-void *se_grid_cell_grow(se_grid *g, int64_t key, size_t col);
-
-/* The cell of (key, col), growing the grid when key is outside it; inline,
- * as the pass calls it several times a deal. */
-static inline void *se_grid_cell(se_grid *g, int64_t key, size_t col)
-{
-	if (key >= g->lo && key < g->lo + g->nb)
-		return g->data + ((size_t)(key - g->lo) * g->width + col) * g->cell;
-	return se_grid_cell_grow(g, key, col);
-}
-
-/* Cell (row for key, column col) of a grid; NULL if the key is outside. */
-static inline void *se_grid_at(const se_grid *g, int64_t key, size_t col)
-{
-	if (key < g->lo || key >= g->lo + g->nb || col >= g->width)
-		return NULL;
-	return g->data + ((size_t)(key - g->lo) * g->width + col) * g->cell;
-}
 
 #endif

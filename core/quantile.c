@@ -1,0 +1,198 @@
+/*
+ * quantile.c: durations collected as samples during the pass, turned into
+ * nearest-rank medians and 90th percentiles per (row, column) and per row
+ * after it (quantile.h).  Grouping is a counting sort by cell, then
+ * quickselect per cell (or histograms for a few huge rows): linear, no
+ * comparison sort of millions of values.
+ *
+ * Never: knows what rows and columns mean (stages, buckets, managers).
+ */
+#include "quantile.h"
+#include "error.h"
+#include "stats.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+int se_samples_add(se_samples *s, int64_t row, uint32_t col, int64_t v)
+{
+	if (s->n == s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 1024;
+		se_sample *nv = realloc(s->v, ncap * sizeof *nv);
+
+		if (nv == NULL)
+			return SE_ENOMEM;
+		s->v = nv;
+		s->cap = ncap;
+	}
+	if (v > INT32_MAX)
+		v = INT32_MAX;
+	if (v < 0)
+		v = 0;
+	s->v[s->n].row = (int32_t)row;
+	s->v[s->n].col = col;
+	s->v[s->n].v = (int32_t)v;
+	s->n++;
+	return SE_OK;
+}
+
+static void quant_of(se_quant *q, int32_t *v, size_t n)
+{
+	int32_t p50, p90;
+
+	q->n = (int64_t)n;
+	if (n == 0)
+		return;
+	se_quantiles(v, n, &p50, &p90);
+	q->p50 = p50;
+	q->p90 = p90;
+}
+
+/* The quantile rows of a table whose values are grouped: every row
+ * (parity -1), or the even (0) or odd (1) ones. */
+typedef struct qrows {
+	se_qtable *q;
+	int32_t *vals;
+	const size_t *start;
+	uint32_t width;
+	int parity;
+	se_hist *rows;               /* each row's histogram, kept bins filled; or NULL */
+} qrows;
+
+static void qrows_run(const qrows *j)
+{
+	for (int64_t r = j->parity < 0 ? 0 : j->parity; r < j->q->nb; r += j->parity < 0 ? 1 : 2) {
+		size_t first = (size_t)r * j->width;
+		se_quant *row = &j->q->cells[(size_t)r * (j->width + 1)];
+
+		for (uint32_t c = 0; c < j->width; c++)
+			quant_of(&row[c], j->vals + j->start[first + c], j->start[first + c + 1] - j->start[first + c]);
+		if (j->rows != NULL) {
+			se_hist *h = &j->rows[r];
+			int32_t p50, p90;
+
+			row[j->width].n = (int64_t)h->n;
+			if (h->n > 0) {
+				se_hist_result(h, &p50, &p90);
+				row[j->width].p50 = p50;
+				row[j->width].p90 = p90;
+			}
+			continue;
+		}
+		/* after the columns: selecting mixes values across the row's groups */
+		quant_of(&row[j->width], j->vals + j->start[first], j->start[first + j->width] - j->start[first]);
+	}
+}
+
+/* Row histograms for a table of few, large rows: the whole-row quantiles
+ * then come out of the grouping's own two sweeps instead of two more over
+ * each row.  NULL (fall back to selecting over the row) when not worth it
+ * or out of memory. */
+#define ROW_HIST_MAX_ROWS 64
+#define ROW_HIST_MIN_N 16384
+
+static se_hist *row_hists(int64_t rows, size_t n)
+{
+	se_hist *h;
+
+	if (rows > ROW_HIST_MAX_ROWS || n < ROW_HIST_MIN_N || (h = calloc((size_t)rows, sizeof *h)) == NULL)
+		return NULL;
+	for (int64_t r = 0; r < rows; r++)
+		if (se_hist_init(&h[r]) != SE_OK) {
+			for (int64_t i = 0; i <= r; i++)
+				se_hist_free(&h[i]);
+			free(h);
+			return NULL;
+		}
+	return h;
+}
+
+static void free_row_hists(se_hist *h, int64_t rows)
+{
+	for (int64_t r = 0; h != NULL && r < rows; r++)
+		se_hist_free(&h[r]);
+	free(h);
+}
+
+static void *qrows_thread(void *arg)
+{
+	qrows_run(arg);
+	return NULL;
+}
+
+int se_qtable_build(se_qtable *q, se_samples *s, uint32_t width)
+{
+	int64_t lo = INT64_MAX, hi = INT64_MIN;
+	size_t groups, *start = NULL;
+	int32_t *vals = NULL;
+	se_hist *rows = NULL;
+	int rc = SE_ENOMEM;
+
+	memset(q, 0, sizeof *q);
+	q->width = width;
+	if (s->n == 0) {
+		rc = SE_OK;
+		goto out;
+	}
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->v[i].row < lo)
+			lo = s->v[i].row;
+		if (s->v[i].row > hi)
+			hi = s->v[i].row;
+	}
+	q->lo = lo;
+	q->nb = hi - lo + 1;
+	groups = (size_t)q->nb * width;
+	if ((start = calloc(groups + 1, sizeof *start)) == NULL ||
+	    (vals = malloc(s->n * sizeof *vals)) == NULL ||
+	    (q->cells = calloc((size_t)q->nb * (width + 1), sizeof *q->cells)) == NULL)
+		goto out;
+	rows = row_hists(q->nb, s->n);
+	for (size_t i = 0; i < s->n; i++) {
+		start[(size_t)(s->v[i].row - lo) * width + s->v[i].col + 1]++;
+		if (rows != NULL)
+			se_hist_add(&rows[s->v[i].row - lo], s->v[i].v);
+	}
+	for (int64_t r = 0; rows != NULL && r < q->nb; r++)
+		if (rows[r].n > 0 && se_hist_locate(&rows[r]) != SE_OK) {
+			free_row_hists(rows, q->nb);
+			rows = NULL;
+		}
+	for (size_t g = 0; g < groups; g++)
+		start[g + 1] += start[g];
+	for (size_t i = 0; i < s->n; i++) { /* start[g] runs to the group's end, then back */
+		vals[start[(size_t)(s->v[i].row - lo) * width + s->v[i].col]++] = s->v[i].v;
+		if (rows != NULL)
+			se_hist_keep(&rows[s->v[i].row - lo], s->v[i].v);
+	}
+	for (size_t g = groups; g > 0; g--)
+		start[g] = start[g - 1];
+	start[0] = 0;
+	{
+		qrows half = { q, vals, start, width, 1, rows };
+		pthread_t t;
+		/* Rows are independent: a large table's odd rows go to a second
+		 * thread. */
+		int threaded = s->n > 1000000 && q->nb > 1 && pthread_create(&t, NULL, qrows_thread, &half) == 0;
+
+		qrows_run(&(qrows){ q, vals, start, width, threaded ? 0 : -1, rows });
+		if (threaded)
+			pthread_join(t, NULL);
+	}
+	rc = SE_OK;
+out:
+	free_row_hists(rows, q->nb);
+	free(start);
+	free(vals);
+	free(s->v);
+	memset(s, 0, sizeof *s);
+	return rc;
+}
+
+const se_quant *se_qtable_at(const se_qtable *q, int64_t row, uint32_t col)
+{
+	if (q->cells == NULL || row < q->lo || row >= q->lo + q->nb || col > q->width)
+		return NULL;
+	return &q->cells[(size_t)(row - q->lo) * (q->width + 1) + col];
+}

@@ -1,0 +1,46 @@
+/*
+ * quantile.h: tables of medians and 90th percentiles built from samples
+ * (quantile.c), below the reports that fill and read them.
+ */
+#ifndef SE_QUANTILE_H
+#define SE_QUANTILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Durations collected during the pass (one per deal and measure, 12 bytes)
+ * and turned into nearest-rank quantiles after it, per (row, column) and per
+ * row over all columns. */
+typedef struct se_sample {
+	int32_t row;       /* bucket key, or a measure index */
+	uint32_t col;      /* manager or source id */
+	int32_t v;         /* seconds, clamped to int32 */
+} se_sample;
+
+typedef struct se_samples {
+	se_sample *v;
+	size_t n, cap;
+} se_samples;
+
+typedef struct se_quant {
+	int64_t n, p50, p90;  /* seconds; n == 0: no value */
+} se_quant;
+
+typedef struct se_qtable {
+	int64_t lo, nb;       /* rows lo .. lo+nb-1 */
+	uint32_t width;       /* columns; column width holds the whole row */
+	se_quant *cells;      /* nb * (width + 1) */
+} se_qtable;
+
+/* Appends a sample; v is clamped to 0 .. INT32_MAX.  0 or SE_ENOMEM. */
+int se_samples_add(se_samples *s, int64_t row, uint32_t col, int64_t v);
+
+/* Groups the samples by (row, column) with a counting sort, then takes the
+ * quantiles of each group and of each whole row (column width).  Frees the
+ * samples.  0 or SE_ENOMEM. */
+int se_qtable_build(se_qtable *q, se_samples *s, uint32_t width);
+
+/* A quantile cell, or NULL when the row or column is outside the table. */
+const se_quant *se_qtable_at(const se_qtable *q, int64_t row, uint32_t col);
+
+#endif
