@@ -9,7 +9,7 @@
  * transactions.  Counts: records seen; events read = imported + duplicates
  * + rejected, where a record the adapter fails on is one rejected item.
  *
- * Never: touches Lua (script.c does) or SQL (store.c does); commits in the
+ * Never: touches Lua (core/lua/ does) or SQL (store.c does); commits in the
  * middle of a record, so an event and the state that goes with it are
  * stored together or not at all.
  */

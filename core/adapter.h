@@ -2,7 +2,7 @@
  * adapter.h: the two halves of an import adapter run.
  *
  * An adapter is a Lua module (scripts/importers/<crm>.lua) that turns a
- * CRM's own records into canonical events.  Its Lua half lives in script.c
+ * CRM's own records into canonical events.  Its Lua half lives in core/lua/adapter_host.c
  * (the only file that touches Lua): loading the module in the sandbox,
  * calling its start/record/finish functions, and the emit() and ctx.state_*
  * functions it calls back.  Its C half lives in adapter.c: reading the input

@@ -10,7 +10,7 @@
  *   clear     firing              resolved      RESOLVED (once)
  *   clear     pending             none          -
  *   unknown   any                 unchanged     -   (no value, or sample < min_sample)
- *   failed    any                 unchanged     the failure, on stderr
+ *   failed    any                 unchanged     the failure, as a message
  *
  * The hold is a number of consecutive runs (holds >= hold_runs) or a
  * duration (now - since >= hold_seconds).  All state changes of a run are
@@ -28,6 +28,8 @@
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -462,9 +464,25 @@ static void write_line_alert(FILE *out, const se_alert *a)
 	        a->source ? ", source " : "", a->source ? a->source : "", a->message ? a->message : "");
 }
 
+/* A message for the caller (the library never prints). */
+static void say(const se_alert_opts *opts, const char *fmt, ...) SE_PRINTF(2, 3);
+static void say(const se_alert_opts *opts, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	if (opts->on_message == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	opts->on_message(opts->ud, msg);
+}
+
 /* Runs a rule's command with the alert as JSON on its stdin: argv as
  * declared, never a shell, at most HOOK_TIMEOUT_MS. */
-static void run_hook(const se_alert *a, int64_t now, const hook_text *text)
+static void run_hook(const se_alert_opts *opts, const se_alert *a, int64_t now,
+                     const hook_text *text)
 {
 	int fds[2];
 	pid_t pid;
@@ -474,7 +492,7 @@ static void run_hook(const se_alert *a, int64_t now, const hook_text *text)
 	int status = 0, waited = 0;
 
 	if (pipe(fds) != 0) {
-		fprintf(stderr, "salesengine: rule '%s': command: %s\n", a->rule->name, strerror(errno));
+		say(opts, "rule '%s': command: %s", a->rule->name, strerror(errno));
 		return;
 	}
 	posix_spawn_file_actions_init(&fa);
@@ -482,7 +500,7 @@ static void run_hook(const se_alert *a, int64_t now, const hook_text *text)
 	posix_spawn_file_actions_addclose(&fa, fds[1]);
 	posix_spawn_file_actions_addclose(&fa, fds[0]);
 	if (posix_spawnp(&pid, a->rule->command[0], &fa, NULL, a->rule->command, environ) != 0) {
-		fprintf(stderr, "salesengine: rule '%s': cannot run %s\n", a->rule->name, a->rule->command[0]);
+		say(opts, "rule '%s': cannot run %s", a->rule->name, a->rule->command[0]);
 		posix_spawn_file_actions_destroy(&fa);
 		close(fds[0]);
 		close(fds[1]);
@@ -510,10 +528,10 @@ static void run_hook(const se_alert *a, int64_t now, const hook_text *text)
 	if (!waited) {
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
-		fprintf(stderr, "salesengine: rule '%s': command %s killed after %d s\n", a->rule->name,
+		say(opts, "rule '%s': command %s killed after %d s", a->rule->name,
 		        a->rule->command[0], HOOK_TIMEOUT_MS / 1000);
 	} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		fprintf(stderr, "salesengine: rule '%s': command %s failed (status %d)\n", a->rule->name,
+		say(opts, "rule '%s': command %s failed (status %d)", a->rule->name,
 		        a->rule->command[0], WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	}
 }
@@ -549,7 +567,7 @@ int se_alerts_run(se_script *sc, se_store *st, const se_report *rep, const se_al
 
 		count(sum, a);
 		if (a->status == SE_RULE_FAILED)
-			fprintf(stderr, "salesengine: %s\n", a->message);
+			say(opts, "%s", a->message);
 		if (opts->format == SE_OUTPUT_JSON && (listed || a->status == SE_RULE_FAILED))
 			write_json_alert(out, a, run.now, NULL);
 		else if (listed)
@@ -560,11 +578,11 @@ int se_alerts_run(se_script *sc, se_store *st, const se_report *rep, const se_al
 			hook_text text = { value_format(se_script_rules(sc), a->rule),
 			                   opts->language == SE_LANG_RU ? SE_LANG_RU : SE_LANG_EN };
 
-			run_hook(a, run.now, &text);
+			run_hook(opts, a, run.now, &text);
 		}
 		else if (!warned_hooks++)
-			fprintf(stderr, "salesengine: rule '%s' has a command; pass --allow-commands to run "
-			        "command hooks\n", a->rule->name);
+			say(opts, "rule '%s' has a command; pass --allow-commands to run "
+			        "command hooks", a->rule->name);
 	}
 	se_alerts_free(&run);
 	if (fflush(out) != 0 || ferror(out))

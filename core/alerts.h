@@ -8,7 +8,7 @@
  * writing announcements as lines or JSON lines, and running command hooks
  * (argv, JSON on stdin, never a shell) when allowed.
  *
- * Never: evaluates Lua (script.c does) or computes a number.
+ * Never: evaluates Lua (the Lua host does) or computes a number.
  */
 #ifndef SE_ALERTS_H
 #define SE_ALERTS_H

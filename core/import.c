@@ -169,23 +169,18 @@ static void progress(importer *im, long long offset, int final)
 {
 	struct timespec ts;
 	double now;
+	double percent = -1;
 
-	if (!im->opts->progress)
+	if (im->opts->on_progress == NULL)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
 	if (!final && now - im->last_progress < 0.25)
 		return;
 	im->last_progress = now;
-	if (final) {
-		fprintf(stderr, "\r\033[K");
-	} else if (im->size > 0) {
-		fprintf(stderr, "\r%s: %lld rows, %.0f%%\033[K", im->name, (long long)im->stats->read,
-		        100.0 * (double)offset / (double)im->size);
-	} else {
-		fprintf(stderr, "\r%s: %lld rows\033[K", im->name, (long long)im->stats->read);
-	}
-	fflush(stderr);
+	if (!final && im->size > 0)
+		percent = 100.0 * (double)offset / (double)im->size;
+	im->opts->on_progress(im->opts->ud, im->name, (long long)im->stats->read, percent, final);
 }
 
 /* ---- batches ------------------------------------------------------------ */

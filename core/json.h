@@ -3,7 +3,7 @@
  *
  * Owns: parsing a document (a CRM API dump) or one JSON Lines line into
  * jansson values, and finding the list of records in a document (the array
- * at a path such as "customers" or "_embedded.events").  script.c walks
+ * at a path such as "customers" or "_embedded.events").  core/lua/adapter_host.c walks
  * the values to build the Lua tables an adapter sees; nothing else reads
  * them.
  *

@@ -6,6 +6,7 @@
  * summaries, errors), and the exit status.  Everything else is a library
  * call through include/salesengine.h; this is the only file that exits.
  */
+#include "cli_test.h"
 #include "salesengine.h"
 #include "i18n.h"
 #include "timeconv.h"
@@ -378,6 +379,26 @@ static void print_reject(void *ud, const char *msg)
 	fprintf(stderr, "%s\n", msg);
 }
 
+/* A message from the library that names no program: "salesengine: ..." */
+static void print_message(void *ud, const char *msg)
+{
+	(void)ud;
+	fprintf(stderr, "%s: %s\n", progname, msg);
+}
+
+/* The progress line of an import on a terminal, rewritten in place. */
+static void print_progress(void *ud, const char *file, long long rows, double percent, int done)
+{
+	(void)ud;
+	if (done)
+		fprintf(stderr, "\r\033[K");
+	else if (percent >= 0)
+		fprintf(stderr, "\r%s: %lld rows, %.0f%%\033[K", file, rows, percent);
+	else
+		fprintf(stderr, "\r%s: %lld rows\033[K", file, rows);
+	fflush(stderr);
+}
+
 /* One adapter run over all the inputs; one summary line. */
 static int run_adapter(const cli *c, se_store *st, const se_tz *zone, int *rejected)
 {
@@ -422,7 +443,7 @@ static int run_imports(const cli *c, se_store *st, const se_rules *rules, int *r
 	}
 	for (int i = 0; i < c->n_imports; i++) {
 		se_import_opts o = { .format = c->input_format, .delimiter = c->delimiter, .zone = zone,
-		                     .progress = !c->quiet && isatty(STDERR_FILENO),
+		                     .on_progress = !c->quiet && isatty(STDERR_FILENO) ? print_progress : NULL,
 		                     .on_reject = print_reject };
 		se_import_stats s;
 		int rc = se_import_file(st, c->imports[i], &o, &s, &err);
@@ -447,7 +468,8 @@ static int run_imports(const cli *c, se_store *st, const se_rules *rules, int *r
 
 static int run_alerts(const cli *c, se_script *sc, se_store *st)
 {
-	se_alert_opts o = { c->format, c->allow_commands, c->alerts == 2, c->lang };
+	se_alert_opts o = { .format = c->format, .allow_commands = c->allow_commands,
+		                .all = c->alerts == 2, .language = c->lang, .on_message = print_message };
 	se_alert_summary sum;
 	se_report *rep = NULL;
 	se_error err;
@@ -585,7 +607,7 @@ int main(int argc, char **argv)
 	int done, status;
 
 	if (argc >= 2 && strcmp(argv[1], "test") == 0)
-		return se_rule_tests_main(argc - 1, argv + 1);
+		return se_cli_test_main(argc - 1, argv + 1);
 	memset(&c, 0, sizeof c);
 	c.lang = -1;
 	c.db = getenv("SALESENGINE_DB") ? getenv("SALESENGINE_DB") : DEFAULT_DB;

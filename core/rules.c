@@ -1,6 +1,6 @@
 /*
  * rules.c: construction, lookup and release of the funnel model.  Checks
- * that need the script's line numbers live in script.c; this file only
+ * that need the script's line numbers live in core/lua/; this file only
  * keeps the model consistent.
  */
 #include "rules.h"

@@ -3,7 +3,7 @@
  *
  * Owns: the funnel model (ordered stages, aliases, lost and non-target
  * statuses, pre-sale flags, pipelines, conversion pairs) and the report
- * settings.  script.c fills it while the script loads and validates every
+ * settings.  The Lua host (core/lua/) fills it while the script loads and validates every
  * piece with the script's line numbers; counting and reports only read it.
  *
  * Never: holds a lua_State or anything that points into one.
@@ -61,7 +61,7 @@ enum se_metric_format {
 	SE_FORMAT_MONEY       /* two decimals */
 };
 
-/* metric{}: the function itself stays in the script (script.c keeps it by
+/* metric{}: the function itself stays in the script (the Lua host keeps it by
  * the metric's index). */
 typedef struct se_metric_decl {
 	char *name;
@@ -87,7 +87,7 @@ enum se_compare { SE_CMP_LT = 0, SE_CMP_LE, SE_CMP_GT, SE_CMP_GE, SE_CMP_EQ, SE_
 
 /* rule{}: an alert rule.  The condition is either a metric (a built-in
  * name or a metric{} name) compared with a threshold, or a Lua function
- * kept by script.c by the rule's index. */
+ * kept by the Lua host by the rule's index. */
 typedef struct se_alert_rule {
 	char *name;
 	char *where;          /* "file:line" of the declaration */

@@ -8,7 +8,8 @@
  * importing the events whose time has come through the canonical import,
  * and building the report and alert states as of each evaluation time.
  *
- * Never: touches Lua; script.c reads the test file and compares what is
+ * Never: touches Lua or reads test files: core/lua/testfile.c reads them
+ * into plain C (testfile.h) and the program's cli_test.c compares what is
  * expected with what this reports.
  */
 #ifndef SE_RULETEST_H

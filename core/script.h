@@ -1,8 +1,8 @@
 /*
  * script.h: what the rest of the core asks of the script besides its rules:
  * the values of its metric{} functions and the verdicts of its rule{}
- * conditions over a built report.  script.c owns the lua_State; callers
- * see plain C results.
+ * conditions over a built report.  The Lua host (core/lua/) owns the
+ * lua_State; callers see plain C results.
  */
 #ifndef SE_SCRIPT_H
 #define SE_SCRIPT_H

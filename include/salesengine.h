@@ -70,7 +70,10 @@ typedef struct se_import_opts {
 	int delimiter;             /* CSV: ',', ';', '\t', or 0 to detect */
 	const se_tz *zone;         /* for timestamps without an offset; NULL = UTC */
 	int batch_rows;            /* rows per transaction; 0 = 100000 */
-	int progress;              /* non-zero: a progress line on stderr */
+	/* Called at most four times a second while a file is read, and once
+	 * with done set at its end (to clear a progress line); percent is -1
+	 * when the size is unknown (a pipe).  NULL: no progress. */
+	void (*on_progress)(void *ud, const char *file, long long rows, double percent, int done);
 	/* Called once per rejected row with "file:line: column: reason".  NULL:
 	 * rejections are only counted. */
 	void (*on_reject)(void *ud, const char *message);
@@ -256,6 +259,11 @@ typedef struct se_alert_opts {
 	int allow_commands;      /* run rules' command hooks (never through a shell) */
 	int all;                 /* also list alerts that are pending or still firing */
 	int language;            /* 0 English, 1 Russian: the hooks' value_text (core/i18n.h) */
+	/* A failing rule, a hook that failed or was killed, hooks not allowed:
+	 * one message each, without a program name.  NULL: not reported (the
+	 * summary still counts failed rules). */
+	void (*on_message)(void *ud, const char *message);
+	void *ud;
 } se_alert_opts;
 
 typedef struct se_alert_summary {
@@ -269,17 +277,10 @@ typedef struct se_alert_summary {
 /* Evaluates every rule{} of the script against rep (built with the same
  * rules, as of the evaluation time), advances each alert's state kept in
  * the store (pending -> firing -> resolved), writes the announcements to
- * out and runs command hooks when allowed.  A failing rule is reported on
- * stderr and counted; the others still run.  An error return means the
+ * out and runs command hooks when allowed.  A failing rule is reported
+ * through opts->on_message and counted; the others still run.  An error return means the
  * state could not be kept. */
 int se_alerts_run(se_script *sc, se_store *st, const se_report *rep, const se_alert_opts *opts,
                   FILE *out, se_alert_summary *sum, se_error *err);
-
-/* ---- rule tests ------------------------------------------------------------------ */
-
-/* `salesengine test FILE...`: runs rule test files (docs/SCRIPTING.md);
- * argv[0] is "test".  Prints a readable diff per failure; returns the exit
- * status: 0 when every test passes, 1 when one fails, 2 on bad usage. */
-int se_rule_tests_main(int argc, char **argv);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * test_adapter.c: imports through Lua adapters (core/adapter.c, the adapter
- * section of core/script.c, the adapters in scripts/importers/).
+ * core/lua/adapter_host.c, the adapters in scripts/importers/).
  *
  * The bundled adapters run on the fixtures in tests/fixtures/importers/,
  * built from the shapes the CRMs' API documentation gives; each test

@@ -768,7 +768,7 @@ static void test_pending_clears_silently(void **state)
 static void test_state_survives_processes(void **state)
 {
 	fixture *f = *state;
-	se_alert_opts o = { SE_OUTPUT_TABLE, 0, 0, 0 };
+	se_alert_opts o = { .format = SE_OUTPUT_TABLE };
 	se_alert_summary sum;
 	char *text = NULL;
 	size_t len = 0;

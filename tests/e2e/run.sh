@@ -155,6 +155,10 @@ check adapter_cp1251 3 --db d.db --import-with ./$ru/my_crm.lua --encoding cp125
 check usage_adapter_no_input 2 --db c.db --import-with amocrm rules.lua
 check usage_adapter_unknown 2 --db c.db --import-with salesforce export.csv
 check usage_encoding_alone 2 --db c.db --encoding cp1251 --import export_ru.csv
+# Rule tests: a pass, differences printed per list and metric, a start the
+# clock cannot read; a malformed test{} after a good one (which still runs).
+check ruletest_diff 1 test rules_test.lua
+check ruletest_broken 1 test rules_broken_test.lua
 
 echo "e2e: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
