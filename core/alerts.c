@@ -589,3 +589,63 @@ int se_alerts_run(se_script *sc, se_store *st, const se_report *rep, const se_al
 		return se_error_set(err, SE_EIO, "writing alerts failed");
 	return SE_OK;
 }
+
+/* ---- firing now, for the digest and the page ------------------------------------------ */
+
+typedef struct firing_list {
+	se_firing_alert *v;
+	size_t n, cap;
+} firing_list;
+
+static int add_firing(void *ud, const char *rule, const char *scope, int64_t since, double value)
+{
+	firing_list *l = ud;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		se_firing_alert *v = realloc(l->v, cap * sizeof *v);
+
+		if (v == NULL)
+			return SE_ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n].rule = strdup(rule ? rule : "");
+	l->v[l->n].scope = strdup(scope ? scope : "");
+	l->v[l->n].since = since;
+	l->v[l->n].value = value;
+	if (l->v[l->n].rule == NULL || l->v[l->n].scope == NULL) {
+		free(l->v[l->n].rule);
+		free(l->v[l->n].scope);
+		return SE_ENOMEM;
+	}
+	l->n++;
+	return SE_OK;
+}
+
+int se_alerts_firing(se_store *st, se_firing_alert **out, size_t *n, se_error *err)
+{
+	firing_list l = { NULL, 0, 0 };
+	int rc = se_store_alert_each_firing(st, add_firing, &l, err);
+
+	if (rc == SE_ENOMEM)
+		se_error_set(err, rc, "out of memory reading alert state");
+	if (rc != SE_OK) {
+		se_firing_free(l.v, l.n);
+		*out = NULL;
+		*n = 0;
+		return rc;
+	}
+	*out = l.v;
+	*n = l.n;
+	return SE_OK;
+}
+
+void se_firing_free(se_firing_alert *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].rule);
+		free(v[i].scope);
+	}
+	free(v);
+}

@@ -51,7 +51,14 @@ typedef struct cli {
 	int lang;                  /* se_lang; -1 until --lang or the locale decides */
 	const char *output;        /* -o: the report goes to this file instead of stdout */
 	int excel;                 /* --excel: CSV for Excel */
+	int digest;                /* --report lists digest */
 } cli;
+
+/* What the digest reads besides leads by day (format/write_digest.c). */
+#define DIGEST_NEEDS (SE_REPORT_LEADS | SE_REPORT_HANDLING | SE_REPORT_DIAGNOSTICS | \
+                      SE_REPORT_VELOCITY | SE_REPORT_FORECAST | SE_REPORT_CHANNELS)
+/* The page's sections when --report does not choose them. */
+#define HTML_DEFAULT (SE_REPORT_CLASSIC | SE_REPORT_METRICS | DIGEST_NEEDS)
 
 static const char *progname = "salesengine";
 
@@ -144,20 +151,25 @@ static int pick(const char *arg, const char *const *names, int *out)
 	return -1;
 }
 
-static int parse_reports(const char *arg, unsigned *out)
+static int parse_reports(const char *arg, unsigned *out, int *digest)
 {
 	char buf[256], *save = NULL;
 
 	snprintf(buf, sizeof buf, "%s", arg);
 	*out = 0;
+	*digest = 0;
 	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		unsigned bit;
 
+		if (strcmp(tok, "digest") == 0) {
+			*digest = 1;
+			continue;
+		}
 		if (se_report_flag(tok, &bit) != SE_OK)
 			return -1;
 		*out |= bit;
 	}
-	return *out ? 0 : -1;
+	return *out || *digest ? 0 : -1;
 }
 
 /* "--report takes leads,...,metrics or all; got '%s'" from the library's
@@ -170,7 +182,7 @@ static int report_usage_error(const char *arg)
 	for (size_t i = 0; se_report_option(i) != NULL && n < sizeof fmt; i++)
 		n += (size_t)snprintf(fmt + n, sizeof fmt - n, "%s%s", i ? "," : "", se_report_option(i));
 	if (n < sizeof fmt)
-		snprintf(fmt + n, sizeof fmt - n, " or all; got '%%s'");
+		snprintf(fmt + n, sizeof fmt - n, ",digest or all; got '%%s'");
 	return usage_error(fmt, arg);
 }
 
@@ -218,7 +230,7 @@ static int parse_option(cli *c, int opt, const char *arg)
 		c->format = (se_output)i;
 		return 0;
 	case 'r':
-		if (parse_reports(arg, &c->report.reports) != 0)
+		if (parse_reports(arg, &c->report.reports, &c->digest) != 0)
 			return report_usage_error(arg);
 		return 0;
 	case 'p':
@@ -360,6 +372,8 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 		c->script = argv[optind++];
 	if (optind < argc)
 		return usage_error("unexpected argument '%s' (one rules script at most)", argv[optind]);
+	if (c->digest && c->format != SE_OUTPUT_TABLE && c->format != SE_OUTPUT_HTML)
+		return usage_error("%s is for --format table or html", "--report digest");
 	if (c->excel && c->format != SE_OUTPUT_CSV)
 		return usage_error("%s goes with --format csv", "--excel");
 	if ((c->encoding != NULL || c->snapshot_time != NULL) && c->adapter == NULL)
@@ -500,7 +514,7 @@ static int run_alerts(const cli *c, se_script *sc, se_store *st)
 /* The report to stdout, or with -o to FILE: written beside it first and
  * renamed over it when complete, so a page a web server shows or a file a
  * cron job mails is never seen half-written. */
-static int write_report(const cli *c, const se_report *rep)
+static int write_report(const cli *c, const se_report *rep, const se_write_options *wo)
 {
 	char tmp[4096];
 	FILE *out = stdout;
@@ -518,11 +532,7 @@ static int write_report(const cli *c, const se_report *rep)
 			return EXIT_FAIL;
 		}
 	}
-	{
-		se_write_options wo = { .language = c->lang, .excel = c->excel, .delimiter = c->delimiter };
-
-		rc = se_report_write_with(rep, out, c->format, &wo, &err);
-	}
+	rc = se_report_write_with(rep, out, c->format, wo, &err);
 	if (c->output == NULL) {
 		if (rc != SE_OK)
 			fprintf(stderr, "%s: %s\n", progname, err.msg);
@@ -549,8 +559,11 @@ static int run(const cli *c)
 {
 	se_script *sc = NULL;
 	se_store *st = NULL;
-	se_report *rep = NULL;
+	se_report *rep = NULL, *daily = NULL;
+	se_firing_alert *firing = NULL;
 	const se_rules *rules = NULL;
+	se_report_opts ro = c->report;
+	se_write_options wo = { .language = c->lang, .excel = c->excel, .delimiter = c->delimiter };
 	se_error err;
 	int status = EXIT_FAIL, rejected = 0;
 
@@ -584,15 +597,38 @@ static int run(const cli *c)
 		status = run_alerts(c, sc, st);
 		goto out;
 	}
-	if (se_report_build(&rep, st, rules, &c->report, &err) != SE_OK ||
+	/* The digest (asked for, or opening the page) reads reports it may not
+	 * print, and leads by day from a second, leads-only run. */
+	wo.digest = c->digest || c->format == SE_OUTPUT_HTML;
+	if (wo.digest) {
+		se_report_opts by_day = c->report;
+
+		wo.reports = c->report.reports ? c->report.reports
+		             : c->format == SE_OUTPUT_HTML ? HTML_DEFAULT : 0;
+		if (wo.reports == 0)
+			wo.digest = 2; /* the digest alone */
+		ro.reports = wo.reports | DIGEST_NEEDS;
+		by_day.reports = SE_REPORT_LEADS;
+		by_day.period = SE_PERIOD_DAY;
+		if (se_report_build(&daily, st, rules, &by_day, &err) != SE_OK ||
+		    se_alerts_firing(st, &firing, &wo.n_firing, &err) != SE_OK) {
+			fprintf(stderr, "%s: %s\n", progname, err.msg);
+			goto out;
+		}
+		wo.daily = daily;
+		wo.firing = firing;
+	}
+	if (se_report_build(&rep, st, rules, &ro, &err) != SE_OK ||
 	    se_script_fill_metrics(sc, rep, &err) != SE_OK) {
 		fprintf(stderr, "%s: %s\n", progname, err.msg);
 		if (err.code == SE_EUSAGE)
 			status = EXIT_USAGE;
 		goto out;
 	}
-	status = write_report(c, rep);
+	status = write_report(c, rep, &wo);
 out:
+	se_firing_free(firing, wo.n_firing);
+	se_report_free(daily);
 	se_report_free(rep);
 	se_store_close(st);
 	se_script_free(sc);

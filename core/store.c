@@ -110,6 +110,7 @@ enum stmt_id {
 	ST_ALERT_GET,
 	ST_ALERT_PUT,
 	ST_ALERT_DELETE,
+	ST_ALERT_FIRING,
 	/* Adapter state: prepared on first use (the table may not exist yet). */
 	ST_STATE_GET,
 	ST_STATE_SET,
@@ -332,6 +333,9 @@ static int prepare_all(se_store *st, se_error *err)
 		  "INSERT OR REPLACE INTO alert_state(rule, scope, state, since, changed, holds, value,"
 		  " notified) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)" },
 		{ ST_ALERT_DELETE, "DELETE FROM alert_state WHERE rule = ?1 AND scope = ?2" },
+		{ ST_ALERT_FIRING,
+		  "SELECT rule, scope, since, value FROM alert_state WHERE state = 'firing'"
+		  " ORDER BY since, rule, scope" },
 	};
 	int rc;
 
@@ -1833,4 +1837,19 @@ int se_store_alert_delete(se_store *st, const char *rule, const char *scope, se_
 	sqlite3_bind_text(s, 1, rule, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, scope, -1, SQLITE_STATIC);
 	return step_done(st, s, err, "removing alert state");
+}
+
+int se_store_alert_each_firing(se_store *st, se_alert_firing_fn fn, void *ud, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_ALERT_FIRING];
+	int step, rc = SE_OK;
+
+	while (rc == SE_OK && (step = sqlite3_step(s)) == SQLITE_ROW)
+		rc = fn(ud, (const char *)sqlite3_column_text(s, 0), (const char *)sqlite3_column_text(s, 1),
+		        sqlite3_column_int64(s, 2),
+		        sqlite3_column_type(s, 3) == SQLITE_NULL ? NAN : sqlite3_column_double(s, 3));
+	if (rc == SE_OK && step != SQLITE_DONE)
+		rc = db_error(st, err, "reading alert state");
+	sqlite3_reset(s);
+	return rc;
 }

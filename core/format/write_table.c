@@ -87,14 +87,21 @@ int se_write_table(const se_report *rep, const se_blocks *bs, FILE *out, const s
 {
 	char asof[32];
 
-	(void)opts;
-	(void)err;
+	if (opts->digest == 2)
+		return se_write_digest(rep, out, opts, err);
 	se_time_format_utc(rep->as_of, asof, sizeof asof);
 	fprintf(out, "salesengine %s: %lld deals, %lld events; period %s; zone %s; ", SE_VERSION,
 	        (long long)rep->deals, (long long)rep->events, se_period_name(rep->period), se_tz_name(rep->tz));
 	if (rep->from || rep->to)
 		fprintf(out, "from %s to %s; ", rep->from ? rep->from : "the start", rep->to ? rep->to : "now");
 	fprintf(out, "as of %s\n\n", asof);
+	if (opts->digest) {
+		int rc = se_write_digest(rep, out, opts, err);
+
+		if (rc != SE_OK)
+			return rc;
+		fputc('\n', out);
+	}
 	for (size_t i = 0; i < bs->n; i++)
 		write_table_block(rep, &bs->v[i], out);
 	if (rep->deals_unmatched > 0)
