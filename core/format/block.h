@@ -258,6 +258,33 @@ void se_format_kopecks(int64_t k, char *buf, size_t size);
  * value, "yes"/"open" for flags); buf (64 bytes) when it must be formatted. */
 const char *se_cell_text(const se_col *c, const se_cell *v, char *buf, size_t size, int table);
 
+/* ---- finding cells by column (the digest, the page, the workbook) -------- */
+
+/* The index of the column whose CSV name is csv; -1 when the block has none. */
+static inline int se_block_col(const se_block *b, const char *csv)
+{
+	for (int c = 0; c < b->ncols; c++)
+		if (strcmp(b->cols[c].csv, csv) == 0)
+			return c;
+	return -1;
+}
+
+/* Row r's cell of column csv; NULL when the block has no such column. */
+static inline const se_cell *se_block_cell(const se_block *b, size_t r, const char *csv)
+{
+	int c = se_block_col(b, csv);
+
+	return c < 0 ? NULL : &b->cells[r * (size_t)b->ncols + c];
+}
+
+/* Row r's text of column csv; "" when the block has no such column. */
+static inline const char *se_block_str(const se_block *b, size_t r, const char *csv)
+{
+	const se_cell *c = se_block_cell(b, r, csv);
+
+	return c ? se_cell_str(c) : "";
+}
+
 /* ---- builders, by group ------------------------------------------------------- */
 
 /* build_counts.c: the foundation reports */

@@ -68,32 +68,13 @@ static int build(const se_report *rep, const char *name, se_blocks *bs)
 	return 0;
 }
 
-static int col_index(const se_block *b, const char *csv)
-{
-	for (int c = 0; c < b->ncols; c++)
-		if (strcmp(b->cols[c].csv, csv) == 0)
-			return c;
-	return -1;
-}
-
-static const se_cell *cell(const se_block *b, size_t r, const char *csv)
-{
-	int c = col_index(b, csv);
-
-	return c < 0 ? NULL : &b->cells[r * (size_t)b->ncols + c];
-}
-
-static const char *str(const se_block *b, size_t r, const char *csv)
-{
-	const se_cell *c = cell(b, r, csv);
-
-	return c ? se_cell_str(c) : "";
-}
+#define cell se_block_cell
+#define str se_block_str
 
 /* The label of the last period bucket a block has rows for. */
 static const char *last_period(const se_block *b)
 {
-	return b->rows > 0 && col_index(b, "period") >= 0 ? str(b, b->rows - 1, "period") : NULL;
+	return b->rows > 0 && se_block_col(b, "period") >= 0 ? str(b, b->rows - 1, "period") : NULL;
 }
 
 static int in_last_period(const se_block *b, size_t r, const char *last)
