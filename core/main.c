@@ -89,8 +89,8 @@ static void usage(FILE *out)
 	        "                           file name, at midnight in the input zone)\n"
 	        "\n"
 	        "Report:\n"
-	        "  -f, --format=FMT         table (default), csv, json, prometheus or html (a page\n"
-	        "                           with charts, opening with the digest)\n"
+	        "  -f, --format=FMT         table (default), csv, json, prometheus, html (a page\n"
+	        "                           with charts, opening with the digest) or xlsx\n"
 	        "  -o, --output=FILE        write the report to FILE (replaced whole when done)\n"
 	        "      --excel              CSV for Excel: UTF-8 BOM, CRLF; with --lang ru also ';'\n"
 	        "                           and decimal commas\n"
@@ -197,7 +197,7 @@ static int parse_positive(const char *arg, unsigned long long *out)
 
 static int parse_option(cli *c, int opt, const char *arg)
 {
-	static const char *const formats[] = { "table", "csv", "json", "prometheus", "html", NULL };
+	static const char *const formats[] = { "table", "csv", "json", "prometheus", "html", "xlsx", NULL };
 	static const char *const periods[] = { "total", "day", "week", "month", NULL };
 	static const char *const modes[] = { "reached", "touched", NULL };
 	static const char *const inputs[] = { "csv", "jsonl", NULL };
@@ -227,7 +227,7 @@ static int parse_option(cli *c, int opt, const char *arg)
 	case 3: c->input_tz = arg; return 0;
 	case 'f':
 		if (pick(arg, formats, &i) != 0)
-			return usage_error("--format must be table, csv, json, prometheus or html, not '%s'", arg);
+			return usage_error("--format must be table, csv, json, prometheus, html or xlsx, not '%s'", arg);
 		c->format = (se_output)i;
 		return 0;
 	case 'r':

@@ -51,6 +51,7 @@ static const struct {
 	{ SE_OUTPUT_JSON, se_write_json },
 	{ SE_OUTPUT_PROMETHEUS, se_write_prometheus },
 	{ SE_OUTPUT_HTML, se_write_html },
+	{ SE_OUTPUT_XLSX, se_write_xlsx },
 };
 
 int se_report_write(const se_report *rep, FILE *out, se_output format, se_error *err)
