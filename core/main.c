@@ -52,6 +52,7 @@ typedef struct cli {
 	const char *output;        /* -o: the report goes to this file instead of stdout */
 	int excel;                 /* --excel: CSV for Excel */
 	int digest;                /* --report lists digest */
+	int format_given;          /* --format was on the command line */
 } cli;
 
 /* What the digest reads besides leads by day (format/write_digest.c). */
@@ -229,6 +230,7 @@ static int parse_option(cli *c, int opt, const char *arg)
 		if (pick(arg, formats, &i) != 0)
 			return usage_error("--format must be table, csv, json, prometheus, html or xlsx, not '%s'", arg);
 		c->format = (se_output)i;
+		c->format_given = 1;
 		return 0;
 	case 'r':
 		if (parse_reports(arg, &c->report.reports, &c->digest) != 0)
@@ -373,14 +375,8 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 		c->script = argv[optind++];
 	if (optind < argc)
 		return usage_error("unexpected argument '%s' (one rules script at most)", argv[optind]);
-	if (c->digest && c->format != SE_OUTPUT_TABLE && c->format != SE_OUTPUT_HTML)
-		return usage_error("%s is for --format table or html", "--report digest");
-	if (c->excel && c->format != SE_OUTPUT_CSV)
-		return usage_error("%s goes with --format csv", "--excel");
 	if ((c->encoding != NULL || c->snapshot_time != NULL) && c->adapter == NULL)
 		return usage_error("%s goes with --import-with", c->encoding ? "--encoding" : "--snapshot-time");
-	if (c->lang < 0)
-		c->lang = (int)se_lang_from_locale(getenv("LC_ALL"), getenv("LC_MESSAGES"), getenv("LANG"));
 	if (c->compare)
 		c->report.reports |= (c->report.reports ? 0 : SE_REPORT_DEFAULT) | SE_REPORT_COMPARE;
 	if (c->script == NULL && (c->check || (c->n_imports == 0 && c->adapter == NULL)))
@@ -556,15 +552,42 @@ static int write_report(const cli *c, const se_report *rep, const se_write_optio
 	return EXIT_OK;
 }
 
-static int run(const cli *c)
+/* settings{ reports, format, language } where the command line said
+ * nothing, then the locale's language; then what only makes sense for
+ * some formats. */
+static int apply_defaults(cli *c, const se_rules *rules)
+{
+	se_script_defaults d = { 0, 0, -1, -1 };
+
+	if (rules != NULL)
+		se_rules_defaults(rules, &d);
+	if (c->report.reports == 0 && !c->digest && (d.reports != 0 || d.digest)) {
+		c->report.reports = d.reports;
+		c->digest = d.digest;
+		if (c->compare)
+			c->report.reports |= SE_REPORT_COMPARE;
+	}
+	if (!c->format_given && d.format >= 0)
+		c->format = (se_output)d.format;
+	if (c->lang < 0)
+		c->lang = d.language >= 0 ? d.language
+		          : (int)se_lang_from_locale(getenv("LC_ALL"), getenv("LC_MESSAGES"), getenv("LANG"));
+	if (c->digest && c->format != SE_OUTPUT_TABLE && c->format != SE_OUTPUT_HTML)
+		return usage_error("%s is for --format table or html", "--report digest");
+	if (c->excel && c->format != SE_OUTPUT_CSV)
+		return usage_error("%s goes with --format csv", "--excel");
+	return EXIT_OK;
+}
+
+static int run(cli *c)
 {
 	se_script *sc = NULL;
 	se_store *st = NULL;
 	se_report *rep = NULL, *daily = NULL;
 	se_firing_alert *firing = NULL;
 	const se_rules *rules = NULL;
-	se_report_opts ro = c->report;
-	se_write_options wo = { .language = c->lang, .excel = c->excel, .delimiter = c->delimiter };
+	se_report_opts ro;
+	se_write_options wo;
 	se_error err;
 	int status = EXIT_FAIL, rejected = 0;
 
@@ -587,6 +610,13 @@ static int run(const cli *c)
 			return failed > 0 ? EXIT_FAIL : EXIT_OK;
 		}
 	}
+	if ((status = apply_defaults(c, rules)) != EXIT_OK) {
+		se_script_free(sc);
+		return status;
+	}
+	ro = c->report;
+	wo = (se_write_options){ .language = c->lang, .excel = c->excel, .delimiter = c->delimiter };
+	status = EXIT_FAIL;
 	if (se_store_open(&st, c->db, 0, &err) != SE_OK) {
 		fprintf(stderr, "%s: %s\n", progname, err.msg);
 		goto out;

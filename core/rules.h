@@ -139,6 +139,7 @@ struct se_rules {
 	double shrinkage;      /* < 0 = SE_DEFAULT_SHRINKAGE */
 	se_spend *spend;       /* settings{spend=} and --spend rows, in the order given */
 	size_t n_spend;
+	se_script_defaults defaults; /* settings{reports, format, language}: the command line's */
 };
 
 se_rules *se_rules_new(void);

@@ -139,6 +139,16 @@ void se_script_free(se_script *sc);
  * (settings{input_timezone=}), or NULL. */
 const char *se_rules_input_timezone(const se_rules *rules);
 
+/* settings{ reports = , format = , language = }: what the command line
+ * does when it says nothing itself. */
+typedef struct se_script_defaults {
+	unsigned reports;        /* se_report_kind bits; 0: none given */
+	int digest;              /* reports listed "digest" */
+	int format;              /* se_output, -1: none given */
+	int language;            /* 0 English, 1 Russian, -1: none given */
+} se_script_defaults;
+void se_rules_defaults(const se_rules *rules, se_script_defaults *out);
+
 /* How many rule{}s the script declares. */
 int se_rules_alert_count(const se_rules *rules);
 

@@ -328,7 +328,10 @@ static int section_forecast(digest *d)
 		se_blocks_free(&months);
 		return rc;
 	}
+	int before;
+
 	add(d, 1, "%s", tr(d, "Forecast"));
+	before = d->n;
 	for (size_t i = 0; i < bs.n; i++) {
 		const se_block *b = &bs.v[i];
 
@@ -359,6 +362,8 @@ static int section_forecast(digest *d)
 		if (line[0])
 			add(d, 0, "%s: %s", tr(d, "by close month"), line);
 	}
+	if (d->n == before)
+		add(d, 0, "%s", tr(d, "none"));
 	se_blocks_free(&bs);
 	se_blocks_free(&months);
 	return 0;

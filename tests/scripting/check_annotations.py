@@ -1,5 +1,5 @@
 """Every function docs/SCRIPTING.md documents is annotated in
-scripts/salesengine.d.lua, and so is every one the C host defines.
+scripts/meta/salesengine.d.lua, and so is every one the C host defines.
 
 check_annotations.py SOURCE_DIR
 
@@ -18,7 +18,7 @@ import sys
 
 root = sys.argv[1]
 docs = open(f"{root}/docs/SCRIPTING.md", encoding="utf-8").read()
-ann = open(f"{root}/scripts/salesengine.d.lua", encoding="utf-8").read()
+ann = open(f"{root}/scripts/meta/salesengine.d.lua", encoding="utf-8").read()
 c_src = "".join(open(p, encoding="utf-8").read()
                 for p in glob.glob(f"{root}/core/**/*.c", recursive=True))
 

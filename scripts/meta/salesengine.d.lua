@@ -4,7 +4,7 @@
 -- Editors with the Lua language server complete and type-check the globals
 -- and scope methods below.  Point the server at this file, for example in
 -- .luarc.json next to your scripts:
---   { "runtime.version": "Lua 5.4", "workspace.library": ["/path/to/salesengine/scripts"] }
+--   { "runtime.version": "Lua 5.4", "workspace.library": ["/path/to/salesengine/scripts/meta"] }
 -- It is never run: salesengine defines these globals itself.
 
 ---A duration: "90m", "12h", "3d", "2w", "1d12h".
@@ -25,6 +25,9 @@
 ---@field stale_multiple? number an open deal is stale after this many times its stage's median stay (1..1000, default 3)
 ---@field shrinkage? number prior strength in closed deals pulling a manager's win rate to the team's (default 10)
 ---@field spend? table<string, table<string, number>> ad spend: { ["source"] = { ["2025-01"] = 120000 } }
+---@field reports? se.ReportName[] the reports when --report is not given: { "digest", "handling" }
+---@field format? se.OutputFormat the format when --format is not given
+---@field language? "ru"|"en" words and numbers for people when --lang is not given
 
 ---Global options; at most once per key (a later call overrides earlier keys).
 ---@param t se.Settings
