@@ -19,6 +19,7 @@
  */
 #include "cube.h"
 #include "error.h"
+#include "forecast.h"
 #include "money.h"
 
 #include <math.h>
@@ -52,10 +53,13 @@ struct se_cube {
 	size_t n_slots;
 	int64_t *event_keys;         /* bucket per event of the deal being added */
 	size_t cap_keys;
-	/* Cells in (funnel, bucket) order, so a query reads only its buckets;
-	 * built on the first query after the last deal was added. */
-	uint32_t *sorted;
+	/* Cells in (funnel, bucket, manager, source) order and in (funnel,
+	 * bucket, source, manager) order, so a query reads only its buckets and,
+	 * within each, only its manager's or source's cells; built on the first
+	 * query after the last deal was added. */
+	uint32_t *sorted, *by_source;
 	int sorted_ok;
+	int64_t *team_rates;         /* [funnel * width + stage * 2 + 0 won, 1 closed]: state */
 };
 
 static int mode_index(se_mode m)
@@ -145,6 +149,8 @@ void se_cube_free(se_cube *c)
 	free(c->slots);
 	free(c->event_keys);
 	free(c->sorted);
+	free(c->by_source);
+	free(c->team_rates);
 	free(c);
 }
 
@@ -376,47 +382,91 @@ static int matches(const cell_key *k, const se_cube_filter *q, int state)
 	return k->bucket != SE_CUBE_STATE_BUCKET && k->bucket >= q->bucket_lo && k->bucket <= q->bucket_hi;
 }
 
-static int key_order(const void *pa, const void *pb, void *ud)
+/* The dimension a query walks: the manager's cells when it names a
+ * manager, else the source's, else every cell of its buckets. */
+enum walk { WALK_ALL, WALK_MANAGER, WALK_SOURCE };
+
+static int key_cmp(const cell_key *a, const cell_key *b, int by_source)
 {
-	const cell_key *keys = ud;
-	const cell_key *a = &keys[*(const uint32_t *)pa], *b = &keys[*(const uint32_t *)pb];
+	uint32_t a1 = by_source ? a->source : a->manager, b1 = by_source ? b->source : b->manager;
+	uint32_t a2 = by_source ? a->manager : a->source, b2 = by_source ? b->manager : b->source;
 
 	if (a->funnel != b->funnel)
 		return a->funnel < b->funnel ? -1 : 1;
 	if (a->bucket != b->bucket)
 		return a->bucket < b->bucket ? -1 : 1;
-	return 0;
+	if (a1 != b1)
+		return a1 < b1 ? -1 : 1;
+	return (a2 > b2) - (a2 < b2);
 }
 
-/* Builds the (funnel, bucket) order once the cube is complete.  The cube
- * is logically const to queries; the index is a cache of it. */
+static int key_order(const void *pa, const void *pb, void *ud)
+{
+	const cell_key *keys = ud;
+
+	return key_cmp(&keys[*(const uint32_t *)pa], &keys[*(const uint32_t *)pb], 0);
+}
+
+static int key_order_source(const void *pa, const void *pb, void *ud)
+{
+	const cell_key *keys = ud;
+
+	return key_cmp(&keys[*(const uint32_t *)pa], &keys[*(const uint32_t *)pb], 1);
+}
+
+/* Builds both orders and the team's state totals once the cube is
+ * complete.  The cube is logically const to queries; these are caches. */
 static int ensure_sorted(const se_cube *cc)
 {
 	se_cube *c = (se_cube *)cc;
-	uint32_t *v;
+	size_t n = c->n_cells ? c->n_cells : 1;
+	uint32_t *v, *w;
+	int64_t *t;
 
 	if (c->sorted_ok)
 		return 1;
-	if ((v = realloc(c->sorted, (c->n_cells ? c->n_cells : 1) * sizeof *v)) == NULL)
+	if ((v = realloc(c->sorted, n * sizeof *v)) == NULL)
 		return 0;
 	c->sorted = v;
+	if ((w = realloc(c->by_source, n * sizeof *w)) == NULL)
+		return 0;
+	c->by_source = w;
+	if ((t = realloc(c->team_rates, ((size_t)c->rules->n_funnels + 1) * (c->width + 1) * sizeof *t)) == NULL)
+		return 0;
+	c->team_rates = t;
 	for (size_t i = 0; i < c->n_cells; i++)
-		v[i] = (uint32_t)i;
+		v[i] = w[i] = (uint32_t)i;
 	qsort_r(v, c->n_cells, sizeof *v, key_order, c->keys);
+	qsort_r(w, c->n_cells, sizeof *w, key_order_source, c->keys);
+	memset(t, 0, ((size_t)c->rules->n_funnels + 1) * (c->width + 1) * sizeof *t);
+	for (size_t i = 0; i < c->n_cells; i++) {
+		const cell_key *k = &c->keys[i];
+		const funnel_layout *l = &c->f[k->funnel];
+		int64_t *row = &t[(size_t)k->funnel * (c->width + 1)];
+
+		if (k->bucket != SE_CUBE_STATE_BUCKET)
+			continue;
+		for (int s = 0; s < l->n_stages; s++) {
+			row[2 * s] += c->counts[i * c->width + l->won_from + (size_t)s];
+			row[2 * s + 1] += c->counts[i * c->width + l->closed + (size_t)s];
+		}
+	}
 	c->sorted_ok = 1;
 	return 1;
 }
 
-/* The first position in the order whose (funnel, bucket) >= the given. */
-static size_t lower_bound(const se_cube *c, int funnel, int64_t bucket)
+/* The first position of an order whose key is at or after (funnel,
+ * bucket, id) in it. */
+static size_t lower_bound(const se_cube *c, int by_source, int funnel, int64_t bucket, uint32_t id)
 {
+	const uint32_t *order = by_source ? c->by_source : c->sorted;
+	cell_key probe = { bucket, by_source ? 0 : id, by_source ? id : 0, funnel };
 	size_t lo = 0, hi = c->n_cells;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		const cell_key *k = &c->keys[c->sorted[mid]];
 
-		if (k->funnel < funnel || (k->funnel == funnel && k->bucket < bucket))
+		if (key_cmp(&c->keys[order[mid]], &probe, by_source) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -424,11 +474,68 @@ static size_t lower_bound(const se_cube *c, int funnel, int64_t bucket)
 	return lo;
 }
 
-/* Sums counter `off` over the cells the filter selects: only the cells of
- * its funnel and buckets are read. */
+/* A walk over the cells a filter selects, reading only its funnel's
+ * buckets and, when it names a manager or a source, jumping to that one's
+ * cells in each bucket: a query costs its own cells plus a binary search
+ * per bucket, never a scan of every manager's. */
+typedef struct walker {
+	const se_cube *c;
+	const se_cube_filter *q;
+	int state;
+	enum walk walk;
+	const uint32_t *order;
+	uint32_t id;
+	int64_t hi;
+	size_t i;
+} walker;
+
+static void walk_start(walker *w, const se_cube *c, const se_cube_filter *q, int state)
+{
+	w->c = c;
+	w->q = q;
+	w->state = state;
+	w->walk = q->manager != SE_CUBE_ANY ? WALK_MANAGER : q->source != SE_CUBE_ANY ? WALK_SOURCE : WALK_ALL;
+	w->order = w->walk == WALK_SOURCE ? c->by_source : c->sorted;
+	w->id = w->walk == WALK_MANAGER ? (uint32_t)q->manager : w->walk == WALK_SOURCE ? (uint32_t)q->source : 0;
+	w->hi = state ? SE_CUBE_STATE_BUCKET : q->bucket_hi;
+	w->i = lower_bound(c, w->walk == WALK_SOURCE, q->funnel, state ? SE_CUBE_STATE_BUCKET : q->bucket_lo, w->id);
+}
+
+/* The next selected cell's index, or -1 at the end. */
+static int64_t walk_next(walker *w)
+{
+	const se_cube *c = w->c;
+	int by_source = w->walk == WALK_SOURCE;
+
+	while (w->i < c->n_cells) {
+		uint32_t at = w->order[w->i];
+		const cell_key *k = &c->keys[at];
+		uint32_t id = by_source ? k->source : k->manager;
+
+		if (k->funnel != w->q->funnel || k->bucket > w->hi)
+			return -1;
+		if (w->walk != WALK_ALL && id < w->id) {
+			w->i = lower_bound(c, by_source, w->q->funnel, k->bucket, w->id);
+			continue;
+		}
+		if (w->walk != WALK_ALL && id > w->id) {
+			if (k->bucket == w->hi)
+				return -1;
+			w->i = lower_bound(c, by_source, w->q->funnel, k->bucket + 1, w->id);
+			continue;
+		}
+		w->i++;
+		if (matches(k, w->q, w->state))
+			return at;
+	}
+	return -1;
+}
+
+/* Sums counter `off` over the cells the filter selects. */
 static int64_t sum(const se_cube *c, const se_cube_filter *q, int state, size_t off)
 {
-	int64_t total = 0, lo = state ? SE_CUBE_STATE_BUCKET : q->bucket_lo;
+	int64_t total = 0, at;
+	walker w;
 
 	if (!ensure_sorted(c)) { /* out of memory for the index: read every cell */
 		for (size_t i = 0; i < c->n_cells; i++)
@@ -436,15 +543,9 @@ static int64_t sum(const se_cube *c, const se_cube_filter *q, int state, size_t 
 				total += c->counts[i * c->width + off];
 		return total;
 	}
-	for (size_t i = lower_bound(c, q->funnel, lo); i < c->n_cells; i++) {
-		uint32_t at = c->sorted[i];
-		const cell_key *k = &c->keys[at];
-
-		if (k->funnel != q->funnel || (state ? k->bucket != SE_CUBE_STATE_BUCKET : k->bucket > q->bucket_hi))
-			break;
-		if (matches(k, q, state))
-			total += c->counts[(size_t)at * c->width + off];
-	}
+	walk_start(&w, c, q, state);
+	while ((at = walk_next(&w)) >= 0)
+		total += c->counts[(size_t)at * c->width + off];
 	return total;
 }
 
@@ -564,65 +665,72 @@ void se_cube_open(const se_cube *c, const se_cube_filter *q, int stage, int pres
 
 /* Win rate from stage s as the presale report takes it: the manager's
  * closed deals, else the team's, else none (returns 0 then). */
-static int win_rate(const se_cube *c, int funnel, uint32_t manager, int s, int64_t *won,
-                    int64_t *closed)
+/* One manager's forecast in the filter: its amounts follow the filter's
+ * source, its win rates are over every source (forecast.h). */
+static int64_t manager_forecast(const se_cube *c, const se_cube_filter *q, uint32_t m, const int64_t *team,
+                                int64_t *mine)
 {
-	const funnel_layout *l = &c->f[funnel];
-	se_cube_filter q = { funnel, manager, SE_CUBE_ANY, 0, 0 };
+	const funnel_layout *l = &c->f[q->funnel];
+	const se_funnel *fn = &c->rules->funnels[q->funnel];
+	se_cube_filter qm = { q->funnel, m, SE_CUBE_ANY, 0, 0 };
+	int n = l->n_stages;
+	int64_t total = 0, at;
+	walker w;
 
-	*closed = sum(c, &q, 1, l->closed + s);
-	*won = sum(c, &q, 1, l->won_from + s);
-	if (*closed > 0)
-		return 1;
-	q.manager = SE_CUBE_ANY;
-	*closed = sum(c, &q, 1, l->closed + s);
-	*won = sum(c, &q, 1, l->won_from + s);
-	return *closed > 0;
-}
+	memset(mine, 0, (size_t)n * 3 * sizeof *mine);
+	walk_start(&w, c, &qm, 1);
+	while ((at = walk_next(&w)) >= 0) {
+		const int64_t *v = &c->counts[(size_t)at * c->width];
+		int in_filter = q->source == SE_CUBE_ANY || (int64_t)c->keys[at].source == q->source;
 
-static int by_id(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+		for (int s = 0; s < n; s++) {
+			mine[s] += v[l->won_from + (size_t)s];
+			mine[n + s] += v[l->closed + (size_t)s];
+			if (in_filter)
+				mine[2 * n + s] += v[l->amount + (size_t)s];
+		}
+	}
+	for (int s = 0; s < n; s++) {
+		se_win_rate r;
 
-	return (x > y) - (x < y);
+		if (!fn->stages[s].presale || mine[2 * n + s] == 0)
+			continue;
+		r = se_win_rate_pick(mine[s], mine[n + s], team[2 * s], team[2 * s + 1]);
+		total += se_forecast_part(mine[2 * n + s], &r);
+	}
+	return total;
 }
 
 int se_cube_forecast(const se_cube *c, const se_cube_filter *q, int64_t *out)
 {
-	const funnel_layout *l;
-	uint32_t *managers;
-	size_t n = 0;
-	int64_t total = 0;
+	const int64_t *team;
+	int64_t *mine, total = 0, at;
 
 	*out = 0;
 	if (!valid_funnel(c, q->funnel) || c->n_cells == 0)
 		return SE_OK;
-	l = &c->f[q->funnel];
-	/* The forecast rounds once per manager and stage, as the report does,
-	 * so the filter's amounts are summed per manager first. */
-	if ((managers = malloc(c->n_cells * sizeof *managers)) == NULL)
+	if (!ensure_sorted(c) || (mine = calloc((size_t)c->f[q->funnel].n_stages * 3 + 1, sizeof *mine)) == NULL)
 		return SE_ENOMEM;
-	for (size_t i = 0; i < c->n_cells; i++)
-		if (matches(&c->keys[i], q, 1))
-			managers[n++] = c->keys[i].manager;
-	qsort(managers, n, sizeof *managers, by_id);
-	for (size_t i = 0; i < n; i++) {
-		se_cube_filter qm = *q;
+	team = &c->team_rates[(size_t)q->funnel * (c->width + 1)];
+	if (q->manager != SE_CUBE_ANY) {
+		total = manager_forecast(c, q, (uint32_t)q->manager, team, mine);
+	} else {
+		/* every manager with open deals in the filter, each once: both
+		 * orders list a bucket's (and a source's) managers ascending */
+		int64_t last = -1;
+		walker w;
 
-		if (i > 0 && managers[i] == managers[i - 1])
-			continue;
-		qm.manager = managers[i];
-		for (int s = 0; s < l->n_stages; s++) {
-			int64_t amount, won, closed;
+		walk_start(&w, c, q, 1);
+		while ((at = walk_next(&w)) >= 0) {
+			uint32_t m = c->keys[at].manager;
 
-			if (!c->rules->funnels[q->funnel].stages[s].presale)
+			if ((int64_t)m == last)
 				continue;
-			amount = sum(c, &qm, 1, l->amount + s);
-			if (amount != 0 && win_rate(c, q->funnel, managers[i], s, &won, &closed))
-				total += se_div_round((int64_t)((__int128)amount * won), closed);
+			last = m;
+			total += manager_forecast(c, q, m, team, mine);
 		}
 	}
-	free(managers);
+	free(mine);
 	*out = total;
 	return SE_OK;
 }

@@ -45,18 +45,19 @@ int se_report_handling(const se_report *rep, int funnel, int64_t bucket, enum se
 	width = dim == SE_DIM_SOURCE ? rep->n_source : rep->n_manager;
 	if (id != SE_ALL && id >= width)
 		return SE_ERR;
-	for (uint32_t c = 0; c < width; c++) {
+	for (uint32_t c = id == SE_ALL ? 0 : id; c < width && (id == SE_ALL || c == id); c++) {
 		const se_handling_cell *h;
 
-		if ((id != SE_ALL && c != id) || (h = se_grid_at(g, bucket, c)) == NULL)
+		if ((h = se_grid_at(g, bucket, c)) == NULL)
 			continue;
-		out->leads += h->leads;
 		out->taken += h->taken;
 		out->released += h->released;
 		out->nontarget += h->nontarget;
 		out->unprocessed += h->unprocessed;
 		out->waiting += h->waiting;
 	}
+	/* the leads are the leads report's, read through its accessor */
+	out->leads = se_report_leads(rep, funnel, bucket, dim, id);
 	out->moved = out->taken + out->released + out->nontarget;
 	qc = se_qtable_at(q, bucket, id == SE_ALL ? q->width : id);
 	if (qc != NULL && qc->n > 0) {
@@ -68,21 +69,16 @@ int se_report_handling(const se_report *rep, int funnel, int64_t bucket, enum se
 
 /* ---- managers against the team ---------------------------------------------------------- */
 
+/* A manager's or the team's counts on a pair over every bucket, summed
+ * once after the pass (report.c). */
 static void pair_totals(const se_report *rep, int funnel, int pair, uint32_t manager, int64_t *from,
                         int64_t *to)
 {
-	const se_grid *g = &rep->agg[funnel].pairs[pair];
+	const se_pair_cell *c = &rep->agg[funnel].pair_sums[(size_t)pair * (rep->n_manager + 1) +
+	                                                    (manager == SE_ALL ? rep->n_manager : manager)];
 
-	*from = *to = 0;
-	for (int64_t k = g->lo; k < g->lo + g->nb; k++)
-		for (uint32_t m = 0; m < rep->n_manager; m++) {
-			const se_pair_cell *c = se_grid_at(g, k, m);
-
-			if (c == NULL || (manager != SE_ALL && m != manager))
-				continue;
-			*from += c->from;
-			*to += c->to;
-		}
+	*from = c->from;
+	*to = c->to;
 }
 
 int se_report_step(const se_report *rep, int funnel, int pair, uint32_t manager, se_step_diag *out)
@@ -133,66 +129,6 @@ int se_report_growth_point(const se_report *rep, int funnel, uint32_t manager)
 
 /* ---- style -------------------------------------------------------------------------------- */
 
-static int64_t style_periods(const se_report *rep, const se_insight *in)
-{
-	const se_grid *g = &in->handling_by_manager;
-	int64_t n = 0;
-
-	for (int64_t k = g->lo; k < g->lo + g->nb; k++)
-		for (uint32_t m = 0; m < rep->n_manager; m++) {
-			const se_handling_cell *h = se_grid_at(g, k, m);
-
-			if (h != NULL && h->leads > 0) {
-				n++;
-				break;
-			}
-		}
-	return n;
-}
-
-typedef struct style_ctx {
-	const se_cohort_cell *c;
-	int by_depth;
-} style_ctx;
-
-static int by_style(const void *pa, const void *pb, void *ud)
-{
-	const style_ctx *s = ud;
-	const se_cohort_cell *a = &s->c[*(const uint32_t *)pa], *b = &s->c[*(const uint32_t *)pb];
-
-	if (!s->by_depth)
-		return a->leads < b->leads ? -1 : a->leads > b->leads;
-	/* won/leads compared exactly: a.won * b.leads vs b.won * a.leads */
-	__int128 x = (__int128)a->won * b->leads, y = (__int128)b->won * a->leads;
-	return x < y ? -1 : x > y;
-}
-
-/* The managers' lower medians (nearest rank) of leads and of won/leads. */
-static int style_medians(const se_report *rep, const se_insight *in, se_cohort_cell *vol, se_cohort_cell *dep)
-{
-	uint32_t *ids = malloc((rep->n_manager ? rep->n_manager : 1) * sizeof *ids), n = 0;
-	style_ctx s = { in->style, 0 };
-
-	if (ids == NULL)
-		return SE_ENOMEM;
-	for (uint32_t m = 0; m < rep->n_manager; m++)
-		if (in->style[m].leads > 0)
-			ids[n++] = m;
-	memset(vol, 0, sizeof *vol);
-	memset(dep, 0, sizeof *dep);
-	if (n > 0) {
-		size_t mid = (n + 1) / 2 - 1;
-
-		qsort_r(ids, n, sizeof *ids, by_style, &s);
-		*vol = in->style[ids[mid]];
-		s.by_depth = 1;
-		qsort_r(ids, n, sizeof *ids, by_style, &s);
-		*dep = in->style[ids[mid]];
-	}
-	free(ids);
-	return SE_OK;
-}
-
 int se_report_style(const se_report *rep, int funnel, uint32_t manager, se_style *out)
 {
 	const se_insight *in;
@@ -202,9 +138,9 @@ int se_report_style(const se_report *rep, int funnel, uint32_t manager, se_style
 	if (bad_funnel(rep, funnel) || (manager != SE_ALL && manager >= rep->n_manager))
 		return SE_ERR;
 	in = &rep->agg[funnel].in;
-	out->periods = style_periods(rep, in);
-	if (style_medians(rep, in, &vol, &dep) != SE_OK)
-		return SE_ENOMEM;
+	out->periods = in->style_periods;
+	vol = in->style_volume;
+	dep = in->style_depth;
 	if (manager == SE_ALL) {
 		for (uint32_t m = 0; m < rep->n_manager; m++) {
 			out->leads += in->style[m].leads;
@@ -253,9 +189,9 @@ int se_report_velocity(const se_report *rep, int funnel, int stage, uint32_t man
 	in = &rep->agg[funnel].in;
 	quant_or_empty(&in->q_stays, 2 * stage, col, &out->latest);
 	quant_or_empty(&in->q_stays, 2 * stage + 1, col, &out->total);
-	for (uint32_t m = 0; m < rep->n_manager; m++) {
+	for (uint32_t m = manager == SE_ALL ? 0 : manager; m < rep->n_manager; m++) {
 		if (manager != SE_ALL && m != manager)
-			continue;
+			break;
 		out->open += in->open_count[(size_t)stage * rep->n_manager + m];
 		out->stale += in->stale_count[(size_t)stage * rep->n_manager + m];
 	}
@@ -285,6 +221,67 @@ const se_stale_deal *se_report_stale_deal(const se_report *rep, int funnel, size
 
 /* ---- forecast --------------------------------------------------------------------------------- */
 
+static void add_part(se_presale *out, const se_presale_cell *c, const se_win_rate *w)
+{
+	out->deals += c->deals;
+	out->no_amount += c->no_amount;
+	out->amount += c->amount;
+	out->forecast += se_forecast_part(c->amount, w);
+	if (out->basis == NULL)
+		out->basis = w->basis;
+	else if (strcmp(out->basis, w->basis) != 0)
+		out->basis = "mixed";
+}
+
+int se_report_presale(const se_report *rep, int funnel, int stage, uint32_t manager, se_presale *out)
+{
+	const se_funnel *f;
+	const se_funnel_agg *a;
+
+	memset(out, 0, sizeof *out);
+	if (bad_funnel(rep, funnel) || (manager != SE_ALL && manager >= rep->n_manager))
+		return SE_ERR;
+	f = &rep->rules->funnels[funnel];
+	a = &rep->agg[funnel];
+	if (stage < -1 || stage >= f->won || (stage >= 0 && !f->stages[stage].presale))
+		return SE_ERR;
+	for (int s = 0; s < f->won; s++) {
+		const se_presale_cell *row = &a->presale[(size_t)s * rep->n_manager];
+		const se_rate_cell *rates = &a->rates[(size_t)s * rep->n_manager];
+		const se_rate_cell *team = &a->team_rates[s];
+
+		if (!f->stages[s].presale || (stage >= 0 && s != stage))
+			continue;
+		if (manager != SE_ALL) {
+			se_win_rate w = se_win_rate_pick(rates[manager].won, rates[manager].closed, team->won,
+			                                 team->closed);
+
+			if (row[manager].deals > 0)
+				add_part(out, &row[manager], &w);
+			if (stage >= 0) {
+				out->won = w.won;
+				out->closed = w.closed;
+				out->basis = w.basis;
+				out->one_part = 1;
+			}
+			continue;
+		}
+		for (uint32_t m = 0; m < rep->n_manager; m++) {
+			se_win_rate w;
+
+			if (row[m].deals == 0)
+				continue;
+			w = se_win_rate_pick(rates[m].won, rates[m].closed, team->won, team->closed);
+			add_part(out, &row[m], &w);
+		}
+		if (stage >= 0) {
+			out->won = team->won;
+			out->closed = team->closed;
+		}
+	}
+	return SE_OK;
+}
+
 int se_report_forecast(const se_report *rep, int funnel, int stage, uint32_t manager, se_forecast *out)
 {
 	const se_funnel *f;
@@ -307,11 +304,13 @@ int se_report_forecast(const se_report *rep, int funnel, int stage, uint32_t man
 
 		if (!f->stages[s].presale || (stage >= 0 && s != stage))
 			continue;
-		for (uint32_t m = 0; m < rep->n_manager; m++) {
+		for (uint32_t m = manager == SE_ALL ? 0 : manager; m < rep->n_manager; m++) {
 			const se_presale_cell *c = &a->presale[(size_t)s * rep->n_manager + m];
 			se_stage_rate r;
 
-			if ((manager != SE_ALL && m != manager) || c->deals == 0)
+			if (manager != SE_ALL && m != manager)
+				break;
+			if (c->deals == 0)
 				continue;
 			se_report_stage_rate(rep, funnel, s, m, &r);
 			out->deals += c->deals;
@@ -415,6 +414,42 @@ static int64_t bucket_spend(const se_report *rep, const char *source, int64_t bu
 	return sum;
 }
 
+/* The first (bucket, source, ...) record of the sorted cohorts. */
+static size_t sm_first(const se_insight *in, int64_t bucket, uint32_t source)
+{
+	size_t lo = 0, hi = in->n_sm;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const se_sm_cell *c = &in->sm[mid];
+
+		if (c->bucket < bucket || (c->bucket == bucket && c->source < source))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* A manager's leads over every source in a bucket, or NULL. */
+static const se_sm_cell *sm_manager(const se_insight *in, int64_t bucket, uint32_t manager)
+{
+	size_t lo = 0, hi = in->n_sm_manager;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const se_sm_cell *c = &in->sm_manager[mid];
+
+		if (c->bucket < bucket || (c->bucket == bucket && c->manager < manager))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < in->n_sm_manager && in->sm_manager[lo].bucket == bucket && in->sm_manager[lo].manager == manager)
+		return &in->sm_manager[lo];
+	return NULL;
+}
+
 int se_report_channel(const se_report *rep, int funnel, int64_t bucket, uint32_t source, se_channel *out)
 {
 	const se_funnel_agg *a;
@@ -426,10 +461,12 @@ int se_report_channel(const se_report *rep, int funnel, int64_t bucket, uint32_t
 	if (bad_funnel(rep, funnel) || (source != SE_ALL && source >= rep->n_source))
 		return SE_ERR;
 	a = &rep->agg[funnel];
-	for (uint32_t s = 0; s < rep->n_source; s++) {
+	for (uint32_t s = source == SE_ALL ? 0 : source; s < rep->n_source; s++) {
 		const se_source_cell *c = se_grid_at(&a->sources, bucket, s);
 
-		if (c == NULL || (source != SE_ALL && s != source))
+		if (source != SE_ALL && s != source)
+			break;
+		if (c == NULL)
 			continue;
 		out->leads += c->leads;
 		out->won += c->won;
@@ -447,23 +484,18 @@ int se_report_channel(const se_report *rep, int funnel, int64_t bucket, uint32_t
 	}
 	if (source == SE_ALL)
 		return SE_OK;
-	for (uint32_t m = 0; m < rep->n_manager; m++) {
-		int64_t a1 = 0, n1 = 0, b = 0, n2 = 0;
+	/* Each manager with leads from this source is a stratum: this source
+	 * against the manager's other sources (managers without any add nothing
+	 * to the statistic), in manager order. */
+	for (size_t i = sm_first(&a->in, bucket, source); i < a->in.n_sm; i++) {
+		const se_sm_cell *c = &a->in.sm[i];
+		const se_sm_cell *t;
 
-		for (uint32_t s = 0; s < rep->n_source; s++) {
-			const se_cohort_cell *c = se_grid_at(&a->in.source_manager, bucket, (size_t)s * rep->n_manager + m);
-
-			if (c == NULL)
-				continue;
-			if (s == source) {
-				a1 += c->won;
-				n1 += c->leads;
-			} else {
-				b += c->won;
-				n2 += c->leads;
-			}
-		}
-		se_cmh_add(&cmh, a1, n1, b, n2);
+		if (c->bucket != bucket || c->source != source)
+			break;
+		if ((t = sm_manager(&a->in, bucket, c->manager)) == NULL)
+			continue;
+		se_cmh_add(&cmh, c->won, c->leads, t->won - c->won, t->leads - c->leads);
 	}
 	out->cmh_z = se_cmh_z(&cmh);
 	out->weak = out->cmh_z < -SE_Z95;
@@ -474,10 +506,10 @@ int se_report_channel(const se_report *rep, int funnel, int64_t bucket, uint32_t
 static void sum_pair_cells(const se_grid *g, int64_t bucket, uint32_t width, uint32_t id, se_pair_cell *out)
 {
 	memset(out, 0, sizeof *out);
-	for (uint32_t c = 0; c < width; c++) {
+	for (uint32_t c = id == SE_ALL ? 0 : id; c < width && (id == SE_ALL || c == id); c++) {
 		const se_pair_cell *v = se_grid_at(g, bucket, c);
 
-		if (v == NULL || (id != SE_ALL && c != id))
+		if (v == NULL)
 			continue;
 		out->from += v->from;
 		out->to += v->to;
@@ -509,10 +541,15 @@ int64_t se_report_leads(const se_report *rep, int funnel, int64_t bucket, enum s
 		return 0;
 	g = dim == SE_DIM_SOURCE ? &rep->agg[funnel].leads_by_source : &rep->agg[funnel].leads_by_manager;
 	width = dim == SE_DIM_SOURCE ? rep->n_source : rep->n_manager;
+	if (id != SE_ALL) {
+		const int64_t *v = id < width ? se_grid_at(g, bucket, id) : NULL;
+
+		return v != NULL ? *v : 0;
+	}
 	for (uint32_t c = 0; c < width; c++) {
 		const int64_t *v = se_grid_at(g, bucket, c);
 
-		if (v != NULL && (id == SE_ALL || c == id))
+		if (v != NULL)
 			n += *v;
 	}
 	return n;

@@ -83,7 +83,6 @@ int se_insight_alloc(se_report *rep, se_error *err)
 
 		se_grid_init(&in->handling_by_manager, rep->n_manager, sizeof(se_handling_cell));
 		se_grid_init(&in->handling_by_source, rep->n_source, sizeof(se_handling_cell));
-		se_grid_init(&in->source_manager, (size_t)rep->n_source * rep->n_manager, sizeof(se_cohort_cell));
 		in->style = calloc(rep->n_manager ? rep->n_manager : 1, sizeof *in->style);
 		in->open_count = calloc(cells ? cells : 1, sizeof *in->open_count);
 		in->stale_count = calloc(cells ? cells : 1, sizeof *in->stale_count);
@@ -125,13 +124,36 @@ static void classify_lead(const se_report *rep, const se_deal_eval *e, int32_t l
 	}
 }
 
+/* A lead's record for the within-manager source comparison. */
+static se_sm_cell *add_sm(se_insight *in, int64_t bucket, uint32_t source, uint32_t manager)
+{
+	se_sm_cell *c;
+
+	if (in->n_sm == in->cap_sm) {
+		size_t ncap = in->cap_sm ? in->cap_sm * 2 : 1024;
+		se_sm_cell *nv = realloc(in->sm, ncap * sizeof *nv);
+
+		if (nv == NULL)
+			return NULL;
+		in->sm = nv;
+		in->cap_sm = ncap;
+	}
+	c = &in->sm[in->n_sm++];
+	c->bucket = bucket;
+	c->source = source;
+	c->manager = manager;
+	c->leads = 1;
+	c->won = 0;
+	return c;
+}
+
 static int add_handling(se_report *rep, se_insight *in, const se_funnel *f, const se_deal_eval *e,
                         uint32_t mgr, uint32_t src, se_bucket_cache *cache)
 {
 	int32_t lead = se_count_reach(e, 0, rep->mode), move;
 	int64_t key;
 	se_handling_cell *cm, *cs;
-	se_cohort_cell *sm;
+	se_sm_cell *sm;
 
 	if (lead == SE_NONE || !in_range(rep, e->ev[lead].ts))
 		return SE_OK;
@@ -139,11 +161,10 @@ static int add_handling(se_report *rep, se_insight *in, const se_funnel *f, cons
 	move = se_count_first_move(e, lead);
 	if ((cm = se_grid_cell(&in->handling_by_manager, key, mgr)) == NULL ||
 	    (cs = se_grid_cell(&in->handling_by_source, key, src)) == NULL ||
-	    (sm = se_grid_cell(&in->source_manager, key, (size_t)src * rep->n_manager + mgr)) == NULL)
+	    (sm = add_sm(in, key, src, mgr)) == NULL)
 		return SE_ENOMEM;
 	classify_lead(rep, e, lead, cm, move);
 	classify_lead(rep, e, lead, cs, move);
-	sm->leads++;
 	in->style[mgr].leads++;
 	if (se_count_reach(e, f->won, rep->mode) != SE_NONE) {
 		sm->won++;
@@ -362,10 +383,8 @@ void se_report_stage_rate(const se_report *rep, int funnel, int stage, uint32_t 
 	const se_rate_cell *row = &rep->agg[funnel].rates[(size_t)stage * rep->n_manager];
 
 	memset(out, 0, sizeof *out);
-	for (uint32_t m = 0; m < rep->n_manager; m++) {
-		out->team_won += row[m].won;
-		out->team_closed += row[m].closed;
-	}
+	out->team_won = rep->agg[funnel].team_rates[stage].won;
+	out->team_closed = rep->agg[funnel].team_rates[stage].closed;
 	out->team_rate = out->team_closed > 0 ? (double)out->team_won / (double)out->team_closed : 0;
 	if (manager < rep->n_manager) {
 		out->won = row[manager].won;
@@ -577,12 +596,120 @@ static int build_qtables(se_report *rep, se_insight *in)
 	return rc != SE_OK ? rc : stays.rc;
 }
 
+/* ---- source x manager cohorts and style, once after the pass ----------------------- */
+
+static int by_bucket_source_manager(const void *pa, const void *pb)
+{
+	const se_sm_cell *a = pa, *b = pb;
+
+	if (a->bucket != b->bucket)
+		return a->bucket < b->bucket ? -1 : 1;
+	if (a->source != b->source)
+		return a->source < b->source ? -1 : 1;
+	return (a->manager > b->manager) - (a->manager < b->manager);
+}
+
+static int by_bucket_manager(const void *pa, const void *pb)
+{
+	const se_sm_cell *a = pa, *b = pb;
+
+	if (a->bucket != b->bucket)
+		return a->bucket < b->bucket ? -1 : 1;
+	return (a->manager > b->manager) - (a->manager < b->manager);
+}
+
+/* Sorts v by cmp and adds up the records cmp finds equal; returns the
+ * count left. */
+static size_t sort_merge(se_sm_cell *v, size_t n, int (*cmp)(const void *, const void *))
+{
+	size_t out = 0;
+
+	qsort(v, n, sizeof *v, cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (out > 0 && cmp(&v[out - 1], &v[i]) == 0) {
+			v[out - 1].leads += v[i].leads;
+			v[out - 1].won += v[i].won;
+		} else {
+			v[out++] = v[i];
+		}
+	}
+	return out;
+}
+
+static int merge_sm(se_insight *in)
+{
+	in->n_sm = sort_merge(in->sm, in->n_sm, by_bucket_source_manager);
+	if ((in->sm_manager = malloc((in->n_sm ? in->n_sm : 1) * sizeof *in->sm_manager)) == NULL)
+		return SE_ENOMEM;
+	memcpy(in->sm_manager, in->sm, in->n_sm * sizeof *in->sm);
+	in->n_sm_manager = sort_merge(in->sm_manager, in->n_sm, by_bucket_manager);
+	return SE_OK;
+}
+
+typedef struct style_ctx {
+	const se_cohort_cell *c;
+	int by_depth;
+} style_ctx;
+
+static int by_style(const void *pa, const void *pb, void *ud)
+{
+	const style_ctx *s = ud;
+	const se_cohort_cell *a = &s->c[*(const uint32_t *)pa], *b = &s->c[*(const uint32_t *)pb];
+
+	if (!s->by_depth)
+		return a->leads < b->leads ? -1 : a->leads > b->leads;
+	/* won/leads compared exactly: a.won * b.leads vs b.won * a.leads */
+	__int128 x = (__int128)a->won * b->leads, y = (__int128)b->won * a->leads;
+	return x < y ? -1 : x > y;
+}
+
+/* The buckets in which the team had leads, and the managers' lower
+ * medians (nearest rank) of leads and of won/leads: the style quadrant's
+ * lines, the same for every manager. */
+static int style_summary(const se_report *rep, se_insight *in)
+{
+	const se_grid *g = &in->handling_by_manager;
+	uint32_t *ids, n = 0;
+	style_ctx s = { in->style, 0 };
+
+	in->style_periods = 0;
+	for (int64_t k = g->lo; k < g->lo + g->nb; k++)
+		for (uint32_t m = 0; m < rep->n_manager; m++) {
+			const se_handling_cell *h = se_grid_at(g, k, m);
+
+			if (h != NULL && h->leads > 0) {
+				in->style_periods++;
+				break;
+			}
+		}
+	if ((ids = malloc((rep->n_manager ? rep->n_manager : 1) * sizeof *ids)) == NULL)
+		return SE_ENOMEM;
+	for (uint32_t m = 0; m < rep->n_manager; m++)
+		if (in->style[m].leads > 0)
+			ids[n++] = m;
+	memset(&in->style_volume, 0, sizeof in->style_volume);
+	memset(&in->style_depth, 0, sizeof in->style_depth);
+	if (n > 0) {
+		size_t mid = (n + 1) / 2 - 1;
+
+		qsort_r(ids, n, sizeof *ids, by_style, &s);
+		in->style_volume = in->style[ids[mid]];
+		s.by_depth = 1;
+		qsort_r(ids, n, sizeof *ids, by_style, &s);
+		in->style_depth = in->style[ids[mid]];
+	}
+	free(ids);
+	return SE_OK;
+}
+
 int se_insight_finish(se_report *rep, se_store *st, se_error *err)
 {
 	for (int i = 0; i < rep->rules->n_funnels; i++) {
 		se_insight *in = &rep->agg[i].in;
 		int rc;
 
+		if (merge_sm(in) != SE_OK || style_summary(rep, in) != SE_OK)
+			return se_error_set(err, SE_ENOMEM, "out of memory");
 		if (build_qtables(rep, in) != SE_OK)
 			return se_error_set(err, SE_ENOMEM, "out of memory");
 		if ((rep->compute & SE_REPORT_VELOCITY) && (rc = find_stale(rep, st, i, err)) != SE_OK)
@@ -605,7 +732,8 @@ void se_insight_free(se_report *rep)
 
 		free(in->handling_by_manager.data);
 		free(in->handling_by_source.data);
-		free(in->source_manager.data);
+		free(in->sm);
+		free(in->sm_manager);
 		free(in->first_move_by_manager.v);
 		free(in->first_move_by_source.v);
 		free(in->stays.v);

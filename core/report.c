@@ -553,7 +553,9 @@ static int alloc_aggregates(se_report *rep, se_mode mode_override, se_error *err
 		a->pair_mode = calloc((size_t)f->n_pairs + 1, sizeof *a->pair_mode);
 		a->presale = calloc(cells, sizeof *a->presale);
 		a->rates = calloc(cells, sizeof *a->rates);
-		if (!a->pairs || !a->pair_mode || !a->presale || !a->rates)
+		a->team_rates = calloc((size_t)f->n_stages + 1, sizeof *a->team_rates);
+		a->pair_sums = calloc(((size_t)f->n_pairs + 1) * ((size_t)rep->n_manager + 1), sizeof *a->pair_sums);
+		if (!a->pairs || !a->pair_mode || !a->presale || !a->rates || !a->team_rates || !a->pair_sums)
 			goto nomem;
 		for (int p = 0; p < f->n_pairs; p++) {
 			se_grid_init(&a->pairs[p], rep->n_manager, sizeof(se_pair_cell));
@@ -633,6 +635,43 @@ static int resolve_settings(se_report *rep, const se_rules *rules, const se_repo
 	return find_funnel(rep, o->funnel, err);
 }
 
+/* Once after the pass: the team's win rates from each stage (every
+ * manager's part of the forecast falls back to them) and each manager's
+ * and the team's counts on each pair over every bucket (the diagnostics
+ * set every manager against them). */
+static void sum_after_pass(se_report *rep)
+{
+	for (int i = 0; i < rep->rules->n_funnels; i++) {
+		se_funnel_agg *a = &rep->agg[i];
+
+		for (int p = 0; p < rep->rules->funnels[i].n_pairs; p++) {
+			const se_grid *g = &a->pairs[p];
+			se_pair_cell *sum = &a->pair_sums[(size_t)p * (rep->n_manager + 1)];
+
+			for (int64_t k = g->lo; k < g->lo + g->nb; k++)
+				for (uint32_t m = 0; m < rep->n_manager; m++) {
+					const se_pair_cell *c = se_grid_at(g, k, m);
+
+					if (c == NULL)
+						continue;
+					sum[m].from += c->from;
+					sum[m].to += c->to;
+					sum[rep->n_manager].from += c->from;
+					sum[rep->n_manager].to += c->to;
+				}
+		}
+
+		for (int s = 0; s < rep->rules->funnels[i].n_stages; s++) {
+			const se_rate_cell *row = &a->rates[(size_t)s * rep->n_manager];
+
+			for (uint32_t m = 0; m < rep->n_manager; m++) {
+				a->team_rates[s].won += row[m].won;
+				a->team_rates[s].closed += row[m].closed;
+			}
+		}
+	}
+}
+
 /* The script's spend rows, copied: --spend rows are added after them. */
 static int merge_spend(se_report *rep, se_error *err)
 {
@@ -680,6 +719,8 @@ int se_report_build(se_report **out, se_store *st, const se_rules *rules,
 	if (p.worker != NULL && stop_worker(p.worker) && rc == SE_OK)
 		rc = se_error_set(err, SE_ENOMEM, "out of memory aggregating the report");
 	rep->count_ctx = NULL;
+	if (rc == SE_OK)
+		sum_after_pass(rep);
 	if (rc != SE_OK || (rc = fetch_unknown_examples(rep, st, err)) != SE_OK ||
 	    (rc = se_insight_finish(rep, st, err)) != SE_OK)
 		goto out;
@@ -740,6 +781,8 @@ void se_report_free(se_report *rep)
 		free(a->pair_mode);
 		free(a->presale);
 		free(a->rates);
+		free(a->team_rates);
+		free(a->pair_sums);
 	}
 	free(rep->agg);
 	for (int i = 0; rep->metric_tables && i < rep->rules->n_funnels * rep->rules->n_metrics; i++) {

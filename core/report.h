@@ -10,6 +10,7 @@
 #define SE_REPORT_H
 
 #include "count.h"
+#include "forecast.h"
 #include "grid.h"
 #include "money.h"
 #include "quantile.h"
@@ -65,6 +66,15 @@ typedef struct se_cohort_cell {  /* leads and those of them won */
 	int64_t leads, won;
 } se_cohort_cell;
 
+/* Leads of one (bucket, source, manager), or of one (bucket, manager) over
+ * every source: a record per lead during the pass, sorted and merged after
+ * it, so memory follows the leads, never sources x managers. */
+typedef struct se_sm_cell {
+	int64_t bucket;
+	uint32_t source, manager;
+	int64_t leads, won;
+} se_sm_cell;
+
 /* Backtest: one replay of history as of a cutoff date. */
 typedef struct se_backtest_cut {
 	int64_t cutoff;                /* UTC seconds */
@@ -87,7 +97,6 @@ typedef struct se_insight {
 	se_samples first_move_by_manager, first_move_by_source;
 	se_qtable q_first_move_by_manager, q_first_move_by_source;
 	se_cohort_cell *style;         /* [manager], leads in the range */
-	int64_t style_buckets;         /* buckets in which the team had leads */
 	se_samples stays;              /* row = stage * 2 + (0 latest, 1 total) */
 	se_samples to_won;             /* row 0: first stage -> won */
 	se_samples to_close;           /* row = stage: reached(stage) -> won, won deals */
@@ -100,7 +109,12 @@ typedef struct se_insight {
 	int64_t *close_month;          /* forecast by month: [month - close_lo] x 4 sums */
 	int64_t close_lo, close_nb;
 	se_grid *source_pairs;         /* one per pair: se_pair_cell by source */
-	se_grid source_manager;        /* se_cohort_cell, column source * n_manager + manager */
+	se_sm_cell *sm;                /* by (bucket, source, manager), sorted after the pass */
+	size_t n_sm, cap_sm;
+	se_sm_cell *sm_manager;        /* by (bucket, manager), every source together */
+	size_t n_sm_manager;
+	int64_t style_periods;         /* buckets in which the team had leads */
+	se_cohort_cell style_volume, style_depth; /* the managers' medians (style quadrant lines) */
 	se_backtest_cut cuts[SE_BACKTEST_CUTS];
 	int n_cuts;
 } se_insight;
@@ -115,6 +129,9 @@ typedef struct se_funnel_agg {
 	se_grid sources;           /* se_source_cell by source */
 	se_presale_cell *presale;  /* [stage * n_manager + manager] */
 	se_rate_cell *rates;       /* [stage * n_manager + manager], closed deals */
+	se_rate_cell *team_rates;  /* [stage]: rates summed over managers, after the pass */
+	se_pair_cell *pair_sums;   /* [pair * (n_manager + 1) + manager] over every bucket, the
+	                            * team at n_manager; after the pass */
 	se_insight in;
 } se_funnel_agg;
 
@@ -279,6 +296,20 @@ int se_report_time_to_won(const se_report *rep, int funnel, uint32_t manager, se
 /* Stale deals listed, most overdue first (at most SE_STALE_LIST). */
 size_t se_report_stale_count(const se_report *rep, int funnel);
 const se_stale_deal *se_report_stale_deal(const se_report *rep, int funnel, size_t i);
+
+/* Pre-sale deals open now and their forecast (4c) at one pre-sale stage,
+ * or every one (stage -1), of a manager or the team (SE_ALL): sums of the
+ * per-(manager, stage) parts of forecast.h. */
+typedef struct se_presale {
+	int64_t deals, no_amount;
+	int64_t amount, forecast;      /* kopecks */
+	int64_t won, closed;           /* one part (a manager at a stage): the rate it used;
+	                                * the team at a stage: the team's closed deals; else 0 */
+	const char *basis;             /* "manager", "team", "none"; "mixed" when the parts differ;
+	                                * NULL without deals */
+	int one_part;                  /* a manager at one stage: won / closed is its rate */
+} se_presale;
+int se_report_presale(const se_report *rep, int funnel, int stage, uint32_t manager, se_presale *out);
 
 /* Forecast of the deals open now at one pre-sale stage (4i); stage -1: all
  * pre-sale stages.  Forecasts are sums of per-(stage, manager) parts, each

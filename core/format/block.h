@@ -188,8 +188,6 @@ const char *se_manager_name(const se_report *rep, uint32_t id);
 const char *se_source_name(const se_report *rep, uint32_t id);
 /* The rows [lo, hi) two grids span together (b may be NULL). */
 void se_grid_span(const se_grid *a, const se_grid *b, int64_t *lo, int64_t *hi);
-/* An int64_t cell of a grid; 0 outside it. */
-int64_t se_grid_count(const se_grid *g, int64_t key, uint32_t column);
 
 /* ---- cells ------------------------------------------------------------------ */
 

@@ -39,24 +39,22 @@ void se_build_leads(const se_report *rep, const se_report_desc *desc, se_blocks 
 	se_grid_span(&a->leads_by_manager, &a->leads_by_source, &lo, &hi);
 	for (int64_t k = lo; k < hi; k++) {
 		char period[40];
-		int64_t team = 0;
+		int64_t team = se_report_leads(rep, f, k, SE_DIM_MANAGER, SE_ALL);
 
-		for (uint32_t m = 0; m < rep->n_manager; m++)
-			team += se_grid_count(&a->leads_by_manager, k, m);
 		if (team == 0)
 			continue;
 		se_report_bucket_label(rep, k, period, sizeof period);
 		leads_row(b, fname, period, "team", "*", team);
 		for (uint32_t i = 0; i < rep->n_manager; i++) {
 			uint32_t m = rep->manager_order[i];
-			int64_t n = se_grid_count(&a->leads_by_manager, k, m);
+			int64_t n = se_report_leads(rep, f, k, SE_DIM_MANAGER, m);
 
 			if (n > 0)
 				leads_row(b, fname, period, "manager", se_manager_name(rep, m), n);
 		}
 		for (uint32_t i = 0; i < rep->n_source; i++) {
 			uint32_t s = rep->source_order[i];
-			int64_t n = se_grid_count(&a->leads_by_source, k, s);
+			int64_t n = se_report_leads(rep, f, k, SE_DIM_SOURCE, s);
 
 			if (n > 0)
 				leads_row(b, fname, period, "source", se_source_name(rep, s), n);
@@ -144,40 +142,8 @@ void se_build_conversion(const se_report *rep, const se_report_desc *desc, se_bl
 		build_pair(rep, desc, bs, f, p);
 }
 
-/* Win rate of a manager from stage s, falling back to the team's rate. */
-typedef struct win_rate {
-	double rate;
-	int64_t won, closed;
-	const char *basis;
-} win_rate;
-
-static win_rate manager_win_rate(const se_report *rep, const se_funnel_agg *a, int s, uint32_t m)
-{
-	const se_rate_cell *row = &a->rates[(size_t)s * rep->n_manager];
-	win_rate w = { 0, row[m].won, row[m].closed, "manager" };
-
-	if (w.closed > 0) {
-		w.rate = (double)w.won / (double)w.closed;
-		return w;
-	}
-	w.won = w.closed = 0;
-	for (uint32_t i = 0; i < rep->n_manager; i++) {
-		w.won += row[i].won;
-		w.closed += row[i].closed;
-	}
-	w.basis = w.closed > 0 ? "team" : "none";
-	w.rate = w.closed > 0 ? (double)w.won / (double)w.closed : 0;
-	return w;
-}
-
-typedef struct presale_sum {
-	int64_t deals, no_amount, won, closed;
-	int64_t amount, forecast;  /* kopecks */
-	const char *basis;         /* shared by every part, or "mixed" */
-} presale_sum;
-
 static void presale_row(se_block *b, const char *funnel, const char *stage, const char *dim,
-                        const char *name, const presale_sum *p, const win_rate *w)
+                        const char *name, const se_presale *p)
 {
 	se_cell *r = se_block_row(b);
 
@@ -189,115 +155,47 @@ static void presale_row(se_block *b, const char *funnel, const char *stage, cons
 	se_set_str(&r[3], name);
 	r[4].i = p->deals;
 	r[5].i = p->amount;
-	if (w != NULL && w->closed > 0)
-		se_set_count_ratio(&r[6], w->won, w->closed);
-	else if (w != NULL)
+	if (p->one_part && p->closed > 0) /* the rate the part used */
+		se_set_count_ratio(&r[6], p->won, p->closed);
+	else if (p->one_part)
 		se_set_ratio(&r[6], 0, 1);
-	else
+	else /* sums of parts: the rate they add up to */
 		se_set_count_ratio(&r[6], p->forecast, p->amount);
-	se_set_str(&r[7], w != NULL ? w->basis : p->basis ? p->basis : "mixed");
+	se_set_str(&r[7], p->basis ? p->basis : "mixed");
 	r[8].i = p->forecast;
 	r[9].i = p->no_amount;
-	r[10].i = w != NULL ? w->won : p->won;
-	r[11].i = w != NULL ? w->closed : p->closed;
+	r[10].i = p->won;
+	r[11].i = p->closed;
 }
 
-/* The forecast of one manager at one stage, rounded to the kopeck once;
- * every total above it adds these rounded parts, so the column adds up. */
-static int64_t part_forecast(const se_presale_cell *c, const win_rate *w)
-{
-	if (w->closed == 0)
-		return 0;
-	return se_div_round((int64_t)((__int128)c->amount * w->won), w->closed);
-}
-
-static void merge_basis(presale_sum *sum, const char *basis)
-{
-	if (sum->basis == NULL)
-		sum->basis = basis;
-	else if (strcmp(sum->basis, basis) != 0)
-		sum->basis = "mixed";
-}
-
-static void add_presale(presale_sum *sum, const se_presale_cell *c, const win_rate *w)
-{
-	sum->deals += c->deals;
-	sum->no_amount += c->no_amount;
-	sum->amount += c->amount;
-	sum->forecast += part_forecast(c, w);
-	merge_basis(sum, w->basis);
-}
-
-static void build_presale_stage(const se_report *rep, se_block *b, int f, int s, presale_sum *per_manager)
-{
-	const se_funnel *fn = &rep->rules->funnels[f];
-	const se_funnel_agg *a = &rep->agg[f];
-	const se_presale_cell *row = &a->presale[(size_t)s * rep->n_manager];
-	presale_sum team = { 0 };
-
-	for (uint32_t m = 0; m < rep->n_manager; m++) {
-		win_rate w;
-
-		if (row[m].deals == 0)
-			continue;
-		w = manager_win_rate(rep, a, s, m);
-		add_presale(&team, &row[m], &w);
-		add_presale(&per_manager[m], &row[m], &w);
-	}
-	if (team.deals == 0)
-		return;
-	for (uint32_t m = 0; m < rep->n_manager; m++) {
-		team.won += a->rates[(size_t)s * rep->n_manager + m].won;
-		team.closed += a->rates[(size_t)s * rep->n_manager + m].closed;
-	}
-	presale_row(b, fn->name, fn->stages[s].name, "team", "*", &team, NULL);
-	for (uint32_t i = 0; i < rep->n_manager; i++) {
-		uint32_t m = rep->manager_order[i];
-		presale_sum one = { 0 };
-		win_rate w;
-
-		if (row[m].deals == 0)
-			continue;
-		w = manager_win_rate(rep, a, s, m);
-		add_presale(&one, &row[m], &w);
-		presale_row(b, fn->name, fn->stages[s].name, "manager", se_manager_name(rep, m), &one, &w);
-	}
-}
-
+/* Each pre-sale stage (the team, then its managers), then every stage
+ * together ("*"). */
 void se_build_presale(const se_report *rep, const se_report_desc *desc, se_blocks *bs, int f)
 {
 	const se_funnel *fn = &rep->rules->funnels[f];
 	se_block *b = se_block_new(bs, desc, f, 0);
-	presale_sum *per_manager, team = { 0 };
 
 	if (b == NULL)
 		return;
-	if ((per_manager = calloc(rep->n_manager ? rep->n_manager : 1, sizeof *per_manager)) == NULL) {
-		b->failed = 1;
-		return;
-	}
-	for (int s = 0; s < fn->won; s++)
-		if (fn->stages[s].presale)
-			build_presale_stage(rep, b, f, s, per_manager);
-	for (uint32_t m = 0; m < rep->n_manager; m++) {
-		if (per_manager[m].deals == 0)
-			continue;
-		team.deals += per_manager[m].deals;
-		team.no_amount += per_manager[m].no_amount;
-		team.amount += per_manager[m].amount;
-		team.forecast += per_manager[m].forecast;
-		merge_basis(&team, per_manager[m].basis);
-	}
-	if (team.deals > 0) {
-		presale_row(b, fn->name, "*", "team", "*", &team, NULL);
-		for (uint32_t i = 0; i < rep->n_manager; i++) {
-			uint32_t m = rep->manager_order[i];
+	for (int i = 0; i <= fn->won; i++) {
+		int stage = i < fn->won ? i : -1; /* stages first, "*" last */
+		const char *label = stage >= 0 ? fn->stages[stage].name : "*";
+		se_presale p;
 
-			if (per_manager[m].deals > 0)
-				presale_row(b, fn->name, "*", "manager", se_manager_name(rep, m), &per_manager[m], NULL);
+		if (stage >= 0 && !fn->stages[stage].presale)
+			continue;
+		se_report_presale(rep, f, stage, SE_ALL, &p);
+		if (p.deals == 0)
+			continue;
+		presale_row(b, fn->name, label, "team", "*", &p);
+		for (uint32_t j = 0; j < rep->n_manager; j++) {
+			uint32_t m = rep->manager_order[j];
+
+			se_report_presale(rep, f, stage, m, &p);
+			if (p.deals > 0)
+				presale_row(b, fn->name, label, "manager", se_manager_name(rep, m), &p);
 		}
 	}
-	free(per_manager);
 }
 
 static void sources_row(se_block *b, const char *funnel, const char *period, const char *dim,

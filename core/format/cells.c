@@ -89,13 +89,6 @@ void se_grid_span(const se_grid *a, const se_grid *b, int64_t *lo, int64_t *hi)
 	}
 }
 
-int64_t se_grid_count(const se_grid *g, int64_t key, uint32_t column)
-{
-	const int64_t *n = se_grid_at(g, key, column);
-
-	return n ? *n : 0;
-}
-
 se_cell *se_label_row(se_block *b, const char *funnel, const char *what, int copy, const char *dim,
                        const char *name)
 {

@@ -11,6 +11,8 @@
 #include "timeconv.h"
 #include "utf8.h"
 
+#include <stdlib.h>
+
 static void pad(FILE *out, size_t n)
 {
 	while (n-- > 0)
@@ -29,15 +31,68 @@ void se_block_title(const se_report *rep, const se_block *b, char *buf, size_t s
 		snprintf(buf, size, "%s", d->title);
 }
 
+/* Text safe to show on a terminal: C0 controls, DEL and C1 controls
+ * (U+0080..U+009F) become visible escapes ("\n", "\t", "\r", "\x1b",
+ * "\u009b"), so a name can neither start a line of its own (and forge a
+ * row) nor reach the terminal as an escape sequence.  Returns t itself when
+ * nothing needs escaping, else the text in *scratch (grown as needed). */
+static const char *visible(const char *t, char **scratch, size_t *cap)
+{
+	const unsigned char *p;
+	size_t need = 1;
+	int any = 0;
+	char *o;
+
+	for (p = (const unsigned char *)t; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f) {
+			need += 4;
+			any = 1;
+		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			need += 6;
+			any = 1;
+			p++;
+		} else {
+			need++;
+		}
+	}
+	if (!any)
+		return t;
+	if (need > *cap) {
+		char *n = realloc(*scratch, need);
+
+		if (n == NULL)
+			return "?";
+		*scratch = n;
+		*cap = need;
+	}
+	o = *scratch;
+	for (p = (const unsigned char *)t; *p; p++) {
+		if (*p == '\n' || *p == '\t' || *p == '\r') {
+			*o++ = '\\';
+			*o++ = *p == '\n' ? 'n' : *p == '\t' ? 't' : 'r';
+		} else if (*p < 0x20 || *p == 0x7f) {
+			o += sprintf(o, "\\x%02x", *p);
+		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			o += sprintf(o, "\\u00%02x", p[1]);
+			p++;
+		} else {
+			*o++ = (char)*p;
+		}
+	}
+	*o = '\0';
+	return *scratch;
+}
+
 static void write_table_block(const se_report *rep, const se_block *b, FILE *out)
 {
-	size_t width[16] = { 0 };
-	char title[512], buf[64];
+	size_t width[16] = { 0 }, cap = 0;
+	char title[512], buf[64], *scratch = NULL;
 
 	se_block_title(rep, b, title, sizeof title);
-	fprintf(out, "== %s ==\n", title);
+	fprintf(out, "== %s ==\n", visible(title, &scratch, &cap));
 	if (b->rows == 0) {
 		fprintf(out, "%s\n\n", b->desc->empty ? b->desc->empty : "(no data)");
+		free(scratch);
 		return;
 	}
 	for (int c = 0; c < b->ncols && c < 16; c++)
@@ -51,6 +106,7 @@ static void write_table_block(const se_report *rep, const se_block *b, FILE *out
 			if (!(b->cols[c].where & SE_IN_TABLE))
 				continue;
 			t = se_cell_text(&b->cols[c], &b->cells[r * (size_t)b->ncols + c], buf, sizeof buf, 1);
+			t = visible(t, &scratch, &cap);
 			w = se_utf8_width(t, strlen(t));
 			if (w > width[c])
 				width[c] = w;
@@ -67,6 +123,7 @@ static void write_table_block(const se_report *rep, const se_block *b, FILE *out
 				continue;
 			t = r == 0 ? b->cols[c].csv
 			           : se_cell_text(&b->cols[c], &b->cells[(r - 1) * (size_t)b->ncols + c], buf, sizeof buf, 1);
+			t = visible(t, &scratch, &cap);
 			w = se_utf8_width(t, strlen(t));
 			if (right)
 				owed += width[c] - w;
@@ -80,6 +137,7 @@ static void write_table_block(const se_report *rep, const se_block *b, FILE *out
 		fputc('\n', out);
 	}
 	fputc('\n', out);
+	free(scratch);
 }
 
 int se_write_table(const se_report *rep, const se_blocks *bs, FILE *out, const se_write_opts *opts,
