@@ -21,7 +21,16 @@
 
 typedef struct test_run {
 	int passed, failed;
+	se_script_limits limits;
 } test_run;
+
+/* print() in a test file or in the rules under test: stderr, beside the
+ * diagnostics; stdout holds the results. */
+static void print_script_output(void *ud, const char *text, size_t len)
+{
+	(void)ud;
+	fwrite(text, 1, len, stderr);
+}
 
 /* Is alert a in the state a list of that name checks? */
 static int in_state(const se_alert *a, int list)
@@ -229,13 +238,13 @@ static void run_test_file(const char *path, test_run *tr)
 {
 	se_test_file *tf = NULL;
 	se_error err;
-	int rc = se_script_read_tests(path, NULL, &tf, &err);
+	int rc = se_script_read_tests(path, &tr->limits, &tf, &err);
 
 	/* The tests read before an error ran before it, as the file says. */
 	for (size_t i = 0; tf != NULL && i < tf->n && tf->tests[i].complete; i++) {
 		se_error run_err;
 
-		if (run_test(&tf->tests[i], NULL, tr, &run_err) != SE_OK) {
+		if (run_test(&tf->tests[i], &tr->limits, tr, &run_err) != SE_OK) {
 			err = run_err;
 			rc = run_err.code;
 			break;
@@ -253,6 +262,7 @@ int se_cli_test_main(int argc, char **argv)
 	test_run tr;
 
 	memset(&tr, 0, sizeof tr);
+	tr.limits.on_print = print_script_output;
 	if (argc < 2) {
 		fprintf(stderr, "Usage: salesengine test RULES_TEST.lua...\n");
 		return 2;

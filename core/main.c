@@ -119,6 +119,7 @@ static void usage(FILE *out)
 	        "      --check              load and validate RULES.lua, print what it declares, exit\n"
 	        "      --max-instructions=N Lua instructions per script call (default %u)\n"
 	        "      --max-memory=MB      Lua memory in MiB (default %u)\n"
+	        "      --max-seconds=S      wall-clock seconds per script call (default %g)\n"
 	        "\n"
 	        "      --lang=LANG          ru or en: words and numbers for people (default: from\n"
 	        "                           LC_ALL, LC_MESSAGES or LANG; ru* is Russian)\n"
@@ -132,7 +133,7 @@ static void usage(FILE *out)
 	        "Rule tests: %s test RULES_TEST.lua... (docs/SCRIPTING.md)\n"
 	        "Metrics: docs/METRICS.md; script API: docs/SCRIPTING.md.\n",
 	        progname, progname, SE_SCRIPT_DEFAULT_INSTRUCTIONS, SE_SCRIPT_DEFAULT_MEMORY >> 20,
-	        progname);
+	        SE_SCRIPT_DEFAULT_SECONDS, progname);
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -270,6 +271,15 @@ static int parse_option(cli *c, int opt, const char *arg)
 			return usage_error("--max-memory must be a number of MiB (1-65536), not '%s'", arg);
 		c->limits.memory = (size_t)n << 20;
 		return 0;
+	case 30: {
+		char *end;
+		double s = strtod(arg, &end);
+
+		if (end == arg || *end != '\0' || !(s > 0 && s <= 3600))
+			return usage_error("--max-seconds must be a number of seconds (0-3600), not '%s'", arg);
+		c->limits.seconds = s;
+		return 0;
+	}
 	case 20:
 		if (arg != NULL && strcmp(arg, "all") != 0)
 			return usage_error("--alerts takes no value or 'all', not '%s'", arg);
@@ -324,6 +334,7 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 		{ "compare", no_argument, NULL, 23 },
 		{ "max-instructions", required_argument, NULL, 10 },
 		{ "max-memory", required_argument, NULL, 11 },
+		{ "max-seconds", required_argument, NULL, 30 },
 		{ "alerts", optional_argument, NULL, 20 },
 		{ "allow-commands", no_argument, NULL, 21 },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -395,6 +406,13 @@ static void print_message(void *ud, const char *msg)
 {
 	(void)ud;
 	fprintf(stderr, "%s: %s\n", progname, msg);
+}
+
+/* What a script's print() says goes to stderr: stdout holds the report. */
+static void print_script_output(void *ud, const char *text, size_t len)
+{
+	(void)ud;
+	fwrite(text, 1, len, stderr);
 }
 
 /* The progress line of an import on a terminal, rewritten in place. */
@@ -677,6 +695,7 @@ int main(int argc, char **argv)
 		return se_cli_test_main(argc - 1, argv + 1);
 	memset(&c, 0, sizeof c);
 	c.lang = -1;
+	c.limits.on_print = print_script_output;
 	c.db = getenv("SALESENGINE_DB") ? getenv("SALESENGINE_DB") : DEFAULT_DB;
 	status = parse_args(&c, argc, argv, &done);
 	if (status != EXIT_OK || done)

@@ -123,10 +123,16 @@ typedef struct se_rules se_rules;
 struct se_script_limits {
 	uint64_t instructions;  /* VM instructions per call into the script; 0 = default */
 	size_t memory;          /* bytes the script may hold; 0 = default */
+	double seconds;         /* wall-clock seconds per call into the script; 0 = default */
+	/* Where the script's print() goes: one call per print, the text with
+	 * its newline.  NULL: discarded (the library never prints). */
+	void (*on_print)(void *ud, const char *text, size_t len);
+	void *print_ud;
 };
 
 #define SE_SCRIPT_DEFAULT_INSTRUCTIONS 50000000u
 #define SE_SCRIPT_DEFAULT_MEMORY (64u << 20)
+#define SE_SCRIPT_DEFAULT_SECONDS 10.0
 
 /* Loads and runs the script at path in a sandbox; what it declares is
  * validated and becomes the rules.  Errors read "path:LINE: message". */

@@ -652,6 +652,34 @@ static void sandbox_and_limits(void **state)
 	expect_query(f, "SELECT count(*) FROM sqlite_master WHERE name = 'adapter_state'", "0\n");
 }
 
+/* Work inside C stops an adapter within its budget, with its line; a
+ * finalizer is refused (it would run where no limit reaches, also while
+ * the state closes after the import). */
+static void c_work_and_finalizers(void **state)
+{
+	fixture *f = *state;
+
+	in_scratch(f);
+	write_file("recs.json", "[{\"n\": 1}, {\"n\": 2}]");
+	write_file("find.lua", "return { record = function(r, emit)\n"
+	                       "  if r.n == 2 then string.find(string.rep('a', 200000), '.-.-.-.-.-b') end\n"
+	                       "end }\n");
+	assert_int_equal(RUN(f, "./find.lua", "recs.json"), SE_ELIMIT);
+	assert_string_equal(f->err.msg, "./find.lua:2: instruction limit (50000000) exceeded in string.find");
+	write_file("move.lua", "table.move({}, 1, 2^62, 1)\nreturn { record = function() end }\n");
+	assert_int_equal(RUN(f, "./move.lua", "recs.json"), SE_ELIMIT);
+	assert_string_equal(f->err.msg, "./move.lua:1: instruction limit (50000000) exceeded in table.move");
+	write_file("gc.lua", "return { record = function(r, emit)\n"
+	                     "  setmetatable({}, { __gc = function() while true do end end })\n"
+	                     "  emit { event_id = 'g' .. r.n, deal_id = 'd', ts = 1795000000, stage = 'S' }\n"
+	                     "end }\n");
+	ok(f, RUN(f, "./gc.lua", "recs.json"));
+	expect_rejects(f, "recs.json:record 1: ./gc.lua:2: setmetatable: __gc finalizers are not "
+	                  "available in salesengine scripts (sandbox)\n"
+	                  "recs.json:record 2: ./gc.lua:2: setmetatable: __gc finalizers are not "
+	                  "available in salesengine scripts (sandbox)\n");
+}
+
 static void bad_adapters(void **state)
 {
 	fixture *f = *state;
@@ -745,6 +773,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(non_object_records_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(emit_checks_its_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(sandbox_and_limits, setup, teardown),
+cmocka_unit_test_setup_teardown(c_work_and_finalizers, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_adapters, setup, teardown),
 		cmocka_unit_test_setup_teardown(hooks_name_their_place, setup, teardown),
 		cmocka_unit_test_setup_teardown(state_api, setup, teardown),

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct fixture {
@@ -856,6 +857,57 @@ static void test_broken_rules_fail_alone(void **state)
 	se_ruletest_free(w.t);
 }
 
+/* Work spent inside C (pattern backtracking, a huge table.move), a limit a
+ * rule tries to swallow, a finalizer: each of these rules fails alone,
+ * named with its line, within the budget, and the rules after them run. */
+static void test_c_work_in_rules_fails_alone(void **state)
+{
+	fixture *f = *state;
+	world w = { 0 };
+	static const char *const broken[][2] = {
+		{ "find", "rules.lua:3: instruction limit (50000000) exceeded in string.find" },
+		{ "move", "rules.lua:4: instruction limit (50000000) exceeded in table.move" },
+		{ "trim", "rules.lua:5: instruction limit (50000000) exceeded in string.match" },
+		{ "load", "rules.lua:6: instruction limit (50000000) exceeded: endless loop?" },
+		{ "handler", "rules.lua:7: instruction limit (50000000) exceeded: endless loop?" },
+		{ "gc", "rules.lua:8: setmetatable: __gc finalizers are not available" },
+		{ "scope_gc", "rules.lua:9: attempt to index a string value" },
+		{ "slow_metric", "rules.lua:10: instruction limit (50000000) exceeded in string.find" },
+	};
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	world_start(f, &w,
+	            "funnel { name = 'f', stages = { 'A', 'B' } }\n"
+	            "rule { name = 'good', metric = 'leads', op = '>', threshold = 0 }\n"
+	            "rule { name = 'find', when = function(s) return string.find(string.rep('a', 200000), '.-.-.-.-.-b') end }\n"
+	            "rule { name = 'move', when = function(s) table.move({}, 1, 2^62, 1) end }\n"
+	            "rule { name = 'trim', when = function(s) return ('a' .. string.rep(' ', 60000) .. 'b'):match('^%s*(.-)%s*$') == 'a' end }\n"
+	            "rule { name = 'load', when = function(s) while true do load(function() while true do end end) end end }\n"
+	            "rule { name = 'handler', when = function(s) return xpcall(error, function() while true do end end) end }\n"
+	            "rule { name = 'gc', when = function(s) setmetatable({}, { __gc = function() while true do end end }) end }\n"
+	            "rule { name = 'scope_gc', when = function(s) getmetatable(s).__gc = function() while true do end end end }\n"
+	            "metric { name = 'slow', value = function(s) return #string.find(string.rep('a', 200000), '.-.-.-.-.-b') end }\n"
+	            "rule { name = 'slow_metric', metric = 'slow', op = '>', threshold = 0 }\n"
+	            "rule { name = 'good2', when = function(s) return true end }\n",
+	            "D1 Ann VK | 0 A\n");
+	eval_at(f, &w, "1h");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	expect_alert(&w, "good", NULL, "firing", SE_ANNOUNCE_FIRING);
+	expect_alert(&w, "good2", NULL, "firing", SE_ANNOUNCE_FIRING);
+	for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
+		const se_alert *a = find_alert(&w, broken[i][0], NULL);
+
+		assert_non_null(a);
+		assert_int_equal(a->status, SE_RULE_FAILED);
+		if (strstr(a->message, broken[i][1]) == NULL)
+			fail_msg("message for %s: %s", broken[i][0], a->message);
+	}
+	/* Eight budgets of 50 million steps, in far less than a minute. */
+	assert_true((double)(t1.tv_sec - t0.tv_sec) < 30.0);
+	se_ruletest_free(w.t);
+}
+
 /* ---- declaration errors ---------------------------------------------------------- */
 
 static void expect_load_error(fixture *f, const char *lua, const char *msg)
@@ -946,6 +998,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pending_clears_silently, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_survives_processes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_broken_rules_fail_alone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_c_work_in_rules_fails_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_declaration_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metric_error_names_metric, setup, teardown),
 	};

@@ -848,6 +848,164 @@ static void test_failed_loads_free_everything(void **state)
 	assert_null(f->sc);
 }
 
+/* ---- work done in C, limits that cannot be swallowed ----------------------- */
+
+/* Writes text as a script of its own in a scratch directory and loads it. */
+static int load_text(fixture *f, const char *text, const se_script_limits *limits)
+{
+	FILE *fp;
+
+	if (f->tmp[0] == '\0') {
+		snprintf(f->tmp, sizeof f->tmp, "/tmp/se-test-script-XXXXXX");
+		assert_non_null(mkdtemp(f->tmp));
+	}
+	snprintf(f->tmp_file, sizeof f->tmp_file, "%s/s.lua", f->tmp);
+	fp = fopen(f->tmp_file, "w");
+	assert_non_null(fp);
+	fputs("funnel { name = 'f', stages = { 'A', 'B' } }\n", fp);
+	fputs(text, fp);
+	assert_int_equal(fclose(fp), 0);
+	return load_path(f, f->tmp_file, limits);
+}
+
+/* The script's line 2 (line 1 declares the funnel) stops with tail, in
+ * well under the 5 s a user would wait. */
+static void expect_stopped(fixture *f, const char *text, const se_script_limits *limits,
+                           const char *tail)
+{
+	char want[PATH_MAX + 200];
+	int rc = load_text(f, text, limits);
+
+	snprintf(want, sizeof want, "%s:2: %s", f->tmp_file, tail);
+	expect_failure(f, rc, SE_ELIMIT, want);
+	assert_true(f->seconds < 5.0);
+}
+
+/* Backtracking inside one string.find: minutes in Lua's own matcher; here
+ * its steps count as instructions. */
+static void test_limit_stops_backtracking_find(void **state)
+{
+	expect_stopped(*state, "string.find(string.rep('a', 200000), '.-.-.-.-.-b')\n", NULL,
+	               "instruction limit (50000000) exceeded in string.find");
+}
+
+/* The everyday trim idiom over a long blank string is quadratic. */
+static void test_limit_stops_trim_idiom(void **state)
+{
+	expect_stopped(*state,
+	               "local s = ('a' .. string.rep(' ', 60000) .. 'b'):match('^%s*(.-)%s*$')\n", NULL,
+	               "instruction limit (50000000) exceeded in string.match");
+}
+
+static void test_limit_stops_gmatch_and_gsub(void **state)
+{
+	expect_stopped(*state,
+	               "for w in string.rep('a', 100000):gmatch('.-.-b') do end\n", &few_instructions,
+	               "instruction limit (100000) exceeded in string.gmatch");
+	expect_stopped(*state, "local s = string.rep('a', 100000):gsub('.-.-b', 'x')\n",
+	               &few_instructions, "instruction limit (100000) exceeded in string.gsub");
+}
+
+/* 2^62 elements moved without allocating anything: refused before it
+ * starts, since the work cannot fit the budget. */
+static void test_limit_stops_table_move(void **state)
+{
+	expect_stopped(*state, "table.move({}, 1, 2^62, 1)\n", NULL,
+	               "instruction limit (50000000) exceeded in table.move");
+}
+
+/* A length that lies: table.insert would shift 2^62 elements. */
+static void test_limit_stops_insert_with_lying_length(void **state)
+{
+	expect_stopped(*state,
+	               "table.insert(setmetatable({}, { __len = function() return 2^62 end }), 1, 'x')\n",
+	               NULL, "instruction limit (50000000) exceeded in table.insert");
+}
+
+/* Work that is neither instructions nor pattern steps (each upper() copies
+ * a megabyte) meets the clock. */
+static void test_time_limit_stops_work_in_c(void **state)
+{
+	static const se_script_limits quick = { .seconds = 0.3 };
+
+	expect_stopped(*state,
+	               "local s = string.rep('a', 1 << 20) while true do local t = s:upper() end\n",
+	               &quick, "time limit (0.3 s) exceeded");
+}
+
+/* load() with a reader function returns the reader's error as a value;
+ * a limit hit there still ends the script (line 3 is never reached). */
+static void test_load_cannot_swallow_the_limit(void **state)
+{
+	expect_stopped(*state, "load(function() while true do end end)\nerror('not reached')\n",
+	               &few_instructions, "instruction limit (100000) exceeded: endless loop?");
+	expect_stopped(*state, "while true do load(function() while true do end end) end\n",
+	               &few_instructions, "instruction limit (100000) exceeded: endless loop?");
+}
+
+/* A message handler that loops gets one step after the limit. */
+static void test_xpcall_handler_cannot_swallow_the_limit(void **state)
+{
+	expect_stopped(*state,
+	               "xpcall(function() while true do end end, function() while true do end end)\n"
+	               "error('not reached')\n",
+	               &few_instructions, "instruction limit (100000) exceeded: endless loop?");
+	expect_stopped(*state,
+	               "pcall(string.find, string.rep('a', 200000), '.-.-.-.-.-b')\nerror('not reached')\n",
+	               NULL, "instruction limit (50000000) exceeded in string.find");
+}
+
+/* Finalizers run with Lua's hooks off, where no limit reaches: refused. */
+static void test_gc_finalizers_refused(void **state)
+{
+	fixture *f = *state;
+	char want[PATH_MAX + 200];
+	int rc = load_text(f, "setmetatable({}, { __gc = function() while true do end end })\n", NULL);
+
+	snprintf(want, sizeof want,
+	         "%s:2: setmetatable: __gc finalizers are not available in salesengine scripts (sandbox)",
+	         f->tmp_file);
+	expect_failure(f, rc, SE_ESCRIPT, want);
+	/* Metatables without __gc still work. */
+	assert_int_equal(load_text(f, "assert(getmetatable(setmetatable({}, { __index = {} })))\n", NULL),
+	                 SE_OK);
+}
+
+/* error({}) has no text of its own: the line that raised it is named. */
+static void test_error_object_names_line(void **state)
+{
+	fixture *f = *state;
+	char want[PATH_MAX + 200];
+	int rc = load_text(f, "error({})\n", NULL);
+
+	snprintf(want, sizeof want, "%s:2: (error object is a table value)", f->tmp_file);
+	expect_failure(f, rc, SE_ESCRIPT, want);
+}
+
+static void collect_print(void *ud, const char *text, size_t len)
+{
+	char *out = ud;
+	size_t used = strlen(out);
+
+	if (used + len < 256) {
+		memcpy(out + used, text, len);
+		out[used + len] = '\0';
+	}
+}
+
+/* print() goes to the host's callback, as Lua would format it; without
+ * one it is dropped (the library never writes to stdout). */
+static void test_print_goes_to_the_callback(void **state)
+{
+	fixture *f = *state;
+	char out[256] = "";
+	se_script_limits with_print = { .on_print = collect_print, .print_ud = out };
+
+	assert_int_equal(load_text(f, "print('a', 1, nil, true)\nprint()\n", &with_print), SE_OK);
+	assert_string_equal(out, "a\t1\tnil\ttrue\n\n");
+	assert_int_equal(load_text(f, "print('dropped')\n", NULL), SE_OK);
+}
+
 #define TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -927,6 +1085,17 @@ int main(void)
 		TEST(test_caught_memory_error_does_not_mask_later_error),
 		TEST(test_limits_allow_normal_script),
 		TEST(test_failed_loads_free_everything),
+		TEST(test_limit_stops_backtracking_find),
+		TEST(test_limit_stops_trim_idiom),
+		TEST(test_limit_stops_gmatch_and_gsub),
+		TEST(test_limit_stops_table_move),
+		TEST(test_limit_stops_insert_with_lying_length),
+		TEST(test_time_limit_stops_work_in_c),
+		TEST(test_load_cannot_swallow_the_limit),
+		TEST(test_xpcall_handler_cannot_swallow_the_limit),
+		TEST(test_gc_finalizers_refused),
+		TEST(test_error_object_names_line),
+		TEST(test_print_goes_to_the_callback),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

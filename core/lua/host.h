@@ -4,8 +4,11 @@
  * of the core sees plain C through script.h, adapter.h and salesengine.h.
  *
  * One concern per file:
- *   limits.c        the memory allocator, the instruction hook, the one
- *                   protected call every C->Lua call goes through
+ *   limits.c        the memory allocator, the instruction hook, the clock,
+ *                   the one protected call every C->Lua call goes through
+ *   pattern.c       Lua patterns (find, match, gmatch, gsub) with a step
+ *                   count, so backtracking cannot outrun the budget
+ *   cwork.c         the budget charged for table and string functions
  *   sandbox.c       which libraries exist and what is blocked, require(),
  *                   starting a state, loading a rules script
  *   declare.c       reading declaration tables, settings{}, funnel{}
@@ -49,8 +52,12 @@ typedef struct sandbox {
 	lua_State *L;
 	size_t used, limit;
 	uint64_t instructions, max_instructions;
+	double seconds;           /* wall-clock budget of one call */
+	double deadline;          /* CLOCK_MONOTONIC seconds; 0 outside a call */
+	unsigned allocs;          /* allocations since the clock was last read */
 	int memory_hit;
 	int instructions_hit;
+	int time_hit;
 	char where[256];          /* "file:line" of the code running when memory ran out */
 	char limit_msg[512];      /* the first limit hit; re-raised past any pcall */
 	char files[16][PATH_MAX]; /* scripts loaded so far, to undo Lua's name shortening */
@@ -62,6 +69,8 @@ typedef struct sandbox {
 	struct se_test_file *tests; /* in a rule test file: what test{} declares */
 	int reading_test;         /* inside test{}: a metamethod may not call it again */
 	int rule_capped;          /* limit is a rule evaluation's RULE_MEMORY cap */
+	void (*on_print)(void *ud, const char *text, size_t len);
+	void *print_ud;
 } sandbox;
 
 struct se_script {
@@ -87,7 +96,17 @@ static inline sandbox *get_sandbox(lua_State *L)
 /* ---- limits.c ---- */
 void *se_lua_limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 void se_lua_count_hook(lua_State *L, lua_Debug *ar);
+/* A limit was hit in this call: from now on every Lua step and every
+ * guarded C function raises again, so nothing can swallow it. */
+static inline int se_lua_exhausted(const sandbox *sb)
+{
+	return sb->instructions_hit || sb->memory_hit || sb->time_hit;
+}
 int se_lua_reraise_limit(lua_State *L, sandbox *sb);
+/* Work a C function is about to do (or has done), in instruction units:
+ * counted against the instruction budget, with the clock checked; raises
+ * the limit, naming the calling line and `what`, once either is spent. */
+void se_lua_charge(lua_State *L, uint64_t cost, const char *what);
 int se_lua_guarded_pcall(lua_State *L);
 int se_lua_message_handler(lua_State *L);
 /* Restores the full path of a loaded file that Lua shortened in msg. */
@@ -108,6 +127,17 @@ void se_lua_script_dir(const char *path, char *dir, size_t size);
 /* A fresh state with the sandbox's libraries, guards and limits. */
 int se_lua_start_sandbox(sandbox *sb, se_rules *rules, const char *path,
                          const se_script_limits *limits, se_error *err);
+
+/* ---- pattern.c ---- */
+/* Replaces find, match, gmatch and gsub in the string table at index t by
+ * a matcher whose steps count against the budget. */
+void se_lua_open_patterns(lua_State *L, int t);
+
+/* ---- cwork.c ---- */
+/* Wraps the library functions whose C work is not bounded by memory
+ * (table.move, insert, remove, sort, concat, unpack, utf8.len) so that
+ * work is charged to the budget before it starts.  g: the globals. */
+void se_lua_guard_c_work(lua_State *L, int g);
 
 /* ---- declare.c ---- */
 void se_lua_check_keys(lua_State *L, int t, const char *what, const char *const *allowed,

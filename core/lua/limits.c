@@ -10,6 +10,8 @@
  */
 #include "host.h"
 
+#include <time.h>
+
 const char se_lua_sandbox_key = 'S'; /* its address is the key, not its value */
 
 /* ---- limits ------------------------------------------------------------- */
@@ -30,6 +32,35 @@ static void note_position(lua_State *L, char *buf, size_t size)
 	}
 }
 
+static double monotonic_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* After the first limit every instruction goes through the hook, which
+ * raises again: a handler or a loop around a caught error gets one step. */
+static void make_final(lua_State *L)
+{
+	lua_sethook(L, se_lua_count_hook, LUA_MASKCOUNT, 1);
+}
+
+static void set_time_hit(sandbox *sb, const char *at, const char *what)
+{
+	if (se_lua_exhausted(sb))
+		return;
+	snprintf(sb->limit_msg, sizeof sb->limit_msg, "%s%stime limit (%g s) exceeded%s%s", at,
+	         at[0] ? ": " : "", sb->seconds, what ? " in " : "", what ? what : "");
+	sb->time_hit = 1;
+}
+
+static int past_deadline(const sandbox *sb)
+{
+	return sb->deadline > 0 && monotonic_now() > sb->deadline;
+}
+
 void *se_lua_limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
 	sandbox *sb = ud;
@@ -40,12 +71,27 @@ void *se_lua_limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		sb->used -= old;
 		return NULL;
 	}
-	/* Once the limit is hit the call is over: refusing every later growth
+	/* C functions that build strings or tables allocate: reading the clock
+	 * here now and then stops one that runs past the deadline.  Lua turns
+	 * the refusal into a memory error; the call reports the time limit. */
+	if (nsize > old && sb->deadline > 0 && !se_lua_exhausted(sb) &&
+	    (++sb->allocs >= 1024 || nsize - old >= 65536)) {
+		sb->allocs = 0;
+		if (past_deadline(sb)) {
+			char at[256] = "";
+
+			if (sb->L != NULL)
+				note_position(sb->L, at, sizeof at);
+			set_time_hit(sb, at, NULL);
+		}
+	}
+	/* Once a limit is hit the call is over: refusing every later growth
 	 * keeps Lua's emergency collections from thrashing near the limit. */
-	if (nsize > old && (sb->memory_hit || sb->used - old + nsize > sb->limit)) {
-		if (!sb->memory_hit && sb->L != NULL)
+	if (nsize > old && (se_lua_exhausted(sb) || sb->used - old + nsize > sb->limit)) {
+		if (!se_lua_exhausted(sb) && sb->L != NULL)
 			note_position(sb->L, sb->where, sizeof sb->where);
-		sb->memory_hit = 1;
+		if (!sb->time_hit && !sb->instructions_hit)
+			sb->memory_hit = 1;
 		return NULL;
 	}
 	ptr = realloc(ptr, nsize);
@@ -59,22 +105,50 @@ void *se_lua_limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 void se_lua_count_hook(lua_State *L, lua_Debug *ar)
 {
 	sandbox *sb = get_sandbox(L);
+	char at[300] = "";
 
-	sb->instructions += HOOK_EVERY;
-	if (sb->instructions <= sb->max_instructions)
-		return;
-	if (!sb->instructions_hit) {
-		char at[300] = "";
-
+	if (!se_lua_exhausted(sb)) {
+		sb->instructions += HOOK_EVERY;
+		if (sb->instructions <= sb->max_instructions && !past_deadline(sb))
+			return;
 		if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
-			snprintf(at, sizeof at, "%s:%d: ", ar->short_src, ar->currentline);
-		snprintf(sb->limit_msg, sizeof sb->limit_msg,
-		         "%sinstruction limit (%llu) exceeded: endless loop?", at,
-		         (unsigned long long)sb->max_instructions);
-		sb->instructions_hit = 1;
+			snprintf(at, sizeof at, "%s:%d", ar->short_src, ar->currentline);
+		if (sb->instructions > sb->max_instructions) {
+			snprintf(sb->limit_msg, sizeof sb->limit_msg,
+			         "%s%sinstruction limit (%llu) exceeded: endless loop?", at, at[0] ? ": " : "",
+			         (unsigned long long)sb->max_instructions);
+			sb->instructions_hit = 1;
+		} else {
+			set_time_hit(sb, at, NULL);
+		}
+		make_final(L);
 	}
-	lua_pushstring(L, sb->limit_msg);
-	lua_error(L);
+	se_lua_reraise_limit(L, sb);
+}
+
+void se_lua_charge(lua_State *L, uint64_t cost, const char *what)
+{
+	sandbox *sb = get_sandbox(L);
+	char at[256] = "";
+
+	if (!se_lua_exhausted(sb)) {
+		if (cost <= sb->max_instructions - (sb->instructions < sb->max_instructions
+		                                        ? sb->instructions : sb->max_instructions) &&
+		    !past_deadline(sb)) {
+			sb->instructions += cost;
+			return;
+		}
+		note_position(L, at, sizeof at);
+		if (!past_deadline(sb)) {
+			snprintf(sb->limit_msg, sizeof sb->limit_msg, "%s%sinstruction limit (%llu) exceeded in %s",
+			         at, at[0] ? ": " : "", (unsigned long long)sb->max_instructions, what);
+			sb->instructions_hit = 1;
+		} else {
+			set_time_hit(sb, at, what);
+		}
+		make_final(L);
+	}
+	se_lua_reraise_limit(L, sb);
 }
 
 /* pcall and xpcall must not swallow a limit: once one is hit the script is
@@ -84,6 +158,7 @@ int se_lua_reraise_limit(lua_State *L, sandbox *sb)
 	if (sb->memory_hit && sb->limit_msg[0] == '\0')
 		snprintf(sb->limit_msg, sizeof sb->limit_msg, "%s%smemory limit (%zu bytes) exceeded",
 		         sb->where, sb->where[0] ? ": " : "", sb->limit);
+	make_final(L);
 	lua_pushstring(L, sb->limit_msg);
 	return lua_error(L);
 }
@@ -93,10 +168,12 @@ int se_lua_guarded_pcall(lua_State *L)
 	sandbox *sb = get_sandbox(L);
 	int n = lua_gettop(L);
 
+	if (se_lua_exhausted(sb))
+		return se_lua_reraise_limit(L, sb);
 	lua_pushvalue(L, lua_upvalueindex(1));
 	lua_insert(L, 1);
 	lua_call(L, n, LUA_MULTRET); /* the real pcall/xpcall, inside the script's protected call */
-	if (sb->instructions_hit || sb->memory_hit)
+	if (se_lua_exhausted(sb))
 		return se_lua_reraise_limit(L, sb);
 	return lua_gettop(L);
 }
@@ -110,9 +187,15 @@ int se_lua_message_handler(lua_State *L)
 	const char *msg = lua_tostring(L, 1);
 
 	if (msg == NULL) {
+		char at[256] = "";
+
 		if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
 			return 1;
-		msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+		/* error({}) gets no position from error(): name the line that
+		 * raised it, as a string error would. */
+		note_position(L, at, sizeof at);
+		msg = lua_pushfstring(L, "%s%s(error object is a %s value)", at, at[0] ? ": " : "",
+		                      luaL_typename(L, 1));
 	}
 	if (se_lua_verbose_errors)
 		luaL_traceback(L, L, msg, 1);
@@ -159,16 +242,27 @@ int se_lua_protected_call(sandbox *sb, int nargs, int nresults, se_error *err)
 	sb->instructions = 0;
 	sb->memory_hit = 0;
 	sb->instructions_hit = 0;
+	sb->time_hit = 0;
 	sb->where[0] = '\0';
 	sb->limit_msg[0] = '\0';
+	sb->allocs = 0;
+	sb->deadline = monotonic_now() + sb->seconds;
+	lua_sethook(L, se_lua_count_hook, LUA_MASKCOUNT, HOOK_EVERY);
 	status = lua_pcall(L, nargs, nresults, base);
 	lua_remove(L, base);
 	/* The limits bound the call, not what the host does next. */
+	sb->deadline = 0;
 	limit_hit = sb->memory_hit;
 	sb->memory_hit = 0;
-	if (status == LUA_OK)
-		return SE_OK;
-	if (sb->instructions_hit) {
+	if (status == LUA_OK) {
+		if (!sb->instructions_hit && !sb->time_hit && !limit_hit)
+			return SE_OK;
+		/* A limit the script got past (where Lua itself swallows errors)
+		 * still fails the call. */
+		lua_settop(L, base - 1);
+		lua_pushnil(L);
+	}
+	if (sb->instructions_hit || sb->time_hit) {
 		se_lua_set_script_error(sb, err, SE_ELIMIT, sb->limit_msg);
 	} else if (status == LUA_ERRMEM || limit_hit) {
 		char msg[600];

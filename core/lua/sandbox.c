@@ -60,8 +60,11 @@ static int l_strict_index(lua_State *L)
  * an explicit nil would leave the chunk without globals. */
 static int l_load_text(lua_State *L)
 {
+	sandbox *sb = get_sandbox(L);
 	int nargs = lua_gettop(L) >= 4 ? 4 : 3;
 
+	if (se_lua_exhausted(sb))
+		return se_lua_reraise_limit(L, sb);
 	luaL_checkany(L, 1);
 	lua_settop(L, 4);
 	lua_pushliteral(L, "t");
@@ -70,7 +73,56 @@ static int l_load_text(lua_State *L)
 	lua_pushvalue(L, lua_upvalueindex(1));
 	lua_insert(L, 1);
 	lua_call(L, nargs, LUA_MULTRET); /* inside the script's own protected call */
+	/* A reader function that hit a limit: load() returns the error as a
+	 * value, but the limit is final. */
+	if (se_lua_exhausted(sb))
+		return se_lua_reraise_limit(L, sb);
 	return lua_gettop(L);
+}
+
+/* print() writes to the host's callback, never to stdout: a report on
+ * stdout (--format json) must stay what it says it is. */
+static int l_print(lua_State *L)
+{
+	sandbox *sb = get_sandbox(L);
+	int n = lua_gettop(L);
+	luaL_Buffer b;
+	const char *text;
+	size_t len;
+
+	luaL_buffinit(L, &b);
+	for (int i = 1; i <= n; i++) {
+		if (i > 1)
+			luaL_addchar(&b, '\t');
+		luaL_tolstring(L, i, NULL);
+		luaL_addvalue(&b);
+	}
+	luaL_addchar(&b, '\n');
+	luaL_pushresult(&b);
+	text = lua_tolstring(L, -1, &len);
+	if (sb->on_print != NULL)
+		sb->on_print(sb->print_ud, text, len);
+	return 0;
+}
+
+/* setmetatable() without __gc: Lua runs finalizers with its debug hooks
+ * off, so no instruction or time limit could stop one (a finalizer that
+ * loops would hang the program, even while the state closes).  The real
+ * setmetatable is upvalue 1. */
+static int l_setmetatable(lua_State *L)
+{
+	if (lua_type(L, 2) == LUA_TTABLE) {
+		lua_pushliteral(L, "__gc");
+		if (lua_rawget(L, 2) != LUA_TNIL)
+			return luaL_error(L, "setmetatable: __gc finalizers are not available in salesengine "
+			                     "scripts (sandbox)");
+		lua_pop(L, 1);
+	}
+	lua_settop(L, 2);
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, 2, 1);
+	return 1;
 }
 
 static int valid_module_name(const char *name)
@@ -216,6 +268,17 @@ static void install_guards(lua_State *L)
 	lua_getfield(L, g, "load");
 	lua_pushcclosure(L, l_load_text, 1);
 	lua_setfield(L, g, "load");
+	lua_pushcfunction(L, l_print);
+	lua_setfield(L, g, "print");
+	lua_getfield(L, g, "setmetatable");
+	lua_pushcclosure(L, l_setmetatable, 1);
+	lua_setfield(L, g, "setmetatable");
+	/* Pattern matching and the table functions whose work is not bounded
+	 * by memory run under the budget (pattern.c, cwork.c). */
+	lua_getfield(L, g, "string");
+	se_lua_open_patterns(L, lua_gettop(L));
+	lua_pop(L, 1);
+	se_lua_guard_c_work(L, g);
 	lua_newtable(L);
 	lua_setfield(L, LUA_REGISTRYINDEX, "se.loaded");
 	lua_newtable(L);
@@ -299,6 +362,9 @@ int se_lua_start_sandbox(sandbox *sb, se_rules *rules, const char *path,
 {
 	sb->rules = rules;
 	sb->limit = limits && limits->memory ? limits->memory : SE_SCRIPT_DEFAULT_MEMORY;
+	sb->seconds = limits && limits->seconds > 0 ? limits->seconds : SE_SCRIPT_DEFAULT_SECONDS;
+	sb->on_print = limits ? limits->on_print : NULL;
+	sb->print_ud = limits ? limits->print_ud : NULL;
 	sb->max_instructions = limits && limits->instructions ? limits->instructions
 	                                                    : SE_SCRIPT_DEFAULT_INSTRUCTIONS;
 	se_lua_script_dir(path, sb->dir, sizeof sb->dir);
@@ -308,7 +374,6 @@ int se_lua_start_sandbox(sandbox *sb, se_rules *rules, const char *path,
 		return se_error_set(err, SE_ENOMEM, "out of memory starting Lua");
 	lua_pushlightuserdata(sb->L, sb);
 	lua_rawsetp(sb->L, LUA_REGISTRYINDEX, &se_lua_sandbox_key);
-	lua_sethook(sb->L, se_lua_count_hook, LUA_MASKCOUNT, HOOK_EVERY);
 	open_allowed_libs(sb->L);
 	install_guards(sb->L);
 	return SE_OK;

@@ -720,6 +720,11 @@ void se_lua_open_scope_type(lua_State *L)
 	lua_setfield(L, -2, "__tostring");
 	lua_pushliteral(L, "salesengine.Scope");
 	lua_setfield(L, -2, "__name");
+	/* getmetatable(scope) gives this name, not the table: a script that
+	 * could add __gc here would give every later scope a finalizer, which
+	 * runs where no limit can stop it. */
+	lua_pushliteral(L, "salesengine.Scope");
+	lua_setfield(L, -2, "__metatable");
 	lua_pop(L, 1);
 }
 

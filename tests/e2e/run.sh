@@ -171,6 +171,17 @@ check adapter_cp1251 3 --db d.db --import-with ./$ru/my_crm.lua --encoding cp125
 check usage_adapter_no_input 2 --db c.db --import-with amocrm rules.lua
 check usage_adapter_unknown 2 --db c.db --import-with salesforce export.csv
 check usage_encoding_alone 2 --db c.db --encoding cp1251 --import export_ru.csv
+# Lua's print() goes to stderr: the JSON on stdout stays valid.
+check metrics_print 0 --db a.db "$asof" --format json --report metrics print_rules.lua
+if command -v python3 >/dev/null && ! python3 -m json.tool metrics_print.out >/dev/null; then
+	echo "FAIL metrics_print: stdout is not JSON"
+	failed=$((failed + 1))
+fi
+# Work inside one C call (a backtracking pattern) stops at the budget, with
+# the line; a finalizer is refused in a rule test file.
+check check_c_work 1 --check c_work.lua
+check ruletest_gc 1 test gc_test.lua
+
 # Rule tests: a pass, differences printed per list and metric, a start the
 # clock cannot read; a malformed test{} after a good one (which still runs).
 check ruletest_diff 1 test rules_test.lua

@@ -49,7 +49,9 @@ globals_doc = {c for c in calls if c not in methods and c not in keys}
 
 # the standard library's own names (the sandbox replaces some) are LuaLS's
 lua_std = {"load", "os", "string", "table", "math", "utf8", "io", "debug", "package",
-           "dofile", "loadfile", "collectgarbage", "print", "error", "pairs", "ipairs"}
+           "dofile", "loadfile", "collectgarbage", "print", "error", "pairs", "ipairs",
+           "setmetatable", "getmetatable", "rawget", "rawset", "rawequal", "rawlen", "next",
+           "select", "tostring", "tonumber", "type", "pcall", "xpcall", "assert", "unpack"}
 globals_c = (set(re.findall(r'lua_setfield\(L, g, "([a-z_]+)"\)', c_src)) |
              set(re.findall(r'lua_setglobal\(L, "([a-z_]+)"\)', c_src))) - lua_std
 methods_c = set(re.findall(r'\{ "([a-z_]+)", l_scope_[a-z_]+ \}', c_src))
