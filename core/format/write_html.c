@@ -343,29 +343,32 @@ static void funnel_svg(const page *p, int funnel, const char *dim, const char *n
 	fputs("</svg></figure>\n", p->out);
 }
 
-/* Manager names of a funnel's diagnostics, in the report's order. */
+/* Manager names of a funnel's diagnostics, in the report's order: the rows
+ * of the first step (every manager has one row per step), so a store with
+ * thousands of managers is read once, not compared name by name. */
 static int managers_of(const page *p, int funnel, const char **names, int max)
 {
+	const se_funnel *fn = &p->rep->rules->funnels[funnel];
+	char step[512];
 	int n = 0;
 
+	if (fn->n_stages < 2)
+		return 0;
+	snprintf(step, sizeof step, "%s -> %s", fn->stages[0].name, fn->stages[1].name);
 	for (size_t i = 0; i < p->bs->n; i++) {
 		const se_block *b = &p->bs->v[i];
 
 		if (b->funnel != funnel || strcmp(b->desc->name, "diagnostics") != 0)
 			continue;
-		for (size_t r = 0; r < b->rows && n < max; r++) {
-			const char *name = se_block_str(b, r, "name");
-			int seen = 0;
-
-			if (strcmp(se_block_str(b, r, "dimension"), "manager") != 0)
-				continue;
-			for (int k = 0; k < n && !seen; k++)
-				seen = strcmp(names[k], name) == 0;
-			if (!seen)
-				names[n++] = name;
-		}
+		for (size_t r = 0; r < b->rows; r++)
+			if (strcmp(se_block_str(b, r, "dimension"), "manager") == 0 &&
+			    strcmp(se_block_str(b, r, "step"), step) == 0) {
+				if (n < max)
+					names[n] = se_block_str(b, r, "name");
+				n++;
+			}
 	}
-	return n;
+	return n; /* all of them; names holds the first max */
 }
 
 static void section_funnels(const page *p)

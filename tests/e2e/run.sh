@@ -60,6 +60,8 @@ check import_jsonl 3 --db a.db --import events.jsonl "$asof" --format csv --repo
 # Reports over what is stored, no import: table (Cyrillic alignment), JSON.
 check report_table 0 --db a.db "$asof" rules.lua
 check report_json 0 --db a.db "$asof" --format json --report conversion,presale rules.lua
+# --lang ru: Russian titles and headers, numbers for people (1 234,50 ₽).
+check report_table_ru 0 --db a.db "$asof" --lang ru --report conversion,presale,unknown rules.lua
 # -o: the same report into a file (stdout empty), replacing what was there;
 # a directory that does not exist fails without leaving anything behind.
 echo stale >report.json
