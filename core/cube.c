@@ -296,7 +296,7 @@ static void add_flows(adder *a, const funnel_layout *l)
 			if (at != SE_NONE && (p = flow_cell(a, at)) != NULL) {
 				p[l->reached + (size_t)m * l->n_stages + s]++;
 				if (s == l->won)
-					p[l->revenue + m] += se_kopecks_of(a->d->amount);
+					p[l->revenue + m] = se_add_sat(p[l->revenue + m], se_kopecks_of(a->d->amount));
 			}
 		}
 		for (int i = 0; i < l->n_pairs; i++) {
@@ -327,10 +327,10 @@ static void add_state(adder *a, const funnel_layout *l)
 	}
 	if (e->state == SE_DEAL_OPEN) {
 		p[l->open + e->stage]++;
-		if (isnan(a->d->amount))
+		if (!se_amount_counted(a->d->amount))
 			p[l->no_amount + e->stage]++;
 		else
-			p[l->amount + e->stage] += se_kopecks_of(a->d->amount);
+			p[l->amount + e->stage] = se_add_sat(p[l->amount + e->stage], se_kopecks_of(a->d->amount));
 		return;
 	}
 	/* As the presale report's rates: closed deals that reached each stage
@@ -534,19 +534,20 @@ static int64_t walk_next(walker *w)
 /* Sums counter `off` over the cells the filter selects. */
 static int64_t sum(const se_cube *c, const se_cube_filter *q, int state, size_t off)
 {
-	int64_t total = 0, at;
+	se_money total = 0;
+	int64_t at;
 	walker w;
 
 	if (!ensure_sorted(c)) { /* out of memory for the index: read every cell */
 		for (size_t i = 0; i < c->n_cells; i++)
 			if (matches(&c->keys[i], q, state))
 				total += c->counts[i * c->width + off];
-		return total;
+		return se_money_to_int64(total);
 	}
 	walk_start(&w, c, q, state);
 	while ((at = walk_next(&w)) >= 0)
 		total += c->counts[(size_t)at * c->width + off];
-	return total;
+	return se_money_to_int64(total);
 }
 
 static int valid_funnel(const se_cube *c, int funnel)
@@ -658,23 +659,22 @@ void se_cube_open(const se_cube *c, const se_cube_filter *q, int stage, int pres
 		if (!stage_selected(c, q->funnel, s, stage, presale_only))
 			continue;
 		*deals += sum(c, q, 1, l->open + s);
-		*amount += sum(c, q, 1, l->amount + s);
+		*amount = se_add_sat(*amount, sum(c, q, 1, l->amount + s));
 		*no_amount += sum(c, q, 1, l->no_amount + s);
 	}
 }
 
-/* Win rate from stage s as the presale report takes it: the manager's
- * closed deals, else the team's, else none (returns 0 then). */
 /* One manager's forecast in the filter: its amounts follow the filter's
  * source, its win rates are over every source (forecast.h). */
-static int64_t manager_forecast(const se_cube *c, const se_cube_filter *q, uint32_t m, const int64_t *team,
-                                int64_t *mine)
+static se_money manager_forecast(const se_cube *c, const se_cube_filter *q, uint32_t m, const int64_t *team,
+                                 se_money *mine)
 {
 	const funnel_layout *l = &c->f[q->funnel];
 	const se_funnel *fn = &c->rules->funnels[q->funnel];
 	se_cube_filter qm = { q->funnel, m, SE_CUBE_ANY, 0, 0 };
 	int n = l->n_stages;
-	int64_t total = 0, at;
+	se_money total = 0;
+	int64_t at;
 	walker w;
 
 	memset(mine, 0, (size_t)n * 3 * sizeof *mine);
@@ -695,7 +695,7 @@ static int64_t manager_forecast(const se_cube *c, const se_cube_filter *q, uint3
 
 		if (!fn->stages[s].presale || mine[2 * n + s] == 0)
 			continue;
-		r = se_win_rate_pick(mine[s], mine[n + s], team[2 * s], team[2 * s + 1]);
+		r = se_win_rate_pick((int64_t)mine[s], (int64_t)mine[n + s], team[2 * s], team[2 * s + 1]);
 		total += se_forecast_part(mine[2 * n + s], &r);
 	}
 	return total;
@@ -704,7 +704,8 @@ static int64_t manager_forecast(const se_cube *c, const se_cube_filter *q, uint3
 int se_cube_forecast(const se_cube *c, const se_cube_filter *q, int64_t *out)
 {
 	const int64_t *team;
-	int64_t *mine, total = 0, at;
+	se_money *mine, total = 0;
+	int64_t at;
 
 	*out = 0;
 	if (!valid_funnel(c, q->funnel) || c->n_cells == 0)
@@ -731,7 +732,7 @@ int se_cube_forecast(const se_cube *c, const se_cube_filter *q, int64_t *out)
 		}
 	}
 	free(mine);
-	*out = total;
+	*out = se_money_to_int64(total);
 	return SE_OK;
 }
 

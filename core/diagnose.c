@@ -325,7 +325,7 @@ int se_report_forecast(const se_report *rep, int funnel, int stage, uint32_t man
 int se_report_forecast_months(const se_report *rep, int funnel, size_t i, se_forecast_month *out)
 {
 	const se_insight *in;
-	const int64_t *row;
+	const se_money *row;
 
 	memset(out, 0, sizeof *out);
 	if (bad_funnel(rep, funnel))
@@ -335,7 +335,7 @@ int se_report_forecast_months(const se_report *rep, int funnel, size_t i, se_for
 		return SE_ERR;
 	row = &in->close_month[i * 4];
 	out->month = i == (size_t)in->close_nb ? -1 : in->close_lo + (int64_t)i;
-	out->deals = row[0];
+	out->deals = (int64_t)row[0];
 	out->amount = row[1];
 	out->forecast_stage = row[2];
 	out->forecast_shrunk = row[3];
@@ -387,9 +387,9 @@ int se_report_backtest(const se_report *rep, int funnel, int cut, se_backtest *o
 /* Spend of source (NULL: every source) for a bucket: the month itself for
  * monthly buckets, every month overlapping the range for total; -1 when
  * buckets are days or weeks. */
-static int64_t bucket_spend(const se_report *rep, const char *source, int64_t bucket)
+static se_money bucket_spend(const se_report *rep, const char *source, int64_t bucket)
 {
-	int64_t sum = 0;
+	se_money sum = 0;
 
 	if (rep->period != SE_PERIOD_MONTH && rep->period != SE_PERIOD_TOTAL)
 		return -1;
@@ -476,9 +476,9 @@ int se_report_channel(const se_report *rep, int funnel, int64_t bucket, uint32_t
 	                                 : rep->sources[source] ? rep->sources[source] : "(none)", bucket);
 	if (out->spend >= 0) {
 		if (out->leads > 0)
-			out->cpl = se_div_round(out->spend, out->leads);
+			out->cpl = se_money_div_round(out->spend, out->leads);
 		if (out->won > 0)
-			out->cps = se_div_round(out->spend, out->won);
+			out->cps = se_money_div_round(out->spend, out->won);
 		if (out->spend > 0)
 			out->romi = (double)(out->revenue - out->spend) / (double)out->spend;
 	}
@@ -565,7 +565,7 @@ int se_report_pair(const se_report *rep, int funnel, int pair, int64_t bucket, u
 	return SE_OK;
 }
 
-int se_report_won(const se_report *rep, int funnel, int64_t bucket, int64_t *won, int64_t *revenue)
+int se_report_won(const se_report *rep, int funnel, int64_t bucket, int64_t *won, se_money *revenue)
 {
 	*won = *revenue = 0;
 	if (bad_funnel(rep, funnel))

@@ -19,9 +19,9 @@ se_win_rate se_win_rate_pick(int64_t won, int64_t closed, int64_t team_won, int6
 	return w;
 }
 
-int64_t se_forecast_part(int64_t amount, const se_win_rate *w)
+se_money se_forecast_part(se_money amount, const se_win_rate *w)
 {
 	if (w->closed == 0)
 		return 0;
-	return se_div_round((int64_t)((__int128)amount * w->won), w->closed);
+	return se_money_div_round(amount * w->won, w->closed);
 }

@@ -12,6 +12,8 @@
 #ifndef SE_FORECAST_H
 #define SE_FORECAST_H
 
+#include "money.h"
+
 #include <stdint.h>
 
 typedef struct se_win_rate {
@@ -24,7 +26,8 @@ typedef struct se_win_rate {
 se_win_rate se_win_rate_pick(int64_t won, int64_t closed, int64_t team_won, int64_t team_closed);
 
 /* amount x won / closed, rounded half up to the kopeck; 0 when closed is 0.
- * Exact for every amount a store can hold (128-bit product). */
-int64_t se_forecast_part(int64_t amount, const se_win_rate *w);
+ * Exact in 128 bits while amount x won < 2^127 (amounts below 2^96 and
+ * fewer than 2^31 closed deals). */
+se_money se_forecast_part(se_money amount, const se_win_rate *w);
 
 #endif

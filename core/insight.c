@@ -3,11 +3,15 @@
  *
  * Owns: lead handling, manager style counts, stays and times to won, open
  * and stale deals, the close-month forecast, per-source steps and the
- * source x manager cohort grid, and the backtest replays (docs/METRICS.md
- * 4f-4k).  Counts go into dense arrays like report.c's; durations, whose
- * medians cannot be summed, are appended as 12-byte samples and turned into
- * nearest-rank quantiles once after the pass (a counting sort by cell, then
- * quickselect per cell: linear, no comparison sort of millions of values).
+ * source x manager cohorts, and the backtest replays (docs/METRICS.md
+ * 4f-4k).  Counts go into grids by (bucket, manager or source) like
+ * report.c's; source x manager cohorts, a product of two large dimensions,
+ * are a record per lead sorted and merged after the pass, so memory follows
+ * the leads.  Durations, whose medians cannot be summed, are appended as
+ * 12-byte samples and turned into nearest-rank quantiles once after the
+ * pass (quantile.c).  Per-manager summaries every accessor call would
+ * otherwise redo (the style quadrant's medians) are computed once in
+ * se_insight_finish().
  * Whatever needs a median before it can be decided (stale deals, the
  * expected close month) keeps a compact record per open deal and is decided
  * in se_insight_finish().
@@ -428,7 +432,7 @@ static int close_months(se_report *rep, int fi)
 	}
 	for (size_t i = 0; i < in->n_open; i++) {
 		const se_open_deal *o = &in->open[i];
-		int64_t *row;
+		se_money *row;
 		se_stage_rate r;
 		double p = f->stages[o->stage].probability;
 
@@ -624,6 +628,8 @@ static size_t sort_merge(se_sm_cell *v, size_t n, int (*cmp)(const void *, const
 {
 	size_t out = 0;
 
+	if (n == 0)
+		return 0;
 	qsort(v, n, sizeof *v, cmp);
 	for (size_t i = 0; i < n; i++) {
 		if (out > 0 && cmp(&v[out - 1], &v[i]) == 0) {
@@ -641,7 +647,8 @@ static int merge_sm(se_insight *in)
 	in->n_sm = sort_merge(in->sm, in->n_sm, by_bucket_source_manager);
 	if ((in->sm_manager = malloc((in->n_sm ? in->n_sm : 1) * sizeof *in->sm_manager)) == NULL)
 		return SE_ENOMEM;
-	memcpy(in->sm_manager, in->sm, in->n_sm * sizeof *in->sm);
+	if (in->n_sm > 0)
+		memcpy(in->sm_manager, in->sm, in->n_sm * sizeof *in->sm);
 	in->n_sm_manager = sort_merge(in->sm_manager, in->n_sm, by_bucket_manager);
 	return SE_OK;
 }

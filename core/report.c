@@ -124,7 +124,7 @@ static void add_presale_and_rates(se_report *rep, se_funnel_agg *a, const se_fun
 			se_presale_cell *c = &a->presale[(size_t)e->stage * rep->n_manager + mgr];
 
 			c->deals++;
-			if (isnan(amount))
+			if (!se_amount_counted(amount)) /* none, or over SE_AMOUNT_MAX */
 				c->no_amount++;
 			else
 				c->amount += se_kopecks_of(amount);
@@ -161,6 +161,8 @@ static int aggregate_deal(pass *p, const se_chunk_deal *d, const se_deal_eval *e
 
 	rep->deals++;
 	rep->events += d->n_events;
+	if (!isnan(d->amount) && !se_amount_counted(d->amount))
+		rep->amounts_over_max++;
 	count_unknown(rep, e, d);
 	if (e->funnel == SE_NONE) {
 		rep->deals_unmatched++;

@@ -2,9 +2,12 @@
  * report.h: the aggregated numbers of one report run, shared by report.c
  * (which fills them from the counting core) and format/ (which prints them).
  *
- * Cells are kept per (bucket, manager or source id) in dense grids that grow
- * to the buckets actually seen, so aggregation is an array increment per
- * deal and report, and the cost of a report is one pass over the deals.
+ * Cells are kept per (bucket, manager or source id) in grids that grow to
+ * the buckets actually seen, so aggregation is an array increment per deal
+ * and report, and the cost of a report is one pass over the deals.  Never a
+ * grid over a product of managers and sources: such data is kept as sorted
+ * records (se_sm_cell).  Totals every accessor call would redo per manager
+ * (team win rates, pair sums) are summed once after the pass.
  */
 #ifndef SE_REPORT_H
 #define SE_REPORT_H
@@ -25,12 +28,12 @@ typedef struct se_pair_cell {
  * so the printed totals are the sums of the printed parts. */
 typedef struct se_source_cell {
 	int64_t leads, won;
-	int64_t revenue;     /* kopecks */
+	se_money revenue;    /* kopecks */
 } se_source_cell;
 
 typedef struct se_presale_cell {
 	int64_t deals, no_amount;
-	int64_t amount;      /* kopecks */
+	se_money amount;     /* kopecks */
 } se_presale_cell;
 
 typedef struct se_rate_cell {
@@ -80,14 +83,14 @@ typedef struct se_backtest_cut {
 	int64_t cutoff;                /* UTC seconds */
 	se_presale_cell *open;         /* [stage * n_manager + manager] open at the cutoff */
 	se_rate_cell *rates;           /* [stage * n_manager + manager] closed before it */
-	int64_t *won_amount;           /* [stage * n_manager + manager] of those open, won after */
+	se_money *won_amount;          /* [stage * n_manager + manager] of those open, won after */
 	int64_t *won_deals;
-	int64_t *still_open;           /* [stage * n_manager + manager] still open now */
+	se_money *still_open;          /* [stage * n_manager + manager] still open now */
 	/* Deals whose whole history lies before this cutoff count the same at
 	 * every later one: added here once, carried forward after the pass. */
 	se_presale_cell *carry_open;
 	se_rate_cell *carry_rates;
-	int64_t *carry_still_open;
+	se_money *carry_still_open;
 } se_backtest_cut;
 
 #define SE_BACKTEST_CUTS 6
@@ -106,7 +109,7 @@ typedef struct se_insight {
 	int64_t *open_count, *stale_count;  /* [stage * n_manager + manager] */
 	se_stale_deal *stale;          /* most overdue first, at most SE_STALE_LIST */
 	size_t n_stale;
-	int64_t *close_month;          /* forecast by month: [month - close_lo] x 4 sums */
+	se_money *close_month;         /* forecast by month: [month - close_lo] x 4 sums */
 	int64_t close_lo, close_nb;
 	se_grid *source_pairs;         /* one per pair: se_pair_cell by source */
 	se_sm_cell *sm;                /* by (bucket, source, manager), sorted after the pass */
@@ -184,6 +187,7 @@ struct se_report {
 	char **unknown_example;    /* deal_id text per status with events, else NULL */
 
 	int64_t deals, events, deals_unmatched, unknown_events;
+	int64_t amounts_over_max;  /* deals whose amount is over SE_AMOUNT_MAX: in no sum */
 
 	struct se_cube *cube;      /* when the rules declare metrics or alert rules */
 	se_metric_table *metric_tables; /* [funnel * n_metrics + metric], or NULL */
@@ -302,7 +306,7 @@ const se_stale_deal *se_report_stale_deal(const se_report *rep, int funnel, size
  * per-(manager, stage) parts of forecast.h. */
 typedef struct se_presale {
 	int64_t deals, no_amount;
-	int64_t amount, forecast;      /* kopecks */
+	se_money amount, forecast;     /* kopecks */
 	int64_t won, closed;           /* one part (a manager at a stage): the rate it used;
 	                                * the team at a stage: the team's closed deals; else 0 */
 	const char *basis;             /* "manager", "team", "none"; "mixed" when the parts differ;
@@ -315,18 +319,20 @@ int se_report_presale(const se_report *rep, int funnel, int stage, uint32_t mana
  * pre-sale stages.  Forecasts are sums of per-(stage, manager) parts, each
  * rounded to the kopeck. */
 typedef struct se_forecast {
-	int64_t deals, amount;         /* kopecks */
+	int64_t deals;
+	se_money amount;               /* kopecks */
 	double probability;            /* the script's for the stage, -1 when not set or stage -1 */
-	int64_t forecast_stage;        /* amount x probability */
+	se_money forecast_stage;       /* amount x probability */
 	se_stage_rate rate;            /* empirical, shrunk (not for stage -1) */
-	int64_t forecast_shrunk;       /* amount x rate.shrunk */
+	se_money forecast_shrunk;      /* amount x rate.shrunk */
 } se_forecast;
 int se_report_forecast(const se_report *rep, int funnel, int stage, uint32_t manager, se_forecast *out);
 /* By expected close month: month -1 = the deals of stages no won deal ever
  * passed (no history to date them). */
 typedef struct se_forecast_month {
 	int64_t month;                 /* year * 12 + month - 1, or -1 */
-	int64_t deals, amount, forecast_stage, forecast_shrunk;
+	int64_t deals;
+	se_money amount, forecast_stage, forecast_shrunk;
 } se_forecast_month;
 int se_report_forecast_months(const se_report *rep, int funnel, size_t i, se_forecast_month *out);
 
@@ -334,17 +340,20 @@ int se_report_forecast_months(const se_report *rep, int funnel, size_t i, se_for
  * oldest first), against what was won after it. */
 typedef struct se_backtest {
 	int64_t cutoff;                /* UTC seconds */
-	int64_t deals, amount, forecast_stage, forecast_shrunk;
-	int64_t won_deals, won_amount; /* of those deals, won after the cutoff (by as-of) */
-	int64_t still_open;            /* amount of those deals still open now */
+	int64_t deals;
+	se_money amount, forecast_stage, forecast_shrunk;
+	int64_t won_deals;             /* of those deals, won after the cutoff (by as-of) */
+	se_money won_amount;
+	se_money still_open;           /* amount of those deals still open now */
 } se_backtest;
 int se_report_backtest(const se_report *rep, int funnel, int cut, se_backtest *out);
 
 /* A source in a bucket (4j).  Money in kopecks; spend -1 when the period
  * has no monthly spend (day and week). */
 typedef struct se_channel {
-	int64_t leads, won, revenue, spend;
-	int64_t cpl, cps;              /* spend / leads, spend / won; -1 when not defined */
+	int64_t leads, won;
+	se_money revenue, spend;
+	se_money cpl, cps;             /* spend / leads, spend / won; -1 when not defined */
 	double romi;                   /* (revenue - spend) / spend; NAN when not defined */
 	double cmh_z;                  /* within-manager comparison with the other sources */
 	int weak;                      /* cmh_z < -1.96 */
@@ -359,6 +368,6 @@ int se_report_source_step(const se_report *rep, int funnel, int pair, int64_t bu
  * team's leads (sources). */
 int64_t se_report_leads(const se_report *rep, int funnel, int64_t bucket, enum se_dim dim, uint32_t id);
 int se_report_pair(const se_report *rep, int funnel, int pair, int64_t bucket, uint32_t manager, se_pair_cell *out);
-int se_report_won(const se_report *rep, int funnel, int64_t bucket, int64_t *won, int64_t *revenue);
+int se_report_won(const se_report *rep, int funnel, int64_t bucket, int64_t *won, se_money *revenue);
 
 #endif

@@ -1940,6 +1940,40 @@ static void test_json_escapes(void **state)
 	expect_json(f, "$.funnels[0].leads[2].name", "text", "Ян");
 }
 
+/* Sums of money are exact beyond 64 bits: two won deals of 6e16 each are
+ * 12e18 kopecks, more than INT64_MAX; so is the pre-sale amount of two
+ * open deals of 6e16 and its forecast (a rate of 1: every closed deal from
+ * Offer was won). */
+static void test_money_sums_exact(void **state)
+{
+	fixture *f = *state;
+	se_report_opts o = default_opts();
+	const char *out;
+
+	load_script(f, sales_script);
+	import_csv(f, CSV_HEADER
+	           "m1,M1,2025-01-10T10:00:00Z,Lead,Ann,Web,60000000000000000\n"
+	           "m2,M1,2025-01-11T10:00:00Z,Offer,Ann,Web,60000000000000000\n"
+	           "m3,M1,2025-01-12T10:00:00Z,Paid,Ann,Web,60000000000000000\n"
+	           "m4,M2,2025-01-10T11:00:00Z,Lead,Ann,Web,60000000000000000\n"
+	           "m5,M2,2025-01-11T11:00:00Z,Offer,Ann,Web,60000000000000000\n"
+	           "m6,M2,2025-01-12T11:00:00Z,Paid,Ann,Web,60000000000000000\n"
+	           "m7,M3,2025-01-10T12:00:00Z,Offer,Ann,Web,60000000000000000\n"
+	           "m8,M4,2025-01-10T13:00:00Z,Offer,Ann,Web,60000000000000000\n");
+	o.reports = SE_REPORT_SOURCES | SE_REPORT_PRESALE;
+	out = render(f, &o, SE_OUTPUT_CSV);
+	expect_text(out,
+	            "report,funnel,stage,dimension,name,deals,amount,win_rate_pct,win_rate_basis,forecast,no_amount\n"
+	            "presale,sales,Offer,team,*,2,120000000000000000.00,100.0,manager,120000000000000000.00,0\n"
+	            "presale,sales,Offer,manager,Ann,2,120000000000000000.00,100.0,manager,120000000000000000.00,0\n"
+	            "presale,sales,*,team,*,2,120000000000000000.00,100.0,manager,120000000000000000.00,0\n"
+	            "presale,sales,*,manager,Ann,2,120000000000000000.00,100.0,manager,120000000000000000.00,0\n"
+	            "\n"
+	            "report,funnel,period,dimension,name,leads,won,conversion_pct,revenue\n"
+	            "sources,sales,all,team,*,4,2,50.0,120000000000000000.00\n"
+	            "sources,sales,all,source,Web,4,2,50.0,120000000000000000.00\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1980,6 +2014,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_channels_spend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spend_csv_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compare_weeks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_money_sums_exact, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -59,12 +59,13 @@ typedef struct se_col {
 } se_col;
 
 typedef struct se_cell {
-	const char *s;       /* SE_T_STR: points to names; NULL when the text is in buf */
-	char buf[40];        /* short text owned by the cell (rows move when the block grows) */
-	int64_t i;           /* SE_T_INT, SE_T_BOOL; SE_T_AMOUNT: kopecks */
+	se_money i;          /* SE_T_INT, SE_T_BOOL; SE_T_AMOUNT: kopecks, exact */
 	double d;            /* SE_T_PCT: ratio 0..1 */
-	int64_t num, den;    /* SE_T_PCT from counts (den > 0): printed exactly */
+	int64_t tenths;      /* SE_T_PCT from counts or kopecks: tenths of a percent, exact */
+	const char *s;       /* SE_T_STR: points to names; NULL when the text is in buf */
 	int null;            /* SE_T_PCT with a zero denominator; any type: no value */
+	int exact;           /* tenths is set */
+	char buf[40];        /* short text owned by the cell (rows move when the block grows) */
 } se_cell;
 
 struct se_report_desc;
@@ -211,14 +212,21 @@ static inline void se_set_ratio(se_cell *c, double num, double den)
 {
 	c->null = den == 0;
 	c->d = den == 0 ? 0 : num / den;
-	c->num = c->den = 0;
+	c->exact = 0;
 }
 
-static inline void se_set_count_ratio(se_cell *c, int64_t num, int64_t den)
+/* Tenths of a percent, halves rounded up, exactly from counts (so 1/16 is
+ * 6.3, never 6.2 by a binary accident): computed once, here, as the row is
+ * filled (a block holds rows of every report at once: cells stay small). */
+static inline void se_set_count_ratio(se_cell *c, se_money num, se_money den)
 {
 	se_set_ratio(c, (double)num, (double)den);
-	c->num = num;
-	c->den = den;
+	if (den > 0 && num >= 0) {
+		se_money t = (2000 * num + den) / (2 * den);
+
+		c->tenths = t > INT64_MAX ? INT64_MAX : (int64_t)t;
+		c->exact = 1;
+	}
 }
 
 static inline void se_set_hours(se_cell *c, int64_t seconds, int64_t n)
@@ -228,7 +236,7 @@ static inline void se_set_hours(se_cell *c, int64_t seconds, int64_t n)
 }
 
 /* Kopecks, or no value when negative (spend unknown, CPL undefined). */
-static inline void se_set_money(se_cell *c, int64_t kopecks)
+static inline void se_set_money(se_cell *c, se_money kopecks)
 {
 	c->i = kopecks;
 	c->null = kopecks < 0;
@@ -250,8 +258,6 @@ static inline double se_real_rounded(double d)
 /* Tenths of a percent, halves rounded up: exactly from counts (so 1/16 is
  * 6.3, never 6.2 by a binary accident), else from the ratio. */
 int64_t se_pct_tenths(const se_cell *c);
-/* "1234.50" from 123450 kopecks: exact, no floating point. */
-void se_format_kopecks(int64_t k, char *buf, size_t size);
 /* Text of a cell for CSV (table = 0) and the table (table = 1: "-" for no
  * value, "yes"/"open" for flags); buf (64 bytes) when it must be formatted. */
 const char *se_cell_text(const se_col *c, const se_cell *v, char *buf, size_t size, int table);

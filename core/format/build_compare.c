@@ -14,7 +14,7 @@ enum mkind { M_COUNT, M_AMOUNT, M_RATE };
 
 typedef struct metric_pair {
 	enum mkind kind;
-	int64_t v, pv;           /* counts, kopecks; rates: to */
+	se_money v, pv;          /* counts, kopecks; rates: to */
 	int64_t den, pden;       /* rates: from */
 } metric_pair;
 
@@ -33,7 +33,7 @@ static void set_tenths(se_cell *c, int64_t t)
 	snprintf(c->buf, sizeof c->buf, "%s%lld.%lld", t < 0 ? "-" : "", llabs(t) / 10, llabs(t) % 10);
 }
 
-static void set_metric_value(se_cell *c, enum mkind kind, int64_t v, int64_t den)
+static void set_metric_value(se_cell *c, enum mkind kind, se_money v, int64_t den)
 {
 	c->s = NULL;
 	if (kind == M_COUNT)
@@ -41,7 +41,7 @@ static void set_metric_value(se_cell *c, enum mkind kind, int64_t v, int64_t den
 	else if (kind == M_AMOUNT)
 		se_format_kopecks(v, c->buf, sizeof c->buf);
 	else if (den > 0)
-		set_tenths(c, tenths_of(v, den));
+		set_tenths(c, tenths_of((int64_t)v, den));
 	else
 		c->null = 1;
 }
@@ -75,7 +75,7 @@ static void compare_row(se_block *b, const char *funnel, const char *period, con
 		return;
 	}
 	/* the change of a rate is in percentage points, from the printed tenths */
-	set_tenths(&r[8], tenths_of(m->v, m->den) - tenths_of(m->pv, m->pden));
+	set_tenths(&r[8], tenths_of((int64_t)m->v, m->den) - tenths_of((int64_t)m->pv, m->pden));
 	{
 		double now = (double)m->v / (double)m->den, before = (double)m->pv / (double)m->pden;
 
@@ -110,7 +110,8 @@ static void compare_one(const se_report *rep, se_block *b, int f, int64_t k, con
 		compare_row(b, fn->name, period, previous, dim, name, b->labels[p], &m);
 	}
 	if (manager == SE_ALL) {
-		int64_t won, revenue, pwon, prevenue;
+		int64_t won, pwon;
+		se_money revenue, prevenue;
 
 		se_report_won(rep, f, k, &won, &revenue);
 		se_report_won(rep, f, k - 1, &pwon, &prevenue);

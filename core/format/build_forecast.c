@@ -95,7 +95,7 @@ void se_build_forecast_month(const se_report *rep, const se_report_desc *desc, s
 }
 
 static void backtest_row(se_block *b, const char *funnel, const char *label, const se_backtest *t,
-                         int64_t err_stage, int64_t err_shrunk)
+                         se_money err_stage, se_money err_shrunk)
 {
 	se_cell *r = se_block_row(b);
 
@@ -135,14 +135,14 @@ void se_build_backtest(const se_report *rep, const se_report_desc *desc, se_bloc
 	const char *fname = rep->rules->funnels[f].name;
 	se_block *b = se_block_new(bs, desc, f, 0);
 	se_backtest t, all;
-	int64_t abs_stage = 0, abs_shrunk = 0;
+	se_money abs_stage = 0, abs_shrunk = 0;
 
 	if (b == NULL)
 		return;
 	memset(&all, 0, sizeof all);
 	for (int c = 0; se_report_backtest(rep, f, c, &t) == SE_OK; c++) {
 		char label[32];
-		int64_t es = t.forecast_stage - t.won_amount, eh = t.forecast_shrunk - t.won_amount;
+		se_money es = t.forecast_stage - t.won_amount, eh = t.forecast_shrunk - t.won_amount;
 
 		if (t.deals == 0)
 			continue;

@@ -58,8 +58,8 @@ se_cell *se_block_row(se_block *b)
 
 int64_t se_pct_tenths(const se_cell *c)
 {
-	if (c->den > 0 && c->num >= 0)
-		return (2000 * c->num + c->den) / (2 * c->den);
+	if (c->exact)
+		return c->tenths;
 	return llround(c->d * 1000.0);
 }
 
@@ -139,14 +139,6 @@ int se_pair_labels(se_block *b, const se_funnel *fn)
 }
 
 /* ---- formatting cells --------------------------------------------------------- */
-
-void se_format_kopecks(int64_t k, char *buf, size_t size)
-{
-	uint64_t a = k < 0 ? (uint64_t)0 - (uint64_t)k : (uint64_t)k;
-
-	snprintf(buf, size, "%s%llu.%02llu", k < 0 ? "-" : "", (unsigned long long)(a / 100),
-	         (unsigned long long)(a % 100));
-}
 
 /* A custom metric's value: percentages as the built-in ones (tenths,
  * halves up), money with two decimals, other numbers with up to two. */

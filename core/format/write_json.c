@@ -27,7 +27,7 @@ static void json_cell(FILE *out, const se_col *c, const se_cell *v)
 		fprintf(out, "%lld", (long long)v->i);
 		return;
 	case SE_T_AMOUNT: {
-		char buf[32];
+		char buf[64];
 
 		se_format_kopecks(v->i, buf, sizeof buf);
 		fputs(buf, out);

@@ -196,5 +196,8 @@ int se_write_table(const se_report *rep, const se_blocks *bs, FILE *out, const s
 	if (rep->deals_unmatched > 0)
 		fprintf(out, "%lld deals have no status any funnel knows: they are in no report above.\n",
 		        (long long)rep->deals_unmatched);
+	if (rep->amounts_over_max > 0)
+		fprintf(out, "%lld deals have an amount over %.0f: it is in no sum above (as no amount).\n",
+		        (long long)rep->amounts_over_max, SE_AMOUNT_MAX);
 	return SE_OK;
 }

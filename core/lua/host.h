@@ -26,6 +26,7 @@
 
 #include "adapter.h"
 #include "cube.h"
+#include "money.h"
 #include "rules.h"
 #include "script.h"
 #include "timeconv.h"
@@ -172,7 +173,7 @@ void se_lua_open_scope_type(lua_State *L);
 const se_report *se_lua_data_report(lua_State *L);
 lscope *se_lua_push_scope(lua_State *L, const lscope *s);
 se_cube_filter se_lua_scope_filter(const lscope *s);
-double se_lua_money(int64_t kopecks);
+double se_lua_money(se_money kopecks);
 int64_t se_lua_name_id(char **names, uint32_t n, const char *name);
 int se_lua_is_builtin_metric(const char *name);
 void se_lua_builtin_value(const se_report *rep, const lscope *s, const char *name, int pair,

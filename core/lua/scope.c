@@ -61,7 +61,7 @@ static int stage_arg(lua_State *L, const se_report *rep, const lscope *s, int ar
 	return i;
 }
 
-double se_lua_money(int64_t kopecks)
+double se_lua_money(se_money kopecks)
 {
 	return (double)kopecks / 100.0;
 }
