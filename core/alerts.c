@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,7 +40,6 @@
 
 extern char **environ;
 
-#define HOOK_TIMEOUT_MS 10000
 
 /* ---- labels and messages ----------------------------------------------------- */
 
@@ -479,60 +479,126 @@ static void say(const se_alert_opts *opts, const char *fmt, ...)
 	opts->on_message(opts->ud, msg);
 }
 
+static double monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Feeds the hook its input without ever blocking: the pipe is
+ * non-blocking and each write waits in poll() no longer than the time
+ * left, so a hook that never reads cannot hold us past the deadline.
+ * Returns when everything is written, the hook stopped reading, or the
+ * deadline passed. */
+static void feed_hook(int fd, const char *buf, size_t len, pid_t pid, double deadline,
+                      int *status, int *exited)
+{
+	size_t done = 0;
+
+	while (done < len && !*exited) {
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		double left = deadline - monotonic_ms();
+		ssize_t n;
+
+		if (left <= 0)
+			return;
+		/* Short waits: a hook that exits without reading is noticed. */
+		if (poll(&p, 1, left < 50 ? (int)left + 1 : 50) < 0 && errno != EINTR)
+			return;
+		if (waitpid(pid, status, WNOHANG) == pid) {
+			*exited = 1;
+			return;
+		}
+		if (!(p.revents & (POLLOUT | POLLERR | POLLHUP)))
+			continue;
+		n = write(fd, buf + done, len - done);
+		if (n > 0)
+			done += (size_t)n;
+		else if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return; /* EPIPE: the hook closed its input */
+	}
+}
+
 /* Runs a rule's command with the alert as JSON on its stdin: argv as
- * declared, never a shell, at most HOOK_TIMEOUT_MS. */
+ * declared, never a shell, in a process group of its own, killed with
+ * that group when the timeout passes whatever it is doing (reading, not
+ * reading, or having started children). */
 static void run_hook(const se_alert_opts *opts, const se_alert *a, int64_t now,
                      const hook_text *text)
 {
-	int fds[2];
+	int timeout_ms = opts->hook_timeout_ms > 0 ? opts->hook_timeout_ms
+	                                           : SE_ALERT_DEFAULT_HOOK_TIMEOUT_MS;
+	int fds[2] = { -1, -1 };
 	pid_t pid;
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
 	void (*old_pipe)(int);
-	FILE *in;
-	int status = 0, waited = 0;
+	char *json = NULL;
+	size_t json_len = 0;
+	FILE *mem;
+	double deadline;
+	int status = 0, exited = 0, spawned;
 
+	/* The input is built first, so writing it is only a matter of time. */
+	if ((mem = open_memstream(&json, &json_len)) == NULL) {
+		say(opts, "rule '%s': command: %s", a->rule->name, strerror(errno));
+		return;
+	}
+	write_json_alert(mem, a, now, text);
+	if (fclose(mem) != 0) {
+		say(opts, "rule '%s': command: out of memory", a->rule->name);
+		free(json);
+		return;
+	}
 	if (pipe(fds) != 0) {
 		say(opts, "rule '%s': command: %s", a->rule->name, strerror(errno));
+		free(json);
 		return;
 	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, fds[0], STDIN_FILENO);
 	posix_spawn_file_actions_addclose(&fa, fds[1]);
 	posix_spawn_file_actions_addclose(&fa, fds[0]);
-	if (posix_spawnp(&pid, a->rule->command[0], &fa, NULL, a->rule->command, environ) != 0) {
-		say(opts, "rule '%s': cannot run %s", a->rule->name, a->rule->command[0]);
-		posix_spawn_file_actions_destroy(&fa);
-		close(fds[0]);
-		close(fds[1]);
-		return;
-	}
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setpgroup(&attr, 0);
+	spawned = posix_spawnp(&pid, a->rule->command[0], &fa, &attr, a->rule->command, environ) == 0;
+	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	close(fds[0]);
+	if (!spawned) {
+		say(opts, "rule '%s': cannot run %s", a->rule->name, a->rule->command[0]);
+		close(fds[1]);
+		free(json);
+		return;
+	}
+	deadline = monotonic_ms() + timeout_ms;
 	/* A hook that does not read its input must not kill us with SIGPIPE. */
 	old_pipe = signal(SIGPIPE, SIG_IGN);
-	if ((in = fdopen(fds[1], "w")) != NULL) {
-		write_json_alert(in, a, now, text);
-		fclose(in);
-	} else {
-		close(fds[1]);
-	}
+	if (fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK) == 0)
+		feed_hook(fds[1], json, json_len, pid, deadline, &status, &exited);
+	close(fds[1]);
 	signal(SIGPIPE, old_pipe);
-	for (int ms = 0; ms < HOOK_TIMEOUT_MS && !waited; ms += 10) {
+	free(json);
+	while (!exited && monotonic_ms() < deadline) {
 		struct timespec ts = { 0, 10 * 1000000L };
 
 		if (waitpid(pid, &status, WNOHANG) == pid)
-			waited = 1;
+			exited = 1;
 		else
 			nanosleep(&ts, NULL);
 	}
-	if (!waited) {
+	if (!exited) {
+		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
-		say(opts, "rule '%s': command %s killed after %d s", a->rule->name,
-		        a->rule->command[0], HOOK_TIMEOUT_MS / 1000);
+		say(opts, "rule '%s': command %s killed after %g s", a->rule->name, a->rule->command[0],
+		    timeout_ms / 1000.0);
 	} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		say(opts, "rule '%s': command %s failed (status %d)", a->rule->name,
-		        a->rule->command[0], WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		    a->rule->command[0], WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	}
 }
 

@@ -9,6 +9,7 @@
 #include "cli_test.h"
 #include "salesengine.h"
 #include "i18n.h"
+#include "script.h"
 #include "timeconv.h"
 
 #include <errno.h>
@@ -39,6 +40,7 @@ typedef struct cli {
 	int check;
 	int alerts;              /* 0: report; 1: announce alerts; 2: also list pending/firing */
 	int allow_commands;
+	int hook_timeout_ms;     /* --hook-timeout; 0: the default */
 	int compare;   /* --compare: the compare report besides the others */
 	int quiet;
 	se_script_limits limits;
@@ -115,6 +117,7 @@ static void usage(FILE *out)
 	        "                           that start firing or resolve (all: also list pending and\n"
 	        "                           still-firing ones); state is kept in the database\n"
 	        "      --allow-commands     run the rules' command hooks (default: never)\n"
+	        "      --hook-timeout=S     kill a command hook after S seconds (default %d)\n"
 	        "\n"
 	        "Script:\n"
 	        "      --check              load and validate RULES.lua, print what it declares, exit\n"
@@ -133,8 +136,8 @@ static void usage(FILE *out)
 	        "with --alerts, 4 is added when an alert is firing and 8 when a rule failed.\n"
 	        "Rule tests: %s test RULES_TEST.lua... (docs/SCRIPTING.md)\n"
 	        "Metrics: docs/METRICS.md; script API: docs/SCRIPTING.md.\n",
-	        progname, progname, SE_SCRIPT_DEFAULT_INSTRUCTIONS, SE_SCRIPT_DEFAULT_MEMORY >> 20,
-	        SE_SCRIPT_DEFAULT_SECONDS, progname);
+	        progname, progname, SE_ALERT_DEFAULT_HOOK_TIMEOUT_MS / 1000, SE_SCRIPT_DEFAULT_INSTRUCTIONS,
+	        SE_SCRIPT_DEFAULT_MEMORY >> 20, SE_SCRIPT_DEFAULT_SECONDS, progname);
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -272,13 +275,19 @@ static int parse_option(cli *c, int opt, const char *arg)
 			return usage_error("--max-memory must be a number of MiB (1-65536), not '%s'", arg);
 		c->limits.memory = (size_t)n << 20;
 		return 0;
-	case 30: {
+	case 30:
+	case 31: {
 		char *end;
 		double s = strtod(arg, &end);
 
 		if (end == arg || *end != '\0' || !(s > 0 && s <= 3600))
-			return usage_error("--max-seconds must be a number of seconds (0-3600), not '%s'", arg);
-		c->limits.seconds = s;
+			return usage_error(opt == 30 ? "--max-seconds must be a number of seconds (0-3600), not '%s'"
+			                             : "--hook-timeout must be a number of seconds (0-3600), not '%s'",
+			                   arg);
+		if (opt == 30)
+			c->limits.seconds = s;
+		else
+			c->hook_timeout_ms = (int)(s * 1000 + 0.5) > 0 ? (int)(s * 1000 + 0.5) : 1;
 		return 0;
 	}
 	case 20:
@@ -336,6 +345,7 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 		{ "max-instructions", required_argument, NULL, 10 },
 		{ "max-memory", required_argument, NULL, 11 },
 		{ "max-seconds", required_argument, NULL, 30 },
+		{ "hook-timeout", required_argument, NULL, 31 },
 		{ "alerts", optional_argument, NULL, 20 },
 		{ "allow-commands", no_argument, NULL, 21 },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -499,7 +509,8 @@ static int run_imports(const cli *c, se_store *st, const se_rules *rules, int *r
 static int run_alerts(const cli *c, se_script *sc, se_store *st)
 {
 	se_alert_opts o = { .format = c->format, .allow_commands = c->allow_commands,
-		                .all = c->alerts == 2, .language = c->lang, .on_message = print_message };
+		                .all = c->alerts == 2, .language = c->lang, .on_message = print_message,
+		                .hook_timeout_ms = c->hook_timeout_ms };
 	se_alert_summary sum;
 	se_report *rep = NULL;
 	se_error err;
@@ -598,6 +609,35 @@ static int apply_defaults(cli *c, const se_rules *rules)
 	return EXIT_OK;
 }
 
+/* --check runs every metric and rule once over an empty store, so a
+ * misspelt stage, pair or metric name fails now, with its line, not on the
+ * day the data first reaches it.  Returns the number of failures. */
+static int check_early(const cli *c, se_script *sc)
+{
+	se_store *st = NULL;
+	se_report *rep = NULL;
+	se_rule_result *res = NULL;
+	size_t n = 0;
+	se_error err;
+	int failed = 0;
+
+	if (se_store_open(&st, ":memory:", 0, &err) != SE_OK ||
+	    se_report_build(&rep, st, se_script_rules(sc), &c->report, &err) != SE_OK ||
+	    se_script_check(sc, rep, &res, &n, &err) != SE_OK) {
+		fprintf(stderr, "%s: %s\n", progname, err.msg);
+		failed = 1;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		fprintf(stderr, "%s: %s\n", progname, res[i].message);
+	failed = (int)n;
+out:
+	free(res);
+	se_report_free(rep);
+	se_store_close(st);
+	return failed;
+}
+
 static int run(cli *c)
 {
 	se_script *sc = NULL;
@@ -622,7 +662,8 @@ static int run(cli *c)
 			if (failed > 0)
 				fprintf(stderr, "%s: rules file: %s (%d rules file%s failed to load)\n", progname,
 				        err.msg, failed, failed == 1 ? "" : "s");
-			else
+			failed += check_early(c, sc);
+			if (failed == 0)
 				printf("%s: ok\n", c->script);
 			se_rules_describe(rules, stdout);
 			se_script_free(sc);

@@ -42,4 +42,11 @@ int se_script_metric_value(se_script *sc, const se_report *rep, const char *metr
                            const char *funnel, const char *manager, const char *source,
                            double *value, se_error *err);
 
+/* For --check: every metric and rule evaluated once per funnel (team
+ * scope) over rep, which may hold no data at all; *out holds only the
+ * failures, "rule 'x' (file:line): file:line: why" or "metric 'x':
+ * file:line: why".  Errors only for out-of-memory. */
+int se_script_check(se_script *sc, const se_report *rep, se_rule_result **out, size_t *n,
+                    se_error *err);
+
 #endif

@@ -280,7 +280,10 @@ typedef struct se_alert_opts {
 	 * summary still counts failed rules). */
 	void (*on_message)(void *ud, const char *message);
 	void *ud;
+	int hook_timeout_ms;     /* a hook still running then is killed; 0 = the default */
 } se_alert_opts;
+
+#define SE_ALERT_DEFAULT_HOOK_TIMEOUT_MS 10000
 
 typedef struct se_alert_summary {
 	int firing;              /* alerts firing after this run */

@@ -10,6 +10,8 @@
  */
 #include "host.h"
 
+#include <ctype.h>
+
 /* ---- reading declaration tables ------------------------------------------ */
 
 static size_t edit_distance(const char *a, const char *b)
@@ -37,6 +39,70 @@ static size_t edit_distance(const char *a, const char *b)
 		}
 	}
 	return row[lb];
+}
+
+/* A name as a user might mean it: ASCII and Cyrillic letters folded to
+ * lower case, ё as е, spaces dropped.  Bytes that are not such letters
+ * are kept as they are. */
+static void fold_name(const char *s, char *out, size_t size)
+{
+	size_t n = 0;
+
+	while (*s && n + 3 < size) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == ' ') {
+			s++;
+		} else if (c < 0x80) {
+			out[n++] = (char)tolower(c);
+			s++;
+		} else if ((c == 0xD0 || c == 0xD1) && (s[1] & 0xC0) == 0x80) {
+			unsigned cp = ((c & 0x1Fu) << 6) | ((unsigned char)s[1] & 0x3Fu);
+
+			if (cp == 0x401 || cp == 0x451)
+				cp = 0x435;                 /* Ё, ё -> е */
+			else if (cp >= 0x410 && cp <= 0x42F)
+				cp += 0x20;                 /* А..Я -> а..я */
+			else if (cp >= 0x400 && cp <= 0x40F)
+				cp += 0x50;                 /* Ѐ..Џ -> ѐ..џ */
+			out[n++] = (char)(0xC0 | (cp >> 6));
+			out[n++] = (char)(0x80 | (cp & 0x3F));
+			s += 2;
+		} else {
+			out[n++] = (char)c;
+			s++;
+		}
+	}
+	out[n] = '\0';
+}
+
+size_t se_lua_name_distance(const char *want, const char *have)
+{
+	char a[256], b[256];
+
+	fold_name(want, a, sizeof a);
+	fold_name(have, b, sizeof b);
+	return edit_distance(a, b);
+}
+
+const char *se_lua_closest_name(const char *name, const char *const *names, size_t n,
+                                size_t stride)
+{
+	const char *best = NULL;
+	size_t best_d = 3; /* two edits at most, or the same name folded */
+
+	for (size_t i = 0; i < n; i++) {
+		const char *cand = *(const char *const *)((const char *)names + i * stride);
+		size_t d;
+
+		if (cand == NULL || strcmp(cand, name) == 0)
+			continue;
+		if ((d = se_lua_name_distance(name, cand)) < best_d) {
+			best_d = d;
+			best = cand;
+		}
+	}
+	return best;
 }
 
 /* Rejects keys a declaration does not know, suggesting the closest one:

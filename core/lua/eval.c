@@ -406,6 +406,88 @@ static int add_file_errors(se_script *sc, results *rs)
 	return SE_OK;
 }
 
+/* --check: every metric and every rule once per funnel it covers, on the
+ * team's scope (a per-manager or per-source rule on a manager or source
+ * the data does not have), so a misspelt stage, pair or metric name fails
+ * when the script is checked, not on the first day the data reaches it.
+ * Only failures are returned. */
+int se_script_check(se_script *sc, const se_report *rep, se_rule_result **out, size_t *n,
+                    se_error *err)
+{
+	results rs = { NULL, 0, 0 };
+	const se_rules *r = sc->rules;
+	int rc = SE_OK;
+
+	*out = NULL;
+	*n = 0;
+	if (rep->cube == NULL)
+		return SE_OK;
+	sc->sb.rep = rep;
+	for (int m = 0; m < r->n_metrics && rc == SE_OK; m++) {
+		for (int f = 0; f < r->n_funnels && rc == SE_OK; f++) {
+			lscope s = { f, SE_CUBE_ANY, SE_CUBE_ANY, 0, 0, SE_MODE_DEFAULT };
+			double value;
+			int64_t sample;
+			se_error e;
+			se_rule_result *res;
+
+			if (r->metrics[m].funnel >= 0 && r->metrics[m].funnel != f)
+				continue;
+			window_range(rep, SE_WINDOW_ALL, &s.lo, &s.hi);
+			if (run_metric(sc, m, &s, &value, &sample, &e) == SE_OK)
+				continue;
+			if ((res = add_result(&rs)) == NULL) {
+				rc = SE_ENOMEM;
+				break;
+			}
+			res->rule = -1;
+			res->funnel = f;
+			res->manager = res->source = SE_CUBE_ANY;
+			res->status = SE_RULE_FAILED;
+			res->value = NAN;
+			res->sample = -1;
+			snprintf(res->message, sizeof res->message, "%s", e.msg);
+			break; /* one message per metric */
+		}
+	}
+	for (int ri = 0; ri < r->n_alerts && rc == SE_OK; ri++) {
+		const se_alert_rule *a = &r->alerts[ri];
+
+		for (int f = 0; f < r->n_funnels; f++) {
+			lscope s = { f, SE_CUBE_ANY, SE_CUBE_ANY, 0, 0, a->mode };
+			se_rule_result one;
+
+			if (!rule_covers(rep, a, f))
+				continue;
+			window_range(rep, a->window, &s.lo, &s.hi);
+			if (a->scope == SE_SCOPE_MANAGER)
+				s.manager = NO_SUCH_ID;
+			else if (a->scope == SE_SCOPE_SOURCE)
+				s.source = NO_SUCH_ID;
+			memset(&one, 0, sizeof one);
+			eval_one(sc, ri, &s, &one);
+			if (one.status != SE_RULE_FAILED)
+				continue;
+			se_rule_result *res = add_result(&rs);
+
+			if (res == NULL) {
+				rc = SE_ENOMEM;
+				break;
+			}
+			*res = one;
+			break;
+		}
+	}
+	sc->sb.rep = NULL;
+	if (rc != SE_OK) {
+		free(rs.v);
+		return se_error_set(err, rc, "out of memory checking the rules");
+	}
+	*out = rs.v;
+	*n = rs.n;
+	return SE_OK;
+}
+
 int se_script_eval_rules(se_script *sc, const se_report *rep, se_rule_result **out, size_t *n,
                          se_error *err)
 {

@@ -56,6 +56,7 @@ typedef struct sandbox {
 	double seconds;           /* wall-clock budget of one call */
 	double deadline;          /* CLOCK_MONOTONIC seconds; 0 outside a call */
 	unsigned allocs;          /* allocations since the clock was last read */
+	uint64_t unclocked;       /* work charged by C functions since then */
 	int memory_hit;
 	int instructions_hit;
 	int time_hit;
@@ -149,6 +150,13 @@ const char *se_lua_opt_string_field(lua_State *L, int t, const char *key, const 
 se_mode se_lua_check_mode(lua_State *L, const char *s, const char *what);
 sandbox *se_lua_declaring(lua_State *L, const char *fn);
 int64_t se_lua_duration_seconds(const char *s);
+/* How far apart two names are once case, ё/е and spaces are set aside
+ * (0: the same name written differently). */
+size_t se_lua_name_distance(const char *want, const char *have);
+/* The name closest to `name` among n names (each a char * at i * stride
+ * bytes from names), within two edits after folding; NULL when none. */
+const char *se_lua_closest_name(const char *name, const char *const *names, size_t n,
+                                size_t stride);
 int se_lua_settings(lua_State *L);
 int se_lua_funnel(lua_State *L);
 

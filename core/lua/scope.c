@@ -56,8 +56,15 @@ static int stage_arg(lua_State *L, const se_report *rep, const lscope *s, int ar
 	const se_funnel *f = &rep->rules->funnels[s->funnel];
 	int i = se_funnel_stage_index(f, name);
 
-	if (i < 0)
+	if (i < 0) {
+		const char *near = se_lua_closest_name(name, (const char *const *)&f->stages[0].name,
+		                                       (size_t)f->n_stages, sizeof f->stages[0]);
+
+		if (near != NULL)
+			luaL_error(L, "'%s' is not a stage of funnel '%s' (did you mean '%s'?)", name, f->name,
+			           near);
 		luaL_error(L, "'%s' is not a stage of funnel '%s'", name, f->name);
+	}
 	return i;
 }
 
@@ -314,6 +321,18 @@ static int l_scope_metric(lua_State *L)
 			lua_pushnumber(L, v);
 		lua_pushinteger(L, sample);
 		return 2;
+	}
+	{
+		const se_rules *r = rep->rules;
+		const char *near = se_lua_closest_name(name, (const char *const *)&r->metrics[0].name,
+		                                       (size_t)r->n_metrics, sizeof r->metrics[0]);
+
+		if (near == NULL)
+			near = se_lua_closest_name(name, builtin_metrics,
+			                           sizeof builtin_metrics / sizeof builtin_metrics[0] - 1,
+			                           sizeof builtin_metrics[0]);
+		if (near != NULL)
+			return luaL_error(L, "no metric '%s' (did you mean '%s'?)", name, near);
 	}
 	return luaL_error(L, "no metric '%s' (declare it with metric{}, or use s:conversion(a, b))", name);
 }

@@ -24,7 +24,7 @@ _salesengine() {
 	local opts="--db --import --input-format --delimiter --input-tz --import-with --encoding
 		--snapshot-time --format --report --compare --spend --period --mode --from --to --tz
 		--funnel --as-of --output --excel --lang --alerts --allow-commands --check
-		--max-instructions --max-memory --max-seconds --quiet --help --version"
+		--max-instructions --max-memory --max-seconds --hook-timeout --quiet --help --version"
 	local reports="leads conversion presale sources unknown handling diagnostics velocity
 		forecast backtest channels compare metrics digest all"
 
@@ -68,7 +68,7 @@ _salesengine() {
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return ;;
 	--input-tz | --tz | --from | --to | --as-of | --snapshot-time | --funnel | \
-	--max-instructions | --max-memory | --max-seconds)
+	--max-instructions | --max-memory | --max-seconds | --hook-timeout)
 		return ;;
 	esac
 

@@ -173,6 +173,17 @@ check adapter_cp1251 3 --db d.db --import-with ./$ru/my_crm.lua --encoding cp125
 check usage_adapter_no_input 2 --db c.db --import-with amocrm rules.lua
 check usage_adapter_unknown 2 --db c.db --import-with salesforce export.csv
 check usage_encoding_alone 2 --db c.db --encoding cp1251 --import export_ru.csv
+# A hook that reads nothing and sleeps, with 200 KB of JSON for its stdin:
+# killed at --hook-timeout, the run over within a second more.
+started=$(date +%s%N)
+check hook_killed 4 --db hook3.db --import mixed.csv -q "$asof" --alerts --allow-commands \
+	--hook-timeout=1 hook_slow_rules.lua
+elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+if [ "$elapsed_ms" -gt 4000 ]; then
+	echo "FAIL hook_killed: the run took ${elapsed_ms} ms (timeout 1 s)"
+	failed=$((failed + 1))
+fi
+
 # Lua's print() goes to stderr: the JSON on stdout stays valid.
 check metrics_print 0 --db a.db "$asof" --format json --report metrics print_rules.lua
 if command -v python3 >/dev/null && ! python3 -m json.tool metrics_print.out >/dev/null; then
@@ -181,7 +192,11 @@ if command -v python3 >/dev/null && ! python3 -m json.tool metrics_print.out >/d
 fi
 # Work inside one C call (a backtracking pattern) stops at the budget, with
 # the line; a finalizer is refused in a rule test file.
-check check_c_work 1 --check c_work.lua
+check check_c_work 1 --max-instructions=5000000 --check c_work.lua
+# --check runs every metric and rule once (on no data): a misspelt stage
+# or metric fails now, with its line and the name meant (case, ё/е and
+# spaces set aside); an uncounted pair too.
+check check_early 1 --check check_early.lua
 check ruletest_gc 1 test gc_test.lua
 
 # Rule tests: a pass, differences printed per list and metric, a start the
