@@ -20,6 +20,7 @@
 #include "alerts.h"
 #include "cube.h"
 #include "error.h"
+#include "i18n.h"
 #include "jsonout.h"
 #include "timeconv.h"
 
@@ -81,6 +82,36 @@ static int is_percent(const se_rules *r, const se_alert_rule *rule)
 		return 1;
 	m = se_rules_metric_index(r, rule->metric);
 	return m >= 0 && r->metrics[m].format == SE_FORMAT_PERCENT;
+}
+
+/* How a rule's value reads to people (enum se_metric_format): the hooks'
+ * value_text.  Built-in money metrics are money; the rest as is_percent. */
+static int value_format(const se_rules *r, const se_alert_rule *rule)
+{
+	static const char *const money[] = { "revenue", "presale_amount", "forecast" };
+	int m;
+
+	if (is_percent(r, rule))
+		return SE_FORMAT_PERCENT;
+	if (rule == NULL || rule->format >= 0 || rule->metric == NULL)
+		return rule && rule->format >= 0 ? rule->format : SE_FORMAT_NUMBER;
+	for (size_t i = 0; i < sizeof money / sizeof money[0]; i++)
+		if (strcmp(rule->metric, money[i]) == 0)
+			return SE_FORMAT_MONEY;
+	m = se_rules_metric_index(r, rule->metric);
+	return m >= 0 ? r->metrics[m].format : SE_FORMAT_NUMBER;
+}
+
+/* A value as people read it: a percentage with one decimal, money with
+ * two, a count whole (other numbers with two decimals). */
+static void people_number(double v, int format, se_lang lang, char *buf, size_t size)
+{
+	if (format == SE_FORMAT_PERCENT)
+		se_fmt_percent(lang, v, buf, size);
+	else if (format == SE_FORMAT_MONEY)
+		se_fmt_money(lang, v, buf, size);
+	else
+		se_fmt_fixed(lang, v, v == floor(v) ? 0 : 2, buf, size);
 }
 
 static void format_number(double v, int percent, char *buf, size_t size)
@@ -343,8 +374,16 @@ static void json_num(FILE *out, double v)
 		se_json_number(out, v);
 }
 
-/* One alert as a JSON object on one line (also what a hook reads). */
-static void write_json_alert(FILE *out, const se_alert *a, int64_t now)
+/* What a hook reads besides the printed object: the value's format and
+ * the value and threshold as people read them, in the run's language. */
+typedef struct hook_text {
+	int format;          /* enum se_metric_format */
+	se_lang lang;
+} hook_text;
+
+/* One alert as a JSON object on one line (also what a hook reads; with
+ * hook set, plus "format", "value_text" and "threshold_text"). */
+static void write_json_alert(FILE *out, const se_alert *a, int64_t now, const hook_text *hook)
 {
 	char t[32];
 
@@ -395,6 +434,21 @@ static void write_json_alert(FILE *out, const se_alert *a, int64_t now)
 	}
 	fputs(", \"message\": ", out);
 	se_json_string(out, a->message ? a->message : "");
+	if (hook != NULL) {
+		static const char *const formats[] = { "number", "percent", "money" };
+		char v[SE_FMT_SIZE];
+
+		fprintf(out, ", \"format\": \"%s\", \"value_text\": ", formats[hook->format]);
+		people_number(a->value, hook->format, hook->lang, v, sizeof v);
+		se_json_string(out, isnan(a->value) ? "" : v);
+		fputs(", \"threshold_text\": ", out);
+		if (a->rule && a->rule->has_threshold) {
+			people_number(a->rule->threshold, hook->format, hook->lang, v, sizeof v);
+			se_json_string(out, v);
+		} else {
+			fputs("null", out);
+		}
+	}
 	fputs("}\n", out);
 }
 
@@ -471,7 +525,8 @@ static void feed_hook(int fd, const char *buf, size_t len, pid_t pid, double dea
  * declared, never a shell, in a process group of its own, killed with
  * that group when the timeout passes whatever it is doing (reading, not
  * reading, or having started children). */
-static void run_hook(const se_alert_opts *opts, const se_alert *a, int64_t now)
+static void run_hook(const se_alert_opts *opts, const se_alert *a, int64_t now,
+                     const hook_text *text)
 {
 	int timeout_ms = opts->hook_timeout_ms > 0 ? opts->hook_timeout_ms
 	                                           : SE_ALERT_DEFAULT_HOOK_TIMEOUT_MS;
@@ -491,7 +546,7 @@ static void run_hook(const se_alert_opts *opts, const se_alert *a, int64_t now)
 		say(opts, "rule '%s': command: %s", a->rule->name, strerror(errno));
 		return;
 	}
-	write_json_alert(mem, a, now);
+	write_json_alert(mem, a, now, text);
 	if (fclose(mem) != 0) {
 		say(opts, "rule '%s': command: out of memory", a->rule->name);
 		free(json);
@@ -580,13 +635,17 @@ int se_alerts_run(se_script *sc, se_store *st, const se_report *rep, const se_al
 		if (a->status == SE_RULE_FAILED)
 			say(opts, "%s", a->message);
 		if (opts->format == SE_OUTPUT_JSON && (listed || a->status == SE_RULE_FAILED))
-			write_json_alert(out, a, run.now);
+			write_json_alert(out, a, run.now, NULL);
 		else if (listed)
 			write_line_alert(out, a);
 		if (a->announce == SE_ANNOUNCE_NONE || a->rule->command == NULL)
 			continue;
-		if (opts->allow_commands)
-			run_hook(opts, a, run.now);
+		if (opts->allow_commands) {
+			hook_text text = { value_format(se_script_rules(sc), a->rule),
+			                   opts->language == SE_LANG_RU ? SE_LANG_RU : SE_LANG_EN };
+
+			run_hook(opts, a, run.now, &text);
+		}
 		else if (!warned_hooks++)
 			say(opts, "rule '%s' has a command; pass --allow-commands to run "
 			        "command hooks", a->rule->name);
@@ -595,4 +654,64 @@ int se_alerts_run(se_script *sc, se_store *st, const se_report *rep, const se_al
 	if (fflush(out) != 0 || ferror(out))
 		return se_error_set(err, SE_EIO, "writing alerts failed");
 	return SE_OK;
+}
+
+/* ---- firing now, for the digest and the page ------------------------------------------ */
+
+typedef struct firing_list {
+	se_firing_alert *v;
+	size_t n, cap;
+} firing_list;
+
+static int add_firing(void *ud, const char *rule, const char *scope, int64_t since, double value)
+{
+	firing_list *l = ud;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		se_firing_alert *v = realloc(l->v, cap * sizeof *v);
+
+		if (v == NULL)
+			return SE_ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n].rule = strdup(rule ? rule : "");
+	l->v[l->n].scope = strdup(scope ? scope : "");
+	l->v[l->n].since = since;
+	l->v[l->n].value = value;
+	if (l->v[l->n].rule == NULL || l->v[l->n].scope == NULL) {
+		free(l->v[l->n].rule);
+		free(l->v[l->n].scope);
+		return SE_ENOMEM;
+	}
+	l->n++;
+	return SE_OK;
+}
+
+int se_alerts_firing(se_store *st, se_firing_alert **out, size_t *n, se_error *err)
+{
+	firing_list l = { NULL, 0, 0 };
+	int rc = se_store_alert_each_firing(st, add_firing, &l, err);
+
+	if (rc == SE_ENOMEM)
+		se_error_set(err, rc, "out of memory reading alert state");
+	if (rc != SE_OK) {
+		se_firing_free(l.v, l.n);
+		*out = NULL;
+		*n = 0;
+		return rc;
+	}
+	*out = l.v;
+	*n = l.n;
+	return SE_OK;
+}
+
+void se_firing_free(se_firing_alert *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].rule);
+		free(v[i].scope);
+	}
+	free(v);
 }

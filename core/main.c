@@ -8,10 +8,12 @@
  */
 #include "cli_test.h"
 #include "salesengine.h"
+#include "i18n.h"
 #include "paths.h"
 #include "script.h"
 #include "timeconv.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +52,18 @@ typedef struct cli {
 	const char *encoding;
 	const char *snapshot_time;
 	const char *sync;          /* --sync CRM */
+	int lang;                  /* se_lang; -1 until --lang or the locale decides */
+	const char *output;        /* -o: the report goes to this file instead of stdout */
+	int excel;                 /* --excel: CSV for Excel */
+	int digest;                /* --report lists digest */
+	int format_given;          /* --format was on the command line */
 } cli;
+
+/* What the digest reads besides leads by day (format/write_digest.c). */
+#define DIGEST_NEEDS (SE_REPORT_LEADS | SE_REPORT_HANDLING | SE_REPORT_DIAGNOSTICS | \
+                      SE_REPORT_VELOCITY | SE_REPORT_FORECAST | SE_REPORT_CHANNELS)
+/* The page's sections when --report does not choose them. */
+#define HTML_DEFAULT (SE_REPORT_CLASSIC | SE_REPORT_METRICS | DIGEST_NEEDS)
 
 static const char *progname = "salesengine";
 
@@ -66,7 +79,8 @@ static void usage(FILE *out)
 	        "  -d, --db=FILE            database file (default: $SALESENGINE_DB or ./" DEFAULT_DB ")\n"
 	        "  -i, --import=FILE        import events from FILE first (repeatable; - is stdin)\n"
 	        "      --input-format=FMT   csv or jsonl (default: by extension, else csv)\n"
-	        "      --delimiter=CHAR     CSV delimiter: ',' ';' or 'tab' (default: detect)\n"
+	        "      --delimiter=CHAR     CSV delimiter: ',' ';' or 'tab', of the imported files\n"
+	        "                           (default: detect) and of CSV output (default ',')\n"
 	        "      --input-tz=ZONE      zone of timestamps without an offset (default: the\n"
 	        "                           script's input_timezone, else the adapter's, else UTC)\n"
 	        "      --encoding=NAME      input encoding, e.g. cp1251 (default: UTF-8)\n"
@@ -84,11 +98,16 @@ static void usage(FILE *out)
 	        "                           file name, at midnight in the input zone)\n"
 	        "\n"
 	        "Report:\n"
-	        "  -f, --format=FMT         table (default), csv or json\n"
+	        "  -f, --format=FMT         table (default), csv, json, prometheus, html (a page\n"
+	        "                           with charts, opening with the digest) or xlsx\n"
+	        "  -o, --output=FILE        write the report to FILE (replaced whole when done)\n"
+	        "      --excel              CSV for Excel: UTF-8 BOM, CRLF; with --lang ru also ';'\n"
+	        "                           and decimal commas\n"
 	        "  -r, --report=LIST        comma-separated: leads,conversion,presale,sources,unknown,\n"
 	        "                           handling,diagnostics,velocity,forecast,backtest,channels,\n"
 	        "                           compare,metrics, or all (default: the first five and\n"
-	        "                           metrics)\n"
+	        "                           metrics; the script's settings{reports}); digest: the\n"
+	        "                           morning digest (table, html), first when others follow\n"
 	        "      --compare            add compare: each period next to the previous one\n"
 	        "      --spend=FILE         ad spend per source and month, CSV source,month,amount\n"
 	        "  -p, --period=P           total, day, week or month (default: the script's, else total)\n"
@@ -112,6 +131,8 @@ static void usage(FILE *out)
 	        "      --max-memory=MB      Lua memory in MiB (default %u)\n"
 	        "      --max-seconds=S      wall-clock seconds per script call (default %g)\n"
 	        "\n"
+	        "      --lang=LANG          ru or en: words and numbers for people (default: from\n"
+	        "                           LC_ALL, LC_MESSAGES or LANG; ru* is Russian)\n"
 	        "  -q, --quiet              no progress line and no import summary\n"
 	        "  -h, --help               show this help and exit\n"
 	        "  -V, --version            show the version and where the bundled adapters and\n"
@@ -168,20 +189,25 @@ static int pick(const char *arg, const char *const *names, int *out)
 	return -1;
 }
 
-static int parse_reports(const char *arg, unsigned *out)
+static int parse_reports(const char *arg, unsigned *out, int *digest)
 {
 	char buf[256], *save = NULL;
 
 	snprintf(buf, sizeof buf, "%s", arg);
 	*out = 0;
+	*digest = 0;
 	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		unsigned bit;
 
+		if (strcmp(tok, "digest") == 0) {
+			*digest = 1;
+			continue;
+		}
 		if (se_report_flag(tok, &bit) != SE_OK)
 			return -1;
 		*out |= bit;
 	}
-	return *out ? 0 : -1;
+	return *out || *digest ? 0 : -1;
 }
 
 /* "--report takes leads,...,metrics or all; got '%s'" from the library's
@@ -194,7 +220,7 @@ static int report_usage_error(const char *arg)
 	for (size_t i = 0; se_report_option(i) != NULL && n < sizeof fmt; i++)
 		n += (size_t)snprintf(fmt + n, sizeof fmt - n, "%s%s", i ? "," : "", se_report_option(i));
 	if (n < sizeof fmt)
-		snprintf(fmt + n, sizeof fmt - n, " or all; got '%%s'");
+		snprintf(fmt + n, sizeof fmt - n, ",digest or all; got '%%s'");
 	return usage_error(fmt, arg);
 }
 
@@ -208,7 +234,7 @@ static int parse_positive(const char *arg, unsigned long long *out)
 
 static int parse_option(cli *c, int opt, const char *arg)
 {
-	static const char *const formats[] = { "table", "csv", "json", NULL };
+	static const char *const formats[] = { "table", "csv", "json", "prometheus", "html", "xlsx", NULL };
 	static const char *const periods[] = { "total", "day", "week", "month", NULL };
 	static const char *const modes[] = { "reached", "touched", NULL };
 	static const char *const inputs[] = { "csv", "jsonl", NULL };
@@ -238,11 +264,12 @@ static int parse_option(cli *c, int opt, const char *arg)
 	case 3: c->input_tz = arg; return 0;
 	case 'f':
 		if (pick(arg, formats, &i) != 0)
-			return usage_error("--format must be table, csv or json, not '%s'", arg);
+			return usage_error("--format must be table, csv, json, prometheus, html or xlsx, not '%s'", arg);
 		c->format = (se_output)i;
+		c->format_given = 1;
 		return 0;
 	case 'r':
-		if (parse_reports(arg, &c->report.reports) != 0)
+		if (parse_reports(arg, &c->report.reports, &c->digest) != 0)
 			return report_usage_error(arg);
 		return 0;
 	case 'p':
@@ -301,6 +328,16 @@ static int parse_option(cli *c, int opt, const char *arg)
 		return 0;
 	case 21: c->allow_commands = 1; return 0;
 	case 'q': c->quiet = 1; return 0;
+	case 'o': c->output = arg; return 0;
+	case 25: c->excel = 1; return 0;
+	case 24: {
+		se_lang l;
+
+		if (se_lang_parse(arg, &l) != 0)
+			return usage_error("--lang must be ru or en, not '%s'", arg);
+		c->lang = (int)l;
+		return 0;
+	}
 	case 12: c->adapter = arg; return 0;
 	case 15: c->sync = arg; return 0;
 	case 13: c->encoding = arg; return 0;
@@ -344,6 +381,9 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 		{ "alerts", optional_argument, NULL, 20 },
 		{ "allow-commands", no_argument, NULL, 21 },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "excel", no_argument, NULL, 25 },
+		{ "lang", required_argument, NULL, 24 },
 		{ "import-with", required_argument, NULL, 12 },
 		{ "encoding", required_argument, NULL, 13 },
 		{ "snapshot-time", required_argument, NULL, 14 },
@@ -355,7 +395,7 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 	int opt, rc;
 
 	*done = 0;
-	while ((opt = getopt_long(argc, argv, "d:i:f:r:p:m:qhV", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "d:i:f:r:p:m:o:qhV", longopts, NULL)) != -1) {
 		if (opt == 'h') {
 			usage(stdout);
 			*done = 1;
@@ -545,7 +585,7 @@ static int run_imports(const cli *c, se_store *st, const se_rules *rules, int *r
 static int run_alerts(const cli *c, se_script *sc, se_store *st)
 {
 	se_alert_opts o = { .format = c->format, .allow_commands = c->allow_commands,
-		                .all = c->alerts == 2, .on_message = print_message,
+		                .all = c->alerts == 2, .language = c->lang, .on_message = print_message,
 		                .hook_timeout_ms = c->hook_timeout_ms };
 	se_alert_summary sum;
 	se_report *rep = NULL;
@@ -597,9 +637,9 @@ static int open_store(const cli *c, se_store **st, int readonly, se_error *err)
 }
 
 static int build_report(const cli *c, se_script *sc, const se_rules *rules, se_store **st,
-                        int readonly, se_report **rep, se_error *err)
+                        int readonly, const se_report_opts *ro, se_report **rep, se_error *err)
 {
-	int rc = se_report_build(rep, *st, rules, &c->report, err);
+	int rc = se_report_build(rep, *st, rules, ro, err);
 
 	if (rc == SE_EDB && readonly) {
 		se_error first = *err;
@@ -610,11 +650,82 @@ static int build_report(const cli *c, se_script *sc, const se_rules *rules, se_s
 			*err = first; /* the reason the read-only run gave is the useful one */
 			return rc;
 		}
-		rc = se_report_build(rep, *st, rules, &c->report, err);
+		rc = se_report_build(rep, *st, rules, ro, err);
 	}
 	if (rc == SE_OK)
 		rc = se_script_fill_metrics(sc, *rep, err);
 	return rc;
+}
+
+/* The report to stdout, or with -o to FILE: written beside it first and
+ * renamed over it when complete, so a page a web server shows or a file a
+ * cron job mails is never seen half-written. */
+static int write_report(const cli *c, const se_report *rep, const se_write_options *wo)
+{
+	char tmp[4096];
+	FILE *out = stdout;
+	se_error err;
+	int rc;
+
+	memset(&err, 0, sizeof err);
+	if (c->output != NULL) {
+		if (snprintf(tmp, sizeof tmp, "%s.tmp", c->output) >= (int)sizeof tmp) {
+			fprintf(stderr, "%s: --output: file name too long\n", progname);
+			return EXIT_USAGE;
+		}
+		if ((out = fopen(tmp, "wb")) == NULL) {
+			fprintf(stderr, "%s: %s: %s\n", progname, tmp, strerror(errno));
+			return EXIT_FAIL;
+		}
+	}
+	rc = se_report_write_with(rep, out, c->format, wo, &err);
+	if (c->output == NULL) {
+		if (rc != SE_OK)
+			fprintf(stderr, "%s: %s\n", progname, err.msg);
+		return rc == SE_OK ? EXIT_OK : err.code == SE_EUSAGE ? EXIT_USAGE : EXIT_FAIL;
+	}
+	if (rc != SE_OK)
+		fprintf(stderr, "%s: %s\n", progname, err.msg);
+	if (fclose(out) != 0 && rc == SE_OK) {
+		fprintf(stderr, "%s: %s: %s\n", progname, tmp, strerror(errno));
+		rc = SE_EIO;
+	}
+	if (rc == SE_OK && rename(tmp, c->output) != 0) {
+		fprintf(stderr, "%s: %s: %s\n", progname, c->output, strerror(errno));
+		rc = SE_EIO;
+	}
+	if (rc != SE_OK) {
+		remove(tmp);
+		return err.code == SE_EUSAGE ? EXIT_USAGE : EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+/* settings{ reports, format, language } where the command line said
+ * nothing, then the locale's language; then what only makes sense for
+ * some formats. */
+static int apply_defaults(cli *c, const se_rules *rules)
+{
+	se_script_defaults d = { 0, 0, -1, -1 };
+
+	if (rules != NULL)
+		se_rules_defaults(rules, &d);
+	if (c->report.reports == 0 && !c->digest && (d.reports != 0 || d.digest)) {
+		c->report.reports = d.reports;
+		c->digest = d.digest;
+		if (c->compare)
+			c->report.reports |= SE_REPORT_COMPARE;
+	}
+	if (!c->format_given && d.format >= 0)
+		c->format = (se_output)d.format;
+	if (c->lang < 0)
+		c->lang = d.language >= 0 ? d.language
+		          : (int)se_lang_from_locale(getenv("LC_ALL"), getenv("LC_MESSAGES"), getenv("LANG"));
+	if (c->digest && c->format != SE_OUTPUT_TABLE && c->format != SE_OUTPUT_HTML)
+		return usage_error("%s is for --format table or html", "--report digest");
+	if (c->excel && c->format != SE_OUTPUT_CSV)
+		return usage_error("%s goes with --format csv", "--excel");
+	return EXIT_OK;
 }
 
 /* --check runs every metric and rule once over an empty store, so a
@@ -646,12 +757,15 @@ out:
 	return failed;
 }
 
-static int run(const cli *c)
+static int run(cli *c)
 {
 	se_script *sc = NULL;
 	se_store *st = NULL;
-	se_report *rep = NULL;
+	se_report *rep = NULL, *daily = NULL;
+	se_firing_alert *firing = NULL;
 	const se_rules *rules = NULL;
+	se_report_opts ro;
+	se_write_options wo;
 	se_error err;
 	int status = EXIT_FAIL, rejected = 0, readonly;
 
@@ -675,6 +789,13 @@ static int run(const cli *c)
 			return failed > 0 ? EXIT_FAIL : EXIT_OK;
 		}
 	}
+	if ((status = apply_defaults(c, rules)) != EXIT_OK) {
+		se_script_free(sc);
+		return status;
+	}
+	ro = c->report;
+	wo = (se_write_options){ .language = c->lang, .excel = c->excel, .delimiter = c->delimiter };
+	status = EXIT_FAIL;
 	/* Reporting on a database that does not exist would create an empty
 	 * one and print "(no data)": a cron job would mail that every day. */
 	if (c->n_imports == 0 && c->adapter == NULL && c->sync == NULL && strcmp(c->db, ":memory:") != 0 &&
@@ -695,15 +816,40 @@ static int run(const cli *c)
 		status = run_alerts(c, sc, st);
 		goto out;
 	}
-	if (build_report(c, sc, rules, &st, readonly, &rep, &err) != SE_OK ||
-	    se_report_write(rep, stdout, c->format, &err) != SE_OK) {
+	/* The digest (asked for, or opening the page) reads reports it may not
+	 * print, and leads by day from a second, leads-only run (after the main
+	 * one, which brings a read-only store's cache up to date if need be). */
+	wo.digest = c->digest || c->format == SE_OUTPUT_HTML;
+	if (wo.digest) {
+		wo.reports = c->report.reports ? c->report.reports
+		             : c->format == SE_OUTPUT_HTML ? HTML_DEFAULT : 0;
+		if (wo.reports == 0)
+			wo.digest = 2; /* the digest alone */
+		ro.reports = wo.reports | DIGEST_NEEDS;
+	}
+	if (build_report(c, sc, rules, &st, readonly, &ro, &rep, &err) != SE_OK) {
 		fprintf(stderr, "%s: %s\n", progname, err.msg);
 		if (err.code == SE_EUSAGE)
 			status = EXIT_USAGE;
 		goto out;
 	}
-	status = EXIT_OK;
+	if (wo.digest) {
+		se_report_opts by_day = c->report;
+
+		by_day.reports = SE_REPORT_LEADS;
+		by_day.period = SE_PERIOD_DAY;
+		if (se_report_build(&daily, st, rules, &by_day, &err) != SE_OK ||
+		    se_alerts_firing(st, &firing, &wo.n_firing, &err) != SE_OK) {
+			fprintf(stderr, "%s: %s\n", progname, err.msg);
+			goto out;
+		}
+		wo.daily = daily;
+		wo.firing = firing;
+	}
+	status = write_report(c, rep, &wo);
 out:
+	se_firing_free(firing, wo.n_firing);
+	se_report_free(daily);
 	se_report_free(rep);
 	se_store_close(st);
 	se_script_free(sc);
@@ -720,6 +866,7 @@ int main(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "test") == 0)
 		return se_cli_test_main(argc - 1, argv + 1);
 	memset(&c, 0, sizeof c);
+	c.lang = -1;
 	c.limits.on_print = print_script_output;
 	c.db = getenv("SALESENGINE_DB") ? getenv("SALESENGINE_DB") : DEFAULT_DB;
 	status = parse_args(&c, argc, argv, &done);

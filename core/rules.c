@@ -16,9 +16,17 @@ se_rules *se_rules_new(void)
 {
 	se_rules *r = calloc(1, sizeof(se_rules));
 
-	if (r != NULL)
+	if (r != NULL) {
 		r->shrinkage = -1;
+		r->defaults.format = -1;
+		r->defaults.language = -1;
+	}
 	return r;
+}
+
+void se_rules_defaults(const se_rules *r, se_script_defaults *out)
+{
+	*out = r->defaults;
 }
 
 int se_spend_add(se_spend **v, size_t *n, const char *source, int64_t month, int64_t kopecks)

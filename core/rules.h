@@ -142,6 +142,7 @@ struct se_rules {
 	se_spend *spend;       /* settings{spend=} and --spend rows, in the order given */
 	size_t n_spend;
 	se_colmap *columns;    /* columns{}: an export's header names, NULL = none */
+	se_script_defaults defaults; /* settings{reports, format, language}: the command line's */
 };
 
 se_rules *se_rules_new(void);

@@ -159,6 +159,11 @@ int se_store_alert_get(se_store *st, const char *rule, const char *scope, se_ale
 int se_store_alert_put(se_store *st, const char *rule, const char *scope, const se_alert_state *a,
                        se_error *err);
 int se_store_alert_delete(se_store *st, const char *rule, const char *scope, se_error *err);
+/* Every alert whose stored state is firing, oldest first; fn's non-zero
+ * return stops the walk and is returned. */
+typedef int (*se_alert_firing_fn)(void *ud, const char *rule, const char *scope, int64_t since,
+                                  double value);
+int se_store_alert_each_firing(se_store *st, se_alert_firing_fn fn, void *ud, se_error *err);
 
 /* Divides the cache's memory budgets (rows kept from an import, the
  * refresh's window) by 2^shift (at most 4), for imports that must stay in

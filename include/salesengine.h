@@ -179,6 +179,16 @@ const char *se_rules_input_timezone(const se_rules *rules);
 /* The script's columns{} (the export's own header names), or NULL. */
 const se_colmap *se_rules_columns(const se_rules *rules);
 
+/* settings{ reports = , format = , language = }: what the command line
+ * does when it says nothing itself. */
+typedef struct se_script_defaults {
+	unsigned reports;        /* se_report_kind bits; 0: none given */
+	int digest;              /* reports listed "digest" */
+	int format;              /* se_output, -1: none given */
+	int language;            /* 0 English, 1 Russian, -1: none given */
+} se_script_defaults;
+void se_rules_defaults(const se_rules *rules, se_script_defaults *out);
+
 /* How many rule{}s the script declares. */
 int se_rules_alert_count(const se_rules *rules);
 
@@ -208,7 +218,10 @@ typedef enum se_mode {
 typedef enum se_output {
 	SE_OUTPUT_TABLE = 0,
 	SE_OUTPUT_CSV,
-	SE_OUTPUT_JSON
+	SE_OUTPUT_JSON,
+	SE_OUTPUT_PROMETHEUS,  /* text exposition format, a gauge per number */
+	SE_OUTPUT_HTML,        /* one self-contained page with charts */
+	SE_OUTPUT_XLSX         /* an Excel workbook, a sheet per report */
 } se_output;
 
 enum se_report_kind {
@@ -262,12 +275,40 @@ int se_script_fill_metrics(se_script *sc, se_report *rep, se_error *err);
 int se_report_write(const se_report *rep, FILE *out, se_output format, se_error *err);
 void se_report_free(se_report *rep);
 
+/* An alert firing as of the last --alerts run (the store's alert state). */
+typedef struct se_firing_alert {
+	char *rule;
+	char *scope;             /* "funnel=...;manager=...;source=..." */
+	int64_t since;           /* UTC seconds */
+	double value;            /* NAN when none */
+} se_firing_alert;
+
+typedef struct se_write_options {
+	int language;            /* 0 English, 1 Russian: words and numbers for people */
+	int excel;               /* CSV for Excel: BOM and CRLF; Russian: ';' and decimal commas */
+	int delimiter;           /* CSV field separator; 0: ',' (';' for Excel in Russian) */
+	int digest;              /* table and HTML: the morning digest first */
+	unsigned reports;        /* reports to print; 0: those the report was built for */
+	const se_report *daily;  /* the same data by day (leads): the digest's last days */
+	const se_firing_alert *firing;
+	size_t n_firing;
+} se_write_options;
+
+/* se_report_write with options (opts may be NULL: the defaults). */
+int se_report_write_with(const se_report *rep, FILE *out, se_output format,
+                         const se_write_options *opts, se_error *err);
+/* Alerts firing now, by the state the last --alerts run stored; free with
+ * se_firing_free. */
+int se_alerts_firing(se_store *st, se_firing_alert **out, size_t *n, se_error *err);
+void se_firing_free(se_firing_alert *v, size_t n);
+
 /* ---- alerts: the script's rule{}s -------------------------------------------- */
 
 typedef struct se_alert_opts {
 	se_output format;        /* table/csv: readable lines; json: one JSON object per line */
 	int allow_commands;      /* run rules' command hooks (never through a shell) */
 	int all;                 /* also list alerts that are pending or still firing */
+	int language;            /* 0 English, 1 Russian: the hooks' value_text (core/i18n.h) */
 	/* A failing rule, a hook that failed or was killed, hooks not allowed:
 	 * one message each, without a program name.  NULL: not reported (the
 	 * summary still counts failed rules). */

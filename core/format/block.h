@@ -35,6 +35,7 @@
 
 #include "report.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -121,9 +122,8 @@ extern const size_t se_n_report_descs;
 
 /* ---- writers --------------------------------------------------------------- */
 
-typedef struct se_write_opts {
-	int reserved;              /* none yet; formats add theirs here */
-} se_write_opts;
+/* The public options (salesengine.h), language resolved. */
+typedef se_write_options se_write_opts;
 
 /* Prints every block to out; 0, or an SE_* code with err set (the caller
  * checks the stream itself after the writer returns). */
@@ -136,6 +136,29 @@ int se_write_csv(const se_report *rep, const se_blocks *bs, FILE *out, const se_
                  se_error *err);
 int se_write_json(const se_report *rep, const se_blocks *bs, FILE *out, const se_write_opts *opts,
                   se_error *err);
+int se_write_prometheus(const se_report *rep, const se_blocks *bs, FILE *out,
+                        const se_write_opts *opts, se_error *err);
+int se_write_html(const se_report *rep, const se_blocks *bs, FILE *out, const se_write_opts *opts,
+                  se_error *err);
+int se_write_xlsx(const se_report *rep, const se_blocks *bs, FILE *out, const se_write_opts *opts,
+                  se_error *err);
+
+/* The digest (write_digest.c): at most 40 lines of text for people, from
+ * blocks it builds itself; table and HTML print it first. */
+typedef struct se_digest_line {
+	char text[512];
+	int heading;               /* a section's first line */
+} se_digest_line;
+#define SE_DIGEST_LINES 40
+int se_digest_lines(const se_report *rep, const se_write_opts *opts, se_digest_line *lines,
+                    int *n);
+int se_write_digest(const se_report *rep, FILE *out, const se_write_opts *opts, se_error *err);
+
+/* The blocks of every report in mask (rep->reports when 0). */
+int se_blocks_build_mask(const se_report *rep, unsigned mask, se_blocks *bs);
+/* The first block of the report named name (descriptor name) for funnel f,
+ * built alone; NULL when the report has none or memory ran out. */
+const se_report_desc *se_report_desc_named(const char *name);
 
 /* The table title of a block. */
 void se_block_title(const se_report *rep, const se_block *b, char *buf, size_t size);
@@ -235,12 +258,46 @@ static inline void se_set_prob(se_cell *c, double p)
 	c->s = NULL;
 }
 
+/* An SE_T_REAL value as the machine formats carry it: four decimals (the
+ * table and CSV print two). */
+static inline double se_real_rounded(double d)
+{
+	return round(d * 10000.0) / 10000.0;
+}
+
 /* Tenths of a percent, halves rounded up: exactly from counts (so 1/16 is
  * 6.3, never 6.2 by a binary accident), else from the ratio. */
 int64_t se_pct_tenths(const se_cell *c);
 /* Text of a cell for CSV (table = 0) and the table (table = 1: "-" for no
  * value, "yes"/"open" for flags); buf (64 bytes) when it must be formatted. */
 const char *se_cell_text(const se_col *c, const se_cell *v, char *buf, size_t size, int table);
+
+/* ---- finding cells by column (the digest, the page, the workbook) -------- */
+
+/* The index of the column whose CSV name is csv; -1 when the block has none. */
+static inline int se_block_col(const se_block *b, const char *csv)
+{
+	for (int c = 0; c < b->ncols; c++)
+		if (strcmp(b->cols[c].csv, csv) == 0)
+			return c;
+	return -1;
+}
+
+/* Row r's cell of column csv; NULL when the block has no such column. */
+static inline const se_cell *se_block_cell(const se_block *b, size_t r, const char *csv)
+{
+	int c = se_block_col(b, csv);
+
+	return c < 0 ? NULL : &b->cells[r * (size_t)b->ncols + c];
+}
+
+/* Row r's text of column csv; "" when the block has no such column. */
+static inline const char *se_block_str(const se_block *b, size_t r, const char *csv)
+{
+	const se_cell *c = se_block_cell(b, r, csv);
+
+	return c ? se_cell_str(c) : "";
+}
 
 /* ---- builders, by group ------------------------------------------------------- */
 

@@ -14,10 +14,17 @@
 
 int se_blocks_build(const se_report *rep, se_blocks *bs)
 {
+	return se_blocks_build_mask(rep, 0, bs);
+}
+
+int se_blocks_build_mask(const se_report *rep, unsigned mask, se_blocks *bs)
+{
+	if (mask == 0)
+		mask = rep->reports;
 	for (size_t k = 0; k < se_n_report_descs; k++) {
 		const se_report_desc *d = &se_report_descs[k];
 
-		if (!(rep->reports & d->flag))
+		if (!(mask & d->flag))
 			continue;
 		if (!d->per_funnel) {
 			d->build(rep, d, bs, SE_NONE);
@@ -42,19 +49,30 @@ static const struct {
 	{ SE_OUTPUT_TABLE, se_write_table },
 	{ SE_OUTPUT_CSV, se_write_csv },
 	{ SE_OUTPUT_JSON, se_write_json },
+	{ SE_OUTPUT_PROMETHEUS, se_write_prometheus },
+	{ SE_OUTPUT_HTML, se_write_html },
+	{ SE_OUTPUT_XLSX, se_write_xlsx },
 };
 
 int se_report_write(const se_report *rep, FILE *out, se_output format, se_error *err)
+{
+	return se_report_write_with(rep, out, format, NULL, err);
+}
+
+int se_report_write_with(const se_report *rep, FILE *out, se_output format,
+                         const se_write_options *options, se_error *err)
 {
 	se_blocks bs = { 0 };
 	se_write_opts opts = { 0 };
 	se_block_writer write = se_write_table;
 	int rc;
 
+	if (options != NULL)
+		opts = *options;
 	for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
 		if (formats[i].format == format)
 			write = formats[i].write;
-	if (se_blocks_build(rep, &bs) != SE_OK) {
+	if (se_blocks_build_mask(rep, opts.reports, &bs) != SE_OK) {
 		se_blocks_free(&bs);
 		return se_error_set(err, SE_ENOMEM, "out of memory formatting the report");
 	}

@@ -443,3 +443,11 @@ int se_report_flag(const char *name, unsigned *bit)
 		}
 	return SE_EUSAGE;
 }
+
+const se_report_desc *se_report_desc_named(const char *name)
+{
+	for (size_t k = 0; k < se_n_report_descs; k++)
+		if (strcmp(se_report_descs[k].name, name) == 0)
+			return &se_report_descs[k];
+	return NULL;
+}

@@ -53,7 +53,7 @@ static void json_cell(FILE *out, const se_col *c, const se_cell *v)
 		if (v->null)
 			fputs("null", out);
 		else
-			se_json_number(out, round(v->d * 10000.0) / 10000.0);
+			se_json_number(out, se_real_rounded(v->d));
 		return;
 	case SE_T_NUM:
 		fputs(v->null ? "null" : se_cell_str(v), out);

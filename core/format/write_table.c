@@ -8,6 +8,7 @@
  * "-" for no value and words for flags.
  */
 #include "block.h"
+#include "i18n.h"
 #include "timeconv.h"
 #include "utf8.h"
 
@@ -86,21 +87,51 @@ static const char *visible(const char *t, char **scratch, size_t *cap)
 	return *scratch;
 }
 
-static void write_table_block(const se_report *rep, const se_block *b, FILE *out)
+/* Words of the table in the run's language (English: the text itself). */
+static const char *words(const se_write_opts *o, const char *s)
+{
+	return se_tr(o->language == SE_LANG_RU ? SE_LANG_RU : SE_LANG_EN, s);
+}
+
+/* A cell's text: as CSV prints it in English; in Russian, numbers for
+ * people (digit groups, decimal comma, ₽ after money). */
+static const char *cell_text(const se_write_opts *o, const se_col *c, const se_cell *v, char *buf,
+                             size_t size)
+{
+	if (o->language != SE_LANG_RU || c->type == SE_T_STR || c->type == SE_T_BOOL ||
+	    c->type == SE_T_FLAG || c->type == SE_T_NUM || c->type == SE_T_METRIC ||
+	    (v->null && c->type != SE_T_INT))
+		return se_cell_text(c, v, buf, size, 1);
+	switch (c->type) {
+	case SE_T_INT: return se_fmt_int(SE_LANG_RU, v->i, buf, size);
+	case SE_T_AMOUNT: return se_fmt_kopecks(SE_LANG_RU, v->i, buf, size);
+	case SE_T_PCT: return se_fmt_fixed(SE_LANG_RU, (double)se_pct_tenths(v) / 10.0, 1, buf, size);
+	case SE_T_HOURS: return se_fmt_fixed(SE_LANG_RU, (double)v->i / 3600.0, 1, buf, size);
+	case SE_T_REAL: return se_fmt_fixed(SE_LANG_RU, v->d, 2, buf, size);
+	default: return se_cell_text(c, v, buf, size, 1);
+	}
+}
+
+static void write_table_block(const se_report *rep, const se_block *b, FILE *out, const se_write_opts *o)
 {
 	size_t width[TABLE_MAX_COLS] = { 0 }, cap = 0;
 	char title[512], buf[64], *scratch = NULL;
 
-	se_block_title(rep, b, title, sizeof title);
+	if (b->desc->title_fn == NULL && b->funnel != SE_NONE)
+		snprintf(title, sizeof title, "%s: %s", rep->rules->funnels[b->funnel].name, words(o, b->desc->title));
+	else if (b->desc->title_fn == NULL)
+		snprintf(title, sizeof title, "%s", words(o, b->desc->title));
+	else
+		se_block_title(rep, b, title, sizeof title);
 	fprintf(out, "== %s ==\n", visible(title, &scratch, &cap));
 	if (b->rows == 0) {
-		fprintf(out, "%s\n\n", b->desc->empty ? b->desc->empty : "(no data)");
+		fprintf(out, "%s\n\n", words(o, b->desc->empty ? b->desc->empty : "(no data)"));
 		free(scratch);
 		return;
 	}
 	for (int c = 0; c < b->ncols && c < TABLE_MAX_COLS; c++)
 		if (b->cols[c].where & SE_IN_TABLE)
-			width[c] = se_utf8_width(b->cols[c].csv, strlen(b->cols[c].csv));
+			width[c] = se_utf8_width(words(o, b->cols[c].csv), strlen(words(o, b->cols[c].csv)));
 	for (size_t r = 0; r < b->rows; r++)
 		for (int c = 0; c < b->ncols && c < TABLE_MAX_COLS; c++) {
 			const char *t;
@@ -108,7 +139,7 @@ static void write_table_block(const se_report *rep, const se_block *b, FILE *out
 
 			if (!(b->cols[c].where & SE_IN_TABLE))
 				continue;
-			t = se_cell_text(&b->cols[c], &b->cells[r * (size_t)b->ncols + c], buf, sizeof buf, 1);
+			t = cell_text(o, &b->cols[c], &b->cells[r * (size_t)b->ncols + c], buf, sizeof buf);
 			t = visible(t, &scratch, &cap);
 			w = se_utf8_width(t, strlen(t));
 			if (w > width[c])
@@ -124,8 +155,8 @@ static void write_table_block(const se_report *rep, const se_block *b, FILE *out
 
 			if (!(b->cols[c].where & SE_IN_TABLE))
 				continue;
-			t = r == 0 ? b->cols[c].csv
-			           : se_cell_text(&b->cols[c], &b->cells[(r - 1) * (size_t)b->ncols + c], buf, sizeof buf, 1);
+			t = r == 0 ? words(o, b->cols[c].csv)
+			           : cell_text(o, &b->cols[c], &b->cells[(r - 1) * (size_t)b->ncols + c], buf, sizeof buf);
 			t = visible(t, &scratch, &cap);
 			w = se_utf8_width(t, strlen(t));
 			if (right)
@@ -148,16 +179,23 @@ int se_write_table(const se_report *rep, const se_blocks *bs, FILE *out, const s
 {
 	char asof[32];
 
-	(void)opts;
-	(void)err;
+	if (opts->digest == 2)
+		return se_write_digest(rep, out, opts, err);
 	se_time_format_utc(rep->as_of, asof, sizeof asof);
 	fprintf(out, "salesengine %s: %lld deals, %lld events; period %s; zone %s; ", SE_VERSION,
 	        (long long)rep->deals, (long long)rep->events, se_period_name(rep->period), se_tz_name(rep->tz));
 	if (rep->from || rep->to)
 		fprintf(out, "from %s to %s; ", rep->from ? rep->from : "the start", rep->to ? rep->to : "now");
 	fprintf(out, "as of %s\n\n", asof);
+	if (opts->digest) {
+		int rc = se_write_digest(rep, out, opts, err);
+
+		if (rc != SE_OK)
+			return rc;
+		fputc('\n', out);
+	}
 	for (size_t i = 0; i < bs->n; i++)
-		write_table_block(rep, &bs->v[i], out);
+		write_table_block(rep, &bs->v[i], out, opts);
 	if (rep->deals_unmatched > 0)
 		fprintf(out, "%lld deals have no status any funnel knows: they are in no report above.\n",
 		        (long long)rep->deals_unmatched);

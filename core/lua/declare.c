@@ -287,10 +287,82 @@ static void read_report_settings(lua_State *L, se_rules *r)
 	lua_pop(L, 1);
 }
 
+/* settings{ reports = { "digest", "handling" } } (or "digest,handling"):
+ * each name one --report takes. */
+static void read_reports(lua_State *L, se_rules *r)
+{
+	int t = lua_getfield(L, 1, "reports");
+	char buf[512];
+
+	if (t == LUA_TNIL) {
+		lua_pop(L, 1);
+		return;
+	}
+	if (t == LUA_TSTRING) {
+		snprintf(buf, sizeof buf, "%s", lua_tostring(L, -1));
+	} else if (t == LUA_TTABLE) {
+		size_t len = 0;
+
+		buf[0] = '\0';
+		for (lua_Integer i = 1; lua_rawgeti(L, -1, i) != LUA_TNIL; i++) {
+			if (lua_type(L, -1) != LUA_TSTRING)
+				luaL_error(L, "settings: reports[%d] must be a report name, not a %s", (int)i,
+				           luaL_typename(L, -1));
+			len += (size_t)snprintf(buf + len, len < sizeof buf ? sizeof buf - len : 0, "%s%s",
+			                        i > 1 ? "," : "", lua_tostring(L, -1));
+			lua_pop(L, 1);
+		}
+		lua_pop(L, 1);
+	} else {
+		luaL_error(L, "settings: reports must be a list of report names, not a %s", luaL_typename(L, -1));
+	}
+	lua_pop(L, 1);
+	r->defaults.reports = 0;
+	r->defaults.digest = 0;
+	for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+		unsigned bit;
+
+		if (strcmp(tok, "digest") == 0)
+			r->defaults.digest = 1;
+		else if (se_report_flag(tok, &bit) == SE_OK)
+			r->defaults.reports |= bit;
+		else
+			luaL_error(L, "settings: reports: no report is called \"%s\" (see --help for the names)", tok);
+	}
+	if (r->defaults.reports == 0 && !r->defaults.digest)
+		luaL_error(L, "settings: reports is empty");
+}
+
+static void read_output_settings(lua_State *L, se_rules *r)
+{
+	static const char *const formats[] = { "table", "csv", "json", "prometheus", "html", "xlsx", NULL };
+	const char *s;
+
+	read_reports(L, r);
+	if ((s = se_lua_opt_string_field(L, 1, "format", "settings")) != NULL) {
+		int i = 0;
+
+		while (formats[i] && strcmp(formats[i], s) != 0)
+			i++;
+		if (formats[i] == NULL)
+			luaL_error(L, "settings: format must be table, csv, json, prometheus, html or xlsx, not \"%s\"", s);
+		r->defaults.format = i;
+	}
+	if ((s = se_lua_opt_string_field(L, 1, "language", "settings")) != NULL) {
+		if (strcmp(s, "ru") == 0)
+			r->defaults.language = 1;
+		else if (strcmp(s, "en") == 0)
+			r->defaults.language = 0;
+		else
+			luaL_error(L, "settings: language must be \"ru\" or \"en\", not \"%s\"", s);
+	}
+}
+
 int se_lua_settings(lua_State *L)
 {
 	static const char *const keys[] = { "timezone", "input_timezone", "mode", "period", "sla",
-		                            "stale_multiple", "shrinkage", "horizon", "spend", NULL };
+		                            "stale_multiple", "shrinkage", "horizon", "spend", "reports",
+		                            "format", "language", NULL };
 	sandbox *sb = se_lua_declaring(L, "settings");
 	se_rules *r = sb->rules;
 	const char *s;
@@ -312,6 +384,7 @@ int se_lua_settings(lua_State *L)
 	if ((s = se_lua_opt_string_field(L, 1, "period", "settings")) != NULL)
 		r->period = check_period(L, s);
 	read_report_settings(L, r);
+	read_output_settings(L, r);
 	return 0;
 }
 

@@ -166,6 +166,9 @@ static int prepare_all(se_store *st, se_error *err)
 		  "INSERT OR REPLACE INTO alert_state(rule, scope, state, since, changed, holds, value,"
 		  " notified) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)" },
 		{ ST_ALERT_DELETE, "DELETE FROM alert_state WHERE rule = ?1 AND scope = ?2" },
+		{ ST_ALERT_FIRING,
+		  "SELECT rule, scope, since, value FROM alert_state WHERE state = 'firing'"
+		  " ORDER BY since, rule, scope" },
 	};
 	int rc;
 

@@ -176,3 +176,18 @@ int se_store_alert_delete(se_store *st, const char *rule, const char *scope, se_
 	sqlite3_bind_text(s, 2, scope, -1, SQLITE_STATIC);
 	return step_done(st, s, err, "removing alert state");
 }
+
+int se_store_alert_each_firing(se_store *st, se_alert_firing_fn fn, void *ud, se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_ALERT_FIRING];
+	int step = SQLITE_DONE, rc = SE_OK;
+
+	while (rc == SE_OK && (step = sqlite3_step(s)) == SQLITE_ROW)
+		rc = fn(ud, (const char *)sqlite3_column_text(s, 0), (const char *)sqlite3_column_text(s, 1),
+		        sqlite3_column_int64(s, 2),
+		        sqlite3_column_type(s, 3) == SQLITE_NULL ? NAN : sqlite3_column_double(s, 3));
+	if (rc == SE_OK && step != SQLITE_DONE)
+		rc = db_error(st, err, "reading alert state");
+	sqlite3_reset(s);
+	return rc;
+}

@@ -80,6 +80,7 @@ enum stmt_id {
 	ST_ALERT_GET,
 	ST_ALERT_PUT,
 	ST_ALERT_DELETE,
+	ST_ALERT_FIRING,
 	/* Adapter state: prepared on first use (the table may not exist yet). */
 	ST_STATE_GET,
 	ST_STATE_SET,

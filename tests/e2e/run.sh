@@ -71,6 +71,17 @@ check import_jsonl 3 --db a.db --import events.jsonl "$asof" --format csv --repo
 # Reports over what is stored, no import: table (Cyrillic alignment), JSON.
 check report_table 0 --db a.db "$asof" rules.lua
 check report_json 0 --db a.db "$asof" --format json --report conversion,presale rules.lua
+# --lang ru: Russian titles and headers, numbers for people (1 234,50 ₽).
+check report_table_ru 0 --db a.db "$asof" --lang ru --report conversion,presale,unknown rules.lua
+# -o: the same report into a file (stdout empty), replacing what was there;
+# a directory that does not exist fails without leaving anything behind.
+echo stale >report.json
+check output_file 0 --db a.db "$asof" --format json --report conversion,presale -o report.json rules.lua
+if ! cmp -s report.json "$here/cases/report_json.out" || [ -e report.json.tmp ]; then
+	echo "FAIL output_file: report.json differs from report_json.out"
+	failed=$((failed + 1))
+fi
+check output_bad_dir 1 --db a.db "$asof" --format csv -o no/such/dir/r.csv rules.lua
 # Touched mode, month buckets, a range, one report.
 check report_touched_month 0 --db a.db "$asof" --format csv --mode touched --period month \
 	--report conversion --from 2025-01-13 --to 2025-01-31 rules.lua
@@ -138,6 +149,22 @@ check check_ok 0 --check rules.lua
 check check_bad_key 1 --check bad_key.lua
 check check_sandbox 1 --check sandbox.lua
 check check_bad_setting 1 --check bad_settings.lua
+# settings{ reports, format, language } stand in for the flags (the same
+# bytes as --format csv --report leads,sources); a flag wins over them.
+check defaults_from_script 0 --db a.db "$asof" defaults_rules.lua
+if ! "$bin" --db a.db "$asof" --format csv --report leads,sources rules.lua 2>/dev/null |
+	cmp -s - "$work/defaults_from_script.out"; then
+	echo "FAIL defaults_from_script: differs from --format csv --report leads,sources"
+	failed=$((failed + 1))
+fi
+check defaults_flag_wins 0 --db a.db "$asof" --format json --report conversion,presale defaults_rules.lua
+if ! cmp -s "$work/defaults_flag_wins.out" "$here/cases/report_json.out"; then
+	echo "FAIL defaults_flag_wins: differs from report_json"
+	failed=$((failed + 1))
+fi
+check check_bad_reports_setting 1 --check bad_reports_setting.lua
+# settings{ language = "ru" } speaks Russian in the digest (flags: none).
+check defaults_digest_ru 0 --db a.db "$asof" --format table --report digest defaults_rules.lua
 check check_bad_probability 1 --check bad_probability.lua
 check missing_spend 1 --db a.db --report channels --spend no_such_spend.csv rules_insight.lua
 # Usage errors: exit status 2 and a hint.
