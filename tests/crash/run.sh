@@ -49,15 +49,22 @@ echo "crash: $rows events, an uninterrupted import takes $took_ms ms; $kills kil
 failed=0
 RANDOM=20261207
 for i in $(seq 1 "$kills"); do
-	rm -f crash.db crash.db-wal crash.db-shm
-	# From the start to a little past the end (a kill after the last commit,
-	# in the cache refresh, or after the import is done).
-	delay_ms=$((RANDOM * RANDOM % (took_ms * 11 / 10 + 1)))
-	"$bin" -q --db crash.db --import events.csv >/dev/null 2>&1 &
-	pid=$!
-	sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
-	kill -9 $pid 2>/dev/null && state=killed || state="already done"
-	wait $pid 2>/dev/null
+	# A random moment from the start to the end (a batch being written, a
+	# commit, the cache refresh after the last one).  The machine may be
+	# faster now than when the reference ran: an import that was done
+	# before the kill is run again with an earlier moment, so each of the
+	# kills lands in a live import.
+	delay_ms=$((RANDOM * RANDOM % (took_ms + 1)))
+	for attempt in 1 2 3 4 5 6; do
+		rm -f crash.db crash.db-wal crash.db-shm
+		"$bin" -q --db crash.db --import events.csv >/dev/null 2>&1 &
+		pid=$!
+		sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
+		kill -9 $pid 2>/dev/null && state=killed || state="already done"
+		wait $pid 2>/dev/null
+		[ "$state" = killed ] && break
+		delay_ms=$((delay_ms * 2 / 3))
+	done
 	before=$(sqlite3 crash.db "SELECT count(*) FROM event" 2>/dev/null || echo 0)
 	if ! "$bin" -q --db crash.db --import events.csv >/dev/null 2>rerun.err; then
 		echo "FAIL kill $i: the rerun failed: $(cat rerun.err)"
