@@ -23,6 +23,7 @@
 #include "i18n.h"
 #include "jsonout.h"
 #include "timeconv.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -459,9 +460,22 @@ static void write_line_alert(FILE *out, const se_alert *a)
 	                   : strcmp(a->state, "firing") == 0  ? "firing"
 	                                                       : "pending";
 
-	fprintf(out, "%-8s [%s] %s (%s%s%s%s%s): %s\n", what, a->rule->severity, a->rule->name,
-	        a->funnel ? a->funnel : "", a->manager ? ", manager " : "", a->manager ? a->manager : "",
-	        a->source ? ", source " : "", a->source ? a->source : "", a->message ? a->message : "");
+	/* Names and the message come from the data: shown with their control
+	 * characters escaped, so a manager called "x\nRESOLVED ..." cannot
+	 * print a line of its own. */
+	const char *text[4] = { a->funnel ? a->funnel : "", a->manager, a->source,
+		                a->message ? a->message : "" };
+	char *scratch[4] = { NULL, NULL, NULL, NULL };
+	size_t cap[4] = { 0, 0, 0, 0 };
+
+	for (int i = 0; i < 4; i++)
+		if (text[i] != NULL)
+			text[i] = se_utf8_visible(text[i], &scratch[i], &cap[i]);
+	fprintf(out, "%-8s [%s] %s (%s%s%s%s%s): %s\n", what, a->rule->severity, a->rule->name, text[0],
+	        text[1] ? ", manager " : "", text[1] ? text[1] : "", text[2] ? ", source " : "",
+	        text[2] ? text[2] : "", text[3]);
+	for (int i = 0; i < 4; i++)
+		free(scratch[i]);
 }
 
 /* A message for the caller (the library never prints). */

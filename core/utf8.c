@@ -6,6 +6,8 @@
 #include "utf8.h"
 
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 /* Decodes one character; returns its length, or 0 if malformed. */
 static size_t decode(const unsigned char *s, size_t len, uint32_t *cp)
@@ -136,4 +138,51 @@ size_t se_utf8_prefix(const char *p, size_t len, size_t max_bytes)
 	while (n > 0 && ((unsigned char)p[n] & 0xC0) == 0x80)
 		n--;
 	return n;
+}
+
+const char *se_utf8_visible(const char *t, char **scratch, size_t *cap)
+{
+	const unsigned char *p;
+	size_t need = 1;
+	int any = 0;
+	char *o;
+
+	for (p = (const unsigned char *)t; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f) {
+			need += 4;
+			any = 1;
+		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			need += 6;
+			any = 1;
+			p++;
+		} else {
+			need++;
+		}
+	}
+	if (!any)
+		return t;
+	if (need > *cap) {
+		char *n = realloc(*scratch, need);
+
+		if (n == NULL)
+			return "?";
+		*scratch = n;
+		*cap = need;
+	}
+	o = *scratch;
+	for (p = (const unsigned char *)t; *p; p++) {
+		if (*p == '\n' || *p == '\t' || *p == '\r') {
+			*o++ = '\\';
+			*o++ = *p == '\n' ? 'n' : *p == '\t' ? 't' : 'r';
+		} else if (*p < 0x20 || *p == 0x7f) {
+			o += sprintf(o, "\\x%02x", *p);
+		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			o += sprintf(o, "\\u00%02x", p[1]);
+			p++;
+		} else {
+			*o++ = (char)*p;
+		}
+	}
+	*o = '\0';
+	return *scratch;
 }

@@ -35,58 +35,6 @@ void se_block_title(const se_report *rep, const se_block *b, char *buf, size_t s
 /* Columns a table prints; reports have up to 18 (channels). */
 #define TABLE_MAX_COLS 24
 
-/* Text safe to show on a terminal: C0 controls, DEL and C1 controls
- * (U+0080..U+009F) become visible escapes ("\n", "\t", "\r", "\x1b",
- * "\u009b"), so a name can neither start a line of its own (and forge a
- * row) nor reach the terminal as an escape sequence.  Returns t itself when
- * nothing needs escaping, else the text in *scratch (grown as needed). */
-static const char *visible(const char *t, char **scratch, size_t *cap)
-{
-	const unsigned char *p;
-	size_t need = 1;
-	int any = 0;
-	char *o;
-
-	for (p = (const unsigned char *)t; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f) {
-			need += 4;
-			any = 1;
-		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-			need += 6;
-			any = 1;
-			p++;
-		} else {
-			need++;
-		}
-	}
-	if (!any)
-		return t;
-	if (need > *cap) {
-		char *n = realloc(*scratch, need);
-
-		if (n == NULL)
-			return "?";
-		*scratch = n;
-		*cap = need;
-	}
-	o = *scratch;
-	for (p = (const unsigned char *)t; *p; p++) {
-		if (*p == '\n' || *p == '\t' || *p == '\r') {
-			*o++ = '\\';
-			*o++ = *p == '\n' ? 'n' : *p == '\t' ? 't' : 'r';
-		} else if (*p < 0x20 || *p == 0x7f) {
-			o += sprintf(o, "\\x%02x", *p);
-		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-			o += sprintf(o, "\\u00%02x", p[1]);
-			p++;
-		} else {
-			*o++ = (char)*p;
-		}
-	}
-	*o = '\0';
-	return *scratch;
-}
-
 /* Words of the table in the run's language (English: the text itself). */
 static const char *words(const se_write_opts *o, const char *s)
 {
@@ -123,7 +71,7 @@ static void write_table_block(const se_report *rep, const se_block *b, FILE *out
 		snprintf(title, sizeof title, "%s", words(o, b->desc->title));
 	else
 		se_block_title(rep, b, title, sizeof title);
-	fprintf(out, "== %s ==\n", visible(title, &scratch, &cap));
+	fprintf(out, "== %s ==\n", se_utf8_visible(title, &scratch, &cap));
 	if (b->rows == 0) {
 		fprintf(out, "%s\n\n", words(o, b->desc->empty ? b->desc->empty : "(no data)"));
 		free(scratch);
@@ -140,7 +88,7 @@ static void write_table_block(const se_report *rep, const se_block *b, FILE *out
 			if (!(b->cols[c].where & SE_IN_TABLE))
 				continue;
 			t = cell_text(o, &b->cols[c], &b->cells[r * (size_t)b->ncols + c], buf, sizeof buf);
-			t = visible(t, &scratch, &cap);
+			t = se_utf8_visible(t, &scratch, &cap);
 			w = se_utf8_width(t, strlen(t));
 			if (w > width[c])
 				width[c] = w;
@@ -157,7 +105,7 @@ static void write_table_block(const se_report *rep, const se_block *b, FILE *out
 				continue;
 			t = r == 0 ? words(o, b->cols[c].csv)
 			           : cell_text(o, &b->cols[c], &b->cells[(r - 1) * (size_t)b->ncols + c], buf, sizeof buf);
-			t = visible(t, &scratch, &cap);
+			t = se_utf8_visible(t, &scratch, &cap);
 			w = se_utf8_width(t, strlen(t));
 			if (right)
 				owed += width[c] - w;

@@ -126,6 +126,9 @@ check alerts_run1 4 --db alerts.db --import mixed.csv "$asof" --alerts -q metric
 check alerts_run2 4 --db alerts.db "$asof" --alerts metrics_rules.lua
 check alerts_run3 4 --db alerts.db "$asof" --alerts=all metrics_rules.lua
 check alerts_json 4 --db alerts.db "$asof" --alerts=all --format json metrics_rules.lua
+# A manager whose name holds a newline and a source with an escape sequence:
+# the alert line shows them escaped and cannot forge a line of its own.
+check alerts_forged_names 4 --db forged.db --import forged_names.csv -q "$asof" --alerts metrics_rules.lua
 # --check names a rules file that does not compile, and fails.
 check check_broken_rules_file 1 --check broken_rules.lua
 # Every way a rule can break, each named with its line; the good rule fires.
