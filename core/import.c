@@ -13,12 +13,8 @@
  * more than a few slabs of rows (see the reader thread below) and one
  * batch's worth of state, so memory stays flat whatever the file size.
  */
-#include "colmap.h"
-#include "csv.h"
 #include "encoding.h"
-#include "import.h"
-#include "store.h"
-#include "timeconv.h"
+#include "import_int.h"
 #include "utf8.h"
 
 #include <errno.h>
@@ -29,376 +25,6 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
-
-#define DEFAULT_BATCH 100000
-#define MAX_KEY_BYTES SE_STORE_MAX_KEY
-
-static const char *const field_names[F_COUNT] = {
-	"event_id", "deal_id", "ts", "stage", "manager", "source",
-	"amount", "from_stage", "pipeline", "currency"
-};
-
-#define N_REQUIRED 4 /* the first four fields of enum field */
-
-_Static_assert(F_COUNT <= 16, "colmap.c keeps 16 fields");
-
-struct importer {
-	se_store *st;
-	const se_import_opts *opts;
-	se_import_stats *stats;
-	const char *name;          /* file name used in messages */
-	const char *unit;          /* before the line number: "" or "record " */
-	int defer_commit;          /* adapters: commit only between records */
-	int in_batch;
-	int batch_rows;
-	int rows_in_batch;         /* handed to the store, outcome known at commit */
-	int64_t lost;              /* rows the store failed under: leave the count */
-	se_deal_numbers *deals;    /* lent to the reader thread, or NULL */
-	double last_progress;
-	long long size;
-	/* CSV without an event_id column: the key is the content's hash
-	 * (colmap.h), made by the reader thread, which alone uses key. */
-	int content_key;
-	char key[SE_CONTENT_KEY_LEN + 1];
-	const se_time_layout *ts_layout; /* columns{} ts_format, or NULL */
-};
-
-/* ---- helpers ------------------------------------------------------------ */
-
-static void trim(const char **p, size_t *len)
-{
-	while (*len > 0 && ((*p)[0] == ' ' || (*p)[0] == '\t')) {
-		(*p)++;
-		(*len)--;
-	}
-	while (*len > 0 && ((*p)[*len - 1] == ' ' || (*p)[*len - 1] == '\t' || (*p)[*len - 1] == '\r'))
-		(*len)--;
-}
-
-static int field_by_name(const char *name, size_t len)
-{
-	trim(&name, &len);
-	for (int f = 0; f < F_COUNT; f++)
-		if (strlen(field_names[f]) == len && strncasecmp(field_names[f], name, len) == 0)
-			return f;
-	return -1;
-}
-
-static void vreject(importer *im, long line, long col, const char *column, const char *fmt,
-                    va_list ap)
-{
-	char reason[512], msg[1024];
-
-	im->stats->rejected++;
-	if (im->opts->on_reject == NULL)
-		return;
-	vsnprintf(reason, sizeof reason, fmt, ap);
-	if (line < 0) /* not at a line: unit says where (an adapter's "finish") */
-		snprintf(msg, sizeof msg, "%s:%s: %s: %s", im->name, im->unit, column, reason);
-	else if (col > 0) /* the reader knows the byte: file:line:column */
-		snprintf(msg, sizeof msg, "%s:%s%ld:%ld: %s: %s", im->name, im->unit, line, col, column,
-		         reason);
-	else
-		snprintf(msg, sizeof msg, "%s:%s%ld: %s: %s", im->name, im->unit, line, column, reason);
-	im->opts->on_reject(im->opts->ud, msg);
-}
-
-static void reject(importer *im, long line, const char *column, const char *fmt, ...) SE_PRINTF(4, 5);
-
-static void reject(importer *im, long line, const char *column, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vreject(im, line, 0, column, fmt, ap);
-	va_end(ap);
-}
-
-static void reject_at(importer *im, long line, long col, const char *column, const char *fmt, ...)
-	SE_PRINTF(5, 6);
-
-static void reject_at(importer *im, long line, long col, const char *column, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vreject(im, line, col, column, fmt, ap);
-	va_end(ap);
-}
-
-/* Shows a bad value in a message: at most 40 bytes, cut on a character
- * boundary so the message itself stays valid UTF-8. */
-static void quote_value(const char *p, size_t len, char *buf, size_t size)
-{
-	size_t n = se_utf8_prefix(p, len, 40);
-
-	snprintf(buf, size, "\"%.*s%s\"", (int)n, p, n < len ? "..." : "");
-}
-
-/* Decimal amounts as CRMs export them: "125000", "9990.50", "9 990,50"
- * (comma decimal and space, NBSP or narrow NBSP thousands separators, as in
- * Russian exports), optional sign, and an exponent ("1.5e3", as JSON
- * numbers may come).  No inf/nan. */
-static int parse_amount(const char *p, size_t len, double *out)
-{
-	char buf[64];
-	size_t n = 0;
-	int digits = 0, seps = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)p[i];
-
-		if (c >= '0' && c <= '9') {
-			digits++;
-		} else if ((c == '-' || c == '+') && n == 0) {
-		} else if (c == '.' || c == ',') {
-			if (seps++ || digits == 0)
-				return SE_EINPUT;
-			c = '.';
-		} else if ((c == 'e' || c == 'E') && digits > 0 && i + 1 < len) {
-			/* An exponent, as JSON numbers may be written ("1.5e6"): the
-			 * rest must be an optional sign and digits. */
-			size_t j = i + 1;
-
-			if (p[j] == '+' || p[j] == '-')
-				j++;
-			if (j >= len)
-				return SE_EINPUT;
-			for (size_t k = j; k < len; k++)
-				if (p[k] < '0' || p[k] > '9')
-					return SE_EINPUT;
-			if (n + (len - i) + 1 >= sizeof buf)
-				return SE_EINPUT;
-			memcpy(buf + n, p + i, len - i);
-			n += len - i;
-			break;
-		} else if (c == ' ' && digits > 0 && !seps) {
-			continue;
-		} else if (c == 0xC2 && i + 1 < len && (unsigned char)p[i + 1] == 0xA0 && digits > 0 && !seps) {
-			i++;
-			continue;
-		} else if (c == 0xE2 && i + 2 < len && (unsigned char)p[i + 1] == 0x80 &&
-		           (unsigned char)p[i + 2] == 0xAF && digits > 0 && !seps) {
-			i += 2;
-			continue;
-		} else {
-			return SE_EINPUT;
-		}
-		if (n + 1 >= sizeof buf)
-			return SE_EINPUT;
-		buf[n++] = (char)c;
-	}
-	if (digits == 0 || buf[n - 1] == '.' || buf[n - 1] == 'e' || buf[n - 1] == 'E')
-		return SE_EINPUT;
-	buf[n] = '\0';
-	errno = 0;
-	*out = strtod(buf, NULL);
-	if (errno != 0 || !isfinite(*out))
-		return SE_EINPUT;
-	return SE_OK;
-}
-
-static void progress(importer *im, long long offset, int final)
-{
-	struct timespec ts;
-	double now;
-	double percent = -1;
-
-	if (im->opts->on_progress == NULL)
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
-	if (!final && now - im->last_progress < 0.25)
-		return;
-	im->last_progress = now;
-	if (!final && im->size > 0)
-		percent = 100.0 * (double)offset / (double)im->size;
-	im->opts->on_progress(im->opts->ud, im->name, (long long)im->stats->read, percent, final);
-}
-
-/* ---- batches ------------------------------------------------------------ */
-
-/* A row's fate (new or duplicate) is known once its batch is written. */
-static int commit_batch(importer *im, se_error *err)
-{
-	int64_t inserted, ignored;
-	int rc = se_store_commit(im->st, err);
-
-	if (rc != SE_OK)
-		return rc;
-	se_store_tx_counts(im->st, &inserted, &ignored);
-	im->stats->imported += inserted;
-	im->stats->duplicates += ignored;
-	im->in_batch = 0;
-	im->rows_in_batch = 0;
-	return SE_OK;
-}
-
-/* The open batch is lost: its rows were neither stored nor rejected, so
- * they leave the count of rows read and the summary still adds up. */
-static void abandon_batch(importer *im)
-{
-	se_store_rollback(im->st);
-	im->stats->read -= im->rows_in_batch;
-	im->in_batch = 0;
-	im->rows_in_batch = 0;
-}
-
-static int batch_row_done(importer *im, se_error *err)
-{
-	if (++im->rows_in_batch < im->batch_rows || im->defer_commit)
-		return SE_OK;
-	return commit_batch(im, err);
-}
-
-static int ensure_batch(importer *im, se_error *err)
-{
-	int rc;
-
-	if (im->in_batch)
-		return SE_OK;
-	if ((rc = se_store_begin(im->st, err)) != SE_OK)
-		return rc;
-	im->in_batch = 1;
-	return SE_OK;
-}
-
-/* ---- one row ------------------------------------------------------------- */
-
-static int check_row_text(importer *im, row_text *row)
-{
-	for (int f = 0; f < F_COUNT; f++) {
-		const char *raw = row->ptr[f];
-		const char *nul;
-		size_t bad;
-
-		if (raw == NULL)
-			continue;
-		trim(&row->ptr[f], &row->len[f]);
-		if (!se_utf8_valid(row->ptr[f], row->len[f], &bad)) {
-			/* Counted in the value as written, leading spaces included. */
-			reject(im, row->line, field_names[f], "invalid UTF-8 at byte %zu",
-			       (size_t)(row->ptr[f] - raw) + bad + 1);
-			im->stats->not_utf8++;
-			return SE_EINPUT;
-		}
-		/* Names and keys go through C strings further on: a NUL would cut
-		 * "An\0nie" to "An" without a word. */
-		if ((nul = memchr(row->ptr[f], '\0', row->len[f])) != NULL) {
-			reject(im, row->line, field_names[f], "NUL byte at byte %zu",
-			       (size_t)(nul - raw) + 1);
-			return SE_EINPUT;
-		}
-		if (row->len[f] == 0)
-			row->ptr[f] = NULL;
-	}
-	for (int f = im->content_key ? F_DEAL_ID : F_EVENT_ID; f < N_REQUIRED; f++) {
-		if (row->ptr[f] == NULL) {
-			reject(im, row->line, field_names[f], "missing value");
-			return SE_EINPUT;
-		}
-	}
-	for (int f = F_EVENT_ID; f <= F_DEAL_ID; f++) {
-		if (row->len[f] > MAX_KEY_BYTES) {
-			reject(im, row->line, field_names[f], "longer than %d bytes", MAX_KEY_BYTES);
-			return SE_EINPUT;
-		}
-	}
-	return SE_OK;
-}
-
-static int parse_row_values(importer *im, const row_text *row, se_event_in *ev)
-{
-	char shown[64];
-	const char *why = NULL;
-	const char *ts = row->ptr[F_TS];
-	size_t ts_len = row->len[F_TS];
-	int rc = im->ts_layout != NULL
-	             ? se_time_parse_layout(im->ts_layout, ts, ts_len, im->opts->zone, &ev->ts, &why)
-	             : se_time_parse(ts, ts_len, im->opts->zone, &ev->ts, &why);
-
-	if (rc != SE_OK) {
-		quote_value(row->ptr[F_TS], row->len[F_TS], shown, sizeof shown);
-		reject(im, row->line, field_names[F_TS], "cannot read time %s: %s", shown, why);
-		return SE_EINPUT;
-	}
-	ev->amount = NAN;
-	if (row->ptr[F_AMOUNT] != NULL &&
-	    parse_amount(row->ptr[F_AMOUNT], row->len[F_AMOUNT], &ev->amount) != SE_OK) {
-		quote_value(row->ptr[F_AMOUNT], row->len[F_AMOUNT], shown, sizeof shown);
-		reject(im, row->line, field_names[F_AMOUNT], "not a number: %s", shown);
-		return SE_EINPUT;
-	}
-	if (fabs(ev->amount) > SE_IMPORT_MAX_AMOUNT) {
-		quote_value(row->ptr[F_AMOUNT], row->len[F_AMOUNT], shown, sizeof shown);
-		reject(im, row->line, field_names[F_AMOUNT],
-		       "%s is beyond the largest amount, 1000000000000000 (10^15) either way", shown);
-		return SE_EINPUT;
-	}
-	return SE_OK;
-}
-
-static int intern_optional(importer *im, se_dict dict, const row_text *row, int f,
-                           uint32_t *id, se_error *err)
-{
-	*id = 0;
-	if (row->ptr[f] == NULL)
-		return SE_OK;
-	return se_store_intern(im->st, dict, row->ptr[f], row->len[f], id, err);
-}
-
-/* Checks and parses a row; a bad one is reported and counted here. */
-static int accept_row(importer *im, row_text *row, se_event_in *ev)
-{
-	im->stats->read++;
-	if (check_row_text(im, row) != SE_OK || parse_row_values(im, row, ev) != SE_OK)
-		return SE_EINPUT;
-	if (im->content_key) {
-		se_content_key(row->ptr[F_DEAL_ID], row->len[F_DEAL_ID], ev->ts, row->ptr[F_STAGE],
-		               row->len[F_STAGE], im->key);
-		row->ptr[F_EVENT_ID] = im->key;
-		row->len[F_EVENT_ID] = SE_CONTENT_KEY_LEN;
-	}
-	return SE_OK;
-}
-
-/* Hands an accepted row to the store (ev has ts and amount already; a
- * deal number from the reader in lent_deal, 0 if none). */
-static int write_row(importer *im, const row_text *row, se_event_in *ev, int64_t lent_deal,
-                     int deal_is_new, se_error *err)
-{
-	int rc;
-
-	if ((rc = ensure_batch(im, err)) != SE_OK)
-		goto no_outcome;
-	ev->key = row->ptr[F_EVENT_ID];
-	ev->key_len = row->len[F_EVENT_ID];
-	if ((rc = se_store_use_lent_deal(im->st, row->ptr[F_DEAL_ID], row->len[F_DEAL_ID], lent_deal,
-	                                 deal_is_new, &ev->deal, err)) != SE_OK ||
-	    (rc = se_store_intern(im->st, SE_DICT_STATUS, row->ptr[F_STAGE], row->len[F_STAGE], &ev->status, err)) != SE_OK ||
-	    (rc = intern_optional(im, SE_DICT_STATUS, row, F_FROM_STAGE, &ev->from_status, err)) != SE_OK ||
-	    (rc = intern_optional(im, SE_DICT_MANAGER, row, F_MANAGER, &ev->manager, err)) != SE_OK ||
-	    (rc = intern_optional(im, SE_DICT_SOURCE, row, F_SOURCE, &ev->source, err)) != SE_OK ||
-	    (rc = intern_optional(im, SE_DICT_PIPELINE, row, F_PIPELINE, &ev->pipeline, err)) != SE_OK ||
-	    (rc = intern_optional(im, SE_DICT_CURRENCY, row, F_CURRENCY, &ev->currency, err)) != SE_OK ||
-	    (rc = se_store_add_event(im->st, ev, err)) != SE_OK)
-		goto no_outcome;
-	return batch_row_done(im, err);
-no_outcome:
-	/* The store failed under this row: it was neither stored nor
-	 * rejected, so it leaves the count and the summary still adds up. */
-	im->lost++;
-	return rc;
-}
-
-static int store_row(importer *im, row_text *row, se_error *err)
-{
-	se_event_in ev;
-
-	if (accept_row(im, row, &ev) != SE_OK)
-		return SE_OK;
-	return write_row(im, row, &ev, 0, 0, err);
-}
 
 /* ---- CSV ------------------------------------------------------------------ */
 
@@ -463,7 +89,7 @@ static int map_declared(importer *im, const se_csv_record *hdr, csv_columns *col
 
 	if ((rc = header_not_utf8(im, hdr, err)) != SE_OK)
 		return rc;
-	if ((rc = se_colmap_bind(map, hdr->fields, hdr->nfields, cols->field_of, field_names, err)) != SE_OK) {
+	if ((rc = se_colmap_bind(map, hdr->fields, hdr->nfields, cols->field_of, im_field_names, err)) != SE_OK) {
 		se_error_prefix(err, "%s:%ld", im->name, hdr->line);
 		return rc;
 	}
@@ -478,11 +104,11 @@ static int map_declared(importer *im, const se_csv_record *hdr, csv_columns *col
 
 		if (f >= 0) {
 			seen[f] = 1;
-		} else if ((f = field_by_name(hdr->fields[i].ptr, hdr->fields[i].len)) >= 0 &&
+		} else if ((f = im_field_by_name(hdr->fields[i].ptr, hdr->fields[i].len)) >= 0 &&
 		           !se_colmap_claims(map, f)) {
 			if (seen[f]++)
 				return se_error_set(err, SE_EINPUT, "%s:%ld: column '%s' appears twice in the header",
-				                    im->name, hdr->line, field_names[f]);
+				                    im->name, hdr->line, im_field_names[f]);
 			cols->field_of[i] = f;
 		}
 	}
@@ -504,14 +130,14 @@ static int map_header(importer *im, const se_csv_record *hdr, csv_columns *cols,
 			return rc;
 	} else {
 		for (size_t i = 0; i < hdr->nfields; i++) {
-			int f = field_by_name(hdr->fields[i].ptr, hdr->fields[i].len);
+			int f = im_field_by_name(hdr->fields[i].ptr, hdr->fields[i].len);
 
 			cols->field_of[i] = f;
 			if (f < 0)
 				continue;
 			if (seen[f]++)
 				return se_error_set(err, SE_EINPUT, "%s:%ld: column '%s' appears twice in the header",
-				                    im->name, hdr->line, field_names[f]);
+				                    im->name, hdr->line, im_field_names[f]);
 		}
 	}
 	for (int f = F_DEAL_ID; f < N_REQUIRED; f++) {
@@ -521,7 +147,7 @@ static int map_header(importer *im, const se_csv_record *hdr, csv_columns *cols,
 			return rc;
 		return se_error_set(err, SE_EINPUT,
 		                    "%s:%ld: header lacks required column '%s' (need deal_id, ts, stage%s)",
-		                    im->name, hdr->line, field_names[f],
+		                    im->name, hdr->line, im_field_names[f],
 		                    im->opts->columns != NULL ? ", or columns{} naming them" : "");
 	}
 	/* No event ids: each event is known by its content (docs/SCHEMA.md). */
@@ -533,7 +159,7 @@ static const char *csv_column_label(const csv_columns *cols, const se_csv_record
                                     size_t i, char *buf, size_t size)
 {
 	if (i < cols->ncols && cols->field_of[i] >= 0)
-		return field_names[cols->field_of[i]];
+		return im_field_names[cols->field_of[i]];
 	if (i < hdr->nfields) {
 		snprintf(buf, size, "%s", hdr->fields[i].ptr);
 		return buf;
@@ -673,7 +299,7 @@ static int read_one(pipeline *pl, const se_csv_record *rec, slab *sb)
 
 	if (rec->nfields != pl->cols->ncols) {
 		im->stats->read++;
-		reject(im, rec->line, "record", "%zu fields, the header has %zu", rec->nfields, pl->cols->ncols);
+		im_reject(im, rec->line, "record", "%zu fields, the header has %zu", rec->nfields, pl->cols->ncols);
 		return SE_OK;
 	}
 	memset(&row, 0, sizeof row);
@@ -692,7 +318,7 @@ static int read_one(pipeline *pl, const se_csv_record *rec, slab *sb)
 			row.len[f] = pl->cols->fixed_len[f];
 		}
 	}
-	if (accept_row(im, &row, &ev) != SE_OK)
+	if (im_accept_row(im, &row, &ev) != SE_OK)
 		return SE_OK;
 	return slab_add(sb, &row, &ev, im->deals);
 }
@@ -713,7 +339,7 @@ static void *reader_main(void *arg)
 			break;
 		if (rc == SE_EINPUT) {
 			im->stats->read++;
-			reject_at(im, rec.error_line, rec.error_col,
+			im_reject_at(im, rec.error_line, rec.error_col,
 			          csv_column_label(pl->cols, pl->hdr, rec.error_field, label, sizeof label),
 			       "%s", pl->reader_err.msg);
 			se_error_clear(&pl->reader_err);
@@ -726,7 +352,7 @@ static void *reader_main(void *arg)
 			se_error_set(&pl->reader_err, rc, "out of memory reading rows");
 			break;
 		}
-		progress(im, se_csv_offset(pl->csv), 0);
+		im_progress(im, se_csv_offset(pl->csv), 0);
 		if (sb->n == SLAB_ROWS) {
 			push_full(pl, sb);
 			sb = take_free(pl);
@@ -790,7 +416,7 @@ static int write_slab(importer *im, slab *sb, se_error *err)
 		memset(&ev, 0, sizeof ev);
 		ev.ts = r->ts;
 		ev.amount = r->amount;
-		if ((rc = write_row(im, &row, &ev, r->deal, r->deal_is_new, err)) != SE_OK)
+		if ((rc = im_write_row(im, &row, &ev, r->deal, r->deal_is_new, err)) != SE_OK)
 			return rc;
 	}
 	return SE_OK;
@@ -850,7 +476,7 @@ static int read_records(importer *im, se_csv *csv, const csv_columns *cols,
 	}
 	/* Before the last commit: queued deals then go in with their rows. */
 	if (rc == SE_OK && im->in_batch)
-		rc = commit_batch(im, err);
+		rc = im_commit_batch(im, err);
 out:
 	se_store_return_deals(im->st, im->deals);
 	im->deals = NULL;
@@ -966,14 +592,14 @@ static int on_json_member(void *ud, const char *key, size_t key_len, int type,
                           const char *text, size_t len)
 {
 	json_row *jr = ud;
-	int f = field_by_name(key, key_len);
+	int f = im_field_by_name(key, key_len);
 
 	if (f < 0 || jr->bad)
 		return SE_OK;
 	if (type == SE_JSON_NULL)
 		return SE_OK;
 	if (type != SE_JSON_STRING && type != SE_JSON_NUMBER) {
-		reject(jr->im, jr->line, field_names[f], "expected a string or a number");
+		im_reject(jr->im, jr->line, im_field_names[f], "expected a string or a number");
 		jr->bad = 1;
 		return SE_OK;
 	}
@@ -1034,15 +660,15 @@ static int import_jsonl(importer *im, const char *path, se_error *err)
 			p += 3;
 			len -= 3;
 		}
-		trim(&p, &len);
+		im_trim(&p, &len);
 		if (len > 0 && p[len - 1] == '\n')
 			len--;
-		trim(&p, &len);
+		im_trim(&p, &len);
 		if (len == 0)
 			continue;
 		if ((nul_at = json_nul_at(p, len)) > 0) {
 			im->stats->read++;
-			reject_at(im, lineno, (long)(p - line) + (long)nul_at, "record",
+			im_reject_at(im, lineno, (long)(p - line) + (long)nul_at, "record",
 			          "NUL character in JSON text");
 			continue;
 		}
@@ -1061,7 +687,7 @@ static int import_jsonl(importer *im, const char *path, se_error *err)
 				jr.row.ptr[f] = jr.buf + jr.off[f];
 		if (rc == SE_EINPUT) {
 			im->stats->read++;
-			reject(im, lineno, "record", "%s", why);
+			im_reject(im, lineno, "record", "%s", why);
 			rc = SE_OK;
 			continue;
 		}
@@ -1071,10 +697,10 @@ static int import_jsonl(importer *im, const char *path, se_error *err)
 			im->stats->read++;
 			continue;
 		}
-		if ((rc = store_row(im, &jr.row, err)) != SE_OK)
+		if ((rc = im_store_row(im, &jr.row, err)) != SE_OK)
 			break;
 		if (fp != stdin)
-			progress(im, (long long)ftello(fp), 0);
+			im_progress(im, (long long)ftello(fp), 0);
 	}
 	if (rc == SE_OK && ferror(fp))
 		rc = se_error_set(err, SE_EIO, "reading %s: %s", path, strerror(errno));
@@ -1103,14 +729,14 @@ static int finish_import(importer *im, int rc, se_error *err)
 {
 	se_import_stats *stats = im->stats;
 
-	progress(im, 0, 1);
+	im_progress(im, 0, 1);
 	if (rc == SE_OK && im->in_batch)
-		rc = commit_batch(im, err);
+		rc = im_commit_batch(im, err);
 	stats->read -= im->lost;
 	im->lost = 0;
 	if (rc != SE_OK) {
 		if (im->in_batch)
-			abandon_batch(im);
+			im_abandon_batch(im);
 		/* Rows read ahead but never stored have no outcome either. */
 		stats->read = stats->imported + stats->duplicates + stats->rejected;
 		return rc;
@@ -1171,12 +797,12 @@ void se_rows_where(importer *im, const char *name, const char *unit)
 
 int se_rows_field(const char *name, size_t len)
 {
-	return field_by_name(name, len);
+	return im_field_by_name(name, len);
 }
 
 const char *se_rows_field_name(int f)
 {
-	return f >= 0 && f < F_COUNT ? field_names[f] : "?";
+	return f >= 0 && f < F_COUNT ? im_field_names[f] : "?";
 }
 
 int se_rows_put(importer *im, row_text *row, int *accepted, se_error *err)
@@ -1184,28 +810,28 @@ int se_rows_put(importer *im, row_text *row, int *accepted, se_error *err)
 	se_event_in ev;
 
 	*accepted = 0;
-	if (accept_row(im, row, &ev) != SE_OK)
+	if (im_accept_row(im, row, &ev) != SE_OK)
 		return SE_OK;
 	*accepted = 1;
-	return write_row(im, row, &ev, 0, 0, err);
+	return im_write_row(im, row, &ev, 0, 0, err);
 }
 
 int se_rows_begin(importer *im, se_error *err)
 {
-	return ensure_batch(im, err);
+	return im_ensure_batch(im, err);
 }
 
 int se_rows_record_done(importer *im, se_error *err)
 {
 	if (im->in_batch && im->rows_in_batch >= im->batch_rows)
-		return commit_batch(im, err);
+		return im_commit_batch(im, err);
 	return SE_OK;
 }
 
 int se_rows_commit(importer *im, se_error *err)
 {
 	if (im->in_batch)
-		return commit_batch(im, err);
+		return im_commit_batch(im, err);
 	return SE_OK;
 }
 
