@@ -77,7 +77,7 @@ static const char *shown(const page *p, const se_col *c, const se_cell *v, char 
 {
 	if (c->type == SE_T_STR)
 		return se_cell_str(v);
-	if (v->null && c->type != SE_T_INT && c->type != SE_T_BOOL && c->type != SE_T_FLAG)
+	if (v->null && c->type != SE_T_BOOL)
 		return "-";
 	switch (c->type) {
 	case SE_T_INT: return se_fmt_int(p->lang, v->i, buf, SE_FMT_SIZE);
@@ -102,7 +102,9 @@ static int machine(const se_col *c, const se_cell *v, char *buf, size_t size)
 {
 	if (c->type == SE_T_STR || c->json == NULL)
 		return 0;
-	if (v->null && c->type != SE_T_BOOL && c->type != SE_T_FLAG)
+	/* JSON's null: a flag without a judgement too (weak of a source the
+	 * test cannot judge) */
+	if (v->null && c->type != SE_T_BOOL)
 		return 0;
 	switch (c->type) {
 	case SE_T_INT:
@@ -142,7 +144,10 @@ static void row_open(const page *p, const se_block *b, size_t r, const char *cls
 		fputc(';', p->out);
 	}
 	for (int c = 0; c < b->ncols; c++)
-		if (b->cols[c].type == SE_T_STR && b->cols[c].json != NULL) {
+		/* a text cell without a value (no not_testable reason) is JSON's
+		 * null, no text field of the row */
+		if (b->cols[c].type == SE_T_STR && b->cols[c].json != NULL &&
+		    !b->cells[r * (size_t)b->ncols + c].null) {
 			fprintf(p->out, "%s=", b->cols[c].json);
 			esc(p->out, se_cell_str(&b->cells[r * (size_t)b->ncols + c]));
 			fputc(';', p->out);
@@ -534,13 +539,20 @@ static void section_forecast_chart(const page *p)
 		}
 		fprintf(p->out, "</figcaption><svg viewBox=\"0 0 %d %d\" role=\"img\">", w, h);
 		for (size_t r = 0; r < n; r++) {
-			static const char *const series[] = { "amount", "forecast_stage", "forecast_shrunk" };
+			/* the time-aware forecast (won within the horizon) beside the
+			 * stage and win-rate ones, which say "some day" */
+			static const char *const series[] = { "amount", "forecast_stage", "forecast_shrunk",
+			                                      "forecast_time" };
 			int x = left + (int)r * slot;
 
-			for (int s = 0; s < 3; s++) {
-				int64_t v = se_block_cell(b, r, series[s])->i;
+			for (int s = 0; s < 4; s++) {
+				const se_cell *c = se_block_cell(b, r, series[s]);
+				int64_t v = c == NULL || c->null ? 0 : c->i;
 				int bh = (int)lround((double)v / (double)max * (h - bottom - 20));
-				int bw = (slot - 8) / 3;
+				int bw = (slot - 8) / 4;
+
+				if (c == NULL || c->null)
+					continue;
 
 				fprintf(p->out, "<rect class=\"s%d\" x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\"><title>", s,
 				        x + 4 + s * bw, h - bottom - bh, bw > 1 ? bw - 1 : 1, bh);
@@ -561,6 +573,10 @@ static void section_forecast_chart(const page *p)
 		header(p, "forecast_stage");
 		fputs(" <span class=\"k s2\"></span>", p->out);
 		header(p, "forecast_shrunk");
+		if (se_block_col(b, "forecast_time") >= 0) {
+			fputs(" <span class=\"k s3\"></span>", p->out);
+			header(p, "forecast_time");
+		}
 		fputs("</p></figure>\n", p->out);
 	}
 }
@@ -608,6 +624,7 @@ static const char css[] =
 	".bar{fill:#4a7fd4}.sl{font-size:17px;text-anchor:end;fill:#1d2430}.bv{font-size:17px;fill:#1d2430}"
 	".st{font-size:16px;fill:#5b6575}.st.gp{fill:#c0392b;font-weight:700}"
 	".s0{fill:#b8c7de;background:#b8c7de}.s1{fill:#4a7fd4;background:#4a7fd4}.s2{fill:#2e9d6a;background:#2e9d6a}"
+	".s3{fill:#e08a1e;background:#e08a1e}"
 	".ax{font-size:11px;text-anchor:middle;fill:#5b6575}.k{display:inline-block;width:.9em;height:.9em;"
 	"vertical-align:middle;margin:0 .2em 0 .8em}"
 	"ul.alerts li{margin:.2em 0}footer{margin-top:2em;color:#8a93a3;font-size:.8em}"

@@ -110,7 +110,9 @@ static void write_labels(const se_report *rep, const se_block *b, const se_cell 
 		const se_col *col = &b->cols[c];
 		const char *v;
 
-		if (col->type != SE_T_STR || col->json == NULL)
+		/* a text cell without a value (the backtest's data_ends when the
+		 * data reach past the horizon) is no label, as JSON's null is no text */
+		if (col->type != SE_T_STR || col->json == NULL || row[c].null)
 			continue;
 		v = se_cell_str(&row[c]);
 		if (strcmp(col->json, "dimension") == 0) {

@@ -134,8 +134,9 @@ static int write_sheet(book *k, const se_report *rep, const se_blocks *bs, size_
 
 					worksheet_write_string(ws, row, x, s, k->fmt[hl][F_TEXT]);
 					w = display_width(s);
-				} else if (v->null && col->type != SE_T_INT && col->type != SE_T_FLAG &&
-				           col->type != SE_T_BOOL) {
+				} else if (v->null && col->type != SE_T_BOOL) {
+					/* no value, as JSON's null: an absent spend, the weak
+					 * flag of a source the test cannot judge */
 					worksheet_write_blank(ws, row, x, k->fmt[hl][F_TEXT]);
 				} else {
 					double d = 0;

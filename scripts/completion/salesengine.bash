@@ -2,7 +2,7 @@
 #   . /path/to/salesengine/scripts/completion/salesengine.bash
 # or copy it to /usr/share/bash-completion/completions/salesengine.
 # Completes the options, their values (formats, reports with comma lists,
-# periods, languages, adapters) and file names where a file is expected.
+# periods, languages, adapters, CRMs to sync) and file names where a file is expected.
 
 _salesengine() {
 	local cur prev words cword
@@ -22,7 +22,7 @@ _salesengine() {
 	fi
 
 	local opts="--db --import --input-format --delimiter --input-tz --import-with --encoding
-		--snapshot-time --format --report --compare --spend --period --mode --from --to --tz
+		--sync --snapshot-time --format --report --compare --spend --period --mode --from --to --tz
 		--funnel --as-of --output --excel --lang --alerts --allow-commands --check
 		--max-instructions --max-memory --max-seconds --hook-timeout --quiet --help --version"
 	local reports="leads conversion presale sources unknown handling diagnostics velocity
@@ -60,6 +60,9 @@ _salesengine() {
 	--import-with)
 		COMPREPLY=($(compgen -W "amocrm bitrix24 bluesales hubspot pipedrive two_table wide" -- "$cur")
 		           $(compgen -f -X '!*.lua' -- "$cur"))
+		return ;;
+	--sync)
+		COMPREPLY=($(compgen -W "amocrm bitrix24 bluesales hubspot pipedrive" -- "$cur"))
 		return ;;
 	--encoding)
 		COMPREPLY=($(compgen -W "UTF-8 cp1251 KOI8-R" -- "$cur"))

@@ -28,10 +28,33 @@
 ---@field reports? se.ReportName[] the reports when --report is not given: { "digest", "handling" }
 ---@field format? se.OutputFormat the format when --format is not given
 ---@field language? "ru"|"en" words and numbers for people when --lang is not given
+---@field horizon? se.Duration|number the time-aware forecast's window (revenue expected to be won within it) and the backtest's (a number: days; default "30d")
 
 ---Global options; at most once per key (a later call overrides earlier keys).
 ---@param t se.Settings
 function settings(t) end
+
+---Where a canonical field is in a CRM export: the column's header, or a
+---value for every row.
+---@alias se.Column string|{ column: string }|{ value: string|number }
+
+---@class se.Columns
+---@field event_id? se.Column
+---@field deal_id? se.Column
+---@field ts? se.Column
+---@field stage? se.Column
+---@field manager? se.Column
+---@field source? se.Column
+---@field amount? se.Column
+---@field from_stage? se.Column
+---@field pipeline? se.Column
+---@field currency? se.Column
+---@field ts_format? string how the time column is written: "DD.MM.YYYY HH:MM", "MM/DD/YYYY"
+
+---The names a CRM export gives the canonical fields, so --import reads it
+---as it is; a later call replaces the fields it names.
+---@param t se.Columns
+function columns(t) end
 
 ---@class se.Stage
 ---@field [1] string the stage's name
@@ -154,6 +177,8 @@ function test(t) end
 ---@field missed number?
 ---@field gap_low number?
 ---@field gap_high number?
+---@field p_value number? nil when the step is not tested
+---@field p_adjusted number? Benjamini-Hochberg over the tested steps
 ---@field significant boolean
 
 ---@class se.Style
@@ -180,6 +205,7 @@ function test(t) end
 ---@field by_probability number?
 ---@field rate number?
 ---@field by_rate number?
+---@field by_time number? expected to be won within the horizon
 
 ---@class se.Channel
 ---@field leads integer
@@ -190,6 +216,9 @@ function test(t) end
 ---@field cps number?
 ---@field romi number?
 ---@field z number?
+---@field p_value number?
+---@field p_adjusted number? Benjamini-Hochberg over the tested sources
+---@field not_testable string? the reason, when the test cannot answer
 ---@field weak boolean
 
 ---One funnel, one manager or all, one source or all, a range of periods and a mode.

@@ -1,7 +1,10 @@
 """The workbook's values (as LibreOffice exported each sheet to CSV) equal
 the JSON report's, and its XML has what people need.
 
-xlsx_vs_json.py CSV_DIR REPORT.json BOOK.xlsx BOOK_RU.xlsx
+xlsx_vs_json.py CSV_DIR REPORT.json BOOK.xlsx BOOK_RU.xlsx GROWTH.xlsx
+
+GROWTH.xlsx: a diagnostics workbook of data with a growth point, to see
+its row highlighted.
 
 Sheet columns are the CSV report's; their JSON keys are named below by
 hand (percent columns are ratios in both, hours are seconds in JSON).
@@ -14,7 +17,7 @@ import re
 import sys
 import zipfile
 
-csv_dir, json_path, book, book_ru = sys.argv[1:5]
+csv_dir, json_path, book, book_ru, book_growth = sys.argv[1:6]
 report = json.load(open(json_path, encoding="utf-8"))
 problems = []
 passed = 0
@@ -24,6 +27,7 @@ JSON_KEY = {"conversion_pct": "rate", "win_rate_pct": "win_rate", "ci_low_pct": 
             "gap_high_pct": "gap_high", "depth_pct": "depth", "probability_pct": "probability",
             "team_rate_pct": "team_rate", "shrunk_rate_pct": "shrunk_rate",
             "error_stage_pct": "error_stage_rate", "error_shrunk_pct": "error_shrunk_rate",
+            "error_time_pct": "error_time_rate",
             "romi_pct": "romi", "change_pct": "change_rate"}
 NOT_IDENTITY = {"funnel", "mode", "from_stage", "to_stage"}
 
@@ -119,7 +123,8 @@ check(f"frozen header on {len(sheet_xml)} sheets",
 check("autofilter on every sheet", all("<autoFilter" in z.read(n).decode() for n in sheet_xml))
 wb = z.read("xl/workbook.xml").decode()
 names = re.findall(r'<sheet name="([^"]+)" sheetId="(\d+)"', wb)
-styles = z.read("xl/styles.xml").decode()
+zg = zipfile.ZipFile(book_growth)
+styles = zg.read("xl/styles.xml").decode()
 check("a highlight fill", "FFFDE2E2" in styles.upper())
 
 
@@ -131,7 +136,7 @@ def sheet_rows(zf, sheet_name):
     return re.findall(r"<row [^>]*>(.*?)</row>", xml)
 
 
-diag = sheet_rows(z, "diagnostics")
+diag = sheet_rows(zg, "diagnostics")
 gp_styles, other_styles = set(), set()
 # growth_point is the last column of the diagnostics sheet: its value 1 marks the row
 for row in diag[1:]:

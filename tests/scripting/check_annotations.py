@@ -44,7 +44,10 @@ fields = set(re.findall(r"`s\.([a-z_]+)`", docs))
 settings_keys = table_keys(section("settings {"))
 funnel_keys = table_keys(section("funnel {"))
 keys = settings_keys | funnel_keys
-calls = set(re.findall(r"`([a-z_]+) ?[{(]", docs))
+# inside code spans only: "the `--import`s (files" is a closing backtick
+# followed by prose, not a call of "s"
+spans = re.findall(r"(?<!`)`([^`\n]+)`(?!`)", docs)
+calls = {m.group(1) for m in (re.match(r"([a-z_]+) ?[{(]", sp) for sp in spans) if m}
 globals_doc = {c for c in calls if c not in methods and c not in keys}
 
 # the standard library's own names (the sandbox replaces some) are LuaLS's

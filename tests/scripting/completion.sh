@@ -37,6 +37,11 @@ complete_words salesengine --format = x
 expect format_equals "xlsx"
 complete_words salesengine --lang ""
 expect lang "en ru"
+# the CRMs --sync knows, as --help lists them
+sync_crms=$("$bin" --help | tr '\n' ' ' | sed -e 's/.*--sync=CRM[^(]*(//' -e 's/).*//' |
+	tr -s ', ' '\n\n' | sort -u | tr '\n' ' ')
+complete_words salesengine --sync ""
+expect sync_crms "${sync_crms% }"
 complete_words salesengine --per
 expect period_option "--period"
 
