@@ -24,6 +24,7 @@
 #include "jsonout.h"
 #include "timeconv.h"
 #include "utf8.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -681,15 +682,8 @@ static int add_firing(void *ud, const char *rule, const char *scope, int64_t sin
 {
 	firing_list *l = ud;
 
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		se_firing_alert *v = realloc(l->v, cap * sizeof *v);
-
-		if (v == NULL)
-			return SE_ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
+	if (SE_VEC_RESERVE(l->v, l->cap, l->n + 1, 16) != SE_OK)
+		return SE_ENOMEM;
 	l->v[l->n].rule = strdup(rule ? rule : "");
 	l->v[l->n].scope = strdup(scope ? scope : "");
 	l->v[l->n].since = since;

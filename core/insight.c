@@ -25,6 +25,7 @@
 #include "store.h"
 #include "survival.h"
 #include "timeconv.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <math.h>
@@ -153,15 +154,8 @@ static se_sm_cell *add_sm(se_insight *in, int64_t bucket, uint32_t source, uint3
 {
 	se_sm_cell *c;
 
-	if (in->n_sm == in->cap_sm) {
-		size_t ncap = in->cap_sm ? in->cap_sm * 2 : 1024;
-		se_sm_cell *nv = realloc(in->sm, ncap * sizeof *nv);
-
-		if (nv == NULL)
-			return NULL;
-		in->sm = nv;
-		in->cap_sm = ncap;
-	}
+	if (SE_VEC_RESERVE(in->sm, in->cap_sm, in->n_sm + 1, 1024) != SE_OK)
+		return NULL;
 	c = &in->sm[in->n_sm++];
 	c->bucket = bucket;
 	c->source = source;
@@ -228,15 +222,8 @@ static int add_source_pairs(se_report *rep, se_funnel_agg *a, const se_funnel *f
 
 static int add_open(se_insight *in, const se_open_deal *o)
 {
-	if (in->n_open == in->cap_open) {
-		size_t ncap = in->cap_open ? in->cap_open * 2 : 256;
-		se_open_deal *nv = realloc(in->open, ncap * sizeof *nv);
-
-		if (nv == NULL)
-			return SE_ENOMEM;
-		in->open = nv;
-		in->cap_open = ncap;
-	}
+	if (SE_VEC_RESERVE(in->open, in->cap_open, in->n_open + 1, 256) != SE_OK)
+		return SE_ENOMEM;
 	in->open[in->n_open++] = *o;
 	return SE_OK;
 }
@@ -284,15 +271,8 @@ static int add_velocity(se_report *rep, se_insight *in, const se_funnel *f, cons
 
 static int push_spell(se_insight *in, const se_spell *sp)
 {
-	if (in->n_spells == in->cap_spells) {
-		size_t ncap = in->cap_spells ? in->cap_spells * 2 : 256;
-		se_spell *nv = realloc(in->spells, ncap * sizeof *nv);
-
-		if (nv == NULL)
-			return SE_ENOMEM;
-		in->spells = nv;
-		in->cap_spells = ncap;
-	}
+	if (SE_VEC_RESERVE(in->spells, in->cap_spells, in->n_spells + 1, 256) != SE_OK)
+		return SE_ENOMEM;
 	in->spells[in->n_spells++] = *sp;
 	return SE_OK;
 }

@@ -10,6 +10,7 @@
 #include "quantile.h"
 #include "error.h"
 #include "stats.h"
+#include "vec.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -17,15 +18,8 @@
 
 int se_samples_add(se_samples *s, int64_t row, uint32_t col, int64_t v)
 {
-	if (s->n == s->cap) {
-		size_t ncap = s->cap ? s->cap * 2 : 1024;
-		se_sample *nv = realloc(s->v, ncap * sizeof *nv);
-
-		if (nv == NULL)
-			return SE_ENOMEM;
-		s->v = nv;
-		s->cap = ncap;
-	}
+	if (SE_VEC_RESERVE(s->v, s->cap, s->n + 1, 1024) != SE_OK)
+		return SE_ENOMEM;
 	if (v > INT32_MAX)
 		v = INT32_MAX;
 	if (v < 0)

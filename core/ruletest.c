@@ -9,6 +9,7 @@
 #include "ruletest.h"
 #include "error.h"
 #include "timeconv.h"
+#include "vec.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -203,15 +204,8 @@ static int add_event(se_ruletest *t, const char *deal, const char *manager, cons
 {
 	test_event *e;
 
-	if (t->n_ev == t->cap_ev) {
-		size_t cap = t->cap_ev ? t->cap_ev * 2 : 64;
-		test_event *nv = realloc(t->ev, cap * sizeof *nv);
-
-		if (nv == NULL)
-			return SE_ENOMEM;
-		t->ev = nv;
-		t->cap_ev = cap;
-	}
+	if (SE_VEC_RESERVE(t->ev, t->cap_ev, t->n_ev + 1, 64) != SE_OK)
+		return SE_ENOMEM;
 	e = &t->ev[t->n_ev];
 	memset(e, 0, sizeof *e);
 	e->deal = strdup(deal);

@@ -6,6 +6,7 @@
  * format beyond the text CSV and the table share.
  */
 #include "block.h"
+#include "vec.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -15,15 +16,8 @@ se_block *se_block_new(se_blocks *bs, const se_report_desc *d, int funnel, int p
 {
 	se_block *b;
 
-	if (bs->n == bs->cap) {
-		size_t ncap = bs->cap ? bs->cap * 2 : 16;
-		se_block *nv = realloc(bs->v, ncap * sizeof *nv);
-
-		if (nv == NULL)
-			return NULL;
-		bs->v = nv;
-		bs->cap = ncap;
-	}
+	if (SE_VEC_RESERVE(bs->v, bs->cap, bs->n + 1, 16) != SE_OK)
+		return NULL;
 	b = &bs->v[bs->n++];
 	memset(b, 0, sizeof *b);
 	b->desc = d;

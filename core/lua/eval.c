@@ -9,6 +9,7 @@
  * call and a failure becomes that rule's SE_RULE_FAILED result.
  */
 #include "host.h"
+#include "vec.h"
 
 /* ---- running metrics and rules over a report ---------------------------------- */
 
@@ -247,15 +248,8 @@ typedef struct results {
 
 static se_rule_result *add_result(results *rs)
 {
-	if (rs->n == rs->cap) {
-		size_t cap = rs->cap ? rs->cap * 2 : 32;
-		se_rule_result *nv = realloc(rs->v, cap * sizeof *nv);
-
-		if (nv == NULL)
-			return NULL;
-		rs->v = nv;
-		rs->cap = cap;
-	}
+	if (SE_VEC_RESERVE(rs->v, rs->cap, rs->n + 1, 32) != SE_OK)
+		return NULL;
 	memset(&rs->v[rs->n], 0, sizeof rs->v[0]);
 	return &rs->v[rs->n++];
 }

@@ -14,6 +14,7 @@
  */
 #include "host.h"
 #include "testfile.h"
+#include "vec.h"
 
 const char *const se_test_list_names[SE_TEST_N_LISTS] = { "firing", "pending", "resolved",
 	                                                      "failed", "fired", "repeated" };
@@ -160,15 +161,8 @@ static void read_step(lua_State *L, int step, se_test_step *st)
  * (a metamethod may not call test{} again: see reading below). */
 static se_test *add_test(lua_State *L, se_test_file *tf)
 {
-	if (tf->n == tf->cap) {
-		size_t cap = tf->cap ? tf->cap * 2 : 8;
-		se_test *v = realloc(tf->tests, cap * sizeof *v);
-
-		if (v == NULL)
-			luaL_error(L, "out of memory");
-		tf->tests = v;
-		tf->cap = cap;
-	}
+	if (SE_VEC_RESERVE(tf->tests, tf->cap, tf->n + 1, 8) != SE_OK)
+		luaL_error(L, "out of memory");
 	memset(&tf->tests[tf->n], 0, sizeof tf->tests[tf->n]);
 	return &tf->tests[tf->n++];
 }
