@@ -16,6 +16,7 @@
 #include "encoding.h"
 #include "import_int.h"
 #include "utf8.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -225,17 +226,8 @@ static int slab_add(slab *sb, const row_text *row, const se_event_in *ev, se_dea
 	for (int f = 0; f < F_COUNT; f++)
 		if (row->ptr[f] != NULL)
 			need += row->len[f];
-	if (sb->used + need > sb->cap) {
-		size_t ncap = sb->cap ? sb->cap : 1 << 20;
-		char *nb;
-
-		while (ncap < sb->used + need)
-			ncap *= 2;
-		if ((nb = realloc(sb->bytes, ncap)) == NULL)
-			return SE_ENOMEM;
-		sb->bytes = nb;
-		sb->cap = ncap;
-	}
+	if (SE_VEC_RESERVE(sb->bytes, sb->cap, sb->used + need, 1 << 20) != SE_OK)
+		return SE_ENOMEM;
 	r->line = row->line;
 	r->ts = ev->ts;
 	r->amount = ev->amount;
@@ -568,17 +560,8 @@ typedef struct json_row {
 
 static int keep_json_value(json_row *jr, int f, const char *text, size_t len)
 {
-	if (jr->used + len + 1 > jr->cap) {
-		size_t ncap = jr->cap ? jr->cap : 1024;
-		char *nb;
-
-		while (ncap < jr->used + len + 1)
-			ncap *= 2;
-		if ((nb = realloc(jr->buf, ncap)) == NULL)
-			return SE_ENOMEM;
-		jr->buf = nb;
-		jr->cap = ncap;
-	}
+	if (SE_VEC_RESERVE(jr->buf, jr->cap, jr->used + len + 1, 1024) != SE_OK)
+		return SE_ENOMEM;
 	memcpy(jr->buf + jr->used, text, len);
 	jr->buf[jr->used + len] = '\0';
 	jr->off[f] = jr->used;

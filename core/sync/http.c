@@ -8,6 +8,7 @@
  * to decide.
  */
 #include "sync/http.h"
+#include "vec.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -43,17 +44,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
 		b->too_big = 1;
 		return 0;
 	}
-	if (b->len + add + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 65536;
-		char *p;
-
-		while (cap < b->len + add + 1)
-			cap *= 2;
-		if ((p = realloc(b->p, cap)) == NULL)
-			return 0;
-		b->p = p;
-		b->cap = cap;
-	}
+	if (SE_VEC_RESERVE(b->p, b->cap, b->len + add + 1, 65536) != SE_OK)
+		return 0;
 	memcpy(b->p + b->len, data, add);
 	b->len += add;
 	b->p[b->len] = '\0';

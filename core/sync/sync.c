@@ -23,6 +23,7 @@
 #include "sync/sync.h"
 #include "sync/http.h"
 #include "timeconv.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -486,15 +487,8 @@ static void next_pos(const call *k, json_t *doc, const char *pos, size_t got, ch
 
 static int add_deal(job *j, int64_t id)
 {
-	if (j->n_deals == j->cap_deals) {
-		size_t cap = j->cap_deals ? j->cap_deals * 2 : 256;
-		int64_t *p = realloc(j->deals, cap * sizeof *p);
-
-		if (p == NULL)
-			return SE_ENOMEM;
-		j->deals = p;
-		j->cap_deals = cap;
-	}
+	if (SE_VEC_RESERVE(j->deals, j->cap_deals, j->n_deals + 1, 256) != SE_OK)
+		return SE_ENOMEM;
 	j->deals[j->n_deals++] = id;
 	return SE_OK;
 }
