@@ -192,6 +192,8 @@ static const entry catalog[] = {
 	{ "by stage probability", "по вероятностям этапов" },
 	{ "by win rate", "по доле выигрышей" },
 	{ "by close month", "по месяцам закрытия" },
+	{ "won within", "выигрыш в ближайшие" },
+	{ "days, by time at the stage", "дн., по времени на этапе" },
 	{ "since", "с" },
 	/* alerts */
 	{ "FIRING", "СРАБОТАЛО" },

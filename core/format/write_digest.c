@@ -346,6 +346,11 @@ static int section_forecast(digest *d)
 			    money(d, cell(b, r, "amount"), amount), tr(d, "by stage probability"),
 			    money(d, cell(b, r, "forecast_stage"), fs), tr(d, "by win rate"),
 			    money(d, cell(b, r, "forecast_shrunk"), fw));
+			/* The time-aware forecast: what the open deals are expected
+			 * to win within the horizon, given how long each has been
+			 * at its stage (docs/METRICS.md). */
+			add(d, 0, "%s %lld %s: %s", tr(d, "won within"), (long long)(d->rep->horizon / 86400),
+			    tr(d, "days, by time at the stage"), money(d, cell(b, r, "forecast_time"), fw));
 		}
 	}
 	for (size_t i = 0; i < months.n; i++) {

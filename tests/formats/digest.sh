@@ -65,6 +65,9 @@ money = lambda v: f"{float(v):,.2f}"
 m = re.search(r"^(\d+) open pre-sale deals, amount ([\d,.]+); by stage probability ([\d,.]+), by win rate ([\d,.]+)", text, re.M)
 check("forecast", m and m.groups() == (fc["deals"], money(fc["amount"]), money(fc["forecast_stage"]), money(fc["forecast_shrunk"])),
       f"{m and m.groups()} vs {fc}")
+m = re.search(r"^won within (\d+) days, by time at the stage: ([\d,.]+)$", text, re.M)
+check("forecast within the horizon", m and m.groups() == ("30", money(fc["forecast_time"])),
+      f"{m and m.groups()} vs {fc.get('forecast_time')}")
 print(f"digest: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
 PY
