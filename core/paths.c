@@ -89,7 +89,7 @@ static void read_pointer(se_data_place *p, const char *bindir)
 
 void se_paths_resolve(se_data_dirs *d, const char *env, const char *exe)
 {
-	static const char *const what[SE_N_PLACES] = { "$" SE_DATA_DIR_ENV, "installed", "build tree" };
+	static const char *const what[SE_N_PLACES] = { ("$" SE_DATA_DIR_ENV), "installed", "build tree" };
 	char bindir[PATH_MAX], prefix[PATH_MAX];
 	const char *use;
 

@@ -77,5 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (se_import_with(store, adapters[a].adapter, files, n, &opts, &limits, &stats, &err) == SE_OK &&
 	    stats.read != stats.imported + stats.duplicates + stats.rejected)
 		abort();
+	/* An adapter that cannot be found fuzzes nothing: stop loudly. */
+	if (err.code != SE_OK && strstr(err.msg, "adapter") != NULL && strstr(err.msg, "no bundled") != NULL)
+		abort();
 	return 0;
 }
