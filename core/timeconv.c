@@ -860,6 +860,27 @@ static const char *check_stamp(const struct stamp *st)
 	return NULL;
 }
 
+/* The end of every parse: a stamp read without complaint (reason NULL) is
+ * checked, then turned into UTC seconds through its own offset, else the
+ * zone.  Both the fixed formats and a columns{} layout finish here. */
+static int stamp_to_utc(const struct stamp *st, const char *reason, const se_tz *zone, int64_t *out,
+                        const char **why)
+{
+	int64_t local;
+
+	if (reason == NULL)
+		reason = check_stamp(st);
+	if (reason != NULL) {
+		if (why != NULL)
+			*why = reason;
+		return SE_EINPUT;
+	}
+	local = se_days_from_civil(st->year, st->month, st->day) * SECS_PER_DAY +
+	        st->hour * 3600 + st->minute * 60 + st->second;
+	*out = st->has_offset ? local - st->offset : se_tz_local_to_utc(zone, local);
+	return 0;
+}
+
 int se_time_parse(const char *s, size_t len, const se_tz *zone, int64_t *out, const char **why)
 {
 	const char *p = s, *end = s == NULL ? s : s + len;
@@ -885,17 +906,7 @@ int se_time_parse(const char *s, size_t len, const se_tz *zone, int64_t *out, co
 		}
 	} else
 		reason = WHY_FORMAT;
-	if (reason == NULL)
-		reason = check_stamp(&st);
-	if (reason != NULL) {
-		if (why != NULL)
-			*why = reason;
-		return SE_EINPUT;
-	}
-	local = se_days_from_civil(st.year, st.month, st.day) * SECS_PER_DAY +
-	        st.hour * 3600 + st.minute * 60 + st.second;
-	*out = st.has_offset ? local - st.offset : se_tz_local_to_utc(zone, local);
-	return 0;
+	return stamp_to_utc(&st, reason, zone, out, why);
 }
 
 /* ---- explicit layouts ------------------------------------------------------ */
@@ -991,7 +1002,6 @@ int se_time_parse_layout(const se_time_layout *lay, const char *s, size_t len, c
 	const char *p = s, *end = s == NULL ? s : s + len;
 	struct stamp st = { 0 };
 	const char *reason = NULL;
-	int64_t local;
 
 	while (p < end && *p == ' ')
 		p++;
@@ -1023,17 +1033,7 @@ int se_time_parse_layout(const se_time_layout *lay, const char *s, size_t len, c
 	}
 	if (reason == NULL && p != end)
 		reason = WHY_FORMAT;
-	if (reason == NULL)
-		reason = check_stamp(&st);
-	if (reason != NULL) {
-		if (why != NULL)
-			*why = reason;
-		return SE_EINPUT;
-	}
-	local = se_days_from_civil(st.year, st.month, st.day) * SECS_PER_DAY +
-	        st.hour * 3600 + st.minute * 60 + st.second;
-	*out = se_tz_local_to_utc(zone, local);
-	return 0;
+	return stamp_to_utc(&st, reason, zone, out, why);
 }
 
 /* ---- formatting -------------------------------------------------------- */
