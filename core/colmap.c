@@ -10,6 +10,7 @@
  * guessed.
  */
 #include "colmap.h"
+#include "utf8.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,42 +132,6 @@ const char *se_colmap_ts_format(const se_colmap *m)
 
 /* ---- comparing header names ------------------------------------------------- */
 
-/* One code point; an invalid byte becomes a value no text can spell. */
-static uint32_t next_code(const unsigned char **pp, const unsigned char *end)
-{
-	const unsigned char *p = *pp;
-	uint32_t c = *p;
-	int extra = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
-
-	if (c < 0x80 || end - p <= extra) {
-		*pp = p + 1;
-		return c < 0x80 ? c : 0x110000 + c;
-	}
-	c &= 0x3Fu >> extra;
-	for (int i = 1; i <= extra; i++) {
-		if ((p[i] & 0xC0) != 0x80) {
-			*pp = p + 1;
-			return 0x110000 + *p;
-		}
-		c = (c << 6) | (p[i] & 0x3F);
-	}
-	*pp = p + extra + 1;
-	return c;
-}
-
-static uint32_t fold(uint32_t c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c + 32;
-	if (c >= 0x0410 && c <= 0x042F) /* А-Я */
-		return c + 32;
-	if (c == 0x0401 || c == 0x0451) /* Ё ё -> е */
-		return 0x0435;
-	if (c == '\t' || c == '\r' || c == '\n' || c == 0xA0 || c == 0x202F)
-		return ' ';
-	return c;
-}
-
 /* The folded code points of a name, trimmed, spaces collapsed. */
 static size_t folded(const char *s, size_t len, uint32_t *out)
 {
@@ -174,7 +139,7 @@ static size_t folded(const char *s, size_t len, uint32_t *out)
 	size_t n = 0;
 
 	while (p < end && n < MAX_NAME_CHARS) {
-		uint32_t c = fold(next_code(&p, end));
+		uint32_t c = se_utf8_fold(se_utf8_next(&p, end));
 
 		if (c == ' ' && (n == 0 || out[n - 1] == ' '))
 			continue;
@@ -191,34 +156,6 @@ int se_header_names_equal(const char *a, size_t alen, const char *b, size_t blen
 	size_t na = folded(a, alen, fa), nb = folded(b, blen, fb);
 
 	return na == nb && memcmp(fa, fb, na * sizeof fa[0]) == 0;
-}
-
-/* Levenshtein distance over folded code points, capped: names longer than
- * 64 characters are not suggested. */
-static size_t distance(const uint32_t *a, size_t na, const uint32_t *b, size_t nb)
-{
-	size_t row[65];
-
-	if (na > 64 || nb > 64)
-		return SIZE_MAX;
-	for (size_t j = 0; j <= nb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= na; i++) {
-		size_t prev = row[0];
-
-		row[0] = i;
-		for (size_t j = 1; j <= nb; j++) {
-			size_t cur = row[j], best = prev + (a[i - 1] != b[j - 1]);
-
-			if (row[j] + 1 < best)
-				best = row[j] + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			prev = cur;
-		}
-	}
-	return row[nb];
 }
 
 static int contains(const uint32_t *hay, size_t nh, const uint32_t *needle, size_t nn)
@@ -241,7 +178,7 @@ static long closest(const char *want, const se_csv_field *names, size_t n)
 
 	for (size_t i = 0; i < n; i++) {
 		size_t nn = folded(names[i].ptr, names[i].len, fn);
-		size_t d = distance(fw, nw, fn, nn);
+		size_t d = se_edit_distance(fw, nw, fn, nn);
 
 		if (contains(fn, nn, fw, nw) || contains(fw, nw, fn, nn))
 			d = d == 0 ? 0 : 1;

@@ -186,3 +186,68 @@ const char *se_utf8_visible(const char *t, char **scratch, size_t *cap)
 	*o = '\0';
 	return *scratch;
 }
+
+/* ---- matching names people type ------------------------------------------------ */
+
+uint32_t se_utf8_next(const unsigned char **pp, const unsigned char *end)
+{
+	const unsigned char *p = *pp;
+	uint32_t c = *p;
+	int extra = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
+
+	if (c < 0x80 || end - p <= extra) {
+		*pp = p + 1;
+		return c < 0x80 ? c : 0x110000 + c;
+	}
+	c &= 0x3Fu >> extra;
+	for (int i = 1; i <= extra; i++) {
+		if ((p[i] & 0xC0) != 0x80) {
+			*pp = p + 1;
+			return 0x110000 + *p;
+		}
+		c = (c << 6) | (p[i] & 0x3F);
+	}
+	*pp = p + extra + 1;
+	return c;
+}
+
+uint32_t se_utf8_fold(uint32_t c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c + 32;
+	if (c >= 0x0410 && c <= 0x042F) /* А..Я */
+		return c + 32;
+	if (c == 0x0401 || c == 0x0451) /* Ё, ё -> е */
+		return 0x0435;
+	if (c >= 0x0400 && c <= 0x040F) /* Ѐ..Џ -> ѐ..џ */
+		return c + 0x50;
+	if (c == '\t' || c == '\r' || c == '\n' || c == 0xA0 || c == 0x202F)
+		return ' ';
+	return c;
+}
+
+size_t se_edit_distance(const uint32_t *a, size_t na, const uint32_t *b, size_t nb)
+{
+	size_t row[SE_EDIT_MAX + 1];
+
+	if (na > SE_EDIT_MAX || nb > SE_EDIT_MAX)
+		return SIZE_MAX;
+	for (size_t j = 0; j <= nb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= na; i++) {
+		size_t prev = row[0]; /* the diagonal: row i-1, column j-1 */
+
+		row[0] = i;
+		for (size_t j = 1; j <= nb; j++) {
+			size_t cur = row[j], best = prev + (a[i - 1] != b[j - 1]);
+
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			prev = cur;
+		}
+	}
+	return row[nb];
+}

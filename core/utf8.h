@@ -11,6 +11,7 @@
 #define SE_UTF8_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* 1 if p[0..len) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF);
  * else 0 and *bad = offset of the first invalid byte. */
@@ -31,5 +32,25 @@ size_t se_utf8_prefix(const char *p, size_t len, size_t max_bytes);
  * itself when nothing needs escaping, else the text in *scratch (grown as
  * needed; the caller frees it); "?" when out of memory. */
 const char *se_utf8_visible(const char *t, char **scratch, size_t *cap);
+
+/* ---- matching names people type ("did you mean") ---------------------- */
+
+/* Longest name, in code points, se_edit_distance() compares. */
+#define SE_EDIT_MAX 64
+
+/* The code point at *pp, leniently: a byte that does not start a complete
+ * sequence comes back as 0x110000 + the byte (a value no text can spell)
+ * and the decoder moves one byte on.  For comparing names, not for
+ * validating them (se_utf8_valid()). */
+uint32_t se_utf8_next(const unsigned char **pp, const unsigned char *end);
+
+/* A code point as a person means it in a name: ASCII and Cyrillic letters
+ * in lower case (Ѐ..Џ too), Ё and ё as е, tab, CR, LF, no-break and
+ * narrow no-break spaces as a plain space. */
+uint32_t se_utf8_fold(uint32_t c);
+
+/* Levenshtein distance between two strings of code points; SIZE_MAX when
+ * either is longer than SE_EDIT_MAX (too long to suggest). */
+size_t se_edit_distance(const uint32_t *a, size_t na, const uint32_t *b, size_t nb);
 
 #endif

@@ -335,6 +335,61 @@ static void test_prefix_never_splits(void **state)
 	}
 }
 
+/* ---- names people type ------------------------------------------------------ */
+
+static size_t folded_points(const char *s, uint32_t *out)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
+	size_t n = 0;
+
+	while (p < end)
+		out[n++] = se_utf8_fold(se_utf8_next(&p, end));
+	return n;
+}
+
+static size_t name_distance(const char *a, const char *b)
+{
+	uint32_t ca[256], cb[256];
+	size_t na = folded_points(a, ca), nb = folded_points(b, cb);
+
+	return se_edit_distance(ca, na, cb, nb);
+}
+
+static void test_edit_distance_counts_characters_not_bytes(void **state)
+{
+	(void)state;
+	assert_int_equal(name_distance("kitten", "sitting"), 3);
+	assert_int_equal(name_distance("", "abc"), 3);
+	assert_int_equal(name_distance("abc", "abc"), 0);
+	/* One Cyrillic letter replaced: one edit, though both take two bytes;
+	 * one dropped: one edit, not two. */
+	assert_int_equal(name_distance("менеджер", "менаджер"), 1);
+	assert_int_equal(name_distance("менеджер", "менджер"), 1);
+	/* A byte sequence cut short is one character of its own. */
+	assert_int_equal(name_distance("ab\xD0", "ab"), 1);
+}
+
+static void test_edit_distance_folds_case_and_yo(void **state)
+{
+	(void)state;
+	assert_int_equal(name_distance("Ёлка", "елка"), 0);
+	assert_int_equal(name_distance("МЕНЕДЖЕР", "менеджер"), 0);
+	assert_int_equal(name_distance("Stage", "stage"), 0);
+	assert_int_equal(name_distance("a\tb", "a b"), 0);
+	assert_int_equal(se_utf8_fold(0x0400), 0x0450);
+}
+
+static void test_edit_distance_gives_up_on_long_names(void **state)
+{
+	uint32_t a[SE_EDIT_MAX + 1], b[SE_EDIT_MAX + 1];
+
+	(void)state;
+	for (size_t i = 0; i <= SE_EDIT_MAX; i++)
+		a[i] = b[i] = 'x';
+	assert_int_equal(se_edit_distance(a, SE_EDIT_MAX, b, SE_EDIT_MAX), 0);
+	assert_true(se_edit_distance(a, SE_EDIT_MAX + 1, b, 1) == SIZE_MAX);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,6 +410,9 @@ int main(void)
 		cmocka_unit_test(test_prefix_cyrillic),
 		cmocka_unit_test(test_prefix_four_byte),
 		cmocka_unit_test(test_prefix_never_splits),
+		cmocka_unit_test(test_edit_distance_counts_characters_not_bytes),
+		cmocka_unit_test(test_edit_distance_folds_case_and_yo),
+		cmocka_unit_test(test_edit_distance_gives_up_on_long_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

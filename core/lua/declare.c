@@ -11,80 +11,48 @@
 #include "host.h"
 #include "colmap.h"
 #include "import.h"
+#include "utf8.h"
 
-#include <ctype.h>
 
 /* ---- reading declaration tables ------------------------------------------ */
 
-static size_t edit_distance(const char *a, const char *b)
+/* A name as a user might mean it: folded (se_utf8_fold()), spaces
+ * dropped; at most SE_EDIT_MAX + 1 code points, enough to tell "too long". */
+static size_t folded_name(const char *s, uint32_t *out)
 {
-	size_t la = strlen(a), lb = strlen(b), row[64];
-
-	if (la >= 63 || lb >= 63)
-		return SIZE_MAX;
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t prev = row[0];
-
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t cur = row[j];
-			size_t best = prev + (a[i - 1] != b[j - 1]);
-
-			if (row[j] + 1 < best)
-				best = row[j] + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			prev = cur;
-		}
-	}
-	return row[lb];
-}
-
-/* A name as a user might mean it: ASCII and Cyrillic letters folded to
- * lower case, ё as е, spaces dropped.  Bytes that are not such letters
- * are kept as they are. */
-static void fold_name(const char *s, char *out, size_t size)
-{
+	const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
 	size_t n = 0;
 
-	while (*s && n + 3 < size) {
-		unsigned char c = (unsigned char)*s;
+	while (p < end && n <= SE_EDIT_MAX) {
+		uint32_t c = se_utf8_fold(se_utf8_next(&p, end));
 
-		if (c == ' ') {
-			s++;
-		} else if (c < 0x80) {
-			out[n++] = (char)tolower(c);
-			s++;
-		} else if ((c == 0xD0 || c == 0xD1) && (s[1] & 0xC0) == 0x80) {
-			unsigned cp = ((c & 0x1Fu) << 6) | ((unsigned char)s[1] & 0x3Fu);
-
-			if (cp == 0x401 || cp == 0x451)
-				cp = 0x435;                 /* Ё, ё -> е */
-			else if (cp >= 0x410 && cp <= 0x42F)
-				cp += 0x20;                 /* А..Я -> а..я */
-			else if (cp >= 0x400 && cp <= 0x40F)
-				cp += 0x50;                 /* Ѐ..Џ -> ѐ..џ */
-			out[n++] = (char)(0xC0 | (cp >> 6));
-			out[n++] = (char)(0x80 | (cp & 0x3F));
-			s += 2;
-		} else {
-			out[n++] = (char)c;
-			s++;
-		}
+		if (c != ' ')
+			out[n++] = c;
 	}
-	out[n] = '\0';
+	return n;
 }
 
 size_t se_lua_name_distance(const char *want, const char *have)
 {
-	char a[256], b[256];
+	uint32_t a[SE_EDIT_MAX + 1], b[SE_EDIT_MAX + 1];
+	size_t na = folded_name(want, a), nb = folded_name(have, b);
 
-	fold_name(want, a, sizeof a);
-	fold_name(have, b, sizeof b);
-	return edit_distance(a, b);
+	return se_edit_distance(a, na, b, nb);
+}
+
+/* Distance between names as written (keys of a declaration table). */
+static size_t key_distance(const char *want, const char *have)
+{
+	uint32_t a[SE_EDIT_MAX + 1], b[SE_EDIT_MAX + 1];
+	const unsigned char *p = (const unsigned char *)want, *pend = p + strlen(want);
+	const unsigned char *q = (const unsigned char *)have, *qend = q + strlen(have);
+	size_t na = 0, nb = 0;
+
+	while (p < pend && na <= SE_EDIT_MAX)
+		a[na++] = se_utf8_next(&p, pend);
+	while (q < qend && nb <= SE_EDIT_MAX)
+		b[nb++] = se_utf8_next(&q, qend);
+	return se_edit_distance(a, na, b, nb);
 }
 
 const char *se_lua_closest_name(const char *name, const char *const *names, size_t n,
@@ -128,7 +96,7 @@ void se_lua_check_keys(lua_State *L, int t, const char *what, const char *const 
 				best_d = 0;
 				break;
 			}
-			size_t d = edit_distance(*k, lua_tostring(L, -1));
+			size_t d = key_distance(*k, lua_tostring(L, -1));
 			if (d < best_d) {
 				best_d = d;
 				best = *k;
