@@ -180,7 +180,8 @@ mem_row() {
 }
 
 # WAL watch: a background loop records the largest size the WAL file of
-# the running import reaches (sampled every 0.1 s) in wal.max.
+# the running import reaches (sampled every 0.1 s) in wal.max, replaced
+# whole (a rename) so that it is never read half written.
 wal_watch_start() {
 	local file=$1
 	echo 0 >wal.max
@@ -190,7 +191,7 @@ wal_watch_start() {
 			size=$(stat -c %s "$file" 2>/dev/null || echo 0)
 			if [ "$size" -gt "$max" ]; then
 				max=$size
-				echo "$max" >wal.max
+				echo "$max" >wal.new && mv -f wal.new wal.max
 			fi
 			sleep 0.1
 		done
@@ -558,4 +559,6 @@ main() {
 	return 0
 }
 
-main "$@"
+# One compound command: bash has read all of it before it runs, so an edit
+# of this file during a run cannot feed the running shell a half line.
+{ main "$@"; exit; }
