@@ -160,7 +160,7 @@ summary=()
 figures=()
 add_row() {
 	local row
-	row=$(printf '%-40s %-32s %-12s %s' "$2" "$3" "${4:-}" "${5:-}")
+	row=$(printf '%-44s %-32s %-12s %s' "$2" "$3" "${4:-}" "${5:-}")
 	summary+=("${row%"${row##*[! ]}"}")
 	figures+=("$1	$3	${5:-}")
 	if [ "${5:-}" = FAIL ]; then
@@ -519,7 +519,7 @@ print_summary() {
 	local row
 	echo
 	echo "== summary ($deals deals, as of $as_of)"
-	printf '%-40s %-32s %-12s %s\n' figure value target result
+	printf '%-44s %-32s %-12s %s\n' figure value target result
 	for row in "${summary[@]}"; do
 		printf '%s\n' "$row"
 	done
