@@ -428,13 +428,15 @@ step_duckdb_query() {
 
 # ---- 5. every report kind, --report all, --alerts --------------------------
 
-# report_time_row KEY FIGURE: best_s against the 1M target; with --scale
-# the time is only printed (scale.sh shows how it grows).
+# report_time_row KEY FIGURE: best_s against the 1M target, best_cpu beside
+# it (the wall time of a busy machine says less); with --scale the time is
+# only printed (scale.sh shows how it grows).
 report_time_row() {
 	if [ "$scale" = 1 ]; then
 		add_row "$1" "$2" "$(fmt3 "$best_s") s"
 	else
-		check_row "$1" "$2" "$(fmt3 "$best_s")" '<' "$target_report_s" s
+		add_row "$1" "$2" "$(fmt3 "$best_s") s (CPU ${best_cpu:-n/a} s)" \
+			"< $target_report_s s" "$(verdict "$best_s" '<' "$target_report_s")"
 	fi
 }
 
@@ -482,7 +484,7 @@ step_alerts() {
 # imported (header kept), --alerts timed.  The first --alerts after the
 # import is the one a cron job pays, so each round starts from the snapshot.
 step_incremental() {
-	local n=10000 round best="" best_import="" peak=0
+	local n=10000 round best="" best_cpu="" best_import="" peak=0
 	[ "$rows" -lt $((2 * n)) ] && n=$((rows / 2))
 	echo "== incremental: $n new events, then --alerts"
 	head -n $((rows + 1 - n)) events.csv >old.csv
@@ -504,12 +506,14 @@ step_incremental() {
 		ok_status=0
 		echo "  round $round: --alerts $(fmt3 "$took") s"
 		if lower "$took" "$best"; then best=$took; fi
+		if [ -n "$cpu" ] && lower "$cpu" "$best_cpu"; then best_cpu=$cpu; fi
 		if [ -n "$rss_kb" ] && [ "$rss_kb" -gt "$peak" ]; then peak=$rss_kb; fi
 		rm -f inc.db inc.db-wal inc.db-shm
 	done
 	rm -f snapshot.db old.csv new.csv
 	add_row incr_import_s "import of $n new events" "$(fmt3 "$best_import") s"
-	check_row incr_alerts_s "alerts after $n new events" "$(fmt3 "$best")" '<' "$target_incr_s" s
+	add_row incr_alerts_s "alerts after $n new events" "$(fmt3 "$best") s (CPU ${best_cpu:-n/a} s)" \
+		"< $target_incr_s s" "$(verdict "$best" '<' "$target_incr_s")"
 	mem_row incr_alerts_mb "alerts after $n new events: memory" "$peak" "$target_report_mb"
 }
 
