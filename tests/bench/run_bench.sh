@@ -89,6 +89,8 @@ calc() {
 	shift
 	awk "$@" "BEGIN { printf \"%s\", $expr }"
 }
+# cpu_text SECONDS: "1.20 s", or n/a without /usr/bin/time.
+cpu_text() { if [ -n "$1" ]; then echo "$(fmt2 "$1") s"; else echo n/a; fi; }
 fmt3() { calc 'sprintf("%.3f", x)' -v x="$1"; }
 fmt2() { calc 'sprintf("%.2f", x)' -v x="$1"; }
 mib() { calc 'sprintf("%.1f", k / 1024)' -v k="$1"; }
@@ -435,7 +437,7 @@ report_time_row() {
 	if [ "$scale" = 1 ]; then
 		add_row "$1" "$2" "$(fmt3 "$best_s") s"
 	else
-		add_row "$1" "$2" "$(fmt3 "$best_s") s (CPU ${best_cpu:-n/a} s)" \
+		add_row "$1" "$2" "$(fmt3 "$best_s") s (CPU $(cpu_text "$best_cpu"))" \
 			"< $target_report_s s" "$(verdict "$best_s" '<' "$target_report_s")"
 	fi
 }
@@ -512,7 +514,7 @@ step_incremental() {
 	done
 	rm -f snapshot.db old.csv new.csv
 	add_row incr_import_s "import of $n new events" "$(fmt3 "$best_import") s"
-	add_row incr_alerts_s "alerts after $n new events" "$(fmt3 "$best") s (CPU ${best_cpu:-n/a} s)" \
+	add_row incr_alerts_s "alerts after $n new events" "$(fmt3 "$best") s (CPU $(cpu_text "$best_cpu"))" \
 		"< $target_incr_s s" "$(verdict "$best" '<' "$target_incr_s")"
 	mem_row incr_alerts_mb "alerts after $n new events: memory" "$peak" "$target_report_mb"
 }
