@@ -22,6 +22,12 @@
  * "as of" 2026-01-01T00:00:00Z, and a walk that would cross that instant
  * simply stops there (the deal stays where it is), so nothing in the data
  * depends on whether events after --as-of are counted.
+ *
+ * --narrow writes the same walk as a plain 7-column file instead (deal_id,
+ * ts to the minute, stage, manager, source, amount, pipeline): no event_id,
+ * no quoting at all, about 76 bytes a row, the shape of a CRM's UI export.
+ * It exists to time the import on a second CSV shape; the agreement check
+ * reads only the canonical file.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -556,6 +562,49 @@ static void write_event(struct out *o, const struct event *e, int id_width,
 	out_field(o, (e->flags & EV_PIPELINE) ? "Основная" : "", all, 1);
 }
 
+/* One unquoted field of the narrow file: the characters that would need
+ * quotes (',' and '"', in two source names) are left out. */
+static void out_plain(struct out *o, const char *s, int last)
+{
+	char tmp[512];
+	size_t n = 0;
+
+	for (; *s != '\0' && n < sizeof tmp - 2; s++)
+		if (*s != ',' && *s != '"')
+			tmp[n++] = *s;
+	tmp[n++] = last ? '\n' : ',';
+	out_bytes(o, tmp, n);
+}
+
+/* The narrow row: no event_id, the time to the minute ("YYYY-MM-DD HH:MM",
+ * UTC), the stage unpadded, nothing quoted. */
+static void write_narrow(struct out *o, const struct event *e, int deal_width)
+{
+	char field[128];
+	int64_t t = EPOCH_2024 + (int64_t)e->ts;
+	int64_t sec = t % DAY;
+	int y, mo, d;
+
+	snprintf(field, sizeof field, "D%0*" PRIu32, deal_width, e->deal);
+	out_plain(o, field, 0);
+	civil_from_days(t / DAY, &y, &mo, &d);
+	snprintf(field, sizeof field, "%04d-%02d-%02d %02d:%02d", y, mo, d,
+	         (int)(sec / 3600), (int)(sec / 60 % 60));
+	out_plain(o, field, 0);
+	out_plain(o, statuses[e->status], 0);
+	out_plain(o, e->manager == NO_VALUE ? "" : managers[e->manager], 0);
+	out_plain(o, e->source == NO_VALUE ? "" : sources[e->source], 0);
+	if (e->amount < 0)
+		field[0] = '\0';
+	else if (e->flags & EV_KOPECKS)
+		snprintf(field, sizeof field, "%" PRId32 ".%02" PRId32,
+		         e->amount / 100, e->amount % 100);
+	else
+		snprintf(field, sizeof field, "%" PRId32, e->amount / 100);
+	out_plain(o, field, 0);
+	out_plain(o, (e->flags & EV_PIPELINE) ? "Основная" : "", 1);
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 /* CRMs number events and deals as they are created (auto-increment), so
@@ -591,10 +640,13 @@ static int number_like_a_crm(uint64_t deals)
 static void usage(FILE *fp)
 {
 	fprintf(fp,
-	        "usage: gen_events [--deals N] [--seed S] [--managers N] [--days N] [--out FILE]\n"
+	        "usage: gen_events [--deals N] [--seed S] [--managers N] [--days N] [--narrow]\n"
+	        "                  [--out FILE]\n"
 	        "Writes a synthetic events CSV (sorted by time) for the funnel of\n"
 	        "tests/bench/bench_rules.lua, starting 2024-01-01.  Defaults: %ld deals,\n"
-	        "seed %" PRIu64 ", 50 managers, 731 days, stdout.\n", DEFAULT_DEALS, DEFAULT_SEED);
+	        "seed %" PRIu64 ", 50 managers, 731 days, stdout.\n"
+	        "--narrow: the same events as 7 unquoted columns (deal_id, ts to the\n"
+	        "minute, stage, manager, source, amount, pipeline), no event_id.\n", DEFAULT_DEALS, DEFAULT_SEED);
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -619,6 +671,9 @@ int main(int argc, char **argv)
 	static struct out o;
 	static const char header[] =
 		"event_id,deal_id,ts,stage,manager,source,amount,pipeline\n";
+	static const char narrow_header[] =
+		"deal_id,ts,stage,manager,source,amount,pipeline\n";
+	int narrow = 0;
 	int i, id_width, deal_width, rc = 1;
 	size_t k;
 
@@ -628,6 +683,10 @@ int main(int argc, char **argv)
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			usage(stdout);
 			return 0;
+		}
+		if (strcmp(a, "--narrow") == 0) {
+			narrow = 1;
+			continue;
 		}
 		if (i + 1 >= argc) {
 			fprintf(stderr, "gen_events: %s: missing value\n", a);
@@ -689,9 +748,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gen_events: %s: %s\n", path, strerror(errno));
 		goto out;
 	}
-	out_bytes(&o, header, sizeof header - 1);
-	for (k = 0; k < n_events; k++)
-		write_event(&o, &events[k], id_width, deal_width);
+	if (narrow) {
+		out_bytes(&o, narrow_header, sizeof narrow_header - 1);
+		for (k = 0; k < n_events; k++)
+			write_narrow(&o, &events[k], deal_width);
+	} else {
+		out_bytes(&o, header, sizeof header - 1);
+		for (k = 0; k < n_events; k++)
+			write_event(&o, &events[k], id_width, deal_width);
+	}
 	out_flush(&o);
 	if (fflush(o.fp) != 0 || ferror(o.fp))
 		o.failed = 1;
