@@ -27,6 +27,9 @@
 
 /* ---- the pass over deals ---------------------------------------------------- */
 
+/* What metrics and rules may read of the diagnostics. */
+#define SCRIPT_INSIGHTS (SE_REPORT_INSIGHTS & ~(unsigned)(SE_REPORT_BACKTEST | SE_REPORT_COMPARE))
+
 typedef struct pass {
 	se_report *rep;
 	se_count_ctx ctx;
@@ -547,6 +550,9 @@ static int set_range(se_report *rep, const se_report_opts *o, se_error *err)
 	return SE_OK;
 }
 
+static int build(se_report **out, se_store *st, const se_rules *rules, const se_report_opts *opts,
+                 int script_insights, se_error *err);
+
 /* compare with --from: the bucket before the range's first one is read
  * from the store by a second, small report over just that bucket (the
  * foundation counts compare prints), so "previous" is what the store holds,
@@ -577,7 +583,7 @@ static int build_previous(se_report *rep, se_store *st, const se_report_opts *o,
 	prev.reports = rep->reports & (SE_REPORT_LEADS | SE_REPORT_CONVERSION | SE_REPORT_SOURCES | SE_REPORT_HANDLING);
 	prev.reports |= SE_REPORT_LEADS; /* never 0: that would mean the defaults */
 	prev.spend_csv = NULL;
-	return se_report_build(&rep->previous, st, rep->rules, &prev, err);
+	return build(&rep->previous, st, rep->rules, &prev, 0, err);
 }
 
 static int find_funnel(se_report *rep, const char *name, se_error *err)
@@ -664,7 +670,7 @@ static int fetch_unknown_examples(se_report *rep, se_store *st, se_error *err)
 }
 
 static int resolve_settings(se_report *rep, const se_rules *rules, const se_report_opts *o,
-                            se_error *err)
+                            int script_insights, se_error *err)
 {
 	const char *zone = o->timezone ? o->timezone : rules->timezone ? rules->timezone : "UTC";
 	int rc;
@@ -672,10 +678,15 @@ static int resolve_settings(se_report *rep, const se_rules *rules, const se_repo
 	rep->rules = rules;
 	rep->reports = o->reports ? o->reports : SE_REPORT_DEFAULT;
 	/* Metrics and rules may read any diagnostic (but the backtest, which
-	 * replays history and is for reading, not alerting). */
+	 * replays history and is for reading, not alerting), but most read
+	 * none: they are computed once one asks (se_report_want_insights). */
 	rep->compute = rep->reports;
-	if (rules->n_metrics > 0 || rules->n_alerts > 0)
-		rep->compute |= SE_REPORT_INSIGHTS & ~(unsigned)(SE_REPORT_BACKTEST | SE_REPORT_COMPARE);
+	/* A printed diagnostic computes them all, as before: what the family
+	 * of tests holds (family.c) must not depend on what a script read. */
+	if ((rules->n_metrics > 0 || rules->n_alerts > 0) && (rep->reports & SE_REPORT_INSIGHTS))
+		script_insights = 1;
+	if (script_insights)
+		rep->compute |= SCRIPT_INSIGHTS;
 	rep->sla = se_rules_sla(rules);
 	rep->stale_multiple = se_rules_stale_multiple(rules);
 	rep->shrinkage = se_rules_shrinkage(rules);
@@ -743,8 +754,46 @@ static int merge_spend(se_report *rep, se_error *err)
 	return SE_OK;
 }
 
+
+/* The options a report was built with, kept (strings copied) to build it
+ * again with the diagnostics. */
+struct se_report_lazy {
+	se_report_opts o;
+	char *s[5];
+};
+
+static void lazy_free(struct se_report_lazy *l)
+{
+	if (l == NULL)
+		return;
+	for (int i = 0; i < 5; i++)
+		free(l->s[i]);
+	free(l);
+}
+
+static struct se_report_lazy *lazy_keep(const se_report_opts *o)
+{
+	struct se_report_lazy *l = calloc(1, sizeof *l);
+	const char **f[5];
+
+	if (l == NULL)
+		return NULL;
+	l->o = *o;
+	f[0] = &l->o.from, f[1] = &l->o.to, f[2] = &l->o.timezone, f[3] = &l->o.funnel;
+	f[4] = &l->o.spend_csv;
+	for (int i = 0; i < 5; i++)
+		if (*f[i] != NULL) {
+			if ((l->s[i] = strdup(*f[i])) == NULL) {
+				lazy_free(l);
+				return NULL;
+			}
+			*f[i] = l->s[i];
+		}
+	return l;
+}
+
 static int build_once(se_report **out, se_store *st, const se_rules *rules,
-                      const se_report_opts *opts, se_error *err)
+                      const se_report_opts *opts, int script_insights, se_error *err)
 {
 	static const se_report_opts defaults;
 	const se_report_opts *o = opts ? opts : &defaults;
@@ -759,7 +808,7 @@ static int build_once(se_report **out, se_store *st, const se_rules *rules,
 	memset(&p, 0, sizeof p);
 	if (rep == NULL)
 		return se_error_set(err, SE_ENOMEM, "out of memory");
-	if ((rc = resolve_settings(rep, rules, o, err)) != SE_OK ||
+	if ((rc = resolve_settings(rep, rules, o, script_insights, err)) != SE_OK ||
 	    (rc = load_names(rep, st, &pipelines, &n_pipeline, err)) != SE_OK ||
 	    (rc = alloc_aggregates(rep, o->mode, err)) != SE_OK ||
 	    ((rep->compute & SE_REPORT_BACKTEST) && (rc = se_store_last_ts(st, &rep->data_end, err)) != SE_OK) ||
@@ -787,6 +836,12 @@ static int build_once(se_report **out, se_store *st, const se_rules *rules,
 	    (rc = se_family_finish(rep, err)) != SE_OK ||
 	    (rc = build_previous(rep, st, o, err)) != SE_OK)
 		goto out;
+	rep->store = st;
+	if (!script_insights && (rules->n_metrics > 0 || rules->n_alerts > 0) &&
+	    (rep->compute & SCRIPT_INSIGHTS) != SCRIPT_INSIGHTS && (rep->lazy = lazy_keep(o)) == NULL) {
+		rc = se_error_set(err, SE_ENOMEM, "out of memory");
+		goto out;
+	}
 	*out = rep;
 out:
 	se_count_ctx_free(&p.ctx);
@@ -799,16 +854,48 @@ out:
 
 /* A corrupt chunk met half-way makes the store rebuild the history cache
  * from the events; what was counted is no good then, so once more. */
-int se_report_build(se_report **out, se_store *st, const se_rules *rules,
-                    const se_report_opts *opts, se_error *err)
+static int build(se_report **out, se_store *st, const se_rules *rules, const se_report_opts *opts,
+                 int script_insights, se_error *err)
 {
-	int rc = build_once(out, st, rules, opts, err);
+	int rc = build_once(out, st, rules, opts, script_insights, err);
 
 	if (rc != SE_OK && se_store_cache_rebuilt(st)) {
 		se_error_clear(err);
-		rc = build_once(out, st, rules, opts, err);
+		rc = build_once(out, st, rules, opts, script_insights, err);
 	}
 	return rc;
+}
+
+int se_report_build(se_report **out, se_store *st, const se_rules *rules,
+                    const se_report_opts *opts, se_error *err)
+{
+	return build(out, st, rules, opts, 0, err);
+}
+
+/* The report is const to the scripts that read it: its numbers do not
+ * change here, it only gains the diagnostics, so the cast is sound. */
+int se_report_want_insights(const se_report *rep, se_error *err)
+{
+	se_report *r = (se_report *)rep, *fresh = NULL, tmp;
+	se_report_opts o;
+	se_metric_table *tables;
+	int rc;
+
+	if (r->lazy == NULL)
+		return SE_OK;
+	o = r->lazy->o;
+	o.as_of = r->as_of; /* the same "now", had it been the clock */
+	if ((rc = build(&fresh, r->store, r->rules, &o, 1, err)) != SE_OK)
+		return rc;
+	tables = r->metric_tables;
+	r->metric_tables = NULL;
+	tmp = *r;
+	*r = *fresh;
+	*fresh = tmp;
+	r->metric_tables = tables;
+	r->reports = fresh->reports; /* what to print stays the caller's */
+	se_report_free(fresh);
+	return SE_OK;
 }
 
 int se_report_alloc_metric_tables(se_report *rep, se_error *err)
@@ -881,5 +968,6 @@ void se_report_free(se_report *rep)
 	free(rep->from);
 	free(rep->to);
 	se_tz_free(rep->tz);
+	lazy_free(rep->lazy);
 	free(rep);
 }

@@ -239,7 +239,20 @@ struct se_report {
 	se_bucket_cache insight_bucket_cache;  /* insight.c's: it may run in a second thread */
 	int64_t *replay_scratch;   /* backtest: codes of a deal's history cut short */
 	size_t replay_cap;
+	/* Metrics and rules read the diagnostics only when one of them calls
+	 * a diagnostic scope method; until then the pass skips them, and the
+	 * first such call rebuilds the report with them from this. */
+	struct se_store *store;    /* the store it was built from (alive while scripts run) */
+	struct se_report_lazy *lazy; /* the options to build again with, or NULL */
 };
+
+/* Makes sure the report holds the diagnostics metrics and rules may read
+ * (every insight but the backtest): when it was built without them, builds
+ * it again from the same store and options with them and takes the new
+ * numbers in place (the foundation numbers are the same; metric tables
+ * already filled stay).  The report's pointer stays valid; pointers into
+ * it taken before do not, but for rep->metric_tables.  0, or an error. */
+int se_report_want_insights(const se_report *rep, se_error *err);
 
 /* Allocates rep->metric_tables for the cube's buckets, every value NAN. */
 int se_report_alloc_metric_tables(se_report *rep, se_error *err);
