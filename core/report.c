@@ -14,6 +14,7 @@
 #include "report.h"
 #include "cube.h"
 #include "family.h"
+#include "partial.h"
 #include "spend.h"
 #include "store.h"
 #include "timecast.h"
@@ -189,6 +190,246 @@ static int aggregate_deal(pass *p, const se_chunk_deal *d, const se_deal_eval *e
 			p->nomem = 1;
 	}
 	return (rep->compute & SE_REPORT_INSIGHTS) != 0;
+}
+
+/* ---- the pass through the stored partial aggregates ----------------------------- */
+
+/*
+ * Without diagnostics the pass is sums over deals (and two maxima), so
+ * each chunk's share is counted once into a report of its own, stored
+ * (partial.c, store/partial.c), and merged; a later run reads the stored
+ * shares of the chunks that did not change and counts only the others.
+ * The diagnostics keep per-deal lists and medians: a run that wants them
+ * counts every deal (consume_chunk).
+ */
+typedef struct part_pass {
+	pass *p;
+	se_partials *ps;
+	se_mode mode_override;
+	int damaged;                 /* a stored partial could not be read */
+} part_pass;
+
+static int alloc_aggregates(se_report *rep, se_mode mode_override, se_error *err);
+static void free_aggregates(se_report *rep);
+
+/* An empty report with rep's settings, for the foundation counts of a
+ * chunk or a segment. */
+static int part_open(se_report **out, const se_report *rep, se_mode mode_override, se_error *err)
+{
+	se_report *r = calloc(1, sizeof *r);
+	int rc;
+
+	*out = NULL;
+	if (r == NULL)
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	r->rules = rep->rules;
+	r->tz = rep->tz; /* borrowed */
+	r->period = rep->period;
+	r->mode = rep->mode;
+	r->reports = rep->reports;
+	r->from_utc = rep->from_utc;
+	r->to_utc = rep->to_utc;
+	r->only_funnel = rep->only_funnel;
+	r->n_manager = rep->n_manager;
+	r->n_source = rep->n_source;
+	r->n_status = rep->n_status;
+	if ((rc = alloc_aggregates(r, mode_override, err)) != SE_OK ||
+	    (rep->cube != NULL && (rc = se_cube_new(&r->cube, rep->rules, err)) != SE_OK)) {
+		free_aggregates(r);
+		free(r);
+		return rc;
+	}
+	*out = r;
+	return SE_OK;
+}
+
+static void part_close(se_report *r)
+{
+	if (r == NULL)
+		return;
+	free_aggregates(r);
+	se_cube_free(r->cube);
+	free(r);
+}
+
+/* A part's counts as bytes, the part freed; *out NULL when memory ran out. */
+static int part_bytes(se_report *r, se_pbuf *b, se_error *err)
+{
+	memset(b, 0, sizeof *b);
+	se_partial_encode(r, b);
+	part_close(r);
+	if (b->nomem) {
+		free(b->data);
+		b->data = NULL;
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	}
+	return SE_OK;
+}
+
+static int merge_bytes(part_pass *pp, se_report *into, const void *data, size_t size, se_error *err)
+{
+	int rc = se_partial_merge(into, data, size);
+
+	if (rc == SE_ENOMEM)
+		return se_error_set(err, SE_ENOMEM, "out of memory merging the stored aggregates");
+	if (rc != SE_OK) {
+		pp->damaged = 1;
+		return se_error_set(err, SE_EDB, "a stored partial aggregate is damaged");
+	}
+	return SE_OK;
+}
+
+/* Whether every id of the chunk is one this run knows: a chunk folded in
+ * after the names were loaded may hold new ones, counted here under
+ * "(none)" as the full pass would, but not to be kept for later runs. */
+static int ids_known(const pass *p, const se_chunk_view *v)
+{
+	const se_chunk_event *ev = v->events;
+
+	for (uint32_t i = 0; i < v->n_deals; i++) {
+		const se_chunk_deal *d = &v->deals[i];
+
+		if (d->manager >= p->rep->n_manager || d->source >= p->rep->n_source)
+			return 0;
+		for (uint32_t j = 0; j < d->n_events; j++)
+			if (ev[j].status >= p->ctx.n_status || ev[j].pipeline >= p->ctx.n_pipeline)
+				return 0;
+		ev += d->n_events;
+	}
+	return 1;
+}
+
+/* Counts the deals of a chunk into the empty part `into`, as the full
+ * pass counts them into the report. */
+static int count_chunk(part_pass *pp, se_report *into, const void *blob, size_t size, int *known,
+                       se_error *err)
+{
+	pass q = *pp->p;
+	se_chunk_view v;
+	const se_chunk_event *ev;
+	int rc;
+
+	if ((rc = se_history_view(blob, size, &v, err)) != SE_OK)
+		return rc;
+	q.rep = into;
+	q.worker = NULL;
+	q.nomem = 0;
+	ev = v.events;
+	for (uint32_t i = 0; i < v.n_deals && !q.nomem; i++) {
+		const se_chunk_deal *d = &v.deals[i];
+		se_deal_eval e;
+
+		if (d->n_events > q.scratch_cap) {
+			int64_t *ns = realloc(q.scratch, d->n_events * sizeof *ns);
+
+			if (ns == NULL) {
+				q.nomem = 1;
+				break;
+			}
+			q.scratch = ns;
+			q.scratch_cap = d->n_events;
+		}
+		se_count_deal(&q.ctx, d, ev, q.scratch, &e);
+		aggregate_deal(&q, d, &e);
+		ev += d->n_events;
+	}
+	pp->p->scratch = q.scratch; /* the pass's buffer, grown or not */
+	pp->p->scratch_cap = q.scratch_cap;
+	*known = ids_known(pp->p, &v);
+	return q.nomem ? se_error_set(err, SE_ENOMEM, "out of memory aggregating the report") : SE_OK;
+}
+
+/* A chunk's partial, stored or counted now (and kept), into the segment. */
+static int chunk_into(part_pass *pp, se_report *seg, int64_t id, int *known, se_error *err)
+{
+	se_report *one;
+	const void *data;
+	size_t size;
+	se_pbuf b;
+	int rc, k = 1;
+
+	if (se_partials_have(pp->ps, id)) {
+		if ((rc = se_partials_get(pp->ps, id, &data, &size, err)) != SE_OK)
+			return rc;
+		return merge_bytes(pp, seg, data, size, err);
+	}
+	if ((rc = se_partials_chunk(pp->ps, id, &data, &size, err)) != SE_OK ||
+	    (rc = part_open(&one, pp->p->rep, pp->mode_override, err)) != SE_OK)
+		return rc;
+	if ((rc = count_chunk(pp, one, data, size, &k, err)) != SE_OK) {
+		part_close(one);
+		return rc;
+	}
+	if ((rc = part_bytes(one, &b, err)) != SE_OK)
+		return rc;
+	if ((rc = merge_bytes(pp, seg, b.data, b.len, err)) != SE_OK || !k) {
+		free(b.data);
+		*known = 0;
+		return rc;
+	}
+	return se_partials_keep(pp->ps, id, b.data, b.len) == SE_OK ? SE_OK
+	       : se_error_set(err, SE_ENOMEM, "out of memory");
+}
+
+/* A segment of chunks ids[0..n) into the report: its stored partial, else
+ * the merge of its chunks' (kept as the segment's for the next run). */
+static int segment_into(part_pass *pp, const int64_t *ids, size_t n, se_error *err)
+{
+	se_report *rep = pp->p->rep, *seg;
+	int64_t key = -1 - ids[0] / SE_PARTIAL_SEGMENT;
+	const void *data;
+	size_t size;
+	se_pbuf b;
+	int rc, known = 1;
+
+	if (se_partials_have(pp->ps, key)) {
+		if ((rc = se_partials_get(pp->ps, key, &data, &size, err)) != SE_OK)
+			return rc;
+		return merge_bytes(pp, rep, data, size, err);
+	}
+	if ((rc = part_open(&seg, rep, pp->mode_override, err)) != SE_OK)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		if ((rc = chunk_into(pp, seg, ids[i], &known, err)) != SE_OK) {
+			part_close(seg);
+			return rc;
+		}
+	if ((rc = part_bytes(seg, &b, err)) != SE_OK)
+		return rc;
+	if ((rc = merge_bytes(pp, rep, b.data, b.len, err)) != SE_OK || !known ||
+	    !se_partials_can_keep(pp->ps)) {
+		free(b.data);
+		return rc;
+	}
+	return se_partials_keep(pp->ps, key, b.data, b.len) == SE_OK ? SE_OK
+	       : se_error_set(err, SE_ENOMEM, "out of memory");
+}
+
+static int partial_pass(pass *p, se_store *st, se_mode mode_override, const char *zone, se_error *err)
+{
+	part_pass pp = { p, NULL, mode_override, 0 };
+	const int64_t *ids;
+	size_t n, i = 0;
+	int rc;
+
+	if ((rc = se_partials_open(st, se_partial_fingerprint(p->rep, &p->ctx, zone), &pp.ps, err)) != SE_OK)
+		return rc;
+	ids = se_partials_chunks(pp.ps, &n);
+	while (rc == SE_OK && i < n) {
+		size_t j = i + 1;
+
+		while (j < n && ids[j] / SE_PARTIAL_SEGMENT == ids[i] / SE_PARTIAL_SEGMENT)
+			j++;
+		rc = segment_into(&pp, ids + i, j - i, err);
+		i = j;
+	}
+	if (rc == SE_OK)
+		rc = se_partials_close(pp.ps, 1, err);
+	else
+		se_partials_close(pp.ps, 0, NULL);
+	if (rc != SE_OK && pp.damaged)
+		se_store_partials_clear(st, NULL); /* counted afresh, and kept, next time */
+	return rc;
 }
 
 /* ---- the diagnostics in a second thread ------------------------------------------ */
@@ -636,6 +877,34 @@ nomem:
 	return se_error_set(err, SE_ENOMEM, "out of memory");
 }
 
+/* The pass's aggregates (not the cube, not the diagnostics). */
+static void free_aggregates(se_report *rep)
+{
+	for (int i = 0; rep->agg && i < rep->rules->n_funnels; i++) {
+		se_funnel_agg *a = &rep->agg[i];
+
+		free(a->leads_by_manager.data);
+		free(a->leads_by_source.data);
+		free(a->sources.data);
+		for (int p = 0; a->pairs && p < rep->rules->funnels[i].n_pairs; p++)
+			free(a->pairs[p].data);
+		free(a->pairs);
+		free(a->pair_mode);
+		free(a->presale);
+		free(a->rates);
+		free(a->team_rates);
+		free(a->pair_sums);
+	}
+	free(rep->agg);
+	rep->agg = NULL;
+	for (uint32_t s = 0; rep->unknown_example && s < rep->n_status; s++)
+		free(rep->unknown_example[s]);
+	free(rep->unknown_example);
+	free(rep->unknown);
+	rep->unknown_example = NULL;
+	rep->unknown = NULL;
+}
+
 static int load_names(se_report *rep, se_store *st, char ***pipelines, uint32_t *n_pipeline,
                       se_error *err)
 {
@@ -793,7 +1062,7 @@ static struct se_report_lazy *lazy_keep(const se_report_opts *o)
 }
 
 static int build_once(se_report **out, se_store *st, const se_rules *rules,
-                      const se_report_opts *opts, int script_insights, se_error *err)
+                      const se_report_opts *opts, int script_insights, int use_state, se_error *err)
 {
 	static const se_report_opts defaults;
 	const se_report_opts *o = opts ? opts : &defaults;
@@ -822,11 +1091,17 @@ static int build_once(se_report **out, se_store *st, const se_rules *rules,
 		goto out;
 	p.rep = rep;
 	rep->count_ctx = &p.ctx;
-	if ((rep->compute & SE_REPORT_INSIGHTS) && start_worker(&worker, rep))
-		p.worker = &worker;
-	rc = se_store_each_chunk(st, consume_chunk, &p, err);
-	if (p.worker != NULL && stop_worker(p.worker) && rc == SE_OK)
-		rc = se_error_set(err, SE_ENOMEM, "out of memory aggregating the report");
+	if (use_state && !o->recount && !(rep->compute & SE_REPORT_INSIGHTS)) {
+		const char *zone = o->timezone ? o->timezone : rules->timezone ? rules->timezone : "UTC";
+
+		rc = partial_pass(&p, st, o->mode, zone, err);
+	} else {
+		if ((rep->compute & SE_REPORT_INSIGHTS) && start_worker(&worker, rep))
+			p.worker = &worker;
+		rc = se_store_each_chunk(st, consume_chunk, &p, err);
+		if (p.worker != NULL && stop_worker(p.worker) && rc == SE_OK)
+			rc = se_error_set(err, SE_ENOMEM, "out of memory aggregating the report");
+	}
 	rep->count_ctx = NULL;
 	if (rc == SE_OK)
 		sum_after_pass(rep);
@@ -854,14 +1129,21 @@ out:
 
 /* A corrupt chunk met half-way makes the store rebuild the history cache
  * from the events; what was counted is no good then, so once more. */
+/* Through the stored partials first: a chunk or partial that cannot be
+ * read sends the report through the plain pass, which rebuilds a corrupt
+ * cache (and a store error shows again there, from the plain pass). */
 static int build(se_report **out, se_store *st, const se_rules *rules, const se_report_opts *opts,
                  int script_insights, se_error *err)
 {
-	int rc = build_once(out, st, rules, opts, script_insights, err);
+	int rc = build_once(out, st, rules, opts, script_insights, 1, err);
 
+	if (rc == SE_EDB) {
+		se_error_clear(err);
+		rc = build_once(out, st, rules, opts, script_insights, 0, err);
+	}
 	if (rc != SE_OK && se_store_cache_rebuilt(st)) {
 		se_error_clear(err);
-		rc = build_once(out, st, rules, opts, script_insights, err);
+		rc = build_once(out, st, rules, opts, script_insights, 0, err);
 	}
 	return rc;
 }
@@ -934,32 +1216,13 @@ void se_report_free(se_report *rep)
 		return;
 	se_insight_free(rep);
 	se_report_free(rep->previous);
-	for (int i = 0; rep->agg && i < rep->rules->n_funnels; i++) {
-		se_funnel_agg *a = &rep->agg[i];
-
-		free(a->leads_by_manager.data);
-		free(a->leads_by_source.data);
-		free(a->sources.data);
-		for (int p = 0; a->pairs && p < rep->rules->funnels[i].n_pairs; p++)
-			free(a->pairs[p].data);
-		free(a->pairs);
-		free(a->pair_mode);
-		free(a->presale);
-		free(a->rates);
-		free(a->team_rates);
-		free(a->pair_sums);
-	}
-	free(rep->agg);
+	free_aggregates(rep);
 	for (int i = 0; rep->metric_tables && i < rep->rules->n_funnels * rep->rules->n_metrics; i++) {
 		free(rep->metric_tables[i].by_manager);
 		free(rep->metric_tables[i].by_source);
 	}
 	free(rep->metric_tables);
 	se_cube_free(rep->cube);
-	for (uint32_t s = 0; rep->unknown_example && s < rep->n_status; s++)
-		free(rep->unknown_example[s]);
-	free(rep->unknown_example);
-	free(rep->unknown);
 	se_store_free_names(rep->managers, rep->n_manager);
 	se_store_free_names(rep->sources, rep->n_source);
 	se_store_free_names(rep->statuses, rep->n_status);
