@@ -25,6 +25,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 typedef struct cell_key {
 	int64_t bucket;
@@ -393,9 +394,61 @@ void se_cube_encode(const se_cube *c, se_pbuf *b)
 }
 
 /* Sums saturate as counting does: the same totals in any order. */
+/* A block of counters of a whole store's cube (megabytes, filled at once):
+ * in huge pages where the system gives them on request, as a few page
+ * faults instead of thousands.  NULL when small or not granted: then
+ * realloc as usual.  free() releases it either way. */
+static void *huge_alloc(size_t bytes)
+{
+#if defined(MADV_HUGEPAGE)
+	enum { HUGE = 2u << 20 };
+	void *p = NULL;
+
+	if (bytes < 2 * (size_t)HUGE || posix_memalign(&p, HUGE, bytes) != 0)
+		return NULL;
+	madvise(p, bytes - bytes % HUGE, MADV_HUGEPAGE);
+	return p;
+#else
+	(void)bytes;
+	return NULL;
+#endif
+}
+
+/* Room for `more` cells at once: merging a whole store's partial into an
+ * empty cube would otherwise grow it (and rehash) a dozen times. */
+static int reserve_cells(se_cube *c, size_t more)
+{
+	size_t need = c->n_cells + more, slots = c->n_slots ? c->n_slots : 1024;
+	cell_key *nk;
+	int64_t *nc;
+
+	if (need > c->cap_cells) {
+		size_t bytes = need * c->width * sizeof *nc;
+
+		if ((nk = realloc(c->keys, need * sizeof *nk)) == NULL)
+			return SE_ENOMEM;
+		c->keys = nk;
+		if ((nc = huge_alloc(bytes)) != NULL) {
+			if (c->n_cells > 0)
+				memcpy(nc, c->counts, c->n_cells * c->width * sizeof *nc);
+			free(c->counts);
+		} else if ((nc = realloc(c->counts, bytes)) == NULL) {
+			return SE_ENOMEM;
+		}
+		c->counts = nc;
+		c->cap_cells = need;
+	}
+	while ((need + 1) * 2 > slots)
+		slots *= 2;
+	return slots != c->n_slots ? rehash(c, slots) : SE_OK;
+}
+
 int se_cube_merge(se_cube *c, se_preader *r)
 {
 	uint64_t n = se_pread_count(r, 5);
+
+	if (n > 0 && reserve_cells(c, (size_t)n) != SE_OK)
+		return SE_ENOMEM;
 
 	for (uint64_t i = 0; i < n && !r->bad; i++) {
 		uint64_t funnel = se_pread_u64(r), manager, source, nz;

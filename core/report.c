@@ -372,15 +372,16 @@ static int chunk_into(part_pass *pp, se_report *seg, int64_t id, int *known, se_
 }
 
 /* A segment of chunks ids[0..n) into the report: its stored partial, else
- * the merge of its chunks' (kept as the segment's for the next run). */
-static int segment_into(part_pass *pp, const int64_t *ids, size_t n, se_error *err)
+ * the merge of its chunks' (kept as the segment's for the next run).
+ * *known becomes 0 when the segment holds ids this run does not know. */
+static int segment_into(part_pass *pp, const int64_t *ids, size_t n, int *known, se_error *err)
 {
 	se_report *rep = pp->p->rep, *seg;
 	int64_t key = -1 - ids[0] / SE_PARTIAL_SEGMENT;
 	const void *data;
 	size_t size;
 	se_pbuf b;
-	int rc, known = 1;
+	int rc, k = 1;
 
 	if (se_partials_have(pp->ps, key)) {
 		if ((rc = se_partials_get(pp->ps, key, &data, &size, err)) != SE_OK)
@@ -390,14 +391,14 @@ static int segment_into(part_pass *pp, const int64_t *ids, size_t n, se_error *e
 	if ((rc = part_open(&seg, rep, pp->mode_override, err)) != SE_OK)
 		return rc;
 	for (size_t i = 0; i < n; i++)
-		if ((rc = chunk_into(pp, seg, ids[i], &known, err)) != SE_OK) {
+		if ((rc = chunk_into(pp, seg, ids[i], &k, err)) != SE_OK) {
 			part_close(seg);
 			return rc;
 		}
 	if ((rc = part_bytes(seg, &b, err)) != SE_OK)
 		return rc;
-	if ((rc = merge_bytes(pp, rep, b.data, b.len, err)) != SE_OK || !known ||
-	    !se_partials_can_keep(pp->ps)) {
+	*known &= k;
+	if ((rc = merge_bytes(pp, rep, b.data, b.len, err)) != SE_OK || !k || !se_partials_can_keep(pp->ps)) {
 		free(b.data);
 		return rc;
 	}
@@ -405,24 +406,75 @@ static int segment_into(part_pass *pp, const int64_t *ids, size_t n, se_error *e
 	       : se_error_set(err, SE_ENOMEM, "out of memory");
 }
 
+/* What the report holds so far (every segment before segment k), kept
+ * as the prefix partial of k. */
+static int keep_prefix(part_pass *pp, int64_t k, se_error *err)
+{
+	se_pbuf b = { 0 };
+
+	if (!se_partials_can_keep(pp->ps) || k < 1 || se_partials_have(pp->ps, SE_PARTIAL_PREFIX - k))
+		return SE_OK;
+	se_partial_encode(pp->p->rep, &b);
+	if (b.nomem || se_partials_keep(pp->ps, SE_PARTIAL_PREFIX - k, b.data, b.len) != SE_OK) {
+		if (b.nomem)
+			free(b.data);
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	}
+	return SE_OK;
+}
+
+/*
+ * The chunks in segments, the segments in order.  The longest stored
+ * prefix comes first (the whole store when nothing changed), then the
+ * segments after it, each stored or merged from its chunks.  New counts
+ * are kept: the chunks and segments counted, the prefixes up to the first
+ * segment that changed and up to the last segment (imports of recent
+ * events change the last segments, so the next run finds them), and the
+ * whole.
+ */
 static int partial_pass(pass *p, se_store *st, se_mode mode_override, const char *zone, se_error *err)
 {
 	part_pass pp = { p, NULL, mode_override, 0 };
-	const int64_t *ids;
-	size_t n, i = 0;
-	int rc;
+	const int64_t *ids = NULL;
+	size_t n = 0, i = 0;
+	int64_t end, from = 0;
+	int rc, known = 1, changed = 0;
 
 	if ((rc = se_partials_open(st, se_partial_fingerprint(p->rep, &p->ctx, zone), &pp.ps, err)) != SE_OK)
 		return rc;
-	ids = se_partials_chunks(pp.ps, &n);
+	end = se_partials_last_chunk(pp.ps);
+	end = end < 0 ? 0 : end / SE_PARTIAL_SEGMENT + 1;
+	for (int64_t k = end; k >= 1; k--)
+		if (se_partials_have(pp.ps, SE_PARTIAL_PREFIX - k)) {
+			const void *data;
+			size_t size;
+
+			if ((rc = se_partials_get(pp.ps, SE_PARTIAL_PREFIX - k, &data, &size, err)) == SE_OK)
+				rc = merge_bytes(&pp, p->rep, data, size, err);
+			from = k;
+			break;
+		}
+	if (rc == SE_OK)
+		rc = se_partials_chunks(pp.ps, from * SE_PARTIAL_SEGMENT, &ids, &n, err);
 	while (rc == SE_OK && i < n) {
+		int64_t seg = ids[i] / SE_PARTIAL_SEGMENT;
 		size_t j = i + 1;
 
-		while (j < n && ids[j] / SE_PARTIAL_SEGMENT == ids[i] / SE_PARTIAL_SEGMENT)
+		while (j < n && ids[j] / SE_PARTIAL_SEGMENT == seg)
 			j++;
-		rc = segment_into(&pp, ids + i, j - i, err);
+		if (!changed && !se_partials_have(pp.ps, -1 - seg)) {
+			changed = 1;
+			if (known && seg > from)
+				rc = keep_prefix(&pp, seg, err);
+		}
+		if (rc == SE_OK && known && seg > from && seg == end - 1) /* recent deals change most */
+			rc = keep_prefix(&pp, seg, err);
+		if (rc == SE_OK)
+			rc = segment_into(&pp, ids + i, j - i, &known, err);
 		i = j;
 	}
+	if (rc == SE_OK && known && from < end)
+		rc = keep_prefix(&pp, end, err);
 	if (rc == SE_OK)
 		rc = se_partials_close(pp.ps, 1, err);
 	else

@@ -4,11 +4,13 @@
  * changed since the last run.
  *
  * A row holds what the foundation pass counted from one chunk of deals
- * (key: the chunk id), or from a segment of SE_PARTIAL_SEGMENT chunks
- * (key: -1 - the segment number), under a fingerprint of the settings it
- * was counted with (partial.h); the bytes are the report's, opaque here.
- * Triggers on deal_chunk delete a chunk's partials and its segment's
- * whenever the chunk is written, replaced or deleted, in the same
+ * (key: the chunk id), from a segment of SE_PARTIAL_SEGMENT chunks (key:
+ * -1 - the segment number), or from every segment before segment k (a
+ * prefix; key SE_PARTIAL_PREFIX - k), under a fingerprint of the settings
+ * it was counted with (partial.h); the bytes are the report's, opaque
+ * here.  Triggers on deal_chunk delete a chunk's partial, its segment's
+ * and the prefixes that include it whenever the chunk is written,
+ * replaced or deleted, in the same
  * transaction as the write: whoever rewrites the cache (a refresh, a
  * rebuild, an older salesengine) cannot leave a stale partial behind.  A partial is written only in the read transaction its chunk
  * was read in, so it never describes a chunk rewritten in between: when
@@ -32,18 +34,28 @@
 #define KEEP_FINGERPRINTS 4
 
 static const char partial_schema[] =
+	/* the first triggers, before prefixes: rows they kept may be stale */
+	"DROP TRIGGER IF EXISTS deal_chunk_put;"
+	"DROP TRIGGER IF EXISTS deal_chunk_set;"
+	"DROP TRIGGER IF EXISTS deal_chunk_gone;"
+	"DROP TABLE IF EXISTS chunk_partial;"
 	"CREATE TABLE IF NOT EXISTS chunk_partial(fp INTEGER NOT NULL, chunk INTEGER NOT NULL,"
 	" data BLOB NOT NULL, PRIMARY KEY(fp, chunk));"
-	"CREATE TRIGGER IF NOT EXISTS deal_chunk_put AFTER INSERT ON deal_chunk BEGIN"
-	" DELETE FROM chunk_partial WHERE chunk IN (NEW.id, -1 - (NEW.id >> 4)); END;"
-	"CREATE TRIGGER IF NOT EXISTS deal_chunk_set AFTER UPDATE ON deal_chunk BEGIN"
-	" DELETE FROM chunk_partial WHERE chunk IN (OLD.id, -1 - (OLD.id >> 4), NEW.id, -1 - (NEW.id >> 4));"
-	" END;"
-	"CREATE TRIGGER IF NOT EXISTS deal_chunk_gone AFTER DELETE ON deal_chunk BEGIN"
-	" DELETE FROM chunk_partial WHERE chunk IN (OLD.id, -1 - (OLD.id >> 4)); END;";
+	"CREATE TRIGGER IF NOT EXISTS chunk_partial_put AFTER INSERT ON deal_chunk BEGIN"
+	" DELETE FROM chunk_partial WHERE chunk IN (NEW.id, -1 - (NEW.id >> 4))"
+	"  OR chunk < -1099511627776 - (NEW.id >> 4); END;"
+	"CREATE TRIGGER IF NOT EXISTS chunk_partial_set AFTER UPDATE ON deal_chunk BEGIN"
+	" DELETE FROM chunk_partial WHERE chunk IN (OLD.id, -1 - (OLD.id >> 4), NEW.id, -1 - (NEW.id >> 4))"
+	"  OR chunk < -1099511627776 - min(OLD.id >> 4, NEW.id >> 4); END;"
+	"CREATE TRIGGER IF NOT EXISTS chunk_partial_gone AFTER DELETE ON deal_chunk BEGIN"
+	" DELETE FROM chunk_partial WHERE chunk IN (OLD.id, -1 - (OLD.id >> 4))"
+	"  OR chunk < -1099511627776 - (OLD.id >> 4); END;";
 
-/* The triggers' ">> 4" is the segment size. */
+/* The triggers' ">> 4" is the segment size, and -1099511627776 the
+ * prefixes' base: a chunk in segment s drops its own partial, its
+ * segment's and every prefix past s (keys below base - s). */
 _Static_assert(SE_PARTIAL_SEGMENT == 16, "the triggers' shift must match SE_PARTIAL_SEGMENT");
+_Static_assert(SE_PARTIAL_PREFIX == -1099511627776LL, "the triggers' base must match SE_PARTIAL_PREFIX");
 
 typedef struct kept {
 	int64_t key;
@@ -57,7 +69,8 @@ struct se_partials {
 	int table;                   /* chunk_partial exists */
 	int can_keep;                /* writable, and the table exists */
 	int own_tx;
-	int64_t *chunks;             /* chunk ids in order */
+	int64_t last;                /* the highest chunk id, -1 when none */
+	int64_t *chunks;             /* chunk ids in order, from se_partials_chunks */
 	size_t n_chunks, cap_chunks;
 	int64_t *keys;               /* keys stored under fp, ascending */
 	size_t n_keys, cap_keys;
@@ -68,17 +81,18 @@ struct se_partials {
 	size_t n_keep, cap_keep;
 };
 
-/* Whether the table exists (a read-only run cannot make it). */
+/* Whether the table and its triggers exist (a read-only run cannot make
+ * them): the last trigger made says so. */
 static int have_table(se_store *st, int *yes, se_error *err)
 {
 	sqlite3_stmt *s = NULL;
 	int rc;
 
 	*yes = 0;
-	if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+	if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?1",
 	                       -1, &s, NULL) != SQLITE_OK)
 		return db_error(st, err, "looking for the partial aggregates");
-	sqlite3_bind_text(s, 1, "chunk_partial", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 1, "chunk_partial_gone", -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	*yes = rc == SQLITE_ROW;
 	sqlite3_finalize(s);
@@ -149,11 +163,13 @@ int se_partials_open(se_store *st, uint64_t fp, se_partials **out, se_error *err
 		p->own_tx = 0;
 		goto fail;
 	}
-	if ((rc = read_ids(st, "SELECT id FROM deal_chunk ORDER BY id", 0, 0, &p->chunks, &p->n_chunks,
+	if ((rc = read_ids(st, "SELECT coalesce(max(id), -1) FROM deal_chunk", 0, 0, &p->chunks, &p->n_chunks,
 	                   &p->cap_chunks, err)) != SE_OK ||
 	    (p->table && (rc = read_ids(st, "SELECT chunk FROM chunk_partial WHERE fp = ?1 ORDER BY chunk", 1,
 	                                (int64_t)fp, &p->keys, &p->n_keys, &p->cap_keys, err)) != SE_OK))
 		goto fail;
+	p->last = p->n_chunks > 0 ? p->chunks[0] : -1;
+	p->n_chunks = 0;
 	if ((p->table && sqlite3_prepare_v2(st->db, "SELECT data FROM chunk_partial WHERE fp = ?1 AND chunk = ?2",
 	                                    -1, &p->get, NULL) != SQLITE_OK) ||
 	    sqlite3_prepare_v2(st->db, "SELECT data FROM deal_chunk WHERE id = ?1", -1, &p->chunk, NULL) != SQLITE_OK) {
@@ -167,10 +183,23 @@ fail:
 	return rc;
 }
 
-const int64_t *se_partials_chunks(const se_partials *p, size_t *n)
+int64_t se_partials_last_chunk(const se_partials *p)
 {
+	return p->last;
+}
+
+/* Reading every chunk id would touch a page per few chunks of the whole
+ * cache; a prefix partial covers the first ones. */
+int se_partials_chunks(se_partials *p, int64_t from, const int64_t **ids, size_t *n, se_error *err)
+{
+	int rc;
+
+	p->n_chunks = 0;
+	rc = read_ids(p->st, "SELECT id FROM deal_chunk WHERE id >= ?1 ORDER BY id", 1, from, &p->chunks,
+	              &p->n_chunks, &p->cap_chunks, err);
+	*ids = p->chunks;
 	*n = p->n_chunks;
-	return p->chunks;
+	return rc;
 }
 
 int se_partials_have(const se_partials *p, int64_t key)
@@ -222,17 +251,33 @@ static int fetch(se_partials *p, sqlite3_stmt *s, const void **data, size_t *siz
 	return rc;
 }
 
+/* Partials are read byte by byte: SQLite's own copy is handed out (no
+ * second copy of megabytes), the statement left on its row until the
+ * next call. */
 int se_partials_get(se_partials *p, int64_t key, const void **data, size_t *size, se_error *err)
 {
+	int step;
+
 	if (p->get == NULL)
 		return se_error_set(err, SE_EDB, "no partial aggregates stored");
+	sqlite3_reset(p->get);
 	sqlite3_bind_int64(p->get, 1, (int64_t)p->fp);
 	sqlite3_bind_int64(p->get, 2, key);
-	return fetch(p, p->get, data, size, err);
+	if ((step = sqlite3_step(p->get)) == SQLITE_ROW) {
+		*data = sqlite3_column_blob(p->get, 0);
+		*size = (size_t)sqlite3_column_bytes(p->get, 0);
+		return SE_OK;
+	}
+	sqlite3_reset(p->get);
+	if (step == SQLITE_DONE)
+		return se_error_set(err, SE_EDB, "history cache: a partial vanished");
+	return db_error(p->st, err, "reading the partial aggregates");
 }
 
 int se_partials_chunk(se_partials *p, int64_t id, const void **blob, size_t *size, se_error *err)
 {
+	if (p->get != NULL)
+		sqlite3_reset(p->get);
 	sqlite3_bind_int64(p->chunk, 1, id);
 	return fetch(p, p->chunk, blob, size, err);
 }
@@ -287,7 +332,7 @@ int se_partials_close(se_partials *p, int keep, se_error *err)
 
 	if (p == NULL)
 		return SE_OK;
-	sqlite3_finalize(p->get);
+	sqlite3_finalize(p->get); /* before the writes: it may still hold a row */
 	sqlite3_finalize(p->chunk);
 	if (keep && p->n_keep > 0 && !save(p) && !p->own_tx)
 		rc = db_error(p->st, err, "keeping the partial aggregates");
