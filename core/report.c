@@ -2,11 +2,13 @@
  * report.c: counting core -> aggregated report numbers.
  *
  * One pass over the packed deal histories: each deal is evaluated once by
- * count.c and its cohort events are added to per-funnel grids (leads,
- * every pair, sources), pre-sale sums and closed-deal win counts.  The
- * forecast needs each manager's historical win rate, but because every deal
- * of a (manager, stage) gets the same rate, summing amounts during the pass
- * and multiplying at the end is exact: no second pass and no deal list.
+ * count.c and its cohort events are added (aggregate.c) to per-funnel
+ * grids (leads, every pair, sources), pre-sale sums and closed-deal win
+ * counts.  The forecast needs each manager's historical win rate, but
+ * because every deal of a (manager, stage) gets the same rate, summing
+ * amounts during the pass and multiplying at the end is exact: no second
+ * pass and no deal list.  Without diagnostics the pass reads what earlier
+ * runs kept per chunk (partial.c) and counts only the chunks changed since.
  *
  * Never: prints (format/ does), or reads events from SQL (core/store/ hands out
  * the packed chunks).
@@ -40,158 +42,6 @@ typedef struct pass {
 	struct insight_worker *worker; /* the diagnostics' thread, or NULL */
 } pass;
 
-static int in_range(const se_report *rep, int64_t t)
-{
-	return t >= rep->from_utc && t < rep->to_utc;
-}
-
-static void count_unknown(se_report *rep, const se_deal_eval *e, const se_chunk_deal *d)
-{
-	for (uint32_t i = 0; i < e->n_events; i++) {
-		uint32_t st;
-		se_unknown_status *u;
-
-		if (e->funnel != SE_NONE && e->code[i] != 0)
-			continue;
-		st = e->ev[i].status;
-		if (st >= rep->n_status)
-			continue;
-		u = &rep->unknown[st];
-		u->events++;
-		rep->unknown_events++;
-		if (u->last_deal != d->deal) {
-			u->deals++;
-			u->last_deal = d->deal;
-			if (u->example_deal == 0)
-				u->example_deal = d->deal;
-		}
-	}
-}
-
-static void add_leads_and_sources(pass *p, se_funnel_agg *a, const se_funnel *f, const se_deal_eval *e,
-                                  uint32_t mgr, uint32_t src, double amount)
-{
-	se_report *rep = p->rep;
-	int32_t lead = se_count_reach(e, 0, rep->mode);
-	int64_t key, *n;
-	se_source_cell *sc;
-
-	if (lead == SE_NONE || !in_range(rep, e->ev[lead].ts))
-		return;
-	key = se_report_bucket_cached(rep, e->ev[lead].ts);
-	if ((n = se_grid_cell(&a->leads_by_manager, key, mgr)) == NULL)
-		goto nomem;
-	(*n)++;
-	if ((n = se_grid_cell(&a->leads_by_source, key, src)) == NULL)
-		goto nomem;
-	(*n)++;
-	if ((sc = se_grid_cell(&a->sources, key, src)) == NULL)
-		goto nomem;
-	sc->leads++;
-	if (se_count_reach(e, f->won, rep->mode) != SE_NONE) {
-		sc->won++;
-		sc->revenue += se_kopecks_of(amount);
-	}
-	return;
-nomem:
-	p->nomem = 1;
-}
-
-static void add_pairs(pass *p, se_funnel_agg *a, const se_funnel *f, const se_deal_eval *e, uint32_t mgr)
-{
-	for (int i = 0; i < f->n_pairs; i++) {
-		const se_pair *pr = &f->pairs[i];
-		int32_t conv, cohort = se_count_pair(e, pr->from, pr->to, a->pair_mode[i], pr->window, &conv);
-		se_pair_cell *c;
-		int64_t t;
-
-		if (cohort == SE_NONE)
-			continue;
-		t = e->ev[cohort].ts;
-		if (!in_range(p->rep, t))
-			continue;
-		if ((c = se_grid_cell(&a->pairs[i], se_report_bucket_cached(p->rep, t), mgr)) == NULL) {
-			p->nomem = 1;
-			return;
-		}
-		c->from++;
-		if (conv != SE_NONE)
-			c->to++;
-		if (c->from == 1 || t > c->last_cohort)
-			c->last_cohort = t;
-	}
-}
-
-static void add_presale_and_rates(se_report *rep, se_funnel_agg *a, const se_funnel *f,
-                                  const se_deal_eval *e, uint32_t mgr, double amount)
-{
-	if (e->state == SE_DEAL_OPEN) {
-		if (f->stages[e->stage].presale) {
-			se_presale_cell *c = &a->presale[(size_t)e->stage * rep->n_manager + mgr];
-
-			c->deals++;
-			if (!se_amount_counted(amount)) /* none, or over SE_AMOUNT_MAX */
-				c->no_amount++;
-			else
-				c->amount += se_kopecks_of(amount);
-		}
-		return;
-	}
-	/* Closed: not open now.  Won: reached the won stage (section 2), so a
-	 * sale later cancelled still counts as a sale the manager made. */
-	int won = se_count_reach(e, f->won, rep->mode) != SE_NONE;
-
-	for (int s = 0; s < f->won; s++) {
-		if (se_count_reach(e, s, rep->mode) == SE_NONE)
-			continue;
-		se_rate_cell *c = &a->rates[(size_t)s * rep->n_manager + mgr];
-
-		c->closed++;
-		c->won += won;
-	}
-}
-
-static int64_t cube_bucket(const void *ud, int64_t t)
-{
-	return se_report_bucket(ud, t);
-}
-
-/* Counts one evaluated deal into the foundation reports and the cube.
- * Returns whether the diagnostics want it too (its funnel is reported). */
-static int aggregate_deal(pass *p, const se_chunk_deal *d, const se_deal_eval *e)
-{
-	se_report *rep = p->rep;
-	const se_funnel *f;
-	se_funnel_agg *a;
-	uint32_t mgr, src;
-
-	rep->deals++;
-	rep->events += d->n_events;
-	if (!isnan(d->amount) && !se_amount_counted(d->amount))
-		rep->amounts_over_max++;
-	count_unknown(rep, e, d);
-	if (e->funnel == SE_NONE) {
-		rep->deals_unmatched++;
-		return 0;
-	}
-	if (rep->only_funnel != SE_NONE && e->funnel != rep->only_funnel)
-		return 0;
-	f = &rep->rules->funnels[e->funnel];
-	a = &rep->agg[e->funnel];
-	mgr = d->manager < rep->n_manager ? d->manager : 0;
-	src = d->source < rep->n_source ? d->source : 0;
-	add_leads_and_sources(p, a, f, e, mgr, src, d->amount);
-	add_pairs(p, a, f, e, mgr);
-	add_presale_and_rates(rep, a, f, e, mgr, d->amount);
-	if (rep->cube != NULL) {
-		se_cube_deal cd = { e, mgr, src, d->amount, rep->mode };
-
-		if (se_cube_add_deal(rep->cube, &cd, cube_bucket, rep->from_utc, rep->to_utc, rep) != SE_OK)
-			p->nomem = 1;
-	}
-	return (rep->compute & SE_REPORT_INSIGHTS) != 0;
-}
-
 /* ---- the pass through the stored partial aggregates ----------------------------- */
 
 /*
@@ -208,9 +58,6 @@ typedef struct part_pass {
 	se_mode mode_override;
 	int damaged;                 /* a stored partial could not be read */
 } part_pass;
-
-static int alloc_aggregates(se_report *rep, se_mode mode_override, se_error *err);
-static void free_aggregates(se_report *rep);
 
 /* An empty report with rep's settings, for the foundation counts of a
  * chunk or a segment. */
@@ -233,9 +80,9 @@ static int part_open(se_report **out, const se_report *rep, se_mode mode_overrid
 	r->n_manager = rep->n_manager;
 	r->n_source = rep->n_source;
 	r->n_status = rep->n_status;
-	if ((rc = alloc_aggregates(r, mode_override, err)) != SE_OK ||
+	if ((rc = se_aggregate_alloc(r, mode_override, err)) != SE_OK ||
 	    (rep->cube != NULL && (rc = se_cube_new(&r->cube, rep->rules, err)) != SE_OK)) {
-		free_aggregates(r);
+		se_aggregate_free(r);
 		free(r);
 		return rc;
 	}
@@ -247,7 +94,7 @@ static void part_close(se_report *r)
 {
 	if (r == NULL)
 		return;
-	free_aggregates(r);
+	se_aggregate_free(r);
 	se_cube_free(r->cube);
 	free(r);
 }
@@ -330,7 +177,7 @@ static int count_chunk(part_pass *pp, se_report *into, const void *blob, size_t 
 			q.scratch_cap = d->n_events;
 		}
 		se_count_deal(&q.ctx, d, ev, q.scratch, &e);
-		aggregate_deal(&q, d, &e);
+		se_aggregate_deal(q.rep, d, &e, &q.nomem);
 		ev += d->n_events;
 	}
 	pp->p->scratch = q.scratch; /* the pass's buffer, grown or not */
@@ -740,7 +587,7 @@ static int consume_chunk(void *ud, const void *blob, size_t size, se_error *err)
 			p->scratch_cap = d->n_events;
 		}
 		se_count_deal(&p->ctx, d, ev, p->scratch, &e);
-		if (aggregate_deal(p, d, &e) && insight_here(p, job, i, (uint32_t)(ev - v.events), &e, d) != SE_OK)
+		if (se_aggregate_deal(p->rep, d, &e, &p->nomem) && insight_here(p, job, i, (uint32_t)(ev - v.events), &e, d) != SE_OK)
 			p->nomem = 1;
 		ev += d->n_events;
 	}
@@ -890,71 +737,6 @@ static int find_funnel(se_report *rep, const char *name, se_error *err)
 			return SE_OK;
 		}
 	return se_error_set(err, SE_EUSAGE, "--funnel: the script has no funnel named '%s'", name);
-}
-
-static int alloc_aggregates(se_report *rep, se_mode mode_override, se_error *err)
-{
-	const se_rules *r = rep->rules;
-
-	if ((rep->agg = calloc((size_t)r->n_funnels, sizeof *rep->agg)) == NULL)
-		goto nomem;
-	for (int i = 0; i < r->n_funnels; i++) {
-		const se_funnel *f = &r->funnels[i];
-		se_funnel_agg *a = &rep->agg[i];
-		size_t cells = (size_t)f->n_stages * rep->n_manager;
-
-		se_grid_init(&a->leads_by_manager, rep->n_manager, sizeof(int64_t));
-		se_grid_init(&a->leads_by_source, rep->n_source, sizeof(int64_t));
-		se_grid_init(&a->sources, rep->n_source, sizeof(se_source_cell));
-		a->pairs = calloc((size_t)f->n_pairs + 1, sizeof *a->pairs);
-		a->pair_mode = calloc((size_t)f->n_pairs + 1, sizeof *a->pair_mode);
-		a->presale = calloc(cells, sizeof *a->presale);
-		a->rates = calloc(cells, sizeof *a->rates);
-		a->team_rates = calloc((size_t)f->n_stages + 1, sizeof *a->team_rates);
-		a->pair_sums = calloc(((size_t)f->n_pairs + 1) * ((size_t)rep->n_manager + 1), sizeof *a->pair_sums);
-		if (!a->pairs || !a->pair_mode || !a->presale || !a->rates || !a->team_rates || !a->pair_sums)
-			goto nomem;
-		for (int p = 0; p < f->n_pairs; p++) {
-			se_grid_init(&a->pairs[p], rep->n_manager, sizeof(se_pair_cell));
-			a->pair_mode[p] = mode_override != SE_MODE_DEFAULT ? mode_override
-			                  : f->pairs[p].mode != SE_MODE_DEFAULT ? f->pairs[p].mode
-			                  : rep->mode;
-		}
-	}
-	if ((rep->unknown = calloc(rep->n_status, sizeof *rep->unknown)) == NULL ||
-	    (rep->unknown_example = calloc(rep->n_status, sizeof *rep->unknown_example)) == NULL)
-		goto nomem;
-	return SE_OK;
-nomem:
-	return se_error_set(err, SE_ENOMEM, "out of memory");
-}
-
-/* The pass's aggregates (not the cube, not the diagnostics). */
-static void free_aggregates(se_report *rep)
-{
-	for (int i = 0; rep->agg && i < rep->rules->n_funnels; i++) {
-		se_funnel_agg *a = &rep->agg[i];
-
-		free(a->leads_by_manager.data);
-		free(a->leads_by_source.data);
-		free(a->sources.data);
-		for (int p = 0; a->pairs && p < rep->rules->funnels[i].n_pairs; p++)
-			free(a->pairs[p].data);
-		free(a->pairs);
-		free(a->pair_mode);
-		free(a->presale);
-		free(a->rates);
-		free(a->team_rates);
-		free(a->pair_sums);
-	}
-	free(rep->agg);
-	rep->agg = NULL;
-	for (uint32_t s = 0; rep->unknown_example && s < rep->n_status; s++)
-		free(rep->unknown_example[s]);
-	free(rep->unknown_example);
-	free(rep->unknown);
-	rep->unknown_example = NULL;
-	rep->unknown = NULL;
 }
 
 static int load_names(se_report *rep, se_store *st, char ***pipelines, uint32_t *n_pipeline,
@@ -1131,7 +913,7 @@ static int build_once(se_report **out, se_store *st, const se_rules *rules,
 		return se_error_set(err, SE_ENOMEM, "out of memory");
 	if ((rc = resolve_settings(rep, rules, o, script_insights, err)) != SE_OK ||
 	    (rc = load_names(rep, st, &pipelines, &n_pipeline, err)) != SE_OK ||
-	    (rc = alloc_aggregates(rep, o->mode, err)) != SE_OK ||
+	    (rc = se_aggregate_alloc(rep, o->mode, err)) != SE_OK ||
 	    ((rep->compute & SE_REPORT_BACKTEST) && (rc = se_store_last_ts(st, &rep->data_end, err)) != SE_OK) ||
 	    ((rules->n_metrics > 0 || rules->n_alerts > 0) &&
 	     (rc = se_cube_new(&rep->cube, rules, err)) != SE_OK) ||
@@ -1268,7 +1050,7 @@ void se_report_free(se_report *rep)
 		return;
 	se_insight_free(rep);
 	se_report_free(rep->previous);
-	free_aggregates(rep);
+	se_aggregate_free(rep);
 	for (int i = 0; rep->metric_tables && i < rep->rules->n_funnels * rep->rules->n_metrics; i++) {
 		free(rep->metric_tables[i].by_manager);
 		free(rep->metric_tables[i].by_source);

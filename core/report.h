@@ -278,6 +278,16 @@ static inline int64_t se_report_bucket_in(const se_report *rep, se_bucket_cache 
 int64_t se_report_month_start(const se_report *rep, int64_t month);
 int64_t se_report_month_of(const se_report *rep, int64_t t);
 
+/* aggregate.c: the foundation aggregates of the pass.  alloc makes the
+ * empty grids and cells for rep's rules, managers, sources and statuses
+ * (each pair's mode: mode_override, else the pair's, else rep->mode);
+ * free releases them (not the cube, not the diagnostics).  deal counts one
+ * evaluated deal into them and the cube; it returns whether the
+ * diagnostics want the deal too, and sets *nomem when memory ran out. */
+int se_aggregate_alloc(se_report *rep, se_mode mode_override, se_error *err);
+void se_aggregate_free(se_report *rep);
+int se_aggregate_deal(se_report *rep, const se_chunk_deal *d, const se_deal_eval *e, int *nomem);
+
 /* insight.c: the diagnostic reports' share of the pass. */
 int se_insight_alloc(se_report *rep, se_error *err);
 int se_insight_deal(se_report *rep, const se_deal_eval *e, const se_chunk_deal *d);

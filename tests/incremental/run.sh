@@ -176,7 +176,7 @@ done
 "$gen" --deals 70000 --days 60 --managers 6 --seed 5 --out big.csv || exit 1
 rm -f A.db* B.db*
 for db in A B; do
-	"$engine" --db "$db.db" --import big.csv > /dev/null 2>&1 || { echo "FAIL: big import into $db"; exit 1; }
+	"$engine" --db "$db.db" --import big.csv > /dev/null 2> "big_import_$db.err" || { echo "FAIL: big import into $db"; exit 1; }
 done
 alerts big0 "$rules1"
 prefix1=$((-1099511627776 - 1))
@@ -205,9 +205,9 @@ for r in old recent; do
 	alerts "big_$r" "$rules1"
 	for args in "" "-r metrics"; do
 		# shellcheck disable=SC2086
-		"$engine" --db A.db $as_of -f csv $args "$rules1" > a_big.out 2>&1
+		"$engine" --db A.db $as_of -f csv $args "$rules1" > a_big.out 2> a_big.err
 		# shellcheck disable=SC2086
-		"$engine" --db B.db $as_of -f csv $args --recount "$rules1" > b_big.out 2>&1
+		"$engine" --db B.db $as_of -f csv $args --recount "$rules1" > b_big.out 2> b_big.err
 		check "big $r: report '$args'" a_big.out b_big.out
 	done
 done
@@ -215,6 +215,11 @@ done
 # The data really moved: duplicates were met, unknown statuses counted.
 grep -q "Странный статус" a_r1.out || { echo "FAIL: the unknown status never showed"; fail=1; }
 grep -q "Новый Менеджер" a_r1.out || { echo "FAIL: the new manager never showed"; fail=1; }
+# A sanitizer build says what went wrong on stderr, whatever the outputs.
+if grep -l "Sanitizer\|runtime error" ./*.err 2>/dev/null; then
+	echo "FAIL: a sanitizer complained (files above)"
+	fail=1
+fi
 if [ "$fail" = 0 ]; then
 	echo "ok: $checks comparisons over $rounds imports"
 fi
