@@ -228,12 +228,25 @@ static int segment_into(part_pass *pp, const int64_t *ids, size_t n, int *known,
 	const void *data;
 	size_t size;
 	se_pbuf b;
-	int rc, k = 1;
+	int rc = SE_OK, k = 1;
 
 	if (se_partials_have(pp->ps, key)) {
 		if ((rc = se_partials_get(pp->ps, key, &data, &size, err)) != SE_OK)
 			return rc;
 		return merge_bytes(pp, rep, data, size, err);
+	}
+	if (!se_partials_can_keep(pp->ps)) {
+		/* nothing will be kept: the chunks straight into the report, in
+		 * the same order, as the plain pass counts them */
+		for (size_t i = 0; i < n && rc == SE_OK; i++) {
+			if (se_partials_have(pp->ps, ids[i])) {
+				if ((rc = se_partials_get(pp->ps, ids[i], &data, &size, err)) == SE_OK)
+					rc = merge_bytes(pp, rep, data, size, err);
+			} else if ((rc = se_partials_chunk(pp->ps, ids[i], &data, &size, err)) == SE_OK) {
+				rc = count_chunk(pp, rep, data, size, &k, err);
+			}
+		}
+		return rc;
 	}
 	if ((rc = part_open(&seg, rep, pp->mode_override, err)) != SE_OK)
 		return rc;
