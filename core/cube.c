@@ -25,6 +25,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 typedef struct cell_key {
 	int64_t bucket;
@@ -365,6 +366,122 @@ int se_cube_add_deal(se_cube *c, const se_cube_deal *d, se_cube_bucket_fn bucket
 	add_flows(&a, &c->f[a.funnel]);
 	add_state(&a, &c->f[a.funnel]);
 	return a.nomem ? SE_ENOMEM : SE_OK;
+}
+
+/* ---- partials: a cube's cells as bytes, and added into another -------------- */
+
+void se_cube_encode(const se_cube *c, se_pbuf *b)
+{
+	se_pbuf_u64(b, c->n_cells);
+	for (size_t i = 0; i < c->n_cells; i++) {
+		const cell_key *k = &c->keys[i];
+		const int64_t *v = c->counts + i * c->width;
+		uint64_t nz = 0;
+
+		for (size_t j = 0; j < c->width; j++)
+			nz += v[j] != 0;
+		se_pbuf_u64(b, (uint64_t)k->funnel);
+		se_pbuf_i64(b, k->bucket);
+		se_pbuf_u64(b, k->manager);
+		se_pbuf_u64(b, k->source);
+		se_pbuf_u64(b, nz);
+		for (size_t j = 0; j < c->width; j++)
+			if (v[j] != 0) {
+				se_pbuf_u64(b, j);
+				se_pbuf_i64(b, v[j]);
+			}
+	}
+}
+
+/* Sums saturate as counting does: the same totals in any order. */
+/* A block of counters of a whole store's cube (megabytes, filled at once):
+ * in huge pages where the system gives them on request, as a few page
+ * faults instead of thousands.  NULL when small or not granted: then
+ * realloc as usual.  free() releases it either way. */
+static void *huge_alloc(size_t bytes)
+{
+#if defined(MADV_HUGEPAGE)
+	enum { HUGE = 2u << 20 };
+	void *p = NULL;
+
+	if (bytes < 2 * (size_t)HUGE || posix_memalign(&p, HUGE, bytes) != 0)
+		return NULL;
+	madvise(p, bytes - bytes % HUGE, MADV_HUGEPAGE);
+	return p;
+#else
+	(void)bytes;
+	return NULL;
+#endif
+}
+
+/* Room for `more` cells at once: merging a whole store's partial into an
+ * empty cube would otherwise grow it (and rehash) a dozen times. */
+static int reserve_cells(se_cube *c, size_t more)
+{
+	size_t need = c->n_cells + more, slots = c->n_slots ? c->n_slots : 1024;
+	cell_key *nk;
+	int64_t *nc;
+
+	if (need > c->cap_cells) {
+		size_t bytes = need * c->width * sizeof *nc;
+
+		if ((nk = realloc(c->keys, need * sizeof *nk)) == NULL)
+			return SE_ENOMEM;
+		c->keys = nk;
+		if ((nc = huge_alloc(bytes)) != NULL) {
+			if (c->n_cells > 0)
+				memcpy(nc, c->counts, c->n_cells * c->width * sizeof *nc);
+			free(c->counts);
+		} else if ((nc = realloc(c->counts, bytes)) == NULL) {
+			return SE_ENOMEM;
+		}
+		c->counts = nc;
+		c->cap_cells = need;
+	}
+	while ((need + 1) * 2 > slots)
+		slots *= 2;
+	return slots != c->n_slots ? rehash(c, slots) : SE_OK;
+}
+
+int se_cube_merge(se_cube *c, se_preader *r)
+{
+	uint64_t n = se_pread_count(r, 5);
+
+	if (n > 0 && reserve_cells(c, (size_t)n) != SE_OK)
+		return SE_ENOMEM;
+
+	for (uint64_t i = 0; i < n && !r->bad; i++) {
+		uint64_t funnel = se_pread_u64(r), manager, source, nz;
+		int64_t bucket = se_pread_i64(r), *p;
+		funnel_layout *l;
+
+		manager = se_pread_u64(r);
+		source = se_pread_u64(r);
+		nz = se_pread_count(r, 2);
+		if (r->bad || funnel >= (uint64_t)c->rules->n_funnels || manager > UINT32_MAX ||
+		    source > UINT32_MAX || nz > c->width)
+			return SE_EDB;
+		if ((p = cell(c, (int)funnel, bucket, (uint32_t)manager, (uint32_t)source)) == NULL)
+			return SE_ENOMEM;
+		for (uint64_t j = 0; j < nz; j++) {
+			uint64_t at = se_pread_u64(r);
+			int64_t v = se_pread_i64(r);
+
+			if (r->bad || at >= c->width)
+				return SE_EDB;
+			p[at] = se_add_sat(p[at], v);
+		}
+		l = &c->f[funnel];
+		if (bucket != SE_CUBE_STATE_BUCKET) {
+			if (!l->seen || bucket < l->lo)
+				l->lo = bucket;
+			if (!l->seen || bucket > l->hi)
+				l->hi = bucket;
+			l->seen = 1;
+		}
+	}
+	c->sorted_ok = 0;
+	return r->bad ? SE_EDB : SE_OK;
 }
 
 /* ---- queries ------------------------------------------------------------------ */

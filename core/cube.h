@@ -20,6 +20,7 @@
 #define SE_CUBE_H
 
 #include "count.h"
+#include "pbuf.h"
 #include "rules.h"
 
 #define SE_CUBE_ANY (-1)
@@ -97,6 +98,13 @@ void se_cube_open(const se_cube *c, const se_cube_filter *q, int stage, int pres
  * manager's win rate from the stage, else the team's, else 0; each part
  * rounded to the kopeck.  0 or SE_ENOMEM. */
 int se_cube_forecast(const se_cube *c, const se_cube_filter *q, int64_t *out);
+
+/* Partials (partial.c): the cells appended to b, and cells read from r
+ * added into c (the flow range widened as counting would).  Merging the
+ * cubes of any split of the deals gives the cube of all of them.  merge:
+ * 0, SE_ENOMEM, or SE_EDB when the bytes are damaged. */
+void se_cube_encode(const se_cube *c, se_pbuf *b);
+int se_cube_merge(se_cube *c, se_preader *r);
 
 /* The cells, for walking which (bucket, manager, source) have data. */
 size_t se_cube_n_cells(const se_cube *c);

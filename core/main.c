@@ -117,6 +117,8 @@ static void usage(FILE *out)
 	        "      --tz=ZONE            report zone, e.g. Europe/Moscow (default: the script's, else UTC)\n"
 	        "      --funnel=NAME        only this funnel\n"
 	        "      --as-of=TIME         'now' for open conversion windows (default: the clock)\n"
+	        "      --recount            count every deal again, without the kept partial counts\n"
+	        "                           (a check of them; docs/HACKING.md)\n"
 	        "\n"
 	        "Alerts (the script's rule{}s):\n"
 	        "      --alerts[=all]       evaluate the rules instead of reporting; announce alerts\n"
@@ -296,6 +298,7 @@ static int parse_option(cli *c, int opt, const char *arg)
 	case 9: c->check = 1; return 0;
 	case 22: c->report.spend_csv = arg; return 0;
 	case 23: c->compare = 1; return 0;
+	case 26: c->report.recount = 1; return 0;
 	case 10:
 		if (parse_positive(arg, &n) != 0)
 			return usage_error("--max-instructions must be a positive number, not '%s'", arg);
@@ -374,6 +377,7 @@ static int parse_args(cli *c, int argc, char **argv, int *done)
 		{ "check", no_argument, NULL, 9 },
 		{ "spend", required_argument, NULL, 22 },
 		{ "compare", no_argument, NULL, 23 },
+		{ "recount", no_argument, NULL, 26 },
 		{ "max-instructions", required_argument, NULL, 10 },
 		{ "max-memory", required_argument, NULL, 11 },
 		{ "max-seconds", required_argument, NULL, 30 },

@@ -2,11 +2,13 @@
  * report.c: counting core -> aggregated report numbers.
  *
  * One pass over the packed deal histories: each deal is evaluated once by
- * count.c and its cohort events are added to per-funnel grids (leads,
- * every pair, sources), pre-sale sums and closed-deal win counts.  The
- * forecast needs each manager's historical win rate, but because every deal
- * of a (manager, stage) gets the same rate, summing amounts during the pass
- * and multiplying at the end is exact: no second pass and no deal list.
+ * count.c and its cohort events are added (aggregate.c) to per-funnel
+ * grids (leads, every pair, sources), pre-sale sums and closed-deal win
+ * counts.  The forecast needs each manager's historical win rate, but
+ * because every deal of a (manager, stage) gets the same rate, summing
+ * amounts during the pass and multiplying at the end is exact: no second
+ * pass and no deal list.  Without diagnostics the pass reads what earlier
+ * runs kept per chunk (partial.c) and counts only the chunks changed since.
  *
  * Never: prints (format/ does), or reads events from SQL (core/store/ hands out
  * the packed chunks).
@@ -14,6 +16,7 @@
 #include "report.h"
 #include "cube.h"
 #include "family.h"
+#include "partial.h"
 #include "spend.h"
 #include "store.h"
 #include "timecast.h"
@@ -27,6 +30,9 @@
 
 /* ---- the pass over deals ---------------------------------------------------- */
 
+/* What metrics and rules may read of the diagnostics. */
+#define SCRIPT_INSIGHTS (SE_REPORT_INSIGHTS & ~(unsigned)(SE_REPORT_BACKTEST | SE_REPORT_COMPARE))
+
 typedef struct pass {
 	se_report *rep;
 	se_count_ctx ctx;
@@ -36,156 +42,306 @@ typedef struct pass {
 	struct insight_worker *worker; /* the diagnostics' thread, or NULL */
 } pass;
 
-static int in_range(const se_report *rep, int64_t t)
-{
-	return t >= rep->from_utc && t < rep->to_utc;
-}
+/* ---- the pass through the stored partial aggregates ----------------------------- */
 
-static void count_unknown(se_report *rep, const se_deal_eval *e, const se_chunk_deal *d)
-{
-	for (uint32_t i = 0; i < e->n_events; i++) {
-		uint32_t st;
-		se_unknown_status *u;
+/*
+ * Without diagnostics the pass is sums over deals (and two maxima), so
+ * each chunk's share is counted once into a report of its own, stored
+ * (partial.c, store/partial.c), and merged; a later run reads the stored
+ * shares of the chunks that did not change and counts only the others.
+ * The diagnostics keep per-deal lists and medians: a run that wants them
+ * counts every deal (consume_chunk).
+ */
+typedef struct part_pass {
+	pass *p;
+	se_partials *ps;
+	se_mode mode_override;
+	int damaged;                 /* a stored partial could not be read */
+} part_pass;
 
-		if (e->funnel != SE_NONE && e->code[i] != 0)
-			continue;
-		st = e->ev[i].status;
-		if (st >= rep->n_status)
-			continue;
-		u = &rep->unknown[st];
-		u->events++;
-		rep->unknown_events++;
-		if (u->last_deal != d->deal) {
-			u->deals++;
-			u->last_deal = d->deal;
-			if (u->example_deal == 0)
-				u->example_deal = d->deal;
-		}
+/* An empty report with rep's settings, for the foundation counts of a
+ * chunk or a segment. */
+static int part_open(se_report **out, const se_report *rep, se_mode mode_override, se_error *err)
+{
+	se_report *r = calloc(1, sizeof *r);
+	int rc;
+
+	*out = NULL;
+	if (r == NULL)
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	r->rules = rep->rules;
+	r->tz = rep->tz; /* borrowed */
+	r->period = rep->period;
+	r->mode = rep->mode;
+	r->reports = rep->reports;
+	r->from_utc = rep->from_utc;
+	r->to_utc = rep->to_utc;
+	r->only_funnel = rep->only_funnel;
+	r->n_manager = rep->n_manager;
+	r->n_source = rep->n_source;
+	r->n_status = rep->n_status;
+	if ((rc = se_aggregate_alloc(r, mode_override, err)) != SE_OK ||
+	    (rep->cube != NULL && (rc = se_cube_new(&r->cube, rep->rules, err)) != SE_OK)) {
+		se_aggregate_free(r);
+		free(r);
+		return rc;
 	}
+	*out = r;
+	return SE_OK;
 }
 
-static void add_leads_and_sources(pass *p, se_funnel_agg *a, const se_funnel *f, const se_deal_eval *e,
-                                  uint32_t mgr, uint32_t src, double amount)
+static void part_close(se_report *r)
 {
-	se_report *rep = p->rep;
-	int32_t lead = se_count_reach(e, 0, rep->mode);
-	int64_t key, *n;
-	se_source_cell *sc;
-
-	if (lead == SE_NONE || !in_range(rep, e->ev[lead].ts))
+	if (r == NULL)
 		return;
-	key = se_report_bucket_cached(rep, e->ev[lead].ts);
-	if ((n = se_grid_cell(&a->leads_by_manager, key, mgr)) == NULL)
-		goto nomem;
-	(*n)++;
-	if ((n = se_grid_cell(&a->leads_by_source, key, src)) == NULL)
-		goto nomem;
-	(*n)++;
-	if ((sc = se_grid_cell(&a->sources, key, src)) == NULL)
-		goto nomem;
-	sc->leads++;
-	if (se_count_reach(e, f->won, rep->mode) != SE_NONE) {
-		sc->won++;
-		sc->revenue += se_kopecks_of(amount);
-	}
-	return;
-nomem:
-	p->nomem = 1;
+	se_aggregate_free(r);
+	se_cube_free(r->cube);
+	free(r);
 }
 
-static void add_pairs(pass *p, se_funnel_agg *a, const se_funnel *f, const se_deal_eval *e, uint32_t mgr)
+/* A part's counts as bytes, the part freed; *out NULL when memory ran out. */
+static int part_bytes(se_report *r, se_pbuf *b, se_error *err)
 {
-	for (int i = 0; i < f->n_pairs; i++) {
-		const se_pair *pr = &f->pairs[i];
-		int32_t conv, cohort = se_count_pair(e, pr->from, pr->to, a->pair_mode[i], pr->window, &conv);
-		se_pair_cell *c;
-		int64_t t;
+	memset(b, 0, sizeof *b);
+	se_partial_encode(r, b);
+	part_close(r);
+	if (b->nomem) {
+		free(b->data);
+		b->data = NULL;
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	}
+	return SE_OK;
+}
 
-		if (cohort == SE_NONE)
-			continue;
-		t = e->ev[cohort].ts;
-		if (!in_range(p->rep, t))
-			continue;
-		if ((c = se_grid_cell(&a->pairs[i], se_report_bucket_cached(p->rep, t), mgr)) == NULL) {
-			p->nomem = 1;
-			return;
+static int merge_bytes(part_pass *pp, se_report *into, const void *data, size_t size, se_error *err)
+{
+	int rc = se_partial_merge(into, data, size);
+
+	if (rc == SE_ENOMEM)
+		return se_error_set(err, SE_ENOMEM, "out of memory merging the stored aggregates");
+	if (rc != SE_OK) {
+		pp->damaged = 1;
+		return se_error_set(err, SE_EDB, "a stored partial aggregate is damaged");
+	}
+	return SE_OK;
+}
+
+/* Whether every id of the chunk is one this run knows: a chunk folded in
+ * after the names were loaded may hold new ones, counted here under
+ * "(none)" as the full pass would, but not to be kept for later runs. */
+static int ids_known(const pass *p, const se_chunk_view *v)
+{
+	const se_chunk_event *ev = v->events;
+
+	for (uint32_t i = 0; i < v->n_deals; i++) {
+		const se_chunk_deal *d = &v->deals[i];
+
+		if (d->manager >= p->rep->n_manager || d->source >= p->rep->n_source)
+			return 0;
+		for (uint32_t j = 0; j < d->n_events; j++)
+			if (ev[j].status >= p->ctx.n_status || ev[j].pipeline >= p->ctx.n_pipeline)
+				return 0;
+		ev += d->n_events;
+	}
+	return 1;
+}
+
+/* Counts the deals of a chunk into the empty part `into`, as the full
+ * pass counts them into the report. */
+static int count_chunk(part_pass *pp, se_report *into, const void *blob, size_t size, int *known,
+                       se_error *err)
+{
+	pass q = *pp->p;
+	se_chunk_view v;
+	const se_chunk_event *ev;
+	int rc;
+
+	if ((rc = se_history_view(blob, size, &v, err)) != SE_OK)
+		return rc;
+	q.rep = into;
+	q.worker = NULL;
+	q.nomem = 0;
+	ev = v.events;
+	for (uint32_t i = 0; i < v.n_deals && !q.nomem; i++) {
+		const se_chunk_deal *d = &v.deals[i];
+		se_deal_eval e;
+
+		if (d->n_events > q.scratch_cap) {
+			int64_t *ns = realloc(q.scratch, d->n_events * sizeof *ns);
+
+			if (ns == NULL) {
+				q.nomem = 1;
+				break;
+			}
+			q.scratch = ns;
+			q.scratch_cap = d->n_events;
 		}
-		c->from++;
-		if (conv != SE_NONE)
-			c->to++;
-		if (c->from == 1 || t > c->last_cohort)
-			c->last_cohort = t;
+		se_count_deal(&q.ctx, d, ev, q.scratch, &e);
+		se_aggregate_deal(q.rep, d, &e, &q.nomem);
+		ev += d->n_events;
 	}
+	pp->p->scratch = q.scratch; /* the pass's buffer, grown or not */
+	pp->p->scratch_cap = q.scratch_cap;
+	*known = ids_known(pp->p, &v);
+	return q.nomem ? se_error_set(err, SE_ENOMEM, "out of memory aggregating the report") : SE_OK;
 }
 
-static void add_presale_and_rates(se_report *rep, se_funnel_agg *a, const se_funnel *f,
-                                  const se_deal_eval *e, uint32_t mgr, double amount)
+/* A chunk's partial, stored or counted now (and kept), into the segment. */
+static int chunk_into(part_pass *pp, se_report *seg, int64_t id, int *known, se_error *err)
 {
-	if (e->state == SE_DEAL_OPEN) {
-		if (f->stages[e->stage].presale) {
-			se_presale_cell *c = &a->presale[(size_t)e->stage * rep->n_manager + mgr];
+	se_report *one;
+	const void *data;
+	size_t size;
+	se_pbuf b;
+	int rc, k = 1;
 
-			c->deals++;
-			if (!se_amount_counted(amount)) /* none, or over SE_AMOUNT_MAX */
-				c->no_amount++;
-			else
-				c->amount += se_kopecks_of(amount);
+	if (se_partials_have(pp->ps, id)) {
+		if ((rc = se_partials_get(pp->ps, id, &data, &size, err)) != SE_OK)
+			return rc;
+		return merge_bytes(pp, seg, data, size, err);
+	}
+	if ((rc = se_partials_chunk(pp->ps, id, &data, &size, err)) != SE_OK ||
+	    (rc = part_open(&one, pp->p->rep, pp->mode_override, err)) != SE_OK)
+		return rc;
+	if ((rc = count_chunk(pp, one, data, size, &k, err)) != SE_OK) {
+		part_close(one);
+		return rc;
+	}
+	if ((rc = part_bytes(one, &b, err)) != SE_OK)
+		return rc;
+	if ((rc = merge_bytes(pp, seg, b.data, b.len, err)) != SE_OK || !k) {
+		free(b.data);
+		*known = 0;
+		return rc;
+	}
+	return se_partials_keep(pp->ps, id, b.data, b.len) == SE_OK ? SE_OK
+	       : se_error_set(err, SE_ENOMEM, "out of memory");
+}
+
+/* A segment of chunks ids[0..n) into the report: its stored partial, else
+ * the merge of its chunks' (kept as the segment's for the next run).
+ * *known becomes 0 when the segment holds ids this run does not know. */
+static int segment_into(part_pass *pp, const int64_t *ids, size_t n, int *known, se_error *err)
+{
+	se_report *rep = pp->p->rep, *seg;
+	int64_t key = -1 - ids[0] / SE_PARTIAL_SEGMENT;
+	const void *data;
+	size_t size;
+	se_pbuf b;
+	int rc = SE_OK, k = 1;
+
+	if (se_partials_have(pp->ps, key)) {
+		if ((rc = se_partials_get(pp->ps, key, &data, &size, err)) != SE_OK)
+			return rc;
+		return merge_bytes(pp, rep, data, size, err);
+	}
+	if (!se_partials_can_keep(pp->ps)) {
+		/* nothing will be kept: the chunks straight into the report, in
+		 * the same order, as the plain pass counts them */
+		for (size_t i = 0; i < n && rc == SE_OK; i++) {
+			if (se_partials_have(pp->ps, ids[i])) {
+				if ((rc = se_partials_get(pp->ps, ids[i], &data, &size, err)) == SE_OK)
+					rc = merge_bytes(pp, rep, data, size, err);
+			} else if ((rc = se_partials_chunk(pp->ps, ids[i], &data, &size, err)) == SE_OK) {
+				rc = count_chunk(pp, rep, data, size, &k, err);
+			}
 		}
-		return;
+		return rc;
 	}
-	/* Closed: not open now.  Won: reached the won stage (section 2), so a
-	 * sale later cancelled still counts as a sale the manager made. */
-	int won = se_count_reach(e, f->won, rep->mode) != SE_NONE;
-
-	for (int s = 0; s < f->won; s++) {
-		if (se_count_reach(e, s, rep->mode) == SE_NONE)
-			continue;
-		se_rate_cell *c = &a->rates[(size_t)s * rep->n_manager + mgr];
-
-		c->closed++;
-		c->won += won;
+	if ((rc = part_open(&seg, rep, pp->mode_override, err)) != SE_OK)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		if ((rc = chunk_into(pp, seg, ids[i], &k, err)) != SE_OK) {
+			part_close(seg);
+			return rc;
+		}
+	if ((rc = part_bytes(seg, &b, err)) != SE_OK)
+		return rc;
+	*known &= k;
+	if ((rc = merge_bytes(pp, rep, b.data, b.len, err)) != SE_OK || !k || !se_partials_can_keep(pp->ps)) {
+		free(b.data);
+		return rc;
 	}
+	return se_partials_keep(pp->ps, key, b.data, b.len) == SE_OK ? SE_OK
+	       : se_error_set(err, SE_ENOMEM, "out of memory");
 }
 
-static int64_t cube_bucket(const void *ud, int64_t t)
+/* What the report holds so far (every segment before segment k), kept
+ * as the prefix partial of k. */
+static int keep_prefix(part_pass *pp, int64_t k, se_error *err)
 {
-	return se_report_bucket(ud, t);
+	se_pbuf b = { 0 };
+
+	if (!se_partials_can_keep(pp->ps) || k < 1 || se_partials_have(pp->ps, SE_PARTIAL_PREFIX - k))
+		return SE_OK;
+	se_partial_encode(pp->p->rep, &b);
+	if (b.nomem || se_partials_keep(pp->ps, SE_PARTIAL_PREFIX - k, b.data, b.len) != SE_OK) {
+		if (b.nomem)
+			free(b.data);
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	}
+	return SE_OK;
 }
 
-/* Counts one evaluated deal into the foundation reports and the cube.
- * Returns whether the diagnostics want it too (its funnel is reported). */
-static int aggregate_deal(pass *p, const se_chunk_deal *d, const se_deal_eval *e)
+/*
+ * The chunks in segments, the segments in order.  The longest stored
+ * prefix comes first (the whole store when nothing changed), then the
+ * segments after it, each stored or merged from its chunks.  New counts
+ * are kept: the chunks and segments counted, the prefixes up to the first
+ * segment that changed and up to the last segment (imports of recent
+ * events change the last segments, so the next run finds them), and the
+ * whole.
+ */
+static int partial_pass(pass *p, se_store *st, se_mode mode_override, const char *zone, se_error *err)
 {
-	se_report *rep = p->rep;
-	const se_funnel *f;
-	se_funnel_agg *a;
-	uint32_t mgr, src;
+	part_pass pp = { p, NULL, mode_override, 0 };
+	const int64_t *ids = NULL;
+	size_t n = 0, i = 0;
+	int64_t end, from = 0;
+	int rc, known = 1, changed = 0;
 
-	rep->deals++;
-	rep->events += d->n_events;
-	if (!isnan(d->amount) && !se_amount_counted(d->amount))
-		rep->amounts_over_max++;
-	count_unknown(rep, e, d);
-	if (e->funnel == SE_NONE) {
-		rep->deals_unmatched++;
-		return 0;
-	}
-	if (rep->only_funnel != SE_NONE && e->funnel != rep->only_funnel)
-		return 0;
-	f = &rep->rules->funnels[e->funnel];
-	a = &rep->agg[e->funnel];
-	mgr = d->manager < rep->n_manager ? d->manager : 0;
-	src = d->source < rep->n_source ? d->source : 0;
-	add_leads_and_sources(p, a, f, e, mgr, src, d->amount);
-	add_pairs(p, a, f, e, mgr);
-	add_presale_and_rates(rep, a, f, e, mgr, d->amount);
-	if (rep->cube != NULL) {
-		se_cube_deal cd = { e, mgr, src, d->amount, rep->mode };
+	if ((rc = se_partials_open(st, se_partial_fingerprint(p->rep, &p->ctx, zone), &pp.ps, err)) != SE_OK)
+		return rc;
+	end = se_partials_last_chunk(pp.ps);
+	end = end < 0 ? 0 : end / SE_PARTIAL_SEGMENT + 1;
+	for (int64_t k = end; k >= 1; k--)
+		if (se_partials_have(pp.ps, SE_PARTIAL_PREFIX - k)) {
+			const void *data;
+			size_t size;
 
-		if (se_cube_add_deal(rep->cube, &cd, cube_bucket, rep->from_utc, rep->to_utc, rep) != SE_OK)
-			p->nomem = 1;
+			if ((rc = se_partials_get(pp.ps, SE_PARTIAL_PREFIX - k, &data, &size, err)) == SE_OK)
+				rc = merge_bytes(&pp, p->rep, data, size, err);
+			from = k;
+			break;
+		}
+	if (rc == SE_OK)
+		rc = se_partials_chunks(pp.ps, from * SE_PARTIAL_SEGMENT, &ids, &n, err);
+	while (rc == SE_OK && i < n) {
+		int64_t seg = ids[i] / SE_PARTIAL_SEGMENT;
+		size_t j = i + 1;
+
+		while (j < n && ids[j] / SE_PARTIAL_SEGMENT == seg)
+			j++;
+		if (!changed && !se_partials_have(pp.ps, -1 - seg)) {
+			changed = 1;
+			if (known && seg > from)
+				rc = keep_prefix(&pp, seg, err);
+		}
+		if (rc == SE_OK && known && seg > from && seg == end - 1) /* recent deals change most */
+			rc = keep_prefix(&pp, seg, err);
+		if (rc == SE_OK)
+			rc = segment_into(&pp, ids + i, j - i, &known, err);
+		i = j;
 	}
-	return (rep->compute & SE_REPORT_INSIGHTS) != 0;
+	if (rc == SE_OK && known && from < end)
+		rc = keep_prefix(&pp, end, err);
+	if (rc == SE_OK)
+		rc = se_partials_close(pp.ps, 1, err);
+	else
+		se_partials_close(pp.ps, 0, NULL);
+	if (rc != SE_OK && pp.damaged)
+		se_store_partials_clear(st, NULL); /* counted afresh, and kept, next time */
+	return rc;
 }
 
 /* ---- the diagnostics in a second thread ------------------------------------------ */
@@ -444,7 +600,7 @@ static int consume_chunk(void *ud, const void *blob, size_t size, se_error *err)
 			p->scratch_cap = d->n_events;
 		}
 		se_count_deal(&p->ctx, d, ev, p->scratch, &e);
-		if (aggregate_deal(p, d, &e) && insight_here(p, job, i, (uint32_t)(ev - v.events), &e, d) != SE_OK)
+		if (se_aggregate_deal(p->rep, d, &e, &p->nomem) && insight_here(p, job, i, (uint32_t)(ev - v.events), &e, d) != SE_OK)
 			p->nomem = 1;
 		ev += d->n_events;
 	}
@@ -547,6 +703,9 @@ static int set_range(se_report *rep, const se_report_opts *o, se_error *err)
 	return SE_OK;
 }
 
+static int build(se_report **out, se_store *st, const se_rules *rules, const se_report_opts *opts,
+                 int script_insights, se_error *err);
+
 /* compare with --from: the bucket before the range's first one is read
  * from the store by a second, small report over just that bucket (the
  * foundation counts compare prints), so "previous" is what the store holds,
@@ -577,7 +736,7 @@ static int build_previous(se_report *rep, se_store *st, const se_report_opts *o,
 	prev.reports = rep->reports & (SE_REPORT_LEADS | SE_REPORT_CONVERSION | SE_REPORT_SOURCES | SE_REPORT_HANDLING);
 	prev.reports |= SE_REPORT_LEADS; /* never 0: that would mean the defaults */
 	prev.spend_csv = NULL;
-	return se_report_build(&rep->previous, st, rep->rules, &prev, err);
+	return build(&rep->previous, st, rep->rules, &prev, 0, err);
 }
 
 static int find_funnel(se_report *rep, const char *name, se_error *err)
@@ -591,43 +750,6 @@ static int find_funnel(se_report *rep, const char *name, se_error *err)
 			return SE_OK;
 		}
 	return se_error_set(err, SE_EUSAGE, "--funnel: the script has no funnel named '%s'", name);
-}
-
-static int alloc_aggregates(se_report *rep, se_mode mode_override, se_error *err)
-{
-	const se_rules *r = rep->rules;
-
-	if ((rep->agg = calloc((size_t)r->n_funnels, sizeof *rep->agg)) == NULL)
-		goto nomem;
-	for (int i = 0; i < r->n_funnels; i++) {
-		const se_funnel *f = &r->funnels[i];
-		se_funnel_agg *a = &rep->agg[i];
-		size_t cells = (size_t)f->n_stages * rep->n_manager;
-
-		se_grid_init(&a->leads_by_manager, rep->n_manager, sizeof(int64_t));
-		se_grid_init(&a->leads_by_source, rep->n_source, sizeof(int64_t));
-		se_grid_init(&a->sources, rep->n_source, sizeof(se_source_cell));
-		a->pairs = calloc((size_t)f->n_pairs + 1, sizeof *a->pairs);
-		a->pair_mode = calloc((size_t)f->n_pairs + 1, sizeof *a->pair_mode);
-		a->presale = calloc(cells, sizeof *a->presale);
-		a->rates = calloc(cells, sizeof *a->rates);
-		a->team_rates = calloc((size_t)f->n_stages + 1, sizeof *a->team_rates);
-		a->pair_sums = calloc(((size_t)f->n_pairs + 1) * ((size_t)rep->n_manager + 1), sizeof *a->pair_sums);
-		if (!a->pairs || !a->pair_mode || !a->presale || !a->rates || !a->team_rates || !a->pair_sums)
-			goto nomem;
-		for (int p = 0; p < f->n_pairs; p++) {
-			se_grid_init(&a->pairs[p], rep->n_manager, sizeof(se_pair_cell));
-			a->pair_mode[p] = mode_override != SE_MODE_DEFAULT ? mode_override
-			                  : f->pairs[p].mode != SE_MODE_DEFAULT ? f->pairs[p].mode
-			                  : rep->mode;
-		}
-	}
-	if ((rep->unknown = calloc(rep->n_status, sizeof *rep->unknown)) == NULL ||
-	    (rep->unknown_example = calloc(rep->n_status, sizeof *rep->unknown_example)) == NULL)
-		goto nomem;
-	return SE_OK;
-nomem:
-	return se_error_set(err, SE_ENOMEM, "out of memory");
 }
 
 static int load_names(se_report *rep, se_store *st, char ***pipelines, uint32_t *n_pipeline,
@@ -664,7 +786,7 @@ static int fetch_unknown_examples(se_report *rep, se_store *st, se_error *err)
 }
 
 static int resolve_settings(se_report *rep, const se_rules *rules, const se_report_opts *o,
-                            se_error *err)
+                            int script_insights, se_error *err)
 {
 	const char *zone = o->timezone ? o->timezone : rules->timezone ? rules->timezone : "UTC";
 	int rc;
@@ -672,10 +794,15 @@ static int resolve_settings(se_report *rep, const se_rules *rules, const se_repo
 	rep->rules = rules;
 	rep->reports = o->reports ? o->reports : SE_REPORT_DEFAULT;
 	/* Metrics and rules may read any diagnostic (but the backtest, which
-	 * replays history and is for reading, not alerting). */
+	 * replays history and is for reading, not alerting), but most read
+	 * none: they are computed once one asks (se_report_want_insights). */
 	rep->compute = rep->reports;
-	if (rules->n_metrics > 0 || rules->n_alerts > 0)
-		rep->compute |= SE_REPORT_INSIGHTS & ~(unsigned)(SE_REPORT_BACKTEST | SE_REPORT_COMPARE);
+	/* A printed diagnostic computes them all, as before: what the family
+	 * of tests holds (family.c) must not depend on what a script read. */
+	if ((rules->n_metrics > 0 || rules->n_alerts > 0) && (rep->reports & SE_REPORT_INSIGHTS))
+		script_insights = 1;
+	if (script_insights)
+		rep->compute |= SCRIPT_INSIGHTS;
 	rep->sla = se_rules_sla(rules);
 	rep->stale_multiple = se_rules_stale_multiple(rules);
 	rep->shrinkage = se_rules_shrinkage(rules);
@@ -743,8 +870,46 @@ static int merge_spend(se_report *rep, se_error *err)
 	return SE_OK;
 }
 
+
+/* The options a report was built with, kept (strings copied) to build it
+ * again with the diagnostics. */
+struct se_report_lazy {
+	se_report_opts o;
+	char *s[5];
+};
+
+static void lazy_free(struct se_report_lazy *l)
+{
+	if (l == NULL)
+		return;
+	for (int i = 0; i < 5; i++)
+		free(l->s[i]);
+	free(l);
+}
+
+static struct se_report_lazy *lazy_keep(const se_report_opts *o)
+{
+	struct se_report_lazy *l = calloc(1, sizeof *l);
+	const char **f[5];
+
+	if (l == NULL)
+		return NULL;
+	l->o = *o;
+	f[0] = &l->o.from, f[1] = &l->o.to, f[2] = &l->o.timezone, f[3] = &l->o.funnel;
+	f[4] = &l->o.spend_csv;
+	for (int i = 0; i < 5; i++)
+		if (*f[i] != NULL) {
+			if ((l->s[i] = strdup(*f[i])) == NULL) {
+				lazy_free(l);
+				return NULL;
+			}
+			*f[i] = l->s[i];
+		}
+	return l;
+}
+
 static int build_once(se_report **out, se_store *st, const se_rules *rules,
-                      const se_report_opts *opts, se_error *err)
+                      const se_report_opts *opts, int script_insights, int use_state, se_error *err)
 {
 	static const se_report_opts defaults;
 	const se_report_opts *o = opts ? opts : &defaults;
@@ -759,9 +924,9 @@ static int build_once(se_report **out, se_store *st, const se_rules *rules,
 	memset(&p, 0, sizeof p);
 	if (rep == NULL)
 		return se_error_set(err, SE_ENOMEM, "out of memory");
-	if ((rc = resolve_settings(rep, rules, o, err)) != SE_OK ||
+	if ((rc = resolve_settings(rep, rules, o, script_insights, err)) != SE_OK ||
 	    (rc = load_names(rep, st, &pipelines, &n_pipeline, err)) != SE_OK ||
-	    (rc = alloc_aggregates(rep, o->mode, err)) != SE_OK ||
+	    (rc = se_aggregate_alloc(rep, o->mode, err)) != SE_OK ||
 	    ((rep->compute & SE_REPORT_BACKTEST) && (rc = se_store_last_ts(st, &rep->data_end, err)) != SE_OK) ||
 	    ((rules->n_metrics > 0 || rules->n_alerts > 0) &&
 	     (rc = se_cube_new(&rep->cube, rules, err)) != SE_OK) ||
@@ -773,11 +938,17 @@ static int build_once(se_report **out, se_store *st, const se_rules *rules,
 		goto out;
 	p.rep = rep;
 	rep->count_ctx = &p.ctx;
-	if ((rep->compute & SE_REPORT_INSIGHTS) && start_worker(&worker, rep))
-		p.worker = &worker;
-	rc = se_store_each_chunk(st, consume_chunk, &p, err);
-	if (p.worker != NULL && stop_worker(p.worker) && rc == SE_OK)
-		rc = se_error_set(err, SE_ENOMEM, "out of memory aggregating the report");
+	if (use_state && !o->recount && !(rep->compute & SE_REPORT_INSIGHTS)) {
+		const char *zone = o->timezone ? o->timezone : rules->timezone ? rules->timezone : "UTC";
+
+		rc = partial_pass(&p, st, o->mode, zone, err);
+	} else {
+		if ((rep->compute & SE_REPORT_INSIGHTS) && start_worker(&worker, rep))
+			p.worker = &worker;
+		rc = se_store_each_chunk(st, consume_chunk, &p, err);
+		if (p.worker != NULL && stop_worker(p.worker) && rc == SE_OK)
+			rc = se_error_set(err, SE_ENOMEM, "out of memory aggregating the report");
+	}
 	rep->count_ctx = NULL;
 	if (rc == SE_OK)
 		sum_after_pass(rep);
@@ -787,6 +958,12 @@ static int build_once(se_report **out, se_store *st, const se_rules *rules,
 	    (rc = se_family_finish(rep, err)) != SE_OK ||
 	    (rc = build_previous(rep, st, o, err)) != SE_OK)
 		goto out;
+	rep->store = st;
+	if (!script_insights && (rules->n_metrics > 0 || rules->n_alerts > 0) &&
+	    (rep->compute & SCRIPT_INSIGHTS) != SCRIPT_INSIGHTS && (rep->lazy = lazy_keep(o)) == NULL) {
+		rc = se_error_set(err, SE_ENOMEM, "out of memory");
+		goto out;
+	}
 	*out = rep;
 out:
 	se_count_ctx_free(&p.ctx);
@@ -799,16 +976,55 @@ out:
 
 /* A corrupt chunk met half-way makes the store rebuild the history cache
  * from the events; what was counted is no good then, so once more. */
+/* Through the stored partials first: a chunk or partial that cannot be
+ * read sends the report through the plain pass, which rebuilds a corrupt
+ * cache (and a store error shows again there, from the plain pass). */
+static int build(se_report **out, se_store *st, const se_rules *rules, const se_report_opts *opts,
+                 int script_insights, se_error *err)
+{
+	int rc = build_once(out, st, rules, opts, script_insights, 1, err);
+
+	if (rc == SE_EDB) {
+		se_error_clear(err);
+		rc = build_once(out, st, rules, opts, script_insights, 0, err);
+	}
+	if (rc != SE_OK && se_store_cache_rebuilt(st)) {
+		se_error_clear(err);
+		rc = build_once(out, st, rules, opts, script_insights, 0, err);
+	}
+	return rc;
+}
+
 int se_report_build(se_report **out, se_store *st, const se_rules *rules,
                     const se_report_opts *opts, se_error *err)
 {
-	int rc = build_once(out, st, rules, opts, err);
+	return build(out, st, rules, opts, 0, err);
+}
 
-	if (rc != SE_OK && se_store_cache_rebuilt(st)) {
-		se_error_clear(err);
-		rc = build_once(out, st, rules, opts, err);
-	}
-	return rc;
+/* The report is const to the scripts that read it: its numbers do not
+ * change here, it only gains the diagnostics, so the cast is sound. */
+int se_report_want_insights(const se_report *rep, se_error *err)
+{
+	se_report *r = (se_report *)rep, *fresh = NULL, tmp;
+	se_report_opts o;
+	se_metric_table *tables;
+	int rc;
+
+	if (r->lazy == NULL)
+		return SE_OK;
+	o = r->lazy->o;
+	o.as_of = r->as_of; /* the same "now", had it been the clock */
+	if ((rc = build(&fresh, r->store, r->rules, &o, 1, err)) != SE_OK)
+		return rc;
+	tables = r->metric_tables;
+	r->metric_tables = NULL;
+	tmp = *r;
+	*r = *fresh;
+	*fresh = tmp;
+	r->metric_tables = tables;
+	r->reports = fresh->reports; /* what to print stays the caller's */
+	se_report_free(fresh);
+	return SE_OK;
 }
 
 int se_report_alloc_metric_tables(se_report *rep, se_error *err)
@@ -847,32 +1063,13 @@ void se_report_free(se_report *rep)
 		return;
 	se_insight_free(rep);
 	se_report_free(rep->previous);
-	for (int i = 0; rep->agg && i < rep->rules->n_funnels; i++) {
-		se_funnel_agg *a = &rep->agg[i];
-
-		free(a->leads_by_manager.data);
-		free(a->leads_by_source.data);
-		free(a->sources.data);
-		for (int p = 0; a->pairs && p < rep->rules->funnels[i].n_pairs; p++)
-			free(a->pairs[p].data);
-		free(a->pairs);
-		free(a->pair_mode);
-		free(a->presale);
-		free(a->rates);
-		free(a->team_rates);
-		free(a->pair_sums);
-	}
-	free(rep->agg);
+	se_aggregate_free(rep);
 	for (int i = 0; rep->metric_tables && i < rep->rules->n_funnels * rep->rules->n_metrics; i++) {
 		free(rep->metric_tables[i].by_manager);
 		free(rep->metric_tables[i].by_source);
 	}
 	free(rep->metric_tables);
 	se_cube_free(rep->cube);
-	for (uint32_t s = 0; rep->unknown_example && s < rep->n_status; s++)
-		free(rep->unknown_example[s]);
-	free(rep->unknown_example);
-	free(rep->unknown);
 	se_store_free_names(rep->managers, rep->n_manager);
 	se_store_free_names(rep->sources, rep->n_source);
 	se_store_free_names(rep->statuses, rep->n_status);
@@ -881,5 +1078,6 @@ void se_report_free(se_report *rep)
 	free(rep->from);
 	free(rep->to);
 	se_tz_free(rep->tz);
+	lazy_free(rep->lazy);
 	free(rep);
 }

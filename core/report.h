@@ -239,7 +239,20 @@ struct se_report {
 	se_bucket_cache insight_bucket_cache;  /* insight.c's: it may run in a second thread */
 	int64_t *replay_scratch;   /* backtest: codes of a deal's history cut short */
 	size_t replay_cap;
+	/* Metrics and rules read the diagnostics only when one of them calls
+	 * a diagnostic scope method; until then the pass skips them, and the
+	 * first such call rebuilds the report with them from this. */
+	struct se_store *store;    /* the store it was built from (alive while scripts run) */
+	struct se_report_lazy *lazy; /* the options to build again with, or NULL */
 };
+
+/* Makes sure the report holds the diagnostics metrics and rules may read
+ * (every insight but the backtest): when it was built without them, builds
+ * it again from the same store and options with them and takes the new
+ * numbers in place (the foundation numbers are the same; metric tables
+ * already filled stay).  The report's pointer stays valid; pointers into
+ * it taken before do not, but for rep->metric_tables.  0, or an error. */
+int se_report_want_insights(const se_report *rep, se_error *err);
 
 /* Allocates rep->metric_tables for the cube's buckets, every value NAN. */
 int se_report_alloc_metric_tables(se_report *rep, se_error *err);
@@ -264,6 +277,16 @@ static inline int64_t se_report_bucket_in(const se_report *rep, se_bucket_cache 
  * local month of an instant, in the report zone. */
 int64_t se_report_month_start(const se_report *rep, int64_t month);
 int64_t se_report_month_of(const se_report *rep, int64_t t);
+
+/* aggregate.c: the foundation aggregates of the pass.  alloc makes the
+ * empty grids and cells for rep's rules, managers, sources and statuses
+ * (each pair's mode: mode_override, else the pair's, else rep->mode);
+ * free releases them (not the cube, not the diagnostics).  deal counts one
+ * evaluated deal into them and the cube; it returns whether the
+ * diagnostics want the deal too, and sets *nomem when memory ran out. */
+int se_aggregate_alloc(se_report *rep, se_mode mode_override, se_error *err);
+void se_aggregate_free(se_report *rep);
+int se_aggregate_deal(se_report *rep, const se_chunk_deal *d, const se_deal_eval *e, int *nomem);
 
 /* insight.c: the diagnostic reports' share of the pass. */
 int se_insight_alloc(se_report *rep, se_error *err);

@@ -143,6 +143,39 @@ int se_store_each_chunk(se_store *st, se_chunk_fn fn, void *ud, se_error *err);
  * so far is no good, and reading again gives the rebuilt cache. */
 int se_store_cache_rebuilt(const se_store *st);
 
+/* ---- partial aggregates (store/partial.c) ------------------------------------ */
+
+/* What a report counted from each chunk of deals, from each segment of
+ * SE_PARTIAL_SEGMENT consecutive chunks (key -1 - chunk / segment size; a
+ * chunk's key is its id) and from the segments before one (a prefix),
+ * kept under a fingerprint fp of the report's settings and dropped
+ * whenever one of those chunks is written.  open
+ * refreshes the cache and starts one read transaction: the chunk ids, the
+ * keys stored under fp, and the bytes of either are read from the same
+ * snapshot.  have answers from the keys read at open.  get gives the
+ * stored bytes (not aligned), chunk an aligned copy of the chunk, each
+ * valid until the next get or chunk.
+ * keep takes a malloc'd partial to store at close (freed there; dropped at
+ * once when nothing can be kept: a read-only store, or one without the
+ * table yet).  close with keep 1 writes them, unless another connection
+ * wrote in between (then silently not), and ends the transaction. */
+#define SE_PARTIAL_SEGMENT 16
+/* Key of the partial of every segment before segment k: SE_PARTIAL_PREFIX - k. */
+#define SE_PARTIAL_PREFIX (-1099511627776LL)
+typedef struct se_partials se_partials;
+int se_partials_open(se_store *st, uint64_t fp, se_partials **out, se_error *err);
+int64_t se_partials_last_chunk(const se_partials *p);   /* -1 when there is none */
+/* The chunk ids from `from` on, ascending; valid until the next call. */
+int se_partials_chunks(se_partials *p, int64_t from, const int64_t **ids, size_t *n, se_error *err);
+int se_partials_have(const se_partials *p, int64_t key);
+int se_partials_get(se_partials *p, int64_t key, const void **data, size_t *size, se_error *err);
+int se_partials_chunk(se_partials *p, int64_t id, const void **blob, size_t *size, se_error *err);
+int se_partials_can_keep(const se_partials *p);
+int se_partials_keep(se_partials *p, int64_t key, void *data, size_t size);
+int se_partials_close(se_partials *p, int keep, se_error *err);
+/* Drops every stored partial (a full recount on the next run). */
+int se_store_partials_clear(se_store *st, se_error *err);
+
 /* ---- alert state (alerts.c) -------------------------------------------------- */
 
 typedef struct se_alert_state {

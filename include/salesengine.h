@@ -261,6 +261,8 @@ typedef struct se_report_opts {
 	const char *funnel;      /* only this funnel, or NULL for all */
 	int64_t as_of;           /* UTC seconds "now" for open windows; 0 = wall clock */
 	const char *spend_csv;   /* ad spend rows (source,month,amount) besides the script's, or NULL */
+	int recount;             /* count every deal again: neither read nor keep the stored
+	                          * per-chunk partial aggregates (docs/HACKING.md) */
 } se_report_opts;
 
 typedef struct se_report se_report;

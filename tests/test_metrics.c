@@ -553,6 +553,9 @@ static void test_diagnostics_from_lua(void **state)
 		free(csv);
 	}
 	build(f, "2025-06-01T00:00:00Z");
+	/* Built for the script, the report computes the diagnostics on the
+	 * first call that reads one; read here straight, they are asked for. */
+	assert_int_equal(se_report_want_insights(f->rep, &f->err), SE_OK);
 	const se_report *rep = f->rep;
 	se_handling h;
 	se_velocity v;
@@ -615,6 +618,63 @@ static void test_diagnostics_from_lua(void **state)
 		                 SE_ESCRIPT);
 		assert_non_null(strstr(e.msg, "channel() is about one source"));
 	}
+}
+
+/* The diagnostics are computed only when a metric or rule reads one: a
+ * script of cube metrics leaves them out, and one that reads them gets the
+ * numbers an eager build (a printed diagnostic report) gives. */
+static void test_diagnostics_only_when_read(void **state)
+{
+	fixture *f = *state;
+	char *lazy, *eager;
+
+	{
+		char *csv = random_history(12, 400);
+
+		import_csv(f, csv);
+		free(csv);
+	}
+	load_script(f, "funnel { name = 'f', stages = { 'S0', 'S1', 'S2', 'S3', 'S4' } }\n"
+	               "settings { period = 'month' }\n"
+	               "metric { name = 'l', value = function(s) return s:leads() end }\n");
+	build(f, "2025-06-01T00:00:00Z");
+	assert_int_equal(f->rep->compute & SE_REPORT_HANDLING, 0);
+	lazy = strdup(metrics_csv(f));
+	assert_int_equal(f->rep->compute & SE_REPORT_HANDLING, 0); /* still not computed */
+	free(lazy);
+
+	se_report_free(f->rep); /* before the rules it reads */
+	f->rep = NULL;
+	load_script(f, "funnel { name = 'f', stages = { 'S0', 'S1', { 'S2', presale = true, probability = 0.4 },\n"
+	               "         { 'S3', presale = true }, 'S4' }, lost = 'L', nontarget = 'N' }\n"
+	               "settings { sla = '2h', period = 'month' }\n"
+	               "local function nz(x) return x or -1 end\n"
+	               "metric { name = 'l', value = function(s) return s:leads() end }\n"
+	               "metric { name = 'taken', value = function(s) return s:handling().taken end }\n"
+	               "metric { name = 'v_open', value = function(s) return s:velocity('S1').open end }\n"
+	               "metric { name = 'ttw', value = function(s) return nz(s:time_to_won()) end }\n"
+	               "metric { name = 'fc', value = function(s) return s:forecast().by_time end }\n");
+	build(f, "2025-06-01T00:00:00Z");
+	assert_int_equal(f->rep->compute & SE_REPORT_HANDLING, 0);
+	lazy = strdup(metrics_csv(f));
+	assert_int_not_equal(f->rep->compute & SE_REPORT_HANDLING, 0); /* the first read built them */
+	{
+		se_report_opts o = { 0 };
+
+		o.as_of = utc("2025-06-01T00:00:00Z");
+		o.reports = SE_REPORT_HANDLING | SE_REPORT_METRICS;
+		se_report_free(f->rep);
+		f->rep = NULL;
+		assert_int_equal(se_report_build(&f->rep, f->st, se_script_rules(f->script), &o, &f->err), SE_OK);
+		assert_int_not_equal(f->rep->compute & SE_REPORT_VELOCITY, 0); /* eager */
+	}
+	eager = strdup(metrics_csv(f));
+	assert_non_null(lazy);
+	assert_non_null(eager);
+	assert_true(strlen(lazy) > 200);
+	assert_string_equal(lazy, eager);
+	free(lazy);
+	free(eager);
 }
 
 /* ---- alerts: the state machine through the rule-test machinery ---------------------- */
@@ -1012,6 +1072,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_api_agrees_with_report_grids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forecast_matches_presale_cells, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_diagnostics_from_lua, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_diagnostics_only_when_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_fire_repeat_resolve, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_as_duration, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending_clears_silently, setup, teardown),

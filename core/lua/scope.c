@@ -29,6 +29,19 @@ const se_report *se_lua_data_report(lua_State *L)
 	return sb->rep;
 }
 
+/* The report for a diagnostic method: the diagnostics are computed on the
+ * first such call of a run (se_report_want_insights), so scripts that
+ * read none do not pay for them. */
+static const se_report *insight_report(lua_State *L)
+{
+	const se_report *rep = se_lua_data_report(L);
+	se_error err;
+
+	if (se_report_want_insights(rep, &err) != SE_OK)
+		luaL_error(L, "computing the diagnostics: %s", err.msg);
+	return rep;
+}
+
 lscope *se_lua_push_scope(lua_State *L, const lscope *s)
 {
 	lscope *u = lua_newuserdatauv(L, sizeof *u, 0);
@@ -381,7 +394,7 @@ static void set_secs(lua_State *L, const char *k, int64_t v, int have)
 static int l_scope_handling(lua_State *L)
 {
 	lscope *s = luaL_checkudata(L, 1, SCOPE_MT);
-	const se_report *rep = se_lua_data_report(L);
+	const se_report *rep = insight_report(L);
 	int64_t bucket = scope_bucket(L, rep, s);
 	se_handling h;
 	int rc;
@@ -440,7 +453,7 @@ static uint32_t scope_manager_required(lua_State *L, const lscope *s, const char
 static int l_scope_step(lua_State *L)
 {
 	lscope *s = luaL_checkudata(L, 1, SCOPE_MT);
-	const se_report *rep = se_lua_data_report(L);
+	const se_report *rep = insight_report(L);
 	int pair = funnel_pair_arg(L, rep, s, 2);
 	uint32_t m = scope_manager_required(L, s, "step()");
 	se_step_diag d;
@@ -474,7 +487,7 @@ static int l_scope_step(lua_State *L)
 static int l_scope_growth_point(lua_State *L)
 {
 	lscope *s = luaL_checkudata(L, 1, SCOPE_MT);
-	const se_report *rep = se_lua_data_report(L);
+	const se_report *rep = insight_report(L);
 	const se_funnel *f = &rep->rules->funnels[s->funnel];
 	int p = se_report_growth_point(rep, s->funnel, scope_manager_required(L, s, "growth_point()"));
 
@@ -492,7 +505,7 @@ static int l_scope_growth_point(lua_State *L)
 static int l_scope_style(lua_State *L)
 {
 	lscope *s = luaL_checkudata(L, 1, SCOPE_MT);
-	const se_report *rep = se_lua_data_report(L);
+	const se_report *rep = insight_report(L);
 	se_style st;
 
 	if (se_report_style(rep, s->funnel, scope_manager_or_team(s), &st) != SE_OK) {
@@ -515,7 +528,7 @@ static int l_scope_style(lua_State *L)
 static int l_scope_velocity(lua_State *L)
 {
 	lscope *s = luaL_checkudata(L, 1, SCOPE_MT);
-	const se_report *rep = se_lua_data_report(L);
+	const se_report *rep = insight_report(L);
 	int stage = stage_arg(L, rep, s, 2);
 	se_velocity v;
 
@@ -536,7 +549,7 @@ static int l_scope_velocity(lua_State *L)
 static int l_scope_time_to_won(lua_State *L)
 {
 	lscope *s = luaL_checkudata(L, 1, SCOPE_MT);
-	const se_report *rep = se_lua_data_report(L);
+	const se_report *rep = insight_report(L);
 	se_quant q;
 
 	if (se_report_time_to_won(rep, s->funnel, scope_manager_or_team(s), &q) != SE_OK || q.n == 0) {
@@ -553,7 +566,7 @@ static int l_scope_time_to_won(lua_State *L)
 static int l_scope_forecast(lua_State *L)
 {
 	lscope *s = luaL_checkudata(L, 1, SCOPE_MT);
-	const se_report *rep = se_lua_data_report(L);
+	const se_report *rep = insight_report(L);
 	int stage = lua_isnoneornil(L, 2) ? -1 : stage_arg(L, rep, s, 2);
 	se_forecast fc;
 
@@ -579,7 +592,7 @@ static int l_scope_forecast(lua_State *L)
 static int l_scope_channel(lua_State *L)
 {
 	lscope *s = luaL_checkudata(L, 1, SCOPE_MT);
-	const se_report *rep = se_lua_data_report(L);
+	const se_report *rep = insight_report(L);
 	int64_t bucket = scope_bucket(L, rep, s);
 	se_channel c;
 

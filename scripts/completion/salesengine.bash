@@ -23,7 +23,7 @@ _salesengine() {
 
 	local opts="--db --import --input-format --delimiter --input-tz --import-with --encoding
 		--sync --snapshot-time --format --report --compare --spend --period --mode --from --to --tz
-		--funnel --as-of --output --excel --lang --alerts --allow-commands --check
+		--funnel --as-of --recount --output --excel --lang --alerts --allow-commands --check
 		--max-instructions --max-memory --max-seconds --hook-timeout --quiet --help --version"
 	local reports="leads conversion presale sources unknown handling diagnostics velocity
 		forecast backtest channels compare metrics digest all"

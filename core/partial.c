@@ -1,0 +1,293 @@
+/*
+ * partial.c: a chunk's foundation aggregates as bytes, and back into a
+ * report (see partial.h).
+ *
+ * The format, all integers zigzag varints (pbuf.h): a magic number and the
+ * funnel count; the deal counters; the unknown statuses with events; per
+ * funnel the non-zero cells of each grid as (bucket key, column, fields),
+ * then the non-zero pre-sale and rate cells as (stage, manager, fields);
+ * then the cube's cells.  Cells are sparse: a chunk's deals touch a few
+ * buckets of the report's range.
+ */
+#include "partial.h"
+#include "cube.h"
+#include "grid.h"
+
+#include <string.h>
+
+#define PARTIAL_MAGIC 0x53455031u /* "SEP1": bump when the format or what it counts changes */
+
+/* ---- encoding --------------------------------------------------------------- */
+
+/* The non-zero cells of a grid whose cells are `fields` int64s. */
+static void put_grid(se_pbuf *b, const se_grid *g, size_t fields)
+{
+	uint64_t n = 0;
+
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1)
+			se_pbuf_u64(b, n);
+		for (int64_t k = g->lo; k < g->lo + g->nb; k++)
+			for (size_t col = 0; col < g->width; col++) {
+				const int64_t *c = se_grid_at(g, k, col);
+				int any = 0;
+
+				for (size_t i = 0; i < fields; i++)
+					any |= c[i] != 0;
+				if (!any)
+					continue;
+				if (pass == 0) {
+					n++;
+					continue;
+				}
+				se_pbuf_i64(b, k);
+				se_pbuf_u64(b, col);
+				for (size_t i = 0; i < fields; i++)
+					se_pbuf_i64(b, c[i]);
+			}
+	}
+}
+
+/* The non-zero cells of a [stage * n_manager + manager] array of
+ * `fields` int64s per cell. */
+static void put_cells(se_pbuf *b, const int64_t *cells, int n_stages, uint32_t n_manager, size_t fields)
+{
+	uint64_t n = 0;
+
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1)
+			se_pbuf_u64(b, n);
+		for (int s = 0; s < n_stages; s++)
+			for (uint32_t m = 0; m < n_manager; m++) {
+				const int64_t *c = cells + ((size_t)s * n_manager + m) * fields;
+				int any = 0;
+
+				for (size_t i = 0; i < fields; i++)
+					any |= c[i] != 0;
+				if (!any)
+					continue;
+				if (pass == 0) {
+					n++;
+					continue;
+				}
+				se_pbuf_u64(b, (uint64_t)s);
+				se_pbuf_u64(b, m);
+				for (size_t i = 0; i < fields; i++)
+					se_pbuf_i64(b, c[i]);
+			}
+	}
+}
+
+void se_partial_encode(const se_report *rep, se_pbuf *b)
+{
+	const se_rules *r = rep->rules;
+	uint64_t n_unknown = 0;
+
+	se_pbuf_u64(b, PARTIAL_MAGIC);
+	se_pbuf_u64(b, (uint64_t)r->n_funnels);
+	se_pbuf_i64(b, rep->deals);
+	se_pbuf_i64(b, rep->events);
+	se_pbuf_i64(b, rep->deals_unmatched);
+	se_pbuf_i64(b, rep->unknown_events);
+	se_pbuf_i64(b, rep->amounts_over_max);
+	for (uint32_t s = 0; s < rep->n_status; s++)
+		n_unknown += rep->unknown[s].events != 0;
+	se_pbuf_u64(b, n_unknown);
+	for (uint32_t s = 0; s < rep->n_status; s++) {
+		const se_unknown_status *u = &rep->unknown[s];
+
+		if (u->events == 0)
+			continue;
+		se_pbuf_u64(b, s);
+		se_pbuf_i64(b, u->events);
+		se_pbuf_i64(b, u->deals);
+		se_pbuf_i64(b, u->example_deal);
+		se_pbuf_i64(b, u->last_deal);
+	}
+	for (int f = 0; f < r->n_funnels; f++) {
+		const se_funnel_agg *a = &rep->agg[f];
+
+		put_grid(b, &a->leads_by_manager, 1);
+		put_grid(b, &a->leads_by_source, 1);
+		put_grid(b, &a->sources, sizeof(se_source_cell) / sizeof(int64_t));
+		for (int p = 0; p < r->funnels[f].n_pairs; p++)
+			put_grid(b, &a->pairs[p], sizeof(se_pair_cell) / sizeof(int64_t));
+		put_cells(b, (const int64_t *)a->presale, r->funnels[f].n_stages, rep->n_manager,
+		          sizeof(se_presale_cell) / sizeof(int64_t));
+		put_cells(b, (const int64_t *)a->rates, r->funnels[f].n_stages, rep->n_manager,
+		          sizeof(se_rate_cell) / sizeof(int64_t));
+	}
+	se_pbuf_u64(b, rep->cube != NULL);
+	if (rep->cube != NULL)
+		se_cube_encode(rep->cube, b);
+}
+
+/* ---- merging ----------------------------------------------------------------- */
+
+/* How a cell's fields combine: sums, but a pair cell's latest cohort. */
+enum { SUM, PAIR };
+
+static int get_grid(se_preader *rd, se_grid *g, size_t fields, int how)
+{
+	uint64_t n = se_pread_count(rd, 2 + fields);
+
+	for (uint64_t i = 0; i < n; i++) {
+		int64_t key = se_pread_i64(rd), v[4], *c;
+		uint64_t col = se_pread_u64(rd);
+
+		for (size_t j = 0; j < fields; j++)
+			v[j] = se_pread_i64(rd);
+		if (rd->bad || col >= g->width)
+			return SE_EDB;
+		if ((c = se_grid_cell(g, key, col)) == NULL)
+			return SE_ENOMEM;
+		if (how == PAIR) {
+			/* as the pass keeps it: the cohort time of the latest deal */
+			if (v[0] > 0 && (c[0] == 0 || v[2] > c[2]))
+				c[2] = v[2];
+			c[0] += v[0];
+			c[1] += v[1];
+			continue;
+		}
+		for (size_t j = 0; j < fields; j++)
+			c[j] += v[j];
+	}
+	return rd->bad ? SE_EDB : SE_OK;
+}
+
+static int get_cells(se_preader *rd, int64_t *cells, int n_stages, uint32_t n_manager, size_t fields)
+{
+	uint64_t n = se_pread_count(rd, 2 + fields);
+
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t s = se_pread_u64(rd), m = se_pread_u64(rd);
+		int64_t *c;
+
+		if (rd->bad || s >= (uint64_t)n_stages || m >= n_manager)
+			return SE_EDB;
+		c = cells + (s * n_manager + m) * fields;
+		for (size_t j = 0; j < fields; j++)
+			c[j] += se_pread_i64(rd);
+	}
+	return rd->bad ? SE_EDB : SE_OK;
+}
+
+int se_partial_merge(se_report *rep, const void *data, size_t size)
+{
+	const se_rules *r = rep->rules;
+	se_preader rd = { data, (const unsigned char *)data + size, 0 };
+	uint64_t n_unknown;
+	int rc;
+
+	if (se_pread_u64(&rd) != PARTIAL_MAGIC || se_pread_u64(&rd) != (uint64_t)r->n_funnels)
+		return SE_EDB;
+	rep->deals += se_pread_i64(&rd);
+	rep->events += se_pread_i64(&rd);
+	rep->deals_unmatched += se_pread_i64(&rd);
+	rep->unknown_events += se_pread_i64(&rd);
+	rep->amounts_over_max += se_pread_i64(&rd);
+	n_unknown = se_pread_count(&rd, 5);
+	for (uint64_t i = 0; i < n_unknown; i++) {
+		uint64_t s = se_pread_u64(&rd);
+		int64_t events = se_pread_i64(&rd), deals = se_pread_i64(&rd);
+		int64_t example = se_pread_i64(&rd), last = se_pread_i64(&rd);
+		se_unknown_status *u;
+
+		if (rd.bad || s >= rep->n_status)
+			return SE_EDB;
+		u = &rep->unknown[s];
+		u->events += events;
+		u->deals += deals;
+		if (u->example_deal == 0) /* the first deal with it, in deal order */
+			u->example_deal = example;
+		u->last_deal = last;
+	}
+	for (int f = 0; f < r->n_funnels; f++) {
+		se_funnel_agg *a = &rep->agg[f];
+		int S = r->funnels[f].n_stages;
+
+		if ((rc = get_grid(&rd, &a->leads_by_manager, 1, SUM)) != SE_OK ||
+		    (rc = get_grid(&rd, &a->leads_by_source, 1, SUM)) != SE_OK ||
+		    (rc = get_grid(&rd, &a->sources, sizeof(se_source_cell) / sizeof(int64_t), SUM)) != SE_OK)
+			return rc;
+		for (int p = 0; p < r->funnels[f].n_pairs; p++)
+			if ((rc = get_grid(&rd, &a->pairs[p], sizeof(se_pair_cell) / sizeof(int64_t), PAIR)) != SE_OK)
+				return rc;
+		if ((rc = get_cells(&rd, (int64_t *)a->presale, S, rep->n_manager,
+		                    sizeof(se_presale_cell) / sizeof(int64_t))) != SE_OK ||
+		    (rc = get_cells(&rd, (int64_t *)a->rates, S, rep->n_manager,
+		                    sizeof(se_rate_cell) / sizeof(int64_t))) != SE_OK)
+			return rc;
+	}
+	if (se_pread_u64(&rd) != (rep->cube != NULL))
+		return SE_EDB;
+	if (rep->cube != NULL && (rc = se_cube_merge(rep->cube, &rd)) != SE_OK)
+		return rc;
+	return rd.bad || rd.p != rd.end ? SE_EDB : SE_OK;
+}
+
+/* ---- the fingerprint ------------------------------------------------------------ */
+
+typedef struct fnv {
+	uint64_t h;
+} fnv;
+
+static void mix(fnv *x, const void *data, size_t n)
+{
+	const unsigned char *p = data;
+
+	for (size_t i = 0; i < n; i++) {
+		x->h ^= p[i];
+		x->h *= 0x100000001b3ull;
+	}
+}
+
+static void mix_i64(fnv *x, int64_t v)
+{
+	unsigned char b[8];
+
+	for (int i = 0; i < 8; i++)
+		b[i] = (unsigned char)((uint64_t)v >> (8 * i));
+	mix(x, b, 8);
+}
+
+uint64_t se_partial_fingerprint(const se_report *rep, const se_count_ctx *ctx, const char *zone)
+{
+	const se_rules *r = rep->rules;
+	fnv x = { 0xcbf29ce484222325ull };
+
+	mix_i64(&x, PARTIAL_MAGIC);
+	mix_i64(&x, (int64_t)sizeof(se_pair_cell));
+	mix_i64(&x, rep->period);
+	mix_i64(&x, rep->mode);
+	mix_i64(&x, rep->from_utc);
+	mix_i64(&x, rep->to_utc);
+	mix_i64(&x, rep->only_funnel);
+	mix_i64(&x, rep->cube != NULL);
+	mix(&x, zone, strlen(zone) + 1);
+	mix_i64(&x, r->n_funnels);
+	for (int f = 0; f < r->n_funnels; f++) {
+		const se_funnel *fn = &r->funnels[f];
+
+		mix_i64(&x, fn->n_stages);
+		mix_i64(&x, fn->won);
+		for (int s = 0; s < fn->n_stages; s++)
+			mix_i64(&x, fn->stages[s].presale);
+		mix_i64(&x, fn->n_pairs);
+		for (int p = 0; p < fn->n_pairs; p++) {
+			mix_i64(&x, fn->pairs[p].from);
+			mix_i64(&x, fn->pairs[p].to);
+			mix_i64(&x, fn->pairs[p].mode);
+			mix_i64(&x, fn->pairs[p].window);
+			mix_i64(&x, rep->agg[f].pair_mode[p]);
+		}
+	}
+	/* How every stored status and pipeline resolves in every funnel: the
+	 * names, aliases and pipelines of the rules, as the deals are read. */
+	mix_i64(&x, ctx->n_status);
+	for (size_t i = 0; i < (size_t)r->n_funnels * ctx->n_status; i++)
+		mix_i64(&x, ctx->codes[i]);
+	mix_i64(&x, ctx->n_pipeline);
+	mix(&x, ctx->pipeline_ok, (size_t)r->n_funnels * ctx->n_pipeline);
+	return x.h;
+}
