@@ -42,6 +42,9 @@ typedef struct se_cif {
 int se_cif_build(se_cif *c, se_surv_obs *obs, size_t n);
 /* The same from observations already in se_cif_order (no sort). */
 int se_cif_build_sorted(se_cif *c, const se_surv_obs *obs, size_t n);
+/* The same into the caller's arrays c->time, c->surv and c->cif, which
+ * have room for n (one estimate after another in the same memory). */
+void se_cif_fill_sorted(se_cif *c, const se_surv_obs *obs, size_t n);
 /* qsort comparator: by duration, outcomes before censorings at a time. */
 int se_cif_order(const void *a, const void *b);
 void se_cif_free(se_cif *c);
