@@ -19,6 +19,7 @@
  */
 #include "store_int.h"
 #include <malloc.h>
+#include <stdio.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -371,6 +372,18 @@ int64_t se_store_rows_from_memory(const se_store *st)
 	return st->refreshed_from_memory;
 }
 
+/* SQLite's page cache while the chunks stream through it: each page is
+ * read once, so a small cache, recycled, serves as well as the 32 MB one
+ * the imports want, without the fresh pages (and their page faults) a
+ * large one takes on the way.  Constant statements. */
+static void scan_cache(se_store *st, int scanning)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof sql, "PRAGMA cache_size = %d", scanning ? -1024 : -(32768 >> st->mem_shift));
+	sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+}
+
 /* Chunks are read with incremental blob I/O straight into one reused,
  * malloc-aligned buffer: a single copy, and the packed structs can be read
  * in place without unaligned access. */
@@ -386,6 +399,7 @@ int se_store_each_chunk(se_store *st, se_chunk_fn fn, void *ud, se_error *err)
 	st->cache_rebuilt = 0;
 	if ((rc = se_store_refresh(st, err)) != SE_OK)
 		return rc;
+	scan_cache(st, 1);
 	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(s, 0);
 		int brc = blob ? sqlite3_blob_reopen(blob, id)
@@ -431,6 +445,7 @@ int se_store_each_chunk(se_store *st, se_chunk_fn fn, void *ud, se_error *err)
 	}
 	sqlite3_reset(s);
 	sqlite3_blob_close(blob);
+	scan_cache(st, 0);
 	free(buf);
 	if (rc == SE_OK && step != SQLITE_DONE)
 		return db_error(st, err, "reading the history cache");
