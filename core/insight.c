@@ -150,18 +150,16 @@ static void classify_lead(const se_report *rep, const se_deal_eval *e, int32_t l
 }
 
 /* A lead's record for the within-manager source comparison. */
-static se_sm_cell *add_sm(se_insight *in, int64_t bucket, uint32_t source, uint32_t manager)
+static se_sm_lead *add_sm(se_insight *in, int64_t bucket, uint32_t source, uint32_t manager)
 {
-	se_sm_cell *c;
+	se_sm_lead *c;
 
-	if (SE_VEC_RESERVE(in->sm, in->cap_sm, in->n_sm + 1, 1024) != SE_OK)
+	if (SE_VEC_RESERVE(in->sm_leads, in->cap_sm_leads, in->n_sm_leads + 1, 1024) != SE_OK)
 		return NULL;
-	c = &in->sm[in->n_sm++];
+	c = &in->sm_leads[in->n_sm_leads++];
 	c->bucket = bucket;
 	c->source = source;
-	c->manager = manager;
-	c->leads = 1;
-	c->won = 0;
+	c->manager_won = manager;
 	return c;
 }
 
@@ -171,7 +169,7 @@ static int add_handling(se_report *rep, se_insight *in, const se_funnel *f, cons
 	int32_t lead = se_count_reach(e, 0, rep->mode), move;
 	int64_t key;
 	se_handling_cell *cm, *cs;
-	se_sm_cell *sm;
+	se_sm_lead *sm = NULL;
 
 	if (lead == SE_NONE || !in_range(rep, e->ev[lead].ts))
 		return SE_OK;
@@ -179,13 +177,14 @@ static int add_handling(se_report *rep, se_insight *in, const se_funnel *f, cons
 	move = se_count_first_move(e, lead);
 	if ((cm = se_grid_cell(&in->handling_by_manager, key, mgr)) == NULL ||
 	    (cs = se_grid_cell(&in->handling_by_source, key, src)) == NULL ||
-	    (sm = add_sm(in, key, src, mgr)) == NULL)
+	    ((rep->compute & SE_REPORT_CHANNELS) && (sm = add_sm(in, key, src, mgr)) == NULL))
 		return SE_ENOMEM;
 	classify_lead(rep, e, lead, cm, move);
 	classify_lead(rep, e, lead, cs, move);
 	in->style[mgr].leads++;
 	if (se_count_reach(e, f->won, rep->mode) != SE_NONE) {
-		sm->won++;
+		if (sm != NULL)
+			sm->manager_won |= SE_SM_WON;
 		in->style[mgr].won++;
 	}
 	if (move != SE_NONE) {
@@ -721,13 +720,117 @@ static size_t sort_merge(se_sm_cell *v, size_t n, int (*cmp)(const void *, const
 	return out;
 }
 
-static int merge_sm(se_insight *in)
+/* Whether a dense table of rows x cols cells (16 bytes each) is worth it
+ * for n records: no larger than the records themselves, or a few MB. */
+static int dense_ok(int64_t rows, uint64_t cols, size_t n)
 {
-	in->n_sm = sort_merge(in->sm, in->n_sm, by_bucket_source_manager);
+	uint64_t limit = n > (1u << 20) ? (uint64_t)n : (1u << 20);
+
+	return rows > 0 && cols > 0 && (uint64_t)rows <= limit && cols <= limit / (uint64_t)rows;
+}
+
+typedef struct sm_sum {
+	int64_t leads, won;
+} sm_sum;
+
+/* The leads' records added up by (bucket, source, manager), in that
+ * order: counted into a dense table when the product of the dimensions is
+ * small (linear), else sorted and merged.  Frees the records. */
+static int merge_leads(const se_report *rep, se_insight *in)
+{
+	int64_t lo = INT64_MAX, hi = INT64_MIN;
+	uint64_t ns = rep->n_source ? rep->n_source : 1, nm = rep->n_manager ? rep->n_manager : 1;
+	size_t n = in->n_sm_leads, out = 0;
+	sm_sum *t;
+
+	for (size_t i = 0; i < n; i++) {
+		if (in->sm_leads[i].bucket < lo)
+			lo = in->sm_leads[i].bucket;
+		if (in->sm_leads[i].bucket > hi)
+			hi = in->sm_leads[i].bucket;
+	}
+	if (n > 0 && hi - lo < INT64_MAX && dense_ok(hi - lo + 1, ns * nm, n) && ns * nm / nm == ns &&
+	    (t = calloc((size_t)(hi - lo + 1) * ns * nm, sizeof *t)) != NULL) {
+		size_t cells = (size_t)(hi - lo + 1) * ns * nm;
+
+		for (size_t i = 0; i < n; i++) {
+			const se_sm_lead *r = &in->sm_leads[i];
+			sm_sum *c = &t[((size_t)(r->bucket - lo) * ns + r->source) * nm + (r->manager_won & ~SE_SM_WON)];
+
+			c->leads++;
+			c->won += (r->manager_won & SE_SM_WON) != 0;
+		}
+		for (size_t c = 0; c < cells; c++)
+			out += t[c].leads > 0;
+		if ((in->sm = malloc((out ? out : 1) * sizeof *in->sm)) == NULL) {
+			free(t);
+			return SE_ENOMEM;
+		}
+		out = 0;
+		for (size_t c = 0; c < cells; c++)
+			if (t[c].leads > 0)
+				in->sm[out++] = (se_sm_cell){ lo + (int64_t)(c / (ns * nm)), (uint32_t)(c / nm % ns),
+				                              (uint32_t)(c % nm), t[c].leads, t[c].won };
+		free(t);
+		in->n_sm = out;
+	} else {
+		if ((in->sm = malloc((n ? n : 1) * sizeof *in->sm)) == NULL)
+			return SE_ENOMEM;
+		for (size_t i = 0; i < n; i++) {
+			const se_sm_lead *r = &in->sm_leads[i];
+
+			in->sm[i] = (se_sm_cell){ r->bucket, r->source, r->manager_won & ~SE_SM_WON, 1,
+			                          (r->manager_won & SE_SM_WON) != 0 };
+		}
+		in->n_sm = sort_merge(in->sm, n, by_bucket_source_manager);
+	}
+	free(in->sm_leads);
+	in->sm_leads = NULL;
+	in->n_sm_leads = in->cap_sm_leads = 0;
+	return SE_OK;
+}
+
+/* The merged cells added up by (bucket, manager): the same way, dense when
+ * small.  A cell keeps the first (lowest) source it met, as a stable
+ * merge of the cells would. */
+static int merge_sm(const se_report *rep, se_insight *in)
+{
+	uint64_t nm = rep->n_manager ? rep->n_manager : 1;
+	int64_t lo, nb;
+	se_sm_cell *t;
+	size_t out = 0;
+
+	if (merge_leads(rep, in) != SE_OK)
+		return SE_ENOMEM;
 	if ((in->sm_manager = malloc((in->n_sm ? in->n_sm : 1) * sizeof *in->sm_manager)) == NULL)
 		return SE_ENOMEM;
-	if (in->n_sm > 0) /* in->sm may be NULL */
-		memcpy(in->sm_manager, in->sm, in->n_sm * sizeof *in->sm);
+	if (in->n_sm == 0) {
+		in->n_sm_manager = 0;
+		return SE_OK;
+	}
+	lo = in->sm[0].bucket; /* sorted by bucket first */
+	nb = in->sm[in->n_sm - 1].bucket - lo + 1;
+	if (in->sm[in->n_sm - 1].bucket - lo < INT64_MAX && dense_ok(nb, nm, in->n_sm) &&
+	    (t = calloc((size_t)nb * nm, sizeof *t)) != NULL) {
+		for (size_t i = 0; i < in->n_sm; i++) {
+			const se_sm_cell *c = &in->sm[i];
+			se_sm_cell *m = &t[(size_t)(c->bucket - lo) * nm + c->manager];
+
+			if (m->leads == 0) {
+				*m = *c;
+			} else {
+				m->leads += c->leads;
+				m->won += c->won;
+			}
+		}
+		for (size_t c = 0; c < (size_t)nb * nm; c++)
+			if (t[c].leads > 0)
+				in->sm_manager[out++] = t[c];
+		free(t);
+		in->n_sm_manager = out;
+		return SE_OK;
+	}
+	memcpy(in->sm_manager, in->sm, in->n_sm * sizeof *in->sm);
 	in->n_sm_manager = sort_merge(in->sm_manager, in->n_sm, by_bucket_manager);
 	return SE_OK;
 }
@@ -794,7 +897,7 @@ int se_insight_finish(se_report *rep, se_store *st, se_error *err)
 		se_insight *in = &rep->agg[i].in;
 		int rc;
 
-		if (merge_sm(in) != SE_OK || style_summary(rep, in) != SE_OK)
+		if (merge_sm(rep, in) != SE_OK || style_summary(rep, in) != SE_OK)
 			return se_error_set(err, SE_ENOMEM, "out of memory");
 		if (build_qtables(rep, in) != SE_OK)
 			return se_error_set(err, SE_ENOMEM, "out of memory");
@@ -818,6 +921,7 @@ void se_insight_free(se_report *rep)
 
 		free(in->handling_by_manager.data);
 		free(in->handling_by_source.data);
+		free(in->sm_leads);
 		free(in->sm);
 		free(in->sm_manager);
 		free(in->first_move_by_manager.v);

@@ -317,8 +317,13 @@ static void hand_over(insight_worker *w, insight_job *j)
 	pthread_mutex_unlock(&w->mu);
 }
 
+/* Starts the worker when the back half has work (channels, velocity,
+ * forecast, backtest): for handling and the diagnostics alone the front
+ * half is all, and copying chunks over would be the only thing it did. */
 static int start_worker(insight_worker *w, se_report *rep)
 {
+	if (!(rep->compute & (SE_REPORT_CHANNELS | SE_REPORT_VELOCITY | SE_REPORT_FORECAST | SE_REPORT_BACKTEST)))
+		return 0;
 	memset(w, 0, sizeof *w);
 	w->rep = rep;
 	if (pthread_mutex_init(&w->mu, NULL) != 0)

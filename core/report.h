@@ -78,6 +78,14 @@ typedef struct se_sm_cell {
 	int64_t leads, won;
 } se_sm_cell;
 
+/* A lead as the pass records it for those cells: 16 bytes, the manager's
+ * top bit saying whether it was won. */
+typedef struct se_sm_lead {
+	int64_t bucket;
+	uint32_t source, manager_won;
+} se_sm_lead;
+#define SE_SM_WON 0x80000000u
+
 /* Backtest: one replay of history as of a cutoff date. */
 typedef struct se_backtest_cut {
 	int64_t cutoff;                /* UTC seconds */
@@ -134,8 +142,10 @@ typedef struct se_insight {
 	se_money *close_month;         /* forecast by month: [month - close_lo] x 4 sums */
 	int64_t close_lo, close_nb;
 	se_grid *source_pairs;         /* one per pair: se_pair_cell by source */
-	se_sm_cell *sm;                /* by (bucket, source, manager), sorted after the pass */
-	size_t n_sm, cap_sm;
+	se_sm_lead *sm_leads;          /* a record per lead during the pass (channels only) */
+	size_t n_sm_leads, cap_sm_leads;
+	se_sm_cell *sm;                /* by (bucket, source, manager), merged after the pass */
+	size_t n_sm;
 	se_sm_cell *sm_manager;        /* by (bucket, manager), every source together */
 	size_t n_sm_manager;
 	int64_t style_periods;         /* buckets in which the team had leads */
