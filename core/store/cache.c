@@ -141,6 +141,46 @@ static int load_chunk(se_store *st, se_history_builder *b, int64_t chunk, se_err
 	return rc;
 }
 
+/* The latest event time of a chunk about to be written, for
+ * meta.cache_last_ts (a report's backtest would otherwise scan every
+ * event for it). */
+static void note_max_ts(se_store *st, const void *blob, size_t size)
+{
+	se_chunk_view v;
+	size_t events = 0;
+
+	if (se_history_view(blob, size, &v, NULL) != SE_OK)
+		return;
+	for (uint32_t i = 0; i < v.n_deals; i++)
+		events += v.deals[i].n_events;
+	for (size_t i = 0; i < events; i++)
+		if (v.events[i].ts > st->written_max_ts)
+			st->written_max_ts = v.events[i].ts;
+}
+
+/* meta.cache_last_ts after a refresh: the latest of what it held and of
+ * what this refresh wrote, or the latter alone when the cache was built
+ * from nothing.  Left unset for a cache built before it was kept (a
+ * report then asks the events). */
+static int keep_last_ts(se_store *st, int64_t covered, se_error *err)
+{
+	int64_t old = covered == 0 ? INT64_MIN : meta_get_int(st, "cache_last_ts", INT64_MIN);
+
+	if (covered != 0 && old == INT64_MIN)
+		return SE_OK;
+	return meta_set_int(st, "cache_last_ts", old > st->written_max_ts ? old : st->written_max_ts, err);
+}
+
+int cache_last_ts(se_store *st, int64_t *ts)
+{
+	int64_t covered = meta_get_int(st, "cache_rowid", -1), last = meta_get_int(st, "cache_last_ts", INT64_MIN);
+
+	if (last == INT64_MIN || covered != query_int(st->stmt[ST_MAX_EVENT], 0))
+		return 0;
+	*ts = last;
+	return 1;
+}
+
 static int store_chunk(se_store *st, se_history_builder *b, int64_t chunk, se_error *err)
 {
 	sqlite3_stmt *put = st->stmt[ST_CHUNK_PUT];
@@ -150,6 +190,7 @@ static int store_chunk(se_store *st, se_history_builder *b, int64_t chunk, se_er
 
 	if ((rc = se_history_builder_pack(b, &blob, &size, err)) != SE_OK)
 		return rc;
+	note_max_ts(st, blob, size);
 	se_history_builder_detail(b, &detail, &detail_size);
 	sqlite3_bind_int64(put, 1, chunk);
 	sqlite3_bind_blob64(put, 2, blob, size, SQLITE_STATIC);
@@ -292,6 +333,7 @@ static int refresh(se_store *st, int rebuild, se_error *err)
 		rc = se_store_commit(st, err);
 		goto out;
 	}
+	st->written_max_ts = INT64_MIN;
 	if (covered > top || rebuild) { /* events were deleted behind our back: start over */
 		if ((rc = exec_sql(st, "DELETE FROM deal_chunk", err)) != SE_OK)
 			goto out;
@@ -321,7 +363,8 @@ static int refresh(se_store *st, int rebuild, se_error *err)
 	}
 	if (rc != SE_OK)
 		goto out;
-	if ((rc = meta_set_int(st, "cache_rowid", last, err)) != SE_OK)
+	if ((rc = keep_last_ts(st, covered, err)) != SE_OK ||
+	    (rc = meta_set_int(st, "cache_rowid", last, err)) != SE_OK)
 		goto out;
 	rc = se_store_commit(st, err);
 out:

@@ -382,7 +382,11 @@ int se_store_deal_key(se_store *st, int64_t id, char *buf, size_t size, se_error
 int se_store_last_ts(se_store *st, int64_t *ts, se_error *err)
 {
 	sqlite3_stmt *s = st->stmt[ST_LAST_TS];
-	int rc = sqlite3_step(s);
+	int rc;
+
+	if (cache_last_ts(st, ts))
+		return SE_OK; /* not a scan of every event */
+	rc = sqlite3_step(s);
 
 	*ts = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
 	sqlite3_reset(s);
