@@ -82,6 +82,45 @@ void se_cif_fill_sorted(se_cif *c, const se_surv_obs *obs, size_t n)
 	c->n = k;
 }
 
+void se_cif_fill_where(se_cif *c, const se_surv_obs *obs, const int64_t *key, size_t n, int64_t above,
+                       size_t kept)
+{
+	double s = 1, f = 0;
+	size_t at_risk = kept, k = 0;
+
+	c->n_obs = kept;
+	for (size_t i = 0; i < n;) {
+		int64_t u;
+		size_t d = 0, d1 = 0, all = 0;
+
+		if (key[i] <= above) {
+			i++;
+			continue;
+		}
+		/* a time's group: the kept observations at u, whatever lies
+		 * between them */
+		for (u = obs[i].t; i < n && obs[i].t == u; i++) {
+			if (key[i] <= above)
+				continue;
+			all++;
+			if (obs[i].outcome != SE_OUT_CENSORED)
+				d++;
+			if (obs[i].outcome == SE_OUT_WON)
+				d1++;
+		}
+		if (d > 0) {
+			f += s * (double)d1 / (double)at_risk;
+			s *= 1 - (double)d / (double)at_risk;
+			c->time[k] = u;
+			c->surv[k] = s;
+			c->cif[k] = f;
+			k++;
+		}
+		at_risk -= all;
+	}
+	c->n = k;
+}
+
 void se_cif_at(const se_cif *c, int64_t t, double *surv, double *cif)
 {
 	size_t lo = 0, hi = c->n;

@@ -67,11 +67,11 @@ static se_money round_money(double v)
 	return v >= 0 ? (se_money)(v + 0.5) : -(se_money)(-v + 0.5);
 }
 
-/* A history at stage s as of T, with how long its stay was seen to last
- * (which landmarks it belongs to). */
+/* The histories at stage s as of T: each one's observation, and how
+ * long its stay was seen to last (which landmarks it belongs to). */
 typedef struct hist {
-	se_surv_obs o;
-	int64_t seen;
+	se_surv_obs *o;
+	int64_t *seen;
 } hist;
 
 /* A spell's index with a sort key. */
@@ -219,7 +219,7 @@ nomem:
 /* The histories at a stage as of T, in order of time: the outcomes
  * before T by their time, merged with the censored ones (every other stay
  * begun before T) by T - start.  Returns how many. */
-static size_t histories(const stage_stays *g, int64_t at, hist *h)
+static size_t histories(const stage_stays *g, int64_t at, const hist *h)
 {
 	const stay *a = g->by_outcome, *a_end = a + g->n_outcome, *b = g->by_start, *b_end = b + g->n;
 	size_t n = 0;
@@ -234,26 +234,26 @@ static size_t histories(const stage_stays *g, int64_t at, hist *h)
 		if (a == a_end && b == b_end)
 			return n;
 		if (b == b_end || (a != a_end && a->outcome_t - a->start <= at - b->start)) {
-			h[n].seen = (a->end < at ? a->end : at) - a->start;
-			h[n++].o = (se_surv_obs){ a->outcome_t - a->start, a->outcome };
+			h->seen[n] = (a->end < at ? a->end : at) - a->start;
+			h->o[n++] = (se_surv_obs){ a->outcome_t - a->start, a->outcome };
 			a++;
 		} else {
-			h[n].seen = (b->end < at ? b->end : at) - b->start;
-			h[n++].o = (se_surv_obs){ at - b->start, SE_OUT_CENSORED };
+			h->seen[n] = (b->end < at ? b->end : at) - b->start;
+			h->o[n++] = (se_surv_obs){ at - b->start, SE_OUT_CENSORED };
 			b++;
 		}
 	}
 }
 
 /* The first of h[0..n) (in order of time) whose time is above t. */
-static size_t after(const hist *h, size_t n, int64_t t)
+static size_t after(const se_surv_obs *o, size_t n, int64_t t)
 {
 	size_t lo = 0, hi = n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (h[mid].o.t <= t)
+		if (o[mid].t <= t)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -308,8 +308,7 @@ static void manager_ratios(const se_rate_cell *row, uint32_t n_manager, double k
  * and the curves built from them). */
 typedef struct work {
 	double *sum, *ratios;
-	hist *h;
-	se_surv_obs *obs;
+	hist h;
 	se_spell *op;              /* the open deals, copied in landmark order */
 	uint8_t *lm;
 	se_cif cif;
@@ -319,8 +318,8 @@ static void free_work(work *w)
 {
 	free(w->sum);
 	free(w->ratios);
-	free(w->h);
-	free(w->obs);
+	free(w->h.o);
+	free(w->h.seen);
 	free(w->op);
 	free(w->lm);
 	se_cif_free(&w->cif);
@@ -333,14 +332,14 @@ static int alloc_work(work *w, const se_report *rep, const se_insight *in, const
 	memset(w, 0, sizeof *w);
 	w->sum = malloc((cells ? cells : 1) * sizeof *w->sum);
 	w->ratios = malloc((rep->n_manager ? rep->n_manager : 1) * sizeof *w->ratios);
-	w->h = malloc(n_sp * sizeof *w->h);
-	w->obs = malloc(n_sp * sizeof *w->obs);
+	w->h.o = malloc(n_sp * sizeof *w->h.o);
+	w->h.seen = malloc(n_sp * sizeof *w->h.seen);
 	w->op = malloc(n_sp * sizeof *w->op);
 	w->lm = malloc(n_sp);
 	w->cif.time = malloc(n_sp * sizeof *w->cif.time);
 	w->cif.surv = malloc(n_sp * sizeof *w->cif.surv);
 	w->cif.cif = malloc(n_sp * sizeof *w->cif.cif);
-	if (!w->sum || !w->ratios || !w->h || !w->obs || !w->op || !w->lm || !w->cif.time || !w->cif.surv ||
+	if (!w->sum || !w->ratios || !w->h.o || !w->h.seen || !w->op || !w->lm || !w->cif.time || !w->cif.surv ||
 	    !w->cif.cif) {
 		free_work(w);
 		return SE_ENOMEM;
@@ -355,8 +354,7 @@ static void estimate(const se_report *rep, const se_insight *in, const se_funnel
 {
 	size_t cells = (size_t)f->n_stages * rep->n_manager;
 	double *sum = w->sum, msum[SE_TIME_MONTHS] = { 0 }, *ratios = w->ratios;
-	hist *h = w->h;
-	se_surv_obs *obs = w->obs;
+	const hist *h = &w->h;
 	se_spell *op = w->op;
 	uint8_t *lm = w->lm;
 	int64_t mstart[SE_TIME_MONTHS + 1];
@@ -366,16 +364,25 @@ static void estimate(const se_report *rep, const se_insight *in, const se_funnel
 		mstart[i] = se_report_month_start(rep, tg->month_lo + i);
 	for (int s = 0; s < f->won; s++) {
 		const stage_stays *g = &stays[s];
-		size_t nh, no = 0, count[N_LANDMARKS + 1] = { 0 };
+		size_t nh, no = 0, count[N_LANDMARKS + 1] = { 0 }, past[N_LANDMARKS + 1] = { 0 };
 		int seen_in_time;
 
 		if (!f->stages[s].presale)
 			continue;
 		nh = histories(g, tg->at, h);
+		/* past[l]: how many were seen longer than landmark l */
 		seen_in_time = 1;
-		for (size_t i = 0; i < nh; i++)
-			if (h[i].seen > h[i].o.t)
+		for (size_t i = 0; i < nh; i++) {
+			int l = 0;
+
+			while (l + 1 < N_LANDMARKS && h->seen[i] > landmarks[l + 1])
+				l++;
+			past[l]++;
+			if (h->seen[i] > h->o[i].t)
 				seen_in_time = 0;
+		}
+		for (int l = N_LANDMARKS - 1; l > 0; l--)
+			past[l - 1] += past[l];
 		/* the open deals by landmark, in spell order within one (a
 		 * counting sort: stable) */
 		for (size_t i = 0; i < g->n; i++) {
@@ -397,15 +404,17 @@ static void estimate(const se_report *rep, const se_insight *in, const se_funnel
 		manager_ratios(&tg->rates[(size_t)s * rep->n_manager], rep->n_manager, rep->shrinkage, ratios);
 		for (size_t j = 0; j < no;) {
 			int l = landmark_of(tg->at > op[j].start ? tg->at - op[j].start : 0);
-			size_t n = 0;
 
 			/* the stays at s before T that were still there at the
 			 * landmark: none of them in the histories' prefix that
 			 * ended by then, when no stay was seen longer than its time */
-			for (size_t i = l == 0 || !seen_in_time ? 0 : after(h, nh, landmarks[l]); i < nh; i++)
-				if (l == 0 || h[i].seen > landmarks[l])
-					obs[n++] = h[i].o;
-			se_cif_fill_sorted(&w->cif, obs, n);
+			if (l == 0) {
+				se_cif_fill_sorted(&w->cif, h->o, nh);
+			} else {
+				size_t from = seen_in_time ? after(h->o, nh, landmarks[l]) : 0;
+
+				se_cif_fill_where(&w->cif, h->o + from, h->seen + from, nh - from, landmarks[l], past[l]);
+			}
 			for (; j < no; j++) {
 				const se_spell *sp = &op[j];
 
