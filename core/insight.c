@@ -236,9 +236,12 @@ static int add_velocity(se_report *rep, se_insight *in, const se_funnel *f, cons
 	int64_t latest[SE_MAX_STAGES], total[SE_MAX_STAGES], since;
 	int32_t lead = se_count_reach(e, 0, rep->mode), won = se_count_reach(e, f->won, rep->mode);
 	int current, ranged = lead != SE_NONE && in_range(rep, e->ev[lead].ts);
+	int velocity = (rep->compute & SE_REPORT_VELOCITY) != 0, forecast = (rep->compute & SE_REPORT_FORECAST) != 0;
 
+	/* stays and times to won are the velocity's, times to close the
+	 * forecast's: samples neither asked for are not taken */
 	se_count_stays(e, f->won, latest, total, &current, &since);
-	for (int s = 0; ranged && s < f->won; s++) {
+	for (int s = 0; velocity && ranged && s < f->won; s++) {
 		if (latest[s] < 0 || current == s)
 			continue;
 		if (se_samples_add(&in->stays, 2 * s, mgr, latest[s]) != SE_OK ||
@@ -246,9 +249,9 @@ static int add_velocity(se_report *rep, se_insight *in, const se_funnel *f, cons
 			return SE_ENOMEM;
 	}
 	if (won != SE_NONE) {
-		if (ranged && se_samples_add(&in->to_won, 0, mgr, e->ev[won].ts - e->ev[lead].ts) != SE_OK)
+		if (velocity && ranged && se_samples_add(&in->to_won, 0, mgr, e->ev[won].ts - e->ev[lead].ts) != SE_OK)
 			return SE_ENOMEM;
-		for (int s = 0; s < f->won; s++) {
+		for (int s = 0; forecast && s < f->won; s++) {
 			int32_t at = se_count_reach(e, s, rep->mode);
 
 			if (f->stages[s].presale && at != SE_NONE &&
