@@ -82,7 +82,7 @@ void se_cif_fill_sorted(se_cif *c, const se_surv_obs *obs, size_t n)
 	c->n = k;
 }
 
-void se_cif_fill_where(se_cif *c, const se_surv_obs *obs, const int64_t *key, size_t n, int64_t above,
+void se_cif_fill_where(se_cif *c, const se_surv_obs *obs, const uint8_t *level, size_t n, uint8_t min_level,
                        size_t kept)
 {
 	double s = 1, f = 0;
@@ -90,23 +90,17 @@ void se_cif_fill_where(se_cif *c, const se_surv_obs *obs, const int64_t *key, si
 
 	c->n_obs = kept;
 	for (size_t i = 0; i < n;) {
-		int64_t u;
+		int64_t u = obs[i].t;
 		size_t d = 0, d1 = 0, all = 0;
 
-		if (key[i] <= above) {
-			i++;
-			continue;
-		}
-		/* a time's group: the kept observations at u, whatever lies
-		 * between them */
-		for (u = obs[i].t; i < n && obs[i].t == u; i++) {
-			if (key[i] <= above)
-				continue;
-			all++;
-			if (obs[i].outcome != SE_OUT_CENSORED)
-				d++;
-			if (obs[i].outcome == SE_OUT_WON)
-				d1++;
+		/* a time's group: the kept observations at u (counted without
+		 * branching on which are kept: a group of none changes nothing) */
+		for (; i < n && obs[i].t == u; i++) {
+			size_t in = level[i] >= min_level;
+
+			all += in;
+			d += in & (obs[i].outcome != SE_OUT_CENSORED);
+			d1 += in & (obs[i].outcome == SE_OUT_WON);
 		}
 		if (d > 0) {
 			f += s * (double)d1 / (double)at_risk;

@@ -67,12 +67,23 @@ static se_money round_money(double v)
 	return v >= 0 ? (se_money)(v + 0.5) : -(se_money)(-v + 0.5);
 }
 
-/* The histories at stage s as of T: each one's observation, and how
- * long its stay was seen to last (which landmarks it belongs to). */
+/* The histories at stage s as of T: each one's observation, and the
+ * last landmark its stay was seen to last past (it belongs to the
+ * estimates of that landmark and those below). */
 typedef struct hist {
 	se_surv_obs *o;
-	int64_t *seen;
+	uint8_t *past;
 } hist;
+
+/* The last landmark l > 0 that a stay seen for `seen` lasted past, or 0. */
+static uint8_t past_landmark(int64_t seen)
+{
+	int l = 0;
+
+	while (l + 1 < N_LANDMARKS && seen > landmarks[l + 1])
+		l++;
+	return (uint8_t)l;
+}
 
 /* A spell's index with a sort key. */
 typedef struct keyed {
@@ -219,11 +230,12 @@ nomem:
 /* The histories at a stage as of T, in order of time: the outcomes
  * before T by their time, merged with the censored ones (every other stay
  * begun before T) by T - start.  Returns how many. */
-static size_t histories(const stage_stays *g, int64_t at, const hist *h)
+static size_t histories(const stage_stays *g, int64_t at, const hist *h, int *seen_in_time)
 {
 	const stay *a = g->by_outcome, *a_end = a + g->n_outcome, *b = g->by_start, *b_end = b + g->n;
 	size_t n = 0;
 
+	*seen_in_time = 1;
 	while (b < b_end && b->start >= at) /* latest first: begun at or after T */
 		b++;
 	for (;;) {
@@ -234,12 +246,18 @@ static size_t histories(const stage_stays *g, int64_t at, const hist *h)
 		if (a == a_end && b == b_end)
 			return n;
 		if (b == b_end || (a != a_end && a->outcome_t - a->start <= at - b->start)) {
-			h->seen[n] = (a->end < at ? a->end : at) - a->start;
-			h->o[n++] = (se_surv_obs){ a->outcome_t - a->start, a->outcome };
+			int64_t seen = (a->end < at ? a->end : at) - a->start;
+
+			h->past[n] = past_landmark(seen);
+			h->o[n] = (se_surv_obs){ a->outcome_t - a->start, a->outcome };
+			*seen_in_time &= seen <= h->o[n++].t;
 			a++;
 		} else {
-			h->seen[n] = (b->end < at ? b->end : at) - b->start;
-			h->o[n++] = (se_surv_obs){ at - b->start, SE_OUT_CENSORED };
+			int64_t seen = (b->end < at ? b->end : at) - b->start;
+
+			h->past[n] = past_landmark(seen);
+			h->o[n] = (se_surv_obs){ at - b->start, SE_OUT_CENSORED };
+			*seen_in_time &= seen <= h->o[n++].t;
 			b++;
 		}
 	}
@@ -319,7 +337,7 @@ static void free_work(work *w)
 	free(w->sum);
 	free(w->ratios);
 	free(w->h.o);
-	free(w->h.seen);
+	free(w->h.past);
 	free(w->op);
 	free(w->lm);
 	se_cif_free(&w->cif);
@@ -333,13 +351,13 @@ static int alloc_work(work *w, const se_report *rep, const se_insight *in, const
 	w->sum = malloc((cells ? cells : 1) * sizeof *w->sum);
 	w->ratios = malloc((rep->n_manager ? rep->n_manager : 1) * sizeof *w->ratios);
 	w->h.o = malloc(n_sp * sizeof *w->h.o);
-	w->h.seen = malloc(n_sp * sizeof *w->h.seen);
+	w->h.past = malloc(n_sp);
 	w->op = malloc(n_sp * sizeof *w->op);
 	w->lm = malloc(n_sp);
 	w->cif.time = malloc(n_sp * sizeof *w->cif.time);
 	w->cif.surv = malloc(n_sp * sizeof *w->cif.surv);
 	w->cif.cif = malloc(n_sp * sizeof *w->cif.cif);
-	if (!w->sum || !w->ratios || !w->h.o || !w->h.seen || !w->op || !w->lm || !w->cif.time || !w->cif.surv ||
+	if (!w->sum || !w->ratios || !w->h.o || !w->h.past || !w->op || !w->lm || !w->cif.time || !w->cif.surv ||
 	    !w->cif.cif) {
 		free_work(w);
 		return SE_ENOMEM;
@@ -369,18 +387,10 @@ static void estimate(const se_report *rep, const se_insight *in, const se_funnel
 
 		if (!f->stages[s].presale)
 			continue;
-		nh = histories(g, tg->at, h);
+		nh = histories(g, tg->at, h, &seen_in_time);
 		/* past[l]: how many were seen longer than landmark l */
-		seen_in_time = 1;
-		for (size_t i = 0; i < nh; i++) {
-			int l = 0;
-
-			while (l + 1 < N_LANDMARKS && h->seen[i] > landmarks[l + 1])
-				l++;
-			past[l]++;
-			if (h->seen[i] > h->o[i].t)
-				seen_in_time = 0;
-		}
+		for (size_t i = 0; i < nh; i++)
+			past[h->past[i]]++;
 		for (int l = N_LANDMARKS - 1; l > 0; l--)
 			past[l - 1] += past[l];
 		/* the open deals by landmark, in spell order within one (a
@@ -413,7 +423,7 @@ static void estimate(const se_report *rep, const se_insight *in, const se_funnel
 			} else {
 				size_t from = seen_in_time ? after(h->o, nh, landmarks[l]) : 0;
 
-				se_cif_fill_where(&w->cif, h->o + from, h->seen + from, nh - from, landmarks[l], past[l]);
+				se_cif_fill_where(&w->cif, h->o + from, h->past + from, nh - from, (uint8_t)l, past[l]);
 			}
 			for (; j < no; j++) {
 				const se_spell *sp = &op[j];
