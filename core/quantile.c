@@ -24,6 +24,10 @@ int se_samples_add(se_samples *s, int64_t row, uint32_t col, int64_t v)
 		v = INT32_MAX;
 	if (v < 0)
 		v = 0;
+	if (s->n == 0 || (int32_t)row < s->lo)
+		s->lo = (int32_t)row;
+	if (s->n == 0 || (int32_t)row > s->hi)
+		s->hi = (int32_t)row;
 	s->v[s->n].row = (int32_t)row;
 	s->v[s->n].col = col;
 	s->v[s->n].v = (int32_t)v;
@@ -129,12 +133,8 @@ int se_qtable_build(se_qtable *q, se_samples *s, uint32_t width)
 		rc = SE_OK;
 		goto out;
 	}
-	for (size_t i = 0; i < s->n; i++) {
-		if (s->v[i].row < lo)
-			lo = s->v[i].row;
-		if (s->v[i].row > hi)
-			hi = s->v[i].row;
-	}
+	lo = s->lo; /* kept as the samples came: no pass over them for it */
+	hi = s->hi;
 	q->lo = lo;
 	q->nb = hi - lo + 1;
 	groups = (size_t)q->nb * width;

@@ -20,6 +20,7 @@ typedef struct se_sample {
 typedef struct se_samples {
 	se_sample *v;
 	size_t n, cap;
+	int32_t lo, hi;    /* the lowest and highest row added (when n > 0) */
 } se_samples;
 
 typedef struct se_quant {
