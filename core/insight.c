@@ -187,7 +187,7 @@ static int add_handling(se_report *rep, se_insight *in, const se_funnel *f, cons
 			sm->manager_won |= SE_SM_WON;
 		in->style[mgr].won++;
 	}
-	if (move != SE_NONE) {
+	if (move != SE_NONE && (rep->compute & SE_REPORT_HANDLING)) { /* only handling prints them */
 		int64_t d = e->ev[move].ts - e->ev[lead].ts;
 
 		if (se_samples_add(&in->first_move_by_manager, key, mgr, d) != SE_OK ||
