@@ -85,26 +85,39 @@ static uint8_t past_landmark(int64_t seen)
 	return (uint8_t)l;
 }
 
-/* A spell's index with a sort key. */
-typedef struct keyed {
-	uint64_t key;
-	uint32_t spell;
-} keyed;
-
 /* An int64 as an unsigned key of the same order. */
 static uint64_t ukey(int64_t v)
 {
 	return (uint64_t)v ^ UINT64_C(0x8000000000000000);
 }
 
+/* One pre-sale stage's stays, ordered once for every target: by spell,
+ * the outcomes by time to them, and all by start, latest first (a
+ * censored history's time is T - start).  Each target's histories are a
+ * filter and a merge of the two orders, already in se_cif_order by time
+ * (the estimate only groups equal times), so no target sorts.  The
+ * ordered copies carry what the merge reads, so it reads them in order. */
+typedef struct stay {
+	uint64_t key;              /* the order's */
+	int64_t start, end, outcome_t;
+	int32_t outcome;
+} stay;
+
+typedef struct stage_stays {
+	uint32_t *all;             /* spell order */
+	stay *by_outcome;          /* outcome_t - start, ascending */
+	stay *by_start;            /* start, descending */
+	size_t n, n_outcome;
+} stage_stays;
+
 /* LSD radix sort of v[0..n) by key, 11 bits a pass, skipping the digits
  * all keys share; tmp holds n more.  Linear: the stays number a few per
  * deal, and are sorted once per stage. */
 #define RADIX_BITS 11
-static void sort_keyed(keyed *v, keyed *tmp, size_t n)
+static void sort_stays(stay *v, stay *tmp, size_t n)
 {
 	uint64_t all_or = 0, all_and = ~UINT64_C(0);
-	keyed *src = v, *dst = tmp, *t;
+	stay *src = v, *dst = tmp, *t;
 
 	for (size_t i = 0; i < n; i++) {
 		all_or |= v[i].key;
@@ -134,24 +147,6 @@ static void sort_keyed(keyed *v, keyed *tmp, size_t n)
 		memcpy(v, src, n * sizeof *v);
 }
 
-/* One pre-sale stage's stays, ordered once for every target: by spell,
- * the outcomes by time to them, and all by start, latest first (a
- * censored history's time is T - start).  Each target's histories are a
- * filter and a merge of the two orders, already in se_cif_order by time
- * (the estimate only groups equal times), so no target sorts.  The
- * ordered copies carry what the merge reads, so it reads them in order. */
-typedef struct stay {
-	int64_t start, end, outcome_t;
-	int32_t outcome;
-} stay;
-
-typedef struct stage_stays {
-	uint32_t *all;             /* spell order */
-	stay *by_outcome;          /* outcome_t - start, ascending */
-	stay *by_start;            /* start, descending */
-	size_t n, n_outcome;
-} stage_stays;
-
 static void free_stays(stage_stays *st, int n)
 {
 	for (int s = 0; st != NULL && s < n; s++) {
@@ -162,67 +157,48 @@ static void free_stays(stage_stays *st, int n)
 	free(st);
 }
 
-/* Copies the stays picked by v[0..n) (sorted) into out, in that order. */
-static void gather(const se_insight *in, const keyed *v, size_t n, stay *out)
-{
-	for (size_t i = 0; i < n; i++) {
-		const se_spell *sp = &in->spells[v[i].spell];
-
-		out[i] = (stay){ sp->start, sp->end, sp->outcome_t, sp->outcome };
-	}
-}
-
 /* The stays of every pre-sale stage of f, ordered; NULL when out of memory. */
 static stage_stays *order_stays(const se_insight *in, const se_funnel *f)
 {
 	stage_stays *st = calloc((size_t)f->n_stages + 1, sizeof *st);
-	size_t n_sp = in->n_spells ? in->n_spells : 1;
-	keyed *a = malloc(n_sp * sizeof *a), *b = malloc(n_sp * sizeof *b), *tmp = malloc(n_sp * sizeof *tmp);
-	size_t *first = calloc((size_t)f->n_stages + 1, sizeof *first);
+	size_t most = 1;
+	stay *tmp = NULL;
 
-	if (st == NULL || a == NULL || b == NULL || tmp == NULL || first == NULL)
-		goto nomem;
+	if (st == NULL)
+		return NULL;
 	for (size_t i = 0; i < in->n_spells; i++)
 		st[in->spells[i].stage].n++;
 	for (int s = 0; s < f->n_stages; s++) {
 		size_t n = st[s].n ? st[s].n : 1;
 
-		first[s + 1] = first[s] + st[s].n;
+		if (n > most)
+			most = n;
 		if ((st[s].all = malloc(n * sizeof *st[s].all)) == NULL ||
 		    (st[s].by_outcome = malloc(n * sizeof *st[s].by_outcome)) == NULL ||
 		    (st[s].by_start = malloc(n * sizeof *st[s].by_start)) == NULL)
 			goto nomem;
 		st[s].n = 0;
 	}
-	/* each stage's keys in its own stretch of a and b */
+	if ((tmp = malloc(most * sizeof *tmp)) == NULL)
+		goto nomem;
 	for (size_t i = 0; i < in->n_spells; i++) {
 		const se_spell *sp = &in->spells[i];
 		stage_stays *g = &st[sp->stage];
-		size_t at = first[sp->stage];
 
 		g->all[g->n] = (uint32_t)i;
-		b[at + g->n++] = (keyed){ ~ukey(sp->start), (uint32_t)i };
+		g->by_start[g->n++] = (stay){ ~ukey(sp->start), sp->start, sp->end, sp->outcome_t, sp->outcome };
 		if (sp->outcome != SE_OUT_CENSORED)
-			a[at + g->n_outcome++] = (keyed){ ukey(sp->outcome_t - sp->start), (uint32_t)i };
+			g->by_outcome[g->n_outcome++] = (stay){ ukey(sp->outcome_t - sp->start), sp->start, sp->end,
+				                                sp->outcome_t, sp->outcome };
 	}
 	for (int s = 0; s < f->n_stages; s++) {
-		keyed *ka = a + first[s], *kb = b + first[s];
-
-		sort_keyed(ka, tmp, st[s].n_outcome);
-		sort_keyed(kb, tmp, st[s].n);
-		gather(in, ka, st[s].n_outcome, st[s].by_outcome);
-		gather(in, kb, st[s].n, st[s].by_start);
+		sort_stays(st[s].by_outcome, tmp, st[s].n_outcome);
+		sort_stays(st[s].by_start, tmp, st[s].n);
 	}
-	free(a);
-	free(b);
 	free(tmp);
-	free(first);
 	return st;
 nomem:
-	free(a);
-	free(b);
 	free(tmp);
-	free(first);
 	free_stays(st, f->n_stages);
 	return NULL;
 }
