@@ -35,6 +35,17 @@
 
 /* ---- setup ------------------------------------------------------------------------ */
 
+/* A (bucket, source, manager) cell's leads counted in the pass, when the
+ * product of sources and managers is at most SM_GRID_WIDTH (daily buckets,
+ * many more of them: SM_GRID_WIDTH_DAY): up to 32 KB a bucket instead of
+ * 16 bytes a lead. */
+typedef struct sm_count {
+	uint32_t leads, won;
+} sm_count;
+#define SM_GRID_WIDTH 4096
+#define SM_GRID_WIDTH_DAY 256
+
+
 int64_t se_report_month_start(const se_report *rep, int64_t month)
 {
 	int64_t y = month >= 0 ? month / 12 : -((-month + 11) / 12);
@@ -116,6 +127,11 @@ int se_insight_alloc(se_report *rep, se_error *err)
 			goto nomem;
 		for (int p = 0; p < f->n_pairs; p++)
 			se_grid_init(&in->source_pairs[p], rep->n_source, sizeof(se_pair_cell));
+		in->sm_in_grid = rep->n_manager > 0 && rep->n_source > 0 &&
+		                 (uint64_t)rep->n_source * rep->n_manager <=
+		                 (rep->period == SE_PERIOD_DAY ? SM_GRID_WIDTH_DAY : SM_GRID_WIDTH);
+		se_grid_init(&in->sm_grid, in->sm_in_grid ? (size_t)rep->n_source * rep->n_manager : 1,
+		             sizeof(sm_count));
 		if ((rep->compute & SE_REPORT_BACKTEST) && alloc_cuts(rep, in, f->n_stages) != SE_OK)
 			goto nomem;
 	}
@@ -170,6 +186,7 @@ static int add_handling(se_report *rep, se_insight *in, const se_funnel *f, cons
 	int64_t key;
 	se_handling_cell *cm, *cs;
 	se_sm_lead *sm = NULL;
+	sm_count *smc = NULL;
 
 	if (lead == SE_NONE || !in_range(rep, e->ev[lead].ts))
 		return SE_OK;
@@ -177,14 +194,20 @@ static int add_handling(se_report *rep, se_insight *in, const se_funnel *f, cons
 	move = se_count_first_move(e, lead);
 	if ((cm = se_grid_cell(&in->handling_by_manager, key, mgr)) == NULL ||
 	    (cs = se_grid_cell(&in->handling_by_source, key, src)) == NULL ||
-	    ((rep->compute & SE_REPORT_CHANNELS) && (sm = add_sm(in, key, src, mgr)) == NULL))
+	    ((rep->compute & SE_REPORT_CHANNELS) && in->sm_in_grid &&
+	     (smc = se_grid_cell(&in->sm_grid, key, (size_t)src * rep->n_manager + mgr)) == NULL) ||
+	    ((rep->compute & SE_REPORT_CHANNELS) && !in->sm_in_grid && (sm = add_sm(in, key, src, mgr)) == NULL))
 		return SE_ENOMEM;
+	if (smc != NULL)
+		smc->leads++;
 	classify_lead(rep, e, lead, cm, move);
 	classify_lead(rep, e, lead, cs, move);
 	in->style[mgr].leads++;
 	if (se_count_reach(e, f->won, rep->mode) != SE_NONE) {
 		if (sm != NULL)
 			sm->manager_won |= SE_SM_WON;
+		if (smc != NULL)
+			smc->won++;
 		in->style[mgr].won++;
 	}
 	if (move != SE_NONE && (rep->compute & SE_REPORT_HANDLING)) { /* only handling prints them */
@@ -746,6 +769,26 @@ static int merge_leads(const se_report *rep, se_insight *in)
 	size_t n = in->n_sm_leads, out = 0;
 	sm_sum *t;
 
+	if (in->sm_in_grid) { /* counted in the pass, in this order already */
+		const se_grid *g = &in->sm_grid;
+		size_t cells = (size_t)g->nb * g->width;
+		const sm_count *c = (const sm_count *)g->data;
+
+		for (size_t i = 0; i < cells; i++)
+			out += c[i].leads > 0;
+		if ((in->sm = malloc((out ? out : 1) * sizeof *in->sm)) == NULL)
+			return SE_ENOMEM;
+		out = 0;
+		for (size_t i = 0; i < cells; i++)
+			if (c[i].leads > 0)
+				in->sm[out++] = (se_sm_cell){ g->lo + (int64_t)(i / g->width), (uint32_t)(i % g->width / nm),
+				                              (uint32_t)(i % nm), c[i].leads, c[i].won };
+		in->n_sm = out;
+		free(in->sm_grid.data);
+		in->sm_grid.data = NULL;
+		in->sm_grid.nb = 0;
+		return SE_OK;
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (in->sm_leads[i].bucket < lo)
 			lo = in->sm_leads[i].bucket;
@@ -925,6 +968,7 @@ void se_insight_free(se_report *rep)
 		free(in->handling_by_manager.data);
 		free(in->handling_by_source.data);
 		free(in->sm_leads);
+		free(in->sm_grid.data);
 		free(in->sm);
 		free(in->sm_manager);
 		free(in->first_move_by_manager.v);

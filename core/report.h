@@ -144,6 +144,9 @@ typedef struct se_insight {
 	se_grid *source_pairs;         /* one per pair: se_pair_cell by source */
 	se_sm_lead *sm_leads;          /* a record per lead during the pass (channels only) */
 	size_t n_sm_leads, cap_sm_leads;
+	se_grid sm_grid;               /* instead, when sources x managers is small: counts
+	                                * by [bucket][source * n_manager + manager] */
+	int sm_in_grid;
 	se_sm_cell *sm;                /* by (bucket, source, manager), merged after the pass */
 	size_t n_sm;
 	se_sm_cell *sm_manager;        /* by (bucket, manager), every source together */
