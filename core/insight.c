@@ -213,8 +213,7 @@ static int add_handling(se_report *rep, se_insight *in, const se_funnel *f, cons
 	if (move != SE_NONE && (rep->compute & SE_REPORT_HANDLING)) { /* only handling prints them */
 		int64_t d = e->ev[move].ts - e->ev[lead].ts;
 
-		if (se_samples_add(&in->first_move_by_manager, key, mgr, d) != SE_OK ||
-		    se_samples_add(&in->first_move_by_source, key, src, d) != SE_OK)
+		if (se_samples_add2(&in->first_move, key, mgr, src, d) != SE_OK)
 			return SE_ENOMEM;
 	}
 	return SE_OK;
@@ -331,7 +330,8 @@ static int add_spells(se_report *rep, se_insight *in, const se_funnel *f, const 
 		cur = at;
 		has_spell = at >= 0 && at < f->won && f->stages[at].presale;
 		if (has_spell) {
-			se_spell sp = { mgr, at, e->ev[i].ts, INT64_MAX, (int64_t)i, SE_OUT_CENSORED, amount };
+			se_spell sp = { .start = e->ev[i].ts, .end = INT64_MAX, .outcome_t = (int64_t)i, .amount = amount,
+			                .manager = mgr, .stage = (int16_t)at, .outcome = SE_OUT_CENSORED };
 
 			if (push_spell(in, &sp) != SE_OK)
 				return SE_ENOMEM;
@@ -345,7 +345,7 @@ static int add_spells(se_report *rep, se_insight *in, const se_funnel *f, const 
 		while (k > first && in->spells[k - 1].outcome_t == (int64_t)(i - 1)) {
 			k--;
 			in->spells[k].outcome_t = next_t;
-			in->spells[k].outcome = next;
+			in->spells[k].outcome = (int16_t)next;
 		}
 		if (c == 0)
 			continue;
@@ -694,8 +694,8 @@ static int build_qtables(se_report *rep, se_insight *in)
 
 	if (!threaded)
 		qtable_thread(&stays);
-	if (se_qtable_build(&in->q_first_move_by_manager, &in->first_move_by_manager, rep->n_manager) != SE_OK ||
-	    se_qtable_build(&in->q_first_move_by_source, &in->first_move_by_source, rep->n_source) != SE_OK ||
+	if (se_qtable_build2(&in->q_first_move_by_manager, rep->n_manager, &in->q_first_move_by_source, rep->n_source,
+	                     &in->first_move) != SE_OK ||
 	    se_qtable_build(&in->q_to_won, &in->to_won, rep->n_manager) != SE_OK ||
 	    se_qtable_build(&in->q_to_close, &in->to_close, 1) != SE_OK)
 		rc = SE_ENOMEM;
@@ -971,8 +971,8 @@ void se_insight_free(se_report *rep)
 		free(in->sm_grid.data);
 		free(in->sm);
 		free(in->sm_manager);
-		free(in->first_move_by_manager.v);
-		free(in->first_move_by_source.v);
+		free(in->first_move.v);
+		free(in->first_move.col2);
 		free(in->stays.v);
 		free(in->to_won.v);
 		free(in->to_close.v);

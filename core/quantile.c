@@ -35,6 +35,14 @@ int se_samples_add(se_samples *s, int64_t row, uint32_t col, int64_t v)
 	return SE_OK;
 }
 
+int se_samples_add2(se_samples *s, int64_t row, uint32_t col, uint32_t col2, int64_t v)
+{
+	if (SE_VEC_RESERVE(s->col2, s->cap2, s->n + 1, 1024) != SE_OK)
+		return SE_ENOMEM;
+	s->col2[s->n] = col2;
+	return se_samples_add(s, row, col, v);
+}
+
 static void quant_of(se_quant *q, int32_t *v, size_t n)
 {
 	int32_t p50, p90;
@@ -119,7 +127,7 @@ static void *qrows_thread(void *arg)
 	return NULL;
 }
 
-int se_qtable_build(se_qtable *q, se_samples *s, uint32_t width)
+static int build(se_qtable *q, const se_samples *s, uint32_t width)
 {
 	int64_t lo = INT64_MAX, hi = INT64_MIN;
 	size_t groups, *start = NULL;
@@ -179,8 +187,36 @@ out:
 	free_row_hists(rows, q->nb);
 	free(start);
 	free(vals);
+	return rc;
+}
+
+static void free_samples(se_samples *s)
+{
 	free(s->v);
+	free(s->col2);
 	memset(s, 0, sizeof *s);
+}
+
+int se_qtable_build(se_qtable *q, se_samples *s, uint32_t width)
+{
+	int rc = build(q, s, width);
+
+	free_samples(s);
+	return rc;
+}
+
+int se_qtable_build2(se_qtable *q, uint32_t width, se_qtable *q2, uint32_t width2, se_samples *s)
+{
+	int rc = build(q, s, width);
+
+	memset(q2, 0, sizeof *q2);
+	q2->width = width2;
+	if (rc == SE_OK && s->n > 0) {
+		for (size_t i = 0; i < s->n; i++)
+			s->v[i].col = s->col2[i];
+		rc = build(q2, s, width2);
+	}
+	free_samples(s);
 	return rc;
 }
 

@@ -112,14 +112,14 @@ typedef struct se_backtest_cut {
 /* A stay at a pre-sale stage, for the time-aware forecast (timecast.c):
  * when it began and ended, and the deal's first outcome after it began. */
 typedef struct se_spell {
-	uint32_t manager;
-	int32_t stage;
 	int64_t start;                 /* the stay began */
 	int64_t end;                   /* it ended (next resolving event elsewhere); INT64_MAX: lasts now */
 	int64_t outcome_t;             /* first won or closing event after start; INT64_MAX: none */
-	int32_t outcome;               /* enum se_outcome (survival.h) of that event */
 	int64_t amount;                /* kopecks */
-} se_spell;
+	uint32_t manager;
+	int16_t stage;                 /* < SE_MAX_STAGES */
+	int16_t outcome;               /* enum se_outcome (survival.h) of that event */
+} se_spell;                            /* 40 bytes: one per stay, millions of them */
 
 /* Months of the time-aware forecast by close month: the as-of month and
  * the ones after it. */
@@ -127,7 +127,7 @@ typedef struct se_spell {
 
 typedef struct se_insight {
 	se_grid handling_by_manager, handling_by_source;  /* se_handling_cell */
-	se_samples first_move_by_manager, first_move_by_source;
+	se_samples first_move;         /* by manager, and by source in col2 */
 	se_qtable q_first_move_by_manager, q_first_move_by_source;
 	se_cohort_cell *style;         /* [manager], leads in the range */
 	se_samples stays;              /* row = stage * 2 + (0 latest, 1 total) */
