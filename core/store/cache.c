@@ -171,14 +171,23 @@ static int keep_last_ts(se_store *st, int64_t covered, se_error *err)
 	return meta_set_int(st, "cache_last_ts", old > st->written_max_ts ? old : st->written_max_ts, err);
 }
 
-int cache_last_ts(se_store *st, int64_t *ts)
+/* The latest event time: kept by the history cache when it covers every
+ * event, else (a cache built before it was kept, or behind) a scan of the
+ * events. */
+int se_store_last_ts(se_store *st, int64_t *ts, se_error *err)
 {
 	int64_t covered = meta_get_int(st, "cache_rowid", -1), last = meta_get_int(st, "cache_last_ts", INT64_MIN);
+	sqlite3_stmt *s = st->stmt[ST_LAST_TS];
+	int rc;
 
-	if (last == INT64_MIN || covered != query_int(st->stmt[ST_MAX_EVENT], 0))
-		return 0;
-	*ts = last;
-	return 1;
+	if (last != INT64_MIN && covered == query_int(st->stmt[ST_MAX_EVENT], 0)) {
+		*ts = last;
+		return SE_OK;
+	}
+	rc = sqlite3_step(s);
+	*ts = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? SE_OK : db_error(st, err, "reading the latest event time");
 }
 
 static int store_chunk(se_store *st, se_history_builder *b, int64_t chunk, se_error *err)

@@ -150,9 +150,6 @@ typedef struct delta_row {
 /* open.c: errors, statements, transactions. */
 int db_error(se_store *st, se_error *err, const char *what);
 int exec_sql(se_store *st, const char *sql, se_error *err);
-/* The latest event time as the history cache knows it (cache.c): 1 and
- * *ts when the cache covers every event and has kept it, else 0. */
-int cache_last_ts(se_store *st, int64_t *ts);
 int prepare(se_store *st, enum stmt_id id, const char *sql, se_error *err);
 /* Steps a statement that returns no rows and resets it. */
 int step_done(se_store *st, sqlite3_stmt *s, se_error *err, const char *what);
