@@ -35,6 +35,17 @@
 
 /* ---- setup ------------------------------------------------------------------------ */
 
+/* A (bucket, source, manager) cell's leads counted in the pass, when the
+ * product of sources and managers is at most SM_GRID_WIDTH (daily buckets,
+ * many more of them: SM_GRID_WIDTH_DAY): up to 32 KB a bucket instead of
+ * 16 bytes a lead. */
+typedef struct sm_count {
+	uint32_t leads, won;
+} sm_count;
+#define SM_GRID_WIDTH 4096
+#define SM_GRID_WIDTH_DAY 256
+
+
 int64_t se_report_month_start(const se_report *rep, int64_t month)
 {
 	int64_t y = month >= 0 ? month / 12 : -((-month + 11) / 12);
@@ -116,6 +127,11 @@ int se_insight_alloc(se_report *rep, se_error *err)
 			goto nomem;
 		for (int p = 0; p < f->n_pairs; p++)
 			se_grid_init(&in->source_pairs[p], rep->n_source, sizeof(se_pair_cell));
+		in->sm_in_grid = rep->n_manager > 0 && rep->n_source > 0 &&
+		                 (uint64_t)rep->n_source * rep->n_manager <=
+		                 (rep->period == SE_PERIOD_DAY ? SM_GRID_WIDTH_DAY : SM_GRID_WIDTH);
+		se_grid_init(&in->sm_grid, in->sm_in_grid ? (size_t)rep->n_source * rep->n_manager : 1,
+		             sizeof(sm_count));
 		if ((rep->compute & SE_REPORT_BACKTEST) && alloc_cuts(rep, in, f->n_stages) != SE_OK)
 			goto nomem;
 	}
@@ -150,18 +166,16 @@ static void classify_lead(const se_report *rep, const se_deal_eval *e, int32_t l
 }
 
 /* A lead's record for the within-manager source comparison. */
-static se_sm_cell *add_sm(se_insight *in, int64_t bucket, uint32_t source, uint32_t manager)
+static se_sm_lead *add_sm(se_insight *in, int64_t bucket, uint32_t source, uint32_t manager)
 {
-	se_sm_cell *c;
+	se_sm_lead *c;
 
-	if (SE_VEC_RESERVE(in->sm, in->cap_sm, in->n_sm + 1, 1024) != SE_OK)
+	if (SE_VEC_RESERVE(in->sm_leads, in->cap_sm_leads, in->n_sm_leads + 1, 1024) != SE_OK)
 		return NULL;
-	c = &in->sm[in->n_sm++];
+	c = &in->sm_leads[in->n_sm_leads++];
 	c->bucket = bucket;
 	c->source = source;
-	c->manager = manager;
-	c->leads = 1;
-	c->won = 0;
+	c->manager_won = manager;
 	return c;
 }
 
@@ -171,7 +185,8 @@ static int add_handling(se_report *rep, se_insight *in, const se_funnel *f, cons
 	int32_t lead = se_count_reach(e, 0, rep->mode), move;
 	int64_t key;
 	se_handling_cell *cm, *cs;
-	se_sm_cell *sm;
+	se_sm_lead *sm = NULL;
+	sm_count *smc = NULL;
 
 	if (lead == SE_NONE || !in_range(rep, e->ev[lead].ts))
 		return SE_OK;
@@ -179,20 +194,26 @@ static int add_handling(se_report *rep, se_insight *in, const se_funnel *f, cons
 	move = se_count_first_move(e, lead);
 	if ((cm = se_grid_cell(&in->handling_by_manager, key, mgr)) == NULL ||
 	    (cs = se_grid_cell(&in->handling_by_source, key, src)) == NULL ||
-	    (sm = add_sm(in, key, src, mgr)) == NULL)
+	    ((rep->compute & SE_REPORT_CHANNELS) && in->sm_in_grid &&
+	     (smc = se_grid_cell(&in->sm_grid, key, (size_t)src * rep->n_manager + mgr)) == NULL) ||
+	    ((rep->compute & SE_REPORT_CHANNELS) && !in->sm_in_grid && (sm = add_sm(in, key, src, mgr)) == NULL))
 		return SE_ENOMEM;
+	if (smc != NULL)
+		smc->leads++;
 	classify_lead(rep, e, lead, cm, move);
 	classify_lead(rep, e, lead, cs, move);
 	in->style[mgr].leads++;
 	if (se_count_reach(e, f->won, rep->mode) != SE_NONE) {
-		sm->won++;
+		if (sm != NULL)
+			sm->manager_won |= SE_SM_WON;
+		if (smc != NULL)
+			smc->won++;
 		in->style[mgr].won++;
 	}
-	if (move != SE_NONE) {
+	if (move != SE_NONE && (rep->compute & SE_REPORT_HANDLING)) { /* only handling prints them */
 		int64_t d = e->ev[move].ts - e->ev[lead].ts;
 
-		if (se_samples_add(&in->first_move_by_manager, key, mgr, d) != SE_OK ||
-		    se_samples_add(&in->first_move_by_source, key, src, d) != SE_OK)
+		if (se_samples_add2(&in->first_move, key, mgr, src, d) != SE_OK)
 			return SE_ENOMEM;
 	}
 	return SE_OK;
@@ -237,9 +258,12 @@ static int add_velocity(se_report *rep, se_insight *in, const se_funnel *f, cons
 	int64_t latest[SE_MAX_STAGES], total[SE_MAX_STAGES], since;
 	int32_t lead = se_count_reach(e, 0, rep->mode), won = se_count_reach(e, f->won, rep->mode);
 	int current, ranged = lead != SE_NONE && in_range(rep, e->ev[lead].ts);
+	int velocity = (rep->compute & SE_REPORT_VELOCITY) != 0, forecast = (rep->compute & SE_REPORT_FORECAST) != 0;
 
+	/* stays and times to won are the velocity's, times to close the
+	 * forecast's: samples neither asked for are not taken */
 	se_count_stays(e, f->won, latest, total, &current, &since);
-	for (int s = 0; ranged && s < f->won; s++) {
+	for (int s = 0; velocity && ranged && s < f->won; s++) {
 		if (latest[s] < 0 || current == s)
 			continue;
 		if (se_samples_add(&in->stays, 2 * s, mgr, latest[s]) != SE_OK ||
@@ -247,9 +271,9 @@ static int add_velocity(se_report *rep, se_insight *in, const se_funnel *f, cons
 			return SE_ENOMEM;
 	}
 	if (won != SE_NONE) {
-		if (ranged && se_samples_add(&in->to_won, 0, mgr, e->ev[won].ts - e->ev[lead].ts) != SE_OK)
+		if (velocity && ranged && se_samples_add(&in->to_won, 0, mgr, e->ev[won].ts - e->ev[lead].ts) != SE_OK)
 			return SE_ENOMEM;
-		for (int s = 0; s < f->won; s++) {
+		for (int s = 0; forecast && s < f->won; s++) {
 			int32_t at = se_count_reach(e, s, rep->mode);
 
 			if (f->stages[s].presale && at != SE_NONE &&
@@ -306,7 +330,8 @@ static int add_spells(se_report *rep, se_insight *in, const se_funnel *f, const 
 		cur = at;
 		has_spell = at >= 0 && at < f->won && f->stages[at].presale;
 		if (has_spell) {
-			se_spell sp = { mgr, at, e->ev[i].ts, INT64_MAX, (int64_t)i, SE_OUT_CENSORED, amount };
+			se_spell sp = { .start = e->ev[i].ts, .end = INT64_MAX, .outcome_t = (int64_t)i, .amount = amount,
+			                .manager = mgr, .stage = (int16_t)at, .outcome = SE_OUT_CENSORED };
 
 			if (push_spell(in, &sp) != SE_OK)
 				return SE_ENOMEM;
@@ -320,7 +345,7 @@ static int add_spells(se_report *rep, se_insight *in, const se_funnel *f, const 
 		while (k > first && in->spells[k - 1].outcome_t == (int64_t)(i - 1)) {
 			k--;
 			in->spells[k].outcome_t = next_t;
-			in->spells[k].outcome = next;
+			in->spells[k].outcome = (int16_t)next;
 		}
 		if (c == 0)
 			continue;
@@ -669,8 +694,8 @@ static int build_qtables(se_report *rep, se_insight *in)
 
 	if (!threaded)
 		qtable_thread(&stays);
-	if (se_qtable_build(&in->q_first_move_by_manager, &in->first_move_by_manager, rep->n_manager) != SE_OK ||
-	    se_qtable_build(&in->q_first_move_by_source, &in->first_move_by_source, rep->n_source) != SE_OK ||
+	if (se_qtable_build2(&in->q_first_move_by_manager, rep->n_manager, &in->q_first_move_by_source, rep->n_source,
+	                     &in->first_move) != SE_OK ||
 	    se_qtable_build(&in->q_to_won, &in->to_won, rep->n_manager) != SE_OK ||
 	    se_qtable_build(&in->q_to_close, &in->to_close, 1) != SE_OK)
 		rc = SE_ENOMEM;
@@ -721,13 +746,137 @@ static size_t sort_merge(se_sm_cell *v, size_t n, int (*cmp)(const void *, const
 	return out;
 }
 
-static int merge_sm(se_insight *in)
+/* Whether a dense table of rows x cols cells (16 bytes each) is worth it
+ * for n records: no larger than the records themselves, or a few MB. */
+static int dense_ok(int64_t rows, uint64_t cols, size_t n)
 {
-	in->n_sm = sort_merge(in->sm, in->n_sm, by_bucket_source_manager);
+	uint64_t limit = n > (1u << 20) ? (uint64_t)n : (1u << 20);
+
+	return rows > 0 && cols > 0 && (uint64_t)rows <= limit && cols <= limit / (uint64_t)rows;
+}
+
+typedef struct sm_sum {
+	int64_t leads, won;
+} sm_sum;
+
+/* The leads' records added up by (bucket, source, manager), in that
+ * order: counted into a dense table when the product of the dimensions is
+ * small (linear), else sorted and merged.  Frees the records. */
+static int merge_leads(const se_report *rep, se_insight *in)
+{
+	int64_t lo = INT64_MAX, hi = INT64_MIN;
+	uint64_t ns = rep->n_source ? rep->n_source : 1, nm = rep->n_manager ? rep->n_manager : 1;
+	size_t n = in->n_sm_leads, out = 0;
+	sm_sum *t;
+
+	if (in->sm_in_grid) { /* counted in the pass, in this order already */
+		const se_grid *g = &in->sm_grid;
+		size_t cells = (size_t)g->nb * g->width;
+		const sm_count *c = (const sm_count *)g->data;
+
+		for (size_t i = 0; i < cells; i++)
+			out += c[i].leads > 0;
+		if ((in->sm = malloc((out ? out : 1) * sizeof *in->sm)) == NULL)
+			return SE_ENOMEM;
+		out = 0;
+		for (size_t i = 0; i < cells; i++)
+			if (c[i].leads > 0)
+				in->sm[out++] = (se_sm_cell){ g->lo + (int64_t)(i / g->width), (uint32_t)(i % g->width / nm),
+				                              (uint32_t)(i % nm), c[i].leads, c[i].won };
+		in->n_sm = out;
+		free(in->sm_grid.data);
+		in->sm_grid.data = NULL;
+		in->sm_grid.nb = 0;
+		return SE_OK;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (in->sm_leads[i].bucket < lo)
+			lo = in->sm_leads[i].bucket;
+		if (in->sm_leads[i].bucket > hi)
+			hi = in->sm_leads[i].bucket;
+	}
+	if (n > 0 && hi - lo < INT64_MAX && dense_ok(hi - lo + 1, ns * nm, n) && ns * nm / nm == ns &&
+	    (t = calloc((size_t)(hi - lo + 1) * ns * nm, sizeof *t)) != NULL) {
+		size_t cells = (size_t)(hi - lo + 1) * ns * nm;
+
+		for (size_t i = 0; i < n; i++) {
+			const se_sm_lead *r = &in->sm_leads[i];
+			sm_sum *c = &t[((size_t)(r->bucket - lo) * ns + r->source) * nm + (r->manager_won & ~SE_SM_WON)];
+
+			c->leads++;
+			c->won += (r->manager_won & SE_SM_WON) != 0;
+		}
+		for (size_t c = 0; c < cells; c++)
+			out += t[c].leads > 0;
+		if ((in->sm = malloc((out ? out : 1) * sizeof *in->sm)) == NULL) {
+			free(t);
+			return SE_ENOMEM;
+		}
+		out = 0;
+		for (size_t c = 0; c < cells; c++)
+			if (t[c].leads > 0)
+				in->sm[out++] = (se_sm_cell){ lo + (int64_t)(c / (ns * nm)), (uint32_t)(c / nm % ns),
+				                              (uint32_t)(c % nm), t[c].leads, t[c].won };
+		free(t);
+		in->n_sm = out;
+	} else {
+		if ((in->sm = malloc((n ? n : 1) * sizeof *in->sm)) == NULL)
+			return SE_ENOMEM;
+		for (size_t i = 0; i < n; i++) {
+			const se_sm_lead *r = &in->sm_leads[i];
+
+			in->sm[i] = (se_sm_cell){ r->bucket, r->source, r->manager_won & ~SE_SM_WON, 1,
+			                          (r->manager_won & SE_SM_WON) != 0 };
+		}
+		in->n_sm = sort_merge(in->sm, n, by_bucket_source_manager);
+	}
+	free(in->sm_leads);
+	in->sm_leads = NULL;
+	in->n_sm_leads = in->cap_sm_leads = 0;
+	return SE_OK;
+}
+
+/* The merged cells added up by (bucket, manager): the same way, dense when
+ * small.  A cell keeps the first (lowest) source it met, as a stable
+ * merge of the cells would. */
+static int merge_sm(const se_report *rep, se_insight *in)
+{
+	uint64_t nm = rep->n_manager ? rep->n_manager : 1;
+	int64_t lo, nb;
+	se_sm_cell *t;
+	size_t out = 0;
+
+	if (merge_leads(rep, in) != SE_OK)
+		return SE_ENOMEM;
 	if ((in->sm_manager = malloc((in->n_sm ? in->n_sm : 1) * sizeof *in->sm_manager)) == NULL)
 		return SE_ENOMEM;
-	if (in->n_sm > 0) /* in->sm may be NULL */
-		memcpy(in->sm_manager, in->sm, in->n_sm * sizeof *in->sm);
+	if (in->n_sm == 0) {
+		in->n_sm_manager = 0;
+		return SE_OK;
+	}
+	lo = in->sm[0].bucket; /* sorted by bucket first */
+	nb = in->sm[in->n_sm - 1].bucket - lo + 1;
+	if (in->sm[in->n_sm - 1].bucket - lo < INT64_MAX && dense_ok(nb, nm, in->n_sm) &&
+	    (t = calloc((size_t)nb * nm, sizeof *t)) != NULL) {
+		for (size_t i = 0; i < in->n_sm; i++) {
+			const se_sm_cell *c = &in->sm[i];
+			se_sm_cell *m = &t[(size_t)(c->bucket - lo) * nm + c->manager];
+
+			if (m->leads == 0) {
+				*m = *c;
+			} else {
+				m->leads += c->leads;
+				m->won += c->won;
+			}
+		}
+		for (size_t c = 0; c < (size_t)nb * nm; c++)
+			if (t[c].leads > 0)
+				in->sm_manager[out++] = t[c];
+		free(t);
+		in->n_sm_manager = out;
+		return SE_OK;
+	}
+	memcpy(in->sm_manager, in->sm, in->n_sm * sizeof *in->sm);
 	in->n_sm_manager = sort_merge(in->sm_manager, in->n_sm, by_bucket_manager);
 	return SE_OK;
 }
@@ -794,7 +943,7 @@ int se_insight_finish(se_report *rep, se_store *st, se_error *err)
 		se_insight *in = &rep->agg[i].in;
 		int rc;
 
-		if (merge_sm(in) != SE_OK || style_summary(rep, in) != SE_OK)
+		if (merge_sm(rep, in) != SE_OK || style_summary(rep, in) != SE_OK)
 			return se_error_set(err, SE_ENOMEM, "out of memory");
 		if (build_qtables(rep, in) != SE_OK)
 			return se_error_set(err, SE_ENOMEM, "out of memory");
@@ -818,10 +967,12 @@ void se_insight_free(se_report *rep)
 
 		free(in->handling_by_manager.data);
 		free(in->handling_by_source.data);
+		free(in->sm_leads);
+		free(in->sm_grid.data);
 		free(in->sm);
 		free(in->sm_manager);
-		free(in->first_move_by_manager.v);
-		free(in->first_move_by_source.v);
+		free(in->first_move.v);
+		free(in->first_move.col2);
 		free(in->stays.v);
 		free(in->to_won.v);
 		free(in->to_close.v);

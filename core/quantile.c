@@ -24,11 +24,23 @@ int se_samples_add(se_samples *s, int64_t row, uint32_t col, int64_t v)
 		v = INT32_MAX;
 	if (v < 0)
 		v = 0;
+	if (s->n == 0 || (int32_t)row < s->lo)
+		s->lo = (int32_t)row;
+	if (s->n == 0 || (int32_t)row > s->hi)
+		s->hi = (int32_t)row;
 	s->v[s->n].row = (int32_t)row;
 	s->v[s->n].col = col;
 	s->v[s->n].v = (int32_t)v;
 	s->n++;
 	return SE_OK;
+}
+
+int se_samples_add2(se_samples *s, int64_t row, uint32_t col, uint32_t col2, int64_t v)
+{
+	if (SE_VEC_RESERVE(s->col2, s->cap2, s->n + 1, 1024) != SE_OK)
+		return SE_ENOMEM;
+	s->col2[s->n] = col2;
+	return se_samples_add(s, row, col, v);
 }
 
 static void quant_of(se_quant *q, int32_t *v, size_t n)
@@ -115,7 +127,7 @@ static void *qrows_thread(void *arg)
 	return NULL;
 }
 
-int se_qtable_build(se_qtable *q, se_samples *s, uint32_t width)
+static int build(se_qtable *q, const se_samples *s, uint32_t width)
 {
 	int64_t lo = INT64_MAX, hi = INT64_MIN;
 	size_t groups, *start = NULL;
@@ -129,12 +141,8 @@ int se_qtable_build(se_qtable *q, se_samples *s, uint32_t width)
 		rc = SE_OK;
 		goto out;
 	}
-	for (size_t i = 0; i < s->n; i++) {
-		if (s->v[i].row < lo)
-			lo = s->v[i].row;
-		if (s->v[i].row > hi)
-			hi = s->v[i].row;
-	}
+	lo = s->lo; /* kept as the samples came: no pass over them for it */
+	hi = s->hi;
 	q->lo = lo;
 	q->nb = hi - lo + 1;
 	groups = (size_t)q->nb * width;
@@ -179,8 +187,36 @@ out:
 	free_row_hists(rows, q->nb);
 	free(start);
 	free(vals);
+	return rc;
+}
+
+static void free_samples(se_samples *s)
+{
 	free(s->v);
+	free(s->col2);
 	memset(s, 0, sizeof *s);
+}
+
+int se_qtable_build(se_qtable *q, se_samples *s, uint32_t width)
+{
+	int rc = build(q, s, width);
+
+	free_samples(s);
+	return rc;
+}
+
+int se_qtable_build2(se_qtable *q, uint32_t width, se_qtable *q2, uint32_t width2, se_samples *s)
+{
+	int rc = build(q, s, width);
+
+	memset(q2, 0, sizeof *q2);
+	q2->width = width2;
+	if (rc == SE_OK && s->n > 0) {
+		for (size_t i = 0; i < s->n; i++)
+			s->v[i].col = s->col2[i];
+		rc = build(q2, s, width2);
+	}
+	free_samples(s);
 	return rc;
 }
 

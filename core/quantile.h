@@ -20,6 +20,11 @@ typedef struct se_sample {
 typedef struct se_samples {
 	se_sample *v;
 	size_t n, cap;
+	int32_t lo, hi;    /* the lowest and highest row added (when n > 0) */
+	uint32_t *col2;    /* a second column per sample (se_samples_add2), for a
+	                    * second table over the same rows and values: 4 bytes
+	                    * a sample instead of another 12 */
+	size_t cap2;
 } se_samples;
 
 typedef struct se_quant {
@@ -34,11 +39,17 @@ typedef struct se_qtable {
 
 /* Appends a sample; v is clamped to 0 .. INT32_MAX.  0 or SE_ENOMEM. */
 int se_samples_add(se_samples *s, int64_t row, uint32_t col, int64_t v);
+/* The same with the sample's column in the second table; every sample of
+ * s is added this way or none.  0 or SE_ENOMEM. */
+int se_samples_add2(se_samples *s, int64_t row, uint32_t col, uint32_t col2, int64_t v);
 
 /* Groups the samples by (row, column) with a counting sort, then takes the
  * quantiles of each group and of each whole row (column width).  Frees the
  * samples.  0 or SE_ENOMEM. */
 int se_qtable_build(se_qtable *q, se_samples *s, uint32_t width);
+/* Both tables of samples added with se_samples_add2: q by the first
+ * column (width), q2 by the second (width2).  Frees the samples. */
+int se_qtable_build2(se_qtable *q, uint32_t width, se_qtable *q2, uint32_t width2, se_samples *s);
 
 /* A quantile cell, or NULL when the row or column is outside the table. */
 const se_quant *se_qtable_at(const se_qtable *q, int64_t row, uint32_t col);

@@ -377,6 +377,7 @@ typedef struct insight_job {
 	size_t n_pos;
 	int64_t *codes;
 	size_t n_codes;
+	size_t cap_blob, cap_deals, cap_events; /* room in blob, kept (and pos / 2S), codes */
 } insight_job;
 
 #define INSIGHT_QUEUE 2          /* chunks handed over but not yet taken */
@@ -386,6 +387,8 @@ typedef struct insight_worker {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	insight_job *head, *tail;
+	insight_job *spare;          /* jobs done with, for the next chunks: their
+	                              * buffers are reused, not faulted in anew */
 	int queued;
 	int closed;                  /* no more jobs */
 	int nomem;
@@ -454,7 +457,10 @@ static void *insight_main(void *arg)
 		pthread_mutex_unlock(&w->mu);
 		if (!w->nomem && insight_chunk(w, j) != SE_OK)
 			w->nomem = 1; /* read by the first thread only after the join */
-		free_job(j);
+		pthread_mutex_lock(&w->mu);
+		j->next = w->spare;
+		w->spare = j;
+		pthread_mutex_unlock(&w->mu);
 	}
 }
 
@@ -473,8 +479,13 @@ static void hand_over(insight_worker *w, insight_job *j)
 	pthread_mutex_unlock(&w->mu);
 }
 
+/* Starts the worker when the back half has work (channels, velocity,
+ * forecast, backtest): for handling and the diagnostics alone the front
+ * half is all, and copying chunks over would be the only thing it did. */
 static int start_worker(insight_worker *w, se_report *rep)
 {
+	if (!(rep->compute & (SE_REPORT_CHANNELS | SE_REPORT_VELOCITY | SE_REPORT_FORECAST | SE_REPORT_BACKTEST)))
+		return 0;
 	memset(w, 0, sizeof *w);
 	w->rep = rep;
 	if (pthread_mutex_init(&w->mu, NULL) != 0)
@@ -505,31 +516,62 @@ static int stop_worker(insight_worker *w)
 		w->head = j->next;
 		free_job(j);
 	}
+	while (w->spare != NULL) {
+		insight_job *j = w->spare;
+
+		w->spare = j->next;
+		free_job(j);
+	}
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
 	return w->nomem;
 }
 
+/* Makes the array at p (a T **, read and written with memcpy as vec.h
+ * does) hold n elements of size elem, its capacity *cap; 0 or -1. */
+static int grow(void *p, size_t *cap, size_t n, size_t elem)
+{
+	void *old, *np;
+
+	if (n <= *cap)
+		return 0;
+	memcpy(&old, p, sizeof old);
+	if ((np = realloc(old, n * elem)) == NULL)
+		return -1;
+	memcpy(p, &np, sizeof np);
+	*cap = n;
+	return 0;
+}
+
 /* A job for the worker: a copy of the chunk, room for its deals'
- * trimmed evaluations. */
-static insight_job *new_job(const se_report *rep, const void *blob, size_t size,
+ * trimmed evaluations; a spare one the worker is done with when there is. */
+static insight_job *new_job(insight_worker *w, const se_report *rep, const void *blob, size_t size,
                             const se_chunk_view *v)
 {
-	insight_job *j = calloc(1, sizeof *j);
-	size_t events = 0;
+	insight_job *j;
+	size_t events = 0, deals = v->n_deals ? v->n_deals : 1;
 	int stages = 1;
 
-	if (j == NULL)
+	pthread_mutex_lock(&w->mu);
+	if ((j = w->spare) != NULL)
+		w->spare = j->next;
+	pthread_mutex_unlock(&w->mu);
+	if (j == NULL && (j = calloc(1, sizeof *j)) == NULL)
 		return NULL;
+	j->next = NULL;
+	j->n_kept = 0;
+	j->n_pos = j->n_codes = 0;
 	for (uint32_t i = 0; i < v->n_deals; i++)
 		events += v->deals[i].n_events;
 	for (int f = 0; f < rep->rules->n_funnels; f++)
 		if (rep->rules->funnels[f].n_stages > stages)
 			stages = rep->rules->funnels[f].n_stages;
-	if ((j->blob = malloc(size ? size : 1)) == NULL ||
-	    (j->kept = malloc((v->n_deals ? v->n_deals : 1) * sizeof *j->kept)) == NULL ||
-	    (j->pos = malloc((v->n_deals ? v->n_deals : 1) * 2 * (size_t)stages * sizeof *j->pos)) == NULL ||
-	    (j->codes = malloc((events ? events : 1) * sizeof *j->codes)) == NULL) {
+	size_t cap_pos = j->cap_deals; /* pos has 2 * stages a deal */
+
+	if (grow(&j->blob, &j->cap_blob, size ? size : 1, 1) != 0 ||
+	    grow(&j->codes, &j->cap_events, events ? events : 1, sizeof *j->codes) != 0 ||
+	    grow(&j->pos, &cap_pos, deals, 2 * (size_t)stages * sizeof *j->pos) != 0 ||
+	    grow(&j->kept, &j->cap_deals, deals, sizeof *j->kept) != 0) {
 		free_job(j);
 		return NULL;
 	}
@@ -582,7 +624,7 @@ static int consume_chunk(void *ud, const void *blob, size_t size, se_error *err)
 
 	if ((rc = se_history_view(blob, size, &v, err)) != SE_OK)
 		return rc;
-	if (p->worker != NULL && (job = new_job(p->rep, blob, size, &v)) == NULL)
+	if (p->worker != NULL && (job = new_job(p->worker, p->rep, blob, size, &v)) == NULL)
 		return se_error_set(err, SE_ENOMEM, "out of memory");
 	ev = v.events;
 	for (uint32_t i = 0; i < v.n_deals; i++) {

@@ -78,6 +78,14 @@ typedef struct se_sm_cell {
 	int64_t leads, won;
 } se_sm_cell;
 
+/* A lead as the pass records it for those cells: 16 bytes, the manager's
+ * top bit saying whether it was won. */
+typedef struct se_sm_lead {
+	int64_t bucket;
+	uint32_t source, manager_won;
+} se_sm_lead;
+#define SE_SM_WON 0x80000000u
+
 /* Backtest: one replay of history as of a cutoff date. */
 typedef struct se_backtest_cut {
 	int64_t cutoff;                /* UTC seconds */
@@ -104,14 +112,14 @@ typedef struct se_backtest_cut {
 /* A stay at a pre-sale stage, for the time-aware forecast (timecast.c):
  * when it began and ended, and the deal's first outcome after it began. */
 typedef struct se_spell {
-	uint32_t manager;
-	int32_t stage;
 	int64_t start;                 /* the stay began */
 	int64_t end;                   /* it ended (next resolving event elsewhere); INT64_MAX: lasts now */
 	int64_t outcome_t;             /* first won or closing event after start; INT64_MAX: none */
-	int32_t outcome;               /* enum se_outcome (survival.h) of that event */
 	int64_t amount;                /* kopecks */
-} se_spell;
+	uint32_t manager;
+	int16_t stage;                 /* < SE_MAX_STAGES */
+	int16_t outcome;               /* enum se_outcome (survival.h) of that event */
+} se_spell;                            /* 40 bytes: one per stay, millions of them */
 
 /* Months of the time-aware forecast by close month: the as-of month and
  * the ones after it. */
@@ -119,7 +127,7 @@ typedef struct se_spell {
 
 typedef struct se_insight {
 	se_grid handling_by_manager, handling_by_source;  /* se_handling_cell */
-	se_samples first_move_by_manager, first_move_by_source;
+	se_samples first_move;         /* by manager, and by source in col2 */
 	se_qtable q_first_move_by_manager, q_first_move_by_source;
 	se_cohort_cell *style;         /* [manager], leads in the range */
 	se_samples stays;              /* row = stage * 2 + (0 latest, 1 total) */
@@ -134,8 +142,13 @@ typedef struct se_insight {
 	se_money *close_month;         /* forecast by month: [month - close_lo] x 4 sums */
 	int64_t close_lo, close_nb;
 	se_grid *source_pairs;         /* one per pair: se_pair_cell by source */
-	se_sm_cell *sm;                /* by (bucket, source, manager), sorted after the pass */
-	size_t n_sm, cap_sm;
+	se_sm_lead *sm_leads;          /* a record per lead during the pass (channels only) */
+	size_t n_sm_leads, cap_sm_leads;
+	se_grid sm_grid;               /* instead, when sources x managers is small: counts
+	                                * by [bucket][source * n_manager + manager] */
+	int sm_in_grid;
+	se_sm_cell *sm;                /* by (bucket, source, manager), merged after the pass */
+	size_t n_sm;
 	se_sm_cell *sm_manager;        /* by (bucket, manager), every source together */
 	size_t n_sm_manager;
 	int64_t style_periods;         /* buckets in which the team had leads */

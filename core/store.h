@@ -100,8 +100,9 @@ void se_store_free_names(char **names, uint32_t count);
 /* The deal_id text of deal number id (for examples in reports). */
 int se_store_deal_key(se_store *st, int64_t id, char *buf, size_t size, se_error *err);
 /* The time of the latest event stored (UTC seconds), 0 when there is none:
- * where the data ends, for the backtest's cutoffs.  A full scan (no index
- * on ts): called only when a backtest is asked for. */
+ * where the data ends, for the backtest's cutoffs.  Kept by the history
+ * cache (meta.cache_last_ts) when it covers every event, else a full scan
+ * (no index on ts): called only when a backtest is asked for. */
 int se_store_last_ts(se_store *st, int64_t *ts, se_error *err);
 
 /* Splits one JSON object into its top-level members with SQLite's JSON

@@ -39,11 +39,7 @@ int se_cif_build(se_cif *c, se_surv_obs *obs, size_t n)
 
 int se_cif_build_sorted(se_cif *c, const se_surv_obs *obs, size_t n)
 {
-	double s = 1, f = 0;
-	size_t at_risk = n, k = 0;
-
 	memset(c, 0, sizeof *c);
-	c->n_obs = n;
 	if (n == 0)
 		return 0;
 	c->time = malloc(n * sizeof *c->time);
@@ -53,6 +49,16 @@ int se_cif_build_sorted(se_cif *c, const se_surv_obs *obs, size_t n)
 		se_cif_free(c);
 		return -2;
 	}
+	se_cif_fill_sorted(c, obs, n);
+	return 0;
+}
+
+void se_cif_fill_sorted(se_cif *c, const se_surv_obs *obs, size_t n)
+{
+	double s = 1, f = 0;
+	size_t at_risk = n, k = 0;
+
+	c->n_obs = n;
 	for (size_t i = 0; i < n;) {
 		int64_t u = obs[i].t;
 		size_t d = 0, d1 = 0, all = 0;
@@ -74,7 +80,39 @@ int se_cif_build_sorted(se_cif *c, const se_surv_obs *obs, size_t n)
 		at_risk -= all;
 	}
 	c->n = k;
-	return 0;
+}
+
+void se_cif_fill_where(se_cif *c, const se_surv_obs *obs, const uint8_t *level, size_t n, uint8_t min_level,
+                       size_t kept)
+{
+	double s = 1, f = 0;
+	size_t at_risk = kept, k = 0;
+
+	c->n_obs = kept;
+	for (size_t i = 0; i < n;) {
+		int64_t u = obs[i].t;
+		size_t d = 0, d1 = 0, all = 0;
+
+		/* a time's group: the kept observations at u (counted without
+		 * branching on which are kept: a group of none changes nothing) */
+		for (; i < n && obs[i].t == u; i++) {
+			size_t in = level[i] >= min_level;
+
+			all += in;
+			d += in & (obs[i].outcome != SE_OUT_CENSORED);
+			d1 += in & (obs[i].outcome == SE_OUT_WON);
+		}
+		if (d > 0) {
+			f += s * (double)d1 / (double)at_risk;
+			s *= 1 - (double)d / (double)at_risk;
+			c->time[k] = u;
+			c->surv[k] = s;
+			c->cif[k] = f;
+			k++;
+		}
+		at_risk -= all;
+	}
+	c->n = k;
 }
 
 void se_cif_at(const se_cif *c, int64_t t, double *surv, double *cif)

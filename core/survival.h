@@ -42,8 +42,14 @@ typedef struct se_cif {
 int se_cif_build(se_cif *c, se_surv_obs *obs, size_t n);
 /* The same from observations already in se_cif_order (no sort). */
 int se_cif_build_sorted(se_cif *c, const se_surv_obs *obs, size_t n);
-/* qsort comparator: by duration, outcomes before censorings at a time. */
-int se_cif_order(const void *a, const void *b);
+/* The same into the caller's arrays c->time, c->surv and c->cif, which
+ * have room for n (one estimate after another in the same memory). */
+void se_cif_fill_sorted(se_cif *c, const se_surv_obs *obs, size_t n);
+/* The same over the observations of obs[0..n) whose level[] is at least
+ * min_level (kept: how many they are), without copying them out: the
+ * estimate for a subset, such as the cases that lasted past some time. */
+void se_cif_fill_where(se_cif *c, const se_surv_obs *obs, const uint8_t *level, size_t n, uint8_t min_level,
+                       size_t kept);
 void se_cif_free(se_cif *c);
 
 /* S(t) and CIF_won(t), right-continuous (outcomes at t included). */

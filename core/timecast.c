@@ -25,23 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A manager's shrunk win rate from a stage over the team's, from a rates
- * row ([manager] closed and won); 1 when the team has no closed deal. */
-static double manager_ratio(const se_rate_cell *row, uint32_t n_manager, uint32_t m, double k)
-{
-	int64_t tw = 0, tc = 0;
-	double team;
-
-	for (uint32_t i = 0; i < n_manager; i++) {
-		tw += row[i].won;
-		tc += row[i].closed;
-	}
-	if (tc == 0 || tw == 0)
-		return 1;
-	team = (double)tw / (double)tc;
-	return se_shrink(row[m].won, row[m].closed, team, k) / team;
-}
-
 typedef struct target {
 	int64_t at;                /* T */
 	int now;                   /* the open deals are those open now (not at T) */
@@ -84,39 +67,199 @@ static se_money round_money(double v)
 	return v >= 0 ? (se_money)(v + 0.5) : -(se_money)(-v + 0.5);
 }
 
-/* A history at stage s as of T, with how long its stay was seen to last
- * (which landmarks it belongs to). */
+/* The histories at stage s as of T: each one's observation, and the
+ * last landmark its stay was seen to last past (it belongs to the
+ * estimates of that landmark and those below). */
 typedef struct hist {
-	se_surv_obs o;
-	int64_t seen;
+	se_surv_obs *o;
+	uint8_t *past;
 } hist;
 
-static int by_obs(const void *a, const void *b)
+/* The last landmark l > 0 that a stay seen for `seen` lasted past, or 0. */
+static uint8_t past_landmark(int64_t seen)
 {
-	return se_cif_order(&((const hist *)a)->o, &((const hist *)b)->o);
+	int l = 0;
+
+	while (l + 1 < N_LANDMARKS && seen > landmarks[l + 1])
+		l++;
+	return (uint8_t)l;
 }
 
-/* Open deals by landmark, then by spell order. */
-typedef struct opened {
-	int landmark;
-	uint32_t spell;
-} opened;
-
-static int by_landmark(const void *pa, const void *pb)
+/* An int64 as an unsigned key of the same order. */
+static uint64_t ukey(int64_t v)
 {
-	const opened *a = pa, *b = pb;
-
-	if (a->landmark != b->landmark)
-		return a->landmark < b->landmark ? -1 : 1;
-	return a->spell < b->spell ? -1 : a->spell > b->spell;
+	return (uint64_t)v ^ UINT64_C(0x8000000000000000);
 }
 
-static void add_deal(const se_report *rep, const target *tg, const se_spell *sp, const se_cif *cif, double *sum,
-                     double *msum, const int64_t *mstart)
+/* One pre-sale stage's stays, ordered once for every target: by spell,
+ * the outcomes by time to them, and all by start, latest first (a
+ * censored history's time is T - start).  Each target's histories are a
+ * filter and a merge of the two orders, already in se_cif_order by time
+ * (the estimate only groups equal times), so no target sorts.  The
+ * ordered copies carry what the merge reads, so it reads them in order. */
+typedef struct stay {
+	uint64_t key;              /* the order's */
+	int64_t start, end, outcome_t;
+	int32_t outcome;
+} stay;
+
+typedef struct stage_stays {
+	uint32_t *all;             /* spell order */
+	stay *by_outcome;          /* outcome_t - start, ascending */
+	stay *by_start;            /* start, descending */
+	size_t n, n_outcome;
+} stage_stays;
+
+/* LSD radix sort of v[0..n) by key, 11 bits a pass, skipping the digits
+ * all keys share; tmp holds n more.  Linear: the stays number a few per
+ * deal, and are sorted once per stage. */
+#define RADIX_BITS 11
+static void sort_stays(stay *v, stay *tmp, size_t n)
+{
+	uint64_t all_or = 0, all_and = ~UINT64_C(0);
+	stay *src = v, *dst = tmp, *t;
+
+	for (size_t i = 0; i < n; i++) {
+		all_or |= v[i].key;
+		all_and &= v[i].key;
+	}
+	for (int shift = 0; shift < 64; shift += RADIX_BITS) {
+		size_t count[1 << RADIX_BITS] = { 0 }, sum = 0;
+		const uint64_t mask = (1u << RADIX_BITS) - 1;
+
+		if ((((all_or ^ all_and) >> shift) & mask) == 0)
+			continue; /* every key has this digit */
+		for (size_t i = 0; i < n; i++)
+			count[(src[i].key >> shift) & mask]++;
+		for (size_t d = 0; d <= mask; d++) {
+			size_t c = count[d];
+
+			count[d] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			dst[count[(src[i].key >> shift) & mask]++] = src[i];
+		t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != v)
+		memcpy(v, src, n * sizeof *v);
+}
+
+static void free_stays(stage_stays *st, int n)
+{
+	for (int s = 0; st != NULL && s < n; s++) {
+		free(st[s].all);
+		free(st[s].by_outcome);
+		free(st[s].by_start);
+	}
+	free(st);
+}
+
+/* The stays of every pre-sale stage of f, ordered; NULL when out of memory. */
+static stage_stays *order_stays(const se_insight *in, const se_funnel *f)
+{
+	stage_stays *st = calloc((size_t)f->n_stages + 1, sizeof *st);
+	size_t most = 1;
+	stay *tmp = NULL;
+
+	if (st == NULL)
+		return NULL;
+	for (size_t i = 0; i < in->n_spells; i++)
+		st[in->spells[i].stage].n++;
+	for (int s = 0; s < f->n_stages; s++) {
+		size_t n = st[s].n ? st[s].n : 1;
+
+		if (n > most)
+			most = n;
+		if ((st[s].all = malloc(n * sizeof *st[s].all)) == NULL ||
+		    (st[s].by_outcome = malloc(n * sizeof *st[s].by_outcome)) == NULL ||
+		    (st[s].by_start = malloc(n * sizeof *st[s].by_start)) == NULL)
+			goto nomem;
+		st[s].n = 0;
+	}
+	if ((tmp = malloc(most * sizeof *tmp)) == NULL)
+		goto nomem;
+	for (size_t i = 0; i < in->n_spells; i++) {
+		const se_spell *sp = &in->spells[i];
+		stage_stays *g = &st[sp->stage];
+
+		g->all[g->n] = (uint32_t)i;
+		g->by_start[g->n++] = (stay){ ~ukey(sp->start), sp->start, sp->end, sp->outcome_t, sp->outcome };
+		if (sp->outcome != SE_OUT_CENSORED)
+			g->by_outcome[g->n_outcome++] = (stay){ ukey(sp->outcome_t - sp->start), sp->start, sp->end,
+				                                sp->outcome_t, sp->outcome };
+	}
+	for (int s = 0; s < f->n_stages; s++) {
+		sort_stays(st[s].by_outcome, tmp, st[s].n_outcome);
+		sort_stays(st[s].by_start, tmp, st[s].n);
+	}
+	free(tmp);
+	return st;
+nomem:
+	free(tmp);
+	free_stays(st, f->n_stages);
+	return NULL;
+}
+
+/* The histories at a stage as of T, in order of time: the outcomes
+ * before T by their time, merged with the censored ones (every other stay
+ * begun before T) by T - start.  Returns how many. */
+static size_t histories(const stage_stays *g, int64_t at, const hist *h, int *seen_in_time)
+{
+	const stay *a = g->by_outcome, *a_end = a + g->n_outcome, *b = g->by_start, *b_end = b + g->n;
+	size_t n = 0;
+
+	*seen_in_time = 1;
+	while (b < b_end && b->start >= at) /* latest first: begun at or after T */
+		b++;
+	for (;;) {
+		while (a < a_end && !(a->start < at && a->outcome_t < at)) /* next outcome before T */
+			a++;
+		while (b < b_end && b->outcome != SE_OUT_CENSORED && b->outcome_t < at) /* next censored at T */
+			b++;
+		if (a == a_end && b == b_end)
+			return n;
+		if (b == b_end || (a != a_end && a->outcome_t - a->start <= at - b->start)) {
+			int64_t seen = (a->end < at ? a->end : at) - a->start;
+
+			h->past[n] = past_landmark(seen);
+			h->o[n] = (se_surv_obs){ a->outcome_t - a->start, a->outcome };
+			*seen_in_time &= seen <= h->o[n++].t;
+			a++;
+		} else {
+			int64_t seen = (b->end < at ? b->end : at) - b->start;
+
+			h->past[n] = past_landmark(seen);
+			h->o[n] = (se_surv_obs){ at - b->start, SE_OUT_CENSORED };
+			*seen_in_time &= seen <= h->o[n++].t;
+			b++;
+		}
+	}
+}
+
+/* The first of h[0..n) (in order of time) whose time is above t. */
+static size_t after(const se_surv_obs *o, size_t n, int64_t t)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (o[mid].t <= t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void add_deal(const se_report *rep, const target *tg, const se_spell *sp, const se_cif *cif,
+                     const double *ratios, double *sum, double *msum, const int64_t *mstart)
 {
 	int64_t age = tg->at > sp->start ? tg->at - sp->start : 0;
-	double ratio = manager_ratio(&tg->rates[(size_t)sp->stage * rep->n_manager], rep->n_manager, sp->manager,
-	                             rep->shrinkage);
+	double ratio = ratios[sp->manager];
 	double p = se_cif_won_between(cif, age, 0, rep->horizon) * ratio;
 
 	sum[(size_t)sp->stage * rep->n_manager + sp->manager] += (double)sp->amount * (p > 1 ? 1 : p);
@@ -133,73 +276,144 @@ static void add_deal(const se_report *rep, const target *tg, const se_spell *sp,
 	}
 }
 
-/* The histories are sorted once per stage; each landmark's subset is a
- * filter of that order, so no landmark sorts again. */
-static int estimate(const se_report *rep, const se_insight *in, const se_funnel *f, const target *tg)
+/* Every manager's shrunk win rate from a stage over the team's (as
+ * manager_ratio), the team's sums taken once. */
+static void manager_ratios(const se_rate_cell *row, uint32_t n_manager, double k, double *out)
+{
+	int64_t tw = 0, tc = 0;
+	double team;
+
+	for (uint32_t i = 0; i < n_manager; i++) {
+		tw += row[i].won;
+		tc += row[i].closed;
+	}
+	for (uint32_t m = 0; m < n_manager; m++) {
+		if (tc == 0 || tw == 0) {
+			out[m] = 1;
+			continue;
+		}
+		team = (double)tw / (double)tc;
+		out[m] = se_shrink(row[m].won, row[m].closed, team, k) / team;
+	}
+}
+
+/* The estimate's memory, taken once for every target of a funnel: room
+ * for all the stays (the histories, their landmark subset, the open deals
+ * and the curves built from them). */
+typedef struct work {
+	double *sum, *ratios;
+	hist h;
+	se_spell *op;              /* the open deals, copied in landmark order */
+	uint8_t *lm;
+	se_cif cif;
+} work;
+
+static void free_work(work *w)
+{
+	free(w->sum);
+	free(w->ratios);
+	free(w->h.o);
+	free(w->h.past);
+	free(w->op);
+	free(w->lm);
+	se_cif_free(&w->cif);
+}
+
+static int alloc_work(work *w, const se_report *rep, const se_insight *in, const se_funnel *f)
 {
 	size_t cells = (size_t)f->n_stages * rep->n_manager, n_sp = in->n_spells ? in->n_spells : 1;
-	double *sum = calloc(cells ? cells : 1, sizeof *sum), msum[SE_TIME_MONTHS] = { 0 };
-	hist *h = malloc(n_sp * sizeof *h);
-	se_surv_obs *obs = malloc(n_sp * sizeof *obs);
-	opened *op = malloc(n_sp * sizeof *op);
-	int64_t mstart[SE_TIME_MONTHS + 1];
-	int rc = SE_ENOMEM;
 
-	if (sum == NULL || h == NULL || obs == NULL || op == NULL)
-		goto out;
+	memset(w, 0, sizeof *w);
+	w->sum = malloc((cells ? cells : 1) * sizeof *w->sum);
+	w->ratios = malloc((rep->n_manager ? rep->n_manager : 1) * sizeof *w->ratios);
+	w->h.o = malloc(n_sp * sizeof *w->h.o);
+	w->h.past = malloc(n_sp);
+	w->op = malloc(n_sp * sizeof *w->op);
+	w->lm = malloc(n_sp);
+	w->cif.time = malloc(n_sp * sizeof *w->cif.time);
+	w->cif.surv = malloc(n_sp * sizeof *w->cif.surv);
+	w->cif.cif = malloc(n_sp * sizeof *w->cif.cif);
+	if (!w->sum || !w->ratios || !w->h.o || !w->h.past || !w->op || !w->lm || !w->cif.time || !w->cif.surv ||
+	    !w->cif.cif) {
+		free_work(w);
+		return SE_ENOMEM;
+	}
+	return SE_OK;
+}
+
+/* Each landmark's subset of the histories is a filter of their order;
+ * the open deals go by landmark, then by spell (the order of the sums). */
+static void estimate(const se_report *rep, const se_insight *in, const se_funnel *f, const stage_stays *stays,
+                     work *w, const target *tg)
+{
+	size_t cells = (size_t)f->n_stages * rep->n_manager;
+	double *sum = w->sum, msum[SE_TIME_MONTHS] = { 0 }, *ratios = w->ratios;
+	const hist *h = &w->h;
+	se_spell *op = w->op;
+	uint8_t *lm = w->lm;
+	int64_t mstart[SE_TIME_MONTHS + 1];
+
+	memset(sum, 0, (cells ? cells : 1) * sizeof *sum);
 	for (int i = 0; tg->months != NULL && i <= SE_TIME_MONTHS; i++)
 		mstart[i] = se_report_month_start(rep, tg->month_lo + i);
 	for (int s = 0; s < f->won; s++) {
-		size_t nh = 0, no = 0;
+		const stage_stays *g = &stays[s];
+		size_t nh, no = 0, count[N_LANDMARKS + 1] = { 0 }, past[N_LANDMARKS + 1] = { 0 };
+		int seen_in_time;
 
 		if (!f->stages[s].presale)
 			continue;
-		for (size_t i = 0; i < in->n_spells; i++) {
-			const se_spell *sp = &in->spells[i];
+		nh = histories(g, tg->at, h, &seen_in_time);
+		/* past[l]: how many were seen longer than landmark l */
+		for (size_t i = 0; i < nh; i++)
+			past[h->past[i]]++;
+		for (int l = N_LANDMARKS - 1; l > 0; l--)
+			past[l - 1] += past[l];
+		/* the open deals by landmark, in spell order within one (a
+		 * counting sort: stable) */
+		for (size_t i = 0; i < g->n; i++) {
+			const se_spell *sp = &in->spells[g->all[i]];
 
-			if (sp->stage != s || sp->start >= tg->at)
-				continue;
-			h[nh].seen = (sp->end < tg->at ? sp->end : tg->at) - sp->start;
-			if (sp->outcome != SE_OUT_CENSORED && sp->outcome_t < tg->at)
-				h[nh++].o = (se_surv_obs){ sp->outcome_t - sp->start, sp->outcome };
-			else
-				h[nh++].o = (se_surv_obs){ tg->at - sp->start, SE_OUT_CENSORED };
+			if (is_open(sp, tg)) {
+				lm[i] = (uint8_t)landmark_of(tg->at > sp->start ? tg->at - sp->start : 0);
+				count[lm[i] + 1]++;
+				no++;
+			}
 		}
-		for (size_t i = 0; i < in->n_spells; i++) {
-			const se_spell *sp = &in->spells[i];
-
-			if (sp->stage == s && is_open(sp, tg))
-				op[no++] = (opened){ landmark_of(tg->at > sp->start ? tg->at - sp->start : 0), (uint32_t)i };
-		}
-		qsort(h, nh, sizeof *h, by_obs);
-		qsort(op, no, sizeof *op, by_landmark);
+		if (no == 0)
+			continue;
+		for (int l = 0; l < N_LANDMARKS; l++)
+			count[l + 1] += count[l];
+		for (size_t i = 0; i < g->n; i++)
+			if (is_open(&in->spells[g->all[i]], tg))
+				op[count[lm[i]]++] = in->spells[g->all[i]];
+		manager_ratios(&tg->rates[(size_t)s * rep->n_manager], rep->n_manager, rep->shrinkage, ratios);
 		for (size_t j = 0; j < no;) {
-			int l = op[j].landmark;
-			size_t n = 0;
-			se_cif cif;
+			int l = landmark_of(tg->at > op[j].start ? tg->at - op[j].start : 0);
 
-			/* the stays at s before T that were still there at the landmark */
-			for (size_t i = 0; i < nh; i++)
-				if (l == 0 || h[i].seen > landmarks[l])
-					obs[n++] = h[i].o;
-			if (se_cif_build_sorted(&cif, obs, n) != 0)
-				goto out;
-			for (; j < no && op[j].landmark == l; j++)
-				add_deal(rep, tg, &in->spells[op[j].spell], &cif, sum, msum, mstart);
-			se_cif_free(&cif);
+			/* the stays at s before T that were still there at the
+			 * landmark: none of them in the histories' prefix that
+			 * ended by then, when no stay was seen longer than its time */
+			if (l == 0) {
+				se_cif_fill_sorted(&w->cif, h->o, nh);
+			} else {
+				size_t from = seen_in_time ? after(h->o, nh, landmarks[l]) : 0;
+
+				se_cif_fill_where(&w->cif, h->o + from, h->past + from, nh - from, (uint8_t)l, past[l]);
+			}
+			for (; j < no; j++) {
+				const se_spell *sp = &op[j];
+
+				if (landmark_of(tg->at > sp->start ? tg->at - sp->start : 0) != l)
+					break;
+				add_deal(rep, tg, sp, &w->cif, ratios, sum, msum, mstart);
+			}
 		}
 	}
 	for (size_t c = 0; c < cells; c++)
 		tg->fc[c] = round_money(sum[c]);
 	for (int m = 0; tg->months != NULL && m < SE_TIME_MONTHS; m++)
 		tg->months[m] = round_money(msum[m]);
-	rc = SE_OK;
-out:
-	free(sum);
-	free(h);
-	free(obs);
-	free(op);
-	return rc;
 }
 
 int se_timecast_finish(se_report *rep, se_error *err)
@@ -208,21 +422,37 @@ int se_timecast_finish(se_report *rep, se_error *err)
 		const se_funnel *f = &rep->rules->funnels[fi];
 		se_insight *in = &rep->agg[fi].in;
 		size_t cells = (size_t)f->n_stages * rep->n_manager;
+		stage_stays *stays = NULL;
+		work w;
 
+		if (rep->compute & (SE_REPORT_FORECAST | SE_REPORT_BACKTEST)) {
+			if ((stays = order_stays(in, f)) == NULL)
+				return se_error_set(err, SE_ENOMEM, "out of memory");
+			if (alloc_work(&w, rep, in, f) != SE_OK) {
+				free_stays(stays, f->n_stages);
+				return se_error_set(err, SE_ENOMEM, "out of memory");
+			}
+		}
 		if (rep->compute & SE_REPORT_FORECAST) {
 			target now = { rep->as_of, 1, rep->agg[fi].rates, NULL, NULL, in->time_month, 0 };
 
 			in->time_month_lo = now.month_lo = se_report_month_of(rep, rep->as_of);
-			if ((in->time_fc = now.fc = calloc(cells ? cells : 1, sizeof *in->time_fc)) == NULL ||
-			    estimate(rep, in, f, &now) != SE_OK)
+			if ((in->time_fc = now.fc = calloc(cells ? cells : 1, sizeof *in->time_fc)) == NULL) {
+				free_work(&w);
+				free_stays(stays, f->n_stages);
 				return se_error_set(err, SE_ENOMEM, "out of memory");
+			}
+			estimate(rep, in, f, stays, &w, &now);
 		}
 		for (int j = 0; (rep->compute & SE_REPORT_BACKTEST) && j < in->n_cuts; j++) {
 			se_backtest_cut *c = &in->cuts[j];
 			target t = { c->cutoff, 0, c->rates, c->time_fc, &c->time_deals, NULL, 0 };
 
-			if (estimate(rep, in, f, &t) != SE_OK)
-				return se_error_set(err, SE_ENOMEM, "out of memory");
+			estimate(rep, in, f, stays, &w, &t);
+		}
+		if (stays != NULL) {
+			free_work(&w);
+			free_stays(stays, f->n_stages);
 		}
 		free(in->spells);
 		in->spells = NULL;

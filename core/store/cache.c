@@ -19,6 +19,7 @@
  */
 #include "store_int.h"
 #include <malloc.h>
+#include <stdio.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +141,55 @@ static int load_chunk(se_store *st, se_history_builder *b, int64_t chunk, se_err
 	return rc;
 }
 
+/* The latest event time of a chunk about to be written, for
+ * meta.cache_last_ts (a report's backtest would otherwise scan every
+ * event for it). */
+static void note_max_ts(se_store *st, const void *blob, size_t size)
+{
+	se_chunk_view v;
+	size_t events = 0;
+
+	if (se_history_view(blob, size, &v, NULL) != SE_OK)
+		return;
+	for (uint32_t i = 0; i < v.n_deals; i++)
+		events += v.deals[i].n_events;
+	for (size_t i = 0; i < events; i++)
+		if (v.events[i].ts > st->written_max_ts)
+			st->written_max_ts = v.events[i].ts;
+}
+
+/* meta.cache_last_ts after a refresh: the latest of what it held and of
+ * what this refresh wrote, or the latter alone when the cache was built
+ * from nothing.  Left unset for a cache built before it was kept (a
+ * report then asks the events). */
+static int keep_last_ts(se_store *st, int64_t covered, se_error *err)
+{
+	int64_t old = covered == 0 ? INT64_MIN : meta_get_int(st, "cache_last_ts", INT64_MIN);
+
+	if (covered != 0 && old == INT64_MIN)
+		return SE_OK;
+	return meta_set_int(st, "cache_last_ts", old > st->written_max_ts ? old : st->written_max_ts, err);
+}
+
+/* The latest event time: kept by the history cache when it covers every
+ * event, else (a cache built before it was kept, or behind) a scan of the
+ * events. */
+int se_store_last_ts(se_store *st, int64_t *ts, se_error *err)
+{
+	int64_t covered = meta_get_int(st, "cache_rowid", -1), last = meta_get_int(st, "cache_last_ts", INT64_MIN);
+	sqlite3_stmt *s = st->stmt[ST_LAST_TS];
+	int rc;
+
+	if (last != INT64_MIN && covered == query_int(st->stmt[ST_MAX_EVENT], 0)) {
+		*ts = last;
+		return SE_OK;
+	}
+	rc = sqlite3_step(s);
+	*ts = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? SE_OK : db_error(st, err, "reading the latest event time");
+}
+
 static int store_chunk(se_store *st, se_history_builder *b, int64_t chunk, se_error *err)
 {
 	sqlite3_stmt *put = st->stmt[ST_CHUNK_PUT];
@@ -149,6 +199,7 @@ static int store_chunk(se_store *st, se_history_builder *b, int64_t chunk, se_er
 
 	if ((rc = se_history_builder_pack(b, &blob, &size, err)) != SE_OK)
 		return rc;
+	note_max_ts(st, blob, size);
 	se_history_builder_detail(b, &detail, &detail_size);
 	sqlite3_bind_int64(put, 1, chunk);
 	sqlite3_bind_blob64(put, 2, blob, size, SQLITE_STATIC);
@@ -291,6 +342,7 @@ static int refresh(se_store *st, int rebuild, se_error *err)
 		rc = se_store_commit(st, err);
 		goto out;
 	}
+	st->written_max_ts = INT64_MIN;
 	if (covered > top || rebuild) { /* events were deleted behind our back: start over */
 		if ((rc = exec_sql(st, "DELETE FROM deal_chunk", err)) != SE_OK)
 			goto out;
@@ -320,7 +372,8 @@ static int refresh(se_store *st, int rebuild, se_error *err)
 	}
 	if (rc != SE_OK)
 		goto out;
-	if ((rc = meta_set_int(st, "cache_rowid", last, err)) != SE_OK)
+	if ((rc = keep_last_ts(st, covered, err)) != SE_OK ||
+	    (rc = meta_set_int(st, "cache_rowid", last, err)) != SE_OK)
 		goto out;
 	rc = se_store_commit(st, err);
 out:
@@ -371,6 +424,18 @@ int64_t se_store_rows_from_memory(const se_store *st)
 	return st->refreshed_from_memory;
 }
 
+/* SQLite's page cache while the chunks stream through it: each page is
+ * read once, so a small cache, recycled, serves as well as the 32 MB one
+ * the imports want, without the fresh pages (and their page faults) a
+ * large one takes on the way.  Constant statements. */
+static void scan_cache(se_store *st, int scanning)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof sql, "PRAGMA cache_size = %d", scanning ? -1024 : -(32768 >> st->mem_shift));
+	sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+}
+
 /* Chunks are read with incremental blob I/O straight into one reused,
  * malloc-aligned buffer: a single copy, and the packed structs can be read
  * in place without unaligned access. */
@@ -386,6 +451,7 @@ int se_store_each_chunk(se_store *st, se_chunk_fn fn, void *ud, se_error *err)
 	st->cache_rebuilt = 0;
 	if ((rc = se_store_refresh(st, err)) != SE_OK)
 		return rc;
+	scan_cache(st, 1);
 	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(s, 0);
 		int brc = blob ? sqlite3_blob_reopen(blob, id)
@@ -431,6 +497,7 @@ int se_store_each_chunk(se_store *st, se_chunk_fn fn, void *ud, se_error *err)
 	}
 	sqlite3_reset(s);
 	sqlite3_blob_close(blob);
+	scan_cache(st, 0);
 	free(buf);
 	if (rc == SE_OK && step != SQLITE_DONE)
 		return db_error(st, err, "reading the history cache");

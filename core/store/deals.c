@@ -378,13 +378,3 @@ int se_store_deal_key(se_store *st, int64_t id, char *buf, size_t size, se_error
 		return se_error_set(err, SE_EDB, "deal %lld not found", (long long)id);
 	return db_error(st, err, "reading a deal");
 }
-
-int se_store_last_ts(se_store *st, int64_t *ts, se_error *err)
-{
-	sqlite3_stmt *s = st->stmt[ST_LAST_TS];
-	int rc = sqlite3_step(s);
-
-	*ts = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-	sqlite3_reset(s);
-	return rc == SQLITE_ROW ? SE_OK : db_error(st, err, "reading the latest event time");
-}

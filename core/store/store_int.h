@@ -134,6 +134,7 @@ struct se_store {
 	unsigned mem_shift;          /* se_store_lower_memory(): budgets >> this */
 	int readonly;                /* SE_STORE_READONLY */
 	int chunk_corrupt;           /* a refresh met a chunk it cannot read */
+	int64_t written_max_ts;      /* the latest event time in the chunks a refresh wrote */
 	int cache_rebuilt;           /* se_store_cache_rebuilt() */
 	void (*warn)(void *ud, const char *message);
 	void *warn_ud;
