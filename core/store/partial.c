@@ -34,10 +34,8 @@
 #define KEEP_FINGERPRINTS 4
 
 static const char partial_schema[] =
-	/* the first triggers, before prefixes: rows they kept may be stale */
-	"DROP TRIGGER IF EXISTS deal_chunk_put;"
-	"DROP TRIGGER IF EXISTS deal_chunk_set;"
-	"DROP TRIGGER IF EXISTS deal_chunk_gone;"
+	/* Runs when the triggers are missing: rows kept without them may be
+	 * stale, so they go. */
 	"DROP TABLE IF EXISTS chunk_partial;"
 	"CREATE TABLE IF NOT EXISTS chunk_partial(fp INTEGER NOT NULL, chunk INTEGER NOT NULL,"
 	" data BLOB NOT NULL, PRIMARY KEY(fp, chunk));"
