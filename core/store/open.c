@@ -32,11 +32,11 @@ static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS currency(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
 	/* A rowid table: new events append, and the history cache catches up
 	 * by reading the rows above the last one it covers, in rowid order.
-	 * The unique event_key index is the dedup.  No index on deal: it would
-	 * cost more at import than all the rest together. */
+	 * The two unique indexes below are the dedup.  No index on deal: it
+	 * would cost more at import than all the rest together. */
 	"CREATE TABLE IF NOT EXISTS event("
 	" id INTEGER PRIMARY KEY,"
-	" event_key TEXT NOT NULL UNIQUE,"
+	" event_key TEXT NOT NULL,"
 	" deal INTEGER NOT NULL REFERENCES deal(id),"
 	" ts INTEGER NOT NULL,"
 	" status INTEGER NOT NULL REFERENCES status(id),"
@@ -46,6 +46,18 @@ static const char schema_sql[] =
 	" amount REAL,"
 	" pipeline INTEGER REFERENCES pipeline(id),"
 	" currency INTEGER REFERENCES currency(id));"
+	/* Dedup.  A content key is a hash: in one index of all keys each new
+	 * one lands on a random page, so a large store rewrote most of the
+	 * index into the WAL at every commit.  But a content key's time is
+	 * part of what it hashes, so (ts, event_key) is unique exactly when
+	 * event_key is, and a file in time order appends to that index.  The
+	 * CSV's own event ids, usually increasing, keep an index of their own.
+	 * (Stores made before this keep their single UNIQUE(event_key): the
+	 * same statements work on both.) */
+	"CREATE UNIQUE INDEX IF NOT EXISTS event_id_key ON event(event_key)"
+	" WHERE event_key < 'content:' OR event_key >= 'content;';"
+	"CREATE UNIQUE INDEX IF NOT EXISTS event_content_key ON event(ts, event_key)"
+	" WHERE event_key >= 'content:' AND event_key < 'content;';"
 	"CREATE TABLE IF NOT EXISTS deal_chunk(id INTEGER PRIMARY KEY, data BLOB NOT NULL,"
 	" detail BLOB NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
@@ -141,8 +153,7 @@ static int prepare_all(se_store *st, se_error *err)
 		/* An event_id already stored is a duplicate, whatever its deal or
 		 * time say: the first stored version wins. */
 		{ ST_EVENT_INSERT,
-		  "INSERT INTO event(" EVENT_COLUMNS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
-		  " ON CONFLICT(event_key) DO NOTHING" },
+		  "INSERT OR IGNORE INTO event(" EVENT_COLUMNS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)" },
 		{ ST_META_GET, "SELECT value FROM meta WHERE key = ?1" },
 		{ ST_META_SET, "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)" },
 		{ ST_MAX_EVENT, "SELECT coalesce(max(id), 0) FROM event" },
