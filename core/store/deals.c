@@ -262,6 +262,11 @@ int se_deal_numbers_get(se_deal_numbers *dn, const char *key, size_t len, int64_
 	return se_strmap_put(dn->map, key, len, *id);
 }
 
+void se_deal_numbers_prefetch(const se_deal_numbers *dn, const char *key, size_t len)
+{
+	se_strmap_prefetch(dn->map, key, len);
+}
+
 int se_store_use_lent_deal(se_store *st, const char *key, size_t len, int64_t lent_id, int is_new,
                            int64_t *id, se_error *err)
 {
