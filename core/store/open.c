@@ -22,6 +22,11 @@
 /* A commit that leaves this many frames (16 MiB) in the WAL asks the
  * checkpointer thread to copy them into the database file. */
 #define CHECKPOINT_FRAMES 1024
+/* ... and past this many (64 MiB) waits until it has.  SQLite starts the
+ * WAL over only when a write transaction begins with every frame copied;
+ * a writer that went straight on to its next batch found the copy always
+ * still running, and the WAL grew to the size of the whole import. */
+#define CHECKPOINT_WAIT_FRAMES 4096
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS deal(id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);"
@@ -264,12 +269,15 @@ static void *checkpointer_main(void *arg)
 		if (ck->stop)
 			break;
 		ck->pending = 0;
+		ck->busy = 1;
 		pthread_mutex_unlock(&ck->mu);
 		/* PASSIVE: copies what no reader still needs, never waits for the
 		 * writer.  A failure leaves the frames for the next one (or the
 		 * close's checkpoint): nothing is lost either way. */
 		sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 		pthread_mutex_lock(&ck->mu);
+		ck->busy = 0;
+		pthread_cond_broadcast(&ck->cv);
 	}
 	pthread_mutex_unlock(&ck->mu);
 	return NULL;
@@ -312,7 +320,7 @@ static void checkpointer_stop(se_store *st)
 		return;
 	pthread_mutex_lock(&ck->mu);
 	ck->stop = 1;
-	pthread_cond_signal(&ck->cv);
+	pthread_cond_broadcast(&ck->cv);
 	pthread_mutex_unlock(&ck->mu);
 	pthread_join(ck->thread, NULL);
 	pthread_cond_destroy(&ck->cv);
@@ -321,7 +329,7 @@ static void checkpointer_stop(se_store *st)
 	memset(ck, 0, sizeof *ck);
 }
 
-static void checkpoint_soon(se_store *st)
+static void checkpoint_soon(se_store *st, int wait)
 {
 	checkpointer *ck = &st->ckpt;
 
@@ -333,7 +341,9 @@ static void checkpoint_soon(se_store *st)
 	}
 	pthread_mutex_lock(&ck->mu);
 	ck->pending = 1;
-	pthread_cond_signal(&ck->cv);
+	pthread_cond_broadcast(&ck->cv);
+	while (wait && (ck->pending || ck->busy))
+		pthread_cond_wait(&ck->cv, &ck->mu);
 	pthread_mutex_unlock(&ck->mu);
 }
 
@@ -520,7 +530,7 @@ int se_store_commit(se_store *st, se_error *err)
 	if (rc == SE_OK)
 		st->in_tx = 0;
 	if (rc == SE_OK && st->wal_frames >= CHECKPOINT_FRAMES)
-		checkpoint_soon(st);
+		checkpoint_soon(st, st->wal_frames >= CHECKPOINT_WAIT_FRAMES);
 	return rc;
 }
 

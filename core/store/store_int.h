@@ -40,6 +40,7 @@ typedef struct checkpointer {
 	sqlite3 *db;
 	int started;
 	int pending;              /* a commit asked for a checkpoint */
+	int busy;                 /* a checkpoint is running */
 	int stop;
 } checkpointer;
 
