@@ -83,27 +83,39 @@ se_strmap *se_strmap_new(void)
 	return m;
 }
 
-/* Slot arrays of a few MiB and more (a million deal keys take 80) sit on
- * 2 MiB pages where the system allows it: each lookup is a random access,
- * and on 4 KiB pages most of them also missed the TLB; filling the array
- * took a page fault per 4 KiB. */
+/* Slot arrays of a few MiB and more (a million deal keys take 80) are
+ * mapped on their own, on 2 MiB pages where the system allows it: each
+ * lookup is a random access, and on 4 KiB pages most of them also missed
+ * the TLB.  Their own mapping also gives the memory back when the map
+ * grows or goes, where malloc may keep it in its heap. */
 #define HUGE_PAGE ((size_t)2 << 20)
+
+static size_t slots_bytes(size_t n)
+{
+	return (n * sizeof(slot) + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+}
 
 static slot *slots_alloc(size_t n)
 {
-	size_t bytes = n * sizeof(slot);
 	void *p;
 
-	if (bytes < 2 * HUGE_PAGE)
+	if (n * sizeof(slot) < 2 * HUGE_PAGE)
 		return calloc(n, sizeof(slot));
-	bytes = (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-	if ((p = aligned_alloc(HUGE_PAGE, bytes)) == NULL)
+	p = mmap(NULL, slots_bytes(n), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
 		return NULL;
 #ifdef MADV_HUGEPAGE
-	madvise(p, bytes, MADV_HUGEPAGE); /* a hint: 4 KiB pages work too */
+	madvise(p, slots_bytes(n), MADV_HUGEPAGE); /* a hint: 4 KiB pages work too */
 #endif
-	memset(p, 0, bytes);
-	return p;
+	return p; /* zeroed */
+}
+
+static void slots_free(slot *slots, size_t n)
+{
+	if (n * sizeof(slot) < 2 * HUGE_PAGE)
+		free(slots);
+	else if (slots != NULL)
+		munmap(slots, slots_bytes(n));
 }
 
 static void free_blocks(block *b)
@@ -121,7 +133,7 @@ void se_strmap_free(se_strmap *m)
 	if (m == NULL)
 		return;
 	free_blocks(m->blocks);
-	free(m->slots);
+	slots_free(m->slots, m->mask + 1);
 	free(m);
 }
 
@@ -185,7 +197,7 @@ static int grow_slots(se_strmap *m)
 		if (old->used)
 			*find_slot(ns, ncount - 1, slot_key(old), old->len, old->hash) = *old;
 	}
-	free(m->slots);
+	slots_free(m->slots, m->mask + 1);
 	m->slots = ns;
 	m->mask = ncount - 1;
 	return SE_OK;

@@ -147,6 +147,9 @@ typedef struct delta_row {
 	uint32_t deal, status, pipeline, manager, source;
 } delta_row;
 
+/* deals.c: the memory the deal maps may take in this transaction. */
+size_t deal_maps_bytes(const se_store *st);
+
 /* open.c: errors, statements, transactions. */
 int db_error(se_store *st, se_error *err, const char *what);
 int exec_sql(se_store *st, const char *sql, se_error *err);
