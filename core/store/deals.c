@@ -19,8 +19,10 @@
 #define DEAL_CACHE_MAX ((1 << 20) - 1)
 /* While the full map is lent to the reader, the store's own map only
  * catches the deals the reader could not number (past DEAL_CACHE_MAX):
- * half the size, so both fit an import's memory budget. */
-#define DEAL_CACHE_LENT_MAX ((1 << 18) - 1)
+ * an eighth of the size (10 MiB), so both fit an import's 200 MiB with the
+ * kept rows and SQLite's cache.  Rows come in time order, so the deals a
+ * row names again are mostly recent ones, which this map still holds. */
+#define DEAL_CACHE_LENT_MAX ((1 << 17) - 1)
 /* A store with at most this many deals has all their keys loaded when an
  * import starts, so a key not in the map is new without asking SQLite. */
 #define DEAL_PRELOAD_MAX DEAL_CACHE_MAX
