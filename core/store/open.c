@@ -22,11 +22,11 @@
 /* A commit that leaves this many frames (16 MiB) in the WAL asks the
  * checkpointer thread to copy them into the database file. */
 #define CHECKPOINT_FRAMES 1024
-/* ... and past this many (64 MiB) waits until it has.  SQLite starts the
+/* ... and past this many (128 MiB) waits until it has.  SQLite starts the
  * WAL over only when a write transaction begins with every frame copied;
  * a writer that went straight on to its next batch found the copy always
  * still running, and the WAL grew to the size of the whole import. */
-#define CHECKPOINT_WAIT_FRAMES 4096
+#define CHECKPOINT_WAIT_FRAMES 8192
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS deal(id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);"
