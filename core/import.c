@@ -218,7 +218,34 @@ typedef struct pipeline {
 	const se_csv_record *hdr;
 } pipeline;
 
-static int slab_add(slab *sb, const row_text *row, const se_event_in *ev, se_deal_numbers *deals)
+/* Deal lookups are the store's costliest per-row work that needs no
+ * SQLite: done here, on the reader's side, when the store lends them, for
+ * a whole slab at once.  The map is large and each key a random place in
+ * it, so the keys a few rows ahead are asked for early: the memory reads
+ * overlap instead of waiting one after the other.  Numbers go to new deals
+ * in row order, as one at a time would give them. */
+#define DEAL_PREFETCH 12
+
+static void number_deals(slab *sb, se_deal_numbers *deals)
+{
+	if (deals == NULL)
+		return;
+	for (size_t i = 0; i < sb->n && i < DEAL_PREFETCH; i++)
+		se_deal_numbers_prefetch(deals, sb->bytes + sb->rows[i].off[F_DEAL_ID],
+		                         sb->rows[i].len[F_DEAL_ID]);
+	for (size_t i = 0; i < sb->n; i++) {
+		slab_row *r = &sb->rows[i];
+
+		if (i + DEAL_PREFETCH < sb->n)
+			se_deal_numbers_prefetch(deals, sb->bytes + r[DEAL_PREFETCH].off[F_DEAL_ID],
+			                         r[DEAL_PREFETCH].len[F_DEAL_ID]);
+		if (se_deal_numbers_get(deals, sb->bytes + r->off[F_DEAL_ID], r->len[F_DEAL_ID], &r->deal,
+		                        &r->deal_is_new) != SE_OK)
+			r->deal = 0; /* full or out of memory: the store interns this one itself */
+	}
+}
+
+static int slab_add(slab *sb, const row_text *row, const se_event_in *ev)
 {
 	size_t need = 0;
 	slab_row *r = &sb->rows[sb->n];
@@ -234,11 +261,6 @@ static int slab_add(slab *sb, const row_text *row, const se_event_in *ev, se_dea
 	r->present = 0;
 	r->deal = 0;
 	r->deal_is_new = 0;
-	/* Deal lookups are the store's costliest per-row work that needs no
-	 * SQLite: done here, on the reader's side, when the store lends them. */
-	if (deals != NULL &&
-	    se_deal_numbers_get(deals, row->ptr[F_DEAL_ID], row->len[F_DEAL_ID], &r->deal, &r->deal_is_new) != SE_OK)
-		r->deal = 0; /* full or out of memory: the store interns this one itself */
 	for (int f = 0; f < F_COUNT; f++) {
 		if (row->ptr[f] == NULL)
 			continue;
@@ -312,7 +334,7 @@ static int read_one(pipeline *pl, const se_csv_record *rec, slab *sb)
 	}
 	if (im_accept_row(im, &row, &ev) != SE_OK)
 		return SE_OK;
-	return slab_add(sb, &row, &ev, im->deals);
+	return slab_add(sb, &row, &ev);
 }
 
 static void *reader_main(void *arg)
@@ -346,12 +368,15 @@ static void *reader_main(void *arg)
 		}
 		im_progress(im, se_csv_offset(pl->csv), 0);
 		if (sb->n == SLAB_ROWS) {
+			number_deals(sb, im->deals);
 			push_full(pl, sb);
 			sb = take_free(pl);
 		}
 	}
-	if (sb != NULL)
+	if (sb != NULL) {
+		number_deals(sb, im->deals);
 		push_full(pl, sb); /* the last, partial slab (or an empty one) */
+	}
 	pthread_mutex_lock(&pl->mu);
 	pl->reader_rc = rc < 0 ? rc : SE_OK;
 	pl->reader_done = 1;

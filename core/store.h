@@ -68,6 +68,8 @@ void se_store_expect_rows(se_store *st, int64_t rows);
 typedef struct se_deal_numbers se_deal_numbers;
 int se_store_lend_deals(se_store *st, se_deal_numbers **out, se_error *err);
 int se_deal_numbers_get(se_deal_numbers *dn, const char *key, size_t len, int64_t *id, int *is_new);
+/* A hint that key will be looked up soon (see se_strmap_prefetch). */
+void se_deal_numbers_prefetch(const se_deal_numbers *dn, const char *key, size_t len);
 /* The writer's side: stores a deal the reader numbered (is_new) and gives
  * the id to use.  If another connection added deals meanwhile, the
  * reader's numbers are no longer safe: the key is then interned through

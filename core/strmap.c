@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define BLOCK_BYTES (256u << 10)
 
@@ -82,6 +83,41 @@ se_strmap *se_strmap_new(void)
 	return m;
 }
 
+/* Slot arrays of a few MiB and more (a million deal keys take 80) are
+ * mapped on their own, on 2 MiB pages where the system allows it: each
+ * lookup is a random access, and on 4 KiB pages most of them also missed
+ * the TLB.  Their own mapping also gives the memory back when the map
+ * grows or goes, where malloc may keep it in its heap. */
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static size_t slots_bytes(size_t n)
+{
+	return (n * sizeof(slot) + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+}
+
+static slot *slots_alloc(size_t n)
+{
+	void *p;
+
+	if (n * sizeof(slot) < 2 * HUGE_PAGE)
+		return calloc(n, sizeof(slot));
+	p = mmap(NULL, slots_bytes(n), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	madvise(p, slots_bytes(n), MADV_HUGEPAGE); /* a hint: 4 KiB pages work too */
+#endif
+	return p; /* zeroed */
+}
+
+static void slots_free(slot *slots, size_t n)
+{
+	if (n * sizeof(slot) < 2 * HUGE_PAGE)
+		free(slots);
+	else if (slots != NULL)
+		munmap(slots, slots_bytes(n));
+}
+
 static void free_blocks(block *b)
 {
 	while (b != NULL) {
@@ -97,7 +133,7 @@ void se_strmap_free(se_strmap *m)
 	if (m == NULL)
 		return;
 	free_blocks(m->blocks);
-	free(m->slots);
+	slots_free(m->slots, m->mask + 1);
 	free(m);
 }
 
@@ -151,7 +187,7 @@ int se_strmap_get(const se_strmap *m, const char *key, size_t len, int64_t *valu
 static int grow_slots(se_strmap *m)
 {
 	size_t ncount = (m->mask + 1) * 2;
-	slot *ns = calloc(ncount, sizeof *ns);
+	slot *ns = slots_alloc(ncount);
 
 	if (ns == NULL)
 		return SE_ENOMEM;
@@ -161,7 +197,7 @@ static int grow_slots(se_strmap *m)
 		if (old->used)
 			*find_slot(ns, ncount - 1, slot_key(old), old->len, old->hash) = *old;
 	}
-	free(m->slots);
+	slots_free(m->slots, m->mask + 1);
 	m->slots = ns;
 	m->mask = ncount - 1;
 	return SE_OK;
@@ -188,6 +224,14 @@ static const char *copy_key(se_strmap *m, const char *key, size_t len)
 	dst[len] = '\0';
 	b->used += len + 1;
 	return dst;
+}
+
+void se_strmap_prefetch(const se_strmap *m, const char *key, size_t len)
+{
+	const slot *s = &m->slots[(size_t)hash_bytes(key, len) & m->mask];
+
+	__builtin_prefetch(s);
+	__builtin_prefetch((const char *)(s + 1) - 1); /* a slot may straddle two lines */
 }
 
 int se_strmap_put(se_strmap *m, const char *key, size_t len, int64_t value)

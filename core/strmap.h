@@ -27,6 +27,10 @@ size_t se_strmap_bytes(size_t count);
 
 /* 1 and *value when found, 0 when not. */
 int se_strmap_get(const se_strmap *m, const char *key, size_t len, int64_t *value);
+/* Starts loading the slot where key's lookup begins into the cache: a
+ * caller with many keys at hand asks for a few ahead of the one it looks
+ * up, so the misses of a large map overlap instead of queueing. */
+void se_strmap_prefetch(const se_strmap *m, const char *key, size_t len);
 /* Inserts or overwrites; 0, or SE_ENOMEM. */
 int se_strmap_put(se_strmap *m, const char *key, size_t len, int64_t value);
 

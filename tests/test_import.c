@@ -911,6 +911,70 @@ static void test_duplicate_within_file_first_wins(void **state)
 	             "e2|d1|2025-01-16T00:00:00Z|meeting|Ann\n");
 }
 
+/* Without event ids each event is known by its content, and that key is
+ * unique together with its time: duplicates are found within a file, out
+ * of time order, across batches and in a second import. */
+static void test_content_keys_dedup(void **state)
+{
+	fixture *f = *state;
+	static const char rows[] =
+		"deal_id,ts,stage,manager\n"
+		"d1,2025-01-15,new,Ann\n"
+		"d2,2025-01-16,new,Ann\n"
+		"d1,2025-01-17,won,Ann\n"
+		"d2,2025-01-16,new,Bob\n"      /* same deal, time, stage: a duplicate */
+		"d1,2025-01-15,new,Ann\n"      /* earlier than the row before */
+		"d1,2025-01-15,lost,Ann\n"     /* same deal and time, another stage */
+		"d3,2025-01-15,new,Ann\n";     /* same time and stage, another deal */
+
+	write_file("sales.csv", rows);
+	f->opts.batch_rows = 2;
+	import_ok(f, "sales.csv");
+	expect_stats(f, 7, 5, 2, 0);
+	import_ok(f, "sales.csv");
+	expect_stats(f, 7, 0, 7, 0);
+	close_store(f);
+	open_store(f);
+	import_ok(f, "sales.csv");
+	expect_stats(f, 7, 0, 7, 0);
+	expect_query("SELECT deal_id, ts, stage, manager FROM events ORDER BY rowid",
+	             "d1|2025-01-15T00:00:00Z|new|Ann\n"
+	             "d2|2025-01-16T00:00:00Z|new|Ann\n"
+	             "d1|2025-01-17T00:00:00Z|won|Ann\n"
+	             "d1|2025-01-15T00:00:00Z|lost|Ann\n"
+	             "d3|2025-01-15T00:00:00Z|new|Ann\n");
+	expect_query("SELECT count(DISTINCT event_id), min(event_id) GLOB 'content:*' FROM events", "5|1\n");
+}
+
+/* Event ids near the content keys' "content:" in sort order are ids like
+ * any other; one of the content keys' own form is found again at its time
+ * (an events export imported back). */
+static void test_event_ids_beside_content_keys(void **state)
+{
+	fixture *f = *state;
+
+	write_file("sales.csv",
+	           "event_id,deal_id,ts,stage\n"
+	           "content,d1,2025-01-15,new\n"
+	           "content;,d1,2025-01-16,new\n"
+	           "content:9,d1,2025-01-17,new\n"
+	           "content,d2,2025-02-15,won\n"
+	           "content;,d2,2025-02-16,won\n"
+	           "content:9,d2,2025-01-17,won\n");
+	write_file("plain.csv", "deal_id,ts,stage\nd1,2025-01-15,new\n");
+	import_ok(f, "sales.csv");
+	expect_stats(f, 6, 3, 3, 0);
+	import_ok(f, "plain.csv");
+	expect_stats(f, 1, 1, 0, 0);
+	import_ok(f, "plain.csv");
+	expect_stats(f, 1, 0, 1, 0);
+	expect_query("SELECT event_id, deal_id, stage FROM events WHERE length(event_id) < 40 ORDER BY rowid",
+	             "content|d1|new\n"
+	             "content;|d1|new\n"
+	             "content:9|d1|new\n");
+	assert_int_equal(count_events(), 4);
+}
+
 static void test_rejected_rows_are_not_stored(void **state)
 {
 	fixture *f = *state;
@@ -1319,7 +1383,9 @@ int main(void)
 		T(test_same_file_twice),
 		T(test_overlapping_files),
 		T(test_duplicate_within_file_first_wins),
-		T(test_rejected_rows_are_not_stored),
+		T(test_content_keys_dedup),
+	T(test_event_ids_beside_content_keys),
+	T(test_rejected_rows_are_not_stored),
 		T(test_jsonl),
 		T(test_jsonl_invalid_utf8),
 		T(test_jsonl_numbers_as_sqlite_spells_them),

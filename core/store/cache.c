@@ -52,9 +52,11 @@ static int meta_set_int(se_store *st, const char *key, int64_t value, se_error *
 }
 
 /* Rows above the cache mark, read a window at a time so that memory stays
- * bounded however large an import was (2.5 M rows, 120 MB: the fewer the
- * windows, the fewer times a chunk is rewritten). */
-#define DELTA_WINDOW 2500000
+ * bounded however large an import was (1 M rows, 48 MB: the fewer the
+ * windows, the fewer times a chunk is rewritten, but rows come in time
+ * order and deals are numbered as they first appear, so a window touches
+ * mostly the chunks of the deals open in its time). */
+#define DELTA_WINDOW 1000000
 
 static int read_delta(se_store *st, int64_t after, int64_t upto, delta_row *rows, size_t *n,
                       se_error *err)
@@ -158,12 +160,14 @@ static void note_max_ts(se_store *st, const void *blob, size_t size)
 			st->written_max_ts = v.events[i].ts;
 }
 
-/* meta.cache_last_ts after a refresh: the latest of what it held and of
- * what this refresh wrote, or the latter alone when the cache was built
- * from nothing.  Left unset for a cache built before it was kept (a
- * report then asks the events). */
-static int keep_last_ts(se_store *st, int64_t covered, se_error *err)
+/* meta.cache_last_ts with each commit of a refresh (every window's, so a
+ * refresh killed between windows leaves it true of what was committed):
+ * the latest of what it held and of what this refresh wrote so far, or
+ * the latter alone when the cache was built from nothing.  Left unset for
+ * a cache built before it was kept (a report then asks the events). */
+static int keep_last_ts(se_store *st, se_error *err)
 {
+	int64_t covered = st->refresh_covered;
 	int64_t old = covered == 0 ? INT64_MIN : meta_get_int(st, "cache_last_ts", INT64_MIN);
 
 	if (covered != 0 && old == INT64_MIN)
@@ -266,16 +270,33 @@ out:
 	return rc;
 }
 
+/* When the cache covers every row up to the window's last, that is made
+ * durable before the next window: one transaction for a whole refresh put
+ * every chunk it wrote into the WAL at once (hundreds of MB for millions of
+ * deals).  *stop: another connection moved the mark meanwhile (it carries
+ * on from there, and merging further here would count rows twice). */
+static int commit_window(se_store *st, int64_t last, int *stop, se_error *err)
+{
+	int rc;
+
+	if ((rc = keep_last_ts(st, err)) != SE_OK || (rc = meta_set_int(st, "cache_rowid", last, err)) != SE_OK ||
+	    (rc = se_store_commit(st, err)) != SE_OK || (rc = se_store_begin(st, err)) != SE_OK)
+		return rc;
+	*stop = meta_get_int(st, "cache_rowid", 0) != last;
+	return SE_OK;
+}
+
 /* Merges the rows in (after, upto] from SQL, a window at a time; *last is
  * the highest rowid read (unchanged if none).  The window's memory is taken
- * only when there are rows. */
+ * only when there are rows.  contiguous: the cache covers every row up to
+ * after, so each window may be committed on its own. */
 static int merge_from_sql(se_store *st, se_history_builder *b, delta_row **rows, int64_t after,
-                          int64_t upto, int64_t *last, se_error *err)
+                          int64_t upto, int64_t *last, int contiguous, int *stop, se_error *err)
 {
 	size_t n = 0;
 	int rc;
 
-	for (;;) {
+	while (!*stop) {
 		if (*rows == NULL && (*rows = malloc((DELTA_WINDOW >> st->mem_shift) * sizeof **rows)) == NULL)
 			return se_error_set(err, SE_ENOMEM, "out of memory");
 		if ((rc = read_delta(st, after, upto, *rows, &n, err)) != SE_OK)
@@ -285,7 +306,11 @@ static int merge_from_sql(se_store *st, se_history_builder *b, delta_row **rows,
 		after = *last = (*rows)[n - 1].id; /* read in rowid order: the last is the highest */
 		if ((rc = merge_window(st, b, *rows, n, err)) != SE_OK)
 			return rc;
+		if (contiguous && n == (size_t)(DELTA_WINDOW >> st->mem_shift) &&
+		    (rc = commit_window(st, *last, stop, err)) != SE_OK)
+			return rc;
 	}
+	return SE_OK;
 }
 
 /* Merges the rows kept in memory, chunk by chunk, freeing them as it goes. */
@@ -310,7 +335,7 @@ static int refresh(se_store *st, int rebuild, se_error *err)
 	se_history_builder *b = NULL;
 	delta_row *rows = NULL;
 	int64_t covered, top, last, below;
-	int rc;
+	int rc, stop = 0;
 
 	st->refreshed_from_memory = 0;
 	st->chunk_corrupt = 0;
@@ -348,6 +373,7 @@ static int refresh(se_store *st, int rebuild, se_error *err)
 			goto out;
 		covered = 0;
 	}
+	st->refresh_covered = covered;
 	/* Kept rows at or below the mark are in the cache already (another
 	 * connection refreshed it): then they serve nothing. */
 	if (st->cap_state != CAP_NONE && (st->cap_base < covered || st->cap_last > top))
@@ -357,7 +383,7 @@ static int refresh(se_store *st, int rebuild, se_error *err)
 	se_history_builder_key_fetch(b, fetch_event_key, st);
 	last = covered;
 	if (st->cap_state == CAP_NONE) {
-		rc = merge_from_sql(st, b, &rows, covered, INT64_MAX, &last, err);
+		rc = merge_from_sql(st, b, &rows, covered, INT64_MAX, &last, 1, &stop, err);
 	} else {
 		/* Rows (covered, cap_base] come from SQL (a killed import left
 		 * them), (cap_base, cap_last] from memory, and any later ones
@@ -367,12 +393,16 @@ static int refresh(se_store *st, int rebuild, se_error *err)
 		st->refreshed_from_memory = se_history_delta_rows(st->cap);
 		last = st->cap_last;
 		if ((rc = merge_from_capture(st, b, err)) == SE_OK &&
-		    (rc = merge_from_sql(st, b, &rows, covered, st->cap_base, &below, err)) == SE_OK)
-			rc = merge_from_sql(st, b, &rows, st->cap_last, INT64_MAX, &last, err);
+		    (rc = merge_from_sql(st, b, &rows, covered, st->cap_base, &below, 0, &stop, err)) == SE_OK)
+			rc = merge_from_sql(st, b, &rows, st->cap_last, INT64_MAX, &last, 1, &stop, err);
 	}
 	if (rc != SE_OK)
 		goto out;
-	if ((rc = keep_last_ts(st, covered, err)) != SE_OK ||
+	if (stop) { /* the mark is another connection's now */
+		rc = se_store_commit(st, err);
+		goto out;
+	}
+	if ((rc = keep_last_ts(st, err)) != SE_OK ||
 	    (rc = meta_set_int(st, "cache_rowid", last, err)) != SE_OK)
 		goto out;
 	rc = se_store_commit(st, err);

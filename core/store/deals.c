@@ -14,11 +14,18 @@
 #include <string.h>
 
 /* Past this many cached deal keys the map is dropped and refilled lazily:
- * keeps an import's memory bounded however many deals there are. */
-#define DEAL_CACHE_MAX 4000000
+ * keeps an import's memory bounded however many deals there are.  2^20 - 1
+ * keys fit the map's 2^21 slots (80 MiB); one more key would double it. */
+#define DEAL_CACHE_MAX ((1 << 20) - 1)
+/* While the full map is lent to the reader, the store's own map only
+ * catches the deals the reader could not number (past DEAL_CACHE_MAX):
+ * an eighth of the size (10 MiB), so both fit an import's 200 MiB with the
+ * kept rows and SQLite's cache.  Rows come in time order, so the deals a
+ * row names again are mostly recent ones, which this map still holds. */
+#define DEAL_CACHE_LENT_MAX ((1 << 17) - 1)
 /* A store with at most this many deals has all their keys loaded when an
  * import starts, so a key not in the map is new without asking SQLite. */
-#define DEAL_PRELOAD_MAX 2000000
+#define DEAL_PRELOAD_MAX DEAL_CACHE_MAX
 
 struct se_deal_numbers {
 	se_strmap *map;
@@ -28,7 +35,8 @@ struct se_deal_numbers {
 /* ---- interning ---------------------------------------------------------- */
 
 /* Runs "INSERT ... DO NOTHING RETURNING id", falling back to the lookup
- * when the row was there already. */
+ * when the row was there already (or the two the other way round: the
+ * first statement that gives a row gives the id). */
 static int insert_or_find(se_store *st, sqlite3_stmt *ins, sqlite3_stmt *find,
                           const char *text, size_t len, int64_t *id, se_error *err)
 {
@@ -197,7 +205,9 @@ int se_store_intern_deal(se_store *st, const char *key, size_t len, int64_t *id,
 		 * so the lookup sees them). */
 		if ((rc = flush_queued_deals(st, err)) != SE_OK)
 			return rc;
-		rc = insert_or_find(st, st->stmt[ST_DEAL_INSERT], st->stmt[ST_DEAL_FIND], key, len, id, err);
+		/* Most keys that get here are known (a map cleared when full
+		 * forgot them): look first, insert only when not found. */
+		rc = insert_or_find(st, st->stmt[ST_DEAL_FIND], st->stmt[ST_DEAL_INSERT], key, len, id, err);
 		if (rc == SE_OK && *id >= st->next_deal)
 			st->next_deal = *id + 1;
 	}
@@ -205,7 +215,12 @@ int se_store_intern_deal(se_store *st, const char *key, size_t len, int64_t *id,
 		return rc;
 	if (*id > UINT32_MAX)
 		return se_error_set(err, SE_EDB, "more than 4294967295 deals");
-	if (se_strmap_count(st->deal_cache) >= DEAL_CACHE_MAX) {
+	if (st->deal_state == DEALS_LENT) {
+		/* Still lent: the reader's numbers stay good, only this map of
+		 * the keys it could not number starts over. */
+		if (se_strmap_count(st->deal_cache) >= DEAL_CACHE_LENT_MAX)
+			se_strmap_clear(st->deal_cache);
+	} else if (se_strmap_count(st->deal_cache) >= DEAL_CACHE_MAX) {
 		se_strmap_clear(st->deal_cache);
 		st->deal_state = DEALS_PARTIAL;
 	}
@@ -219,6 +234,17 @@ void se_store_expect_rows(se_store *st, int64_t rows)
 	st->expected_rows = rows;
 	if (st->deal_state == DEALS_PARTIAL)
 		st->deal_state = DEALS_UNKNOWN; /* decide again with the new hint */
+}
+
+/* What the deal maps may take during this transaction: the lent one as
+ * numbered so far, and once that is full, the store's own one at its
+ * largest (it grows within the transaction; this is asked at its start). */
+size_t deal_maps_bytes(const se_store *st)
+{
+	if (st->deal_state != DEALS_LENT)
+		return se_strmap_bytes(se_strmap_count(st->deal_cache));
+	return se_strmap_bytes((size_t)st->lent_max) +
+	       (st->lent_max >= DEAL_CACHE_MAX ? se_strmap_bytes(DEAL_CACHE_LENT_MAX) : 0);
 }
 
 int se_store_lend_deals(se_store *st, se_deal_numbers **out, se_error *err)
@@ -260,6 +286,11 @@ int se_deal_numbers_get(se_deal_numbers *dn, const char *key, size_t len, int64_
 	*id = dn->next++;
 	*is_new = 1;
 	return se_strmap_put(dn->map, key, len, *id);
+}
+
+void se_deal_numbers_prefetch(const se_deal_numbers *dn, const char *key, size_t len)
+{
+	se_strmap_prefetch(dn->map, key, len);
 }
 
 int se_store_use_lent_deal(se_store *st, const char *key, size_t len, int64_t lent_id, int is_new,

@@ -13,7 +13,7 @@
  * the rest of the import is read back from SQL instead, as it was before
  * rows were kept (the keys are freed before that read).  1M deals and
  * 3.2M rows take 84 + 44 MiB. */
-#define CAPTURE_BUDGET ((size_t)144 << 20)
+#define CAPTURE_BUDGET ((size_t)136 << 20)
 
 /* ---- rows kept from the import ---------------------------------------------- */
 
@@ -90,8 +90,7 @@ static int capture_check(se_store *st, se_error *err)
 	if (rc != SQLITE_ROW)
 		return db_error(st, err, "reading the last event");
 	st->cap_checked = 1;
-	deal_keys = se_strmap_bytes(st->deal_state == DEALS_LENT ? (size_t)st->lent_max
-	                                                         : se_strmap_count(st->deal_cache));
+	deal_keys = deal_maps_bytes(st);
 	st->cap_limit = deal_keys < (CAPTURE_BUDGET >> st->mem_shift)
 	                       ? (CAPTURE_BUDGET >> st->mem_shift) - deal_keys : 0;
 	if (st->cap_state == CAP_ACTIVE) {

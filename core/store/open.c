@@ -22,6 +22,11 @@
 /* A commit that leaves this many frames (16 MiB) in the WAL asks the
  * checkpointer thread to copy them into the database file. */
 #define CHECKPOINT_FRAMES 1024
+/* ... and past this many (128 MiB) waits until it has.  SQLite starts the
+ * WAL over only when a write transaction begins with every frame copied;
+ * a writer that went straight on to its next batch found the copy always
+ * still running, and the WAL grew to the size of the whole import. */
+#define CHECKPOINT_WAIT_FRAMES 8192
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS deal(id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);"
@@ -32,11 +37,11 @@ static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS currency(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
 	/* A rowid table: new events append, and the history cache catches up
 	 * by reading the rows above the last one it covers, in rowid order.
-	 * The unique event_key index is the dedup.  No index on deal: it would
-	 * cost more at import than all the rest together. */
+	 * The two unique indexes below are the dedup.  No index on deal: it
+	 * would cost more at import than all the rest together. */
 	"CREATE TABLE IF NOT EXISTS event("
 	" id INTEGER PRIMARY KEY,"
-	" event_key TEXT NOT NULL UNIQUE,"
+	" event_key TEXT NOT NULL,"
 	" deal INTEGER NOT NULL REFERENCES deal(id),"
 	" ts INTEGER NOT NULL,"
 	" status INTEGER NOT NULL REFERENCES status(id),"
@@ -46,6 +51,18 @@ static const char schema_sql[] =
 	" amount REAL,"
 	" pipeline INTEGER REFERENCES pipeline(id),"
 	" currency INTEGER REFERENCES currency(id));"
+	/* Dedup.  A content key is a hash: in one index of all keys each new
+	 * one lands on a random page, so a large store rewrote most of the
+	 * index into the WAL at every commit.  But a content key's time is
+	 * part of what it hashes, so (ts, event_key) is unique exactly when
+	 * event_key is, and a file in time order appends to that index.  The
+	 * CSV's own event ids, usually increasing, keep an index of their own.
+	 * (Stores made before this keep their single UNIQUE(event_key): the
+	 * same statements work on both.) */
+	"CREATE UNIQUE INDEX IF NOT EXISTS event_id_key ON event(event_key)"
+	" WHERE event_key < 'content:' OR event_key >= 'content;';"
+	"CREATE UNIQUE INDEX IF NOT EXISTS event_content_key ON event(ts, event_key)"
+	" WHERE event_key >= 'content:' AND event_key < 'content;';"
 	"CREATE TABLE IF NOT EXISTS deal_chunk(id INTEGER PRIMARY KEY, data BLOB NOT NULL,"
 	" detail BLOB NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
@@ -141,8 +158,7 @@ static int prepare_all(se_store *st, se_error *err)
 		/* An event_id already stored is a duplicate, whatever its deal or
 		 * time say: the first stored version wins. */
 		{ ST_EVENT_INSERT,
-		  "INSERT INTO event(" EVENT_COLUMNS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
-		  " ON CONFLICT(event_key) DO NOTHING" },
+		  "INSERT OR IGNORE INTO event(" EVENT_COLUMNS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)" },
 		{ ST_META_GET, "SELECT value FROM meta WHERE key = ?1" },
 		{ ST_META_SET, "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)" },
 		{ ST_MAX_EVENT, "SELECT coalesce(max(id), 0) FROM event" },
@@ -253,12 +269,15 @@ static void *checkpointer_main(void *arg)
 		if (ck->stop)
 			break;
 		ck->pending = 0;
+		ck->busy = 1;
 		pthread_mutex_unlock(&ck->mu);
 		/* PASSIVE: copies what no reader still needs, never waits for the
 		 * writer.  A failure leaves the frames for the next one (or the
 		 * close's checkpoint): nothing is lost either way. */
 		sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 		pthread_mutex_lock(&ck->mu);
+		ck->busy = 0;
+		pthread_cond_broadcast(&ck->cv);
 	}
 	pthread_mutex_unlock(&ck->mu);
 	return NULL;
@@ -301,7 +320,7 @@ static void checkpointer_stop(se_store *st)
 		return;
 	pthread_mutex_lock(&ck->mu);
 	ck->stop = 1;
-	pthread_cond_signal(&ck->cv);
+	pthread_cond_broadcast(&ck->cv);
 	pthread_mutex_unlock(&ck->mu);
 	pthread_join(ck->thread, NULL);
 	pthread_cond_destroy(&ck->cv);
@@ -310,7 +329,7 @@ static void checkpointer_stop(se_store *st)
 	memset(ck, 0, sizeof *ck);
 }
 
-static void checkpoint_soon(se_store *st)
+static void checkpoint_soon(se_store *st, int wait)
 {
 	checkpointer *ck = &st->ckpt;
 
@@ -322,7 +341,9 @@ static void checkpoint_soon(se_store *st)
 	}
 	pthread_mutex_lock(&ck->mu);
 	ck->pending = 1;
-	pthread_cond_signal(&ck->cv);
+	pthread_cond_broadcast(&ck->cv);
+	while (wait && (ck->pending || ck->busy))
+		pthread_cond_wait(&ck->cv, &ck->mu);
 	pthread_mutex_unlock(&ck->mu);
 }
 
@@ -509,7 +530,7 @@ int se_store_commit(se_store *st, se_error *err)
 	if (rc == SE_OK)
 		st->in_tx = 0;
 	if (rc == SE_OK && st->wal_frames >= CHECKPOINT_FRAMES)
-		checkpoint_soon(st);
+		checkpoint_soon(st, st->wal_frames >= CHECKPOINT_WAIT_FRAMES);
 	return rc;
 }
 

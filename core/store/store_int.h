@@ -40,6 +40,7 @@ typedef struct checkpointer {
 	sqlite3 *db;
 	int started;
 	int pending;              /* a commit asked for a checkpoint */
+	int busy;                 /* a checkpoint is running */
 	int stop;
 } checkpointer;
 
@@ -135,6 +136,7 @@ struct se_store {
 	int readonly;                /* SE_STORE_READONLY */
 	int chunk_corrupt;           /* a refresh met a chunk it cannot read */
 	int64_t written_max_ts;      /* the latest event time in the chunks a refresh wrote */
+	int64_t refresh_covered;     /* the cache mark the running refresh started from */
 	int cache_rebuilt;           /* se_store_cache_rebuilt() */
 	void (*warn)(void *ud, const char *message);
 	void *warn_ud;
@@ -146,6 +148,9 @@ typedef struct delta_row {
 	double amount;
 	uint32_t deal, status, pipeline, manager, source;
 } delta_row;
+
+/* deals.c: the memory the deal maps may take in this transaction. */
+size_t deal_maps_bytes(const se_store *st);
 
 /* open.c: errors, statements, transactions. */
 int db_error(se_store *st, se_error *err, const char *what);
