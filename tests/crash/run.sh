@@ -31,7 +31,7 @@ dump() { # DB: everything an import leaves, in a stable order
 		"SELECT 'manager', id, name FROM manager ORDER BY id;" \
 		"SELECT 'source', id, name FROM source ORDER BY id;" \
 		"SELECT 'chunk', id, hex(data), hex(detail) FROM deal_chunk ORDER BY id;" \
-		"SELECT 'mark', value FROM meta WHERE key = 'cache_rowid';"
+		"SELECT 'mark', key, value FROM meta WHERE key IN ('cache_rowid', 'cache_last_ts') ORDER BY key;"
 }
 report() {
 	"$bin" -q --db "$1" --as-of 2026-01-01T00:00:00Z --format csv --report all "$rules"
