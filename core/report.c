@@ -292,7 +292,8 @@ static int keep_prefix(part_pass *pp, int64_t k, se_error *err)
  * events change the last segments, so the next run finds them), and the
  * whole.
  */
-static int partial_pass(pass *p, se_store *st, se_mode mode_override, const char *zone, se_error *err)
+static int partial_pass(pass *p, se_store *st, se_mode mode_override, const char *zone, int *plain,
+                        se_error *err)
 {
 	part_pass pp = { p, NULL, mode_override, 0 };
 	const int64_t *ids = NULL;
@@ -300,8 +301,15 @@ static int partial_pass(pass *p, se_store *st, se_mode mode_override, const char
 	int64_t end, from = 0;
 	int rc, known = 1, changed = 0;
 
+	*plain = 0;
 	if ((rc = se_partials_open(st, se_partial_fingerprint(p->rep, &p->ctx, zone), &pp.ps, err)) != SE_OK)
 		return rc;
+	/* Nothing stored and nothing to keep (a read-only run before any
+	 * writable one): the plain pass streams the chunks more cheaply. */
+	if (!se_partials_any(pp.ps) && !se_partials_can_keep(pp.ps)) {
+		*plain = 1;
+		return se_partials_close(pp.ps, 0, err);
+	}
 	end = se_partials_last_chunk(pp.ps);
 	end = end < 0 ? 0 : end / SE_PARTIAL_SEGMENT + 1;
 	for (int64_t k = end; k >= 1; k--)
@@ -959,6 +967,7 @@ static int build_once(se_report **out, se_store *st, const se_rules *rules,
 	char **pipelines = NULL;
 	uint32_t n_pipeline = 0;
 	insight_worker worker;
+	int plain = 0;
 	pass p;
 	int rc;
 
@@ -983,8 +992,9 @@ static int build_once(se_report **out, se_store *st, const se_rules *rules,
 	if (use_state && !o->recount && !(rep->compute & SE_REPORT_INSIGHTS)) {
 		const char *zone = o->timezone ? o->timezone : rules->timezone ? rules->timezone : "UTC";
 
-		rc = partial_pass(&p, st, o->mode, zone, err);
-	} else {
+		rc = partial_pass(&p, st, o->mode, zone, &plain, err);
+	}
+	if (!use_state || o->recount || (rep->compute & SE_REPORT_INSIGHTS) || (rc == SE_OK && plain)) {
 		if ((rep->compute & SE_REPORT_INSIGHTS) && start_worker(&worker, rep))
 			p.worker = &worker;
 		rc = se_store_each_chunk(st, consume_chunk, &p, err);

@@ -174,6 +174,8 @@ int se_partials_have(const se_partials *p, int64_t key);
 int se_partials_get(se_partials *p, int64_t key, const void **data, size_t *size, se_error *err);
 int se_partials_chunk(se_partials *p, int64_t id, const void **blob, size_t *size, se_error *err);
 int se_partials_can_keep(const se_partials *p);
+/* Whether anything is stored under the fingerprint. */
+int se_partials_any(const se_partials *p);
 int se_partials_keep(se_partials *p, int64_t key, void *data, size_t size);
 int se_partials_close(se_partials *p, int keep, se_error *err);
 /* Drops every stored partial (a full recount on the next run). */

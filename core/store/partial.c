@@ -285,6 +285,11 @@ int se_partials_can_keep(const se_partials *p)
 	return p->can_keep;
 }
 
+int se_partials_any(const se_partials *p)
+{
+	return p->n_keys > 0;
+}
+
 int se_partials_keep(se_partials *p, int64_t key, void *data, size_t size)
 {
 	if (!p->can_keep || SE_VEC_RESERVE(p->keep, p->cap_keep, p->n_keep + 1, 64) != SE_OK) {
