@@ -19,17 +19,21 @@
 
 /* ---- encoding --------------------------------------------------------------- */
 
-/* The non-zero cells of a grid whose cells are `fields` int64s. */
-static void put_grid(se_pbuf *b, const se_grid *g, size_t fields)
+/* The non-zero cells of a row-major table of `rows` x `width` cells of
+ * `fields` int64s, rows numbered from first_row: a count, then each as
+ * (row, column, fields).  Row numbers are zigzag (they may be negative:
+ * grid bucket keys) when signed_rows. */
+static void put_table(se_pbuf *b, const int64_t *data, int64_t first_row, size_t rows, size_t width,
+                      size_t fields, int signed_rows)
 {
 	uint64_t n = 0;
 
 	for (int pass = 0; pass < 2; pass++) {
 		if (pass == 1)
 			se_pbuf_u64(b, n);
-		for (int64_t k = g->lo; k < g->lo + g->nb; k++)
-			for (size_t col = 0; col < g->width; col++) {
-				const int64_t *c = se_grid_at(g, k, col);
+		for (size_t r = 0; r < rows; r++)
+			for (size_t col = 0; col < width; col++) {
+				const int64_t *c = data + (r * width + col) * fields;
 				int any = 0;
 
 				for (size_t i = 0; i < fields; i++)
@@ -40,7 +44,10 @@ static void put_grid(se_pbuf *b, const se_grid *g, size_t fields)
 					n++;
 					continue;
 				}
-				se_pbuf_i64(b, k);
+				if (signed_rows)
+					se_pbuf_i64(b, first_row + (int64_t)r);
+				else
+					se_pbuf_u64(b, (uint64_t)first_row + r);
 				se_pbuf_u64(b, col);
 				for (size_t i = 0; i < fields; i++)
 					se_pbuf_i64(b, c[i]);
@@ -48,34 +55,17 @@ static void put_grid(se_pbuf *b, const se_grid *g, size_t fields)
 	}
 }
 
-/* The non-zero cells of a [stage * n_manager + manager] array of
- * `fields` int64s per cell. */
+/* A grid's non-zero cells (cells of int64s), keyed by bucket. */
+static void put_grid(se_pbuf *b, const se_grid *g)
+{
+	put_table(b, (const int64_t *)(const void *)g->data, g->lo, (size_t)g->nb, g->width,
+	          g->cell / sizeof(int64_t), 1);
+}
+
+/* The non-zero cells of a [stage * n_manager + manager] array. */
 static void put_cells(se_pbuf *b, const int64_t *cells, int n_stages, uint32_t n_manager, size_t fields)
 {
-	uint64_t n = 0;
-
-	for (int pass = 0; pass < 2; pass++) {
-		if (pass == 1)
-			se_pbuf_u64(b, n);
-		for (int s = 0; s < n_stages; s++)
-			for (uint32_t m = 0; m < n_manager; m++) {
-				const int64_t *c = cells + ((size_t)s * n_manager + m) * fields;
-				int any = 0;
-
-				for (size_t i = 0; i < fields; i++)
-					any |= c[i] != 0;
-				if (!any)
-					continue;
-				if (pass == 0) {
-					n++;
-					continue;
-				}
-				se_pbuf_u64(b, (uint64_t)s);
-				se_pbuf_u64(b, m);
-				for (size_t i = 0; i < fields; i++)
-					se_pbuf_i64(b, c[i]);
-			}
-	}
+	put_table(b, cells, 0, (size_t)n_stages, n_manager, fields, 0);
 }
 
 void se_partial_encode(const se_report *rep, se_pbuf *b)
@@ -107,11 +97,11 @@ void se_partial_encode(const se_report *rep, se_pbuf *b)
 	for (int f = 0; f < r->n_funnels; f++) {
 		const se_funnel_agg *a = &rep->agg[f];
 
-		put_grid(b, &a->leads_by_manager, 1);
-		put_grid(b, &a->leads_by_source, 1);
-		put_grid(b, &a->sources, sizeof(se_source_cell) / sizeof(int64_t));
+		put_grid(b, &a->leads_by_manager);
+		put_grid(b, &a->leads_by_source);
+		put_grid(b, &a->sources);
 		for (int p = 0; p < r->funnels[f].n_pairs; p++)
-			put_grid(b, &a->pairs[p], sizeof(se_pair_cell) / sizeof(int64_t));
+			put_grid(b, &a->pairs[p]);
 		put_cells(b, (const int64_t *)a->presale, r->funnels[f].n_stages, rep->n_manager,
 		          sizeof(se_presale_cell) / sizeof(int64_t));
 		put_cells(b, (const int64_t *)a->rates, r->funnels[f].n_stages, rep->n_manager,

@@ -53,6 +53,24 @@ int se_cif_build_sorted(se_cif *c, const se_surv_obs *obs, size_t n)
 	return 0;
 }
 
+/* One time u of the estimate: d events of any kind (d1 of them wins)
+ * among *at_risk, then `all` observations leave the risk set.  Returns the
+ * number of points filled. */
+static size_t add_time(se_cif *c, size_t k, int64_t u, size_t d, size_t d1, size_t *at_risk,
+                       size_t all, double *s, double *f)
+{
+	if (d > 0) {
+		*f += *s * (double)d1 / (double)*at_risk;
+		*s *= 1 - (double)d / (double)*at_risk;
+		c->time[k] = u;
+		c->surv[k] = *s;
+		c->cif[k] = *f;
+		k++;
+	}
+	*at_risk -= all;
+	return k;
+}
+
 void se_cif_fill_sorted(se_cif *c, const se_surv_obs *obs, size_t n)
 {
 	double s = 1, f = 0;
@@ -69,15 +87,7 @@ void se_cif_fill_sorted(se_cif *c, const se_surv_obs *obs, size_t n)
 			if (obs[i].outcome == SE_OUT_WON)
 				d1++;
 		}
-		if (d > 0) {
-			f += s * (double)d1 / (double)at_risk;
-			s *= 1 - (double)d / (double)at_risk;
-			c->time[k] = u;
-			c->surv[k] = s;
-			c->cif[k] = f;
-			k++;
-		}
-		at_risk -= all;
+		k = add_time(c, k, u, d, d1, &at_risk, all, &s, &f);
 	}
 	c->n = k;
 }
@@ -102,15 +112,7 @@ void se_cif_fill_where(se_cif *c, const se_surv_obs *obs, const uint8_t *level, 
 			d += in & (obs[i].outcome != SE_OUT_CENSORED);
 			d1 += in & (obs[i].outcome == SE_OUT_WON);
 		}
-		if (d > 0) {
-			f += s * (double)d1 / (double)at_risk;
-			s *= 1 - (double)d / (double)at_risk;
-			c->time[k] = u;
-			c->surv[k] = s;
-			c->cif[k] = f;
-			k++;
-		}
-		at_risk -= all;
+		k = add_time(c, k, u, d, d1, &at_risk, all, &s, &f);
 	}
 	c->n = k;
 }

@@ -496,6 +496,18 @@ static void out_field(struct out *o, const char *s, int force, int last)
 	out_bytes(o, tmp, n);
 }
 
+/* The amount as the exports write it: empty when none, kopecks only when
+ * the event has them. */
+static void format_amount(char *field, size_t size, const struct event *e)
+{
+	if (e->amount < 0)
+		field[0] = '\0';
+	else if (e->flags & EV_KOPECKS)
+		snprintf(field, size, "%" PRId32 ".%02" PRId32, e->amount / 100, e->amount % 100);
+	else
+		snprintf(field, size, "%" PRId32, e->amount / 100);
+}
+
 /* Days since 1970-01-01 -> civil date (H. Hinnant's algorithm). */
 static void civil_from_days(int64_t z, int *y, int *m, int *d)
 {
@@ -551,13 +563,7 @@ static void write_event(struct out *o, const struct event *e, int id_width,
 	}
 	out_field(o, e->manager == NO_VALUE ? "" : managers[e->manager], some, 0);
 	out_field(o, e->source == NO_VALUE ? "" : sources[e->source], all, 0);
-	if (e->amount < 0)
-		field[0] = '\0';
-	else if (e->flags & EV_KOPECKS)
-		snprintf(field, sizeof field, "%" PRId32 ".%02" PRId32,
-		         e->amount / 100, e->amount % 100);
-	else
-		snprintf(field, sizeof field, "%" PRId32, e->amount / 100);
+	format_amount(field, sizeof field, e);
 	out_field(o, field, all, 0);
 	out_field(o, (e->flags & EV_PIPELINE) ? "Основная" : "", all, 1);
 }
@@ -594,13 +600,7 @@ static void write_narrow(struct out *o, const struct event *e, int deal_width)
 	out_plain(o, statuses[e->status], 0);
 	out_plain(o, e->manager == NO_VALUE ? "" : managers[e->manager], 0);
 	out_plain(o, e->source == NO_VALUE ? "" : sources[e->source], 0);
-	if (e->amount < 0)
-		field[0] = '\0';
-	else if (e->flags & EV_KOPECKS)
-		snprintf(field, sizeof field, "%" PRId32 ".%02" PRId32,
-		         e->amount / 100, e->amount % 100);
-	else
-		snprintf(field, sizeof field, "%" PRId32, e->amount / 100);
+	format_amount(field, sizeof field, e);
 	out_plain(o, field, 0);
 	out_plain(o, (e->flags & EV_PIPELINE) ? "Основная" : "", 1);
 }
