@@ -7,7 +7,11 @@
  * funnel the non-zero cells of each grid as (bucket key, column, fields),
  * then the non-zero pre-sale and rate cells as (stage, manager, fields);
  * then the cube's cells.  Cells are sparse: a chunk's deals touch a few
- * buckets of the report's range.
+ * buckets of the report's range.  Last, 8 bytes (little-endian) of a hash
+ * of everything before them: the structure alone does not notice a
+ * changed byte that still decodes (a count that becomes another count),
+ * and a damaged bucket key could send a grid growing towards 2^63, so no
+ * byte is decoded before the hash matches.
  */
 #include "partial.h"
 #include "cube.h"
@@ -15,7 +19,56 @@
 
 #include <string.h>
 
-#define PARTIAL_MAGIC 0x53455031u /* "SEP1": bump when the format or what it counts changes */
+#define PARTIAL_MAGIC 0x53455032u /* "SEP2": bump when the format or what it counts changes */
+#define CHECK_BYTES 8
+#define BUCKET_LIMIT ((int64_t)1 << 40)
+
+/* ---- the check -------------------------------------------------------------- */
+
+static uint64_t load_le64(const unsigned char *p)
+{
+	uint64_t w = 0;
+
+	for (int i = 0; i < 8; i++)
+		w |= (uint64_t)p[i] << (8 * i);
+	return w;
+}
+
+/* A word at a time (a whole-store partial is megabytes, read on every
+ * run).  Each step is a bijection of the state for a given word and of
+ * the word for a given state, so one changed word always changes the
+ * result; the length comes first, so a cut never matches either. */
+static uint64_t check_hash(const unsigned char *p, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)n;
+	unsigned char tail[8] = { 0 };
+
+	for (; n >= 8; p += 8, n -= 8) {
+		h = (h ^ load_le64(p)) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	memcpy(tail, p, n);
+	h = (h ^ load_le64(tail)) * 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 29;
+	h *= 0xff51afd7ed558ccdull;
+	return h ^ (h >> 32);
+}
+
+/* Appends the check of b's bytes from start on. */
+static void put_check(se_pbuf *b, size_t start)
+{
+	uint64_t h;
+
+	if (b->nomem)
+		return;
+	if (se_vec_reserve(&b->data, &b->cap, b->len + CHECK_BYTES, 1, 4096, 0) != SE_OK) {
+		b->nomem = 1;
+		return;
+	}
+	h = check_hash(b->data + start, b->len - start);
+	for (int i = 0; i < CHECK_BYTES; i++)
+		b->data[b->len++] = (unsigned char)(h >> (8 * i));
+}
 
 /* ---- encoding --------------------------------------------------------------- */
 
@@ -72,6 +125,7 @@ void se_partial_encode(const se_report *rep, se_pbuf *b)
 {
 	const se_rules *r = rep->rules;
 	uint64_t n_unknown = 0;
+	size_t start = b->len;
 
 	se_pbuf_u64(b, PARTIAL_MAGIC);
 	se_pbuf_u64(b, (uint64_t)r->n_funnels);
@@ -110,6 +164,7 @@ void se_partial_encode(const se_report *rep, se_pbuf *b)
 	se_pbuf_u64(b, rep->cube != NULL);
 	if (rep->cube != NULL)
 		se_cube_encode(rep->cube, b);
+	put_check(b, start);
 }
 
 /* ---- merging ----------------------------------------------------------------- */
@@ -127,7 +182,11 @@ static int get_grid(se_preader *rd, se_grid *g, size_t fields, int how)
 
 		for (size_t j = 0; j < fields; j++)
 			v[j] = se_pread_i64(rd);
-		if (rd->bad || col >= g->width)
+		/* Bucket keys are periods of times between 1970 and 9999: a key
+		 * past 2^40 is no bucket, and a grid spanning two such keys
+		 * would overflow its row count (the check makes this a second
+		 * line of defence). */
+		if (rd->bad || col >= g->width || key < -BUCKET_LIMIT || key > BUCKET_LIMIT)
 			return SE_EDB;
 		if ((c = se_grid_cell(g, key, col)) == NULL)
 			return SE_ENOMEM;
@@ -165,10 +224,13 @@ static int get_cells(se_preader *rd, int64_t *cells, int n_stages, uint32_t n_ma
 int se_partial_merge(se_report *rep, const void *data, size_t size)
 {
 	const se_rules *r = rep->rules;
-	se_preader rd = { data, (const unsigned char *)data + size, 0 };
+	const unsigned char *bytes = data;
+	se_preader rd = { bytes, bytes + (size < CHECK_BYTES ? 0 : size - CHECK_BYTES), 0 };
 	uint64_t n_unknown;
 	int rc;
 
+	if (size < CHECK_BYTES || check_hash(bytes, size - CHECK_BYTES) != load_le64(rd.end))
+		return SE_EDB;
 	if (se_pread_u64(&rd) != PARTIAL_MAGIC || se_pread_u64(&rd) != (uint64_t)r->n_funnels)
 		return SE_EDB;
 	rep->deals += se_pread_i64(&rd);
