@@ -27,6 +27,18 @@
 #include <time.h>
 #include <unistd.h>
 
+/* hold_last past this many rows is ignored: a held refresh is one
+ * transaction, and the refresh's own window (store/cache.c) is 1M rows. */
+#define HOLD_MAX_ROWS 1000000
+
+/* Before the import's last commit: with hold_last, that commit, the
+ * refresh and what the caller writes next are one (se_store_release). */
+static void hold_if_asked(importer *im)
+{
+	if (im->opts->hold_last && im->stats->read <= HOLD_MAX_ROWS)
+		se_store_hold(im->st);
+}
+
 /* ---- CSV ------------------------------------------------------------------ */
 
 /* The reader reuses its field memory for every record; the header's names
@@ -492,6 +504,8 @@ static int read_records(importer *im, se_csv *csv, const csv_columns *cols,
 		rc = pl.reader_rc;
 	}
 	/* Before the last commit: queued deals then go in with their rows. */
+	if (rc == SE_OK)
+		hold_if_asked(im);
 	if (rc == SE_OK && im->in_batch)
 		rc = im_commit_batch(im, err);
 out:
@@ -732,12 +746,16 @@ static se_input_format guess_format(const char *path)
 }
 
 /* Ends an import: the last commit (or, after a failure, the open batch
- * abandoned), counts that add up, and the history cache brought up to date. */
+ * abandoned), counts that add up, and the history cache brought up to date.
+ * hold_last: the last commit and the refresh stay open for the caller
+ * (se_store_release), when they fit one refresh window. */
 static int finish_import(importer *im, int rc, se_error *err)
 {
 	se_import_stats *stats = im->stats;
 
 	im_progress(im, 0, 1);
+	if (rc == SE_OK)
+		hold_if_asked(im);
 	if (rc == SE_OK && im->in_batch)
 		rc = im_commit_batch(im, err);
 	stats->read -= im->lost;

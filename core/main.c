@@ -553,10 +553,14 @@ static int run_imports(const cli *c, se_store *st, const se_rules *rules, int *r
 		return EXIT_FAIL;
 	}
 	for (int i = 0; i < c->n_imports; i++) {
+		/* Given the rules, a report follows: the last file's last
+		 * commit waits for the partial counts it keeps (release_import). */
 		se_import_opts o = { .format = c->input_format, .delimiter = c->delimiter, .zone = zone,
 		                     .on_progress = !c->quiet && isatty(STDERR_FILENO) ? print_progress : NULL,
 		                     .on_reject = print_reject, .encoding = c->encoding,
-		                     .columns = rules != NULL ? se_rules_columns(rules) : NULL };
+		                     .columns = rules != NULL ? se_rules_columns(rules) : NULL,
+		                     .hold_last = rules != NULL && i == c->n_imports - 1 && c->adapter == NULL &&
+		                                  c->sync == NULL };
 		se_import_stats s;
 		int rc = se_import_file(st, c->imports[i], &o, &s, &err);
 
@@ -586,6 +590,22 @@ static int run_imports(const cli *c, se_store *st, const se_rules *rules, int *r
 	return status;
 }
 
+/* Commits what the import left open (its last events and cache refresh)
+ * with the partial counts the report build after it kept: one commit, so
+ * no reader (and no kill) finds those events without their partials.
+ * Events kept matter more than the build's error, so a failure here is
+ * the one told.  A no-op when nothing is held. */
+static int release_import(se_store *st, int rc, se_error *err)
+{
+	se_error rel;
+
+	if (se_store_release(st, &rel) != SE_OK) {
+		*err = rel;
+		return rel.code;
+	}
+	return rc;
+}
+
 static int run_alerts(const cli *c, se_script *sc, se_store *st)
 {
 	se_alert_opts o = { .format = c->format, .allow_commands = c->allow_commands,
@@ -600,7 +620,7 @@ static int run_alerts(const cli *c, se_script *sc, se_store *st)
 		fprintf(stderr, "%s: %s declares no rule{}: nothing to evaluate\n", progname, c->script);
 		return EXIT_USAGE;
 	}
-	if (se_report_build(&rep, st, se_script_rules(sc), &c->report, &err) != SE_OK ||
+	if (release_import(st, se_report_build(&rep, st, se_script_rules(sc), &c->report, &err), &err) != SE_OK ||
 	    se_alerts_run(sc, st, rep, &o, stdout, &sum, &err) != SE_OK) {
 		fprintf(stderr, "%s: %s\n", progname, err.msg);
 		se_report_free(rep);
@@ -643,7 +663,7 @@ static int open_store(const cli *c, se_store **st, int readonly, se_error *err)
 static int build_report(const cli *c, se_script *sc, const se_rules *rules, se_store **st,
                         int readonly, const se_report_opts *ro, se_report **rep, se_error *err)
 {
-	int rc = se_report_build(rep, *st, rules, ro, err);
+	int rc = release_import(*st, se_report_build(rep, *st, rules, ro, err), err);
 
 	if (rc == SE_EDB && readonly) {
 		se_error first = *err;
@@ -852,6 +872,11 @@ static int run(cli *c)
 	}
 	status = write_report(c, rep, &wo);
 out:
+	/* A run that stopped before its report still keeps its import. */
+	if (st != NULL && se_store_release(st, &err) != SE_OK) {
+		fprintf(stderr, "%s: %s\n", progname, err.msg);
+		status = EXIT_FAIL;
+	}
 	se_firing_free(firing, wo.n_firing);
 	se_report_free(daily);
 	se_report_free(rep);

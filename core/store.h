@@ -51,6 +51,14 @@ int se_store_begin(se_store *st, se_error *err);
 int se_store_commit(se_store *st, se_error *err);
 void se_store_rollback(se_store *st);
 
+/* From now until se_store_release(), a commit writes what is queued but
+ * leaves the transaction open, and a begin carries on in it: an import's
+ * last batch, the cache refresh after it and whatever the caller writes
+ * next (the kept partial counts) become visible in one commit.  The WAL
+ * grows with all of it, so only for what fits one refresh window.  A
+ * rollback ends the hold too. */
+void se_store_hold(se_store *st);
+
 int se_store_intern(se_store *st, se_dict dict, const char *name, size_t len,
                     uint32_t *id, se_error *err);
 int se_store_intern_deal(se_store *st, const char *key, size_t len, int64_t *id, se_error *err);

@@ -65,6 +65,11 @@ void se_store_on_warning(se_store *st, void (*fn)(void *ud, const char *message)
  * does this itself; it is exposed for recovery after an interrupted import. */
 int se_store_refresh(se_store *st, se_error *err);
 
+/* Commits what an import with hold_last left open (and what was written
+ * since); nothing when nothing is held.  Closing the store without it
+ * rolls that back. */
+int se_store_release(se_store *st, se_error *err);
+
 /* ---- import ------------------------------------------------------------ */
 
 typedef struct se_colmap se_colmap;
@@ -93,6 +98,12 @@ typedef struct se_import_opts {
 	 * (columns{} of the rules script: se_rules_columns); NULL = the
 	 * canonical names. */
 	const se_colmap *columns;
+	/* CSV and JSON Lines files (se_import_file): the last commit and the
+	 * cache refresh are left open for se_store_release(), so what the
+	 * caller writes next (a report's kept partial counts) commits with
+	 * the last events.  Ignored past 1,000,000 rows read: the refresh
+	 * then commits as it goes, to bound the WAL. */
+	int hold_last;
 	/* Import adapters only (se_import_with): */
 	const char *snapshot_time; /* when the inputs were taken; NULL = the date in each file's name */
 } se_import_opts;

@@ -506,7 +506,15 @@ static void check_deal_numbering(se_store *st)
 
 int se_store_begin(se_store *st, se_error *err)
 {
-	int rc = step_done(st, st->stmt[ST_BEGIN], err, "starting a transaction");
+	int rc;
+
+	if (st->held) { /* the held transaction goes on: only its counts start again */
+		st->n_queued = 0;
+		st->tx_inserted = st->tx_ignored = 0;
+		st->cap_checked = 0;
+		return SE_OK;
+	}
+	rc = step_done(st, st->stmt[ST_BEGIN], err, "starting a transaction");
 
 	if (rc == SE_OK)
 		check_deal_numbering(st);
@@ -526,6 +534,10 @@ int se_store_commit(se_store *st, se_error *err)
 		rc = flush_queued(st, err);
 	if (rc != SE_OK)
 		return rc;
+	if (st->hold) {
+		st->held = 1;
+		return SE_OK;
+	}
 	rc = step_done(st, st->stmt[ST_COMMIT], err, "committing");
 	if (rc == SE_OK)
 		st->in_tx = 0;
@@ -534,11 +546,25 @@ int se_store_commit(se_store *st, se_error *err)
 	return rc;
 }
 
+void se_store_hold(se_store *st)
+{
+	st->hold = 1;
+}
+
+int se_store_release(se_store *st, se_error *err)
+{
+	int held = st->held;
+
+	st->hold = st->held = 0;
+	return held && st->in_tx ? se_store_commit(st, err) : SE_OK;
+}
+
 /* Forgets cached ids too: rows they point to may be gone with the rollback. */
 void se_store_rollback(se_store *st)
 {
 	step_done(st, st->stmt[ST_ROLLBACK], NULL, "rolling back");
 	st->in_tx = 0;
+	st->hold = st->held = 0;
 	st->n_queued = 0;
 	st->n_queued_deals = 0;
 	if (st->deal_state == DEALS_LENT)

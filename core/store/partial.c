@@ -99,10 +99,14 @@ static int have_table(se_store *st, int *yes, se_error *err)
 	return SE_OK;
 }
 
+/* In the caller's write transaction when there is one (an import that
+ * holds its last commit): made and kept with its events. */
 static int make_table(se_store *st, se_error *err)
 {
 	int rc;
 
+	if (st->in_tx)
+		return exec_sql(st, partial_schema, err);
 	if ((rc = exec_sql(st, "BEGIN IMMEDIATE", err)) != SE_OK)
 		return rc;
 	if ((rc = exec_sql(st, partial_schema, err)) != SE_OK) {
@@ -150,7 +154,7 @@ int se_partials_open(se_store *st, uint64_t fp, se_partials **out, se_error *err
 	p->fp = fp;
 	if ((rc = have_table(st, &p->table, err)) != SE_OK)
 		goto fail;
-	if (!p->table && !st->readonly && !st->in_tx) {
+	if (!p->table && !st->readonly) {
 		if ((rc = make_table(st, err)) != SE_OK)
 			goto fail;
 		p->table = 1;

@@ -101,6 +101,8 @@ struct se_store {
 	se_strmap *dict_cache[SE_DICT_COUNT];
 	se_strmap *deal_cache;
 	int in_tx;
+	int hold;                    /* se_store_hold(): commits wait for se_store_release() */
+	int held;                    /* ... and one is waiting: the transaction is still open */
 	char *key_buf;               /* an event_id fetched to order a tie */
 	size_t key_cap;
 	char *state_buf;             /* the last value se_store_state_get() gave */

@@ -60,6 +60,8 @@ cp kept.db t.db
 stale_ms=$(elapsed_ms "$bin" --db t.db $as_of --alerts=all "$rules")
 cp kept.db t.db
 import_ms=$(elapsed_ms "$bin" --db t.db $as_of -f csv --import slice2.csv "$rules")
+kept_events=$(sqlite3 kept.db "SELECT count(*) FROM event")
+sqlite3 kept.db "SELECT fp, chunk, hex(data) FROM chunk_partial ORDER BY fp, chunk" > kept.rows
 echo "crash partials: $total events; --alerts takes $full_ms ms with nothing kept, $stale_ms ms with" \
      "partials kept; an import with the rules $import_ms ms; $kills kills of each"
 
@@ -160,6 +162,16 @@ for i in $(seq 1 "$kills"); do
 	kill_run kept.db "$import_ms" $((i % 2)) "$bin" -q --db C.db $as_of -f csv --import "slice$s.csv" "$rules"
 	events=$(sqlite3 C.db "SELECT count(*) FROM event")
 	what="import kill $i (slice $s, at $delay_ms ms, $state, $events events, $(kept_rows) partial rows kept)"
+	# The last events, the cache and the partials commit together: the
+	# slice (one batch) is either not stored and the partials are as they
+	# were, or stored with the partial of the whole store kept.
+	if [ "$events" = "$kept_events" ]; then
+		sqlite3 C.db "SELECT fp, chunk, hex(data) FROM chunk_partial ORDER BY fp, chunk" > c.rows
+		cmp -s kept.rows c.rows || { echo "FAIL $what: no events stored, but the partials changed"; failed=1; }
+	elif [ "$(sqlite3 C.db "SELECT count(*) FROM chunk_partial WHERE chunk = -1099511627777 - (SELECT max(id) FROM deal_chunk) / 16")" != 1 ]; then
+		echo "FAIL $what: the events are stored without the partials of the store they make"
+		failed=1
+	fi
 	# the import again, given the rules, then the same checks
 	copydb C.db R.db
 	"$bin" --db C.db $as_of -f csv --import "slice$s.csv" "$rules" > c.out 2> c.err
