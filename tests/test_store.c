@@ -554,6 +554,50 @@ static void test_events_view_from_second_connection(void **state)
 	             "e3|d2|1970-01-01T00:00:00Z|won|new|NULL|NULL|-0.5|Main|RUB\n");
 }
 
+/* hold_last: the import's earlier batches commit as they go; its last
+ * batch and the cache refresh wait for se_store_release(), which makes
+ * both visible at once.  Without it the import commits everything. */
+static void test_import_holds_last_commit(void **state)
+{
+	fixture *f = *state;
+	const char *csv = "event_id,deal_id,ts,stage\n"
+	                  "h1,d1,2025-01-01T00:00:00Z,new\n"
+	                  "h2,d2,2025-01-01T01:00:00Z,new\n"
+	                  "h3,d1,2025-01-02T00:00:00Z,won\n"
+	                  "h4,d3,2025-01-02T01:00:00Z,new\n"
+	                  "h5,d3,2025-01-03T00:00:00Z,lost\n";
+	se_import_opts opts = { .batch_rows = 2, .hold_last = 1 };
+	char path[256];
+	sqlite3 *reader;
+	char *got;
+
+	assert_int_equal(se_store_release(f->st, &f->err), SE_OK); /* nothing held */
+	snprintf(path, sizeof path, "%s/held.csv", f->dir);
+	write_file(path, csv);
+	if (se_import_file(f->st, path, &opts, &f->stats, &f->err) != SE_OK)
+		fail_msg("import: %s", f->err.msg);
+	assert_int_equal(f->stats.imported, 5);
+	reader = plain_open(f);
+	got = query_db(reader, "SELECT count(*), (SELECT count(*) FROM meta WHERE key = 'cache_rowid' AND value = '5')"
+	                       " FROM event");
+	assert_string_equal(got, "4|0\n"); /* two batches of two; the last row and the cache wait */
+	free(got);
+	assert_int_equal(se_store_release(f->st, &f->err), SE_OK);
+	got = query_db(reader, "SELECT count(*), (SELECT value FROM meta WHERE key = 'cache_rowid') FROM event");
+	assert_string_equal(got, "5|5\n");
+	free(got);
+
+	/* without hold_last the import commits its last batch itself */
+	opts.hold_last = 0;
+	write_file(path, "event_id,deal_id,ts,stage\nh6,d4,2025-01-04T00:00:00Z,new\n");
+	if (se_import_file(f->st, path, &opts, &f->stats, &f->err) != SE_OK)
+		fail_msg("import: %s", f->err.msg);
+	got = query_db(reader, "SELECT count(*), (SELECT value FROM meta WHERE key = 'cache_rowid') FROM event");
+	assert_string_equal(got, "6|6\n");
+	free(got);
+	sqlite3_close(reader);
+}
+
 static void test_reopen_keeps_data(void **state)
 {
 	fixture *f = *state;
@@ -1861,6 +1905,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_schema),
 		T(test_events_view_from_second_connection),
+		T(test_import_holds_last_commit),
 		T(test_reopen_keeps_data),
 		T(test_grouped_adds),
 		T(test_two_writers_take_turns),
