@@ -8,10 +8,11 @@
  * then the non-zero pre-sale and rate cells as (stage, manager, fields);
  * then the cube's cells.  Cells are sparse: a chunk's deals touch a few
  * buckets of the report's range.  Last, 8 bytes (little-endian) of a hash
- * of everything before them: the structure alone does not notice a
- * changed byte that still decodes (a count that becomes another count),
- * and a damaged bucket key could send a grid growing towards 2^63, so no
- * byte is decoded before the hash matches.
+ * of the fingerprint, the key and everything before them: the structure
+ * alone does not notice a changed byte that still decodes (a count that
+ * becomes another count), a partial of another chunk or of other
+ * settings of the same shape, and a damaged bucket key could send a grid
+ * growing towards 2^63, so no byte is decoded before the hash matches.
  */
 #include "partial.h"
 #include "cube.h"
@@ -19,7 +20,7 @@
 
 #include <string.h>
 
-#define PARTIAL_MAGIC 0x53455032u /* "SEP2": bump when the format or what it counts changes */
+#define PARTIAL_MAGIC 0x53455033u /* "SEP3": bump when the format or what it counts changes */
 #define CHECK_BYTES 8
 #define BUCKET_LIMIT ((int64_t)1 << 40)
 
@@ -38,10 +39,15 @@ static uint64_t load_le64(const unsigned char *p)
  * run).  Each step is a bijection of the state for a given word and of
  * the word for a given state, so one changed word always changes the
  * result; the length comes first, so a cut never matches either. */
-static uint64_t check_hash(const unsigned char *p, size_t n)
+static uint64_t check_hash(uint64_t fp, int64_t key, const unsigned char *p, size_t n)
 {
 	uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)n;
 	unsigned char tail[8] = { 0 };
+
+	h = (h ^ fp) * 0xff51afd7ed558ccdull;
+	h ^= h >> 32;
+	h = (h ^ (uint64_t)key) * 0xff51afd7ed558ccdull;
+	h ^= h >> 32;
 
 	for (; n >= 8; p += 8, n -= 8) {
 		h = (h ^ load_le64(p)) * 0xff51afd7ed558ccdull;
@@ -55,7 +61,7 @@ static uint64_t check_hash(const unsigned char *p, size_t n)
 }
 
 /* Appends the check of b's bytes from start on. */
-static void put_check(se_pbuf *b, size_t start)
+static void put_check(se_pbuf *b, size_t start, uint64_t fp, int64_t key)
 {
 	uint64_t h;
 
@@ -65,7 +71,7 @@ static void put_check(se_pbuf *b, size_t start)
 		b->nomem = 1;
 		return;
 	}
-	h = check_hash(b->data + start, b->len - start);
+	h = check_hash(fp, key, b->data + start, b->len - start);
 	for (int i = 0; i < CHECK_BYTES; i++)
 		b->data[b->len++] = (unsigned char)(h >> (8 * i));
 }
@@ -121,7 +127,7 @@ static void put_cells(se_pbuf *b, const int64_t *cells, int n_stages, uint32_t n
 	put_table(b, cells, 0, (size_t)n_stages, n_manager, fields, 0);
 }
 
-void se_partial_encode(const se_report *rep, se_pbuf *b)
+void se_partial_encode(const se_report *rep, uint64_t fp, int64_t key, se_pbuf *b)
 {
 	const se_rules *r = rep->rules;
 	uint64_t n_unknown = 0;
@@ -164,7 +170,7 @@ void se_partial_encode(const se_report *rep, se_pbuf *b)
 	se_pbuf_u64(b, rep->cube != NULL);
 	if (rep->cube != NULL)
 		se_cube_encode(rep->cube, b);
-	put_check(b, start);
+	put_check(b, start, fp, key);
 }
 
 /* ---- merging ----------------------------------------------------------------- */
@@ -221,7 +227,7 @@ static int get_cells(se_preader *rd, int64_t *cells, int n_stages, uint32_t n_ma
 	return rd->bad ? SE_EDB : SE_OK;
 }
 
-int se_partial_merge(se_report *rep, const void *data, size_t size)
+int se_partial_merge(se_report *rep, uint64_t fp, int64_t key, const void *data, size_t size)
 {
 	const se_rules *r = rep->rules;
 	const unsigned char *bytes = data;
@@ -229,7 +235,7 @@ int se_partial_merge(se_report *rep, const void *data, size_t size)
 	uint64_t n_unknown;
 	int rc;
 
-	if (size < CHECK_BYTES || check_hash(bytes, size - CHECK_BYTES) != load_le64(rd.end))
+	if (size < CHECK_BYTES || check_hash(fp, key, bytes, size - CHECK_BYTES) != load_le64(rd.end))
 		return SE_EDB;
 	if (se_pread_u64(&rd) != PARTIAL_MAGIC || se_pread_u64(&rd) != (uint64_t)r->n_funnels)
 		return SE_EDB;

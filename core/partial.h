@@ -20,12 +20,16 @@
 #include "pbuf.h"
 #include "report.h"
 
-/* Appends rep's foundation aggregates to b (b->nomem when memory ran out). */
-void se_partial_encode(const se_report *rep, se_pbuf *b);
+/* Appends rep's foundation aggregates to b (b->nomem when memory ran out),
+ * to be kept under fingerprint fp and key (store/partial.c): both go into
+ * the check that ends the bytes. */
+void se_partial_encode(const se_report *rep, uint64_t fp, int64_t key, se_pbuf *b);
 
-/* Adds the partial in data[size] into rep.  0, SE_ENOMEM, or SE_EDB when
- * the bytes are damaged or do not fit the report (rep is no good then). */
-int se_partial_merge(se_report *rep, const void *data, size_t size);
+/* Adds the partial in data[size], read under fp and key, into rep.  0,
+ * SE_ENOMEM, or SE_EDB when the bytes are damaged, were kept under
+ * another fingerprint or key, or do not fit the report (rep is no good
+ * then). */
+int se_partial_merge(se_report *rep, uint64_t fp, int64_t key, const void *data, size_t size);
 
 /* A fingerprint of what a partial's numbers depend on: the format, the
  * funnels as counted (stages, pre-sale flags, pairs and their modes, the

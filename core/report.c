@@ -56,6 +56,7 @@ typedef struct part_pass {
 	pass *p;
 	se_partials *ps;
 	se_mode mode_override;
+	uint64_t fp;                 /* the settings' fingerprint: in every partial's check */
 	int damaged;                 /* a stored partial could not be read */
 } part_pass;
 
@@ -99,11 +100,12 @@ static void part_close(se_report *r)
 	free(r);
 }
 
-/* A part's counts as bytes, the part freed; *out NULL when memory ran out. */
-static int part_bytes(se_report *r, se_pbuf *b, se_error *err)
+/* A part's counts as bytes for key, the part freed; b->data NULL when
+ * memory ran out. */
+static int part_bytes(const part_pass *pp, se_report *r, int64_t key, se_pbuf *b, se_error *err)
 {
 	memset(b, 0, sizeof *b);
-	se_partial_encode(r, b);
+	se_partial_encode(r, pp->fp, key, b);
 	part_close(r);
 	if (b->nomem) {
 		free(b->data);
@@ -113,9 +115,10 @@ static int part_bytes(se_report *r, se_pbuf *b, se_error *err)
 	return SE_OK;
 }
 
-static int merge_bytes(part_pass *pp, se_report *into, const void *data, size_t size, se_error *err)
+static int merge_bytes(part_pass *pp, se_report *into, int64_t key, const void *data, size_t size,
+                       se_error *err)
 {
-	int rc = se_partial_merge(into, data, size);
+	int rc = se_partial_merge(into, pp->fp, key, data, size);
 
 	if (rc == SE_ENOMEM)
 		return se_error_set(err, SE_ENOMEM, "out of memory merging the stored aggregates");
@@ -198,7 +201,7 @@ static int chunk_into(part_pass *pp, se_report *seg, int64_t id, int *known, se_
 	if (se_partials_have(pp->ps, id)) {
 		if ((rc = se_partials_get(pp->ps, id, &data, &size, err)) != SE_OK)
 			return rc;
-		return merge_bytes(pp, seg, data, size, err);
+		return merge_bytes(pp, seg, id, data, size, err);
 	}
 	if ((rc = se_partials_chunk(pp->ps, id, &data, &size, err)) != SE_OK ||
 	    (rc = part_open(&one, pp->p->rep, pp->mode_override, err)) != SE_OK)
@@ -207,9 +210,9 @@ static int chunk_into(part_pass *pp, se_report *seg, int64_t id, int *known, se_
 		part_close(one);
 		return rc;
 	}
-	if ((rc = part_bytes(one, &b, err)) != SE_OK)
+	if ((rc = part_bytes(pp, one, id, &b, err)) != SE_OK)
 		return rc;
-	if ((rc = merge_bytes(pp, seg, b.data, b.len, err)) != SE_OK || !k) {
+	if ((rc = merge_bytes(pp, seg, id, b.data, b.len, err)) != SE_OK || !k) {
 		free(b.data);
 		*known = 0;
 		return rc;
@@ -233,7 +236,7 @@ static int segment_into(part_pass *pp, const int64_t *ids, size_t n, int *known,
 	if (se_partials_have(pp->ps, key)) {
 		if ((rc = se_partials_get(pp->ps, key, &data, &size, err)) != SE_OK)
 			return rc;
-		return merge_bytes(pp, rep, data, size, err);
+		return merge_bytes(pp, rep, key, data, size, err);
 	}
 	if (!se_partials_can_keep(pp->ps)) {
 		/* nothing will be kept: the chunks straight into the report, in
@@ -241,7 +244,7 @@ static int segment_into(part_pass *pp, const int64_t *ids, size_t n, int *known,
 		for (size_t i = 0; i < n && rc == SE_OK; i++) {
 			if (se_partials_have(pp->ps, ids[i])) {
 				if ((rc = se_partials_get(pp->ps, ids[i], &data, &size, err)) == SE_OK)
-					rc = merge_bytes(pp, rep, data, size, err);
+					rc = merge_bytes(pp, rep, ids[i], data, size, err);
 			} else if ((rc = se_partials_chunk(pp->ps, ids[i], &data, &size, err)) == SE_OK) {
 				rc = count_chunk(pp, rep, data, size, &k, err);
 			}
@@ -255,10 +258,10 @@ static int segment_into(part_pass *pp, const int64_t *ids, size_t n, int *known,
 			part_close(seg);
 			return rc;
 		}
-	if ((rc = part_bytes(seg, &b, err)) != SE_OK)
+	if ((rc = part_bytes(pp, seg, key, &b, err)) != SE_OK)
 		return rc;
 	*known &= k;
-	if ((rc = merge_bytes(pp, rep, b.data, b.len, err)) != SE_OK || !k || !se_partials_can_keep(pp->ps)) {
+	if ((rc = merge_bytes(pp, rep, key, b.data, b.len, err)) != SE_OK || !k || !se_partials_can_keep(pp->ps)) {
 		free(b.data);
 		return rc;
 	}
@@ -274,7 +277,7 @@ static int keep_prefix(part_pass *pp, int64_t k, se_error *err)
 
 	if (!se_partials_can_keep(pp->ps) || k < 1 || se_partials_have(pp->ps, SE_PARTIAL_PREFIX - k))
 		return SE_OK;
-	se_partial_encode(pp->p->rep, &b);
+	se_partial_encode(pp->p->rep, pp->fp, SE_PARTIAL_PREFIX - k, &b);
 	if (b.nomem || se_partials_keep(pp->ps, SE_PARTIAL_PREFIX - k, b.data, b.len) != SE_OK) {
 		if (b.nomem)
 			free(b.data);
@@ -295,14 +298,14 @@ static int keep_prefix(part_pass *pp, int64_t k, se_error *err)
 static int partial_pass(pass *p, se_store *st, se_mode mode_override, const char *zone, int *plain,
                         se_error *err)
 {
-	part_pass pp = { p, NULL, mode_override, 0 };
+	part_pass pp = { p, NULL, mode_override, se_partial_fingerprint(p->rep, &p->ctx, zone), 0 };
 	const int64_t *ids = NULL;
 	size_t n = 0, i = 0;
 	int64_t end, from = 0;
 	int rc, known = 1, changed = 0;
 
 	*plain = 0;
-	if ((rc = se_partials_open(st, se_partial_fingerprint(p->rep, &p->ctx, zone), &pp.ps, err)) != SE_OK)
+	if ((rc = se_partials_open(st, pp.fp, &pp.ps, err)) != SE_OK)
 		return rc;
 	/* Nothing stored and nothing to keep (a read-only run before any
 	 * writable one): the plain pass streams the chunks more cheaply. */
@@ -318,7 +321,7 @@ static int partial_pass(pass *p, se_store *st, se_mode mode_override, const char
 			size_t size;
 
 			if ((rc = se_partials_get(pp.ps, SE_PARTIAL_PREFIX - k, &data, &size, err)) == SE_OK)
-				rc = merge_bytes(&pp, p->rep, data, size, err);
+				rc = merge_bytes(&pp, p->rep, SE_PARTIAL_PREFIX - k, data, size, err);
 			from = k;
 			break;
 		}

@@ -19,6 +19,10 @@
 #   empty   every row an empty blob
 #   shape   every row replaced by the other fingerprint's row of the same
 #           key (a valid partial of another funnel shape)
+#   zone    every row replaced by the row of the same key counted with
+#           another --tz (a valid partial of the same shape)
+#   moved   every row replaced by the row of chunk 0 (a valid partial of
+#           another chunk)
 #   whole   only the prefix that covers the whole store (the one row a run
 #           with nothing changed reads): random bytes
 #   huge    the whole-store prefix replaced by a well-formed start of a
@@ -57,15 +61,18 @@ as_of=--as-of=2024-06-01T00:00:00Z
 "$gen" --deals 70000 --days 150 --managers 8 --seed 31 --out all.csv || exit 1
 header=$(head -n 1 all.csv)
 "$engine" -q --db K.db --import all.csv || { echo "FAIL: import"; exit 1; }
-# rules2 first, rules1 last: rules1's fingerprint is the newest one kept
+# rules2, then rules1 in another zone, then rules1: rules1's fingerprint
+# is the newest one kept
 "$engine" -q --db K.db $as_of --alerts=all rules2.lua > /dev/null
+fp2=$(sqlite3 K.db "SELECT fp FROM chunk_partial ORDER BY rowid DESC LIMIT 1")
+"$engine" -q --db K.db $as_of --tz Europe/Moscow --alerts=all rules1.lua > /dev/null
+fp3=$(sqlite3 K.db "SELECT fp FROM chunk_partial ORDER BY rowid DESC LIMIT 1")
 "$engine" -q --db K.db $as_of --alerts=all rules1.lua > /dev/null
 fp1=$(sqlite3 K.db "SELECT fp FROM chunk_partial ORDER BY rowid DESC LIMIT 1")
-fp2=$(sqlite3 K.db "SELECT fp FROM chunk_partial WHERE fp <> $fp1 LIMIT 1")
 whole=$(sqlite3 K.db "SELECT min(chunk) FROM chunk_partial WHERE fp = $fp1")
 kept=$(sqlite3 K.db "SELECT count(*) FROM chunk_partial WHERE fp = $fp1")
-if [ -z "$fp2" ] || [ "$kept" -lt 20 ] || [ "$whole" -ge -1099511627777 ]; then
-	echo "FAIL: the store keeps no partials to damage (fp1 $fp1 rows $kept, fp2 '$fp2', lowest key $whole)"
+if [ "$fp1" = "$fp2" ] || [ "$fp1" = "$fp3" ] || [ "$kept" -lt 20 ] || [ "$whole" -ge -1099511627777 ]; then
+	echo "FAIL: the store keeps no partials to damage (fps $fp1 $fp2 $fp3, rows $kept, lowest key $whole)"
 	exit 1
 fi
 # New events on deals past 69700 (the last chunk, 17, only), for "chunks".
@@ -110,6 +117,8 @@ damage() { # case, db
 		|| CASE WHEN substr(data, length(data) / 2 + 1, 1) = X'01' THEN X'02' ELSE X'01' END
 		|| substr(data, length(data) / 2 + 2) WHERE fp = $fp1" ;;
 	shape) sqlite3 "$db" "UPDATE chunk_partial SET data = (SELECT o.data FROM chunk_partial o WHERE o.fp = $fp2 AND o.chunk = chunk_partial.chunk) WHERE fp = $fp1 AND EXISTS (SELECT 1 FROM chunk_partial o WHERE o.fp = $fp2 AND o.chunk = chunk_partial.chunk)" ;;
+	zone) sqlite3 "$db" "UPDATE chunk_partial SET data = (SELECT o.data FROM chunk_partial o WHERE o.fp = $fp3 AND o.chunk = chunk_partial.chunk) WHERE fp = $fp1 AND EXISTS (SELECT 1 FROM chunk_partial o WHERE o.fp = $fp3 AND o.chunk = chunk_partial.chunk)" ;;
+	moved) sqlite3 "$db" "UPDATE chunk_partial SET data = (SELECT o.data FROM chunk_partial o WHERE o.fp = $fp1 AND o.chunk = 0) WHERE fp = $fp1 AND chunk <> 0" ;;
 	whole) randomize "$db" "fp = $fp1 AND chunk = $whole" 0 "$((seed + 2))" ;;
 	huge)
 		# magic "SEP1", one funnel, zero counters and unknown statuses,
@@ -163,7 +172,7 @@ rows() { # db: every kept row, as text
 }
 
 : > all.err
-for c in ${SE_DAMAGE_CASES:-random tail half flip empty shape whole huge chunks}; do
+for c in ${SE_DAMAGE_CASES:-random tail half flip empty shape zone moved whole huge chunks}; do
 	cp K.db D.db
 	cp K.db R.db
 	damage "$c" D.db
@@ -220,5 +229,5 @@ if grep -q "Sanitizer\|runtime error" all.err; then
 	grep -m 5 "Sanitizer\|runtime error" all.err
 	fail=1
 fi
-[ "$fail" = 0 ] && echo "ok: $checks checks over 9 kinds of damage"
+[ "$fail" = 0 ] && echo "ok: $checks checks over 11 kinds of damage"
 exit "$fail"
