@@ -121,14 +121,14 @@ check_after() { # what
 # committed); an early finish is retried with an earlier moment, so each
 # kill lands in a live run.  Sets state and delay_ms.
 kill_run() { # start db, took ms, late, command...
-	local start=$1 took=$2 late=$3 pid attempt
+	local start=$1 took=$2 late=$3 pid
 	shift 3
 	if [ "$late" = 1 ]; then
 		delay_ms=$((took * 3 / 4 + RANDOM * RANDOM % (took / 4 + 1)))
 	else
 		delay_ms=$((RANDOM * RANDOM % (took + 1)))
 	fi
-	for attempt in 1 2 3 4 5 6; do
+	for _ in 1 2 3 4 5 6; do
 		copydb "$start" C.db
 		"$@" >/dev/null 2>&1 &
 		pid=$!

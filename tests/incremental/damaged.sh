@@ -7,7 +7,8 @@
 #   tests/incremental/damaged.sh SALESENGINE GEN_EVENTS SOURCE_DIR
 #
 # A store of 70,000 generated deals (two segments of 16 chunks) keeps its
-# partials for two rules files (two fingerprints).  Each case damages a
+# partials for three settings (fingerprints): two rules files, and the
+# first in another zone.  Each case damages a
 # copy of it; a second copy, untouched, is counted with --recount.  Then:
 # the default report (read-only: reads the damaged rows, cannot clear
 # them), --alerts=all (writable: must clear them), the next report, and
@@ -27,12 +28,14 @@
 #           with nothing changed reads): random bytes
 #   huge    the whole-store prefix replaced by a well-formed start of a
 #           partial whose leads cells sit at buckets 0 and 2^62 (no grid
-#           can span them)
+#           can span them: before the partials carried a hash, the report
+#           hung there; without a matching hash it is refused unread)
 #   chunks  every chunk row truncated, the segments and prefixes intact:
 #           not read at first; then new events on the last deals drop the
 #           last segment's rows, and its damaged chunk rows are read
 # SE_DAMAGE_SEED picks other random bytes, SE_DAMAGE_CASES runs only some
-# cases.  A run that hangs (5 minutes) counts as failed.  Needs sqlite3; 77 = skipped.
+# cases.  A run that hangs (5 minutes) counts as failed.  Needs sqlite3;
+# 77 = skipped.
 set -uo pipefail
 export LC_ALL=C.UTF-8
 
@@ -121,11 +124,11 @@ damage() { # case, db
 	moved) sqlite3 "$db" "UPDATE chunk_partial SET data = (SELECT o.data FROM chunk_partial o WHERE o.fp = $fp1 AND o.chunk = 0) WHERE fp = $fp1 AND chunk <> 0" ;;
 	whole) randomize "$db" "fp = $fp1 AND chunk = $whole" 0 "$((seed + 2))" ;;
 	huge)
-		# magic "SEP1", one funnel, zero counters and unknown statuses,
+		# the format's magic ("SEP3"), one funnel, zero counters and unknown statuses,
 		# then funnel 0's leads-by-manager grid: two cells, one lead each
 		# in column 0, at bucket 0 and at bucket 2^62 (zigzag 2^63)
 		local hex
-		hex=$(varint $((0x53455031)))$(varint 1)0000000000$(varint 0)$(varint 2)
+		hex=$(varint $((0x53455033)))$(varint 1)0000000000$(varint 0)$(varint 2)
 		hex+=000002
 		hex+=80808080808080808001
 		hex+=0002
