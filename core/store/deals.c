@@ -4,7 +4,9 @@
  * Names and deal keys are interned through in-memory maps in front of the
  * tables, so an import touches SQLite once per new name, not per row, and
  * new deals go in as multi-row INSERTs.  The deal map can be lent to the
- * import's reader thread (se_store_lend_deals).
+ * import's reader thread (se_store_lend_deals); past a million keys the
+ * lent map keeps two generations of recent keys and a filter over all of
+ * them, so an import of any size numbers its deals without SQLite.
  *
  * Never: touches events or the history cache.
  */
@@ -15,21 +17,52 @@
 
 /* Past this many cached deal keys the map is dropped and refilled lazily:
  * keeps an import's memory bounded however many deals there are.  2^20 - 1
- * keys fit the map's 2^21 slots (80 MiB); one more key would double it. */
+ * keys fit the map's 2^21 slots (64 MiB); one more key would double it. */
 #define DEAL_CACHE_MAX ((1 << 20) - 1)
 /* While the full map is lent to the reader, the store's own map only
- * catches the deals the reader could not number (past DEAL_CACHE_MAX):
- * an eighth of the size (10 MiB), so both fit an import's 200 MiB with the
- * kept rows and SQLite's cache.  Rows come in time order, so the deals a
- * row names again are mostly recent ones, which this map still holds. */
+ * catches the deals the reader could not number (the filter's "maybe"
+ * keys, see below): an eighth of the size (8 MiB), so both fit an
+ * import's 200 MiB with the kept rows and SQLite's cache. */
 #define DEAL_CACHE_LENT_MAX ((1 << 17) - 1)
 /* A store with at most this many deals has all their keys loaded when an
  * import starts, so a key not in the map is new without asking SQLite. */
 #define DEAL_PRELOAD_MAX DEAL_CACHE_MAX
+/* A lent map that outgrows DEAL_CACHE_MAX turns into generations of this
+ * many keys (16 MiB each): the keys of the last two generations are the
+ * ones a file in time order names again, and each hit in the older one
+ * moves the key to the newer one, so a deal that stays active stays in
+ * memory.  Dropping the whole map instead (as a store that is not lent
+ * still does) sent every active deal to SQLite once after each drop. */
+#define DEAL_GEN_MAX ((1 << 18) - 1)
+/* The filter over every key of a turned map: 2^27 bits, a false "maybe"
+ * for about 1 key in 200 at 10M deals, 1 in 10^4 at 3M. */
+#define DEAL_FILTER_BYTES ((size_t)16 << 20)
 
+/*
+ * The lent numbering.  Until map holds gen_max keys it holds every key of
+ * the store and the import, so a key it lacks is new.  Then it turns: map
+ * becomes old (the one before is freed), a new map starts, and every key
+ * goes into filter, a blocked Bloom filter (one 64-byte block per key, 6
+ * bits in it), which can only say "certainly new" or "maybe".  A key in
+ * neither map is then new when the filter says so; on a "maybe" the reader
+ * still gives it the next number (rows keep the order of numbers they
+ * would get one at a time) and marks the row for the writer, who asks
+ * SQLite: a key found there keeps its old number and the reserved one is
+ * never used (a gap in deal ids; rows never see it).  Later rows of such
+ * a key carry no number (0 in the map) and the writer interns them.  The
+ * writer has stored every earlier row's deal by then, rows being written
+ * in order, so its SQLite lookup sees every key the reader ever numbered.
+ */
 struct se_deal_numbers {
 	se_strmap *map;
+	se_strmap *old;            /* the generation before map; NULL before the first turn */
+	uint64_t *filter;          /* NULL before the first turn */
+	size_t filter_mask;        /* blocks - 1 (8 words to a block) */
+	size_t gen_max;            /* map turns at this many keys */
+	size_t gen_next;           /* ... and later generations at this many */
+	size_t filter_bytes;       /* a power of two, 64 or more */
 	int64_t next;
+	int failed;                /* out of memory: numbers no more */
 };
 
 /* ---- interning ---------------------------------------------------------- */
@@ -237,14 +270,98 @@ void se_store_expect_rows(se_store *st, int64_t rows)
 }
 
 /* What the deal maps may take during this transaction: the lent one as
- * numbered so far, and once that is full, the store's own one at its
- * largest (it grows within the transaction; this is asked at its start). */
+ * numbered so far; once that is near its turn, the most the generations,
+ * the filter and the store's own map can take together (the lent ones
+ * grow within the transaction; this is asked at its start). */
 size_t deal_maps_bytes(const se_store *st)
 {
+	size_t first = st->deal_gen_keys ? st->deal_gen_keys : DEAL_CACHE_MAX;
+	size_t gen = st->deal_gen_keys ? st->deal_gen_keys : DEAL_GEN_MAX;
+
 	if (st->deal_state != DEALS_LENT)
 		return se_strmap_bytes(se_strmap_count(st->deal_cache));
-	return se_strmap_bytes((size_t)st->lent_max) +
-	       (st->lent_max >= DEAL_CACHE_MAX ? se_strmap_bytes(DEAL_CACHE_LENT_MAX) : 0);
+	if ((size_t)st->lent_max < first)
+		return se_strmap_bytes((size_t)st->lent_max);
+	return se_strmap_bytes(first) + se_strmap_bytes(gen) +
+	       (st->deal_filter_bytes ? st->deal_filter_bytes : DEAL_FILTER_BYTES) +
+	       se_strmap_bytes(DEAL_CACHE_LENT_MAX);
+}
+
+void se_store_limit_deal_maps(se_store *st, size_t gen_keys, size_t filter_bytes)
+{
+	size_t b = 64;
+
+	while (b < filter_bytes)
+		b *= 2;
+	st->deal_gen_keys = gen_keys;
+	st->deal_filter_bytes = filter_bytes ? b : 0;
+}
+
+static void filter_bits(uint64_t h, size_t mask, size_t *block, uint64_t bits[8])
+{
+	/* A second, independent 64 bits from the same hash: six 9-bit
+	 * positions within the block's 512 bits. */
+	uint64_t g = (h ^ (h >> 31)) * 0x9e3779b97f4a7c15ull;
+
+	*block = (size_t)(h >> 32) & mask;
+	memset(bits, 0, 8 * sizeof *bits);
+	for (int i = 0; i < 6; i++, g >>= 9)
+		bits[(g >> 6) & 7] |= 1ull << (g & 63);
+}
+
+static void filter_add(se_deal_numbers *dn, const char *key, size_t len)
+{
+	uint64_t bits[8];
+	size_t block;
+
+	filter_bits(se_strmap_hash(key, len), dn->filter_mask, &block, bits);
+	for (int w = 0; w < 8; w++)
+		dn->filter[block * 8 + w] |= bits[w];
+}
+
+/* 0: certainly never added; 1: maybe. */
+static int filter_maybe(const se_deal_numbers *dn, const char *key, size_t len)
+{
+	uint64_t bits[8];
+	size_t block;
+
+	filter_bits(se_strmap_hash(key, len), dn->filter_mask, &block, bits);
+	for (int w = 0; w < 8; w++)
+		if ((dn->filter[block * 8 + w] & bits[w]) != bits[w])
+			return 0;
+	return 1;
+}
+
+static void filter_add_each(void *ctx, const char *key, size_t len, int64_t value)
+{
+	(void)value;
+	filter_add(ctx, key, len);
+}
+
+/* map is full: it becomes the old generation, and the filter learns its keys. */
+static int turn(se_deal_numbers *dn)
+{
+	se_strmap *fresh = se_strmap_new();
+
+	if (fresh == NULL)
+		return SE_ENOMEM;
+	if (dn->filter == NULL) {
+		size_t words = dn->filter_bytes / sizeof *dn->filter;
+
+		if ((dn->filter = calloc(words, sizeof *dn->filter)) == NULL) {
+			se_strmap_free(fresh);
+			return SE_ENOMEM;
+		}
+		dn->filter_mask = words / 8 - 1;
+		/* Keys numbered from here on go in as they come; these are all
+		 * the ones before (the old generation is NULL on the first turn). */
+		se_strmap_each(dn->map, filter_add_each, dn);
+	}
+	se_strmap_free(dn->old);
+	dn->old = dn->map;
+	dn->map = fresh;
+	dn->gen_max = dn->gen_next;
+	return SE_OK;
 }
 
 int se_store_lend_deals(se_store *st, se_deal_numbers **out, se_error *err)
@@ -262,12 +379,15 @@ int se_store_lend_deals(se_store *st, se_deal_numbers **out, se_error *err)
 	 * below the ones the reader will hand out. */
 	if ((rc = flush_queued_deals(st, err)) != SE_OK)
 		return rc;
-	if ((dn = malloc(sizeof *dn)) == NULL || (empty = se_strmap_new()) == NULL) {
+	if ((dn = calloc(1, sizeof *dn)) == NULL || (empty = se_strmap_new()) == NULL) {
 		free(dn);
 		return se_error_set(err, SE_ENOMEM, "out of memory");
 	}
 	dn->map = st->deal_cache;
 	dn->next = st->next_deal;
+	dn->gen_max = st->deal_gen_keys ? st->deal_gen_keys : DEAL_CACHE_MAX;
+	dn->gen_next = st->deal_gen_keys ? st->deal_gen_keys : DEAL_GEN_MAX;
+	dn->filter_bytes = st->deal_filter_bytes ? st->deal_filter_bytes : DEAL_FILTER_BYTES;
 	st->deal_cache = empty;
 	st->deal_state = DEALS_LENT;
 	st->lent_valid = 1;
@@ -276,21 +396,85 @@ int se_store_lend_deals(se_store *st, se_deal_numbers **out, se_error *err)
 	return SE_OK;
 }
 
+/* Puts key into the newest generation, turning first when it is full. */
+static int keep(se_deal_numbers *dn, const char *key, size_t len, int64_t id)
+{
+	if (se_strmap_count(dn->map) >= dn->gen_max && turn(dn) != SE_OK)
+		return SE_ENOMEM;
+	if (dn->filter != NULL)
+		filter_add(dn, key, len);
+	return se_strmap_put(dn->map, key, len, id);
+}
+
 int se_deal_numbers_get(se_deal_numbers *dn, const char *key, size_t len, int64_t *id, int *is_new)
 {
+	int maybe;
+
 	*is_new = 0;
+	if (dn->failed)
+		return SE_ENOMEM;
 	if (se_strmap_get(dn->map, key, len, id))
+		return SE_OK; /* 0: a key the writer looked up; it does again */
+	if (dn->old != NULL && se_strmap_get(dn->old, key, len, id)) {
+		if (keep(dn, key, len, *id) != SE_OK)
+			goto failed;
 		return SE_OK;
-	if (se_strmap_count(dn->map) >= DEAL_CACHE_MAX)
-		return SE_ENOMEM; /* the caller interns the rest the slow way */
+	}
+	maybe = dn->filter != NULL && filter_maybe(dn, key, len);
 	*id = dn->next++;
-	*is_new = 1;
-	return se_strmap_put(dn->map, key, len, *id);
+	*is_new = maybe ? SE_DEAL_MAYBE_NEW : 1;
+	if (keep(dn, key, len, maybe ? 0 : *id) != SE_OK)
+		goto failed;
+	return SE_OK;
+failed:
+	/* The rows from here on go to the writer unnumbered, and it interns
+	 * them through SQLite: safe, since the numbers handed out so far are
+	 * all on rows before them. */
+	dn->failed = 1;
+	return SE_ENOMEM;
 }
 
 void se_deal_numbers_prefetch(const se_deal_numbers *dn, const char *key, size_t len)
 {
 	se_strmap_prefetch(dn->map, key, len);
+}
+
+/* A key the reader could not place: SQLite says whether it is stored
+ * (every deal of the rows before is, or is queued: flushed first). */
+static int check_maybe_new(se_store *st, const char *key, size_t len, int64_t lent_id, int64_t *id,
+                           se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_DEAL_FIND];
+	int rc, n;
+
+	if ((rc = flush_queued_deals(st, err)) != SE_OK)
+		return rc;
+	sqlite3_bind_text(s, 1, key, (int)len, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(s, 0);
+	while (rc == SQLITE_ROW && sqlite3_step(s) == SQLITE_ROW)
+		;
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_error(st, err, "looking a deal up");
+	if (rc == SQLITE_DONE) {
+		/* New after all: it takes the number reserved for it. */
+		*id = lent_id;
+		n = st->n_queued_deals;
+		st->queued_deal_ids[n] = lent_id;
+		memcpy(st->queued_deal_keys[n], key, len);
+		st->queued_deal_lens[n] = len;
+		st->lent_max = lent_id;
+		st->n_queued_deals++;
+	}
+	/* The reader sends this key's later rows unnumbered: keep the answer. */
+	if (se_strmap_count(st->deal_cache) >= DEAL_CACHE_LENT_MAX)
+		se_strmap_clear(st->deal_cache);
+	if (se_strmap_put(st->deal_cache, key, len, *id) != SE_OK)
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	return SE_OK;
 }
 
 int se_store_use_lent_deal(se_store *st, const char *key, size_t len, int64_t lent_id, int is_new,
@@ -305,6 +489,8 @@ int se_store_use_lent_deal(se_store *st, const char *key, size_t len, int64_t le
 		return SE_OK;
 	if (len > SE_STORE_MAX_KEY)
 		return se_error_set(err, SE_EINPUT, "deal id longer than %d bytes", SE_STORE_MAX_KEY);
+	if (is_new == SE_DEAL_MAYBE_NEW)
+		return check_maybe_new(st, key, len, lent_id, id, err);
 	st->queued_deal_ids[n] = lent_id;
 	memcpy(st->queued_deal_keys[n], key, len);
 	st->queued_deal_lens[n] = len;
@@ -316,9 +502,14 @@ int se_store_use_lent_deal(se_store *st, const char *key, size_t len, int64_t le
 
 void se_store_return_deals(se_store *st, se_deal_numbers *dn)
 {
+	int whole;
+
 	if (dn == NULL)
 		return;
-	if (st->deal_state == DEALS_LENT && st->lent_valid) {
+	whole = dn->old == NULL && !dn->failed;
+	se_strmap_free(dn->old);
+	free(dn->filter);
+	if (st->deal_state == DEALS_LENT && st->lent_valid && whole) {
 		se_strmap_free(st->deal_cache);
 		st->deal_cache = dn->map;
 		st->next_deal = dn->next;
@@ -326,6 +517,7 @@ void se_store_return_deals(se_store *st, se_deal_numbers *dn)
 		 * table's highest id is what counts from here on. */
 		st->deal_state = st->lent_max == dn->next - 1 ? DEALS_COMPLETE : DEALS_UNKNOWN;
 	} else {
+		/* A turned map lacks keys: the next import decides afresh. */
 		se_strmap_free(dn->map);
 		se_strmap_clear(st->deal_cache);
 		st->deal_state = DEALS_UNKNOWN;

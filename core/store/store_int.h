@@ -117,6 +117,8 @@ struct se_store {
 	int64_t expected_rows;       /* se_store_expect_rows() */
 	int lent_valid;              /* DEALS_LENT: the reader's numbers still hold */
 	int64_t lent_max;            /* DEALS_LENT: highest deal id in the table */
+	size_t deal_gen_keys;        /* se_store_limit_deal_maps(); 0: deals.c's defaults */
+	size_t deal_filter_bytes;
 	int64_t queued_deal_ids[DEAL_GROUP];
 	char queued_deal_keys[DEAL_GROUP][SE_STORE_MAX_KEY];
 	size_t queued_deal_lens[DEAL_GROUP];
