@@ -34,9 +34,13 @@
  * memory.  Dropping the whole map instead (as a store that is not lent
  * still does) sent every active deal to SQLite once after each drop. */
 #define DEAL_GEN_MAX ((1 << 18) - 1)
-/* The filter over every key of a turned map: 2^27 bits, a false "maybe"
- * for about 1 key in 200 at 10M deals, 1 in 10^4 at 3M. */
-#define DEAL_FILTER_BYTES ((size_t)16 << 20)
+/* The filter over every key of a turned map: two bits per row the import
+ * may bring (se_store_expect_rows), rounded up, within these bounds.  Rows
+ * outnumber deals (3 to 1 in the benchmark), so a key has 6 bits or more;
+ * at 10M deals and the largest filter (2^27 bits) about 1 new key in 200
+ * is a false "maybe", which costs a lookup and nothing else. */
+#define DEAL_FILTER_MIN ((size_t)1 << 20)
+#define DEAL_FILTER_MAX ((size_t)16 << 20)
 
 /*
  * The lent numbering.  Until map holds gen_max keys it holds every key of
@@ -282,8 +286,7 @@ size_t deal_maps_bytes(const se_store *st)
 		return se_strmap_bytes(se_strmap_count(st->deal_cache));
 	if ((size_t)st->lent_max < first)
 		return se_strmap_bytes((size_t)st->lent_max);
-	return se_strmap_bytes(first) + se_strmap_bytes(gen) +
-	       (st->deal_filter_bytes ? st->deal_filter_bytes : DEAL_FILTER_BYTES) +
+	return se_strmap_bytes(first) + se_strmap_bytes(gen) + st->lent_filter_bytes +
 	       se_strmap_bytes(DEAL_CACHE_LENT_MAX);
 }
 
@@ -387,7 +390,13 @@ int se_store_lend_deals(se_store *st, se_deal_numbers **out, se_error *err)
 	dn->next = st->next_deal;
 	dn->gen_max = st->deal_gen_keys ? st->deal_gen_keys : DEAL_CACHE_MAX;
 	dn->gen_next = st->deal_gen_keys ? st->deal_gen_keys : DEAL_GEN_MAX;
-	dn->filter_bytes = st->deal_filter_bytes ? st->deal_filter_bytes : DEAL_FILTER_BYTES;
+	if ((dn->filter_bytes = st->deal_filter_bytes) == 0) {
+		dn->filter_bytes = DEAL_FILTER_MIN;
+		while (dn->filter_bytes < DEAL_FILTER_MAX &&
+		       (st->expected_rows <= 0 || dn->filter_bytes * 4 < (uint64_t)st->expected_rows))
+			dn->filter_bytes *= 2;
+	}
+	st->lent_filter_bytes = dn->filter_bytes;
 	st->deal_cache = empty;
 	st->deal_state = DEALS_LENT;
 	st->lent_valid = 1;
