@@ -71,9 +71,11 @@ int se_store_lend_deals(se_store *st, se_deal_numbers **out, se_error *err);
  * SE_DEAL_MAYBE_NEW: *id is reserved for the key, which may be stored
  * already (the writer asks SQLite); 0: a known deal. */
 #define SE_DEAL_MAYBE_NEW 2
-int se_deal_numbers_get(se_deal_numbers *dn, const char *key, size_t len, int64_t *id, int *is_new);
-/* A hint that key will be looked up soon (see se_strmap_prefetch). */
-void se_deal_numbers_prefetch(const se_deal_numbers *dn, const char *key, size_t len);
+int se_deal_numbers_get(se_deal_numbers *dn, const char *key, size_t len, uint64_t hash, int64_t *id,
+                        int *is_new);
+/* A hint that key will be looked up soon (see se_strmap_prefetch); gives
+ * the key's hash, which se_deal_numbers_get() takes (hashed once). */
+uint64_t se_deal_numbers_prefetch(const se_deal_numbers *dn, const char *key, size_t len);
 /* The writer's side: stores a deal the reader numbered (is_new) and gives
  * the id to use.  If another connection added deals meanwhile, the
  * reader's numbers are no longer safe: the key is then interned through

@@ -178,7 +178,12 @@ static slot *find_slot(slot *slots, size_t mask, const char *key, size_t len, ui
 
 int se_strmap_get(const se_strmap *m, const char *key, size_t len, int64_t *value)
 {
-	slot *s = find_slot(m->slots, m->mask, key, len, (uint32_t)hash_bytes(key, len));
+	return se_strmap_get_hashed(m, key, len, hash_bytes(key, len), value);
+}
+
+int se_strmap_get_hashed(const se_strmap *m, const char *key, size_t len, uint64_t hash, int64_t *value)
+{
+	slot *s = find_slot(m->slots, m->mask, key, len, (uint32_t)hash);
 
 	if (s->len1 == 0)
 		return 0;
@@ -230,7 +235,12 @@ static const char *copy_key(se_strmap *m, const char *key, size_t len)
 
 void se_strmap_prefetch(const se_strmap *m, const char *key, size_t len)
 {
-	const slot *s = &m->slots[(uint32_t)hash_bytes(key, len) & m->mask];
+	se_strmap_prefetch_hashed(m, hash_bytes(key, len));
+}
+
+void se_strmap_prefetch_hashed(const se_strmap *m, uint64_t hash)
+{
+	const slot *s = &m->slots[(uint32_t)hash & m->mask];
 
 	__builtin_prefetch(s);
 	__builtin_prefetch((const char *)(s + 1) - 1); /* a calloc'd array may be 16-aligned */
@@ -254,7 +264,12 @@ void se_strmap_each(const se_strmap *m, void (*fn)(void *ctx, const char *key, s
 
 int se_strmap_put(se_strmap *m, const char *key, size_t len, int64_t value)
 {
-	uint32_t h = (uint32_t)hash_bytes(key, len);
+	return se_strmap_put_hashed(m, key, len, hash_bytes(key, len), value);
+}
+
+int se_strmap_put_hashed(se_strmap *m, const char *key, size_t len, uint64_t hash, int64_t value)
+{
+	uint32_t h = (uint32_t)hash;
 	slot *s = find_slot(m->slots, m->mask, key, len, h);
 
 	if (s->len1 != 0) {

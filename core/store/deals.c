@@ -312,23 +312,23 @@ static void filter_bits(uint64_t h, size_t mask, size_t *block, uint64_t bits[8]
 		bits[(g >> 6) & 7] |= 1ull << (g & 63);
 }
 
-static void filter_add(se_deal_numbers *dn, const char *key, size_t len)
+static void filter_add(se_deal_numbers *dn, uint64_t hash)
 {
 	uint64_t bits[8];
 	size_t block;
 
-	filter_bits(se_strmap_hash(key, len), dn->filter_mask, &block, bits);
+	filter_bits(hash, dn->filter_mask, &block, bits);
 	for (int w = 0; w < 8; w++)
 		dn->filter[block * 8 + w] |= bits[w];
 }
 
 /* 0: certainly never added; 1: maybe. */
-static int filter_maybe(const se_deal_numbers *dn, const char *key, size_t len)
+static int filter_maybe(const se_deal_numbers *dn, uint64_t hash)
 {
 	uint64_t bits[8];
 	size_t block;
 
-	filter_bits(se_strmap_hash(key, len), dn->filter_mask, &block, bits);
+	filter_bits(hash, dn->filter_mask, &block, bits);
 	for (int w = 0; w < 8; w++)
 		if ((dn->filter[block * 8 + w] & bits[w]) != bits[w])
 			return 0;
@@ -338,7 +338,7 @@ static int filter_maybe(const se_deal_numbers *dn, const char *key, size_t len)
 static void filter_add_each(void *ctx, const char *key, size_t len, int64_t value)
 {
 	(void)value;
-	filter_add(ctx, key, len);
+	filter_add(ctx, se_strmap_hash(key, len));
 }
 
 /* map is full: it becomes the old generation, and the filter learns its keys. */
@@ -406,33 +406,34 @@ int se_store_lend_deals(se_store *st, se_deal_numbers **out, se_error *err)
 }
 
 /* Puts key into the newest generation, turning first when it is full. */
-static int keep(se_deal_numbers *dn, const char *key, size_t len, int64_t id)
+static int keep(se_deal_numbers *dn, const char *key, size_t len, uint64_t hash, int64_t id)
 {
 	if (se_strmap_count(dn->map) >= dn->gen_max && turn(dn) != SE_OK)
 		return SE_ENOMEM;
 	if (dn->filter != NULL)
-		filter_add(dn, key, len);
-	return se_strmap_put(dn->map, key, len, id);
+		filter_add(dn, hash);
+	return se_strmap_put_hashed(dn->map, key, len, hash, id);
 }
 
-int se_deal_numbers_get(se_deal_numbers *dn, const char *key, size_t len, int64_t *id, int *is_new)
+int se_deal_numbers_get(se_deal_numbers *dn, const char *key, size_t len, uint64_t hash, int64_t *id,
+                        int *is_new)
 {
 	int maybe;
 
 	*is_new = 0;
 	if (dn->failed)
 		return SE_ENOMEM;
-	if (se_strmap_get(dn->map, key, len, id))
+	if (se_strmap_get_hashed(dn->map, key, len, hash, id))
 		return SE_OK; /* 0: a key the writer looked up; it does again */
-	if (dn->old != NULL && se_strmap_get(dn->old, key, len, id)) {
-		if (keep(dn, key, len, *id) != SE_OK)
+	if (dn->old != NULL && se_strmap_get_hashed(dn->old, key, len, hash, id)) {
+		if (keep(dn, key, len, hash, *id) != SE_OK)
 			goto failed;
 		return SE_OK;
 	}
-	maybe = dn->filter != NULL && filter_maybe(dn, key, len);
+	maybe = dn->filter != NULL && filter_maybe(dn, hash);
 	*id = dn->next++;
 	*is_new = maybe ? SE_DEAL_MAYBE_NEW : 1;
-	if (keep(dn, key, len, maybe ? 0 : *id) != SE_OK)
+	if (keep(dn, key, len, hash, maybe ? 0 : *id) != SE_OK)
 		goto failed;
 	return SE_OK;
 failed:
@@ -443,9 +444,12 @@ failed:
 	return SE_ENOMEM;
 }
 
-void se_deal_numbers_prefetch(const se_deal_numbers *dn, const char *key, size_t len)
+uint64_t se_deal_numbers_prefetch(const se_deal_numbers *dn, const char *key, size_t len)
 {
-	se_strmap_prefetch(dn->map, key, len);
+	uint64_t hash = se_strmap_hash(key, len);
+
+	se_strmap_prefetch_hashed(dn->map, hash);
+	return hash;
 }
 
 /* A key the reader could not place: SQLite says whether it is stored
