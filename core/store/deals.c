@@ -32,8 +32,15 @@
  * ones a file in time order names again, and each hit in the older one
  * moves the key to the newer one, so a deal that stays active stays in
  * memory.  Dropping the whole map instead (as a store that is not lent
- * still does) sent every active deal to SQLite once after each drop. */
+ * still does) sent every active deal to SQLite once after each drop.
+ * An import that may bring more than DEAL_BIG_ROWS rows (likely more
+ * deals than the map holds) starts with generations of DEAL_BIG_GEN keys
+ * (32 MiB each) instead: at 10M deals in two years of events, two small
+ * generations held 40 days of new deals, fewer than a deal's pauses
+ * between steps span, and 2M keys fell out while still in use. */
 #define DEAL_GEN_MAX ((1 << 18) - 1)
+#define DEAL_BIG_GEN ((1 << 19) - 1)
+#define DEAL_BIG_ROWS ((int64_t)8 * DEAL_CACHE_MAX)
 /* The filter over every key of a turned map: two bits per row the import
  * may bring (se_store_expect_rows), rounded up, within these bounds.  Rows
  * outnumber deals (3 to 1 in the benchmark), so a key has 6 bits or more;
@@ -279,12 +286,11 @@ void se_store_expect_rows(se_store *st, int64_t rows)
  * grow within the transaction; this is asked at its start). */
 size_t deal_maps_bytes(const se_store *st)
 {
-	size_t first = st->deal_gen_keys ? st->deal_gen_keys : DEAL_CACHE_MAX;
-	size_t gen = st->deal_gen_keys ? st->deal_gen_keys : DEAL_GEN_MAX;
+	size_t first = st->lent_gen_first, gen = st->lent_gen_next;
 
 	if (st->deal_state != DEALS_LENT)
 		return se_strmap_bytes(se_strmap_count(st->deal_cache));
-	if ((size_t)st->lent_max < first)
+	if ((size_t)st->lent_max < first && first > gen)
 		return se_strmap_bytes((size_t)st->lent_max);
 	return se_strmap_bytes(first) + se_strmap_bytes(gen) + st->lent_filter_bytes +
 	       se_strmap_bytes(DEAL_CACHE_LENT_MAX);
@@ -388,8 +394,16 @@ int se_store_lend_deals(se_store *st, se_deal_numbers **out, se_error *err)
 	}
 	dn->map = st->deal_cache;
 	dn->next = st->next_deal;
-	dn->gen_max = st->deal_gen_keys ? st->deal_gen_keys : DEAL_CACHE_MAX;
-	dn->gen_next = st->deal_gen_keys ? st->deal_gen_keys : DEAL_GEN_MAX;
+	if (st->deal_gen_keys != 0)
+		dn->gen_max = dn->gen_next = st->deal_gen_keys;
+	else if (st->expected_rows <= 0 || st->expected_rows > DEAL_BIG_ROWS)
+		dn->gen_max = dn->gen_next = DEAL_BIG_GEN;
+	else {
+		dn->gen_max = DEAL_CACHE_MAX;
+		dn->gen_next = DEAL_GEN_MAX;
+	}
+	st->lent_gen_first = dn->gen_max;
+	st->lent_gen_next = dn->gen_next;
 	if ((dn->filter_bytes = st->deal_filter_bytes) == 0) {
 		dn->filter_bytes = DEAL_FILTER_MIN;
 		while (dn->filter_bytes < DEAL_FILTER_MAX &&
