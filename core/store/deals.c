@@ -11,6 +11,7 @@
  * Never: touches events or the history cache.
  */
 #include "store_int.h"
+#include "vec.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -58,9 +59,11 @@
  * neither map is then new when the filter says so; on a "maybe" the reader
  * still gives it the next number (rows keep the order of numbers they
  * would get one at a time) and marks the row for the writer, who asks
- * SQLite: a key found there keeps its old number and the reserved one is
- * never used (a gap in deal ids; rows never see it).  Later rows of such
- * a key carry no number (0 in the map) and the writer interns them.  The
+ * SQLite.  A key found there keeps its old number; the reserved one is
+ * skipped, and the writer takes one off every reader number above it
+ * (se_store_use_lent_deal), so deal ids stay dense and in order of first
+ * appearance, as one at a time would give them.  Later rows of such a
+ * key carry no number (0 in the map) and the writer interns them.  The
  * writer has stored every earlier row's deal by then, rows being written
  * in order, so its SQLite lookup sees every key the reader ever numbered.
  */
@@ -415,6 +418,7 @@ int se_store_lend_deals(se_store *st, se_deal_numbers **out, se_error *err)
 	st->deal_state = DEALS_LENT;
 	st->lent_valid = 1;
 	st->lent_max = st->next_deal - 1;
+	st->n_skipped = 0;
 	*out = dn;
 	return SE_OK;
 }
@@ -466,6 +470,25 @@ uint64_t se_deal_numbers_prefetch(const se_deal_numbers *dn, const char *key, si
 	return hash;
 }
 
+/* The deal id for reader number p: p less the reserved numbers below it
+ * that went unused (kept ascending: they come in row order). */
+static int64_t lent_to_id(const se_store *st, int64_t p)
+{
+	size_t lo = 0, hi = st->n_skipped;
+
+	if (hi == 0 || p > st->skipped[hi - 1])
+		return p - (int64_t)hi;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (st->skipped[mid] < p)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return p - (int64_t)lo;
+}
+
 /* A key the reader could not place: SQLite says whether it is stored
  * (every deal of the rows before is, or is queued: flushed first). */
 static int check_maybe_new(se_store *st, const char *key, size_t len, int64_t lent_id, int64_t *id,
@@ -488,13 +511,17 @@ static int check_maybe_new(se_store *st, const char *key, size_t len, int64_t le
 		return db_error(st, err, "looking a deal up");
 	if (rc == SQLITE_DONE) {
 		/* New after all: it takes the number reserved for it. */
-		*id = lent_id;
+		*id = lent_to_id(st, lent_id);
 		n = st->n_queued_deals;
-		st->queued_deal_ids[n] = lent_id;
+		st->queued_deal_ids[n] = *id;
 		memcpy(st->queued_deal_keys[n], key, len);
 		st->queued_deal_lens[n] = len;
-		st->lent_max = lent_id;
+		st->lent_max = *id;
 		st->n_queued_deals++;
+	} else if (SE_VEC_RESERVE(st->skipped, st->skipped_cap, st->n_skipped + 1, 1024) != SE_OK) {
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	} else {
+		st->skipped[st->n_skipped++] = lent_id;
 	}
 	/* The reader sends this key's later rows unnumbered: keep the answer. */
 	if (se_strmap_count(st->deal_cache) >= DEAL_CACHE_LENT_MAX)
@@ -511,17 +538,17 @@ int se_store_use_lent_deal(se_store *st, const char *key, size_t len, int64_t le
 
 	if (st->deal_state != DEALS_LENT || !st->lent_valid || lent_id == 0)
 		return se_store_intern_deal(st, key, len, id, err);
-	*id = lent_id;
-	if (!is_new)
-		return SE_OK;
-	if (len > SE_STORE_MAX_KEY)
+	if (len > SE_STORE_MAX_KEY && is_new)
 		return se_error_set(err, SE_EINPUT, "deal id longer than %d bytes", SE_STORE_MAX_KEY);
 	if (is_new == SE_DEAL_MAYBE_NEW)
 		return check_maybe_new(st, key, len, lent_id, id, err);
-	st->queued_deal_ids[n] = lent_id;
+	*id = lent_to_id(st, lent_id);
+	if (!is_new)
+		return SE_OK;
+	st->queued_deal_ids[n] = *id;
 	memcpy(st->queued_deal_keys[n], key, len);
 	st->queued_deal_lens[n] = len;
-	st->lent_max = lent_id;
+	st->lent_max = *id;
 	if (++st->n_queued_deals < DEAL_GROUP)
 		return SE_OK;
 	return flush_deal_group(st, err);
@@ -536,6 +563,9 @@ void se_store_return_deals(se_store *st, se_deal_numbers *dn)
 	whole = dn->old == NULL && !dn->failed;
 	se_strmap_free(dn->old);
 	free(dn->filter);
+	free(st->skipped);
+	st->skipped = NULL;
+	st->n_skipped = st->skipped_cap = 0;
 	if (st->deal_state == DEALS_LENT && st->lent_valid && whole) {
 		se_strmap_free(st->deal_cache);
 		st->deal_cache = dn->map;

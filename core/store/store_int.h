@@ -122,6 +122,8 @@ struct se_store {
 	size_t lent_filter_bytes;    /* DEALS_LENT: what the lent map's filter takes */
 	size_t lent_gen_first;       /* DEALS_LENT: keys the lent map turns at, first ... */
 	size_t lent_gen_next;        /* ... and then */
+	int64_t *skipped;            /* DEALS_LENT: reader numbers reserved and unused (deals.c) */
+	size_t n_skipped, skipped_cap;
 	int64_t queued_deal_ids[DEAL_GROUP];
 	char queued_deal_keys[DEAL_GROUP][SE_STORE_MAX_KEY];
 	size_t queued_deal_lens[DEAL_GROUP];
