@@ -860,6 +860,56 @@ int se_csv_open_stream(se_csv **out, FILE *fp, const char *name, int delimiter,
 	return open_reader(out, fp, 0, name != NULL ? name : "<stream>", delimiter, err);
 }
 
+/* The common record: one line, all in the buffer, without a quote.  It is
+ * copied to the arena in one piece and cut at the delimiters there, where
+ * the general scan copies field by field; the result is the same (the
+ * general scan also drops a CR before the LF).  0 when the line is not of
+ * that kind (nothing consumed), 1 when the record is read, or a code. */
+static int read_plain_line(se_csv *csv, se_error *err)
+{
+	size_t nl = next_newline(csv), len, start = 0, n = 0;
+	const char *line = csv->buf + csv->pos;
+	char *a, *d;
+	int rc;
+
+	if (nl >= csv->end)
+		return 0;
+	len = nl - csv->pos;
+	if (len + 1 > SE_CSV_MAX_RECORD || memchr(line, '"', len) != NULL)
+		return 0;
+	if (len + 1 > csv->arena_cap && (rc = grow_arena(csv, len + 1, err)) < 0)
+		return rc;
+	a = csv->arena;
+	memcpy(a, line, len);
+	if (len > 0 && a[len - 1] == '\r')
+		len--;
+	a[len] = (char)csv->delimiter; /* a sentinel: the loop below ends on it */
+	for (;;) {
+		se_csv_field *f;
+
+		d = memchr(a + start, csv->delimiter, len + 1 - start);
+		if (++n > CSV_MAX_FIELDS)
+			return 0;
+		if (se_vec_reserve(&csv->fields, &csv->fields_cap, n, sizeof *csv->fields,
+		                   CSV_FIELDS_INITIAL, CSV_MAX_FIELDS) != SE_OK)
+			return se_error_set(err, SE_ENOMEM, "out of memory reading %s", csv->name);
+		f = &csv->fields[n - 1];
+		f->ptr = a + start;
+		f->len = (size_t)(d - (a + start));
+		f->line = csv->line;
+		f->col = (long)(input_offset(csv, csv->pos + start) - csv->line_off) + 1;
+		*d = '\0';
+		start += f->len + 1;
+		if (start > len)
+			break;
+	}
+	csv->nfields = n;
+	csv->arena_len = len + 1;
+	csv->pos = nl + 1;
+	start_line(csv);
+	return 1;
+}
+
 int se_csv_next(se_csv *csv, se_csv_record *rec, se_error *err)
 {
 	enum csv_term term;
@@ -880,6 +930,15 @@ int se_csv_next(se_csv *csv, se_csv_record *rec, se_error *err)
 	csv->overflow = OVERFLOW_NONE;
 	csv->rec_crossed = 0;
 	csv->raw_len = 0;
+	if ((rc = read_plain_line(csv, err)) != 0) {
+		if (rc < 0)
+			return rc;
+		rec->fields = csv->fields;
+		rec->nfields = csv->nfields;
+		return 1;
+	}
+	csv->nfields = 0;
+	csv->arena_len = 0;
 	do {
 		rc = read_field(csv, &term, err);
 		if (rc < 0)

@@ -240,20 +240,25 @@ typedef struct pipeline {
 
 static void number_deals(slab *sb, se_deal_numbers *deals)
 {
+	uint64_t hash[DEAL_PREFETCH];
+
 	if (deals == NULL)
 		return;
+	/* hash[i % DEAL_PREFETCH]: row i's key, hashed when prefetched. */
 	for (size_t i = 0; i < sb->n && i < DEAL_PREFETCH; i++)
-		se_deal_numbers_prefetch(deals, sb->bytes + sb->rows[i].off[F_DEAL_ID],
-		                         sb->rows[i].len[F_DEAL_ID]);
+		hash[i] = se_deal_numbers_prefetch(deals, sb->bytes + sb->rows[i].off[F_DEAL_ID],
+		                                   sb->rows[i].len[F_DEAL_ID]);
 	for (size_t i = 0; i < sb->n; i++) {
 		slab_row *r = &sb->rows[i];
+		uint64_t h = hash[i % DEAL_PREFETCH];
 
 		if (i + DEAL_PREFETCH < sb->n)
-			se_deal_numbers_prefetch(deals, sb->bytes + r[DEAL_PREFETCH].off[F_DEAL_ID],
-			                         r[DEAL_PREFETCH].len[F_DEAL_ID]);
-		if (se_deal_numbers_get(deals, sb->bytes + r->off[F_DEAL_ID], r->len[F_DEAL_ID], &r->deal,
+			hash[i % DEAL_PREFETCH] =
+				se_deal_numbers_prefetch(deals, sb->bytes + r[DEAL_PREFETCH].off[F_DEAL_ID],
+				                         r[DEAL_PREFETCH].len[F_DEAL_ID]);
+		if (se_deal_numbers_get(deals, sb->bytes + r->off[F_DEAL_ID], r->len[F_DEAL_ID], h, &r->deal,
 		                        &r->deal_is_new) != SE_OK)
-			r->deal = 0; /* full or out of memory: the store interns this one itself */
+			r->deal = 0; /* out of memory: the store interns this one itself */
 	}
 }
 

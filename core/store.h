@@ -75,9 +75,15 @@ void se_store_expect_rows(se_store *st, int64_t rows);
  * se_deal_numbers_get() touches nothing but the lent map. */
 typedef struct se_deal_numbers se_deal_numbers;
 int se_store_lend_deals(se_store *st, se_deal_numbers **out, se_error *err);
-int se_deal_numbers_get(se_deal_numbers *dn, const char *key, size_t len, int64_t *id, int *is_new);
-/* A hint that key will be looked up soon (see se_strmap_prefetch). */
-void se_deal_numbers_prefetch(const se_deal_numbers *dn, const char *key, size_t len);
+/* *id 0: the writer interns this key itself.  *is_new 1: a new deal;
+ * SE_DEAL_MAYBE_NEW: *id is reserved for the key, which may be stored
+ * already (the writer asks SQLite); 0: a known deal. */
+#define SE_DEAL_MAYBE_NEW 2
+int se_deal_numbers_get(se_deal_numbers *dn, const char *key, size_t len, uint64_t hash, int64_t *id,
+                        int *is_new);
+/* A hint that key will be looked up soon (see se_strmap_prefetch); gives
+ * the key's hash, which se_deal_numbers_get() takes (hashed once). */
+uint64_t se_deal_numbers_prefetch(const se_deal_numbers *dn, const char *key, size_t len);
 /* The writer's side: stores a deal the reader numbered (is_new) and gives
  * the id to use.  If another connection added deals meanwhile, the
  * reader's numbers are no longer safe: the key is then interned through
@@ -85,6 +91,10 @@ void se_deal_numbers_prefetch(const se_deal_numbers *dn, const char *key, size_t
 int se_store_use_lent_deal(se_store *st, const char *key, size_t len, int64_t lent_id, int is_new,
                            int64_t *id, se_error *err);
 void se_store_return_deals(se_store *st, se_deal_numbers *dn);
+/* For tests: the lent map turns into generations at gen_keys keys (not a
+ * million) with a filter of filter_bytes (rounded up to a power of two);
+ * 0 keeps a default.  Takes effect at the next se_store_lend_deals(). */
+void se_store_limit_deal_maps(se_store *st, size_t gen_keys, size_t filter_bytes);
 
 /* Stores one event now; *inserted is 1 for a new event, 0 when its key was
  * already stored. */

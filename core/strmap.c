@@ -1,7 +1,7 @@
 /*
  * strmap.c: open addressing over a power-of-two slot array, grown at 50%
- * load.  Each slot keeps the full hash, so a probe compares bytes only when
- * the hashes match.  Short keys sit in the slot; longer ones in large blocks
+ * load.  Each slot keeps 32 bits of the hash, so a probe compares bytes
+ * only when those match.  Short keys sit in the slot; longer ones in large blocks
  * (never moved, so slots can point into them) that are freed together.
  */
 #include "strmap.h"
@@ -17,11 +17,13 @@
  * short key (most deal ids, every name) touches one cache line, not two. */
 #define INLINE_KEY 16
 
+/* 32 bytes, two to a cache line: a million deal keys take 64 MiB, not the
+ * 80 of a slot with the whole hash and a separate "used" word.  The low 32
+ * bits of the hash suffice for the position (no map has 2^32 slots). */
 typedef struct slot {
-	uint64_t hash;
+	uint32_t hash;
+	uint32_t len1;              /* key length + 1; 0: the slot is free */
 	int64_t value;
-	uint32_t len;
-	uint32_t used;
 	union {
 		const char *ptr;            /* len > INLINE_KEY: in a block */
 		char bytes[INLINE_KEY];
@@ -30,7 +32,7 @@ typedef struct slot {
 
 static const char *slot_key(const slot *s)
 {
-	return s->len > INLINE_KEY ? s->key.ptr : s->key.bytes;
+	return s->len1 - 1 > INLINE_KEY ? s->key.ptr : s->key.bytes;
 }
 
 typedef struct block {
@@ -83,7 +85,7 @@ se_strmap *se_strmap_new(void)
 	return m;
 }
 
-/* Slot arrays of a few MiB and more (a million deal keys take 80) are
+/* Slot arrays of a few MiB and more (a million deal keys take 64) are
  * mapped on their own, on 2 MiB pages where the system allows it: each
  * lookup is a random access, and on 4 KiB pages most of them also missed
  * the TLB.  Their own mapping also gives the memory back when the map
@@ -159,16 +161,16 @@ size_t se_strmap_bytes(size_t count)
 	return slots * sizeof(slot);
 }
 
-static slot *find_slot(slot *slots, size_t mask, const char *key, size_t len, uint64_t h)
+static slot *find_slot(slot *slots, size_t mask, const char *key, size_t len, uint32_t h)
 {
 	size_t i = (size_t)h & mask;
 
 	for (;;) {
 		slot *s = &slots[i];
 
-		if (!s->used)
+		if (s->len1 == 0)
 			return s;
-		if (s->hash == h && s->len == len && memcmp(slot_key(s), key, len) == 0)
+		if (s->hash == h && s->len1 == len + 1 && memcmp(slot_key(s), key, len) == 0)
 			return s;
 		i = (i + 1) & mask;
 	}
@@ -176,9 +178,14 @@ static slot *find_slot(slot *slots, size_t mask, const char *key, size_t len, ui
 
 int se_strmap_get(const se_strmap *m, const char *key, size_t len, int64_t *value)
 {
-	slot *s = find_slot(m->slots, m->mask, key, len, hash_bytes(key, len));
+	return se_strmap_get_hashed(m, key, len, hash_bytes(key, len), value);
+}
 
-	if (!s->used)
+int se_strmap_get_hashed(const se_strmap *m, const char *key, size_t len, uint64_t hash, int64_t *value)
+{
+	slot *s = find_slot(m->slots, m->mask, key, len, (uint32_t)hash);
+
+	if (s->len1 == 0)
 		return 0;
 	*value = s->value;
 	return 1;
@@ -194,8 +201,8 @@ static int grow_slots(se_strmap *m)
 	for (size_t i = 0; i <= m->mask; i++) {
 		slot *old = &m->slots[i];
 
-		if (old->used)
-			*find_slot(ns, ncount - 1, slot_key(old), old->len, old->hash) = *old;
+		if (old->len1 != 0)
+			*find_slot(ns, ncount - 1, slot_key(old), old->len1 - 1, old->hash) = *old;
 	}
 	slots_free(m->slots, m->mask + 1);
 	m->slots = ns;
@@ -228,22 +235,48 @@ static const char *copy_key(se_strmap *m, const char *key, size_t len)
 
 void se_strmap_prefetch(const se_strmap *m, const char *key, size_t len)
 {
-	const slot *s = &m->slots[(size_t)hash_bytes(key, len) & m->mask];
+	se_strmap_prefetch_hashed(m, hash_bytes(key, len));
+}
+
+void se_strmap_prefetch_hashed(const se_strmap *m, uint64_t hash)
+{
+	const slot *s = &m->slots[(uint32_t)hash & m->mask];
 
 	__builtin_prefetch(s);
-	__builtin_prefetch((const char *)(s + 1) - 1); /* a slot may straddle two lines */
+	__builtin_prefetch((const char *)(s + 1) - 1); /* a calloc'd array may be 16-aligned */
+}
+
+uint64_t se_strmap_hash(const char *key, size_t len)
+{
+	return hash_bytes(key, len);
+}
+
+void se_strmap_each(const se_strmap *m, void (*fn)(void *ctx, const char *key, size_t len, int64_t value),
+                    void *ctx)
+{
+	for (size_t i = 0; i <= m->mask; i++) {
+		const slot *s = &m->slots[i];
+
+		if (s->len1 != 0)
+			fn(ctx, slot_key(s), s->len1 - 1, s->value);
+	}
 }
 
 int se_strmap_put(se_strmap *m, const char *key, size_t len, int64_t value)
 {
-	uint64_t h = hash_bytes(key, len);
+	return se_strmap_put_hashed(m, key, len, hash_bytes(key, len), value);
+}
+
+int se_strmap_put_hashed(se_strmap *m, const char *key, size_t len, uint64_t hash, int64_t value)
+{
+	uint32_t h = (uint32_t)hash;
 	slot *s = find_slot(m->slots, m->mask, key, len, h);
 
-	if (s->used) {
+	if (s->len1 != 0) {
 		s->value = value;
 		return SE_OK;
 	}
-	if (len > UINT32_MAX)
+	if (len >= UINT32_MAX)
 		return SE_ENOMEM;
 	if ((m->count + 1) * 2 > m->mask + 1) {
 		if (grow_slots(m) != SE_OK)
@@ -256,9 +289,8 @@ int se_strmap_put(se_strmap *m, const char *key, size_t len, int64_t value)
 	} else {
 		memcpy(s->key.bytes, key, len);
 	}
-	s->used = 1;
 	s->hash = h;
-	s->len = (uint32_t)len;
+	s->len1 = (uint32_t)len + 1;
 	s->value = value;
 	m->count++;
 	return SE_OK;

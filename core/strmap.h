@@ -33,5 +33,15 @@ int se_strmap_get(const se_strmap *m, const char *key, size_t len, int64_t *valu
 void se_strmap_prefetch(const se_strmap *m, const char *key, size_t len);
 /* Inserts or overwrites; 0, or SE_ENOMEM. */
 int se_strmap_put(se_strmap *m, const char *key, size_t len, int64_t value);
+/* The map's own 64-bit hash of a key, for a caller that looks one key up
+ * in several maps (or a filter kept beside them) and hashes it once: the
+ * _hashed calls take it, and must be given exactly this. */
+uint64_t se_strmap_hash(const char *key, size_t len);
+int se_strmap_get_hashed(const se_strmap *m, const char *key, size_t len, uint64_t hash, int64_t *value);
+int se_strmap_put_hashed(se_strmap *m, const char *key, size_t len, uint64_t hash, int64_t value);
+void se_strmap_prefetch_hashed(const se_strmap *m, uint64_t hash);
+/* Calls fn for every key, in no particular order; fn must not change m. */
+void se_strmap_each(const se_strmap *m, void (*fn)(void *ctx, const char *key, size_t len, int64_t value),
+                    void *ctx);
 
 #endif

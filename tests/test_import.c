@@ -1273,6 +1273,113 @@ static void test_small_batches(void **state)
 	assert_int_equal(count_events(), 17);
 }
 
+/* ---- deal numbering past the lent map ---------------------------------------- */
+
+/* Writes n rows: deal keys come back after short and long gaps (longer than
+ * two generations of a tiny map), new ones keep coming.  The keys in order
+ * of first appearance go to *order ('\n' after each), and "event|deal" per
+ * row, sorted by event id, to *pairs. */
+static void write_deal_walk(const char *path, int first_event, int n, int base_deal, char **order,
+                            char **pairs)
+{
+	FILE *csv = fopen(path, "w"), *o, *p;
+	size_t olen = 0, plen = 0;
+	unsigned seen[2048] = { 0 };
+	uint32_t r = 12345u + (uint32_t)first_event;
+
+	assert_non_null(csv);
+	assert_non_null(o = open_memstream(order, &olen));
+	assert_non_null(p = open_memstream(pairs, &plen));
+	fprintf(csv, "event_id,deal_id,ts,stage\n");
+	for (int i = 0; i < n; i++) {
+		int deal;
+
+		r = r * 1103515245u + 12345u;
+		/* Mostly a recent deal, sometimes an old one, sometimes a new one. */
+		if ((r >> 16) % 4 == 0)
+			deal = base_deal + i / 2;
+		else if ((r >> 16) % 4 == 1)
+			deal = (int)((r >> 8) % (unsigned)(base_deal + i / 2 + 1));
+		else
+			deal = base_deal + i / 2 - (int)((r >> 20) % 6);
+		if (deal < 0)
+			deal = 0;
+		fprintf(csv, "e%06d,deal-%04d,%d,new\n", first_event + i, deal, 1700000000 + first_event + i);
+		fprintf(p, "e%06d|deal-%04d\n", first_event + i, deal);
+		assert_true(deal < 2048);
+		if (!seen[deal]++)
+			fprintf(o, "deal-%04d\n", deal);
+	}
+	fclose(csv);
+	fclose(o);
+	fclose(p);
+}
+
+/* Rows whose deal keys are all stored already, each twice: the second
+ * import must not add a deal. */
+static void deal_walk_case(fixture *f, size_t gen_keys, size_t filter_bytes)
+{
+	char *order1, *pairs1, *order2, *pairs2, *want, *p;
+	size_t len;
+	FILE *m;
+
+	se_store_limit_deal_maps(f->st, gen_keys, filter_bytes);
+	write_deal_walk("walk1.csv", 0, 1500, 0, &order1, &pairs1);
+	import_ok(f, "walk1.csv");
+	expect_stats(f, 1500, 1500, 0, 0);
+	/* Deals numbered in order of first appearance, each key once, each
+	 * event on its own deal. */
+	expect_query("SELECT key FROM deal ORDER BY id", order1);
+	expect_query("SELECT event_id || '|' || deal_id FROM events ORDER BY event_id", pairs1);
+	/* A store holding more deals than the map: old keys and new ones
+	 * mixed (first appearances after the ones stored). */
+	write_deal_walk("walk2.csv", 100000, 1500, 400, &order2, &pairs2);
+	import_ok(f, "walk2.csv");
+	expect_stats(f, 1500, 1500, 0, 0);
+	m = open_memstream(&want, &len);
+	assert_non_null(m);
+	fputs(order1, m);
+	for (char *line = order2; *line; line = p + 1) {
+		p = strchr(line, '\n');
+		*p = '\0';
+		if (strstr(order1, line) == NULL)
+			fprintf(m, "%s\n", line);
+	}
+	fclose(m);
+	expect_query("SELECT key FROM deal ORDER BY id", want);
+	/* Numbers reserved for keys that were stored already are not used:
+	 * ids stay dense, as one at a time would give them. */
+	expect_query("SELECT count(*) = max(id) FROM deal", "1\n");
+	free(want);
+	m = open_memstream(&want, &len);
+	assert_non_null(m);
+	fprintf(m, "%s%s", pairs1, pairs2);
+	fclose(m);
+	expect_query("SELECT event_id || '|' || deal_id FROM events ORDER BY event_id", want);
+	/* Again: nothing changes. */
+	import_ok(f, "walk2.csv");
+	expect_stats(f, 1500, 0, 1500, 0);
+	expect_query("SELECT event_id || '|' || deal_id FROM events ORDER BY event_id", want);
+	free(want);
+	free(order1);
+	free(pairs1);
+	free(order2);
+	free(pairs2);
+}
+
+/* A filter of one block: past the first turn every unknown key is a
+ * "maybe" that SQLite settles. */
+static void test_deal_maps_turn_filter_always_maybe(void **state)
+{
+	deal_walk_case(*state, 8, 64);
+}
+
+/* A roomy filter: most new keys are numbered as certainly new. */
+static void test_deal_maps_turn_filter_roomy(void **state)
+{
+	deal_walk_case(*state, 16, 1 << 16);
+}
+
 /* ---- whole files ------------------------------------------------------------------------ */
 
 static void test_empty_and_header_only_files(void **state)
@@ -1395,6 +1502,8 @@ int main(void)
 		T(test_jsonl_empty_array_is_not_an_object),
 		T(test_jsonl_empty_object_lacks_fields),
 		T(test_small_batches),
+		T(test_deal_maps_turn_filter_always_maybe),
+		T(test_deal_maps_turn_filter_roomy),
 		T(test_empty_and_header_only_files),
 		T(test_nonexistent_file),
 		T(test_stdin),

@@ -4,32 +4,79 @@
  * Names and deal keys are interned through in-memory maps in front of the
  * tables, so an import touches SQLite once per new name, not per row, and
  * new deals go in as multi-row INSERTs.  The deal map can be lent to the
- * import's reader thread (se_store_lend_deals).
+ * import's reader thread (se_store_lend_deals); past a million keys the
+ * lent map keeps two generations of recent keys and a filter over all of
+ * them, so an import of any size numbers its deals without SQLite.
  *
  * Never: touches events or the history cache.
  */
 #include "store_int.h"
+#include "vec.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 /* Past this many cached deal keys the map is dropped and refilled lazily:
  * keeps an import's memory bounded however many deals there are.  2^20 - 1
- * keys fit the map's 2^21 slots (80 MiB); one more key would double it. */
+ * keys fit the map's 2^21 slots (64 MiB); one more key would double it. */
 #define DEAL_CACHE_MAX ((1 << 20) - 1)
 /* While the full map is lent to the reader, the store's own map only
- * catches the deals the reader could not number (past DEAL_CACHE_MAX):
- * an eighth of the size (10 MiB), so both fit an import's 200 MiB with the
- * kept rows and SQLite's cache.  Rows come in time order, so the deals a
- * row names again are mostly recent ones, which this map still holds. */
+ * catches the deals the reader could not number (the filter's "maybe"
+ * keys, see below): an eighth of the size (8 MiB), so both fit an
+ * import's 200 MiB with the kept rows and SQLite's cache. */
 #define DEAL_CACHE_LENT_MAX ((1 << 17) - 1)
 /* A store with at most this many deals has all their keys loaded when an
  * import starts, so a key not in the map is new without asking SQLite. */
 #define DEAL_PRELOAD_MAX DEAL_CACHE_MAX
+/* A lent map that outgrows DEAL_CACHE_MAX turns into generations of this
+ * many keys (16 MiB each): the keys of the last two generations are the
+ * ones a file in time order names again, and each hit in the older one
+ * moves the key to the newer one, so a deal that stays active stays in
+ * memory.  Dropping the whole map instead (as a store that is not lent
+ * still does) sent every active deal to SQLite once after each drop.
+ * An import that may bring more than DEAL_BIG_ROWS rows (likely more
+ * deals than the map holds) starts with generations of DEAL_BIG_GEN keys
+ * (32 MiB each) instead: at 10M deals in two years of events, two small
+ * generations held 40 days of new deals, fewer than a deal's pauses
+ * between steps span, and 2M keys fell out while still in use. */
+#define DEAL_GEN_MAX ((1 << 18) - 1)
+#define DEAL_BIG_GEN ((1 << 19) - 1)
+#define DEAL_BIG_ROWS ((int64_t)8 * DEAL_CACHE_MAX)
+/* The filter over every key of a turned map: two bits per row the import
+ * may bring (se_store_expect_rows), rounded up, within these bounds.  Rows
+ * outnumber deals (3 to 1 in the benchmark), so a key has 6 bits or more;
+ * at 10M deals and the largest filter (2^27 bits) about 1 new key in 200
+ * is a false "maybe", which costs a lookup and nothing else. */
+#define DEAL_FILTER_MIN ((size_t)1 << 20)
+#define DEAL_FILTER_MAX ((size_t)16 << 20)
 
+/*
+ * The lent numbering.  Until map holds gen_max keys it holds every key of
+ * the store and the import, so a key it lacks is new.  Then it turns: map
+ * becomes old (the one before is freed), a new map starts, and every key
+ * goes into filter, a blocked Bloom filter (one 64-byte block per key, 6
+ * bits in it), which can only say "certainly new" or "maybe".  A key in
+ * neither map is then new when the filter says so; on a "maybe" the reader
+ * still gives it the next number (rows keep the order of numbers they
+ * would get one at a time) and marks the row for the writer, who asks
+ * SQLite.  A key found there keeps its old number; the reserved one is
+ * skipped, and the writer takes one off every reader number above it
+ * (se_store_use_lent_deal), so deal ids stay dense and in order of first
+ * appearance, as one at a time would give them.  Later rows of such a
+ * key carry no number (0 in the map) and the writer interns them.  The
+ * writer has stored every earlier row's deal by then, rows being written
+ * in order, so its SQLite lookup sees every key the reader ever numbered.
+ */
 struct se_deal_numbers {
 	se_strmap *map;
+	se_strmap *old;            /* the generation before map; NULL before the first turn */
+	uint64_t *filter;          /* NULL before the first turn */
+	size_t filter_mask;        /* blocks - 1 (8 words to a block) */
+	size_t gen_max;            /* map turns at this many keys */
+	size_t gen_next;           /* ... and later generations at this many */
+	size_t filter_bytes;       /* a power of two, 64 or more */
 	int64_t next;
+	int failed;                /* out of memory: numbers no more */
 };
 
 /* ---- interning ---------------------------------------------------------- */
@@ -237,14 +284,96 @@ void se_store_expect_rows(se_store *st, int64_t rows)
 }
 
 /* What the deal maps may take during this transaction: the lent one as
- * numbered so far, and once that is full, the store's own one at its
- * largest (it grows within the transaction; this is asked at its start). */
+ * numbered so far; once that is near its turn, the most the generations,
+ * the filter and the store's own map can take together (the lent ones
+ * grow within the transaction; this is asked at its start). */
 size_t deal_maps_bytes(const se_store *st)
 {
+	size_t first = st->lent_gen_first, gen = st->lent_gen_next;
+
 	if (st->deal_state != DEALS_LENT)
 		return se_strmap_bytes(se_strmap_count(st->deal_cache));
-	return se_strmap_bytes((size_t)st->lent_max) +
-	       (st->lent_max >= DEAL_CACHE_MAX ? se_strmap_bytes(DEAL_CACHE_LENT_MAX) : 0);
+	if ((size_t)st->lent_max < first && first > gen)
+		return se_strmap_bytes((size_t)st->lent_max);
+	return se_strmap_bytes(first) + se_strmap_bytes(gen) + st->lent_filter_bytes +
+	       se_strmap_bytes(DEAL_CACHE_LENT_MAX);
+}
+
+void se_store_limit_deal_maps(se_store *st, size_t gen_keys, size_t filter_bytes)
+{
+	size_t b = 64;
+
+	while (b < filter_bytes)
+		b *= 2;
+	st->deal_gen_keys = gen_keys;
+	st->deal_filter_bytes = filter_bytes ? b : 0;
+}
+
+static void filter_bits(uint64_t h, size_t mask, size_t *block, uint64_t bits[8])
+{
+	/* A second, independent 64 bits from the same hash: six 9-bit
+	 * positions within the block's 512 bits. */
+	uint64_t g = (h ^ (h >> 31)) * 0x9e3779b97f4a7c15ull;
+
+	*block = (size_t)(h >> 32) & mask;
+	memset(bits, 0, 8 * sizeof *bits);
+	for (int i = 0; i < 6; i++, g >>= 9)
+		bits[(g >> 6) & 7] |= 1ull << (g & 63);
+}
+
+static void filter_add(se_deal_numbers *dn, uint64_t hash)
+{
+	uint64_t bits[8];
+	size_t block;
+
+	filter_bits(hash, dn->filter_mask, &block, bits);
+	for (int w = 0; w < 8; w++)
+		dn->filter[block * 8 + w] |= bits[w];
+}
+
+/* 0: certainly never added; 1: maybe. */
+static int filter_maybe(const se_deal_numbers *dn, uint64_t hash)
+{
+	uint64_t bits[8];
+	size_t block;
+
+	filter_bits(hash, dn->filter_mask, &block, bits);
+	for (int w = 0; w < 8; w++)
+		if ((dn->filter[block * 8 + w] & bits[w]) != bits[w])
+			return 0;
+	return 1;
+}
+
+static void filter_add_each(void *ctx, const char *key, size_t len, int64_t value)
+{
+	(void)value;
+	filter_add(ctx, se_strmap_hash(key, len));
+}
+
+/* map is full: it becomes the old generation, and the filter learns its keys. */
+static int turn(se_deal_numbers *dn)
+{
+	se_strmap *fresh = se_strmap_new();
+
+	if (fresh == NULL)
+		return SE_ENOMEM;
+	if (dn->filter == NULL) {
+		size_t words = dn->filter_bytes / sizeof *dn->filter;
+
+		if ((dn->filter = calloc(words, sizeof *dn->filter)) == NULL) {
+			se_strmap_free(fresh);
+			return SE_ENOMEM;
+		}
+		dn->filter_mask = words / 8 - 1;
+		/* Keys numbered from here on go in as they come; these are all
+		 * the ones before (the old generation is NULL on the first turn). */
+		se_strmap_each(dn->map, filter_add_each, dn);
+	}
+	se_strmap_free(dn->old);
+	dn->old = dn->map;
+	dn->map = fresh;
+	dn->gen_max = dn->gen_next;
+	return SE_OK;
 }
 
 int se_store_lend_deals(se_store *st, se_deal_numbers **out, se_error *err)
@@ -262,35 +391,144 @@ int se_store_lend_deals(se_store *st, se_deal_numbers **out, se_error *err)
 	 * below the ones the reader will hand out. */
 	if ((rc = flush_queued_deals(st, err)) != SE_OK)
 		return rc;
-	if ((dn = malloc(sizeof *dn)) == NULL || (empty = se_strmap_new()) == NULL) {
+	if ((dn = calloc(1, sizeof *dn)) == NULL || (empty = se_strmap_new()) == NULL) {
 		free(dn);
 		return se_error_set(err, SE_ENOMEM, "out of memory");
 	}
 	dn->map = st->deal_cache;
 	dn->next = st->next_deal;
+	if (st->deal_gen_keys != 0)
+		dn->gen_max = dn->gen_next = st->deal_gen_keys;
+	else if (st->expected_rows <= 0 || st->expected_rows > DEAL_BIG_ROWS)
+		dn->gen_max = dn->gen_next = DEAL_BIG_GEN;
+	else {
+		dn->gen_max = DEAL_CACHE_MAX;
+		dn->gen_next = DEAL_GEN_MAX;
+	}
+	st->lent_gen_first = dn->gen_max;
+	st->lent_gen_next = dn->gen_next;
+	if ((dn->filter_bytes = st->deal_filter_bytes) == 0) {
+		dn->filter_bytes = DEAL_FILTER_MIN;
+		while (dn->filter_bytes < DEAL_FILTER_MAX &&
+		       (st->expected_rows <= 0 || dn->filter_bytes * 4 < (uint64_t)st->expected_rows))
+			dn->filter_bytes *= 2;
+	}
+	st->lent_filter_bytes = dn->filter_bytes;
 	st->deal_cache = empty;
 	st->deal_state = DEALS_LENT;
 	st->lent_valid = 1;
 	st->lent_max = st->next_deal - 1;
+	st->n_skipped = 0;
 	*out = dn;
 	return SE_OK;
 }
 
-int se_deal_numbers_get(se_deal_numbers *dn, const char *key, size_t len, int64_t *id, int *is_new)
+/* Puts key into the newest generation, turning first when it is full. */
+static int keep(se_deal_numbers *dn, const char *key, size_t len, uint64_t hash, int64_t id)
 {
-	*is_new = 0;
-	if (se_strmap_get(dn->map, key, len, id))
-		return SE_OK;
-	if (se_strmap_count(dn->map) >= DEAL_CACHE_MAX)
-		return SE_ENOMEM; /* the caller interns the rest the slow way */
-	*id = dn->next++;
-	*is_new = 1;
-	return se_strmap_put(dn->map, key, len, *id);
+	if (se_strmap_count(dn->map) >= dn->gen_max && turn(dn) != SE_OK)
+		return SE_ENOMEM;
+	if (dn->filter != NULL)
+		filter_add(dn, hash);
+	return se_strmap_put_hashed(dn->map, key, len, hash, id);
 }
 
-void se_deal_numbers_prefetch(const se_deal_numbers *dn, const char *key, size_t len)
+int se_deal_numbers_get(se_deal_numbers *dn, const char *key, size_t len, uint64_t hash, int64_t *id,
+                        int *is_new)
 {
-	se_strmap_prefetch(dn->map, key, len);
+	int maybe;
+
+	*is_new = 0;
+	if (dn->failed)
+		return SE_ENOMEM;
+	if (se_strmap_get_hashed(dn->map, key, len, hash, id))
+		return SE_OK; /* 0: a key the writer looked up; it does again */
+	if (dn->old != NULL && se_strmap_get_hashed(dn->old, key, len, hash, id)) {
+		if (keep(dn, key, len, hash, *id) != SE_OK)
+			goto failed;
+		return SE_OK;
+	}
+	maybe = dn->filter != NULL && filter_maybe(dn, hash);
+	*id = dn->next++;
+	*is_new = maybe ? SE_DEAL_MAYBE_NEW : 1;
+	if (keep(dn, key, len, hash, maybe ? 0 : *id) != SE_OK)
+		goto failed;
+	return SE_OK;
+failed:
+	/* The rows from here on go to the writer unnumbered, and it interns
+	 * them through SQLite: safe, since the numbers handed out so far are
+	 * all on rows before them. */
+	dn->failed = 1;
+	return SE_ENOMEM;
+}
+
+uint64_t se_deal_numbers_prefetch(const se_deal_numbers *dn, const char *key, size_t len)
+{
+	uint64_t hash = se_strmap_hash(key, len);
+
+	se_strmap_prefetch_hashed(dn->map, hash);
+	return hash;
+}
+
+/* The deal id for reader number p: p less the reserved numbers below it
+ * that went unused (kept ascending: they come in row order). */
+static int64_t lent_to_id(const se_store *st, int64_t p)
+{
+	size_t lo = 0, hi = st->n_skipped;
+
+	if (hi == 0 || p > st->skipped[hi - 1])
+		return p - (int64_t)hi;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (st->skipped[mid] < p)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return p - (int64_t)lo;
+}
+
+/* A key the reader could not place: SQLite says whether it is stored
+ * (every deal of the rows before is, or is queued: flushed first). */
+static int check_maybe_new(se_store *st, const char *key, size_t len, int64_t lent_id, int64_t *id,
+                           se_error *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_DEAL_FIND];
+	int rc, n;
+
+	if ((rc = flush_queued_deals(st, err)) != SE_OK)
+		return rc;
+	sqlite3_bind_text(s, 1, key, (int)len, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(s, 0);
+	while (rc == SQLITE_ROW && sqlite3_step(s) == SQLITE_ROW)
+		;
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_error(st, err, "looking a deal up");
+	if (rc == SQLITE_DONE) {
+		/* New after all: it takes the number reserved for it. */
+		*id = lent_to_id(st, lent_id);
+		n = st->n_queued_deals;
+		st->queued_deal_ids[n] = *id;
+		memcpy(st->queued_deal_keys[n], key, len);
+		st->queued_deal_lens[n] = len;
+		st->lent_max = *id;
+		st->n_queued_deals++;
+	} else if (SE_VEC_RESERVE(st->skipped, st->skipped_cap, st->n_skipped + 1, 1024) != SE_OK) {
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	} else {
+		st->skipped[st->n_skipped++] = lent_id;
+	}
+	/* The reader sends this key's later rows unnumbered: keep the answer. */
+	if (se_strmap_count(st->deal_cache) >= DEAL_CACHE_LENT_MAX)
+		se_strmap_clear(st->deal_cache);
+	if (se_strmap_put(st->deal_cache, key, len, *id) != SE_OK)
+		return se_error_set(err, SE_ENOMEM, "out of memory");
+	return SE_OK;
 }
 
 int se_store_use_lent_deal(se_store *st, const char *key, size_t len, int64_t lent_id, int is_new,
@@ -300,15 +538,17 @@ int se_store_use_lent_deal(se_store *st, const char *key, size_t len, int64_t le
 
 	if (st->deal_state != DEALS_LENT || !st->lent_valid || lent_id == 0)
 		return se_store_intern_deal(st, key, len, id, err);
-	*id = lent_id;
+	if (len > SE_STORE_MAX_KEY && is_new)
+		return se_error_set(err, SE_EINPUT, "deal id longer than %d bytes", SE_STORE_MAX_KEY);
+	if (is_new == SE_DEAL_MAYBE_NEW)
+		return check_maybe_new(st, key, len, lent_id, id, err);
+	*id = lent_to_id(st, lent_id);
 	if (!is_new)
 		return SE_OK;
-	if (len > SE_STORE_MAX_KEY)
-		return se_error_set(err, SE_EINPUT, "deal id longer than %d bytes", SE_STORE_MAX_KEY);
-	st->queued_deal_ids[n] = lent_id;
+	st->queued_deal_ids[n] = *id;
 	memcpy(st->queued_deal_keys[n], key, len);
 	st->queued_deal_lens[n] = len;
-	st->lent_max = lent_id;
+	st->lent_max = *id;
 	if (++st->n_queued_deals < DEAL_GROUP)
 		return SE_OK;
 	return flush_deal_group(st, err);
@@ -316,9 +556,17 @@ int se_store_use_lent_deal(se_store *st, const char *key, size_t len, int64_t le
 
 void se_store_return_deals(se_store *st, se_deal_numbers *dn)
 {
+	int whole;
+
 	if (dn == NULL)
 		return;
-	if (st->deal_state == DEALS_LENT && st->lent_valid) {
+	whole = dn->old == NULL && !dn->failed;
+	se_strmap_free(dn->old);
+	free(dn->filter);
+	free(st->skipped);
+	st->skipped = NULL;
+	st->n_skipped = st->skipped_cap = 0;
+	if (st->deal_state == DEALS_LENT && st->lent_valid && whole) {
 		se_strmap_free(st->deal_cache);
 		st->deal_cache = dn->map;
 		st->next_deal = dn->next;
@@ -326,6 +574,7 @@ void se_store_return_deals(se_store *st, se_deal_numbers *dn)
 		 * table's highest id is what counts from here on. */
 		st->deal_state = st->lent_max == dn->next - 1 ? DEALS_COMPLETE : DEALS_UNKNOWN;
 	} else {
+		/* A turned map lacks keys: the next import decides afresh. */
 		se_strmap_free(dn->map);
 		se_strmap_clear(st->deal_cache);
 		st->deal_state = DEALS_UNKNOWN;

@@ -119,6 +119,13 @@ struct se_store {
 	int64_t expected_rows;       /* se_store_expect_rows() */
 	int lent_valid;              /* DEALS_LENT: the reader's numbers still hold */
 	int64_t lent_max;            /* DEALS_LENT: highest deal id in the table */
+	size_t deal_gen_keys;        /* se_store_limit_deal_maps(); 0: deals.c's defaults */
+	size_t deal_filter_bytes;
+	size_t lent_filter_bytes;    /* DEALS_LENT: what the lent map's filter takes */
+	size_t lent_gen_first;       /* DEALS_LENT: keys the lent map turns at, first ... */
+	size_t lent_gen_next;        /* ... and then */
+	int64_t *skipped;            /* DEALS_LENT: reader numbers reserved and unused (deals.c) */
+	size_t n_skipped, skipped_cap;
 	int64_t queued_deal_ids[DEAL_GROUP];
 	char queued_deal_keys[DEAL_GROUP][SE_STORE_MAX_KEY];
 	size_t queued_deal_lens[DEAL_GROUP];
