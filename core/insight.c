@@ -565,47 +565,51 @@ static int by_overdue(const void *pa, const void *pb)
 	return a->deal < b->deal ? -1 : a->deal > b->deal;
 }
 
-/* Moves the `keep` most overdue of v[0..n) to the front, sorted; returns how
- * many there are.  Quickselect-style partitions first, so sorting touches
- * only what is kept even when most open deals are stale. */
-static size_t keep_most_overdue(se_stale_deal *v, size_t n, size_t keep)
+/* Sifts v[at] down the heap v[0..n), whose root is the deal that ranks
+ * last (least overdue) among those kept. */
+static void sift_down(se_stale_deal *v, size_t n, size_t at)
 {
-	size_t lo = 0, hi = n;
+	for (;;) {
+		size_t worst = at, l = 2 * at + 1, r = l + 1;
+		se_stale_deal t;
 
-	if (n <= keep) {
-		qsort(v, n, sizeof *v, by_overdue);
-		return n;
+		if (l < n && by_overdue(&v[l], &v[worst]) > 0)
+			worst = l;
+		if (r < n && by_overdue(&v[r], &v[worst]) > 0)
+			worst = r;
+		if (worst == at)
+			return;
+		t = v[at];
+		v[at] = v[worst];
+		v[worst] = t;
+		at = worst;
 	}
-	while (hi - lo > 1) {
-		se_stale_deal pivot = v[lo + (hi - lo) / 2], t;
-		size_t store = lo;
+}
 
-		for (size_t i = lo; i < hi; i++)
-			if (by_overdue(&v[i], &pivot) < 0) {
-				t = v[i];
-				v[i] = v[store];
-				v[store++] = t;
-			}
-		/* [lo, store) rank before the pivot */
-		if (store == keep)
-			break;
-		if (store > keep) {
-			hi = store;
-		} else {
-			size_t at = store; /* bring the pivot (and its ties) next */
-			for (size_t i = store; i < hi; i++)
-				if (by_overdue(&v[i], &pivot) == 0) {
-					t = v[i];
-					v[i] = v[at];
-					v[at++] = t;
-				}
-			if (at >= keep)
-				break;
-			lo = at;
-		}
+/* Offers d to the heap of the `keep` most overdue deals met so far: a
+ * list of SE_STALE_LIST whatever the number of open deals, instead of a
+ * record per stale deal selected from afterwards (by_overdue is a total
+ * order, so the deals kept are the same). */
+static void offer_stale(se_stale_deal *v, size_t *n, size_t keep, const se_stale_deal *d)
+{
+	size_t at;
+
+	if (*n == keep) {
+		if (keep == 0 || by_overdue(d, &v[0]) >= 0)
+			return;
+		v[0] = *d;
+		sift_down(v, *n, 0);
+		return;
 	}
-	qsort(v, keep, sizeof *v, by_overdue);
-	return keep;
+	at = (*n)++;
+	v[at] = *d;
+	while (at > 0 && by_overdue(&v[(at - 1) / 2], &v[at]) < 0) {
+		se_stale_deal t = v[at];
+
+		v[at] = v[(at - 1) / 2];
+		v[(at - 1) / 2] = t;
+		at = (at - 1) / 2;
+	}
 }
 
 static int find_stale(se_report *rep, se_store *st, int fi, se_error *err)
@@ -613,7 +617,9 @@ static int find_stale(se_report *rep, se_store *st, int fi, se_error *err)
 	se_insight *in = &rep->agg[fi].in;
 	size_t n = 0;
 
-	if ((in->stale = calloc(in->n_open ? in->n_open : 1, sizeof *in->stale)) == NULL)
+	size_t keep = in->n_open < SE_STALE_LIST ? in->n_open : SE_STALE_LIST;
+
+	if ((in->stale = calloc(keep ? keep : 1, sizeof *in->stale)) == NULL)
 		return se_error_set(err, SE_ENOMEM, "out of memory");
 	for (size_t i = 0; i < in->n_open; i++) {
 		const se_open_deal *o = &in->open[i];
@@ -623,9 +629,10 @@ static int find_stale(se_report *rep, se_store *st, int fi, se_error *err)
 		if (!o->ranged || q == NULL || q->n == 0 || (double)age <= rep->stale_multiple * (double)q->p50)
 			continue;
 		in->stale_count[(size_t)o->stage * rep->n_manager + o->manager]++;
-		in->stale[n++] = (se_stale_deal){ o->deal, o->manager, o->stage, age, q->p50, NULL };
+		offer_stale(in->stale, &n, keep, &(se_stale_deal){ o->deal, o->manager, o->stage, age, q->p50, NULL });
 	}
-	in->n_stale = keep_most_overdue(in->stale, n, SE_STALE_LIST);
+	qsort(in->stale, n, sizeof *in->stale, by_overdue);
+	in->n_stale = n;
 	for (size_t i = 0; i < in->n_stale; i++) {
 		char key[600];
 		int rc;
