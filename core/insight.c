@@ -8,8 +8,9 @@
  * report.c's; source x manager cohorts, a product of two large dimensions,
  * are a record per lead sorted and merged after the pass, so memory follows
  * the leads.  Durations, whose medians cannot be summed, are appended as
- * 12-byte samples and turned into nearest-rank quantiles once after the
- * pass (quantile.c).  Per-manager summaries every accessor call would
+ * 12-byte samples (the stays, the most of them, as 4-byte values in a
+ * group per stage and manager) and turned into nearest-rank quantiles once
+ * after the pass (quantile.c).  Per-manager summaries every accessor call would
  * otherwise redo (the style quadrant's medians) are computed once in
  * se_insight_finish().
  * Whatever needs a median before it can be decided (stale deals, the
@@ -133,6 +134,9 @@ int se_insight_alloc(se_report *rep, se_error *err)
 		se_grid_init(&in->sm_grid, in->sm_in_grid ? (size_t)rep->n_source * rep->n_manager : 1,
 		             sizeof(sm_count));
 		if ((rep->compute & SE_REPORT_BACKTEST) && alloc_cuts(rep, in, f->n_stages) != SE_OK)
+			goto nomem;
+		if ((rep->compute & SE_REPORT_VELOCITY) &&
+		    se_groups_init(&in->stays, 2 * (int64_t)f->won, rep->n_manager) != SE_OK)
 			goto nomem;
 	}
 	return SE_OK;
@@ -266,8 +270,8 @@ static int add_velocity(se_report *rep, se_insight *in, const se_funnel *f, cons
 	for (int s = 0; velocity && ranged && s < f->won; s++) {
 		if (latest[s] < 0 || current == s)
 			continue;
-		if (se_samples_add(&in->stays, 2 * s, mgr, latest[s]) != SE_OK ||
-		    se_samples_add(&in->stays, 2 * s + 1, mgr, total[s]) != SE_OK)
+		if (se_groups_add(&in->stays, 2 * s, mgr, latest[s]) != SE_OK ||
+		    se_groups_add(&in->stays, 2 * s + 1, mgr, total[s]) != SE_OK)
 			return SE_ENOMEM;
 	}
 	if (won != SE_NONE) {
@@ -675,8 +679,7 @@ static void carry_cuts(se_report *rep, se_insight *in, int n_stages)
 
 typedef struct qtable_job {
 	se_qtable *q;
-	se_samples *s;
-	uint32_t width;
+	se_groups *s;
 	int rc;
 } qtable_job;
 
@@ -684,7 +687,7 @@ static void *qtable_thread(void *arg)
 {
 	qtable_job *j = arg;
 
-	j->rc = se_qtable_build(j->q, j->s, j->width);
+	j->rc = se_qtable_build_groups(j->q, j->s);
 	return NULL;
 }
 
@@ -694,7 +697,7 @@ static void *qtable_thread(void *arg)
  * pass.  Without a thread the same work runs here. */
 static int build_qtables(se_report *rep, se_insight *in)
 {
-	qtable_job stays = { &in->q_stays, &in->stays, rep->n_manager, SE_OK };
+	qtable_job stays = { &in->q_stays, &in->stays, SE_OK };
 	pthread_t t;
 	int threaded = in->stays.n > 100000 && pthread_create(&t, NULL, qtable_thread, &stays) == 0;
 	int rc = SE_OK;
@@ -980,7 +983,7 @@ void se_insight_free(se_report *rep)
 		free(in->sm_manager);
 		free(in->first_move.v);
 		free(in->first_move.col2);
-		free(in->stays.v);
+		se_groups_free(&in->stays);
 		free(in->to_won.v);
 		free(in->to_close.v);
 		free(in->q_first_move_by_manager.cells);

@@ -220,6 +220,130 @@ int se_qtable_build2(se_qtable *q, uint32_t width, se_qtable *q2, uint32_t width
 	return rc;
 }
 
+/* ---- samples kept by group ---------------------------------------------- */
+
+int se_groups_init(se_groups *s, int64_t rows, uint32_t width)
+{
+	size_t cells = (size_t)(rows > 0 ? rows : 0) * width;
+
+	memset(s, 0, sizeof *s);
+	if (cells > 0 && (s->g = calloc(cells, sizeof *s->g)) == NULL)
+		return SE_ENOMEM;
+	s->rows = rows > 0 ? rows : 0;
+	s->width = width;
+	return SE_OK;
+}
+
+int se_groups_add(se_groups *s, int64_t row, uint32_t col, int64_t v)
+{
+	se_group *g = &s->g[(size_t)row * s->width + col];
+
+	if (SE_VEC_RESERVE(g->v, g->cap, g->n + 1, 64) != SE_OK)
+		return SE_ENOMEM;
+	g->v[g->n++] = v > INT32_MAX ? INT32_MAX : v < 0 ? 0 : (int32_t)v;
+	s->n++;
+	return SE_OK;
+}
+
+void se_groups_free(se_groups *s)
+{
+	for (size_t i = 0; s->g != NULL && i < (size_t)s->rows * s->width; i++)
+		free(s->g[i].v);
+	free(s->g);
+	memset(s, 0, sizeof *s);
+}
+
+/* The quantile rows of grouped samples: every row (parity -1), or the
+ * even (0) or odd (1) ones.  A row's whole quantiles select over a copy
+ * of its groups in tmp (room for the largest row). */
+typedef struct grows {
+	se_qtable *q;
+	se_groups *s;
+	int parity;
+	int32_t *tmp;
+} grows;
+
+static void grows_run(const grows *j)
+{
+	uint32_t w = j->s->width;
+
+	for (int64_t r = j->parity < 0 ? 0 : j->parity; r < j->q->nb; r += j->parity < 0 ? 1 : 2) {
+		se_group *g = &j->s->g[(size_t)(j->q->lo + r) * w];
+		se_quant *row = &j->q->cells[(size_t)r * (w + 1)];
+		size_t n = 0;
+
+		for (uint32_t c = 0; c < w; c++) {
+			if (g[c].n == 0)
+				continue;
+			memcpy(j->tmp + n, g[c].v, g[c].n * sizeof *j->tmp);
+			n += g[c].n;
+			quant_of(&row[c], g[c].v, g[c].n);
+		}
+		quant_of(&row[w], j->tmp, n);
+	}
+}
+
+static void *grows_thread(void *arg)
+{
+	grows_run(arg);
+	return NULL;
+}
+
+int se_qtable_build_groups(se_qtable *q, se_groups *s)
+{
+	int64_t lo = -1, hi = -1;
+	size_t most = 0;
+	int32_t *tmp = NULL, *tmp2 = NULL;
+	int rc = SE_ENOMEM;
+
+	memset(q, 0, sizeof *q);
+	q->width = s->width;
+	for (int64_t r = 0; r < s->rows; r++) {
+		size_t n = 0;
+
+		for (uint32_t c = 0; c < s->width; c++)
+			n += s->g[(size_t)r * s->width + c].n;
+		if (n == 0)
+			continue;
+		if (lo < 0)
+			lo = r;
+		hi = r;
+		if (n > most)
+			most = n;
+	}
+	if (lo < 0) {
+		rc = SE_OK;
+		goto out;
+	}
+	q->lo = lo;
+	q->nb = hi - lo + 1;
+	if ((q->cells = calloc((size_t)q->nb * (s->width + 1), sizeof *q->cells)) == NULL ||
+	    (tmp = malloc(most * sizeof *tmp)) == NULL)
+		goto out;
+	{
+		grows half = { q, s, 1, NULL };
+		pthread_t t;
+		/* Rows are independent: a large table's odd rows go to a second
+		 * thread, with a copy buffer of its own. */
+		int threaded = s->n > 1000000 && q->nb > 1 && (tmp2 = malloc(most * sizeof *tmp2)) != NULL &&
+		               (half.tmp = tmp2, pthread_create(&t, NULL, grows_thread, &half) == 0);
+
+		grows_run(&(grows){ q, s, threaded ? 0 : -1, tmp });
+		if (threaded)
+			pthread_join(t, NULL);
+	}
+	rc = SE_OK;
+out:
+	if (rc != SE_OK) {
+		free(q->cells);
+		q->cells = NULL;
+	}
+	free(tmp);
+	free(tmp2);
+	se_groups_free(s);
+	return rc;
+}
+
 const se_quant *se_qtable_at(const se_qtable *q, int64_t row, uint32_t col)
 {
 	if (q->cells == NULL || row < q->lo || row >= q->lo + q->nb || col > q->width)

@@ -37,6 +37,33 @@ typedef struct se_qtable {
 	se_quant *cells;      /* nb * (width + 1) */
 } se_qtable;
 
+/* Samples of a table whose rows and columns are few and known before the
+ * pass (the stays: two rows a stage, a column per manager), kept per
+ * (row, column) group as they come: 4 bytes a sample instead of 12, and
+ * nothing to group after the pass. */
+typedef struct se_group {
+	int32_t *v;
+	size_t n, cap;
+} se_group;
+
+typedef struct se_groups {
+	se_group *g;       /* rows * width, row-major */
+	int64_t rows;
+	uint32_t width;
+	size_t n;          /* samples in all groups */
+} se_groups;
+
+/* Room for rows x width groups, all empty.  0 or SE_ENOMEM. */
+int se_groups_init(se_groups *s, int64_t rows, uint32_t width);
+/* Appends a sample to group (row, col), which must be inside the table;
+ * v is clamped to 0 .. INT32_MAX.  0 or SE_ENOMEM. */
+int se_groups_add(se_groups *s, int64_t row, uint32_t col, int64_t v);
+/* The table of the groups, as se_qtable_build makes of the same samples
+ * (its rows from the lowest to the highest that has a sample).  Frees the
+ * samples.  0 or SE_ENOMEM. */
+int se_qtable_build_groups(se_qtable *q, se_groups *s);
+void se_groups_free(se_groups *s);
+
 /* Appends a sample; v is clamped to 0 .. INT32_MAX.  0 or SE_ENOMEM. */
 int se_samples_add(se_samples *s, int64_t row, uint32_t col, int64_t v);
 /* The same with the sample's column in the second table; every sample of

@@ -130,7 +130,7 @@ typedef struct se_insight {
 	se_samples first_move;         /* by manager, and by source in col2 */
 	se_qtable q_first_move_by_manager, q_first_move_by_source;
 	se_cohort_cell *style;         /* [manager], leads in the range */
-	se_samples stays;              /* row = stage * 2 + (0 latest, 1 total) */
+	se_groups stays;               /* row = stage * 2 + (0 latest, 1 total), col = manager */
 	se_samples to_won;             /* row 0: first stage -> won */
 	se_samples to_close;           /* row = stage: reached(stage) -> won, won deals */
 	se_qtable q_stays, q_to_won, q_to_close;
