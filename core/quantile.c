@@ -234,28 +234,55 @@ int se_groups_init(se_groups *s, int64_t rows, uint32_t width)
 	return SE_OK;
 }
 
-int se_groups_add(se_groups *s, int64_t row, uint32_t col, int64_t v)
+/* Block k's values: 256, doubling up to 64 Ki (256 KB). */
+static size_t group_block(int k)
 {
-	se_group *g = &s->g[(size_t)row * s->width + col];
+	return (size_t)256 << (k < 8 ? k : 8);
+}
 
-	if (SE_VEC_RESERVE(g->v, g->cap, g->n + 1, 64) != SE_OK)
+int se_group_grow(se_group *g)
+{
+	size_t size = group_block(g->n_blocks);
+	int32_t **nb = realloc(g->blocks, (size_t)(g->n_blocks + 1) * sizeof *nb);
+
+	if (nb == NULL)
 		return SE_ENOMEM;
-	g->v[g->n++] = v > INT32_MAX ? INT32_MAX : v < 0 ? 0 : (int32_t)v;
-	s->n++;
+	g->blocks = nb;
+	if ((nb[g->n_blocks] = malloc(size * sizeof **nb)) == NULL)
+		return SE_ENOMEM;
+	g->next = nb[g->n_blocks++];
+	g->left = size;
 	return SE_OK;
+}
+
+/* Copies g's values to out (room for g->n). */
+static void group_copy(const se_group *g, int32_t *out)
+{
+	size_t n = g->n;
+
+	for (int k = 0; k < g->n_blocks && n > 0; k++) {
+		size_t take = n < group_block(k) ? n : group_block(k);
+
+		memcpy(out, g->blocks[k], take * sizeof *out);
+		out += take;
+		n -= take;
+	}
 }
 
 void se_groups_free(se_groups *s)
 {
-	for (size_t i = 0; s->g != NULL && i < (size_t)s->rows * s->width; i++)
-		free(s->g[i].v);
+	for (size_t i = 0; s->g != NULL && i < (size_t)s->rows * s->width; i++) {
+		for (int k = 0; k < s->g[i].n_blocks; k++)
+			free(s->g[i].blocks[k]);
+		free(s->g[i].blocks);
+	}
 	free(s->g);
 	memset(s, 0, sizeof *s);
 }
 
 /* The quantile rows of grouped samples: every row (parity -1), or the
- * even (0) or odd (1) ones.  A row's whole quantiles select over a copy
- * of its groups in tmp (room for the largest row). */
+ * even (0) or odd (1) ones, selecting over a copy of the row's groups in
+ * tmp (room for the largest row): each group's part, then the whole. */
 typedef struct grows {
 	se_qtable *q;
 	se_groups *s;
@@ -273,11 +300,9 @@ static void grows_run(const grows *j)
 		size_t n = 0;
 
 		for (uint32_t c = 0; c < w; c++) {
-			if (g[c].n == 0)
-				continue;
-			memcpy(j->tmp + n, g[c].v, g[c].n * sizeof *j->tmp);
+			group_copy(&g[c], j->tmp + n);
+			quant_of(&row[c], j->tmp + n, g[c].n);
 			n += g[c].n;
-			quant_of(&row[c], g[c].v, g[c].n);
 		}
 		quant_of(&row[w], j->tmp, n);
 	}

@@ -5,6 +5,8 @@
 #ifndef SE_QUANTILE_H
 #define SE_QUANTILE_H
 
+#include "salesengine.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,10 +42,15 @@ typedef struct se_qtable {
 /* Samples of a table whose rows and columns are few and known before the
  * pass (the stays: two rows a stage, a column per manager), kept per
  * (row, column) group as they come: 4 bytes a sample instead of 12, and
- * nothing to group after the pass. */
+ * nothing to group after the pass.  A group grows by blocks, each twice
+ * the last up to a cap, never moved: no copying as it grows, and at most
+ * one block part-empty. */
 typedef struct se_group {
-	int32_t *v;
-	size_t n, cap;
+	int32_t *next;     /* the next free value in the last block */
+	size_t left;       /* room left there */
+	int32_t **blocks;  /* block k holds se_group_block(k) values */
+	int n_blocks;
+	size_t n;
 } se_group;
 
 typedef struct se_groups {
@@ -55,9 +62,24 @@ typedef struct se_groups {
 
 /* Room for rows x width groups, all empty.  0 or SE_ENOMEM. */
 int se_groups_init(se_groups *s, int64_t rows, uint32_t width);
+/* A new last block for g (se_groups_add's slow path).  0 or SE_ENOMEM. */
+int se_group_grow(se_group *g);
+
 /* Appends a sample to group (row, col), which must be inside the table;
  * v is clamped to 0 .. INT32_MAX.  0 or SE_ENOMEM. */
-int se_groups_add(se_groups *s, int64_t row, uint32_t col, int64_t v);
+static inline int se_groups_add(se_groups *s, int64_t row, uint32_t col, int64_t v)
+{
+	se_group *g = &s->g[(size_t)row * s->width + col];
+
+	if (g->left == 0 && se_group_grow(g) != SE_OK)
+		return SE_ENOMEM;
+	*g->next++ = v > INT32_MAX ? INT32_MAX : v < 0 ? 0 : (int32_t)v;
+	g->left--;
+	g->n++;
+	s->n++;
+	return SE_OK;
+}
+
 /* The table of the groups, as se_qtable_build makes of the same samples
  * (its rows from the lowest to the highest that has a sample).  Frees the
  * samples.  0 or SE_ENOMEM. */
