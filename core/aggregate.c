@@ -154,13 +154,17 @@ int se_aggregate_deal(se_report *rep, const se_chunk_deal *d, const se_deal_eval
 	add_leads_and_sources(rep, nomem, a, f, e, mgr, src, d->amount);
 	add_pairs(rep, nomem, a, f, e, mgr);
 	add_presale_and_rates(rep, a, f, e, mgr, d->amount);
-	if (rep->cube != NULL) {
-		se_cube_deal cd = { e, mgr, src, d->amount, rep->mode };
+	if (rep->cube != NULL && !rep->cube_elsewhere && se_aggregate_cube(rep, d, e) != SE_OK)
+		*nomem = 1;
+	return (rep->compute & SE_REPORT_INSIGHTS) != 0 || (rep->cube != NULL && rep->cube_elsewhere);
+}
 
-		if (se_cube_add_deal(rep->cube, &cd, cube_bucket, rep->from_utc, rep->to_utc, rep) != SE_OK)
-			*nomem = 1;
-	}
-	return (rep->compute & SE_REPORT_INSIGHTS) != 0;
+int se_aggregate_cube(se_report *rep, const se_chunk_deal *d, const se_deal_eval *e)
+{
+	se_cube_deal cd = { e, d->manager < rep->n_manager ? d->manager : 0,
+		            d->source < rep->n_source ? d->source : 0, d->amount, rep->mode };
+
+	return se_cube_add_deal(rep->cube, &cd, cube_bucket, rep->from_utc, rep->to_utc, rep);
 }
 
 int se_aggregate_alloc(se_report *rep, se_mode mode_override, se_error *err)
