@@ -489,16 +489,17 @@ static void hand_over(insight_worker *w, insight_job *j)
 }
 
 /* Starts the worker when the back half has work (channels, velocity,
- * forecast, backtest) or there is a cube to fill (metrics and rules: the
- * cube's counters are as much work as the foundation reports, so the two
- * halves run side by side); for handling and the diagnostics alone the
+ * forecast, backtest), or else there is a cube to fill (metrics and rules:
+ * the cube's counters are as much work as the foundation reports, so the
+ * two run side by side); for handling and the diagnostics alone the
  * front half is all, and copying chunks over would be the only thing it
  * did.  The worker fills the cube in the order of the deals, as this
  * thread would. */
 static int start_worker(insight_worker *w, se_report *rep)
 {
-	if (!(rep->compute & (SE_REPORT_CHANNELS | SE_REPORT_VELOCITY | SE_REPORT_FORECAST | SE_REPORT_BACKTEST)) &&
-	    rep->cube == NULL)
+	int back = (rep->compute & (SE_REPORT_CHANNELS | SE_REPORT_VELOCITY | SE_REPORT_FORECAST | SE_REPORT_BACKTEST)) != 0;
+
+	if (!back && rep->cube == NULL)
 		return 0;
 	memset(w, 0, sizeof *w);
 	w->rep = rep;
@@ -513,7 +514,8 @@ static int start_worker(insight_worker *w, se_report *rep)
 		pthread_mutex_destroy(&w->mu);
 		return 0;
 	}
-	rep->cube_elsewhere = rep->cube != NULL;
+	/* with a back half to do, the worker has the larger share already */
+	rep->cube_elsewhere = rep->cube != NULL && !back;
 	return 1;
 }
 
