@@ -22,6 +22,7 @@
 #include "survival.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -416,6 +417,56 @@ static void estimate(const se_report *rep, const se_insight *in, const se_funnel
 		tg->months[m] = round_money(msum[m]);
 }
 
+/* Targets tg[first], tg[first + step], ... of one funnel, with one work. */
+typedef struct estimates {
+	const se_report *rep;
+	const se_insight *in;
+	const se_funnel *f;
+	const stage_stays *stays;
+	work *w;
+	const target *tg;
+	int n, first, step;
+} estimates;
+
+static void *run_estimates(void *arg)
+{
+	const estimates *e = arg;
+
+	for (int i = e->first; i < e->n; i += e->step)
+		estimate(e->rep, e->in, e->f, e->stays, e->w, &e->tg[i]);
+	return NULL;
+}
+
+/* The targets are independent (each writes only its own outputs, all read
+ * the ordered stays), so with several of them (the backtest's cutoffs) and
+ * many stays a second thread takes every other one, with a work of its
+ * own; else, or when that cannot start, this thread takes them all. */
+static void estimate_all(const se_report *rep, const se_insight *in, const se_funnel *f,
+                         const stage_stays *stays, work *w, const target *tg, int n)
+{
+	estimates mine = { rep, in, f, stays, w, tg, n, 0, 1 }, other = mine;
+	work w2;
+	pthread_t t;
+	int threaded = 0;
+
+	if (n > 1 && in->n_spells > 100000 && alloc_work(&w2, rep, in, f) == SE_OK) {
+		other.w = &w2;
+		other.first = 1;
+		other.step = 2;
+		if (pthread_create(&t, NULL, run_estimates, &other) == 0) {
+			threaded = 1;
+			mine.step = 2;
+		} else {
+			free_work(&w2);
+		}
+	}
+	run_estimates(&mine);
+	if (threaded) {
+		pthread_join(t, NULL);
+		free_work(&w2);
+	}
+}
+
 int se_timecast_finish(se_report *rep, se_error *err)
 {
 	for (int fi = 0; fi < rep->rules->n_funnels; fi++) {
@@ -423,6 +474,8 @@ int se_timecast_finish(se_report *rep, se_error *err)
 		se_insight *in = &rep->agg[fi].in;
 		size_t cells = (size_t)f->n_stages * rep->n_manager;
 		stage_stays *stays = NULL;
+		target tg[1 + SE_BACKTEST_CUTS];
+		int n_tg = 0;
 		work w;
 
 		if (rep->compute & (SE_REPORT_FORECAST | SE_REPORT_BACKTEST)) {
@@ -442,15 +495,15 @@ int se_timecast_finish(se_report *rep, se_error *err)
 				free_stays(stays, f->n_stages);
 				return se_error_set(err, SE_ENOMEM, "out of memory");
 			}
-			estimate(rep, in, f, stays, &w, &now);
+			tg[n_tg++] = now;
 		}
 		for (int j = 0; (rep->compute & SE_REPORT_BACKTEST) && j < in->n_cuts; j++) {
 			se_backtest_cut *c = &in->cuts[j];
-			target t = { c->cutoff, 0, c->rates, c->time_fc, &c->time_deals, NULL, 0 };
 
-			estimate(rep, in, f, stays, &w, &t);
+			tg[n_tg++] = (target){ c->cutoff, 0, c->rates, c->time_fc, &c->time_deals, NULL, 0 };
 		}
 		if (stays != NULL) {
+			estimate_all(rep, in, f, stays, &w, tg, n_tg);
 			free_work(&w);
 			free_stays(stays, f->n_stages);
 		}
