@@ -20,12 +20,12 @@
 #include "cube.h"
 #include "error.h"
 #include "forecast.h"
+#include "huge.h"
 #include "money.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 typedef struct cell_key {
 	int64_t bucket;
@@ -207,8 +207,12 @@ static int64_t *new_cell(se_cube *c, const cell_key *k, size_t slot)
 		if (nk == NULL)
 			return NULL;
 		c->keys = nk;
-		if ((nc = realloc(c->counts, cap * c->width * sizeof *nc)) == NULL)
+		if ((nc = se_huge_alloc(cap * c->width * sizeof *nc)) != NULL) {
+			memcpy(nc, c->counts, c->n_cells * c->width * sizeof *nc);
+			free(c->counts);
+		} else if ((nc = realloc(c->counts, cap * c->width * sizeof *nc)) == NULL) {
 			return NULL;
+		}
 		c->counts = nc;
 		c->cap_cells = cap;
 	}
@@ -394,26 +398,8 @@ void se_cube_encode(const se_cube *c, se_pbuf *b)
 }
 
 /* Sums saturate as counting does: the same totals in any order. */
-/* A block of counters of a whole store's cube (megabytes, filled at once):
- * in huge pages where the system gives them on request, as a few page
- * faults instead of thousands.  NULL when small or not granted: then
- * realloc as usual.  free() releases it either way. */
-static void *huge_alloc(size_t bytes)
-{
-#if defined(MADV_HUGEPAGE)
-	enum { HUGE = 2u << 20 };
-	void *p = NULL;
-
-	if (bytes < 2 * (size_t)HUGE || posix_memalign(&p, HUGE, bytes) != 0)
-		return NULL;
-	madvise(p, bytes - bytes % HUGE, MADV_HUGEPAGE);
-	return p;
-#else
-	(void)bytes;
-	return NULL;
-#endif
-}
-
+/* A whole store's counters (megabytes, filled at once) go in huge pages
+ * (huge.h): a few page faults instead of thousands. */
 /* Room for `more` cells at once: merging a whole store's partial into an
  * empty cube would otherwise grow it (and rehash) a dozen times. */
 static int reserve_cells(se_cube *c, size_t more)
@@ -428,7 +414,7 @@ static int reserve_cells(se_cube *c, size_t more)
 		if ((nk = realloc(c->keys, need * sizeof *nk)) == NULL)
 			return SE_ENOMEM;
 		c->keys = nk;
-		if ((nc = huge_alloc(bytes)) != NULL) {
+		if ((nc = se_huge_alloc(bytes)) != NULL) {
 			if (c->n_cells > 0)
 				memcpy(nc, c->counts, c->n_cells * c->width * sizeof *nc);
 			free(c->counts);

@@ -20,6 +20,7 @@
  * Never: prints (format/ does), calls Lua, or reads SQL except to fetch
  * the deal_id of the stale deals it lists.
  */
+#include "huge.h"
 #include "quantile.h"
 #include "report.h"
 #include "stats.h"
@@ -174,7 +175,7 @@ static se_sm_lead *add_sm(se_insight *in, int64_t bucket, uint32_t source, uint3
 {
 	se_sm_lead *c;
 
-	if (SE_VEC_RESERVE(in->sm_leads, in->cap_sm_leads, in->n_sm_leads + 1, 1024) != SE_OK)
+	if (SE_VEC_RESERVE_HUGE(in->sm_leads, in->cap_sm_leads, in->n_sm_leads + 1, 1024) != SE_OK)
 		return NULL;
 	c = &in->sm_leads[in->n_sm_leads++];
 	c->bucket = bucket;
@@ -247,7 +248,7 @@ static int add_source_pairs(se_report *rep, se_funnel_agg *a, const se_funnel *f
 
 static int add_open(se_insight *in, const se_open_deal *o)
 {
-	if (SE_VEC_RESERVE(in->open, in->cap_open, in->n_open + 1, 256) != SE_OK)
+	if (SE_VEC_RESERVE_HUGE(in->open, in->cap_open, in->n_open + 1, 256) != SE_OK)
 		return SE_ENOMEM;
 	in->open[in->n_open++] = *o;
 	return SE_OK;
@@ -299,7 +300,7 @@ static int add_velocity(se_report *rep, se_insight *in, const se_funnel *f, cons
 
 static int push_spell(se_insight *in, const se_spell *sp)
 {
-	if (SE_VEC_RESERVE(in->spells, in->cap_spells, in->n_spells + 1, 256) != SE_OK)
+	if (SE_VEC_RESERVE_HUGE(in->spells, in->cap_spells, in->n_spells + 1, 256) != SE_OK)
 		return SE_ENOMEM;
 	in->spells[in->n_spells++] = *sp;
 	return SE_OK;
@@ -516,7 +517,7 @@ static int close_months(se_report *rep, int fi)
 	se_insight *in = &rep->agg[fi].in;
 	int64_t lo = INT64_MAX, hi = INT64_MIN, *month;
 
-	if ((month = malloc((in->n_open ? in->n_open : 1) * sizeof *month)) == NULL)
+	if ((month = se_huge_malloc(in->n_open * sizeof *month)) == NULL)
 		return SE_ENOMEM;
 	for (size_t i = 0; i < in->n_open; i++) {
 		const se_open_deal *o = &in->open[i];

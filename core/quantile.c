@@ -9,6 +9,7 @@
  */
 #include "quantile.h"
 #include "error.h"
+#include "huge.h"
 #include "stats.h"
 #include "vec.h"
 
@@ -18,7 +19,7 @@
 
 int se_samples_add(se_samples *s, int64_t row, uint32_t col, int64_t v)
 {
-	if (SE_VEC_RESERVE(s->v, s->cap, s->n + 1, 1024) != SE_OK)
+	if (SE_VEC_RESERVE_HUGE(s->v, s->cap, s->n + 1, 1024) != SE_OK)
 		return SE_ENOMEM;
 	if (v > INT32_MAX)
 		v = INT32_MAX;
@@ -37,7 +38,7 @@ int se_samples_add(se_samples *s, int64_t row, uint32_t col, int64_t v)
 
 int se_samples_add2(se_samples *s, int64_t row, uint32_t col, uint32_t col2, int64_t v)
 {
-	if (SE_VEC_RESERVE(s->col2, s->cap2, s->n + 1, 1024) != SE_OK)
+	if (SE_VEC_RESERVE_HUGE(s->col2, s->cap2, s->n + 1, 1024) != SE_OK)
 		return SE_ENOMEM;
 	s->col2[s->n] = col2;
 	return se_samples_add(s, row, col, v);
@@ -147,7 +148,7 @@ static int build(se_qtable *q, const se_samples *s, uint32_t width)
 	q->nb = hi - lo + 1;
 	groups = (size_t)q->nb * width;
 	if ((start = calloc(groups + 1, sizeof *start)) == NULL ||
-	    (vals = malloc(s->n * sizeof *vals)) == NULL ||
+	    (vals = se_huge_malloc(s->n * sizeof *vals)) == NULL ||
 	    (q->cells = calloc((size_t)q->nb * (width + 1), sizeof *q->cells)) == NULL)
 		goto out;
 	rows = row_hists(q->nb, s->n);
@@ -234,13 +235,40 @@ int se_groups_init(se_groups *s, int64_t rows, uint32_t width)
 	return SE_OK;
 }
 
-/* Block k's values: 256, doubling up to 64 Ki (256 KB). */
+/* Block k's values: 16 (a group per manager and stage: many managers
+ * with a few deals each must not cost a kilobyte a group), doubling up to
+ * 64 Ki (256 KB). */
 static size_t group_block(int k)
 {
-	return (size_t)256 << (k < 8 ? k : 8);
+	return (size_t)16 << (k < 12 ? k : 12);
 }
 
-int se_group_grow(se_group *g)
+/* A slab: a huge page, or ordinary memory of the same size. */
+#define SLAB SE_HUGE_PAGE
+
+/* bytes (at most a slab) from the last slab, or a new one; the rest of a
+ * slab too short for them is left unused (at most a block). */
+static void *slab_take(se_groups *s, size_t bytes)
+{
+	char *p;
+
+	if (bytes > s->slab_left) {
+		char **ns = realloc(s->slabs, (size_t)(s->n_slabs + 1) * sizeof *ns);
+
+		if (ns == NULL)
+			return NULL;
+		s->slabs = ns;
+		if ((ns[s->n_slabs] = se_huge_malloc(SLAB)) == NULL)
+			return NULL;
+		s->n_slabs++;
+		s->slab_left = SLAB;
+	}
+	p = s->slabs[s->n_slabs - 1] + (SLAB - s->slab_left);
+	s->slab_left -= bytes;
+	return p;
+}
+
+int se_group_grow(se_groups *s, se_group *g)
 {
 	size_t size = group_block(g->n_blocks);
 	int32_t **nb = realloc(g->blocks, (size_t)(g->n_blocks + 1) * sizeof *nb);
@@ -248,7 +276,7 @@ int se_group_grow(se_group *g)
 	if (nb == NULL)
 		return SE_ENOMEM;
 	g->blocks = nb;
-	if ((nb[g->n_blocks] = malloc(size * sizeof **nb)) == NULL)
+	if ((nb[g->n_blocks] = slab_take(s, size * sizeof **nb)) == NULL)
 		return SE_ENOMEM;
 	g->next = nb[g->n_blocks++];
 	g->left = size;
@@ -271,11 +299,11 @@ static void group_copy(const se_group *g, int32_t *out)
 
 void se_groups_free(se_groups *s)
 {
-	for (size_t i = 0; s->g != NULL && i < (size_t)s->rows * s->width; i++) {
-		for (int k = 0; k < s->g[i].n_blocks; k++)
-			free(s->g[i].blocks[k]);
+	for (size_t i = 0; s->g != NULL && i < (size_t)s->rows * s->width; i++)
 		free(s->g[i].blocks);
-	}
+	for (int k = 0; k < s->n_slabs; k++)
+		free(s->slabs[k]);
+	free(s->slabs);
 	free(s->g);
 	memset(s, 0, sizeof *s);
 }
@@ -343,14 +371,14 @@ int se_qtable_build_groups(se_qtable *q, se_groups *s)
 	q->lo = lo;
 	q->nb = hi - lo + 1;
 	if ((q->cells = calloc((size_t)q->nb * (s->width + 1), sizeof *q->cells)) == NULL ||
-	    (tmp = malloc(most * sizeof *tmp)) == NULL)
+	    (tmp = se_huge_malloc(most * sizeof *tmp)) == NULL)
 		goto out;
 	{
 		grows half = { q, s, 1, NULL };
 		pthread_t t;
 		/* Rows are independent: a large table's odd rows go to a second
 		 * thread, with a copy buffer of its own. */
-		int threaded = s->n > 1000000 && q->nb > 1 && (tmp2 = malloc(most * sizeof *tmp2)) != NULL &&
+		int threaded = s->n > 1000000 && q->nb > 1 && (tmp2 = se_huge_malloc(most * sizeof *tmp2)) != NULL &&
 		               (half.tmp = tmp2, pthread_create(&t, NULL, grows_thread, &half) == 0);
 
 		grows_run(&(grows){ q, s, threaded ? 0 : -1, tmp });

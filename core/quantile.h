@@ -44,7 +44,8 @@ typedef struct se_qtable {
  * (row, column) group as they come: 4 bytes a sample instead of 12, and
  * nothing to group after the pass.  A group grows by blocks, each twice
  * the last up to a cap, never moved: no copying as it grows, and at most
- * one block part-empty. */
+ * one block part-empty.  The blocks are cut from shared slabs of a huge
+ * page each (huge.h), so the samples fault in 2 MiB at a time. */
 typedef struct se_group {
 	int32_t *next;     /* the next free value in the last block */
 	size_t left;       /* room left there */
@@ -58,12 +59,15 @@ typedef struct se_groups {
 	int64_t rows;
 	uint32_t width;
 	size_t n;          /* samples in all groups */
+	char **slabs;      /* the blocks' memory */
+	int n_slabs;
+	size_t slab_left;  /* bytes left in the last slab */
 } se_groups;
 
 /* Room for rows x width groups, all empty.  0 or SE_ENOMEM. */
 int se_groups_init(se_groups *s, int64_t rows, uint32_t width);
 /* A new last block for g (se_groups_add's slow path).  0 or SE_ENOMEM. */
-int se_group_grow(se_group *g);
+int se_group_grow(se_groups *s, se_group *g);
 
 /* Appends a sample to group (row, col), which must be inside the table;
  * v is clamped to 0 .. INT32_MAX.  0 or SE_ENOMEM. */
@@ -71,7 +75,7 @@ static inline int se_groups_add(se_groups *s, int64_t row, uint32_t col, int64_t
 {
 	se_group *g = &s->g[(size_t)row * s->width + col];
 
-	if (g->left == 0 && se_group_grow(g) != SE_OK)
+	if (g->left == 0 && se_group_grow(s, g) != SE_OK)
 		return SE_ENOMEM;
 	*g->next++ = v > INT32_MAX ? INT32_MAX : v < 0 ? 0 : (int32_t)v;
 	g->left--;

@@ -18,6 +18,7 @@
  * histories that lasted that long mostly never ended.
  */
 #include "timecast.h"
+#include "huge.h"
 #include "stats.h"
 #include "survival.h"
 
@@ -174,13 +175,13 @@ static stage_stays *order_stays(const se_insight *in, const se_funnel *f)
 
 		if (n > most)
 			most = n;
-		if ((st[s].all = malloc(n * sizeof *st[s].all)) == NULL ||
-		    (st[s].by_outcome = malloc(n * sizeof *st[s].by_outcome)) == NULL ||
-		    (st[s].by_start = malloc(n * sizeof *st[s].by_start)) == NULL)
+		if ((st[s].all = se_huge_malloc(n * sizeof *st[s].all)) == NULL ||
+		    (st[s].by_outcome = se_huge_malloc(n * sizeof *st[s].by_outcome)) == NULL ||
+		    (st[s].by_start = se_huge_malloc(n * sizeof *st[s].by_start)) == NULL)
 			goto nomem;
 		st[s].n = 0;
 	}
-	if ((tmp = malloc(most * sizeof *tmp)) == NULL)
+	if ((tmp = se_huge_malloc(most * sizeof *tmp)) == NULL)
 		goto nomem;
 	for (size_t i = 0; i < in->n_spells; i++) {
 		const se_spell *sp = &in->spells[i];
@@ -327,13 +328,13 @@ static int alloc_work(work *w, const se_report *rep, const se_insight *in, const
 	memset(w, 0, sizeof *w);
 	w->sum = malloc((cells ? cells : 1) * sizeof *w->sum);
 	w->ratios = malloc((rep->n_manager ? rep->n_manager : 1) * sizeof *w->ratios);
-	w->h.o = malloc(n_sp * sizeof *w->h.o);
-	w->h.past = malloc(n_sp);
-	w->op = malloc(n_sp * sizeof *w->op);
-	w->lm = malloc(n_sp);
-	w->cif.time = malloc(n_sp * sizeof *w->cif.time);
-	w->cif.surv = malloc(n_sp * sizeof *w->cif.surv);
-	w->cif.cif = malloc(n_sp * sizeof *w->cif.cif);
+	w->h.o = se_huge_malloc(n_sp * sizeof *w->h.o);
+	w->h.past = se_huge_malloc(n_sp);
+	w->op = se_huge_malloc(n_sp * sizeof *w->op);
+	w->lm = se_huge_malloc(n_sp);
+	w->cif.time = se_huge_malloc(n_sp * sizeof *w->cif.time);
+	w->cif.surv = se_huge_malloc(n_sp * sizeof *w->cif.surv);
+	w->cif.cif = se_huge_malloc(n_sp * sizeof *w->cif.cif);
 	if (!w->sum || !w->ratios || !w->h.o || !w->h.past || !w->op || !w->lm || !w->cif.time || !w->cif.surv ||
 	    !w->cif.cif) {
 		free_work(w);
