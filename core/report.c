@@ -999,6 +999,8 @@ static int build_once(se_report **out, se_store *st, const se_rules *rules,
 		goto out;
 	p.rep = rep;
 	rep->count_ctx = &p.ctx;
+	if (rep->cube != NULL)
+		se_cube_index(rep->cube, rep->n_manager, rep->n_source);
 	if (use_state && !o->recount && !(rep->compute & SE_REPORT_INSIGHTS)) {
 		const char *zone = o->timezone ? o->timezone : rules->timezone ? rules->timezone : "UTC";
 
