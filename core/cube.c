@@ -2,7 +2,8 @@
  * cube.c: sparse counters by (funnel, bucket, manager, source).
  *
  * Cells live in one array of int64 counters; an open-addressing table maps
- * a cell's key to its index.  A deal adds to a handful of cells (one per
+ * a cell's key to its index, and during the report's pass a dense index by
+ * (bucket, manager, source) answers first when those are few.  A deal adds to a handful of cells (one per
  * distinct bucket its flows fall in, plus its state cell), so building the
  * cube is a few hash lookups per deal, and a query is one scan over the
  * cells (thousands, not deals).
