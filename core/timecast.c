@@ -300,8 +300,9 @@ static void manager_ratios(const se_rate_cell *row, uint32_t n_manager, double k
 }
 
 /* The estimate's memory, taken once for every target of a funnel: room
- * for all the stays (the histories, their landmark subset, the open deals
- * and the curves built from them). */
+ * for the stays of its largest pre-sale stage (the histories, their
+ * landmark subset, the open deals and the curves built from them: a
+ * stage's stays at most). */
 typedef struct work {
 	double *sum, *ratios;
 	hist h;
@@ -321,9 +322,13 @@ static void free_work(work *w)
 	se_cif_free(&w->cif);
 }
 
-static int alloc_work(work *w, const se_report *rep, const se_insight *in, const se_funnel *f)
+static int alloc_work(work *w, const se_report *rep, const se_funnel *f, const stage_stays *stays)
 {
-	size_t cells = (size_t)f->n_stages * rep->n_manager, n_sp = in->n_spells ? in->n_spells : 1;
+	size_t cells = (size_t)f->n_stages * rep->n_manager, n_sp = 1;
+
+	for (int s = 0; s < f->won; s++)
+		if (f->stages[s].presale && stays[s].n > n_sp)
+			n_sp = stays[s].n;
 
 	memset(w, 0, sizeof *w);
 	w->sum = malloc((cells ? cells : 1) * sizeof *w->sum);
@@ -450,7 +455,7 @@ static void estimate_all(const se_report *rep, const se_insight *in, const se_fu
 	pthread_t t;
 	int threaded = 0;
 
-	if (n > 1 && in->n_spells > 100000 && alloc_work(&w2, rep, in, f) == SE_OK) {
+	if (n > 1 && in->n_spells > 100000 && alloc_work(&w2, rep, f, stays) == SE_OK) {
 		other.w = &w2;
 		other.first = 1;
 		other.step = 2;
@@ -482,7 +487,7 @@ int se_timecast_finish(se_report *rep, se_error *err)
 		if (rep->compute & (SE_REPORT_FORECAST | SE_REPORT_BACKTEST)) {
 			if ((stays = order_stays(in, f)) == NULL)
 				return se_error_set(err, SE_ENOMEM, "out of memory");
-			if (alloc_work(&w, rep, in, f) != SE_OK) {
+			if (alloc_work(&w, rep, f, stays) != SE_OK) {
 				free_stays(stays, f->n_stages);
 				return se_error_set(err, SE_ENOMEM, "out of memory");
 			}
