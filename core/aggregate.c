@@ -125,9 +125,19 @@ static void add_presale_and_rates(se_report *rep, se_funnel_agg *a, const se_fun
 	}
 }
 
+/* The cube's bucketing through a cache of recent buckets (a zone
+ * conversion and a civil date each time otherwise): the pass's own, or in
+ * the second thread the diagnostics' (idle there when it fills the cube). */
+typedef struct cube_ud {
+	const se_report *rep;
+	se_bucket_cache *cache;
+} cube_ud;
+
 static int64_t cube_bucket(const void *ud, int64_t t)
 {
-	return se_report_bucket(ud, t);
+	const cube_ud *u = ud;
+
+	return se_report_bucket_in(u->rep, u->cache, t);
 }
 
 int se_aggregate_deal(se_report *rep, const se_chunk_deal *d, const se_deal_eval *e, int *nomem)
@@ -154,13 +164,18 @@ int se_aggregate_deal(se_report *rep, const se_chunk_deal *d, const se_deal_eval
 	add_leads_and_sources(rep, nomem, a, f, e, mgr, src, d->amount);
 	add_pairs(rep, nomem, a, f, e, mgr);
 	add_presale_and_rates(rep, a, f, e, mgr, d->amount);
-	if (rep->cube != NULL) {
-		se_cube_deal cd = { e, mgr, src, d->amount, rep->mode };
+	if (rep->cube != NULL && !rep->cube_elsewhere && se_aggregate_cube(rep, d, e) != SE_OK)
+		*nomem = 1;
+	return (rep->compute & SE_REPORT_INSIGHTS) != 0 || (rep->cube != NULL && rep->cube_elsewhere);
+}
 
-		if (se_cube_add_deal(rep->cube, &cd, cube_bucket, rep->from_utc, rep->to_utc, rep) != SE_OK)
-			*nomem = 1;
-	}
-	return (rep->compute & SE_REPORT_INSIGHTS) != 0;
+int se_aggregate_cube(se_report *rep, const se_chunk_deal *d, const se_deal_eval *e)
+{
+	se_cube_deal cd = { e, d->manager < rep->n_manager ? d->manager : 0,
+		            d->source < rep->n_source ? d->source : 0, d->amount, rep->mode };
+	cube_ud u = { rep, rep->cube_elsewhere ? &rep->insight_bucket_cache : &rep->bucket_cache };
+
+	return se_cube_add_deal(rep->cube, &cd, cube_bucket, rep->from_utc, rep->to_utc, &u);
 }
 
 int se_aggregate_alloc(se_report *rep, se_mode mode_override, se_error *err)

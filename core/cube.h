@@ -45,6 +45,10 @@ typedef struct se_cube_filter {
 
 int se_cube_new(se_cube **out, const se_rules *rules, se_error *err);
 void se_cube_free(se_cube *c);
+/* Before a pass whose deals have managers < n_manager and sources <
+ * n_source: an index in front of the cells' hash, when these are few.
+ * The cells and their order are the same with it or without. */
+void se_cube_index(se_cube *c, uint32_t n_manager, uint32_t n_source);
 
 /* Counts one evaluated deal.  bucket(t) maps an instant to its bucket key;
  * only flows with in_range(t) are counted, as the reports count them.

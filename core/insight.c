@@ -8,8 +8,9 @@
  * report.c's; source x manager cohorts, a product of two large dimensions,
  * are a record per lead sorted and merged after the pass, so memory follows
  * the leads.  Durations, whose medians cannot be summed, are appended as
- * 12-byte samples and turned into nearest-rank quantiles once after the
- * pass (quantile.c).  Per-manager summaries every accessor call would
+ * 12-byte samples (the stays, the most of them, as 4-byte values in a
+ * group per stage and manager) and turned into nearest-rank quantiles once
+ * after the pass (quantile.c).  Per-manager summaries every accessor call would
  * otherwise redo (the style quadrant's medians) are computed once in
  * se_insight_finish().
  * Whatever needs a median before it can be decided (stale deals, the
@@ -19,6 +20,7 @@
  * Never: prints (format/ does), calls Lua, or reads SQL except to fetch
  * the deal_id of the stale deals it lists.
  */
+#include "huge.h"
 #include "quantile.h"
 #include "report.h"
 #include "stats.h"
@@ -134,6 +136,9 @@ int se_insight_alloc(se_report *rep, se_error *err)
 		             sizeof(sm_count));
 		if ((rep->compute & SE_REPORT_BACKTEST) && alloc_cuts(rep, in, f->n_stages) != SE_OK)
 			goto nomem;
+		if ((rep->compute & SE_REPORT_VELOCITY) &&
+		    se_groups_init(&in->stays, 2 * (int64_t)f->won, rep->n_manager) != SE_OK)
+			goto nomem;
 	}
 	return SE_OK;
 nomem:
@@ -170,7 +175,7 @@ static se_sm_lead *add_sm(se_insight *in, int64_t bucket, uint32_t source, uint3
 {
 	se_sm_lead *c;
 
-	if (SE_VEC_RESERVE(in->sm_leads, in->cap_sm_leads, in->n_sm_leads + 1, 1024) != SE_OK)
+	if (SE_VEC_RESERVE_HUGE(in->sm_leads, in->cap_sm_leads, in->n_sm_leads + 1, 1024) != SE_OK)
 		return NULL;
 	c = &in->sm_leads[in->n_sm_leads++];
 	c->bucket = bucket;
@@ -243,7 +248,7 @@ static int add_source_pairs(se_report *rep, se_funnel_agg *a, const se_funnel *f
 
 static int add_open(se_insight *in, const se_open_deal *o)
 {
-	if (SE_VEC_RESERVE(in->open, in->cap_open, in->n_open + 1, 256) != SE_OK)
+	if (SE_VEC_RESERVE_HUGE(in->open, in->cap_open, in->n_open + 1, 256) != SE_OK)
 		return SE_ENOMEM;
 	in->open[in->n_open++] = *o;
 	return SE_OK;
@@ -266,8 +271,8 @@ static int add_velocity(se_report *rep, se_insight *in, const se_funnel *f, cons
 	for (int s = 0; velocity && ranged && s < f->won; s++) {
 		if (latest[s] < 0 || current == s)
 			continue;
-		if (se_samples_add(&in->stays, 2 * s, mgr, latest[s]) != SE_OK ||
-		    se_samples_add(&in->stays, 2 * s + 1, mgr, total[s]) != SE_OK)
+		if (se_groups_add(&in->stays, 2 * s, mgr, latest[s]) != SE_OK ||
+		    se_groups_add(&in->stays, 2 * s + 1, mgr, total[s]) != SE_OK)
 			return SE_ENOMEM;
 	}
 	if (won != SE_NONE) {
@@ -295,7 +300,7 @@ static int add_velocity(se_report *rep, se_insight *in, const se_funnel *f, cons
 
 static int push_spell(se_insight *in, const se_spell *sp)
 {
-	if (SE_VEC_RESERVE(in->spells, in->cap_spells, in->n_spells + 1, 256) != SE_OK)
+	if (SE_VEC_RESERVE_HUGE(in->spells, in->cap_spells, in->n_spells + 1, 256) != SE_OK)
 		return SE_ENOMEM;
 	in->spells[in->n_spells++] = *sp;
 	return SE_OK;
@@ -512,7 +517,7 @@ static int close_months(se_report *rep, int fi)
 	se_insight *in = &rep->agg[fi].in;
 	int64_t lo = INT64_MAX, hi = INT64_MIN, *month;
 
-	if ((month = malloc((in->n_open ? in->n_open : 1) * sizeof *month)) == NULL)
+	if ((month = se_huge_malloc(in->n_open * sizeof *month)) == NULL)
 		return SE_ENOMEM;
 	for (size_t i = 0; i < in->n_open; i++) {
 		const se_open_deal *o = &in->open[i];
@@ -565,47 +570,51 @@ static int by_overdue(const void *pa, const void *pb)
 	return a->deal < b->deal ? -1 : a->deal > b->deal;
 }
 
-/* Moves the `keep` most overdue of v[0..n) to the front, sorted; returns how
- * many there are.  Quickselect-style partitions first, so sorting touches
- * only what is kept even when most open deals are stale. */
-static size_t keep_most_overdue(se_stale_deal *v, size_t n, size_t keep)
+/* Sifts v[at] down the heap v[0..n), whose root is the deal that ranks
+ * last (least overdue) among those kept. */
+static void sift_down(se_stale_deal *v, size_t n, size_t at)
 {
-	size_t lo = 0, hi = n;
+	for (;;) {
+		size_t worst = at, l = 2 * at + 1, r = l + 1;
+		se_stale_deal t;
 
-	if (n <= keep) {
-		qsort(v, n, sizeof *v, by_overdue);
-		return n;
+		if (l < n && by_overdue(&v[l], &v[worst]) > 0)
+			worst = l;
+		if (r < n && by_overdue(&v[r], &v[worst]) > 0)
+			worst = r;
+		if (worst == at)
+			return;
+		t = v[at];
+		v[at] = v[worst];
+		v[worst] = t;
+		at = worst;
 	}
-	while (hi - lo > 1) {
-		se_stale_deal pivot = v[lo + (hi - lo) / 2], t;
-		size_t store = lo;
+}
 
-		for (size_t i = lo; i < hi; i++)
-			if (by_overdue(&v[i], &pivot) < 0) {
-				t = v[i];
-				v[i] = v[store];
-				v[store++] = t;
-			}
-		/* [lo, store) rank before the pivot */
-		if (store == keep)
-			break;
-		if (store > keep) {
-			hi = store;
-		} else {
-			size_t at = store; /* bring the pivot (and its ties) next */
-			for (size_t i = store; i < hi; i++)
-				if (by_overdue(&v[i], &pivot) == 0) {
-					t = v[i];
-					v[i] = v[at];
-					v[at++] = t;
-				}
-			if (at >= keep)
-				break;
-			lo = at;
-		}
+/* Offers d to the heap of the `keep` most overdue deals met so far: a
+ * list of SE_STALE_LIST whatever the number of open deals, instead of a
+ * record per stale deal selected from afterwards (by_overdue is a total
+ * order, so the deals kept are the same). */
+static void offer_stale(se_stale_deal *v, size_t *n, size_t keep, const se_stale_deal *d)
+{
+	size_t at;
+
+	if (*n == keep) {
+		if (keep == 0 || by_overdue(d, &v[0]) >= 0)
+			return;
+		v[0] = *d;
+		sift_down(v, *n, 0);
+		return;
 	}
-	qsort(v, keep, sizeof *v, by_overdue);
-	return keep;
+	at = (*n)++;
+	v[at] = *d;
+	while (at > 0 && by_overdue(&v[(at - 1) / 2], &v[at]) < 0) {
+		se_stale_deal t = v[at];
+
+		v[at] = v[(at - 1) / 2];
+		v[(at - 1) / 2] = t;
+		at = (at - 1) / 2;
+	}
 }
 
 static int find_stale(se_report *rep, se_store *st, int fi, se_error *err)
@@ -613,7 +622,9 @@ static int find_stale(se_report *rep, se_store *st, int fi, se_error *err)
 	se_insight *in = &rep->agg[fi].in;
 	size_t n = 0;
 
-	if ((in->stale = calloc(in->n_open ? in->n_open : 1, sizeof *in->stale)) == NULL)
+	size_t keep = in->n_open < SE_STALE_LIST ? in->n_open : SE_STALE_LIST;
+
+	if ((in->stale = calloc(keep ? keep : 1, sizeof *in->stale)) == NULL)
 		return se_error_set(err, SE_ENOMEM, "out of memory");
 	for (size_t i = 0; i < in->n_open; i++) {
 		const se_open_deal *o = &in->open[i];
@@ -623,9 +634,10 @@ static int find_stale(se_report *rep, se_store *st, int fi, se_error *err)
 		if (!o->ranged || q == NULL || q->n == 0 || (double)age <= rep->stale_multiple * (double)q->p50)
 			continue;
 		in->stale_count[(size_t)o->stage * rep->n_manager + o->manager]++;
-		in->stale[n++] = (se_stale_deal){ o->deal, o->manager, o->stage, age, q->p50, NULL };
+		offer_stale(in->stale, &n, keep, &(se_stale_deal){ o->deal, o->manager, o->stage, age, q->p50, NULL });
 	}
-	in->n_stale = keep_most_overdue(in->stale, n, SE_STALE_LIST);
+	qsort(in->stale, n, sizeof *in->stale, by_overdue);
+	in->n_stale = n;
 	for (size_t i = 0; i < in->n_stale; i++) {
 		char key[600];
 		int rc;
@@ -668,8 +680,7 @@ static void carry_cuts(se_report *rep, se_insight *in, int n_stages)
 
 typedef struct qtable_job {
 	se_qtable *q;
-	se_samples *s;
-	uint32_t width;
+	se_groups *s;
 	int rc;
 } qtable_job;
 
@@ -677,7 +688,7 @@ static void *qtable_thread(void *arg)
 {
 	qtable_job *j = arg;
 
-	j->rc = se_qtable_build(j->q, j->s, j->width);
+	j->rc = se_qtable_build_groups(j->q, j->s);
 	return NULL;
 }
 
@@ -687,7 +698,7 @@ static void *qtable_thread(void *arg)
  * pass.  Without a thread the same work runs here. */
 static int build_qtables(se_report *rep, se_insight *in)
 {
-	qtable_job stays = { &in->q_stays, &in->stays, rep->n_manager, SE_OK };
+	qtable_job stays = { &in->q_stays, &in->stays, SE_OK };
 	pthread_t t;
 	int threaded = in->stays.n > 100000 && pthread_create(&t, NULL, qtable_thread, &stays) == 0;
 	int rc = SE_OK;
@@ -973,7 +984,7 @@ void se_insight_free(se_report *rep)
 		free(in->sm_manager);
 		free(in->first_move.v);
 		free(in->first_move.col2);
-		free(in->stays.v);
+		se_groups_free(&in->stays);
 		free(in->to_won.v);
 		free(in->to_close.v);
 		free(in->q_first_move_by_manager.cells);

@@ -9,6 +9,7 @@
  */
 #include "quantile.h"
 #include "error.h"
+#include "huge.h"
 #include "stats.h"
 #include "vec.h"
 
@@ -18,7 +19,7 @@
 
 int se_samples_add(se_samples *s, int64_t row, uint32_t col, int64_t v)
 {
-	if (SE_VEC_RESERVE(s->v, s->cap, s->n + 1, 1024) != SE_OK)
+	if (SE_VEC_RESERVE_HUGE(s->v, s->cap, s->n + 1, 1024) != SE_OK)
 		return SE_ENOMEM;
 	if (v > INT32_MAX)
 		v = INT32_MAX;
@@ -37,7 +38,7 @@ int se_samples_add(se_samples *s, int64_t row, uint32_t col, int64_t v)
 
 int se_samples_add2(se_samples *s, int64_t row, uint32_t col, uint32_t col2, int64_t v)
 {
-	if (SE_VEC_RESERVE(s->col2, s->cap2, s->n + 1, 1024) != SE_OK)
+	if (SE_VEC_RESERVE_HUGE(s->col2, s->cap2, s->n + 1, 1024) != SE_OK)
 		return SE_ENOMEM;
 	s->col2[s->n] = col2;
 	return se_samples_add(s, row, col, v);
@@ -147,7 +148,7 @@ static int build(se_qtable *q, const se_samples *s, uint32_t width)
 	q->nb = hi - lo + 1;
 	groups = (size_t)q->nb * width;
 	if ((start = calloc(groups + 1, sizeof *start)) == NULL ||
-	    (vals = malloc(s->n * sizeof *vals)) == NULL ||
+	    (vals = se_huge_malloc(s->n * sizeof *vals)) == NULL ||
 	    (q->cells = calloc((size_t)q->nb * (width + 1), sizeof *q->cells)) == NULL)
 		goto out;
 	rows = row_hists(q->nb, s->n);
@@ -217,6 +218,182 @@ int se_qtable_build2(se_qtable *q, uint32_t width, se_qtable *q2, uint32_t width
 		rc = build(q2, s, width2);
 	}
 	free_samples(s);
+	return rc;
+}
+
+/* ---- samples kept by group ---------------------------------------------- */
+
+int se_groups_init(se_groups *s, int64_t rows, uint32_t width)
+{
+	size_t cells = (size_t)(rows > 0 ? rows : 0) * width;
+
+	memset(s, 0, sizeof *s);
+	if (cells > 0 && (s->g = calloc(cells, sizeof *s->g)) == NULL)
+		return SE_ENOMEM;
+	s->rows = rows > 0 ? rows : 0;
+	s->width = width;
+	return SE_OK;
+}
+
+/* Block k's values: 16 (a group per manager and stage: many managers
+ * with a few deals each must not cost a kilobyte a group), doubling up to
+ * 64 Ki (256 KB). */
+static size_t group_block(int k)
+{
+	return (size_t)16 << (k < 12 ? k : 12);
+}
+
+/* A slab: a huge page, or ordinary memory of the same size. */
+#define SLAB SE_HUGE_PAGE
+
+/* bytes (at most a slab) from the last slab, or a new one; the rest of a
+ * slab too short for them is left unused (at most a block). */
+static void *slab_take(se_groups *s, size_t bytes)
+{
+	char *p;
+
+	if (bytes > s->slab_left) {
+		char **ns = realloc(s->slabs, (size_t)(s->n_slabs + 1) * sizeof *ns);
+
+		if (ns == NULL)
+			return NULL;
+		s->slabs = ns;
+		if ((ns[s->n_slabs] = se_huge_malloc(SLAB)) == NULL)
+			return NULL;
+		s->n_slabs++;
+		s->slab_left = SLAB;
+	}
+	p = s->slabs[s->n_slabs - 1] + (SLAB - s->slab_left);
+	s->slab_left -= bytes;
+	return p;
+}
+
+int se_group_grow(se_groups *s, se_group *g)
+{
+	size_t size = group_block(g->n_blocks);
+	int32_t **nb = realloc(g->blocks, (size_t)(g->n_blocks + 1) * sizeof *nb);
+
+	if (nb == NULL)
+		return SE_ENOMEM;
+	g->blocks = nb;
+	if ((nb[g->n_blocks] = slab_take(s, size * sizeof **nb)) == NULL)
+		return SE_ENOMEM;
+	g->next = nb[g->n_blocks++];
+	g->left = size;
+	return SE_OK;
+}
+
+/* Copies g's values to out (room for g->n). */
+static void group_copy(const se_group *g, int32_t *out)
+{
+	size_t n = g->n;
+
+	for (int k = 0; k < g->n_blocks && n > 0; k++) {
+		size_t take = n < group_block(k) ? n : group_block(k);
+
+		memcpy(out, g->blocks[k], take * sizeof *out);
+		out += take;
+		n -= take;
+	}
+}
+
+void se_groups_free(se_groups *s)
+{
+	for (size_t i = 0; s->g != NULL && i < (size_t)s->rows * s->width; i++)
+		free(s->g[i].blocks);
+	for (int k = 0; k < s->n_slabs; k++)
+		free(s->slabs[k]);
+	free(s->slabs);
+	free(s->g);
+	memset(s, 0, sizeof *s);
+}
+
+/* The quantile rows of grouped samples: every row (parity -1), or the
+ * even (0) or odd (1) ones, selecting over a copy of the row's groups in
+ * tmp (room for the largest row): each group's part, then the whole. */
+typedef struct grows {
+	se_qtable *q;
+	se_groups *s;
+	int parity;
+	int32_t *tmp;
+} grows;
+
+static void grows_run(const grows *j)
+{
+	uint32_t w = j->s->width;
+
+	for (int64_t r = j->parity < 0 ? 0 : j->parity; r < j->q->nb; r += j->parity < 0 ? 1 : 2) {
+		se_group *g = &j->s->g[(size_t)(j->q->lo + r) * w];
+		se_quant *row = &j->q->cells[(size_t)r * (w + 1)];
+		size_t n = 0;
+
+		for (uint32_t c = 0; c < w; c++) {
+			group_copy(&g[c], j->tmp + n);
+			quant_of(&row[c], j->tmp + n, g[c].n);
+			n += g[c].n;
+		}
+		quant_of(&row[w], j->tmp, n);
+	}
+}
+
+static void *grows_thread(void *arg)
+{
+	grows_run(arg);
+	return NULL;
+}
+
+int se_qtable_build_groups(se_qtable *q, se_groups *s)
+{
+	int64_t lo = -1, hi = -1;
+	size_t most = 0;
+	int32_t *tmp = NULL, *tmp2 = NULL;
+	int rc = SE_ENOMEM;
+
+	memset(q, 0, sizeof *q);
+	q->width = s->width;
+	for (int64_t r = 0; r < s->rows; r++) {
+		size_t n = 0;
+
+		for (uint32_t c = 0; c < s->width; c++)
+			n += s->g[(size_t)r * s->width + c].n;
+		if (n == 0)
+			continue;
+		if (lo < 0)
+			lo = r;
+		hi = r;
+		if (n > most)
+			most = n;
+	}
+	if (lo < 0) {
+		rc = SE_OK;
+		goto out;
+	}
+	q->lo = lo;
+	q->nb = hi - lo + 1;
+	if ((q->cells = calloc((size_t)q->nb * (s->width + 1), sizeof *q->cells)) == NULL ||
+	    (tmp = se_huge_malloc(most * sizeof *tmp)) == NULL)
+		goto out;
+	{
+		grows half = { q, s, 1, NULL };
+		pthread_t t;
+		/* Rows are independent: a large table's odd rows go to a second
+		 * thread, with a copy buffer of its own. */
+		int threaded = s->n > 1000000 && q->nb > 1 && (tmp2 = se_huge_malloc(most * sizeof *tmp2)) != NULL &&
+		               (half.tmp = tmp2, pthread_create(&t, NULL, grows_thread, &half) == 0);
+
+		grows_run(&(grows){ q, s, threaded ? 0 : -1, tmp });
+		if (threaded)
+			pthread_join(t, NULL);
+	}
+	rc = SE_OK;
+out:
+	if (rc != SE_OK) {
+		free(q->cells);
+		q->cells = NULL;
+	}
+	free(tmp);
+	free(tmp2);
+	se_groups_free(s);
 	return rc;
 }
 

@@ -5,6 +5,8 @@
 #ifndef SE_QUANTILE_H
 #define SE_QUANTILE_H
 
+#include "salesengine.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +38,57 @@ typedef struct se_qtable {
 	uint32_t width;       /* columns; column width holds the whole row */
 	se_quant *cells;      /* nb * (width + 1) */
 } se_qtable;
+
+/* Samples of a table whose rows and columns are few and known before the
+ * pass (the stays: two rows a stage, a column per manager), kept per
+ * (row, column) group as they come: 4 bytes a sample instead of 12, and
+ * nothing to group after the pass.  A group grows by blocks, each twice
+ * the last up to a cap, never moved: no copying as it grows, and at most
+ * one block part-empty.  The blocks are cut from shared slabs of a huge
+ * page each (huge.h), so the samples fault in 2 MiB at a time. */
+typedef struct se_group {
+	int32_t *next;     /* the next free value in the last block */
+	size_t left;       /* room left there */
+	int32_t **blocks;  /* block k holds se_group_block(k) values */
+	int n_blocks;
+	size_t n;
+} se_group;
+
+typedef struct se_groups {
+	se_group *g;       /* rows * width, row-major */
+	int64_t rows;
+	uint32_t width;
+	size_t n;          /* samples in all groups */
+	char **slabs;      /* the blocks' memory */
+	int n_slabs;
+	size_t slab_left;  /* bytes left in the last slab */
+} se_groups;
+
+/* Room for rows x width groups, all empty.  0 or SE_ENOMEM. */
+int se_groups_init(se_groups *s, int64_t rows, uint32_t width);
+/* A new last block for g (se_groups_add's slow path).  0 or SE_ENOMEM. */
+int se_group_grow(se_groups *s, se_group *g);
+
+/* Appends a sample to group (row, col), which must be inside the table;
+ * v is clamped to 0 .. INT32_MAX.  0 or SE_ENOMEM. */
+static inline int se_groups_add(se_groups *s, int64_t row, uint32_t col, int64_t v)
+{
+	se_group *g = &s->g[(size_t)row * s->width + col];
+
+	if (g->left == 0 && se_group_grow(s, g) != SE_OK)
+		return SE_ENOMEM;
+	*g->next++ = v > INT32_MAX ? INT32_MAX : v < 0 ? 0 : (int32_t)v;
+	g->left--;
+	g->n++;
+	s->n++;
+	return SE_OK;
+}
+
+/* The table of the groups, as se_qtable_build makes of the same samples
+ * (its rows from the lowest to the highest that has a sample).  Frees the
+ * samples.  0 or SE_ENOMEM. */
+int se_qtable_build_groups(se_qtable *q, se_groups *s);
+void se_groups_free(se_groups *s);
 
 /* Appends a sample; v is clamped to 0 .. INT32_MAX.  0 or SE_ENOMEM. */
 int se_samples_add(se_samples *s, int64_t row, uint32_t col, int64_t v);

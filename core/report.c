@@ -440,7 +440,8 @@ static int insight_chunk(insight_worker *w, const insight_job *j)
 		e.state = k->state;
 		e.stage = k->stage;
 		e.code = (int64_t *)(j->codes + k->code);
-		if (se_insight_deal_back(rep, &e, d) != SE_OK)
+		if ((rep->cube_elsewhere && se_aggregate_cube(rep, d, &e) != SE_OK) ||
+		    se_insight_deal_back(rep, &e, d) != SE_OK)
 			return SE_ENOMEM;
 	}
 	return SE_OK;
@@ -491,11 +492,17 @@ static void hand_over(insight_worker *w, insight_job *j)
 }
 
 /* Starts the worker when the back half has work (channels, velocity,
- * forecast, backtest): for handling and the diagnostics alone the front
- * half is all, and copying chunks over would be the only thing it did. */
+ * forecast, backtest), or else there is a cube to fill (metrics and rules:
+ * the cube's counters are as much work as the foundation reports, so the
+ * two run side by side); for handling and the diagnostics alone the
+ * front half is all, and copying chunks over would be the only thing it
+ * did.  The worker fills the cube in the order of the deals, as this
+ * thread would. */
 static int start_worker(insight_worker *w, se_report *rep)
 {
-	if (!(rep->compute & (SE_REPORT_CHANNELS | SE_REPORT_VELOCITY | SE_REPORT_FORECAST | SE_REPORT_BACKTEST)))
+	int back = (rep->compute & (SE_REPORT_CHANNELS | SE_REPORT_VELOCITY | SE_REPORT_FORECAST | SE_REPORT_BACKTEST)) != 0;
+
+	if (!back && rep->cube == NULL)
 		return 0;
 	memset(w, 0, sizeof *w);
 	w->rep = rep;
@@ -510,6 +517,8 @@ static int start_worker(insight_worker *w, se_report *rep)
 		pthread_mutex_destroy(&w->mu);
 		return 0;
 	}
+	/* with a back half to do, the worker has the larger share already */
+	rep->cube_elsewhere = rep->cube != NULL && !back;
 	return 1;
 }
 
@@ -521,6 +530,7 @@ static int stop_worker(insight_worker *w)
 	pthread_cond_broadcast(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 	pthread_join(w->thread, NULL);
+	w->rep->cube_elsewhere = 0;
 	while (w->head != NULL) { /* only after an early stop */
 		insight_job *j = w->head;
 
@@ -992,13 +1002,15 @@ static int build_once(se_report **out, se_store *st, const se_rules *rules,
 		goto out;
 	p.rep = rep;
 	rep->count_ctx = &p.ctx;
+	if (rep->cube != NULL)
+		se_cube_index(rep->cube, rep->n_manager, rep->n_source);
 	if (use_state && !o->recount && !(rep->compute & SE_REPORT_INSIGHTS)) {
 		const char *zone = o->timezone ? o->timezone : rules->timezone ? rules->timezone : "UTC";
 
 		rc = partial_pass(&p, st, o->mode, zone, &plain, err);
 	}
 	if (!use_state || o->recount || (rep->compute & SE_REPORT_INSIGHTS) || (rc == SE_OK && plain)) {
-		if ((rep->compute & SE_REPORT_INSIGHTS) && start_worker(&worker, rep))
+		if (start_worker(&worker, rep))
 			p.worker = &worker;
 		rc = se_store_each_chunk(st, consume_chunk, &p, err);
 		if (p.worker != NULL && stop_worker(p.worker) && rc == SE_OK)

@@ -130,7 +130,7 @@ typedef struct se_insight {
 	se_samples first_move;         /* by manager, and by source in col2 */
 	se_qtable q_first_move_by_manager, q_first_move_by_source;
 	se_cohort_cell *style;         /* [manager], leads in the range */
-	se_samples stays;              /* row = stage * 2 + (0 latest, 1 total) */
+	se_groups stays;               /* row = stage * 2 + (0 latest, 1 total), col = manager */
 	se_samples to_won;             /* row 0: first stage -> won */
 	se_samples to_close;           /* row = stage: reached(stage) -> won, won deals */
 	se_qtable q_stays, q_to_won, q_to_close;
@@ -238,6 +238,7 @@ struct se_report {
 	int64_t amounts_over_max;  /* deals whose amount is over SE_AMOUNT_MAX: in no sum */
 
 	struct se_cube *cube;      /* when the rules declare metrics or alert rules */
+	int cube_elsewhere;        /* the pass's second thread fills the cube (se_aggregate_cube) */
 	se_metric_table *metric_tables; /* [funnel * n_metrics + metric], or NULL */
 
 	int64_t sla;               /* effective settings (rules, else defaults) */
@@ -295,11 +296,14 @@ int64_t se_report_month_of(const se_report *rep, int64_t t);
  * empty grids and cells for rep's rules, managers, sources and statuses
  * (each pair's mode: mode_override, else the pair's, else rep->mode);
  * free releases them (not the cube, not the diagnostics).  deal counts one
- * evaluated deal into them and the cube; it returns whether the
- * diagnostics want the deal too, and sets *nomem when memory ran out. */
+ * evaluated deal into them and the cube (unless cube_elsewhere); it returns
+ * whether the diagnostics, or the cube elsewhere, want the deal too, and
+ * sets *nomem when memory ran out.  cube counts a deal deal returned 1 for
+ * into the cube, when cube_elsewhere: 0 or SE_ENOMEM. */
 int se_aggregate_alloc(se_report *rep, se_mode mode_override, se_error *err);
 void se_aggregate_free(se_report *rep);
 int se_aggregate_deal(se_report *rep, const se_chunk_deal *d, const se_deal_eval *e, int *nomem);
+int se_aggregate_cube(se_report *rep, const se_chunk_deal *d, const se_deal_eval *e);
 
 /* insight.c: the diagnostic reports' share of the pass. */
 int se_insight_alloc(se_report *rep, se_error *err);

@@ -18,10 +18,12 @@
  * histories that lasted that long mostly never ended.
  */
 #include "timecast.h"
+#include "huge.h"
 #include "stats.h"
 #include "survival.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -173,13 +175,13 @@ static stage_stays *order_stays(const se_insight *in, const se_funnel *f)
 
 		if (n > most)
 			most = n;
-		if ((st[s].all = malloc(n * sizeof *st[s].all)) == NULL ||
-		    (st[s].by_outcome = malloc(n * sizeof *st[s].by_outcome)) == NULL ||
-		    (st[s].by_start = malloc(n * sizeof *st[s].by_start)) == NULL)
+		if ((st[s].all = se_huge_malloc(n * sizeof *st[s].all)) == NULL ||
+		    (st[s].by_outcome = se_huge_malloc(n * sizeof *st[s].by_outcome)) == NULL ||
+		    (st[s].by_start = se_huge_malloc(n * sizeof *st[s].by_start)) == NULL)
 			goto nomem;
 		st[s].n = 0;
 	}
-	if ((tmp = malloc(most * sizeof *tmp)) == NULL)
+	if ((tmp = se_huge_malloc(most * sizeof *tmp)) == NULL)
 		goto nomem;
 	for (size_t i = 0; i < in->n_spells; i++) {
 		const se_spell *sp = &in->spells[i];
@@ -298,8 +300,9 @@ static void manager_ratios(const se_rate_cell *row, uint32_t n_manager, double k
 }
 
 /* The estimate's memory, taken once for every target of a funnel: room
- * for all the stays (the histories, their landmark subset, the open deals
- * and the curves built from them). */
+ * for the stays of its largest pre-sale stage (the histories, their
+ * landmark subset, the open deals and the curves built from them: a
+ * stage's stays at most). */
 typedef struct work {
 	double *sum, *ratios;
 	hist h;
@@ -319,20 +322,24 @@ static void free_work(work *w)
 	se_cif_free(&w->cif);
 }
 
-static int alloc_work(work *w, const se_report *rep, const se_insight *in, const se_funnel *f)
+static int alloc_work(work *w, const se_report *rep, const se_funnel *f, const stage_stays *stays)
 {
-	size_t cells = (size_t)f->n_stages * rep->n_manager, n_sp = in->n_spells ? in->n_spells : 1;
+	size_t cells = (size_t)f->n_stages * rep->n_manager, n_sp = 1;
+
+	for (int s = 0; s < f->won; s++)
+		if (f->stages[s].presale && stays[s].n > n_sp)
+			n_sp = stays[s].n;
 
 	memset(w, 0, sizeof *w);
 	w->sum = malloc((cells ? cells : 1) * sizeof *w->sum);
 	w->ratios = malloc((rep->n_manager ? rep->n_manager : 1) * sizeof *w->ratios);
-	w->h.o = malloc(n_sp * sizeof *w->h.o);
-	w->h.past = malloc(n_sp);
-	w->op = malloc(n_sp * sizeof *w->op);
-	w->lm = malloc(n_sp);
-	w->cif.time = malloc(n_sp * sizeof *w->cif.time);
-	w->cif.surv = malloc(n_sp * sizeof *w->cif.surv);
-	w->cif.cif = malloc(n_sp * sizeof *w->cif.cif);
+	w->h.o = se_huge_malloc(n_sp * sizeof *w->h.o);
+	w->h.past = se_huge_malloc(n_sp);
+	w->op = se_huge_malloc(n_sp * sizeof *w->op);
+	w->lm = se_huge_malloc(n_sp);
+	w->cif.time = se_huge_malloc(n_sp * sizeof *w->cif.time);
+	w->cif.surv = se_huge_malloc(n_sp * sizeof *w->cif.surv);
+	w->cif.cif = se_huge_malloc(n_sp * sizeof *w->cif.cif);
 	if (!w->sum || !w->ratios || !w->h.o || !w->h.past || !w->op || !w->lm || !w->cif.time || !w->cif.surv ||
 	    !w->cif.cif) {
 		free_work(w);
@@ -416,6 +423,56 @@ static void estimate(const se_report *rep, const se_insight *in, const se_funnel
 		tg->months[m] = round_money(msum[m]);
 }
 
+/* Targets tg[first], tg[first + step], ... of one funnel, with one work. */
+typedef struct estimates {
+	const se_report *rep;
+	const se_insight *in;
+	const se_funnel *f;
+	const stage_stays *stays;
+	work *w;
+	const target *tg;
+	int n, first, step;
+} estimates;
+
+static void *run_estimates(void *arg)
+{
+	const estimates *e = arg;
+
+	for (int i = e->first; i < e->n; i += e->step)
+		estimate(e->rep, e->in, e->f, e->stays, e->w, &e->tg[i]);
+	return NULL;
+}
+
+/* The targets are independent (each writes only its own outputs, all read
+ * the ordered stays), so with several of them (the backtest's cutoffs) and
+ * many stays a second thread takes every other one, with a work of its
+ * own; else, or when that cannot start, this thread takes them all. */
+static void estimate_all(const se_report *rep, const se_insight *in, const se_funnel *f,
+                         const stage_stays *stays, work *w, const target *tg, int n)
+{
+	estimates mine = { rep, in, f, stays, w, tg, n, 0, 1 }, other = mine;
+	work w2;
+	pthread_t t;
+	int threaded = 0;
+
+	if (n > 1 && in->n_spells > 100000 && alloc_work(&w2, rep, f, stays) == SE_OK) {
+		other.w = &w2;
+		other.first = 1;
+		other.step = 2;
+		if (pthread_create(&t, NULL, run_estimates, &other) == 0) {
+			threaded = 1;
+			mine.step = 2;
+		} else {
+			free_work(&w2);
+		}
+	}
+	run_estimates(&mine);
+	if (threaded) {
+		pthread_join(t, NULL);
+		free_work(&w2);
+	}
+}
+
 int se_timecast_finish(se_report *rep, se_error *err)
 {
 	for (int fi = 0; fi < rep->rules->n_funnels; fi++) {
@@ -423,12 +480,14 @@ int se_timecast_finish(se_report *rep, se_error *err)
 		se_insight *in = &rep->agg[fi].in;
 		size_t cells = (size_t)f->n_stages * rep->n_manager;
 		stage_stays *stays = NULL;
+		target tg[1 + SE_BACKTEST_CUTS];
+		int n_tg = 0;
 		work w;
 
 		if (rep->compute & (SE_REPORT_FORECAST | SE_REPORT_BACKTEST)) {
 			if ((stays = order_stays(in, f)) == NULL)
 				return se_error_set(err, SE_ENOMEM, "out of memory");
-			if (alloc_work(&w, rep, in, f) != SE_OK) {
+			if (alloc_work(&w, rep, f, stays) != SE_OK) {
 				free_stays(stays, f->n_stages);
 				return se_error_set(err, SE_ENOMEM, "out of memory");
 			}
@@ -442,15 +501,15 @@ int se_timecast_finish(se_report *rep, se_error *err)
 				free_stays(stays, f->n_stages);
 				return se_error_set(err, SE_ENOMEM, "out of memory");
 			}
-			estimate(rep, in, f, stays, &w, &now);
+			tg[n_tg++] = now;
 		}
 		for (int j = 0; (rep->compute & SE_REPORT_BACKTEST) && j < in->n_cuts; j++) {
 			se_backtest_cut *c = &in->cuts[j];
-			target t = { c->cutoff, 0, c->rates, c->time_fc, &c->time_deals, NULL, 0 };
 
-			estimate(rep, in, f, stays, &w, &t);
+			tg[n_tg++] = (target){ c->cutoff, 0, c->rates, c->time_fc, &c->time_deals, NULL, 0 };
 		}
 		if (stays != NULL) {
+			estimate_all(rep, in, f, stays, &w, tg, n_tg);
 			free_work(&w);
 			free_stays(stays, f->n_stages);
 		}

@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "quantile.h"
 #include "stats.h"
 
 #include <math.h>
@@ -252,6 +253,84 @@ static void test_hist_two_passes(void **state)
 		}
 }
 
+static int cmp_i64(const void *pa, const void *pb)
+{
+	int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+
+	return (a > b) - (a < b);
+}
+
+/* Samples kept by group give the table the 12-byte samples give: the same
+ * rows (empty ones before, between and after), cells and whole rows, the
+ * whole row also checked against a sort; the large case takes the second
+ * thread. */
+static void test_groups_as_samples(void **state)
+{
+	static const size_t sizes[] = { 0, 1, 5000, 1200000 };
+	unsigned seed = 5;
+
+	(void)state;
+	for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+		const int64_t rows = 9;
+		const uint32_t width = 7;
+		se_samples a = { 0 };
+		se_groups g;
+		se_qtable qa, qg;
+		int64_t *row_vals = malloc((sizes[si] + 1) * sizeof *row_vals);
+		size_t n_row3 = 0;
+
+		assert_non_null(row_vals);
+		assert_int_equal(se_groups_init(&g, rows, width), SE_OK);
+		for (size_t i = 0; i < sizes[si]; i++) {
+			int64_t r, v;
+			uint32_t c;
+
+			seed = seed * 1103515245u + 12345u;
+			r = 2 + (int64_t)(seed >> 8) % 6; /* rows 2..7; 5 left empty */
+			if (r == 5)
+				r = 3;
+			seed = seed * 1103515245u + 12345u;
+			c = (seed >> 8) % width;
+			seed = seed * 1103515245u + 12345u;
+			v = i % 97 == 0 ? -5 : i % 89 == 0 ? (int64_t)INT32_MAX + 9 : (int64_t)(seed >> 9) % 100000;
+			assert_int_equal(se_samples_add(&a, r, c, v), SE_OK);
+			assert_int_equal(se_groups_add(&g, r, c, v), SE_OK);
+			if (r == 3)
+				row_vals[n_row3++] = v < 0 ? 0 : v > INT32_MAX ? INT32_MAX : v;
+		}
+		assert_int_equal(se_qtable_build(&qa, &a, width), SE_OK);
+		assert_int_equal(se_qtable_build_groups(&qg, &g), SE_OK);
+		assert_int_equal(qg.width, width);
+		assert_int_equal(qg.lo, qa.lo);
+		assert_int_equal(qg.nb, qa.nb);
+		for (int64_t r = qa.lo; r < qa.lo + qa.nb; r++)
+			for (uint32_t c = 0; c <= width; c++) {
+				const se_quant *x = se_qtable_at(&qa, r, c), *y = se_qtable_at(&qg, r, c);
+
+				assert_non_null(y);
+				assert_int_equal(x->n, y->n);
+				if (x->n > 0) {
+					assert_int_equal(x->p50, y->p50);
+					assert_int_equal(x->p90, y->p90);
+				}
+			}
+		if (n_row3 > 0) {
+			const se_quant *q = se_qtable_at(&qg, 3, width);
+
+			qsort(row_vals, n_row3, sizeof *row_vals, cmp_i64);
+			assert_int_equal(q->n, (int64_t)n_row3);
+			assert_int_equal(q->p50, row_vals[(n_row3 + 1) / 2 - 1]);
+			assert_int_equal(q->p90, row_vals[(9 * n_row3 + 9) / 10 - 1]);
+			assert_int_equal(se_qtable_at(&qg, 5, 0)->n, 0);
+		} else {
+			assert_null(se_qtable_at(&qg, 3, 0));
+		}
+		free(qa.cells);
+		free(qg.cells);
+		free(row_vals);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -264,6 +343,7 @@ int main(void)
 		cmocka_unit_test(test_quantiles_against_sort),
 		cmocka_unit_test(test_quantiles_large),
 		cmocka_unit_test(test_hist_two_passes),
+		cmocka_unit_test(test_groups_as_samples),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,16 +14,96 @@
  * libxlsxwriter writes to a file name, not a stream: the workbook goes to
  * a temporary file first and is then copied to the output stream.
  *
+ * The library is loaded (dlopen) by the first workbook, not linked: with
+ * minizip it costs every run about 4 ms of CPU to map and relocate, and
+ * only --format xlsx uses it.  The soname is the ABI the headers describe.
+ *
  * Never: stores a number as text, or changes a value beyond those units.
  */
 #include "block.h"
 #include "i18n.h"
 #include "utf8.h"
 
+#include <dlfcn.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <xlsxwriter.h>
+
+#define XLSX_SONAME "libxlsxwriter.so.4"
+
+/* The libxlsxwriter functions used here, resolved once by load_xlsx(),
+ * with the headers' own prototypes. */
+static struct {
+	__typeof__(workbook_new) *workbook_new;
+	__typeof__(workbook_close) *workbook_close;
+	__typeof__(workbook_add_worksheet) *workbook_add_worksheet;
+	__typeof__(workbook_add_format) *workbook_add_format;
+	__typeof__(format_set_bold) *format_set_bold;
+	__typeof__(format_set_bg_color) *format_set_bg_color;
+	__typeof__(format_set_bottom) *format_set_bottom;
+	__typeof__(format_set_num_format) *format_set_num_format;
+	__typeof__(worksheet_write_string) *worksheet_write_string;
+	__typeof__(worksheet_write_blank) *worksheet_write_blank;
+	__typeof__(worksheet_write_number) *worksheet_write_number;
+	__typeof__(worksheet_set_column) *worksheet_set_column;
+	__typeof__(worksheet_freeze_panes) *worksheet_freeze_panes;
+	__typeof__(worksheet_autofilter) *worksheet_autofilter;
+	__typeof__(lxw_strerror) *lxw_strerror;
+} xl;
+
+static pthread_mutex_t xl_lock = PTHREAD_MUTEX_INITIALIZER;
+static int xl_state;            /* 0 not tried, 1 loaded, -1 failed */
+static char xl_why[256];
+
+/* dlsym into a function pointer: POSIX guarantees the conversion; the
+ * copy keeps ISO C's object/function pointer rule out of the way. */
+static int sym(void *lib, const char *name, void *fn)
+{
+	void *p = dlsym(lib, name);
+
+	if (p == NULL) {
+		snprintf(xl_why, sizeof xl_why, "%s has no %s", XLSX_SONAME, name);
+		return -1;
+	}
+	memcpy(fn, &p, sizeof p);
+	return 0;
+}
+
+/* Loads libxlsxwriter, once per process. */
+static int load_xlsx(se_error *err)
+{
+	void *lib;
+
+	pthread_mutex_lock(&xl_lock);
+	if (xl_state == 0) {
+		xl_state = -1;
+		if ((lib = dlopen(XLSX_SONAME, RTLD_NOW | RTLD_LOCAL)) == NULL)
+			snprintf(xl_why, sizeof xl_why, "%s", dlerror());
+		else if (sym(lib, "workbook_new", &xl.workbook_new) == 0 &&
+		           sym(lib, "workbook_close", &xl.workbook_close) == 0 &&
+		           sym(lib, "workbook_add_worksheet", &xl.workbook_add_worksheet) == 0 &&
+		           sym(lib, "workbook_add_format", &xl.workbook_add_format) == 0 &&
+		           sym(lib, "format_set_bold", &xl.format_set_bold) == 0 &&
+		           sym(lib, "format_set_bg_color", &xl.format_set_bg_color) == 0 &&
+		           sym(lib, "format_set_bottom", &xl.format_set_bottom) == 0 &&
+		           sym(lib, "format_set_num_format", &xl.format_set_num_format) == 0 &&
+		           sym(lib, "worksheet_write_string", &xl.worksheet_write_string) == 0 &&
+		           sym(lib, "worksheet_write_blank", &xl.worksheet_write_blank) == 0 &&
+		           sym(lib, "worksheet_write_number", &xl.worksheet_write_number) == 0 &&
+		           sym(lib, "worksheet_set_column", &xl.worksheet_set_column) == 0 &&
+		           sym(lib, "worksheet_freeze_panes", &xl.worksheet_freeze_panes) == 0 &&
+		           sym(lib, "worksheet_autofilter", &xl.worksheet_autofilter) == 0 &&
+		           sym(lib, "lxw_strerror", &xl.lxw_strerror) == 0)
+			xl_state = 1;
+		/* a failed load keeps the library mapped: nothing here unloads it */
+	}
+	pthread_mutex_unlock(&xl_lock);
+	if (xl_state != 1)
+		return se_error_set(err, SE_ERR, "xlsx: cannot load %s", xl_why);
+	return SE_OK;
+}
 
 enum { F_TEXT, F_INT, F_MONEY, F_PCT, F_HOURS, F_REAL, F_COUNT };
 
@@ -40,18 +120,18 @@ static void make_formats(book *k)
 {
 	static const char *const num[F_COUNT] = { NULL, "#,##0", "#,##0.00", "0.0%", "0.0", "0.00" };
 
-	k->header = workbook_add_format(k->wb);
-	format_set_bold(k->header);
-	format_set_bg_color(k->header, 0xE3E8EF);
-	format_set_bottom(k->header, LXW_BORDER_THIN);
+	k->header = xl.workbook_add_format(k->wb);
+	xl.format_set_bold(k->header);
+	xl.format_set_bg_color(k->header, 0xE3E8EF);
+	xl.format_set_bottom(k->header, LXW_BORDER_THIN);
 	for (int h = 0; h < 2; h++)
 		for (int f = 0; f < F_COUNT; f++) {
-			lxw_format *x = workbook_add_format(k->wb);
+			lxw_format *x = xl.workbook_add_format(k->wb);
 
 			if (num[f])
-				format_set_num_format(x, num[f]);
+				xl.format_set_num_format(x, num[f]);
 			if (h)
-				format_set_bg_color(x, 0xFDE2E2);
+				xl.format_set_bg_color(x, 0xFDE2E2);
 			k->fmt[h][f] = x;
 		}
 }
@@ -97,7 +177,7 @@ static int write_sheet(book *k, const se_report *rep, const se_blocks *bs, size_
 	lxw_worksheet *ws;
 
 	sheet_name(k, first->desc, name, sizeof name);
-	if ((ws = workbook_add_worksheet(k->wb, name)) == NULL)
+	if ((ws = xl.workbook_add_worksheet(k->wb, name)) == NULL)
 		return SE_ENOMEM;
 	for (int c = 0; c < first->ncols && c < 64; c++) {
 		const char *h;
@@ -107,7 +187,7 @@ static int write_sheet(book *k, const se_report *rep, const se_blocks *bs, size_
 			continue;
 		h = se_tr(k->lang, first->cols[c].csv);
 		col_of[c] = ncol;
-		worksheet_write_string(ws, 0, (lxw_col_t)ncol, h, k->header);
+		xl.worksheet_write_string(ws, 0, (lxw_col_t)ncol, h, k->header);
 		width[ncol] = display_width(h) + 3; /* room for the filter button */
 		ncol++;
 	}
@@ -132,12 +212,12 @@ static int write_sheet(book *k, const se_report *rep, const se_blocks *bs, size_
 				if (col->type == SE_T_STR) {
 					const char *s = se_cell_str(v);
 
-					worksheet_write_string(ws, row, x, s, k->fmt[hl][F_TEXT]);
+					xl.worksheet_write_string(ws, row, x, s, k->fmt[hl][F_TEXT]);
 					w = display_width(s);
 				} else if (v->null && col->type != SE_T_BOOL) {
 					/* no value, as JSON's null: an absent spend, the weak
 					 * flag of a source the test cannot judge */
-					worksheet_write_blank(ws, row, x, k->fmt[hl][F_TEXT]);
+					xl.worksheet_write_blank(ws, row, x, k->fmt[hl][F_TEXT]);
 				} else {
 					double d = 0;
 					int f = F_REAL;
@@ -158,9 +238,9 @@ static int write_sheet(book *k, const se_report *rep, const se_blocks *bs, size_
 					default: break;
 					}
 					if (isnan(d) || isinf(d)) {
-						worksheet_write_blank(ws, row, x, k->fmt[hl][F_TEXT]);
+						xl.worksheet_write_blank(ws, row, x, k->fmt[hl][F_TEXT]);
 					} else {
-						worksheet_write_number(ws, row, x, d, k->fmt[hl][f]);
+						xl.worksheet_write_number(ws, row, x, d, k->fmt[hl][f]);
 						snprintf(text, sizeof text, f == F_PCT ? "%.1f%%" : "%.2f", f == F_PCT ? d * 100 : d);
 						w = (double)strlen(text) + (fabs(d) >= 1000 ? 1 + log10(fabs(d)) / 3 : 0);
 					}
@@ -171,10 +251,10 @@ static int write_sheet(book *k, const se_report *rep, const se_blocks *bs, size_
 		}
 	}
 	for (int c = 0; c < ncol; c++)
-		worksheet_set_column(ws, (lxw_col_t)c, (lxw_col_t)c, width[c] > 60 ? 60 : width[c], NULL);
-	worksheet_freeze_panes(ws, 1, 0);
+		xl.worksheet_set_column(ws, (lxw_col_t)c, (lxw_col_t)c, width[c] > 60 ? 60 : width[c], NULL);
+	xl.worksheet_freeze_panes(ws, 1, 0);
 	if (ncol > 0)
-		worksheet_autofilter(ws, 0, 0, row > 1 ? row - 1 : 1, (lxw_col_t)(ncol - 1));
+		xl.worksheet_autofilter(ws, 0, 0, row > 1 ? row - 1 : 1, (lxw_col_t)(ncol - 1));
 	(void)rep;
 	return SE_OK;
 }
@@ -191,13 +271,15 @@ int se_write_xlsx(const se_report *rep, const se_blocks *bs, FILE *out, const se
 	size_t n;
 	int fd, rc = SE_OK;
 
+	if ((rc = load_xlsx(err)) != SE_OK)
+		return rc;
 	memset(&k, 0, sizeof k);
 	k.lang = opts->language == SE_LANG_RU ? SE_LANG_RU : SE_LANG_EN;
 	snprintf(path, sizeof path, "%s/salesengine-XXXXXX", dir && *dir ? dir : "/tmp");
 	if ((fd = mkstemp(path)) < 0)
 		return se_error_set(err, SE_EIO, "xlsx: cannot create a temporary file in %s", dir ? dir : "/tmp");
 	close(fd);
-	if ((k.wb = workbook_new(path)) == NULL) {
+	if ((k.wb = xl.workbook_new(path)) == NULL) {
 		remove(path);
 		return se_error_set(err, SE_ENOMEM, "xlsx: cannot start a workbook");
 	}
@@ -208,9 +290,9 @@ int se_write_xlsx(const se_report *rep, const se_blocks *bs, FILE *out, const se
 		rc = write_sheet(&k, rep, bs, i, j);
 	}
 	if (bs->n == 0)
-		workbook_add_worksheet(k.wb, NULL);
-	if ((e = workbook_close(k.wb)) != LXW_NO_ERROR && rc == SE_OK)
-		rc = se_error_set(err, SE_EIO, "xlsx: %s", lxw_strerror(e));
+		xl.workbook_add_worksheet(k.wb, NULL);
+	if ((e = xl.workbook_close(k.wb)) != LXW_NO_ERROR && rc == SE_OK)
+		rc = se_error_set(err, SE_EIO, "xlsx: %s", xl.lxw_strerror(e));
 	else if (rc != SE_OK)
 		se_error_set(err, rc, "xlsx: out of memory");
 	if (rc == SE_OK && (in = fopen(path, "rb")) != NULL) {

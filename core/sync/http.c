@@ -6,17 +6,94 @@
  * and 2 done right; the retry policy above it is ours, because what is
  * transient for a CRM API (429, 503 from a rate limiter) is not libcurl's
  * to decide.
+ *
+ * libcurl is loaded (dlopen) when the first client opens, not linked: it
+ * and the thirty libraries it needs (TLS, Kerberos, LDAP, ...) cost every
+ * run about 16 ms of CPU to map and relocate, a tenth of a report on a
+ * million deals, and only --sync uses them.  The soname is the ABI the
+ * headers describe (libcurl.so.4 since 2006).
  */
 #include "sync/http.h"
 #include "vec.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+#define CURL_SONAME "libcurl.so.4"
+
+/* The libcurl functions used here, resolved once by load_curl(). */
+static struct {
+	CURLcode (*global_init)(long flags);
+	CURL *(*easy_init)(void);
+	void (*easy_cleanup)(CURL *curl);
+	void (*easy_reset)(CURL *curl);
+	CURLcode (*easy_setopt)(CURL *curl, CURLoption option, ...);
+	CURLcode (*easy_perform)(CURL *curl);
+	CURLcode (*easy_getinfo)(CURL *curl, CURLINFO info, ...);
+	const char *(*easy_strerror)(CURLcode code);
+	time_t (*getdate)(const char *p, const time_t *unused);
+	struct curl_slist *(*slist_append)(struct curl_slist *list, const char *s);
+	void (*slist_free_all)(struct curl_slist *list);
+} api;
+
+static pthread_mutex_t api_lock = PTHREAD_MUTEX_INITIALIZER;
+static int api_state;           /* 0 not tried, 1 loaded, -1 failed */
+static char api_why[256];
+
+/* dlsym into a function pointer: POSIX guarantees the conversion; the
+ * copy keeps ISO C's object/function pointer rule out of the way. */
+static int sym(void *lib, const char *name, void *fn)
+{
+	void *p = dlsym(lib, name);
+
+	if (p == NULL) {
+		snprintf(api_why, sizeof api_why, "%s has no %s", CURL_SONAME, name);
+		return -1;
+	}
+	memcpy(fn, &p, sizeof p);
+	return 0;
+}
+
+/* Loads libcurl and runs its global init, once per process. */
+static int load_curl(se_error *err)
+{
+	void *lib;
+
+	pthread_mutex_lock(&api_lock);
+	if (api_state == 0) {
+		api_state = -1;
+		if ((lib = dlopen(CURL_SONAME, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+			snprintf(api_why, sizeof api_why, "%s", dlerror());
+		} else if (sym(lib, "curl_global_init", &api.global_init) == 0 &&
+		           sym(lib, "curl_easy_init", &api.easy_init) == 0 &&
+		           sym(lib, "curl_easy_cleanup", &api.easy_cleanup) == 0 &&
+		           sym(lib, "curl_easy_reset", &api.easy_reset) == 0 &&
+		           sym(lib, "curl_easy_setopt", &api.easy_setopt) == 0 &&
+		           sym(lib, "curl_easy_perform", &api.easy_perform) == 0 &&
+		           sym(lib, "curl_easy_getinfo", &api.easy_getinfo) == 0 &&
+		           sym(lib, "curl_easy_strerror", &api.easy_strerror) == 0 &&
+		           sym(lib, "curl_getdate", &api.getdate) == 0 &&
+		           sym(lib, "curl_slist_append", &api.slist_append) == 0 &&
+		           sym(lib, "curl_slist_free_all", &api.slist_free_all) == 0) {
+			if (api.global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK)
+				api_state = 1;
+			else
+				snprintf(api_why, sizeof api_why, "its global init failed");
+		}
+		/* a failed load keeps the library mapped: nothing here unloads it */
+	}
+	pthread_mutex_unlock(&api_lock);
+	if (api_state != 1)
+		return se_error_set(err, SE_ERR, "cannot start libcurl: %s", api_why);
+	return SE_OK;
+}
 
 /* A response body larger than this is not an API page. */
 #define MAX_BODY (256L * 1024 * 1024)
@@ -74,7 +151,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
 		if (end != p && *end == '\0' && secs >= 0) {
 			b->retry_after_ms = secs * 1000;
 		} else {
-			time_t at = curl_getdate(p, NULL);
+			time_t at = api.getdate(p, NULL);
 
 			if (at != -1)
 				b->retry_after_ms = at > time(NULL) ? (long)(at - time(NULL)) * 1000 : 0;
@@ -99,6 +176,7 @@ int se_http_url_allowed(const char *url)
 int se_http_open(se_http **out, const se_http_opts *opts, se_error *err)
 {
 	se_http *h = calloc(1, sizeof *h);
+	int rc;
 
 	*out = NULL;
 	if (h == NULL)
@@ -115,7 +193,11 @@ int se_http_open(se_http **out, const se_http_opts *opts, se_error *err)
 		h->o.backoff_ms = 1000;
 	if (h->o.max_wait_ms <= 0)
 		h->o.max_wait_ms = 60000;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || (h->curl = curl_easy_init()) == NULL) {
+	if ((rc = load_curl(err)) != SE_OK) {
+		free(h);
+		return rc;
+	}
+	if ((h->curl = api.easy_init()) == NULL) {
 		free(h);
 		return se_error_set(err, SE_ERR, "cannot start libcurl");
 	}
@@ -127,7 +209,7 @@ void se_http_close(se_http *h)
 {
 	if (h == NULL)
 		return;
-	curl_easy_cleanup(h->curl);
+	api.easy_cleanup(h->curl);
 	free(h);
 }
 
@@ -213,9 +295,9 @@ int se_http_fetch(se_http *h, const char *label, const char *url, const char *co
 		return se_error_set(err, SE_EUSAGE, "%s: refusing plain http to %s (https only, except to this machine)",
 		                    label, host);
 	for (const char *const *p = headers; p && *p; p++)
-		if ((hdrs = curl_slist_append(hdrs, *p)) == NULL)
+		if ((hdrs = api.slist_append(hdrs, *p)) == NULL)
 			return se_error_set(err, SE_ENOMEM, "out of memory");
-	if (post && (hdrs = curl_slist_append(hdrs, "Content-Type: application/json")) == NULL)
+	if (post && (hdrs = api.slist_append(hdrs, "Content-Type: application/json")) == NULL)
 		return se_error_set(err, SE_ENOMEM, "out of memory");
 	for (int attempt = 1;; attempt++) {
 		CURLcode c;
@@ -233,27 +315,27 @@ int se_http_fetch(se_http *h, const char *label, const char *url, const char *co
 		b.len = 0;
 		b.too_big = 0;
 		b.retry_after_ms = -1;
-		curl_easy_reset(h->curl);
-		curl_easy_setopt(h->curl, CURLOPT_URL, url);
-		curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, hdrs);
-		curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
-		curl_easy_setopt(h->curl, CURLOPT_SSL_VERIFYPEER, 1L);
-		curl_easy_setopt(h->curl, CURLOPT_SSL_VERIFYHOST, 2L);
-		curl_easy_setopt(h->curl, CURLOPT_FOLLOWLOCATION, 0L);
-		curl_easy_setopt(h->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-		curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS, h->o.connect_timeout_ms);
-		curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, h->o.timeout_ms);
-		curl_easy_setopt(h->curl, CURLOPT_ACCEPT_ENCODING, "");
-		curl_easy_setopt(h->curl, CURLOPT_USERAGENT, "salesengine-sync/1");
-		curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_body);
-		curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &b);
-		curl_easy_setopt(h->curl, CURLOPT_HEADERFUNCTION, on_header);
-		curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, &b);
+		api.easy_reset(h->curl);
+		api.easy_setopt(h->curl, CURLOPT_URL, url);
+		api.easy_setopt(h->curl, CURLOPT_HTTPHEADER, hdrs);
+		api.easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
+		api.easy_setopt(h->curl, CURLOPT_SSL_VERIFYPEER, 1L);
+		api.easy_setopt(h->curl, CURLOPT_SSL_VERIFYHOST, 2L);
+		api.easy_setopt(h->curl, CURLOPT_FOLLOWLOCATION, 0L);
+		api.easy_setopt(h->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+		api.easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS, h->o.connect_timeout_ms);
+		api.easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, h->o.timeout_ms);
+		api.easy_setopt(h->curl, CURLOPT_ACCEPT_ENCODING, "");
+		api.easy_setopt(h->curl, CURLOPT_USERAGENT, "salesengine-sync/1");
+		api.easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_body);
+		api.easy_setopt(h->curl, CURLOPT_WRITEDATA, &b);
+		api.easy_setopt(h->curl, CURLOPT_HEADERFUNCTION, on_header);
+		api.easy_setopt(h->curl, CURLOPT_HEADERDATA, &b);
 		if (post)
-			curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, post);
-		c = curl_easy_perform(h->curl);
+			api.easy_setopt(h->curl, CURLOPT_POSTFIELDS, post);
+		c = api.easy_perform(h->curl);
 		if (c == CURLE_OK)
-			curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &code);
+			api.easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &code);
 		if (c == CURLE_WRITE_ERROR && b.too_big) {
 			rc = se_error_set(err, SE_EINPUT, "%s: the response is larger than %ld MB", label, MAX_BODY >> 20);
 			goto out;
@@ -268,15 +350,15 @@ int se_http_fetch(se_http *h, const char *label, const char *url, const char *co
 		}
 		if (c == CURLE_PEER_FAILED_VERIFICATION || c == CURLE_SSL_CACERT_BADFILE || c == CURLE_SSL_CONNECT_ERROR) {
 			rc = se_error_set(err, SE_EIO, "%s: TLS with %s failed (%s); the certificate is not trusted, so nothing is sent",
-			                  label, host, c == CURLE_PEER_FAILED_VERIFICATION ? "certificate not verified" : curl_easy_strerror(c));
+			                  label, host, c == CURLE_PEER_FAILED_VERIFICATION ? "certificate not verified" : api.easy_strerror(c));
 			goto out;
 		}
 		if (c != CURLE_OK && !transient(c)) {
-			rc = se_error_set(err, SE_EIO, "%s: %s: %s", label, host, curl_easy_strerror(c));
+			rc = se_error_set(err, SE_EIO, "%s: %s: %s", label, host, api.easy_strerror(c));
 			goto out;
 		}
 		if (c != CURLE_OK)
-			snprintf(why, sizeof why, "%s", curl_easy_strerror(c));
+			snprintf(why, sizeof why, "%s", api.easy_strerror(c));
 		else
 			snprintf(why, sizeof why, "HTTP %ld%s", code, code == 429 ? " (rate limit)" : "");
 		if (attempt >= h->o.max_attempts) {
@@ -302,6 +384,6 @@ int se_http_fetch(se_http *h, const char *label, const char *url, const char *co
 		rc = se_error_set(err, SE_ENOMEM, "out of memory");
 out:
 	free(b.p);
-	curl_slist_free_all(hdrs);
+	api.slist_free_all(hdrs);
 	return rc;
 }
