@@ -21,12 +21,11 @@
  * Never: stores a number as text, or changes a value beyond those units.
  */
 #include "block.h"
+#include "dynlib.h"
 #include "i18n.h"
 #include "utf8.h"
 
-#include <dlfcn.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <xlsxwriter.h>
@@ -53,55 +52,31 @@ static struct {
 	__typeof__(lxw_strerror) *lxw_strerror;
 } xl;
 
-static pthread_mutex_t xl_lock = PTHREAD_MUTEX_INITIALIZER;
-static int xl_state;            /* 0 not tried, 1 loaded, -1 failed */
-static char xl_why[256];
+static se_dynlib xlsx_lib = SE_DYNLIB_INIT(XLSX_SONAME);
 
-/* dlsym into a function pointer: POSIX guarantees the conversion; the
- * copy keeps ISO C's object/function pointer rule out of the way. */
-static int sym(void *lib, const char *name, void *fn)
-{
-	void *p = dlsym(lib, name);
-
-	if (p == NULL) {
-		snprintf(xl_why, sizeof xl_why, "%s has no %s", XLSX_SONAME, name);
-		return -1;
-	}
-	memcpy(fn, &p, sizeof p);
-	return 0;
-}
+static const se_dynlib_sym xlsx_syms[] = {
+	{ "workbook_new", &xl.workbook_new },
+	{ "workbook_close", &xl.workbook_close },
+	{ "workbook_add_worksheet", &xl.workbook_add_worksheet },
+	{ "workbook_add_format", &xl.workbook_add_format },
+	{ "format_set_bold", &xl.format_set_bold },
+	{ "format_set_bg_color", &xl.format_set_bg_color },
+	{ "format_set_bottom", &xl.format_set_bottom },
+	{ "format_set_num_format", &xl.format_set_num_format },
+	{ "worksheet_write_string", &xl.worksheet_write_string },
+	{ "worksheet_write_blank", &xl.worksheet_write_blank },
+	{ "worksheet_write_number", &xl.worksheet_write_number },
+	{ "worksheet_set_column", &xl.worksheet_set_column },
+	{ "worksheet_freeze_panes", &xl.worksheet_freeze_panes },
+	{ "worksheet_autofilter", &xl.worksheet_autofilter },
+	{ "lxw_strerror", &xl.lxw_strerror },
+};
 
 /* Loads libxlsxwriter, once per process. */
 static int load_xlsx(se_error *err)
 {
-	void *lib;
-
-	pthread_mutex_lock(&xl_lock);
-	if (xl_state == 0) {
-		xl_state = -1;
-		if ((lib = dlopen(XLSX_SONAME, RTLD_NOW | RTLD_LOCAL)) == NULL)
-			snprintf(xl_why, sizeof xl_why, "%s", dlerror());
-		else if (sym(lib, "workbook_new", &xl.workbook_new) == 0 &&
-		           sym(lib, "workbook_close", &xl.workbook_close) == 0 &&
-		           sym(lib, "workbook_add_worksheet", &xl.workbook_add_worksheet) == 0 &&
-		           sym(lib, "workbook_add_format", &xl.workbook_add_format) == 0 &&
-		           sym(lib, "format_set_bold", &xl.format_set_bold) == 0 &&
-		           sym(lib, "format_set_bg_color", &xl.format_set_bg_color) == 0 &&
-		           sym(lib, "format_set_bottom", &xl.format_set_bottom) == 0 &&
-		           sym(lib, "format_set_num_format", &xl.format_set_num_format) == 0 &&
-		           sym(lib, "worksheet_write_string", &xl.worksheet_write_string) == 0 &&
-		           sym(lib, "worksheet_write_blank", &xl.worksheet_write_blank) == 0 &&
-		           sym(lib, "worksheet_write_number", &xl.worksheet_write_number) == 0 &&
-		           sym(lib, "worksheet_set_column", &xl.worksheet_set_column) == 0 &&
-		           sym(lib, "worksheet_freeze_panes", &xl.worksheet_freeze_panes) == 0 &&
-		           sym(lib, "worksheet_autofilter", &xl.worksheet_autofilter) == 0 &&
-		           sym(lib, "lxw_strerror", &xl.lxw_strerror) == 0)
-			xl_state = 1;
-		/* a failed load keeps the library mapped: nothing here unloads it */
-	}
-	pthread_mutex_unlock(&xl_lock);
-	if (xl_state != 1)
-		return se_error_set(err, SE_ERR, "xlsx: cannot load %s", xl_why);
+	if (!se_dynlib_load(&xlsx_lib, xlsx_syms, sizeof xlsx_syms / sizeof xlsx_syms[0]))
+		return se_error_set(err, SE_ERR, "xlsx: cannot load %s", xlsx_lib.why);
 	return SE_OK;
 }
 

@@ -14,10 +14,10 @@
  * headers describe (libcurl.so.4 since 2006).
  */
 #include "sync/http.h"
+#include "dynlib.h"
 #include "vec.h"
 
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -43,55 +43,38 @@ static struct {
 	void (*slist_free_all)(struct curl_slist *list);
 } api;
 
-static pthread_mutex_t api_lock = PTHREAD_MUTEX_INITIALIZER;
-static int api_state;           /* 0 not tried, 1 loaded, -1 failed */
-static char api_why[256];
+static se_dynlib curl_lib = SE_DYNLIB_INIT(CURL_SONAME);
 
-/* dlsym into a function pointer: POSIX guarantees the conversion; the
- * copy keeps ISO C's object/function pointer rule out of the way. */
-static int sym(void *lib, const char *name, void *fn)
+static const se_dynlib_sym curl_syms[] = {
+	{ "curl_global_init", &api.global_init },
+	{ "curl_easy_init", &api.easy_init },
+	{ "curl_easy_cleanup", &api.easy_cleanup },
+	{ "curl_easy_reset", &api.easy_reset },
+	{ "curl_easy_setopt", &api.easy_setopt },
+	{ "curl_easy_perform", &api.easy_perform },
+	{ "curl_easy_getinfo", &api.easy_getinfo },
+	{ "curl_easy_strerror", &api.easy_strerror },
+	{ "curl_getdate", &api.getdate },
+	{ "curl_slist_append", &api.slist_append },
+	{ "curl_slist_free_all", &api.slist_free_all },
+};
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static CURLcode init_rc;
+
+static void global_init(void)
 {
-	void *p = dlsym(lib, name);
-
-	if (p == NULL) {
-		snprintf(api_why, sizeof api_why, "%s has no %s", CURL_SONAME, name);
-		return -1;
-	}
-	memcpy(fn, &p, sizeof p);
-	return 0;
+	init_rc = api.global_init(CURL_GLOBAL_DEFAULT);
 }
 
 /* Loads libcurl and runs its global init, once per process. */
 static int load_curl(se_error *err)
 {
-	void *lib;
-
-	pthread_mutex_lock(&api_lock);
-	if (api_state == 0) {
-		api_state = -1;
-		if ((lib = dlopen(CURL_SONAME, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-			snprintf(api_why, sizeof api_why, "%s", dlerror());
-		} else if (sym(lib, "curl_global_init", &api.global_init) == 0 &&
-		           sym(lib, "curl_easy_init", &api.easy_init) == 0 &&
-		           sym(lib, "curl_easy_cleanup", &api.easy_cleanup) == 0 &&
-		           sym(lib, "curl_easy_reset", &api.easy_reset) == 0 &&
-		           sym(lib, "curl_easy_setopt", &api.easy_setopt) == 0 &&
-		           sym(lib, "curl_easy_perform", &api.easy_perform) == 0 &&
-		           sym(lib, "curl_easy_getinfo", &api.easy_getinfo) == 0 &&
-		           sym(lib, "curl_easy_strerror", &api.easy_strerror) == 0 &&
-		           sym(lib, "curl_getdate", &api.getdate) == 0 &&
-		           sym(lib, "curl_slist_append", &api.slist_append) == 0 &&
-		           sym(lib, "curl_slist_free_all", &api.slist_free_all) == 0) {
-			if (api.global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK)
-				api_state = 1;
-			else
-				snprintf(api_why, sizeof api_why, "its global init failed");
-		}
-		/* a failed load keeps the library mapped: nothing here unloads it */
-	}
-	pthread_mutex_unlock(&api_lock);
-	if (api_state != 1)
-		return se_error_set(err, SE_ERR, "cannot start libcurl: %s", api_why);
+	if (!se_dynlib_load(&curl_lib, curl_syms, sizeof curl_syms / sizeof curl_syms[0]))
+		return se_error_set(err, SE_ERR, "cannot start libcurl: %s", curl_lib.why);
+	pthread_once(&init_once, global_init);
+	if (init_rc != CURLE_OK)
+		return se_error_set(err, SE_ERR, "cannot start libcurl: its global init failed");
 	return SE_OK;
 }
 

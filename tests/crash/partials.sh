@@ -18,6 +18,8 @@ export LC_ALL=C.UTF-8
 bin=$(realpath "$1")
 gen=$(realpath "$2")
 src=$(realpath "$3")
+# shellcheck source-path=SCRIPTDIR source=kill.sh
+. "$src/tests/crash/kill.sh"
 deals=${4:-60000}
 kills=${5:-8}
 command -v sqlite3 >/dev/null || { echo "skipped: no sqlite3 CLI"; exit 77; }
@@ -120,24 +122,21 @@ check_after() { # what
 # took ms (late: in its last quarter, where the partials are written and
 # committed); an early finish is retried with an earlier moment, so each
 # kill lands in a live run.  Sets state and delay_ms.
+start_copy() { # C.db back to where kill_run starts
+	# shellcheck disable=SC2317 # called by kill_live
+	copydb "$kill_start" C.db
+}
+
 kill_run() { # start db, took ms, late, command...
-	local start=$1 took=$2 late=$3 pid
+	local took=$2 late=$3
+	kill_start=$1
 	shift 3
 	if [ "$late" = 1 ]; then
 		delay_ms=$((took * 3 / 4 + RANDOM * RANDOM % (took / 4 + 1)))
 	else
 		delay_ms=$((RANDOM * RANDOM % (took + 1)))
 	fi
-	for _ in 1 2 3 4 5 6; do
-		copydb "$start" C.db
-		"$@" >/dev/null 2>&1 &
-		pid=$!
-		sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
-		kill -9 $pid 2>/dev/null && state=killed || state="already done"
-		wait $pid 2>/dev/null
-		[ "$state" = killed ] && break
-		delay_ms=$((delay_ms * 2 / 3))
-	done
+	kill_live "$delay_ms" start_copy "$@"
 }
 
 kept_rows() {

@@ -15,6 +15,8 @@ gen=$(realpath "$2")
 deals=${3:-100000}
 kills=${4:-20}
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=kill.sh
+. "$here/kill.sh"
 rules="$here/../bench/bench_rules.lua"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -46,6 +48,11 @@ n=$(sqlite3 ref.db "SELECT count(*) FROM event")
 [ "$n" -eq "$rows" ] || { echo "FAIL reference import stored $n of $rows events"; exit 1; }
 echo "crash: $rows events, an uninterrupted import takes $took_ms ms; $kills kills"
 
+fresh_db() { # the database an import starts from: none
+	# shellcheck disable=SC2317 # called by kill_live
+	rm -f crash.db crash.db-wal crash.db-shm
+}
+
 failed=0
 RANDOM=20261207
 for i in $(seq 1 "$kills"); do
@@ -55,16 +62,7 @@ for i in $(seq 1 "$kills"); do
 	# before the kill is run again with an earlier moment, so each of the
 	# kills lands in a live import.
 	delay_ms=$((RANDOM * RANDOM % (took_ms + 1)))
-	for attempt in 1 2 3 4 5 6; do
-		rm -f crash.db crash.db-wal crash.db-shm
-		"$bin" -q --db crash.db --import events.csv >/dev/null 2>&1 &
-		pid=$!
-		sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
-		kill -9 $pid 2>/dev/null && state=killed || state="already done"
-		wait $pid 2>/dev/null
-		[ "$state" = killed ] && break
-		delay_ms=$((delay_ms * 2 / 3))
-	done
+	kill_live "$delay_ms" fresh_db "$bin" -q --db crash.db --import events.csv
 	before=$(sqlite3 crash.db "SELECT count(*) FROM event" 2>/dev/null || echo 0)
 	if ! "$bin" -q --db crash.db --import events.csv >/dev/null 2>rerun.err; then
 		echo "FAIL kill $i: the rerun failed: $(cat rerun.err)"
