@@ -408,29 +408,34 @@ static inline int64_t *flow_cell(adder *a, int32_t pos)
 static void add_flows(adder *a, const funnel_layout *l)
 {
 	const se_deal_eval *e = a->d->e;
+	/* The layout in locals: the offsets are size_t and the counters
+	 * int64_t, which may alias, so each increment would load them again. */
+	const int n_stages = l->n_stages, n_pairs = l->n_pairs, won = l->won;
+	const size_t reached = l->reached, from = l->from, to = l->to, revenue = l->revenue;
+	const se_cube_pair *pairs = l->pairs;
 	int64_t *p;
 
 	for (int m = 0; m < 2; m++) {
 		se_mode mode = m ? SE_MODE_TOUCHED : SE_MODE_REACHED;
 
-		for (int s = 0; s < l->n_stages; s++) {
+		for (int s = 0; s < n_stages; s++) {
 			int32_t at = se_count_reach(e, s, mode);
 
 			if (at != SE_NONE && (p = flow_cell(a, at)) != NULL) {
-				p[l->reached + (size_t)m * l->n_stages + s]++;
-				if (s == l->won)
-					p[l->revenue + m] = se_add_sat(p[l->revenue + m], se_kopecks_of(a->d->amount));
+				p[reached + (size_t)m * n_stages + s]++;
+				if (s == won)
+					p[revenue + m] = se_add_sat(p[revenue + m], se_kopecks_of(a->d->amount));
 			}
 		}
-		for (int i = 0; i < l->n_pairs; i++) {
-			const se_cube_pair *pr = &l->pairs[i];
+		for (int i = 0; i < n_pairs; i++) {
+			const se_cube_pair *pr = &pairs[i];
 			int32_t conv, cohort = se_count_pair(e, pr->from, pr->to, mode, pr->window, &conv);
 
 			if (cohort == SE_NONE || (p = flow_cell(a, cohort)) == NULL)
 				continue;
-			p[l->from + (size_t)m * l->n_pairs + i]++;
+			p[from + (size_t)m * n_pairs + i]++;
 			if (conv != SE_NONE)
-				p[l->to + (size_t)m * l->n_pairs + i]++;
+				p[to + (size_t)m * n_pairs + i]++;
 		}
 	}
 	if ((e->state == SE_DEAL_LOST || e->state == SE_DEAL_NONTARGET) && e->n_events > 0 &&
