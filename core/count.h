@@ -80,12 +80,18 @@ static inline int32_t se_count_pair(const se_deal_eval *e, int from, int to, se_
 	if (a == SE_NONE)
 		return SE_NONE;
 	if (mode == SE_MODE_TOUCHED) {
-		for (uint32_t i = (uint32_t)a + 1; i < e->n_events; i++) {
-			int64_t c = e->code[i];
+		/* The first arrival at `to` overall, when it is after a, is the
+		 * first after a; only a deal back at `to` again needs the scan. */
+		b = e->touched[to];
+		if (b != SE_NONE && b <= a) {
+			b = SE_NONE;
+			for (uint32_t i = (uint32_t)a + 1; i < e->n_events; i++) {
+				int64_t c = e->code[i];
 
-			if (SE_STATUS_CLASS(c) == SE_CLASS_STAGE && SE_STATUS_STAGE(c) == to) {
-				b = (int32_t)i;
-				break;
+				if (SE_STATUS_CLASS(c) == SE_CLASS_STAGE && SE_STATUS_STAGE(c) == to) {
+					b = (int32_t)i;
+					break;
+				}
 			}
 		}
 	} else {
