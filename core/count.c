@@ -161,33 +161,6 @@ void se_count_deal(const se_count_ctx *ctx, const se_chunk_deal *d, const se_chu
 	find_current_state(out, f, last);
 }
 
-int32_t se_count_pair(const se_deal_eval *e, int from, int to, se_mode mode, int64_t window,
-                      int32_t *converted)
-{
-	int32_t a = se_count_reach(e, from, mode);
-	int32_t b = SE_NONE;
-
-	*converted = SE_NONE;
-	if (a == SE_NONE)
-		return SE_NONE;
-	if (mode == SE_MODE_TOUCHED) {
-		for (uint32_t i = (uint32_t)a + 1; i < e->n_events; i++) {
-			int64_t c = e->code[i];
-
-			if (SE_STATUS_CLASS(c) == SE_CLASS_STAGE && SE_STATUS_STAGE(c) == to) {
-				b = (int32_t)i;
-				break;
-			}
-		}
-	} else {
-		b = e->reached[to]; /* never before reached[from]: a superset's minimum */
-	}
-	if (b != SE_NONE && window > 0 && e->ev[b].ts - e->ev[a].ts > window)
-		b = SE_NONE;
-	*converted = b;
-	return a;
-}
-
 int32_t se_count_first_move(const se_deal_eval *e, int32_t lead)
 {
 	int64_t c = e->code[lead];

@@ -67,9 +67,41 @@ static inline int32_t se_count_reach(const se_deal_eval *e, int s, se_mode mode)
 /* Conversion on a pair.  Returns the position of the deal's cohort event
  * (its arrival at `from`), or SE_NONE when it never got there; *converted
  * is the position of its first arrival at `to` after that, or SE_NONE when
- * there is none (or none within window seconds, when window > 0). */
-int32_t se_count_pair(const se_deal_eval *e, int from, int to, se_mode mode, int64_t window,
-                      int32_t *converted);
+ * there is none (or none within window seconds, when window > 0).  Inline:
+ * the cube and the aggregates ask it for every pair of every deal in both
+ * modes, and the usual answer is two loads. */
+static inline int32_t se_count_pair(const se_deal_eval *e, int from, int to, se_mode mode,
+                                    int64_t window, int32_t *converted)
+{
+	int32_t a = se_count_reach(e, from, mode);
+	int32_t b = SE_NONE;
+
+	*converted = SE_NONE;
+	if (a == SE_NONE)
+		return SE_NONE;
+	if (mode == SE_MODE_TOUCHED) {
+		/* The first arrival at `to` overall, when it is after a, is the
+		 * first after a; only a deal back at `to` again needs the scan. */
+		b = e->touched[to];
+		if (b != SE_NONE && b <= a) {
+			b = SE_NONE;
+			for (uint32_t i = (uint32_t)a + 1; i < e->n_events; i++) {
+				int64_t c = e->code[i];
+
+				if (SE_STATUS_CLASS(c) == SE_CLASS_STAGE && SE_STATUS_STAGE(c) == to) {
+					b = (int32_t)i;
+					break;
+				}
+			}
+		}
+	} else {
+		b = e->reached[to]; /* never before reached[from]: a superset's minimum */
+	}
+	if (b != SE_NONE && window > 0 && e->ev[b].ts - e->ev[a].ts > window)
+		b = SE_NONE;
+	*converted = b;
+	return a;
+}
 
 /* Lead handling (docs/METRICS.md 4f).  lead is the position of the deal's
  * lead event; returns the position of its first move: the lead event itself

@@ -69,7 +69,9 @@ struct se_cube {
 	size_t n_cells, cap_cells;
 	uint32_t *slots;             /* cell index + 1, 0 = empty */
 	size_t n_slots;
-	int64_t *event_keys;         /* bucket per event of the deal being added */
+	/* Per event of the deal being added: the index of its flow cell, or
+	 * CELL_UNKNOWN before its first flow, CELL_NONE outside the range. */
+	int64_t *event_cells;
 	size_t cap_keys;
 	/* Cells in (funnel, bucket, manager, source) order and in (funnel,
 	 * bucket, source, manager) order, so a query reads only its buckets and,
@@ -171,7 +173,7 @@ void se_cube_free(se_cube *c)
 	free(c->keys);
 	free(c->counts);
 	free(c->slots);
-	free(c->event_keys);
+	free(c->event_cells);
 	free(c->sorted);
 	free(c->by_source);
 	free(c->team_rates);
@@ -353,21 +355,24 @@ typedef struct adder {
 	int have_last;
 } adder;
 
-/* The flow cell for the deal's event at position pos, or NULL when its
- * time is outside the range (or memory ran out, noted in a->nomem). */
-static int64_t *flow_cell(adder *a, int32_t pos)
+#define CELL_UNKNOWN (-2)
+#define CELL_NONE (-1)
+
+/* flow_cell's first time at position pos: the event's bucket and cell,
+ * kept in event_cells for the deal's other flows at the same event. */
+static int64_t *flow_cell_first(adder *a, int32_t pos)
 {
 	funnel_layout *l = &a->c->f[a->funnel];
 	int64_t t = a->d->e->ev[pos].ts, key, *p;
 
+	a->c->event_cells[pos] = CELL_NONE;
 	if (t < a->from_utc || t >= a->to_utc)
 		return NULL;
-	/* Bucketing costs a zone conversion: once per event, not per flow. */
-	if (a->c->event_keys[pos] == INT64_MIN)
-		a->c->event_keys[pos] = a->bucket(a->ud, t);
-	key = a->c->event_keys[pos];
-	if (a->have_last && key == a->last_key)
+	key = a->bucket(a->ud, t);
+	if (a->have_last && key == a->last_key) {
+		a->c->event_cells[pos] = (int64_t)a->last_cell;
 		return a->c->counts + a->last_cell * a->c->width;
+	}
 	if ((p = cell(a->c, a->funnel, key, a->d->manager, a->d->source)) == NULL) {
 		a->nomem = 1;
 		return NULL;
@@ -375,6 +380,7 @@ static int64_t *flow_cell(adder *a, int32_t pos)
 	a->last_key = key;
 	a->last_cell = (size_t)(p - a->c->counts) / a->c->width;
 	a->have_last = 1;
+	a->c->event_cells[pos] = (int64_t)a->last_cell;
 	if (!l->seen || key < l->lo)
 		l->lo = key;
 	if (!l->seen || key > l->hi)
@@ -383,32 +389,53 @@ static int64_t *flow_cell(adder *a, int32_t pos)
 	return p;
 }
 
+/* The flow cell for the deal's event at position pos, or NULL when its
+ * time is outside the range (or memory ran out, noted in a->nomem).  A
+ * deal has a few events and some thirty flows, so most calls find the
+ * event's cell known: that case stays inline, one load and no bucketing
+ * (a zone conversion) or hashing. */
+static inline int64_t *flow_cell(adder *a, int32_t pos)
+{
+	int64_t i = a->c->event_cells[pos];
+
+	if (i >= 0)
+		return a->c->counts + (size_t)i * a->c->width;
+	if (i == CELL_NONE)
+		return NULL;
+	return flow_cell_first(a, pos);
+}
+
 static void add_flows(adder *a, const funnel_layout *l)
 {
 	const se_deal_eval *e = a->d->e;
+	/* The layout in locals: the offsets are size_t and the counters
+	 * int64_t, which may alias, so each increment would load them again. */
+	const int n_stages = l->n_stages, n_pairs = l->n_pairs, won = l->won;
+	const size_t reached = l->reached, from = l->from, to = l->to, revenue = l->revenue;
+	const se_cube_pair *pairs = l->pairs;
 	int64_t *p;
 
 	for (int m = 0; m < 2; m++) {
 		se_mode mode = m ? SE_MODE_TOUCHED : SE_MODE_REACHED;
 
-		for (int s = 0; s < l->n_stages; s++) {
+		for (int s = 0; s < n_stages; s++) {
 			int32_t at = se_count_reach(e, s, mode);
 
 			if (at != SE_NONE && (p = flow_cell(a, at)) != NULL) {
-				p[l->reached + (size_t)m * l->n_stages + s]++;
-				if (s == l->won)
-					p[l->revenue + m] = se_add_sat(p[l->revenue + m], se_kopecks_of(a->d->amount));
+				p[reached + (size_t)m * n_stages + s]++;
+				if (s == won)
+					p[revenue + m] = se_add_sat(p[revenue + m], se_kopecks_of(a->d->amount));
 			}
 		}
-		for (int i = 0; i < l->n_pairs; i++) {
-			const se_cube_pair *pr = &l->pairs[i];
+		for (int i = 0; i < n_pairs; i++) {
+			const se_cube_pair *pr = &pairs[i];
 			int32_t conv, cohort = se_count_pair(e, pr->from, pr->to, mode, pr->window, &conv);
 
 			if (cohort == SE_NONE || (p = flow_cell(a, cohort)) == NULL)
 				continue;
-			p[l->from + (size_t)m * l->n_pairs + i]++;
+			p[from + (size_t)m * n_pairs + i]++;
 			if (conv != SE_NONE)
-				p[l->to + (size_t)m * l->n_pairs + i]++;
+				p[to + (size_t)m * n_pairs + i]++;
 		}
 	}
 	if ((e->state == SE_DEAL_LOST || e->state == SE_DEAL_NONTARGET) && e->n_events > 0 &&
@@ -453,15 +480,15 @@ int se_cube_add_deal(se_cube *c, const se_cube_deal *d, se_cube_bucket_fn bucket
 	if (d->e->funnel == SE_NONE)
 		return SE_OK;
 	if (d->e->n_events > c->cap_keys) {
-		int64_t *nk = realloc(c->event_keys, d->e->n_events * sizeof *nk);
+		int64_t *nk = realloc(c->event_cells, d->e->n_events * sizeof *nk);
 
 		if (nk == NULL)
 			return SE_ENOMEM;
-		c->event_keys = nk;
+		c->event_cells = nk;
 		c->cap_keys = d->e->n_events;
 	}
 	for (uint32_t i = 0; i < d->e->n_events; i++)
-		c->event_keys[i] = INT64_MIN;
+		c->event_cells[i] = CELL_UNKNOWN;
 	c->sorted_ok = 0;
 	add_flows(&a, &c->f[a.funnel]);
 	add_state(&a, &c->f[a.funnel]);
