@@ -39,26 +39,13 @@
 set -uo pipefail
 export LC_ALL=C.UTF-8
 
-engine=$(realpath "$1")
-gen=$(realpath "$2")
-src=$(realpath "$3")
+# shellcheck source-path=SCRIPTDIR source=common.sh
+. "$(dirname "$0")/common.sh"
+enter_work se_damaged "$@"
 seed=${SE_DAMAGE_SEED:-1207}
-command -v sqlite3 >/dev/null || { echo "sqlite3 not installed: skipped"; exit 77; }
-work=$(mktemp -d "${TMPDIR:-/tmp}/se_damaged.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-fail=0
-checks=0
 
-# Two rules files: the bench funnel, and one counting another pair and an
-# alias more (another fingerprint, another shape of partial).
-cp "$src/tests/bench/bench_rules.lua" "$src/tests/bench/bench_alerts.lua" .
-sed -e 's/require "bench_rules"/require "bench_rules_b"/' bench_alerts.lua > rules2.lua
-sed -e 's/"Новая заявка", "New lead"/"Новая заявка", "New lead", "Лид"/' \
-    -e 's/{ "Презентация", "Оплачено", window = "30d" },/{ "Презентация", "Оплачено", window = "30d" },\n    { "Квалификация", "Счёт выставлен", window = "7d" },/' \
-    bench_rules.lua > bench_rules_b.lua
-cp bench_alerts.lua rules1.lua
-cmp -s bench_rules.lua bench_rules_b.lua && { echo "FAIL: the second rules file is the same as the first"; exit 1; }
+# Two rules files (two fingerprints, two shapes of partial).
+two_rules_files rules1.lua rules2.lua
 
 as_of=--as-of=2024-06-01T00:00:00Z
 "$gen" --deals 70000 --days 150 --managers 8 --seed 31 --out all.csv || exit 1

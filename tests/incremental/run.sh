@@ -16,30 +16,13 @@
 set -uo pipefail
 export LC_ALL=C.UTF-8
 
-engine=$(realpath "$1")
-gen=$(realpath "$2")
-src=$(realpath "$3")
-command -v sqlite3 >/dev/null || { echo "sqlite3 not installed: skipped"; exit 77; }
-work=$(mktemp -d "${TMPDIR:-/tmp}/se_incr.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-fail=0
-checks=0
+# shellcheck source-path=SCRIPTDIR source=common.sh
+. "$(dirname "$0")/common.sh"
+enter_work se_incr "$@"
 
 rules1=rules1.lua
 rules2=rules2.lua
-# The bench funnel with its alert rules; the second file counts another
-# pair and an alias more: what every partial was counted with changes.
-cp "$src/tests/bench/bench_rules.lua" "$src/tests/bench/bench_alerts.lua" .
-sed -e 's/require "bench_rules"/require "bench_rules_b"/' bench_alerts.lua > "$rules2"
-sed -e 's/"Новая заявка", "New lead"/"Новая заявка", "New lead", "Лид"/' \
-    -e 's/{ "Презентация", "Оплачено", window = "30d" },/{ "Презентация", "Оплачено", window = "30d" },\n    { "Квалификация", "Счёт выставлен", window = "7d" },/' \
-    bench_rules.lua > bench_rules_b.lua
-cp bench_alerts.lua "$rules1"
-if cmp -s bench_rules.lua bench_rules_b.lua; then
-	echo "FAIL: the second rules file is the same as the first"
-	exit 1
-fi
+two_rules_files "$rules1" "$rules2"
 
 "$gen" --deals 9000 --days 150 --managers 8 --seed 77 --out all.csv || exit 1
 header=$(head -n 1 all.csv)
@@ -55,7 +38,8 @@ base=$((total * 6 / 10))
 rounds=6
 slice=$(((total - base) / rounds + 1))
 make_round() {
-	local r=$1 from=$((base + 2 + (r - 1) * slice))
+	local r=$1
+	local from=$((base + 2 + (r - 1) * slice))
 	{
 		echo "$header"
 		sed -n "${from},$((from + slice - 1))p" all.csv
