@@ -35,3 +35,15 @@ two_rules_files() {
 		exit 1
 	fi
 }
+
+# same WHAT A B: counts a check; fails the test, showing the first lines
+# of the difference, when the kept partials' output A is not the
+# recount's B, byte for byte.
+same() {
+	checks=$((checks + 1))
+	if ! cmp -s "$2" "$3"; then
+		echo "FAIL: $1 differs (kept partial counts vs a recount):"
+		diff "$2" "$3" | head -n 10
+		fail=1
+	fi
+}

@@ -124,15 +124,6 @@ damage() { # case, db
 	esac
 }
 
-same() { # what, file A, file B
-	checks=$((checks + 1))
-	if ! cmp -s "$2" "$3"; then
-		echo "FAIL: $1 differs (damaged kept partials vs a recount):"
-		diff "$2" "$3" | head -n 6
-		fail=1
-	fi
-}
-
 report() { # case, step
 	timeout 300 "$engine" --db D.db $as_of -f csv rules1.lua > d.out 2> d.err
 	echo "exit $?" >> d.out

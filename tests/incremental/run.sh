@@ -64,15 +64,6 @@ make_round() {
 	} > "import$r.csv"
 }
 
-check() { # what, file A, file B
-	checks=$((checks + 1))
-	if ! cmp -s "$2" "$3"; then
-		echo "FAIL: $1 differs (kept partial counts vs a recount):"
-		diff "$2" "$3" | head -n 10
-		fail=1
-	fi
-}
-
 partial_state() {
 	sqlite3 "$1" "SELECT count(*), coalesce(sum(length(data)), 0) FROM chunk_partial" 2>/dev/null || echo none
 }
@@ -99,7 +90,7 @@ reports() { # round, rules
 		# shellcheck disable=SC2086
 		"$engine" --db B.db $as_of -f csv $args --recount "$rules" > "b_r$i.out" 2> "b_r$i.err"
 		echo "exit $?" >> "b_r$i.out"
-		check "round $r: report '$args'" "a_r$i.out" "b_r$i.out"
+		same "round $r: report '$args'" "a_r$i.out" "b_r$i.out"
 	done
 }
 
@@ -109,12 +100,12 @@ alerts() { # round, rules
 	echo "exit $?" >> a_alerts.out
 	"$engine" --db B.db $as_of --alerts=all --recount "$rules" > b_alerts.out 2> b_alerts.err
 	echo "exit $?" >> b_alerts.out
-	check "round $r: --alerts" a_alerts.out b_alerts.out
-	check "round $r: --alerts summary" a_alerts.err b_alerts.err
+	same "round $r: --alerts" a_alerts.out b_alerts.out
+	same "round $r: --alerts summary" a_alerts.err b_alerts.err
 	for db in A B; do
 		sqlite3 "$db.db" "SELECT rule, scope, state, since, changed, holds, quote(value), notified FROM alert_state ORDER BY rule, scope" > "${db,,}_state.out"
 	done
-	check "round $r: alert_state" a_state.out b_state.out
+	same "round $r: alert_state" a_state.out b_state.out
 	if [ "$(partial_state A.db)" = none ] || [ "$(partial_state A.db | cut -d'|' -f1)" = 0 ]; then
 		echo "FAIL: round $r: store A keeps no partial counts after --alerts"
 		fail=1
@@ -139,7 +130,7 @@ for r in $(seq 1 $rounds); do
 		echo "exit $?" >> a_import.out
 		"$engine" --db B.db $as_of -f csv --recount --import "import$r.csv" "$rules" > b_import.out 2> b_import.err
 		echo "exit $?" >> b_import.out
-		check "round $r: import with the rules" a_import.out b_import.out
+		same "round $r: import with the rules" a_import.out b_import.out
 	else
 		for db in A B; do
 			if ! "$engine" --db "$db.db" --import "import$r.csv" > import.err 2>&1; then
@@ -192,7 +183,7 @@ for r in old recent; do
 		"$engine" --db A.db $as_of -f csv $args "$rules1" > a_big.out 2> a_big.err
 		# shellcheck disable=SC2086
 		"$engine" --db B.db $as_of -f csv $args --recount "$rules1" > b_big.out 2> b_big.err
-		check "big $r: report '$args'" a_big.out b_big.out
+		same "big $r: report '$args'" a_big.out b_big.out
 	done
 done
 
