@@ -117,11 +117,20 @@ void se_cif_fill_where(se_cif *c, const se_surv_obs *obs, const uint8_t *level, 
 	c->n = k;
 }
 
-void se_cif_at(const se_cif *c, int64_t t, double *surv, double *cif)
+size_t se_cif_rank(const se_cif *c, int64_t t, size_t from)
 {
-	size_t lo = 0, hi = c->n;
+	size_t lo = from, hi = c->n, step = 1;
 
-	/* the number of outcome times <= t */
+	/* galloping from a known rank: one near it costs a few steps, in the
+	 * cache lines just read; from none, a plain binary search */
+	if (from > 0) {
+		while (lo + step <= c->n && c->time[lo + step - 1] <= t) {
+			lo += step;
+			step *= 2;
+		}
+		if (lo + step - 1 < hi)
+			hi = lo + step - 1;
+	}
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
@@ -130,8 +139,15 @@ void se_cif_at(const se_cif *c, int64_t t, double *surv, double *cif)
 		else
 			hi = mid;
 	}
-	*surv = lo == 0 ? 1 : c->surv[lo - 1];
-	*cif = lo == 0 ? 0 : c->cif[lo - 1];
+	return lo;
+}
+
+void se_cif_at(const se_cif *c, int64_t t, double *surv, double *cif)
+{
+	size_t k = se_cif_rank(c, t, 0);
+
+	*surv = k == 0 ? 1 : c->surv[k - 1];
+	*cif = k == 0 ? 0 : c->cif[k - 1];
 }
 
 static int64_t add_sat(int64_t x, int64_t y)

@@ -52,6 +52,12 @@ void se_cif_fill_where(se_cif *c, const se_surv_obs *obs, const uint8_t *level, 
                        size_t kept);
 void se_cif_free(se_cif *c);
 
+/* The number of outcome times <= t, known to be at least `from` (0 when
+ * nothing is known): queries in ascending order of t pass the last answer
+ * and cost the distance between them, not a whole search.  S(t) and CIF(t)
+ * are then surv[k - 1] and cif[k - 1], or 1 and 0 for k = 0. */
+size_t se_cif_rank(const se_cif *c, int64_t t, size_t from);
+
 /* S(t) and CIF_won(t), right-continuous (outcomes at t included). */
 void se_cif_at(const se_cif *c, int64_t t, double *surv, double *cif);
 

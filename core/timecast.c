@@ -46,6 +46,8 @@ static const int64_t landmarks[] = {
 };
 #define N_LANDMARKS ((int)(sizeof landmarks / sizeof landmarks[0]) - 1)
 
+#define NOT_OPEN UINT8_MAX
+
 static int landmark_of(int64_t age)
 {
 	int l = 0;
@@ -57,9 +59,9 @@ static int landmark_of(int64_t age)
 
 /* Is the spell one of the deals the forecast is for: open now (now), or
  * in this stay at the cutoff? */
-static int is_open(const se_spell *sp, const target *tg)
+static int is_open(int64_t start, int64_t end, const target *tg)
 {
-	return tg->now ? sp->end == INT64_MAX : sp->start < tg->at && sp->end >= tg->at;
+	return tg->now ? end == INT64_MAX : start < tg->at && end >= tg->at;
 }
 
 /* Kopecks of an expected amount, halves away from zero; a sum of deals
@@ -102,11 +104,22 @@ static uint64_t ukey(int64_t v)
 typedef struct stay {
 	uint64_t key;              /* the order's */
 	int64_t start, end, outcome_t;
-	int32_t outcome;
+	int8_t outcome;
+	uint8_t past_end;          /* past_landmark(end - start): the stay's own
+	                            * length, whatever the target */
+	uint8_t in_time;           /* end <= outcome_t: never seen longer than the
+	                            * time to its outcome */
 } stay;
+
+/* A stay in spell order, for finding a target's open deals in one
+ * sequential pass. */
+typedef struct member {
+	int64_t start, end;
+} member;
 
 typedef struct stage_stays {
 	uint32_t *all;             /* spell order */
+	member *span;              /* the same, start and end */
 	stay *by_outcome;          /* outcome_t - start, ascending */
 	stay *by_start;            /* start, descending */
 	size_t n, n_outcome;
@@ -153,6 +166,7 @@ static void free_stays(stage_stays *st, int n)
 {
 	for (int s = 0; st != NULL && s < n; s++) {
 		free(st[s].all);
+		free(st[s].span);
 		free(st[s].by_outcome);
 		free(st[s].by_start);
 	}
@@ -176,6 +190,7 @@ static stage_stays *order_stays(const se_insight *in, const se_funnel *f)
 		if (n > most)
 			most = n;
 		if ((st[s].all = se_huge_malloc(n * sizeof *st[s].all)) == NULL ||
+		    (st[s].span = se_huge_malloc(n * sizeof *st[s].span)) == NULL ||
 		    (st[s].by_outcome = se_huge_malloc(n * sizeof *st[s].by_outcome)) == NULL ||
 		    (st[s].by_start = se_huge_malloc(n * sizeof *st[s].by_start)) == NULL)
 			goto nomem;
@@ -186,12 +201,16 @@ static stage_stays *order_stays(const se_insight *in, const se_funnel *f)
 	for (size_t i = 0; i < in->n_spells; i++) {
 		const se_spell *sp = &in->spells[i];
 		stage_stays *g = &st[sp->stage];
+		uint8_t past_end = sp->end == INT64_MAX ? (uint8_t)(N_LANDMARKS - 1) : past_landmark(sp->end - sp->start);
+		uint8_t in_time = sp->end <= sp->outcome_t;
 
 		g->all[g->n] = (uint32_t)i;
-		g->by_start[g->n++] = (stay){ ~ukey(sp->start), sp->start, sp->end, sp->outcome_t, sp->outcome };
+		g->span[g->n] = (member){ sp->start, sp->end };
+		g->by_start[g->n++] = (stay){ ~ukey(sp->start), sp->start, sp->end, sp->outcome_t, (int8_t)sp->outcome,
+			                      past_end, in_time };
 		if (sp->outcome != SE_OUT_CENSORED)
 			g->by_outcome[g->n_outcome++] = (stay){ ukey(sp->outcome_t - sp->start), sp->start, sp->end,
-				                                sp->outcome_t, sp->outcome };
+				                                sp->outcome_t, (int8_t)sp->outcome, past_end, in_time };
 	}
 	for (int s = 0; s < f->n_stages; s++) {
 		sort_stays(st[s].by_outcome, tmp, st[s].n_outcome);
@@ -207,11 +226,15 @@ nomem:
 
 /* The histories at a stage as of T, in order of time: the outcomes
  * before T by their time, merged with the censored ones (every other stay
- * begun before T) by T - start.  Returns how many. */
+ * begun before T) by T - start.  Returns how many.  A history was seen for
+ * min(end, T) - start, so its landmark is the lower of its stay's own
+ * (kept with the stay) and that of T - start; the censored ones come
+ * latest start first, so the latter only grows along them. */
 static size_t histories(const stage_stays *g, int64_t at, const hist *h, int *seen_in_time)
 {
 	const stay *a = g->by_outcome, *a_end = a + g->n_outcome, *b = g->by_start, *b_end = b + g->n;
 	size_t n = 0;
+	uint8_t b_past = 0;        /* past_landmark(at - b->start) */
 
 	*seen_in_time = 1;
 	while (b < b_end && b->start >= at) /* latest first: begun at or after T */
@@ -224,18 +247,22 @@ static size_t histories(const stage_stays *g, int64_t at, const hist *h, int *se
 		if (a == a_end && b == b_end)
 			return n;
 		if (b == b_end || (a != a_end && a->outcome_t - a->start <= at - b->start)) {
-			int64_t seen = (a->end < at ? a->end : at) - a->start;
+			uint8_t past = a->past_end;
 
-			h->past[n] = past_landmark(seen);
-			h->o[n] = (se_surv_obs){ a->outcome_t - a->start, a->outcome };
-			*seen_in_time &= seen <= h->o[n++].t;
+			if (a->end >= at) { /* seen until T */
+				uint8_t to_at = past_landmark(at - a->start);
+
+				past = to_at < past ? to_at : past;
+			}
+			h->past[n] = past;
+			h->o[n++] = (se_surv_obs){ a->outcome_t - a->start, a->outcome };
+			*seen_in_time &= a->in_time; /* (outcome_t < T) */
 			a++;
 		} else {
-			int64_t seen = (b->end < at ? b->end : at) - b->start;
-
-			h->past[n] = past_landmark(seen);
-			h->o[n] = (se_surv_obs){ at - b->start, SE_OUT_CENSORED };
-			*seen_in_time &= seen <= h->o[n++].t;
+			while (b_past + 1 < N_LANDMARKS && at - b->start > landmarks[b_past + 1])
+				b_past++;
+			h->past[n] = b->past_end < b_past ? b->past_end : b_past;
+			h->o[n++] = (se_surv_obs){ at - b->start, SE_OUT_CENSORED }; /* seen no longer than that */
 			b++;
 		}
 	}
@@ -257,23 +284,58 @@ static size_t after(const se_surv_obs *o, size_t n, int64_t t)
 	return lo;
 }
 
-static void add_deal(const se_report *rep, const target *tg, const se_spell *sp, const se_cif *cif,
+static int64_t add_sat(int64_t x, int64_t y)
+{
+	return x > INT64_MAX - y ? INT64_MAX : x + y;
+}
+
+/* CIF at rank k (se_cif_rank). */
+static double cif_at_rank(const se_cif *c, size_t k)
+{
+	return k == 0 ? 0 : c->cif[k - 1];
+}
+
+/* One open deal of age t: se_cif_won_between(cif, t, a, b) for the horizon
+ * and each close month, with the same operands (so the same sums), each
+ * bound looked up once and from the last one: the bounds only grow. */
+static void add_deal(const se_report *rep, const target *tg, const se_spell *sp, int64_t age, const se_cif *cif,
                      const double *ratios, double *sum, double *msum, const int64_t *mstart)
 {
-	int64_t age = tg->at > sp->start ? tg->at - sp->start : 0;
 	double ratio = ratios[sp->manager];
-	double p = se_cif_won_between(cif, age, 0, rep->horizon) * ratio;
+	size_t k0 = se_cif_rank(cif, age, 0), ka, kb;
+	double s = k0 == 0 ? 1 : cif->surv[k0 - 1], f0 = cif_at_rank(cif, k0), fa, fb, w = 0, p;
+	int64_t a = 0;
 
+	if (s > 0)
+		w = (cif_at_rank(cif, se_cif_rank(cif, add_sat(age, rep->horizon), k0)) - f0) / s;
+	p = w * ratio;
 	sum[(size_t)sp->stage * rep->n_manager + sp->manager] += (double)sp->amount * (p > 1 ? 1 : p);
 	if (tg->deals != NULL)
 		(*tg->deals)++;
-	for (int m = 0; tg->months != NULL && m < SE_TIME_MONTHS; m++) {
-		int64_t a = mstart[m] > tg->at ? mstart[m] - tg->at : 0, b = mstart[m + 1] - tg->at;
-		double q;
+	if (tg->months == NULL)
+		return;
+	ka = k0; /* rank and CIF at age + a */
+	fa = f0;
+	for (int m = 0; m < SE_TIME_MONTHS; m++) {
+		int64_t am = mstart[m] > tg->at ? mstart[m] - tg->at : 0, b = mstart[m + 1] - tg->at;
+		double q = 0;
 
 		if (b <= 0)
 			continue;
-		q = se_cif_won_between(cif, age, a, b) * ratio;
+		if (s > 0) {
+			if (am != a) {
+				ka = se_cif_rank(cif, add_sat(age, am), ka);
+				fa = cif_at_rank(cif, ka);
+				a = am;
+			}
+			kb = se_cif_rank(cif, add_sat(age, b), ka);
+			fb = cif_at_rank(cif, kb);
+			q = (fb - fa) / s;
+			ka = kb; /* the next month's a is this one's b */
+			fa = fb;
+			a = b;
+		}
+		q *= ratio;
 		msum[m] += (double)sp->amount * (q > 1 ? 1 : q);
 	}
 }
@@ -349,7 +411,11 @@ static int alloc_work(work *w, const se_report *rep, const se_funnel *f, const s
 }
 
 /* Each landmark's subset of the histories is a filter of their order;
- * the open deals go by landmark, then by spell (the order of the sums). */
+ * the open deals go by landmark, then by spell (the order of the sums).
+ * A landmark's estimate is built only as far as its deals ask (their
+ * greatest age and the horizon or the last close month past it): the
+ * points up to there are those of the whole estimate, and the rest of
+ * the histories only leave the risk set after them. */
 static void estimate(const se_report *rep, const se_insight *in, const se_funnel *f, const stage_stays *stays,
                      work *w, const target *tg)
 {
@@ -358,14 +424,16 @@ static void estimate(const se_report *rep, const se_insight *in, const se_funnel
 	const hist *h = &w->h;
 	se_spell *op = w->op;
 	uint8_t *lm = w->lm;
-	int64_t mstart[SE_TIME_MONTHS + 1];
+	int64_t mstart[SE_TIME_MONTHS + 1], extent = rep->horizon > 0 ? rep->horizon : 0;
 
 	memset(sum, 0, (cells ? cells : 1) * sizeof *sum);
 	for (int i = 0; tg->months != NULL && i <= SE_TIME_MONTHS; i++)
 		mstart[i] = se_report_month_start(rep, tg->month_lo + i);
+	if (tg->months != NULL && mstart[SE_TIME_MONTHS] - tg->at > extent)
+		extent = mstart[SE_TIME_MONTHS] - tg->at;
 	for (int s = 0; s < f->won; s++) {
 		const stage_stays *g = &stays[s];
-		size_t nh, no = 0, count[N_LANDMARKS + 1] = { 0 }, past[N_LANDMARKS + 1] = { 0 };
+		size_t nh, no = 0, count[N_LANDMARKS + 1] = { 0 }, first[N_LANDMARKS + 1], past[N_LANDMARKS + 1] = { 0 };
 		int seen_in_time;
 
 		if (!f->stages[s].presale)
@@ -377,43 +445,50 @@ static void estimate(const se_report *rep, const se_insight *in, const se_funnel
 		for (int l = N_LANDMARKS - 1; l > 0; l--)
 			past[l - 1] += past[l];
 		/* the open deals by landmark, in spell order within one (a
-		 * counting sort: stable) */
+		 * counting sort: stable); lm[i] is NOT_OPEN for the others */
 		for (size_t i = 0; i < g->n; i++) {
-			const se_spell *sp = &in->spells[g->all[i]];
+			const member *m = &g->span[i];
 
-			if (is_open(sp, tg)) {
-				lm[i] = (uint8_t)landmark_of(tg->at > sp->start ? tg->at - sp->start : 0);
+			if (is_open(m->start, m->end, tg)) {
+				lm[i] = (uint8_t)landmark_of(tg->at > m->start ? tg->at - m->start : 0);
 				count[lm[i] + 1]++;
 				no++;
+			} else {
+				lm[i] = NOT_OPEN;
 			}
 		}
 		if (no == 0)
 			continue;
 		for (int l = 0; l < N_LANDMARKS; l++)
 			count[l + 1] += count[l];
+		memcpy(first, count, sizeof first);
 		for (size_t i = 0; i < g->n; i++)
-			if (is_open(&in->spells[g->all[i]], tg))
+			if (lm[i] != NOT_OPEN)
 				op[count[lm[i]]++] = in->spells[g->all[i]];
 		manager_ratios(&tg->rates[(size_t)s * rep->n_manager], rep->n_manager, rep->shrinkage, ratios);
-		for (size_t j = 0; j < no;) {
-			int l = landmark_of(tg->at > op[j].start ? tg->at - op[j].start : 0);
+		/* count[l] is now where landmark l's deals end */
+		for (int l = 0; l < N_LANDMARKS; l++) {
+			int64_t most = 0;
+			size_t upto, from;
 
+			if (first[l] == count[l])
+				continue;
+			for (size_t j = first[l]; j < count[l]; j++)
+				if (tg->at - op[j].start > most)
+					most = tg->at - op[j].start;
+			upto = after(h->o, nh, add_sat(most, extent));
 			/* the stays at s before T that were still there at the
 			 * landmark: none of them in the histories' prefix that
 			 * ended by then, when no stay was seen longer than its time */
-			if (l == 0) {
-				se_cif_fill_sorted(&w->cif, h->o, nh);
-			} else {
-				size_t from = seen_in_time ? after(h->o, nh, landmarks[l]) : 0;
-
-				se_cif_fill_where(&w->cif, h->o + from, h->past + from, nh - from, (uint8_t)l, past[l]);
-			}
-			for (; j < no; j++) {
+			from = l > 0 && seen_in_time ? after(h->o, nh, landmarks[l]) : 0;
+			if (upto < from)
+				upto = from;
+			se_cif_fill_where(&w->cif, h->o + from, h->past + from, upto - from, (uint8_t)l, past[l]);
+			for (size_t j = first[l]; j < count[l]; j++) {
 				const se_spell *sp = &op[j];
 
-				if (landmark_of(tg->at > sp->start ? tg->at - sp->start : 0) != l)
-					break;
-				add_deal(rep, tg, sp, &w->cif, ratios, sum, msum, mstart);
+				add_deal(rep, tg, sp, tg->at > sp->start ? tg->at - sp->start : 0, &w->cif, ratios, sum, msum,
+				         mstart);
 			}
 		}
 	}

@@ -89,6 +89,29 @@ static void test_bh(void **state)
  *   u = 3: at risk 2, one won:  CIF = .2 + .6 x 1/2 = .5, S = .3
  * so P(won within 2 | nothing by 1) = (.5 - .2) / .8 = .375, and nothing
  * is expected after 3: the only history that lasted longer was censored. */
+/* se_cif_rank from any known lower rank equals the count of outcome
+ * times <= t, at every t around and between the points (the gallop's
+ * edges: one step, the last point, past the end). */
+static void test_cif_rank(void **state)
+{
+	se_surv_obs o[40];
+	se_cif c;
+
+	(void)state;
+	for (int i = 0; i < 40; i++) /* outcome times 2, 4, .., 80 (every third one censored) */
+		o[i] = (se_surv_obs){ 2 * (i + 1), i % 3 == 2 ? SE_OUT_CENSORED : i % 2 ? SE_OUT_OTHER : SE_OUT_WON };
+	assert_int_equal(se_cif_build(&c, o, 40), 0);
+	for (int64_t t = -1; t <= 83; t++) {
+		size_t want = 0;
+
+		for (size_t i = 0; i < c.n; i++)
+			want += c.time[i] <= t;
+		for (size_t from = 0; from <= want; from++)
+			assert_int_equal(se_cif_rank(&c, t, from), want);
+	}
+	se_cif_free(&c);
+}
+
 static void test_aalen_johansen(void **state)
 {
 	se_surv_obs o[5] = { { 3, SE_OUT_WON }, { 2, SE_OUT_CENSORED }, { 1, SE_OUT_WON }, { 4, SE_OUT_CENSORED },
@@ -136,6 +159,7 @@ int main(void)
 		cmocka_unit_test(test_two_prop),
 		cmocka_unit_test(test_bh),
 		cmocka_unit_test(test_aalen_johansen),
+		cmocka_unit_test(test_cif_rank),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
