@@ -26,15 +26,21 @@
 
 /* A block of bytes (at least one huge page) aligned to a huge page and
  * advised to use them; NULL when smaller or not granted (then the caller
- * takes ordinary memory).  Not zeroed. */
+ * takes ordinary memory).  Not zeroed.  The block is rounded up to whole
+ * huge pages, all advised: a tail left out would fault 4 KiB at a time,
+ * up to 511 faults an array (about 3,000 in a forecast on a million
+ * deals). */
 static inline void *se_huge_alloc(size_t bytes)
 {
 #if defined(MADV_HUGEPAGE)
 	void *p = NULL;
 
-	if (bytes < SE_HUGE_PAGE || posix_memalign(&p, SE_HUGE_PAGE, bytes) != 0)
+	if (bytes < SE_HUGE_PAGE || bytes > SIZE_MAX - SE_HUGE_PAGE)
 		return NULL;
-	madvise(p, bytes - bytes % SE_HUGE_PAGE, MADV_HUGEPAGE);
+	bytes = (bytes + SE_HUGE_PAGE - 1) / SE_HUGE_PAGE * SE_HUGE_PAGE;
+	if (posix_memalign(&p, SE_HUGE_PAGE, bytes) != 0)
+		return NULL;
+	madvise(p, bytes, MADV_HUGEPAGE);
 	return p;
 #else
 	(void)bytes;
