@@ -102,41 +102,48 @@ static uint64_t ukey(int64_t v)
  * (the estimate only groups equal times), so no target sorts.  The
  * ordered copies carry what the merge reads, so it reads them in order. */
 typedef struct stay {
-	uint64_t key;              /* the order's */
 	int64_t start, end, outcome_t;
 	int8_t outcome;
 	uint8_t past_end;          /* past_landmark(end - start): the stay's own
 	                            * length, whatever the target */
 	uint8_t in_time;           /* end <= outcome_t: never seen longer than the
 	                            * time to its outcome */
-} stay;
+} stay;                            /* 32 bytes: the keys are computed, not kept */
 
 /* A stay in spell order, for finding a target's open deals in one
  * sequential pass. */
 typedef struct member {
 	int64_t start, end;
+	uint32_t spell;
 } member;
 
 typedef struct stage_stays {
-	uint32_t *all;             /* spell order */
-	member *span;              /* the same, start and end */
+	void *block;               /* the three arrays' memory */
+	member *span;              /* spell order */
 	stay *by_outcome;          /* outcome_t - start, ascending */
 	stay *by_start;            /* start, descending */
 	size_t n, n_outcome;
 } stage_stays;
 
-/* LSD radix sort of v[0..n) by key, 11 bits a pass, skipping the digits
- * all keys share; tmp holds n more.  Linear: the stays number a few per
- * deal, and are sorted once per stage. */
+enum { BY_START, BY_OUTCOME };
+
+static inline uint64_t stay_key(const stay *v, int order)
+{
+	return order == BY_OUTCOME ? ukey(v->outcome_t - v->start) : ~ukey(v->start);
+}
+
+/* LSD radix sort of v[0..n) by stay_key, 11 bits a pass, skipping the
+ * digits all keys share; tmp holds n more.  Linear: the stays number a few
+ * per deal, and are sorted once per stage. */
 #define RADIX_BITS 11
-static void sort_stays(stay *v, stay *tmp, size_t n)
+static inline void sort_stays(stay *v, stay *tmp, size_t n, int order)
 {
 	uint64_t all_or = 0, all_and = ~UINT64_C(0);
 	stay *src = v, *dst = tmp, *t;
 
 	for (size_t i = 0; i < n; i++) {
-		all_or |= v[i].key;
-		all_and &= v[i].key;
+		all_or |= stay_key(&v[i], order);
+		all_and &= stay_key(&v[i], order);
 	}
 	for (int shift = 0; shift < 64; shift += RADIX_BITS) {
 		size_t count[1 << RADIX_BITS] = { 0 }, sum = 0;
@@ -145,7 +152,7 @@ static void sort_stays(stay *v, stay *tmp, size_t n)
 		if ((((all_or ^ all_and) >> shift) & mask) == 0)
 			continue; /* every key has this digit */
 		for (size_t i = 0; i < n; i++)
-			count[(src[i].key >> shift) & mask]++;
+			count[(stay_key(&src[i], order) >> shift) & mask]++;
 		for (size_t d = 0; d <= mask; d++) {
 			size_t c = count[d];
 
@@ -153,7 +160,7 @@ static void sort_stays(stay *v, stay *tmp, size_t n)
 			sum += c;
 		}
 		for (size_t i = 0; i < n; i++)
-			dst[count[(src[i].key >> shift) & mask]++] = src[i];
+			dst[count[(stay_key(&src[i], order) >> shift) & mask]++] = src[i];
 		t = src;
 		src = dst;
 		dst = t;
@@ -164,64 +171,65 @@ static void sort_stays(stay *v, stay *tmp, size_t n)
 
 static void free_stays(stage_stays *st, int n)
 {
-	for (int s = 0; st != NULL && s < n; s++) {
-		free(st[s].all);
-		free(st[s].span);
-		free(st[s].by_outcome);
-		free(st[s].by_start);
-	}
+	for (int s = 0; st != NULL && s < n; s++)
+		free(st[s].block);
 	free(st);
 }
 
-/* The stays of every pre-sale stage of f, ordered; NULL when out of memory. */
-static stage_stays *order_stays(const se_insight *in, const se_funnel *f)
+/* 8-byte multiples, for carving arrays of a block. */
+static size_t round8(size_t bytes)
+{
+	return (bytes + 7) / 8 * 8;
+}
+
+/* Every stage's stays counted, and room for their orders (one block a
+ * stage, in huge pages); NULL when out of memory. */
+static stage_stays *count_stays(const se_insight *in, const se_funnel *f)
 {
 	stage_stays *st = calloc((size_t)f->n_stages + 1, sizeof *st);
-	size_t most = 1;
-	stay *tmp = NULL;
 
 	if (st == NULL)
 		return NULL;
-	for (size_t i = 0; i < in->n_spells; i++)
+	for (size_t i = 0; i < in->n_spells; i++) {
 		st[in->spells[i].stage].n++;
-	for (int s = 0; s < f->n_stages; s++) {
-		size_t n = st[s].n ? st[s].n : 1;
-
-		if (n > most)
-			most = n;
-		if ((st[s].all = se_huge_malloc(n * sizeof *st[s].all)) == NULL ||
-		    (st[s].span = se_huge_malloc(n * sizeof *st[s].span)) == NULL ||
-		    (st[s].by_outcome = se_huge_malloc(n * sizeof *st[s].by_outcome)) == NULL ||
-		    (st[s].by_start = se_huge_malloc(n * sizeof *st[s].by_start)) == NULL)
-			goto nomem;
-		st[s].n = 0;
+		st[in->spells[i].stage].n_outcome += in->spells[i].outcome != SE_OUT_CENSORED;
 	}
-	if ((tmp = se_huge_malloc(most * sizeof *tmp)) == NULL)
-		goto nomem;
+	for (int s = 0; s < f->n_stages; s++) {
+		stage_stays *g = &st[s];
+		size_t n = g->n ? g->n : 1, span = round8(n * sizeof *g->span);
+		char *p;
+
+		if ((p = g->block = se_huge_malloc(span + (n + g->n_outcome) * sizeof(stay))) == NULL) {
+			free_stays(st, f->n_stages);
+			return NULL;
+		}
+		g->span = (member *)p;
+		g->by_start = (stay *)(p + span);
+		g->by_outcome = g->by_start + n;
+	}
+	return st;
+}
+
+/* Stage s's stays in their three orders; tmp has room for its n stays. */
+static void order_stage(const se_insight *in, stage_stays *g, int s, stay *tmp)
+{
+	size_t n = 0, n_outcome = 0;
+
 	for (size_t i = 0; i < in->n_spells; i++) {
 		const se_spell *sp = &in->spells[i];
-		stage_stays *g = &st[sp->stage];
-		uint8_t past_end = sp->end == INT64_MAX ? (uint8_t)(N_LANDMARKS - 1) : past_landmark(sp->end - sp->start);
-		uint8_t in_time = sp->end <= sp->outcome_t;
+		uint8_t past_end, in_time;
 
-		g->all[g->n] = (uint32_t)i;
-		g->span[g->n] = (member){ sp->start, sp->end };
-		g->by_start[g->n++] = (stay){ ~ukey(sp->start), sp->start, sp->end, sp->outcome_t, (int8_t)sp->outcome,
-			                      past_end, in_time };
+		if (sp->stage != s)
+			continue;
+		past_end = sp->end == INT64_MAX ? (uint8_t)(N_LANDMARKS - 1) : past_landmark(sp->end - sp->start);
+		in_time = sp->end <= sp->outcome_t;
+		g->span[n] = (member){ sp->start, sp->end, (uint32_t)i };
+		g->by_start[n++] = (stay){ sp->start, sp->end, sp->outcome_t, (int8_t)sp->outcome, past_end, in_time };
 		if (sp->outcome != SE_OUT_CENSORED)
-			g->by_outcome[g->n_outcome++] = (stay){ ukey(sp->outcome_t - sp->start), sp->start, sp->end,
-				                                sp->outcome_t, (int8_t)sp->outcome, past_end, in_time };
+			g->by_outcome[n_outcome++] = g->by_start[n - 1];
 	}
-	for (int s = 0; s < f->n_stages; s++) {
-		sort_stays(st[s].by_outcome, tmp, st[s].n_outcome);
-		sort_stays(st[s].by_start, tmp, st[s].n);
-	}
-	free(tmp);
-	return st;
-nomem:
-	free(tmp);
-	free_stays(st, f->n_stages);
-	return NULL;
+	sort_stays(g->by_outcome, tmp, n_outcome, BY_OUTCOME);
+	sort_stays(g->by_start, tmp, n, BY_START);
 }
 
 /* The histories at a stage as of T, in order of time: the outcomes
@@ -298,8 +306,10 @@ static double cif_at_rank(const se_cif *c, size_t k)
 /* One open deal of age t: se_cif_won_between(cif, t, a, b) for the horizon
  * and each close month, with the same operands (so the same sums), each
  * bound looked up once and from the last one: the bounds only grow. */
+/* The months' amounts go into msum, or when rec is set into rec[0..12)
+ * (added to msum later, in this order). */
 static void add_deal(const se_report *rep, const target *tg, const se_spell *sp, int64_t age, const se_cif *cif,
-                     const double *ratios, double *sum, double *msum, const int64_t *mstart)
+                     const double *ratios, double *sum, double *msum, double *rec, const int64_t *mstart)
 {
 	double ratio = ratios[sp->manager];
 	size_t k0 = se_cif_rank(cif, age, 0), ka, kb;
@@ -310,8 +320,6 @@ static void add_deal(const se_report *rep, const target *tg, const se_spell *sp,
 		w = (cif_at_rank(cif, se_cif_rank(cif, add_sat(age, rep->horizon), k0)) - f0) / s;
 	p = w * ratio;
 	sum[(size_t)sp->stage * rep->n_manager + sp->manager] += (double)sp->amount * (p > 1 ? 1 : p);
-	if (tg->deals != NULL)
-		(*tg->deals)++;
 	if (tg->months == NULL)
 		return;
 	ka = k0; /* rank and CIF at age + a */
@@ -320,8 +328,11 @@ static void add_deal(const se_report *rep, const target *tg, const se_spell *sp,
 		int64_t am = mstart[m] > tg->at ? mstart[m] - tg->at : 0, b = mstart[m + 1] - tg->at;
 		double q = 0;
 
-		if (b <= 0)
+		if (b <= 0) {
+			if (rec != NULL)
+				rec[m] = 0; /* (no deal adds to the month: its sum stays 0) */
 			continue;
+		}
 		if (s > 0) {
 			if (am != a) {
 				ka = se_cif_rank(cif, add_sat(age, am), ka);
@@ -336,7 +347,10 @@ static void add_deal(const se_report *rep, const target *tg, const se_spell *sp,
 			a = b;
 		}
 		q *= ratio;
-		msum[m] += (double)sp->amount * (q > 1 ? 1 : q);
+		if (rec != NULL)
+			rec[m] = (double)sp->amount * (q > 1 ? 1 : q);
+		else
+			msum[m] += (double)sp->amount * (q > 1 ? 1 : q);
 	}
 }
 
@@ -361,77 +375,86 @@ static void manager_ratios(const se_rate_cell *row, uint32_t n_manager, double k
 	}
 }
 
-/* The estimate's memory, taken once for every target of a funnel: room
- * for the stays of its largest pre-sale stage (the histories, their
- * landmark subset, the open deals and the curves built from them: a
- * stage's stays at most). */
+/* One thread's memory for the estimates: room for the stays of the
+ * largest pre-sale stage it estimates (the histories, the open deals and
+ * the curves built from them: a stage's stays at most), carved from one
+ * block that first served to sort its stages' stays. */
 typedef struct work {
 	double *sum, *ratios;
+	void *block;
 	hist h;
 	se_spell *op;              /* the open deals, copied in landmark order */
 	uint8_t *lm;
 	se_cif cif;
+	size_t opened;             /* open deals met */
+	double *rec;               /* months' amounts of each open deal, when kept
+	                            * for later (SE_TIME_MONTHS a deal) */
+	size_t n_rec;
 } work;
 
 static void free_work(work *w)
 {
 	free(w->sum);
 	free(w->ratios);
-	free(w->h.o);
-	free(w->h.past);
-	free(w->op);
-	free(w->lm);
-	se_cif_free(&w->cif);
+	free(w->block);
+	free(w->rec);
+	memset(w, 0, sizeof *w);
 }
 
-static int alloc_work(work *w, const se_report *rep, const se_funnel *f, const stage_stays *stays)
+/* Room to sort stages of up to n_sort stays and to estimate stages of up
+ * to n_est, and (rec_deals > 0) to keep the months of that many deals. */
+static int alloc_work(work *w, const se_report *rep, const se_funnel *f, size_t n_sort, size_t n_est,
+                      size_t rec_deals)
 {
-	size_t cells = (size_t)f->n_stages * rep->n_manager, n_sp = 1;
-
-	for (int s = 0; s < f->won; s++)
-		if (f->stages[s].presale && stays[s].n > n_sp)
-			n_sp = stays[s].n;
+	size_t cells = (size_t)f->n_stages * rep->n_manager, n = n_est ? n_est : 1;
+	size_t o = round8(n * sizeof *w->h.o), past = round8(n), op = round8(n * sizeof *w->op), lm = round8(n),
+	       curve = round8(n * sizeof(int64_t)), bytes = o + past + op + lm + 3 * curve;
+	char *p;
 
 	memset(w, 0, sizeof *w);
+	if (bytes < n_sort * sizeof(stay))
+		bytes = n_sort * sizeof(stay);
 	w->sum = malloc((cells ? cells : 1) * sizeof *w->sum);
 	w->ratios = malloc((rep->n_manager ? rep->n_manager : 1) * sizeof *w->ratios);
-	w->h.o = se_huge_malloc(n_sp * sizeof *w->h.o);
-	w->h.past = se_huge_malloc(n_sp);
-	w->op = se_huge_malloc(n_sp * sizeof *w->op);
-	w->lm = se_huge_malloc(n_sp);
-	w->cif.time = se_huge_malloc(n_sp * sizeof *w->cif.time);
-	w->cif.surv = se_huge_malloc(n_sp * sizeof *w->cif.surv);
-	w->cif.cif = se_huge_malloc(n_sp * sizeof *w->cif.cif);
-	if (!w->sum || !w->ratios || !w->h.o || !w->h.past || !w->op || !w->lm || !w->cif.time || !w->cif.surv ||
-	    !w->cif.cif) {
+	p = w->block = se_huge_malloc(bytes);
+	if (rec_deals > 0)
+		w->rec = se_huge_malloc(rec_deals * SE_TIME_MONTHS * sizeof *w->rec);
+	if (!w->sum || !w->ratios || !w->block || (rec_deals > 0 && !w->rec)) {
 		free_work(w);
 		return SE_ENOMEM;
 	}
+	w->h.o = (se_surv_obs *)p;
+	w->h.past = (uint8_t *)(p += o);
+	w->op = (se_spell *)(p += past);
+	w->lm = (uint8_t *)(p += op);
+	w->cif.time = (int64_t *)(p += lm);
+	w->cif.surv = (double *)(p += curve);
+	w->cif.cif = (double *)(p + curve);
 	return SE_OK;
 }
 
-/* Each landmark's subset of the histories is a filter of their order;
+/* Target tg's expected amounts at stages [s_lo, s_hi) of f, added to
+ * w->sum (zeroed by the caller) and to msum, or kept in w->rec.
+ * Each landmark's subset of the histories is a filter of their order;
  * the open deals go by landmark, then by spell (the order of the sums).
  * A landmark's estimate is built only as far as its deals ask (their
  * greatest age and the horizon or the last close month past it): the
  * points up to there are those of the whole estimate, and the rest of
  * the histories only leave the risk set after them. */
 static void estimate(const se_report *rep, const se_insight *in, const se_funnel *f, const stage_stays *stays,
-                     work *w, const target *tg)
+                     work *w, const target *tg, int s_lo, int s_hi, double *msum)
 {
-	size_t cells = (size_t)f->n_stages * rep->n_manager;
-	double *sum = w->sum, msum[SE_TIME_MONTHS] = { 0 }, *ratios = w->ratios;
+	double *sum = w->sum, *ratios = w->ratios;
 	const hist *h = &w->h;
 	se_spell *op = w->op;
 	uint8_t *lm = w->lm;
 	int64_t mstart[SE_TIME_MONTHS + 1], extent = rep->horizon > 0 ? rep->horizon : 0;
 
-	memset(sum, 0, (cells ? cells : 1) * sizeof *sum);
 	for (int i = 0; tg->months != NULL && i <= SE_TIME_MONTHS; i++)
 		mstart[i] = se_report_month_start(rep, tg->month_lo + i);
 	if (tg->months != NULL && mstart[SE_TIME_MONTHS] - tg->at > extent)
 		extent = mstart[SE_TIME_MONTHS] - tg->at;
-	for (int s = 0; s < f->won; s++) {
+	for (int s = s_lo; s < s_hi; s++) {
 		const stage_stays *g = &stays[s];
 		size_t nh, no = 0, count[N_LANDMARKS + 1] = { 0 }, first[N_LANDMARKS + 1], past[N_LANDMARKS + 1] = { 0 };
 		int seen_in_time;
@@ -459,12 +482,13 @@ static void estimate(const se_report *rep, const se_insight *in, const se_funnel
 		}
 		if (no == 0)
 			continue;
+		w->opened += no;
 		for (int l = 0; l < N_LANDMARKS; l++)
 			count[l + 1] += count[l];
 		memcpy(first, count, sizeof first);
 		for (size_t i = 0; i < g->n; i++)
 			if (lm[i] != NOT_OPEN)
-				op[count[lm[i]]++] = in->spells[g->all[i]];
+				op[count[lm[i]]++] = in->spells[g->span[i].spell];
 		manager_ratios(&tg->rates[(size_t)s * rep->n_manager], rep->n_manager, rep->shrinkage, ratios);
 		/* count[l] is now where landmark l's deals end */
 		for (int l = 0; l < N_LANDMARKS; l++) {
@@ -486,66 +510,191 @@ static void estimate(const se_report *rep, const se_insight *in, const se_funnel
 			se_cif_fill_where(&w->cif, h->o + from, h->past + from, upto - from, (uint8_t)l, past[l]);
 			for (size_t j = first[l]; j < count[l]; j++) {
 				const se_spell *sp = &op[j];
+				double *rec = w->rec != NULL ? &w->rec[w->n_rec++ * SE_TIME_MONTHS] : NULL;
 
 				add_deal(rep, tg, sp, tg->at > sp->start ? tg->at - sp->start : 0, &w->cif, ratios, sum, msum,
-				         mstart);
+				         rec, mstart);
 			}
 		}
 	}
+}
+
+/* A target's results from the sums of one work, or two (each over its own
+ * stages, zero elsewhere). */
+static void finish_target(const target *tg, size_t cells, const work *w, const work *w2, const double *msum)
+{
 	for (size_t c = 0; c < cells; c++)
-		tg->fc[c] = round_money(sum[c]);
+		tg->fc[c] = round_money(w2 != NULL ? w->sum[c] + w2->sum[c] : w->sum[c]);
+	if (tg->deals != NULL)
+		*tg->deals += (int64_t)(w->opened + (w2 != NULL ? w2->opened : 0));
 	for (int m = 0; tg->months != NULL && m < SE_TIME_MONTHS; m++)
 		tg->months[m] = round_money(msum[m]);
 }
 
-/* Targets tg[first], tg[first + step], ... of one funnel, with one work. */
-typedef struct estimates {
+/* One thread's share: sorting the stays of stages [s_lo, s_hi), then
+ * either the targets tg[first], tg[first + step], ... over every stage, or
+ * (step 0) the one target tg[0] over its own stages. */
+typedef struct share {
 	const se_report *rep;
 	const se_insight *in;
 	const se_funnel *f;
-	const stage_stays *stays;
+	stage_stays *stays;
 	work *w;
 	const target *tg;
-	int n, first, step;
-} estimates;
+	int n_tg, first, step;
+	int s_lo, s_hi;
+	double *msum;              /* step 0: the target's months (NULL: kept in w->rec) */
+} share;
 
-static void *run_estimates(void *arg)
+static void sort_share(const share *sh)
 {
-	const estimates *e = arg;
+	for (int s = sh->s_lo; s < sh->s_hi; s++)
+		if (sh->f->stages[s].presale)
+			order_stage(sh->in, &sh->stays[s], s, (stay *)sh->w->block);
+}
 
-	for (int i = e->first; i < e->n; i += e->step)
-		estimate(e->rep, e->in, e->f, e->stays, e->w, &e->tg[i]);
+static void estimate_share(const share *sh)
+{
+	size_t cells = (size_t)sh->f->n_stages * sh->rep->n_manager;
+
+	if (sh->step == 0) {
+		memset(sh->w->sum, 0, (cells ? cells : 1) * sizeof *sh->w->sum);
+		estimate(sh->rep, sh->in, sh->f, sh->stays, sh->w, &sh->tg[0], sh->s_lo, sh->s_hi, sh->msum);
+		return;
+	}
+	for (int i = sh->first; i < sh->n_tg; i += sh->step) {
+		double msum[SE_TIME_MONTHS] = { 0 };
+
+		memset(sh->w->sum, 0, (cells ? cells : 1) * sizeof *sh->w->sum);
+		sh->w->opened = 0;
+		estimate(sh->rep, sh->in, sh->f, sh->stays, sh->w, &sh->tg[i], 0, sh->f->won, msum);
+		finish_target(&sh->tg[i], cells, sh->w, NULL, msum);
+	}
+}
+
+static void *sort_thread(void *arg)
+{
+	sort_share(arg);
 	return NULL;
 }
 
-/* The targets are independent (each writes only its own outputs, all read
- * the ordered stays), so with several of them (the backtest's cutoffs) and
- * many stays a second thread takes every other one, with a work of its
- * own; else, or when that cannot start, this thread takes them all. */
-static void estimate_all(const se_report *rep, const se_insight *in, const se_funnel *f,
-                         const stage_stays *stays, work *w, const target *tg, int n)
+static void *sort_estimate_thread(void *arg)
 {
-	estimates mine = { rep, in, f, stays, w, tg, n, 0, 1 }, other = mine;
-	work w2;
-	pthread_t t;
-	int threaded = 0;
+	sort_share(arg);
+	estimate_share(arg);
+	return NULL;
+}
 
-	if (n > 1 && in->n_spells > 100000 && alloc_work(&w2, rep, f, stays) == SE_OK) {
-		other.w = &w2;
-		other.first = 1;
-		other.step = 2;
-		if (pthread_create(&t, NULL, run_estimates, &other) == 0) {
-			threaded = 1;
-			mine.step = 2;
-		} else {
-			free_work(&w2);
+static void *estimate_thread(void *arg)
+{
+	estimate_share(arg);
+	return NULL;
+}
+
+/* The stages [0, k) and [k, won) of about equal stays. */
+static int split_stages(const se_funnel *f, const stage_stays *stays)
+{
+	size_t total = 0, below = 0;
+	int k = 0;
+
+	for (int s = 0; s < f->won; s++)
+		total += stays[s].n;
+	while (k < f->won - 1 && below + stays[k].n / 2 < total / 2) /* up to the stage that holds the middle */
+		below += stays[k++].n;
+	return k;
+}
+
+/* The most stays of a stage in [s_lo, s_hi), and their sum. */
+static size_t most_stays(const stage_stays *stays, int s_lo, int s_hi, size_t *sum)
+{
+	size_t most = 0;
+
+	*sum = 0;
+	for (int s = s_lo; s < s_hi; s++) {
+		*sum += stays[s].n;
+		if (stays[s].n > most)
+			most = stays[s].n;
+	}
+	return most;
+}
+
+/*
+ * The stays of each stage are sorted once, the targets estimated from
+ * them; both split over two threads when there are many stays.  Sorting
+ * splits by stages (each thread sorts its own); the targets of a backtest
+ * split between the threads, every other one to each, after the sorting;
+ * a single target (the forecast now) splits by stages too, each thread
+ * going on from its sorting to the estimate of its own stages, and the
+ * second keeping its deals' months, so that they are added after the
+ * first's in the order a single thread adds them (a sum of doubles
+ * depends on the order).  The two write disjoint rows of the sums.
+ * Without a second thread (or the memory for it) this one does it all.
+ */
+static int two_threads(const se_report *rep, const se_insight *in, const se_funnel *f, stage_stays *stays,
+                       const target *tg, int n_tg, int k)
+{
+	size_t cells = (size_t)f->n_stages * rep->n_manager, all, most = most_stays(stays, 0, f->won, &all);
+	size_t sum_a, sum_b, most_a = most_stays(stays, 0, k, &sum_a), most_b = most_stays(stays, k, f->won, &sum_b);
+	int one = n_tg == 1;
+	double msum[SE_TIME_MONTHS] = { 0 };
+	work w, w2;
+	share mine = { rep, in, f, stays, &w, tg, n_tg, 0, one ? 0 : 2, 0, k, msum }, other = mine;
+	pthread_t t;
+
+	if (alloc_work(&w, rep, f, most_a, one ? most_a : most, 0) != SE_OK)
+		return SE_ENOMEM;
+	if (alloc_work(&w2, rep, f, most_b, one ? most_b : most, one && tg[0].months != NULL ? sum_b : 0) != SE_OK) {
+		free_work(&w);
+		return SE_ENOMEM;
+	}
+	other.w = &w2;
+	other.first = 1;
+	other.s_lo = k;
+	other.s_hi = f->won;
+	other.msum = NULL;
+	if (pthread_create(&t, NULL, one ? sort_estimate_thread : sort_thread, &other) != 0) {
+		free_work(&w);
+		free_work(&w2);
+		return SE_ENOMEM;
+	}
+	sort_share(&mine);
+	if (!one) { /* every stage sorted before any target */
+		pthread_join(t, NULL);
+		if (pthread_create(&t, NULL, estimate_thread, &other) != 0) {
+			estimate_share(&other);
+			one = -1; /* nothing to join */
 		}
 	}
-	run_estimates(&mine);
-	if (threaded) {
+	estimate_share(&mine);
+	if (one >= 0)
 		pthread_join(t, NULL);
-		free_work(&w2);
+	if (one > 0) { /* the two halves of the one target */
+		for (size_t d = 0; d < w2.n_rec; d++)
+			for (int m = 0; m < SE_TIME_MONTHS; m++)
+				msum[m] += w2.rec[d * SE_TIME_MONTHS + m];
+		finish_target(&tg[0], cells, &w, &w2, msum);
 	}
+	free_work(&w);
+	free_work(&w2);
+	return SE_OK;
+}
+
+static int estimate_all(const se_report *rep, const se_insight *in, const se_funnel *f, stage_stays *stays,
+                        const target *tg, int n_tg)
+{
+	size_t all, most = most_stays(stays, 0, f->won, &all);
+	int k = split_stages(f, stays);
+	work w;
+	share mine = { rep, in, f, stays, &w, tg, n_tg, 0, 1, 0, f->won, NULL };
+
+	if (n_tg > 0 && in->n_spells > 100000 && k > 0 && two_threads(rep, in, f, stays, tg, n_tg, k) == SE_OK)
+		return SE_OK;
+	if (alloc_work(&w, rep, f, most, most, 0) != SE_OK)
+		return SE_ENOMEM;
+	sort_share(&mine);
+	estimate_share(&mine);
+	free_work(&w);
+	return SE_OK;
 }
 
 int se_timecast_finish(se_report *rep, se_error *err)
@@ -554,28 +703,16 @@ int se_timecast_finish(se_report *rep, se_error *err)
 		const se_funnel *f = &rep->rules->funnels[fi];
 		se_insight *in = &rep->agg[fi].in;
 		size_t cells = (size_t)f->n_stages * rep->n_manager;
-		stage_stays *stays = NULL;
+		stage_stays *stays;
 		target tg[1 + SE_BACKTEST_CUTS];
-		int n_tg = 0;
-		work w;
+		int n_tg = 0, rc;
 
-		if (rep->compute & (SE_REPORT_FORECAST | SE_REPORT_BACKTEST)) {
-			if ((stays = order_stays(in, f)) == NULL)
-				return se_error_set(err, SE_ENOMEM, "out of memory");
-			if (alloc_work(&w, rep, f, stays) != SE_OK) {
-				free_stays(stays, f->n_stages);
-				return se_error_set(err, SE_ENOMEM, "out of memory");
-			}
-		}
 		if (rep->compute & SE_REPORT_FORECAST) {
 			target now = { rep->as_of, 1, rep->agg[fi].rates, NULL, NULL, in->time_month, 0 };
 
 			in->time_month_lo = now.month_lo = se_report_month_of(rep, rep->as_of);
-			if ((in->time_fc = now.fc = calloc(cells ? cells : 1, sizeof *in->time_fc)) == NULL) {
-				free_work(&w);
-				free_stays(stays, f->n_stages);
+			if ((in->time_fc = now.fc = calloc(cells ? cells : 1, sizeof *in->time_fc)) == NULL)
 				return se_error_set(err, SE_ENOMEM, "out of memory");
-			}
 			tg[n_tg++] = now;
 		}
 		for (int j = 0; (rep->compute & SE_REPORT_BACKTEST) && j < in->n_cuts; j++) {
@@ -583,10 +720,13 @@ int se_timecast_finish(se_report *rep, se_error *err)
 
 			tg[n_tg++] = (target){ c->cutoff, 0, c->rates, c->time_fc, &c->time_deals, NULL, 0 };
 		}
-		if (stays != NULL) {
-			estimate_all(rep, in, f, stays, &w, tg, n_tg);
-			free_work(&w);
+		if (n_tg > 0) {
+			if ((stays = count_stays(in, f)) == NULL)
+				return se_error_set(err, SE_ENOMEM, "out of memory");
+			rc = estimate_all(rep, in, f, stays, tg, n_tg);
 			free_stays(stays, f->n_stages);
+			if (rc != SE_OK)
+				return se_error_set(err, rc, "out of memory");
 		}
 		free(in->spells);
 		in->spells = NULL;
