@@ -154,14 +154,14 @@ int32_t se_quantile(int32_t *v, size_t n, double p)
 	return v[k];
 }
 
-/* Large arrays: a histogram over a monotone, logarithmic binning of the
- * values (the leading bit and the 10 below it, so a bin is about 0.1% wide,
- * stats.h) finds the bins of both ranks in one sequential pass; a second
- * pass keeps just those bins' values, and the selection runs on them.
- * Durations spread over orders of magnitude, so each bin holds a small
- * share.  The two passes can be another loop's (insight.c groups samples
- * and counts its rows' histograms in the same sweeps). */
-#define HIST_MIN_N 16384
+/* Values that need not be in one array (se_hist, stats.h): a histogram
+ * over a monotone, logarithmic binning of the values (the leading bit and
+ * the 10 below it, so a bin is about 0.1% wide) finds the bins of both
+ * ranks in one sequential pass; a second pass keeps just those bins'
+ * values, and the selection runs on them.  Durations spread over orders
+ * of magnitude, so each bin holds a small share.  The two passes can be
+ * another loop's (quantile.c groups samples and counts its rows'
+ * histograms in the same sweeps). */
 
 int se_hist_init(se_hist *h)
 {
@@ -222,31 +222,84 @@ void se_hist_free(se_hist *h)
 	memset(h, 0, sizeof *h);
 }
 
-static int hist_quantiles(const int32_t *v, size_t n, int32_t *pa, int32_t *pb)
-{
-	se_hist h;
+/* se_quantiles from some thousands of values up (below, selecting over
+ * all of them is as fast): a histogram over a coarser
+ * binning of the same kind (each value below 256 its own bin, then the
+ * leading bit and the 5 below it: 32 bins an octave, 4 KiB in all, in the
+ * L1 cache and on the stack) finds the bins of both ranks; one more sweep
+ * moves those bins' values to the ends of v (a three-way partition: the
+ * few swaps are the only writes), and the selection runs on them.  Two
+ * sequential sweeps of cheap, well-predicted steps instead of selecting
+ * over all of v, whose comparisons the branch predictor cannot guess:
+ * 2.5 ns a value against 5 at 100,000 values, and against 7 for the
+ * histogram of se_hist (allocated, 92 KiB, for every array). */
+#define BINNED_MIN_N 8192
+#define BINNED_BINS (256 + 23 * 32)
 
-	if (se_hist_init(&h) != SE_OK)
-		return -1;
+static inline uint32_t binned_bin(int32_t x)
+{
+	uint32_t v = x < 0 ? 0 : (uint32_t)x;
+	int e;
+
+	if (v < 256)
+		return v;
+	e = 31 - __builtin_clz(v); /* 8 .. 30 */
+	return 256 + (uint32_t)(e - 8) * 32 + ((v >> (e - 5)) & 31);
+}
+
+static void binned_quantiles(int32_t *v, size_t n, size_t a, size_t b, int32_t *pa, int32_t *pb)
+{
+	uint32_t bins[BINNED_BINS] = { 0 }, ba = 0, bb = 0;
+	size_t below = 0, below_a = 0, below_b = 0, lo = 0, mid = 0, hi = n, ia, ib;
+	int found_a = 0;
+
 	for (size_t i = 0; i < n; i++)
-		se_hist_add(&h, v[i]);
-	if (se_hist_locate(&h) != SE_OK) {
-		se_hist_free(&h);
-		return -1;
+		bins[binned_bin(v[i])]++;
+	for (uint32_t k = 0; k < BINNED_BINS; k++) {
+		if (!found_a && below + bins[k] > a) {
+			ba = k;
+			below_a = below;
+			found_a = 1;
+		}
+		if (below + bins[k] > b) {
+			bb = k;
+			below_b = below;
+			break;
+		}
+		below += bins[k];
 	}
-	for (size_t i = 0; i < n; i++)
-		se_hist_keep(&h, v[i]);
-	se_hist_result(&h, pa, pb);
-	se_hist_free(&h);
-	return 0;
+	/* v[0, lo): bin ba's values; v[hi, n): bin bb's when another */
+	while (mid < hi) {
+		uint32_t k = binned_bin(v[mid]);
+
+		if (k == ba)
+			swap(&v[lo++], &v[mid++]);
+		else if (k == bb)
+			swap(&v[mid], &v[--hi]);
+		else
+			mid++;
+	}
+	ia = a - below_a;
+	select_at(v, 0, (ptrdiff_t)lo - 1, (ptrdiff_t)ia);
+	*pa = v[ia];
+	if (ba == bb) { /* b's offset lies above a's in the same, now partly ordered, bin */
+		ib = b - below_a;
+		select_at(v, (ptrdiff_t)ia, (ptrdiff_t)lo - 1, (ptrdiff_t)ib);
+	} else {
+		ib = hi + (b - below_b);
+		select_at(v, (ptrdiff_t)hi, (ptrdiff_t)n - 1, (ptrdiff_t)ib);
+	}
+	*pb = v[ib];
 }
 
 void se_quantiles(int32_t *v, size_t n, int32_t *p50, int32_t *p90)
 {
 	size_t a = rank_of(n, 0.5), b = rank_of(n, 0.9);
 
-	if (n >= HIST_MIN_N && hist_quantiles(v, n, p50, p90) == 0)
+	if (n >= BINNED_MIN_N) {
+		binned_quantiles(v, n, a, b, p50, p90);
 		return;
+	}
 
 	select_at(v, 0, (ptrdiff_t)n - 1, (ptrdiff_t)a);
 	*p50 = v[a];

@@ -54,8 +54,9 @@ double se_cmh_z(const se_cmh *c);
 /* Nearest-rank quantile: the value at rank ceil(p * n) (1-based, at least
  * 1) of v[0..n) in ascending order.  Reorders v (Floyd-Rivest selection, O(n)); n > 0. */
 int32_t se_quantile(int32_t *v, size_t n, double p);
-/* The median and the 90th percentile at once: the second search only looks
- * above the first.  n > 0. */
+/* The median and the 90th percentile at once (from some thousands of
+ * values up through a histogram of 4 KiB, stats.c): the second search
+ * only looks above the first.  Reorders v; n > 0. */
 void se_quantiles(int32_t *v, size_t n, int32_t *p50, int32_t *p90);
 
 /* The same ranks in two passes over values that need not be in one array:

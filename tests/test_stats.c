@@ -159,7 +159,7 @@ static void test_quantiles_hand(void **state)
 /* Random arrays (with many ties, sorted and reversed runs) against a sort. */
 static void test_quantiles_against_sort(void **state)
 {
-	enum { N = 2000 };
+	enum { N = 20000 }; /* both sides of se_quantiles' switch to a histogram */
 	int32_t *v = malloc(N * sizeof *v), *w = malloc(N * sizeof *w);
 	unsigned seed = 12345;
 
@@ -167,7 +167,7 @@ static void test_quantiles_against_sort(void **state)
 	assert_non_null(v);
 	assert_non_null(w);
 	for (int round = 0; round < 300; round++) {
-		size_t n = 1 + (size_t)(round * 7) % N;
+		size_t n = 1 + (size_t)(round * 67) % N;
 		int32_t p50, p90;
 
 		for (size_t i = 0; i < n; i++) {
@@ -176,6 +176,8 @@ static void test_quantiles_against_sort(void **state)
 			       : round % 3 == 1 ? (int32_t)i : (int32_t)(seed >> 8);
 			if (round % 5 == 4)
 				v[i] = (int32_t)(n - i);
+			if (round % 7 == 6) /* negatives share the lowest bin */
+				v[i] = (int32_t)(seed >> 4) * ((int32_t)(i % 3) - 1);
 			w[i] = v[i];
 		}
 		qsort(w, n, sizeof *w, by_value);
@@ -204,6 +206,8 @@ static void test_quantiles_large(void **state)
 		for (size_t i = 0; i < N; i++) {
 			seed = seed * 1103515245u + 12345u;
 			v[i] = round == 0 ? (int32_t)(seed >> 1) : round == 1 ? (int32_t)((seed >> 8) % 5000) : 42;
+			if (round == 0 && i % 4 == 0) /* a quarter of them in one bin: both ranks' bins large */
+				v[i] = 1000000 + (int32_t)(seed % 1000);
 			w[i] = v[i];
 		}
 		qsort(w, N, sizeof *w, by_value);
