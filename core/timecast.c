@@ -48,12 +48,14 @@ static const int64_t landmarks[] = {
 
 #define NOT_OPEN UINT8_MAX
 
+/* The last landmark at or below age (>= 0), by halving. */
 static int landmark_of(int64_t age)
 {
 	int l = 0;
 
-	while (l + 1 < N_LANDMARKS && age >= landmarks[l + 1])
-		l++;
+	for (int step = 16; step > 0; step /= 2)
+		if (l + step < N_LANDMARKS && age >= landmarks[l + step])
+			l += step;
 	return l;
 }
 
@@ -84,8 +86,9 @@ static uint8_t past_landmark(int64_t seen)
 {
 	int l = 0;
 
-	while (l + 1 < N_LANDMARKS && seen > landmarks[l + 1])
-		l++;
+	for (int step = 16; step > 0; step /= 2)
+		if (l + step < N_LANDMARKS && seen > landmarks[l + step])
+			l += step;
 	return (uint8_t)l;
 }
 
@@ -110,11 +113,12 @@ typedef struct stay {
 	                            * time to its outcome */
 } stay;                            /* 32 bytes: the keys are computed, not kept */
 
-/* A stay in spell order, for finding a target's open deals in one
- * sequential pass. */
+/* A stay in spell order, with what the estimate reads of its deal: a
+ * target's open deals are found and summed in sequential passes. */
 typedef struct member {
 	int64_t start, end;
-	uint32_t spell;
+	int64_t amount;            /* kopecks */
+	uint32_t manager;
 } member;
 
 typedef struct stage_stays {
@@ -223,7 +227,7 @@ static void order_stage(const se_insight *in, stage_stays *g, int s, stay *tmp)
 			continue;
 		past_end = sp->end == INT64_MAX ? (uint8_t)(N_LANDMARKS - 1) : past_landmark(sp->end - sp->start);
 		in_time = sp->end <= sp->outcome_t;
-		g->span[n] = (member){ sp->start, sp->end, (uint32_t)i };
+		g->span[n] = (member){ sp->start, sp->end, sp->amount, sp->manager };
 		g->by_start[n++] = (stay){ sp->start, sp->end, sp->outcome_t, (int8_t)sp->outcome, past_end, in_time };
 		if (sp->outcome != SE_OUT_CENSORED)
 			g->by_outcome[n_outcome++] = g->by_start[n - 1];
@@ -308,7 +312,7 @@ static double cif_at_rank(const se_cif *c, size_t k)
  * bound looked up once and from the last one: the bounds only grow. */
 /* The months' amounts go into msum, or when rec is set into rec[0..12)
  * (added to msum later, in this order). */
-static void add_deal(const se_report *rep, const target *tg, const se_spell *sp, int64_t age, const se_cif *cif,
+static void add_deal(const se_report *rep, const target *tg, int s_at, const member *sp, int64_t age, const se_cif *cif,
                      const double *ratios, double *sum, double *msum, double *rec, const int64_t *mstart)
 {
 	double ratio = ratios[sp->manager];
@@ -319,7 +323,7 @@ static void add_deal(const se_report *rep, const target *tg, const se_spell *sp,
 	if (s > 0)
 		w = (cif_at_rank(cif, se_cif_rank(cif, add_sat(age, rep->horizon), k0)) - f0) / s;
 	p = w * ratio;
-	sum[(size_t)sp->stage * rep->n_manager + sp->manager] += (double)sp->amount * (p > 1 ? 1 : p);
+	sum[(size_t)s_at * rep->n_manager + sp->manager] += (double)sp->amount * (p > 1 ? 1 : p);
 	if (tg->months == NULL)
 		return;
 	ka = k0; /* rank and CIF at age + a */
@@ -383,7 +387,7 @@ typedef struct work {
 	double *sum, *ratios;
 	void *block;
 	hist h;
-	se_spell *op;              /* the open deals, copied in landmark order */
+	uint32_t *op;              /* the open deals (in a stage's span) in landmark order */
 	uint8_t *lm;
 	se_cif cif;
 	size_t opened;             /* open deals met */
@@ -425,7 +429,7 @@ static int alloc_work(work *w, const se_report *rep, const se_funnel *f, size_t 
 	}
 	w->h.o = (se_surv_obs *)p;
 	w->h.past = (uint8_t *)(p += o);
-	w->op = (se_spell *)(p += past);
+	w->op = (uint32_t *)(p += past);
 	w->lm = (uint8_t *)(p += op);
 	w->cif.time = (int64_t *)(p += lm);
 	w->cif.surv = (double *)(p += curve);
@@ -441,12 +445,12 @@ static int alloc_work(work *w, const se_report *rep, const se_funnel *f, size_t 
  * greatest age and the horizon or the last close month past it): the
  * points up to there are those of the whole estimate, and the rest of
  * the histories only leave the risk set after them. */
-static void estimate(const se_report *rep, const se_insight *in, const se_funnel *f, const stage_stays *stays,
+static void estimate(const se_report *rep, const se_funnel *f, const stage_stays *stays,
                      work *w, const target *tg, int s_lo, int s_hi, double *msum)
 {
 	double *sum = w->sum, *ratios = w->ratios;
 	const hist *h = &w->h;
-	se_spell *op = w->op;
+	uint32_t *op = w->op;
 	uint8_t *lm = w->lm;
 	int64_t mstart[SE_TIME_MONTHS + 1], extent = rep->horizon > 0 ? rep->horizon : 0;
 
@@ -488,7 +492,7 @@ static void estimate(const se_report *rep, const se_insight *in, const se_funnel
 		memcpy(first, count, sizeof first);
 		for (size_t i = 0; i < g->n; i++)
 			if (lm[i] != NOT_OPEN)
-				op[count[lm[i]]++] = in->spells[g->span[i].spell];
+				op[count[lm[i]]++] = (uint32_t)i;
 		manager_ratios(&tg->rates[(size_t)s * rep->n_manager], rep->n_manager, rep->shrinkage, ratios);
 		/* count[l] is now where landmark l's deals end */
 		for (int l = 0; l < N_LANDMARKS; l++) {
@@ -498,8 +502,8 @@ static void estimate(const se_report *rep, const se_insight *in, const se_funnel
 			if (first[l] == count[l])
 				continue;
 			for (size_t j = first[l]; j < count[l]; j++)
-				if (tg->at - op[j].start > most)
-					most = tg->at - op[j].start;
+				if (tg->at - g->span[op[j]].start > most)
+					most = tg->at - g->span[op[j]].start;
 			upto = after(h->o, nh, add_sat(most, extent));
 			/* the stays at s before T that were still there at the
 			 * landmark: none of them in the histories' prefix that
@@ -509,11 +513,11 @@ static void estimate(const se_report *rep, const se_insight *in, const se_funnel
 				upto = from;
 			se_cif_fill_where(&w->cif, h->o + from, h->past + from, upto - from, (uint8_t)l, past[l]);
 			for (size_t j = first[l]; j < count[l]; j++) {
-				const se_spell *sp = &op[j];
+				const member *sp = &g->span[op[j]];
 				double *rec = w->rec != NULL ? &w->rec[w->n_rec++ * SE_TIME_MONTHS] : NULL;
 
-				add_deal(rep, tg, sp, tg->at > sp->start ? tg->at - sp->start : 0, &w->cif, ratios, sum, msum,
-				         rec, mstart);
+				add_deal(rep, tg, s, sp, tg->at > sp->start ? tg->at - sp->start : 0, &w->cif, ratios, sum,
+				         msum, rec, mstart);
 			}
 		}
 	}
@@ -559,7 +563,7 @@ static void estimate_share(const share *sh)
 
 	if (sh->step == 0) {
 		memset(sh->w->sum, 0, (cells ? cells : 1) * sizeof *sh->w->sum);
-		estimate(sh->rep, sh->in, sh->f, sh->stays, sh->w, &sh->tg[0], sh->s_lo, sh->s_hi, sh->msum);
+		estimate(sh->rep, sh->f, sh->stays, sh->w, &sh->tg[0], sh->s_lo, sh->s_hi, sh->msum);
 		return;
 	}
 	for (int i = sh->first; i < sh->n_tg; i += sh->step) {
@@ -567,7 +571,7 @@ static void estimate_share(const share *sh)
 
 		memset(sh->w->sum, 0, (cells ? cells : 1) * sizeof *sh->w->sum);
 		sh->w->opened = 0;
-		estimate(sh->rep, sh->in, sh->f, sh->stays, sh->w, &sh->tg[i], 0, sh->f->won, msum);
+		estimate(sh->rep, sh->f, sh->stays, sh->w, &sh->tg[i], 0, sh->f->won, msum);
 		finish_target(&sh->tg[i], cells, sh->w, NULL, msum);
 	}
 }
