@@ -105,13 +105,13 @@ static uint64_t ukey(int64_t v)
  * (the estimate only groups equal times), so no target sorts.  The
  * ordered copies carry what the merge reads, so it reads them in order. */
 typedef struct stay {
-	int64_t start, end, outcome_t;
+	int64_t start, outcome_t;
 	int8_t outcome;
 	uint8_t past_end;          /* past_landmark(end - start): the stay's own
 	                            * length, whatever the target */
 	uint8_t in_time;           /* end <= outcome_t: never seen longer than the
 	                            * time to its outcome */
-} stay;                            /* 32 bytes: the keys are computed, not kept */
+} stay;                            /* 24 bytes: the keys are computed, not kept */
 
 /* A stay in spell order, with what the estimate reads of its deal: a
  * target's open deals are found and summed in sequential passes. */
@@ -228,7 +228,7 @@ static void order_stage(const se_insight *in, stage_stays *g, int s, stay *tmp)
 		past_end = sp->end == INT64_MAX ? (uint8_t)(N_LANDMARKS - 1) : past_landmark(sp->end - sp->start);
 		in_time = sp->end <= sp->outcome_t;
 		g->span[n] = (member){ sp->start, sp->end, sp->amount, sp->manager };
-		g->by_start[n++] = (stay){ sp->start, sp->end, sp->outcome_t, (int8_t)sp->outcome, past_end, in_time };
+		g->by_start[n++] = (stay){ sp->start, sp->outcome_t, (int8_t)sp->outcome, past_end, in_time };
 		if (sp->outcome != SE_OUT_CENSORED)
 			g->by_outcome[n_outcome++] = g->by_start[n - 1];
 	}
@@ -240,7 +240,8 @@ static void order_stage(const se_insight *in, stage_stays *g, int s, stay *tmp)
  * before T by their time, merged with the censored ones (every other stay
  * begun before T) by T - start.  Returns how many.  A history was seen for
  * min(end, T) - start, so its landmark is the lower of its stay's own
- * (kept with the stay) and that of T - start; the censored ones come
+ * (kept with the stay) and that of T - start (an outcome's is its stay's
+ * when the stay ended by the outcome, before T); the censored ones come
  * latest start first, so the latter only grows along them. */
 static size_t histories(const stage_stays *g, int64_t at, const hist *h, int *seen_in_time)
 {
@@ -261,7 +262,7 @@ static size_t histories(const stage_stays *g, int64_t at, const hist *h, int *se
 		if (b == b_end || (a != a_end && a->outcome_t - a->start <= at - b->start)) {
 			uint8_t past = a->past_end;
 
-			if (a->end >= at) { /* seen until T */
+			if (!a->in_time) { /* (it may have been seen until T) */
 				uint8_t to_at = past_landmark(at - a->start);
 
 				past = to_at < past ? to_at : past;
@@ -387,7 +388,7 @@ typedef struct work {
 	double *sum, *ratios;
 	void *block;
 	hist h;
-	uint32_t *op;              /* the open deals (in a stage's span) in landmark order */
+	member *op;                /* the open deals, copied in landmark order */
 	uint8_t *lm;
 	se_cif cif;
 	size_t opened;             /* open deals met */
@@ -429,7 +430,7 @@ static int alloc_work(work *w, const se_report *rep, const se_funnel *f, size_t 
 	}
 	w->h.o = (se_surv_obs *)p;
 	w->h.past = (uint8_t *)(p += o);
-	w->op = (uint32_t *)(p += past);
+	w->op = (member *)(p += past);
 	w->lm = (uint8_t *)(p += op);
 	w->cif.time = (int64_t *)(p += lm);
 	w->cif.surv = (double *)(p += curve);
@@ -450,7 +451,7 @@ static void estimate(const se_report *rep, const se_funnel *f, const stage_stays
 {
 	double *sum = w->sum, *ratios = w->ratios;
 	const hist *h = &w->h;
-	uint32_t *op = w->op;
+	member *op = w->op;
 	uint8_t *lm = w->lm;
 	int64_t mstart[SE_TIME_MONTHS + 1], extent = rep->horizon > 0 ? rep->horizon : 0;
 
@@ -461,6 +462,7 @@ static void estimate(const se_report *rep, const se_funnel *f, const stage_stays
 	for (int s = s_lo; s < s_hi; s++) {
 		const stage_stays *g = &stays[s];
 		size_t nh, no = 0, count[N_LANDMARKS + 1] = { 0 }, first[N_LANDMARKS + 1], past[N_LANDMARKS + 1] = { 0 };
+		int64_t most[N_LANDMARKS] = { 0 }; /* each landmark's greatest age */
 		int seen_in_time;
 
 		if (!f->stages[s].presale)
@@ -479,6 +481,8 @@ static void estimate(const se_report *rep, const se_funnel *f, const stage_stays
 			if (is_open(m->start, m->end, tg)) {
 				lm[i] = (uint8_t)landmark_of(tg->at > m->start ? tg->at - m->start : 0);
 				count[lm[i] + 1]++;
+				if (tg->at - m->start > most[lm[i]])
+					most[lm[i]] = tg->at - m->start;
 				no++;
 			} else {
 				lm[i] = NOT_OPEN;
@@ -492,19 +496,15 @@ static void estimate(const se_report *rep, const se_funnel *f, const stage_stays
 		memcpy(first, count, sizeof first);
 		for (size_t i = 0; i < g->n; i++)
 			if (lm[i] != NOT_OPEN)
-				op[count[lm[i]]++] = (uint32_t)i;
+				op[count[lm[i]]++] = g->span[i];
 		manager_ratios(&tg->rates[(size_t)s * rep->n_manager], rep->n_manager, rep->shrinkage, ratios);
 		/* count[l] is now where landmark l's deals end */
 		for (int l = 0; l < N_LANDMARKS; l++) {
-			int64_t most = 0;
 			size_t upto, from;
 
 			if (first[l] == count[l])
 				continue;
-			for (size_t j = first[l]; j < count[l]; j++)
-				if (tg->at - g->span[op[j]].start > most)
-					most = tg->at - g->span[op[j]].start;
-			upto = after(h->o, nh, add_sat(most, extent));
+			upto = after(h->o, nh, add_sat(most[l], extent));
 			/* the stays at s before T that were still there at the
 			 * landmark: none of them in the histories' prefix that
 			 * ended by then, when no stay was seen longer than its time */
@@ -513,7 +513,7 @@ static void estimate(const se_report *rep, const se_funnel *f, const stage_stays
 				upto = from;
 			se_cif_fill_where(&w->cif, h->o + from, h->past + from, upto - from, (uint8_t)l, past[l]);
 			for (size_t j = first[l]; j < count[l]; j++) {
-				const member *sp = &g->span[op[j]];
+				const member *sp = &op[j];
 				double *rec = w->rec != NULL ? &w->rec[w->n_rec++ * SE_TIME_MONTHS] : NULL;
 
 				add_deal(rep, tg, s, sp, tg->at > sp->start ? tg->at - sp->start : 0, &w->cif, ratios, sum,
