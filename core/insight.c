@@ -516,9 +516,22 @@ static int close_months(se_report *rep, int fi)
 	const se_funnel *f = &rep->rules->funnels[fi];
 	se_insight *in = &rep->agg[fi].in;
 	int64_t lo = INT64_MAX, hi = INT64_MIN, *month;
+	size_t cells = (size_t)f->n_stages * rep->n_manager;
+	double *shrunk; /* [stage * n_manager + manager]: se_report_stage_rate's, once a cell */
 
 	if ((month = se_huge_malloc(in->n_open * sizeof *month)) == NULL)
 		return SE_ENOMEM;
+	if ((shrunk = malloc((cells ? cells : 1) * sizeof *shrunk)) == NULL) {
+		free(month);
+		return SE_ENOMEM;
+	}
+	for (int s = 0; s < f->n_stages; s++)
+		for (uint32_t m = 0; m < rep->n_manager; m++) {
+			se_stage_rate r;
+
+			se_report_stage_rate(rep, fi, s, m, &r);
+			shrunk[(size_t)s * rep->n_manager + m] = r.shrunk;
+		}
 	for (size_t i = 0; i < in->n_open; i++) {
 		const se_open_deal *o = &in->open[i];
 		const se_quant *q = se_qtable_at(&in->q_to_close, o->stage, 0);
@@ -537,6 +550,7 @@ static int close_months(se_report *rep, int fi)
 	/* one more row: pre-sale deals of a stage no won deal ever passed */
 	if ((in->close_month = calloc((size_t)(in->close_nb + 1) * 4, sizeof *in->close_month)) == NULL) {
 		free(month);
+		free(shrunk);
 		return SE_ENOMEM;
 	}
 	for (size_t i = 0; i < in->n_open; i++) {
@@ -548,13 +562,17 @@ static int close_months(se_report *rep, int fi)
 		if (!o->presale)
 			continue;
 		row = &in->close_month[(month[i] == INT64_MIN ? in->close_nb : month[i] - in->close_lo) * 4];
-		se_report_stage_rate(rep, fi, o->stage, o->manager, &r);
+		if (o->manager < rep->n_manager)
+			r.shrunk = shrunk[(size_t)o->stage * rep->n_manager + o->manager];
+		else
+			se_report_stage_rate(rep, fi, o->stage, o->manager, &r);
 		row[0]++;
 		row[1] += o->amount;
 		row[2] += se_kopecks_times(o->amount, p < 0 ? 0 : p);
 		row[3] += se_kopecks_times(o->amount, r.shrunk);
 	}
 	free(month);
+	free(shrunk);
 	return SE_OK;
 }
 
