@@ -683,6 +683,11 @@ static int two_threads(const se_report *rep, const se_insight *in, const se_funn
 	return SE_OK;
 }
 
+/* Stays from which two threads take over: low, as a thread starts in a
+ * tenth of a millisecond, and so that the tests' histories of some
+ * thousands of deals go this way too (the smallest ones go the other). */
+#define THREAD_MIN_SPELLS 1000
+
 static int estimate_all(const se_report *rep, const se_insight *in, const se_funnel *f, stage_stays *stays,
                         const target *tg, int n_tg)
 {
@@ -691,7 +696,8 @@ static int estimate_all(const se_report *rep, const se_insight *in, const se_fun
 	work w;
 	share mine = { rep, in, f, stays, &w, tg, n_tg, 0, 1, 0, f->won, NULL };
 
-	if (n_tg > 0 && in->n_spells > 100000 && k > 0 && two_threads(rep, in, f, stays, tg, n_tg, k) == SE_OK)
+	if (n_tg > 0 && in->n_spells >= THREAD_MIN_SPELLS && k > 0 &&
+	    two_threads(rep, in, f, stays, tg, n_tg, k) == SE_OK)
 		return SE_OK;
 	if (alloc_work(&w, rep, f, most, most, 0) != SE_OK)
 		return SE_ENOMEM;
