@@ -308,11 +308,11 @@ static double cif_at_rank(const se_cif *c, size_t k)
 	return k == 0 ? 0 : c->cif[k - 1];
 }
 
-/* One open deal of age t: se_cif_won_between(cif, t, a, b) for the horizon
- * and each close month, with the same operands (so the same sums), each
- * bound looked up once and from the last one: the bounds only grow. */
-/* The months' amounts go into msum, or when rec is set into rec[0..12)
- * (added to msum later, in this order). */
+/* One open deal at stage s_at, of the given age: se_cif_won_between(cif,
+ * age, a, b) for the horizon and each close month, with the same operands
+ * (so the same sums), each bound looked up once and from the last one:
+ * the bounds only grow.  The months' amounts go into msum, or when rec is
+ * set into rec[0 .. SE_TIME_MONTHS) (added to msum later, in this order). */
 static void add_deal(const se_report *rep, const target *tg, int s_at, const member *sp, int64_t age, const se_cif *cif,
                      const double *ratios, double *sum, double *msum, double *rec, const int64_t *mstart)
 {
@@ -691,12 +691,14 @@ static int two_threads(const se_report *rep, const se_insight *in, const se_funn
 static int estimate_all(const se_report *rep, const se_insight *in, const se_funnel *f, stage_stays *stays,
                         const target *tg, int n_tg)
 {
-	size_t all, most = most_stays(stays, 0, f->won, &all);
+	size_t all, most = most_stays(stays, 0, f->won, &all), below;
 	int k = split_stages(f, stays);
 	work w;
 	share mine = { rep, in, f, stays, &w, tg, n_tg, 0, 1, 0, f->won, NULL };
 
-	if (n_tg > 0 && in->n_spells >= THREAD_MIN_SPELLS && k > 0 &&
+	most_stays(stays, 0, k, &below);
+	/* (one target whose stays are all on one side of k: nothing to split) */
+	if (n_tg > 0 && in->n_spells >= THREAD_MIN_SPELLS && k > 0 && (n_tg > 1 || (below > 0 && below < all)) &&
 	    two_threads(rep, in, f, stays, tg, n_tg, k) == SE_OK)
 		return SE_OK;
 	if (alloc_work(&w, rep, f, most, most, 0) != SE_OK)
