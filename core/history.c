@@ -511,9 +511,11 @@ int se_history_view(const void *blob, size_t size, se_chunk_view *view, se_error
 
 /* Each chunk's rows go into a list of blocks that double from DELTA_BLOCK_MIN
  * up to DELTA_BLOCK_MAX bytes: a small import touching many chunks takes
- * little, a large one wastes at most one large block a chunk. */
+ * little, a large one wastes at most one block a chunk (at 10M deals a few
+ * hundred chunks are open at once: 16 KiB blocks waste a few MiB of the
+ * budget, 64 KiB ones a third of it). */
 #define DELTA_BLOCK_MIN 256
-#define DELTA_BLOCK_MAX (64u << 10)
+#define DELTA_BLOCK_MAX (16u << 10)
 /* The longest encoded row: seven varints of at most 10 bytes and a double. */
 #define DELTA_ROW_MAX (7 * 10 + 8)
 

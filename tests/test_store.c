@@ -1842,6 +1842,33 @@ static void test_cache_from_memory_matches_rebuild(void **state)
 	expect_same_as_rebuild(f);
 }
 
+/* An import whose kept rows outgrow their memory: they are folded into
+ * the cache after a batch's commit, again and again, and every new row
+ * still comes from memory (had they not been folded, the capture would
+ * have frozen at its limit and the rest come from SQL).  The cache is the
+ * rebuild's, byte for byte, also when a killed run left rows below the
+ * import's, which the first fold reads from SQL. */
+static void test_cache_folded_during_import(void **state)
+{
+	fixture *f = *state;
+	const ev killed[] = {
+		{ "z1", "d5", 1700000000, "lost", "Bob", NULL, 3 },
+		{ "z2", "d9400", 1700000060, "new", NULL, "Web", NAN },
+	};
+
+	se_store_limit_capture(f->st, 128 << 10);
+	import_tricky(f, "first.csv", 0, 40000, 9000, 500);
+	assert_true(f->stats.imported > 30000);
+	expect_same_as_rebuild(f);
+
+	insert_batch(f, killed, 2);
+	reopen(f);
+	se_store_limit_capture(f->st, 128 << 10);
+	import_tricky(f, "second.csv", 30000, 30000, 9500, 400);
+	assert_int_equal(check_cache(f), (size_t)query_int(f, "SELECT count(*) FROM event"));
+	expect_same_as_rebuild(f);
+}
+
 /* Stores written before SED2 hold fixed-record detail blobs (SED1): a
  * merge still reads them, and writes the chunk back as a rebuild would. */
 static void test_old_detail_blobs_are_read(void **state)
@@ -1924,6 +1951,7 @@ int main(void)
 		T(test_second_import_repacks_touched_chunk),
 		T(test_readonly_store),
 		T(test_cache_from_memory_matches_rebuild),
+		T(test_cache_folded_during_import),
 		T(test_concurrent_imports_and_reports),
 		T(test_corrupt_cache_is_rebuilt),
 		T(test_readonly_store_writes_nothing),

@@ -58,6 +58,14 @@ static int meta_set_int(se_store *st, const char *key, int64_t value, se_error *
  * mostly the chunks of the deals open in its time). */
 #define DELTA_WINDOW 1000000
 
+/* The window's rows: a fold (se_store_fold) runs beside the import's deal
+ * keys, so its windows (rows a killed import left, rarely any) are a
+ * quarter of the size. */
+static size_t window_rows(const se_store *st)
+{
+	return (size_t)DELTA_WINDOW >> (st->mem_shift + (st->folding ? 2 : 0));
+}
+
 static int read_delta(se_store *st, int64_t after, int64_t upto, delta_row *rows, size_t *n,
                       se_error *err)
 {
@@ -66,7 +74,7 @@ static int read_delta(se_store *st, int64_t after, int64_t upto, delta_row *rows
 	int rc;
 
 	sqlite3_bind_int64(s, 1, after);
-	sqlite3_bind_int64(s, 2, DELTA_WINDOW >> st->mem_shift);
+	sqlite3_bind_int64(s, 2, (int64_t)window_rows(st));
 	sqlite3_bind_int64(s, 3, upto);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		delta_row_read(s, &rows[k++]);
@@ -297,7 +305,7 @@ static int merge_from_sql(se_store *st, se_history_builder *b, delta_row **rows,
 	int rc;
 
 	while (!*stop) {
-		if (*rows == NULL && (*rows = malloc((DELTA_WINDOW >> st->mem_shift) * sizeof **rows)) == NULL)
+		if (*rows == NULL && (*rows = malloc(window_rows(st) * sizeof **rows)) == NULL)
 			return se_error_set(err, SE_ENOMEM, "out of memory");
 		if ((rc = read_delta(st, after, upto, *rows, &n, err)) != SE_OK)
 			return rc;
@@ -306,7 +314,7 @@ static int merge_from_sql(se_store *st, se_history_builder *b, delta_row **rows,
 		after = *last = (*rows)[n - 1].id; /* read in rowid order: the last is the highest */
 		if ((rc = merge_window(st, b, *rows, n, err)) != SE_OK)
 			return rc;
-		if (contiguous && n == (size_t)(DELTA_WINDOW >> st->mem_shift) &&
+		if (contiguous && n == window_rows(st) &&
 		    (rc = commit_window(st, *last, stop, err)) != SE_OK)
 			return rc;
 	}
@@ -329,15 +337,20 @@ static int merge_from_capture(se_store *st, se_history_builder *b, se_error *err
 	return SE_OK;
 }
 
-/* Brings the cache up to date; rebuild: all of it again, from the events. */
+/* Brings the cache up to date; rebuild: all of it again, from the events.
+ * st->folding: in the middle of an import (se_store_fold), whose deal keys
+ * stay. */
 static int refresh(se_store *st, int rebuild, se_error *err)
 {
 	se_history_builder *b = NULL;
 	delta_row *rows = NULL;
-	int64_t covered, top, last, below;
+	int64_t covered, top, last, below, from_memory = 0;
 	int rc, stop = 0;
 
-	st->refreshed_from_memory = 0;
+	if (!st->folding) { /* the import's folds count with its refresh */
+		st->refreshed_from_memory = st->folded_rows;
+		st->folded_rows = 0;
+	}
 	st->chunk_corrupt = 0;
 	/* A first look, without a transaction: nothing to do is the usual case
 	 * of a report, and it takes no lock. */
@@ -349,12 +362,14 @@ static int refresh(se_store *st, int rebuild, se_error *err)
 	}
 	/* The deal keys of an import are not needed any more: give their
 	 * memory back before the windows take theirs. */
-	se_strmap_free(st->deal_cache);
-	if (st->mem_shift > 0)
-		malloc_trim(0); /* the keys were many small blocks: hand their pages back first */
-	if ((st->deal_cache = se_strmap_new()) == NULL)
-		return se_error_set(err, SE_ENOMEM, "out of memory");
-	st->deal_state = DEALS_UNKNOWN;
+	if (!st->folding) {
+		se_strmap_free(st->deal_cache);
+		if (st->mem_shift > 0)
+			malloc_trim(0); /* the keys were many small blocks: hand their pages back first */
+		if ((st->deal_cache = se_strmap_new()) == NULL)
+			return se_error_set(err, SE_ENOMEM, "out of memory");
+		st->deal_state = DEALS_UNKNOWN;
+	}
 	if ((rc = se_store_begin(st, err)) != SE_OK)
 		return rc;
 	/* Again inside the write transaction: another connection (a report,
@@ -390,7 +405,7 @@ static int refresh(se_store *st, int rebuild, se_error *err)
 		 * (the capture froze) from SQL.  The order of merging does not
 		 * matter: each chunk is sorted whole.  Memory first, so the
 		 * kept rows are freed before a window is taken. */
-		st->refreshed_from_memory = se_history_delta_rows(st->cap);
+		from_memory = se_history_delta_rows(st->cap);
 		last = st->cap_last;
 		if ((rc = merge_from_capture(st, b, err)) == SE_OK &&
 		    (rc = merge_from_sql(st, b, &rows, covered, st->cap_base, &below, 0, &stop, err)) == SE_OK)
@@ -405,7 +420,12 @@ static int refresh(se_store *st, int rebuild, se_error *err)
 	if ((rc = keep_last_ts(st, err)) != SE_OK ||
 	    (rc = meta_set_int(st, "cache_rowid", last, err)) != SE_OK)
 		goto out;
-	rc = se_store_commit(st, err);
+	if ((rc = se_store_commit(st, err)) == SE_OK) {
+		if (st->folding)
+			st->folded_rows += from_memory;
+		else
+			st->refreshed_from_memory += from_memory;
+	}
 out:
 	if (rc != SE_OK && st->in_tx)
 		se_store_rollback(st);
@@ -441,6 +461,21 @@ int se_store_refresh(se_store *st, se_error *err)
 		se_error_clear(err);
 		rc = rebuild_cache(st, why, err);
 	}
+	return rc;
+}
+
+/* The fold is the refresh, run early: the same transactions, the same
+ * answer to another connection's refresh, the same rebuild of a corrupt
+ * chunk; only the deal keys stay, and its windows are smaller. */
+int se_store_fold(se_store *st, se_error *err)
+{
+	int rc;
+
+	if (st->in_tx || st->cap_state != CAP_ACTIVE || !st->cap_full)
+		return SE_OK;
+	st->folding = 1;
+	rc = se_store_refresh(st, err);
+	st->folding = 0;
 	return rc;
 }
 

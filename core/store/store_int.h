@@ -138,7 +138,11 @@ struct se_store {
 	int cap_checked;             /* the transaction's first insert checked it */
 	int64_t cap_base, cap_last;
 	size_t cap_limit;            /* bytes the kept rows may take */
+	int cap_full;                /* ... nearly taken: fold them at the next commit */
+	size_t cap_budget;           /* se_store_limit_capture(); 0: events.c's default */
 	int64_t refreshed_from_memory;
+	int64_t folded_rows;         /* rows from memory the folds of this import merged */
+	int folding;                 /* the running refresh is a fold (se_store_fold) */
 	int wal_frames;              /* frames in the WAL after our last commit */
 	checkpointer ckpt;
 	unsigned mem_shift;          /* se_store_lower_memory(): budgets >> this */
