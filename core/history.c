@@ -351,6 +351,28 @@ static size_t pack_detail(const held_row *rows, size_t n, unsigned char *out)
 	return (size_t)(p - out);
 }
 
+/* A row given twice (the same event row: its rowid; 0 is no rowid) is
+ * kept once.  A refresh killed between two commits of its merge leaves
+ * chunks holding rows above the cache's mark; the next refresh merges
+ * those rows again, and this makes that a no-op.  Sorted, the copies are
+ * neighbours. */
+static void drop_repeats(se_history_builder *b)
+{
+	size_t out = 1;
+
+	for (size_t i = 1; i < b->n_rows; i++) {
+		const se_history_row *r = &b->rows[i].row, *kept = &b->rows[out - 1].row;
+
+		if (r->rowid != 0 && r->rowid == kept->rowid && r->deal == kept->deal && r->ts == kept->ts)
+			continue;
+		if (out != i)
+			b->rows[out] = b->rows[i];
+		out++;
+	}
+	if (b->n_rows > 0)
+		b->n_rows = out;
+}
+
 int se_history_builder_pack(se_history_builder *b, const void **blob, size_t *size, se_error *err)
 {
 	size_t n_deals, bytes, detail_bytes;
@@ -362,6 +384,7 @@ int se_history_builder_pack(se_history_builder *b, const void **blob, size_t *si
 
 	if (sort_rows(b) != SE_OK)
 		return se_error_set(err, SE_ENOMEM, "out of memory packing deal histories");
+	drop_repeats(b);
 	if ((rc = order_ties(b, err)) != SE_OK)
 		return rc;
 	n_deals = count_deals(b->rows, b->n_rows);

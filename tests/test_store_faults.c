@@ -413,6 +413,26 @@ static void test_full_disk_while_refreshing_the_cache(void **state)
 	expect_rerun_completes(f, 10);
 }
 
+/* Kept rows allowed a few hundred bytes are folded into the cache after
+ * each batch; the first fold cannot write: the import stops there with
+ * the error, its committed batch (e01-e03) counted and stored, the cache
+ * behind it (the next read folds it in), and a rerun stores the rest. */
+static void test_full_disk_while_folding(void **state)
+{
+	fixture *f = *state;
+	int rc;
+
+	write_rows(f, 1, 10);
+	se_store_limit_capture(f->st, 300);
+	arm("INTO deal_chunk", NULL, 1);
+	rc = run_import(f);
+	expect_full_disk_error(f, rc, "history cache");
+	expect_stats(f, 3, 3, 0);
+	expect_query(f, "SELECT count(*) FROM meta WHERE key = 'cache_rowid'", "0\n");
+	expect_database_holds(f, "e01\ne02\ne03\n");
+	expect_rerun_completes(f, 3);
+}
+
 /* An import adapter whose state write fails at record 8: batches of 3
  * events commit between records (after records 3 and 6), events and state
  * together, so the store holds e01-e06 and the state of records 1-6, never
@@ -547,6 +567,7 @@ int main(void)
 		T(test_full_disk_with_duplicates),
 		T(test_full_disk_keeps_rejects),
 		T(test_full_disk_while_refreshing_the_cache),
+		T(test_full_disk_while_folding),
 		T(test_full_disk_on_adapter_state),
 		T(test_report_refreshes_during_an_import),
 	};

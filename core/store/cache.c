@@ -58,6 +58,11 @@ static int meta_set_int(se_store *st, const char *key, int64_t value, se_error *
  * mostly the chunks of the deals open in its time). */
 #define DELTA_WINDOW 1000000
 
+/* The rows kept from an import are merged in one transaction up to this
+ * many bytes of chunks written, then in pieces this size (see
+ * merge_from_capture): the WAL holds one piece, whatever the import. */
+#define FOLD_PIECE ((size_t)32 << 20)
+
 /* The window's rows: a fold (se_store_fold) runs beside the import's deal
  * keys, so its windows (rows a killed import left, rarely any) are a
  * quarter of the size. */
@@ -216,6 +221,7 @@ static int store_chunk(se_store *st, se_history_builder *b, int64_t chunk, se_er
 	sqlite3_bind_int64(put, 1, chunk);
 	sqlite3_bind_blob64(put, 2, blob, size, SQLITE_STATIC);
 	sqlite3_bind_blob64(put, 3, detail, detail_size, SQLITE_STATIC);
+	st->written_bytes += size + detail_size;
 	rc = step_done(st, put, err, "writing the history cache");
 	sqlite3_clear_bindings(put);
 	return rc;
@@ -321,18 +327,38 @@ static int merge_from_sql(se_store *st, se_history_builder *b, delta_row **rows,
 	return SE_OK;
 }
 
-/* Merges the rows kept in memory, chunk by chunk, freeing them as it goes. */
-static int merge_from_capture(se_store *st, se_history_builder *b, se_error *err)
+/* Merges the rows kept in memory, chunk by chunk, freeing them as it goes.
+ * pieces: the chunks may be committed a piece at a time, the mark left
+ * where it was (covered) until the end, so that the WAL holds a piece and
+ * not all of them: a kill in between leaves chunks ahead of the mark,
+ * whose rows the next refresh merges again, to no effect (the builder
+ * keeps a row once).  *stop: another connection moved the mark between
+ * two pieces (its refresh covered these rows). */
+static int merge_from_capture(se_store *st, se_history_builder *b, int pieces, int64_t covered, int *stop,
+                              se_error *err)
 {
+	size_t piece = (size_t)FOLD_PIECE >> st->mem_shift;
 	int64_t chunk = -1;
 	int rc;
 
+	if (piece > st->cap_limit)
+		piece = st->cap_limit;
+	st->written_bytes = 0;
 	while ((chunk = se_history_delta_next_chunk(st->cap, chunk)) >= 0) {
 		se_history_builder_reset(b);
 		if ((rc = load_chunk(st, b, chunk, err)) != SE_OK ||
 		    (rc = se_history_delta_take(st->cap, chunk, b, err)) != SE_OK ||
 		    (rc = store_chunk(st, b, chunk, err)) != SE_OK)
 			return rc;
+		if (pieces && st->written_bytes >= piece) {
+			st->written_bytes = 0;
+			if ((rc = se_store_commit(st, err)) != SE_OK || (rc = se_store_begin(st, err)) != SE_OK)
+				return rc;
+			if (meta_get_int(st, "cache_rowid", 0) != covered) {
+				*stop = 1;
+				return SE_OK;
+			}
+		}
 	}
 	return SE_OK;
 }
@@ -345,7 +371,7 @@ static int refresh(se_store *st, int rebuild, se_error *err)
 	se_history_builder *b = NULL;
 	delta_row *rows = NULL;
 	int64_t covered, top, last, below, from_memory = 0;
-	int rc, stop = 0;
+	int rc, stop = 0, wiped = 0;
 
 	if (!st->folding) { /* the import's folds count with its refresh */
 		st->refreshed_from_memory = st->folded_rows;
@@ -387,6 +413,7 @@ static int refresh(se_store *st, int rebuild, se_error *err)
 		if ((rc = exec_sql(st, "DELETE FROM deal_chunk", err)) != SE_OK)
 			goto out;
 		covered = 0;
+		wiped = 1; /* no commit before the mark says so too */
 	}
 	st->refresh_covered = covered;
 	/* Kept rows at or below the mark are in the cache already (another
@@ -407,7 +434,7 @@ static int refresh(se_store *st, int rebuild, se_error *err)
 		 * kept rows are freed before a window is taken. */
 		from_memory = se_history_delta_rows(st->cap);
 		last = st->cap_last;
-		if ((rc = merge_from_capture(st, b, err)) == SE_OK &&
+		if ((rc = merge_from_capture(st, b, !wiped, covered, &stop, err)) == SE_OK && !stop &&
 		    (rc = merge_from_sql(st, b, &rows, covered, st->cap_base, &below, 0, &stop, err)) == SE_OK)
 			rc = merge_from_sql(st, b, &rows, st->cap_last, INT64_MAX, &last, 1, &stop, err);
 	}
@@ -471,8 +498,12 @@ int se_store_fold(se_store *st, se_error *err)
 {
 	int rc;
 
-	if (st->in_tx || st->cap_state != CAP_ACTIVE || !st->cap_full)
+	if (st->in_tx || !capture_wants_fold(st))
 		return SE_OK;
+	/* The batches before may have left frames the checkpointer has not
+	 * copied yet: the fold's chunks would go after them, and the WAL
+	 * file grow by their size. */
+	checkpoint_wait(st);
 	st->folding = 1;
 	rc = se_store_refresh(st, err);
 	st->folding = 0;
