@@ -189,6 +189,10 @@ int im_commit_batch(importer *im, se_error *err)
 	se_store_tx_counts(im->st, &inserted, &ignored);
 	im->stats->imported += inserted;
 	im->stats->duplicates += ignored;
+	if (se_store_holding(im->st)) { /* counted, but stored only with the release */
+		im->held_imported += inserted;
+		im->held_duplicates += ignored;
+	}
 	im->in_batch = 0;
 	im->rows_in_batch = 0;
 	return se_store_fold(im->st, err);

@@ -58,6 +58,9 @@ void se_store_rollback(se_store *st);
  * grows with all of it, so only for what fits one refresh window.  A
  * rollback ends the hold too. */
 void se_store_hold(se_store *st);
+/* 1 while a held commit waits for se_store_release() (its rows are not
+ * stored yet: a failure before the release rolls them back). */
+int se_store_holding(const se_store *st);
 
 int se_store_intern(se_store *st, se_dict dict, const char *name, size_t len,
                     uint32_t *id, se_error *err);

@@ -558,6 +558,11 @@ void se_store_hold(se_store *st)
 	st->hold = 1;
 }
 
+int se_store_holding(const se_store *st)
+{
+	return st->held && st->in_tx;
+}
+
 int se_store_release(se_store *st, se_error *err)
 {
 	int held = st->held;
