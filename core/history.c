@@ -351,6 +351,28 @@ static size_t pack_detail(const held_row *rows, size_t n, unsigned char *out)
 	return (size_t)(p - out);
 }
 
+/* A row given twice (the same event row: its rowid; 0 is no rowid) is
+ * kept once.  A refresh killed between two commits of its merge leaves
+ * chunks holding rows above the cache's mark; the next refresh merges
+ * those rows again, and this makes that a no-op.  Sorted, the copies are
+ * neighbours. */
+static void drop_repeats(se_history_builder *b)
+{
+	size_t out = 1;
+
+	for (size_t i = 1; i < b->n_rows; i++) {
+		const se_history_row *r = &b->rows[i].row, *kept = &b->rows[out - 1].row;
+
+		if (r->rowid != 0 && r->rowid == kept->rowid && r->deal == kept->deal && r->ts == kept->ts)
+			continue;
+		if (out != i)
+			b->rows[out] = b->rows[i];
+		out++;
+	}
+	if (b->n_rows > 0)
+		b->n_rows = out;
+}
+
 int se_history_builder_pack(se_history_builder *b, const void **blob, size_t *size, se_error *err)
 {
 	size_t n_deals, bytes, detail_bytes;
@@ -362,6 +384,7 @@ int se_history_builder_pack(se_history_builder *b, const void **blob, size_t *si
 
 	if (sort_rows(b) != SE_OK)
 		return se_error_set(err, SE_ENOMEM, "out of memory packing deal histories");
+	drop_repeats(b);
 	if ((rc = order_ties(b, err)) != SE_OK)
 		return rc;
 	n_deals = count_deals(b->rows, b->n_rows);
@@ -511,9 +534,11 @@ int se_history_view(const void *blob, size_t size, se_chunk_view *view, se_error
 
 /* Each chunk's rows go into a list of blocks that double from DELTA_BLOCK_MIN
  * up to DELTA_BLOCK_MAX bytes: a small import touching many chunks takes
- * little, a large one wastes at most one large block a chunk. */
+ * little, a large one wastes at most one block a chunk (at 10M deals a few
+ * hundred chunks are open at once: 16 KiB blocks waste a few MiB of the
+ * budget, 64 KiB ones a third of it). */
 #define DELTA_BLOCK_MIN 256
-#define DELTA_BLOCK_MAX (64u << 10)
+#define DELTA_BLOCK_MAX (16u << 10)
 /* The longest encoded row: seven varints of at most 10 bytes and a double. */
 #define DELTA_ROW_MAX (7 * 10 + 8)
 

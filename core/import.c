@@ -750,6 +750,23 @@ static se_input_format guess_format(const char *path)
 	return SE_INPUT_CSV;
 }
 
+/* The refresh after a held commit failed and took that commit's rows with
+ * it: they were counted as imported (or duplicates), and are not stored.
+ * They leave the counts, as an abandoned batch's do, so the summary still
+ * adds up and says what is stored; the message says what became of them,
+ * and a run on the same file stores them (its refresh folds in the rest). */
+static void uncount_held(importer *im, se_error *err)
+{
+	int64_t lost = im->held_imported + im->held_duplicates;
+
+	im->stats->imported -= im->held_imported;
+	im->stats->duplicates -= im->held_duplicates;
+	im->stats->read -= lost;
+	im->held_imported = im->held_duplicates = 0;
+	se_error_prefix(err, "the last %lld row%s rolled back, not imported (import the file again)",
+	                (long long)lost, lost == 1 ? " was" : "s were");
+}
+
 /* Ends an import: the last commit (or, after a failure, the open batch
  * abandoned), counts that add up, and the history cache brought up to date.
  * hold_last: the last commit and the refresh stay open for the caller
@@ -772,7 +789,10 @@ static int finish_import(importer *im, int rc, se_error *err)
 		stats->read = stats->imported + stats->duplicates + stats->rejected;
 		return rc;
 	}
-	return se_store_refresh(im->st, err);
+	rc = se_store_refresh(im->st, err);
+	if (rc != SE_OK && im->held_imported + im->held_duplicates > 0 && !se_store_holding(im->st))
+		uncount_held(im, err);
+	return rc;
 }
 
 static void importer_init(importer *im, se_store *st, const se_import_opts *opts,

@@ -36,6 +36,8 @@ struct importer {
 	int batch_rows;
 	int rows_in_batch;         /* handed to the store, outcome known at commit */
 	int64_t lost;              /* rows the store failed under: leave the count */
+	int64_t held_imported;     /* counted rows of a commit the store holds open */
+	int64_t held_duplicates;
 	se_deal_numbers *deals;    /* lent to the reader thread, or NULL */
 	double last_progress;
 	long long size;

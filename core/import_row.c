@@ -176,7 +176,9 @@ void im_progress(importer *im, long long offset, int final)
 
 /* ---- batches ------------------------------------------------------------ */
 
-/* A row's fate (new or duplicate) is known once its batch is written. */
+/* A row's fate (new or duplicate) is known once its batch is written.
+ * Then the rows kept for the history cache may be folded into it (the
+ * batch stays committed and counted whatever the fold does). */
 int im_commit_batch(importer *im, se_error *err)
 {
 	int64_t inserted, ignored;
@@ -187,9 +189,13 @@ int im_commit_batch(importer *im, se_error *err)
 	se_store_tx_counts(im->st, &inserted, &ignored);
 	im->stats->imported += inserted;
 	im->stats->duplicates += ignored;
+	if (se_store_holding(im->st)) { /* counted, but stored only with the release */
+		im->held_imported += inserted;
+		im->held_duplicates += ignored;
+	}
 	im->in_batch = 0;
 	im->rows_in_batch = 0;
-	return SE_OK;
+	return se_store_fold(im->st, err);
 }
 
 /* The open batch is lost: its rows were neither stored nor rejected, so

@@ -58,6 +58,9 @@ void se_store_rollback(se_store *st);
  * grows with all of it, so only for what fits one refresh window.  A
  * rollback ends the hold too. */
 void se_store_hold(se_store *st);
+/* 1 while a held commit waits for se_store_release() (its rows are not
+ * stored yet: a failure before the release rolls them back). */
+int se_store_holding(const se_store *st);
 
 int se_store_intern(se_store *st, se_dict dict, const char *name, size_t len,
                     uint32_t *id, se_error *err);
@@ -152,8 +155,23 @@ int se_store_state_keys(se_store *st, const char *ns, const char *prefix, size_t
                         se_state_key_fn fn, void *ud, se_error *err);
 
 /* How many new rows the last cache refresh took from memory (rows this
- * store inserted itself) instead of reading them back from SQL. */
+ * store inserted itself) instead of reading them back from SQL; with an
+ * import's folds (se_store_fold) since the refresh before. */
 int64_t se_store_rows_from_memory(const se_store *st);
+
+/* After an import batch's commit: when the rows kept from the import have
+ * filled their memory budget, merges them into the history cache now, in
+ * transactions of its own (as the refresh would), and starts keeping rows
+ * again, so that an import of any size takes its rows from memory and not
+ * back from SQL.  Does nothing otherwise, nor inside a held transaction
+ * (the refresh after the last batch does it).  A failure leaves the cache
+ * behind the events, as a killed import does: the next refresh folds them
+ * in. */
+int se_store_fold(se_store *st, se_error *err);
+
+/* For tests: the memory the kept rows may take, whatever the deal keys
+ * take (0: the default budget, shared with them). */
+void se_store_limit_capture(se_store *st, size_t bytes);
 
 /* Calls fn for each packed history chunk, in deal order.  The cache is
  * refreshed first if events were added since it was built. */

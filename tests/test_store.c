@@ -1326,8 +1326,10 @@ static void write_big_csv(const char *path, long rows, long deals)
 	assert_int_equal(fclose(fp), 0);
 }
 
-/* The child: one import, then _exit (no cmocka, no atexit handlers). */
-static void import_child(const char *db, const char *csv)
+/* The child: one import, then _exit (no cmocka, no atexit handlers).
+ * capture: se_store_limit_capture()'s bytes, so that the import folds its
+ * kept rows into the cache every few dozen batches (0: the default). */
+static void import_child(const char *db, const char *csv, size_t capture)
 {
 	se_store *st = NULL;
 	se_error err = { 0 };
@@ -1337,6 +1339,7 @@ static void import_child(const char *db, const char *csv)
 
 	if (se_store_open(&st, db, 0, &err) != SE_OK)
 		_exit(2);
+	se_store_limit_capture(st, capture);
 	rc = se_import_file(st, csv, &opts, &stats, &err);
 	se_store_close(st);
 	_exit(rc == SE_OK ? 0 : 3);
@@ -1439,8 +1442,8 @@ static void test_kill_during_import(void **state)
 		fflush(NULL);
 		pid = fork();
 		assert_true(pid >= 0);
-		if (pid == 0)
-			import_child(f->db, csv);
+		if (pid == 0) /* every other child folds as it goes: kills land in folds too */
+			import_child(f->db, csv, k % 2 ? (size_t)384 << 10 : 0);
 		if (kills[k].delay_ms >= 0) {
 			sleep_ms(kills[k].delay_ms + jitter);
 		} else {
@@ -1503,7 +1506,7 @@ static void test_kill_during_cache_refresh(void **state)
 		pid = fork();
 		assert_true(pid >= 0);
 		if (pid == 0)
-			import_child(f->db, csv);
+			import_child(f->db, csv, 0);
 		got = wait_for_events(f, pid, rows - 1, 600000);
 		if (got > 0) {
 			sleep_ms(k == 0 ? 0 : (int)(rand_r(&seed) % 20));
@@ -1842,6 +1845,52 @@ static void test_cache_from_memory_matches_rebuild(void **state)
 	expect_same_as_rebuild(f);
 }
 
+/* An import whose kept rows outgrow their memory: they are folded into
+ * the cache after a batch's commit, again and again, and every new row
+ * still comes from memory (had they not been folded, the capture would
+ * have frozen at its limit and the rest come from SQL).  The cache is the
+ * rebuild's, byte for byte, also when a killed run left rows below the
+ * import's, which the first fold reads from SQL. */
+static void test_cache_folded_during_import(void **state)
+{
+	fixture *f = *state;
+	const ev killed[] = {
+		{ "z1", "d5", 1700000000, "lost", "Bob", NULL, 3 },
+		{ "z2", "d9400", 1700000060, "new", NULL, "Web", NAN },
+	};
+
+	se_store_limit_capture(f->st, 128 << 10);
+	import_tricky(f, "first.csv", 0, 40000, 9000, 500);
+	assert_true(f->stats.imported > 30000);
+	expect_same_as_rebuild(f);
+
+	insert_batch(f, killed, 2);
+	reopen(f);
+	se_store_limit_capture(f->st, 128 << 10);
+	import_tricky(f, "second.csv", 30000, 30000, 9500, 400);
+	assert_int_equal(check_cache(f), (size_t)query_int(f, "SELECT count(*) FROM event"));
+	expect_same_as_rebuild(f);
+}
+
+/* What a kill between two committed pieces of a merge leaves: chunks that
+ * hold rows above the mark.  The next refresh merges those rows again;
+ * each must be kept once, the cache ending as the rebuild's. */
+static void test_cache_ahead_of_its_mark(void **state)
+{
+	fixture *f = *state;
+	int64_t top;
+
+	import_tricky(f, "first.csv", 0, 20000, 9000, 700);
+	top = query_int(f, "SELECT max(rowid) FROM event");
+	exec_plain(f, "UPDATE meta SET value = value / 3 WHERE key = 'cache_rowid'");
+	assert_true(query_int(f, "SELECT value FROM meta WHERE key = 'cache_rowid'") < top / 2);
+	reopen(f);
+	assert_int_equal(se_store_refresh(f->st, &f->err), SE_OK);
+	assert_int_equal(query_int(f, "SELECT value FROM meta WHERE key = 'cache_rowid'"), top);
+	assert_int_equal(check_cache(f), (size_t)query_int(f, "SELECT count(*) FROM event"));
+	expect_same_as_rebuild(f);
+}
+
 /* Stores written before SED2 hold fixed-record detail blobs (SED1): a
  * merge still reads them, and writes the chunk back as a rebuild would. */
 static void test_old_detail_blobs_are_read(void **state)
@@ -1924,6 +1973,8 @@ int main(void)
 		T(test_second_import_repacks_touched_chunk),
 		T(test_readonly_store),
 		T(test_cache_from_memory_matches_rebuild),
+		T(test_cache_folded_during_import),
+		T(test_cache_ahead_of_its_mark),
 		T(test_concurrent_imports_and_reports),
 		T(test_corrupt_cache_is_rebuilt),
 		T(test_readonly_store_writes_nothing),

@@ -413,6 +413,53 @@ static void test_full_disk_while_refreshing_the_cache(void **state)
 	expect_rerun_completes(f, 10);
 }
 
+/* The same with the last commit held for the refresh (as the command line
+ * does before a report): the failing refresh rolls the held batch (e10)
+ * back with it, so e10 is not counted as imported; the summary adds up to
+ * what is stored, the message says what became of the row, and a rerun
+ * stores it. */
+static void test_full_disk_while_refreshing_a_held_import(void **state)
+{
+	fixture *f = *state;
+	int rc;
+
+	write_rows(f, 1, 10);
+	f->opts.hold_last = 1;
+	arm("INTO deal_chunk", NULL, 1);
+	rc = run_import(f);
+	expect_full_disk_error(f, rc, "history cache");
+	assert_non_null(strstr(f->err.msg, "the last 1 row was rolled back, not imported"));
+	expect_stats(f, 9, 9, 0);
+	assert_int_equal(se_store_holding(f->st), 0);
+	expect_database_holds(f, "e01\ne02\ne03\ne04\ne05\ne06\ne07\ne08\ne09\n");
+
+	assert_int_equal(run_import(f), SE_OK);
+	expect_stats(f, 10, 1, 9);
+	assert_int_equal(se_store_holding(f->st), 1);
+	assert_int_equal(se_store_release(f->st, &f->err), SE_OK);
+	expect_database_holds(f, "e01\ne02\ne03\ne04\ne05\ne06\ne07\ne08\ne09\ne10\n");
+}
+
+/* Kept rows allowed a few hundred bytes are folded into the cache after
+ * each batch; the first fold cannot write: the import stops there with
+ * the error, its committed batch (e01-e03) counted and stored, the cache
+ * behind it (the next read folds it in), and a rerun stores the rest. */
+static void test_full_disk_while_folding(void **state)
+{
+	fixture *f = *state;
+	int rc;
+
+	write_rows(f, 1, 10);
+	se_store_limit_capture(f->st, 300);
+	arm("INTO deal_chunk", NULL, 1);
+	rc = run_import(f);
+	expect_full_disk_error(f, rc, "history cache");
+	expect_stats(f, 3, 3, 0);
+	expect_query(f, "SELECT count(*) FROM meta WHERE key = 'cache_rowid'", "0\n");
+	expect_database_holds(f, "e01\ne02\ne03\n");
+	expect_rerun_completes(f, 3);
+}
+
 /* An import adapter whose state write fails at record 8: batches of 3
  * events commit between records (after records 3 and 6), events and state
  * together, so the store holds e01-e06 and the state of records 1-6, never
@@ -547,6 +594,8 @@ int main(void)
 		T(test_full_disk_with_duplicates),
 		T(test_full_disk_keeps_rejects),
 		T(test_full_disk_while_refreshing_the_cache),
+		T(test_full_disk_while_refreshing_a_held_import),
+		T(test_full_disk_while_folding),
 		T(test_full_disk_on_adapter_state),
 		T(test_report_refreshes_during_an_import),
 	};

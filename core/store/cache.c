@@ -58,6 +58,19 @@ static int meta_set_int(se_store *st, const char *key, int64_t value, se_error *
  * mostly the chunks of the deals open in its time). */
 #define DELTA_WINDOW 1000000
 
+/* The rows kept from an import are merged in one transaction up to this
+ * many bytes of chunks written, then in pieces this size (see
+ * merge_from_capture): the WAL holds one piece, whatever the import. */
+#define FOLD_PIECE ((size_t)32 << 20)
+
+/* The window's rows: a fold (se_store_fold) runs beside the import's deal
+ * keys, so its windows (rows a killed import left, rarely any) are a
+ * quarter of the size. */
+static size_t window_rows(const se_store *st)
+{
+	return (size_t)DELTA_WINDOW >> (st->mem_shift + (st->folding ? 2 : 0));
+}
+
 static int read_delta(se_store *st, int64_t after, int64_t upto, delta_row *rows, size_t *n,
                       se_error *err)
 {
@@ -66,7 +79,7 @@ static int read_delta(se_store *st, int64_t after, int64_t upto, delta_row *rows
 	int rc;
 
 	sqlite3_bind_int64(s, 1, after);
-	sqlite3_bind_int64(s, 2, DELTA_WINDOW >> st->mem_shift);
+	sqlite3_bind_int64(s, 2, (int64_t)window_rows(st));
 	sqlite3_bind_int64(s, 3, upto);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		delta_row_read(s, &rows[k++]);
@@ -208,6 +221,7 @@ static int store_chunk(se_store *st, se_history_builder *b, int64_t chunk, se_er
 	sqlite3_bind_int64(put, 1, chunk);
 	sqlite3_bind_blob64(put, 2, blob, size, SQLITE_STATIC);
 	sqlite3_bind_blob64(put, 3, detail, detail_size, SQLITE_STATIC);
+	st->written_bytes += size + detail_size;
 	rc = step_done(st, put, err, "writing the history cache");
 	sqlite3_clear_bindings(put);
 	return rc;
@@ -297,7 +311,7 @@ static int merge_from_sql(se_store *st, se_history_builder *b, delta_row **rows,
 	int rc;
 
 	while (!*stop) {
-		if (*rows == NULL && (*rows = malloc((DELTA_WINDOW >> st->mem_shift) * sizeof **rows)) == NULL)
+		if (*rows == NULL && (*rows = malloc(window_rows(st) * sizeof **rows)) == NULL)
 			return se_error_set(err, SE_ENOMEM, "out of memory");
 		if ((rc = read_delta(st, after, upto, *rows, &n, err)) != SE_OK)
 			return rc;
@@ -306,38 +320,63 @@ static int merge_from_sql(se_store *st, se_history_builder *b, delta_row **rows,
 		after = *last = (*rows)[n - 1].id; /* read in rowid order: the last is the highest */
 		if ((rc = merge_window(st, b, *rows, n, err)) != SE_OK)
 			return rc;
-		if (contiguous && n == (size_t)(DELTA_WINDOW >> st->mem_shift) &&
+		if (contiguous && n == window_rows(st) &&
 		    (rc = commit_window(st, *last, stop, err)) != SE_OK)
 			return rc;
 	}
 	return SE_OK;
 }
 
-/* Merges the rows kept in memory, chunk by chunk, freeing them as it goes. */
-static int merge_from_capture(se_store *st, se_history_builder *b, se_error *err)
+/* Merges the rows kept in memory, chunk by chunk, freeing them as it goes.
+ * pieces: the chunks may be committed a piece at a time, the mark left
+ * where it was (covered) until the end, so that the WAL holds a piece and
+ * not all of them: a kill in between leaves chunks ahead of the mark,
+ * whose rows the next refresh merges again, to no effect (the builder
+ * keeps a row once).  *stop: another connection moved the mark between
+ * two pieces (its refresh covered these rows). */
+static int merge_from_capture(se_store *st, se_history_builder *b, int pieces, int64_t covered, int *stop,
+                              se_error *err)
 {
+	size_t piece = (size_t)FOLD_PIECE >> st->mem_shift;
 	int64_t chunk = -1;
 	int rc;
 
+	if (piece > st->cap_limit)
+		piece = st->cap_limit;
+	st->written_bytes = 0;
 	while ((chunk = se_history_delta_next_chunk(st->cap, chunk)) >= 0) {
 		se_history_builder_reset(b);
 		if ((rc = load_chunk(st, b, chunk, err)) != SE_OK ||
 		    (rc = se_history_delta_take(st->cap, chunk, b, err)) != SE_OK ||
 		    (rc = store_chunk(st, b, chunk, err)) != SE_OK)
 			return rc;
+		if (pieces && st->written_bytes >= piece) {
+			st->written_bytes = 0;
+			if ((rc = se_store_commit(st, err)) != SE_OK || (rc = se_store_begin(st, err)) != SE_OK)
+				return rc;
+			if (meta_get_int(st, "cache_rowid", 0) != covered) {
+				*stop = 1;
+				return SE_OK;
+			}
+		}
 	}
 	return SE_OK;
 }
 
-/* Brings the cache up to date; rebuild: all of it again, from the events. */
+/* Brings the cache up to date; rebuild: all of it again, from the events.
+ * st->folding: in the middle of an import (se_store_fold), whose deal keys
+ * stay. */
 static int refresh(se_store *st, int rebuild, se_error *err)
 {
 	se_history_builder *b = NULL;
 	delta_row *rows = NULL;
-	int64_t covered, top, last, below;
-	int rc, stop = 0;
+	int64_t covered, top, last, below, from_memory = 0;
+	int rc, stop = 0, wiped = 0;
 
-	st->refreshed_from_memory = 0;
+	if (!st->folding) { /* the import's folds count with its refresh */
+		st->refreshed_from_memory = st->folded_rows;
+		st->folded_rows = 0;
+	}
 	st->chunk_corrupt = 0;
 	/* A first look, without a transaction: nothing to do is the usual case
 	 * of a report, and it takes no lock. */
@@ -349,12 +388,14 @@ static int refresh(se_store *st, int rebuild, se_error *err)
 	}
 	/* The deal keys of an import are not needed any more: give their
 	 * memory back before the windows take theirs. */
-	se_strmap_free(st->deal_cache);
-	if (st->mem_shift > 0)
-		malloc_trim(0); /* the keys were many small blocks: hand their pages back first */
-	if ((st->deal_cache = se_strmap_new()) == NULL)
-		return se_error_set(err, SE_ENOMEM, "out of memory");
-	st->deal_state = DEALS_UNKNOWN;
+	if (!st->folding) {
+		se_strmap_free(st->deal_cache);
+		if (st->mem_shift > 0)
+			malloc_trim(0); /* the keys were many small blocks: hand their pages back first */
+		if ((st->deal_cache = se_strmap_new()) == NULL)
+			return se_error_set(err, SE_ENOMEM, "out of memory");
+		st->deal_state = DEALS_UNKNOWN;
+	}
 	if ((rc = se_store_begin(st, err)) != SE_OK)
 		return rc;
 	/* Again inside the write transaction: another connection (a report,
@@ -372,6 +413,7 @@ static int refresh(se_store *st, int rebuild, se_error *err)
 		if ((rc = exec_sql(st, "DELETE FROM deal_chunk", err)) != SE_OK)
 			goto out;
 		covered = 0;
+		wiped = 1; /* no commit before the mark says so too */
 	}
 	st->refresh_covered = covered;
 	/* Kept rows at or below the mark are in the cache already (another
@@ -390,9 +432,9 @@ static int refresh(se_store *st, int rebuild, se_error *err)
 		 * (the capture froze) from SQL.  The order of merging does not
 		 * matter: each chunk is sorted whole.  Memory first, so the
 		 * kept rows are freed before a window is taken. */
-		st->refreshed_from_memory = se_history_delta_rows(st->cap);
+		from_memory = se_history_delta_rows(st->cap);
 		last = st->cap_last;
-		if ((rc = merge_from_capture(st, b, err)) == SE_OK &&
+		if ((rc = merge_from_capture(st, b, !wiped, covered, &stop, err)) == SE_OK && !stop &&
 		    (rc = merge_from_sql(st, b, &rows, covered, st->cap_base, &below, 0, &stop, err)) == SE_OK)
 			rc = merge_from_sql(st, b, &rows, st->cap_last, INT64_MAX, &last, 1, &stop, err);
 	}
@@ -405,7 +447,12 @@ static int refresh(se_store *st, int rebuild, se_error *err)
 	if ((rc = keep_last_ts(st, err)) != SE_OK ||
 	    (rc = meta_set_int(st, "cache_rowid", last, err)) != SE_OK)
 		goto out;
-	rc = se_store_commit(st, err);
+	if ((rc = se_store_commit(st, err)) == SE_OK) {
+		if (st->folding)
+			st->folded_rows += from_memory;
+		else
+			st->refreshed_from_memory += from_memory;
+	}
 out:
 	if (rc != SE_OK && st->in_tx)
 		se_store_rollback(st);
@@ -441,6 +488,25 @@ int se_store_refresh(se_store *st, se_error *err)
 		se_error_clear(err);
 		rc = rebuild_cache(st, why, err);
 	}
+	return rc;
+}
+
+/* The fold is the refresh, run early: the same transactions, the same
+ * answer to another connection's refresh, the same rebuild of a corrupt
+ * chunk; only the deal keys stay, and its windows are smaller. */
+int se_store_fold(se_store *st, se_error *err)
+{
+	int rc;
+
+	if (st->in_tx || !capture_wants_fold(st))
+		return SE_OK;
+	/* The batches before may have left frames the checkpointer has not
+	 * copied yet: the fold's chunks would go after them, and the WAL
+	 * file grow by their size. */
+	checkpoint_wait(st);
+	st->folding = 1;
+	rc = se_store_refresh(st, err);
+	st->folding = 0;
 	return rc;
 }
 

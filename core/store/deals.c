@@ -462,11 +462,18 @@ failed:
 	return SE_ENOMEM;
 }
 
+/* Past the first turn a key the newest generation lacks goes on to the
+ * old one and the filter (every new deal, and every deal back after a
+ * pause): their lines are fetched too, or each is a miss of its own. */
 uint64_t se_deal_numbers_prefetch(const se_deal_numbers *dn, const char *key, size_t len)
 {
 	uint64_t hash = se_strmap_hash(key, len);
 
 	se_strmap_prefetch_hashed(dn->map, hash);
+	if (dn->old != NULL)
+		se_strmap_prefetch_hashed(dn->old, hash);
+	if (dn->filter != NULL)
+		__builtin_prefetch(&dn->filter[((size_t)(hash >> 32) & dn->filter_mask) * 8]);
 	return hash;
 }
 

@@ -9,12 +9,18 @@
 #include <math.h>
 #include <string.h>
 
-/* Kept rows and the import's deal keys together stay under this: past it
- * the rest of the import is read back from SQL instead, as it was before
- * rows were kept (the keys are freed before that read).  1M deals and
- * 3.2M rows take 64 + 44 MiB; with SQLite's cache and the rest an import
- * past that stays near 180 MiB. */
-#define CAPTURE_BUDGET ((size_t)120 << 20)
+/* Kept rows and the import's deal keys together stay under this.  When
+ * the kept rows come near it (within CAPTURE_RESERVE, room for the rest of
+ * a batch) they are folded into the cache after the batch's commit
+ * (se_store_fold) and keeping starts again; past it (a batch larger than
+ * the reserve) the rest of the import is read back from SQL instead, as it
+ * was before rows were kept.  1M deals and 3.2M rows take 64 + 44 MiB;
+ * with SQLite's cache and the rest an import stays near 180 MiB. */
+#define CAPTURE_BUDGET ((size_t)136 << 20)
+#define CAPTURE_RESERVE ((size_t)6 << 20)
+/* A capture allowed less than this is not folded (each fold rewrites the
+ * chunks it touches): it freezes at its limit, as before folding. */
+#define CAPTURE_FOLD_MIN ((size_t)8 << 20)
 
 /* ---- rows kept from the import ---------------------------------------------- */
 
@@ -32,9 +38,11 @@
  * (a few, from the end of the table).  When another connection may have
  * appended rows (checked at each transaction's first insert) or memory
  * runs short (CAPTURE_BUDGET), the capture freezes: rows after cap_last
- * are read from SQL as before.  A rollback drops it: its rows may be gone.  Memory only: a
- * killed import loses it, and the refresh from meta.cache_rowid reads
- * everything from SQL.
+ * are read from SQL as before.  A rollback drops it: its rows may be gone.
+ * Memory only: a killed import loses it, and the refresh from
+ * meta.cache_rowid reads everything from SQL.  A capture near its budget
+ * is folded into the cache between two batches (cache.c) and dropped; the
+ * next transaction starts a new one where the table ends.
  */
 
 /* One row of ST_DELTA_ROWS. */
@@ -66,6 +74,56 @@ void capture_drop(se_store *st)
 	se_history_delta_free(st->cap);
 	st->cap = NULL;
 	st->cap_state = CAP_NONE;
+	st->cap_full = 0;
+}
+
+void se_store_limit_capture(se_store *st, size_t bytes)
+{
+	st->cap_budget = bytes;
+}
+
+/* What the kept rows may take now: the budget less what the deal keys may
+ * take in this transaction (they grow as an import numbers deals). */
+static size_t capture_limit(const se_store *st)
+{
+	size_t deal_keys = deal_maps_bytes(st), budget = CAPTURE_BUDGET >> st->mem_shift;
+
+	if (st->cap_budget != 0)
+		return st->cap_budget;
+	return deal_keys < budget ? budget - deal_keys : 0;
+}
+
+/* Room left for the rest of a batch once the capture asks to be folded. */
+static size_t capture_reserve(const se_store *st, size_t limit)
+{
+	size_t most = CAPTURE_RESERVE >> st->mem_shift;
+
+	return limit / 4 < most ? limit / 4 : most;
+}
+
+/* Whether a capture this large is worth folding: each fold rewrites the
+ * chunks it touches, so a capture left less than CAPTURE_FOLD_MIN by the
+ * deal keys freezes at its limit instead, as before folding. */
+static int capture_may_fold(const se_store *st, size_t limit)
+{
+	return limit >= (CAPTURE_FOLD_MIN >> st->mem_shift) || st->cap_budget != 0;
+}
+
+/* Between two transactions: fold the kept rows now?  When they came near
+ * their limit, or when the deal keys have grown since the transaction
+ * began and left them less room than they take (the next transaction's
+ * first row would freeze them). */
+int capture_wants_fold(const se_store *st)
+{
+	size_t limit;
+
+	if (st->cap_state != CAP_ACTIVE)
+		return 0;
+	if (st->cap_full)
+		return 1;
+	limit = capture_limit(st);
+	return capture_may_fold(st, limit) && se_history_delta_rows(st->cap) > 0 &&
+	       se_history_delta_bytes(st->cap) + capture_reserve(st, limit) >= limit;
 }
 
 /* Before each insert statement.  The transaction's first insert makes sure
@@ -74,7 +132,6 @@ static int capture_check(se_store *st, se_error *err)
 {
 	sqlite3_stmt *s = st->stmt[ST_MAX_EVENT];
 	int64_t top;
-	size_t deal_keys;
 	int rc;
 
 	if (st->cap_checked || st->cap_state == CAP_FROZEN)
@@ -91,9 +148,7 @@ static int capture_check(se_store *st, se_error *err)
 	if (rc != SQLITE_ROW)
 		return db_error(st, err, "reading the last event");
 	st->cap_checked = 1;
-	deal_keys = deal_maps_bytes(st);
-	st->cap_limit = deal_keys < (CAPTURE_BUDGET >> st->mem_shift)
-	                       ? (CAPTURE_BUDGET >> st->mem_shift) - deal_keys : 0;
+	st->cap_limit = capture_limit(st);
 	if (st->cap_state == CAP_ACTIVE) {
 		if (top != st->cap_last)
 			st->cap_state = CAP_FROZEN; /* someone else appended rows */
@@ -106,9 +161,11 @@ static int capture_check(se_store *st, se_error *err)
 	return SE_OK;
 }
 
-/* Keeps one inserted row; it must be the next one after cap_last. */
+/* Keeps one inserted row; it must be the next one after cap_last.  Near
+ * the limit the capture asks to be folded; at it, it freezes. */
 static void capture_row(se_store *st, const se_history_row *r)
 {
+	size_t reserve = capture_reserve(st, st->cap_limit);
 	se_error ignored;
 
 	if (r->rowid != st->cap_last + 1 || se_history_delta_bytes(st->cap) >= st->cap_limit ||
@@ -117,6 +174,8 @@ static void capture_row(se_store *st, const se_history_row *r)
 		return;
 	}
 	st->cap_last = r->rowid;
+	if (se_history_delta_bytes(st->cap) + reserve >= st->cap_limit && capture_may_fold(st, st->cap_limit))
+		st->cap_full = 1;
 }
 
 static void capture_event(se_store *st, const se_event_in *ev, int64_t rowid)

@@ -347,6 +347,13 @@ static void checkpoint_soon(se_store *st, int wait)
 	pthread_mutex_unlock(&ck->mu);
 }
 
+/* Copies the whole WAL into the database now (the checkpointer's copy,
+ * waited for), so that the next write transaction starts the WAL over. */
+void checkpoint_wait(se_store *st)
+{
+	checkpoint_soon(st, 1);
+}
+
 /* SQLite keeps memory statistics by default, which takes a global mutex
  * on every malloc and free: some 5% of an import's SQLite time, for
  * figures nobody reads.  Only possible before SQLite initializes (if
@@ -549,6 +556,11 @@ int se_store_commit(se_store *st, se_error *err)
 void se_store_hold(se_store *st)
 {
 	st->hold = 1;
+}
+
+int se_store_holding(const se_store *st)
+{
+	return st->held && st->in_tx;
 }
 
 int se_store_release(se_store *st, se_error *err)

@@ -138,7 +138,12 @@ struct se_store {
 	int cap_checked;             /* the transaction's first insert checked it */
 	int64_t cap_base, cap_last;
 	size_t cap_limit;            /* bytes the kept rows may take */
+	int cap_full;                /* ... nearly taken: fold them at the next commit */
+	size_t cap_budget;           /* se_store_limit_capture(); 0: events.c's default */
 	int64_t refreshed_from_memory;
+	int64_t folded_rows;         /* rows from memory the folds of this import merged */
+	int folding;                 /* the running refresh is a fold (se_store_fold) */
+	size_t written_bytes;        /* chunk bytes written since the merge's last commit */
 	int wal_frames;              /* frames in the WAL after our last commit */
 	checkpointer ckpt;
 	unsigned mem_shift;          /* se_store_lower_memory(): budgets >> this */
@@ -167,6 +172,8 @@ int exec_sql(se_store *st, const char *sql, se_error *err);
 int prepare(se_store *st, enum stmt_id id, const char *sql, se_error *err);
 /* Steps a statement that returns no rows and resets it. */
 int step_done(se_store *st, sqlite3_stmt *s, se_error *err, const char *what);
+/* Waits for the WAL to be copied into the database (open.c). */
+void checkpoint_wait(se_store *st);
 /* Hands a warning to the caller's callback, if any. */
 void store_warn(se_store *st, const char *fmt, ...) SE_PRINTF(2, 3);
 
@@ -176,6 +183,7 @@ int flush_queued_deals(se_store *st, se_error *err);
 /* events.c: the event queue and the rows kept from the import. */
 int flush_queued(se_store *st, se_error *err);
 void capture_drop(se_store *st);
+int capture_wants_fold(const se_store *st);
 void delta_row_read(sqlite3_stmt *s, delta_row *r);
 se_history_row history_row(const delta_row *d);
 
