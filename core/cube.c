@@ -593,6 +593,36 @@ int se_cube_merge(se_cube *c, se_preader *r)
 	return r->bad ? SE_EDB : SE_OK;
 }
 
+int se_cube_add(se_cube *c, const se_cube *from)
+{
+	/* No reserve_cells: the two halves of a pass share most cells, so c
+	 * grows by few. */
+	for (size_t i = 0; i < from->n_cells; i++) {
+		const cell_key *k = &from->keys[i];
+		const int64_t *v = from->counts + i * from->width;
+		int64_t *p = cell(c, k->funnel, k->bucket, k->manager, k->source);
+
+		if (p == NULL)
+			return SE_ENOMEM;
+		for (size_t j = 0; j < c->width; j++)
+			p[j] = se_add_sat(p[j], v[j]);
+	}
+	for (int f = 0; f < c->rules->n_funnels; f++) {
+		funnel_layout *l = &c->f[f];
+		const funnel_layout *o = &from->f[f];
+
+		if (!o->seen)
+			continue;
+		if (!l->seen || o->lo < l->lo)
+			l->lo = o->lo;
+		if (!l->seen || o->hi > l->hi)
+			l->hi = o->hi;
+		l->seen = 1;
+	}
+	c->sorted_ok = 0;
+	return SE_OK;
+}
+
 /* ---- queries ------------------------------------------------------------------ */
 
 static int matches(const cell_key *k, const se_cube_filter *q, int state)

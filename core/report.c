@@ -404,6 +404,13 @@ typedef struct insight_worker {
 	int closed;                  /* no more jobs */
 	int nomem;
 	se_report *rep;
+	/* Without diagnostics the worker counts whole chunks instead, the ones
+	 * this thread hands over when it has room, into a report of its own
+	 * that is merged after the pass: then its jobs hold only the chunk. */
+	se_report *part;
+	const se_count_ctx *ctx;
+	int64_t *scratch;
+	size_t scratch_cap;
 } insight_worker;
 
 static void free_job(insight_job *j)
@@ -417,6 +424,32 @@ static void free_job(insight_job *j)
 	free(j);
 }
 
+/* A chunk handed over whole: each deal counted into the worker's report,
+ * as consume_chunk counts the others into the pass's. */
+static int whole_chunk(insight_worker *w, const se_chunk_view *v)
+{
+	const se_chunk_event *ev = v->events;
+	int nomem = 0;
+
+	for (uint32_t i = 0; i < v->n_deals && !nomem; i++) {
+		const se_chunk_deal *d = &v->deals[i];
+		se_deal_eval e;
+
+		if (d->n_events > w->scratch_cap) {
+			int64_t *ns = realloc(w->scratch, d->n_events * sizeof *ns);
+
+			if (ns == NULL)
+				return SE_ENOMEM;
+			w->scratch = ns;
+			w->scratch_cap = d->n_events;
+		}
+		se_count_deal(w->ctx, d, ev, w->scratch, &e);
+		se_aggregate_deal(w->part, d, &e, &nomem);
+		ev += d->n_events;
+	}
+	return nomem ? SE_ENOMEM : SE_OK;
+}
+
 /* The worker's share of one chunk: each kept deal's evaluation rebuilt
  * from the trimmed copy and counted; 0, or SE_ENOMEM. */
 static int insight_chunk(insight_worker *w, const insight_job *j)
@@ -426,6 +459,8 @@ static int insight_chunk(insight_worker *w, const insight_job *j)
 
 	if (se_history_view(j->blob, j->size, &v, NULL) != SE_OK)
 		return SE_OK; /* the first thread read the same bytes and reports it */
+	if (w->part != NULL)
+		return whole_chunk(w, &v);
 	for (uint32_t i = 0; i < j->n_kept; i++) {
 		const kept_deal *k = &j->kept[i];
 		const se_chunk_deal *d = &v.deals[k->deal];
@@ -498,31 +533,61 @@ static void hand_over(insight_worker *w, insight_job *j)
  * front half is all, and copying chunks over would be the only thing it
  * did.  The worker fills the cube in the order of the deals, as this
  * thread would. */
-static int start_worker(insight_worker *w, se_report *rep)
+static int start_worker(insight_worker *w, se_report *rep, const pass *p, se_mode mode_override)
 {
 	int back = (rep->compute & (SE_REPORT_CHANNELS | SE_REPORT_VELOCITY | SE_REPORT_FORECAST | SE_REPORT_BACKTEST)) != 0;
+	int whole = !(rep->compute & SE_REPORT_INSIGHTS);
 
-	if (!back && rep->cube == NULL)
+	if (!whole && !back && rep->cube == NULL)
 		return 0;
 	memset(w, 0, sizeof *w);
 	w->rep = rep;
+	if (whole) {
+		/* Without diagnostics every number of the pass is a sum (or a
+		 * latest time, or a first deal) over deals, so the worker counts
+		 * whole chunks into a report of its own, merged after the pass:
+		 * the two threads split the deals, not the work on each deal. */
+		if (part_open(&w->part, rep, mode_override, NULL) != SE_OK)
+			return 0;
+		if (w->part->cube != NULL)
+			se_cube_index(w->part->cube, rep->n_manager, rep->n_source);
+		w->ctx = &p->ctx;
+	}
 	if (pthread_mutex_init(&w->mu, NULL) != 0)
-		return 0;
+		goto fail;
 	if (pthread_cond_init(&w->cv, NULL) != 0) {
 		pthread_mutex_destroy(&w->mu);
-		return 0;
+		goto fail;
 	}
 	if (pthread_create(&w->thread, NULL, insight_main, w) != 0) {
 		pthread_cond_destroy(&w->cv);
 		pthread_mutex_destroy(&w->mu);
-		return 0;
+		goto fail;
 	}
 	/* with a back half to do, the worker has the larger share already */
-	rep->cube_elsewhere = rep->cube != NULL && !back;
+	rep->cube_elsewhere = !whole && rep->cube != NULL && !back;
 	return 1;
+fail:
+	part_close(w->part);
+	w->part = NULL;
+	return 0;
 }
 
-/* Waits for the last chunk; returns whether memory ran out in the thread. */
+/* Whether a whole chunk handed over now would wait: the worker still has
+ * INSIGHT_QUEUE of them; this thread counts the chunk itself then. */
+static int worker_busy(insight_worker *w)
+{
+	int busy;
+
+	pthread_mutex_lock(&w->mu);
+	busy = w->queued >= INSIGHT_QUEUE;
+	pthread_mutex_unlock(&w->mu);
+	return busy;
+}
+
+/* Waits for the last chunk; returns whether memory ran out in the thread
+ * (or merging its report).  The worker's report of whole chunks is
+ * merged into the pass's. */
 static int stop_worker(insight_worker *w)
 {
 	pthread_mutex_lock(&w->mu);
@@ -545,6 +610,14 @@ static int stop_worker(insight_worker *w)
 	}
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
+	if (w->part != NULL) {
+		if (!w->nomem && se_aggregate_merge(w->rep, w->part) != SE_OK)
+			w->nomem = 1;
+		part_close(w->part);
+		w->part = NULL;
+	}
+	free(w->scratch);
+	w->scratch = NULL;
 	return w->nomem;
 }
 
@@ -582,6 +655,15 @@ static insight_job *new_job(insight_worker *w, const se_report *rep, const void 
 	j->next = NULL;
 	j->n_kept = 0;
 	j->n_pos = j->n_codes = 0;
+	if (w->part != NULL) { /* a whole chunk: the worker evaluates its deals */
+		if (grow(&j->blob, &j->cap_blob, size ? size : 1, 1) != 0) {
+			free_job(j);
+			return NULL;
+		}
+		memcpy(j->blob, blob, size);
+		j->size = size;
+		return j;
+	}
 	for (uint32_t i = 0; i < v->n_deals; i++)
 		events += v->deals[i].n_events;
 	for (int f = 0; f < rep->rules->n_funnels; f++)
@@ -645,8 +727,17 @@ static int consume_chunk(void *ud, const void *blob, size_t size, se_error *err)
 
 	if ((rc = se_history_view(blob, size, &v, err)) != SE_OK)
 		return rc;
-	if (p->worker != NULL && (job = new_job(p->worker, p->rep, blob, size, &v)) == NULL)
+	if (p->worker != NULL && p->worker->part != NULL) {
+		/* whole chunks: to the worker while it has room, else here */
+		if (!worker_busy(p->worker)) {
+			if ((job = new_job(p->worker, p->rep, blob, size, &v)) == NULL)
+				return se_error_set(err, SE_ENOMEM, "out of memory");
+			hand_over(p->worker, job);
+			return SE_OK;
+		}
+	} else if (p->worker != NULL && (job = new_job(p->worker, p->rep, blob, size, &v)) == NULL) {
 		return se_error_set(err, SE_ENOMEM, "out of memory");
+	}
 	ev = v.events;
 	for (uint32_t i = 0; i < v.n_deals; i++) {
 		const se_chunk_deal *d = &v.deals[i];
@@ -1010,7 +1101,7 @@ static int build_once(se_report **out, se_store *st, const se_rules *rules,
 		rc = partial_pass(&p, st, o->mode, zone, &plain, err);
 	}
 	if (!use_state || o->recount || (rep->compute & SE_REPORT_INSIGHTS) || (rc == SE_OK && plain)) {
-		if (start_worker(&worker, rep))
+		if (start_worker(&worker, rep, &p, o->mode))
 			p.worker = &worker;
 		rc = se_store_each_chunk(st, consume_chunk, &p, err);
 		if (p.worker != NULL && stop_worker(p.worker) && rc == SE_OK)

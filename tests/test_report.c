@@ -17,6 +17,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "cube.h"
 #include "helpers.h"
 #include "report.h"
 #include "salesengine.h"
@@ -1176,6 +1177,112 @@ static void test_unknown_statuses(void **state)
 	expect_json(f, "$.unknown[2].example_deal", "text", "U4");
 }
 
+/* Sums of every cell of an int64 grid's field. */
+static int64_t grid_total(const se_grid *g, size_t field)
+{
+	int64_t sum = 0;
+
+	for (int64_t k = g->lo; k < g->lo + g->nb; k++)
+		for (size_t c = 0; c < g->width; c++)
+			sum += ((const int64_t *)se_grid_at(g, k, c))[field];
+	return sum;
+}
+
+/*
+ * The pass's second thread counts whole chunks into a report of its own
+ * and se_aggregate_merge adds it in.  Two reports of the same deals merged
+ * must hold every count twice (the cube's too), a pair cell's latest
+ * cohort the later of the two, and an unknown status's example the lower
+ * deal number, the deal the single pass would have met first.
+ */
+static void test_merge_adds_two_halves(void **state)
+{
+	fixture *f = *state;
+	se_report_opts o = default_opts();
+	se_report *other = NULL;
+	se_cube_filter q = { 0, SE_CUBE_ANY, SE_CUBE_ANY, INT64_MIN, INT64_MAX };
+	se_funnel_agg *a;
+	se_pair_cell *pc = NULL;
+	int64_t leads, won, from, to, latest, reached, example, open, amount, no_amount;
+	uint32_t archived = 0;
+	int lp = -1;
+
+	load_script(f, "funnel { name = 'sales', stages = { 'Lead', 'Qual', 'Paid' }, pairs = { { 'Lead', 'Paid' } } }\n"
+	               "metric { name = 'n', value = function(s) return s:reached('Lead') end }\n");
+	import_csv(f, CSV_HEADER
+	              "m1-1,M1,2025-01-01T10:00:00Z,Lead,Ann,Ads,\n"
+	              "m1-2,M1,2025-01-02T10:00:00Z,Archived,Ann,,\n"
+	              "m1-3,M1,2025-01-03T10:00:00Z,Paid,Ann,,250\n"
+	              "m2-1,M2,2025-02-01T10:00:00Z,Lead,Bob,Web,\n"
+	              "m2-2,M2,2025-02-05T10:00:00Z,Archived,Bob,,\n"
+	              "m3-1,M3,2025-02-03T10:00:00Z,Qual,Bob,Ads,40\n");
+	o.reports = SE_REPORT_LEADS | SE_REPORT_CONVERSION | SE_REPORT_UNKNOWN;
+	o.period = SE_PERIOD_MONTH;
+	render(f, &o, SE_OUTPUT_CSV);
+	assert_int_equal(se_report_build(&other, f->st, f->rules, &o, &f->err), SE_OK);
+	assert_non_null(f->rep->cube);
+	a = &f->rep->agg[0];
+	for (int p = 0; p < f->rules->funnels[0].n_pairs; p++)
+		if (f->rules->funnels[0].pairs[p].from == 0 && f->rules->funnels[0].pairs[p].to == 2)
+			lp = p;
+	assert_true(lp >= 0);
+	for (uint32_t s = 0; s < f->rep->n_status; s++)
+		if (f->rep->statuses[s] != NULL && strcmp(f->rep->statuses[s], "Archived") == 0)
+			archived = s;
+	assert_true(archived != 0);
+	leads = grid_total(&a->leads_by_manager, 0);
+	won = grid_total(&a->sources, 1);
+	from = grid_total(&a->pairs[lp], 0);
+	to = grid_total(&a->pairs[lp], 1);
+	assert_int_equal(leads, 3);
+	assert_int_equal(won, 1);
+	assert_int_equal(from, 3); /* reached mode: M3 reached Lead by entering at Qual */
+	assert_int_equal(to, 1);     /* M1 */
+	for (int64_t k = a->pairs[lp].lo; k < a->pairs[lp].lo + a->pairs[lp].nb; k++)
+		for (uint32_t m = 0; m < f->rep->n_manager; m++) {
+			se_pair_cell *c = se_grid_at(&a->pairs[lp], k, m);
+
+			if (c->from > 0 && (pc == NULL || c->last_cohort > pc->last_cohort))
+				pc = c;
+		}
+	assert_non_null(pc);
+	latest = pc->last_cohort;
+	assert_int_equal(latest, utc("2025-02-03T10:00:00Z"));
+	reached = se_cube_reached(f->rep->cube, &q, SE_MODE_REACHED, 0);
+	assert_int_equal(reached, 3);
+	se_cube_open(f->rep->cube, &q, -1, 0, &open, &amount, &no_amount);
+	assert_int_equal(open, 2);      /* M2 at Lead (Archived is unknown), M3 at Qual */
+	assert_int_equal(amount, 4000);
+	assert_int_equal(no_amount, 1);
+	example = f->rep->unknown[archived].example_deal;
+	assert_int_equal(f->rep->unknown[archived].events, 2);
+	assert_int_equal(f->rep->unknown[archived].deals, 2);
+
+	/* The other half met its deals first, the later cohort last. */
+	f->rep->unknown[archived].example_deal = example + 7;
+	pc->last_cohort = latest - 1;
+	assert_int_equal(se_aggregate_merge(f->rep, other), SE_OK);
+	assert_int_equal(grid_total(&a->leads_by_manager, 0), 2 * leads);
+	assert_int_equal(grid_total(&a->leads_by_source, 0), 2 * leads);
+	assert_int_equal(grid_total(&a->sources, 1), 2 * won);
+	assert_int_equal(grid_total(&a->sources, 2), 2 * 25000);
+	assert_int_equal(grid_total(&a->pairs[lp], 0), 2 * from);
+	assert_int_equal(grid_total(&a->pairs[lp], 1), 2 * to);
+	assert_int_equal(pc->last_cohort, latest);
+	assert_int_equal(f->rep->deals, 6);
+	assert_int_equal(f->rep->events, 12);
+	assert_int_equal(f->rep->unknown_events, 4);
+	assert_int_equal(f->rep->unknown[archived].events, 4);
+	assert_int_equal(f->rep->unknown[archived].deals, 4);
+	assert_int_equal(f->rep->unknown[archived].example_deal, example);
+	assert_int_equal(se_cube_reached(f->rep->cube, &q, SE_MODE_REACHED, 0), 2 * reached);
+	se_cube_open(f->rep->cube, &q, -1, 0, &open, &amount, &no_amount);
+	assert_int_equal(open, 4);
+	assert_int_equal(amount, 8000);
+	assert_int_equal(no_amount, 2);
+	se_report_free(other);
+}
+
 static const char two_funnels_script[] =
 	"funnel { name = 'sales', stages = { 'Lead', 'Qual', 'Paid' }, lost = 'Lost' }\n"
 	"funnel { name = 'support', stages = { 'Ticket', 'Solved' } }\n";
@@ -2122,6 +2229,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_presale_basis_none_and_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sources_revenue_of_won_cohort, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_statuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_merge_adds_two_halves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_funnels_in_script_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_only_funnel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pipeline_mismatch_is_an_unknown_status, setup, teardown),
