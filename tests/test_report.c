@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "cube.h"
+#include "format/block.h"
 #include "helpers.h"
 #include "report.h"
 #include "salesengine.h"
@@ -1341,6 +1342,80 @@ static void test_two_funnels_in_script_order(void **state)
 	           TWO_FUNNELS_UNKNOWN);
 }
 
+/* The text of every cell of a block, row after row, for comparing two
+ * builds of it. */
+static char *block_text(const se_block *b)
+{
+	char *text = NULL, buf[64];
+	size_t len = 0;
+	FILE *mem = open_memstream(&text, &len);
+
+	assert_non_null(mem);
+	fprintf(mem, "%s/%d/%d/%zu:", b->desc->name, b->funnel, b->pair, b->rows);
+	for (size_t r = 0; r < b->rows; r++)
+		for (int c = 0; c < b->ncols; c++)
+			fprintf(mem, "%s|", se_cell_text(&b->cols[c], &b->cells[r * (size_t)b->ncols + c], buf,
+			                                 sizeof buf, 0));
+	assert_int_equal(fclose(mem), 0);
+	return text;
+}
+
+/*
+ * The streaming writers read a lazy set, built one report and funnel at a
+ * time: it must give the very blocks, in the same order, that building
+ * every report at once gives; and a report picked out of it (JSON's way)
+ * only that report's blocks of that funnel, none for a report the set
+ * leaves out.
+ */
+static void test_lazy_blocks_as_built_whole(void **state)
+{
+	fixture *f = *state;
+	se_report_opts o = default_opts();
+	se_blocks whole = { 0 }, lazy;
+	se_block_iter it = SE_BLOCK_ITER_INIT;
+	const se_block *b;
+	size_t n = 0;
+	const se_report_desc *conv = NULL, *sources = NULL;
+
+	load_script(f, two_funnels_script);
+	import_csv(f, two_funnels_csv);
+	o.reports = SE_REPORT_LEADS | SE_REPORT_CONVERSION | SE_REPORT_UNKNOWN | SE_REPORT_SOURCES;
+	render(f, &o, SE_OUTPUT_CSV);
+	assert_int_equal(se_blocks_build_mask(f->rep, SE_REPORT_CONVERSION | SE_REPORT_UNKNOWN | SE_REPORT_LEADS, &whole),
+	                 SE_OK);
+	se_blocks_lazy(&lazy, f->rep, SE_REPORT_CONVERSION | SE_REPORT_UNKNOWN | SE_REPORT_LEADS);
+	while ((b = se_blocks_next(&lazy, &it)) != NULL) {
+		char *got = block_text(b), *want;
+
+		assert_true(n < whole.n);
+		want = block_text(&whole.v[n++]);
+		assert_string_equal(got, want);
+		free(got);
+		free(want);
+	}
+	assert_false(lazy.failed);
+	assert_int_equal(n, whole.n);
+	assert_true(n > 4); /* leads and pairs of two funnels, unknown */
+
+	for (size_t k = 0; k < se_n_report_descs; k++) {
+		if (se_report_descs[k].flag == SE_REPORT_CONVERSION)
+			conv = &se_report_descs[k];
+		if (se_report_descs[k].flag == SE_REPORT_SOURCES)
+			sources = &se_report_descs[k]; /* in the report, not in the set */
+	}
+	assert_non_null(conv);
+	assert_non_null(sources);
+	assert_int_equal(se_blocks_select(&lazy, conv, 1), SE_OK);
+	assert_int_equal(lazy.n, 1); /* support's one pair */
+	assert_ptr_equal(lazy.v[0].desc, conv);
+	assert_int_equal(lazy.v[0].funnel, 1);
+	assert_int_equal(lazy.v[0].rows, 2);
+	assert_int_equal(se_blocks_select(&lazy, sources, 0), SE_OK);
+	assert_int_equal(lazy.n, 0);
+	se_blocks_free(&lazy);
+	se_blocks_free(&whole);
+}
+
 static void test_only_funnel(void **state)
 {
 	fixture *f = *state;
@@ -2230,6 +2305,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sources_revenue_of_won_cohort, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_statuses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merge_adds_two_halves, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lazy_blocks_as_built_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_funnels_in_script_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_only_funnel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pipeline_mismatch_is_an_unknown_status, setup, teardown),
