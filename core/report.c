@@ -9,6 +9,8 @@
  * amounts during the pass and multiplying at the end is exact: no second
  * pass and no deal list.  Without diagnostics the pass reads what earlier
  * runs kept per chunk (partial.c) and counts only the chunks changed since.
+ * A plain pass shares its work with a second thread (worker.c): whole
+ * chunks without diagnostics, their back half with them.
  *
  * Never: prints (format/ does), or reads events from SQL (core/store/ hands out
  * the packed chunks).
