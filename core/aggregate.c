@@ -178,6 +178,86 @@ int se_aggregate_cube(se_report *rep, const se_chunk_deal *d, const se_deal_eval
 	return se_cube_add_deal(rep->cube, &cd, cube_bucket, rep->from_utc, rep->to_utc, &u);
 }
 
+/* Grid `from`'s non-zero cells (fields int64s each) added into g; pair
+ * cells keep the latest cohort of the two. */
+static int merge_grid(se_grid *g, const se_grid *from, size_t fields, int pair)
+{
+	for (int64_t k = from->lo; k < from->lo + from->nb; k++)
+		for (size_t col = 0; col < from->width; col++) {
+			const int64_t *v = se_grid_at(from, k, col);
+			int64_t *c;
+			int any = 0;
+
+			for (size_t j = 0; j < fields; j++)
+				any |= v[j] != 0;
+			if (!any)
+				continue;
+			if ((c = se_grid_cell(g, k, col)) == NULL)
+				return SE_ENOMEM;
+			if (pair) {
+				if (v[0] > 0 && (c[0] == 0 || v[2] > c[2]))
+					c[2] = v[2];
+				c[0] += v[0];
+				c[1] += v[1];
+				continue;
+			}
+			for (size_t j = 0; j < fields; j++)
+				c[j] += v[j];
+		}
+	return SE_OK;
+}
+
+static void merge_cells(int64_t *into, const int64_t *from, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		into[i] += from[i];
+}
+
+int se_aggregate_merge(se_report *rep, const se_report *from)
+{
+	const se_rules *r = rep->rules;
+
+	rep->deals += from->deals;
+	rep->events += from->events;
+	rep->deals_unmatched += from->deals_unmatched;
+	rep->unknown_events += from->unknown_events;
+	rep->amounts_over_max += from->amounts_over_max;
+	for (uint32_t s = 0; s < rep->n_status && s < from->n_status; s++) {
+		se_unknown_status *u = &rep->unknown[s];
+		const se_unknown_status *o = &from->unknown[s];
+
+		if (o->events == 0)
+			continue;
+		u->events += o->events;
+		u->deals += o->deals;
+		/* deal numbers grow along the pass: the lower one came first */
+		if (u->example_deal == 0 || (o->example_deal != 0 && o->example_deal < u->example_deal))
+			u->example_deal = o->example_deal;
+		if (o->last_deal > u->last_deal)
+			u->last_deal = o->last_deal;
+	}
+	for (int f = 0; f < r->n_funnels; f++) {
+		se_funnel_agg *a = &rep->agg[f];
+		const se_funnel_agg *o = &from->agg[f];
+		size_t cells = (size_t)r->funnels[f].n_stages * rep->n_manager;
+
+		if (merge_grid(&a->leads_by_manager, &o->leads_by_manager, 1, 0) != SE_OK ||
+		    merge_grid(&a->leads_by_source, &o->leads_by_source, 1, 0) != SE_OK ||
+		    merge_grid(&a->sources, &o->sources, sizeof(se_source_cell) / sizeof(int64_t), 0) != SE_OK)
+			return SE_ENOMEM;
+		for (int p = 0; p < r->funnels[f].n_pairs; p++)
+			if (merge_grid(&a->pairs[p], &o->pairs[p], sizeof(se_pair_cell) / sizeof(int64_t), 1) != SE_OK)
+				return SE_ENOMEM;
+		merge_cells((int64_t *)a->presale, (const int64_t *)o->presale,
+		            cells * (sizeof(se_presale_cell) / sizeof(int64_t)));
+		merge_cells((int64_t *)a->rates, (const int64_t *)o->rates,
+		            cells * (sizeof(se_rate_cell) / sizeof(int64_t)));
+	}
+	if (rep->cube != NULL && from->cube != NULL)
+		return se_cube_add(rep->cube, from->cube);
+	return SE_OK;
+}
+
 int se_aggregate_alloc(se_report *rep, se_mode mode_override, se_error *err)
 {
 	const se_rules *r = rep->rules;

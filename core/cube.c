@@ -10,7 +10,10 @@
  *
  * Per funnel with S stages and P counted pairs, a flow cell holds
  *   reached[2][S]  first arrivals per mode (0 reached, 1 touched)
- *   from[2][P], to[2][P]   cohort and converted counts per pair and mode
+ *   to[2][P]       converted counts per pair and mode; a pair's cohort
+ *                  count is reached[mode][its from stage] of the same
+ *                  cell (the cohort event is the arrival at `from`), so
+ *                  it is not kept twice
  *   won_revenue[2] kopecks of deals reaching won, bucketed at won
  *   lost, nontarget
  * and a state cell (bucket SE_CUBE_STATE_BUCKET) holds
@@ -54,7 +57,7 @@ typedef struct funnel_layout {
 	int n_stages, won;
 	se_cube_pair *pairs;
 	int n_pairs;
-	size_t reached, from, to, revenue, lost, nontarget;      /* flow offsets */
+	size_t reached, to, revenue, lost, nontarget;            /* flow offsets */
 	size_t open, amount, no_amount, closed, won_from;        /* state offsets */
 	int64_t lo, hi;
 	int seen;
@@ -126,8 +129,7 @@ static int lay_out(funnel_layout *l, const se_funnel *f)
 	}
 	P = (size_t)l->n_pairs;
 	l->reached = 0;
-	l->from = 2 * S;
-	l->to = l->from + 2 * P;
+	l->to = 2 * S;
 	l->revenue = l->to + 2 * P;
 	l->lost = l->revenue + 2;
 	l->nontarget = l->lost + 1;
@@ -411,7 +413,7 @@ static void add_flows(adder *a, const funnel_layout *l)
 	/* The layout in locals: the offsets are size_t and the counters
 	 * int64_t, which may alias, so each increment would load them again. */
 	const int n_stages = l->n_stages, n_pairs = l->n_pairs, won = l->won;
-	const size_t reached = l->reached, from = l->from, to = l->to, revenue = l->revenue;
+	const size_t reached = l->reached, to = l->to, revenue = l->revenue;
 	const se_cube_pair *pairs = l->pairs;
 	int64_t *p;
 
@@ -431,11 +433,10 @@ static void add_flows(adder *a, const funnel_layout *l)
 			const se_cube_pair *pr = &pairs[i];
 			int32_t conv, cohort = se_count_pair(e, pr->from, pr->to, mode, pr->window, &conv);
 
-			if (cohort == SE_NONE || (p = flow_cell(a, cohort)) == NULL)
+			/* the cohort is counted in reached[m][pr->from] already */
+			if (conv == SE_NONE || cohort == SE_NONE || (p = flow_cell(a, cohort)) == NULL)
 				continue;
-			p[from + (size_t)m * n_pairs + i]++;
-			if (conv != SE_NONE)
-				p[to + (size_t)m * n_pairs + i]++;
+			p[to + (size_t)m * n_pairs + i]++;
 		}
 	}
 	if ((e->state == SE_DEAL_LOST || e->state == SE_DEAL_NONTARGET) && e->n_events > 0 &&
@@ -591,6 +592,36 @@ int se_cube_merge(se_cube *c, se_preader *r)
 	}
 	c->sorted_ok = 0;
 	return r->bad ? SE_EDB : SE_OK;
+}
+
+int se_cube_add(se_cube *c, const se_cube *from)
+{
+	/* No reserve_cells: the two halves of a pass share most cells, so c
+	 * grows by few. */
+	for (size_t i = 0; i < from->n_cells; i++) {
+		const cell_key *k = &from->keys[i];
+		const int64_t *v = from->counts + i * from->width;
+		int64_t *p = cell(c, k->funnel, k->bucket, k->manager, k->source);
+
+		if (p == NULL)
+			return SE_ENOMEM;
+		for (size_t j = 0; j < c->width; j++)
+			p[j] = se_add_sat(p[j], v[j]);
+	}
+	for (int f = 0; f < c->rules->n_funnels; f++) {
+		funnel_layout *l = &c->f[f];
+		const funnel_layout *o = &from->f[f];
+
+		if (!o->seen)
+			continue;
+		if (!l->seen || o->lo < l->lo)
+			l->lo = o->lo;
+		if (!l->seen || o->hi > l->hi)
+			l->hi = o->hi;
+		l->seen = 1;
+	}
+	c->sorted_ok = 0;
+	return SE_OK;
 }
 
 /* ---- queries ------------------------------------------------------------------ */
@@ -838,7 +869,7 @@ void se_cube_conversion(const se_cube *c, const se_cube_filter *q, se_mode mode,
 		return;
 	l = &c->f[q->funnel];
 	at = (size_t)mode_index(mode) * l->n_pairs + pair;
-	*den = sum(c, q, 0, l->from + at);
+	*den = sum(c, q, 0, l->reached + (size_t)mode_index(mode) * l->n_stages + l->pairs[pair].from);
 	*num = sum(c, q, 0, l->to + at);
 }
 

@@ -109,6 +109,10 @@ int se_cube_forecast(const se_cube *c, const se_cube_filter *q, int64_t *out);
  * 0, SE_ENOMEM, or SE_EDB when the bytes are damaged. */
 void se_cube_encode(const se_cube *c, se_pbuf *b);
 int se_cube_merge(se_cube *c, se_preader *r);
+/* Every cell of `from` (a cube of the same rules) added into c, as
+ * se_cube_merge adds them from bytes: the pass's second thread counts its
+ * chunks into a cube of its own.  0 or SE_ENOMEM. */
+int se_cube_add(se_cube *c, const se_cube *from);
 
 /* The cells, for walking which (bucket, manager, source) have data. */
 size_t se_cube_n_cells(const se_cube *c);

@@ -20,7 +20,7 @@
 
 #include <string.h>
 
-#define PARTIAL_MAGIC 0x53455033u /* "SEP3": bump when the format or what it counts changes */
+#define PARTIAL_MAGIC 0x53455034u /* "SEP4": bump when the format or what it counts changes */
 #define CHECK_BYTES 8
 #define BUCKET_LIMIT ((int64_t)1 << 40)
 

@@ -9,6 +9,8 @@
  * amounts during the pass and multiplying at the end is exact: no second
  * pass and no deal list.  Without diagnostics the pass reads what earlier
  * runs kept per chunk (partial.c) and counts only the chunks changed since.
+ * A plain pass shares its work with a second thread (worker.c): whole
+ * chunks without diagnostics, their back half with them.
  *
  * Never: prints (format/ does), or reads events from SQL (core/store/ hands out
  * the packed chunks).
@@ -21,9 +23,9 @@
 #include "store.h"
 #include "timecast.h"
 #include "timeconv.h"
+#include "worker.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -39,7 +41,8 @@ typedef struct pass {
 	int64_t *scratch;
 	size_t scratch_cap;
 	int nomem;
-	struct insight_worker *worker; /* the diagnostics' thread, or NULL */
+	se_worker *worker;           /* the pass's second thread, or NULL */
+	se_report *worker_part;      /* what it counts of the foundation, or NULL */
 } pass;
 
 /* ---- the pass through the stored partial aggregates ----------------------------- */
@@ -355,283 +358,73 @@ static int partial_pass(pass *p, se_store *st, se_mode mode_override, const char
 	return rc;
 }
 
-/* ---- the diagnostics in a second thread ------------------------------------------ */
+/* ---- the second thread --------------------------------------------------------- */
 
 /*
- * When diagnostics are asked for, their share of the pass (durations,
- * handling, replays for the backtest: about half the work) runs in a
- * second thread, a chunk behind the first.  The first thread counts the
- * foundation reports, the cube and the lead handling, and hands over a
- * copy of each chunk with the evaluations of its deals, trimmed to the
- * funnel's stages (the evaluation's fixed arrays would be half a kilobyte
- * a deal); the second counts the rest of the diagnostics from them.
- * The two write disjoint parts of the report (insight.c only
- * rep->agg[].in, its own bucket cache and replay scratch), and both only
- * read the rules and the counting context.
+ * Without diagnostics every number of the pass is a sum (or a latest
+ * time, or a first deal) over deals, so the worker (worker.c) takes whole
+ * chunks, those this thread hands over while it has room, and counts them
+ * into a report of its own, merged after the pass: the two threads split
+ * the deals, not the work on each deal.  With diagnostics it counts their
+ * back half (channels, velocity, forecast, backtest), or else the cube
+ * when there is one (metrics and rules: the cube's counters are as much
+ * work as the foundation reports, so the two run side by side; it fills
+ * the cube in the order of the deals, as this thread would); for handling
+ * and the diagnostics alone the front half is all, and copying chunks
+ * over would be the only thing it did.  (Handing it the foundation of
+ * some chunks there costs this thread as much in keeping every deal's
+ * evaluation as it saves.)
  */
-/* What the worker needs of a deal's evaluation, without the evaluation's
- * fixed-size arrays: its positions live in pos[], its codes in codes[]. */
-typedef struct kept_deal {
-	uint32_t deal;               /* index in the chunk */
-	uint32_t ev;                 /* its first event's index in the chunk */
-	uint32_t pos, code;          /* offsets into the job's pos[] and codes[] */
-	int32_t funnel, state, stage;
-} kept_deal;
-
-typedef struct insight_job {
-	struct insight_job *next;
-	void *blob;                  /* a copy of the chunk: the deals and events */
-	size_t size;
-	kept_deal *kept;             /* the deals the diagnostics count */
-	uint32_t n_kept;
-	int32_t *pos;                /* touched[0..S), reached[0..S) per kept deal */
-	size_t n_pos;
-	int64_t *codes;
-	size_t n_codes;
-	size_t cap_blob, cap_deals, cap_events; /* room in blob, kept (and pos / 2S), codes */
-} insight_job;
-
-#define INSIGHT_QUEUE 2          /* chunks handed over but not yet taken */
-
-typedef struct insight_worker {
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	insight_job *head, *tail;
-	insight_job *spare;          /* jobs done with, for the next chunks: their
-	                              * buffers are reused, not faulted in anew */
-	int queued;
-	int closed;                  /* no more jobs */
-	int nomem;
-	se_report *rep;
-} insight_worker;
-
-static void free_job(insight_job *j)
+static se_worker *start_worker(pass *p, se_mode mode_override)
 {
-	if (j == NULL)
-		return;
-	free(j->blob);
-	free(j->kept);
-	free(j->pos);
-	free(j->codes);
-	free(j);
-}
-
-/* The worker's share of one chunk: each kept deal's evaluation rebuilt
- * from the trimmed copy and counted; 0, or SE_ENOMEM. */
-static int insight_chunk(insight_worker *w, const insight_job *j)
-{
-	se_report *rep = w->rep;
-	se_chunk_view v;
-
-	if (se_history_view(j->blob, j->size, &v, NULL) != SE_OK)
-		return SE_OK; /* the first thread read the same bytes and reports it */
-	for (uint32_t i = 0; i < j->n_kept; i++) {
-		const kept_deal *k = &j->kept[i];
-		const se_chunk_deal *d = &v.deals[k->deal];
-		int n = rep->rules->funnels[k->funnel].n_stages;
-		se_deal_eval e;
-
-		e.funnel = k->funnel;
-		e.ev = v.events + k->ev;
-		e.n_events = d->n_events;
-		memcpy(e.touched, j->pos + k->pos, (size_t)n * sizeof e.touched[0]);
-		memcpy(e.reached, j->pos + k->pos + n, (size_t)n * sizeof e.reached[0]);
-		e.state = k->state;
-		e.stage = k->stage;
-		e.code = (int64_t *)(j->codes + k->code);
-		if ((rep->cube_elsewhere && se_aggregate_cube(rep, d, &e) != SE_OK) ||
-		    se_insight_deal_back(rep, &e, d) != SE_OK)
-			return SE_ENOMEM;
-	}
-	return SE_OK;
-}
-
-static void *insight_main(void *arg)
-{
-	insight_worker *w = arg;
-
-	for (;;) {
-		insight_job *j;
-
-		pthread_mutex_lock(&w->mu);
-		while (w->head == NULL && !w->closed)
-			pthread_cond_wait(&w->cv, &w->mu);
-		if ((j = w->head) == NULL) {
-			pthread_mutex_unlock(&w->mu);
-			return NULL;
-		}
-		w->head = j->next;
-		if (w->head == NULL)
-			w->tail = NULL;
-		w->queued--;
-		pthread_cond_broadcast(&w->cv);
-		pthread_mutex_unlock(&w->mu);
-		if (!w->nomem && insight_chunk(w, j) != SE_OK)
-			w->nomem = 1; /* read by the first thread only after the join */
-		pthread_mutex_lock(&w->mu);
-		j->next = w->spare;
-		w->spare = j;
-		pthread_mutex_unlock(&w->mu);
-	}
-}
-
-static void hand_over(insight_worker *w, insight_job *j)
-{
-	pthread_mutex_lock(&w->mu);
-	while (w->queued >= INSIGHT_QUEUE)
-		pthread_cond_wait(&w->cv, &w->mu);
-	if (w->tail != NULL)
-		w->tail->next = j;
-	else
-		w->head = j;
-	w->tail = j;
-	w->queued++;
-	pthread_cond_broadcast(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-}
-
-/* Starts the worker when the back half has work (channels, velocity,
- * forecast, backtest), or else there is a cube to fill (metrics and rules:
- * the cube's counters are as much work as the foundation reports, so the
- * two run side by side); for handling and the diagnostics alone the
- * front half is all, and copying chunks over would be the only thing it
- * did.  The worker fills the cube in the order of the deals, as this
- * thread would. */
-static int start_worker(insight_worker *w, se_report *rep)
-{
+	se_report *rep = p->rep;
 	int back = (rep->compute & (SE_REPORT_CHANNELS | SE_REPORT_VELOCITY | SE_REPORT_FORECAST | SE_REPORT_BACKTEST)) != 0;
+	int whole = !(rep->compute & SE_REPORT_INSIGHTS);
+	se_worker *w;
 
-	if (!back && rep->cube == NULL)
-		return 0;
-	memset(w, 0, sizeof *w);
-	w->rep = rep;
-	if (pthread_mutex_init(&w->mu, NULL) != 0)
-		return 0;
-	if (pthread_cond_init(&w->cv, NULL) != 0) {
-		pthread_mutex_destroy(&w->mu);
-		return 0;
-	}
-	if (pthread_create(&w->thread, NULL, insight_main, w) != 0) {
-		pthread_cond_destroy(&w->cv);
-		pthread_mutex_destroy(&w->mu);
-		return 0;
-	}
-	/* with a back half to do, the worker has the larger share already */
-	rep->cube_elsewhere = rep->cube != NULL && !back;
-	return 1;
-}
-
-/* Waits for the last chunk; returns whether memory ran out in the thread. */
-static int stop_worker(insight_worker *w)
-{
-	pthread_mutex_lock(&w->mu);
-	w->closed = 1;
-	pthread_cond_broadcast(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-	pthread_join(w->thread, NULL);
-	w->rep->cube_elsewhere = 0;
-	while (w->head != NULL) { /* only after an early stop */
-		insight_job *j = w->head;
-
-		w->head = j->next;
-		free_job(j);
-	}
-	while (w->spare != NULL) {
-		insight_job *j = w->spare;
-
-		w->spare = j->next;
-		free_job(j);
-	}
-	pthread_cond_destroy(&w->cv);
-	pthread_mutex_destroy(&w->mu);
-	return w->nomem;
-}
-
-/* Makes the array at p (a T **, read and written with memcpy as vec.h
- * does) hold n elements of size elem, its capacity *cap; 0 or -1. */
-static int grow(void *p, size_t *cap, size_t n, size_t elem)
-{
-	void *old, *np;
-
-	if (n <= *cap)
-		return 0;
-	memcpy(&old, p, sizeof old);
-	if ((np = realloc(old, n * elem)) == NULL)
-		return -1;
-	memcpy(p, &np, sizeof np);
-	*cap = n;
-	return 0;
-}
-
-/* A job for the worker: a copy of the chunk, room for its deals'
- * trimmed evaluations; a spare one the worker is done with when there is. */
-static insight_job *new_job(insight_worker *w, const se_report *rep, const void *blob, size_t size,
-                            const se_chunk_view *v)
-{
-	insight_job *j;
-	size_t events = 0, deals = v->n_deals ? v->n_deals : 1;
-	int stages = 1;
-
-	pthread_mutex_lock(&w->mu);
-	if ((j = w->spare) != NULL)
-		w->spare = j->next;
-	pthread_mutex_unlock(&w->mu);
-	if (j == NULL && (j = calloc(1, sizeof *j)) == NULL)
+	p->worker_part = NULL;
+	if (!whole && !back && rep->cube == NULL)
 		return NULL;
-	j->next = NULL;
-	j->n_kept = 0;
-	j->n_pos = j->n_codes = 0;
-	for (uint32_t i = 0; i < v->n_deals; i++)
-		events += v->deals[i].n_events;
-	for (int f = 0; f < rep->rules->n_funnels; f++)
-		if (rep->rules->funnels[f].n_stages > stages)
-			stages = rep->rules->funnels[f].n_stages;
-	size_t cap_pos = j->cap_deals; /* pos has 2 * stages a deal */
-
-	if (grow(&j->blob, &j->cap_blob, size ? size : 1, 1) != 0 ||
-	    grow(&j->codes, &j->cap_events, events ? events : 1, sizeof *j->codes) != 0 ||
-	    grow(&j->pos, &cap_pos, deals, 2 * (size_t)stages * sizeof *j->pos) != 0 ||
-	    grow(&j->kept, &j->cap_deals, deals, sizeof *j->kept) != 0) {
-		free_job(j);
+	if (whole && part_open(&p->worker_part, rep, mode_override, NULL) != SE_OK)
+		return NULL;
+	if (whole && p->worker_part->cube != NULL)
+		se_cube_index(p->worker_part->cube, rep->n_manager, rep->n_source);
+	if ((w = se_worker_start(rep, &p->ctx, p->worker_part, whole)) == NULL) {
+		part_close(p->worker_part);
+		p->worker_part = NULL;
 		return NULL;
 	}
-	memcpy(j->blob, blob, size);
-	j->size = size;
-	return j;
+	rep->cube_elsewhere = !whole && rep->cube != NULL && !back;
+	return w;
 }
 
-/* Keeps what the worker needs of deal i's evaluation (event index ev). */
-static void keep_deal(const se_report *rep, insight_job *j, uint32_t i, uint32_t ev,
-                      const se_deal_eval *e)
+/* Waits for the worker and merges its report into the pass's; returns
+ * whether memory ran out. */
+static int stop_worker(pass *p)
 {
-	kept_deal *k = &j->kept[j->n_kept++];
-	int n = rep->rules->funnels[e->funnel].n_stages;
+	int nomem = se_worker_stop(p->worker);
 
-	k->deal = i;
-	k->ev = ev;
-	k->pos = (uint32_t)j->n_pos;
-	k->code = (uint32_t)j->n_codes;
-	k->funnel = e->funnel;
-	k->state = e->state;
-	k->stage = e->stage;
-	memcpy(j->pos + j->n_pos, e->touched, (size_t)n * sizeof e->touched[0]);
-	memcpy(j->pos + j->n_pos + n, e->reached, (size_t)n * sizeof e->reached[0]);
-	j->n_pos += 2 * (size_t)n;
-	memcpy(j->codes + j->n_codes, e->code, e->n_events * sizeof e->code[0]);
-	j->n_codes += e->n_events;
+	p->worker = NULL;
+	p->rep->cube_elsewhere = 0;
+	if (p->worker_part != NULL) {
+		if (!nomem && se_aggregate_merge(p->rep, p->worker_part) != SE_OK)
+			nomem = 1;
+		part_close(p->worker_part);
+		p->worker_part = NULL;
+	}
+	return nomem;
 }
 
 /* This thread's share of the diagnostics for deal i: all of it, or with a
  * worker the front half (lead handling), keeping the evaluation for the
  * worker's back half.  The front shares this thread's bucket cache: both
  * are used here only. */
-static int insight_here(pass *p, insight_job *job, uint32_t i, uint32_t ev, const se_deal_eval *e,
+static int insight_here(pass *p, se_worker_job *job, uint32_t i, uint32_t ev, const se_deal_eval *e,
                         const se_chunk_deal *d)
 {
 	if (job == NULL)
 		return se_insight_deal(p->rep, e, d);
-	keep_deal(p->rep, job, i, ev, e);
+	se_worker_keep(p->rep, job, i, ev, e);
 	return se_insight_deal_front(p->rep, e, d, &p->rep->bucket_cache);
 }
 
@@ -640,13 +433,22 @@ static int consume_chunk(void *ud, const void *blob, size_t size, se_error *err)
 	pass *p = ud;
 	se_chunk_view v;
 	const se_chunk_event *ev;
-	insight_job *job = NULL;
+	se_worker_job *job = NULL;
 	int rc;
 
 	if ((rc = se_history_view(blob, size, &v, err)) != SE_OK)
 		return rc;
-	if (p->worker != NULL && (job = new_job(p->worker, p->rep, blob, size, &v)) == NULL)
+	if (p->worker != NULL && se_worker_whole(p->worker)) {
+		/* whole chunks: to the worker while it has room, else here */
+		if (se_worker_queued(p->worker) < SE_WORKER_QUEUE) {
+			if ((job = se_worker_job_new(p->worker, blob, size, &v)) == NULL)
+				return se_error_set(err, SE_ENOMEM, "out of memory");
+			se_worker_hand_over(p->worker, job);
+			return SE_OK;
+		}
+	} else if (p->worker != NULL && (job = se_worker_job_new(p->worker, blob, size, &v)) == NULL) {
 		return se_error_set(err, SE_ENOMEM, "out of memory");
+	}
 	ev = v.events;
 	for (uint32_t i = 0; i < v.n_deals; i++) {
 		const se_chunk_deal *d = &v.deals[i];
@@ -656,7 +458,7 @@ static int consume_chunk(void *ud, const void *blob, size_t size, se_error *err)
 			int64_t *ns = realloc(p->scratch, d->n_events * sizeof *ns);
 
 			if (ns == NULL) {
-				free_job(job);
+				se_worker_job_free(job);
 				return se_error_set(err, SE_ENOMEM, "out of memory");
 			}
 			p->scratch = ns;
@@ -668,7 +470,7 @@ static int consume_chunk(void *ud, const void *blob, size_t size, se_error *err)
 		ev += d->n_events;
 	}
 	if (job != NULL)
-		hand_over(p->worker, job);
+		se_worker_hand_over(p->worker, job);
 	if (p->nomem)
 		return se_error_set(err, SE_ENOMEM, "out of memory aggregating the report");
 	return SE_OK;
@@ -979,7 +781,6 @@ static int build_once(se_report **out, se_store *st, const se_rules *rules,
 	se_report *rep = calloc(1, sizeof *rep);
 	char **pipelines = NULL;
 	uint32_t n_pipeline = 0;
-	insight_worker worker;
 	int plain = 0;
 	pass p;
 	int rc;
@@ -1010,10 +811,9 @@ static int build_once(se_report **out, se_store *st, const se_rules *rules,
 		rc = partial_pass(&p, st, o->mode, zone, &plain, err);
 	}
 	if (!use_state || o->recount || (rep->compute & SE_REPORT_INSIGHTS) || (rc == SE_OK && plain)) {
-		if (start_worker(&worker, rep))
-			p.worker = &worker;
+		p.worker = start_worker(&p, o->mode);
 		rc = se_store_each_chunk(st, consume_chunk, &p, err);
-		if (p.worker != NULL && stop_worker(p.worker) && rc == SE_OK)
+		if (p.worker != NULL && stop_worker(&p) && rc == SE_OK)
 			rc = se_error_set(err, SE_ENOMEM, "out of memory aggregating the report");
 	}
 	rep->count_ctx = NULL;

@@ -304,6 +304,12 @@ int se_aggregate_alloc(se_report *rep, se_mode mode_override, se_error *err);
 void se_aggregate_free(se_report *rep);
 int se_aggregate_deal(se_report *rep, const se_chunk_deal *d, const se_deal_eval *e, int *nomem);
 int se_aggregate_cube(se_report *rep, const se_chunk_deal *d, const se_deal_eval *e);
+/* Adds the foundation aggregates (and the cube) of `from`, a report of the
+ * same settings that counted other deals, into rep, as the stored partials
+ * merge (partial.c): sums, a pair cell's latest cohort, and per unknown
+ * status the example of the lower deal number (the first in the pass).
+ * 0 or SE_ENOMEM. */
+int se_aggregate_merge(se_report *rep, const se_report *from);
 
 /* insight.c: the diagnostic reports' share of the pass. */
 int se_insight_alloc(se_report *rep, se_error *err);

@@ -17,6 +17,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "cube.h"
+#include "format/block.h"
 #include "helpers.h"
 #include "report.h"
 #include "salesengine.h"
@@ -1176,6 +1178,112 @@ static void test_unknown_statuses(void **state)
 	expect_json(f, "$.unknown[2].example_deal", "text", "U4");
 }
 
+/* Sums of every cell of an int64 grid's field. */
+static int64_t grid_total(const se_grid *g, size_t field)
+{
+	int64_t sum = 0;
+
+	for (int64_t k = g->lo; k < g->lo + g->nb; k++)
+		for (size_t c = 0; c < g->width; c++)
+			sum += ((const int64_t *)se_grid_at(g, k, c))[field];
+	return sum;
+}
+
+/*
+ * The pass's second thread counts whole chunks into a report of its own
+ * and se_aggregate_merge adds it in.  Two reports of the same deals merged
+ * must hold every count twice (the cube's too), a pair cell's latest
+ * cohort the later of the two, and an unknown status's example the lower
+ * deal number, the deal the single pass would have met first.
+ */
+static void test_merge_adds_two_halves(void **state)
+{
+	fixture *f = *state;
+	se_report_opts o = default_opts();
+	se_report *other = NULL;
+	se_cube_filter q = { 0, SE_CUBE_ANY, SE_CUBE_ANY, INT64_MIN, INT64_MAX };
+	se_funnel_agg *a;
+	se_pair_cell *pc = NULL;
+	int64_t leads, won, from, to, latest, reached, example, open, amount, no_amount;
+	uint32_t archived = 0;
+	int lp = -1;
+
+	load_script(f, "funnel { name = 'sales', stages = { 'Lead', 'Qual', 'Paid' }, pairs = { { 'Lead', 'Paid' } } }\n"
+	               "metric { name = 'n', value = function(s) return s:reached('Lead') end }\n");
+	import_csv(f, CSV_HEADER
+	              "m1-1,M1,2025-01-01T10:00:00Z,Lead,Ann,Ads,\n"
+	              "m1-2,M1,2025-01-02T10:00:00Z,Archived,Ann,,\n"
+	              "m1-3,M1,2025-01-03T10:00:00Z,Paid,Ann,,250\n"
+	              "m2-1,M2,2025-02-01T10:00:00Z,Lead,Bob,Web,\n"
+	              "m2-2,M2,2025-02-05T10:00:00Z,Archived,Bob,,\n"
+	              "m3-1,M3,2025-02-03T10:00:00Z,Qual,Bob,Ads,40\n");
+	o.reports = SE_REPORT_LEADS | SE_REPORT_CONVERSION | SE_REPORT_UNKNOWN;
+	o.period = SE_PERIOD_MONTH;
+	render(f, &o, SE_OUTPUT_CSV);
+	assert_int_equal(se_report_build(&other, f->st, f->rules, &o, &f->err), SE_OK);
+	assert_non_null(f->rep->cube);
+	a = &f->rep->agg[0];
+	for (int p = 0; p < f->rules->funnels[0].n_pairs; p++)
+		if (f->rules->funnels[0].pairs[p].from == 0 && f->rules->funnels[0].pairs[p].to == 2)
+			lp = p;
+	assert_true(lp >= 0);
+	for (uint32_t s = 0; s < f->rep->n_status; s++)
+		if (f->rep->statuses[s] != NULL && strcmp(f->rep->statuses[s], "Archived") == 0)
+			archived = s;
+	assert_true(archived != 0);
+	leads = grid_total(&a->leads_by_manager, 0);
+	won = grid_total(&a->sources, 1);
+	from = grid_total(&a->pairs[lp], 0);
+	to = grid_total(&a->pairs[lp], 1);
+	assert_int_equal(leads, 3);
+	assert_int_equal(won, 1);
+	assert_int_equal(from, 3); /* reached mode: M3 reached Lead by entering at Qual */
+	assert_int_equal(to, 1);     /* M1 */
+	for (int64_t k = a->pairs[lp].lo; k < a->pairs[lp].lo + a->pairs[lp].nb; k++)
+		for (uint32_t m = 0; m < f->rep->n_manager; m++) {
+			se_pair_cell *c = se_grid_at(&a->pairs[lp], k, m);
+
+			if (c->from > 0 && (pc == NULL || c->last_cohort > pc->last_cohort))
+				pc = c;
+		}
+	assert_non_null(pc);
+	latest = pc->last_cohort;
+	assert_int_equal(latest, utc("2025-02-03T10:00:00Z"));
+	reached = se_cube_reached(f->rep->cube, &q, SE_MODE_REACHED, 0);
+	assert_int_equal(reached, 3);
+	se_cube_open(f->rep->cube, &q, -1, 0, &open, &amount, &no_amount);
+	assert_int_equal(open, 2);      /* M2 at Lead (Archived is unknown), M3 at Qual */
+	assert_int_equal(amount, 4000);
+	assert_int_equal(no_amount, 1);
+	example = f->rep->unknown[archived].example_deal;
+	assert_int_equal(f->rep->unknown[archived].events, 2);
+	assert_int_equal(f->rep->unknown[archived].deals, 2);
+
+	/* The other half met its deals first, the later cohort last. */
+	f->rep->unknown[archived].example_deal = example + 7;
+	pc->last_cohort = latest - 1;
+	assert_int_equal(se_aggregate_merge(f->rep, other), SE_OK);
+	assert_int_equal(grid_total(&a->leads_by_manager, 0), 2 * leads);
+	assert_int_equal(grid_total(&a->leads_by_source, 0), 2 * leads);
+	assert_int_equal(grid_total(&a->sources, 1), 2 * won);
+	assert_int_equal(grid_total(&a->sources, 2), 2 * 25000);
+	assert_int_equal(grid_total(&a->pairs[lp], 0), 2 * from);
+	assert_int_equal(grid_total(&a->pairs[lp], 1), 2 * to);
+	assert_int_equal(pc->last_cohort, latest);
+	assert_int_equal(f->rep->deals, 6);
+	assert_int_equal(f->rep->events, 12);
+	assert_int_equal(f->rep->unknown_events, 4);
+	assert_int_equal(f->rep->unknown[archived].events, 4);
+	assert_int_equal(f->rep->unknown[archived].deals, 4);
+	assert_int_equal(f->rep->unknown[archived].example_deal, example);
+	assert_int_equal(se_cube_reached(f->rep->cube, &q, SE_MODE_REACHED, 0), 2 * reached);
+	se_cube_open(f->rep->cube, &q, -1, 0, &open, &amount, &no_amount);
+	assert_int_equal(open, 4);
+	assert_int_equal(amount, 8000);
+	assert_int_equal(no_amount, 2);
+	se_report_free(other);
+}
+
 static const char two_funnels_script[] =
 	"funnel { name = 'sales', stages = { 'Lead', 'Qual', 'Paid' }, lost = 'Lost' }\n"
 	"funnel { name = 'support', stages = { 'Ticket', 'Solved' } }\n";
@@ -1232,6 +1340,80 @@ static void test_two_funnels_in_script_order(void **state)
 	           SUPPORT_CONVERSION
 	           "\n"
 	           TWO_FUNNELS_UNKNOWN);
+}
+
+/* The text of every cell of a block, row after row, for comparing two
+ * builds of it. */
+static char *block_text(const se_block *b)
+{
+	char *text = NULL, buf[64];
+	size_t len = 0;
+	FILE *mem = open_memstream(&text, &len);
+
+	assert_non_null(mem);
+	fprintf(mem, "%s/%d/%d/%zu:", b->desc->name, b->funnel, b->pair, b->rows);
+	for (size_t r = 0; r < b->rows; r++)
+		for (int c = 0; c < b->ncols; c++)
+			fprintf(mem, "%s|", se_cell_text(&b->cols[c], &b->cells[r * (size_t)b->ncols + c], buf,
+			                                 sizeof buf, 0));
+	assert_int_equal(fclose(mem), 0);
+	return text;
+}
+
+/*
+ * The streaming writers read a lazy set, built one report and funnel at a
+ * time: it must give the very blocks, in the same order, that building
+ * every report at once gives; and a report picked out of it (JSON's way)
+ * only that report's blocks of that funnel, none for a report the set
+ * leaves out.
+ */
+static void test_lazy_blocks_as_built_whole(void **state)
+{
+	fixture *f = *state;
+	se_report_opts o = default_opts();
+	se_blocks whole = { 0 }, lazy;
+	se_block_iter it = SE_BLOCK_ITER_INIT;
+	const se_block *b;
+	size_t n = 0;
+	const se_report_desc *conv = NULL, *sources = NULL;
+
+	load_script(f, two_funnels_script);
+	import_csv(f, two_funnels_csv);
+	o.reports = SE_REPORT_LEADS | SE_REPORT_CONVERSION | SE_REPORT_UNKNOWN | SE_REPORT_SOURCES;
+	render(f, &o, SE_OUTPUT_CSV);
+	assert_int_equal(se_blocks_build_mask(f->rep, SE_REPORT_CONVERSION | SE_REPORT_UNKNOWN | SE_REPORT_LEADS, &whole),
+	                 SE_OK);
+	se_blocks_lazy(&lazy, f->rep, SE_REPORT_CONVERSION | SE_REPORT_UNKNOWN | SE_REPORT_LEADS);
+	while ((b = se_blocks_next(&lazy, &it)) != NULL) {
+		char *got = block_text(b), *want;
+
+		assert_true(n < whole.n);
+		want = block_text(&whole.v[n++]);
+		assert_string_equal(got, want);
+		free(got);
+		free(want);
+	}
+	assert_false(lazy.failed);
+	assert_int_equal(n, whole.n);
+	assert_true(n > 4); /* leads and pairs of two funnels, unknown */
+
+	for (size_t k = 0; k < se_n_report_descs; k++) {
+		if (se_report_descs[k].flag == SE_REPORT_CONVERSION)
+			conv = &se_report_descs[k];
+		if (se_report_descs[k].flag == SE_REPORT_SOURCES)
+			sources = &se_report_descs[k]; /* in the report, not in the set */
+	}
+	assert_non_null(conv);
+	assert_non_null(sources);
+	assert_int_equal(se_blocks_select(&lazy, conv, 1), SE_OK);
+	assert_int_equal(lazy.n, 1); /* support's one pair */
+	assert_ptr_equal(lazy.v[0].desc, conv);
+	assert_int_equal(lazy.v[0].funnel, 1);
+	assert_int_equal(lazy.v[0].rows, 2);
+	assert_int_equal(se_blocks_select(&lazy, sources, 0), SE_OK);
+	assert_int_equal(lazy.n, 0);
+	se_blocks_free(&lazy);
+	se_blocks_free(&whole);
 }
 
 static void test_only_funnel(void **state)
@@ -2122,6 +2304,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_presale_basis_none_and_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sources_revenue_of_won_cohort, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_statuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_merge_adds_two_halves, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lazy_blocks_as_built_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_funnels_in_script_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_only_funnel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pipeline_mismatch_is_an_unknown_status, setup, teardown),

@@ -8,7 +8,9 @@
  * columns, builder, title and per-format hooks) and the writers' interface.
  * Files of this folder:
  *   cells.c       blocks, rows, cells and their text (the bottom)
- *   output.c      se_report_write: builds every asked report, picks the writer
+ *   output.c      se_report_write: picks the writer, hands it the blocks
+ *   blockset.c    the blocks of every asked report, in print order: built
+ *                 whole, or lazily as a streaming writer reads them
  *   reports.c     the descriptor table, columns and titles, name lookups
  *   build_*.c     block builders by report group (counts, team, forecast,
  *                 sources, compare)
@@ -87,7 +89,23 @@ typedef struct se_block {
 typedef struct se_blocks {
 	se_block *v;
 	size_t n, cap;
+	/* Built whole (se_blocks_build_mask), or lazy (se_blocks_lazy): then
+	 * it holds one report's blocks for one funnel at a time, built when a
+	 * writer asks for them, and the whole run's cells (megabytes on a big
+	 * store, each a fresh page to fault in) are never in memory at once. */
+	const se_report *rep;
+	unsigned mask;
+	int lazy;
+	int failed;          /* a lazy set ran out of memory building blocks */
 } se_blocks;
+
+/* Where se_blocks_next is: the block, and the report and funnel it built
+ * last (k, f; f -2 before the first funnel of report k). */
+typedef struct se_block_iter {
+	size_t i, k;
+	int f;
+} se_block_iter;
+#define SE_BLOCK_ITER_INIT { 0, 0, -2 }
 
 /* ---- the descriptor table ------------------------------------------------ */
 
@@ -126,21 +144,24 @@ extern const size_t se_n_report_descs;
 typedef se_write_options se_write_opts;
 
 /* Prints every block to out; 0, or an SE_* code with err set (the caller
- * checks the stream itself after the writer returns). */
-typedef int (*se_block_writer)(const se_report *rep, const se_blocks *bs, FILE *out,
+ * checks the stream, and bs->failed, itself after the writer returns).
+ * The writers that stream (table, CSV, JSON: output.c's table) get a lazy
+ * set and read it through se_blocks_next or se_blocks_select only; the
+ * others get it built whole. */
+typedef int (*se_block_writer)(const se_report *rep, se_blocks *bs, FILE *out,
                                const se_write_opts *opts, se_error *err);
 
-int se_write_table(const se_report *rep, const se_blocks *bs, FILE *out, const se_write_opts *opts,
+int se_write_table(const se_report *rep, se_blocks *bs, FILE *out, const se_write_opts *opts,
                    se_error *err);
-int se_write_csv(const se_report *rep, const se_blocks *bs, FILE *out, const se_write_opts *opts,
+int se_write_csv(const se_report *rep, se_blocks *bs, FILE *out, const se_write_opts *opts,
                  se_error *err);
-int se_write_json(const se_report *rep, const se_blocks *bs, FILE *out, const se_write_opts *opts,
+int se_write_json(const se_report *rep, se_blocks *bs, FILE *out, const se_write_opts *opts,
                   se_error *err);
-int se_write_prometheus(const se_report *rep, const se_blocks *bs, FILE *out,
+int se_write_prometheus(const se_report *rep, se_blocks *bs, FILE *out,
                         const se_write_opts *opts, se_error *err);
-int se_write_html(const se_report *rep, const se_blocks *bs, FILE *out, const se_write_opts *opts,
+int se_write_html(const se_report *rep, se_blocks *bs, FILE *out, const se_write_opts *opts,
                   se_error *err);
-int se_write_xlsx(const se_report *rep, const se_blocks *bs, FILE *out, const se_write_opts *opts,
+int se_write_xlsx(const se_report *rep, se_blocks *bs, FILE *out, const se_write_opts *opts,
                   se_error *err);
 
 /* The digest (write_digest.c): at most 40 lines of text for people, from
@@ -163,12 +184,27 @@ const se_report_desc *se_report_desc_named(const char *name);
 /* The table title of a block. */
 void se_block_title(const se_report *rep, const se_block *b, char *buf, size_t size);
 
-/* ---- building blocks (output.c; the rest in cells.c) ---------------------- */
+/* ---- building blocks (blockset.c; the rest in cells.c) -------------------- */
 
 /* Every report rep->reports asks for, descriptor outer and funnel inner
  * (CSV then needs one header per report).  0 or SE_ENOMEM. */
 int se_blocks_build(const se_report *rep, se_blocks *bs);
 void se_blocks_free(se_blocks *bs);
+/* Drops every block bs holds, keeping the array. */
+void se_blocks_clear(se_blocks *bs);
+
+/* Makes bs an empty lazy set of the reports in mask (rep->reports when 0). */
+void se_blocks_lazy(se_blocks *bs, const se_report *rep, unsigned mask);
+/* The next block in the order se_blocks_build_mask builds them (a lazy
+ * set builds each report's blocks for a funnel when it gets there,
+ * dropping the ones before); NULL after the last, or when memory ran out
+ * (bs->failed). */
+const se_block *se_blocks_next(se_blocks *bs, se_block_iter *it);
+/* Makes bs->v[0 .. bs->n) hold at least the blocks of report d for funnel
+ * f (SE_NONE: a report of the whole store), none when the set's mask
+ * leaves d out: a lazy set builds them now, dropping what it held; a set
+ * built whole holds every block already.  0 or SE_ENOMEM (bs->failed). */
+int se_blocks_select(se_blocks *bs, const se_report_desc *d, int f);
 
 /* A new empty block of descriptor d; NULL when memory runs out. */
 se_block *se_block_new(se_blocks *bs, const se_report_desc *d, int funnel, int pair);

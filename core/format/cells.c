@@ -6,6 +6,7 @@
  * format beyond the text CSV and the table share.
  */
 #include "block.h"
+#include "huge.h"
 #include "vec.h"
 
 #include <math.h>
@@ -28,6 +29,11 @@ se_block *se_block_new(se_blocks *bs, const se_report_desc *d, int funnel, int p
 	return b;
 }
 
+/* A block's cells past this many bytes go in whole huge pages (huge.h):
+ * a report's rows are megabytes of cells written once, and faulting them
+ * in 4 KiB at a time was most of the time spent building them. */
+#define CELLS_HUGE (SE_HUGE_PAGE / 4)
+
 se_cell *se_block_row(se_block *b)
 {
 	se_cell *row;
@@ -35,10 +41,20 @@ se_cell *se_block_row(se_block *b)
 	if (b->failed)
 		return NULL;
 	if (b->rows == b->cap) {
-		size_t ncap = b->cap ? b->cap * 2 : 32;
-		se_cell *nc = realloc(b->cells, ncap * (size_t)b->ncols * sizeof *nc);
+		size_t row_bytes = (size_t)b->ncols * sizeof *row, ncap = b->cap ? b->cap * 2 : 32;
+		se_cell *nc = NULL;
 
-		if (nc == NULL) {
+		if (ncap * row_bytes >= CELLS_HUGE) {
+			size_t bytes = (ncap * row_bytes + SE_HUGE_PAGE - 1) / SE_HUGE_PAGE * SE_HUGE_PAGE;
+
+			if ((nc = se_huge_alloc(bytes)) != NULL) {
+				if (b->rows > 0)
+					memcpy(nc, b->cells, b->rows * row_bytes);
+				free(b->cells);
+				ncap = bytes / row_bytes;
+			}
+		}
+		if (nc == NULL && (nc = realloc(b->cells, ncap * row_bytes)) == NULL) {
 			b->failed = 1;
 			return NULL;
 		}
@@ -216,7 +232,7 @@ const char *se_cell_text(const se_col *c, const se_cell *v, char *buf, size_t si
 	return "";
 }
 
-void se_blocks_free(se_blocks *bs)
+void se_blocks_clear(se_blocks *bs)
 {
 	for (size_t i = 0; i < bs->n; i++) {
 		free(bs->v[i].cells);
@@ -225,6 +241,12 @@ void se_blocks_free(se_blocks *bs)
 			free(bs->v[i].labels[l]);
 		free(bs->v[i].labels);
 	}
+	bs->n = 0;
+}
+
+void se_blocks_free(se_blocks *bs)
+{
+	se_blocks_clear(bs);
 	free(bs->v);
 	memset(bs, 0, sizeof *bs);
 }

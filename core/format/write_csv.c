@@ -37,10 +37,12 @@ static void write_csv_field(FILE *out, const char *s, const csv_style *st)
 	fputc('"', out);
 }
 
-int se_write_csv(const se_report *rep, const se_blocks *bs, FILE *out, const se_write_opts *opts,
+int se_write_csv(const se_report *rep, se_blocks *bs, FILE *out, const se_write_opts *opts,
                  se_error *err)
 {
 	const se_report_desc *last = NULL;
+	se_block_iter it = SE_BLOCK_ITER_INIT;
+	const se_block *b;
 	int ru = opts->excel && opts->language == 1;
 	csv_style st = { opts->delimiter ? (char)opts->delimiter : ru ? ';' : ',', ru ? ',' : '.',
 		         opts->excel ? "\r\n" : "\n" };
@@ -49,8 +51,7 @@ int se_write_csv(const se_report *rep, const se_blocks *bs, FILE *out, const se_
 	(void)err;
 	if (opts->excel)
 		fputs("\xef\xbb\xbf", out);
-	for (size_t i = 0; i < bs->n; i++) {
-		const se_block *b = &bs->v[i];
+	while ((b = se_blocks_next(bs, &it)) != NULL) {
 		char buf[64];
 
 		if (b->desc != last) {

@@ -646,7 +646,7 @@ static const char script[] =
 	"return(typeof x==='number'&&typeof y==='number'?x-y:String(x).localeCompare(String(y)))*d})"
 	".forEach(function(r){b.appendChild(r)})})});";
 
-int se_write_html(const se_report *rep, const se_blocks *bs, FILE *out, const se_write_opts *opts,
+int se_write_html(const se_report *rep, se_blocks *bs, FILE *out, const se_write_opts *opts,
                   se_error *err)
 {
 	page p = { rep, bs, opts, opts->language == SE_LANG_RU ? SE_LANG_RU : SE_LANG_EN, out };

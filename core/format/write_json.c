@@ -87,11 +87,13 @@ static void json_rows(const se_block *b, FILE *out, int *first, const char *inde
 }
 
 /* One report's array for funnel f. */
-static void json_report(const se_report *rep, const se_blocks *bs, int f, const se_report_desc *d, FILE *out)
+static void json_report(const se_report *rep, se_blocks *bs, int f, const se_report_desc *d, FILE *out)
 {
 	int first = 1;
 
 	fprintf(out, ",\n      \"%s\": [", d->name);
+	if (se_blocks_select(bs, d, f) != SE_OK)
+		return; /* output.c reports it */
 	for (size_t i = 0; i < bs->n; i++) {
 		const se_block *b = &bs->v[i];
 		int firstrow = 1;
@@ -120,7 +122,7 @@ static void json_opt_string(FILE *out, const char *s)
 		se_json_string(out, s);
 }
 
-int se_write_json(const se_report *rep, const se_blocks *bs, FILE *out, const se_write_opts *opts,
+int se_write_json(const se_report *rep, se_blocks *bs, FILE *out, const se_write_opts *opts,
                   se_error *err)
 {
 	char asof[32];
@@ -171,6 +173,8 @@ int se_write_json(const se_report *rep, const se_blocks *bs, FILE *out, const se
 			continue;
 		fprintf(out, ",\n  \"%s\": [", d->name);
 		first = 1;
+		if (se_blocks_select(bs, d, SE_NONE) != SE_OK)
+			break; /* output.c reports it */
 		for (size_t i = 0; i < bs->n; i++)
 			if (bs->v[i].desc == d)
 				json_rows(&bs->v[i], out, &first, "    ");

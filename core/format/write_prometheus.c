@@ -131,7 +131,7 @@ static void write_labels(const se_report *rep, const se_block *b, const se_cell 
 #undef LABEL
 }
 
-int se_write_prometheus(const se_report *rep, const se_blocks *bs, FILE *out,
+int se_write_prometheus(const se_report *rep, se_blocks *bs, FILE *out,
                         const se_write_opts *opts, se_error *err)
 {
 	(void)opts;

@@ -122,9 +122,11 @@ static void write_table_block(const se_report *rep, const se_block *b, FILE *out
 	free(scratch);
 }
 
-int se_write_table(const se_report *rep, const se_blocks *bs, FILE *out, const se_write_opts *opts,
+int se_write_table(const se_report *rep, se_blocks *bs, FILE *out, const se_write_opts *opts,
                    se_error *err)
 {
+	se_block_iter it = SE_BLOCK_ITER_INIT;
+	const se_block *b;
 	char asof[32];
 
 	if (opts->digest == 2)
@@ -142,8 +144,8 @@ int se_write_table(const se_report *rep, const se_blocks *bs, FILE *out, const s
 			return rc;
 		fputc('\n', out);
 	}
-	for (size_t i = 0; i < bs->n; i++)
-		write_table_block(rep, &bs->v[i], out, opts);
+	while ((b = se_blocks_next(bs, &it)) != NULL)
+		write_table_block(rep, b, out, opts);
 	if (rep->deals_unmatched > 0)
 		fprintf(out, "%lld deals have no status any funnel knows: they are in no report above.\n",
 		        (long long)rep->deals_unmatched);

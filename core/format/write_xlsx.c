@@ -234,7 +234,7 @@ static int write_sheet(book *k, const se_report *rep, const se_blocks *bs, size_
 	return SE_OK;
 }
 
-int se_write_xlsx(const se_report *rep, const se_blocks *bs, FILE *out, const se_write_opts *opts,
+int se_write_xlsx(const se_report *rep, se_blocks *bs, FILE *out, const se_write_opts *opts,
                   se_error *err)
 {
 	const char *dir = getenv("TMPDIR");

@@ -111,11 +111,11 @@ damage() { # case, db
 	moved) sqlite3 "$db" "UPDATE chunk_partial SET data = (SELECT o.data FROM chunk_partial o WHERE o.fp = $fp1 AND o.chunk = 0) WHERE fp = $fp1 AND chunk <> 0" ;;
 	whole) randomize "$db" "fp = $fp1 AND chunk = $whole" 0 "$((seed + 2))" ;;
 	huge)
-		# the format's magic ("SEP3"), one funnel, zero counters and unknown statuses,
+		# the format's magic ("SEP4"), one funnel, zero counters and unknown statuses,
 		# then funnel 0's leads-by-manager grid: two cells, one lead each
 		# in column 0, at bucket 0 and at bucket 2^62 (zigzag 2^63)
 		local hex
-		hex=$(varint $((0x53455033)))$(varint 1)0000000000$(varint 0)$(varint 2)
+		hex=$(varint $((0x53455034)))$(varint 1)0000000000$(varint 0)$(varint 2)
 		hex+=000002
 		hex+=80808080808080808001
 		hex+=0002

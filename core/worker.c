@@ -1,0 +1,331 @@
+/*
+ * worker.c: the report pass's second thread (worker.h).
+ *
+ * When diagnostics are asked for, their share of the pass (durations,
+ * handling, replays for the backtest: about half the work) runs here, a
+ * chunk behind the first thread.  The first thread counts the foundation
+ * reports, the cube and the lead handling, and hands over a copy of each
+ * chunk with the evaluations of its deals, trimmed to the funnel's stages
+ * (the evaluation's fixed arrays would be half a kilobyte a deal); this
+ * thread counts the rest of the diagnostics from them.  The two write
+ * disjoint parts of the report (insight.c only rep->agg[].in, its own
+ * bucket cache and replay scratch), and both only read the rules and the
+ * counting context.  Without diagnostics the jobs are whole chunks,
+ * evaluated and counted here into a report of the worker's own, which
+ * the first thread merges into its own after the pass.
+ */
+#include "worker.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What the worker needs of a deal's evaluation, without the evaluation's
+ * fixed-size arrays: its positions live in pos[], its codes in codes[]. */
+typedef struct kept_deal {
+	uint32_t deal;               /* index in the chunk */
+	uint32_t ev;                 /* its first event's index in the chunk */
+	uint32_t pos, code;          /* offsets into the job's pos[] and codes[] */
+	int32_t funnel, state, stage;
+} kept_deal;
+
+struct se_worker_job {
+	se_worker_job *next;
+	void *blob;                  /* a copy of the chunk: the deals and events */
+	size_t size;
+	kept_deal *kept;             /* the deals counted here, in chunk order */
+	uint32_t n_kept;
+	int32_t *pos;                /* touched[0..S), reached[0..S) per kept deal */
+	size_t n_pos;
+	int64_t *codes;
+	size_t n_codes;
+	size_t cap_blob, cap_deals, cap_events; /* room in blob, kept (and pos / 2S), codes */
+};
+
+struct se_worker {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	se_worker_job *head, *tail;
+	se_worker_job *spare;        /* jobs done with, for the next chunks: their
+	                              * buffers are reused, not faulted in anew */
+	int queued;
+	int closed;                  /* no more jobs */
+	int nomem;
+	se_report *rep;
+	/* whole: the jobs are whole chunks (holding only the chunk), counted
+	 * into part, the caller's report of the worker's own. */
+	se_report *part;
+	int whole;
+	const se_count_ctx *ctx;
+	int64_t *scratch;
+	size_t scratch_cap;
+};
+
+void se_worker_job_free(se_worker_job *j)
+{
+	if (j == NULL)
+		return;
+	free(j->blob);
+	free(j->kept);
+	free(j->pos);
+	free(j->codes);
+	free(j);
+}
+
+/* A chunk handed over whole: each deal counted into the worker's report,
+ * as consume_chunk counts the others into the pass's. */
+static int whole_chunk(se_worker *w, const se_chunk_view *v)
+{
+	const se_chunk_event *ev = v->events;
+	int nomem = 0;
+
+	for (uint32_t i = 0; i < v->n_deals && !nomem; i++) {
+		const se_chunk_deal *d = &v->deals[i];
+		se_deal_eval e;
+
+		if (d->n_events > w->scratch_cap) {
+			int64_t *ns = realloc(w->scratch, d->n_events * sizeof *ns);
+
+			if (ns == NULL)
+				return SE_ENOMEM;
+			w->scratch = ns;
+			w->scratch_cap = d->n_events;
+		}
+		se_count_deal(w->ctx, d, ev, w->scratch, &e);
+		se_aggregate_deal(w->part, d, &e, &nomem);
+		ev += d->n_events;
+	}
+	return nomem ? SE_ENOMEM : SE_OK;
+}
+
+/* The worker's share of one chunk: each kept deal's evaluation rebuilt
+ * from the trimmed copy and counted; 0, or SE_ENOMEM. */
+static int worker_chunk(se_worker *w, const se_worker_job *j)
+{
+	se_report *rep = w->rep;
+	se_chunk_view v;
+
+	if (se_history_view(j->blob, j->size, &v, NULL) != SE_OK)
+		return SE_OK; /* the first thread read the same bytes and reports it */
+	if (w->whole)
+		return whole_chunk(w, &v);
+	for (uint32_t i = 0; i < j->n_kept; i++) {
+		const kept_deal *k = &j->kept[i];
+		const se_chunk_deal *d = &v.deals[k->deal];
+		int n = rep->rules->funnels[k->funnel].n_stages;
+		se_deal_eval e;
+
+		e.funnel = k->funnel;
+		e.ev = v.events + k->ev;
+		e.n_events = d->n_events;
+		memcpy(e.touched, j->pos + k->pos, (size_t)n * sizeof e.touched[0]);
+		memcpy(e.reached, j->pos + k->pos + n, (size_t)n * sizeof e.reached[0]);
+		e.state = k->state;
+		e.stage = k->stage;
+		e.code = (int64_t *)(j->codes + k->code);
+		if ((rep->cube_elsewhere && se_aggregate_cube(rep, d, &e) != SE_OK) ||
+		    se_insight_deal_back(rep, &e, d) != SE_OK)
+			return SE_ENOMEM;
+	}
+	return SE_OK;
+}
+
+static void *worker_main(void *arg)
+{
+	se_worker *w = arg;
+
+	for (;;) {
+		se_worker_job *j;
+
+		pthread_mutex_lock(&w->mu);
+		while (w->head == NULL && !w->closed)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if ((j = w->head) == NULL) {
+			pthread_mutex_unlock(&w->mu);
+			return NULL;
+		}
+		w->head = j->next;
+		if (w->head == NULL)
+			w->tail = NULL;
+		w->queued--;
+		pthread_cond_broadcast(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+		if (!w->nomem && worker_chunk(w, j) != SE_OK)
+			w->nomem = 1; /* read by the first thread only after the join */
+		pthread_mutex_lock(&w->mu);
+		j->next = w->spare;
+		w->spare = j;
+		pthread_mutex_unlock(&w->mu);
+	}
+}
+
+void se_worker_hand_over(se_worker *w, se_worker_job *j)
+{
+	pthread_mutex_lock(&w->mu);
+	while (w->queued >= SE_WORKER_QUEUE)
+		pthread_cond_wait(&w->cv, &w->mu);
+	if (w->tail != NULL)
+		w->tail->next = j;
+	else
+		w->head = j;
+	w->tail = j;
+	w->queued++;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+int se_worker_queued(se_worker *w)
+{
+	int n;
+
+	pthread_mutex_lock(&w->mu);
+	n = w->queued;
+	pthread_mutex_unlock(&w->mu);
+	return n;
+}
+
+se_worker *se_worker_start(se_report *rep, const se_count_ctx *ctx, se_report *part, int whole)
+{
+	se_worker *w = calloc(1, sizeof *w);
+
+	if (w == NULL)
+		return NULL;
+	w->rep = rep;
+	w->part = part;
+	w->whole = whole;
+	w->ctx = ctx;
+	if (pthread_mutex_init(&w->mu, NULL) != 0)
+		goto fail;
+	if (pthread_cond_init(&w->cv, NULL) != 0) {
+		pthread_mutex_destroy(&w->mu);
+		goto fail;
+	}
+	if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+		pthread_cond_destroy(&w->cv);
+		pthread_mutex_destroy(&w->mu);
+		goto fail;
+	}
+	return w;
+fail:
+	free(w);
+	return NULL;
+}
+
+int se_worker_stop(se_worker *w)
+{
+	int nomem;
+
+	pthread_mutex_lock(&w->mu);
+	w->closed = 1;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->thread, NULL);
+	while (w->head != NULL) { /* only after an early stop */
+		se_worker_job *j = w->head;
+
+		w->head = j->next;
+		se_worker_job_free(j);
+	}
+	while (w->spare != NULL) {
+		se_worker_job *j = w->spare;
+
+		w->spare = j->next;
+		se_worker_job_free(j);
+	}
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+	nomem = w->nomem;
+	free(w->scratch);
+	free(w);
+	return nomem;
+}
+
+int se_worker_whole(const se_worker *w)
+{
+	return w->whole;
+}
+
+/* Makes the array at p (a T **, read and written with memcpy as vec.h
+ * does) hold n elements of size elem, its capacity *cap; 0 or -1. */
+static int grow(void *p, size_t *cap, size_t n, size_t elem)
+{
+	void *old, *np;
+
+	if (n <= *cap)
+		return 0;
+	memcpy(&old, p, sizeof old);
+	if ((np = realloc(old, n * elem)) == NULL)
+		return -1;
+	memcpy(p, &np, sizeof np);
+	*cap = n;
+	return 0;
+}
+
+/* A job for the worker: a copy of the chunk, room for its deals'
+ * trimmed evaluations; a spare one the worker is done with when there is. */
+se_worker_job *se_worker_job_new(se_worker *w, const void *blob, size_t size, const se_chunk_view *v)
+{
+	const se_report *rep = w->rep;
+	se_worker_job *j;
+	size_t events = 0, deals = v->n_deals ? v->n_deals : 1;
+	int stages = 1;
+
+	pthread_mutex_lock(&w->mu);
+	if ((j = w->spare) != NULL)
+		w->spare = j->next;
+	pthread_mutex_unlock(&w->mu);
+	if (j == NULL && (j = calloc(1, sizeof *j)) == NULL)
+		return NULL;
+	j->next = NULL;
+	j->n_kept = 0;
+	j->n_pos = j->n_codes = 0;
+	if (w->whole) { /* a whole chunk: the worker evaluates its deals */
+		if (grow(&j->blob, &j->cap_blob, size ? size : 1, 1) != 0) {
+			se_worker_job_free(j);
+			return NULL;
+		}
+		memcpy(j->blob, blob, size);
+		j->size = size;
+		return j;
+	}
+	for (uint32_t i = 0; i < v->n_deals; i++)
+		events += v->deals[i].n_events;
+	for (int f = 0; f < rep->rules->n_funnels; f++)
+		if (rep->rules->funnels[f].n_stages > stages)
+			stages = rep->rules->funnels[f].n_stages;
+	size_t cap_pos = j->cap_deals; /* pos has 2 * stages a deal */
+
+	if (grow(&j->blob, &j->cap_blob, size ? size : 1, 1) != 0 ||
+	    grow(&j->codes, &j->cap_events, events ? events : 1, sizeof *j->codes) != 0 ||
+	    grow(&j->pos, &cap_pos, deals, 2 * (size_t)stages * sizeof *j->pos) != 0 ||
+	    grow(&j->kept, &j->cap_deals, deals, sizeof *j->kept) != 0) {
+		se_worker_job_free(j);
+		return NULL;
+	}
+	memcpy(j->blob, blob, size);
+	j->size = size;
+	return j;
+}
+
+/* Keeps what the worker needs of deal i's evaluation (event index ev);
+ * insight: the diagnostics count it. */
+void se_worker_keep(const se_report *rep, se_worker_job *j, uint32_t i, uint32_t ev,
+                    const se_deal_eval *e)
+{
+	kept_deal *k = &j->kept[j->n_kept++];
+	int n = rep->rules->funnels[e->funnel].n_stages;
+
+	k->deal = i;
+	k->ev = ev;
+	k->pos = (uint32_t)j->n_pos;
+	k->code = (uint32_t)j->n_codes;
+	k->funnel = e->funnel;
+	k->state = e->state;
+	k->stage = e->stage;
+	memcpy(j->pos + j->n_pos, e->touched, (size_t)n * sizeof e->touched[0]);
+	memcpy(j->pos + j->n_pos + n, e->reached, (size_t)n * sizeof e->reached[0]);
+	j->n_pos += 2 * (size_t)n;
+	memcpy(j->codes + j->n_codes, e->code, e->n_events * sizeof e->code[0]);
+	j->n_codes += e->n_events;
+}
