@@ -792,6 +792,8 @@ static int finish_import(importer *im, int rc, se_error *err)
 	rc = se_store_refresh(im->st, err);
 	if (rc != SE_OK && im->held_imported + im->held_duplicates > 0 && !se_store_holding(im->st))
 		uncount_held(im, err);
+	if (rc == SE_OK && se_store_holding(im->st))
+		stats->held = im->held_imported + im->held_duplicates;
 	return rc;
 }
 

@@ -7,6 +7,7 @@
  * call through include/salesengine.h; this is the only file that exits.
  */
 #include "cli_test.h"
+#include "error.h"
 #include "salesengine.h"
 #include "i18n.h"
 #include "paths.h"
@@ -66,6 +67,14 @@ typedef struct cli {
 #define HTML_DEFAULT (SE_REPORT_CLASSIC | SE_REPORT_METRICS | DIGEST_NEEDS)
 
 static const char *progname = "salesengine";
+
+/* The import whose last commit is held open for the report's partial
+ * counts: its summary line already counted those rows, so a release that
+ * fails must say they were not stored after all. */
+static struct {
+	const char *file;
+	int64_t rows;
+} held_import;
 
 static void usage(FILE *out)
 {
@@ -576,6 +585,8 @@ static int run_imports(const cli *c, se_store *st, const se_rules *rules, int *r
 			        (long long)s.read);
 		if (s.rejected > 0)
 			*rejected = 1;
+		held_import.file = c->imports[i];
+		held_import.rows = rc == SE_OK ? s.held : 0;
 		if (rc != SE_OK) {
 			fprintf(stderr, "%s: %s\n", progname, err.msg);
 			status = EXIT_FAIL;
@@ -590,6 +601,18 @@ static int run_imports(const cli *c, se_store *st, const se_rules *rules, int *r
 	return status;
 }
 
+static int release_held(se_store *st, se_error *err)
+{
+	int rc = se_store_release(st, err);
+
+	if (rc != SE_OK && held_import.rows > 0)
+		se_error_prefix(err, "%s: the last %lld row%s rolled back, not imported (import the file again)",
+		                held_import.file, (long long)held_import.rows,
+		                held_import.rows == 1 ? " was" : "s were");
+	held_import.rows = 0;
+	return rc;
+}
+
 /* Commits what the import left open (its last events and cache refresh)
  * with the partial counts the report build after it kept: one commit, so
  * no reader (and no kill) finds those events without their partials.
@@ -599,7 +622,7 @@ static int release_import(se_store *st, int rc, se_error *err)
 {
 	se_error rel;
 
-	if (se_store_release(st, &rel) != SE_OK) {
+	if (release_held(st, &rel) != SE_OK) {
 		*err = rel;
 		return rel.code;
 	}
@@ -873,7 +896,7 @@ static int run(cli *c)
 	status = write_report(c, rep, &wo);
 out:
 	/* A run that stopped before its report still keeps its import. */
-	if (st != NULL && se_store_release(st, &err) != SE_OK) {
+	if (st != NULL && release_held(st, &err) != SE_OK) {
 		fprintf(stderr, "%s: %s\n", progname, err.msg);
 		status = EXIT_FAIL;
 	}

@@ -115,6 +115,10 @@ typedef struct se_import_stats {
 	int64_t rejected;    /* malformed rows, each reported */
 	int64_t records;     /* se_import_with: input records the adapter saw */
 	int64_t not_utf8;    /* of the rejected, those for text that is not UTF-8 */
+	/* hold_last: of imported + duplicates, the rows of the commit left
+	 * open; they are stored only if se_store_release() succeeds, so a
+	 * caller whose release fails tells the user they were not. */
+	int64_t held;
 } se_import_stats;
 
 /* Imports one file ("-" is stdin).  Good rows are stored in batches, each in

@@ -435,9 +435,31 @@ static void test_full_disk_while_refreshing_a_held_import(void **state)
 
 	assert_int_equal(run_import(f), SE_OK);
 	expect_stats(f, 10, 1, 9);
+	assert_int_equal(f->stats.held, 1); /* the last batch of three rows: e10 alone */
 	assert_int_equal(se_store_holding(f->st), 1);
 	assert_int_equal(se_store_release(f->st, &f->err), SE_OK);
 	expect_database_holds(f, "e01\ne02\ne03\ne04\ne05\ne06\ne07\ne08\ne09\ne10\n");
+}
+
+/* The held commit itself fails at the release: the summary already
+ * counted its rows, which stats.held names, so the caller can say they
+ * were not stored (the command line does). */
+static void test_full_disk_on_releasing_a_held_import(void **state)
+{
+	fixture *f = *state;
+
+	write_rows(f, 1, 10);
+	f->opts.hold_last = 1;
+	assert_int_equal(run_import(f), SE_OK);
+	expect_stats(f, 10, 10, 0);
+	assert_int_equal(f->stats.held, 1); /* batches of three: e10 alone is held */
+	arm("COMMIT", NULL, 1);
+	assert_int_not_equal(se_store_release(f->st, &f->err), SE_OK);
+	assert_int_equal(fault.fired, 1);
+	se_store_rollback(f->st);
+	expect_database_holds(f, "e01\ne02\ne03\ne04\ne05\ne06\ne07\ne08\ne09\n");
+	f->opts.hold_last = 0;
+	expect_rerun_completes(f, 9);
 }
 
 /* Kept rows allowed a few hundred bytes are folded into the cache after
@@ -595,6 +617,7 @@ int main(void)
 		T(test_full_disk_keeps_rejects),
 		T(test_full_disk_while_refreshing_the_cache),
 		T(test_full_disk_while_refreshing_a_held_import),
+		T(test_full_disk_on_releasing_a_held_import),
 		T(test_full_disk_while_folding),
 		T(test_full_disk_on_adapter_state),
 		T(test_report_refreshes_during_an_import),
