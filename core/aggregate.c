@@ -195,10 +195,7 @@ static int merge_grid(se_grid *g, const se_grid *from, size_t fields, int pair)
 			if ((c = se_grid_cell(g, k, col)) == NULL)
 				return SE_ENOMEM;
 			if (pair) {
-				if (v[0] > 0 && (c[0] == 0 || v[2] > c[2]))
-					c[2] = v[2];
-				c[0] += v[0];
-				c[1] += v[1];
+				se_pair_cell_add((se_pair_cell *)c, (const se_pair_cell *)v);
 				continue;
 			}
 			for (size_t j = 0; j < fields; j++)

@@ -175,7 +175,7 @@ void se_partial_encode(const se_report *rep, uint64_t fp, int64_t key, se_pbuf *
 
 /* ---- merging ----------------------------------------------------------------- */
 
-/* How a cell's fields combine: sums, but a pair cell's latest cohort. */
+/* How a cell's fields combine: sums, or a pair cell's (se_pair_cell_add). */
 enum { SUM, PAIR };
 
 static int get_grid(se_preader *rd, se_grid *g, size_t fields, int how)
@@ -197,11 +197,9 @@ static int get_grid(se_preader *rd, se_grid *g, size_t fields, int how)
 		if ((c = se_grid_cell(g, key, col)) == NULL)
 			return SE_ENOMEM;
 		if (how == PAIR) {
-			/* as the pass keeps it: the cohort time of the latest deal */
-			if (v[0] > 0 && (c[0] == 0 || v[2] > c[2]))
-				c[2] = v[2];
-			c[0] += v[0];
-			c[1] += v[1];
+			se_pair_cell add = { .from = v[0], .to = v[1], .last_cohort = v[2] };
+
+			se_pair_cell_add((se_pair_cell *)c, &add);
 			continue;
 		}
 		for (size_t j = 0; j < fields; j++)

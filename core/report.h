@@ -24,6 +24,17 @@ typedef struct se_pair_cell {
 	int64_t last_cohort; /* latest cohort event time: is the window still open? */
 } se_pair_cell;
 
+/* Adds pair cell v, counted over other deals, into c: the sums, and the
+ * later cohort of the two where v counted any, as one pass over both
+ * sets of deals would have kept it (merging threads and stored parts). */
+static inline void se_pair_cell_add(se_pair_cell *c, const se_pair_cell *v)
+{
+	if (v->from > 0 && (c->from == 0 || v->last_cohort > c->last_cohort))
+		c->last_cohort = v->last_cohort;
+	c->from += v->from;
+	c->to += v->to;
+}
+
 /* Money is summed in integer kopecks (cents): exact, whatever the order,
  * so the printed totals are the sums of the printed parts. */
 typedef struct se_source_cell {
