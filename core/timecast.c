@@ -173,6 +173,16 @@ static inline void sort_stays(stay *v, stay *tmp, size_t n, int order)
 		memcpy(v, src, n * sizeof *v);
 }
 
+/* The spells, once every stage's stays are ordered: the estimates read
+ * the ordered copies only, so the spells' memory is given back before
+ * the estimates' work arrays take theirs (the backtest's peak). */
+static void drop_spells(se_insight *in)
+{
+	free(in->spells);
+	in->spells = NULL;
+	in->n_spells = in->cap_spells = 0;
+}
+
 static void free_stays(stage_stays *st, int n)
 {
 	for (int s = 0; st != NULL && s < n; s++)
@@ -634,7 +644,7 @@ static size_t most_stays(const stage_stays *stays, int s_lo, int s_hi, size_t *s
  * depends on the order).  The two write disjoint rows of the sums.
  * Without a second thread (or the memory for it) this one does it all.
  */
-static int two_threads(const se_report *rep, const se_insight *in, const se_funnel *f, stage_stays *stays,
+static int two_threads(const se_report *rep, se_insight *in, const se_funnel *f, stage_stays *stays,
                        const target *tg, int n_tg, int k)
 {
 	size_t cells = (size_t)f->n_stages * rep->n_manager, all, most = most_stays(stays, 0, f->won, &all);
@@ -664,6 +674,7 @@ static int two_threads(const se_report *rep, const se_insight *in, const se_funn
 	sort_share(&mine);
 	if (!one) { /* every stage sorted before any target */
 		pthread_join(t, NULL);
+		drop_spells(in);
 		if (pthread_create(&t, NULL, estimate_thread, &other) != 0) {
 			estimate_share(&other);
 			one = -1; /* nothing to join */
@@ -688,7 +699,7 @@ static int two_threads(const se_report *rep, const se_insight *in, const se_funn
  * thousands of deals go this way too (the smallest ones go the other). */
 #define THREAD_MIN_SPELLS 1000
 
-static int estimate_all(const se_report *rep, const se_insight *in, const se_funnel *f, stage_stays *stays,
+static int estimate_all(const se_report *rep, se_insight *in, const se_funnel *f, stage_stays *stays,
                         const target *tg, int n_tg)
 {
 	size_t all, most = most_stays(stays, 0, f->won, &all), below;
@@ -704,6 +715,7 @@ static int estimate_all(const se_report *rep, const se_insight *in, const se_fun
 	if (alloc_work(&w, rep, f, most, most, 0) != SE_OK)
 		return SE_ENOMEM;
 	sort_share(&mine);
+	drop_spells(in);
 	estimate_share(&mine);
 	free_work(&w);
 	return SE_OK;
@@ -740,9 +752,7 @@ int se_timecast_finish(se_report *rep, se_error *err)
 			if (rc != SE_OK)
 				return se_error_set(err, rc, "out of memory");
 		}
-		free(in->spells);
-		in->spells = NULL;
-		in->n_spells = in->cap_spells = 0;
+		drop_spells(in);
 	}
 	return SE_OK;
 }
