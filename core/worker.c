@@ -15,6 +15,7 @@
  * the first thread merges into its own after the pass.
  */
 #include "worker.h"
+#include "vec.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -84,14 +85,8 @@ static int whole_chunk(se_worker *w, const se_chunk_view *v)
 		const se_chunk_deal *d = &v->deals[i];
 		se_deal_eval e;
 
-		if (d->n_events > w->scratch_cap) {
-			int64_t *ns = realloc(w->scratch, d->n_events * sizeof *ns);
-
-			if (ns == NULL)
-				return SE_ENOMEM;
-			w->scratch = ns;
-			w->scratch_cap = d->n_events;
-		}
+		if (SE_VEC_RESERVE(w->scratch, w->scratch_cap, d->n_events, 64) != SE_OK)
+			return SE_ENOMEM;
 		se_count_deal(w->ctx, d, ev, w->scratch, &e);
 		se_aggregate_deal(w->part, d, &e, &nomem);
 		ev += d->n_events;
@@ -246,20 +241,11 @@ int se_worker_whole(const se_worker *w)
 	return w->whole;
 }
 
-/* Makes the array at p (a T **, read and written with memcpy as vec.h
- * does) hold n elements of size elem, its capacity *cap; 0 or -1. */
+/* Room for n elements of size elem in the array at p (a T **), its
+ * capacity *cap: se_vec_reserve, doubling from what the job had. */
 static int grow(void *p, size_t *cap, size_t n, size_t elem)
 {
-	void *old, *np;
-
-	if (n <= *cap)
-		return 0;
-	memcpy(&old, p, sizeof old);
-	if ((np = realloc(old, n * elem)) == NULL)
-		return -1;
-	memcpy(p, &np, sizeof np);
-	*cap = n;
-	return 0;
+	return se_vec_reserve(p, cap, n, elem, 0, 0) == SE_OK ? 0 : -1;
 }
 
 /* A job for the worker: a copy of the chunk, room for its deals'
