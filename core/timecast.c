@@ -24,6 +24,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -546,8 +547,11 @@ static void finish_target(const target *tg, size_t cells, const work *w, const w
 }
 
 /* One thread's share: sorting the stays of stages [s_lo, s_hi), then
- * either the targets tg[first], tg[first + step], ... over every stage, or
- * (step 0) the one target tg[0] over its own stages. */
+ * either the targets over every stage, each taken from *next when the
+ * thread is ready for another, or (next NULL) the one target tg[0] over
+ * its own stages.  Targets differ in cost (the forecast now has the most
+ * open deals): taken as each thread frees up, 7 targets split about
+ * evenly, where every other one to each left one thread 4 to finish. */
 typedef struct share {
 	const se_report *rep;
 	const se_insight *in;
@@ -555,9 +559,10 @@ typedef struct share {
 	stage_stays *stays;
 	work *w;
 	const target *tg;
-	int n_tg, first, step;
+	int n_tg;
+	atomic_int *next;
 	int s_lo, s_hi;
-	double *msum;              /* step 0: the target's months (NULL: kept in w->rec) */
+	double *msum;              /* next NULL: the target's months (NULL: kept in w->rec) */
 } share;
 
 static void sort_share(const share *sh)
@@ -571,12 +576,15 @@ static void estimate_share(const share *sh)
 {
 	size_t cells = (size_t)sh->f->n_stages * sh->rep->n_manager;
 
-	if (sh->step == 0) {
+	int i;
+
+	if (sh->next == NULL) {
 		memset(sh->w->sum, 0, (cells ? cells : 1) * sizeof *sh->w->sum);
 		estimate(sh->rep, sh->f, sh->stays, sh->w, &sh->tg[0], sh->s_lo, sh->s_hi, sh->msum);
 		return;
 	}
-	for (int i = sh->first; i < sh->n_tg; i += sh->step) {
+	/* each target's sums are its own: which thread takes it changes nothing */
+	while ((i = atomic_fetch_add(sh->next, 1)) < sh->n_tg) {
 		double msum[SE_TIME_MONTHS] = { 0 };
 
 		memset(sh->w->sum, 0, (cells ? cells : 1) * sizeof *sh->w->sum);
@@ -636,7 +644,7 @@ static size_t most_stays(const stage_stays *stays, int s_lo, int s_hi, size_t *s
  * The stays of each stage are sorted once, the targets estimated from
  * them; both split over two threads when there are many stays.  Sorting
  * splits by stages (each thread sorts its own); the targets of a backtest
- * split between the threads, every other one to each, after the sorting;
+ * split between the threads, each to the first one free, after the sorting;
  * a single target (the forecast now) splits by stages too, each thread
  * going on from its sorting to the estimate of its own stages, and the
  * second keeping its deals' months, so that they are added after the
@@ -651,8 +659,9 @@ static int two_threads(const se_report *rep, se_insight *in, const se_funnel *f,
 	size_t sum_a, sum_b, most_a = most_stays(stays, 0, k, &sum_a), most_b = most_stays(stays, k, f->won, &sum_b);
 	int one = n_tg == 1;
 	double msum[SE_TIME_MONTHS] = { 0 };
+	atomic_int next = 0;
 	work w, w2;
-	share mine = { rep, in, f, stays, &w, tg, n_tg, 0, one ? 0 : 2, 0, k, msum }, other = mine;
+	share mine = { rep, in, f, stays, &w, tg, n_tg, one ? NULL : &next, 0, k, msum }, other = mine;
 	pthread_t t;
 
 	if (alloc_work(&w, rep, f, most_a, one ? most_a : most, 0) != SE_OK)
@@ -662,7 +671,6 @@ static int two_threads(const se_report *rep, se_insight *in, const se_funnel *f,
 		return SE_ENOMEM;
 	}
 	other.w = &w2;
-	other.first = 1;
 	other.s_lo = k;
 	other.s_hi = f->won;
 	other.msum = NULL;
@@ -704,8 +712,9 @@ static int estimate_all(const se_report *rep, se_insight *in, const se_funnel *f
 {
 	size_t all, most = most_stays(stays, 0, f->won, &all), below;
 	int k = split_stages(f, stays);
+	atomic_int next = 0;
 	work w;
-	share mine = { rep, in, f, stays, &w, tg, n_tg, 0, 1, 0, f->won, NULL };
+	share mine = { rep, in, f, stays, &w, tg, n_tg, &next, 0, f->won, NULL };
 
 	most_stays(stays, 0, k, &below);
 	/* (one target whose stays are all on one side of k: nothing to split) */
