@@ -44,6 +44,10 @@ se_cell *se_block_row(se_block *b)
 		size_t row_bytes = (size_t)b->ncols * sizeof *row, ncap = b->cap ? b->cap * 2 : 32;
 		se_cell *nc = NULL;
 
+		/* in huge pages, eightfold as se_vec_reserve_huge grows: fewer
+		 * copies, and the room not yet written is no memory */
+		if (b->cap * row_bytes >= CELLS_HUGE && ncap <= SIZE_MAX / 4 / row_bytes)
+			ncap *= 4;
 		if (ncap * row_bytes >= CELLS_HUGE) {
 			size_t bytes = (ncap * row_bytes + SE_HUGE_PAGE - 1) / SE_HUGE_PAGE * SE_HUGE_PAGE;
 
