@@ -162,7 +162,8 @@ int se_aggregate_deal(se_report *rep, const se_chunk_deal *d, const se_deal_eval
 	mgr = d->manager < rep->n_manager ? d->manager : 0;
 	src = d->source < rep->n_source ? d->source : 0;
 	add_leads_and_sources(rep, nomem, a, f, e, mgr, src, d->amount);
-	add_pairs(rep, nomem, a, f, e, mgr);
+	if (!rep->skip_pairs)
+		add_pairs(rep, nomem, a, f, e, mgr);
 	add_presale_and_rates(rep, a, f, e, mgr, d->amount);
 	if (rep->cube != NULL && !rep->cube_elsewhere && se_aggregate_cube(rep, d, e) != SE_OK)
 		*nomem = 1;

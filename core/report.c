@@ -773,6 +773,20 @@ static struct se_report_lazy *lazy_keep(const se_report_opts *o)
 	return l;
 }
 
+/* Whether nothing this report builds reads the pairs' counts: only the
+ * conversion, the diagnostics (each manager against the team, and the
+ * family of tests over them), compare and the scripts' scopes do.  A
+ * diagnostic report alone (velocity, forecast, backtest, channels,
+ * handling) then skips a third of the first thread's work in the pass.
+ * Never in the pass through kept partials, whose counts later runs of
+ * other reports read: there the diagnostics are never computed. */
+static int pairs_unread(const se_report *rep)
+{
+	return (rep->compute & SE_REPORT_INSIGHTS) &&
+	       !(rep->compute & (SE_REPORT_CONVERSION | SE_REPORT_DIAGNOSTICS | SE_REPORT_COMPARE)) &&
+	       rep->rules->n_metrics == 0 && rep->rules->n_alerts == 0 && rep->cube == NULL;
+}
+
 static int build_once(se_report **out, se_store *st, const se_rules *rules,
                       const se_report_opts *opts, int script_insights, int use_state, se_error *err)
 {
@@ -811,6 +825,7 @@ static int build_once(se_report **out, se_store *st, const se_rules *rules,
 		rc = partial_pass(&p, st, o->mode, zone, &plain, err);
 	}
 	if (!use_state || o->recount || (rep->compute & SE_REPORT_INSIGHTS) || (rc == SE_OK && plain)) {
+		rep->skip_pairs = pairs_unread(rep);
 		p.worker = start_worker(&p, o->mode);
 		rc = se_store_each_chunk(st, consume_chunk, &p, err);
 		if (p.worker != NULL && stop_worker(&p) && rc == SE_OK)
