@@ -395,6 +395,10 @@ static se_worker *start_worker(pass *p, se_mode mode_override)
 		return NULL;
 	}
 	rep->cube_elsewhere = !whole && rep->cube != NULL && !back;
+	/* Sources' steps alone are a light back half: the handling half
+	 * (which the channels' cohorts come from) goes with it, to the thread
+	 * that would otherwise wait for the first. */
+	rep->front_elsewhere = !whole && !(rep->compute & (SE_REPORT_VELOCITY | SE_REPORT_FORECAST | SE_REPORT_BACKTEST));
 	return w;
 }
 
@@ -406,6 +410,7 @@ static int stop_worker(pass *p)
 
 	p->worker = NULL;
 	p->rep->cube_elsewhere = 0;
+	p->rep->front_elsewhere = 0;
 	if (p->worker_part != NULL) {
 		if (!nomem && se_aggregate_merge(p->rep, p->worker_part) != SE_OK)
 			nomem = 1;
@@ -425,6 +430,8 @@ static int insight_here(pass *p, se_worker_job *job, uint32_t i, uint32_t ev, co
 	if (job == NULL)
 		return se_insight_deal(p->rep, e, d);
 	se_worker_keep(p->rep, job, i, ev, e);
+	if (p->rep->front_elsewhere)
+		return SE_OK;
 	return se_insight_deal_front(p->rep, e, d, &p->rep->bucket_cache);
 }
 

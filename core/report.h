@@ -251,6 +251,7 @@ struct se_report {
 	struct se_cube *cube;      /* when the rules declare metrics or alert rules */
 	int cube_elsewhere;        /* the pass's second thread fills the cube (se_aggregate_cube) */
 	int skip_pairs;            /* the pass leaves the pairs' grids empty: nothing built reads them */
+	int front_elsewhere;       /* the pass's second thread counts the diagnostics' front half too */
 	se_metric_table *metric_tables; /* [funnel * n_metrics + metric], or NULL */
 
 	int64_t sla;               /* effective settings (rules, else defaults) */

@@ -4,7 +4,8 @@
  * When diagnostics are asked for, their share of the pass (durations,
  * handling, replays for the backtest: about half the work) runs here, a
  * chunk behind the first thread.  The first thread counts the foundation
- * reports, the cube and the lead handling, and hands over a copy of each
+ * reports, the cube and the lead handling (but when the rest is only the
+ * sources' steps: then the handling comes here too), and hands over a copy of each
  * chunk with the evaluations of its deals, trimmed to the funnel's stages
  * (the evaluation's fixed arrays would be half a kilobyte a deal); this
  * thread counts the rest of the diagnostics from them.  The two write
@@ -120,7 +121,7 @@ static int worker_chunk(se_worker *w, const se_worker_job *j)
 		e.stage = k->stage;
 		e.code = (int64_t *)(j->codes + k->code);
 		if ((rep->cube_elsewhere && se_aggregate_cube(rep, d, &e) != SE_OK) ||
-		    se_insight_deal_back(rep, &e, d) != SE_OK)
+		    (rep->front_elsewhere ? se_insight_deal(rep, &e, d) : se_insight_deal_back(rep, &e, d)) != SE_OK)
 			return SE_ENOMEM;
 	}
 	return SE_OK;
