@@ -335,6 +335,86 @@ static void test_groups_as_samples(void **state)
 	}
 }
 
+/* Both tables of se_qtable_build2 (the second in a thread of its own from
+ * BUILD2_THREAD_MIN samples) are what se_qtable_build gives of the same
+ * samples by either column, each cell also checked against a sort. */
+static void test_build2_as_two_builds(void **state)
+{
+	static const size_t sizes[] = { 0, 3, 4000, 250000 };
+	unsigned seed = 77;
+
+	(void)state;
+	for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+		const uint32_t width = 6, width2 = 4;
+		const int64_t lo = 10, rows = 5;
+		size_t n = sizes[si];
+		se_samples both = { 0 }, by1 = { 0 }, by2 = { 0 };
+		se_qtable q1, q2, r1, r2;
+		int64_t *vals = malloc((n + 1) * sizeof *vals), *rr = malloc((n + 1) * sizeof *rr);
+		uint32_t *c1 = malloc((n + 1) * sizeof *c1), *c2 = malloc((n + 1) * sizeof *c2);
+		int64_t *row = malloc((n + 1) * sizeof *row);
+
+		assert_true(vals && rr && c1 && c2 && row);
+		for (size_t i = 0; i < n; i++) {
+			seed = seed * 1103515245u + 12345u;
+			rr[i] = lo + (int64_t)(seed >> 8) % rows;
+			seed = seed * 1103515245u + 12345u;
+			c1[i] = (seed >> 8) % width;
+			seed = seed * 1103515245u + 12345u;
+			c2[i] = (seed >> 8) % width2;
+			seed = seed * 1103515245u + 12345u;
+			vals[i] = (int64_t)(seed >> 10) % 50000;
+			assert_int_equal(se_samples_add2(&both, rr[i], c1[i], c2[i], vals[i]), SE_OK);
+			assert_int_equal(se_samples_add(&by1, rr[i], c1[i], vals[i]), SE_OK);
+			assert_int_equal(se_samples_add(&by2, rr[i], c2[i], vals[i]), SE_OK);
+		}
+		assert_int_equal(se_qtable_build2(&q1, width, &q2, width2, &both), SE_OK);
+		assert_int_equal(se_qtable_build(&r1, &by1, width), SE_OK);
+		assert_int_equal(se_qtable_build(&r2, &by2, width2), SE_OK);
+		assert_int_equal(q2.width, width2);
+		for (int t = 0; t < 2; t++) {
+			const se_qtable *q = t == 0 ? &q1 : &q2, *r = t == 0 ? &r1 : &r2;
+			const uint32_t *cols = t == 0 ? c1 : c2;
+			uint32_t w = t == 0 ? width : width2;
+
+			assert_int_equal(q->nb, r->nb);
+			assert_int_equal(q->lo, r->lo);
+			for (int64_t k = lo; n > 0 && k < lo + rows; k++)
+				for (uint32_t c = 0; c < w; c++) {
+					const se_quant *x = se_qtable_at(q, k, c), *y = se_qtable_at(r, k, c);
+					size_t m = 0;
+
+					for (size_t i = 0; i < n; i++)
+						if (rr[i] == k && cols[i] == c)
+							row[m++] = vals[i];
+					if (m == 0) { /* a row before or after the samples' has no cell */
+						assert_true(x == NULL || x->n == 0);
+						assert_true(y == NULL || y->n == 0);
+						continue;
+					}
+					assert_non_null(x);
+					assert_non_null(y);
+					assert_int_equal(x->n, (int64_t)m);
+					assert_int_equal(y->n, (int64_t)m);
+					qsort(row, m, sizeof *row, cmp_i64);
+					assert_int_equal(x->p50, row[(m + 1) / 2 - 1]);
+					assert_int_equal(x->p90, row[(9 * m + 9) / 10 - 1]);
+					assert_int_equal(y->p50, x->p50);
+					assert_int_equal(y->p90, x->p90);
+				}
+		}
+		free(q1.cells);
+		free(q2.cells);
+		free(r1.cells);
+		free(r2.cells);
+		free(vals);
+		free(rr);
+		free(c1);
+		free(c2);
+		free(row);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -348,6 +428,7 @@ int main(void)
 		cmocka_unit_test(test_quantiles_large),
 		cmocka_unit_test(test_hist_two_passes),
 		cmocka_unit_test(test_groups_as_samples),
+		cmocka_unit_test(test_build2_as_two_builds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
