@@ -62,26 +62,29 @@ static inline void *se_huge_malloc(size_t bytes)
  * changed on failure. */
 static inline int se_vec_reserve_huge(void *array, size_t *cap, size_t need, size_t elem, size_t first)
 {
-	size_t ncap = *cap ? *cap : (first ? first : 1);
+	size_t ncap = *cap ? *cap : (first ? first : 1), big;
 	void *old, *grown;
 
 	if (need <= *cap)
 		return SE_OK;
+	while (ncap < need)
+		ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
+	if (elem != 0 && ncap > (size_t)PTRDIFF_MAX / elem)
+		return SE_ENOMEM;
 	/* Doubling, until the array is in huge pages: from there it grows
 	 * eightfold.  Each move copies the array and faults in the new block,
 	 * so doubling touches twice the final size (a tenth of a diagnostic
 	 * report's time on a million deals), eightfold a seventh more; the
-	 * room not yet written is address space, not memory. */
-	while (ncap < need)
-		ncap = ncap > SIZE_MAX / 8 ? need
-		       : elem != 0 && ncap * elem >= SE_HUGE_PAGE / 2 ? ncap * 8 : ncap * 2;
-	if (elem != 0 && ncap > (size_t)PTRDIFF_MAX / elem)
-		return SE_ENOMEM;
+	 * room not yet written is address space, not memory.  Where that
+	 * much address space is refused (a strict overcommit limit), doubling. */
+	big = elem != 0 && *cap * elem >= SE_HUGE_PAGE / 2 && ncap <= (size_t)PTRDIFF_MAX / elem / 4 ? ncap * 4 : ncap;
 	memcpy(&old, array, sizeof old);
-	if ((grown = se_huge_alloc(ncap * elem)) != NULL) {
+	if ((grown = se_huge_alloc(big * elem)) != NULL ||
+	    (big != ncap && (big = ncap, grown = se_huge_alloc(ncap * elem)) != NULL)) {
 		if (old != NULL)
 			memcpy(grown, old, *cap * elem);
 		free(old);
+		ncap = big;
 	} else if ((grown = realloc(old, ncap * elem)) == NULL) {
 		return SE_ENOMEM;
 	}

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "huge.h"
 #include "vec.h"
 
 #include <stdlib.h>
@@ -116,6 +117,36 @@ static void test_failed_allocation_keeps_the_array(void **state)
 	free(v);
 }
 
+/* Huge arrays double up to a megabyte, then grow eightfold, keeping
+ * every element through each move into a new block. */
+static void test_huge_doubles_then_grows_eightfold(void **state)
+{
+	int32_t *v = NULL;
+	size_t cap = 0, last = 0, moves_past_mb = 0;
+
+	(void)state;
+	for (size_t i = 0; i < ((size_t)3 << 20); i++) {
+		assert_int_equal(SE_VEC_RESERVE_HUGE(v, cap, i + 1, 1024), SE_OK);
+		if (cap != last) {
+			if (last == 0)
+				assert_int_equal(cap, 1024);
+			else if (last * sizeof *v < ((size_t)1 << 20))
+				assert_int_equal(cap, 2 * last);
+			else {
+				assert_int_equal(cap, 8 * last);
+				moves_past_mb++;
+			}
+			last = cap;
+		}
+		v[i] = (int32_t)(i * 7);
+	}
+	assert_int_equal(moves_past_mb, 2); /* 1 MiB -> 8 MiB -> 64 MiB */
+	for (size_t i = 0; i < ((size_t)3 << 20); i++)
+		if (v[i] != (int32_t)(i * 7))
+			fail_msg("element %zu lost", i);
+	free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -124,6 +155,7 @@ int main(void)
 		cmocka_unit_test(test_max_holds_the_capacity),
 		cmocka_unit_test(test_overflowing_sizes_are_refused),
 		cmocka_unit_test(test_failed_allocation_keeps_the_array),
+		cmocka_unit_test(test_huge_doubles_then_grows_eightfold),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -45,11 +45,11 @@ se_cell *se_block_row(se_block *b)
 		se_cell *nc = NULL;
 
 		/* in huge pages, eightfold as se_vec_reserve_huge grows: fewer
-		 * copies, and the room not yet written is no memory */
-		if (b->cap * row_bytes >= CELLS_HUGE && ncap <= SIZE_MAX / 4 / row_bytes)
-			ncap *= 4;
-		if (ncap * row_bytes >= CELLS_HUGE) {
-			size_t bytes = (ncap * row_bytes + SE_HUGE_PAGE - 1) / SE_HUGE_PAGE * SE_HUGE_PAGE;
+		 * copies, and the room not yet written is no memory; doubling
+		 * when that much address space is refused */
+		for (int k = b->cap * row_bytes >= CELLS_HUGE && ncap <= SIZE_MAX / 8 / row_bytes ? 4 : 1;
+		     nc == NULL && k >= 1 && ncap * k * row_bytes >= CELLS_HUGE; k /= 4) {
+			size_t bytes = (ncap * k * row_bytes + SE_HUGE_PAGE - 1) / SE_HUGE_PAGE * SE_HUGE_PAGE;
 
 			if ((nc = se_huge_alloc(bytes)) != NULL) {
 				if (b->rows > 0)
