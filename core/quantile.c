@@ -208,44 +208,16 @@ int se_qtable_build(se_qtable *q, se_samples *s, uint32_t width)
 	return rc;
 }
 
-/* The second table of se_qtable_build2, built beside the first. */
-typedef struct second_table {
-	se_qtable *q;
-	const se_samples *s;
-	uint32_t width;
-	int rc;
-} second_table;
-
-static void *second_thread(void *arg)
-{
-	second_table *j = arg;
-
-	j->rc = build(j->q, j->s, j->width, j->s->col2);
-	return NULL;
-}
-
-/* Samples from which the second table is built in a thread of its own:
- * the lead handling's million first moves on a million deals take a
- * tenth of the diagnostics' finish for each table. */
-#define BUILD2_THREAD_MIN 100000
-
+/* The second table reads each sample's column from col2 in place: no
+ * pass rewriting the samples' columns between the two. */
 int se_qtable_build2(se_qtable *q, uint32_t width, se_qtable *q2, uint32_t width2, se_samples *s)
 {
-	second_table two = { q2, s, width2, SE_OK };
-	pthread_t t;
-	int threaded = 0, rc;
+	int rc = build(q, s, width, NULL);
 
 	memset(q2, 0, sizeof *q2);
 	q2->width = width2;
-	if (s->n > 0)
-		threaded = s->n >= BUILD2_THREAD_MIN && pthread_create(&t, NULL, second_thread, &two) == 0;
-	rc = build(q, s, width, NULL);
-	if (threaded)
-		pthread_join(t, NULL);
-	else if (rc == SE_OK && s->n > 0)
-		second_thread(&two);
-	if (rc == SE_OK)
-		rc = two.rc;
+	if (rc == SE_OK && s->n > 0)
+		rc = build(q2, s, width2, s->col2);
 	free_samples(s);
 	return rc;
 }

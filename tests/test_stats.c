@@ -335,9 +335,8 @@ static void test_groups_as_samples(void **state)
 	}
 }
 
-/* Both tables of se_qtable_build2 (the second in a thread of its own from
- * BUILD2_THREAD_MIN samples) are what se_qtable_build gives of the same
- * samples by either column, each cell also checked against a sort. */
+/* Both tables of se_qtable_build2 are what se_qtable_build gives of the
+ * same samples by either column, each cell also checked against a sort. */
 static void test_build2_as_two_builds(void **state)
 {
 	static const size_t sizes[] = { 0, 3, 4000, 250000 };
