@@ -262,6 +262,39 @@ static void number_deals(slab *sb, se_deal_numbers *deals)
 	}
 }
 
+/* Rows without an event_id: their keys, made for the whole slab at once
+ * (two rows' hashes overlap) into the places their placeholders hold. */
+#define KEY_CHUNK 256
+
+static void make_content_keys(slab *sb)
+{
+	se_content_row k[KEY_CHUNK];
+
+	for (size_t i = 0; i < sb->n; i += KEY_CHUNK) {
+		size_t n = sb->n - i < KEY_CHUNK ? sb->n - i : KEY_CHUNK;
+
+		for (size_t j = 0; j < n; j++) {
+			const slab_row *r = &sb->rows[i + j];
+
+			k[j].deal = sb->bytes + r->off[F_DEAL_ID];
+			k[j].deal_len = r->len[F_DEAL_ID];
+			k[j].ts = r->ts;
+			k[j].stage = sb->bytes + r->off[F_STAGE];
+			k[j].stage_len = r->len[F_STAGE];
+			k[j].out = sb->bytes + r->off[F_EVENT_ID];
+		}
+		se_content_keys(k, n);
+	}
+}
+
+/* A slab the reader has filled: what is done for all its rows at once. */
+static void finish_slab(importer *im, slab *sb)
+{
+	if (im->defer_key)
+		make_content_keys(sb);
+	number_deals(sb, im->deals);
+}
+
 static int slab_add(slab *sb, const row_text *row, const se_event_in *ev)
 {
 	size_t need = 0;
@@ -385,13 +418,13 @@ static void *reader_main(void *arg)
 		}
 		im_progress(im, se_csv_offset(pl->csv), 0);
 		if (sb->n == SLAB_ROWS) {
-			number_deals(sb, im->deals);
+			finish_slab(im, sb);
 			push_full(pl, sb);
 			sb = take_free(pl);
 		}
 	}
 	if (sb != NULL) {
-		number_deals(sb, im->deals);
+		finish_slab(im, sb);
 		push_full(pl, sb); /* the last, partial slab (or an empty one) */
 	}
 	pthread_mutex_lock(&pl->mu);
@@ -494,6 +527,7 @@ static int read_records(importer *im, se_csv *csv, const csv_columns *cols,
 	pthread_cond_init(&pl.cv, NULL);
 	if ((rc = se_store_lend_deals(im->st, &im->deals, err)) != SE_OK)
 		goto out;
+	im->defer_key = im->content_key;
 	if (pthread_create(&reader, NULL, reader_main, &pl) != 0) {
 		rc = se_error_set(err, SE_ERR, "cannot start the reader thread");
 		goto out;
@@ -514,6 +548,7 @@ static int read_records(importer *im, se_csv *csv, const csv_columns *cols,
 	if (rc == SE_OK && im->in_batch)
 		rc = im_commit_batch(im, err);
 out:
+	im->defer_key = 0;
 	se_store_return_deals(im->st, im->deals);
 	im->deals = NULL;
 	free_slabs(pl.free_slabs);

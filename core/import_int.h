@@ -44,6 +44,9 @@ struct importer {
 	/* CSV without an event_id column: the key is the content's hash
 	 * (colmap.h), made by the reader thread, which alone uses key. */
 	int content_key;
+	/* The reader thread makes a slab's keys together (se_content_keys):
+	 * a row keeps key's bytes as a placeholder until then. */
+	int defer_key;
 	char key[SE_CONTENT_KEY_LEN + 1];
 	const se_time_layout *ts_layout; /* columns{} ts_format, or NULL */
 };

@@ -318,8 +318,9 @@ int im_accept_row(importer *im, row_text *row, se_event_in *ev)
 	if (im_check_row_text(im, row) != SE_OK || im_parse_row_values(im, row, ev) != SE_OK)
 		return SE_EINPUT;
 	if (im->content_key) {
-		se_content_key(row->ptr[F_DEAL_ID], row->len[F_DEAL_ID], ev->ts, row->ptr[F_STAGE],
-		               row->len[F_STAGE], im->key);
+		if (!im->defer_key)
+			se_content_key(row->ptr[F_DEAL_ID], row->len[F_DEAL_ID], ev->ts, row->ptr[F_STAGE],
+			               row->len[F_STAGE], im->key);
 		row->ptr[F_EVENT_ID] = im->key;
 		row->len[F_EVENT_ID] = SE_CONTENT_KEY_LEN;
 	}
