@@ -60,6 +60,9 @@ int im_commit_batch(importer *im, se_error *err);
 void im_abandon_batch(importer *im);
 int im_ensure_batch(importer *im, se_error *err);
 int im_accept_row(importer *im, row_text *row, se_event_in *ev);
+/* The same, skipping the UTF-8 and NUL checks of the fields whose bit is
+ * set in clean (already checked by the caller). */
+int im_accept_row_clean(importer *im, row_text *row, se_event_in *ev, unsigned clean);
 int im_write_row(importer *im, const row_text *row, se_event_in *ev, int64_t lent_deal, int deal_is_new, se_error *err);
 int im_store_row(importer *im, row_text *row, se_error *err);
 

@@ -26,7 +26,7 @@ const char *const im_field_names[F_COUNT] = {
 
 /* ---- helpers ------------------------------------------------------------ */
 
-void im_trim(const char **p, size_t *len)
+static inline void trim(const char **p, size_t *len)
 {
 	while (*len > 0 && ((*p)[0] == ' ' || (*p)[0] == '\t')) {
 		(*p)++;
@@ -34,6 +34,11 @@ void im_trim(const char **p, size_t *len)
 	}
 	while (*len > 0 && ((*p)[*len - 1] == ' ' || (*p)[*len - 1] == '\t' || (*p)[*len - 1] == '\r'))
 		(*len)--;
+}
+
+void im_trim(const char **p, size_t *len)
+{
+	trim(p, len);
 }
 
 int im_field_by_name(const char *name, size_t len)
@@ -229,7 +234,9 @@ int im_ensure_batch(importer *im, se_error *err)
 
 /* ---- one row ------------------------------------------------------------- */
 
-static int im_check_row_text(importer *im, row_text *row)
+/* clean: bit f set when field f is known valid UTF-8 without a NUL (the
+ * reader checked its whole record in one pass). */
+static int im_check_row_text(importer *im, row_text *row, unsigned clean)
 {
 	for (int f = 0; f < F_COUNT; f++) {
 		const char *raw = row->ptr[f];
@@ -238,7 +245,12 @@ static int im_check_row_text(importer *im, row_text *row)
 
 		if (raw == NULL)
 			continue;
-		im_trim(&row->ptr[f], &row->len[f]);
+		trim(&row->ptr[f], &row->len[f]);
+		if (clean & (1u << f)) {
+			if (row->len[f] == 0)
+				row->ptr[f] = NULL;
+			continue;
+		}
 		if (!se_utf8_valid(row->ptr[f], row->len[f], &bad)) {
 			/* Counted in the value as written, leading spaces included. */
 			im_reject(im, row->line, im_field_names[f], "invalid UTF-8 at byte %zu",
@@ -314,8 +326,13 @@ static int intern_optional(importer *im, se_dict dict, const row_text *row, int 
 /* Checks and parses a row; a bad one is reported and counted here. */
 int im_accept_row(importer *im, row_text *row, se_event_in *ev)
 {
+	return im_accept_row_clean(im, row, ev, 0);
+}
+
+int im_accept_row_clean(importer *im, row_text *row, se_event_in *ev, unsigned clean)
+{
 	im->stats->read++;
-	if (im_check_row_text(im, row) != SE_OK || im_parse_row_values(im, row, ev) != SE_OK)
+	if (im_check_row_text(im, row, clean) != SE_OK || im_parse_row_values(im, row, ev) != SE_OK)
 		return SE_EINPUT;
 	if (im->content_key) {
 		if (!im->defer_key)

@@ -89,6 +89,57 @@ int se_utf8_valid(const char *p, size_t len, size_t *bad)
 	return 1;
 }
 
+/* Exactly the zero bytes of w, each as 0x80 (the sum cannot carry from
+ * one byte into the next, so no byte is flagged by its neighbour). */
+static uint64_t zero_bytes(uint64_t w)
+{
+	const uint64_t low7 = 0x7f7f7f7f7f7f7f7full;
+
+	return ~(((w & low7) + low7) | w) & ~low7;
+}
+
+int se_utf8_valid_count_nul(const char *p, size_t len, size_t *bad, size_t *nuls)
+{
+	const unsigned char *s = (const unsigned char *)p;
+	size_t i = 0, zeros = 0;
+
+	while (i < len) {
+		uint32_t cp;
+		size_t n;
+
+		/* ASCII words, counting their zero bytes on the way. */
+		while (i + 8 <= len) {
+			uint64_t w;
+
+			__builtin_memcpy(&w, s + i, 8);
+			if (w & 0x8080808080808080ull)
+				break;
+			zeros += (size_t)__builtin_popcountll(zero_bytes(w));
+			i += 8;
+		}
+		if (i >= len)
+			break;
+		if (s[i] >= 0xC2 && s[i] <= 0xDF && i + 1 < len && (s[i + 1] & 0xC0) == 0x80) {
+			i += 2;
+			continue;
+		}
+		if (s[i] < 0x80) {
+			zeros += s[i] == 0;
+			i++;
+			continue;
+		}
+		n = decode(s + i, len - i, &cp);
+		if (n == 0) {
+			if (bad)
+				*bad = i;
+			return 0;
+		}
+		i += n;
+	}
+	*nuls = zeros;
+	return 1;
+}
+
 static int is_combining(uint32_t cp)
 {
 	return (cp >= 0x0300 && cp <= 0x036F) || (cp >= 0x0483 && cp <= 0x0489) ||
