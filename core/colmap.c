@@ -290,8 +290,34 @@ static void fnv_bytes(fnv128 *h, const void *data, size_t len)
  * deal or stage text can make two different triples hash the same input. */
 static void put_u64(unsigned char *b, uint64_t v)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	memcpy(b, &v, 8);
+#else
 	for (int i = 0; i < 8; i++)
 		b[i] = (unsigned char)(v >> (8 * i));
+#endif
+}
+
+/* 16 lower-case hex digits of v, the most significant first: the nibbles
+ * spread one to a byte, then each turned into its digit, all eight bytes
+ * of a word at once. */
+static void hex16(uint64_t v, char *out)
+{
+	for (int half = 0; half < 2; half++) {
+		uint64_t x = half == 0 ? v >> 32 : v & 0xffffffffu;
+		uint64_t letters;
+
+		x = ((x & 0xffff0000u) << 16) | (x & 0xffffu);
+		x = ((x & 0x0000ff000000ff00ull) << 8) | (x & 0x000000ff000000ffull);
+		x = ((x & 0x00f000f000f000f0ull) << 4) | (x & 0x000f000f000f000full);
+		/* byte k holds nibble k: the last digit comes first in memory */
+		letters = ((x + 0x0606060606060606ull) >> 4) & 0x0101010101010101ull;
+		x += 0x3030303030303030ull + letters * ('a' - '0' - 10);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		x = __builtin_bswap64(x);
+#endif
+		memcpy(out + 8 * half, &x, 8);
+	}
 }
 
 /* What "content:%016llx%016llx" prints, without printf's cost at every
@@ -299,10 +325,8 @@ static void put_u64(unsigned char *b, uint64_t v)
 static void key_text(const fnv128 *h, char *out)
 {
 	memcpy(out, "content:", 8);
-	for (int i = 0; i < 16; i++) {
-		out[8 + i] = "0123456789abcdef"[(unsigned)(h->hi >> (60 - 4 * i)) & 15];
-		out[24 + i] = "0123456789abcdef"[(unsigned)(h->lo >> (60 - 4 * i)) & 15];
-	}
+	hex16(h->hi, out + 8);
+	hex16(h->lo, out + 24);
 }
 
 void se_content_key(const char *deal, size_t deal_len, int64_t ts, const char *stage,
