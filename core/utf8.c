@@ -4,6 +4,7 @@
  * strict UTF-8 consumer (SQLite tools, browsers, jq) would choke on.
  */
 #include "utf8.h"
+#include "swar.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -89,23 +90,7 @@ int se_utf8_valid(const char *p, size_t len, size_t *bad)
 	return 1;
 }
 
-/* Exactly the zero bytes of w, each as 0x80 (the sum cannot carry from
- * one byte into the next, so no byte is flagged by its neighbour). */
-static uint64_t zero_bytes(uint64_t w)
-{
-	const uint64_t low7 = 0x7f7f7f7f7f7f7f7full;
-
-	return ~(((w & low7) + low7) | w) & ~low7;
-}
-
-/* How many bytes of w (one bit 7 per byte) are flagged, without a
- * popcount instruction the baseline target may lack. */
-static size_t count_flagged(uint64_t flags)
-{
-	return (size_t)(((flags >> 7) * 0x0101010101010101ull) >> 56);
-}
-
-#define HIGH_BITS 0x8080808080808080ull
+#define HIGH_BITS SE_SWAR_HIGH
 
 /*
  * Eight bytes of ASCII and two-byte sequences at a time (Cyrillic text).
@@ -126,7 +111,7 @@ static int two_byte_word(uint64_t w, uint64_t *carry)
 
 	if (high & bit6 & bit5)
 		return 0; /* E0..FF: a longer sequence, or no lead at all */
-	if (lead & zero_bytes(w & 0x1e1e1e1e1e1e1e1eull))
+	if (lead & se_swar_zero(w & 0x1e1e1e1e1e1e1e1eull))
 		return 0; /* C0, C1 */
 	if (cont != ((lead << 8) | *carry))
 		return 0;
@@ -144,12 +129,11 @@ int se_utf8_valid_count_nul(const char *p, size_t len, size_t *bad, size_t *nuls
 		size_t slow_until;
 
 		while (i + 8 <= len) {
-			uint64_t w;
+			uint64_t w = se_swar_load(s + i);
 
-			__builtin_memcpy(&w, s + i, 8);
 			if (((w & HIGH_BITS) | carry) != 0 && !two_byte_word(w, &carry))
 				break;
-			zeros += count_flagged(zero_bytes(w));
+			zeros += se_swar_count(se_swar_zero(w));
 			i += 8;
 		}
 		/* A lead owed its continuation by a word that did not come (or
