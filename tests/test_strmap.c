@@ -167,6 +167,47 @@ static void test_clear_forgets_and_reuses(void **state)
 
 /* The budget estimate follows the real rule: 64 slots at least, grown
  * (doubled) while the map would be more than half full. */
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The slot comes from the hash's low 32 bits: keys that differ in one
+ * byte anywhere (the first, the middle, the tail a whole word leaves, at
+ * every length from 1 to 40, every other value of that byte: 209,100
+ * keys) must not pile up on the same value.  About as many equal values
+ * as random ones would give (5 expected) pass; a hash that skipped a byte
+ * position would give thousands. */
+static void test_hash_sees_every_byte(void **state)
+{
+	enum { LENS = 40 };
+	uint32_t *h = malloc(sizeof *h * 256 * LENS * LENS);
+	size_t n = 0, same = 0;
+
+	(void)state;
+	assert_non_null(h);
+	for (size_t len = 1; len <= LENS; len++) {
+		for (size_t pos = 0; pos < len; pos++) {
+			for (int v = 0; v < 256; v++) {
+				char key[LENS];
+
+				if (v == 'x')
+					continue;
+				memset(key, 'x', len);
+				key[pos] = (char)v;
+				h[n++] = (uint32_t)se_strmap_hash(key, len);
+			}
+		}
+	}
+	qsort(h, n, sizeof *h, cmp_u32);
+	for (size_t i = 1; i < n; i++)
+		same += h[i] == h[i - 1];
+	assert_true(same < 20);
+	free(h);
+}
+
 static void test_bytes_estimate(void **state)
 {
 	size_t base = se_strmap_bytes(0);
@@ -191,6 +232,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_many_keys_survive_growth, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clear_forgets_and_reuses, setup, teardown),
 		cmocka_unit_test(test_bytes_estimate),
+		cmocka_unit_test(test_hash_sees_every_byte),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
