@@ -295,9 +295,15 @@ static void finish_slab(importer *im, slab *sb)
 	number_deals(sb, im->deals);
 }
 
-static int slab_add(slab *sb, const row_text *row, const se_event_in *ev)
+/* A row into the slab.  Fields within [block, block + block_len) (the
+ * CSV record they came from) go in with the block, one copy; others (a
+ * columns{} value) one by one.  A content key still to be made only gets
+ * its room. */
+static int slab_add(slab *sb, const row_text *row, const se_event_in *ev, const char *block,
+                    size_t block_len, int key_later)
 {
-	size_t need = 0;
+	size_t need = block_len, base;
+	uintptr_t lo = (uintptr_t)block, hi = lo + block_len;
 	slab_row *r = &sb->rows[sb->n];
 
 	for (int f = 0; f < F_COUNT; f++)
@@ -311,14 +317,25 @@ static int slab_add(slab *sb, const row_text *row, const se_event_in *ev)
 	r->present = 0;
 	r->deal = 0;
 	r->deal_is_new = 0;
+	base = sb->used;
+	if (block_len > 0)
+		memcpy(sb->bytes + base, block, block_len);
+	sb->used += block_len;
 	for (int f = 0; f < F_COUNT; f++) {
+		uintptr_t at = (uintptr_t)row->ptr[f];
+
 		if (row->ptr[f] == NULL)
 			continue;
-		memcpy(sb->bytes + sb->used, row->ptr[f], row->len[f]);
-		r->off[f] = (uint32_t)sb->used;
+		if (at >= lo && at + row->len[f] <= hi) {
+			r->off[f] = (uint32_t)(base + (at - lo));
+		} else {
+			if (!(key_later && f == F_EVENT_ID))
+				memcpy(sb->bytes + sb->used, row->ptr[f], row->len[f]);
+			r->off[f] = (uint32_t)sb->used;
+			sb->used += row->len[f];
+		}
 		r->len[f] = (uint32_t)row->len[f];
 		r->present |= (uint16_t)(1u << f);
-		sb->used += row->len[f];
 	}
 	sb->n++;
 	return SE_OK;
@@ -371,6 +388,8 @@ static int read_one(pipeline *pl, const se_csv_record *rec, slab *sb)
 	row_text row;
 	se_event_in ev;
 	unsigned clean = 0;
+	const se_csv_field *last;
+	size_t block_len, used_len = 0;
 
 	if (rec->nfields != pl->cols->ncols) {
 		im->stats->read++;
@@ -402,7 +421,15 @@ static int read_one(pipeline *pl, const se_csv_record *rec, slab *sb)
 	}
 	if (im_accept_row_clean(im, &row, &ev, clean) != SE_OK)
 		return SE_OK;
-	return slab_add(sb, &row, &ev);
+	/* The record in one copy, unless columns the import ignores make up
+	 * most of it (wide exports with long notes would fill the slabs). */
+	last = &rec->fields[rec->nfields - 1];
+	block_len = (size_t)(last->ptr - rec->fields[0].ptr) + last->len;
+	for (int f = 0; f < F_COUNT; f++)
+		used_len += row.len[f];
+	if (block_len > 2 * used_len + 64)
+		block_len = 0;
+	return slab_add(sb, &row, &ev, rec->fields[0].ptr, block_len, im->defer_key);
 }
 
 static void *reader_main(void *arg)
