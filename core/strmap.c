@@ -213,9 +213,8 @@ int se_strmap_get_hashed(const se_strmap *m, const char *key, size_t len, uint64
 	return 1;
 }
 
-static int grow_slots(se_strmap *m)
+static int resize_slots(se_strmap *m, size_t ncount)
 {
-	size_t ncount = (m->mask + 1) * 2;
 	slot *ns = slots_alloc(ncount);
 
 	if (ns == NULL)
@@ -230,6 +229,25 @@ static int grow_slots(se_strmap *m)
 	m->slots = ns;
 	m->mask = ncount - 1;
 	return SE_OK;
+}
+
+static int grow_slots(se_strmap *m)
+{
+	return resize_slots(m, (m->mask + 1) * 2);
+}
+
+int se_strmap_reserve(se_strmap *m, size_t count)
+{
+	size_t slots = m->mask + 1;
+
+	while (count * 2 > slots)
+		slots *= 2;
+	return slots > m->mask + 1 ? resize_slots(m, slots) : SE_OK;
+}
+
+size_t se_strmap_slot_bytes(const se_strmap *m)
+{
+	return (m->mask + 1) * sizeof(slot);
 }
 
 static const char *copy_key(se_strmap *m, const char *key, size_t len)

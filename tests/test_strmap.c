@@ -146,6 +146,40 @@ static void test_many_keys_survive_growth(void **state)
 	}
 }
 
+/* Room made ahead keeps the keys already in and takes the ones to come
+ * without growing again; a smaller reservation changes nothing. */
+static void test_reserve(void **state)
+{
+	se_strmap *m = *state;
+	enum { N = 50000 };
+	char key[64];
+	size_t bytes;
+
+	for (int i = 0; i < 100; i++) {
+		int len = snprintf(key, sizeof key, "before-%d-with-a-tail-past-16", i);
+
+		assert_int_equal(se_strmap_put(m, key, (size_t)len, i), SE_OK);
+	}
+	assert_int_equal(se_strmap_reserve(m, N), SE_OK);
+	bytes = se_strmap_slot_bytes(m);
+	assert_true(bytes >= se_strmap_bytes(N));
+	assert_int_equal(se_strmap_reserve(m, 10), SE_OK);
+	assert_int_equal(se_strmap_slot_bytes(m), bytes);
+	for (int i = 100; i < N; i++) {
+		int len = snprintf(key, sizeof key, "k%d", i);
+
+		assert_int_equal(se_strmap_put(m, key, (size_t)len, i), SE_OK);
+	}
+	assert_int_equal(se_strmap_slot_bytes(m), bytes); /* never grew */
+	assert_int_equal(se_strmap_count(m), N);
+	for (int i = 0; i < N; i++) {
+		int len = i < 100 ? snprintf(key, sizeof key, "before-%d-with-a-tail-past-16", i)
+		                  : snprintf(key, sizeof key, "k%d", i);
+
+		assert_int_equal(get(m, key, (size_t)len), i);
+	}
+}
+
 static void test_clear_forgets_and_reuses(void **state)
 {
 	se_strmap *m = *state;
@@ -230,6 +264,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inline_and_block_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_larger_than_a_block, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_keys_survive_growth, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reserve, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clear_forgets_and_reuses, setup, teardown),
 		cmocka_unit_test(test_bytes_estimate),
 		cmocka_unit_test(test_hash_sees_every_byte),
