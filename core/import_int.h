@@ -49,6 +49,12 @@ struct importer {
 	int defer_key;
 	char key[SE_CONTENT_KEY_LEN + 1];
 	const se_time_layout *ts_layout; /* columns{} ts_format, or NULL */
+	/* The last time read and what it gave: exports write one minute (or
+	 * day) on many rows in a row, and parsing is a pure function of the
+	 * text for the whole import (zone and layout do not change). */
+	char last_ts[32];
+	size_t last_ts_len;        /* 0: none yet */
+	int64_t last_ts_value;
 };
 
 void im_trim(const char **p, size_t *len);

@@ -289,10 +289,20 @@ static int im_parse_row_values(importer *im, const row_text *row, se_event_in *e
 	const char *why = NULL;
 	const char *ts = row->ptr[F_TS];
 	size_t ts_len = row->len[F_TS];
-	int rc = im->ts_layout != NULL
-	             ? se_time_parse_layout(im->ts_layout, ts, ts_len, im->opts->zone, &ev->ts, &why)
-	             : se_time_parse(ts, ts_len, im->opts->zone, &ev->ts, &why);
+	int rc = SE_OK;
 
+	if (ts_len == im->last_ts_len && memcmp(ts, im->last_ts, ts_len) == 0) {
+		ev->ts = im->last_ts_value;
+	} else {
+		rc = im->ts_layout != NULL
+		         ? se_time_parse_layout(im->ts_layout, ts, ts_len, im->opts->zone, &ev->ts, &why)
+		         : se_time_parse(ts, ts_len, im->opts->zone, &ev->ts, &why);
+		if (rc == SE_OK && ts_len <= sizeof im->last_ts) {
+			memcpy(im->last_ts, ts, ts_len);
+			im->last_ts_len = ts_len;
+			im->last_ts_value = ev->ts;
+		}
+	}
 	if (rc != SE_OK) {
 		im_quote_value(row->ptr[F_TS], row->len[F_TS], shown, sizeof shown);
 		im_reject(im, row->line, im_field_names[F_TS], "cannot read time %s: %s", shown, why);
