@@ -350,9 +350,10 @@ void se_content_key(const char *deal, size_t deal_len, int64_t ts, const char *s
 /*
  * Many rows: one row's bytes are a chain of dependent multiplies, so two
  * rows go side by side and the processor overlaps their chains.  Each of
- * the two lanes holds one row's whole input (laid out as above) and runs
- * until the shorter is done; the finished lane takes the next row.  A row
- * too long for a lane is hashed alone.
+ * the two lanes holds one row's input (laid out as above, but for the
+ * deal id's length, which starts the lane's hash) and runs until the
+ * shorter is done; the finished lane takes the next row.  A row too long
+ * for a lane is hashed alone.
  */
 #define LANE_BYTES 192
 
@@ -364,30 +365,50 @@ typedef struct lane {
 	char *out;
 } lane;
 
+/* The hash after a row's first eight bytes (the deal id's length): the
+ * same for every row whose deal ids are as long, so made once per length
+ * and kept (the last one) instead of hashed for each row. */
+typedef struct prefix {
+	size_t deal_len;           /* SIZE_MAX: none yet */
+	fnv128 h;
+} prefix;
+
+static fnv128 after_length(prefix *pre, size_t deal_len)
+{
+	if (pre->deal_len != deal_len) {
+		unsigned char b[8];
+
+		pre->h = fnv_basis;
+		put_u64(b, deal_len);
+		fnv_bytes(&pre->h, b, 8);
+		pre->deal_len = deal_len;
+	}
+	return pre->h;
+}
+
 /* Loads the next row that fits a lane into ln (hashing the ones that do
  * not on the way); 0 when no row is left. */
-static int lane_load(lane *ln, const se_content_row *rows, size_t n, size_t *next)
+static int lane_load(lane *ln, const se_content_row *rows, size_t n, size_t *next, prefix *pre)
 {
 	while (*next < n) {
 		const se_content_row *r = &rows[(*next)++];
 		unsigned char *b = ln->bytes;
 
-		if (r->deal_len > LANE_BYTES - 24 || r->stage_len > LANE_BYTES - 24 - r->deal_len) {
+		if (r->deal_len > LANE_BYTES - 16 || r->stage_len > LANE_BYTES - 16 - r->deal_len) {
 			char key[SE_CONTENT_KEY_LEN + 1];
 
 			se_content_key(r->deal, r->deal_len, r->ts, r->stage, r->stage_len, key);
 			memcpy(r->out, key, SE_CONTENT_KEY_LEN);
 			continue;
 		}
-		put_u64(b, r->deal_len);
-		memcpy(b + 8, r->deal, r->deal_len);
-		b += 8 + r->deal_len;
+		memcpy(b, r->deal, r->deal_len);
+		b += r->deal_len;
 		put_u64(b, (uint64_t)r->ts);
 		put_u64(b + 8, r->stage_len);
 		memcpy(b + 16, r->stage, r->stage_len);
 		ln->p = ln->bytes;
-		ln->left = 24 + r->deal_len + r->stage_len;
-		ln->h = fnv_basis;
+		ln->left = 16 + r->deal_len + r->stage_len;
+		ln->h = after_length(pre, r->deal_len);
 		ln->out = r->out;
 		return 1;
 	}
@@ -421,9 +442,10 @@ __attribute__((noinline)) static void fnv_two(fnv128 *ha, const unsigned char *p
 void se_content_keys(const se_content_row *rows, size_t n)
 {
 	lane a, b;
+	prefix pre = { SIZE_MAX, { 0, 0 } };
 	size_t next = 0;
-	int a_live = lane_load(&a, rows, n, &next);
-	int b_live = a_live && lane_load(&b, rows, n, &next);
+	int a_live = lane_load(&a, rows, n, &next, &pre);
+	int b_live = a_live && lane_load(&b, rows, n, &next, &pre);
 
 	while (a_live && b_live) {
 		size_t m = a.left < b.left ? a.left : b.left;
@@ -435,11 +457,11 @@ void se_content_keys(const se_content_row *rows, size_t n)
 		b.left -= m;
 		if (a.left == 0) {
 			key_text(&a.h, a.out);
-			a_live = lane_load(&a, rows, n, &next);
+			a_live = lane_load(&a, rows, n, &next, &pre);
 		}
 		if (b.left == 0) {
 			key_text(&b.h, b.out);
-			b_live = lane_load(&b, rows, n, &next);
+			b_live = lane_load(&b, rows, n, &next, &pre);
 		}
 	}
 	/* The rows are all loaded: what a lane still holds ends alone. */
