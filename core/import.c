@@ -373,11 +373,14 @@ static slab *take_free(pipeline *pl)
 
 static int record_is_clean(const se_csv_record *rec)
 {
-	const se_csv_field *first = &rec->fields[0], *last = &rec->fields[rec->nfields - 1];
+	const se_csv_field *first, *last;
 	size_t nuls, bad;
 
-	return rec->nfields > 0 &&
-	       se_utf8_valid_count_nul(first->ptr, (size_t)(last->ptr - first->ptr) + last->len, &bad, &nuls) &&
+	if (rec->nfields == 0)
+		return 0;
+	first = &rec->fields[0];
+	last = &rec->fields[rec->nfields - 1];
+	return se_utf8_valid_count_nul(first->ptr, (size_t)(last->ptr - first->ptr) + last->len, &bad, &nuls) &&
 	       nuls == rec->nfields - 1;
 }
 
