@@ -240,6 +240,8 @@ int se_strmap_reserve(se_strmap *m, size_t count)
 {
 	size_t slots = m->mask + 1;
 
+	if (count > SIZE_MAX / 4 / sizeof(slot))
+		return SE_ENOMEM; /* no array that large, and slots would wrap */
 	while (count * 2 > slots)
 		slots *= 2;
 	return slots > m->mask + 1 ? resize_slots(m, slots) : SE_OK;

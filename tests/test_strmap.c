@@ -165,6 +165,8 @@ static void test_reserve(void **state)
 	assert_true(bytes >= se_strmap_bytes(N));
 	assert_int_equal(se_strmap_reserve(m, 10), SE_OK);
 	assert_int_equal(se_strmap_slot_bytes(m), bytes);
+	assert_int_equal(se_strmap_reserve(m, SIZE_MAX / 2), SE_ENOMEM);
+	assert_int_equal(se_strmap_slot_bytes(m), bytes);
 	for (int i = 100; i < N; i++) {
 		int len = snprintf(key, sizeof key, "k%d", i);
 
