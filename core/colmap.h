@@ -67,4 +67,18 @@ int se_colmap_bind(const se_colmap *m, const se_csv_field *names, size_t n, int 
 void se_content_key(const char *deal, size_t deal_len, int64_t ts, const char *stage,
                     size_t stage_len, char *out);
 
+/* The same for many rows at once, each key into its row's out, without
+ * the NUL (keys may go straight into a buffer of rows): about twice as
+ * fast as one at a time (two rows' hashes overlap). */
+typedef struct se_content_row {
+	const char *deal;
+	size_t deal_len;
+	int64_t ts;
+	const char *stage;
+	size_t stage_len;
+	char *out;                 /* SE_CONTENT_KEY_LEN bytes, no NUL written */
+} se_content_row;
+
+void se_content_keys(const se_content_row *rows, size_t n);
+
 #endif

@@ -32,6 +32,9 @@ typedef struct se_csv_field {
 	long col;        /* 1-based byte column on that line at which the field starts */
 } se_csv_field;
 
+/* A good record's fields lie back to back in one block: each field's NUL
+ * is followed by the next field, so fields[0].ptr up to the last field's
+ * NUL is the whole record (a reader may check it in one pass). */
 typedef struct se_csv_record {
 	const se_csv_field *fields;
 	size_t nfields;

@@ -262,9 +262,48 @@ static void number_deals(slab *sb, se_deal_numbers *deals)
 	}
 }
 
-static int slab_add(slab *sb, const row_text *row, const se_event_in *ev)
+/* Rows without an event_id: their keys, made for the whole slab at once
+ * (two rows' hashes overlap) into the places their placeholders hold. */
+#define KEY_CHUNK 256
+
+static void make_content_keys(slab *sb)
 {
-	size_t need = 0;
+	se_content_row k[KEY_CHUNK];
+
+	for (size_t i = 0; i < sb->n; i += KEY_CHUNK) {
+		size_t n = sb->n - i < KEY_CHUNK ? sb->n - i : KEY_CHUNK;
+
+		for (size_t j = 0; j < n; j++) {
+			const slab_row *r = &sb->rows[i + j];
+
+			k[j].deal = sb->bytes + r->off[F_DEAL_ID];
+			k[j].deal_len = r->len[F_DEAL_ID];
+			k[j].ts = r->ts;
+			k[j].stage = sb->bytes + r->off[F_STAGE];
+			k[j].stage_len = r->len[F_STAGE];
+			k[j].out = sb->bytes + r->off[F_EVENT_ID];
+		}
+		se_content_keys(k, n);
+	}
+}
+
+/* A slab the reader has filled: what is done for all its rows at once. */
+static void finish_slab(importer *im, slab *sb)
+{
+	if (im->defer_key)
+		make_content_keys(sb);
+	number_deals(sb, im->deals);
+}
+
+/* A row into the slab.  Fields within [block, block + block_len) (the
+ * CSV record they came from) go in with the block, one copy; others (a
+ * columns{} value) one by one.  A content key still to be made only gets
+ * its room. */
+static int slab_add(slab *sb, const row_text *row, const se_event_in *ev, const char *block,
+                    size_t block_len, int key_later)
+{
+	size_t need = block_len, base;
+	uintptr_t lo = (uintptr_t)block, hi = lo + block_len;
 	slab_row *r = &sb->rows[sb->n];
 
 	for (int f = 0; f < F_COUNT; f++)
@@ -278,14 +317,25 @@ static int slab_add(slab *sb, const row_text *row, const se_event_in *ev)
 	r->present = 0;
 	r->deal = 0;
 	r->deal_is_new = 0;
+	base = sb->used;
+	if (block_len > 0)
+		memcpy(sb->bytes + base, block, block_len);
+	sb->used += block_len;
 	for (int f = 0; f < F_COUNT; f++) {
+		uintptr_t at = (uintptr_t)row->ptr[f];
+
 		if (row->ptr[f] == NULL)
 			continue;
-		memcpy(sb->bytes + sb->used, row->ptr[f], row->len[f]);
-		r->off[f] = (uint32_t)sb->used;
+		if (at >= lo && at + row->len[f] <= hi) {
+			r->off[f] = (uint32_t)(base + (at - lo));
+		} else {
+			if (!(key_later && f == F_EVENT_ID))
+				memcpy(sb->bytes + sb->used, row->ptr[f], row->len[f]);
+			r->off[f] = (uint32_t)sb->used;
+			sb->used += row->len[f];
+		}
 		r->len[f] = (uint32_t)row->len[f];
 		r->present |= (uint16_t)(1u << f);
-		sb->used += row->len[f];
 	}
 	sb->n++;
 	return SE_OK;
@@ -321,12 +371,28 @@ static slab *take_free(pipeline *pl)
 	return sb;
 }
 
+static int record_is_clean(const se_csv_record *rec)
+{
+	const se_csv_field *first, *last;
+	size_t nuls, bad;
+
+	if (rec->nfields == 0)
+		return 0;
+	first = &rec->fields[0];
+	last = &rec->fields[rec->nfields - 1];
+	return se_utf8_valid_count_nul(first->ptr, (size_t)(last->ptr - first->ptr) + last->len, &bad, &nuls) &&
+	       nuls == rec->nfields - 1;
+}
+
 /* One CSV record: a bad one is reported, a good one goes into the slab. */
 static int read_one(pipeline *pl, const se_csv_record *rec, slab *sb)
 {
 	importer *im = pl->im;
 	row_text row;
 	se_event_in ev;
+	unsigned clean = 0;
+	const se_csv_field *last;
+	size_t block_len, used_len = 0;
 
 	if (rec->nfields != pl->cols->ncols) {
 		im->stats->read++;
@@ -335,6 +401,12 @@ static int read_one(pipeline *pl, const se_csv_record *rec, slab *sb)
 	}
 	memset(&row, 0, sizeof row);
 	row.line = rec->line;
+	/* The whole record at once (csv.h: its fields are one block, one NUL
+	 * after each): valid UTF-8 with no NUL but those, and no field needs
+	 * the check again.  Else each field is checked alone, as it always
+	 * was, and only the columns the import reads can reject the row. */
+	if (record_is_clean(rec))
+		clean = (1u << F_COUNT) - 1;
 	for (size_t i = 0; i < rec->nfields; i++) {
 		int f = pl->cols->field_of[i];
 
@@ -347,11 +419,20 @@ static int read_one(pipeline *pl, const se_csv_record *rec, slab *sb)
 		if (pl->cols->fixed[f] != NULL) {
 			row.ptr[f] = pl->cols->fixed[f];
 			row.len[f] = pl->cols->fixed_len[f];
+			clean &= ~(1u << f);
 		}
 	}
-	if (im_accept_row(im, &row, &ev) != SE_OK)
+	if (im_accept_row_clean(im, &row, &ev, clean) != SE_OK)
 		return SE_OK;
-	return slab_add(sb, &row, &ev);
+	/* The record in one copy, unless columns the import ignores make up
+	 * most of it (wide exports with long notes would fill the slabs). */
+	last = &rec->fields[rec->nfields - 1];
+	block_len = (size_t)(last->ptr - rec->fields[0].ptr) + last->len;
+	for (int f = 0; f < F_COUNT; f++)
+		used_len += row.len[f];
+	if (block_len > 2 * used_len + 64)
+		block_len = 0;
+	return slab_add(sb, &row, &ev, rec->fields[0].ptr, block_len, im->defer_key);
 }
 
 static void *reader_main(void *arg)
@@ -360,6 +441,7 @@ static void *reader_main(void *arg)
 	importer *im = pl->im;
 	slab *sb = take_free(pl);
 	se_csv_record rec;
+	unsigned records = 0;
 	int rc = SE_OK;
 
 	while (sb != NULL) {
@@ -383,15 +465,18 @@ static void *reader_main(void *arg)
 			se_error_set(&pl->reader_err, rc, "out of memory reading rows");
 			break;
 		}
-		im_progress(im, se_csv_offset(pl->csv), 0);
+		/* The clock is read every 256 records, not every one: a line
+		 * goes out at most every quarter second anyway. */
+		if ((++records & 255) == 0)
+			im_progress(im, se_csv_offset(pl->csv), 0);
 		if (sb->n == SLAB_ROWS) {
-			number_deals(sb, im->deals);
+			finish_slab(im, sb);
 			push_full(pl, sb);
 			sb = take_free(pl);
 		}
 	}
 	if (sb != NULL) {
-		number_deals(sb, im->deals);
+		finish_slab(im, sb);
 		push_full(pl, sb); /* the last, partial slab (or an empty one) */
 	}
 	pthread_mutex_lock(&pl->mu);
@@ -494,6 +579,7 @@ static int read_records(importer *im, se_csv *csv, const csv_columns *cols,
 	pthread_cond_init(&pl.cv, NULL);
 	if ((rc = se_store_lend_deals(im->st, &im->deals, err)) != SE_OK)
 		goto out;
+	im->defer_key = im->content_key;
 	if (pthread_create(&reader, NULL, reader_main, &pl) != 0) {
 		rc = se_error_set(err, SE_ERR, "cannot start the reader thread");
 		goto out;
@@ -514,6 +600,7 @@ static int read_records(importer *im, se_csv *csv, const csv_columns *cols,
 	if (rc == SE_OK && im->in_batch)
 		rc = im_commit_batch(im, err);
 out:
+	im->defer_key = 0;
 	se_store_return_deals(im->st, im->deals);
 	im->deals = NULL;
 	free_slabs(pl.free_slabs);

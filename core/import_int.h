@@ -44,8 +44,17 @@ struct importer {
 	/* CSV without an event_id column: the key is the content's hash
 	 * (colmap.h), made by the reader thread, which alone uses key. */
 	int content_key;
+	/* The reader thread makes a slab's keys together (se_content_keys):
+	 * a row keeps key's bytes as a placeholder until then. */
+	int defer_key;
 	char key[SE_CONTENT_KEY_LEN + 1];
 	const se_time_layout *ts_layout; /* columns{} ts_format, or NULL */
+	/* The last time read and what it gave: exports write one minute (or
+	 * day) on many rows in a row, and parsing is a pure function of the
+	 * text for the whole import (zone and layout do not change). */
+	char last_ts[32];
+	size_t last_ts_len;        /* 0: none yet */
+	int64_t last_ts_value;
 };
 
 void im_trim(const char **p, size_t *len);
@@ -57,6 +66,9 @@ int im_commit_batch(importer *im, se_error *err);
 void im_abandon_batch(importer *im);
 int im_ensure_batch(importer *im, se_error *err);
 int im_accept_row(importer *im, row_text *row, se_event_in *ev);
+/* The same, skipping the UTF-8 and NUL checks of the fields whose bit is
+ * set in clean (already checked by the caller). */
+int im_accept_row_clean(importer *im, row_text *row, se_event_in *ev, unsigned clean);
 int im_write_row(importer *im, const row_text *row, se_event_in *ev, int64_t lent_deal, int deal_is_new, se_error *err);
 int im_store_row(importer *im, row_text *row, se_error *err);
 

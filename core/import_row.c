@@ -26,7 +26,7 @@ const char *const im_field_names[F_COUNT] = {
 
 /* ---- helpers ------------------------------------------------------------ */
 
-void im_trim(const char **p, size_t *len)
+static inline void trim(const char **p, size_t *len)
 {
 	while (*len > 0 && ((*p)[0] == ' ' || (*p)[0] == '\t')) {
 		(*p)++;
@@ -34,6 +34,11 @@ void im_trim(const char **p, size_t *len)
 	}
 	while (*len > 0 && ((*p)[*len - 1] == ' ' || (*p)[*len - 1] == '\t' || (*p)[*len - 1] == '\r'))
 		(*len)--;
+}
+
+void im_trim(const char **p, size_t *len)
+{
+	trim(p, len);
 }
 
 int im_field_by_name(const char *name, size_t len)
@@ -229,7 +234,9 @@ int im_ensure_batch(importer *im, se_error *err)
 
 /* ---- one row ------------------------------------------------------------- */
 
-static int im_check_row_text(importer *im, row_text *row)
+/* clean: bit f set when field f is known valid UTF-8 without a NUL (the
+ * reader checked its whole record in one pass). */
+static int im_check_row_text(importer *im, row_text *row, unsigned clean)
 {
 	for (int f = 0; f < F_COUNT; f++) {
 		const char *raw = row->ptr[f];
@@ -238,7 +245,12 @@ static int im_check_row_text(importer *im, row_text *row)
 
 		if (raw == NULL)
 			continue;
-		im_trim(&row->ptr[f], &row->len[f]);
+		trim(&row->ptr[f], &row->len[f]);
+		if (clean & (1u << f)) {
+			if (row->len[f] == 0)
+				row->ptr[f] = NULL;
+			continue;
+		}
 		if (!se_utf8_valid(row->ptr[f], row->len[f], &bad)) {
 			/* Counted in the value as written, leading spaces included. */
 			im_reject(im, row->line, im_field_names[f], "invalid UTF-8 at byte %zu",
@@ -277,10 +289,20 @@ static int im_parse_row_values(importer *im, const row_text *row, se_event_in *e
 	const char *why = NULL;
 	const char *ts = row->ptr[F_TS];
 	size_t ts_len = row->len[F_TS];
-	int rc = im->ts_layout != NULL
-	             ? se_time_parse_layout(im->ts_layout, ts, ts_len, im->opts->zone, &ev->ts, &why)
-	             : se_time_parse(ts, ts_len, im->opts->zone, &ev->ts, &why);
+	int rc = SE_OK;
 
+	if (ts_len == im->last_ts_len && memcmp(ts, im->last_ts, ts_len) == 0) {
+		ev->ts = im->last_ts_value;
+	} else {
+		rc = im->ts_layout != NULL
+		         ? se_time_parse_layout(im->ts_layout, ts, ts_len, im->opts->zone, &ev->ts, &why)
+		         : se_time_parse(ts, ts_len, im->opts->zone, &ev->ts, &why);
+		if (rc == SE_OK && ts_len <= sizeof im->last_ts) {
+			memcpy(im->last_ts, ts, ts_len);
+			im->last_ts_len = ts_len;
+			im->last_ts_value = ev->ts;
+		}
+	}
 	if (rc != SE_OK) {
 		im_quote_value(row->ptr[F_TS], row->len[F_TS], shown, sizeof shown);
 		im_reject(im, row->line, im_field_names[F_TS], "cannot read time %s: %s", shown, why);
@@ -314,12 +336,18 @@ static int intern_optional(importer *im, se_dict dict, const row_text *row, int 
 /* Checks and parses a row; a bad one is reported and counted here. */
 int im_accept_row(importer *im, row_text *row, se_event_in *ev)
 {
+	return im_accept_row_clean(im, row, ev, 0);
+}
+
+int im_accept_row_clean(importer *im, row_text *row, se_event_in *ev, unsigned clean)
+{
 	im->stats->read++;
-	if (im_check_row_text(im, row) != SE_OK || im_parse_row_values(im, row, ev) != SE_OK)
+	if (im_check_row_text(im, row, clean) != SE_OK || im_parse_row_values(im, row, ev) != SE_OK)
 		return SE_EINPUT;
 	if (im->content_key) {
-		se_content_key(row->ptr[F_DEAL_ID], row->len[F_DEAL_ID], ev->ts, row->ptr[F_STAGE],
-		               row->len[F_STAGE], im->key);
+		if (!im->defer_key)
+			se_content_key(row->ptr[F_DEAL_ID], row->len[F_DEAL_ID], ev->ts, row->ptr[F_STAGE],
+			               row->len[F_STAGE], im->key);
 		row->ptr[F_EVENT_ID] = im->key;
 		row->len[F_EVENT_ID] = SE_CONTENT_KEY_LEN;
 	}

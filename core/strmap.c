@@ -48,22 +48,44 @@ struct se_strmap {
 	block *blocks;
 };
 
-/* FNV-1a over 8-byte words: fast enough for short keys and well mixed by
- * the final avalanche. */
+/* FNV-1a over 8-byte words, well mixed by the final avalanche.  The bytes
+ * a whole word leaves go in as one more word read to the key's end,
+ * overlapping the last full one (shorter keys: two overlapping halves, or
+ * their first, middle and last byte): one multiply instead of one per
+ * byte.  Every byte is read once at least; the length, in the seed, tells
+ * keys apart that the overlap would make read alike. */
+static uint64_t mix_word(uint64_t h, uint64_t w)
+{
+	h = (h ^ w) * 0x100000001b3ull;
+	return h ^ (h >> 29);
+}
+
 static uint64_t hash_bytes(const char *p, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ull ^ len;
-	size_t i = 0;
+	const unsigned char *u = (const unsigned char *)p;
+	/* The length spread over the whole seed: xored in as it is, a key
+	 * one byte longer whose word differed in the low bit only hashed the
+	 * same. */
+	uint64_t h = (0xcbf29ce484222325ull ^ len) * 0x9e3779b97f4a7c15ull;
 
-	for (; i + 8 <= len; i += 8) {
+	if (len >= 8) {
 		uint64_t w;
 
-		memcpy(&w, p + i, 8);
-		h = (h ^ w) * 0x100000001b3ull;
-		h ^= h >> 29;
+		for (size_t i = 0; i + 8 < len; i += 8) {
+			memcpy(&w, u + i, 8);
+			h = mix_word(h, w);
+		}
+		memcpy(&w, u + len - 8, 8);
+		h = mix_word(h, w);
+	} else if (len >= 4) {
+		uint32_t a, b;
+
+		memcpy(&a, u, 4);
+		memcpy(&b, u + len - 4, 4);
+		h = mix_word(h, (uint64_t)a << 32 | b);
+	} else if (len > 0) {
+		h = mix_word(h, (uint64_t)u[0] | (uint64_t)u[len / 2] << 8 | (uint64_t)u[len - 1] << 16);
 	}
-	for (; i < len; i++)
-		h = (h ^ (unsigned char)p[i]) * 0x100000001b3ull;
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdull;
 	h ^= h >> 33;
@@ -191,9 +213,8 @@ int se_strmap_get_hashed(const se_strmap *m, const char *key, size_t len, uint64
 	return 1;
 }
 
-static int grow_slots(se_strmap *m)
+static int resize_slots(se_strmap *m, size_t ncount)
 {
-	size_t ncount = (m->mask + 1) * 2;
 	slot *ns = slots_alloc(ncount);
 
 	if (ns == NULL)
@@ -208,6 +229,27 @@ static int grow_slots(se_strmap *m)
 	m->slots = ns;
 	m->mask = ncount - 1;
 	return SE_OK;
+}
+
+static int grow_slots(se_strmap *m)
+{
+	return resize_slots(m, (m->mask + 1) * 2);
+}
+
+int se_strmap_reserve(se_strmap *m, size_t count)
+{
+	size_t slots = m->mask + 1;
+
+	if (count > SIZE_MAX / 4 / sizeof(slot))
+		return SE_ENOMEM; /* no array that large, and slots would wrap */
+	while (count * 2 > slots)
+		slots *= 2;
+	return slots > m->mask + 1 ? resize_slots(m, slots) : SE_OK;
+}
+
+size_t se_strmap_slot_bytes(const se_strmap *m)
+{
+	return (m->mask + 1) * sizeof(slot);
 }
 
 static const char *copy_key(se_strmap *m, const char *key, size_t len)

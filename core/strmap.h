@@ -24,6 +24,13 @@ size_t se_strmap_count(const se_strmap *m);
 /* About the memory a map of `count` short keys takes (its slot array), for
  * budgeting beside a map one may not look at (lent to another thread). */
 size_t se_strmap_bytes(size_t count);
+/* What m's slot array takes now (a reserved map takes more than its count
+ * says). */
+size_t se_strmap_slot_bytes(const se_strmap *m);
+/* Makes room for count keys at once, so filling the map up to there never
+ * grows it (each growth allocates, zeroes and rehashes the whole array
+ * again); 0, or SE_ENOMEM (the map is unchanged and still works). */
+int se_strmap_reserve(se_strmap *m, size_t count);
 
 /* 1 and *value when found, 0 when not. */
 int se_strmap_get(const se_strmap *m, const char *key, size_t len, int64_t *value);

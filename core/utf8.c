@@ -4,6 +4,7 @@
  * strict UTF-8 consumer (SQLite tools, browsers, jq) would choke on.
  */
 #include "utf8.h"
+#include "swar.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -86,6 +87,80 @@ int se_utf8_valid(const char *p, size_t len, size_t *bad)
 		}
 		i += n;
 	}
+	return 1;
+}
+
+#define HIGH_BITS SE_SWAR_HIGH
+
+/*
+ * Eight bytes of ASCII and two-byte sequences at a time (Cyrillic text).
+ * Per byte, bit 7 marks a non-ASCII byte; with bit 6 it is a lead, without
+ * it a continuation.  Valid two-byte text has a continuation right after
+ * each lead and nowhere else: the continuations are the leads moved one
+ * byte on, plus the one a lead in the word before's last byte is owed
+ * (*carry).  A lead C0 or C1 (overlong) or of a longer sequence, or any
+ * other mismatch, returns 0: the caller then walks the bytes one by one.
+ */
+static int two_byte_word(uint64_t w, uint64_t *carry)
+{
+	uint64_t high = w & HIGH_BITS;
+	uint64_t bit6 = (w << 1) & HIGH_BITS;
+	uint64_t bit5 = (w << 2) & HIGH_BITS;
+	uint64_t lead = high & bit6 & ~bit5;
+	uint64_t cont = high & ~bit6;
+
+	if (high & bit6 & bit5)
+		return 0; /* E0..FF: a longer sequence, or no lead at all */
+	if (lead & se_swar_zero(w & 0x1e1e1e1e1e1e1e1eull))
+		return 0; /* C0, C1 */
+	if (cont != ((lead << 8) | *carry))
+		return 0;
+	*carry = (lead >> 56) & 0x80;
+	return 1;
+}
+
+int se_utf8_valid_count_nul(const char *p, size_t len, size_t *bad, size_t *nuls)
+{
+	const unsigned char *s = (const unsigned char *)p;
+	size_t i = 0, zeros = 0;
+
+	while (i < len) {
+		uint64_t carry = 0;
+		size_t slow_until;
+
+		while (i + 8 <= len) {
+			uint64_t w = se_swar_load(s + i);
+
+			if (((w & HIGH_BITS) | carry) != 0 && !two_byte_word(w, &carry))
+				break;
+			zeros += se_swar_count(se_swar_zero(w));
+			i += 8;
+		}
+		/* A lead owed its continuation by a word that did not come (or
+		 * failed): the bytes are walked again from that lead. */
+		if (carry)
+			i--;
+		/* One by one past the word that failed, then words again. */
+		slow_until = i + 8 < len ? i + 8 : len;
+		while (i < slow_until) {
+			uint32_t cp;
+			size_t n;
+
+			if (s[i] < 0x80) {
+				zeros += s[i] == 0;
+				i++;
+				continue;
+			}
+			n = decode(s + i, len - i, &cp);
+			if (n == 0) {
+				if (bad)
+					*bad = i;
+				return 0;
+			}
+			i += n;
+		}
+	}
+	*nuls = zeros;
 	return 1;
 }
 

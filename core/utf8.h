@@ -17,6 +17,12 @@
  * else 0 and *bad = offset of the first invalid byte. */
 int se_utf8_valid(const char *p, size_t len, size_t *bad);
 
+/* The same check over a whole block of text, also counting its NUL bytes
+ * (valid UTF-8, but the importer's fields must not hold them), in one
+ * pass: 1 if valid, with *nuls their number; else 0 and *bad as above
+ * (*nuls then undefined). */
+int se_utf8_valid_count_nul(const char *p, size_t len, size_t *bad, size_t *nuls);
+
 /* Terminal columns of valid UTF-8: combining marks take 0, East Asian wide
  * and fullwidth characters 2, everything else 1. */
 size_t se_utf8_width(const char *p, size_t len);

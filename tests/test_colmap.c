@@ -218,6 +218,99 @@ static void test_content_key(void **state)
 	assert_string_not_equal(a, b);
 }
 
+/* The content key as first written: a generic 128-bit multiply per byte.
+ * The library's halves and its two rows at a time must agree with it
+ * bit for bit (the keys are stored). */
+__extension__ typedef unsigned __int128 ref_u128;
+
+static ref_u128 ref_fnv(ref_u128 h, const unsigned char *p, size_t len)
+{
+	const ref_u128 prime = ((ref_u128)1 << 88) + 0x13B;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= prime;
+	}
+	return h;
+}
+
+static ref_u128 ref_fnv_u64(ref_u128 h, uint64_t v)
+{
+	unsigned char b[8];
+
+	for (int i = 0; i < 8; i++)
+		b[i] = (unsigned char)(v >> (8 * i));
+	return ref_fnv(h, b, 8);
+}
+
+static void ref_content_key(const char *deal, size_t deal_len, int64_t ts, const char *stage,
+                            size_t stage_len, char *out)
+{
+	ref_u128 h = ((ref_u128)0x6c62272e07bb0142u << 64) | 0x62b821756295c58du;
+
+	h = ref_fnv_u64(h, deal_len);
+	h = ref_fnv(h, (const unsigned char *)deal, deal_len);
+	h = ref_fnv_u64(h, (uint64_t)ts);
+	h = ref_fnv_u64(h, stage_len);
+	h = ref_fnv(h, (const unsigned char *)stage, stage_len);
+	snprintf(out, SE_CONTENT_KEY_LEN + 1, "content:%016llx%016llx", (unsigned long long)(h >> 64),
+	         (unsigned long long)h);
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+#define KEY_ROWS 700
+
+/* Lengths 0..64 mostly, some past a lane's bytes (hashed alone), batches
+ * of every size from none to many, so the lanes start, refill and end in
+ * every order. */
+static void test_content_keys_match_reference(void **state)
+{
+	static char text[KEY_ROWS][2][400];
+	static char got[KEY_ROWS][SE_CONTENT_KEY_LEN + 1], want[KEY_ROWS][SE_CONTENT_KEY_LEN + 1];
+	static se_content_row rows[KEY_ROWS];
+
+	(void)state;
+	for (int round = 0; round < 40; round++) {
+		size_t n = round < 8 ? (size_t)round : 1 + rng() % KEY_ROWS;
+
+		for (size_t i = 0; i < n; i++) {
+			size_t len[2];
+
+			for (int k = 0; k < 2; k++) {
+				len[k] = rng() % 10 == 0 ? 150 + rng() % 250 : rng() % 65;
+				for (size_t j = 0; j < len[k]; j++)
+					text[i][k][j] = (char)(rng() % 4 == 0 ? 0x80 | rng() : 'a' + rng() % 26);
+			}
+			rows[i] = (se_content_row){ text[i][0], len[0], (int64_t)rng(), text[i][1], len[1], got[i] };
+			if (rng() % 7 == 0 && i > 0) /* equal lengths: both lanes end on one byte */
+				rows[i].stage_len = rows[i].deal_len = rows[i - 1].deal_len < 150 ? rows[i - 1].deal_len : 3;
+			ref_content_key(rows[i].deal, rows[i].deal_len, rows[i].ts, rows[i].stage, rows[i].stage_len,
+			                want[i]);
+			memset(got[i], '?', sizeof got[i]);
+		}
+		se_content_keys(rows, n);
+		for (size_t i = 0; i < n; i++) {
+			assert_int_equal(got[i][SE_CONTENT_KEY_LEN], '?'); /* no NUL past the key */
+			got[i][SE_CONTENT_KEY_LEN] = '\0';
+			char one[SE_CONTENT_KEY_LEN + 1];
+
+			assert_string_equal(got[i], want[i]);
+			se_content_key(rows[i].deal, rows[i].deal_len, rows[i].ts, rows[i].stage, rows[i].stage_len,
+			               one);
+			assert_string_equal(one, want[i]);
+		}
+	}
+}
+
 /* ---- through the import ------------------------------------------------------ */
 
 typedef struct import_fixture {
@@ -469,6 +562,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bind_twice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ts_format, setup, teardown),
 		cmocka_unit_test(test_content_key),
+		cmocka_unit_test(test_content_keys_match_reference),
 #define T(name) cmocka_unit_test_setup_teardown(name, import_setup, import_teardown)
 		T(test_import_cp1251_export),
 		T(test_import_missing_column),

@@ -131,6 +131,104 @@ static char *xmalloc(size_t n)
 	return p;
 }
 
+static uint64_t rng_state = 0x853c49e6748fea9bull;
+
+static unsigned rng(unsigned n)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (unsigned)(rng_state % n);
+}
+
+/* Lines of random unquoted fields (NULs, Cyrillic, bad bytes, spaces, a CR
+ * or a bare quote inside a field, up to 100 fields so the field table
+ * grows), LF or CRLF ends, each delimiter: every record is the line split
+ * at its delimiters, with each field's column, and the fields lie back to
+ * back, each followed by its NUL (csv.h). */
+static void test_random_unquoted_lines(void **state)
+{
+	fixture *f = *state;
+	static const int delimiters[] = { ',', ';', '\t' };
+	enum { LINES = 3000 };
+	size_t cap = (size_t)LINES * 100 * 24, len = 0;
+	size_t *starts = calloc((size_t)LINES * 101, sizeof *starts);
+	unsigned *counts = calloc(LINES, sizeof *counts);
+
+	assert_non_null(starts);
+	assert_non_null(counts);
+	f->data = xmalloc(cap);
+	for (int d = 0; d < 3; d++) {
+		int delim = delimiters[d];
+
+		len = 0;
+		for (int l = 0; l < LINES; l++) {
+			size_t line_start = len;
+			unsigned nf = rng(4) == 0 ? 1 + rng(100) : 1 + rng(9);
+			int quotes = rng(8) == 0; /* most lines take the reader's fast path */
+
+			counts[l] = nf;
+			for (unsigned k = 0; k < nf; k++) {
+				unsigned flen = rng(12) == 0 ? 0 : rng(20);
+
+				if (k > 0)
+					f->data[len++] = (char)delim;
+				starts[(size_t)l * 101 + k] = len - line_start;
+				if (nf == 1 && flen == 0)
+					flen = 1; /* an empty line is no record */
+				for (unsigned c = 0; c < flen; c++) {
+					static const char alphabet[] = "abcXYZ0189 .\0\xFF";
+					unsigned r = rng(20);
+
+					if (r == 0 && quotes && c > 0 && c + 1 < flen)
+						f->data[len++] = '"';
+					else if (r == 1 && c + 1 < flen)
+						f->data[len++] = '\r';
+					else if (r < 5 && c + 1 < flen) {
+						memcpy(f->data + len, "\xD0\x96", 2);
+						len += 2;
+						c++;
+					} else
+						f->data[len++] = alphabet[rng(sizeof alphabet - 1)];
+				}
+			}
+			starts[(size_t)l * 101 + nf] = len - line_start; /* the end */
+			if (rng(3) == 0)
+				f->data[len++] = '\r';
+			f->data[len++] = '\n';
+		}
+		open_bytes(f, f->data, len, delim);
+		len = 0;
+		for (int l = 0; l < LINES; l++) {
+			const size_t *st = &starts[(size_t)l * 101];
+			size_t line_start = len;
+
+			assert_int_equal(next(f), 1);
+			assert_int_equal(f->rec.line, l + 1);
+			assert_int_equal(f->rec.nfields, counts[l]);
+			for (unsigned k = 0; k < counts[l]; k++) {
+				const se_csv_field *fl = &f->rec.fields[k];
+				size_t flen = st[k + 1] - st[k] - (k + 1 < counts[l] ? 1 : 0);
+
+				assert_int_equal(fl->len, flen);
+				assert_memory_equal(fl->ptr, f->data + line_start + st[k], flen);
+				assert_int_equal(fl->ptr[flen], '\0');
+				assert_int_equal(fl->line, l + 1);
+				assert_int_equal(fl->col, (long)st[k] + 1);
+				if (k + 1 < counts[l])
+					assert_ptr_equal(fl[1].ptr, fl->ptr + flen + 1);
+			}
+			len = line_start + st[counts[l]];
+			if (f->data[len] == '\r')
+				len++;
+			len++;
+		}
+		expect_end(f);
+	}
+	free(starts);
+	free(counts);
+}
+
 /* ---- basic syntax ---------------------------------------------------------- */
 
 static void test_simple_records(void **state)
@@ -864,6 +962,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_stdin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cannot_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_random_unquoted_lines, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

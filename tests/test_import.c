@@ -804,6 +804,34 @@ static void test_timestamp_formats_in_zone(void **state)
 	free(want);
 }
 
+/* A time repeated on the next row is not parsed again: the rows after it
+ * must still read their own text, one character longer or shorter, or
+ * bad right after a good one. */
+static void test_repeated_times(void **state)
+{
+	fixture *f = *state;
+
+	write_file("sales.csv",
+	           "event_id,deal_id,ts,stage\n"
+	           "e1,d1,2025-01-15 10:30,new\n"
+	           "e2,d1,2025-01-15 10:30,won\n"
+	           "e3,d1,2025-01-15 10:3,new\n"
+	           "e4,d1,2025-01-15 10:30x,new\n"
+	           "e5,d1,2025-01-15,new\n"
+	           "e6,d1, 2025-01-15 10:30,lost\n"
+	           "e7,d1,2025-01-15 10:31,new\n");
+	import_ok(f, "sales.csv");
+	expect_stats(f, 7, 5, 0, 2);
+	EXPECT_REJECTS(f, "sales.csv:4: ts: cannot read time \"2025-01-15 10:3\": unrecognised time format",
+	               "sales.csv:5: ts: cannot read time \"2025-01-15 10:30x\": unrecognised time format");
+	expect_query("SELECT event_id, ts FROM events ORDER BY event_id",
+	             "e1|2025-01-15T10:30:00Z\n"
+	             "e2|2025-01-15T10:30:00Z\n"
+	             "e5|2025-01-15T00:00:00Z\n"
+	             "e6|2025-01-15T10:30:00Z\n"
+	             "e7|2025-01-15T10:31:00Z\n");
+}
+
 static void test_naive_times_default_to_utc(void **state)
 {
 	fixture *f = *state;
@@ -997,6 +1025,32 @@ static void test_rejected_rows_are_not_stored(void **state)
 	expect_stats(f, 3, 1, 2, 0);
 	expect_query("SELECT event_id, ts FROM events ORDER BY event_id",
 	             "e1|2025-01-15T00:00:00Z\ne2|2025-02-28T00:00:00Z\ne3|2025-01-17T00:00:00Z\n");
+}
+
+/* A record is first checked whole (valid UTF-8, no NUL inside a field);
+ * when that fails, each column the import reads is checked alone, so a bad
+ * byte in an ignored column still costs nothing, whichever way the reader
+ * split the record (a quoted field takes the general path). */
+static void test_nul_and_bad_bytes_by_column(void **state)
+{
+	fixture *f = *state;
+	static const char csv[] =
+		"event_id,deal_id,ts,stage,note,manager\n"
+		"e1,d1,2025-01-15,new,x\0y,Ann\n"
+		"e2,d1,2025-01-15,new,\"q\0\",Bo\0\n"
+		"\0e3,d1,2025-01-15,new,,Cy\n"
+		"e4,d1,2025-01-15,new,,\xD0\n"
+		"e5,d1,2025-01-15,new,\xD0,Dee\n"
+		"e6,d1,2025-01-15,new,\"\xD0\",\"  Eve\xE2\x82\"\n"
+		"e7,d1,2025-01-15,new,\"\0\",\"\xD0\x96\"\n";
+
+	write_bytes("mixed.csv", csv, sizeof csv - 1);
+	import_ok(f, "mixed.csv");
+	expect_stats(f, 7, 3, 0, 4);
+	EXPECT_REJECTS(f, "mixed.csv:3: manager: NUL byte at byte 3", "mixed.csv:4: event_id: NUL byte at byte 1",
+	               "mixed.csv:5: manager: invalid UTF-8 at byte 1",
+	               "mixed.csv:7: manager: invalid UTF-8 at byte 6");
+	expect_query("SELECT event_id FROM events ORDER BY event_id", "e1\ne5\ne7\n");
 }
 
 /* ---- JSON Lines ---------------------------------------------------------------------- */
@@ -1475,6 +1529,8 @@ int main(void)
 		T(test_wrong_field_count),
 		T(test_unterminated_quote_rows_after_survive),
 		T(test_open_quote_costs_one_record),
+		T(test_nul_and_bad_bytes_by_column),
+		T(test_repeated_times),
 		T(test_nul_bytes_rejected),
 		T(test_amount_beyond_the_maximum),
 		T(test_character_after_closing_quote),

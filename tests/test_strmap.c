@@ -146,6 +146,42 @@ static void test_many_keys_survive_growth(void **state)
 	}
 }
 
+/* Room made ahead keeps the keys already in and takes the ones to come
+ * without growing again; a smaller reservation changes nothing. */
+static void test_reserve(void **state)
+{
+	se_strmap *m = *state;
+	enum { N = 50000 };
+	char key[64];
+	size_t bytes;
+
+	for (int i = 0; i < 100; i++) {
+		int len = snprintf(key, sizeof key, "before-%d-with-a-tail-past-16", i);
+
+		assert_int_equal(se_strmap_put(m, key, (size_t)len, i), SE_OK);
+	}
+	assert_int_equal(se_strmap_reserve(m, N), SE_OK);
+	bytes = se_strmap_slot_bytes(m);
+	assert_true(bytes >= se_strmap_bytes(N));
+	assert_int_equal(se_strmap_reserve(m, 10), SE_OK);
+	assert_int_equal(se_strmap_slot_bytes(m), bytes);
+	assert_int_equal(se_strmap_reserve(m, SIZE_MAX / 2), SE_ENOMEM);
+	assert_int_equal(se_strmap_slot_bytes(m), bytes);
+	for (int i = 100; i < N; i++) {
+		int len = snprintf(key, sizeof key, "k%d", i);
+
+		assert_int_equal(se_strmap_put(m, key, (size_t)len, i), SE_OK);
+	}
+	assert_int_equal(se_strmap_slot_bytes(m), bytes); /* never grew */
+	assert_int_equal(se_strmap_count(m), N);
+	for (int i = 0; i < N; i++) {
+		int len = i < 100 ? snprintf(key, sizeof key, "before-%d-with-a-tail-past-16", i)
+		                  : snprintf(key, sizeof key, "k%d", i);
+
+		assert_int_equal(get(m, key, (size_t)len), i);
+	}
+}
+
 static void test_clear_forgets_and_reuses(void **state)
 {
 	se_strmap *m = *state;
@@ -167,6 +203,47 @@ static void test_clear_forgets_and_reuses(void **state)
 
 /* The budget estimate follows the real rule: 64 slots at least, grown
  * (doubled) while the map would be more than half full. */
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The slot comes from the hash's low 32 bits: keys that differ in one
+ * byte anywhere (the first, the middle, the tail a whole word leaves, at
+ * every length from 1 to 40, every other value of that byte: 209,100
+ * keys) must not pile up on the same value.  About as many equal values
+ * as random ones would give (5 expected) pass; a hash that skipped a byte
+ * position would give thousands. */
+static void test_hash_sees_every_byte(void **state)
+{
+	enum { LENS = 40 };
+	uint32_t *h = malloc(sizeof *h * 256 * LENS * LENS);
+	size_t n = 0, same = 0;
+
+	(void)state;
+	assert_non_null(h);
+	for (size_t len = 1; len <= LENS; len++) {
+		for (size_t pos = 0; pos < len; pos++) {
+			for (int v = 0; v < 256; v++) {
+				char key[LENS];
+
+				if (v == 'x')
+					continue;
+				memset(key, 'x', len);
+				key[pos] = (char)v;
+				h[n++] = (uint32_t)se_strmap_hash(key, len);
+			}
+		}
+	}
+	qsort(h, n, sizeof *h, cmp_u32);
+	for (size_t i = 1; i < n; i++)
+		same += h[i] == h[i - 1];
+	assert_true(same < 20);
+	free(h);
+}
+
 static void test_bytes_estimate(void **state)
 {
 	size_t base = se_strmap_bytes(0);
@@ -189,8 +266,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inline_and_block_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_larger_than_a_block, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_keys_survive_growth, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reserve, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clear_forgets_and_reuses, setup, teardown),
 		cmocka_unit_test(test_bytes_estimate),
+		cmocka_unit_test(test_hash_sees_every_byte),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

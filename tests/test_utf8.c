@@ -20,22 +20,38 @@
 /* A sentinel that must be overwritten when a function reports a bad byte. */
 #define UNSET ((size_t)-1)
 
+static size_t count_nul(const char *p, size_t len)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++)
+		n += p[i] == '\0';
+	return n;
+}
+
 static void expect_valid_bytes(const char *p, size_t len)
 {
-	size_t bad = UNSET;
+	size_t bad = UNSET, nuls = UNSET;
 
 	assert_int_equal(se_utf8_valid(p, len, &bad), 1);
 	assert_int_equal(bad, UNSET); /* untouched when valid */
+	/* The one-pass check with its NUL count says the same. */
+	assert_int_equal(se_utf8_valid_count_nul(p, len, &bad, &nuls), 1);
+	assert_int_equal(bad, UNSET);
+	assert_int_equal(nuls, count_nul(p, len));
 }
 
 static void expect_invalid_bytes(const char *p, size_t len, size_t at)
 {
-	size_t bad = UNSET;
+	size_t bad = UNSET, nuls;
 
 	assert_int_equal(se_utf8_valid(p, len, &bad), 0);
 	assert_int_equal(bad, at);
 	/* The offset is optional. */
 	assert_int_equal(se_utf8_valid(p, len, NULL), 0);
+	bad = UNSET;
+	assert_int_equal(se_utf8_valid_count_nul(p, len, &bad, &nuls), 0);
+	assert_int_equal(bad, at);
 }
 
 #define EXPECT_VALID(lit) expect_valid_bytes((lit), sizeof(lit) - 1)
@@ -239,6 +255,57 @@ static void test_does_not_read_past_len(void **state)
 	}
 }
 
+static uint64_t rng_state = 0x2545f4914f6cdd1dull;
+
+static unsigned rng(unsigned n)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (unsigned)(rng_state % n);
+}
+
+/* Random text built from good and hostile pieces (NULs, overlongs,
+ * surrogates, code points past U+10FFFF, stray continuation bytes, a
+ * sequence cut short, often at the very end of the block): the one-pass
+ * check agrees with se_utf8_valid on validity and the first bad byte, and
+ * with a plain count on the NULs. */
+static void test_count_nul_matches_valid(void **state)
+{
+	static const char *const pieces[] = {
+		"a", "Zq", "0123456789", "\0", "\0\0\0\0\0\0\0\0", "\xD0\x96", "\xE2\x82\xAC",
+		"\xF0\x9F\x98\x80", "\xC0\x80", "\xE0\x80\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80",
+		"\x80", "\xBF", "\xD0", "\xE2\x82", "\xF0\x9F\x98", "\xFF", "\xC2\xA0", "Новый лид",
+		"\x01", "\0\x01\x01\x01\x01\x01\x01\x01", /* a borrow past a zero byte is no zero */
+	};
+	static const size_t piece_len[] = { 1, 2, 10, 1, 8, 2, 3, 4, 2, 3, 3, 4, 1, 1, 1, 2, 3, 1, 2, 17, 1, 8 };
+	char buf[256];
+
+	(void)state;
+	for (int round = 0; round < 20000; round++) {
+		size_t len = 0, want_bad = UNSET, got_bad = UNSET, nuls = UNSET;
+		int good_only = rng(3) == 0;
+		char *p;
+		int want;
+
+		while (len < 200 && rng(12) != 0) {
+			size_t k = good_only ? (size_t)(rng(2) ? 0 : 2 + rng(8)) : rng(sizeof pieces / sizeof pieces[0]);
+
+			if (good_only && k > 7)
+				k = k == 8 ? 19 : 21;
+			memcpy(buf + len, pieces[k], piece_len[k]);
+			len += piece_len[k];
+		}
+		p = exact_copy(buf, len);
+		want = se_utf8_valid(p, len, &want_bad);
+		assert_int_equal(se_utf8_valid_count_nul(p, len, &got_bad, &nuls), want);
+		assert_int_equal(got_bad, want_bad);
+		if (want)
+			assert_int_equal(nuls, count_nul(p, len));
+		free(p);
+	}
+}
+
 /* ---- se_utf8_width ------------------------------------------------------------ */
 
 #define WIDTH(lit) se_utf8_width((lit), sizeof(lit) - 1)
@@ -403,6 +470,7 @@ int main(void)
 		cmocka_unit_test(test_reports_first_bad_byte),
 		cmocka_unit_test(test_fast_path_every_offset),
 		cmocka_unit_test(test_fast_path_valid_runs),
+		cmocka_unit_test(test_count_nul_matches_valid),
 		cmocka_unit_test(test_does_not_read_past_len),
 		cmocka_unit_test(test_width),
 		cmocka_unit_test(test_prefix_whole_string_fits),

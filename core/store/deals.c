@@ -283,18 +283,40 @@ void se_store_expect_rows(se_store *st, int64_t rows)
 		st->deal_state = DEALS_UNKNOWN; /* decide again with the new hint */
 }
 
+/* The keys the lent map is made room for when lent: a quarter of the rows
+ * the import may bring (a deal has a few events), at most the first
+ * generation.  Grown by doubling instead, a map of a million keys (64
+ * MiB) had allocated and zeroed 128 MiB on the way, page fault by page
+ * fault on the reader's time, and rehashed every key once more. */
+static size_t lent_reserve(const se_store *st, size_t gen_max)
+{
+	if (st->expected_rows <= 0 || st->expected_rows == INT64_MAX)
+		return 0; /* a pipe: no idea */
+	return st->expected_rows / 4 < (int64_t)gen_max ? (size_t)(st->expected_rows / 4) : gen_max;
+}
+
 /* What the deal maps may take during this transaction: the lent one as
- * numbered so far; once that is near its turn, the most the generations,
+ * numbered so far or the room it was given, the larger (a map that is
+ * not lent: its keys or its slots, the larger); once that is near its
+ * turn, the most the generations,
  * the filter and the store's own map can take together (the lent ones
  * grow within the transaction; this is asked at its start). */
 size_t deal_maps_bytes(const se_store *st)
 {
 	size_t first = st->lent_gen_first, gen = st->lent_gen_next;
 
-	if (st->deal_state != DEALS_LENT)
-		return se_strmap_bytes(se_strmap_count(st->deal_cache));
-	if ((size_t)st->lent_max < first && first > gen)
-		return se_strmap_bytes((size_t)st->lent_max);
+	if (st->deal_state != DEALS_LENT) {
+		size_t keys = se_strmap_bytes(se_strmap_count(st->deal_cache));
+		size_t slots = se_strmap_slot_bytes(st->deal_cache);
+
+		return keys > slots ? keys : slots;
+	}
+	if ((size_t)st->lent_max < first && first > gen) {
+		size_t numbered = se_strmap_bytes((size_t)st->lent_max);
+		size_t reserved = se_strmap_bytes(lent_reserve(st, first));
+
+		return numbered > reserved ? numbered : reserved;
+	}
 	return se_strmap_bytes(first) + se_strmap_bytes(gen) + st->lent_filter_bytes +
 	       se_strmap_bytes(DEAL_CACHE_LENT_MAX);
 }
@@ -407,6 +429,8 @@ int se_store_lend_deals(se_store *st, se_deal_numbers **out, se_error *err)
 	}
 	st->lent_gen_first = dn->gen_max;
 	st->lent_gen_next = dn->gen_next;
+	/* Best effort: without the room the map grows as it always did. */
+	(void)se_strmap_reserve(dn->map, lent_reserve(st, dn->gen_max));
 	if ((dn->filter_bytes = st->deal_filter_bytes) == 0) {
 		dn->filter_bytes = DEAL_FILTER_MIN;
 		while (dn->filter_bytes < DEAL_FILTER_MAX &&
