@@ -103,3 +103,16 @@ void write_file(const char *path, const char *text)
 {
 	write_bytes(path, text, strlen(text));
 }
+
+uint64_t test_rng_next(uint64_t *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return *state;
+}
+
+unsigned test_rng_below(uint64_t *state, unsigned n)
+{
+	return (unsigned)(test_rng_next(state) % n);
+}

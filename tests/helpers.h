@@ -16,6 +16,7 @@
 #include "salesengine.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Makes a fresh directory /tmp/NAME_XXXXXX into dir[size]; 0, or -1 with
  * dir set to "" and the reason on stderr. */
@@ -40,5 +41,13 @@ void write_bytes(const char *path, const void *data, size_t len);
 
 /* Writes text to path, replacing it; fails the running test if it cannot. */
 void write_file(const char *path, const char *text);
+
+/* The next number of a xorshift64 sequence kept in *state (never 0): the
+ * one generator the randomized tests share, each with its own seed, so a
+ * failure repeats exactly. */
+uint64_t test_rng_next(uint64_t *state);
+
+/* A number below n (n > 0) from the same sequence. */
+unsigned test_rng_below(uint64_t *state, unsigned n);
 
 #endif

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "colmap.h"
+#include "helpers.h"
 #include "import.h"
 #include "store.h"
 
@@ -261,10 +262,7 @@ static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 static uint64_t rng(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
+	return test_rng_next(&rng_state);
 }
 
 #define KEY_ROWS 700

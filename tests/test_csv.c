@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "csv.h"
+#include "helpers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,10 +136,7 @@ static uint64_t rng_state = 0x853c49e6748fea9bull;
 
 static unsigned rng(unsigned n)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return (unsigned)(rng_state % n);
+	return test_rng_below(&rng_state, n);
 }
 
 /* Lines of random unquoted fields (NULs, Cyrillic, bad bytes, spaces, a CR

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "utf8.h"
+#include "helpers.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -259,10 +260,7 @@ static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 
 static unsigned rng(unsigned n)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return (unsigned)(rng_state % n);
+	return test_rng_below(&rng_state, n);
 }
 
 /* Random text built from good and hostile pieces (NULs, overlongs,
