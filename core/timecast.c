@@ -575,7 +575,6 @@ static void sort_share(const share *sh)
 static void estimate_share(const share *sh)
 {
 	size_t cells = (size_t)sh->f->n_stages * sh->rep->n_manager;
-
 	int i;
 
 	if (sh->next == NULL) {
