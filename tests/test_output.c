@@ -188,6 +188,19 @@ static void test_cell_text(void **state)
 	assert_string_equal(text_of(SE_T_PCT, &v, 1), "-");
 	se_set_ratio(&v, -0.5, 1);
 	assert_string_equal(text_of(SE_T_PCT, &v, 0), "-50.0");
+	se_set_ratio(&v, -1, 400); /* -0.25%: below one tenth, still signed */
+	assert_string_equal(text_of(SE_T_PCT, &v, 0), "-0.3");
+	se_set_ratio(&v, 0, 1);
+	assert_string_equal(text_of(SE_T_PCT, &v, 1), "0.0");
+
+	memset(&v, 0, sizeof v);
+	assert_string_equal(text_of(SE_T_INT, &v, 0), "0");
+	v.i = -42;
+	assert_string_equal(text_of(SE_T_INT, &v, 1), "-42");
+	v.i = INT64_MAX;
+	assert_string_equal(text_of(SE_T_INT, &v, 0), "9223372036854775807");
+	v.i = INT64_MIN;
+	assert_string_equal(text_of(SE_T_INT, &v, 0), "-9223372036854775808");
 
 	memset(&v, 0, sizeof v);
 	v.i = -12345; /* kopecks */
@@ -204,6 +217,10 @@ static void test_cell_text(void **state)
 	assert_string_equal(text_of(SE_T_HOURS, &v, 0), "0.0");
 	se_set_hours(&v, 180, 1);
 	assert_string_equal(text_of(SE_T_HOURS, &v, 0), "0.1");
+	se_set_hours(&v, -181, 1); /* -0.0503 h */
+	assert_string_equal(text_of(SE_T_HOURS, &v, 0), "-0.1");
+	se_set_hours(&v, -180, 1); /* -0.05 h: halves up, to zero */
+	assert_string_equal(text_of(SE_T_HOURS, &v, 0), "0.0");
 	se_set_hours(&v, 0, 0);
 	assert_string_equal(text_of(SE_T_HOURS, &v, 1), "-");
 
@@ -237,6 +254,9 @@ static void test_metric_values(void **state)
 	v.d = 0.0625;
 	assert_string_equal(text_of(SE_T_METRIC, &v, 1), "6.3%");
 	assert_string_equal(text_of(SE_T_METRIC, &v, 0), "6.3");
+	v.d = -0.004;
+	assert_string_equal(text_of(SE_T_METRIC, &v, 1), "-0.4%");
+	assert_string_equal(text_of(SE_T_METRIC, &v, 0), "-0.4");
 	v.i = SE_FORMAT_MONEY;
 	v.d = 1234.5;
 	assert_string_equal(text_of(SE_T_METRIC, &v, 0), "1234.50");
