@@ -356,6 +356,26 @@ static void test_cell_text(void **state)
 	assert_string_equal(text_of(SE_T_BOOL, &v, 0), "0");
 }
 
+/* A copied label is cut where snprintf cut it, at the cell's 39 bytes, and
+ * a cell's own text copies onto itself unchanged. */
+static void test_cell_copy(void **state)
+{
+	static const char label[] = "a label of more than forty bytes, cut short";
+	se_cell v;
+
+	(void)state;
+	memset(&v, 0, sizeof v);
+	se_set_copy(&v, "2025-07");
+	assert_string_equal(se_cell_str(&v), "2025-07");
+	se_set_copy(&v, se_cell_str(&v));
+	assert_string_equal(se_cell_str(&v), "2025-07");
+	se_set_copy(&v, "");
+	assert_string_equal(se_cell_str(&v), "");
+	se_set_copy(&v, label);
+	assert_int_equal(strlen(se_cell_str(&v)), sizeof v.buf - 1);
+	assert_true(memcmp(se_cell_str(&v), label, sizeof v.buf - 1) == 0);
+}
+
 static void test_metric_values(void **state)
 {
 	se_cell v;
@@ -619,6 +639,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_csv_excel_variants, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_csv_fields_of_any_length, setup, teardown),
 		cmocka_unit_test(test_cell_text),
+		cmocka_unit_test(test_cell_copy),
 		cmocka_unit_test(test_metric_values),
 		cmocka_unit_test(test_json_string_escapes),
 		cmocka_unit_test(test_json_numbers),
