@@ -38,8 +38,19 @@ int64_t se_add_sat(int64_t a, int64_t b);
 /* A sum clamped to the int64 range. */
 int64_t se_money_to_int64(se_money m);
 
-/* "1234.50" from 123450 kopecks: exact, no floating point; buf of at
- * least 48 bytes holds any se_money. */
+/* Room for the text of any se_money with any decimals: 39 digits, a sign,
+ * a decimal point and the terminating zero, rounded up. */
+#define SE_FIXED_SIZE 48
+
+/* v / 10^decimals as text, exactly, with decimals (0..18) digits after
+ * the point: "-0.3" from -3 and 1, "42" from 42 and 0 (as "%lld" prints
+ * it).  No floating point and no printf: a big report prints hundreds of
+ * thousands of these, and snprintf was most of the cost of its text.
+ * Writes at most size - 1 bytes and a zero (cut short like snprintf;
+ * SE_FIXED_SIZE always suffices) and returns how many it wrote. */
+size_t se_format_fixed(se_money v, int decimals, char *buf, size_t size);
+
+/* "1234.50" from 123450 kopecks: se_format_fixed with two decimals. */
 void se_format_kopecks(se_money k, char *buf, size_t size);
 
 #endif

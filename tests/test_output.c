@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "format/block.h"
+#include "helpers.h"
 #include "jsonout.h"
 #include "salesengine.h"
 #include "timeconv.h"
@@ -76,8 +77,8 @@ static const se_report_desc *desc(const char *name)
 	return NULL;
 }
 
-/* Runs a writer into f->text. */
-static void write_with(fixture *f, se_block_writer w)
+/* Runs a writer with options into f->text. */
+static void write_opts(fixture *f, se_block_writer w, const se_write_opts *opts)
 {
 	FILE *out;
 	se_error err = { 0 };
@@ -86,8 +87,14 @@ static void write_with(fixture *f, se_block_writer w)
 	f->text = NULL;
 	out = open_memstream(&f->text, &f->len);
 	assert_non_null(out);
-	assert_int_equal(w(&f->rep, &f->bs, out, &(se_write_opts){ 0 }, &err), SE_OK);
+	assert_int_equal(w(&f->rep, &f->bs, out, opts, &err), SE_OK);
 	assert_int_equal(fclose(out), 0);
+}
+
+/* Runs a writer into f->text. */
+static void write_with(fixture *f, se_block_writer w)
+{
+	write_opts(f, w, &(se_write_opts){ 0 });
 }
 
 /* The text from the first block title on: the header line carries the
@@ -135,6 +142,116 @@ static void test_csv_quoting(void **state)
 	                    "leads,sales,all,manager,\"two\nlines\",1\n"
 	                    "leads,sales,all,manager,\"cr\rhere\",1\n"
 	                    "leads,sales,all,source,Яндекс.Директ,1\n");
+}
+
+/* A sources row whose numbers have decimals: 12.5% and 1234.50. */
+static void sources_row(se_block *b, const char *name)
+{
+	se_cell *r = se_block_row(b);
+
+	assert_non_null(r);
+	se_set_str(&r[0], "sales");
+	se_set_copy(&r[1], "all");
+	se_set_str(&r[2], "source");
+	se_set_str(&r[3], name);
+	r[4].i = 8;
+	r[5].i = 1;
+	se_set_count_ratio(&r[6], 1, 8);
+	se_set_money(&r[7], 123450);
+}
+
+/* Excel in Russian: a BOM, ';', CRLF, and a decimal comma that makes a
+ * number quoted only when the separator is a comma too; the mark changes
+ * before the field is looked at, so a '.' separator quotes names only. */
+static void test_csv_excel_variants(void **state)
+{
+	fixture *f = *state;
+	se_block *b = se_block_new(&f->bs, desc("sources"), 0, 0);
+
+	f->rep.reports = SE_REPORT_SOURCES;
+	sources_row(b, "Яндекс.Директ");
+	write_opts(f, se_write_csv, &(se_write_opts){ .excel = 1, .language = 1 });
+	assert_string_equal(f->text,
+	                    "\xef\xbb\xbfreport;funnel;period;dimension;name;leads;won;conversion_pct;revenue\r\n"
+	                    "sources;sales;all;source;Яндекс.Директ;8;1;12,5;1234,50\r\n");
+	write_opts(f, se_write_csv, &(se_write_opts){ .excel = 1, .language = 1, .delimiter = ',' });
+	assert_string_equal(f->text,
+	                    "\xef\xbb\xbfreport,funnel,period,dimension,name,leads,won,conversion_pct,revenue\r\n"
+	                    "sources,sales,all,source,Яндекс.Директ,8,1,\"12,5\",\"1234,50\"\r\n");
+	write_opts(f, se_write_csv, &(se_write_opts){ .excel = 1, .language = 1, .delimiter = '.' });
+	assert_string_equal(f->text,
+	                    "\xef\xbb\xbfreport.funnel.period.dimension.name.leads.won.conversion_pct.revenue\r\n"
+	                    "sources.sales.all.source.\"Яндекс.Директ\".8.1.12,5.1234,50\r\n");
+	write_opts(f, se_write_csv, &(se_write_opts){ .excel = 1, .language = 0, .delimiter = '\t' });
+	assert_string_equal(f->text,
+	                    "\xef\xbb\xbfreport\tfunnel\tperiod\tdimension\tname\tleads\twon\tconversion_pct\trevenue\r\n"
+	                    "sources\tsales\tall\tsource\tЯндекс.Директ\t8\t1\t12.5\t1234.50\r\n");
+}
+
+/* A name as RFC 4180 quotes it, written at out: the reference the
+ * writer's output is held to.  Returns the end of what it wrote. */
+static char *quoted_at(char *out, const char *s)
+{
+	int quote = strpbrk(s, ",\"\r\n") != NULL;
+
+	if (quote)
+		*out++ = '"';
+	for (; *s; s++) {
+		if (*s == '"')
+			*out++ = '"';
+		*out++ = *s;
+	}
+	if (quote)
+		*out++ = '"';
+	return out;
+}
+
+/* Names of every length up to past the writer's 64 KiB of gathered
+ * output, made of bytes that need quoting and bytes that do not: the
+ * text is what quoting each field on its own gives, wherever a field
+ * falls against the writer's chunks. */
+static void test_csv_fields_of_any_length(void **state)
+{
+	fixture *f = *state;
+	static const char alphabet[] = { 'a', 'b', ',', '"', '\r', '\n', ';', ' ', '\xd0', '\xaf' };
+	enum { ROWS = 400, LONG = 70000 };
+	se_block *b = se_block_new(&f->bs, desc("leads"), 0, 0);
+	char **names = calloc(ROWS, sizeof *names);
+	size_t total = 64;
+	char *want, *w;
+	uint64_t rng = 0x5eed0c5f;
+
+	assert_non_null(names);
+	f->rep.reports = SE_REPORT_LEADS;
+	for (int i = 0; i < ROWS; i++) {
+		/* mostly short, some long, three longer than the chunk itself */
+		size_t len = i % 150 == 7 ? LONG : i % 10 == 3 ? test_rng_below(&rng, 3000) : test_rng_below(&rng, 40);
+		int plain = i % 2 == 0;
+
+		names[i] = malloc(len + 1);
+		assert_non_null(names[i]);
+		for (size_t k = 0; k < len; k++)
+			names[i][k] = alphabet[test_rng_below(&rng, plain ? 2 : sizeof alphabet)];
+		names[i][len] = '\0';
+		leads_row(b, "manager", names[i], i);
+		total += 2 * len + 64;
+	}
+	want = malloc(total);
+	assert_non_null(want);
+	w = want + sprintf(want, "report,funnel,period,dimension,name,leads\n");
+	for (int i = 0; i < ROWS; i++) {
+		w += sprintf(w, "leads,sales,all,manager,");
+		w = quoted_at(w, names[i]);
+		w += sprintf(w, ",%d\n", i);
+	}
+	*w = '\0';
+	write_with(f, se_write_csv);
+	assert_int_equal(f->len, strlen(want));
+	assert_true(memcmp(f->text, want, f->len) == 0);
+	for (int i = 0; i < ROWS; i++)
+		free(names[i]);
+	free(names);
+	free(want);
 }
 
 /* One header per report, a blank line between reports, none after the
@@ -188,6 +305,19 @@ static void test_cell_text(void **state)
 	assert_string_equal(text_of(SE_T_PCT, &v, 1), "-");
 	se_set_ratio(&v, -0.5, 1);
 	assert_string_equal(text_of(SE_T_PCT, &v, 0), "-50.0");
+	se_set_ratio(&v, -1, 400); /* -0.25%: below one tenth, still signed */
+	assert_string_equal(text_of(SE_T_PCT, &v, 0), "-0.3");
+	se_set_ratio(&v, 0, 1);
+	assert_string_equal(text_of(SE_T_PCT, &v, 1), "0.0");
+
+	memset(&v, 0, sizeof v);
+	assert_string_equal(text_of(SE_T_INT, &v, 0), "0");
+	v.i = -42;
+	assert_string_equal(text_of(SE_T_INT, &v, 1), "-42");
+	v.i = INT64_MAX;
+	assert_string_equal(text_of(SE_T_INT, &v, 0), "9223372036854775807");
+	v.i = INT64_MIN;
+	assert_string_equal(text_of(SE_T_INT, &v, 0), "-9223372036854775808");
 
 	memset(&v, 0, sizeof v);
 	v.i = -12345; /* kopecks */
@@ -204,6 +334,10 @@ static void test_cell_text(void **state)
 	assert_string_equal(text_of(SE_T_HOURS, &v, 0), "0.0");
 	se_set_hours(&v, 180, 1);
 	assert_string_equal(text_of(SE_T_HOURS, &v, 0), "0.1");
+	se_set_hours(&v, -181, 1); /* -0.0503 h */
+	assert_string_equal(text_of(SE_T_HOURS, &v, 0), "-0.1");
+	se_set_hours(&v, -180, 1); /* -0.05 h: halves up, to zero */
+	assert_string_equal(text_of(SE_T_HOURS, &v, 0), "0.0");
 	se_set_hours(&v, 0, 0);
 	assert_string_equal(text_of(SE_T_HOURS, &v, 1), "-");
 
@@ -222,6 +356,26 @@ static void test_cell_text(void **state)
 	assert_string_equal(text_of(SE_T_BOOL, &v, 0), "0");
 }
 
+/* A copied label is cut where snprintf cut it, at the cell's 39 bytes, and
+ * a cell's own text copies onto itself unchanged. */
+static void test_cell_copy(void **state)
+{
+	static const char label[] = "a label of more than forty bytes, cut short";
+	se_cell v;
+
+	(void)state;
+	memset(&v, 0, sizeof v);
+	se_set_copy(&v, "2025-07");
+	assert_string_equal(se_cell_str(&v), "2025-07");
+	se_set_copy(&v, se_cell_str(&v));
+	assert_string_equal(se_cell_str(&v), "2025-07");
+	se_set_copy(&v, "");
+	assert_string_equal(se_cell_str(&v), "");
+	se_set_copy(&v, label);
+	assert_int_equal(strlen(se_cell_str(&v)), sizeof v.buf - 1);
+	assert_true(memcmp(se_cell_str(&v), label, sizeof v.buf - 1) == 0);
+}
+
 static void test_metric_values(void **state)
 {
 	se_cell v;
@@ -237,6 +391,9 @@ static void test_metric_values(void **state)
 	v.d = 0.0625;
 	assert_string_equal(text_of(SE_T_METRIC, &v, 1), "6.3%");
 	assert_string_equal(text_of(SE_T_METRIC, &v, 0), "6.3");
+	v.d = -0.004;
+	assert_string_equal(text_of(SE_T_METRIC, &v, 1), "-0.4%");
+	assert_string_equal(text_of(SE_T_METRIC, &v, 0), "-0.4");
 	v.i = SE_FORMAT_MONEY;
 	v.d = 1234.5;
 	assert_string_equal(text_of(SE_T_METRIC, &v, 0), "1234.50");
@@ -479,7 +636,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_csv_quoting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_csv_one_header_per_report, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_csv_excel_variants, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_csv_fields_of_any_length, setup, teardown),
 		cmocka_unit_test(test_cell_text),
+		cmocka_unit_test(test_cell_copy),
 		cmocka_unit_test(test_metric_values),
 		cmocka_unit_test(test_json_string_escapes),
 		cmocka_unit_test(test_json_numbers),

@@ -30,14 +30,14 @@ static int64_t tenths_of(int64_t num, int64_t den)
 
 static void set_tenths(se_cell *c, int64_t t)
 {
-	snprintf(c->buf, sizeof c->buf, "%s%lld.%lld", t < 0 ? "-" : "", llabs(t) / 10, llabs(t) % 10);
+	se_format_fixed(t, 1, c->buf, sizeof c->buf);
 }
 
 static void set_metric_value(se_cell *c, enum mkind kind, se_money v, int64_t den)
 {
 	c->s = NULL;
 	if (kind == M_COUNT)
-		snprintf(c->buf, sizeof c->buf, "%lld", (long long)v);
+		se_format_fixed((int64_t)v, 0, c->buf, sizeof c->buf);
 	else if (kind == M_AMOUNT)
 		se_format_kopecks(v, c->buf, sizeof c->buf);
 	else if (den > 0)

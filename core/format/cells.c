@@ -161,10 +161,12 @@ static const char *metric_text(const se_cell *v, char *buf, size_t size, int tab
 	if (v->null || !isfinite(v->d))
 		return table ? "-" : "";
 	if (v->i == SE_FORMAT_PERCENT) {
-		int64_t t = llround(v->d * 1000.0);
+		size_t n = se_format_fixed(llround(v->d * 1000.0), 1, buf, size);
 
-		snprintf(buf, size, "%s%lld.%lld%s", t < 0 ? "-" : "", llabs(t) / 10, llabs(t) % 10,
-		         table ? "%" : "");
+		if (table && n + 1 < size) {
+			buf[n] = '%';
+			buf[n + 1] = '\0';
+		}
 	} else if (v->i == SE_FORMAT_MONEY) {
 		snprintf(buf, size, "%.2f", v->d);
 	} else {
@@ -192,20 +194,17 @@ const char *se_cell_text(const se_col *c, const se_cell *v, char *buf, size_t si
 	case SE_T_STR:
 		return se_cell_str(v);
 	case SE_T_INT:
-		snprintf(buf, size, "%lld", (long long)v->i);
+		/* counts fit int64; its low 64 bits, as "%lld" of the cast */
+		se_format_fixed((int64_t)v->i, 0, buf, size);
 		return buf;
 	case SE_T_AMOUNT:
 		se_format_kopecks(v->i, buf, size);
 		return buf;
-	case SE_T_PCT: {
-		int64_t t;
-
+	case SE_T_PCT:
 		if (v->null)
 			return table ? "-" : "";
-		t = se_pct_tenths(v);
-		snprintf(buf, size, "%s%lld.%lld", t < 0 ? "-" : "", llabs(t) / 10, llabs(t) % 10);
+		se_format_fixed(se_pct_tenths(v), 1, buf, size);
 		return buf;
-	}
 	case SE_T_BOOL:
 		if (table)
 			return v->i ? "open" : "";
@@ -216,15 +215,12 @@ const char *se_cell_text(const se_col *c, const se_cell *v, char *buf, size_t si
 		if (table)
 			return v->i ? "yes" : "";
 		return v->i ? "1" : "0";
-	case SE_T_HOURS: {
-		int64_t t;
-
+	case SE_T_HOURS:
 		if (v->null)
 			return table ? "-" : "";
-		t = se_div_round(v->i, 360); /* tenths of an hour, halves up */
-		snprintf(buf, size, "%s%lld.%lld", t < 0 ? "-" : "", llabs(t) / 10, llabs(t) % 10);
+		/* tenths of an hour, halves up */
+		se_format_fixed(se_div_round(v->i, 360), 1, buf, size);
 		return buf;
-	}
 	case SE_T_REAL:
 		if (v->null)
 			return table ? "-" : "";
