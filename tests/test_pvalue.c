@@ -9,11 +9,13 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "helpers.h"
 #include "pvalue.h"
 #include "survival.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define near(a, b) assert_true(fabs((a) - (b)) < 1e-6)
 
@@ -152,6 +154,77 @@ static void test_aalen_johansen(void **state)
 	se_cif_free(&c);
 }
 
+/* The estimate over a subset, taken in place (se_cif_fill_where, with its
+ * table of reciprocals), is bit for bit the plain estimate over the subset
+ * copied out (se_cif_fill_sorted): on random histories, small ones among
+ * them (near the end of a risk set 1 - d / r rounds least, so a division
+ * taken in another way shows), with ties of up to 8 (groups of 3 or more
+ * outcomes take the division), at every level, and with a risk set larger
+ * than the histories scanned (the caller's prefix: the rest stay at risk). */
+static void test_cif_subset_exact(void **state)
+{
+	enum { MOST = 2000, LEVELS = 4, ROUNDS = 3000 };
+	uint64_t rng = 0x5eed0c1fULL;
+	se_surv_obs *o = malloc(MOST * sizeof *o), *sub = malloc(MOST * sizeof *sub);
+	uint8_t *level = malloc(MOST);
+	int64_t *time = malloc(2 * MOST * sizeof *time);
+	double *surv = malloc(2 * MOST * sizeof *surv), *cif = malloc(2 * MOST * sizeof *cif), *inv;
+	int big_ties = 0;
+
+	(void)state;
+	assert_non_null(o && sub && level && time && surv && cif);
+	assert_non_null(inv = se_cif_reciprocals(MOST));
+	assert_true(inv[0] == 1 && inv[3] == 1 / 3.0 && inv[MOST] == 1 / (double)MOST);
+	for (int round = 0; round < ROUNDS; round++) {
+		size_t all = round % 100 == 0 ? MOST : 2 + test_rng_below(&rng, 30);
+		int64_t t = 0;
+
+		for (size_t i = 0, run = 0; i < all; i++) {
+			if (i == 0 || test_rng_below(&rng, 2) != 0 || run >= 8) { /* else a tie with the one before */
+				t += 1 + test_rng_below(&rng, 50);
+				run = 0;
+			}
+			run++;
+			o[i] = (se_surv_obs){ t, (int32_t)test_rng_below(&rng, 3) }; /* won, other or censored */
+			level[i] = (uint8_t)test_rng_below(&rng, LEVELS);
+		}
+		for (int lv = 0; lv < LEVELS; lv++) {
+			for (int part = 0; part < 2; part++) { /* all, or a prefix with the rest still at risk */
+				size_t n = all, kept = 0, m = 0;
+				se_cif want = { 0, time, surv, cif, 0 }, got = { 0, time + MOST, surv + MOST, cif + MOST, 0 };
+
+				if (part) /* a prefix that ends between two times */
+					for (n = all / 2; n > 0 && n < all && o[n].t == o[n - 1].t; n++)
+						;
+				for (size_t i = 0; i < all; i++)
+					if (level[i] >= lv)
+						sub[m++] = o[i];
+				kept = m;
+				for (size_t i = 0, d = 0; i < n; i++) { /* groups of 3 outcomes or more in what is scanned */
+					d = i > 0 && o[i].t == o[i - 1].t ? d : 0;
+					d += level[i] >= lv && o[i].outcome != SE_OUT_CENSORED;
+					big_ties += d == 3;
+				}
+				se_cif_fill_sorted(&want, sub, m);
+				se_cif_fill_where(&got, o, level, n, (uint8_t)lv, kept, inv);
+				assert_int_equal(got.n_obs, kept);
+				assert_true(part ? got.n <= want.n : got.n == want.n); /* a prefix: the first points */
+				assert_memory_equal(got.time, want.time, got.n * sizeof *time);
+				assert_memory_equal(got.surv, want.surv, got.n * sizeof *surv);
+				assert_memory_equal(got.cif, want.cif, got.n * sizeof *cif);
+			}
+		}
+	}
+	assert_true(big_ties > 1000);
+	free(inv);
+	free(o);
+	free(sub);
+	free(level);
+	free(time);
+	free(surv);
+	free(cif);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -160,6 +233,7 @@ int main(void)
 		cmocka_unit_test(test_bh),
 		cmocka_unit_test(test_aalen_johansen),
 		cmocka_unit_test(test_cif_rank),
+		cmocka_unit_test(test_cif_subset_exact),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
