@@ -44,82 +44,50 @@ int se_samples_add2(se_samples *s, int64_t row, uint32_t col, uint32_t col2, int
 	return se_samples_add(s, row, col, v);
 }
 
-static void quant_of(se_quant *q, int32_t *v, size_t n)
+/* A row's cells from se_quantiles_parts (its int32 answers, room for
+ * width + 1 each): the groups', then, when whole, the whole row's in
+ * column width. */
+static void row_cells(se_quant *row, const size_t *bounds, uint32_t width, int whole, const int32_t *p50,
+                      const int32_t *p90)
 {
-	int32_t p50, p90;
-
-	q->n = (int64_t)n;
-	if (n == 0)
-		return;
-	se_quantiles(v, n, &p50, &p90);
-	q->p50 = p50;
-	q->p90 = p90;
+	for (uint32_t c = 0; c < width + (whole != 0); c++) {
+		row[c].n = (int64_t)(bounds[c < width ? c + 1 : width] - bounds[c < width ? c : 0]);
+		if (row[c].n > 0) {
+			row[c].p50 = p50[c];
+			row[c].p90 = p90[c];
+		}
+	}
 }
 
 /* The quantile rows of a table whose values are grouped: every row
- * (parity -1), or the even (0) or odd (1) ones. */
+ * (parity -1), or the even (0) or odd (1) ones.  With `whole` set the
+ * whole rows are copied from that table (the same samples by another
+ * column: the same rows) instead of selected again. */
 typedef struct qrows {
 	se_qtable *q;
 	int32_t *vals;
 	const size_t *start;
 	uint32_t width;
 	int parity;
-	se_hist *rows;               /* each row's histogram, kept bins filled; or NULL */
+	const se_qtable *whole;
+	int32_t *p50, *p90;          /* width + 1 each */
+	int rc;
 } qrows;
 
-static void qrows_run(const qrows *j)
+static void qrows_run(qrows *j)
 {
 	for (int64_t r = j->parity < 0 ? 0 : j->parity; r < j->q->nb; r += j->parity < 0 ? 1 : 2) {
-		size_t first = (size_t)r * j->width;
+		const size_t *bounds = j->start + (size_t)r * j->width;
 		se_quant *row = &j->q->cells[(size_t)r * (j->width + 1)];
 
-		for (uint32_t c = 0; c < j->width; c++)
-			quant_of(&row[c], j->vals + j->start[first + c], j->start[first + c + 1] - j->start[first + c]);
-		if (j->rows != NULL) {
-			se_hist *h = &j->rows[r];
-			int32_t p50, p90;
-
-			row[j->width].n = (int64_t)h->n;
-			if (h->n > 0) {
-				se_hist_result(h, &p50, &p90);
-				row[j->width].p50 = p50;
-				row[j->width].p90 = p90;
-			}
+		if (se_quantiles_parts(j->vals, bounds, j->width, j->whole == NULL, j->p50, j->p90) != SE_OK) {
+			j->rc = SE_ENOMEM;
 			continue;
 		}
-		/* after the columns: selecting mixes values across the row's groups */
-		quant_of(&row[j->width], j->vals + j->start[first], j->start[first + j->width] - j->start[first]);
+		row_cells(row, bounds, j->width, j->whole == NULL, j->p50, j->p90);
+		if (j->whole != NULL)
+			row[j->width] = j->whole->cells[(size_t)r * (j->whole->width + 1) + j->whole->width];
 	}
-}
-
-/* Row histograms for a table of few, large rows: the whole-row quantiles
- * then come out of the grouping's own two sweeps instead of two more over
- * each row.  NULL (fall back to selecting over the row) when not worth it
- * or out of memory. */
-#define ROW_HIST_MAX_ROWS 64
-#define ROW_HIST_MIN_N 16384
-
-static se_hist *row_hists(int64_t rows, size_t n)
-{
-	se_hist *h;
-
-	if (rows > ROW_HIST_MAX_ROWS || n < ROW_HIST_MIN_N || (h = calloc((size_t)rows, sizeof *h)) == NULL)
-		return NULL;
-	for (int64_t r = 0; r < rows; r++)
-		if (se_hist_init(&h[r]) != SE_OK) {
-			for (int64_t i = 0; i <= r; i++)
-				se_hist_free(&h[i]);
-			free(h);
-			return NULL;
-		}
-	return h;
-}
-
-static void free_row_hists(se_hist *h, int64_t rows)
-{
-	for (int64_t r = 0; h != NULL && r < rows; r++)
-		se_hist_free(&h[r]);
-	free(h);
 }
 
 static void *qrows_thread(void *arg)
@@ -129,67 +97,58 @@ static void *qrows_thread(void *arg)
 }
 
 /* The table of s by column cols[i] of sample i, or by its own column
- * (cols NULL); s is only read, so two tables can be built at once. */
-static int build(se_qtable *q, const se_samples *s, uint32_t width, const uint32_t *cols)
+ * (cols NULL), its values grouped in vals (room for s->n); s is only read,
+ * so two tables can be built at once.  whole: as in qrows. */
+static int build(se_qtable *q, const se_samples *s, uint32_t width, const uint32_t *cols, int32_t *vals,
+                 const se_qtable *whole)
 {
-	int64_t lo = INT64_MAX, hi = INT64_MIN;
+	int64_t lo;
 	size_t groups, *start = NULL;
-	int32_t *vals = NULL;
-	se_hist *rows = NULL;
+	int32_t *p = NULL;
 	int rc = SE_ENOMEM;
 
 	memset(q, 0, sizeof *q);
 	q->width = width;
-	if (s->n == 0) {
-		rc = SE_OK;
-		goto out;
-	}
+	if (s->n == 0)
+		return SE_OK;
 	lo = s->lo; /* kept as the samples came: no pass over them for it */
-	hi = s->hi;
 	q->lo = lo;
-	q->nb = hi - lo + 1;
+	q->nb = (int64_t)s->hi - lo + 1;
 	groups = (size_t)q->nb * width;
 	if ((start = calloc(groups + 1, sizeof *start)) == NULL ||
-	    (vals = se_huge_malloc(s->n * sizeof *vals)) == NULL ||
+	    (p = malloc(4 * ((size_t)width + 1) * sizeof *p)) == NULL ||
 	    (q->cells = calloc((size_t)q->nb * (width + 1), sizeof *q->cells)) == NULL)
 		goto out;
-	rows = row_hists(q->nb, s->n);
-	for (size_t i = 0; i < s->n; i++) {
+	for (size_t i = 0; i < s->n; i++)
 		start[(size_t)(s->v[i].row - lo) * width + (cols ? cols[i] : s->v[i].col) + 1]++;
-		if (rows != NULL)
-			se_hist_add(&rows[s->v[i].row - lo], s->v[i].v);
-	}
-	for (int64_t r = 0; rows != NULL && r < q->nb; r++)
-		if (rows[r].n > 0 && se_hist_locate(&rows[r]) != SE_OK) {
-			free_row_hists(rows, q->nb);
-			rows = NULL;
-		}
 	for (size_t g = 0; g < groups; g++)
 		start[g + 1] += start[g];
-	for (size_t i = 0; i < s->n; i++) { /* start[g] runs to the group's end, then back */
+	for (size_t i = 0; i < s->n; i++) /* start[g] runs to the group's end, then back */
 		vals[start[(size_t)(s->v[i].row - lo) * width + (cols ? cols[i] : s->v[i].col)]++] = s->v[i].v;
-		if (rows != NULL)
-			se_hist_keep(&rows[s->v[i].row - lo], s->v[i].v);
-	}
 	for (size_t g = groups; g > 0; g--)
 		start[g] = start[g - 1];
 	start[0] = 0;
 	{
-		qrows half = { q, vals, start, width, 1, rows };
+		qrows half = { q, vals, start, width, 1, whole, p + 2 * ((size_t)width + 1), p + 3 * ((size_t)width + 1), SE_OK };
+		qrows all = { q, vals, start, width, -1, whole, p, p + (size_t)width + 1, SE_OK };
 		pthread_t t;
 		/* Rows are independent: a large table's odd rows go to a second
 		 * thread. */
 		int threaded = s->n > 1000000 && q->nb > 1 && pthread_create(&t, NULL, qrows_thread, &half) == 0;
 
-		qrows_run(&(qrows){ q, vals, start, width, threaded ? 0 : -1, rows });
+		all.parity = threaded ? 0 : -1;
+		qrows_run(&all);
 		if (threaded)
 			pthread_join(t, NULL);
+		rc = all.rc != SE_OK ? all.rc : half.rc;
 	}
-	rc = SE_OK;
 out:
-	free_row_hists(rows, q->nb);
+	if (rc != SE_OK) {
+		free(q->cells);
+		q->cells = NULL;
+	}
+	free(p);
 	free(start);
-	free(vals);
 	return rc;
 }
 
@@ -200,24 +159,36 @@ static void free_samples(se_samples *s)
 	memset(s, 0, sizeof *s);
 }
 
+/* The grouped values' buffer, in huge pages when large. */
+static int32_t *vals_for(const se_samples *s)
+{
+	return se_huge_malloc((s->n ? s->n : 1) * sizeof(int32_t));
+}
+
 int se_qtable_build(se_qtable *q, se_samples *s, uint32_t width)
 {
-	int rc = build(q, s, width, NULL);
+	int32_t *vals = vals_for(s);
+	int rc = vals != NULL ? build(q, s, width, NULL, vals, NULL) : SE_ENOMEM;
 
+	free(vals);
 	free_samples(s);
 	return rc;
 }
 
-/* The second table reads each sample's column from col2 in place: no
- * pass rewriting the samples' columns between the two. */
+/* The second table reads each sample's column from col2 in place (no
+ * pass rewriting the samples' columns between the two), groups them in
+ * the first's buffer (faulted in once), and takes its whole rows from the
+ * first: the same values in the same rows. */
 int se_qtable_build2(se_qtable *q, uint32_t width, se_qtable *q2, uint32_t width2, se_samples *s)
 {
-	int rc = build(q, s, width, NULL);
+	int32_t *vals = vals_for(s);
+	int rc = vals != NULL ? build(q, s, width, NULL, vals, NULL) : SE_ENOMEM;
 
 	memset(q2, 0, sizeof *q2);
 	q2->width = width2;
 	if (rc == SE_OK && s->n > 0)
-		rc = build(q2, s, width2, s->col2);
+		rc = build(q2, s, width2, s->col2, vals, q);
+	free(vals);
 	free_samples(s);
 	return rc;
 }
@@ -310,30 +281,36 @@ void se_groups_free(se_groups *s)
 }
 
 /* The quantile rows of grouped samples: every row (parity -1), or the
- * even (0) or odd (1) ones, selecting over a copy of the row's groups in
- * tmp (room for the largest row): each group's part, then the whole. */
+ * even (0) or odd (1) ones, over a copy of the row's groups in tmp (room
+ * for the largest row), with bounds, p50 and p90 (width + 1 each) for
+ * se_quantiles_parts. */
 typedef struct grows {
 	se_qtable *q;
 	se_groups *s;
 	int parity;
 	int32_t *tmp;
+	size_t *bounds;
+	int32_t *p50, *p90;
+	int rc;
 } grows;
 
-static void grows_run(const grows *j)
+static void grows_run(grows *j)
 {
 	uint32_t w = j->s->width;
 
 	for (int64_t r = j->parity < 0 ? 0 : j->parity; r < j->q->nb; r += j->parity < 0 ? 1 : 2) {
 		se_group *g = &j->s->g[(size_t)(j->q->lo + r) * w];
 		se_quant *row = &j->q->cells[(size_t)r * (w + 1)];
-		size_t n = 0;
 
+		j->bounds[0] = 0;
 		for (uint32_t c = 0; c < w; c++) {
-			group_copy(&g[c], j->tmp + n);
-			quant_of(&row[c], j->tmp + n, g[c].n);
-			n += g[c].n;
+			group_copy(&g[c], j->tmp + j->bounds[c]);
+			j->bounds[c + 1] = j->bounds[c] + g[c].n;
 		}
-		quant_of(&row[w], j->tmp, n);
+		if (se_quantiles_parts(j->tmp, j->bounds, w, 1, j->p50, j->p90) != SE_OK)
+			j->rc = SE_ENOMEM;
+		else
+			row_cells(row, j->bounds, w, 1, j->p50, j->p90);
 	}
 }
 
@@ -343,11 +320,30 @@ static void *grows_thread(void *arg)
 	return NULL;
 }
 
+/* A grows job's buffers: tmp for most values, the rest for width. */
+static int grows_init(grows *j, se_qtable *q, se_groups *s, int parity, size_t most)
+{
+	size_t w1 = (size_t)s->width + 1;
+
+	*j = (grows){ q, s, parity, se_huge_malloc(most * sizeof *j->tmp), malloc(w1 * sizeof *j->bounds),
+	              malloc(2 * w1 * sizeof *j->p50), NULL, SE_OK };
+	if (j->p50 != NULL)
+		j->p90 = j->p50 + w1;
+	return j->tmp != NULL && j->bounds != NULL && j->p50 != NULL ? SE_OK : SE_ENOMEM;
+}
+
+static void grows_free(grows *j)
+{
+	free(j->tmp);
+	free(j->bounds);
+	free(j->p50);
+}
+
 int se_qtable_build_groups(se_qtable *q, se_groups *s)
 {
 	int64_t lo = -1, hi = -1;
 	size_t most = 0;
-	int32_t *tmp = NULL, *tmp2 = NULL;
+	grows all = { 0 }, half = { 0 };
 	int rc = SE_ENOMEM;
 
 	memset(q, 0, sizeof *q);
@@ -372,28 +368,28 @@ int se_qtable_build_groups(se_qtable *q, se_groups *s)
 	q->lo = lo;
 	q->nb = hi - lo + 1;
 	if ((q->cells = calloc((size_t)q->nb * (s->width + 1), sizeof *q->cells)) == NULL ||
-	    (tmp = se_huge_malloc(most * sizeof *tmp)) == NULL)
+	    grows_init(&all, q, s, -1, most) != SE_OK)
 		goto out;
 	{
-		grows half = { q, s, 1, NULL };
 		pthread_t t;
 		/* Rows are independent: a large table's odd rows go to a second
-		 * thread, with a copy buffer of its own. */
-		int threaded = s->n > 1000000 && q->nb > 1 && (tmp2 = se_huge_malloc(most * sizeof *tmp2)) != NULL &&
-		               (half.tmp = tmp2, pthread_create(&t, NULL, grows_thread, &half) == 0);
+		 * thread, with buffers of its own. */
+		int threaded = s->n > 1000000 && q->nb > 1 && grows_init(&half, q, s, 1, most) == SE_OK &&
+		               pthread_create(&t, NULL, grows_thread, &half) == 0;
 
-		grows_run(&(grows){ q, s, threaded ? 0 : -1, tmp });
+		all.parity = threaded ? 0 : -1;
+		grows_run(&all);
 		if (threaded)
 			pthread_join(t, NULL);
+		rc = all.rc != SE_OK ? all.rc : threaded ? half.rc : SE_OK;
 	}
-	rc = SE_OK;
 out:
 	if (rc != SE_OK) {
 		free(q->cells);
 		q->cells = NULL;
 	}
-	free(tmp);
-	free(tmp2);
+	grows_free(&all);
+	grows_free(&half);
 	se_groups_free(s);
 	return rc;
 }

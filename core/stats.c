@@ -247,49 +247,106 @@ static inline uint32_t binned_bin(int32_t x)
 	return 256 + (uint32_t)(e - 8) * 32 + ((v >> (e - 5)) & 31);
 }
 
-static void binned_quantiles(int32_t *v, size_t n, size_t a, size_t b, int32_t *pa, int32_t *pb)
+/* The bins of ranks a and b (0-based) in a histogram of BINNED_BINS
+ * counts, and how many values lie below each. */
+typedef struct bin_pair {
+	uint32_t ba, bb;
+	size_t below_a, below_b;
+} bin_pair;
+
+static void locate_bins(const uint32_t *bins, size_t a, size_t b, bin_pair *p)
 {
-	uint32_t bins[BINNED_BINS] = { 0 }, ba = 0, bb = 0;
-	size_t below = 0, below_a = 0, below_b = 0, lo = 0, mid = 0, hi = n, ia, ib;
+	size_t below = 0;
 	int found_a = 0;
 
-	for (size_t i = 0; i < n; i++)
-		bins[binned_bin(v[i])]++;
+	memset(p, 0, sizeof *p);
 	for (uint32_t k = 0; k < BINNED_BINS; k++) {
 		if (!found_a && below + bins[k] > a) {
-			ba = k;
-			below_a = below;
+			p->ba = k;
+			p->below_a = below;
 			found_a = 1;
 		}
 		if (below + bins[k] > b) {
-			bb = k;
-			below_b = below;
-			break;
+			p->bb = k;
+			p->below_b = below;
+			return;
 		}
 		below += bins[k];
 	}
-	/* v[0, lo): bin ba's values; v[hi, n): bin bb's when another */
+}
+
+/* Values of two other bins copied aside while a partition classifies
+ * each value once: to a[] those of bin ba, to b[] those of bin bb. */
+typedef struct bin_copy {
+	uint32_t ba, bb;
+	int32_t *a, *b;
+	size_t na, nb;
+} bin_copy;
+
+/* The ranks a and b of v[0..n) once v[0, lo) holds bin bp->ba's values
+ * and v[hi, n) bin bp->bb's (when another). */
+static void select_pair(int32_t *v, size_t n, size_t lo, size_t hi, size_t a, size_t b, const bin_pair *bp,
+                        int32_t *pa, int32_t *pb)
+{
+	size_t ia = a - bp->below_a, ib;
+
+	select_at(v, 0, (ptrdiff_t)lo - 1, (ptrdiff_t)ia);
+	*pa = v[ia];
+	if (bp->ba == bp->bb) { /* b's offset lies above a's in the same, now partly ordered, bin */
+		ib = b - bp->below_a;
+		select_at(v, (ptrdiff_t)ia, (ptrdiff_t)lo - 1, (ptrdiff_t)ib);
+	} else {
+		ib = hi + (b - bp->below_b);
+		select_at(v, (ptrdiff_t)hi, (ptrdiff_t)n - 1, (ptrdiff_t)ib);
+	}
+	*pb = v[ib];
+}
+
+static inline void copy_bin(bin_copy *cp, uint32_t k, int32_t x)
+{
+	if (k == cp->ba)
+		cp->a[cp->na++] = x;
+	else if (k == cp->bb)
+		cp->b[cp->nb++] = x;
+}
+
+/* The ranks a and b of v[0..n), whose bins (bp) a histogram found: one
+ * sweep moves those bins' values to the ends of v (a three-way partition:
+ * the few swaps are the only writes), copying the values of cp's bins on
+ * the way (each value is classified once), and the selection runs on
+ * them. */
+static void split_select(int32_t *v, size_t n, size_t a, size_t b, const bin_pair *bp, bin_copy *cp,
+                         int32_t *pa, int32_t *pb)
+{
+	size_t lo = 0, mid = 0, hi = n;
+
 	while (mid < hi) {
 		uint32_t k = binned_bin(v[mid]);
 
-		if (k == ba)
+		copy_bin(cp, k, v[mid]);
+		if (k == bp->ba)
 			swap(&v[lo++], &v[mid++]);
-		else if (k == bb)
+		else if (k == bp->bb)
 			swap(&v[mid], &v[--hi]);
 		else
 			mid++;
 	}
-	ia = a - below_a;
-	select_at(v, 0, (ptrdiff_t)lo - 1, (ptrdiff_t)ia);
-	*pa = v[ia];
-	if (ba == bb) { /* b's offset lies above a's in the same, now partly ordered, bin */
-		ib = b - below_a;
-		select_at(v, (ptrdiff_t)ia, (ptrdiff_t)lo - 1, (ptrdiff_t)ib);
-	} else {
-		ib = hi + (b - below_b);
-		select_at(v, (ptrdiff_t)hi, (ptrdiff_t)n - 1, (ptrdiff_t)ib);
-	}
-	*pb = v[ib];
+	select_pair(v, n, lo, hi, a, b, bp, pa, pb);
+}
+
+/* No bin matches: nothing copied. */
+#define NO_COPY ((bin_copy){ UINT32_MAX, UINT32_MAX, NULL, NULL, 0, 0 })
+
+static void binned_quantiles(int32_t *v, size_t n, size_t a, size_t b, int32_t *pa, int32_t *pb)
+{
+	uint32_t bins[BINNED_BINS] = { 0 };
+	bin_pair bp;
+	bin_copy none = NO_COPY;
+
+	for (size_t i = 0; i < n; i++)
+		bins[binned_bin(v[i])]++;
+	locate_bins(bins, a, b, &bp);
+	split_select(v, n, a, b, &bp, &none, pa, pb);
 }
 
 void se_quantiles(int32_t *v, size_t n, int32_t *p50, int32_t *p90)
@@ -305,4 +362,81 @@ void se_quantiles(int32_t *v, size_t n, int32_t *p50, int32_t *p90)
 	*p50 = v[a];
 	select_at(v, (ptrdiff_t)a, (ptrdiff_t)n - 1, (ptrdiff_t)b); /* after a: no smaller */
 	*p90 = v[b];
+}
+
+/* The row's bins come from the parts' first sweep (each part's histogram,
+ * added into the row's), and the parts' second sweep, a three-way
+ * partition, also copies the values of the row's two bins aside: two
+ * sweeps for the parts and the row together, where a part's quantiles and
+ * then the row's took two each.  A part's histogram costs only its
+ * clearing and search here, the row's sweep being made anyway, so parts
+ * are binned from far fewer values than se_quantiles bins an array. */
+#define PART_BINNED_MIN_N 512
+
+int se_quantiles_parts(int32_t *v, const size_t *bounds, size_t parts, int whole, int32_t *p50, int32_t *p90)
+{
+	size_t n = bounds[parts] - bounds[0], a, b;
+	uint32_t row[BINNED_BINS] = { 0 }, part[BINNED_BINS];
+	bin_pair rb, *pb;
+	bin_copy cp = NO_COPY;
+	int32_t *side = NULL;
+
+	if (n < BINNED_MIN_N || (parts == 1 && whole)) { /* the parts', then the row's, as se_quantiles gives them */
+		for (size_t p = 0; p < parts; p++)
+			if (bounds[p + 1] > bounds[p])
+				se_quantiles(v + bounds[p], bounds[p + 1] - bounds[p], &p50[p], &p90[p]);
+		if (whole && parts == 1 && n > 0) { /* the one part is the row */
+			p50[1] = p50[0];
+			p90[1] = p90[0];
+		} else if (whole && n > 0) {
+			se_quantiles(v + bounds[0], n, &p50[parts], &p90[parts]);
+		}
+		return SE_OK;
+	}
+	if ((pb = malloc(parts * sizeof *pb)) == NULL)
+		return SE_ENOMEM;
+	for (size_t p = 0; p < parts; p++) {
+		size_t lo = bounds[p], hi = bounds[p + 1];
+
+		if (hi - lo < PART_BINNED_MIN_N) {
+			for (size_t i = lo; whole && i < hi; i++)
+				row[binned_bin(v[i])]++;
+			continue;
+		}
+		memset(part, 0, sizeof part);
+		for (size_t i = lo; i < hi; i++)
+			part[binned_bin(v[i])]++;
+		for (size_t k = 0; whole && k < BINNED_BINS; k++)
+			row[k] += part[k];
+		locate_bins(part, rank_of(hi - lo, 0.5), rank_of(hi - lo, 0.9), &pb[p]);
+	}
+	a = rank_of(n, 0.5);
+	b = rank_of(n, 0.9);
+	if (whole) {
+		locate_bins(row, a, b, &rb);
+		/* side: bin ba's values, then bin bb's when another */
+		if ((side = malloc((row[rb.ba] + (rb.bb != rb.ba ? row[rb.bb] : 0)) * sizeof *side)) == NULL) {
+			free(pb);
+			return SE_ENOMEM;
+		}
+		cp = (bin_copy){ rb.ba, rb.ba == rb.bb ? UINT32_MAX : rb.bb, side, side + row[rb.ba], 0, 0 };
+	}
+	for (size_t p = 0; p < parts; p++) {
+		int32_t *w = v + bounds[p];
+		size_t m = bounds[p + 1] - bounds[p];
+
+		if (m >= PART_BINNED_MIN_N) {
+			split_select(w, m, rank_of(m, 0.5), rank_of(m, 0.9), &pb[p], &cp, &p50[p], &p90[p]);
+			continue;
+		}
+		for (size_t i = 0; whole && i < m; i++)
+			copy_bin(&cp, binned_bin(w[i]), w[i]);
+		if (m > 0)
+			se_quantiles(w, m, &p50[p], &p90[p]);
+	}
+	if (whole)
+		select_pair(side, cp.na + cp.nb, cp.na, cp.na, a, b, &rb, &p50[parts], &p90[parts]);
+	free(side);
+	free(pb);
+	return SE_OK;
 }
