@@ -316,15 +316,20 @@ static inline void copy_bin(bin_copy *cp, uint32_t k, int32_t x)
  * sweep moves those bins' values to the ends of v (a three-way partition:
  * the few swaps are the only writes), copying the values of cp's bins on
  * the way (each value is classified once), and the selection runs on
- * them. */
+ * them.  mark[k] is nonzero for bp's and cp's bins only: most values are
+ * in none, and pass on one test. */
 static void split_select(int32_t *v, size_t n, size_t a, size_t b, const bin_pair *bp, bin_copy *cp,
-                         int32_t *pa, int32_t *pb)
+                         const uint8_t *mark, int32_t *pa, int32_t *pb)
 {
 	size_t lo = 0, mid = 0, hi = n;
 
 	while (mid < hi) {
 		uint32_t k = binned_bin(v[mid]);
 
+		if (!mark[k]) {
+			mid++;
+			continue;
+		}
 		copy_bin(cp, k, v[mid]);
 		if (k == bp->ba)
 			swap(&v[lo++], &v[mid++]);
@@ -342,13 +347,15 @@ static void split_select(int32_t *v, size_t n, size_t a, size_t b, const bin_pai
 static void binned_quantiles(int32_t *v, size_t n, size_t a, size_t b, int32_t *pa, int32_t *pb)
 {
 	uint32_t bins[BINNED_BINS] = { 0 };
+	uint8_t mark[BINNED_BINS] = { 0 };
 	bin_pair bp;
 	bin_copy none = NO_COPY;
 
 	for (size_t i = 0; i < n; i++)
 		bins[binned_bin(v[i])]++;
 	locate_bins(bins, a, b, &bp);
-	split_select(v, n, a, b, &bp, &none, pa, pb);
+	mark[bp.ba] = mark[bp.bb] = 1;
+	split_select(v, n, a, b, &bp, &none, mark, pa, pb);
 }
 
 void se_quantiles(int32_t *v, size_t n, int32_t *p50, int32_t *p90)
@@ -379,6 +386,7 @@ int se_quantiles_parts(int32_t *v, const size_t *bounds, size_t parts, int whole
 {
 	size_t n = bounds[parts] - bounds[0], a, b;
 	uint32_t row[BINNED_BINS] = { 0 }, part[BINNED_BINS];
+	uint8_t mark[BINNED_BINS] = { 0 }; /* the row's bins, and a part's while it is split */
 	bin_pair rb, *pb;
 	bin_copy cp = NO_COPY;
 	int32_t *side = NULL;
@@ -422,13 +430,18 @@ int se_quantiles_parts(int32_t *v, const size_t *bounds, size_t parts, int whole
 			return SE_ENOMEM;
 		}
 		cp = (bin_copy){ rb.ba, rb.ba == rb.bb ? UINT32_MAX : rb.bb, side, side + row[rb.ba], 0, 0 };
+		mark[rb.ba] = mark[rb.bb] = 1;
 	}
 	for (size_t p = 0; p < parts; p++) {
 		int32_t *w = v + bounds[p];
 		size_t m = bounds[p + 1] - bounds[p];
 
 		if (m >= PART_BINNED_MIN_N) {
-			split_select(w, m, rank_of(m, 0.5), rank_of(m, 0.9), &pb[p], &cp, &p50[p], &p90[p]);
+			mark[pb[p].ba] = mark[pb[p].bb] = 1;
+			split_select(w, m, rank_of(m, 0.5), rank_of(m, 0.9), &pb[p], &cp, mark, &p50[p], &p90[p]);
+			mark[pb[p].ba] = mark[pb[p].bb] = 0;
+			if (whole)
+				mark[rb.ba] = mark[rb.bb] = 1;
 			continue;
 		}
 		for (size_t i = 0; whole && i < m; i++)
