@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -635,7 +636,10 @@ static void offer_stale(se_stale_deal *v, size_t *n, size_t keep, const se_stale
 	}
 }
 
-static int find_stale(se_report *rep, se_store *st, int fi, se_error *err)
+/* The stale deals, most overdue first, without their keys: only the
+ * stays' table and the open deals are read, so this runs beside the
+ * other tables (stale_keys then asks the store).  0 or SE_ENOMEM. */
+static int pick_stale(se_report *rep, int fi)
 {
 	se_insight *in = &rep->agg[fi].in;
 	size_t n = 0;
@@ -643,7 +647,7 @@ static int find_stale(se_report *rep, se_store *st, int fi, se_error *err)
 	size_t keep = in->n_open < SE_STALE_LIST ? in->n_open : SE_STALE_LIST;
 
 	if ((in->stale = calloc(keep ? keep : 1, sizeof *in->stale)) == NULL)
-		return se_error_set(err, SE_ENOMEM, "out of memory");
+		return SE_ENOMEM;
 	for (size_t i = 0; i < in->n_open; i++) {
 		const se_open_deal *o = &in->open[i];
 		const se_quant *q = se_qtable_at(&in->q_stays, 2 * o->stage, in->q_stays.width);
@@ -656,6 +660,13 @@ static int find_stale(se_report *rep, se_store *st, int fi, se_error *err)
 	}
 	qsort(in->stale, n, sizeof *in->stale, by_overdue);
 	in->n_stale = n;
+	return SE_OK;
+}
+
+static int stale_keys(se_report *rep, se_store *st, int fi, se_error *err)
+{
+	se_insight *in = &rep->agg[fi].in;
+
 	for (size_t i = 0; i < in->n_stale; i++) {
 		char key[600];
 		int rc;
@@ -696,41 +707,89 @@ static void carry_cuts(se_report *rep, se_insight *in, int n_stages)
 	}
 }
 
-typedef struct qtable_job {
-	se_qtable *q;
-	se_groups *s;
-	int rc;
-} qtable_job;
+/* ---- the tables and what is decided from them, on both cores ----------------------- */
 
-static void *qtable_thread(void *arg)
+/* The quantile tables are independent, and so is what each decides: the
+ * stays' table (the largest: a sample per deal and stage) the stale deals,
+ * the times to close the close months.  They are tasks, the largest first,
+ * that this thread and a second one take in turn as each gets free, so
+ * both cores stay busy whichever finishes first (the stays' table runs its
+ * rows in two threads of its own).  None reads what another writes. */
+static int task_stays(se_report *rep, int fi)
 {
-	qtable_job *j = arg;
+	se_insight *in = &rep->agg[fi].in;
+	int rc = se_qtable_build_groups(&in->q_stays, &in->stays);
 
-	j->rc = se_qtable_build_groups(j->q, j->s);
+	return rc == SE_OK && (rep->compute & SE_REPORT_VELOCITY) ? pick_stale(rep, fi) : rc;
+}
+
+static int task_first_move(se_report *rep, int fi)
+{
+	se_insight *in = &rep->agg[fi].in;
+
+	return se_qtable_build2(&in->q_first_move_by_manager, rep->n_manager, &in->q_first_move_by_source,
+	                        rep->n_source, &in->first_move);
+}
+
+static int task_close(se_report *rep, int fi)
+{
+	se_insight *in = &rep->agg[fi].in;
+	int rc = se_qtable_build(&in->q_to_close, &in->to_close, 1);
+
+	return rc == SE_OK && (rep->compute & SE_REPORT_FORECAST) ? close_months(rep, fi) : rc;
+}
+
+static int task_to_won(se_report *rep, int fi)
+{
+	se_insight *in = &rep->agg[fi].in;
+
+	return se_qtable_build(&in->q_to_won, &in->to_won, rep->n_manager);
+}
+
+static int task_carry(se_report *rep, int fi)
+{
+	if (rep->compute & SE_REPORT_BACKTEST)
+		carry_cuts(rep, &rep->agg[fi].in, rep->rules->funnels[fi].n_stages);
+	return SE_OK;
+}
+
+static int (*const finish_task[])(se_report *rep, int fi) = {
+	task_stays, task_first_move, task_close, task_to_won, task_carry,
+};
+#define N_FINISH_TASKS ((int)(sizeof finish_task / sizeof finish_task[0]))
+
+typedef struct finish_pool {
+	se_report *rep;
+	int fi;
+	atomic_int next;             /* the next task to take */
+	int rc[N_FINISH_TASKS];
+} finish_pool;
+
+static void *finish_worker(void *arg)
+{
+	finish_pool *p = arg;
+	int k;
+
+	while ((k = atomic_fetch_add(&p->next, 1)) < N_FINISH_TASKS)
+		p->rc[k] = finish_task[k](p->rep, p->fi);
 	return NULL;
 }
 
-/* The quantile tables are independent: the stays (the largest: a sample
- * per deal and stage) are built in a second thread while this one builds
- * the rest, so the report uses both cores for its largest step after the
- * pass.  Without a thread the same work runs here. */
-static int build_qtables(se_report *rep, se_insight *in)
+/* All the tasks, in a second thread too when the stays are many.  0 or
+ * SE_ENOMEM. */
+static int finish_tables(se_report *rep, int fi)
 {
-	qtable_job stays = { &in->q_stays, &in->stays, SE_OK };
+	finish_pool p = { rep, fi, 0, { 0 } };
 	pthread_t t;
-	int threaded = in->stays.n > 100000 && pthread_create(&t, NULL, qtable_thread, &stays) == 0;
-	int rc = SE_OK;
+	int threaded = rep->agg[fi].in.stays.n > 100000 && pthread_create(&t, NULL, finish_worker, &p) == 0;
 
-	if (!threaded)
-		qtable_thread(&stays);
-	if (se_qtable_build2(&in->q_first_move_by_manager, rep->n_manager, &in->q_first_move_by_source, rep->n_source,
-	                     &in->first_move) != SE_OK ||
-	    se_qtable_build(&in->q_to_won, &in->to_won, rep->n_manager) != SE_OK ||
-	    se_qtable_build(&in->q_to_close, &in->to_close, 1) != SE_OK)
-		rc = SE_ENOMEM;
+	finish_worker(&p);
 	if (threaded)
 		pthread_join(t, NULL);
-	return rc != SE_OK ? rc : stays.rc;
+	for (int k = 0; k < N_FINISH_TASKS; k++)
+		if (p.rc[k] != SE_OK)
+			return p.rc[k];
+	return SE_OK;
 }
 
 /* ---- source x manager cohorts and style, once after the pass ----------------------- */
@@ -972,16 +1031,10 @@ int se_insight_finish(se_report *rep, se_store *st, se_error *err)
 		se_insight *in = &rep->agg[i].in;
 		int rc;
 
-		if (merge_sm(rep, in) != SE_OK || style_summary(rep, in) != SE_OK)
+		if (merge_sm(rep, in) != SE_OK || style_summary(rep, in) != SE_OK || finish_tables(rep, i) != SE_OK)
 			return se_error_set(err, SE_ENOMEM, "out of memory");
-		if (build_qtables(rep, in) != SE_OK)
-			return se_error_set(err, SE_ENOMEM, "out of memory");
-		if ((rep->compute & SE_REPORT_VELOCITY) && (rc = find_stale(rep, st, i, err)) != SE_OK)
+		if ((rep->compute & SE_REPORT_VELOCITY) && (rc = stale_keys(rep, st, i, err)) != SE_OK)
 			return rc;
-		if (rep->compute & SE_REPORT_BACKTEST)
-			carry_cuts(rep, in, rep->rules->funnels[i].n_stages);
-		if ((rep->compute & SE_REPORT_FORECAST) && close_months(rep, i) != SE_OK)
-			return se_error_set(err, SE_ENOMEM, "out of memory");
 		free(in->open);
 		in->open = NULL;
 		in->n_open = in->cap_open = 0;
