@@ -44,19 +44,57 @@ int se_samples_add2(se_samples *s, int64_t row, uint32_t col, uint32_t col2, int
 	return se_samples_add(s, row, col, v);
 }
 
-/* A row's cells from se_quantiles_parts (its int32 answers, room for
- * width + 1 each): the groups', then, when whole, the whole row's in
- * column width. */
-static void row_cells(se_quant *row, const size_t *bounds, uint32_t width, int whole, const int32_t *p50,
-                      const int32_t *p90)
+/* One thread's room for a table row: its values' spans, where each
+ * cell's spans begin, and the answers of se_quantiles_spans. */
+typedef struct row_room {
+	se_span *spans;
+	size_t *first;               /* width + 1 */
+	int32_t *p50, *p90;          /* width + 1 each */
+} row_room;
+
+static int room_init(row_room *r, uint32_t width, size_t spans)
 {
-	for (uint32_t c = 0; c < width + (whole != 0); c++) {
-		row[c].n = (int64_t)(bounds[c < width ? c + 1 : width] - bounds[c < width ? c : 0]);
-		if (row[c].n > 0) {
-			row[c].p50 = p50[c];
-			row[c].p90 = p90[c];
+	r->spans = malloc((spans ? spans : 1) * sizeof *r->spans);
+	r->first = malloc(((size_t)width + 1) * sizeof *r->first);
+	r->p50 = malloc(2 * ((size_t)width + 1) * sizeof *r->p50);
+	r->p90 = r->p50 != NULL ? r->p50 + width + 1 : NULL;
+	return r->spans && r->first && r->p50 ? SE_OK : SE_ENOMEM;
+}
+
+static void room_free(row_room *r)
+{
+	free(r->spans);
+	free(r->first);
+	free(r->p50);
+	memset(r, 0, sizeof *r);
+}
+
+/* The cells of the row whose spans r holds: each column's, then, when
+ * whole, the whole row's in column width.  0 or SE_ENOMEM. */
+static int room_cells(row_room *r, se_quant *row, uint32_t width, int whole)
+{
+	int64_t all = 0;
+
+	if (se_quantiles_spans(r->spans, r->first, width, whole, r->p50, r->p90) != SE_OK)
+		return SE_ENOMEM;
+	for (uint32_t c = 0; c <= width; c++) {
+		int64_t n = 0;
+
+		for (size_t k = r->first[c]; c < width && k < r->first[c + 1]; k++)
+			n += (int64_t)r->spans[k].n;
+		if (c == width) {
+			if (!whole)
+				break;
+			n = all;
+		}
+		all += n;
+		row[c].n = n;
+		if (n > 0) {
+			row[c].p50 = r->p50[c];
+			row[c].p90 = r->p90[c];
 		}
 	}
+	return SE_OK;
 }
 
 /* The quantile rows of a table whose values are grouped: every row
@@ -65,12 +103,12 @@ static void row_cells(se_quant *row, const size_t *bounds, uint32_t width, int w
  * column: the same rows) instead of selected again. */
 typedef struct qrows {
 	se_qtable *q;
-	int32_t *vals;
+	const int32_t *vals;
 	const size_t *start;
 	uint32_t width;
 	int parity;
 	const se_qtable *whole;
-	int32_t *p50, *p90;          /* width + 1 each */
+	row_room room;               /* width spans, a cell's one each */
 	int rc;
 } qrows;
 
@@ -80,12 +118,14 @@ static void qrows_run(qrows *j)
 		const size_t *bounds = j->start + (size_t)r * j->width;
 		se_quant *row = &j->q->cells[(size_t)r * (j->width + 1)];
 
-		if (se_quantiles_parts(j->vals, bounds, j->width, j->whole == NULL, j->p50, j->p90) != SE_OK) {
-			j->rc = SE_ENOMEM;
-			continue;
+		for (uint32_t c = 0; c <= j->width; c++) {
+			j->room.first[c] = c;
+			if (c < j->width)
+				j->room.spans[c] = (se_span){ j->vals + bounds[c], bounds[c + 1] - bounds[c] };
 		}
-		row_cells(row, bounds, j->width, j->whole == NULL, j->p50, j->p90);
-		if (j->whole != NULL)
+		if (room_cells(&j->room, row, j->width, j->whole == NULL) != SE_OK)
+			j->rc = SE_ENOMEM;
+		else if (j->whole != NULL)
 			row[j->width] = j->whole->cells[(size_t)r * (j->whole->width + 1) + j->whole->width];
 	}
 }
@@ -104,7 +144,7 @@ static int build(se_qtable *q, const se_samples *s, uint32_t width, const uint32
 {
 	int64_t lo;
 	size_t groups, *start = NULL;
-	int32_t *p = NULL;
+	qrows all = { 0 }, half = { 0 };
 	int rc = SE_ENOMEM;
 
 	memset(q, 0, sizeof *q);
@@ -115,8 +155,7 @@ static int build(se_qtable *q, const se_samples *s, uint32_t width, const uint32
 	q->lo = lo;
 	q->nb = (int64_t)s->hi - lo + 1;
 	groups = (size_t)q->nb * width;
-	if ((start = calloc(groups + 1, sizeof *start)) == NULL ||
-	    (p = malloc(4 * ((size_t)width + 1) * sizeof *p)) == NULL ||
+	if ((start = calloc(groups + 1, sizeof *start)) == NULL || room_init(&all.room, width, width) != SE_OK ||
 	    (q->cells = calloc((size_t)q->nb * (width + 1), sizeof *q->cells)) == NULL)
 		goto out;
 	for (size_t i = 0; i < s->n; i++)
@@ -129,25 +168,28 @@ static int build(se_qtable *q, const se_samples *s, uint32_t width, const uint32
 		start[g] = start[g - 1];
 	start[0] = 0;
 	{
-		qrows half = { q, vals, start, width, 1, whole, p + 2 * ((size_t)width + 1), p + 3 * ((size_t)width + 1), SE_OK };
-		qrows all = { q, vals, start, width, -1, whole, p, p + (size_t)width + 1, SE_OK };
 		pthread_t t;
 		/* Rows are independent: a large table's odd rows go to a second
-		 * thread. */
-		int threaded = s->n > 1000000 && q->nb > 1 && pthread_create(&t, NULL, qrows_thread, &half) == 0;
+		 * thread, with room of its own. */
+		int threaded;
 
+		all = (qrows){ q, vals, start, width, -1, whole, all.room, SE_OK };
+		half = (qrows){ q, vals, start, width, 1, whole, { 0 }, SE_OK };
+		threaded = s->n > 1000000 && q->nb > 1 && room_init(&half.room, width, width) == SE_OK &&
+		           pthread_create(&t, NULL, qrows_thread, &half) == 0;
 		all.parity = threaded ? 0 : -1;
 		qrows_run(&all);
 		if (threaded)
 			pthread_join(t, NULL);
-		rc = all.rc != SE_OK ? all.rc : half.rc;
+		rc = all.rc != SE_OK ? all.rc : threaded ? half.rc : SE_OK;
 	}
 out:
 	if (rc != SE_OK) {
 		free(q->cells);
 		q->cells = NULL;
 	}
-	free(p);
+	room_free(&all.room);
+	room_free(&half.room);
 	free(start);
 	return rc;
 }
@@ -255,20 +297,6 @@ int se_group_grow(se_groups *s, se_group *g)
 	return SE_OK;
 }
 
-/* Copies g's values to out (room for g->n). */
-static void group_copy(const se_group *g, int32_t *out)
-{
-	size_t n = g->n;
-
-	for (int k = 0; k < g->n_blocks && n > 0; k++) {
-		size_t take = n < group_block(k) ? n : group_block(k);
-
-		memcpy(out, g->blocks[k], take * sizeof *out);
-		out += take;
-		n -= take;
-	}
-}
-
 void se_groups_free(se_groups *s)
 {
 	for (size_t i = 0; s->g != NULL && i < (size_t)s->rows * s->width; i++)
@@ -281,16 +309,12 @@ void se_groups_free(se_groups *s)
 }
 
 /* The quantile rows of grouped samples: every row (parity -1), or the
- * even (0) or odd (1) ones, over a copy of the row's groups in tmp (room
- * for the largest row), with bounds, p50 and p90 (width + 1 each) for
- * se_quantiles_parts. */
+ * even (0) or odd (1) ones, read where the groups' blocks hold them. */
 typedef struct grows {
 	se_qtable *q;
 	se_groups *s;
 	int parity;
-	int32_t *tmp;
-	size_t *bounds;
-	int32_t *p50, *p90;
+	row_room room;               /* room for the most blocks in a row */
 	int rc;
 } grows;
 
@@ -299,18 +323,23 @@ static void grows_run(grows *j)
 	uint32_t w = j->s->width;
 
 	for (int64_t r = j->parity < 0 ? 0 : j->parity; r < j->q->nb; r += j->parity < 0 ? 1 : 2) {
-		se_group *g = &j->s->g[(size_t)(j->q->lo + r) * w];
-		se_quant *row = &j->q->cells[(size_t)r * (w + 1)];
+		const se_group *g = &j->s->g[(size_t)(j->q->lo + r) * w];
+		size_t k = 0;
 
-		j->bounds[0] = 0;
 		for (uint32_t c = 0; c < w; c++) {
-			group_copy(&g[c], j->tmp + j->bounds[c]);
-			j->bounds[c + 1] = j->bounds[c] + g[c].n;
+			size_t n = g[c].n;
+
+			j->room.first[c] = k;
+			for (int b = 0; b < g[c].n_blocks && n > 0; b++) {
+				size_t take = n < group_block(b) ? n : group_block(b);
+
+				j->room.spans[k++] = (se_span){ g[c].blocks[b], take };
+				n -= take;
+			}
 		}
-		if (se_quantiles_parts(j->tmp, j->bounds, w, 1, j->p50, j->p90) != SE_OK)
+		j->room.first[w] = k;
+		if (room_cells(&j->room, &j->q->cells[(size_t)r * (w + 1)], w, 1) != SE_OK)
 			j->rc = SE_ENOMEM;
-		else
-			row_cells(row, j->bounds, w, 1, j->p50, j->p90);
 	}
 }
 
@@ -318,25 +347,6 @@ static void *grows_thread(void *arg)
 {
 	grows_run(arg);
 	return NULL;
-}
-
-/* A grows job's buffers: tmp for most values, the rest for width. */
-static int grows_init(grows *j, se_qtable *q, se_groups *s, int parity, size_t most)
-{
-	size_t w1 = (size_t)s->width + 1;
-
-	*j = (grows){ q, s, parity, se_huge_malloc(most * sizeof *j->tmp), malloc(w1 * sizeof *j->bounds),
-	              malloc(2 * w1 * sizeof *j->p50), NULL, SE_OK };
-	if (j->p50 != NULL)
-		j->p90 = j->p50 + w1;
-	return j->tmp != NULL && j->bounds != NULL && j->p50 != NULL ? SE_OK : SE_ENOMEM;
-}
-
-static void grows_free(grows *j)
-{
-	free(j->tmp);
-	free(j->bounds);
-	free(j->p50);
 }
 
 int se_qtable_build_groups(se_qtable *q, se_groups *s)
@@ -349,17 +359,19 @@ int se_qtable_build_groups(se_qtable *q, se_groups *s)
 	memset(q, 0, sizeof *q);
 	q->width = s->width;
 	for (int64_t r = 0; r < s->rows; r++) {
-		size_t n = 0;
+		size_t n = 0, blocks = 0;
 
-		for (uint32_t c = 0; c < s->width; c++)
+		for (uint32_t c = 0; c < s->width; c++) {
 			n += s->g[(size_t)r * s->width + c].n;
+			blocks += (size_t)s->g[(size_t)r * s->width + c].n_blocks;
+		}
 		if (n == 0)
 			continue;
 		if (lo < 0)
 			lo = r;
 		hi = r;
-		if (n > most)
-			most = n;
+		if (blocks > most)
+			most = blocks;
 	}
 	if (lo < 0) {
 		rc = SE_OK;
@@ -368,15 +380,18 @@ int se_qtable_build_groups(se_qtable *q, se_groups *s)
 	q->lo = lo;
 	q->nb = hi - lo + 1;
 	if ((q->cells = calloc((size_t)q->nb * (s->width + 1), sizeof *q->cells)) == NULL ||
-	    grows_init(&all, q, s, -1, most) != SE_OK)
+	    room_init(&all.room, s->width, most) != SE_OK)
 		goto out;
 	{
 		pthread_t t;
 		/* Rows are independent: a large table's odd rows go to a second
-		 * thread, with buffers of its own. */
-		int threaded = s->n > 1000000 && q->nb > 1 && grows_init(&half, q, s, 1, most) == SE_OK &&
-		               pthread_create(&t, NULL, grows_thread, &half) == 0;
+		 * thread, with room of its own. */
+		int threaded;
 
+		all = (grows){ q, s, -1, all.room, SE_OK };
+		half = (grows){ q, s, 1, { 0 }, SE_OK };
+		threaded = s->n > 1000000 && q->nb > 1 && room_init(&half.room, s->width, most) == SE_OK &&
+		           pthread_create(&t, NULL, grows_thread, &half) == 0;
 		all.parity = threaded ? 0 : -1;
 		grows_run(&all);
 		if (threaded)
@@ -388,8 +403,8 @@ out:
 		free(q->cells);
 		q->cells = NULL;
 	}
-	grows_free(&all);
-	grows_free(&half);
+	room_free(&all.room);
+	room_free(&half.room);
 	se_groups_free(s);
 	return rc;
 }

@@ -314,29 +314,23 @@ static inline void copy_bin(bin_copy *cp, uint32_t k, int32_t x)
 
 /* The ranks a and b of v[0..n), whose bins (bp) a histogram found: one
  * sweep moves those bins' values to the ends of v (a three-way partition:
- * the few swaps are the only writes), copying the values of cp's bins on
- * the way (each value is classified once), and the selection runs on
- * them.  mark[k] is nonzero for bp's and cp's bins only: most values are
- * in none, and pass on one test. */
-static void split_select(int32_t *v, size_t n, size_t a, size_t b, const bin_pair *bp, bin_copy *cp,
-                         const uint8_t *mark, int32_t *pa, int32_t *pb)
+ * the few swaps are the only writes), and the selection runs on them.
+ * mark[k] is nonzero for bp's bins only: most values are in neither, and
+ * pass on one test. */
+static void split_select(int32_t *v, size_t n, size_t a, size_t b, const bin_pair *bp, const uint8_t *mark,
+                         int32_t *pa, int32_t *pb)
 {
 	size_t lo = 0, mid = 0, hi = n;
 
 	while (mid < hi) {
 		uint32_t k = binned_bin(v[mid]);
 
-		if (!mark[k]) {
+		if (!mark[k])
 			mid++;
-			continue;
-		}
-		copy_bin(cp, k, v[mid]);
-		if (k == bp->ba)
+		else if (k == bp->ba)
 			swap(&v[lo++], &v[mid++]);
-		else if (k == bp->bb)
-			swap(&v[mid], &v[--hi]);
 		else
-			mid++;
+			swap(&v[mid], &v[--hi]);
 	}
 	select_pair(v, n, lo, hi, a, b, bp, pa, pb);
 }
@@ -349,13 +343,12 @@ static void binned_quantiles(int32_t *v, size_t n, size_t a, size_t b, int32_t *
 	uint32_t bins[BINNED_BINS] = { 0 };
 	uint8_t mark[BINNED_BINS] = { 0 };
 	bin_pair bp;
-	bin_copy none = NO_COPY;
 
 	for (size_t i = 0; i < n; i++)
 		bins[binned_bin(v[i])]++;
 	locate_bins(bins, a, b, &bp);
 	mark[bp.ba] = mark[bp.bb] = 1;
-	split_select(v, n, a, b, &bp, &none, mark, pa, pb);
+	split_select(v, n, a, b, &bp, mark, pa, pb);
 }
 
 void se_quantiles(int32_t *v, size_t n, int32_t *p50, int32_t *p90)
@@ -374,84 +367,156 @@ void se_quantiles(int32_t *v, size_t n, int32_t *p50, int32_t *p90)
 }
 
 /* The row's bins come from the parts' first sweep (each part's histogram,
- * added into the row's), and the parts' second sweep, a three-way
- * partition, also copies the values of the row's two bins aside: two
- * sweeps for the parts and the row together, where a part's quantiles and
- * then the row's took two each.  A part's histogram costs only its
+ * added into the row's), and the parts' second sweep copies aside the
+ * values of each part's two bins and of the row's: two sweeps for the
+ * parts and the row together, where a part's quantiles and then the row's
+ * took two each, and only a few hundredths of the values written (the
+ * spans are never, nor copied whole).  A part's histogram costs only its
  * clearing and search here, the row's sweep being made anyway, so parts
- * are binned from far fewer values than se_quantiles bins an array. */
+ * are binned from far fewer values than se_quantiles bins an array; the
+ * smaller ones are copied and selected over. */
 #define PART_BINNED_MIN_N 512
 
-int se_quantiles_parts(int32_t *v, const size_t *bounds, size_t parts, int whole, int32_t *p50, int32_t *p90)
-{
-	size_t n = bounds[parts] - bounds[0], a, b;
-	uint32_t row[BINNED_BINS] = { 0 }, part[BINNED_BINS];
-	uint8_t mark[BINNED_BINS] = { 0 }; /* the row's bins, and a part's while it is split */
-	bin_pair rb, *pb;
-	bin_copy cp = NO_COPY;
-	int32_t *side = NULL;
-
-	if (n < BINNED_MIN_N || (parts == 1 && whole)) { /* the parts', then the row's, as se_quantiles gives them */
-		for (size_t p = 0; p < parts; p++)
-			if (bounds[p + 1] > bounds[p])
-				se_quantiles(v + bounds[p], bounds[p + 1] - bounds[p], &p50[p], &p90[p]);
-		if (whole && parts == 1 && n > 0) { /* the one part is the row */
-			p50[1] = p50[0];
-			p90[1] = p90[0];
-		} else if (whole && n > 0) {
-			se_quantiles(v + bounds[0], n, &p50[parts], &p90[parts]);
+/* Calls body with x for each value of part p. */
+#define EACH_VALUE(spans, first, p, x, body)                                                            \
+	for (size_t s_ = (first)[p]; s_ < (first)[(p) + 1]; s_++)                                      \
+		for (const int32_t *x_ = (spans)[s_].v, *e_ = x_ + (spans)[s_].n; x_ < e_; x_++) {     \
+			int32_t x = *x_;                                                                 \
+			body                                                                             \
 		}
+
+static size_t part_size(const se_span *spans, const size_t *first, size_t p)
+{
+	size_t m = 0;
+
+	for (size_t s_ = first[p]; s_ < first[p + 1]; s_++)
+		m += spans[s_].n;
+	return m;
+}
+
+/* The parts' and the row's quantiles of a row too small to bin: each part
+ * copied to buf (room for the row) and selected over, then all of buf. */
+static void small_row(const se_span *spans, const size_t *first, size_t parts, int whole, int32_t *buf,
+                      int32_t *p50, int32_t *p90)
+{
+	size_t n = 0;
+
+	for (size_t p = 0; p < parts; p++) {
+		size_t at = n;
+
+		EACH_VALUE(spans, first, p, x, { buf[n++] = x; })
+		if (n > at)
+			se_quantiles(buf + at, n - at, &p50[p], &p90[p]);
+	}
+	if (!whole || n == 0)
+		return;
+	if (parts == 1) { /* the one part is the row */
+		p50[1] = p50[0];
+		p90[1] = p90[0];
+	} else {
+		se_quantiles(buf, n, &p50[parts], &p90[parts]);
+	}
+}
+
+/* A binned part's two bins and how many values each holds. */
+typedef struct part_bins {
+	bin_pair bp;
+	size_t cnt_a, cnt_b;
+} part_bins;
+
+int se_quantiles_spans(const se_span *spans, const size_t *first, size_t parts, int whole, int32_t *p50,
+                       int32_t *p90)
+{
+	size_t n = 0, most = PART_BINNED_MIN_N, a, b;
+	uint32_t row[BINNED_BINS] = { 0 }, part[BINNED_BINS];
+	uint8_t mark[BINNED_BINS] = { 0 }; /* the row's bins, and a part's while it is swept */
+	bin_pair rb;
+	part_bins *pb;
+	bin_copy cp = NO_COPY;
+	int32_t *side = NULL, *buf = NULL;
+	int rc = SE_ENOMEM;
+
+	for (size_t p = 0; p < parts; p++)
+		n += part_size(spans, first, p);
+	if (n < BINNED_MIN_N || (parts == 1 && whole)) {
+		if (n == 0)
+			return SE_OK;
+		if ((buf = malloc(n * sizeof *buf)) == NULL)
+			return SE_ENOMEM;
+		small_row(spans, first, parts, whole, buf, p50, p90);
+		free(buf);
 		return SE_OK;
 	}
 	if ((pb = malloc(parts * sizeof *pb)) == NULL)
 		return SE_ENOMEM;
 	for (size_t p = 0; p < parts; p++) {
-		size_t lo = bounds[p], hi = bounds[p + 1];
+		size_t m = part_size(spans, first, p);
+		part_bins *q = &pb[p];
 
-		if (hi - lo < PART_BINNED_MIN_N) {
-			for (size_t i = lo; whole && i < hi; i++)
-				row[binned_bin(v[i])]++;
+		if (m < PART_BINNED_MIN_N) {
+			if (whole)
+				EACH_VALUE(spans, first, p, x, { row[binned_bin(x)]++; })
 			continue;
 		}
 		memset(part, 0, sizeof part);
-		for (size_t i = lo; i < hi; i++)
-			part[binned_bin(v[i])]++;
+		EACH_VALUE(spans, first, p, x, { part[binned_bin(x)]++; })
 		for (size_t k = 0; whole && k < BINNED_BINS; k++)
 			row[k] += part[k];
-		locate_bins(part, rank_of(hi - lo, 0.5), rank_of(hi - lo, 0.9), &pb[p]);
+		locate_bins(part, rank_of(m, 0.5), rank_of(m, 0.9), &q->bp);
+		q->cnt_a = part[q->bp.ba];
+		q->cnt_b = q->bp.bb != q->bp.ba ? part[q->bp.bb] : 0;
+		if (q->cnt_a + q->cnt_b > most)
+			most = q->cnt_a + q->cnt_b;
 	}
 	a = rank_of(n, 0.5);
 	b = rank_of(n, 0.9);
 	if (whole) {
 		locate_bins(row, a, b, &rb);
 		/* side: bin ba's values, then bin bb's when another */
-		if ((side = malloc((row[rb.ba] + (rb.bb != rb.ba ? row[rb.bb] : 0)) * sizeof *side)) == NULL) {
-			free(pb);
-			return SE_ENOMEM;
-		}
+		if ((side = malloc((row[rb.ba] + (rb.bb != rb.ba ? row[rb.bb] : 0)) * sizeof *side)) == NULL)
+			goto out;
 		cp = (bin_copy){ rb.ba, rb.ba == rb.bb ? UINT32_MAX : rb.bb, side, side + row[rb.ba], 0, 0 };
 		mark[rb.ba] = mark[rb.bb] = 1;
 	}
+	if ((buf = malloc(most * sizeof *buf)) == NULL)
+		goto out;
 	for (size_t p = 0; p < parts; p++) {
-		int32_t *w = v + bounds[p];
-		size_t m = bounds[p + 1] - bounds[p];
+		size_t m = part_size(spans, first, p), at = 0;
+		const part_bins *q = &pb[p];
+		bin_copy own;
 
-		if (m >= PART_BINNED_MIN_N) {
-			mark[pb[p].ba] = mark[pb[p].bb] = 1;
-			split_select(w, m, rank_of(m, 0.5), rank_of(m, 0.9), &pb[p], &cp, mark, &p50[p], &p90[p]);
-			mark[pb[p].ba] = mark[pb[p].bb] = 0;
-			if (whole)
-				mark[rb.ba] = mark[rb.bb] = 1;
+		if (m < PART_BINNED_MIN_N) { /* copied whole, for selecting over */
+			EACH_VALUE(spans, first, p, x, {
+				copy_bin(&cp, binned_bin(x), x);
+				buf[at++] = x;
+			})
+			if (m > 0)
+				se_quantiles(buf, m, &p50[p], &p90[p]);
 			continue;
 		}
-		for (size_t i = 0; whole && i < m; i++)
-			copy_bin(&cp, binned_bin(w[i]), w[i]);
-		if (m > 0)
-			se_quantiles(w, m, &p50[p], &p90[p]);
+		/* buf: the part's bin ba's values, then bb's when another */
+		own = (bin_copy){ q->bp.ba, q->bp.ba == q->bp.bb ? UINT32_MAX : q->bp.bb, buf, buf + q->cnt_a, 0, 0 };
+		mark[q->bp.ba] = mark[q->bp.bb] = 1;
+		EACH_VALUE(spans, first, p, x, {
+			uint32_t k = binned_bin(x);
+
+			if (mark[k]) {
+				copy_bin(&cp, k, x);
+				copy_bin(&own, k, x);
+			}
+		})
+		mark[q->bp.ba] = mark[q->bp.bb] = 0;
+		if (whole)
+			mark[rb.ba] = mark[rb.bb] = 1;
+		select_pair(buf, q->cnt_a + q->cnt_b, q->cnt_a, q->cnt_a, rank_of(m, 0.5), rank_of(m, 0.9), &q->bp,
+		            &p50[p], &p90[p]);
 	}
 	if (whole)
 		select_pair(side, cp.na + cp.nb, cp.na, cp.na, a, b, &rb, &p50[parts], &p90[parts]);
+	rc = SE_OK;
+out:
+	free(buf);
 	free(side);
 	free(pb);
-	return SE_OK;
+	return rc;
 }
