@@ -512,20 +512,36 @@ void se_report_stage_rate(const se_report *rep, int funnel, int stage, uint32_t 
 }
 
 
+/* Each stage's median of a quantile table's row (row * mult) in column
+ * col, or INT64_MIN when it has none: once a stage instead of a lookup an
+ * open deal.  NULL when out of memory. */
+static int64_t *stage_medians(const se_qtable *q, int n_stages, int64_t mult, uint32_t col)
+{
+	int64_t *med = malloc((n_stages > 0 ? (size_t)n_stages : 1) * sizeof *med);
+
+	for (int s = 0; med != NULL && s < n_stages; s++) {
+		const se_quant *c = se_qtable_at(q, mult * s, col);
+
+		med[s] = c == NULL || c->n == 0 ? INT64_MIN : c->p50;
+	}
+	return med;
+}
+
 static int close_months(se_report *rep, int fi)
 {
 	const se_funnel *f = &rep->rules->funnels[fi];
 	se_insight *in = &rep->agg[fi].in;
-	int64_t lo = INT64_MAX, hi = INT64_MIN, *month;
-	size_t cells = (size_t)f->n_stages * rep->n_manager;
+	int64_t lo = INT64_MAX, hi = INT64_MIN, *month, *med, last_t = 0, last_m = 0;
+	size_t cells = (size_t)f->n_stages * rep->n_manager, k = 0;
 	double *shrunk; /* [stage * n_manager + manager]: se_report_stage_rate's, once a cell */
+	int rc = SE_ENOMEM, have_last = 0;
 
-	if ((month = se_huge_malloc(in->n_open * sizeof *month)) == NULL)
-		return SE_ENOMEM;
-	if ((shrunk = malloc((cells ? cells : 1) * sizeof *shrunk)) == NULL) {
-		free(month);
-		return SE_ENOMEM;
-	}
+	/* month[k]: the k-th pre-sale deal's (only they are touched) */
+	month = malloc((in->n_open ? in->n_open : 1) * sizeof *month);
+	shrunk = malloc((cells ? cells : 1) * sizeof *shrunk);
+	med = stage_medians(&in->q_to_close, f->n_stages, 1, 0);
+	if (month == NULL || shrunk == NULL || med == NULL)
+		goto out;
 	for (int s = 0; s < f->n_stages; s++)
 		for (uint32_t m = 0; m < rep->n_manager; m++) {
 			se_stage_rate r;
@@ -535,25 +551,32 @@ static int close_months(se_report *rep, int fi)
 		}
 	for (size_t i = 0; i < in->n_open; i++) {
 		const se_open_deal *o = &in->open[i];
-		const se_quant *q = se_qtable_at(&in->q_to_close, o->stage, 0);
+		int64_t t;
 
-		month[i] = INT64_MIN;
-		if (!o->presale || q == NULL || q->n == 0)
+		if (!o->presale)
 			continue;
-		month[i] = se_report_month_of(rep, o->reached + q->p50 > rep->as_of ? o->reached + q->p50 : rep->as_of);
-		if (month[i] < lo)
-			lo = month[i];
-		if (month[i] > hi)
-			hi = month[i];
+		if (med[o->stage] == INT64_MIN) {
+			month[k++] = INT64_MIN;
+			continue;
+		}
+		t = o->reached + med[o->stage] > rep->as_of ? o->reached + med[o->stage] : rep->as_of;
+		if (!have_last || t != last_t) { /* the overdue all close at as-of */
+			last_m = se_report_month_of(rep, t);
+			last_t = t;
+			have_last = 1;
+		}
+		month[k++] = last_m;
+		if (last_m < lo)
+			lo = last_m;
+		if (last_m > hi)
+			hi = last_m;
 	}
 	in->close_lo = lo == INT64_MAX ? 0 : lo;
 	in->close_nb = lo == INT64_MAX ? 0 : hi - lo + 1;
 	/* one more row: pre-sale deals of a stage no won deal ever passed */
-	if ((in->close_month = calloc((size_t)(in->close_nb + 1) * 4, sizeof *in->close_month)) == NULL) {
-		free(month);
-		free(shrunk);
-		return SE_ENOMEM;
-	}
+	if ((in->close_month = calloc((size_t)(in->close_nb + 1) * 4, sizeof *in->close_month)) == NULL)
+		goto out;
+	k = 0;
 	for (size_t i = 0; i < in->n_open; i++) {
 		const se_open_deal *o = &in->open[i];
 		se_money *row;
@@ -562,7 +585,8 @@ static int close_months(se_report *rep, int fi)
 
 		if (!o->presale)
 			continue;
-		row = &in->close_month[(month[i] == INT64_MIN ? in->close_nb : month[i] - in->close_lo) * 4];
+		row = &in->close_month[(month[k] == INT64_MIN ? in->close_nb : month[k] - in->close_lo) * 4];
+		k++;
 		if (o->manager < rep->n_manager)
 			r.shrunk = shrunk[(size_t)o->stage * rep->n_manager + o->manager];
 		else
@@ -572,9 +596,12 @@ static int close_months(se_report *rep, int fi)
 		row[2] += se_kopecks_times(o->amount, p < 0 ? 0 : p);
 		row[3] += se_kopecks_times(o->amount, r.shrunk);
 	}
+	rc = SE_OK;
+out:
 	free(month);
 	free(shrunk);
-	return SE_OK;
+	free(med);
+	return rc;
 }
 
 static int by_overdue(const void *pa, const void *pb)
@@ -643,21 +670,24 @@ static int pick_stale(se_report *rep, int fi)
 {
 	se_insight *in = &rep->agg[fi].in;
 	size_t n = 0;
-
 	size_t keep = in->n_open < SE_STALE_LIST ? in->n_open : SE_STALE_LIST;
+	/* each stage's median stay: the whole row of its current stays */
+	int64_t *med = stage_medians(&in->q_stays, rep->rules->funnels[fi].n_stages, 2, in->q_stays.width);
 
-	if ((in->stale = calloc(keep ? keep : 1, sizeof *in->stale)) == NULL)
+	if (med == NULL || (in->stale = calloc(keep ? keep : 1, sizeof *in->stale)) == NULL) {
+		free(med);
 		return SE_ENOMEM;
+	}
 	for (size_t i = 0; i < in->n_open; i++) {
 		const se_open_deal *o = &in->open[i];
-		const se_quant *q = se_qtable_at(&in->q_stays, 2 * o->stage, in->q_stays.width);
 		int64_t age = rep->as_of - o->since;
 
-		if (!o->ranged || q == NULL || q->n == 0 || (double)age <= rep->stale_multiple * (double)q->p50)
+		if (!o->ranged || med[o->stage] == INT64_MIN || (double)age <= rep->stale_multiple * (double)med[o->stage])
 			continue;
 		in->stale_count[(size_t)o->stage * rep->n_manager + o->manager]++;
-		offer_stale(in->stale, &n, keep, &(se_stale_deal){ o->deal, o->manager, o->stage, age, q->p50, NULL });
+		offer_stale(in->stale, &n, keep, &(se_stale_deal){ o->deal, o->manager, o->stage, age, med[o->stage], NULL });
 	}
+	free(med);
 	qsort(in->stale, n, sizeof *in->stale, by_overdue);
 	in->n_stale = n;
 	return SE_OK;

@@ -1,9 +1,11 @@
 /*
  * quantile.c: durations collected as samples during the pass, turned into
  * nearest-rank medians and 90th percentiles per (row, column) and per row
- * after it (quantile.h).  Grouping is a counting sort by cell, then
- * quickselect per cell (or histograms for a few huge rows): linear, no
- * comparison sort of millions of values.
+ * after it (quantile.h).  Grouping is a counting sort by cell (or the
+ * groups kept as they came), then a row's cells and the whole row at once
+ * (se_quantiles_spans, stats.c: two sweeps of histograms, selection among
+ * the few values of the ranks' bins): linear, no comparison sort of
+ * millions of values.
  *
  * Never: knows what rows and columns mean (stages, buckets, managers).
  */
