@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -511,20 +512,36 @@ void se_report_stage_rate(const se_report *rep, int funnel, int stage, uint32_t 
 }
 
 
+/* Each stage's median of a quantile table's row (row * mult) in column
+ * col, or INT64_MIN when it has none: once a stage instead of a lookup an
+ * open deal.  NULL when out of memory. */
+static int64_t *stage_medians(const se_qtable *q, int n_stages, int64_t mult, uint32_t col)
+{
+	int64_t *med = malloc((n_stages > 0 ? (size_t)n_stages : 1) * sizeof *med);
+
+	for (int s = 0; med != NULL && s < n_stages; s++) {
+		const se_quant *c = se_qtable_at(q, mult * s, col);
+
+		med[s] = c == NULL || c->n == 0 ? INT64_MIN : c->p50;
+	}
+	return med;
+}
+
 static int close_months(se_report *rep, int fi)
 {
 	const se_funnel *f = &rep->rules->funnels[fi];
 	se_insight *in = &rep->agg[fi].in;
-	int64_t lo = INT64_MAX, hi = INT64_MIN, *month;
-	size_t cells = (size_t)f->n_stages * rep->n_manager;
+	int64_t lo = INT64_MAX, hi = INT64_MIN, *month, *med, last_t = 0, last_m = 0;
+	size_t cells = (size_t)f->n_stages * rep->n_manager, k = 0;
 	double *shrunk; /* [stage * n_manager + manager]: se_report_stage_rate's, once a cell */
+	int rc = SE_ENOMEM, have_last = 0;
 
-	if ((month = se_huge_malloc(in->n_open * sizeof *month)) == NULL)
-		return SE_ENOMEM;
-	if ((shrunk = malloc((cells ? cells : 1) * sizeof *shrunk)) == NULL) {
-		free(month);
-		return SE_ENOMEM;
-	}
+	/* month[k]: the k-th pre-sale deal's (only they are touched) */
+	month = malloc((in->n_open ? in->n_open : 1) * sizeof *month);
+	shrunk = malloc((cells ? cells : 1) * sizeof *shrunk);
+	med = stage_medians(&in->q_to_close, f->n_stages, 1, 0);
+	if (month == NULL || shrunk == NULL || med == NULL)
+		goto out;
 	for (int s = 0; s < f->n_stages; s++)
 		for (uint32_t m = 0; m < rep->n_manager; m++) {
 			se_stage_rate r;
@@ -534,25 +551,32 @@ static int close_months(se_report *rep, int fi)
 		}
 	for (size_t i = 0; i < in->n_open; i++) {
 		const se_open_deal *o = &in->open[i];
-		const se_quant *q = se_qtable_at(&in->q_to_close, o->stage, 0);
+		int64_t t;
 
-		month[i] = INT64_MIN;
-		if (!o->presale || q == NULL || q->n == 0)
+		if (!o->presale)
 			continue;
-		month[i] = se_report_month_of(rep, o->reached + q->p50 > rep->as_of ? o->reached + q->p50 : rep->as_of);
-		if (month[i] < lo)
-			lo = month[i];
-		if (month[i] > hi)
-			hi = month[i];
+		if (med[o->stage] == INT64_MIN) {
+			month[k++] = INT64_MIN;
+			continue;
+		}
+		t = o->reached + med[o->stage] > rep->as_of ? o->reached + med[o->stage] : rep->as_of;
+		if (!have_last || t != last_t) { /* the overdue all close at as-of */
+			last_m = se_report_month_of(rep, t);
+			last_t = t;
+			have_last = 1;
+		}
+		month[k++] = last_m;
+		if (last_m < lo)
+			lo = last_m;
+		if (last_m > hi)
+			hi = last_m;
 	}
 	in->close_lo = lo == INT64_MAX ? 0 : lo;
 	in->close_nb = lo == INT64_MAX ? 0 : hi - lo + 1;
 	/* one more row: pre-sale deals of a stage no won deal ever passed */
-	if ((in->close_month = calloc((size_t)(in->close_nb + 1) * 4, sizeof *in->close_month)) == NULL) {
-		free(month);
-		free(shrunk);
-		return SE_ENOMEM;
-	}
+	if ((in->close_month = calloc((size_t)(in->close_nb + 1) * 4, sizeof *in->close_month)) == NULL)
+		goto out;
+	k = 0;
 	for (size_t i = 0; i < in->n_open; i++) {
 		const se_open_deal *o = &in->open[i];
 		se_money *row;
@@ -561,7 +585,8 @@ static int close_months(se_report *rep, int fi)
 
 		if (!o->presale)
 			continue;
-		row = &in->close_month[(month[i] == INT64_MIN ? in->close_nb : month[i] - in->close_lo) * 4];
+		row = &in->close_month[(month[k] == INT64_MIN ? in->close_nb : month[k] - in->close_lo) * 4];
+		k++;
 		if (o->manager < rep->n_manager)
 			r.shrunk = shrunk[(size_t)o->stage * rep->n_manager + o->manager];
 		else
@@ -571,9 +596,12 @@ static int close_months(se_report *rep, int fi)
 		row[2] += se_kopecks_times(o->amount, p < 0 ? 0 : p);
 		row[3] += se_kopecks_times(o->amount, r.shrunk);
 	}
+	rc = SE_OK;
+out:
 	free(month);
 	free(shrunk);
-	return SE_OK;
+	free(med);
+	return rc;
 }
 
 static int by_overdue(const void *pa, const void *pb)
@@ -635,27 +663,40 @@ static void offer_stale(se_stale_deal *v, size_t *n, size_t keep, const se_stale
 	}
 }
 
-static int find_stale(se_report *rep, se_store *st, int fi, se_error *err)
+/* The stale deals, most overdue first, without their keys: only the
+ * stays' table and the open deals are read, so this runs beside the
+ * other tables (stale_keys then asks the store).  0 or SE_ENOMEM. */
+static int pick_stale(se_report *rep, int fi)
 {
 	se_insight *in = &rep->agg[fi].in;
 	size_t n = 0;
-
 	size_t keep = in->n_open < SE_STALE_LIST ? in->n_open : SE_STALE_LIST;
+	/* each stage's median stay: the whole row of its current stays */
+	int64_t *med = stage_medians(&in->q_stays, rep->rules->funnels[fi].n_stages, 2, in->q_stays.width);
 
-	if ((in->stale = calloc(keep ? keep : 1, sizeof *in->stale)) == NULL)
-		return se_error_set(err, SE_ENOMEM, "out of memory");
+	if (med == NULL || (in->stale = calloc(keep ? keep : 1, sizeof *in->stale)) == NULL) {
+		free(med);
+		return SE_ENOMEM;
+	}
 	for (size_t i = 0; i < in->n_open; i++) {
 		const se_open_deal *o = &in->open[i];
-		const se_quant *q = se_qtable_at(&in->q_stays, 2 * o->stage, in->q_stays.width);
 		int64_t age = rep->as_of - o->since;
 
-		if (!o->ranged || q == NULL || q->n == 0 || (double)age <= rep->stale_multiple * (double)q->p50)
+		if (!o->ranged || med[o->stage] == INT64_MIN || (double)age <= rep->stale_multiple * (double)med[o->stage])
 			continue;
 		in->stale_count[(size_t)o->stage * rep->n_manager + o->manager]++;
-		offer_stale(in->stale, &n, keep, &(se_stale_deal){ o->deal, o->manager, o->stage, age, q->p50, NULL });
+		offer_stale(in->stale, &n, keep, &(se_stale_deal){ o->deal, o->manager, o->stage, age, med[o->stage], NULL });
 	}
+	free(med);
 	qsort(in->stale, n, sizeof *in->stale, by_overdue);
 	in->n_stale = n;
+	return SE_OK;
+}
+
+static int stale_keys(se_report *rep, se_store *st, int fi, se_error *err)
+{
+	se_insight *in = &rep->agg[fi].in;
+
 	for (size_t i = 0; i < in->n_stale; i++) {
 		char key[600];
 		int rc;
@@ -696,41 +737,89 @@ static void carry_cuts(se_report *rep, se_insight *in, int n_stages)
 	}
 }
 
-typedef struct qtable_job {
-	se_qtable *q;
-	se_groups *s;
-	int rc;
-} qtable_job;
+/* ---- the tables and what is decided from them, on both cores ----------------------- */
 
-static void *qtable_thread(void *arg)
+/* The quantile tables are independent, and so is what each decides: the
+ * stays' table (the largest: a sample per deal and stage) the stale deals,
+ * the times to close the close months.  They are tasks, the largest first,
+ * that this thread and a second one take in turn as each gets free, so
+ * both cores stay busy whichever finishes first (the stays' table runs its
+ * rows in two threads of its own).  None reads what another writes. */
+static int task_stays(se_report *rep, int fi)
 {
-	qtable_job *j = arg;
+	se_insight *in = &rep->agg[fi].in;
+	int rc = se_qtable_build_groups(&in->q_stays, &in->stays);
 
-	j->rc = se_qtable_build_groups(j->q, j->s);
+	return rc == SE_OK && (rep->compute & SE_REPORT_VELOCITY) ? pick_stale(rep, fi) : rc;
+}
+
+static int task_first_move(se_report *rep, int fi)
+{
+	se_insight *in = &rep->agg[fi].in;
+
+	return se_qtable_build2(&in->q_first_move_by_manager, rep->n_manager, &in->q_first_move_by_source,
+	                        rep->n_source, &in->first_move);
+}
+
+static int task_close(se_report *rep, int fi)
+{
+	se_insight *in = &rep->agg[fi].in;
+	int rc = se_qtable_build(&in->q_to_close, &in->to_close, 1);
+
+	return rc == SE_OK && (rep->compute & SE_REPORT_FORECAST) ? close_months(rep, fi) : rc;
+}
+
+static int task_to_won(se_report *rep, int fi)
+{
+	se_insight *in = &rep->agg[fi].in;
+
+	return se_qtable_build(&in->q_to_won, &in->to_won, rep->n_manager);
+}
+
+static int task_carry(se_report *rep, int fi)
+{
+	if (rep->compute & SE_REPORT_BACKTEST)
+		carry_cuts(rep, &rep->agg[fi].in, rep->rules->funnels[fi].n_stages);
+	return SE_OK;
+}
+
+static int (*const finish_task[])(se_report *rep, int fi) = {
+	task_stays, task_first_move, task_close, task_to_won, task_carry,
+};
+#define N_FINISH_TASKS ((int)(sizeof finish_task / sizeof finish_task[0]))
+
+typedef struct finish_pool {
+	se_report *rep;
+	int fi;
+	atomic_int next;             /* the next task to take */
+	int rc[N_FINISH_TASKS];
+} finish_pool;
+
+static void *finish_worker(void *arg)
+{
+	finish_pool *p = arg;
+	int k;
+
+	while ((k = atomic_fetch_add(&p->next, 1)) < N_FINISH_TASKS)
+		p->rc[k] = finish_task[k](p->rep, p->fi);
 	return NULL;
 }
 
-/* The quantile tables are independent: the stays (the largest: a sample
- * per deal and stage) are built in a second thread while this one builds
- * the rest, so the report uses both cores for its largest step after the
- * pass.  Without a thread the same work runs here. */
-static int build_qtables(se_report *rep, se_insight *in)
+/* All the tasks, in a second thread too when the stays are many.  0 or
+ * SE_ENOMEM. */
+static int finish_tables(se_report *rep, int fi)
 {
-	qtable_job stays = { &in->q_stays, &in->stays, SE_OK };
+	finish_pool p = { rep, fi, 0, { 0 } };
 	pthread_t t;
-	int threaded = in->stays.n > 100000 && pthread_create(&t, NULL, qtable_thread, &stays) == 0;
-	int rc = SE_OK;
+	int threaded = rep->agg[fi].in.stays.n > 100000 && pthread_create(&t, NULL, finish_worker, &p) == 0;
 
-	if (!threaded)
-		qtable_thread(&stays);
-	if (se_qtable_build2(&in->q_first_move_by_manager, rep->n_manager, &in->q_first_move_by_source, rep->n_source,
-	                     &in->first_move) != SE_OK ||
-	    se_qtable_build(&in->q_to_won, &in->to_won, rep->n_manager) != SE_OK ||
-	    se_qtable_build(&in->q_to_close, &in->to_close, 1) != SE_OK)
-		rc = SE_ENOMEM;
+	finish_worker(&p);
 	if (threaded)
 		pthread_join(t, NULL);
-	return rc != SE_OK ? rc : stays.rc;
+	for (int k = 0; k < N_FINISH_TASKS; k++)
+		if (p.rc[k] != SE_OK)
+			return p.rc[k];
+	return SE_OK;
 }
 
 /* ---- source x manager cohorts and style, once after the pass ----------------------- */
@@ -972,16 +1061,10 @@ int se_insight_finish(se_report *rep, se_store *st, se_error *err)
 		se_insight *in = &rep->agg[i].in;
 		int rc;
 
-		if (merge_sm(rep, in) != SE_OK || style_summary(rep, in) != SE_OK)
+		if (merge_sm(rep, in) != SE_OK || style_summary(rep, in) != SE_OK || finish_tables(rep, i) != SE_OK)
 			return se_error_set(err, SE_ENOMEM, "out of memory");
-		if (build_qtables(rep, in) != SE_OK)
-			return se_error_set(err, SE_ENOMEM, "out of memory");
-		if ((rep->compute & SE_REPORT_VELOCITY) && (rc = find_stale(rep, st, i, err)) != SE_OK)
+		if ((rep->compute & SE_REPORT_VELOCITY) && (rc = stale_keys(rep, st, i, err)) != SE_OK)
 			return rc;
-		if (rep->compute & SE_REPORT_BACKTEST)
-			carry_cuts(rep, in, rep->rules->funnels[i].n_stages);
-		if ((rep->compute & SE_REPORT_FORECAST) && close_months(rep, i) != SE_OK)
-			return se_error_set(err, SE_ENOMEM, "out of memory");
 		free(in->open);
 		in->open = NULL;
 		in->n_open = in->cap_open = 0;

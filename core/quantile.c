@@ -1,9 +1,11 @@
 /*
  * quantile.c: durations collected as samples during the pass, turned into
  * nearest-rank medians and 90th percentiles per (row, column) and per row
- * after it (quantile.h).  Grouping is a counting sort by cell, then
- * quickselect per cell (or histograms for a few huge rows): linear, no
- * comparison sort of millions of values.
+ * after it (quantile.h).  Grouping is a counting sort by cell (or the
+ * groups kept as they came), then a row's cells and the whole row at once
+ * (se_quantiles_spans, stats.c: two sweeps of histograms, selection among
+ * the few values of the ranks' bins): linear, no comparison sort of
+ * millions of values.
  *
  * Never: knows what rows and columns mean (stages, buckets, managers).
  */
@@ -44,82 +46,90 @@ int se_samples_add2(se_samples *s, int64_t row, uint32_t col, uint32_t col2, int
 	return se_samples_add(s, row, col, v);
 }
 
-static void quant_of(se_quant *q, int32_t *v, size_t n)
-{
-	int32_t p50, p90;
+/* One thread's room for a table row: its values' spans, where each
+ * cell's spans begin, and the answers of se_quantiles_spans. */
+typedef struct row_room {
+	se_span *spans;
+	size_t *first;               /* width + 1 */
+	int32_t *p50, *p90;          /* width + 1 each */
+} row_room;
 
-	q->n = (int64_t)n;
-	if (n == 0)
-		return;
-	se_quantiles(v, n, &p50, &p90);
-	q->p50 = p50;
-	q->p90 = p90;
+static int room_init(row_room *r, uint32_t width, size_t spans)
+{
+	r->spans = malloc((spans ? spans : 1) * sizeof *r->spans);
+	r->first = malloc(((size_t)width + 1) * sizeof *r->first);
+	r->p50 = malloc(2 * ((size_t)width + 1) * sizeof *r->p50);
+	r->p90 = r->p50 != NULL ? r->p50 + width + 1 : NULL;
+	return r->spans && r->first && r->p50 ? SE_OK : SE_ENOMEM;
+}
+
+static void room_free(row_room *r)
+{
+	free(r->spans);
+	free(r->first);
+	free(r->p50);
+	memset(r, 0, sizeof *r);
+}
+
+/* The cells of the row whose spans r holds: each column's, then, when
+ * whole, the whole row's in column width.  0 or SE_ENOMEM. */
+static int room_cells(row_room *r, se_quant *row, uint32_t width, int whole)
+{
+	int64_t all = 0;
+
+	if (se_quantiles_spans(r->spans, r->first, width, whole, r->p50, r->p90) != SE_OK)
+		return SE_ENOMEM;
+	for (uint32_t c = 0; c <= width; c++) {
+		int64_t n = 0;
+
+		for (size_t k = r->first[c]; c < width && k < r->first[c + 1]; k++)
+			n += (int64_t)r->spans[k].n;
+		if (c == width) {
+			if (!whole)
+				break;
+			n = all;
+		}
+		all += n;
+		row[c].n = n;
+		if (n > 0) {
+			row[c].p50 = r->p50[c];
+			row[c].p90 = r->p90[c];
+		}
+	}
+	return SE_OK;
 }
 
 /* The quantile rows of a table whose values are grouped: every row
- * (parity -1), or the even (0) or odd (1) ones. */
+ * (parity -1), or the even (0) or odd (1) ones.  With `whole` set the
+ * whole rows are copied from that table (the same samples by another
+ * column: the same rows) instead of selected again. */
 typedef struct qrows {
 	se_qtable *q;
-	int32_t *vals;
+	const int32_t *vals;
 	const size_t *start;
 	uint32_t width;
 	int parity;
-	se_hist *rows;               /* each row's histogram, kept bins filled; or NULL */
+	const se_qtable *whole;
+	row_room room;               /* width spans, a cell's one each */
+	int rc;
 } qrows;
 
-static void qrows_run(const qrows *j)
+static void qrows_run(qrows *j)
 {
 	for (int64_t r = j->parity < 0 ? 0 : j->parity; r < j->q->nb; r += j->parity < 0 ? 1 : 2) {
-		size_t first = (size_t)r * j->width;
+		const size_t *bounds = j->start + (size_t)r * j->width;
 		se_quant *row = &j->q->cells[(size_t)r * (j->width + 1)];
 
-		for (uint32_t c = 0; c < j->width; c++)
-			quant_of(&row[c], j->vals + j->start[first + c], j->start[first + c + 1] - j->start[first + c]);
-		if (j->rows != NULL) {
-			se_hist *h = &j->rows[r];
-			int32_t p50, p90;
-
-			row[j->width].n = (int64_t)h->n;
-			if (h->n > 0) {
-				se_hist_result(h, &p50, &p90);
-				row[j->width].p50 = p50;
-				row[j->width].p90 = p90;
-			}
-			continue;
+		for (uint32_t c = 0; c <= j->width; c++) {
+			j->room.first[c] = c;
+			if (c < j->width)
+				j->room.spans[c] = (se_span){ j->vals + bounds[c], bounds[c + 1] - bounds[c] };
 		}
-		/* after the columns: selecting mixes values across the row's groups */
-		quant_of(&row[j->width], j->vals + j->start[first], j->start[first + j->width] - j->start[first]);
+		if (room_cells(&j->room, row, j->width, j->whole == NULL) != SE_OK)
+			j->rc = SE_ENOMEM;
+		else if (j->whole != NULL)
+			row[j->width] = j->whole->cells[(size_t)r * (j->whole->width + 1) + j->whole->width];
 	}
-}
-
-/* Row histograms for a table of few, large rows: the whole-row quantiles
- * then come out of the grouping's own two sweeps instead of two more over
- * each row.  NULL (fall back to selecting over the row) when not worth it
- * or out of memory. */
-#define ROW_HIST_MAX_ROWS 64
-#define ROW_HIST_MIN_N 16384
-
-static se_hist *row_hists(int64_t rows, size_t n)
-{
-	se_hist *h;
-
-	if (rows > ROW_HIST_MAX_ROWS || n < ROW_HIST_MIN_N || (h = calloc((size_t)rows, sizeof *h)) == NULL)
-		return NULL;
-	for (int64_t r = 0; r < rows; r++)
-		if (se_hist_init(&h[r]) != SE_OK) {
-			for (int64_t i = 0; i <= r; i++)
-				se_hist_free(&h[i]);
-			free(h);
-			return NULL;
-		}
-	return h;
-}
-
-static void free_row_hists(se_hist *h, int64_t rows)
-{
-	for (int64_t r = 0; h != NULL && r < rows; r++)
-		se_hist_free(&h[r]);
-	free(h);
 }
 
 static void *qrows_thread(void *arg)
@@ -129,67 +139,60 @@ static void *qrows_thread(void *arg)
 }
 
 /* The table of s by column cols[i] of sample i, or by its own column
- * (cols NULL); s is only read, so two tables can be built at once. */
-static int build(se_qtable *q, const se_samples *s, uint32_t width, const uint32_t *cols)
+ * (cols NULL), its values grouped in vals (room for s->n); s is only read,
+ * so two tables can be built at once.  whole: as in qrows. */
+static int build(se_qtable *q, const se_samples *s, uint32_t width, const uint32_t *cols, int32_t *vals,
+                 const se_qtable *whole)
 {
-	int64_t lo = INT64_MAX, hi = INT64_MIN;
+	int64_t lo;
 	size_t groups, *start = NULL;
-	int32_t *vals = NULL;
-	se_hist *rows = NULL;
+	qrows all = { 0 }, half = { 0 };
 	int rc = SE_ENOMEM;
 
 	memset(q, 0, sizeof *q);
 	q->width = width;
-	if (s->n == 0) {
-		rc = SE_OK;
-		goto out;
-	}
+	if (s->n == 0)
+		return SE_OK;
 	lo = s->lo; /* kept as the samples came: no pass over them for it */
-	hi = s->hi;
 	q->lo = lo;
-	q->nb = hi - lo + 1;
+	q->nb = (int64_t)s->hi - lo + 1;
 	groups = (size_t)q->nb * width;
-	if ((start = calloc(groups + 1, sizeof *start)) == NULL ||
-	    (vals = se_huge_malloc(s->n * sizeof *vals)) == NULL ||
+	if ((start = calloc(groups + 1, sizeof *start)) == NULL || room_init(&all.room, width, width) != SE_OK ||
 	    (q->cells = calloc((size_t)q->nb * (width + 1), sizeof *q->cells)) == NULL)
 		goto out;
-	rows = row_hists(q->nb, s->n);
-	for (size_t i = 0; i < s->n; i++) {
+	for (size_t i = 0; i < s->n; i++)
 		start[(size_t)(s->v[i].row - lo) * width + (cols ? cols[i] : s->v[i].col) + 1]++;
-		if (rows != NULL)
-			se_hist_add(&rows[s->v[i].row - lo], s->v[i].v);
-	}
-	for (int64_t r = 0; rows != NULL && r < q->nb; r++)
-		if (rows[r].n > 0 && se_hist_locate(&rows[r]) != SE_OK) {
-			free_row_hists(rows, q->nb);
-			rows = NULL;
-		}
 	for (size_t g = 0; g < groups; g++)
 		start[g + 1] += start[g];
-	for (size_t i = 0; i < s->n; i++) { /* start[g] runs to the group's end, then back */
+	for (size_t i = 0; i < s->n; i++) /* start[g] runs to the group's end, then back */
 		vals[start[(size_t)(s->v[i].row - lo) * width + (cols ? cols[i] : s->v[i].col)]++] = s->v[i].v;
-		if (rows != NULL)
-			se_hist_keep(&rows[s->v[i].row - lo], s->v[i].v);
-	}
 	for (size_t g = groups; g > 0; g--)
 		start[g] = start[g - 1];
 	start[0] = 0;
 	{
-		qrows half = { q, vals, start, width, 1, rows };
 		pthread_t t;
 		/* Rows are independent: a large table's odd rows go to a second
-		 * thread. */
-		int threaded = s->n > 1000000 && q->nb > 1 && pthread_create(&t, NULL, qrows_thread, &half) == 0;
+		 * thread, with room of its own. */
+		int threaded;
 
-		qrows_run(&(qrows){ q, vals, start, width, threaded ? 0 : -1, rows });
+		all = (qrows){ q, vals, start, width, -1, whole, all.room, SE_OK };
+		half = (qrows){ q, vals, start, width, 1, whole, { 0 }, SE_OK };
+		threaded = s->n > 1000000 && q->nb > 1 && room_init(&half.room, width, width) == SE_OK &&
+		           pthread_create(&t, NULL, qrows_thread, &half) == 0;
+		all.parity = threaded ? 0 : -1;
+		qrows_run(&all);
 		if (threaded)
 			pthread_join(t, NULL);
+		rc = all.rc != SE_OK ? all.rc : threaded ? half.rc : SE_OK;
 	}
-	rc = SE_OK;
 out:
-	free_row_hists(rows, q->nb);
+	if (rc != SE_OK) {
+		free(q->cells);
+		q->cells = NULL;
+	}
+	room_free(&all.room);
+	room_free(&half.room);
 	free(start);
-	free(vals);
 	return rc;
 }
 
@@ -200,24 +203,36 @@ static void free_samples(se_samples *s)
 	memset(s, 0, sizeof *s);
 }
 
+/* The grouped values' buffer, in huge pages when large. */
+static int32_t *vals_for(const se_samples *s)
+{
+	return se_huge_malloc((s->n ? s->n : 1) * sizeof(int32_t));
+}
+
 int se_qtable_build(se_qtable *q, se_samples *s, uint32_t width)
 {
-	int rc = build(q, s, width, NULL);
+	int32_t *vals = vals_for(s);
+	int rc = vals != NULL ? build(q, s, width, NULL, vals, NULL) : SE_ENOMEM;
 
+	free(vals);
 	free_samples(s);
 	return rc;
 }
 
-/* The second table reads each sample's column from col2 in place: no
- * pass rewriting the samples' columns between the two. */
+/* The second table reads each sample's column from col2 in place (no
+ * pass rewriting the samples' columns between the two), groups them in
+ * the first's buffer (faulted in once), and takes its whole rows from the
+ * first: the same values in the same rows. */
 int se_qtable_build2(se_qtable *q, uint32_t width, se_qtable *q2, uint32_t width2, se_samples *s)
 {
-	int rc = build(q, s, width, NULL);
+	int32_t *vals = vals_for(s);
+	int rc = vals != NULL ? build(q, s, width, NULL, vals, NULL) : SE_ENOMEM;
 
 	memset(q2, 0, sizeof *q2);
 	q2->width = width2;
 	if (rc == SE_OK && s->n > 0)
-		rc = build(q2, s, width2, s->col2);
+		rc = build(q2, s, width2, s->col2, vals, q);
+	free(vals);
 	free_samples(s);
 	return rc;
 }
@@ -284,20 +299,6 @@ int se_group_grow(se_groups *s, se_group *g)
 	return SE_OK;
 }
 
-/* Copies g's values to out (room for g->n). */
-static void group_copy(const se_group *g, int32_t *out)
-{
-	size_t n = g->n;
-
-	for (int k = 0; k < g->n_blocks && n > 0; k++) {
-		size_t take = n < group_block(k) ? n : group_block(k);
-
-		memcpy(out, g->blocks[k], take * sizeof *out);
-		out += take;
-		n -= take;
-	}
-}
-
 void se_groups_free(se_groups *s)
 {
 	for (size_t i = 0; s->g != NULL && i < (size_t)s->rows * s->width; i++)
@@ -310,30 +311,37 @@ void se_groups_free(se_groups *s)
 }
 
 /* The quantile rows of grouped samples: every row (parity -1), or the
- * even (0) or odd (1) ones, selecting over a copy of the row's groups in
- * tmp (room for the largest row): each group's part, then the whole. */
+ * even (0) or odd (1) ones, read where the groups' blocks hold them. */
 typedef struct grows {
 	se_qtable *q;
 	se_groups *s;
 	int parity;
-	int32_t *tmp;
+	row_room room;               /* room for the most blocks in a row */
+	int rc;
 } grows;
 
-static void grows_run(const grows *j)
+static void grows_run(grows *j)
 {
 	uint32_t w = j->s->width;
 
 	for (int64_t r = j->parity < 0 ? 0 : j->parity; r < j->q->nb; r += j->parity < 0 ? 1 : 2) {
-		se_group *g = &j->s->g[(size_t)(j->q->lo + r) * w];
-		se_quant *row = &j->q->cells[(size_t)r * (w + 1)];
-		size_t n = 0;
+		const se_group *g = &j->s->g[(size_t)(j->q->lo + r) * w];
+		size_t k = 0;
 
 		for (uint32_t c = 0; c < w; c++) {
-			group_copy(&g[c], j->tmp + n);
-			quant_of(&row[c], j->tmp + n, g[c].n);
-			n += g[c].n;
+			size_t n = g[c].n;
+
+			j->room.first[c] = k;
+			for (int b = 0; b < g[c].n_blocks && n > 0; b++) {
+				size_t take = n < group_block(b) ? n : group_block(b);
+
+				j->room.spans[k++] = (se_span){ g[c].blocks[b], take };
+				n -= take;
+			}
 		}
-		quant_of(&row[w], j->tmp, n);
+		j->room.first[w] = k;
+		if (room_cells(&j->room, &j->q->cells[(size_t)r * (w + 1)], w, 1) != SE_OK)
+			j->rc = SE_ENOMEM;
 	}
 }
 
@@ -347,23 +355,25 @@ int se_qtable_build_groups(se_qtable *q, se_groups *s)
 {
 	int64_t lo = -1, hi = -1;
 	size_t most = 0;
-	int32_t *tmp = NULL, *tmp2 = NULL;
+	grows all = { 0 }, half = { 0 };
 	int rc = SE_ENOMEM;
 
 	memset(q, 0, sizeof *q);
 	q->width = s->width;
 	for (int64_t r = 0; r < s->rows; r++) {
-		size_t n = 0;
+		size_t n = 0, blocks = 0;
 
-		for (uint32_t c = 0; c < s->width; c++)
+		for (uint32_t c = 0; c < s->width; c++) {
 			n += s->g[(size_t)r * s->width + c].n;
+			blocks += (size_t)s->g[(size_t)r * s->width + c].n_blocks;
+		}
 		if (n == 0)
 			continue;
 		if (lo < 0)
 			lo = r;
 		hi = r;
-		if (n > most)
-			most = n;
+		if (blocks > most)
+			most = blocks;
 	}
 	if (lo < 0) {
 		rc = SE_OK;
@@ -372,28 +382,31 @@ int se_qtable_build_groups(se_qtable *q, se_groups *s)
 	q->lo = lo;
 	q->nb = hi - lo + 1;
 	if ((q->cells = calloc((size_t)q->nb * (s->width + 1), sizeof *q->cells)) == NULL ||
-	    (tmp = se_huge_malloc(most * sizeof *tmp)) == NULL)
+	    room_init(&all.room, s->width, most) != SE_OK)
 		goto out;
 	{
-		grows half = { q, s, 1, NULL };
 		pthread_t t;
 		/* Rows are independent: a large table's odd rows go to a second
-		 * thread, with a copy buffer of its own. */
-		int threaded = s->n > 1000000 && q->nb > 1 && (tmp2 = se_huge_malloc(most * sizeof *tmp2)) != NULL &&
-		               (half.tmp = tmp2, pthread_create(&t, NULL, grows_thread, &half) == 0);
+		 * thread, with room of its own. */
+		int threaded;
 
-		grows_run(&(grows){ q, s, threaded ? 0 : -1, tmp });
+		all = (grows){ q, s, -1, all.room, SE_OK };
+		half = (grows){ q, s, 1, { 0 }, SE_OK };
+		threaded = s->n > 1000000 && q->nb > 1 && room_init(&half.room, s->width, most) == SE_OK &&
+		           pthread_create(&t, NULL, grows_thread, &half) == 0;
+		all.parity = threaded ? 0 : -1;
+		grows_run(&all);
 		if (threaded)
 			pthread_join(t, NULL);
+		rc = all.rc != SE_OK ? all.rc : threaded ? half.rc : SE_OK;
 	}
-	rc = SE_OK;
 out:
 	if (rc != SE_OK) {
 		free(q->cells);
 		q->cells = NULL;
 	}
-	free(tmp);
-	free(tmp2);
+	room_free(&all.room);
+	room_free(&half.room);
 	se_groups_free(s);
 	return rc;
 }

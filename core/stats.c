@@ -223,73 +223,132 @@ void se_hist_free(se_hist *h)
 }
 
 /* se_quantiles from some thousands of values up (below, selecting over
- * all of them is as fast): a histogram over a coarser
- * binning of the same kind (each value below 256 its own bin, then the
- * leading bit and the 5 below it: 32 bins an octave, 4 KiB in all, in the
- * L1 cache and on the stack) finds the bins of both ranks; one more sweep
- * moves those bins' values to the ends of v (a three-way partition: the
- * few swaps are the only writes), and the selection runs on them.  Two
- * sequential sweeps of cheap, well-predicted steps instead of selecting
- * over all of v, whose comparisons the branch predictor cannot guess:
- * 2.5 ns a value against 5 at 100,000 values, and against 7 for the
- * histogram of se_hist (allocated, 92 KiB, for every array). */
+ * all of them is as fast): a histogram over a coarser binning of the same
+ * kind (a value's bin is its float's exponent and 5 leading mantissa
+ * bits: each value below 64 its own bin, then 32 bins an octave, 4 KiB in
+ * all, in the L1 cache and on the stack; the conversion rounds, but
+ * monotonically, so a bin is still a range of values) finds the bins of
+ * both ranks; one more sweep moves those bins' values to the ends of v (a
+ * three-way partition: the few swaps are the only writes), and the
+ * selection runs on them.  Two sequential sweeps of cheap, well-predicted
+ * steps instead of selecting over all of v, whose comparisons the branch
+ * predictor cannot guess: 2.5 ns a value against 5 at 100,000 values, and
+ * against 7 for the histogram of se_hist (allocated, 92 KiB, for every
+ * array). */
 #define BINNED_MIN_N 8192
-#define BINNED_BINS (256 + 23 * 32)
+#define FLOAT_ONE_BITS (0x3F800000u >> 18)               /* 1.0f's bin */
+#define BINNED_BINS ((0x4F000000u >> 18) - FLOAT_ONE_BITS + 2) /* through 2^31 */
 
 static inline uint32_t binned_bin(int32_t x)
 {
-	uint32_t v = x < 0 ? 0 : (uint32_t)x;
-	int e;
+	float f = (float)(x < 0 ? 0 : x);
+	uint32_t b;
 
-	if (v < 256)
-		return v;
-	e = 31 - __builtin_clz(v); /* 8 .. 30 */
-	return 256 + (uint32_t)(e - 8) * 32 + ((v >> (e - 5)) & 31);
+	memcpy(&b, &f, sizeof b);
+	b >>= 18;
+	return b < FLOAT_ONE_BITS ? 0 : b - FLOAT_ONE_BITS + 1;
 }
 
-static void binned_quantiles(int32_t *v, size_t n, size_t a, size_t b, int32_t *pa, int32_t *pb)
+/* The bins of ranks a and b (0-based) in a histogram of BINNED_BINS
+ * counts, and how many values lie below each. */
+typedef struct bin_pair {
+	uint32_t ba, bb;
+	size_t below_a, below_b;
+} bin_pair;
+
+static void locate_bins(const uint32_t *bins, size_t a, size_t b, bin_pair *p)
 {
-	uint32_t bins[BINNED_BINS] = { 0 }, ba = 0, bb = 0;
-	size_t below = 0, below_a = 0, below_b = 0, lo = 0, mid = 0, hi = n, ia, ib;
+	size_t below = 0;
 	int found_a = 0;
 
-	for (size_t i = 0; i < n; i++)
-		bins[binned_bin(v[i])]++;
+	memset(p, 0, sizeof *p);
 	for (uint32_t k = 0; k < BINNED_BINS; k++) {
 		if (!found_a && below + bins[k] > a) {
-			ba = k;
-			below_a = below;
+			p->ba = k;
+			p->below_a = below;
 			found_a = 1;
 		}
 		if (below + bins[k] > b) {
-			bb = k;
-			below_b = below;
-			break;
+			p->bb = k;
+			p->below_b = below;
+			return;
 		}
 		below += bins[k];
 	}
-	/* v[0, lo): bin ba's values; v[hi, n): bin bb's when another */
-	while (mid < hi) {
-		uint32_t k = binned_bin(v[mid]);
+}
 
-		if (k == ba)
-			swap(&v[lo++], &v[mid++]);
-		else if (k == bb)
-			swap(&v[mid], &v[--hi]);
-		else
-			mid++;
-	}
-	ia = a - below_a;
+/* Values of two other bins copied aside while a partition classifies
+ * each value once: to a[] those of bin ba, to b[] those of bin bb. */
+typedef struct bin_copy {
+	uint32_t ba, bb;
+	int32_t *a, *b;
+	size_t na, nb;
+} bin_copy;
+
+/* The ranks a and b of v[0..n) once v[0, lo) holds bin bp->ba's values
+ * and v[hi, n) bin bp->bb's (when another). */
+static void select_pair(int32_t *v, size_t n, size_t lo, size_t hi, size_t a, size_t b, const bin_pair *bp,
+                        int32_t *pa, int32_t *pb)
+{
+	size_t ia = a - bp->below_a, ib;
+
 	select_at(v, 0, (ptrdiff_t)lo - 1, (ptrdiff_t)ia);
 	*pa = v[ia];
-	if (ba == bb) { /* b's offset lies above a's in the same, now partly ordered, bin */
-		ib = b - below_a;
+	if (bp->ba == bp->bb) { /* b's offset lies above a's in the same, now partly ordered, bin */
+		ib = b - bp->below_a;
 		select_at(v, (ptrdiff_t)ia, (ptrdiff_t)lo - 1, (ptrdiff_t)ib);
 	} else {
-		ib = hi + (b - below_b);
+		ib = hi + (b - bp->below_b);
 		select_at(v, (ptrdiff_t)hi, (ptrdiff_t)n - 1, (ptrdiff_t)ib);
 	}
 	*pb = v[ib];
+}
+
+static inline void copy_bin(bin_copy *cp, uint32_t k, int32_t x)
+{
+	if (k == cp->ba)
+		cp->a[cp->na++] = x;
+	else if (k == cp->bb)
+		cp->b[cp->nb++] = x;
+}
+
+/* The ranks a and b of v[0..n), whose bins (bp) a histogram found: one
+ * sweep moves those bins' values to the ends of v (a three-way partition:
+ * the few swaps are the only writes), and the selection runs on them.
+ * mark[k] is nonzero for bp's bins only: most values are in neither, and
+ * pass on one test. */
+static void split_select(int32_t *v, size_t n, size_t a, size_t b, const bin_pair *bp, const uint8_t *mark,
+                         int32_t *pa, int32_t *pb)
+{
+	size_t lo = 0, mid = 0, hi = n;
+
+	while (mid < hi) {
+		uint32_t k = binned_bin(v[mid]);
+
+		if (!mark[k])
+			mid++;
+		else if (k == bp->ba)
+			swap(&v[lo++], &v[mid++]);
+		else
+			swap(&v[mid], &v[--hi]);
+	}
+	select_pair(v, n, lo, hi, a, b, bp, pa, pb);
+}
+
+/* No bin matches: nothing copied. */
+#define NO_COPY ((bin_copy){ UINT32_MAX, UINT32_MAX, NULL, NULL, 0, 0 })
+
+static void binned_quantiles(int32_t *v, size_t n, size_t a, size_t b, int32_t *pa, int32_t *pb)
+{
+	uint32_t bins[BINNED_BINS] = { 0 };
+	uint8_t mark[BINNED_BINS] = { 0 };
+	bin_pair bp;
+
+	for (size_t i = 0; i < n; i++)
+		bins[binned_bin(v[i])]++;
+	locate_bins(bins, a, b, &bp);
+	mark[bp.ba] = mark[bp.bb] = 1;
+	split_select(v, n, a, b, &bp, mark, pa, pb);
 }
 
 void se_quantiles(int32_t *v, size_t n, int32_t *p50, int32_t *p90)
@@ -305,4 +364,159 @@ void se_quantiles(int32_t *v, size_t n, int32_t *p50, int32_t *p90)
 	*p50 = v[a];
 	select_at(v, (ptrdiff_t)a, (ptrdiff_t)n - 1, (ptrdiff_t)b); /* after a: no smaller */
 	*p90 = v[b];
+}
+
+/* The row's bins come from the parts' first sweep (each part's histogram,
+ * added into the row's), and the parts' second sweep copies aside the
+ * values of each part's two bins and of the row's: two sweeps for the
+ * parts and the row together, where a part's quantiles and then the row's
+ * took two each, and only a few hundredths of the values written (the
+ * spans are never, nor copied whole).  A part's histogram costs only its
+ * clearing and search here, the row's sweep being made anyway, so parts
+ * are binned from far fewer values than se_quantiles bins an array; the
+ * smaller ones are copied and selected over. */
+#define PART_BINNED_MIN_N 512
+
+/* Calls body with x for each value of part p. */
+#define EACH_VALUE(spans, first, p, x, body)                                                            \
+	for (size_t s_ = (first)[p]; s_ < (first)[(p) + 1]; s_++)                                      \
+		for (const int32_t *x_ = (spans)[s_].v, *e_ = x_ + (spans)[s_].n; x_ < e_; x_++) {     \
+			int32_t x = *x_;                                                                 \
+			body                                                                             \
+		}
+
+static size_t part_size(const se_span *spans, const size_t *first, size_t p)
+{
+	size_t m = 0;
+
+	for (size_t s_ = first[p]; s_ < first[p + 1]; s_++)
+		m += spans[s_].n;
+	return m;
+}
+
+/* The parts' and the row's quantiles of a row too small to bin: each part
+ * copied to buf (room for the row) and selected over, then all of buf. */
+static void small_row(const se_span *spans, const size_t *first, size_t parts, int whole, int32_t *buf,
+                      int32_t *p50, int32_t *p90)
+{
+	size_t n = 0;
+
+	for (size_t p = 0; p < parts; p++) {
+		size_t at = n;
+
+		EACH_VALUE(spans, first, p, x, { buf[n++] = x; })
+		if (n > at)
+			se_quantiles(buf + at, n - at, &p50[p], &p90[p]);
+	}
+	if (!whole || n == 0)
+		return;
+	if (parts == 1) { /* the one part is the row */
+		p50[1] = p50[0];
+		p90[1] = p90[0];
+	} else {
+		se_quantiles(buf, n, &p50[parts], &p90[parts]);
+	}
+}
+
+/* A binned part's two bins and how many values each holds. */
+typedef struct part_bins {
+	bin_pair bp;
+	size_t cnt_a, cnt_b;
+} part_bins;
+
+int se_quantiles_spans(const se_span *spans, const size_t *first, size_t parts, int whole, int32_t *p50,
+                       int32_t *p90)
+{
+	size_t n = 0, most = PART_BINNED_MIN_N, a, b;
+	uint32_t row[BINNED_BINS] = { 0 }, part[BINNED_BINS];
+	uint8_t mark[BINNED_BINS] = { 0 }; /* the row's bins, and a part's while it is swept */
+	bin_pair rb;
+	part_bins *pb;
+	bin_copy cp = NO_COPY;
+	int32_t *side = NULL, *buf = NULL;
+	int rc = SE_ENOMEM;
+
+	for (size_t p = 0; p < parts; p++)
+		n += part_size(spans, first, p);
+	if (n < BINNED_MIN_N || (parts == 1 && whole)) {
+		if (n == 0)
+			return SE_OK;
+		if ((buf = malloc(n * sizeof *buf)) == NULL)
+			return SE_ENOMEM;
+		small_row(spans, first, parts, whole, buf, p50, p90);
+		free(buf);
+		return SE_OK;
+	}
+	if ((pb = malloc(parts * sizeof *pb)) == NULL)
+		return SE_ENOMEM;
+	for (size_t p = 0; p < parts; p++) {
+		size_t m = part_size(spans, first, p);
+		part_bins *q = &pb[p];
+
+		if (m < PART_BINNED_MIN_N) {
+			if (whole)
+				EACH_VALUE(spans, first, p, x, { row[binned_bin(x)]++; })
+			continue;
+		}
+		memset(part, 0, sizeof part);
+		EACH_VALUE(spans, first, p, x, { part[binned_bin(x)]++; })
+		for (size_t k = 0; whole && k < BINNED_BINS; k++)
+			row[k] += part[k];
+		locate_bins(part, rank_of(m, 0.5), rank_of(m, 0.9), &q->bp);
+		q->cnt_a = part[q->bp.ba];
+		q->cnt_b = q->bp.bb != q->bp.ba ? part[q->bp.bb] : 0;
+		if (q->cnt_a + q->cnt_b > most)
+			most = q->cnt_a + q->cnt_b;
+	}
+	a = rank_of(n, 0.5);
+	b = rank_of(n, 0.9);
+	if (whole) {
+		locate_bins(row, a, b, &rb);
+		/* side: bin ba's values, then bin bb's when another */
+		if ((side = malloc((row[rb.ba] + (rb.bb != rb.ba ? row[rb.bb] : 0)) * sizeof *side)) == NULL)
+			goto out;
+		cp = (bin_copy){ rb.ba, rb.ba == rb.bb ? UINT32_MAX : rb.bb, side, side + row[rb.ba], 0, 0 };
+		mark[rb.ba] = mark[rb.bb] = 1;
+	}
+	if ((buf = malloc(most * sizeof *buf)) == NULL)
+		goto out;
+	for (size_t p = 0; p < parts; p++) {
+		size_t m = part_size(spans, first, p), at = 0;
+		const part_bins *q = &pb[p];
+		bin_copy own;
+
+		if (m < PART_BINNED_MIN_N) { /* copied whole, for selecting over */
+			EACH_VALUE(spans, first, p, x, {
+				copy_bin(&cp, binned_bin(x), x);
+				buf[at++] = x;
+			})
+			if (m > 0)
+				se_quantiles(buf, m, &p50[p], &p90[p]);
+			continue;
+		}
+		/* buf: the part's bin ba's values, then bb's when another */
+		own = (bin_copy){ q->bp.ba, q->bp.ba == q->bp.bb ? UINT32_MAX : q->bp.bb, buf, buf + q->cnt_a, 0, 0 };
+		mark[q->bp.ba] = mark[q->bp.bb] = 1;
+		EACH_VALUE(spans, first, p, x, {
+			uint32_t k = binned_bin(x);
+
+			if (mark[k]) {
+				copy_bin(&cp, k, x);
+				copy_bin(&own, k, x);
+			}
+		})
+		mark[q->bp.ba] = mark[q->bp.bb] = 0;
+		if (whole)
+			mark[rb.ba] = mark[rb.bb] = 1;
+		select_pair(buf, q->cnt_a + q->cnt_b, q->cnt_a, q->cnt_a, rank_of(m, 0.5), rank_of(m, 0.9), &q->bp,
+		            &p50[p], &p90[p]);
+	}
+	if (whole)
+		select_pair(side, cp.na + cp.nb, cp.na, cp.na, a, b, &rb, &p50[parts], &p90[parts]);
+	rc = SE_OK;
+out:
+	free(buf);
+	free(side);
+	free(pb);
+	return rc;
 }

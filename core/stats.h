@@ -59,6 +59,21 @@ int32_t se_quantile(int32_t *v, size_t n, double p);
  * only looks above the first.  Reorders v; n > 0. */
 void se_quantiles(int32_t *v, size_t n, int32_t *p50, int32_t *p90);
 
+/* Values that need not be in one array: n of them from v. */
+typedef struct se_span {
+	const int32_t *v;
+	size_t n;
+} se_span;
+
+/* se_quantiles of each part, the values of spans[first[p] .. first[p + 1])
+ * (p < parts), into p50[p], p90[p], and, when whole, of all the parts
+ * together into p50[parts], p90[parts]: a table row's cells and the whole
+ * row, in two sweeps over the values instead of four, without copying
+ * them or changing them.  Empty parts are left unwritten, and so is the
+ * whole when all are empty.  0 or SE_ENOMEM. */
+int se_quantiles_spans(const se_span *spans, const size_t *first, size_t parts, int whole, int32_t *p50,
+                       int32_t *p90);
+
 /* The same ranks in two passes over values that need not be in one array:
  * se_hist_add every value, se_hist_locate, se_hist_keep every value again,
  * then se_hist_result (exactly se_quantiles' answer).  Needs n > 0 at the

@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "helpers.h"
 #include "quantile.h"
 #include "stats.h"
 
@@ -257,6 +258,81 @@ static void test_hist_two_passes(void **state)
 		}
 }
 
+/* A table row's parts and the whole row at once (se_quantiles_spans)
+ * against a sort of each: parts empty, tiny, just below and above the
+ * size from which a part is binned, and large, each cut into spans (some
+ * empty) as the groups' blocks cut them; rows below and above the size
+ * from which the row is binned; spread, clustered (both ranks in one bin)
+ * and equal values; the whole asked for or not (then left unwritten); the
+ * values left as they were. */
+static void test_quantiles_spans(void **state)
+{
+	static const size_t sizes[] = { 0, 1, 3, 511, 512, 700, 5000, 8191, 8192, 30000 };
+	enum { PARTS = 9, SPANS = 4 * PARTS, SENTINEL = -77 };
+	uint64_t rng = 99;
+
+	(void)state;
+	for (int round = 0; round < 60; round++) {
+		size_t bounds[PARTS + 1], first[PARTS + 1], n, k = 0;
+		se_span spans[SPANS];
+		int32_t *v, *w, *u, p50[PARTS + 1], p90[PARTS + 1];
+		int whole = round % 4 != 3, kind = round % 3;
+
+		bounds[0] = 0;
+		for (int p = 0; p < PARTS; p++)
+			bounds[p + 1] = bounds[p] + (round < 20 && p > 2 ? 0 : sizes[test_rng_below(&rng, 10)]);
+		n = bounds[PARTS];
+		v = malloc((n + 1) * sizeof *v);
+		w = malloc((n + 1) * sizeof *w);
+		u = malloc((n + 1) * sizeof *u);
+		assert_non_null(v);
+		assert_non_null(w);
+		assert_non_null(u);
+		for (size_t i = 0; i < n; i++) {
+			uint64_t x = test_rng_next(&rng);
+
+			v[i] = kind == 0 ? (int32_t)(x >> 34) : kind == 1 ? 1000000 + (int32_t)(x % 300) : 42;
+			if (kind == 1 && i % 5 == 0)
+				v[i] = (int32_t)(x % 100000);
+			if (i % 101 == 7)
+				v[i] = -(int32_t)(x % 1000); /* negatives share the lowest bin */
+			w[i] = u[i] = v[i];
+		}
+		for (int p = 0; p < PARTS; p++) { /* up to 4 spans a part, at random cuts */
+			size_t at = bounds[p], cuts = test_rng_below(&rng, 4);
+
+			first[p] = k;
+			for (size_t c = 0; c < cuts; c++) {
+				size_t len = test_rng_below(&rng, (unsigned)(bounds[p + 1] - at + 1));
+
+				spans[k++] = (se_span){ v + at, len };
+				at += len;
+			}
+			spans[k++] = (se_span){ v + at, bounds[p + 1] - at };
+		}
+		first[PARTS] = k;
+		for (int p = 0; p <= PARTS; p++)
+			p50[p] = p90[p] = SENTINEL;
+		assert_int_equal(se_quantiles_spans(spans, first, PARTS, whole, p50, p90), SE_OK);
+		assert_memory_equal(v, u, n * sizeof *v);
+		for (int p = 0; p <= PARTS; p++) {
+			size_t lo = p < PARTS ? bounds[p] : 0, hi = p < PARTS ? bounds[p + 1] : n, m = hi - lo;
+
+			if (m == 0 || (p == PARTS && !whole)) {
+				assert_int_equal(p50[p], SENTINEL);
+				assert_int_equal(p90[p], SENTINEL);
+				continue;
+			}
+			qsort(w + lo, m, sizeof *w, by_value);
+			assert_int_equal(p50[p], w[lo + (m + 1) / 2 - 1]);
+			assert_int_equal(p90[p], w[lo + (9 * m + 9) / 10 - 1]);
+		}
+		free(v);
+		free(w);
+		free(u);
+	}
+}
+
 static int cmp_i64(const void *pa, const void *pb)
 {
 	int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
@@ -426,6 +502,7 @@ int main(void)
 		cmocka_unit_test(test_quantiles_against_sort),
 		cmocka_unit_test(test_quantiles_large),
 		cmocka_unit_test(test_hist_two_passes),
+		cmocka_unit_test(test_quantiles_spans),
 		cmocka_unit_test(test_groups_as_samples),
 		cmocka_unit_test(test_build2_as_two_builds),
 	};
