@@ -220,44 +220,6 @@ static void test_quantiles_large(void **state)
 	free(w);
 }
 
-/* The two-pass histogram (values given twice, in any order, as insight.c
- * feeds a row's values while grouping them) gives se_quantiles' answer,
- * including when both ranks fall in one bin and for small n. */
-static void test_hist_two_passes(void **state)
-{
-	static const size_t sizes[] = { 1, 2, 10, 999, 70001 };
-	unsigned seed = 11;
-
-	(void)state;
-	for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
-		for (int round = 0; round < 3; round++) {
-			size_t n = sizes[si];
-			int32_t *v = malloc(n * sizeof *v), *w = malloc(n * sizeof *w), a50, a90, b50, b90;
-			se_hist h;
-
-			assert_non_null(v);
-			assert_non_null(w);
-			for (size_t i = 0; i < n; i++) {
-				seed = seed * 1103515245u + 12345u;
-				v[i] = round == 0 ? (int32_t)(seed >> 1) : round == 1 ? (int32_t)((seed >> 8) % 3000) : 7;
-				w[i] = v[i];
-			}
-			assert_int_equal(se_hist_init(&h), SE_OK);
-			for (size_t i = 0; i < n; i++)
-				se_hist_add(&h, v[n - 1 - i]);
-			assert_int_equal(se_hist_locate(&h), SE_OK);
-			for (size_t i = 0; i < n; i++)
-				se_hist_keep(&h, v[i]);
-			se_hist_result(&h, &a50, &a90);
-			se_hist_free(&h);
-			se_quantiles(w, n, &b50, &b90);
-			assert_int_equal(a50, b50);
-			assert_int_equal(a90, b90);
-			free(v);
-			free(w);
-		}
-}
-
 /* A table row's parts and the whole row at once (se_quantiles_spans)
  * against a sort of each: parts empty, tiny, just below and above the
  * size from which a part is binned, and large, each cut into spans (some
@@ -501,7 +463,6 @@ int main(void)
 		cmocka_unit_test(test_quantiles_hand),
 		cmocka_unit_test(test_quantiles_against_sort),
 		cmocka_unit_test(test_quantiles_large),
-		cmocka_unit_test(test_hist_two_passes),
 		cmocka_unit_test(test_quantiles_spans),
 		cmocka_unit_test(test_groups_as_samples),
 		cmocka_unit_test(test_build2_as_two_builds),
