@@ -9,7 +9,8 @@
  * are a record per lead sorted and merged after the pass, so memory follows
  * the leads.  Durations, whose medians cannot be summed, are appended as
  * 12-byte samples (the stays, the most of them, as 4-byte values in a
- * group per stage and manager) and turned into nearest-rank quantiles once
+ * group per stage and manager, one value for a deal's latest stay and its
+ * total when they are the same) and turned into nearest-rank quantiles once
  * after the pass (quantile.c).  Per-manager summaries every accessor call would
  * otherwise redo (the style quadrant's medians) are computed once in
  * se_insight_finish().
@@ -138,7 +139,7 @@ int se_insight_alloc(se_report *rep, se_error *err)
 		if ((rep->compute & SE_REPORT_BACKTEST) && alloc_cuts(rep, in, f->n_stages) != SE_OK)
 			goto nomem;
 		if ((rep->compute & SE_REPORT_VELOCITY) &&
-		    se_groups_init(&in->stays, 2 * (int64_t)f->won, rep->n_manager) != SE_OK)
+		    se_groups_init_pairs(&in->stays, f->won, rep->n_manager) != SE_OK)
 			goto nomem;
 	}
 	return SE_OK;
@@ -249,7 +250,7 @@ static int add_source_pairs(se_report *rep, se_funnel_agg *a, const se_funnel *f
 
 static int add_open(se_insight *in, const se_open_deal *o)
 {
-	if (SE_VEC_RESERVE_HUGE(in->open, in->cap_open, in->n_open + 1, 256) != SE_OK)
+	if (SE_VEC_RESERVE_LEAP(in->open, in->cap_open, in->n_open + 1, 256, SE_PASS_LEAP) != SE_OK)
 		return SE_ENOMEM;
 	in->open[in->n_open++] = *o;
 	return SE_OK;
@@ -272,8 +273,7 @@ static int add_velocity(se_report *rep, se_insight *in, const se_funnel *f, cons
 	for (int s = 0; velocity && ranged && s < f->won; s++) {
 		if (latest[s] < 0 || current == s)
 			continue;
-		if (se_groups_add(&in->stays, 2 * s, mgr, latest[s]) != SE_OK ||
-		    se_groups_add(&in->stays, 2 * s + 1, mgr, total[s]) != SE_OK)
+		if (se_groups_add_pair(&in->stays, s, mgr, latest[s], total[s]) != SE_OK)
 			return SE_ENOMEM;
 	}
 	if (won != SE_NONE) {
@@ -301,7 +301,7 @@ static int add_velocity(se_report *rep, se_insight *in, const se_funnel *f, cons
 
 static int push_spell(se_insight *in, const se_spell *sp)
 {
-	if (SE_VEC_RESERVE_HUGE(in->spells, in->cap_spells, in->n_spells + 1, 256) != SE_OK)
+	if (SE_VEC_RESERVE_LEAP(in->spells, in->cap_spells, in->n_spells + 1, 256, SE_PASS_LEAP) != SE_OK)
 		return SE_ENOMEM;
 	in->spells[in->n_spells++] = *sp;
 	return SE_OK;

@@ -373,6 +373,82 @@ static void test_groups_as_samples(void **state)
 	}
 }
 
+/* Groups filled in pairs give the table the samples give when each pair
+ * is two samples, one in each of its rows: values the two share (kept
+ * once) and values that differ, clamped ones, pairs left empty before,
+ * between and after, each row's whole also checked against a sort; the
+ * large case takes the second thread. */
+static void test_group_pairs_as_samples(void **state)
+{
+	static const size_t sizes[] = { 0, 1, 7000, 800000 };
+	unsigned seed = 11;
+
+	(void)state;
+	for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+		const int64_t pairs = 5;
+		const uint32_t width = 6;
+		se_samples a = { 0 };
+		se_groups g;
+		se_qtable qa, qg;
+		int64_t *odd = malloc((sizes[si] + 1) * sizeof *odd);
+		size_t n_odd = 0;
+
+		assert_non_null(odd);
+		assert_int_equal(se_groups_init_pairs(&g, pairs, width), SE_OK);
+		for (size_t i = 0; i < sizes[si]; i++) {
+			int64_t p, x, y;
+			uint32_t c;
+
+			seed = seed * 1103515245u + 12345u;
+			p = 1 + (int64_t)(seed >> 8) % 3; /* pairs 1..3 and a gap: pairs 0 and 4 empty */
+			if (p == 2 && i % 2 == 0)
+				p = 3;
+			seed = seed * 1103515245u + 12345u;
+			c = (seed >> 8) % width;
+			seed = seed * 1103515245u + 12345u;
+			x = i % 97 == 0 ? -5 : i % 89 == 0 ? (int64_t)INT32_MAX + 9 : (int64_t)(seed >> 9) % 100000;
+			/* mostly the same value; sometimes more, or the same once clamped */
+			y = i % 5 == 0 ? x + (int64_t)(seed >> 20) % 5000 : i % 97 == 0 ? -9 : x;
+			assert_int_equal(se_samples_add(&a, 2 * p, c, x), SE_OK);
+			assert_int_equal(se_samples_add(&a, 2 * p + 1, c, y), SE_OK);
+			assert_int_equal(se_groups_add_pair(&g, p, c, x, y), SE_OK);
+			if (p == 3)
+				odd[n_odd++] = y < 0 ? 0 : y > INT32_MAX ? INT32_MAX : y;
+		}
+		assert_int_equal(se_qtable_build(&qa, &a, width), SE_OK);
+		assert_int_equal(se_qtable_build_groups(&qg, &g), SE_OK);
+		assert_int_equal(qg.width, width);
+		assert_int_equal(qg.lo, qa.lo);
+		assert_int_equal(qg.nb, qa.nb);
+		for (int64_t r = qa.lo; r < qa.lo + qa.nb; r++)
+			for (uint32_t c = 0; c <= width; c++) {
+				const se_quant *x = se_qtable_at(&qa, r, c), *y = se_qtable_at(&qg, r, c);
+
+				assert_non_null(y);
+				assert_int_equal(x->n, y->n);
+				if (x->n > 0) {
+					assert_int_equal(x->p50, y->p50);
+					assert_int_equal(x->p90, y->p90);
+				}
+			}
+		if (n_odd > 0) {
+			const se_quant *q = se_qtable_at(&qg, 7, width);
+
+			qsort(odd, n_odd, sizeof *odd, cmp_i64);
+			assert_int_equal(q->n, (int64_t)n_odd);
+			assert_int_equal(q->p50, odd[(n_odd + 1) / 2 - 1]);
+			assert_int_equal(q->p90, odd[(9 * n_odd + 9) / 10 - 1]);
+			assert_int_equal(qg.lo, 2);
+			assert_int_equal(qg.nb, 6);
+		} else if (sizes[si] == 0) {
+			assert_null(se_qtable_at(&qg, 2, 0));
+		}
+		free(qa.cells);
+		free(qg.cells);
+		free(odd);
+	}
+}
+
 /* Both tables of se_qtable_build2 are what se_qtable_build gives of the
  * same samples by either column, each cell also checked against a sort. */
 static void test_build2_as_two_builds(void **state)
@@ -465,6 +541,7 @@ int main(void)
 		cmocka_unit_test(test_quantiles_large),
 		cmocka_unit_test(test_quantiles_spans),
 		cmocka_unit_test(test_groups_as_samples),
+		cmocka_unit_test(test_group_pairs_as_samples),
 		cmocka_unit_test(test_build2_as_two_builds),
 	};
 
