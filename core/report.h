@@ -172,6 +172,7 @@ typedef struct se_insight {
 	double *channel_q;             /* [(bucket - channel_lo) * n_source + source] */
 	int64_t *channel_managers;     /* [bucket - channel_lo]: managers with leads (not "(none)") */
 	int64_t channel_lo, channel_nb;
+	uint64_t spell_stages;         /* bit s: stage s is pre-sale and before won */
 	se_spell *spells;              /* stays at pre-sale stages (forecast, backtest) */
 	size_t n_spells, cap_spells;
 	se_money *time_fc;             /* [stage * n_manager + manager] forecast within the horizon */
