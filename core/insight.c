@@ -231,15 +231,22 @@ static int add_handling(se_report *rep, se_insight *in, const se_funnel *f, cons
 static int add_source_pairs(se_report *rep, se_funnel_agg *a, const se_funnel *f, const se_deal_eval *e,
                             uint32_t src, se_bucket_cache *cache)
 {
-	for (int i = 0; i < f->n_pairs; i++) {
-		const se_pair *pr = &f->pairs[i];
-		int32_t conv, cohort = se_count_pair(e, pr->from, pr->to, a->pair_mode[i], pr->window, &conv);
+	/* in locals: the cells written below might alias them else, and each
+	 * pair (seven a deal) would load them again */
+	const se_pair *pairs = f->pairs;
+	const se_mode *modes = a->pair_mode;
+	se_grid *grids = a->in.source_pairs;
+	int64_t from_utc = rep->from_utc, to_utc = rep->to_utc;
+
+	for (int i = 0, n = f->n_pairs; i < n; i++) {
+		const se_pair *pr = &pairs[i];
+		int32_t conv, cohort = se_count_pair(e, pr->from, pr->to, modes[i], pr->window, &conv);
 		se_pair_cell *c;
 		int64_t t;
 
-		if (cohort == SE_NONE || !in_range(rep, t = e->ev[cohort].ts))
+		if (cohort == SE_NONE || (t = e->ev[cohort].ts) < from_utc || t >= to_utc)
 			continue;
-		if ((c = se_grid_cell(&a->in.source_pairs[i], se_report_bucket_in(rep, cache, t), src)) == NULL)
+		if ((c = se_grid_cell(&grids[i], se_report_bucket_in(rep, cache, t), src)) == NULL)
 			return SE_ENOMEM;
 		c->from++;
 		if (conv != SE_NONE)
