@@ -8,10 +8,12 @@
  * report.c's; source x manager cohorts, a product of two large dimensions,
  * are a record per lead sorted and merged after the pass, so memory follows
  * the leads.  Durations, whose medians cannot be summed, are appended as
- * 12-byte samples (the stays, the most of them, as 4-byte values in a
- * group per stage and manager, one value for a deal's latest stay and its
- * total when they are the same) and turned into nearest-rank quantiles once
- * after the pass (quantile.c).  Per-manager summaries every accessor call would
+ * samples (4-byte values in a group per row and column where these are
+ * known before the pass: the stays, the most of them, one value for a
+ * deal's latest stay and its total when they are the same, and the times
+ * to won and to close; the first moves, by period, as 12-byte samples)
+ * and turned into nearest-rank quantiles once after the pass
+ * (quantile.c).  Per-manager summaries every accessor call would
  * otherwise redo (the style quadrant's medians) are computed once in
  * se_insight_finish().
  * Whatever needs a median before it can be decided (stale deals, the
@@ -142,6 +144,10 @@ int se_insight_alloc(se_report *rep, se_error *err)
 			goto nomem;
 		if ((rep->compute & SE_REPORT_VELOCITY) &&
 		    se_groups_init_pairs(&in->stays, f->won, rep->n_manager) != SE_OK)
+			goto nomem;
+		/* the times to won and to close: rows and columns known now */
+		if (se_groups_init(&in->to_won, 1, rep->n_manager) != SE_OK ||
+		    se_groups_init(&in->to_close, f->won, 1) != SE_OK)
 			goto nomem;
 	}
 	return SE_OK;
@@ -340,13 +346,13 @@ static int add_velocity(se_report *rep, se_insight *in, const se_funnel *f, cons
 		}
 	}
 	if (won != SE_NONE) {
-		if (velocity && ranged && se_samples_add(&in->to_won, 0, mgr, e->ev[won].ts - e->ev[lead].ts) != SE_OK)
+		if (velocity && ranged && se_groups_add(&in->to_won, 0, mgr, e->ev[won].ts - e->ev[lead].ts) != SE_OK)
 			return SE_ENOMEM;
 		for (int s = 0; forecast && s < f->won; s++) {
 			int32_t at = se_count_reach(e, s, rep->mode);
 
 			if (f->stages[s].presale && at != SE_NONE &&
-			    se_samples_add(&in->to_close, s, 0, e->ev[won].ts - e->ev[at].ts) != SE_OK)
+			    se_groups_add(&in->to_close, s, 0, e->ev[won].ts - e->ev[at].ts) != SE_OK)
 				return SE_ENOMEM;
 		}
 	}
@@ -801,7 +807,7 @@ static int task_first_move(se_report *rep, int fi)
 static int task_close(se_report *rep, int fi)
 {
 	se_insight *in = &rep->agg[fi].in;
-	int rc = se_qtable_build(&in->q_to_close, &in->to_close, 1);
+	int rc = se_qtable_build_groups(&in->q_to_close, &in->to_close);
 
 	return rc == SE_OK && (rep->compute & SE_REPORT_FORECAST) ? close_months(rep, fi) : rc;
 }
@@ -810,7 +816,7 @@ static int task_to_won(se_report *rep, int fi)
 {
 	se_insight *in = &rep->agg[fi].in;
 
-	return se_qtable_build(&in->q_to_won, &in->to_won, rep->n_manager);
+	return se_qtable_build_groups(&in->q_to_won, &in->to_won);
 }
 
 static int task_carry(se_report *rep, int fi)
@@ -1123,8 +1129,8 @@ void se_insight_free(se_report *rep)
 		free(in->first_move.v);
 		free(in->first_move.col2);
 		se_groups_free(&in->stays);
-		free(in->to_won.v);
-		free(in->to_close.v);
+		se_groups_free(&in->to_won);
+		se_groups_free(&in->to_close);
 		free(in->q_first_move_by_manager.cells);
 		free(in->q_first_move_by_source.cells);
 		free(in->q_stays.cells);

@@ -292,11 +292,20 @@ static size_t group_block(int k)
 	return (size_t)16 << (k < 6 ? k : 6);
 }
 
-/* A slab: a huge page, or ordinary memory of the same size. */
+/* A slab: a huge page, or ordinary memory of the same size; a table's
+ * first one is 64 KB of ordinary memory, so that a small table (a small
+ * store's, or one of a few thousand samples) does not fault in a huge
+ * page it barely uses. */
 #define SLAB SE_HUGE_PAGE
+#define FIRST_SLAB ((size_t)64 << 10)
 
-/* bytes (at most a slab) from the last slab, or a new one; the rest of a
- * slab too short for them is left unused (at most a block). */
+static size_t slab_size(int k)
+{
+	return k == 0 ? FIRST_SLAB : SLAB;
+}
+
+/* bytes (at most a first slab) from the last slab, or a new one; the rest
+ * of a slab too short for them is left unused (at most a block). */
 static void *slab_take(se_groups *s, size_t bytes)
 {
 	char *p;
@@ -307,12 +316,11 @@ static void *slab_take(se_groups *s, size_t bytes)
 		if (ns == NULL)
 			return NULL;
 		s->slabs = ns;
-		if ((ns[s->n_slabs] = se_huge_malloc(SLAB)) == NULL)
+		if ((ns[s->n_slabs] = se_huge_malloc(slab_size(s->n_slabs))) == NULL)
 			return NULL;
-		s->n_slabs++;
-		s->slab_left = SLAB;
+		s->slab_left = slab_size(s->n_slabs++);
 	}
-	p = s->slabs[s->n_slabs - 1] + (SLAB - s->slab_left);
+	p = s->slabs[s->n_slabs - 1] + (slab_size(s->n_slabs - 1) - s->slab_left);
 	s->slab_left -= bytes;
 	return p;
 }
