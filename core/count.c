@@ -175,14 +175,16 @@ int32_t se_count_first_move(const se_deal_eval *e, int32_t lead)
 	return SE_NONE;
 }
 
-void se_count_stays(const se_deal_eval *e, int n, int64_t *latest, int64_t *total, int *current,
-                    int64_t *since)
+uint64_t se_count_stays(const se_deal_eval *e, int n, int64_t *latest, int64_t *total, int *current,
+                        int64_t *since, uint64_t list, se_stay_fn fn, void *ud)
 {
 	int cur = SE_NONE;   /* stage of the stay in progress, SE_NONE: not at a stage */
 	int64_t start = 0;
+	uint32_t first = 0;  /* its first event */
+	uint64_t done = 0;   /* a bit a stage with a finished stay: nothing to clear first */
 
-	for (int s = 0; s < n; s++)
-		latest[s] = total[s] = -1;
+	if (fn == NULL)
+		list = 0;
 	for (uint32_t i = 0; i < e->n_events; i++) {
 		int64_t c = e->code[i];
 		int at;
@@ -194,13 +196,21 @@ void se_count_stays(const se_deal_eval *e, int n, int64_t *latest, int64_t *tota
 			continue;
 		if (cur != SE_NONE && cur < n) {
 			int64_t d = e->ev[i].ts - start;
+			uint64_t bit = (uint64_t)1 << cur;
 
 			latest[cur] = d;
-			total[cur] = (total[cur] < 0 ? 0 : total[cur]) + d;
+			total[cur] = (done & bit ? total[cur] : 0) + d;
+			done |= bit;
+			if (list & bit)
+				fn(ud, cur, first, i);
 		}
 		cur = at;
 		start = e->ev[i].ts;
+		first = i;
 	}
+	if (cur != SE_NONE && cur < n && (list & (uint64_t)1 << cur))
+		fn(ud, cur, first, e->n_events);
 	*current = cur;
 	*since = start;
+	return done;
 }

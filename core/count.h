@@ -109,14 +109,22 @@ static inline int32_t se_count_pair(const se_deal_eval *e, int from, int to, se_
  * status is not the first stage; SE_NONE when the deal never left it. */
 int32_t se_count_first_move(const se_deal_eval *e, int32_t lead);
 
+/* A stay se_count_stays lists: at stage `stage`, from event `first` (the
+ * one that began it) to event `end` (the next resolving event not at the
+ * stage; e->n_events while the stay lasts). */
+typedef void (*se_stay_fn)(void *ud, int stage, uint32_t first, uint32_t end);
+
 /* Stays in stages (docs/METRICS.md 4h).  A stay in stage s runs from an
  * event at s that follows an event not at s (or none) to the next event
- * not at s.  For each stage s < n: latest[s] = duration of the deal's last
- * finished stay there, total[s] = sum of its finished stays, both -1 when
- * it has none.  *current is the stage of the unfinished stay the deal is in
- * now (SE_NONE when its current status is not a stage) and *since the time
- * that stay began. */
-void se_count_stays(const se_deal_eval *e, int n, int64_t *latest, int64_t *total, int *current,
-                    int64_t *since);
+ * not at s.  Returns the stages s < n (n <= SE_MAX_STAGES) where the deal
+ * has a finished stay, bit s; for those latest[s] = duration of its last
+ * finished stay there, total[s] = sum of its finished stays (the other
+ * entries are not written).  *current is the stage of the unfinished stay
+ * the deal is in now (SE_NONE when its current status is not a stage) and
+ * *since the time that stay began.  When fn is not NULL it gets, in
+ * order, every stay (the unfinished one too) at a stage of `list` (bit s
+ * for stage s < n): what a second walk over the events would find. */
+uint64_t se_count_stays(const se_deal_eval *e, int n, int64_t *latest, int64_t *total, int *current,
+                        int64_t *since, uint64_t list, se_stay_fn fn, void *ud);
 
 #endif

@@ -58,9 +58,11 @@ static inline void *se_huge_malloc(size_t bytes)
 
 /* se_vec_reserve (vec.h) for arrays that may grow to megabytes: a new
  * capacity of a huge page or more moves the array into huge pages (the
- * copy is what realloc might have done anyway).  0 or SE_ENOMEM, nothing
+ * copy is what realloc might have done anyway); from a megabyte on it
+ * grows leap-fold (a power of two, at least 2).  0 or SE_ENOMEM, nothing
  * changed on failure. */
-static inline int se_vec_reserve_huge(void *array, size_t *cap, size_t need, size_t elem, size_t first)
+static inline int se_vec_reserve_huge_leap(void *array, size_t *cap, size_t need, size_t elem, size_t first,
+                                           size_t leap)
 {
 	size_t ncap = *cap ? *cap : (first ? first : 1), big;
 	void *old, *grown;
@@ -72,12 +74,13 @@ static inline int se_vec_reserve_huge(void *array, size_t *cap, size_t need, siz
 	if (elem != 0 && ncap > (size_t)PTRDIFF_MAX / elem)
 		return SE_ENOMEM;
 	/* Doubling, until the array is in huge pages: from there it grows
-	 * eightfold.  Each move copies the array and faults in the new block,
+	 * leap-fold.  Each move copies the array and faults in the new block,
 	 * so doubling touches twice the final size (a tenth of a diagnostic
 	 * report's time on a million deals), eightfold a seventh more; the
 	 * room not yet written is address space, not memory.  Where that
 	 * much address space is refused (a strict overcommit limit), doubling. */
-	big = elem != 0 && *cap * elem >= SE_HUGE_PAGE / 2 && ncap <= (size_t)PTRDIFF_MAX / elem / 4 ? ncap * 4 : ncap;
+	big = elem != 0 && *cap * elem >= SE_HUGE_PAGE / 2 && ncap <= (size_t)PTRDIFF_MAX / elem / (leap / 2)
+	              ? ncap * (leap / 2) : ncap;
 	memcpy(&old, array, sizeof old);
 	if ((grown = se_huge_alloc(big * elem)) != NULL ||
 	    (big != ncap && (big = ncap, grown = se_huge_alloc(ncap * elem)) != NULL)) {
@@ -93,7 +96,15 @@ static inline int se_vec_reserve_huge(void *array, size_t *cap, size_t need, siz
 	return SE_OK;
 }
 
+static inline int se_vec_reserve_huge(void *array, size_t *cap, size_t need, size_t elem, size_t first)
+{
+	return se_vec_reserve_huge_leap(array, cap, need, elem, first, 8);
+}
+
 #define SE_VEC_RESERVE_HUGE(v, cap, need, first) \
 	se_vec_reserve_huge(&(v), &(cap), (need), sizeof *(v), (first))
+/* The same growing leap-fold past a megabyte. */
+#define SE_VEC_RESERVE_LEAP(v, cap, need, first, leap) \
+	se_vec_reserve_huge_leap(&(v), &(cap), (need), sizeof *(v), (first), (leap))
 
 #endif

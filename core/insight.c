@@ -8,9 +8,12 @@
  * report.c's; source x manager cohorts, a product of two large dimensions,
  * are a record per lead sorted and merged after the pass, so memory follows
  * the leads.  Durations, whose medians cannot be summed, are appended as
- * 12-byte samples (the stays, the most of them, as 4-byte values in a
- * group per stage and manager) and turned into nearest-rank quantiles once
- * after the pass (quantile.c).  Per-manager summaries every accessor call would
+ * samples (4-byte values in a group per row and column where these are
+ * known before the pass: the stays, the most of them, one value for a
+ * deal's latest stay and its total when they are the same, and the times
+ * to won and to close; the first moves, by period, as 12-byte samples)
+ * and turned into nearest-rank quantiles once after the pass
+ * (quantile.c).  Per-manager summaries every accessor call would
  * otherwise redo (the style quadrant's medians) are computed once in
  * se_insight_finish().
  * Whatever needs a median before it can be decided (stale deals, the
@@ -130,6 +133,8 @@ int se_insight_alloc(se_report *rep, se_error *err)
 			goto nomem;
 		for (int p = 0; p < f->n_pairs; p++)
 			se_grid_init(&in->source_pairs[p], rep->n_source, sizeof(se_pair_cell));
+		for (int s = 0; s < f->won; s++)
+			in->spell_stages |= (uint64_t)(f->stages[s].presale != 0) << s;
 		in->sm_in_grid = rep->n_manager > 0 && rep->n_source > 0 &&
 		                 (uint64_t)rep->n_source * rep->n_manager <=
 		                 (rep->period == SE_PERIOD_DAY ? SM_GRID_WIDTH_DAY : SM_GRID_WIDTH);
@@ -138,7 +143,11 @@ int se_insight_alloc(se_report *rep, se_error *err)
 		if ((rep->compute & SE_REPORT_BACKTEST) && alloc_cuts(rep, in, f->n_stages) != SE_OK)
 			goto nomem;
 		if ((rep->compute & SE_REPORT_VELOCITY) &&
-		    se_groups_init(&in->stays, 2 * (int64_t)f->won, rep->n_manager) != SE_OK)
+		    se_groups_init_pairs(&in->stays, f->won, rep->n_manager) != SE_OK)
+			goto nomem;
+		/* the times to won and to close: rows and columns known now */
+		if (se_groups_init(&in->to_won, 1, rep->n_manager) != SE_OK ||
+		    se_groups_init(&in->to_close, f->won, 1) != SE_OK)
 			goto nomem;
 	}
 	return SE_OK;
@@ -228,15 +237,22 @@ static int add_handling(se_report *rep, se_insight *in, const se_funnel *f, cons
 static int add_source_pairs(se_report *rep, se_funnel_agg *a, const se_funnel *f, const se_deal_eval *e,
                             uint32_t src, se_bucket_cache *cache)
 {
-	for (int i = 0; i < f->n_pairs; i++) {
-		const se_pair *pr = &f->pairs[i];
-		int32_t conv, cohort = se_count_pair(e, pr->from, pr->to, a->pair_mode[i], pr->window, &conv);
+	/* in locals: the cells written below might alias them else, and each
+	 * pair (seven a deal) would load them again */
+	const se_pair *pairs = f->pairs;
+	const se_mode *modes = a->pair_mode;
+	se_grid *grids = a->in.source_pairs;
+	int64_t from_utc = rep->from_utc, to_utc = rep->to_utc;
+
+	for (int i = 0, n = f->n_pairs; i < n; i++) {
+		const se_pair *pr = &pairs[i];
+		int32_t conv, cohort = se_count_pair(e, pr->from, pr->to, modes[i], pr->window, &conv);
 		se_pair_cell *c;
 		int64_t t;
 
-		if (cohort == SE_NONE || !in_range(rep, t = e->ev[cohort].ts))
+		if (cohort == SE_NONE || (t = e->ev[cohort].ts) < from_utc || t >= to_utc)
 			continue;
-		if ((c = se_grid_cell(&a->in.source_pairs[i], se_report_bucket_in(rep, cache, t), src)) == NULL)
+		if ((c = se_grid_cell(&grids[i], se_report_bucket_in(rep, cache, t), src)) == NULL)
 			return SE_ENOMEM;
 		c->from++;
 		if (conv != SE_NONE)
@@ -249,9 +265,60 @@ static int add_source_pairs(se_report *rep, se_funnel_agg *a, const se_funnel *f
 
 static int add_open(se_insight *in, const se_open_deal *o)
 {
-	if (SE_VEC_RESERVE_HUGE(in->open, in->cap_open, in->n_open + 1, 256) != SE_OK)
+	if (SE_VEC_RESERVE_LEAP(in->open, in->cap_open, in->n_open + 1, 256, SE_PASS_LEAP) != SE_OK)
 		return SE_ENOMEM;
 	in->open[in->n_open++] = *o;
+	return SE_OK;
+}
+
+/* What se_count_stays found of a deal: its stays for the velocity, its
+ * stays at pre-sale stages (the forecast's spells) listed as it went. */
+typedef struct deal_stays {
+	int64_t latest[SE_MAX_STAGES], total[SE_MAX_STAGES], since;
+	uint64_t done;               /* stages with a finished stay */
+	int current;
+} deal_stays;
+
+typedef struct spell_ctx {
+	se_insight *in;
+	const se_deal_eval *e;
+	const se_chunk_deal *d;
+	int64_t amount;              /* kopecks, once a spell needs them */
+	int have_amount;
+	uint32_t mgr;
+} spell_ctx;
+
+/* A stay at a pre-sale stage as a spell, its outcome still to find:
+ * outcome_t keeps its first event's index for now.  The room was made
+ * before the walk (a spell an event at most). */
+static void list_spell(void *ud, int stage, uint32_t first, uint32_t end)
+{
+	spell_ctx *c = ud;
+	const se_deal_eval *e = c->e;
+
+	if (!c->have_amount) {
+		c->amount = se_kopecks_of(c->d->amount);
+		c->have_amount = 1;
+	}
+	c->in->spells[c->in->n_spells++] =
+		(se_spell){ .start = e->ev[first].ts, .end = end < e->n_events ? e->ev[end].ts : INT64_MAX,
+		            .outcome_t = (int64_t)first, .amount = c->amount, .manager = c->mgr,
+		            .stage = (int16_t)stage, .outcome = SE_OUT_CENSORED };
+}
+
+/* The deal's stays, in one walk over its events; with spells, its stays
+ * at pre-sale stages before won pushed as spells too.  0 or SE_ENOMEM. */
+static int walk_stays(se_insight *in, const se_funnel *f, const se_deal_eval *e, const se_chunk_deal *d,
+                      uint32_t mgr, int spells, deal_stays *st)
+{
+	spell_ctx c = { in, e, d, 0, 0, mgr };
+	uint64_t list = spells ? in->spell_stages : 0;
+
+	if (list != 0 &&
+	    SE_VEC_RESERVE_LEAP(in->spells, in->cap_spells, in->n_spells + e->n_events, 256, SE_PASS_LEAP) != SE_OK)
+		return SE_ENOMEM;
+	st->done = se_count_stays(e, f->won, st->latest, st->total, &st->current, &st->since, list,
+	                          list ? list_spell : NULL, &c);
 	return SE_OK;
 }
 
@@ -259,38 +326,40 @@ static int add_open(se_insight *in, const se_open_deal *o)
  * close and open pre-sale deals of all deals, as the forecast (like presale)
  * is about every deal open now. */
 static int add_velocity(se_report *rep, se_insight *in, const se_funnel *f, const se_deal_eval *e,
-                        const se_chunk_deal *d, uint32_t mgr)
+                        const se_chunk_deal *d, uint32_t mgr, const deal_stays *st)
 {
-	int64_t latest[SE_MAX_STAGES], total[SE_MAX_STAGES], since;
 	int32_t lead = se_count_reach(e, 0, rep->mode), won = se_count_reach(e, f->won, rep->mode);
-	int current, ranged = lead != SE_NONE && in_range(rep, e->ev[lead].ts);
+	int ranged = lead != SE_NONE && in_range(rep, e->ev[lead].ts);
 	int velocity = (rep->compute & SE_REPORT_VELOCITY) != 0, forecast = (rep->compute & SE_REPORT_FORECAST) != 0;
 
 	/* stays and times to won are the velocity's, times to close the
-	 * forecast's: samples neither asked for are not taken */
-	se_count_stays(e, f->won, latest, total, &current, &since);
-	for (int s = 0; velocity && ranged && s < f->won; s++) {
-		if (latest[s] < 0 || current == s)
-			continue;
-		if (se_groups_add(&in->stays, 2 * s, mgr, latest[s]) != SE_OK ||
-		    se_groups_add(&in->stays, 2 * s + 1, mgr, total[s]) != SE_OK)
-			return SE_ENOMEM;
+	 * forecast's: samples neither asked for are not taken.  The stay the
+	 * deal is in now is not finished: not a sample. */
+	if (velocity && ranged) {
+		uint64_t m = st->done & ~(st->current >= 0 && st->current < 64 ? (uint64_t)1 << st->current : 0);
+
+		for (; m != 0; m &= m - 1) {
+			int s = __builtin_ctzll(m);
+
+			if (se_groups_add_pair(&in->stays, s, mgr, st->latest[s], st->total[s]) != SE_OK)
+				return SE_ENOMEM;
+		}
 	}
 	if (won != SE_NONE) {
-		if (velocity && ranged && se_samples_add(&in->to_won, 0, mgr, e->ev[won].ts - e->ev[lead].ts) != SE_OK)
+		if (velocity && ranged && se_groups_add(&in->to_won, 0, mgr, e->ev[won].ts - e->ev[lead].ts) != SE_OK)
 			return SE_ENOMEM;
 		for (int s = 0; forecast && s < f->won; s++) {
 			int32_t at = se_count_reach(e, s, rep->mode);
 
 			if (f->stages[s].presale && at != SE_NONE &&
-			    se_samples_add(&in->to_close, s, 0, e->ev[won].ts - e->ev[at].ts) != SE_OK)
+			    se_groups_add(&in->to_close, s, 0, e->ev[won].ts - e->ev[at].ts) != SE_OK)
 				return SE_ENOMEM;
 		}
 	}
 	if (e->state == SE_DEAL_OPEN && (ranged || f->stages[e->stage].presale)) {
 		int32_t at = se_count_reach(e, e->stage, rep->mode);
 		se_open_deal o = { d->deal, mgr, e->stage, (uint16_t)f->stages[e->stage].presale, (uint16_t)ranged,
-			           since, at != SE_NONE ? e->ev[at].ts : since, se_kopecks_of(d->amount) };
+			           st->since, at != SE_NONE ? e->ev[at].ts : st->since, se_kopecks_of(d->amount) };
 
 		if (ranged)
 			in->open_count[(size_t)e->stage * rep->n_manager + mgr]++;
@@ -299,51 +368,18 @@ static int add_velocity(se_report *rep, se_insight *in, const se_funnel *f, cons
 	return SE_OK;
 }
 
-static int push_spell(se_insight *in, const se_spell *sp)
+/* The outcomes of the deal's spells (walk_stays listed them from index
+ * first on, each one's first event index in outcome_t): its first outcome
+ * after each began, reaching won (in the report mode), or a lost or
+ * non-target status.  A backward walk knows the next outcome at every
+ * event. */
+static void spell_outcomes(const se_report *rep, se_insight *in, const se_funnel *f, const se_deal_eval *e,
+                           size_t first)
 {
-	if (SE_VEC_RESERVE_HUGE(in->spells, in->cap_spells, in->n_spells + 1, 256) != SE_OK)
-		return SE_ENOMEM;
-	in->spells[in->n_spells++] = *sp;
-	return SE_OK;
-}
-
-/* The deal's stays at pre-sale stages (as in se_count_stays: from an event
- * at the stage after one elsewhere to the next resolving event elsewhere),
- * each with the deal's first outcome after it began: reaching won (in the
- * report mode), or a lost or non-target status.  A forward walk finds the
- * stays (keeping each one's first event index in outcome_t for now), a
- * backward walk then knows the next outcome at every event. */
-static int add_spells(se_report *rep, se_insight *in, const se_funnel *f, const se_deal_eval *e,
-                      const se_chunk_deal *d, uint32_t mgr)
-{
-	size_t first = in->n_spells, k;
-	int cur = -2;            /* stage of the stay in progress; -1 lost or non-target */
-	int has_spell = 0;       /* that stay is one of ours (the last pushed) */
-	int64_t amount = se_kopecks_of(d->amount), next_t = INT64_MAX;
+	size_t k = in->n_spells;
+	int64_t next_t = INT64_MAX;
 	int32_t next = SE_OUT_CENSORED;
 
-	for (uint32_t i = 0; i < e->n_events; i++) {
-		int64_t c = e->code[i];
-		int at;
-
-		if (c == 0)
-			continue;
-		at = SE_STATUS_CLASS(c) == SE_CLASS_STAGE ? SE_STATUS_STAGE(c) : -1;
-		if (at == cur)
-			continue;
-		if (has_spell)
-			in->spells[in->n_spells - 1].end = e->ev[i].ts;
-		cur = at;
-		has_spell = at >= 0 && at < f->won && f->stages[at].presale;
-		if (has_spell) {
-			se_spell sp = { .start = e->ev[i].ts, .end = INT64_MAX, .outcome_t = (int64_t)i, .amount = amount,
-			                .manager = mgr, .stage = (int16_t)at, .outcome = SE_OUT_CENSORED };
-
-			if (push_spell(in, &sp) != SE_OK)
-				return SE_ENOMEM;
-		}
-	}
-	k = in->n_spells;
 	for (uint32_t i = e->n_events; i > 0 && k > first; i--) {
 		int64_t c = e->code[i - 1];
 		int cls = SE_STATUS_CLASS(c), at = SE_STATUS_STAGE(c);
@@ -363,7 +399,6 @@ static int add_spells(se_report *rep, se_insight *in, const se_funnel *f, const 
 			next = SE_OUT_WON;
 		}
 	}
-	return SE_OK;
 }
 
 /* The deal as it stood before cutoff: its events up to then, evaluated
@@ -394,6 +429,8 @@ static int add_replays(se_report *rep, se_insight *in, const se_funnel *f, const
 		se_presale_cell *open;
 		size_t cell;
 
+		if (d->n_events > 0 && full->ev[d->n_events - 1].ts < c->cutoff)
+			cut.n_events = d->n_events; /* all before it: most deals, at the first cutoff */
 		while (cut.n_events < d->n_events && full->ev[cut.n_events].ts < c->cutoff)
 			cut.n_events++;
 		if (cut.n_events == 0)
@@ -470,16 +507,22 @@ int se_insight_deal_back(se_report *rep, const se_deal_eval *e, const se_chunk_d
 	uint32_t mgr = d->manager < rep->n_manager ? d->manager : 0;
 	uint32_t src = d->source < rep->n_source ? d->source : 0;
 	unsigned want = rep->compute;
+	int stays = (want & (SE_REPORT_VELOCITY | SE_REPORT_FORECAST)) != 0;
+	int spells = (want & (SE_REPORT_FORECAST | SE_REPORT_BACKTEST)) != 0;
+	size_t first_spell = a->in.n_spells;
+	deal_stays st;
 
 	if ((want & SE_REPORT_CHANNELS) &&
 	    add_source_pairs(rep, a, f, e, src, &rep->insight_bucket_cache) != SE_OK)
 		return SE_ENOMEM;
-	if ((want & (SE_REPORT_VELOCITY | SE_REPORT_FORECAST)) && add_velocity(rep, &a->in, f, e, d, mgr) != SE_OK)
+	if ((stays || spells) && walk_stays(&a->in, f, e, d, mgr, spells, &st) != SE_OK)
+		return SE_ENOMEM;
+	if (stays && add_velocity(rep, &a->in, f, e, d, mgr, &st) != SE_OK)
 		return SE_ENOMEM;
 	if ((want & SE_REPORT_BACKTEST) && add_replays(rep, &a->in, f, e, d, mgr) != SE_OK)
 		return SE_ENOMEM;
-	if ((want & (SE_REPORT_FORECAST | SE_REPORT_BACKTEST)) && add_spells(rep, &a->in, f, e, d, mgr) != SE_OK)
-		return SE_ENOMEM;
+	if (spells)
+		spell_outcomes(rep, &a->in, f, e, first_spell);
 	return SE_OK;
 }
 
@@ -764,7 +807,7 @@ static int task_first_move(se_report *rep, int fi)
 static int task_close(se_report *rep, int fi)
 {
 	se_insight *in = &rep->agg[fi].in;
-	int rc = se_qtable_build(&in->q_to_close, &in->to_close, 1);
+	int rc = se_qtable_build_groups(&in->q_to_close, &in->to_close);
 
 	return rc == SE_OK && (rep->compute & SE_REPORT_FORECAST) ? close_months(rep, fi) : rc;
 }
@@ -773,7 +816,7 @@ static int task_to_won(se_report *rep, int fi)
 {
 	se_insight *in = &rep->agg[fi].in;
 
-	return se_qtable_build(&in->q_to_won, &in->to_won, rep->n_manager);
+	return se_qtable_build_groups(&in->q_to_won, &in->to_won);
 }
 
 static int task_carry(se_report *rep, int fi)
@@ -1086,8 +1129,8 @@ void se_insight_free(se_report *rep)
 		free(in->first_move.v);
 		free(in->first_move.col2);
 		se_groups_free(&in->stays);
-		free(in->to_won.v);
-		free(in->to_close.v);
+		se_groups_free(&in->to_won);
+		se_groups_free(&in->to_close);
 		free(in->q_first_move_by_manager.cells);
 		free(in->q_first_move_by_source.cells);
 		free(in->q_stays.cells);

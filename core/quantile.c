@@ -21,7 +21,7 @@
 
 int se_samples_add(se_samples *s, int64_t row, uint32_t col, int64_t v)
 {
-	if (SE_VEC_RESERVE_HUGE(s->v, s->cap, s->n + 1, 1024) != SE_OK)
+	if (SE_VEC_RESERVE_LEAP(s->v, s->cap, s->n + 1, 1024, SE_PASS_LEAP) != SE_OK)
 		return SE_ENOMEM;
 	if (v > INT32_MAX)
 		v = INT32_MAX;
@@ -40,7 +40,7 @@ int se_samples_add(se_samples *s, int64_t row, uint32_t col, int64_t v)
 
 int se_samples_add2(se_samples *s, int64_t row, uint32_t col, uint32_t col2, int64_t v)
 {
-	if (SE_VEC_RESERVE_HUGE(s->col2, s->cap2, s->n + 1, 1024) != SE_OK)
+	if (SE_VEC_RESERVE_LEAP(s->col2, s->cap2, s->n + 1, 1024, SE_PASS_LEAP) != SE_OK)
 		return SE_ENOMEM;
 	s->col2[s->n] = col2;
 	return se_samples_add(s, row, col, v);
@@ -251,19 +251,61 @@ int se_groups_init(se_groups *s, int64_t rows, uint32_t width)
 	return SE_OK;
 }
 
-/* Block k's values: 16 (a group per manager and stage: many managers
- * with a few deals each must not cost a kilobyte a group), doubling up to
- * 64 Ki (256 KB). */
-static size_t group_block(int k)
+int se_groups_init_pairs(se_groups *s, int64_t pairs, uint32_t width)
 {
-	return (size_t)16 << (k < 12 ? k : 12);
+	if (se_groups_init(s, 3 * (pairs > 0 ? pairs : 0), width) != SE_OK)
+		return SE_ENOMEM;
+	s->rows = 2 * (pairs > 0 ? pairs : 0);
+	s->paired = 1;
+	return SE_OK;
 }
 
-/* A slab: a huge page, or ordinary memory of the same size. */
-#define SLAB SE_HUGE_PAGE
+static size_t group_rows(const se_groups *s)
+{
+	return s->paired ? (size_t)s->rows / 2 * 3 : (size_t)s->rows;
+}
 
-/* bytes (at most a slab) from the last slab, or a new one; the rest of a
- * slab too short for them is left unused (at most a block). */
+/* The groups of cell (r, c): its own, or in a paired table the values its
+ * row shares with the other of the pair, then its own. */
+static int cell_groups(const se_groups *s, int64_t r, uint32_t c, const se_group **out)
+{
+	const se_group *p;
+
+	if (!s->paired) {
+		out[0] = &s->g[(size_t)r * s->width + c];
+		return 1;
+	}
+	p = &s->g[(size_t)(r / 2) * 3 * s->width + c];
+	out[0] = p + 2 * (size_t)s->width;
+	out[1] = p + (size_t)(r % 2) * s->width;
+	return 2;
+}
+
+/* Block k's values: 16 (a group per manager and stage: many managers
+ * with a few deals each must not cost a kilobyte a group), doubling up to
+ * 1 Ki (4 KB).  A group's last block is part-empty, and its huge page is
+ * zeroed whole all the same: blocks of up to 256 KB left a third of the
+ * stays' slabs unwritten on a million deals (14 MB for 8), blocks of
+ * 4 KB a tenth; the thousands of spans more cost the table little. */
+static size_t group_block(int k)
+{
+	return (size_t)16 << (k < 6 ? k : 6);
+}
+
+/* A slab: a huge page, or ordinary memory of the same size; a table's
+ * first one is 64 KB of ordinary memory, so that a small table (a small
+ * store's, or one of a few thousand samples) does not fault in a huge
+ * page it barely uses. */
+#define SLAB SE_HUGE_PAGE
+#define FIRST_SLAB ((size_t)64 << 10)
+
+static size_t slab_size(int k)
+{
+	return k == 0 ? FIRST_SLAB : SLAB;
+}
+
+/* bytes (at most a first slab) from the last slab, or a new one; the rest
+ * of a slab too short for them is left unused (at most a block). */
 static void *slab_take(se_groups *s, size_t bytes)
 {
 	char *p;
@@ -274,12 +316,11 @@ static void *slab_take(se_groups *s, size_t bytes)
 		if (ns == NULL)
 			return NULL;
 		s->slabs = ns;
-		if ((ns[s->n_slabs] = se_huge_malloc(SLAB)) == NULL)
+		if ((ns[s->n_slabs] = se_huge_malloc(slab_size(s->n_slabs))) == NULL)
 			return NULL;
-		s->n_slabs++;
-		s->slab_left = SLAB;
+		s->slab_left = slab_size(s->n_slabs++);
 	}
-	p = s->slabs[s->n_slabs - 1] + (SLAB - s->slab_left);
+	p = s->slabs[s->n_slabs - 1] + (slab_size(s->n_slabs - 1) - s->slab_left);
 	s->slab_left -= bytes;
 	return p;
 }
@@ -301,7 +342,7 @@ int se_group_grow(se_groups *s, se_group *g)
 
 void se_groups_free(se_groups *s)
 {
-	for (size_t i = 0; s->g != NULL && i < (size_t)s->rows * s->width; i++)
+	for (size_t i = 0; s->g != NULL && i < group_rows(s) * s->width; i++)
 		free(s->g[i].blocks);
 	for (int k = 0; k < s->n_slabs; k++)
 		free(s->slabs[k]);
@@ -325,18 +366,23 @@ static void grows_run(grows *j)
 	uint32_t w = j->s->width;
 
 	for (int64_t r = j->parity < 0 ? 0 : j->parity; r < j->q->nb; r += j->parity < 0 ? 1 : 2) {
-		const se_group *g = &j->s->g[(size_t)(j->q->lo + r) * w];
 		size_t k = 0;
 
 		for (uint32_t c = 0; c < w; c++) {
-			size_t n = g[c].n;
+			const se_group *gs[2];
+			int ng = cell_groups(j->s, j->q->lo + r, c, gs);
 
 			j->room.first[c] = k;
-			for (int b = 0; b < g[c].n_blocks && n > 0; b++) {
-				size_t take = n < group_block(b) ? n : group_block(b);
+			for (int i = 0; i < ng; i++) {
+				const se_group *g = gs[i];
+				size_t n = g->n;
 
-				j->room.spans[k++] = (se_span){ g[c].blocks[b], take };
-				n -= take;
+				for (int b = 0; b < g->n_blocks && n > 0; b++) {
+					size_t take = n < group_block(b) ? n : group_block(b);
+
+					j->room.spans[k++] = (se_span){ g->blocks[b], take };
+					n -= take;
+				}
 			}
 		}
 		j->room.first[w] = k;
@@ -364,8 +410,13 @@ int se_qtable_build_groups(se_qtable *q, se_groups *s)
 		size_t n = 0, blocks = 0;
 
 		for (uint32_t c = 0; c < s->width; c++) {
-			n += s->g[(size_t)r * s->width + c].n;
-			blocks += (size_t)s->g[(size_t)r * s->width + c].n_blocks;
+			const se_group *gs[2];
+			int ng = cell_groups(s, r, c, gs);
+
+			for (int i = 0; i < ng; i++) {
+				n += gs[i]->n;
+				blocks += (size_t)gs[i]->n_blocks;
+			}
 		}
 		if (n == 0)
 			continue;

@@ -55,10 +55,13 @@ typedef struct se_group {
 } se_group;
 
 typedef struct se_groups {
-	se_group *g;       /* rows * width, row-major */
-	int64_t rows;
+	se_group *g;       /* group rows * width, row-major */
+	int64_t rows;      /* the table's */
 	uint32_t width;
-	size_t n;          /* samples in all groups */
+	int paired;        /* rows 2p and 2p+1 kept as group rows 3p (the values
+	                    * of row 2p only), 3p+1 (of row 2p+1 only) and 3p+2
+	                    * (one value in both) */
+	size_t n;          /* samples in all the table's cells */
 	char **slabs;      /* the blocks' memory */
 	int n_slabs;
 	size_t slab_left;  /* bytes left in the last slab */
@@ -66,22 +69,52 @@ typedef struct se_groups {
 
 /* Room for rows x width groups, all empty.  0 or SE_ENOMEM. */
 int se_groups_init(se_groups *s, int64_t rows, uint32_t width);
+/* The same for a table of 2 * pairs rows filled in pairs by
+ * se_groups_add_pair. */
+int se_groups_init_pairs(se_groups *s, int64_t pairs, uint32_t width);
 /* A new last block for g (se_groups_add's slow path).  0 or SE_ENOMEM. */
 int se_group_grow(se_groups *s, se_group *g);
 
-/* Appends a sample to group (row, col), which must be inside the table;
- * v is clamped to 0 .. INT32_MAX.  0 or SE_ENOMEM. */
-static inline int se_groups_add(se_groups *s, int64_t row, uint32_t col, int64_t v)
+static inline int se_group_put(se_groups *s, se_group *g, int32_t v)
 {
-	se_group *g = &s->g[(size_t)row * s->width + col];
-
 	if (g->left == 0 && se_group_grow(s, g) != SE_OK)
 		return SE_ENOMEM;
-	*g->next++ = v > INT32_MAX ? INT32_MAX : v < 0 ? 0 : (int32_t)v;
+	*g->next++ = v;
 	g->left--;
 	g->n++;
-	s->n++;
 	return SE_OK;
+}
+
+static inline int32_t se_group_clamp(int64_t v)
+{
+	return v > INT32_MAX ? INT32_MAX : v < 0 ? 0 : (int32_t)v;
+}
+
+/* Appends a sample to group (row, col) of a table made by se_groups_init,
+ * which must be inside it; v is clamped to 0 .. INT32_MAX.  0 or
+ * SE_ENOMEM. */
+static inline int se_groups_add(se_groups *s, int64_t row, uint32_t col, int64_t v)
+{
+	s->n++;
+	return se_group_put(s, &s->g[(size_t)row * s->width + col], se_group_clamp(v));
+}
+
+/* Appends a to cell (2 * pair, col) and b to cell (2 * pair + 1, col) of a
+ * table made by se_groups_init_pairs, clamped as above: one value when
+ * they are the same (a deal's latest stay at a stage and the sum of its
+ * stays there, when it stayed once: most deals), so half the memory
+ * written.  0 or SE_ENOMEM. */
+static inline int se_groups_add_pair(se_groups *s, int64_t pair, uint32_t col, int64_t a, int64_t b)
+{
+	se_group *g = &s->g[(size_t)pair * 3 * s->width + col];
+	int32_t x = se_group_clamp(a), y = se_group_clamp(b);
+
+	s->n += 2;
+	if (x == y)
+		return se_group_put(s, g + 2 * (size_t)s->width, x);
+	if (se_group_put(s, g, x) != SE_OK)
+		return SE_ENOMEM;
+	return se_group_put(s, g + s->width, y);
 }
 
 /* The table of the groups, as se_qtable_build makes of the same samples
@@ -89,6 +122,15 @@ static inline int se_groups_add(se_groups *s, int64_t row, uint32_t col, int64_t
  * samples.  0 or SE_ENOMEM. */
 int se_qtable_build_groups(se_qtable *q, se_groups *s);
 void se_groups_free(se_groups *s);
+
+/* How the arrays the pass fills a record at a time (samples, open deals,
+ * stays of the forecast) grow once past a megabyte: sixty-four-fold, so
+ * that a million deals' arrays (some 20 MB each) never move again, where
+ * eightfold moved them once more, copying 8 MB each and faulting in (on
+ * virtual machines: zeroing) pages written once and thrown away.  The
+ * room reserved and never written is address space, not memory; where
+ * that much is refused, huge.h doubles. */
+#define SE_PASS_LEAP 64
 
 /* Appends a sample; v is clamped to 0 .. INT32_MAX.  0 or SE_ENOMEM. */
 int se_samples_add(se_samples *s, int64_t row, uint32_t col, int64_t v);

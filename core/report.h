@@ -142,8 +142,8 @@ typedef struct se_insight {
 	se_qtable q_first_move_by_manager, q_first_move_by_source;
 	se_cohort_cell *style;         /* [manager], leads in the range */
 	se_groups stays;               /* row = stage * 2 + (0 latest, 1 total), col = manager */
-	se_samples to_won;             /* row 0: first stage -> won */
-	se_samples to_close;           /* row = stage: reached(stage) -> won, won deals */
+	se_groups to_won;              /* row 0: first stage -> won */
+	se_groups to_close;            /* row = stage: reached(stage) -> won, won deals; col 0 */
 	se_qtable q_stays, q_to_won, q_to_close;
 	se_open_deal *open;
 	size_t n_open, cap_open;
@@ -172,6 +172,7 @@ typedef struct se_insight {
 	double *channel_q;             /* [(bucket - channel_lo) * n_source + source] */
 	int64_t *channel_managers;     /* [bucket - channel_lo]: managers with leads (not "(none)") */
 	int64_t channel_lo, channel_nb;
+	uint64_t spell_stages;         /* bit s: stage s is pre-sale and before won */
 	se_spell *spells;              /* stays at pre-sale stages (forecast, backtest) */
 	size_t n_spells, cap_spells;
 	se_money *time_fc;             /* [stage * n_manager + manager] forecast within the horizon */

@@ -458,6 +458,76 @@ static void test_lost_deal_reopened(void **state)
 	assert_int_equal(f->e.reached[PAID], 1);
 }
 
+/* se_count_stays' listing: what it gives a callback. */
+typedef struct listed_stays {
+	int n;
+	int stage[8];
+	uint32_t first[8], end[8];
+} listed_stays;
+
+static void list_stay(void *ud, int stage, uint32_t first, uint32_t end)
+{
+	listed_stays *l = ud;
+
+	assert_true(l->n < 8);
+	l->stage[l->n] = stage;
+	l->first[l->n] = first;
+	l->end[l->n] = end;
+	l->n++;
+}
+
+/* Stays: a stage left and come back to adds up, an unknown status or a
+ * second event at the stage does not end a stay, lost does; only the
+ * finished ones are in the mask; the listed stays are every stay at the
+ * stages asked for, in order, the unfinished one last. */
+static void test_stays(void **state)
+{
+	fixture *f = *state;
+	int64_t latest[SE_MAX_STAGES], total[SE_MAX_STAGES], since;
+	int current;
+	listed_stays l = { 0 };
+	uint64_t done;
+
+	load(f, sales_script);
+	EVAL(f, E(0, S_LEAD), E(1, S_QUAL), E(2, S_DRAFT), E(3, S_QUAL), E(5, S_OFFER), E(6, S_QUAL),
+	     E(10, S_OFFER), E(12, S_LOST), E(13, S_OFFER));
+	done = se_count_stays(&f->e, PAID, latest, total, &current, &since, (uint64_t)1 << OFFER, list_stay, &l);
+	assert_int_equal(done, (1u << LEAD) | (1u << QUAL) | (1u << OFFER));
+	assert_int_equal(latest[LEAD], DAY);
+	assert_int_equal(total[LEAD], DAY);
+	assert_int_equal(latest[QUAL], 4 * DAY); /* day 6 to 10 */
+	assert_int_equal(total[QUAL], 8 * DAY);  /* and day 1 to 5 */
+	assert_int_equal(latest[OFFER], 2 * DAY);
+	assert_int_equal(total[OFFER], 3 * DAY);
+	assert_int_equal(current, OFFER);
+	assert_int_equal(since, T0 + 13 * DAY);
+	assert_int_equal(l.n, 3);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(l.stage[i], OFFER);
+	assert_int_equal(l.first[0], 4);
+	assert_int_equal(l.end[0], 5);
+	assert_int_equal(l.first[1], 6);
+	assert_int_equal(l.end[1], 7);
+	assert_int_equal(l.first[2], 8);
+	assert_int_equal(l.end[2], 9); /* lasts now: n_events */
+
+	/* Nothing listed without a callback; stages from n on are not stays. */
+	done = se_count_stays(&f->e, QUAL, latest, total, &current, &since, ~(uint64_t)0, NULL, NULL);
+	assert_int_equal(done, 1u << LEAD);
+	assert_int_equal(current, OFFER);
+
+	/* Lost now: no stay in progress. */
+	l.n = 0;
+	EVAL(f, E(0, S_LEAD), E(2, S_LOST));
+	done = se_count_stays(&f->e, PAID, latest, total, &current, &since, ~(uint64_t)0, list_stay, &l);
+	assert_int_equal(done, 1u << LEAD);
+	assert_int_equal(latest[LEAD], 2 * DAY);
+	assert_int_equal(current, SE_NONE);
+	assert_int_equal(since, T0 + 2 * DAY);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.end[0], 1);
+}
+
 static const char won_not_last_script[] =
 	"funnel {\n"
 	"  name = 'delivery',\n"
@@ -976,6 +1046,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lost_as_first_event, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nontarget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lost_deal_reopened, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stays, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_won_stage_not_last, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_windows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_aliases, setup, teardown),

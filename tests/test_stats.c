@@ -302,75 +302,117 @@ static int cmp_i64(const void *pa, const void *pb)
 	return (a > b) - (a < b);
 }
 
-/* Samples kept by group give the table the 12-byte samples give: the same
- * rows (empty ones before, between and after), cells and whole rows, the
- * whole row also checked against a sort; the large case takes the second
- * thread. */
-static void test_groups_as_samples(void **state)
+/* Table g has the rows, cells and whole rows of table a (width columns). */
+static void expect_same_table(const se_qtable *a, const se_qtable *g, uint32_t width)
 {
-	static const size_t sizes[] = { 0, 1, 5000, 1200000 };
-	unsigned seed = 5;
+	assert_int_equal(g->width, width);
+	assert_int_equal(g->lo, a->lo);
+	assert_int_equal(g->nb, a->nb);
+	for (int64_t r = a->lo; r < a->lo + a->nb; r++)
+		for (uint32_t c = 0; c <= width; c++) {
+			const se_quant *x = se_qtable_at(a, r, c), *y = se_qtable_at(g, r, c);
 
-	(void)state;
-	for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
-		const int64_t rows = 9;
-		const uint32_t width = 7;
+			assert_non_null(y);
+			assert_int_equal(x->n, y->n);
+			if (x->n > 0) {
+				assert_int_equal(x->p50, y->p50);
+				assert_int_equal(x->p90, y->p90);
+			}
+		}
+}
+
+/* Samples kept by group give the table the 12-byte samples give: the same
+ * rows (empty ones before, between and after), cells and whole rows, one
+ * row's whole also checked against a sort; the large case takes the
+ * second thread.  paired: groups filled in pairs, each pair two samples,
+ * one in each of its rows: values the two share (kept once) and values
+ * that differ. */
+static void groups_as_samples(int paired, unsigned seed, const size_t *sizes, size_t n_sizes)
+{
+	const uint32_t width = paired ? 6 : 7;
+	const int64_t row = paired ? 7 : 3; /* the row checked against a sort */
+
+	for (size_t si = 0; si < n_sizes; si++) {
 		se_samples a = { 0 };
 		se_groups g;
 		se_qtable qa, qg;
-		int64_t *row_vals = malloc((sizes[si] + 1) * sizeof *row_vals);
-		size_t n_row3 = 0;
+		int64_t *vals = malloc((sizes[si] + 1) * sizeof *vals);
+		size_t n_vals = 0;
 
-		assert_non_null(row_vals);
-		assert_int_equal(se_groups_init(&g, rows, width), SE_OK);
+		assert_non_null(vals);
+		assert_int_equal(paired ? se_groups_init_pairs(&g, 5, width) : se_groups_init(&g, 9, width), SE_OK);
 		for (size_t i = 0; i < sizes[si]; i++) {
-			int64_t r, v;
+			int64_t r, v, y;
 			uint32_t c;
 
 			seed = seed * 1103515245u + 12345u;
-			r = 2 + (int64_t)(seed >> 8) % 6; /* rows 2..7; 5 left empty */
-			if (r == 5)
-				r = 3;
+			if (paired) { /* pairs 1..3 and a gap: pairs 0 and 4 empty */
+				r = 1 + (int64_t)(seed >> 8) % 3;
+				if (r == 2 && i % 2 == 0)
+					r = 3;
+			} else { /* rows 2..7; 5 left empty */
+				r = 2 + (int64_t)(seed >> 8) % 6;
+				if (r == 5)
+					r = 3;
+			}
 			seed = seed * 1103515245u + 12345u;
 			c = (seed >> 8) % width;
 			seed = seed * 1103515245u + 12345u;
 			v = i % 97 == 0 ? -5 : i % 89 == 0 ? (int64_t)INT32_MAX + 9 : (int64_t)(seed >> 9) % 100000;
-			assert_int_equal(se_samples_add(&a, r, c, v), SE_OK);
-			assert_int_equal(se_groups_add(&g, r, c, v), SE_OK);
-			if (r == 3)
-				row_vals[n_row3++] = v < 0 ? 0 : v > INT32_MAX ? INT32_MAX : v;
+			/* mostly the same value; sometimes more, or the same once clamped */
+			y = i % 5 == 0 ? v + (int64_t)(seed >> 20) % 5000 : i % 97 == 0 ? -9 : v;
+			if (paired) {
+				assert_int_equal(se_samples_add(&a, 2 * r, c, v), SE_OK);
+				assert_int_equal(se_samples_add(&a, 2 * r + 1, c, y), SE_OK);
+				assert_int_equal(se_groups_add_pair(&g, r, c, v, y), SE_OK);
+				r = 2 * r + 1;
+				v = y;
+			} else {
+				assert_int_equal(se_samples_add(&a, r, c, v), SE_OK);
+				assert_int_equal(se_groups_add(&g, r, c, v), SE_OK);
+			}
+			if (r == row)
+				vals[n_vals++] = v < 0 ? 0 : v > INT32_MAX ? INT32_MAX : v;
 		}
 		assert_int_equal(se_qtable_build(&qa, &a, width), SE_OK);
 		assert_int_equal(se_qtable_build_groups(&qg, &g), SE_OK);
-		assert_int_equal(qg.width, width);
-		assert_int_equal(qg.lo, qa.lo);
-		assert_int_equal(qg.nb, qa.nb);
-		for (int64_t r = qa.lo; r < qa.lo + qa.nb; r++)
-			for (uint32_t c = 0; c <= width; c++) {
-				const se_quant *x = se_qtable_at(&qa, r, c), *y = se_qtable_at(&qg, r, c);
+		expect_same_table(&qa, &qg, width);
+		if (n_vals > 0) {
+			const se_quant *q = se_qtable_at(&qg, row, width);
 
-				assert_non_null(y);
-				assert_int_equal(x->n, y->n);
-				if (x->n > 0) {
-					assert_int_equal(x->p50, y->p50);
-					assert_int_equal(x->p90, y->p90);
-				}
+			qsort(vals, n_vals, sizeof *vals, cmp_i64);
+			assert_int_equal(q->n, (int64_t)n_vals);
+			assert_int_equal(q->p50, vals[(n_vals + 1) / 2 - 1]);
+			assert_int_equal(q->p90, vals[(9 * n_vals + 9) / 10 - 1]);
+			if (paired) {
+				assert_int_equal(qg.lo, 2);
+				assert_int_equal(qg.nb, 6);
+			} else {
+				assert_int_equal(se_qtable_at(&qg, 5, 0)->n, 0);
 			}
-		if (n_row3 > 0) {
-			const se_quant *q = se_qtable_at(&qg, 3, width);
-
-			qsort(row_vals, n_row3, sizeof *row_vals, cmp_i64);
-			assert_int_equal(q->n, (int64_t)n_row3);
-			assert_int_equal(q->p50, row_vals[(n_row3 + 1) / 2 - 1]);
-			assert_int_equal(q->p90, row_vals[(9 * n_row3 + 9) / 10 - 1]);
-			assert_int_equal(se_qtable_at(&qg, 5, 0)->n, 0);
-		} else {
-			assert_null(se_qtable_at(&qg, 3, 0));
+		} else if (!paired || sizes[si] == 0) {
+			assert_null(se_qtable_at(&qg, row, 0));
 		}
 		free(qa.cells);
 		free(qg.cells);
-		free(row_vals);
+		free(vals);
 	}
+}
+
+static void test_groups_as_samples(void **state)
+{
+	static const size_t sizes[] = { 0, 1, 5000, 1200000 };
+
+	(void)state;
+	groups_as_samples(0, 5, sizes, sizeof sizes / sizeof sizes[0]);
+}
+
+static void test_group_pairs_as_samples(void **state)
+{
+	static const size_t sizes[] = { 0, 1, 7000, 800000 };
+
+	(void)state;
+	groups_as_samples(1, 11, sizes, sizeof sizes / sizeof sizes[0]);
 }
 
 /* Both tables of se_qtable_build2 are what se_qtable_build gives of the
@@ -465,6 +507,7 @@ int main(void)
 		cmocka_unit_test(test_quantiles_large),
 		cmocka_unit_test(test_quantiles_spans),
 		cmocka_unit_test(test_groups_as_samples),
+		cmocka_unit_test(test_group_pairs_as_samples),
 		cmocka_unit_test(test_build2_as_two_builds),
 	};
 

@@ -147,6 +147,32 @@ static void test_huge_doubles_then_grows_eightfold(void **state)
 	free(v);
 }
 
+/* A leap of 64 past a megabyte: one move into a block of 64 MiB, which
+ * then holds the rest without moving again. */
+static void test_huge_grows_by_leap(void **state)
+{
+	int32_t *v = NULL;
+	size_t cap = 0, last = 0, moves_past_mb = 0;
+
+	(void)state;
+	for (size_t i = 0; i < ((size_t)12 << 20); i++) {
+		assert_int_equal(SE_VEC_RESERVE_LEAP(v, cap, i + 1, 1024, 64), SE_OK);
+		if (cap != last) {
+			if (last * sizeof *v >= ((size_t)1 << 20)) {
+				assert_int_equal(cap, 64 * last);
+				moves_past_mb++;
+			}
+			last = cap;
+		}
+		v[i] = (int32_t)(i * 7);
+	}
+	assert_int_equal(moves_past_mb, 1); /* 1 MiB -> 64 MiB */
+	for (size_t i = 0; i < ((size_t)12 << 20); i++)
+		if (v[i] != (int32_t)(i * 7))
+			fail_msg("element %zu lost", i);
+	free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -156,6 +182,7 @@ int main(void)
 		cmocka_unit_test(test_overflowing_sizes_are_refused),
 		cmocka_unit_test(test_failed_allocation_keeps_the_array),
 		cmocka_unit_test(test_huge_doubles_then_grows_eightfold),
+		cmocka_unit_test(test_huge_grows_by_leap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
