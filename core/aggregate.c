@@ -52,7 +52,7 @@ static void add_leads_and_sources(se_report *rep, int *nomem, se_funnel_agg *a, 
 
 	if (lead == SE_NONE || !in_range(rep, e->ev[lead].ts))
 		return;
-	key = se_report_bucket_cached(rep, e->ev[lead].ts);
+	key = se_report_bucket_in(rep, &rep->bucket_cache, e->ev[lead].ts);
 	if ((n = se_grid_cell(&a->leads_by_manager, key, mgr)) == NULL)
 		goto nomem;
 	(*n)++;
@@ -84,7 +84,7 @@ static void add_pairs(se_report *rep, int *nomem, se_funnel_agg *a, const se_fun
 		t = e->ev[cohort].ts;
 		if (!in_range(rep, t))
 			continue;
-		if ((c = se_grid_cell(&a->pairs[i], se_report_bucket_cached(rep, t), mgr)) == NULL) {
+		if ((c = se_grid_cell(&a->pairs[i], se_report_bucket_in(rep, &rep->bucket_cache, t), mgr)) == NULL) {
 			*nomem = 1;
 			return;
 		}

@@ -48,11 +48,6 @@ static int64_t bucket_first_day(const se_report *rep, int64_t key)
 	}
 }
 
-int64_t se_report_bucket_cached(se_report *rep, int64_t t)
-{
-	return se_report_bucket_in(rep, &rep->bucket_cache, t);
-}
-
 int64_t se_report_bucket_lookup(const se_report *rep, se_bucket_cache *c, int64_t t)
 {
 	int64_t key;

@@ -2,8 +2,8 @@
  * count.c: per-deal semantics (docs/METRICS.md sections 1-3).
  *
  * Status names are resolved to per-funnel codes once per report (a small
- * table indexed by status id), so evaluating a deal is a couple of passes
- * over its few events with no hashing and no allocation.  Positions rather
+ * table indexed by status id), so evaluating a deal is one walk over its
+ * few events with no hashing and no allocation.  Positions rather
  * than timestamps are compared everywhere: events are already in (ts,
  * event_id) order, so "after" is simply "later in the array", ties
  * included.
@@ -68,97 +68,75 @@ static int64_t resolve(const se_count_ctx *ctx, int f, const se_chunk_event *ev)
 	return ctx->codes[(size_t)f * ctx->n_status + ev->status];
 }
 
-/* A deal's funnel is the first (in script order) its earliest resolving
- * event resolves in; from then on events are read in that funnel only. */
-static void resolve_events(const se_count_ctx *ctx, se_deal_eval *e)
+/* The position of the deal's first event that resolves in some funnel,
+ * that funnel (the first in script order it resolves in) in e->funnel
+ * and its code in *code; the events before it get code 0.  n_events when
+ * none resolves (e->funnel SE_NONE). */
+static uint32_t find_funnel(const se_count_ctx *ctx, se_deal_eval *e, int64_t *code)
 {
 	e->funnel = SE_NONE;
 	for (uint32_t i = 0; i < e->n_events; i++) {
-		e->code[i] = 0;
-		if (e->funnel != SE_NONE) {
-			e->code[i] = resolve(ctx, e->funnel, &e->ev[i]);
-			continue;
-		}
-		for (int f = 0; f < ctx->rules->n_funnels; f++) {
-			int64_t c = resolve(ctx, f, &e->ev[i]);
-
-			if (c != 0) {
+		for (int f = 0; f < ctx->rules->n_funnels; f++)
+			if ((*code = resolve(ctx, f, &e->ev[i])) != 0) {
 				e->funnel = f;
-				e->code[i] = c;
-				break;
+				return i;
 			}
-		}
+		e->code[i] = 0;
 	}
+	return e->n_events;
 }
 
-static int32_t earlier(int32_t a, int32_t b)
-{
-	if (a == SE_NONE)
-		return b;
-	if (b == SE_NONE)
-		return a;
-	return a < b ? a : b;
-}
-
-static void find_stage_arrivals(se_deal_eval *e, int n_stages, int32_t *first, int32_t *last)
-{
-	*first = *last = SE_NONE;
-	for (int s = 0; s < n_stages; s++)
-		e->touched[s] = e->reached[s] = SE_NONE;
-	for (uint32_t i = 0; i < e->n_events; i++) {
-		int64_t c = e->code[i];
-
-		if (c == 0)
-			continue;
-		if (*first == SE_NONE)
-			*first = (int32_t)i;
-		*last = (int32_t)i;
-		if (SE_STATUS_CLASS(c) == SE_CLASS_STAGE && e->touched[SE_STATUS_STAGE(c)] == SE_NONE)
-			e->touched[SE_STATUS_STAGE(c)] = (int32_t)i;
-	}
-	/* reached(s) = earliest touched(s') over s' >= s. */
-	e->reached[n_stages - 1] = e->touched[n_stages - 1];
-	for (int s = n_stages - 2; s >= 0; s--)
-		e->reached[s] = earlier(e->touched[s], e->reached[s + 1]);
-	/* Entering the funnel at all is entering its first stage. */
-	e->reached[0] = earlier(e->reached[0], *first);
-}
-
-static void find_current_state(se_deal_eval *e, const se_funnel *f, int32_t last)
-{
-	int64_t c = e->code[last];
-	int cls = SE_STATUS_CLASS(c);
-
-	if (cls == SE_CLASS_STAGE) {
-		e->stage = SE_STATUS_STAGE(c);
-		e->state = e->stage >= f->won ? SE_DEAL_WON : SE_DEAL_OPEN;
-		return;
-	}
-	e->state = cls == SE_CLASS_LOST ? SE_DEAL_LOST : SE_DEAL_NONTARGET;
-	e->stage = 0;
-	for (int32_t i = last - 1; i >= 0; i--) {
-		if (SE_STATUS_CLASS(e->code[i]) == SE_CLASS_STAGE) {
-			e->stage = SE_STATUS_STAGE(e->code[i]);
-			break;
-		}
-	}
-}
-
+/*
+ * One walk over the events from the first that resolves: each event's
+ * code in the deal's funnel, the first event at each stage (touched), the
+ * first at it or beyond (reached), and the state the last resolving event
+ * leaves the deal in.  Events come in order, so reached[s] is the first
+ * event at a stage >= s: the stages up to the highest seen so far are
+ * settled, and an event past it settles those up to its own.  Entering
+ * the funnel at all is entering its first stage, so reached[0] is the
+ * first resolving event.  A deal's current stage, when its last status is
+ * lost or non-target, is the last stage it stood at before (0 if none).
+ */
 void se_count_deal(const se_count_ctx *ctx, const se_chunk_deal *d, const se_chunk_event *ev,
                    int64_t *scratch, se_deal_eval *out)
 {
 	const se_funnel *f;
-	int32_t first, last;
+	uint32_t first;
+	int64_t c, last_code;
+	int ns, hi = 0, stage = 0;
 
 	out->ev = ev;
 	out->n_events = d->n_events;
 	out->code = scratch;
-	resolve_events(ctx, out);
+	first = find_funnel(ctx, out, &c);
 	if (out->funnel == SE_NONE)
 		return;
 	f = &ctx->rules->funnels[out->funnel];
-	find_stage_arrivals(out, f->n_stages, &first, &last);
-	find_current_state(out, f, last);
+	ns = f->n_stages;
+	memset(out->touched, 0xff, (size_t)ns * sizeof out->touched[0]); /* SE_NONE everywhere */
+	out->reached[0] = (int32_t)first;
+	last_code = c;
+	for (uint32_t i = first; i < d->n_events; i++) {
+		if (i > first && (c = resolve(ctx, out->funnel, &ev[i])) != 0)
+			last_code = c;
+		scratch[i] = c;
+		if (SE_STATUS_CLASS(c) != SE_CLASS_STAGE)
+			continue;
+		stage = SE_STATUS_STAGE(c);
+		if (out->touched[stage] == SE_NONE)
+			out->touched[stage] = (int32_t)i;
+		while (hi < stage)
+			out->reached[++hi] = (int32_t)i;
+	}
+	while (++hi < ns)
+		out->reached[hi] = SE_NONE;
+	if (SE_STATUS_CLASS(last_code) == SE_CLASS_STAGE) {
+		out->stage = SE_STATUS_STAGE(last_code);
+		out->state = out->stage >= f->won ? SE_DEAL_WON : SE_DEAL_OPEN;
+		return;
+	}
+	out->state = SE_STATUS_CLASS(last_code) == SE_CLASS_LOST ? SE_DEAL_LOST : SE_DEAL_NONTARGET;
+	out->stage = stage;
 }
 
 int32_t se_count_first_move(const se_deal_eval *e, int32_t lead)

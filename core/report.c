@@ -435,44 +435,42 @@ static int insight_here(pass *p, se_worker_job *job, uint32_t i, uint32_t ev, co
 	return se_insight_deal_front(p->rep, e, d, &p->rep->bucket_cache);
 }
 
-static int consume_chunk(void *ud, const void *blob, size_t size, se_error *err)
+/* One chunk of the plain pass (v views buf's bytes).  A job for the worker
+ * takes the chunk's buffer with it; its deals' codes are evaluated
+ * straight into the job. */
+static int consume_chunk(void *ud, se_chunk_buf *buf, const se_chunk_view *v, se_error *err)
 {
 	pass *p = ud;
-	se_chunk_view v;
 	const se_chunk_event *ev;
 	se_worker_job *job = NULL;
-	int rc;
 
-	if ((rc = se_history_view(blob, size, &v, err)) != SE_OK)
-		return rc;
 	if (p->worker != NULL && se_worker_whole(p->worker)) {
 		/* whole chunks: to the worker while it has room, else here */
 		if (se_worker_queued(p->worker) < SE_WORKER_QUEUE) {
-			if ((job = se_worker_job_new(p->worker, blob, size, &v)) == NULL)
+			if ((job = se_worker_job_new(p->worker, buf, v)) == NULL)
 				return se_error_set(err, SE_ENOMEM, "out of memory");
 			se_worker_hand_over(p->worker, job);
 			return SE_OK;
 		}
-	} else if (p->worker != NULL && (job = se_worker_job_new(p->worker, blob, size, &v)) == NULL) {
+	} else if (p->worker != NULL && (job = se_worker_job_new(p->worker, buf, v)) == NULL) {
 		return se_error_set(err, SE_ENOMEM, "out of memory");
 	}
-	ev = v.events;
-	for (uint32_t i = 0; i < v.n_deals; i++) {
-		const se_chunk_deal *d = &v.deals[i];
+	ev = v->events;
+	for (uint32_t i = 0; i < v->n_deals; i++) {
+		const se_chunk_deal *d = &v->deals[i];
+		int64_t *scratch = job != NULL ? se_worker_codes(job) : p->scratch;
 		se_deal_eval e;
 
-		if (d->n_events > p->scratch_cap) {
+		if (job == NULL && d->n_events > p->scratch_cap) {
 			int64_t *ns = realloc(p->scratch, d->n_events * sizeof *ns);
 
-			if (ns == NULL) {
-				se_worker_job_free(job);
+			if (ns == NULL)
 				return se_error_set(err, SE_ENOMEM, "out of memory");
-			}
-			p->scratch = ns;
+			scratch = p->scratch = ns;
 			p->scratch_cap = d->n_events;
 		}
-		se_count_deal(&p->ctx, d, ev, p->scratch, &e);
-		if (se_aggregate_deal(p->rep, d, &e, &p->nomem) && insight_here(p, job, i, (uint32_t)(ev - v.events), &e, d) != SE_OK)
+		se_count_deal(&p->ctx, d, ev, scratch, &e);
+		if (se_aggregate_deal(p->rep, d, &e, &p->nomem) && insight_here(p, job, i, (uint32_t)(ev - v->events), &e, d) != SE_OK)
 			p->nomem = 1;
 		ev += d->n_events;
 	}
@@ -834,7 +832,7 @@ static int build_once(se_report **out, se_store *st, const se_rules *rules,
 	if (!use_state || o->recount || (rep->compute & SE_REPORT_INSIGHTS) || (rc == SE_OK && plain)) {
 		rep->skip_pairs = pairs_unread(rep);
 		p.worker = start_worker(&p, o->mode);
-		rc = se_store_each_chunk(st, consume_chunk, &p, err);
+		rc = se_store_each_chunk_take(st, consume_chunk, &p, err);
 		if (p.worker != NULL && stop_worker(&p) && rc == SE_OK)
 			rc = se_error_set(err, SE_ENOMEM, "out of memory aggregating the report");
 	}

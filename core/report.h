@@ -217,7 +217,7 @@ struct se_cube;
 #define SE_REPORT_INSIGHTS ((unsigned)SE_REPORT_ALL & ~(unsigned)(SE_REPORT_CLASSIC | SE_REPORT_METRICS))
 #define SE_BUCKET_CACHE 8
 
-/* Recent buckets as UTC ranges [lo, hi): se_report_bucket_cached(). */
+/* Recent buckets as UTC ranges [lo, hi): se_report_bucket_in(). */
 typedef struct se_bucket_cache {
 	int64_t lo[SE_BUCKET_CACHE], hi[SE_BUCKET_CACHE], key[SE_BUCKET_CACHE];
 	int next;
@@ -288,8 +288,6 @@ int se_report_alloc_metric_tables(se_report *rep, se_error *err);
 /* bucket.c: bucket key of a UTC instant, and its label ("2025-W03", "2025-01", ...). */
 int64_t se_report_bucket(const se_report *rep, int64_t t);
 void se_report_bucket_label(const se_report *rep, int64_t key, char *buf, size_t size);
-/* se_report_bucket() remembering the last local day it saw: for the pass. */
-int64_t se_report_bucket_cached(se_report *rep, int64_t t);
 int64_t se_report_bucket_lookup(const se_report *rep, se_bucket_cache *c, int64_t t);
 
 /* The bucket of t through cache c; the usual case (the same bucket as the

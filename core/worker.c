@@ -5,9 +5,11 @@
  * handling, replays for the backtest: about half the work) runs here, a
  * chunk behind the first thread.  The first thread counts the foundation
  * reports, the cube and the lead handling (but when the rest is only the
- * sources' steps: then the handling comes here too), and hands over a copy of each
- * chunk with the evaluations of its deals, trimmed to the funnel's stages
- * (the evaluation's fixed arrays would be half a kilobyte a deal); this
+ * sources' steps: then the handling comes here too), and hands over each
+ * chunk (the store's buffer itself, swapped for one this thread is done
+ * with: the chunks are never copied) with the evaluations of its deals,
+ * their codes evaluated in place and the rest trimmed to the funnel's
+ * stages (the evaluation's fixed arrays would be half a kilobyte a deal); this
  * thread counts the rest of the diagnostics from them.  The two write
  * disjoint parts of the report (insight.c only rep->agg[].in, its own
  * bucket cache and replay scratch), and both only read the rules and the
@@ -33,8 +35,8 @@ typedef struct kept_deal {
 
 struct se_worker_job {
 	se_worker_job *next;
-	void *blob;                  /* a copy of the chunk: the deals and events */
-	size_t size;
+	void *blob;                  /* the chunk's bytes, taken from the store */
+	se_chunk_view view;          /* the deals and events in blob */
 	kept_deal *kept;             /* the deals counted here, in chunk order */
 	uint32_t n_kept;
 	int32_t *pos;                /* touched[0..S), reached[0..S) per kept deal */
@@ -100,20 +102,18 @@ static int whole_chunk(se_worker *w, const se_chunk_view *v)
 static int worker_chunk(se_worker *w, const se_worker_job *j)
 {
 	se_report *rep = w->rep;
-	se_chunk_view v;
+	const se_chunk_view *v = &j->view;
 
-	if (se_history_view(j->blob, j->size, &v, NULL) != SE_OK)
-		return SE_OK; /* the first thread read the same bytes and reports it */
 	if (w->whole)
-		return whole_chunk(w, &v);
+		return whole_chunk(w, v);
 	for (uint32_t i = 0; i < j->n_kept; i++) {
 		const kept_deal *k = &j->kept[i];
-		const se_chunk_deal *d = &v.deals[k->deal];
+		const se_chunk_deal *d = &v->deals[k->deal];
 		int n = rep->rules->funnels[k->funnel].n_stages;
 		se_deal_eval e;
 
 		e.funnel = k->funnel;
-		e.ev = v.events + k->ev;
+		e.ev = v->events + k->ev;
 		e.n_events = d->n_events;
 		memcpy(e.touched, j->pos + k->pos, (size_t)n * sizeof e.touched[0]);
 		memcpy(e.reached, j->pos + k->pos + n, (size_t)n * sizeof e.reached[0]);
@@ -249,13 +249,27 @@ static int grow(void *p, size_t *cap, size_t n, size_t elem)
 	return se_vec_reserve(p, cap, n, elem, 0, 0) == SE_OK ? 0 : -1;
 }
 
-/* A job for the worker: a copy of the chunk, room for its deals'
+/* Gives the job the chunk's buffer, and the store the job's old one (the
+ * next chunk is read into it): the bytes change hands, not places. */
+static void take_chunk(se_worker_job *j, se_chunk_buf *buf, const se_chunk_view *v)
+{
+	void *old = j->blob;
+	size_t cap = j->cap_blob;
+
+	j->blob = buf->data;
+	j->cap_blob = buf->cap;
+	j->view = *v;
+	buf->data = old;
+	buf->cap = cap;
+}
+
+/* A job for the worker: the chunk's buffer and room for its deals'
  * trimmed evaluations; a spare one the worker is done with when there is. */
-se_worker_job *se_worker_job_new(se_worker *w, const void *blob, size_t size, const se_chunk_view *v)
+se_worker_job *se_worker_job_new(se_worker *w, se_chunk_buf *buf, const se_chunk_view *v)
 {
 	const se_report *rep = w->rep;
 	se_worker_job *j;
-	size_t events = 0, deals = v->n_deals ? v->n_deals : 1;
+	size_t events = v->n_events, deals = v->n_deals ? v->n_deals : 1;
 	int stages = 1;
 
 	pthread_mutex_lock(&w->mu);
@@ -268,31 +282,27 @@ se_worker_job *se_worker_job_new(se_worker *w, const void *blob, size_t size, co
 	j->n_kept = 0;
 	j->n_pos = j->n_codes = 0;
 	if (w->whole) { /* a whole chunk: the worker evaluates its deals */
-		if (grow(&j->blob, &j->cap_blob, size ? size : 1, 1) != 0) {
-			se_worker_job_free(j);
-			return NULL;
-		}
-		memcpy(j->blob, blob, size);
-		j->size = size;
+		take_chunk(j, buf, v);
 		return j;
 	}
-	for (uint32_t i = 0; i < v->n_deals; i++)
-		events += v->deals[i].n_events;
 	for (int f = 0; f < rep->rules->n_funnels; f++)
 		if (rep->rules->funnels[f].n_stages > stages)
 			stages = rep->rules->funnels[f].n_stages;
 	size_t cap_pos = j->cap_deals; /* pos has 2 * stages a deal */
 
-	if (grow(&j->blob, &j->cap_blob, size ? size : 1, 1) != 0 ||
-	    grow(&j->codes, &j->cap_events, events ? events : 1, sizeof *j->codes) != 0 ||
+	if (grow(&j->codes, &j->cap_events, events ? events : 1, sizeof *j->codes) != 0 ||
 	    grow(&j->pos, &cap_pos, deals, 2 * (size_t)stages * sizeof *j->pos) != 0 ||
 	    grow(&j->kept, &j->cap_deals, deals, sizeof *j->kept) != 0) {
 		se_worker_job_free(j);
 		return NULL;
 	}
-	memcpy(j->blob, blob, size);
-	j->size = size;
+	take_chunk(j, buf, v);
 	return j;
+}
+
+int64_t *se_worker_codes(se_worker_job *j)
+{
+	return j->codes + j->n_codes;
 }
 
 /* Keeps what the worker needs of deal i's evaluation (event index ev);
@@ -313,6 +323,7 @@ void se_worker_keep(const se_report *rep, se_worker_job *j, uint32_t i, uint32_t
 	memcpy(j->pos + j->n_pos, e->touched, (size_t)n * sizeof e->touched[0]);
 	memcpy(j->pos + j->n_pos + n, e->reached, (size_t)n * sizeof e->reached[0]);
 	j->n_pos += 2 * (size_t)n;
-	memcpy(j->codes + j->n_codes, e->code, e->n_events * sizeof e->code[0]);
+	if (e->code != j->codes + j->n_codes) /* evaluated elsewhere than se_worker_codes() */
+		memcpy(j->codes + j->n_codes, e->code, e->n_events * sizeof e->code[0]);
 	j->n_codes += e->n_events;
 }

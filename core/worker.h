@@ -1,9 +1,10 @@
 /*
  * worker.h: the report pass's second thread.
  *
- * Owns: the thread, the queue of chunks handed to it (each a copy of the
- * chunk, and the evaluations of the deals it counts, trimmed to their
- * funnel's stages), and what it counts from them: whole chunks into a
+ * Owns: the thread, the queue of chunks handed to it (each the buffer
+ * the store read the chunk into, taken along, and the evaluations of the
+ * deals it counts, trimmed to their funnel's stages), the buffers it gives
+ * the store back, and what it counts from them: whole chunks into a
  * report of its own (a pass without diagnostics), or the diagnostics'
  * back half (insight.c) and the cube when it is elsewhere.  What goes
  * where is report.c's choice; merging the worker's report into the
@@ -16,6 +17,7 @@
 #define SE_WORKER_H
 
 #include "report.h"
+#include "store.h"
 
 /* Chunks handed over and not yet taken: handing over one more waits. */
 #define SE_WORKER_QUEUE 2
@@ -36,10 +38,14 @@ int se_worker_whole(const se_worker *w);
 /* Jobs handed over and not yet taken now. */
 int se_worker_queued(se_worker *w);
 
-/* A job for a chunk (blob and its view v): a copy of the chunk and, but
- * for whole chunks, room for every deal's evaluation.  NULL when memory
- * ran out. */
-se_worker_job *se_worker_job_new(se_worker *w, const void *blob, size_t size, const se_chunk_view *v);
+/* A job for a chunk (its view v): takes the chunk's buffer from the
+ * store, giving back a buffer the worker is done with (or NULL), and, but
+ * for whole chunks, makes room for every deal's evaluation.  NULL when
+ * memory ran out (buf untouched). */
+se_worker_job *se_worker_job_new(se_worker *w, se_chunk_buf *buf, const se_chunk_view *v);
+/* Where the next kept deal's codes go: evaluating a deal with this as its
+ * scratch saves se_worker_keep() copying them. */
+int64_t *se_worker_codes(se_worker_job *j);
 /* Keeps deal i of the job's chunk (its first event at index ev, its
  * funnel one) with its evaluation, for the worker to count. */
 void se_worker_keep(const se_report *rep, se_worker_job *j, uint32_t i, uint32_t ev,

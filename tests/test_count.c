@@ -770,6 +770,107 @@ static void test_pipelines(void **state)
 	assert_int_equal(f->e.funnel, SE_NONE);
 }
 
+/* ---- every history against the definitions ------------------------------------------ */
+
+/* The definitions of docs/METRICS.md sections 1-3, read as literally as
+ * they are written, one question at a time: what se_count_deal answers
+ * in one walk over the events must equal this. */
+static int64_t ref_code(const fixture *f, int funnel, const se_chunk_event *ev)
+{
+	if (ev->status >= N_STATUS || ev->pipeline >= N_PIPELINE ||
+	    !f->ctx.pipeline_ok[(size_t)funnel * N_PIPELINE + ev->pipeline])
+		return 0;
+	return f->ctx.codes[(size_t)funnel * N_STATUS + ev->status];
+}
+
+static void expect_definitions(const fixture *f, const se_chunk_event *ev, uint32_t n)
+{
+	int funnel = SE_NONE, ns, state, stage = 0;
+	int32_t first = SE_NONE, last = SE_NONE;
+	int64_t code[MAX_EVENTS];
+
+	/* the funnel: the first (in script order) the earliest resolving event resolves in */
+	for (uint32_t i = 0; i < n && funnel == SE_NONE; i++)
+		for (int k = 0; k < f->rules->n_funnels && funnel == SE_NONE; k++)
+			if (ref_code(f, k, &ev[i]) != 0)
+				funnel = k;
+	assert_int_equal(f->e.funnel, funnel);
+	for (uint32_t i = 0; i < n; i++) {
+		code[i] = funnel == SE_NONE ? 0 : ref_code(f, funnel, &ev[i]);
+		if (f->e.code[i] != code[i])
+			fail_msg("code[%u] is %lld, expected %lld", i, (long long)f->e.code[i], (long long)code[i]);
+		if (code[i] != 0 && first == SE_NONE)
+			first = (int32_t)i;
+		if (code[i] != 0)
+			last = (int32_t)i;
+	}
+	if (funnel == SE_NONE)
+		return;
+	ns = f->rules->funnels[funnel].n_stages;
+	for (int s = 0; s < ns; s++) {
+		int32_t touched = SE_NONE, reached = SE_NONE;
+
+		/* touched: the first event at s; reached: the first at s or
+		 * beyond, and entering the funnel is reaching its first stage */
+		for (uint32_t i = 0; i < n; i++) {
+			if (SE_STATUS_CLASS(code[i]) != SE_CLASS_STAGE)
+				continue;
+			if (touched == SE_NONE && SE_STATUS_STAGE(code[i]) == s)
+				touched = (int32_t)i;
+			if (reached == SE_NONE && SE_STATUS_STAGE(code[i]) >= s)
+				reached = (int32_t)i;
+		}
+		if (s == 0)
+			reached = first;
+		if (f->e.touched[s] != touched || f->e.reached[s] != reached)
+			fail_msg("stage %d: touched %d reached %d, expected %d and %d", s, f->e.touched[s],
+			         f->e.reached[s], touched, reached);
+	}
+	/* where it is now: its last resolving status; lost or non-target at
+	 * the last stage it stood at before (the first if none) */
+	if (SE_STATUS_CLASS(code[last]) == SE_CLASS_STAGE) {
+		stage = SE_STATUS_STAGE(code[last]);
+		state = stage >= f->rules->funnels[funnel].won ? SE_DEAL_WON : SE_DEAL_OPEN;
+	} else {
+		state = SE_STATUS_CLASS(code[last]) == SE_CLASS_LOST ? SE_DEAL_LOST : SE_DEAL_NONTARGET;
+		for (int32_t i = 0; i < last; i++)
+			if (SE_STATUS_CLASS(code[i]) == SE_CLASS_STAGE)
+				stage = SE_STATUS_STAGE(code[i]);
+	}
+	expect_state(f, funnel, state, stage);
+}
+
+static uint32_t next_random(uint64_t *x)
+{
+	*x = *x * 6364136223846793005u + 1442695040888963407u;
+	return (uint32_t)(*x >> 33);
+}
+
+/* Random histories (any status of either funnel or none, any pipeline,
+ * forward, back, skipping, ending anywhere) in both funnel layouts. */
+static void test_random_histories_match_definitions(void **state)
+{
+	fixture *f = *state;
+	const char *scripts[] = { sales_script, two_funnels_script, pipelines_script };
+	uint64_t x = 42;
+
+	for (size_t k = 0; k < sizeof scripts / sizeof scripts[0]; k++) {
+		load(f, scripts[k]);
+		for (int round = 0; round < 20000; round++) {
+			se_chunk_event ev[MAX_EVENTS];
+			uint32_t n = 1 + next_random(&x) % 12;
+
+			for (uint32_t i = 0; i < n; i++) {
+				ev[i].ts = T0 + (int64_t)i * DAY;
+				ev[i].status = next_random(&x) % (N_STATUS + 1); /* and one no name has */
+				ev[i].pipeline = next_random(&x) % 4 == 0 ? next_random(&x) % (N_PIPELINE + 1) : P_NONE;
+			}
+			evaluate(f, ev, n);
+			expect_definitions(f, ev, n);
+		}
+	}
+}
+
 /* ---- the history packer ------------------------------------------------------------ */
 
 static void add_row(fixture *f, int64_t deal, int64_t ts, const char *key, uint32_t status,
@@ -1054,6 +1155,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_first_events_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_funnels, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pipelines, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_random_histories_match_definitions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_history_sorts_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_history_ids_compare_bytewise, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_history_attributes, setup, teardown),

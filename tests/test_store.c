@@ -1118,6 +1118,90 @@ static void test_cache_chunk_boundaries(void **state)
 	cache_copy_free(&c);
 }
 
+/* A reader that keeps every chunk's buffer, giving back none, one too
+ * small, or one to be written over; no assertions in here (see
+ * copy_chunk). */
+typedef struct taken {
+	void *data[8];
+	size_t size[8];
+	const void *view_deals[8];
+	size_t n;
+	int bad;             /* a view outside its buffer, or a size over its room */
+} taken;
+
+static int take_chunk(void *ud, se_chunk_buf *buf, const se_chunk_view *v, se_error *err)
+{
+	taken *t = ud;
+
+	if (t->n == 8)
+		return se_error_set(err, SE_ENOMEM, "test: too many chunks");
+	if (buf->size > buf->cap || (const char *)v->deals != (const char *)buf->data + sizeof(se_chunk_header))
+		t->bad = 1;
+	t->data[t->n] = buf->data;
+	t->size[t->n] = buf->size;
+	t->view_deals[t->n] = v->deals;
+	switch (t->n++ % 3) {
+	case 0: /* none: the store finds room of its own */
+		buf->data = NULL;
+		buf->cap = 0;
+		break;
+	case 1: /* too small for the next chunk */
+		if ((buf->data = malloc(16)) == NULL)
+			return se_error_set(err, SE_ENOMEM, "test: out of memory");
+		buf->cap = 16;
+		break;
+	default: /* big enough: a copy of the one kept before, to be written over */
+		if ((buf->data = malloc(t->size[t->n - 2])) == NULL)
+			return se_error_set(err, SE_ENOMEM, "test: out of memory");
+		memcpy(buf->data, t->data[t->n - 2], t->size[t->n - 2]);
+		buf->cap = t->size[t->n - 2];
+		break;
+	}
+	return SE_OK;
+}
+
+/* A reader may take the chunks' buffers along: each one it keeps holds
+ * its chunk, as the plain read gives them, whatever it gave back. */
+static void test_cache_chunks_taken(void **state)
+{
+	fixture *f = *state;
+	const size_t n_deals = 5 * SE_CHUNK_DEALS;
+	char *text = NULL;
+	size_t len = 0, deal = 0, event = 0;
+	FILE *mem = open_memstream(&text, &len);
+	cache_copy c;
+	taken t;
+
+	/* chunks of different sizes: the later ones hold more events */
+	fputs("event_id,deal_id,ts,stage\n", mem);
+	for (size_t i = 1; i < n_deals; i++)
+		for (size_t k = 0; k <= i / SE_CHUNK_DEALS; k++)
+			fprintf(mem, "e%05zu-%zu,d%05zu,%zu,new\n", i, k, i, 1700000000 + i + k);
+	fclose(mem);
+	import_file(f, "deals.csv", text, 0);
+	free(text);
+	read_cache(f, &c);
+	memset(&t, 0, sizeof t);
+	assert_int_equal(se_store_each_chunk_take(f->st, take_chunk, &t, &f->err), SE_OK);
+	assert_false(t.bad);
+	assert_int_equal(t.n, c.n_chunks);
+	assert_int_equal(t.n, 5);
+	for (size_t i = 0; i < t.n; i++) {
+		se_chunk_view v;
+
+		assert_int_equal(se_history_view(t.data[i], t.size[i], &v, &f->err), SE_OK);
+		assert_ptr_equal(v.deals, t.view_deals[i]);
+		assert_memory_equal(v.deals, c.deals + deal, v.n_deals * sizeof *v.deals);
+		assert_memory_equal(v.events, c.events + event, v.n_events * sizeof *v.events);
+		deal += v.n_deals;
+		event += v.n_events;
+		free(t.data[i]);
+	}
+	assert_int_equal(deal, c.n_deals);
+	assert_int_equal(event, c.n_events);
+	cache_copy_free(&c);
+}
+
 static void test_interrupted_import_is_refreshed_on_read(void **state)
 {
 	fixture *f = *state;
@@ -1968,6 +2052,7 @@ int main(void)
 		T(test_json_empty_array_is_not_an_object),
 		T(test_cache_after_import),
 		T(test_cache_chunk_boundaries),
+		T(test_cache_chunks_taken),
 		T(test_interrupted_import_is_refreshed_on_read),
 		T(test_refresh_without_changes),
 		T(test_second_import_repacks_touched_chunk),

@@ -532,16 +532,17 @@ static void scan_cache(se_store *st, int scanning)
 	sqlite3_exec(st->db, sql, NULL, NULL, NULL);
 }
 
-/* Chunks are read with incremental blob I/O straight into one reused,
- * malloc-aligned buffer: a single copy, and the packed structs can be read
- * in place without unaligned access. */
-int se_store_each_chunk(se_store *st, se_chunk_fn fn, void *ud, se_error *err)
+/* Chunks are read with incremental blob I/O straight into a malloc-aligned
+ * buffer: a single copy, and the packed structs can be read in place
+ * without unaligned access.  The buffer is reused from chunk to chunk, or,
+ * when fn takes it (to hand the bytes to another thread without a second
+ * copy), the one fn gives back in its place. */
+static int each_chunk(se_store *st, se_chunk_take_fn fn, void *ud, se_error *err)
 {
 	sqlite3_stmt *s = st->stmt[ST_CHUNK_ALL];
 	sqlite3_blob *blob = NULL;
 	se_chunk_view view;
-	void *buf = NULL;
-	size_t cap = 0;
+	se_chunk_buf buf = { NULL, 0, 0 };
 	int rc, step;
 
 	st->cache_rebuilt = 0;
@@ -552,28 +553,30 @@ int se_store_each_chunk(se_store *st, se_chunk_fn fn, void *ud, se_error *err)
 		int64_t id = sqlite3_column_int64(s, 0);
 		int brc = blob ? sqlite3_blob_reopen(blob, id)
 		               : sqlite3_blob_open(st->db, "main", "deal_chunk", "data", id, 0, &blob);
-		size_t size;
 
 		if (brc != SQLITE_OK) {
 			rc = db_error(st, err, "opening the history cache");
 			break;
 		}
-		size = (size_t)sqlite3_blob_bytes(blob);
-		if (size > cap) {
-			void *nb = realloc(buf, size);
-
-			if (nb == NULL) {
+		buf.size = (size_t)sqlite3_blob_bytes(blob);
+		if (buf.size > buf.cap) {
+			/* Nothing in it is kept: free and malloc, not realloc's
+			 * copy.  A quarter to spare, as chunk sizes vary: buffers
+			 * the worker passes round, each made anew for every larger
+			 * chunk, left 5 MB of freed ones behind in the heap. */
+			free(buf.data);
+			buf.cap = buf.size + buf.size / 4;
+			if ((buf.data = malloc(buf.cap)) == NULL) {
+				buf.cap = 0;
 				rc = se_error_set(err, SE_ENOMEM, "out of memory reading the history cache");
 				break;
 			}
-			buf = nb;
-			cap = size;
 		}
-		if (sqlite3_blob_read(blob, buf, (int)size, 0) != SQLITE_OK) {
+		if (sqlite3_blob_read(blob, buf.data, (int)buf.size, 0) != SQLITE_OK) {
 			rc = db_error(st, err, "reading the history cache");
 			break;
 		}
-		if (se_history_view(buf, size, &view, err) != SE_OK) {
+		if (se_history_view(buf.data, buf.size, &view, err) != SE_OK) {
 			/* The events are the truth: rebuild, and have the caller
 			 * read again (what fn took so far is no good). */
 			char why[sizeof err->msg];
@@ -588,14 +591,39 @@ int se_store_each_chunk(se_store *st, se_chunk_fn fn, void *ud, se_error *err)
 			}
 			break;
 		}
-		if ((rc = fn(ud, buf, size, err)) != SE_OK)
+		if ((rc = fn(ud, &buf, &view, err)) != SE_OK)
 			break;
 	}
 	sqlite3_reset(s);
 	sqlite3_blob_close(blob);
 	scan_cache(st, 0);
-	free(buf);
+	free(buf.data);
 	if (rc == SE_OK && step != SQLITE_DONE)
 		return db_error(st, err, "reading the history cache");
 	return rc;
+}
+
+int se_store_each_chunk_take(se_store *st, se_chunk_take_fn fn, void *ud, se_error *err)
+{
+	return each_chunk(st, fn, ud, err);
+}
+
+typedef struct plain_fn {
+	se_chunk_fn fn;
+	void *ud;
+} plain_fn;
+
+static int plain_chunk(void *ud, se_chunk_buf *buf, const se_chunk_view *v, se_error *err)
+{
+	const plain_fn *p = ud;
+
+	(void)v;
+	return p->fn(p->ud, buf->data, buf->size, err);
+}
+
+int se_store_each_chunk(se_store *st, se_chunk_fn fn, void *ud, se_error *err)
+{
+	plain_fn p = { fn, ud };
+
+	return each_chunk(st, plain_chunk, &p, err);
 }
