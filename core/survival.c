@@ -11,7 +11,6 @@
  */
 #include "survival.h"
 
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,20 +92,8 @@ void se_cif_fill_sorted(se_cif *c, const se_surv_obs *obs, size_t n)
 	c->n = k;
 }
 
-double *se_cif_reciprocals(size_t n)
-{
-	double *inv = n < SIZE_MAX / sizeof *inv ? malloc((n + 1) * sizeof *inv) : NULL;
-
-	if (inv == NULL)
-		return NULL;
-	inv[0] = 1;
-	for (size_t r = 1; r <= n; r++)
-		inv[r] = 1 / (double)r;
-	return inv;
-}
-
 void se_cif_fill_where(se_cif *c, const se_surv_obs *obs, const uint8_t *level, size_t n, uint8_t min_level,
-                       size_t kept, const double *inv)
+                       size_t kept)
 {
 	double s = 1, f = 0;
 	size_t at_risk = kept, k = 0;
@@ -115,7 +102,7 @@ void se_cif_fill_where(se_cif *c, const se_surv_obs *obs, const uint8_t *level, 
 	for (size_t i = 0; i < n;) {
 		int64_t u = obs[i].t;
 		size_t d = 0, d1 = 0, all = 0;
-		double r, q;
+		double r;
 
 		/* a time's group: the kept observations at u (counted without
 		 * branching on which are kept: a group of none changes nothing) */
@@ -129,17 +116,10 @@ void se_cif_fill_where(se_cif *c, const se_surv_obs *obs, const uint8_t *level, 
 		/* add_time without its branch, which half the groups (censored
 		 * or not kept) would mispredict: with d = 0, s * (1 - 0 / r) is
 		 * s and f + s * 0 / r is f, exactly; the point written goes
-		 * unless d > 0 (there is room: a point per group at most).
-		 * d / r by the table: for d of 0, 1 or 2 it is d times 1 / r
-		 * exactly (nothing, the reciprocal itself, or it scaled by a
-		 * power of two, which does not round): one division a group
-		 * instead of two, which was a quarter of this loop's time on
-		 * the benchmark's million deals; a tie of three or more
-		 * outcomes divides. */
+		 * unless d > 0 (there is room: a point per group at most) */
 		r = (double)(at_risk > 0 ? at_risk : 1);
-		q = d <= 2 ? (double)d * inv[at_risk] : (double)d / r;
 		f += s * (double)d1 / r;
-		s *= 1 - q;
+		s *= 1 - (double)d / r;
 		c->time[k] = u;
 		c->surv[k] = s;
 		c->cif[k] = f;

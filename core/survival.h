@@ -47,14 +47,9 @@ int se_cif_build_sorted(se_cif *c, const se_surv_obs *obs, size_t n);
 void se_cif_fill_sorted(se_cif *c, const se_surv_obs *obs, size_t n);
 /* The same over the observations of obs[0..n) whose level[] is at least
  * min_level (kept: how many they are), without copying them out: the
- * estimate for a subset, such as the cases that lasted past some time.
- * inv: se_cif_reciprocals() of kept or more, read only (one table serves
- * every estimate and thread). */
+ * estimate for a subset, such as the cases that lasted past some time. */
 void se_cif_fill_where(se_cif *c, const se_surv_obs *obs, const uint8_t *level, size_t n, uint8_t min_level,
-                       size_t kept, const double *inv);
-/* 1 / r for r = 0 .. n, and 1 at 0 (the r the estimate takes for an empty
- * risk set); NULL when memory ran out.  Free with free(). */
-double *se_cif_reciprocals(size_t n);
+                       size_t kept);
 void se_cif_free(se_cif *c);
 
 /* The number of outcome times <= t, known to be at least `from` (0 when

@@ -402,7 +402,6 @@ typedef struct work {
 	member *op;                /* the open deals, copied in landmark order */
 	uint8_t *lm;
 	se_cif cif;
-	const double *inv;         /* se_cif_reciprocals(), shared by the threads */
 	size_t opened;             /* open deals met */
 	double *rec;               /* months' amounts of each open deal, when kept
 	                            * for later (SE_TIME_MONTHS a deal) */
@@ -421,7 +420,7 @@ static void free_work(work *w)
 /* Room to sort stages of up to n_sort stays and to estimate stages of up
  * to n_est, and (rec_deals > 0) to keep the months of that many deals. */
 static int alloc_work(work *w, const se_report *rep, const se_funnel *f, size_t n_sort, size_t n_est,
-                      size_t rec_deals, const double *inv)
+                      size_t rec_deals)
 {
 	size_t cells = (size_t)f->n_stages * rep->n_manager, n = n_est ? n_est : 1;
 	size_t o = round8(n * sizeof *w->h.o), past = round8(n), op = round8(n * sizeof *w->op), lm = round8(n),
@@ -447,7 +446,6 @@ static int alloc_work(work *w, const se_report *rep, const se_funnel *f, size_t 
 	w->cif.time = (int64_t *)(p += lm);
 	w->cif.surv = (double *)(p += curve);
 	w->cif.cif = (double *)(p + curve);
-	w->inv = inv;
 	return SE_OK;
 }
 
@@ -524,8 +522,7 @@ static void estimate(const se_report *rep, const se_funnel *f, const stage_stays
 			from = l > 0 && seen_in_time ? after(h->o, nh, landmarks[l]) : 0;
 			if (upto < from)
 				upto = from;
-			se_cif_fill_where(&w->cif, h->o + from, h->past + from, upto - from, (uint8_t)l, past[l],
-			                  w->inv);
+			se_cif_fill_where(&w->cif, h->o + from, h->past + from, upto - from, (uint8_t)l, past[l]);
 			for (size_t j = first[l]; j < count[l]; j++) {
 				const member *sp = &op[j];
 				double *rec = w->rec != NULL ? &w->rec[w->n_rec++ * SE_TIME_MONTHS] : NULL;
@@ -655,7 +652,7 @@ static size_t most_stays(const stage_stays *stays, int s_lo, int s_hi, size_t *s
  * Without a second thread (or the memory for it) this one does it all.
  */
 static int two_threads(const se_report *rep, se_insight *in, const se_funnel *f, stage_stays *stays,
-                       const target *tg, int n_tg, int k, const double *inv)
+                       const target *tg, int n_tg, int k)
 {
 	size_t cells = (size_t)f->n_stages * rep->n_manager, all, most = most_stays(stays, 0, f->won, &all);
 	size_t sum_a, sum_b, most_a = most_stays(stays, 0, k, &sum_a), most_b = most_stays(stays, k, f->won, &sum_b);
@@ -666,10 +663,9 @@ static int two_threads(const se_report *rep, se_insight *in, const se_funnel *f,
 	share mine = { rep, in, f, stays, &w, tg, n_tg, one ? NULL : &next, 0, k, msum }, other = mine;
 	pthread_t t;
 
-	if (alloc_work(&w, rep, f, most_a, one ? most_a : most, 0, inv) != SE_OK)
+	if (alloc_work(&w, rep, f, most_a, one ? most_a : most, 0) != SE_OK)
 		return SE_ENOMEM;
-	if (alloc_work(&w2, rep, f, most_b, one ? most_b : most, one && tg[0].months != NULL ? sum_b : 0, inv) !=
-	    SE_OK) {
+	if (alloc_work(&w2, rep, f, most_b, one ? most_b : most, one && tg[0].months != NULL ? sum_b : 0) != SE_OK) {
 		free_work(&w);
 		return SE_ENOMEM;
 	}
@@ -714,30 +710,23 @@ static int estimate_all(const se_report *rep, se_insight *in, const se_funnel *f
                         const target *tg, int n_tg)
 {
 	size_t all, most = most_stays(stays, 0, f->won, &all), below;
-	int k = split_stages(f, stays), rc = SE_OK;
+	int k = split_stages(f, stays);
 	atomic_int next = 0;
 	work w;
 	share mine = { rep, in, f, stays, &w, tg, n_tg, &next, 0, f->won, NULL };
-	double *inv = se_cif_reciprocals(most); /* a stage's histories are its stays at most */
 
-	if (inv == NULL)
-		return SE_ENOMEM;
 	most_stays(stays, 0, k, &below);
 	/* (one target whose stays are all on one side of k: nothing to split) */
 	if (n_tg > 0 && in->n_spells >= THREAD_MIN_SPELLS && k > 0 && (n_tg > 1 || (below > 0 && below < all)) &&
-	    two_threads(rep, in, f, stays, tg, n_tg, k, inv) == SE_OK)
-		goto out;
-	if (alloc_work(&w, rep, f, most, most, 0, inv) != SE_OK) {
-		rc = SE_ENOMEM;
-		goto out;
-	}
+	    two_threads(rep, in, f, stays, tg, n_tg, k) == SE_OK)
+		return SE_OK;
+	if (alloc_work(&w, rep, f, most, most, 0) != SE_OK)
+		return SE_ENOMEM;
 	sort_share(&mine);
 	drop_spells(in);
 	estimate_share(&mine);
 	free_work(&w);
-out:
-	free(inv);
-	return rc;
+	return SE_OK;
 }
 
 int se_timecast_finish(se_report *rep, se_error *err)
