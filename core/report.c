@@ -832,7 +832,7 @@ static int build_once(se_report **out, se_store *st, const se_rules *rules,
 	if (!use_state || o->recount || (rep->compute & SE_REPORT_INSIGHTS) || (rc == SE_OK && plain)) {
 		rep->skip_pairs = pairs_unread(rep);
 		p.worker = start_worker(&p, o->mode);
-		rc = se_store_each_chunk_take(st, consume_chunk, &p, err);
+		rc = se_store_each_chunk(st, consume_chunk, &p, err);
 		if (p.worker != NULL && stop_worker(&p) && rc == SE_OK)
 			rc = se_error_set(err, SE_ENOMEM, "out of memory aggregating the report");
 	}

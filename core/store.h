@@ -174,21 +174,19 @@ int se_store_fold(se_store *st, se_error *err);
 void se_store_limit_capture(se_store *st, size_t bytes);
 
 /* Calls fn for each packed history chunk, in deal order.  The cache is
- * refreshed first if events were added since it was built. */
-typedef int (*se_chunk_fn)(void *ud, const void *blob, size_t size, se_error *err);
-int se_store_each_chunk(se_store *st, se_chunk_fn fn, void *ud, se_error *err);
-/* The same for a reader that may keep a chunk's bytes: buf->data is a
- * malloc'd buffer of buf->cap bytes holding the chunk (buf->size bytes,
- * checked and viewed as v).  fn may take it, leaving in its place another
- * malloc'd buffer (or NULL) and its capacity; the next chunk is read into
- * that one, and the store frees the last. */
+ * refreshed first if events were added since it was built.  buf->data is
+ * a malloc'd buffer of buf->cap bytes holding the chunk (buf->size bytes,
+ * checked and viewed as v).  fn may keep it (to hand the bytes to another
+ * thread without a copy), leaving in its place another malloc'd buffer
+ * (or NULL) and its capacity; the next chunk is read into that one, and
+ * the store frees the last. */
 struct se_chunk_view;
 typedef struct se_chunk_buf {
 	void *data;
 	size_t cap, size;
 } se_chunk_buf;
-typedef int (*se_chunk_take_fn)(void *ud, se_chunk_buf *buf, const struct se_chunk_view *v, se_error *err);
-int se_store_each_chunk_take(se_store *st, se_chunk_take_fn fn, void *ud, se_error *err);
+typedef int (*se_chunk_fn)(void *ud, se_chunk_buf *buf, const struct se_chunk_view *v, se_error *err);
+int se_store_each_chunk(se_store *st, se_chunk_fn fn, void *ud, se_error *err);
 /* 1 when the last se_store_each_chunk() met a corrupt chunk, rebuilt the
  * whole cache from the events (with a warning) and failed: what fn took
  * so far is no good, and reading again gives the rebuilt cache. */

@@ -117,60 +117,52 @@ static void test_failed_allocation_keeps_the_array(void **state)
 	free(v);
 }
 
-/* Huge arrays double up to a megabyte, then grow eightfold, keeping
- * every element through each move into a new block. */
-static void test_huge_doubles_then_grows_eightfold(void **state)
+/* Grows a huge array one element at a time to n elements: from 1024 it
+ * doubles up to a megabyte, then grows leap-fold (leap 0: the default
+ * SE_VEC_RESERVE_HUGE, eightfold), moving past a megabyte `moves` times,
+ * and keeps every element through each move into a new block. */
+static void grow_huge(size_t n, size_t leap, size_t moves)
 {
 	int32_t *v = NULL;
-	size_t cap = 0, last = 0, moves_past_mb = 0;
+	size_t cap = 0, last = 0, moves_past_mb = 0, factor = leap ? leap : 8;
 
-	(void)state;
-	for (size_t i = 0; i < ((size_t)3 << 20); i++) {
-		assert_int_equal(SE_VEC_RESERVE_HUGE(v, cap, i + 1, 1024), SE_OK);
+	for (size_t i = 0; i < n; i++) {
+		if (leap)
+			assert_int_equal(SE_VEC_RESERVE_LEAP(v, cap, i + 1, 1024, leap), SE_OK);
+		else
+			assert_int_equal(SE_VEC_RESERVE_HUGE(v, cap, i + 1, 1024), SE_OK);
 		if (cap != last) {
 			if (last == 0)
 				assert_int_equal(cap, 1024);
 			else if (last * sizeof *v < ((size_t)1 << 20))
 				assert_int_equal(cap, 2 * last);
 			else {
-				assert_int_equal(cap, 8 * last);
+				assert_int_equal(cap, factor * last);
 				moves_past_mb++;
 			}
 			last = cap;
 		}
 		v[i] = (int32_t)(i * 7);
 	}
-	assert_int_equal(moves_past_mb, 2); /* 1 MiB -> 8 MiB -> 64 MiB */
-	for (size_t i = 0; i < ((size_t)3 << 20); i++)
+	assert_int_equal(moves_past_mb, moves);
+	for (size_t i = 0; i < n; i++)
 		if (v[i] != (int32_t)(i * 7))
 			fail_msg("element %zu lost", i);
 	free(v);
+}
+
+static void test_huge_doubles_then_grows_eightfold(void **state)
+{
+	(void)state;
+	grow_huge((size_t)3 << 20, 0, 2); /* 1 MiB -> 8 MiB -> 64 MiB */
 }
 
 /* A leap of 64 past a megabyte: one move into a block of 64 MiB, which
  * then holds the rest without moving again. */
 static void test_huge_grows_by_leap(void **state)
 {
-	int32_t *v = NULL;
-	size_t cap = 0, last = 0, moves_past_mb = 0;
-
 	(void)state;
-	for (size_t i = 0; i < ((size_t)12 << 20); i++) {
-		assert_int_equal(SE_VEC_RESERVE_LEAP(v, cap, i + 1, 1024, 64), SE_OK);
-		if (cap != last) {
-			if (last * sizeof *v >= ((size_t)1 << 20)) {
-				assert_int_equal(cap, 64 * last);
-				moves_past_mb++;
-			}
-			last = cap;
-		}
-		v[i] = (int32_t)(i * 7);
-	}
-	assert_int_equal(moves_past_mb, 1); /* 1 MiB -> 64 MiB */
-	for (size_t i = 0; i < ((size_t)12 << 20); i++)
-		if (v[i] != (int32_t)(i * 7))
-			fail_msg("element %zu lost", i);
-	free(v);
+	grow_huge((size_t)12 << 20, 64, 1); /* 1 MiB -> 64 MiB */
 }
 
 int main(void)

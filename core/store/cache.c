@@ -537,7 +537,7 @@ static void scan_cache(se_store *st, int scanning)
  * without unaligned access.  The buffer is reused from chunk to chunk, or,
  * when fn takes it (to hand the bytes to another thread without a second
  * copy), the one fn gives back in its place. */
-static int each_chunk(se_store *st, se_chunk_take_fn fn, void *ud, se_error *err)
+int se_store_each_chunk(se_store *st, se_chunk_fn fn, void *ud, se_error *err)
 {
 	sqlite3_stmt *s = st->stmt[ST_CHUNK_ALL];
 	sqlite3_blob *blob = NULL;
@@ -601,29 +601,4 @@ static int each_chunk(se_store *st, se_chunk_take_fn fn, void *ud, se_error *err
 	if (rc == SE_OK && step != SQLITE_DONE)
 		return db_error(st, err, "reading the history cache");
 	return rc;
-}
-
-int se_store_each_chunk_take(se_store *st, se_chunk_take_fn fn, void *ud, se_error *err)
-{
-	return each_chunk(st, fn, ud, err);
-}
-
-typedef struct plain_fn {
-	se_chunk_fn fn;
-	void *ud;
-} plain_fn;
-
-static int plain_chunk(void *ud, se_chunk_buf *buf, const se_chunk_view *v, se_error *err)
-{
-	const plain_fn *p = ud;
-
-	(void)v;
-	return p->fn(p->ud, buf->data, buf->size, err);
-}
-
-int se_store_each_chunk(se_store *st, se_chunk_fn fn, void *ud, se_error *err)
-{
-	plain_fn p = { fn, ud };
-
-	return each_chunk(st, plain_chunk, &p, err);
 }
