@@ -140,6 +140,13 @@ static int64_t cube_bucket(const void *ud, int64_t t)
 	return se_report_bucket_in(u->rep, u->cache, t);
 }
 
+int se_aggregate_takes(const se_report *rep, const se_deal_eval *e)
+{
+	if (e->funnel == SE_NONE || (rep->only_funnel != SE_NONE && e->funnel != rep->only_funnel))
+		return 0;
+	return (rep->compute & SE_REPORT_INSIGHTS) != 0 || (rep->cube != NULL && rep->cube_elsewhere);
+}
+
 int se_aggregate_deal(se_report *rep, const se_chunk_deal *d, const se_deal_eval *e, int *nomem)
 {
 	const se_funnel *f;
@@ -167,7 +174,7 @@ int se_aggregate_deal(se_report *rep, const se_chunk_deal *d, const se_deal_eval
 	add_presale_and_rates(rep, a, f, e, mgr, d->amount);
 	if (rep->cube != NULL && !rep->cube_elsewhere && se_aggregate_cube(rep, d, e) != SE_OK)
 		*nomem = 1;
-	return (rep->compute & SE_REPORT_INSIGHTS) != 0 || (rep->cube != NULL && rep->cube_elsewhere);
+	return se_aggregate_takes(rep, e);
 }
 
 int se_aggregate_cube(se_report *rep, const se_chunk_deal *d, const se_deal_eval *e)

@@ -8,7 +8,9 @@
  * because every deal of a (manager, stage) gets the same rate, summing
  * amounts during the pass and multiplying at the end is exact: no second
  * pass and no deal list.  Without diagnostics the pass reads what earlier
- * runs kept per chunk (partial.c) and counts only the chunks changed since.
+ * runs kept per chunk (partial.c) and counts only the chunks changed since;
+ * with them it counts every deal's diagnostics, but the foundation only
+ * after the longest kept prefix.
  * A plain pass shares its work with a second thread (worker.c): whole
  * chunks without diagnostics, their back half with them.
  *
@@ -43,6 +45,8 @@ typedef struct pass {
 	int nomem;
 	se_worker *worker;           /* the pass's second thread, or NULL */
 	se_report *worker_part;      /* what it counts of the foundation, or NULL */
+	int64_t covered;             /* chunks below this id: their foundation
+	                              * came from a stored prefix (prefix_open) */
 } pass;
 
 /* ---- the pass through the stored partial aggregates ----------------------------- */
@@ -289,6 +293,33 @@ static int keep_prefix(part_pass *pp, int64_t k, se_error *err)
 	return SE_OK;
 }
 
+/* The longest stored prefix of the segments before `end`, merged into the
+ * report; *from becomes its length in segments (0: none stored). */
+static int merge_longest_prefix(part_pass *pp, int64_t end, int64_t *from, se_error *err)
+{
+	*from = 0;
+	for (int64_t k = end; k >= 1; k--)
+		if (se_partials_have(pp->ps, SE_PARTIAL_PREFIX - k)) {
+			const void *data;
+			size_t size;
+			int rc = se_partials_get(pp->ps, SE_PARTIAL_PREFIX - k, &data, &size, err);
+
+			if (rc == SE_OK)
+				rc = merge_bytes(pp, pp->p->rep, SE_PARTIAL_PREFIX - k, data, size, err);
+			*from = k;
+			return rc;
+		}
+	return SE_OK;
+}
+
+/* The segments of the chunks, up to and including the last one's. */
+static int64_t segments_end(const se_partials *ps)
+{
+	int64_t last = se_partials_last_chunk(ps);
+
+	return last < 0 ? 0 : last / SE_PARTIAL_SEGMENT + 1;
+}
+
 /*
  * The chunks in segments, the segments in order.  The longest stored
  * prefix comes first (the whole store when nothing changed), then the
@@ -316,18 +347,8 @@ static int partial_pass(pass *p, se_store *st, se_mode mode_override, const char
 		*plain = 1;
 		return se_partials_close(pp.ps, 0, err);
 	}
-	end = se_partials_last_chunk(pp.ps);
-	end = end < 0 ? 0 : end / SE_PARTIAL_SEGMENT + 1;
-	for (int64_t k = end; k >= 1; k--)
-		if (se_partials_have(pp.ps, SE_PARTIAL_PREFIX - k)) {
-			const void *data;
-			size_t size;
-
-			if ((rc = se_partials_get(pp.ps, SE_PARTIAL_PREFIX - k, &data, &size, err)) == SE_OK)
-				rc = merge_bytes(&pp, p->rep, SE_PARTIAL_PREFIX - k, data, size, err);
-			from = k;
-			break;
-		}
+	end = segments_end(pp.ps);
+	rc = merge_longest_prefix(&pp, end, &from, err);
 	if (rc == SE_OK)
 		rc = se_partials_chunks(pp.ps, from * SE_PARTIAL_SEGMENT, &ids, &n, err);
 	while (rc == SE_OK && i < n) {
@@ -358,6 +379,40 @@ static int partial_pass(pass *p, se_store *st, se_mode mode_override, const char
 	return rc;
 }
 
+/*
+ * With diagnostics every deal is counted (their lists and medians are no
+ * sums), but their foundation need not be: the longest stored prefix
+ * gives it for the chunks it covers (p->covered), and the plain pass
+ * counts there only the diagnostics, the rest as always.  *ps (NULL when
+ * nothing is stored for these settings) holds its read transaction open
+ * for the pass, so the prefix and the chunks are one snapshot; the caller
+ * closes it after.  Nothing is kept: what a run keeps, it must count, and
+ * counting the covered chunks' foundation is the work this spares.
+ */
+static int prefix_open(pass *p, se_store *st, se_mode mode_override, const char *zone, se_partials **ps,
+                       se_error *err)
+{
+	part_pass pp = { p, NULL, mode_override, se_partial_fingerprint(p->rep, &p->ctx, zone), 0 };
+	int64_t segments = 0;
+	int rc;
+
+	*ps = NULL;
+	p->covered = 0;
+	if ((rc = se_partials_open(st, pp.fp, &pp.ps, err)) != SE_OK)
+		return rc;
+	if (se_partials_any(pp.ps))
+		rc = merge_longest_prefix(&pp, segments_end(pp.ps), &segments, err);
+	if (rc != SE_OK || segments == 0) {
+		se_partials_close(pp.ps, 0, NULL);
+		if (rc != SE_OK && pp.damaged)
+			se_store_partials_clear(st, NULL); /* counted afresh, and kept, next time */
+		return rc;
+	}
+	p->covered = segments * SE_PARTIAL_SEGMENT;
+	*ps = pp.ps;
+	return SE_OK;
+}
+
 /* ---- the second thread --------------------------------------------------------- */
 
 /*
@@ -383,7 +438,9 @@ static se_worker *start_worker(pass *p, se_mode mode_override)
 	se_worker *w;
 
 	p->worker_part = NULL;
-	if (!whole && !back && rep->cube == NULL)
+	/* (With a stored prefix the cube is counted only for the chunks after
+	 * it, here, as the rest of their foundation.) */
+	if (!whole && !back && (rep->cube == NULL || p->covered > 0))
 		return NULL;
 	if (whole && part_open(&p->worker_part, rep, mode_override, NULL) != SE_OK)
 		return NULL;
@@ -394,7 +451,7 @@ static se_worker *start_worker(pass *p, se_mode mode_override)
 		p->worker_part = NULL;
 		return NULL;
 	}
-	rep->cube_elsewhere = !whole && rep->cube != NULL && !back;
+	rep->cube_elsewhere = !whole && rep->cube != NULL && !back && p->covered == 0;
 	/* Sources' steps alone are a light back half: the handling half
 	 * (which the channels' cohorts come from) goes with it, to the thread
 	 * that would otherwise wait for the first. */
@@ -443,6 +500,8 @@ static int consume_chunk(void *ud, se_chunk_buf *buf, const se_chunk_view *v, se
 	pass *p = ud;
 	const se_chunk_event *ev;
 	se_worker_job *job = NULL;
+	/* a chunk's id is its deals' ids >> SE_CHUNK_SHIFT */
+	int counted = v->n_deals > 0 && (int64_t)(v->deals[0].deal >> SE_CHUNK_SHIFT) < p->covered;
 
 	if (p->worker != NULL && se_worker_whole(p->worker)) {
 		/* whole chunks: to the worker while it has room, else here */
@@ -470,7 +529,8 @@ static int consume_chunk(void *ud, se_chunk_buf *buf, const se_chunk_view *v, se
 			p->scratch_cap = d->n_events;
 		}
 		se_count_deal(&p->ctx, d, ev, scratch, &e);
-		if (se_aggregate_deal(p->rep, d, &e, &p->nomem) && insight_here(p, job, i, (uint32_t)(ev - v->events), &e, d) != SE_OK)
+		if ((counted ? se_aggregate_takes(p->rep, &e) : se_aggregate_deal(p->rep, d, &e, &p->nomem)) &&
+		    insight_here(p, job, i, (uint32_t)(ev - v->events), &e, d) != SE_OK)
 			p->nomem = 1;
 		ev += d->n_events;
 	}
@@ -798,9 +858,11 @@ static int build_once(se_report **out, se_store *st, const se_rules *rules,
 	static const se_report_opts defaults;
 	const se_report_opts *o = opts ? opts : &defaults;
 	se_report *rep = calloc(1, sizeof *rep);
+	const char *zone = o->timezone ? o->timezone : rules->timezone ? rules->timezone : "UTC";
 	char **pipelines = NULL;
 	uint32_t n_pipeline = 0;
 	int plain = 0;
+	se_partials *prefix = NULL;
 	pass p;
 	int rc;
 
@@ -824,18 +886,18 @@ static int build_once(se_report **out, se_store *st, const se_rules *rules,
 	rep->count_ctx = &p.ctx;
 	if (rep->cube != NULL)
 		se_cube_index(rep->cube, rep->n_manager, rep->n_source);
-	if (use_state && !o->recount && !(rep->compute & SE_REPORT_INSIGHTS)) {
-		const char *zone = o->timezone ? o->timezone : rules->timezone ? rules->timezone : "UTC";
-
+	if (use_state && !o->recount && !(rep->compute & SE_REPORT_INSIGHTS))
 		rc = partial_pass(&p, st, o->mode, zone, &plain, err);
-	}
-	if (!use_state || o->recount || (rep->compute & SE_REPORT_INSIGHTS) || (rc == SE_OK && plain)) {
+	else if (use_state && !o->recount)
+		rc = prefix_open(&p, st, o->mode, zone, &prefix, err);
+	if (rc == SE_OK && (!use_state || o->recount || (rep->compute & SE_REPORT_INSIGHTS) || plain)) {
 		rep->skip_pairs = pairs_unread(rep);
 		p.worker = start_worker(&p, o->mode);
 		rc = se_store_each_chunk(st, consume_chunk, &p, err);
 		if (p.worker != NULL && stop_worker(&p) && rc == SE_OK)
 			rc = se_error_set(err, SE_ENOMEM, "out of memory aggregating the report");
 	}
+	se_partials_close(prefix, 0, NULL); /* only read: its transaction ends */
 	rep->count_ctx = NULL;
 	if (rc == SE_OK)
 		sum_after_pass(rep);

@@ -310,11 +310,14 @@ int64_t se_report_month_of(const se_report *rep, int64_t t);
  * free releases them (not the cube, not the diagnostics).  deal counts one
  * evaluated deal into them and the cube (unless cube_elsewhere); it returns
  * whether the diagnostics, or the cube elsewhere, want the deal too, and
- * sets *nomem when memory ran out.  cube counts a deal deal returned 1 for
- * into the cube, when cube_elsewhere: 0 or SE_ENOMEM. */
+ * sets *nomem when memory ran out.  takes is that answer alone, for a deal
+ * whose foundation counts were read from a stored partial instead.  cube
+ * counts a deal deal returned 1 for into the cube, when cube_elsewhere: 0
+ * or SE_ENOMEM. */
 int se_aggregate_alloc(se_report *rep, se_mode mode_override, se_error *err);
 void se_aggregate_free(se_report *rep);
 int se_aggregate_deal(se_report *rep, const se_chunk_deal *d, const se_deal_eval *e, int *nomem);
+int se_aggregate_takes(const se_report *rep, const se_deal_eval *e);
 int se_aggregate_cube(se_report *rep, const se_chunk_deal *d, const se_deal_eval *e);
 /* Adds the foundation aggregates (and the cube) of `from`, a report of the
  * same settings that counted other deals, into rep, as the stored partials

@@ -74,7 +74,7 @@ reports() { # round, rules
 	# the default is leads, conversion, presale, sources, unknown and metrics
 	for args in "" "-r leads,conversion,sources --period week --tz Europe/Moscow" \
 		"-r compare --from 2024-03-01 --to 2024-04-30" "-r leads,sources --mode touched --funnel sales" \
-		"-f json"; do
+		"-f json" "-r all" "-r all -f json --period week --mode touched"; do
 		i=$((i + 1))
 		local before after
 		before=$(partial_state A.db)
@@ -178,7 +178,7 @@ for r in old recent; do
 		fail=1
 	fi
 	alerts "big_$r" "$rules1"
-	for args in "" "-r metrics"; do
+	for args in "" "-r metrics" "-r all"; do
 		# shellcheck disable=SC2086
 		"$engine" --db A.db $as_of -f csv $args "$rules1" > a_big.out 2> a_big.err
 		# shellcheck disable=SC2086
