@@ -68,6 +68,10 @@ int se_csv_copy_header(const se_csv_record *src, se_csv_record *dst,
 
 typedef struct csv_columns {
 	int field_of[256];   /* file column -> canonical field, -1 = ignored */
+	/* ... and back: canonical field -> its file column (the last one
+	 * mapped to it), -1 = none.  A record's row is filled field by field
+	 * from it, with no clearing first. */
+	int column_of[F_COUNT];
 	size_t ncols;
 	/* columns{} values for every row (fixed[f] NULL: none) */
 	const char *fixed[F_COUNT];
@@ -163,6 +167,11 @@ static int map_header(importer *im, const se_csv_record *hdr, csv_columns *cols,
 		                    im->name, hdr->line, im_field_names[f],
 		                    im->opts->columns != NULL ? ", or columns{} naming them" : "");
 	}
+	for (int f = 0; f < F_COUNT; f++)
+		cols->column_of[f] = -1;
+	for (size_t i = 0; i < hdr->nfields; i++)
+		if (cols->field_of[i] >= 0)
+			cols->column_of[cols->field_of[i]] = (int)i;
 	/* No event ids: each event is known by its content (docs/SCHEMA.md). */
 	im->content_key = !seen[F_EVENT_ID];
 	return SE_OK;
@@ -305,6 +314,7 @@ static int slab_add(slab *sb, const row_text *row, const se_event_in *ev, const 
 	size_t need = block_len, base;
 	uintptr_t lo = (uintptr_t)block, hi = lo + block_len;
 	slab_row *r = &sb->rows[sb->n];
+	unsigned present = 0;
 
 	for (int f = 0; f < F_COUNT; f++)
 		if (row->ptr[f] != NULL)
@@ -314,7 +324,6 @@ static int slab_add(slab *sb, const row_text *row, const se_event_in *ev, const 
 	r->line = row->line;
 	r->ts = ev->ts;
 	r->amount = ev->amount;
-	r->present = 0;
 	r->deal = 0;
 	r->deal_is_new = 0;
 	base = sb->used;
@@ -335,8 +344,9 @@ static int slab_add(slab *sb, const row_text *row, const se_event_in *ev, const 
 			sb->used += row->len[f];
 		}
 		r->len[f] = (uint32_t)row->len[f];
-		r->present |= (uint16_t)(1u << f);
+		present |= 1u << f;
 	}
+	r->present = (uint16_t)present; /* once: or-ing into the slab per field was a chain of stores */
 	sb->n++;
 	return SE_OK;
 }
@@ -399,7 +409,6 @@ static int read_one(pipeline *pl, const se_csv_record *rec, slab *sb)
 		im_reject(im, rec->line, "record", "%zu fields, the header has %zu", rec->nfields, pl->cols->ncols);
 		return SE_OK;
 	}
-	memset(&row, 0, sizeof row);
 	row.line = rec->line;
 	/* The whole record at once (csv.h: its fields are one block, one NUL
 	 * after each): valid UTF-8 with no NUL but those, and no field needs
@@ -407,13 +416,13 @@ static int read_one(pipeline *pl, const se_csv_record *rec, slab *sb)
 	 * was, and only the columns the import reads can reject the row. */
 	if (record_is_clean(rec))
 		clean = (1u << F_COUNT) - 1;
-	for (size_t i = 0; i < rec->nfields; i++) {
-		int f = pl->cols->field_of[i];
+	/* Every field set, none cleared first: a memset of the row per record
+	 * cost more than filling it. */
+	for (int f = 0; f < F_COUNT; f++) {
+		int c = pl->cols->column_of[f];
 
-		if (f >= 0) {
-			row.ptr[f] = rec->fields[i].ptr;
-			row.len[f] = rec->fields[i].len;
-		}
+		row.ptr[f] = c >= 0 ? rec->fields[c].ptr : NULL;
+		row.len[f] = c >= 0 ? rec->fields[c].len : 0;
 	}
 	for (int f = 0; pl->cols->n_fixed > 0 && f < F_COUNT; f++) {
 		if (pl->cols->fixed[f] != NULL) {
@@ -524,17 +533,15 @@ static int write_slab(importer *im, slab *sb, se_error *err)
 		se_event_in ev;
 		int rc;
 
-		memset(&row, 0, sizeof row);
+		/* Every field and value set, none cleared first (as in read_one). */
 		row.line = r->line;
 		for (int f = 0; f < F_COUNT; f++) {
-			if (r->present & (1u << f)) {
-				row.ptr[f] = sb->bytes + r->off[f];
-				row.len[f] = r->len[f];
-			}
+			int has = (r->present >> f) & 1;
+
+			row.ptr[f] = has ? sb->bytes + r->off[f] : NULL;
+			row.len[f] = has ? r->len[f] : 0;
 		}
-		memset(&ev, 0, sizeof ev);
-		ev.ts = r->ts;
-		ev.amount = r->amount;
+		ev = (se_event_in){ .ts = r->ts, .amount = r->amount };
 		if ((rc = im_write_row(im, &row, &ev, r->deal, r->deal_is_new, err)) != SE_OK)
 			return rc;
 	}
