@@ -253,14 +253,16 @@ static void order_stage(const se_insight *in, stage_stays *g, int s, stay *tmp)
  * min(end, T) - start, so its landmark is the lower of its stay's own
  * (kept with the stay) and that of T - start (an outcome's is its stay's
  * when the stay ended by the outcome, before T); the censored ones come
- * latest start first, so the latter only grows along them. */
-static size_t histories(const stage_stays *g, int64_t at, const hist *h, int *seen_in_time)
+ * latest start first, so the latter only grows along them.  last_out[p]
+ * is one past the last outcome of landmark p (0: none). */
+static size_t histories(const stage_stays *g, int64_t at, const hist *h, int *seen_in_time, size_t *last_out)
 {
 	const stay *a = g->by_outcome, *a_end = a + g->n_outcome, *b = g->by_start, *b_end = b + g->n;
 	size_t n = 0;
 	uint8_t b_past = 0;        /* past_landmark(at - b->start) */
 
 	*seen_in_time = 1;
+	memset(last_out, 0, N_LANDMARKS * sizeof *last_out);
 	while (b < b_end && b->start >= at) /* latest first: begun at or after T */
 		b++;
 	for (;;) {
@@ -280,6 +282,7 @@ static size_t histories(const stage_stays *g, int64_t at, const hist *h, int *se
 			}
 			h->past[n] = past;
 			h->o[n++] = (se_surv_obs){ a->outcome_t - a->start, a->outcome };
+			last_out[past] = n;
 			*seen_in_time &= a->in_time; /* (outcome_t < T) */
 			a++;
 		} else {
@@ -472,18 +475,23 @@ static void estimate(const se_report *rep, const se_funnel *f, const stage_stays
 		extent = mstart[SE_TIME_MONTHS] - tg->at;
 	for (int s = s_lo; s < s_hi; s++) {
 		const stage_stays *g = &stays[s];
-		size_t nh, no = 0, count[N_LANDMARKS + 1] = { 0 }, first[N_LANDMARKS + 1], past[N_LANDMARKS + 1] = { 0 };
+		size_t nh, no = 0, count[N_LANDMARKS + 1] = { 0 }, first[N_LANDMARKS + 1], past[N_LANDMARKS + 1] = { 0 },
+		       last_out[N_LANDMARKS];
 		int64_t most[N_LANDMARKS] = { 0 }; /* each landmark's greatest age */
 		int seen_in_time;
 
 		if (!f->stages[s].presale)
 			continue;
-		nh = histories(g, tg->at, h, &seen_in_time);
-		/* past[l]: how many were seen longer than landmark l */
+		nh = histories(g, tg->at, h, &seen_in_time, last_out);
+		/* past[l]: how many were seen longer than landmark l; last_out[l]:
+		 * one past the last outcome among them */
 		for (size_t i = 0; i < nh; i++)
 			past[h->past[i]]++;
-		for (int l = N_LANDMARKS - 1; l > 0; l--)
+		for (int l = N_LANDMARKS - 1; l > 0; l--) {
 			past[l - 1] += past[l];
+			if (last_out[l - 1] < last_out[l])
+				last_out[l - 1] = last_out[l];
+		}
 		/* the open deals by landmark, in spell order within one (a
 		 * counting sort: stable); lm[i] is NOT_OPEN for the others */
 		for (size_t i = 0; i < g->n; i++) {
@@ -516,6 +524,10 @@ static void estimate(const se_report *rep, const se_funnel *f, const stage_stays
 			if (first[l] == count[l])
 				continue;
 			upto = after(h->o, nh, add_sat(most[l], extent));
+			/* past the last outcome the curve has no more points: the
+			 * rest of the histories only leave the risk set */
+			if (upto > last_out[l])
+				upto = last_out[l];
 			/* the stays at s before T that were still there at the
 			 * landmark: none of them in the histories' prefix that
 			 * ended by then, when no stay was seen longer than its time */
