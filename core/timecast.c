@@ -370,6 +370,14 @@ static void add_deal(const se_report *rep, const target *tg, int s_at, const mem
 			rec[m] = (double)sp->amount * (q > 1 ? 1 : q);
 		else
 			msum[m] += (double)sp->amount * (q > 1 ? 1 : q);
+		/* past the curve's last point (most old deals) every later month
+		 * adds amount * 0, which leaves a sum as it is (a sum begun at +0
+		 * is never -0) */
+		if (!(s > 0) || ka == cif->n) {
+			while (rec != NULL && ++m < SE_TIME_MONTHS)
+				rec[m] = 0;
+			return;
+		}
 	}
 }
 
