@@ -253,15 +253,18 @@ static void order_stage(const se_insight *in, stage_stays *g, int s, stay *tmp)
  * min(end, T) - start, so its landmark is the lower of its stay's own
  * (kept with the stay) and that of T - start (an outcome's is its stay's
  * when the stay ended by the outcome, before T); the censored ones come
- * latest start first, so the latter only grows along them.  last_out[p]
- * is one past the last outcome of landmark p (0: none). */
-static size_t histories(const stage_stays *g, int64_t at, const hist *h, int *seen_in_time, size_t *last_out)
+ * latest start first, so the latter only grows along them.  n_past[p]
+ * counts the histories of landmark p, last_out[p] is one past the last
+ * outcome among them (0: none). */
+static size_t histories(const stage_stays *g, int64_t at, const hist *h, int *seen_in_time, size_t *n_past,
+                        size_t *last_out)
 {
 	const stay *a = g->by_outcome, *a_end = a + g->n_outcome, *b = g->by_start, *b_end = b + g->n;
 	size_t n = 0;
 	uint8_t b_past = 0;        /* past_landmark(at - b->start) */
 
 	*seen_in_time = 1;
+	memset(n_past, 0, N_LANDMARKS * sizeof *n_past);
 	memset(last_out, 0, N_LANDMARKS * sizeof *last_out);
 	while (b < b_end && b->start >= at) /* latest first: begun at or after T */
 		b++;
@@ -282,6 +285,7 @@ static size_t histories(const stage_stays *g, int64_t at, const hist *h, int *se
 			}
 			h->past[n] = past;
 			h->o[n++] = (se_surv_obs){ a->outcome_t - a->start, a->outcome };
+			n_past[past]++;
 			last_out[past] = n;
 			*seen_in_time &= a->in_time; /* (outcome_t < T) */
 			a++;
@@ -289,6 +293,7 @@ static size_t histories(const stage_stays *g, int64_t at, const hist *h, int *se
 			while (b_past + 1 < N_LANDMARKS && at - b->start > landmarks[b_past + 1])
 				b_past++;
 			h->past[n] = b->past_end < b_past ? b->past_end : b_past;
+			n_past[h->past[n]]++;
 			h->o[n++] = (se_surv_obs){ at - b->start, SE_OUT_CENSORED }; /* seen no longer than that */
 			b++;
 		}
@@ -490,11 +495,9 @@ static void estimate(const se_report *rep, const se_funnel *f, const stage_stays
 
 		if (!f->stages[s].presale)
 			continue;
-		nh = histories(g, tg->at, h, &seen_in_time, last_out);
+		nh = histories(g, tg->at, h, &seen_in_time, past, last_out);
 		/* past[l]: how many were seen longer than landmark l; last_out[l]:
 		 * one past the last outcome among them */
-		for (size_t i = 0; i < nh; i++)
-			past[h->past[i]]++;
 		for (int l = N_LANDMARKS - 1; l > 0; l--) {
 			past[l - 1] += past[l];
 			if (last_out[l - 1] < last_out[l])
