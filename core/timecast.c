@@ -253,14 +253,19 @@ static void order_stage(const se_insight *in, stage_stays *g, int s, stay *tmp)
  * min(end, T) - start, so its landmark is the lower of its stay's own
  * (kept with the stay) and that of T - start (an outcome's is its stay's
  * when the stay ended by the outcome, before T); the censored ones come
- * latest start first, so the latter only grows along them. */
-static size_t histories(const stage_stays *g, int64_t at, const hist *h, int *seen_in_time)
+ * latest start first, so the latter only grows along them.  n_past[p]
+ * counts the histories of landmark p, last_out[p] is one past the last
+ * outcome among them (0: none). */
+static size_t histories(const stage_stays *g, int64_t at, const hist *h, int *seen_in_time, size_t *n_past,
+                        size_t *last_out)
 {
 	const stay *a = g->by_outcome, *a_end = a + g->n_outcome, *b = g->by_start, *b_end = b + g->n;
 	size_t n = 0;
 	uint8_t b_past = 0;        /* past_landmark(at - b->start) */
 
 	*seen_in_time = 1;
+	memset(n_past, 0, N_LANDMARKS * sizeof *n_past);
+	memset(last_out, 0, N_LANDMARKS * sizeof *last_out);
 	while (b < b_end && b->start >= at) /* latest first: begun at or after T */
 		b++;
 	for (;;) {
@@ -280,12 +285,15 @@ static size_t histories(const stage_stays *g, int64_t at, const hist *h, int *se
 			}
 			h->past[n] = past;
 			h->o[n++] = (se_surv_obs){ a->outcome_t - a->start, a->outcome };
+			n_past[past]++;
+			last_out[past] = n;
 			*seen_in_time &= a->in_time; /* (outcome_t < T) */
 			a++;
 		} else {
 			while (b_past + 1 < N_LANDMARKS && at - b->start > landmarks[b_past + 1])
 				b_past++;
 			h->past[n] = b->past_end < b_past ? b->past_end : b_past;
+			n_past[h->past[n]]++;
 			h->o[n++] = (se_surv_obs){ at - b->start, SE_OUT_CENSORED }; /* seen no longer than that */
 			b++;
 		}
@@ -367,6 +375,14 @@ static void add_deal(const se_report *rep, const target *tg, int s_at, const mem
 			rec[m] = (double)sp->amount * (q > 1 ? 1 : q);
 		else
 			msum[m] += (double)sp->amount * (q > 1 ? 1 : q);
+		/* past the curve's last point (most old deals) every later month
+		 * adds amount * 0, which leaves a sum as it is (a sum begun at +0
+		 * is never -0) */
+		if (!(s > 0) || ka == cif->n) {
+			while (rec != NULL && ++m < SE_TIME_MONTHS)
+				rec[m] = 0;
+			return;
+		}
 	}
 }
 
@@ -472,18 +488,21 @@ static void estimate(const se_report *rep, const se_funnel *f, const stage_stays
 		extent = mstart[SE_TIME_MONTHS] - tg->at;
 	for (int s = s_lo; s < s_hi; s++) {
 		const stage_stays *g = &stays[s];
-		size_t nh, no = 0, count[N_LANDMARKS + 1] = { 0 }, first[N_LANDMARKS + 1], past[N_LANDMARKS + 1] = { 0 };
+		size_t nh, no = 0, count[N_LANDMARKS + 1] = { 0 }, first[N_LANDMARKS + 1], past[N_LANDMARKS + 1] = { 0 },
+		       last_out[N_LANDMARKS];
 		int64_t most[N_LANDMARKS] = { 0 }; /* each landmark's greatest age */
 		int seen_in_time;
 
 		if (!f->stages[s].presale)
 			continue;
-		nh = histories(g, tg->at, h, &seen_in_time);
-		/* past[l]: how many were seen longer than landmark l */
-		for (size_t i = 0; i < nh; i++)
-			past[h->past[i]]++;
-		for (int l = N_LANDMARKS - 1; l > 0; l--)
+		nh = histories(g, tg->at, h, &seen_in_time, past, last_out);
+		/* past[l]: how many were seen longer than landmark l; last_out[l]:
+		 * one past the last outcome among them */
+		for (int l = N_LANDMARKS - 1; l > 0; l--) {
 			past[l - 1] += past[l];
+			if (last_out[l - 1] < last_out[l])
+				last_out[l - 1] = last_out[l];
+		}
 		/* the open deals by landmark, in spell order within one (a
 		 * counting sort: stable); lm[i] is NOT_OPEN for the others */
 		for (size_t i = 0; i < g->n; i++) {
@@ -516,6 +535,10 @@ static void estimate(const se_report *rep, const se_funnel *f, const stage_stays
 			if (first[l] == count[l])
 				continue;
 			upto = after(h->o, nh, add_sat(most[l], extent));
+			/* past the last outcome the curve has no more points: the
+			 * rest of the histories only leave the risk set */
+			if (upto > last_out[l])
+				upto = last_out[l];
 			/* the stays at s before T that were still there at the
 			 * landmark: none of them in the histories' prefix that
 			 * ended by then, when no stay was seen longer than its time */
@@ -535,23 +558,30 @@ static void estimate(const se_report *rep, const se_funnel *f, const stage_stays
 }
 
 /* A target's results from the sums of one work, or two (each over its own
- * stages, zero elsewhere). */
+ * stages, zero elsewhere); its open deals are added by the caller. */
 static void finish_target(const target *tg, size_t cells, const work *w, const work *w2, const double *msum)
 {
 	for (size_t c = 0; c < cells; c++)
 		tg->fc[c] = round_money(w2 != NULL ? w->sum[c] + w2->sum[c] : w->sum[c]);
-	if (tg->deals != NULL)
-		*tg->deals += (int64_t)(w->opened + (w2 != NULL ? w2->opened : 0));
 	for (int m = 0; tg->months != NULL && m < SE_TIME_MONTHS; m++)
 		tg->months[m] = round_money(msum[m]);
 }
 
+/* A target's estimate over its stages [s_lo, s_hi): all of them, or a
+ * backtest's split in two (its stages' sums are apart, so either thread
+ * can take either half). */
+typedef struct task {
+	int tg;
+	int s_lo, s_hi;
+	size_t opened;             /* out: open deals met */
+} task;
+
 /* One thread's share: sorting the stays of stages [s_lo, s_hi), then
- * either the targets over every stage, each taken from *next when the
- * thread is ready for another, or (next NULL) the one target tg[0] over
- * its own stages.  Targets differ in cost (the forecast now has the most
- * open deals): taken as each thread frees up, 7 targets split about
- * evenly, where every other one to each left one thread 4 to finish. */
+ * either the tasks, each taken from *next when the thread is ready for
+ * another, or (next NULL) the one target tg[0] over its own stages.
+ * Targets differ in cost (the forecast now has the most open deals): taken
+ * as each thread frees up, 7 whole targets left one thread up to a
+ * backtest's time alone at the end; their halves leave at most a half. */
 typedef struct share {
 	const se_report *rep;
 	const se_insight *in;
@@ -559,7 +589,8 @@ typedef struct share {
 	stage_stays *stays;
 	work *w;
 	const target *tg;
-	int n_tg;
+	task *tasks;
+	int n_task;
 	atomic_int *next;
 	int s_lo, s_hi;
 	double *msum;              /* next NULL: the target's months (NULL: kept in w->rec) */
@@ -582,15 +613,53 @@ static void estimate_share(const share *sh)
 		estimate(sh->rep, sh->f, sh->stays, sh->w, &sh->tg[0], sh->s_lo, sh->s_hi, sh->msum);
 		return;
 	}
-	/* each target's sums are its own: which thread takes it changes nothing */
-	while ((i = atomic_fetch_add(sh->next, 1)) < sh->n_tg) {
+	/* each task's sums are its own: which thread takes it changes nothing */
+	while ((i = atomic_fetch_add(sh->next, 1)) < sh->n_task) {
+		task *t = &sh->tasks[i];
+		const target *tg = &sh->tg[t->tg];
 		double msum[SE_TIME_MONTHS] = { 0 };
 
 		memset(sh->w->sum, 0, (cells ? cells : 1) * sizeof *sh->w->sum);
 		sh->w->opened = 0;
-		estimate(sh->rep, sh->f, sh->stays, sh->w, &sh->tg[i], 0, sh->f->won, msum);
-		finish_target(&sh->tg[i], cells, sh->w, NULL, msum);
+		estimate(sh->rep, sh->f, sh->stays, sh->w, tg, t->s_lo, t->s_hi, msum);
+		t->opened = sh->w->opened;
+		if (t->s_lo == 0 && t->s_hi == sh->f->won) {
+			finish_target(tg, cells, sh->w, NULL, msum);
+			continue;
+		}
+		/* a half: its stages' rows (the last half's the rows after
+		 * too, all 0); the open deals are added up after */
+		for (size_t c = (size_t)t->s_lo * sh->rep->n_manager;
+		     c < (t->s_hi == sh->f->won ? cells : (size_t)t->s_hi * sh->rep->n_manager); c++)
+			tg->fc[c] = round_money(sh->w->sum[c]);
 	}
+}
+
+/* The tasks of targets tg[0..n_tg) into t: each target whole, or (split)
+ * each backtest's stages [0, k) and [k, won) apart, the forecast now (the
+ * largest, with its months) whole and first, then the halves of more
+ * stays ([0, k) when below_first), so that the last ones taken are the
+ * smallest.  Returns how many. */
+static int make_tasks(const se_funnel *f, const target *tg, int n_tg, int split, int k, int below_first, task *t)
+{
+	int n = 0;
+
+	for (int i = 0; i < n_tg; i++)
+		if (!split || tg[i].months != NULL)
+			t[n++] = (task){ i, 0, f->won, 0 };
+	for (int half = 0; split && half < 2; half++)
+		for (int i = 0; i < n_tg; i++)
+			if (tg[i].months == NULL)
+				t[n++] = (half == 0) == below_first ? (task){ i, 0, k, 0 } : (task){ i, k, f->won, 0 };
+	return n;
+}
+
+/* The open deals the tasks met, into their targets' counts. */
+static void add_opened(const target *tg, const task *t, int n_task)
+{
+	for (int i = 0; i < n_task; i++)
+		if (tg[t[i].tg].deals != NULL)
+			*tg[t[i].tg].deals += (int64_t)t[i].opened;
 }
 
 static void *sort_thread(void *arg)
@@ -656,13 +725,16 @@ static int two_threads(const se_report *rep, se_insight *in, const se_funnel *f,
 {
 	size_t cells = (size_t)f->n_stages * rep->n_manager, all, most = most_stays(stays, 0, f->won, &all);
 	size_t sum_a, sum_b, most_a = most_stays(stays, 0, k, &sum_a), most_b = most_stays(stays, k, f->won, &sum_b);
-	int one = n_tg == 1;
+	int one = n_tg == 1, n_task;
 	double msum[SE_TIME_MONTHS] = { 0 };
 	atomic_int next = 0;
 	work w, w2;
-	share mine = { rep, in, f, stays, &w, tg, n_tg, one ? NULL : &next, 0, k, msum }, other = mine;
+	task tasks[1 + 2 * SE_BACKTEST_CUTS];
+	share mine = { rep, in, f, stays, &w, tg, tasks, 0, one ? NULL : &next, 0, k, msum }, other;
 	pthread_t t;
 
+	mine.n_task = n_task = make_tasks(f, tg, n_tg, 1, k, sum_a >= sum_b, tasks);
+	other = mine;
 	if (alloc_work(&w, rep, f, most_a, one ? most_a : most, 0) != SE_OK)
 		return SE_ENOMEM;
 	if (alloc_work(&w2, rep, f, most_b, one ? most_b : most, one && tg[0].months != NULL ? sum_b : 0) != SE_OK) {
@@ -695,6 +767,10 @@ static int two_threads(const se_report *rep, se_insight *in, const se_funnel *f,
 			for (int m = 0; m < SE_TIME_MONTHS; m++)
 				msum[m] += w2.rec[d * SE_TIME_MONTHS + m];
 		finish_target(&tg[0], cells, &w, &w2, msum);
+		if (tg[0].deals != NULL)
+			*tg[0].deals += (int64_t)(w.opened + w2.opened);
+	} else {
+		add_opened(tg, tasks, n_task);
 	}
 	free_work(&w);
 	free_work(&w2);
@@ -713,8 +789,10 @@ static int estimate_all(const se_report *rep, se_insight *in, const se_funnel *f
 	int k = split_stages(f, stays);
 	atomic_int next = 0;
 	work w;
-	share mine = { rep, in, f, stays, &w, tg, n_tg, &next, 0, f->won, NULL };
+	task tasks[1 + SE_BACKTEST_CUTS];
+	share mine = { rep, in, f, stays, &w, tg, tasks, 0, &next, 0, f->won, NULL };
 
+	mine.n_task = make_tasks(f, tg, n_tg, 0, 0, 0, tasks);
 	most_stays(stays, 0, k, &below);
 	/* (one target whose stays are all on one side of k: nothing to split) */
 	if (n_tg > 0 && in->n_spells >= THREAD_MIN_SPELLS && k > 0 && (n_tg > 1 || (below > 0 && below < all)) &&
@@ -725,6 +803,7 @@ static int estimate_all(const se_report *rep, se_insight *in, const se_funnel *f
 	sort_share(&mine);
 	drop_spells(in);
 	estimate_share(&mine);
+	add_opened(tg, tasks, mine.n_task);
 	free_work(&w);
 	return SE_OK;
 }
