@@ -1639,6 +1639,49 @@ static void test_many_deals_across_chunks(void **state)
 	expect_json(f, "$.summary.events", "integer", "4202");
 }
 
+/* The backtest's time-aware forecast sees the same open deals as its
+ * stage forecast at every cut.  Enough deals (over THREAD_MIN_SPELLS
+ * spells) for the estimates to run on two threads, each cut's stages
+ * split between them: every half's open deals must count, once. */
+static void test_backtest_time_deals_each_cut(void **state)
+{
+	fixture *f = *state;
+	se_report_opts o = default_opts();
+	size_t cap = 64 + 3000 * 4 * 72, len = 0;
+	char *csv = malloc(cap);
+	int64_t day0 = utc("2024-01-01T09:00:00Z");
+
+	assert_non_null(csv);
+	len += (size_t)snprintf(csv + len, cap - len, CSV_HEADER);
+	for (int i = 0; i < 3000; i++) {
+		int64_t t = day0 + (int64_t)(i % 700) * 86400 + i;
+		const char *stage[] = { "Lead", "Offer", "Invoice", i % 3 == 0 ? "Paid" : "Lost" };
+		/* a third stop at Offer, a sixth at Invoice: open at the cuts after */
+		int steps = i % 6 == 1 ? 2 : i % 6 == 2 ? 3 : 4;
+
+		for (int k = 0; k < steps; k++) {
+			char ts[32];
+
+			se_time_format_utc(t + (int64_t)k * (5 + i % 40) * 86400, ts, sizeof ts);
+			len += (size_t)snprintf(csv + len, cap - len, "e%d-%d,D%05d,%s,%s,M%d,,%d\n", i, k, i, ts,
+			                        stage[k], i % 4, 100 + i % 50);
+		}
+	}
+	load_script(f, presale_script);
+	import_csv(f, csv);
+	free(csv);
+	o.reports = SE_REPORT_BACKTEST;
+	render(f, &o, SE_OUTPUT_CSV);
+	assert_int_equal(f->rep->agg[0].in.n_cuts, SE_BACKTEST_CUTS);
+	for (int c = 0; c < SE_BACKTEST_CUTS; c++) {
+		se_backtest b;
+
+		assert_int_equal(se_report_backtest(f->rep, 0, c, &b), SE_OK);
+		assert_true(b.deals > 0);
+		assert_int_equal(b.time_deals, b.deals);
+	}
+}
+
 /* No events at all: every block is its header alone. */
 static void test_empty_store(void **state)
 {
@@ -2315,6 +2358,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_day_buckets_across_dst, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_deals_across_chunks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backtest_time_deals_each_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reimport_is_byte_identical, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incremental_import, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_output, setup, teardown),
