@@ -239,9 +239,23 @@ def at(steps, t):
     return S, F
 
 
-def forecast(all_spells, deals, T, now):
+def month_starts(T, n):
+    """The first instants (UTC) of T's month and the n after it."""
+    d = datetime.datetime.fromtimestamp(T, datetime.timezone.utc)
+    out = []
+    for i in range(n + 1):
+        y, m = d.year + (d.month - 1 + i) // 12, (d.month - 1 + i) % 12 + 1
+        out.append(int(datetime.datetime(y, m, 1, tzinfo=datetime.timezone.utc).timestamp()))
+    return out
+
+
+def forecast(all_spells, deals, T, now, months=None):
+    """The time-aware forecast per (stage, manager); with months (a list
+    of 12 zeros), each open deal's expected win in each of the 12 close
+    months from T's also added to it, in kopecks."""
     rt = rates(deals, T)
     parts = {}
+    mstart = month_starts(T, 12)
     for s in PRESALE:
         mine = [sp for sp in all_spells if sp['stage'] == s]
         opens = [sp for sp in mine if (sp['end'] == INF if now else sp['start'] < T <= sp['end'])]
@@ -263,11 +277,19 @@ def forecast(all_spells, deals, T, now):
             S0, F0 = at(built[l], age)
             _, F1 = at(built[l], age + HORIZON)
             p = (F1 - F0) / S0 if S0 > 0 else 0.0
+            ratio = 1.0
             if tc and tw:
                 team = tw / tc
                 c, w = rt.get((s, sp['m']), [0, 0])
-                p *= ((w + K * team) / (c + K)) / team
+                ratio = ((w + K * team) / (c + K)) / team
+            p *= ratio
             parts[(s, sp['m'])] = parts.get((s, sp['m']), 0.0) + sp['amount'] * min(p, 1.0)
+            for m in range(12 if months is not None else 0):
+                a, b = max(0, mstart[m] - T), mstart[m + 1] - T
+                if b <= 0 or S0 <= 0:
+                    continue
+                q = (at(built[l], age + b)[1] - at(built[l], age + a)[1]) / S0 * ratio
+                months[m] += sp['amount'] * min(q, 1.0)
     return {k: int(math.floor(v + 0.5)) for k, v in parts.items()}
 
 
@@ -299,7 +321,8 @@ def main():
     n_tests, n_flags = family(fun, deals)
     sp = [s for d in deals for s in spells(d)]
     stage_of = {3: 'КП отправлено', 4: 'Счёт выставлен'}
-    want = forecast(sp, deals, AS_OF_T, True)
+    by_month = [0.0] * 12
+    want = forecast(sp, deals, AS_OF_T, True, by_month)
     parts = 0
     for r in fun['forecast']:
         if r['dimension'] != 'manager':
@@ -309,6 +332,16 @@ def main():
         got = int(round(r['forecast_time'] * 100))
         check(abs(got - w) <= 1, 'forecast_time %s %s: %d, expected %d' % (r['stage'], r['name'], got, w))
         parts += 1
+    # each close month's expected wins, as each deal's curve spreads them
+    got_month = {r['month']: int(round(r['forecast_time'] * 100)) for r in fun.get('forecast_month', [])}
+    d0 = datetime.datetime.fromtimestamp(AS_OF_T, datetime.timezone.utc)
+    n_months = 0
+    for m in range(12):
+        y, mo = d0.year + (d0.month - 1 + m) // 12, (d0.month - 1 + m) % 12 + 1
+        w = int(math.floor(by_month[m] + 0.5))
+        got = got_month.get('%04d-%02d' % (y, mo), 0)
+        check(abs(got - w) <= 2, 'forecast_month %04d-%02d: forecast_time %d, expected %d' % (y, mo, got, w))
+        n_months += w != 0
     cuts = 0
     for r in fun['backtest']:
         if r['cutoff'] == 'all':
@@ -318,11 +351,12 @@ def main():
         got = int(round(r['forecast_time'] * 100))
         check(abs(got - w) <= 30, 'backtest %s: forecast_time %d, expected %d' % (r['cutoff'], got, w))
         cuts += 1
-    print('check_forecast: %d tests (%d flagged) agree on p, BH value and flag; %d forecast parts and %d '
-          'backtest cutoffs agree on the time-aware forecast' % (n_tests, n_flags, parts, cuts))
+    print('check_forecast: %d tests (%d flagged) agree on p, BH value and flag; %d forecast parts, 12 close '
+          'months (%d expecting wins) and %d backtest cutoffs agree on the time-aware forecast'
+          % (n_tests, n_flags, parts, n_months, cuts))
     for p in problems[:20]:
         print('  ' + p)
-    return 1 if problems or not n_tests or not parts or not cuts else 0
+    return 1 if problems or not n_tests or not parts or not cuts or not n_months else 0
 
 
 if __name__ == '__main__':
