@@ -58,6 +58,11 @@ typedef struct se_deal_eval {
 void se_count_deal(const se_count_ctx *ctx, const se_chunk_deal *d, const se_chunk_event *ev,
                    int64_t *scratch, se_deal_eval *out);
 
+/* What se_count_deal gives for the first n events (n <= full->n_events)
+ * of the deal full evaluated, from full's codes (no status is resolved
+ * again): the deal as it stood then.  out's codes are full's. */
+void se_count_prefix(const se_count_ctx *ctx, const se_deal_eval *full, uint32_t n, se_deal_eval *out);
+
 /* Position of the event at which the deal reached stage s under mode. */
 static inline int32_t se_count_reach(const se_deal_eval *e, int s, se_mode mode)
 {

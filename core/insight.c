@@ -265,7 +265,9 @@ static int add_source_pairs(se_report *rep, se_funnel_agg *a, const se_funnel *f
 
 static int add_open(se_insight *in, const se_open_deal *o)
 {
-	if (SE_VEC_RESERVE_LEAP(in->open, in->cap_open, in->n_open + 1, 256, SE_PASS_LEAP) != SE_OK)
+	/* the room checked here: growing is a call, 400,000 of them */
+	if (in->n_open == in->cap_open &&
+	    SE_VEC_RESERVE_LEAP(in->open, in->cap_open, in->n_open + 1, 256, SE_PASS_LEAP) != SE_OK)
 		return SE_ENOMEM;
 	in->open[in->n_open++] = *o;
 	return SE_OK;
@@ -279,55 +281,67 @@ typedef struct deal_stays {
 	int current;
 } deal_stays;
 
-typedef struct spell_ctx {
+/* The deal the back half counts, for what several of its parts read:
+ * its amount in kopecks is rounded once, when first needed (its spells,
+ * its open record, its replays), not once a use. */
+typedef struct deal_ctx {
 	se_insight *in;
 	const se_deal_eval *e;
 	const se_chunk_deal *d;
-	int64_t amount;              /* kopecks, once a spell needs them */
+	int64_t amount;              /* kopecks, once have_amount */
 	int have_amount;
 	uint32_t mgr;
-} spell_ctx;
+} deal_ctx;
+
+static int64_t deal_kopecks(deal_ctx *c)
+{
+	if (!c->have_amount) {
+		c->amount = se_kopecks_of(c->d->amount);
+		c->have_amount = 1;
+	}
+	return c->amount;
+}
 
 /* A stay at a pre-sale stage as a spell, its outcome still to find:
  * outcome_t keeps its first event's index for now.  The room was made
  * before the walk (a spell an event at most). */
 static void list_spell(void *ud, int stage, uint32_t first, uint32_t end)
 {
-	spell_ctx *c = ud;
+	deal_ctx *c = ud;
 	const se_deal_eval *e = c->e;
+	int64_t amount = deal_kopecks(c);
 
-	if (!c->have_amount) {
-		c->amount = se_kopecks_of(c->d->amount);
-		c->have_amount = 1;
-	}
 	c->in->spells[c->in->n_spells++] =
 		(se_spell){ .start = e->ev[first].ts, .end = end < e->n_events ? e->ev[end].ts : INT64_MAX,
-		            .outcome_t = (int64_t)first, .amount = c->amount, .manager = c->mgr,
+		            .outcome_t = (int64_t)first, .amount = amount, .manager = c->mgr,
 		            .stage = (int16_t)stage, .outcome = SE_OUT_CENSORED };
 }
 
 /* The deal's stays, in one walk over its events; with spells, its stays
  * at pre-sale stages before won pushed as spells too.  0 or SE_ENOMEM. */
-static int walk_stays(se_insight *in, const se_funnel *f, const se_deal_eval *e, const se_chunk_deal *d,
-                      uint32_t mgr, int spells, deal_stays *st)
+static int walk_stays(deal_ctx *c, const se_funnel *f, int spells, deal_stays *st)
 {
-	spell_ctx c = { in, e, d, 0, 0, mgr };
+	se_insight *in = c->in;
+	const se_deal_eval *e = c->e;
 	uint64_t list = spells ? in->spell_stages : 0;
 
-	if (list != 0 &&
+	if (list != 0 && in->n_spells + e->n_events > in->cap_spells &&
 	    SE_VEC_RESERVE_LEAP(in->spells, in->cap_spells, in->n_spells + e->n_events, 256, SE_PASS_LEAP) != SE_OK)
 		return SE_ENOMEM;
 	st->done = se_count_stays(e, f->won, st->latest, st->total, &st->current, &st->since, list,
-	                          list ? list_spell : NULL, &c);
+	                          list ? list_spell : NULL, c);
 	return SE_OK;
 }
 
 /* Stays, times to won and open deals of the deals in the range; times to
  * close and open pre-sale deals of all deals, as the forecast (like presale)
  * is about every deal open now. */
-static int add_velocity(se_report *rep, se_insight *in, const se_funnel *f, const se_deal_eval *e,
-                        const se_chunk_deal *d, uint32_t mgr, const deal_stays *st)
+static int add_velocity(se_report *rep, deal_ctx *dc, const se_funnel *f, const deal_stays *st)
 {
+	se_insight *in = dc->in;
+	const se_deal_eval *e = dc->e;
+	const se_chunk_deal *d = dc->d;
+	uint32_t mgr = dc->mgr;
 	int32_t lead = se_count_reach(e, 0, rep->mode), won = se_count_reach(e, f->won, rep->mode);
 	int ranged = lead != SE_NONE && in_range(rep, e->ev[lead].ts);
 	int velocity = (rep->compute & SE_REPORT_VELOCITY) != 0, forecast = (rep->compute & SE_REPORT_FORECAST) != 0;
@@ -359,7 +373,7 @@ static int add_velocity(se_report *rep, se_insight *in, const se_funnel *f, cons
 	if (e->state == SE_DEAL_OPEN && (ranged || f->stages[e->stage].presale)) {
 		int32_t at = se_count_reach(e, e->stage, rep->mode);
 		se_open_deal o = { d->deal, mgr, e->stage, (uint16_t)f->stages[e->stage].presale, (uint16_t)ranged,
-			           st->since, at != SE_NONE ? e->ev[at].ts : st->since, se_kopecks_of(d->amount) };
+			           st->since, at != SE_NONE ? e->ev[at].ts : st->since, deal_kopecks(dc) };
 
 		if (ranged)
 			in->open_count[(size_t)e->stage * rep->n_manager + mgr]++;
@@ -403,25 +417,25 @@ static void spell_outcomes(const se_report *rep, se_insight *in, const se_funnel
 
 /* The deal as it stood before cutoff: its events up to then, evaluated
  * afresh (so a deal lost later is open at the cutoff). */
-static int add_replays(se_report *rep, se_insight *in, const se_funnel *f, const se_deal_eval *full,
-                       const se_chunk_deal *d, uint32_t mgr)
+static void add_replays(se_report *rep, deal_ctx *dc, const se_funnel *f)
 {
+	se_insight *in = dc->in;
+	const se_deal_eval *full = dc->e;
+	const se_chunk_deal *d = dc->d;
+	uint32_t mgr = dc->mgr;
 	const se_count_ctx *ctx = rep->count_ctx;
 	int32_t won_full = se_count_reach(full, f->won, rep->mode);
-
-	if (d->n_events > rep->replay_cap) {
-		int64_t *ns = realloc(rep->replay_scratch, d->n_events * sizeof *ns);
-
-		if (ns == NULL)
-			return SE_ENOMEM;
-		rep->replay_scratch = ns;
-		rep->replay_cap = d->n_events;
-	}
-	se_chunk_deal cut = *d;
+	uint32_t cut = 0;            /* the events before the cutoff */
+	int64_t last;
+	int j = 0;
 	se_deal_eval part;
 
-	cut.n_events = 0;
-	for (int j = 0; j < in->n_cuts; j++) {
+	if (d->n_events == 0)
+		return;
+	last = full->ev[d->n_events - 1].ts;
+	while (j < in->n_cuts && in->cuts[j].cutoff <= full->ev[0].ts)
+		j++; /* the deal did not exist yet: the cutoffs rise */
+	for (; j < in->n_cuts; j++) {
 		se_backtest_cut *c = &in->cuts[j];
 		const se_deal_eval *e = full;
 		int whole;
@@ -429,15 +443,15 @@ static int add_replays(se_report *rep, se_insight *in, const se_funnel *f, const
 		se_presale_cell *open;
 		size_t cell;
 
-		if (d->n_events > 0 && full->ev[d->n_events - 1].ts < c->cutoff)
-			cut.n_events = d->n_events; /* all before it: most deals, at the first cutoff */
-		while (cut.n_events < d->n_events && full->ev[cut.n_events].ts < c->cutoff)
-			cut.n_events++;
-		if (cut.n_events == 0)
+		if (last < c->cutoff)
+			cut = d->n_events; /* all before it: most deals, at the first cutoff */
+		while (cut < d->n_events && full->ev[cut].ts < c->cutoff)
+			cut++;
+		if (cut == 0)
 			continue; /* the deal did not exist yet */
-		whole = cut.n_events == d->n_events;
-		if (!whole) {
-			se_count_deal(ctx, &cut, full->ev, rep->replay_scratch, &part);
+		whole = cut == d->n_events;
+		if (!whole) { /* its codes are the whole deal's: only the walk again */
+			se_count_prefix(ctx, full, cut, &part);
 			e = &part;
 		}
 		rates = whole ? c->carry_rates : c->rates;
@@ -466,23 +480,22 @@ static int add_replays(se_report *rep, se_insight *in, const se_funnel *f, const
 		}
 		cell = (size_t)e->stage * rep->n_manager + mgr;
 		open[cell].deals++;
-		open[cell].amount += se_kopecks_of(d->amount);
+		open[cell].amount += deal_kopecks(dc);
 		if (whole) { /* open now and then: unresolved at every later cutoff */
-			c->carry_still_open[cell] += se_kopecks_of(d->amount);
+			c->carry_still_open[cell] += deal_kopecks(dc);
 			break;
 		}
 		if (won_full != SE_NONE && full->ev[won_full].ts >= c->cutoff) {
 			c->won_deals[cell]++;
-			c->won_amount[cell] += se_kopecks_of(d->amount);
+			c->won_amount[cell] += deal_kopecks(dc);
 			if (full->ev[won_full].ts < c->cutoff + rep->horizon) {
 				c->won_h_deals[cell]++;
-				c->won_h_amount[cell] += se_kopecks_of(d->amount);
+				c->won_h_amount[cell] += deal_kopecks(dc);
 			}
 		} else if (full->state == SE_DEAL_OPEN) {
-			c->still_open[cell] += se_kopecks_of(d->amount);
+			c->still_open[cell] += deal_kopecks(dc);
 		}
 	}
-	return SE_OK;
 }
 
 int se_insight_deal_front(se_report *rep, const se_deal_eval *e, const se_chunk_deal *d,
@@ -510,17 +523,18 @@ int se_insight_deal_back(se_report *rep, const se_deal_eval *e, const se_chunk_d
 	int stays = (want & (SE_REPORT_VELOCITY | SE_REPORT_FORECAST)) != 0;
 	int spells = (want & (SE_REPORT_FORECAST | SE_REPORT_BACKTEST)) != 0;
 	size_t first_spell = a->in.n_spells;
+	deal_ctx dc = { &a->in, e, d, 0, 0, mgr };
 	deal_stays st;
 
 	if ((want & SE_REPORT_CHANNELS) &&
 	    add_source_pairs(rep, a, f, e, src, &rep->insight_bucket_cache) != SE_OK)
 		return SE_ENOMEM;
-	if ((stays || spells) && walk_stays(&a->in, f, e, d, mgr, spells, &st) != SE_OK)
+	if ((stays || spells) && walk_stays(&dc, f, spells, &st) != SE_OK)
 		return SE_ENOMEM;
-	if (stays && add_velocity(rep, &a->in, f, e, d, mgr, &st) != SE_OK)
+	if (stays && add_velocity(rep, &dc, f, &st) != SE_OK)
 		return SE_ENOMEM;
-	if ((want & SE_REPORT_BACKTEST) && add_replays(rep, &a->in, f, e, d, mgr) != SE_OK)
-		return SE_ENOMEM;
+	if (want & SE_REPORT_BACKTEST)
+		add_replays(rep, &dc, f);
 	if (spells)
 		spell_outcomes(rep, &a->in, f, e, first_spell);
 	return SE_OK;
@@ -1169,5 +1183,4 @@ void se_insight_free(se_report *rep)
 	for (size_t i = 0; i < rep->n_spend; i++)
 		free(rep->spend[i].source);
 	free(rep->spend);
-	free(rep->replay_scratch);
 }
