@@ -305,7 +305,7 @@ static int64_t deal_kopecks(deal_ctx *c)
 /* A stay at a pre-sale stage as a spell, its outcome still to find:
  * outcome_t keeps its first event's index for now.  The room was made
  * before the walk (a spell an event at most). */
-static void list_spell(void *ud, int stage, uint32_t first, uint32_t end)
+static inline void list_spell(void *ud, int stage, uint32_t first, uint32_t end)
 {
 	deal_ctx *c = ud;
 	const se_deal_eval *e = c->e;
@@ -329,7 +329,7 @@ static int walk_stays(deal_ctx *c, const se_funnel *f, int spells, deal_stays *s
 	    SE_VEC_RESERVE_LEAP(in->spells, in->cap_spells, in->n_spells + e->n_events, 256, SE_PASS_LEAP) != SE_OK)
 		return SE_ENOMEM;
 	st->done = se_count_stays(e, f->won, st->latest, st->total, &st->current, &st->since, list,
-	                          list ? list_spell : NULL, c);
+	                          list_spell, c);
 	return SE_OK;
 }
 
