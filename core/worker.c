@@ -11,8 +11,8 @@
  * their codes evaluated in place and the rest trimmed to the funnel's
  * stages (the evaluation's fixed arrays would be half a kilobyte a deal); this
  * thread counts the rest of the diagnostics from them.  The two write
- * disjoint parts of the report (insight.c only rep->agg[].in, its own
- * bucket cache and replay scratch), and both only read the rules and the
+ * disjoint parts of the report (the diagnostics only rep->agg[].in and
+ * their own bucket cache), and both only read the rules and the
  * counting context.  Without diagnostics the jobs are whole chunks,
  * evaluated and counted here into a report of the worker's own, which
  * the first thread merges into its own after the pass.
