@@ -87,39 +87,39 @@ static uint32_t find_funnel(const se_count_ctx *ctx, se_deal_eval *e, int64_t *c
 }
 
 /*
- * One walk over the events from the first that resolves: each event's
- * code in the deal's funnel, the first event at each stage (touched), the
- * first at it or beyond (reached), and the state the last resolving event
- * leaves the deal in.  Events come in order, so reached[s] is the first
- * event at a stage >= s: the stages up to the highest seen so far are
- * settled, and an event past it settles those up to its own.  Entering
- * the funnel at all is entering its first stage, so reached[0] is the
- * first resolving event.  A deal's current stage, when its last status is
- * lost or non-target, is the last stage it stood at before (0 if none).
+ * One walk over the events from the first that resolves (at first, its
+ * code c) up to event n: each event's code in the deal's funnel, the first
+ * event at each stage (touched), the first at it or beyond (reached), and
+ * the state the last resolving event leaves the deal in.  Events come in
+ * order, so reached[s] is the first event at a stage >= s: the stages up
+ * to the highest seen so far are settled, and an event past it settles
+ * those up to its own.  Entering the funnel at all is entering its first
+ * stage, so reached[0] is the first resolving event.  A deal's current
+ * stage, when its last status is lost or non-target, is the last stage it
+ * stood at before (0 if none).  resolve: the codes are looked up and
+ * written to out->code; else they are there already (a prefix of a deal
+ * evaluated before).  Inlined into both callers, so the branch on resolve
+ * is not taken at run time.
  */
-void se_count_deal(const se_count_ctx *ctx, const se_chunk_deal *d, const se_chunk_event *ev,
-                   int64_t *scratch, se_deal_eval *out)
+static inline __attribute__((always_inline)) void walk(const se_count_ctx *ctx, se_deal_eval *out,
+                                                       uint32_t first, int64_t c, uint32_t n, int resolve_codes)
 {
-	const se_funnel *f;
-	uint32_t first;
-	int64_t c, last_code;
-	int ns, hi = 0, stage = 0;
+	const se_funnel *f = &ctx->rules->funnels[out->funnel];
+	const se_chunk_event *ev = out->ev;
+	int64_t *code = out->code, last_code = c;
+	int ns = f->n_stages, hi = 0, stage = 0;
 
-	out->ev = ev;
-	out->n_events = d->n_events;
-	out->code = scratch;
-	first = find_funnel(ctx, out, &c);
-	if (out->funnel == SE_NONE)
-		return;
-	f = &ctx->rules->funnels[out->funnel];
-	ns = f->n_stages;
 	memset(out->touched, 0xff, (size_t)ns * sizeof out->touched[0]); /* SE_NONE everywhere */
 	out->reached[0] = (int32_t)first;
-	last_code = c;
-	for (uint32_t i = first; i < d->n_events; i++) {
-		if (i > first && (c = resolve(ctx, out->funnel, &ev[i])) != 0)
+	for (uint32_t i = first; i < n; i++) {
+		if (!resolve_codes)
+			c = code[i];
+		else if (i > first)
+			c = resolve(ctx, out->funnel, &ev[i]);
+		if (c != 0)
 			last_code = c;
-		scratch[i] = c;
+		if (resolve_codes)
+			code[i] = c;
 		if (SE_STATUS_CLASS(c) != SE_CLASS_STAGE)
 			continue;
 		stage = SE_STATUS_STAGE(c);
@@ -139,6 +139,36 @@ void se_count_deal(const se_count_ctx *ctx, const se_chunk_deal *d, const se_chu
 	out->stage = stage;
 }
 
+void se_count_deal(const se_count_ctx *ctx, const se_chunk_deal *d, const se_chunk_event *ev,
+                   int64_t *scratch, se_deal_eval *out)
+{
+	uint32_t first;
+	int64_t c;
+
+	out->ev = ev;
+	out->n_events = d->n_events;
+	out->code = scratch;
+	first = find_funnel(ctx, out, &c);
+	if (out->funnel != SE_NONE)
+		walk(ctx, out, first, c, d->n_events, 1);
+}
+
+/* The events before full's first resolving one (reached[0]) resolve in no
+ * funnel, so the prefix's first resolving event, its funnel and every
+ * code after are full's: only the walk is done again. */
+void se_count_prefix(const se_count_ctx *ctx, const se_deal_eval *full, uint32_t n, se_deal_eval *out)
+{
+	out->ev = full->ev;
+	out->n_events = n;
+	out->code = full->code;
+	out->funnel = full->funnel;
+	if (full->funnel == SE_NONE || (uint32_t)full->reached[0] >= n) {
+		out->funnel = SE_NONE;
+		return;
+	}
+	walk(ctx, out, (uint32_t)full->reached[0], full->code[full->reached[0]], n, 0);
+}
+
 int32_t se_count_first_move(const se_deal_eval *e, int32_t lead)
 {
 	int64_t c = e->code[lead];
@@ -151,44 +181,4 @@ int32_t se_count_first_move(const se_deal_eval *e, int32_t lead)
 			return (int32_t)i;
 	}
 	return SE_NONE;
-}
-
-uint64_t se_count_stays(const se_deal_eval *e, int n, int64_t *latest, int64_t *total, int *current,
-                        int64_t *since, uint64_t list, se_stay_fn fn, void *ud)
-{
-	int cur = SE_NONE;   /* stage of the stay in progress, SE_NONE: not at a stage */
-	int64_t start = 0;
-	uint32_t first = 0;  /* its first event */
-	uint64_t done = 0;   /* a bit a stage with a finished stay: nothing to clear first */
-
-	if (fn == NULL)
-		list = 0;
-	for (uint32_t i = 0; i < e->n_events; i++) {
-		int64_t c = e->code[i];
-		int at;
-
-		if (c == 0)
-			continue;
-		at = SE_STATUS_CLASS(c) == SE_CLASS_STAGE ? SE_STATUS_STAGE(c) : SE_NONE;
-		if (at == cur)
-			continue;
-		if (cur != SE_NONE && cur < n) {
-			int64_t d = e->ev[i].ts - start;
-			uint64_t bit = (uint64_t)1 << cur;
-
-			latest[cur] = d;
-			total[cur] = (done & bit ? total[cur] : 0) + d;
-			done |= bit;
-			if (list & bit)
-				fn(ud, cur, first, i);
-		}
-		cur = at;
-		start = e->ev[i].ts;
-		first = i;
-	}
-	if (cur != SE_NONE && cur < n && (list & (uint64_t)1 << cur))
-		fn(ud, cur, first, e->n_events);
-	*current = cur;
-	*since = start;
-	return done;
 }

@@ -58,6 +58,11 @@ typedef struct se_deal_eval {
 void se_count_deal(const se_count_ctx *ctx, const se_chunk_deal *d, const se_chunk_event *ev,
                    int64_t *scratch, se_deal_eval *out);
 
+/* What se_count_deal gives for the first n events (n <= full->n_events)
+ * of the deal full evaluated, from full's codes (no status is resolved
+ * again): the deal as it stood then.  out's codes are full's. */
+void se_count_prefix(const se_count_ctx *ctx, const se_deal_eval *full, uint32_t n, se_deal_eval *out);
+
 /* Position of the event at which the deal reached stage s under mode. */
 static inline int32_t se_count_reach(const se_deal_eval *e, int s, se_mode mode)
 {
@@ -123,8 +128,47 @@ typedef void (*se_stay_fn)(void *ud, int stage, uint32_t first, uint32_t end);
  * the deal is in now (SE_NONE when its current status is not a stage) and
  * *since the time that stay began.  When fn is not NULL it gets, in
  * order, every stay (the unfinished one too) at a stage of `list` (bit s
- * for stage s < n): what a second walk over the events would find. */
-uint64_t se_count_stays(const se_deal_eval *e, int n, int64_t *latest, int64_t *total, int *current,
-                        int64_t *since, uint64_t list, se_stay_fn fn, void *ud);
+ * for stage s < n): what a second walk over the events would find.
+ * Inline: the diagnostics call it for every deal, and fn, known where it
+ * is called, is inlined with it. */
+static inline uint64_t se_count_stays(const se_deal_eval *e, int n, int64_t *latest, int64_t *total,
+                                      int *current, int64_t *since, uint64_t list, se_stay_fn fn, void *ud)
+{
+	int cur = SE_NONE;   /* stage of the stay in progress, SE_NONE: not at a stage */
+	int64_t start = 0;
+	uint32_t first = 0;  /* its first event */
+	uint64_t done = 0;   /* a bit a stage with a finished stay: nothing to clear first */
+
+	if (fn == NULL)
+		list = 0;
+	for (uint32_t i = 0; i < e->n_events; i++) {
+		int64_t c = e->code[i];
+		int at;
+
+		if (c == 0)
+			continue;
+		at = SE_STATUS_CLASS(c) == SE_CLASS_STAGE ? SE_STATUS_STAGE(c) : SE_NONE;
+		if (at == cur)
+			continue;
+		if (cur != SE_NONE && cur < n) {
+			int64_t d = e->ev[i].ts - start;
+			uint64_t bit = (uint64_t)1 << cur;
+
+			latest[cur] = d;
+			total[cur] = (done & bit ? total[cur] : 0) + d;
+			done |= bit;
+			if (list & bit)
+				fn(ud, cur, first, i);
+		}
+		cur = at;
+		start = e->ev[i].ts;
+		first = i;
+	}
+	if (cur != SE_NONE && cur < n && (list & (uint64_t)1 << cur))
+		fn(ud, cur, first, e->n_events);
+	*current = cur;
+	*since = start;
+	return done;
+}
 
 #endif

@@ -11,8 +11,8 @@
  * their codes evaluated in place and the rest trimmed to the funnel's
  * stages (the evaluation's fixed arrays would be half a kilobyte a deal); this
  * thread counts the rest of the diagnostics from them.  The two write
- * disjoint parts of the report (insight.c only rep->agg[].in, its own
- * bucket cache and replay scratch), and both only read the rules and the
+ * disjoint parts of the report (the diagnostics only rep->agg[].in and
+ * their own bucket cache), and both only read the rules and the
  * counting context.  Without diagnostics the jobs are whole chunks,
  * evaluated and counted here into a report of the worker's own, which
  * the first thread merges into its own after the pass.
@@ -43,8 +43,37 @@ struct se_worker_job {
 	size_t n_pos;
 	int64_t *codes;
 	size_t n_codes;
-	size_t cap_blob, cap_deals, cap_events; /* room in blob, kept (and pos / 2S), codes */
+	size_t cap_blob, cap_deals, cap_events, cap_pos; /* room in blob, kept, codes, pos */
+	int short_funnels;           /* every funnel has at most SHORT stages */
 };
+
+/* Funnels of at most this many stages (nearly all) have their positions
+ * copied SHORT at a time, a size the compiler copies in two moves, where
+ * a deal's own number of stages is a call to memcpy each way. */
+#define SHORT 8
+
+/* Deal's touched[] and reached[] from e to dst (2n positions), or back. */
+static inline void pos_out(int32_t *dst, const se_deal_eval *e, int n, int short_funnels)
+{
+	if (short_funnels) {
+		memcpy(dst, e->touched, SHORT * sizeof e->touched[0]);
+		memcpy(dst + n, e->reached, SHORT * sizeof e->reached[0]);
+	} else {
+		memcpy(dst, e->touched, (size_t)n * sizeof e->touched[0]);
+		memcpy(dst + n, e->reached, (size_t)n * sizeof e->reached[0]);
+	}
+}
+
+static inline void pos_in(se_deal_eval *e, const int32_t *src, int n, int short_funnels)
+{
+	if (short_funnels) {
+		memcpy(e->touched, src, SHORT * sizeof e->touched[0]);
+		memcpy(e->reached, src + n, SHORT * sizeof e->reached[0]);
+	} else {
+		memcpy(e->touched, src, (size_t)n * sizeof e->touched[0]);
+		memcpy(e->reached, src + n, (size_t)n * sizeof e->reached[0]);
+	}
+}
 
 struct se_worker {
 	pthread_t thread;
@@ -115,8 +144,7 @@ static int worker_chunk(se_worker *w, const se_worker_job *j)
 		e.funnel = k->funnel;
 		e.ev = v->events + k->ev;
 		e.n_events = d->n_events;
-		memcpy(e.touched, j->pos + k->pos, (size_t)n * sizeof e.touched[0]);
-		memcpy(e.reached, j->pos + k->pos + n, (size_t)n * sizeof e.reached[0]);
+		pos_in(&e, j->pos + k->pos, n, j->short_funnels);
 		e.state = k->state;
 		e.stage = k->stage;
 		e.code = (int64_t *)(j->codes + k->code);
@@ -288,10 +316,11 @@ se_worker_job *se_worker_job_new(se_worker *w, se_chunk_buf *buf, const se_chunk
 	for (int f = 0; f < rep->rules->n_funnels; f++)
 		if (rep->rules->funnels[f].n_stages > stages)
 			stages = rep->rules->funnels[f].n_stages;
-	size_t cap_pos = j->cap_deals; /* pos has 2 * stages a deal */
-
+	j->short_funnels = stages <= SHORT;
+	/* pos: 2 * stages a deal at most, and room for the last deal's
+	 * reached[] copied SHORT at a time */
 	if (grow(&j->codes, &j->cap_events, events ? events : 1, sizeof *j->codes) != 0 ||
-	    grow(&j->pos, &cap_pos, deals, 2 * (size_t)stages * sizeof *j->pos) != 0 ||
+	    grow(&j->pos, &j->cap_pos, 2 * (size_t)stages * deals + SHORT, sizeof *j->pos) != 0 ||
 	    grow(&j->kept, &j->cap_deals, deals, sizeof *j->kept) != 0) {
 		se_worker_job_free(j);
 		return NULL;
@@ -320,8 +349,7 @@ void se_worker_keep(const se_report *rep, se_worker_job *j, uint32_t i, uint32_t
 	k->funnel = e->funnel;
 	k->state = e->state;
 	k->stage = e->stage;
-	memcpy(j->pos + j->n_pos, e->touched, (size_t)n * sizeof e->touched[0]);
-	memcpy(j->pos + j->n_pos + n, e->reached, (size_t)n * sizeof e->reached[0]);
+	pos_out(j->pos + j->n_pos, e, n, j->short_funnels);
 	j->n_pos += 2 * (size_t)n;
 	if (e->code != j->codes + j->n_codes) /* evaluated elsewhere than se_worker_codes() */
 		memcpy(j->codes + j->n_codes, e->code, e->n_events * sizeof e->code[0]);

@@ -6,7 +6,7 @@
  * deals it counts, trimmed to their funnel's stages), the buffers it gives
  * the store back, and what it counts from them: whole chunks into a
  * report of its own (a pass without diagnostics), or the diagnostics'
- * back half (insight.c) and the cube when it is elsewhere.  What goes
+ * back half (insight_back.c) and the cube when it is elsewhere.  What goes
  * where is report.c's choice; merging the worker's report into the
  * pass's is report.c's too.
  *

@@ -871,6 +871,54 @@ static void test_random_histories_match_definitions(void **state)
 	}
 }
 
+/* se_count_prefix: a deal's first n events as se_count_deal evaluates
+ * them alone (the backtest's replays), for every n of random histories,
+ * events before the first that resolves included. */
+static void test_prefix_matches_fresh_evaluation(void **state)
+{
+	fixture *f = *state;
+	const char *scripts[] = { sales_script, two_funnels_script, pipelines_script, won_not_last_script };
+	uint64_t x = 7;
+
+	for (size_t k = 0; k < sizeof scripts / sizeof scripts[0]; k++) {
+		load(f, scripts[k]);
+		for (int round = 0; round < 5000; round++) {
+			se_chunk_event ev[MAX_EVENTS];
+			uint32_t n = 1 + next_random(&x) % 12;
+
+			for (uint32_t i = 0; i < n; i++) {
+				ev[i].ts = T0 + (int64_t)i * DAY;
+				ev[i].status = next_random(&x) % (N_STATUS + 1);
+				ev[i].pipeline = next_random(&x) % 4 == 0 ? next_random(&x) % (N_PIPELINE + 1) : P_NONE;
+			}
+			evaluate(f, ev, n);
+			for (uint32_t cut = 0; cut <= n; cut++) {
+				se_chunk_deal d = f->deal;
+				int64_t scratch[MAX_EVENTS];
+				se_deal_eval want, got;
+
+				d.n_events = cut;
+				memset(&want, 0x55, sizeof want);
+				memset(&got, 0x55, sizeof got);
+				se_count_deal(&f->ctx, &d, f->ev, scratch, &want);
+				se_count_prefix(&f->ctx, &f->e, cut, &got);
+				assert_int_equal(got.funnel, want.funnel);
+				assert_int_equal(got.n_events, cut);
+				assert_ptr_equal(got.ev, f->ev);
+				if (want.funnel == SE_NONE)
+					continue;
+				int ns = f->rules->funnels[want.funnel].n_stages;
+
+				assert_int_equal(got.state, want.state);
+				assert_int_equal(got.stage, want.stage);
+				assert_memory_equal(got.touched, want.touched, (size_t)ns * sizeof got.touched[0]);
+				assert_memory_equal(got.reached, want.reached, (size_t)ns * sizeof got.reached[0]);
+				assert_memory_equal(got.code, want.code, cut * sizeof got.code[0]);
+			}
+		}
+	}
+}
+
 /* ---- the history packer ------------------------------------------------------------ */
 
 static void add_row(fixture *f, int64_t deal, int64_t ts, const char *key, uint32_t status,
@@ -1156,6 +1204,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_two_funnels, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pipelines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_histories_match_definitions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prefix_matches_fresh_evaluation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_history_sorts_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_history_ids_compare_bytewise, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_history_attributes, setup, teardown),
