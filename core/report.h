@@ -265,8 +265,6 @@ struct se_report {
 	const se_count_ctx *count_ctx; /* during the pass */
 	se_bucket_cache bucket_cache;          /* the pass's own */
 	se_bucket_cache insight_bucket_cache;  /* insight.c's: it may run in a second thread */
-	int64_t *replay_scratch;   /* backtest: codes of a deal's history cut short */
-	size_t replay_cap;
 	/* Metrics and rules read the diagnostics only when one of them calls
 	 * a diagnostic scope method; until then the pass skips them, and the
 	 * first such call rebuilds the report with them from this. */
