@@ -454,8 +454,12 @@ static se_worker *start_worker(pass *p, se_mode mode_override)
 	rep->cube_elsewhere = !whole && rep->cube != NULL && !back && p->covered == 0;
 	/* Sources' steps alone are a light back half: the handling half
 	 * (which the channels' cohorts come from) goes with it, to the thread
-	 * that would otherwise wait for the first. */
-	rep->front_elsewhere = !whole && !(rep->compute & (SE_REPORT_VELOCITY | SE_REPORT_FORECAST | SE_REPORT_BACKTEST));
+	 * that would otherwise wait for the first.  So it does when a stored
+	 * prefix spares this thread the foundation: evaluating and handing
+	 * over each deal was still the longer share (1M deals: 165 against
+	 * 157 ms for the pass). */
+	rep->front_elsewhere = !whole && (p->covered > 0 ||
+	                                  !(rep->compute & (SE_REPORT_VELOCITY | SE_REPORT_FORECAST | SE_REPORT_BACKTEST)));
 	return w;
 }
 
