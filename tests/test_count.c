@@ -846,6 +846,20 @@ static uint32_t next_random(uint64_t *x)
 	return (uint32_t)(*x >> 33);
 }
 
+/* 1 to 12 events a day apart, each of any status (and one no name has)
+ * and now and then any pipeline; returns how many. */
+static uint32_t random_history(uint64_t *x, se_chunk_event *ev)
+{
+	uint32_t n = 1 + next_random(x) % 12;
+
+	for (uint32_t i = 0; i < n; i++) {
+		ev[i].ts = T0 + (int64_t)i * DAY;
+		ev[i].status = next_random(x) % (N_STATUS + 1);
+		ev[i].pipeline = next_random(x) % 4 == 0 ? next_random(x) % (N_PIPELINE + 1) : P_NONE;
+	}
+	return n;
+}
+
 /* Random histories (any status of either funnel or none, any pipeline,
  * forward, back, skipping, ending anywhere) in both funnel layouts. */
 static void test_random_histories_match_definitions(void **state)
@@ -858,13 +872,8 @@ static void test_random_histories_match_definitions(void **state)
 		load(f, scripts[k]);
 		for (int round = 0; round < 20000; round++) {
 			se_chunk_event ev[MAX_EVENTS];
-			uint32_t n = 1 + next_random(&x) % 12;
+			uint32_t n = random_history(&x, ev);
 
-			for (uint32_t i = 0; i < n; i++) {
-				ev[i].ts = T0 + (int64_t)i * DAY;
-				ev[i].status = next_random(&x) % (N_STATUS + 1); /* and one no name has */
-				ev[i].pipeline = next_random(&x) % 4 == 0 ? next_random(&x) % (N_PIPELINE + 1) : P_NONE;
-			}
 			evaluate(f, ev, n);
 			expect_definitions(f, ev, n);
 		}
@@ -884,13 +893,8 @@ static void test_prefix_matches_fresh_evaluation(void **state)
 		load(f, scripts[k]);
 		for (int round = 0; round < 5000; round++) {
 			se_chunk_event ev[MAX_EVENTS];
-			uint32_t n = 1 + next_random(&x) % 12;
+			uint32_t n = random_history(&x, ev);
 
-			for (uint32_t i = 0; i < n; i++) {
-				ev[i].ts = T0 + (int64_t)i * DAY;
-				ev[i].status = next_random(&x) % (N_STATUS + 1);
-				ev[i].pipeline = next_random(&x) % 4 == 0 ? next_random(&x) % (N_PIPELINE + 1) : P_NONE;
-			}
 			evaluate(f, ev, n);
 			for (uint32_t cut = 0; cut <= n; cut++) {
 				se_chunk_deal d = f->deal;
