@@ -584,19 +584,22 @@ static void emit_checks_its_table(void **state)
 	fixture *f = *state;
 
 	in_scratch(f);
-	write_file("recs.json", "[{\"k\": 1}, {\"k\": 2}, {\"k\": 3}, {\"k\": 4}]");
+	write_file("recs.json", "[{\"k\": 1}, {\"k\": 2}, {\"k\": 3}, {\"k\": 4}, {\"k\": 5}]");
 	write_file("a.lua", "return { record = function(r, emit)\n"
 	                    "  if r.k == 1 then emit { event_id = 'e', deal_id = 'd', ts = 0, stge = 'S' } end\n"
 	                    "  if r.k == 2 then emit { event_id = 'e', deal_id = 'd', ts = {}, stage = 'S' } end\n"
 	                    "  if r.k == 3 then assert(emit { event_id = 'e', deal_id = 'd', ts = 'x', stage = 'S' } == false) end\n"
 	                    "  if r.k == 4 then assert(emit { event_id = 'e4', deal_id = 'd', ts = 1795000000.0, amount = 10.25, stage = 'S' }) end\n"
+	                    /* a float far outside an integer's range (once cast to one first) */
+	                    "  if r.k == 5 then emit { event_id = 'e5', deal_id = 'd', ts = 1795000000, amount = 1e124, stage = 'S' } end\n"
 	                    "end }\n");
 	ok(f, RUN(f, "./a.lua", "recs.json"));
-	expect_stats(f, 4, 4, 1, 0, 3);
+	expect_stats(f, 5, 5, 1, 0, 4);
 	expect_rejects(f,
 		"recs.json:record 1: ./a.lua:2: emit: unknown key 'stge' (did you mean 'stage'?)\n"
 		"recs.json:record 2: ./a.lua:3: emit: 'ts' must be a string or a number, not a table\n"
-		"recs.json:record 3: ts: cannot read time \"x\": unrecognised time format\n");
+		"recs.json:record 3: ts: cannot read time \"x\": unrecognised time format\n"
+		"recs.json:record 5: amount: \"1e+124\" is beyond the largest amount, 1000000000000000 (10^15) either way\n");
 	expect_events(f, "e4|d|2026-11-18T11:06:40Z|S||||10.25||\n");
 }
 

@@ -60,8 +60,10 @@ static const char *emit_value(lua_State *L, int idx, const char *key, char *buf,
 		} else {
 			lua_Number x = lua_tonumber(L, idx);
 
-			/* Whole floats (unix seconds from arithmetic) print without ".0". */
-			if (x == (lua_Number)(long long)x && x > -9e15 && x < 9e15)
+			/* Whole floats (unix seconds from arithmetic) print without
+			 * ".0".  The range first: casting a float outside long
+			 * long's (1e124, a NaN) is undefined. */
+			if (x > -9e15 && x < 9e15 && x == (lua_Number)(long long)x)
 				snprintf(buf, size, "%lld", (long long)x);
 			else
 				snprintf(buf, size, "%.15g", (double)x);
