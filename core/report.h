@@ -216,6 +216,8 @@ struct se_cube;
 /* The reports that need the diagnostics pass (insight.c). */
 #define SE_REPORT_INSIGHTS ((unsigned)SE_REPORT_ALL & ~(unsigned)(SE_REPORT_CLASSIC | SE_REPORT_METRICS))
 #define SE_BUCKET_CACHE 8
+/* Bytes that keep two fields off one cache line (x86-64 and most ARM). */
+#define SE_CACHE_LINE 64
 
 /* Recent buckets as UTC ranges [lo, hi): se_report_bucket_in(). */
 typedef struct se_bucket_cache {
@@ -246,9 +248,6 @@ struct se_report {
 	se_unknown_status *unknown;
 	char **unknown_example;    /* deal_id text per status with events, else NULL */
 
-	int64_t deals, events, deals_unmatched, unknown_events;
-	int64_t amounts_over_max;  /* deals whose amount is over SE_AMOUNT_MAX: in no sum */
-
 	struct se_cube *cube;      /* when the rules declare metrics or alert rules */
 	int cube_elsewhere;        /* the pass's second thread fills the cube (se_aggregate_cube) */
 	int skip_pairs;            /* the pass leaves the pairs' grids empty: nothing built reads them */
@@ -263,8 +262,21 @@ struct se_report {
 	se_spend *spend;           /* the script's and --spend's, merged */
 	size_t n_spend;
 	const se_count_ctx *count_ctx; /* during the pass */
+
+	/* What the pass writes for every deal, each group by one thread,
+	 * with a cache line between the groups and from the fields both
+	 * threads read per deal (agg, above): a write to a line the other
+	 * core reads makes the next read there wait for the line to come
+	 * back.  (Side by side, --report all on 1M deals took 0.38 s, and
+	 * 0.33 s apart.) */
+	char apart_read[SE_CACHE_LINE];
+	int64_t deals, events, deals_unmatched, unknown_events;
+	int64_t amounts_over_max;  /* deals whose amount is over SE_AMOUNT_MAX: in no sum */
 	se_bucket_cache bucket_cache;          /* the pass's own */
+	char apart_first[SE_CACHE_LINE];
 	se_bucket_cache insight_bucket_cache;  /* insight.c's: it may run in a second thread */
+	char apart_second[SE_CACHE_LINE];
+
 	/* Metrics and rules read the diagnostics only when one of them calls
 	 * a diagnostic scope method; until then the pass skips them, and the
 	 * first such call rebuilds the report with them from this. */
