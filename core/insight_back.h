@@ -1,7 +1,6 @@
 /*
  * insight_back.h: what the diagnostics' two halves of the pass share
- * (insight.c, insight_back.c); the back half's entry point,
- * se_insight_deal_back(), is report.h's.
+ * (insight.c, insight_back.c): se_insight_deal() is the two in turn.
  */
 #ifndef SE_INSIGHT_BACK_H
 #define SE_INSIGHT_BACK_H
@@ -14,5 +13,12 @@ static inline int se_insight_in_range(const se_report *rep, int64_t t)
 {
 	return t >= rep->from_utc && t < rep->to_utc;
 }
+
+/* The halves write disjoint parts of the report: the front (handling;
+ * buckets through the given cache) and the back (sources' steps,
+ * durations, open deals, replays; rep->insight_bucket_cache). */
+int se_insight_deal_front(se_report *rep, const se_deal_eval *e, const se_chunk_deal *d,
+                          se_bucket_cache *cache);
+int se_insight_deal_back(se_report *rep, const se_deal_eval *e, const se_chunk_deal *d);
 
 #endif

@@ -251,7 +251,6 @@ struct se_report {
 	struct se_cube *cube;      /* when the rules declare metrics or alert rules */
 	int cube_elsewhere;        /* the pass's second thread fills the cube (se_aggregate_cube) */
 	int skip_pairs;            /* the pass leaves the pairs' grids empty: nothing built reads them */
-	int front_elsewhere;       /* the pass's second thread counts the diagnostics' front half too */
 	se_metric_table *metric_tables; /* [funnel * n_metrics + metric], or NULL */
 
 	int64_t sla;               /* effective settings (rules, else defaults) */
@@ -283,6 +282,15 @@ struct se_report {
 	struct se_store *store;    /* the store it was built from (alive while scripts run) */
 	struct se_report_lazy *lazy; /* the options to build again with, or NULL */
 };
+
+/* How the pass splits the chunks between its two threads, when the
+ * second counts every diagnostic: as the load goes (se_report_build), or,
+ * for tests, which hold the numbers to not depending on it, every chunk
+ * evaluated by the first thread (KEPT), every chunk handed over whole, or
+ * the two in turn. */
+enum se_split { SE_SPLIT_LOAD, SE_SPLIT_KEPT, SE_SPLIT_WHOLE, SE_SPLIT_TURNS };
+int se_report_build_split(se_report **out, se_store *st, const se_rules *rules,
+                          const se_report_opts *opts, int split, se_error *err);
 
 /* Makes sure the report holds the diagnostics metrics and rules may read
  * (every insight but the backtest): when it was built without them, builds
@@ -339,13 +347,6 @@ int se_aggregate_merge(se_report *rep, const se_report *from);
 /* insight.c: the diagnostic reports' share of the pass. */
 int se_insight_alloc(se_report *rep, se_error *err);
 int se_insight_deal(se_report *rep, const se_deal_eval *e, const se_chunk_deal *d);
-/* The same in two halves that write disjoint parts of the report, so two
- * threads can share a deal's work: the front (handling; buckets through
- * the caller's cache) and the back (sources' steps, durations, open deals,
- * replays; insight_bucket_cache). */
-int se_insight_deal_front(se_report *rep, const se_deal_eval *e, const se_chunk_deal *d,
-                          se_bucket_cache *cache);
-int se_insight_deal_back(se_report *rep, const se_deal_eval *e, const se_chunk_deal *d);
 int se_insight_finish(se_report *rep, se_store *st, se_error *err);
 void se_insight_free(se_report *rep);
 

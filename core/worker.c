@@ -1,21 +1,23 @@
 /*
  * worker.c: the report pass's second thread (worker.h).
  *
- * When diagnostics are asked for, their share of the pass (durations,
- * handling, replays for the backtest: about half the work) runs here, a
- * chunk behind the first thread.  The first thread counts the foundation
- * reports, the cube and the lead handling (but when the rest is only the
- * sources' steps: then the handling comes here too), and hands over each
- * chunk (the store's buffer itself, swapped for one this thread is done
- * with: the chunks are never copied) with the evaluations of its deals,
- * their codes evaluated in place and the rest trimmed to the funnel's
- * stages (the evaluation's fixed arrays would be half a kilobyte a deal); this
- * thread counts the rest of the diagnostics from them.  The two write
- * disjoint parts of the report (the diagnostics only rep->agg[].in and
- * their own bucket cache), and both only read the rules and the
- * counting context.  Without diagnostics the jobs are whole chunks,
- * evaluated and counted here into a report of the worker's own, which
- * the first thread merges into its own after the pass.
+ * When diagnostics are asked for, they run here (durations, handling,
+ * replays for the backtest: more than half the work), a chunk behind the
+ * first thread.  The first thread counts the foundation reports (and the
+ * cube) and hands over each chunk (the store's buffer itself, swapped for
+ * one this thread is done with: the chunks are never copied) with the
+ * evaluations of its deals, their codes evaluated in place and the rest
+ * trimmed to the funnel's stages (the evaluation's fixed arrays would be
+ * half a kilobyte a deal); this thread counts the diagnostics from them.
+ * The two write disjoint parts of the report (the diagnostics only
+ * rep->agg[].in and their own bucket cache), and both only read the rules
+ * and the counting context.  When this thread has nothing queued, the
+ * first hands it the next chunk whole instead: it is evaluated here and
+ * its foundation counted into a report of the worker's own, which the
+ * first thread merges into its own after the pass; the first thread
+ * spends nothing on it, so the two threads even out, whichever share is
+ * the heavier on the store.  Without diagnostics every job is such a
+ * whole chunk.
  */
 #include "worker.h"
 #include "vec.h"
@@ -35,6 +37,8 @@ typedef struct kept_deal {
 
 struct se_worker_job {
 	se_worker_job *next;
+	int whole;                   /* evaluated here (se_worker_job_new) */
+	int counted;                 /* whole, its foundation in a stored prefix */
 	void *blob;                  /* the chunk's bytes, taken from the store */
 	se_chunk_view view;          /* the deals and events in blob */
 	kept_deal *kept;             /* the deals counted here, in chunk order */
@@ -106,10 +110,12 @@ void se_worker_job_free(se_worker_job *j)
 	free(j);
 }
 
-/* A chunk handed over whole: each deal counted into the worker's report,
- * as consume_chunk counts the others into the pass's. */
-static int whole_chunk(se_worker *w, const se_chunk_view *v)
+/* A chunk handed over whole: each deal's foundation counted into the
+ * worker's report (but for a counted chunk), as consume_chunk counts the
+ * others into the pass's, and with diagnostics, the deal's into rep. */
+static int whole_chunk(se_worker *w, const se_worker_job *j)
 {
+	const se_chunk_view *v = &j->view;
 	const se_chunk_event *ev = v->events;
 	int nomem = 0;
 
@@ -120,7 +126,10 @@ static int whole_chunk(se_worker *w, const se_chunk_view *v)
 		if (SE_VEC_RESERVE(w->scratch, w->scratch_cap, d->n_events, 64) != SE_OK)
 			return SE_ENOMEM;
 		se_count_deal(w->ctx, d, ev, w->scratch, &e);
-		se_aggregate_deal(w->part, d, &e, &nomem);
+		if (!j->counted)
+			se_aggregate_deal(w->part, d, &e, &nomem);
+		if (!w->whole && se_aggregate_takes(w->rep, &e) && se_insight_deal(w->rep, &e, d) != SE_OK)
+			nomem = 1;
 		ev += d->n_events;
 	}
 	return nomem ? SE_ENOMEM : SE_OK;
@@ -133,8 +142,8 @@ static int worker_chunk(se_worker *w, const se_worker_job *j)
 	se_report *rep = w->rep;
 	const se_chunk_view *v = &j->view;
 
-	if (w->whole)
-		return whole_chunk(w, v);
+	if (j->whole)
+		return whole_chunk(w, j);
 	for (uint32_t i = 0; i < j->n_kept; i++) {
 		const kept_deal *k = &j->kept[i];
 		const se_chunk_deal *d = &v->deals[k->deal];
@@ -149,7 +158,7 @@ static int worker_chunk(se_worker *w, const se_worker_job *j)
 		e.stage = k->stage;
 		e.code = (int64_t *)(j->codes + k->code);
 		if ((rep->cube_elsewhere && se_aggregate_cube(rep, d, &e) != SE_OK) ||
-		    (rep->front_elsewhere ? se_insight_deal(rep, &e, d) : se_insight_deal_back(rep, &e, d)) != SE_OK)
+		    se_insight_deal(rep, &e, d) != SE_OK)
 			return SE_ENOMEM;
 	}
 	return SE_OK;
@@ -293,7 +302,8 @@ static void take_chunk(se_worker_job *j, se_chunk_buf *buf, const se_chunk_view 
 
 /* A job for the worker: the chunk's buffer and room for its deals'
  * trimmed evaluations; a spare one the worker is done with when there is. */
-se_worker_job *se_worker_job_new(se_worker *w, se_chunk_buf *buf, const se_chunk_view *v)
+se_worker_job *se_worker_job_new(se_worker *w, se_chunk_buf *buf, const se_chunk_view *v, int whole,
+                                 int counted)
 {
 	const se_report *rep = w->rep;
 	se_worker_job *j;
@@ -309,7 +319,9 @@ se_worker_job *se_worker_job_new(se_worker *w, se_chunk_buf *buf, const se_chunk
 	j->next = NULL;
 	j->n_kept = 0;
 	j->n_pos = j->n_codes = 0;
-	if (w->whole) { /* a whole chunk: the worker evaluates its deals */
+	j->whole = whole || w->whole;
+	j->counted = counted && !w->whole;
+	if (j->whole) { /* the worker evaluates its deals */
 		take_chunk(j, buf, v);
 		return j;
 	}

@@ -29,6 +29,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct fixture {
@@ -128,22 +129,31 @@ static se_report_opts default_opts(void)
 	return o;
 }
 
+/* A built report as text (the caller frees it). */
+static char *write_text(const se_report *rep, se_output format)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&text, &len);
+	se_error err;
+
+	assert_non_null(mem);
+	memset(&err, 0, sizeof err);
+	if (se_report_write(rep, mem, format, &err) != SE_OK)
+		fail_msg("writing the report failed: %s", err.msg);
+	assert_int_equal(fclose(mem), 0);
+	assert_int_equal(strlen(text), len);
+	return text;
+}
+
 static const char *render(fixture *f, const se_report_opts *opts, se_output format)
 {
-	size_t len = 0;
-	FILE *mem;
-
 	se_report_free(f->rep);
 	f->rep = NULL;
 	if (se_report_build(&f->rep, f->st, f->rules, opts, &f->err) != SE_OK)
 		fail_msg("report failed: %s", f->err.msg);
 	free(f->out);
-	f->out = NULL;
-	mem = open_memstream(&f->out, &len);
-	assert_non_null(mem);
-	assert_int_equal(se_report_write(f->rep, mem, format, &f->err), SE_OK);
-	assert_int_equal(fclose(mem), 0);
-	assert_int_equal(strlen(f->out), len);
+	f->out = write_text(f->rep, format);
 	return f->out;
 }
 
@@ -1284,6 +1294,92 @@ static void test_merge_adds_two_halves(void **state)
 	se_report_free(other);
 }
 
+/*
+ * With every diagnostic, the pass's first thread evaluates some chunks
+ * and hands the worker the rest whole (their foundation into the
+ * worker's report, merged after); which ones follows the load.  The
+ * numbers must not depend on it: all of a multi-chunk store's reports,
+ * and the cube, come out the same with every chunk evaluated first,
+ * every chunk handed over whole, and the two in turn.
+ */
+static void test_split_changes_nothing(void **state)
+{
+	static const char *stages[] = { "Lead", "Qual", "Offer", "Paid", "Lost", "Spam", "Archived" };
+	static const char *managers[] = { "Ann", "Bob", "Cid", "Dan", "" };
+	static const char *sources[] = { "Ads", "Web", "Call", "" };
+	static const int splits[] = { SE_SPLIT_WHOLE, SE_SPLIT_TURNS, SE_SPLIT_LOAD };
+	fixture *f = *state;
+	se_report_opts o = default_opts();
+	se_cube_filter q = { 0, SE_CUBE_ANY, SE_CUBE_ANY, INT64_MIN, INT64_MAX };
+	size_t cap = 16u << 20, len = 0;
+	char *csv = malloc(cap);
+	uint64_t seed = 42;
+	int64_t reached, open, amount, no_amount;
+	/* 3.5 chunks of deals: every split has chunks on both threads */
+	int deals = 3 * (int)SE_CHUNK_DEALS + 2000;
+
+	assert_non_null(csv);
+	load_script(f, "settings { timezone = 'UTC' }\n"
+	               "funnel { name = 'sales', stages = { 'Lead', 'Qual', { 'Offer', presale = true }, 'Paid' },\n"
+	               "  lost = 'Lost', nontarget = 'Spam', pairs = { { 'Lead', 'Offer' }, { 'Qual', 'Paid' } } }\n"
+	               "metric { name = 'n', value = function(s) return s:reached('Lead') end }\n");
+	len += (size_t)snprintf(csv, cap, CSV_HEADER);
+	for (int d = 0; d < deals; d++) {
+		int n = 1 + (int)((seed = seed * 6364136223846793005u + 1442695040888963407u) >> 61);
+		int64_t t = utc("2025-01-01T00:00:00Z") + (int64_t)((seed >> 20) % (360 * 86400));
+		const char *m = managers[(seed >> 40) % 5], *src = sources[(seed >> 45) % 4];
+
+		for (int k = 0; k < n; k++) {
+			char ts[32];
+			struct tm tm;
+			int64_t amt;
+
+			seed = seed * 6364136223846793005u + 1442695040888963407u;
+			t += (int64_t)((seed >> 33) % (20 * 86400));
+			assert_non_null(gmtime_r(&(time_t){ (time_t)t }, &tm));
+			strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+			amt = (seed >> 50) % 3 == 0 ? (int64_t)((seed >> 20) % 100000) : -1;
+			len += (size_t)snprintf(csv + len, cap - len, "e%d-%d,D%d,%s,%s,%s,%s,", d, k, d, ts,
+			                        stages[(seed >> 56) % 7], m, src);
+			if (amt >= 0)
+				len += (size_t)snprintf(csv + len, cap - len, "%lld", (long long)amt);
+			csv[len++] = '\n';
+			assert_true(len + 256 < cap);
+		}
+	}
+	csv[len] = '\0';
+	import_csv(f, csv);
+	free(csv);
+	o.recount = 1;
+	o.period = SE_PERIOD_MONTH;
+	o.reports = SE_REPORT_ALL;
+
+	/* every chunk evaluated by the first thread: the reference */
+	se_report_free(f->rep);
+	f->rep = NULL;
+	assert_int_equal(se_report_build_split(&f->rep, f->st, f->rules, &o, SE_SPLIT_KEPT, &f->err), SE_OK);
+	assert_int_equal(f->rep->deals, deals);
+	f->saved[0] = write_text(f->rep, SE_OUTPUT_CSV);
+	reached = se_cube_reached(f->rep->cube, &q, SE_MODE_REACHED, 0);
+	se_cube_open(f->rep->cube, &q, -1, 0, &open, &amount, &no_amount);
+	assert_true(reached > 0 && open > 0);
+	for (size_t i = 0; i < sizeof splits / sizeof splits[0]; i++) {
+		int64_t o2, a2, n2;
+
+		se_report_free(f->rep);
+		f->rep = NULL;
+		assert_int_equal(se_report_build_split(&f->rep, f->st, f->rules, &o, splits[i], &f->err), SE_OK);
+		free(f->out);
+		f->out = write_text(f->rep, SE_OUTPUT_CSV);
+		expect_text(f->out, f->saved[0]);
+		assert_int_equal(se_cube_reached(f->rep->cube, &q, SE_MODE_REACHED, 0), reached);
+		se_cube_open(f->rep->cube, &q, -1, 0, &o2, &a2, &n2);
+		assert_int_equal(o2, open);
+		assert_int_equal(a2, amount);
+		assert_int_equal(n2, no_amount);
+	}
+}
+
 static const char two_funnels_script[] =
 	"funnel { name = 'sales', stages = { 'Lead', 'Qual', 'Paid' }, lost = 'Lost' }\n"
 	"funnel { name = 'support', stages = { 'Ticket', 'Solved' } }\n";
@@ -2348,6 +2444,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sources_revenue_of_won_cohort, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_statuses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merge_adds_two_halves, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_split_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lazy_blocks_as_built_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_funnels_in_script_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_only_funnel, setup, teardown),
