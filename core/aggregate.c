@@ -186,36 +186,43 @@ int se_aggregate_cube(se_report *rep, const se_chunk_deal *d, const se_deal_eval
 	return se_cube_add_deal(rep->cube, &cd, cube_bucket, rep->from_utc, rep->to_utc, &u);
 }
 
-/* Grid `from`'s non-zero cells (fields int64s each) added into g; pair
- * cells keep the latest cohort of the two. */
-static int merge_grid(se_grid *g, const se_grid *from, size_t fields, int pair)
+void se_cell_add_count(void *into, const void *cell)
 {
-	for (int64_t k = from->lo; k < from->lo + from->nb; k++)
-		for (size_t col = 0; col < from->width; col++) {
-			const int64_t *v = se_grid_at(from, k, col);
-			int64_t *c;
-			int any = 0;
-
-			for (size_t j = 0; j < fields; j++)
-				any |= v[j] != 0;
-			if (!any)
-				continue;
-			if ((c = se_grid_cell(g, k, col)) == NULL)
-				return SE_ENOMEM;
-			if (pair) {
-				se_pair_cell_add((se_pair_cell *)c, (const se_pair_cell *)v);
-				continue;
-			}
-			for (size_t j = 0; j < fields; j++)
-				c[j] += v[j];
-		}
-	return SE_OK;
+	*(int64_t *)into += *(const int64_t *)cell;
 }
 
-static void merge_cells(int64_t *into, const int64_t *from, size_t n)
+void se_cell_add_source(void *into, const void *cell)
 {
-	for (size_t i = 0; i < n; i++)
-		into[i] += from[i];
+	se_source_cell *c = into;
+	const se_source_cell *v = cell;
+
+	c->leads += v->leads;
+	c->won += v->won;
+	c->revenue += v->revenue;
+}
+
+void se_cell_add_pair(void *into, const void *cell)
+{
+	se_pair_cell_add(into, cell);
+}
+
+void se_cell_add_presale(void *into, const void *cell)
+{
+	se_presale_cell *c = into;
+	const se_presale_cell *v = cell;
+
+	c->deals += v->deals;
+	c->no_amount += v->no_amount;
+	c->amount += v->amount;
+}
+
+void se_cell_add_rate(void *into, const void *cell)
+{
+	se_rate_cell *c = into;
+	const se_rate_cell *v = cell;
+
+	c->closed += v->closed;
+	c->won += v->won;
 }
 
 int se_aggregate_merge(se_report *rep, const se_report *from)
@@ -246,17 +253,17 @@ int se_aggregate_merge(se_report *rep, const se_report *from)
 		const se_funnel_agg *o = &from->agg[f];
 		size_t cells = (size_t)r->funnels[f].n_stages * rep->n_manager;
 
-		if (merge_grid(&a->leads_by_manager, &o->leads_by_manager, 1, 0) != SE_OK ||
-		    merge_grid(&a->leads_by_source, &o->leads_by_source, 1, 0) != SE_OK ||
-		    merge_grid(&a->sources, &o->sources, sizeof(se_source_cell) / sizeof(int64_t), 0) != SE_OK)
+		if (se_grid_merge(&a->leads_by_manager, &o->leads_by_manager, se_cell_add_count) != 0 ||
+		    se_grid_merge(&a->leads_by_source, &o->leads_by_source, se_cell_add_count) != 0 ||
+		    se_grid_merge(&a->sources, &o->sources, se_cell_add_source) != 0)
 			return SE_ENOMEM;
 		for (int p = 0; p < r->funnels[f].n_pairs; p++)
-			if (merge_grid(&a->pairs[p], &o->pairs[p], sizeof(se_pair_cell) / sizeof(int64_t), 1) != SE_OK)
+			if (se_grid_merge(&a->pairs[p], &o->pairs[p], se_cell_add_pair) != 0)
 				return SE_ENOMEM;
-		merge_cells((int64_t *)a->presale, (const int64_t *)o->presale,
-		            cells * (sizeof(se_presale_cell) / sizeof(int64_t)));
-		merge_cells((int64_t *)a->rates, (const int64_t *)o->rates,
-		            cells * (sizeof(se_rate_cell) / sizeof(int64_t)));
+		for (size_t c = 0; c < cells; c++) {
+			se_cell_add_presale(&a->presale[c], &o->presale[c]);
+			se_cell_add_rate(&a->rates[c], &o->rates[c]);
+		}
 	}
 	if (rep->cube != NULL && from->cube != NULL)
 		return se_cube_add(rep->cube, from->cube);

@@ -16,6 +16,25 @@ void se_grid_init(se_grid *g, size_t width, size_t cell)
 	g->cell = cell;
 }
 
+int se_grid_merge(se_grid *g, const se_grid *from, void (*add)(void *into, const void *cell))
+{
+	for (int64_t k = from->lo; k < from->lo + from->nb; k++)
+		for (size_t col = 0; col < from->width; col++) {
+			const unsigned char *v = se_grid_at(from, k, col);
+			void *c;
+			size_t i = 0;
+
+			while (i < from->cell && v[i] == 0)
+				i++;
+			if (i == from->cell)
+				continue;
+			if ((c = se_grid_cell(g, k, col)) == NULL)
+				return -1;
+			add(c, v);
+		}
+	return 0;
+}
+
 void *se_grid_cell_grow(se_grid *g, int64_t key, size_t col)
 {
 	size_t row_bytes = g->width * g->cell;

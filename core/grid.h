@@ -34,6 +34,11 @@ static inline void *se_grid_cell(se_grid *g, int64_t key, size_t col)
 	return se_grid_cell_grow(g, key, col);
 }
 
+/* Adds every cell of `from` (a grid of the same width and cells) that
+ * is not all zero bytes into g's cell of the same key and column, by
+ * add(cell of g, cell of from).  0, or -1 when memory ran out. */
+int se_grid_merge(se_grid *g, const se_grid *from, void (*add)(void *into, const void *cell));
+
 /* Cell (row for key, column col) of a grid; NULL if the key is outside. */
 static inline void *se_grid_at(const se_grid *g, int64_t key, size_t col)
 {

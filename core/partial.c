@@ -175,19 +175,33 @@ void se_partial_encode(const se_report *rep, uint64_t fp, int64_t key, se_pbuf *
 
 /* ---- merging ----------------------------------------------------------------- */
 
-/* How a cell's fields combine: sums, or a pair cell's (se_pair_cell_add). */
-enum { SUM, PAIR };
+/* A stored cell: its fields as put_table wrote them, the cell's int64
+ * words in memory order, read back into a cell of its own type (a
+ * kopecks field is 16-byte aligned), for se_cell_add_*: every field of a
+ * cell is that many words. */
+typedef union stored_cell {
+	int64_t w[4];
+	se_source_cell source;
+	se_presale_cell presale;
+	se_pair_cell pair;
+	se_rate_cell rate;
+} stored_cell;
 
-static int get_grid(se_preader *rd, se_grid *g, size_t fields, int how)
+static int get_grid(se_preader *rd, se_grid *g, void (*add)(void *into, const void *cell))
 {
+	size_t fields = g->cell / sizeof(int64_t);
 	uint64_t n = se_pread_count(rd, 2 + fields);
 
+	if (fields > 4)
+		return SE_EDB;
 	for (uint64_t i = 0; i < n; i++) {
-		int64_t key = se_pread_i64(rd), v[4], *c;
+		int64_t key = se_pread_i64(rd);
 		uint64_t col = se_pread_u64(rd);
+		stored_cell v;
+		void *c;
 
 		for (size_t j = 0; j < fields; j++)
-			v[j] = se_pread_i64(rd);
+			v.w[j] = se_pread_i64(rd);
 		/* Bucket keys are periods of times between 1970 and 9999: a key
 		 * past 2^40 is no bucket, and a grid spanning two such keys
 		 * would overflow its row count (the check makes this a second
@@ -196,31 +210,30 @@ static int get_grid(se_preader *rd, se_grid *g, size_t fields, int how)
 			return SE_EDB;
 		if ((c = se_grid_cell(g, key, col)) == NULL)
 			return SE_ENOMEM;
-		if (how == PAIR) {
-			se_pair_cell add = { .from = v[0], .to = v[1], .last_cohort = v[2] };
-
-			se_pair_cell_add((se_pair_cell *)c, &add);
-			continue;
-		}
-		for (size_t j = 0; j < fields; j++)
-			c[j] += v[j];
+		add(c, &v);
 	}
 	return rd->bad ? SE_EDB : SE_OK;
 }
 
-static int get_cells(se_preader *rd, int64_t *cells, int n_stages, uint32_t n_manager, size_t fields)
+/* The stored cells of a [stage * n_manager + manager] array of cells of
+ * `cell` bytes. */
+static int get_cells(se_preader *rd, void *cells, size_t cell, int n_stages, uint32_t n_manager,
+                     void (*add)(void *into, const void *cell))
 {
+	size_t fields = cell / sizeof(int64_t);
 	uint64_t n = se_pread_count(rd, 2 + fields);
 
+	if (fields > 4)
+		return SE_EDB;
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t s = se_pread_u64(rd), m = se_pread_u64(rd);
-		int64_t *c;
+		stored_cell v;
 
+		for (size_t j = 0; j < fields; j++)
+			v.w[j] = se_pread_i64(rd);
 		if (rd->bad || s >= (uint64_t)n_stages || m >= n_manager)
 			return SE_EDB;
-		c = cells + (s * n_manager + m) * fields;
-		for (size_t j = 0; j < fields; j++)
-			c[j] += se_pread_i64(rd);
+		add((char *)cells + (s * n_manager + m) * cell, &v);
 	}
 	return rd->bad ? SE_EDB : SE_OK;
 }
@@ -262,17 +275,16 @@ int se_partial_merge(se_report *rep, uint64_t fp, int64_t key, const void *data,
 		se_funnel_agg *a = &rep->agg[f];
 		int S = r->funnels[f].n_stages;
 
-		if ((rc = get_grid(&rd, &a->leads_by_manager, 1, SUM)) != SE_OK ||
-		    (rc = get_grid(&rd, &a->leads_by_source, 1, SUM)) != SE_OK ||
-		    (rc = get_grid(&rd, &a->sources, sizeof(se_source_cell) / sizeof(int64_t), SUM)) != SE_OK)
+		if ((rc = get_grid(&rd, &a->leads_by_manager, se_cell_add_count)) != SE_OK ||
+		    (rc = get_grid(&rd, &a->leads_by_source, se_cell_add_count)) != SE_OK ||
+		    (rc = get_grid(&rd, &a->sources, se_cell_add_source)) != SE_OK)
 			return rc;
 		for (int p = 0; p < r->funnels[f].n_pairs; p++)
-			if ((rc = get_grid(&rd, &a->pairs[p], sizeof(se_pair_cell) / sizeof(int64_t), PAIR)) != SE_OK)
+			if ((rc = get_grid(&rd, &a->pairs[p], se_cell_add_pair)) != SE_OK)
 				return rc;
-		if ((rc = get_cells(&rd, (int64_t *)a->presale, S, rep->n_manager,
-		                    sizeof(se_presale_cell) / sizeof(int64_t))) != SE_OK ||
-		    (rc = get_cells(&rd, (int64_t *)a->rates, S, rep->n_manager,
-		                    sizeof(se_rate_cell) / sizeof(int64_t))) != SE_OK)
+		if ((rc = get_cells(&rd, a->presale, sizeof *a->presale, S, rep->n_manager, se_cell_add_presale)) !=
+		            SE_OK ||
+		    (rc = get_cells(&rd, a->rates, sizeof *a->rates, S, rep->n_manager, se_cell_add_rate)) != SE_OK)
 			return rc;
 	}
 	if (se_pread_u64(&rd) != (rep->cube != NULL))

@@ -343,6 +343,17 @@ int se_aggregate_cube(se_report *rep, const se_chunk_deal *d, const se_deal_eval
  * status the example of the lower deal number (the first in the pass).
  * 0 or SE_ENOMEM. */
 int se_aggregate_merge(se_report *rep, const se_report *from);
+/* How the foundation's cells add up when two counts of other deals are
+ * merged (aggregate.c; partial.c for the stored ones), as se_grid_merge
+ * takes them: into += cell, field by field (kopecks as the 128-bit sums
+ * they are: adding their two 64-bit halves apart loses the carry, and
+ * a negative amount's upper half is all ones), a pair cell by
+ * se_pair_cell_add.  count: one int64. */
+void se_cell_add_count(void *into, const void *cell);
+void se_cell_add_source(void *into, const void *cell);
+void se_cell_add_pair(void *into, const void *cell);
+void se_cell_add_presale(void *into, const void *cell);
+void se_cell_add_rate(void *into, const void *cell);
 
 /* insight.c: the diagnostic reports' share of the pass. */
 int se_insight_alloc(se_report *rep, se_error *err);
