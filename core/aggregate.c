@@ -125,9 +125,8 @@ static void add_presale_and_rates(se_report *rep, se_funnel_agg *a, const se_fun
 	}
 }
 
-/* The cube's bucketing through a cache of recent buckets (a zone
- * conversion and a civil date each time otherwise): the pass's own, or in
- * the second thread the diagnostics' (idle there when it fills the cube). */
+/* The cube's bucketing through the pass's cache of recent buckets (a
+ * zone conversion and a civil date each time otherwise). */
 typedef struct cube_ud {
 	const se_report *rep;
 	se_bucket_cache *cache;
@@ -140,11 +139,20 @@ static int64_t cube_bucket(const void *ud, int64_t t)
 	return se_report_bucket_in(u->rep, u->cache, t);
 }
 
+static int add_to_cube(se_report *rep, const se_chunk_deal *d, const se_deal_eval *e)
+{
+	se_cube_deal cd = { e, d->manager < rep->n_manager ? d->manager : 0,
+		            d->source < rep->n_source ? d->source : 0, d->amount, rep->mode };
+	cube_ud u = { rep, &rep->bucket_cache };
+
+	return se_cube_add_deal(rep->cube, &cd, cube_bucket, rep->from_utc, rep->to_utc, &u);
+}
+
 int se_aggregate_takes(const se_report *rep, const se_deal_eval *e)
 {
 	if (e->funnel == SE_NONE || (rep->only_funnel != SE_NONE && e->funnel != rep->only_funnel))
 		return 0;
-	return (rep->compute & SE_REPORT_INSIGHTS) != 0 || (rep->cube != NULL && rep->cube_elsewhere);
+	return (rep->compute & SE_REPORT_INSIGHTS) != 0;
 }
 
 int se_aggregate_deal(se_report *rep, const se_chunk_deal *d, const se_deal_eval *e, int *nomem)
@@ -172,18 +180,9 @@ int se_aggregate_deal(se_report *rep, const se_chunk_deal *d, const se_deal_eval
 	if (!rep->skip_pairs)
 		add_pairs(rep, nomem, a, f, e, mgr);
 	add_presale_and_rates(rep, a, f, e, mgr, d->amount);
-	if (rep->cube != NULL && !rep->cube_elsewhere && se_aggregate_cube(rep, d, e) != SE_OK)
+	if (rep->cube != NULL && add_to_cube(rep, d, e) != SE_OK)
 		*nomem = 1;
 	return se_aggregate_takes(rep, e);
-}
-
-int se_aggregate_cube(se_report *rep, const se_chunk_deal *d, const se_deal_eval *e)
-{
-	se_cube_deal cd = { e, d->manager < rep->n_manager ? d->manager : 0,
-		            d->source < rep->n_source ? d->source : 0, d->amount, rep->mode };
-	cube_ud u = { rep, rep->cube_elsewhere ? &rep->insight_bucket_cache : &rep->bucket_cache };
-
-	return se_cube_add_deal(rep->cube, &cd, cube_bucket, rep->from_utc, rep->to_utc, &u);
 }
 
 void se_cell_add_count(void *into, const void *cell)

@@ -424,17 +424,16 @@ static int prefix_open(pass *p, se_store *st, se_mode mode_override, const char 
  * into a report of its own, merged after the pass: the two threads split
  * the deals, not the work on each deal.  With diagnostics it counts all
  * of them when there is a back half (channels, velocity, forecast,
- * backtest), or when there is a cube (metrics and rules: the cube's
- * counters are as much work as the foundation reports, so the two run
- * side by side; it fills the cube in the order of the deals, as this
- * thread would, and the diagnostics too); for handling and the
- * diagnostics alone, without a cube, evaluating and copying deals over
- * would cost this thread about what counting them here does.  Which thread is the busier depends on the
- * store (this one's foundation is counted or read from a stored prefix)
- * and the reports, so this thread also hands it whole chunks whenever it
- * has nothing queued (rep_whole_chunk): it evaluates those itself and
- * counts their foundation into its own report.  (On 1M deals, --report
- * all without a prefix: 0.38 -> 0.27 s; with one, 0.26 -> 0.25 s.)
+ * backtest: always so when the script has metrics or rules, which may
+ * read them); for handling and the diagnostics alone, evaluating and
+ * copying deals over would cost this thread about what counting them
+ * here does.  Which thread is the busier depends on the store (this
+ * one's foundation is counted or read from a stored prefix) and the
+ * reports, so this thread also hands it whole chunks whenever it has
+ * nothing queued (whole_next): it evaluates those itself and counts
+ * their foundation (and the cube) into its own report.  (On 1M deals,
+ * --report all without a prefix: 0.47 -> 0.34 s; with one, 0.28 -> 0.27
+ * s.)
  */
 static se_worker *start_worker(pass *p, se_mode mode_override)
 {
@@ -444,9 +443,7 @@ static se_worker *start_worker(pass *p, se_mode mode_override)
 	se_worker *w;
 
 	p->worker_part = NULL;
-	/* (With a stored prefix the cube is counted only for the chunks after
-	 * it, here, as the rest of their foundation.) */
-	if (!whole && !back && (rep->cube == NULL || p->covered > 0))
+	if (!whole && !back)
 		return NULL;
 	if (part_open(&p->worker_part, rep, mode_override, NULL) != SE_OK)
 		return NULL;
@@ -458,7 +455,6 @@ static se_worker *start_worker(pass *p, se_mode mode_override)
 		p->worker_part = NULL;
 		return NULL;
 	}
-	rep->cube_elsewhere = !whole && rep->cube != NULL && !back && p->covered == 0;
 	return w;
 }
 
@@ -469,7 +465,6 @@ static int stop_worker(pass *p)
 	int nomem = se_worker_stop(p->worker);
 
 	p->worker = NULL;
-	p->rep->cube_elsewhere = 0;
 	if (p->worker_part != NULL) {
 		if (!nomem && se_aggregate_merge(p->rep, p->worker_part) != SE_OK)
 			nomem = 1;
@@ -493,7 +488,7 @@ static int insight_here(pass *p, se_worker_job *job, uint32_t i, uint32_t ev, co
 /* Whether to hand the next chunk to the worker whole, when it counts
  * every diagnostic: when it has nothing queued, so it would wait for
  * this thread (or as se_report_build_split says). */
-static int rep_whole_chunk(pass *p)
+static int whole_next(pass *p)
 {
 	switch (p->split) {
 	case SE_SPLIT_KEPT:
@@ -526,7 +521,7 @@ static int consume_chunk(void *ud, se_chunk_buf *buf, const se_chunk_view *v, se
 			se_worker_hand_over(p->worker, job);
 			return SE_OK;
 		}
-	} else if (p->worker != NULL && rep_whole_chunk(p)) {
+	} else if (p->worker != NULL && whole_next(p)) {
 		if ((job = se_worker_job_new(p->worker, buf, v, 1, counted)) == NULL)
 			return se_error_set(err, SE_ENOMEM, "out of memory");
 		se_worker_hand_over(p->worker, job);

@@ -249,7 +249,6 @@ struct se_report {
 	char **unknown_example;    /* deal_id text per status with events, else NULL */
 
 	struct se_cube *cube;      /* when the rules declare metrics or alert rules */
-	int cube_elsewhere;        /* the pass's second thread fills the cube (se_aggregate_cube) */
 	int skip_pairs;            /* the pass leaves the pairs' grids empty: nothing built reads them */
 	se_metric_table *metric_tables; /* [funnel * n_metrics + metric], or NULL */
 
@@ -326,17 +325,14 @@ int64_t se_report_month_of(const se_report *rep, int64_t t);
  * empty grids and cells for rep's rules, managers, sources and statuses
  * (each pair's mode: mode_override, else the pair's, else rep->mode);
  * free releases them (not the cube, not the diagnostics).  deal counts one
- * evaluated deal into them and the cube (unless cube_elsewhere); it returns
- * whether the diagnostics, or the cube elsewhere, want the deal too, and
- * sets *nomem when memory ran out.  takes is that answer alone, for a deal
- * whose foundation counts were read from a stored partial instead.  cube
- * counts a deal deal returned 1 for into the cube, when cube_elsewhere: 0
- * or SE_ENOMEM. */
+ * evaluated deal into them and the cube; it returns whether the
+ * diagnostics want the deal too, and sets *nomem when memory ran out.
+ * takes is that answer alone, for a deal whose foundation counts were
+ * read from a stored partial instead. */
 int se_aggregate_alloc(se_report *rep, se_mode mode_override, se_error *err);
 void se_aggregate_free(se_report *rep);
 int se_aggregate_deal(se_report *rep, const se_chunk_deal *d, const se_deal_eval *e, int *nomem);
 int se_aggregate_takes(const se_report *rep, const se_deal_eval *e);
-int se_aggregate_cube(se_report *rep, const se_chunk_deal *d, const se_deal_eval *e);
 /* Adds the foundation aggregates (and the cube) of `from`, a report of the
  * same settings that counted other deals, into rep, as the stored partials
  * merge (partial.c): sums, a pair cell's latest cohort, and per unknown

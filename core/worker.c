@@ -157,8 +157,7 @@ static int worker_chunk(se_worker *w, const se_worker_job *j)
 		e.state = k->state;
 		e.stage = k->stage;
 		e.code = (int64_t *)(j->codes + k->code);
-		if ((rep->cube_elsewhere && se_aggregate_cube(rep, d, &e) != SE_OK) ||
-		    se_insight_deal(rep, &e, d) != SE_OK)
+		if (se_insight_deal(rep, &e, d) != SE_OK)
 			return SE_ENOMEM;
 	}
 	return SE_OK;

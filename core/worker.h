@@ -6,9 +6,8 @@
  * deals it counts, trimmed to their funnel's stages), the buffers it gives
  * the store back, and what it counts from them: whole chunks into a
  * report of its own (a pass without diagnostics), or every diagnostic
- * (insight.c) and the cube when it is elsewhere, of the deals the first
- * thread evaluated, and of whole chunks (their foundation into its own
- * report).  What goes where is report.c's choice; merging the worker's
+ * (insight.c) of the deals the first thread evaluated, and of whole
+ * chunks (their foundation into its own report).  What goes where is report.c's choice; merging the worker's
  * report into the pass's is report.c's too.
  *
  * Never: reads the store, touches what the first thread counts into
