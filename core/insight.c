@@ -231,8 +231,8 @@ static int add_handling(se_report *rep, se_insight *in, const se_funnel *f, cons
 	return SE_OK;
 }
 
-int se_insight_deal_front(se_report *rep, const se_deal_eval *e, const se_chunk_deal *d,
-                          se_bucket_cache *cache)
+/* The front half of a deal's diagnostics: its lead's handling. */
+static int deal_front(se_report *rep, const se_deal_eval *e, const se_chunk_deal *d)
 {
 	const se_funnel *f = &rep->rules->funnels[e->funnel];
 	se_funnel_agg *a = &rep->agg[e->funnel];
@@ -241,14 +241,14 @@ int se_insight_deal_front(se_report *rep, const se_deal_eval *e, const se_chunk_
 	unsigned want = rep->compute;
 
 	if ((want & (SE_REPORT_HANDLING | SE_REPORT_DIAGNOSTICS | SE_REPORT_CHANNELS)) &&
-	    add_handling(rep, &a->in, f, e, mgr, src, cache) != SE_OK)
+	    add_handling(rep, &a->in, f, e, mgr, src, &rep->insight_bucket_cache) != SE_OK)
 		return SE_ENOMEM;
 	return SE_OK;
 }
 
 int se_insight_deal(se_report *rep, const se_deal_eval *e, const se_chunk_deal *d)
 {
-	if (se_insight_deal_front(rep, e, d, &rep->insight_bucket_cache) != SE_OK)
+	if (deal_front(rep, e, d) != SE_OK)
 		return SE_ENOMEM;
 	return se_insight_deal_back(rep, e, d);
 }

@@ -14,11 +14,9 @@ static inline int se_insight_in_range(const se_report *rep, int64_t t)
 	return t >= rep->from_utc && t < rep->to_utc;
 }
 
-/* The halves write disjoint parts of the report: the front (handling;
- * buckets through the given cache) and the back (sources' steps,
- * durations, open deals, replays; rep->insight_bucket_cache). */
-int se_insight_deal_front(se_report *rep, const se_deal_eval *e, const se_chunk_deal *d,
-                          se_bucket_cache *cache);
+/* The back half of a deal's diagnostics (sources' steps, durations, open
+ * deals, replays), after insight.c's front half (lead handling); buckets
+ * through rep->insight_bucket_cache. */
 int se_insight_deal_back(se_report *rep, const se_deal_eval *e, const se_chunk_deal *d);
 
 #endif
