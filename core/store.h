@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SE_SCHEMA_VERSION 1
+#define SE_SCHEMA_VERSION 2
 
 /* Name dictionaries; ids start at 1, 0 means "none". */
 typedef enum se_dict {

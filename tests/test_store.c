@@ -492,7 +492,7 @@ static void test_schema(void **state)
 			fail_msg("no %s %s", objects[i][0], objects[i][1]);
 	}
 	expect_query(f, "PRAGMA journal_mode", "wal\n");
-	expect_query(f, "PRAGMA user_version", "1\n");
+	expect_query(f, "PRAGMA user_version", "2\n");
 	expect_query(f,
 	             "SELECT name FROM pragma_table_info('events') ORDER BY cid",
 	             "event_id\ndeal_id\nts\nstage\nfrom_stage\nmanager\nsource\namount\npipeline\ncurrency\n");
@@ -508,7 +508,7 @@ static void test_schema(void **state)
 	assert_string_equal(after, before);
 	free(before);
 	free(after);
-	expect_query(f, "PRAGMA user_version", "1\n");
+	expect_query(f, "PRAGMA user_version", "2\n");
 }
 
 static void test_events_view_from_second_connection(void **state)
@@ -919,10 +919,10 @@ static void test_newer_schema_is_refused(void **state)
 	se_store *st = (se_store *)f;
 	char want[256];
 
-	exec_plain(f, "PRAGMA user_version = 2");
+	exec_plain(f, "PRAGMA user_version = 3");
 	assert_int_equal(se_store_open(&st, f->db, 0, &f->err), SE_EDB);
 	assert_null(st);
-	snprintf(want, sizeof want, "%s: database schema version 2 is newer than this salesengine (1)", f->db);
+	snprintf(want, sizeof want, "%s: database schema version 3 is newer than this salesengine (2)", f->db);
 	assert_string_equal(f->err.msg, want);
 }
 
@@ -1282,6 +1282,40 @@ static void test_refresh_without_changes(void **state)
 	import_file(f, "one.csv", "event_id,deal_id,ts,stage\ne1,d1,1,new\n", 0);
 	assert_int_equal(f->stats.duplicates, 1);
 	expect_query(f, "SELECT count(*) FROM chunk_log", "0\n");
+}
+
+/* A content key is stored as bytes but orders a tie by its text, as when
+ * it was imported (docs/METRICS.md section 1): the new event of a second
+ * import is placed against the stored one by the text.  The other id is
+ * chosen so that the key's bytes would order it the other way. */
+static void test_content_key_tie_ordered_by_text(void **state)
+{
+	fixture *f = *state;
+	char *key, *h, csv[256], want[128];
+	const char *other;
+	unsigned first;
+
+	import_file(f, "plain.csv", "deal_id,ts,stage\nd1,2025-01-01T10:00:00Z,new\n", 0);
+	{
+		sqlite3 *db = plain_open(f);
+
+		key = query_db(db, "SELECT event_id FROM events");
+		sqlite3_close(db);
+	}
+	assert_int_equal(sscanf(key, "content:%2x", &first), 1);
+	/* "c..." (0x63) < "content:" < "d" (0x64) as text; as bytes the key
+	 * sorts by its first byte */
+	if (first == 0x63 || first == 0x64)
+		skip(); /* neither choice disagrees; the hash of this test's event is fixed, so never */
+	other = first > 0x64 ? "d" : "c";
+	snprintf(csv, sizeof csv, "event_id,deal_id,ts,stage\n%s,d1,2025-01-01T10:00:00Z,won\n", other);
+	import_file(f, "ids.csv", csv, 0);
+	assert_int_equal(f->stats.imported, 1);
+	h = deal_history(f, "d1");
+	snprintf(want, sizeof want, "%s", first > 0x64 ? "new@1735725600 won@1735725600" : "won@1735725600 new@1735725600");
+	assert_string_equal(h, want);
+	free(h);
+	free(key);
 }
 
 static void test_second_import_repacks_touched_chunk(void **state)
@@ -2057,6 +2091,7 @@ int main(void)
 		T(test_interrupted_import_is_refreshed_on_read),
 		T(test_refresh_without_changes),
 		T(test_second_import_repacks_touched_chunk),
+		T(test_content_key_tie_ordered_by_text),
 		T(test_readonly_store),
 		T(test_cache_from_memory_matches_rebuild),
 		T(test_cache_folded_during_import),

@@ -90,29 +90,38 @@ static int read_delta(se_store *st, int64_t after, int64_t upto, delta_row *rows
 	return SE_OK;
 }
 
+/* An event's id as text: a content key, stored as its bytes, orders a tie
+ * by its text, as when it was imported. */
 static int fetch_event_key(void *ud, int64_t rowid, const char **key, size_t *len, se_error *err)
 {
 	se_store *st = ud;
 	sqlite3_stmt *s = st->stmt[ST_EVENT_KEY];
-	int rc;
+	int rc, content;
+	size_t n = 0;
 
 	sqlite3_bind_int64(s, 1, rowid);
 	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		size_t n = (size_t)sqlite3_column_bytes(s, 0);
+	content = rc == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_BLOB &&
+	          sqlite3_column_bytes(s, 0) == SE_CONTENT_BLOB_LEN;
+	if (rc == SQLITE_ROW)
+		n = content ? SE_CONTENT_TEXT_LEN : (size_t)sqlite3_column_bytes(s, 0);
+	if (rc == SQLITE_ROW && n + 1 > st->key_cap) {
+		char *nb = realloc(st->key_buf, n + 1);
 
-		if (n + 1 > st->key_cap) {
-			char *nb = realloc(st->key_buf, n + 1);
-
-			if (nb == NULL) {
-				sqlite3_reset(s);
-				return se_error_set(err, SE_ENOMEM, "out of memory");
-			}
-			st->key_buf = nb;
-			st->key_cap = n + 1;
+		if (nb == NULL) {
+			sqlite3_reset(s);
+			return se_error_set(err, SE_ENOMEM, "out of memory");
 		}
+		st->key_buf = nb;
+		st->key_cap = n + 1;
+	}
+	if (content) {
+		content_text_of(sqlite3_column_blob(s, 0), st->key_buf);
+	} else if (rc == SQLITE_ROW) {
 		memcpy(st->key_buf, sqlite3_column_text(s, 0), n);
 		st->key_buf[n] = '\0';
+	}
+	if (rc == SQLITE_ROW) {
 		*key = st->key_buf;
 		*len = n;
 	}

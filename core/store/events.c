@@ -239,10 +239,52 @@ static void bind_id(sqlite3_stmt *s, int col, uint32_t id)
 		sqlite3_bind_int64(s, col, id);
 }
 
-/* Binds one event's ten values starting at parameter base + 1. */
-static void bind_event(sqlite3_stmt *s, int base, const se_event_in *ev)
+static const char content_prefix[] = "content:";
+
+/* Hex digits' values, 16 for every other byte: one lookup a digit, no
+ * branch on which kind of digit (the keys' digits are random). */
+static const unsigned char hex_value[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7, ['7'] = 8, ['8'] = 9,
+	['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
+
+int content_blob_of(const char *key, size_t len, unsigned char out[SE_CONTENT_BLOB_LEN])
 {
-	sqlite3_bind_text(s, base + 1, ev->key, (int)ev->key_len, SQLITE_STATIC);
+	const unsigned char *h = (const unsigned char *)key + 8;
+	unsigned bad = 0;
+
+	if (len != SE_CONTENT_TEXT_LEN || memcmp(key, content_prefix, 8) != 0)
+		return 0;
+	/* the table holds value + 1, so 0 marks a byte that is no digit */
+	for (int i = 0; i < SE_CONTENT_BLOB_LEN; i++) {
+		unsigned hi = hex_value[h[2 * i]], lo = hex_value[h[2 * i + 1]];
+
+		bad |= (hi == 0) | (lo == 0);
+		out[i] = (unsigned char)((hi - 1) << 4 | (lo - 1));
+	}
+	return !bad;
+}
+
+void content_text_of(const unsigned char blob[SE_CONTENT_BLOB_LEN], char out[SE_CONTENT_TEXT_LEN + 1])
+{
+	static const char digits[] = "0123456789abcdef";
+
+	memcpy(out, content_prefix, 8);
+	for (int i = 0; i < SE_CONTENT_BLOB_LEN; i++) {
+		out[8 + 2 * i] = digits[blob[i] >> 4];
+		out[9 + 2 * i] = digits[blob[i] & 15];
+	}
+	out[SE_CONTENT_TEXT_LEN] = '\0';
+}
+
+/* Binds one event's ten values starting at parameter base + 1; a content
+ * key as its bytes, put in blob (which must last until the step). */
+static void bind_event(sqlite3_stmt *s, int base, const se_event_in *ev, unsigned char *blob)
+{
+	if (content_blob_of(ev->key, ev->key_len, blob))
+		sqlite3_bind_blob(s, base + 1, blob, SE_CONTENT_BLOB_LEN, SQLITE_STATIC);
+	else
+		sqlite3_bind_text(s, base + 1, ev->key, (int)ev->key_len, SQLITE_STATIC);
 	sqlite3_bind_int64(s, base + 2, ev->deal);
 	sqlite3_bind_int64(s, base + 3, ev->ts);
 	sqlite3_bind_int64(s, base + 4, ev->status);
@@ -266,7 +308,7 @@ int se_store_insert_event(se_store *st, const se_event_in *ev, int *inserted, se
 		return rc;
 	if ((rc = capture_check(st, err)) != SE_OK)
 		return rc;
-	bind_event(s, 0, ev);
+	bind_event(s, 0, ev, st->single_blob);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
@@ -291,7 +333,7 @@ static int flush_group(se_store *st, se_error *err)
 	if ((rc = capture_check(st, err)) != SE_OK)
 		return rc;
 	for (int r = 0; r < SE_STORE_GROUP; r++)
-		bind_event(s, r * EVENT_PARAMS, &st->queued[r]);
+		bind_event(s, r * EVENT_PARAMS, &st->queued[r], st->queued_blobs[r]);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)

@@ -51,18 +51,6 @@ static const char schema_sql[] =
 	" amount REAL,"
 	" pipeline INTEGER REFERENCES pipeline(id),"
 	" currency INTEGER REFERENCES currency(id));"
-	/* Dedup.  A content key is a hash: in one index of all keys each new
-	 * one lands on a random page, so a large store rewrote most of the
-	 * index into the WAL at every commit.  But a content key's time is
-	 * part of what it hashes, so (ts, event_key) is unique exactly when
-	 * event_key is, and a file in time order appends to that index.  The
-	 * CSV's own event ids, usually increasing, keep an index of their own.
-	 * (Stores made before this keep their single UNIQUE(event_key): the
-	 * same statements work on both.) */
-	"CREATE UNIQUE INDEX IF NOT EXISTS event_id_key ON event(event_key)"
-	" WHERE event_key < 'content:' OR event_key >= 'content;';"
-	"CREATE UNIQUE INDEX IF NOT EXISTS event_content_key ON event(ts, event_key)"
-	" WHERE event_key >= 'content:' AND event_key < 'content;';"
 	"CREATE TABLE IF NOT EXISTS deal_chunk(id INTEGER PRIMARY KEY, data BLOB NOT NULL,"
 	" detail BLOB NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
@@ -76,7 +64,9 @@ static const char schema_sql[] =
 	" value REAL, notified INTEGER NOT NULL DEFAULT 0,"
 	" PRIMARY KEY (rule, scope)) WITHOUT ROWID;"
 	"CREATE VIEW IF NOT EXISTS events AS"
-	" SELECT e.event_key AS event_id, d.key AS deal_id,"
+	" SELECT CASE WHEN typeof(e.event_key) = 'blob'"
+	"  THEN 'content:' || lower(hex(e.event_key)) ELSE e.event_key END AS event_id,"
+	"  d.key AS deal_id,"
 	"  strftime('%Y-%m-%dT%H:%M:%SZ', e.ts, 'unixepoch') AS ts,"
 	"  s.name AS stage, fs.name AS from_stage, m.name AS manager,"
 	"  src.name AS source, e.amount AS amount, p.name AS pipeline,"
@@ -87,6 +77,24 @@ static const char schema_sql[] =
 	" LEFT JOIN source src ON src.id = e.source"
 	" LEFT JOIN pipeline p ON p.id = e.pipeline"
 	" LEFT JOIN currency c ON c.id = e.currency;";
+
+/* Dedup.  A content key is a hash: in one index of all keys each new one
+ * lands on a random page, so a large store rewrote most of the index into
+ * the WAL at every commit.  But a content key's time is part of what it
+ * hashes, so (ts, event_key) is unique exactly when event_key is, and a
+ * file in time order appends to that index.  Content keys are stored as
+ * their 16 bytes (a BLOB, SE_CONTENT_BLOB_LEN): the text is 40, and each
+ * key is in the table and in the index, two fifths of a narrow export's
+ * store.  A text id in the content keys' range that is not exactly their
+ * form stays text and stays in this index.  The CSV's own event ids,
+ * usually increasing, keep an index of their own.  (Stores made before
+ * these indexes keep their single UNIQUE(event_key): the same statements
+ * work on both.) */
+static const char key_index_sql[] =
+	"CREATE UNIQUE INDEX IF NOT EXISTS event_id_key ON event(event_key)"
+	" WHERE event_key < 'content:' OR (event_key >= 'content;' AND event_key < x'');"
+	"CREATE UNIQUE INDEX IF NOT EXISTS event_content_key ON event(ts, event_key)"
+	" WHERE event_key >= 'content:' AND (event_key < 'content;' OR event_key >= x'');";
 
 static int prepare_dict_statements(se_store *st, se_error *err)
 {
@@ -196,6 +204,73 @@ static int prepare_all(se_store *st, se_error *err)
 	return prepare_dict_statements(st, err);
 }
 
+/* se_content_blob(key): the 16 bytes of a key of exactly the content
+ * keys' text form, any other value as it is (the upgrade below). */
+static void content_blob_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	unsigned char blob[SE_CONTENT_BLOB_LEN];
+	const char *text = (const char *)sqlite3_value_text(argv[0]);
+
+	(void)argc;
+	if (sqlite3_value_type(argv[0]) == SQLITE_TEXT && text != NULL &&
+	    content_blob_of(text, (size_t)sqlite3_value_bytes(argv[0]), blob))
+		sqlite3_result_blob(ctx, blob, SE_CONTENT_BLOB_LEN, SQLITE_TRANSIENT);
+	else
+		sqlite3_result_value(ctx, argv[0]);
+}
+
+static int index_exists(se_store *st, const char *name, int *exists, se_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1", -1, &s,
+	                       NULL) != SQLITE_OK)
+		return db_error(st, err, "reading the schema");
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_error(st, err, "reading the schema");
+	*exists = rc == SQLITE_ROW;
+	return SE_OK;
+}
+
+/* Version 1 stored content keys as their text; version 2 stores them as
+ * their 16 bytes.  The upgrade turns every key of exactly that form into
+ * its bytes, in the open's one transaction (a store of millions of events
+ * is rewritten once), and makes the view and the key indexes again.  A
+ * store older than the two key indexes (one UNIQUE(event_key)) gets none:
+ * its one index holds the bytes as well.  The events view shows the same
+ * event ids before and after. */
+static int upgrade_from_1(se_store *st, se_error *err)
+{
+	int had_indexes = 0, rc;
+
+	if ((rc = index_exists(st, "event_id_key", &had_indexes, err)) != SE_OK)
+		return rc;
+	if (sqlite3_create_function(st->db, "se_content_blob", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+	                            content_blob_fn, NULL, NULL) != SQLITE_OK)
+		return db_error(st, err, "upgrading the database");
+	rc = exec_sql(st,
+	              had_indexes ? "DROP VIEW IF EXISTS events; DROP INDEX IF EXISTS event_id_key;"
+	                            " DROP INDEX IF EXISTS event_content_key;"
+	                          : "DROP VIEW IF EXISTS events;",
+	              err);
+	if (rc == SE_OK)
+		rc = exec_sql(st,
+		              "UPDATE event SET event_key = se_content_blob(event_key)"
+		              " WHERE event_key >= 'content:' AND event_key < 'content;'",
+		              err);
+	sqlite3_create_function(st->db, "se_content_blob", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, NULL, NULL,
+	                        NULL);
+	if (rc == SE_OK && had_indexes)
+		rc = exec_sql(st, key_index_sql, err);
+	return rc;
+}
+
+_Static_assert(SE_SCHEMA_VERSION == 2, "check_schema_version writes the version as text");
+
 static int check_schema_version(se_store *st, se_error *err)
 {
 	sqlite3_stmt *s = NULL;
@@ -211,12 +286,19 @@ static int check_schema_version(se_store *st, se_error *err)
 		                    version, SE_SCHEMA_VERSION);
 	if (version == SE_SCHEMA_VERSION)
 		return SE_OK;
+	/* Read-only, a version 1 store reads as it is (its keys are text,
+	 * which the history cache reads as well): it is upgraded by the next
+	 * run that may write. */
+	if (st->readonly && version == 1)
+		return SE_OK;
 	if (st->readonly)
 		return se_error_set(err, SE_EDB, "not a salesengine database (opened read-only, so not made one)");
 	if ((rc = exec_sql(st, "BEGIN IMMEDIATE", err)) != SE_OK)
 		return rc;
-	if ((rc = exec_sql(st, schema_sql, err)) != SE_OK ||
-	    (rc = exec_sql(st, "PRAGMA user_version = 1", err)) != SE_OK) {
+	if ((version == 1 && (rc = upgrade_from_1(st, err)) != SE_OK) ||
+	    (rc = exec_sql(st, schema_sql, err)) != SE_OK ||
+	    (version == 0 && (rc = exec_sql(st, key_index_sql, err)) != SE_OK) ||
+	    (rc = exec_sql(st, "PRAGMA user_version = 2", err)) != SE_OK) {
 		exec_sql(st, "ROLLBACK", NULL);
 		return rc;
 	}

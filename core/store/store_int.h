@@ -90,6 +90,16 @@ enum stmt_id {
 	ST_COUNT
 };
 
+/* A content key (an event without an event_id: "content:" and 32
+ * lower-case hex digits, colmap.h) is stored as its 16 bytes, a BLOB;
+ * every other event_id as its text (docs/SCHEMA.md). */
+#define SE_CONTENT_TEXT_LEN 40
+#define SE_CONTENT_BLOB_LEN 16
+/* 1 and the bytes when key is exactly a content key's text, else 0. */
+int content_blob_of(const char *key, size_t len, unsigned char out[SE_CONTENT_BLOB_LEN]);
+/* The text of stored bytes, NUL-terminated. */
+void content_text_of(const unsigned char blob[SE_CONTENT_BLOB_LEN], char out[SE_CONTENT_TEXT_LEN + 1]);
+
 #define EVENT_COLUMNS "event_key, deal, ts, status, from_status, manager, source, amount, pipeline, currency"
 #define EVENT_PARAMS 10
 
@@ -111,6 +121,8 @@ struct se_store {
 	/* Events queued for the multi-row insert, keys copied. */
 	se_event_in queued[SE_STORE_GROUP];
 	char queued_keys[SE_STORE_GROUP][SE_STORE_MAX_KEY];
+	unsigned char queued_blobs[SE_STORE_GROUP][SE_CONTENT_BLOB_LEN]; /* the content keys bound */
+	unsigned char single_blob[SE_CONTENT_BLOB_LEN];
 	int n_queued;
 	int64_t tx_inserted, tx_ignored;
 	/* New deals numbered here and queued for a multi-row insert. */
