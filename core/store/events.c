@@ -241,8 +241,9 @@ static void bind_id(sqlite3_stmt *s, int col, uint32_t id)
 
 static const char content_prefix[] = "content:";
 
-/* Hex digits' values, 16 for every other byte: one lookup a digit, no
- * branch on which kind of digit (the keys' digits are random). */
+/* Each lower-case hex digit's value plus one, 0 for every other byte: one
+ * lookup a digit and no branch on which kind of digit it is (the keys'
+ * digits are random, so such a branch was mispredicted half the time). */
 static const unsigned char hex_value[256] = {
 	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7, ['7'] = 8, ['8'] = 9,
 	['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
@@ -255,7 +256,6 @@ int content_blob_of(const char *key, size_t len, unsigned char out[SE_CONTENT_BL
 
 	if (len != SE_CONTENT_TEXT_LEN || memcmp(key, content_prefix, 8) != 0)
 		return 0;
-	/* the table holds value + 1, so 0 marks a byte that is no digit */
 	for (int i = 0; i < SE_CONTENT_BLOB_LEN; i++) {
 		unsigned hi = hex_value[h[2 * i]], lo = hex_value[h[2 * i + 1]];
 
