@@ -293,16 +293,29 @@ static int check_schema_version(se_store *st, se_error *err)
 		return SE_OK;
 	if (st->readonly)
 		return se_error_set(err, SE_EDB, "not a salesengine database (opened read-only, so not made one)");
-	if ((rc = exec_sql(st, "BEGIN IMMEDIATE", err)) != SE_OK)
+	/* An upgrade rewrites the whole event table in one transaction: with
+	 * temporary data in memory (configure()), its statement journal held
+	 * every page it wrote (250 MB for 3 million events); in a temporary
+	 * file it takes the page cache.  Set before the transaction begins,
+	 * or it does not apply to it. */
+	if (version == 1 && (rc = exec_sql(st, "PRAGMA temp_store = FILE", err)) != SE_OK)
 		return rc;
-	if ((version == 1 && (rc = upgrade_from_1(st, err)) != SE_OK) ||
-	    (rc = exec_sql(st, schema_sql, err)) != SE_OK ||
-	    (version == 0 && (rc = exec_sql(st, key_index_sql, err)) != SE_OK) ||
-	    (rc = exec_sql(st, "PRAGMA user_version = 2", err)) != SE_OK) {
-		exec_sql(st, "ROLLBACK", NULL);
-		return rc;
+	if ((rc = exec_sql(st, "BEGIN IMMEDIATE", err)) == SE_OK) {
+		if ((version == 1 && (rc = upgrade_from_1(st, err)) != SE_OK) ||
+		    (rc = exec_sql(st, schema_sql, err)) != SE_OK ||
+		    (version == 0 && (rc = exec_sql(st, key_index_sql, err)) != SE_OK) ||
+		    (rc = exec_sql(st, "PRAGMA user_version = 2", err)) != SE_OK)
+			exec_sql(st, "ROLLBACK", NULL);
+		else
+			rc = exec_sql(st, "COMMIT", err);
 	}
-	return exec_sql(st, "COMMIT", err);
+	if (version == 1) {
+		int restored = exec_sql(st, "PRAGMA temp_store = MEMORY", rc == SE_OK ? err : NULL);
+
+		if (rc == SE_OK)
+			rc = restored;
+	}
+	return rc;
 }
 
 static int configure(se_store *st, se_error *err)
