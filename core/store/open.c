@@ -219,23 +219,6 @@ static void content_blob_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv
 		sqlite3_result_value(ctx, argv[0]);
 }
 
-static int index_exists(se_store *st, const char *name, int *exists, se_error *err)
-{
-	sqlite3_stmt *s = NULL;
-	int rc;
-
-	if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1", -1, &s,
-	                       NULL) != SQLITE_OK)
-		return db_error(st, err, "reading the schema");
-	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return db_error(st, err, "reading the schema");
-	*exists = rc == SQLITE_ROW;
-	return SE_OK;
-}
-
 /* Version 1 stored content keys as their text; version 2 stores them as
  * their 16 bytes.  The upgrade turns every key of exactly that form into
  * its bytes, in the open's one transaction (a store of millions of events
@@ -247,7 +230,7 @@ static int upgrade_from_1(se_store *st, se_error *err)
 {
 	int had_indexes = 0, rc;
 
-	if ((rc = index_exists(st, "event_id_key", &had_indexes, err)) != SE_OK)
+	if ((rc = schema_has(st, "index", "event_id_key", &had_indexes, "reading the schema", err)) != SE_OK)
 		return rc;
 	if (sqlite3_create_function(st->db, "se_content_blob", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
 	                            content_blob_fn, NULL, NULL) != SQLITE_OK)

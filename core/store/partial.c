@@ -83,20 +83,7 @@ struct se_partials {
  * them): the last trigger made says so. */
 static int have_table(se_store *st, int *yes, se_error *err)
 {
-	sqlite3_stmt *s = NULL;
-	int rc;
-
-	*yes = 0;
-	if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?1",
-	                       -1, &s, NULL) != SQLITE_OK)
-		return db_error(st, err, "looking for the partial aggregates");
-	sqlite3_bind_text(s, 1, "chunk_partial_gone", -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	*yes = rc == SQLITE_ROW;
-	sqlite3_finalize(s);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return db_error(st, err, "looking for the partial aggregates");
-	return SE_OK;
+	return schema_has(st, "trigger", "chunk_partial_gone", yes, "looking for the partial aggregates", err);
 }
 
 /* In the caller's write transaction when there is one (an import that

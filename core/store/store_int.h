@@ -182,6 +182,9 @@ size_t deal_maps_bytes(const se_store *st);
 int db_error(se_store *st, se_error *err, const char *what);
 int exec_sql(se_store *st, const char *sql, se_error *err);
 int prepare(se_store *st, enum stmt_id id, const char *sql, se_error *err);
+/* Whether the schema has an object of this type ("index", "trigger") and
+ * name; doing names the step in an error. */
+int schema_has(se_store *st, const char *type, const char *name, int *yes, const char *doing, se_error *err);
 /* Steps a statement that returns no rows and resets it. */
 int step_done(se_store *st, sqlite3_stmt *s, se_error *err, const char *what);
 /* Waits for the WAL to be copied into the database (open.c). */
