@@ -18,6 +18,7 @@
  * Never: writes events.
  */
 #include "store_int.h"
+#include "vec.h"
 #include <malloc.h>
 #include <stdio.h>
 
@@ -105,15 +106,9 @@ static int fetch_event_key(void *ud, int64_t rowid, const char **key, size_t *le
 	          sqlite3_column_bytes(s, 0) == SE_CONTENT_BLOB_LEN;
 	if (rc == SQLITE_ROW)
 		n = content ? SE_CONTENT_TEXT_LEN : (size_t)sqlite3_column_bytes(s, 0);
-	if (rc == SQLITE_ROW && n + 1 > st->key_cap) {
-		char *nb = realloc(st->key_buf, n + 1);
-
-		if (nb == NULL) {
-			sqlite3_reset(s);
-			return se_error_set(err, SE_ENOMEM, "out of memory");
-		}
-		st->key_buf = nb;
-		st->key_cap = n + 1;
+	if (rc == SQLITE_ROW && SE_VEC_RESERVE(st->key_buf, st->key_cap, n + 1, 64) != SE_OK) {
+		sqlite3_reset(s);
+		return se_error_set(err, SE_ENOMEM, "out of memory");
 	}
 	if (content) {
 		content_text_of(sqlite3_column_blob(s, 0), st->key_buf);

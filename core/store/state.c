@@ -4,6 +4,7 @@
  * Never: touches events, deals or the history cache.
  */
 #include "store_int.h"
+#include "vec.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -60,15 +61,9 @@ int se_store_state_get(se_store *st, const char *ns, const char *key, size_t len
 		size_t n = (size_t)sqlite3_column_bytes(s, 0);
 		const char *text = (const char *)sqlite3_column_text(s, 0);
 
-		if (n + 1 > st->state_cap) {
-			char *nb = realloc(st->state_buf, n + 1);
-
-			if (nb == NULL) {
-				sqlite3_reset(s);
-				return se_error_set(err, SE_ENOMEM, "out of memory");
-			}
-			st->state_buf = nb;
-			st->state_cap = n + 1;
+		if (SE_VEC_RESERVE(st->state_buf, st->state_cap, n + 1, 64) != SE_OK) {
+			sqlite3_reset(s);
+			return se_error_set(err, SE_ENOMEM, "out of memory");
 		}
 		memcpy(st->state_buf, text ? text : "", n);
 		st->state_buf[n] = '\0';
